@@ -1,0 +1,12 @@
+//! Sign-in primitives, pure: password hashing (Argon2id), TOTP (RFC 6238), session tokens and
+//! the login throttle. Randomness (salts, secrets, tokens) and time come in as arguments.
+
+pub mod password;
+pub mod throttle;
+pub mod token;
+pub mod totp;
+
+pub use password::{PasswordHash, Secret, hash_password, verify_password};
+pub use throttle::{LoginThrottle, ThrottleKey};
+pub use token::SessionToken;
+pub use totp::{TotpCode, TotpSecret};

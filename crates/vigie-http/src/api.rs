@@ -1,0 +1,317 @@
+//! The guarded endpoints under `/v1`: my scope, a person's record, exact lookup, and `me`.
+//! Each one parses its input into core types, resolves the session and calls the guard on the
+//! blocking pool (the store and the ledger's durable append block); none reads persons itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use vigie_core::guard::{Caller, GuardError, LookupKey, RequestMeta};
+use vigie_core::ids::{FtId, PersonId, RequestId};
+use vigie_core::nir::Nir;
+use vigie_core::person::FilteredRecord;
+use vigie_core::time::{format_date, parse_date};
+use vigie_core::{CategorySet, DataCategory};
+
+use crate::json::Body;
+use crate::problem::Problem;
+use crate::session::{agent_view, authenticate, presented_token};
+use crate::state::AppState;
+
+/// Runs `f` with the authenticated caller on the blocking pool, and stamps the response with
+/// its request id and `Cache-Control: no-store` (personal data is never cached).
+async fn guarded<F, T>(state: Arc<AppState>, headers: &HeaderMap, f: F) -> Result<Response, Problem>
+where
+    F: FnOnce(&AppState, &Caller, RequestMeta) -> Result<T, Problem> + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    let token = presented_token(headers, state.settings.cookie_name)
+        .ok_or_else(Problem::unauthenticated)?;
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    let request = RequestId(u128::from_be_bytes(id));
+    let result = tokio::task::spawn_blocking(move || {
+        let caller = authenticate(&state, &token)?;
+        let meta = RequestMeta {
+            request,
+            at: state.clock.now(),
+        };
+        f(&state, &caller, meta)
+    })
+    .await
+    .map_err(|_| Problem::internal())?;
+    let mut resp = match result {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(p) => p.into_response(),
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&request.to_string()) {
+        h.insert("x-request-id", v);
+    }
+    Ok(resp)
+}
+
+fn guard_problem(e: GuardError) -> Problem {
+    match e {
+        GuardError::NotFound => Problem::not_found(),
+        GuardError::Unavailable(msg) => {
+            tracing::error!(error = %msg, "guarded read denied: decision path failed");
+            Problem::unavailable()
+        }
+    }
+}
+
+pub async fn me(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    guarded(state, &headers, |_, caller, _| Ok(agent_view(caller))).await
+}
+
+/// `?fields=identity,contact` limits the categories asked for; all by default.
+fn parse_categories(params: &HashMap<String, String>) -> Result<CategorySet, Problem> {
+    match params.get("fields") {
+        None => Ok(CategorySet::ALL),
+        Some(list) => {
+            let mut set = CategorySet::EMPTY;
+            for part in list.split(',') {
+                let c: DataCategory =
+                    part.trim()
+                        .parse()
+                        .map_err(|e: vigie_core::category::UnknownCategory| {
+                            Problem::invalid(
+                                "fields",
+                                format!("{e}, got {:?}", part.chars().take(32).collect::<String>()),
+                            )
+                        })?;
+                set.insert(c);
+            }
+            Ok(set)
+        }
+    }
+}
+
+fn only_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), Problem> {
+    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(Problem::invalid(
+            &k.chars().take(32).collect::<String>(),
+            format!("unknown query parameter (expected {})", allowed.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+pub async fn person(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    only_params(&params, &["fields"])?;
+    let id: PersonId = id
+        .parse()
+        .map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    let requested = parse_categories(&params)?;
+    guarded(state, &headers, move |st, caller, meta| {
+        st.guard
+            .read(caller, meta, id, requested)
+            .map(|r| record_json(&r))
+            .map_err(guard_problem)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    nir: Option<String>,
+    ft_id: Option<String>,
+    birth_date: String,
+    fields: Option<Vec<String>>,
+}
+
+pub async fn lookup(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Body(req): Body<LookupRequest>,
+) -> Result<Response, Problem> {
+    let birth = parse_date(&req.birth_date)
+        .ok_or_else(|| Problem::invalid("birth_date", "a date YYYY-MM-DD"))?;
+    let key = match (req.nir, req.ft_id) {
+        (Some(nir), None) => LookupKey::Nir(
+            nir.parse::<Nir>()
+                .map_err(|e| Problem::invalid("nir", e.to_string()))?,
+            birth,
+        ),
+        (None, Some(ft)) => LookupKey::FtId(
+            ft.parse::<FtId>()
+                .map_err(|e: vigie_core::ids::IdError| Problem::invalid("ft_id", e.to_string()))?,
+            birth,
+        ),
+        _ => {
+            return Err(Problem::invalid(
+                "nir",
+                "give exactly one of nir or ft_id, with birth_date (exact identifiers only: no names, prefixes or patterns)",
+            ));
+        }
+    };
+    let requested = match req.fields {
+        None => CategorySet::ALL,
+        Some(list) => {
+            let mut set = CategorySet::EMPTY;
+            for f in list.iter().take(8) {
+                set.insert(
+                    f.parse()
+                        .map_err(|e: vigie_core::category::UnknownCategory| {
+                            Problem::invalid("fields", e.to_string())
+                        })?,
+                );
+            }
+            set
+        }
+    };
+    guarded(state, &headers, move |st, caller, meta| {
+        let found = st
+            .guard
+            .lookup(caller, meta, key, requested)
+            .map_err(guard_problem)?;
+        Ok(json!({ "matches": found.iter().map(record_json).collect::<Vec<_>>() }))
+    })
+    .await
+}
+
+pub async fn scope(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    only_params(&params, &["after", "limit"])?;
+    let after = match params.get("after") {
+        Some(a) => Some(
+            a.parse::<PersonId>()
+                .map_err(|e| Problem::invalid("after", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let limit = match params.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=vigie_core::guard::MAX_SCOPE_PAGE).contains(n))
+            .ok_or_else(|| {
+                Problem::invalid(
+                    "limit",
+                    format!("an integer from 1 to {}", vigie_core::guard::MAX_SCOPE_PAGE),
+                )
+            })?,
+        None => 50,
+    };
+    guarded(state, &headers, move |st, caller, meta| {
+        let page = st
+            .guard
+            .scope(caller, meta, after, limit)
+            .map_err(guard_problem)?;
+        let next = if page.len() == limit {
+            page.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        let items: Vec<Value> = page
+            .iter()
+            .map(|e| {
+                json!({
+                    "id": e.id.to_string(),
+                    "last_name": e.last_name,
+                    "first_name": e.first_name,
+                    "relationship": e.relationship.as_str(),
+                })
+            })
+            .collect();
+        Ok(json!({ "items": items, "next_after": next }))
+    })
+    .await
+}
+
+/// The JSON of a filtered record: categories not permitted are absent, not null.
+pub fn record_json(r: &FilteredRecord) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(r.id.to_string()));
+    m.insert(
+        "categories".into(),
+        json!(
+            r.categories
+                .iter()
+                .map(DataCategory::as_str)
+                .collect::<Vec<_>>()
+        ),
+    );
+    if let Some(i) = &r.identity {
+        m.insert(
+            "identity".into(),
+            json!({
+                "ft_id": i.ft_id.as_str(),
+                "last_name": i.last_name,
+                "first_name": i.first_name,
+                "birth_date": format_date(i.birth_date),
+                "birth_place": { "code": i.birth_place.code, "name": i.birth_place.name },
+                "sex": i.sex.as_str(),
+            }),
+        );
+    }
+    if let Some(n) = &r.nir {
+        m.insert("nir".into(), json!(n.as_str()));
+    }
+    if let Some(c) = &r.contact {
+        m.insert(
+            "contact".into(),
+            json!({
+                "email": c.email,
+                "phone": c.phone,
+                "address": {
+                    "street": c.address.street,
+                    "postcode": c.address.postcode,
+                    "commune": c.address.commune,
+                    "commune_code": c.address.commune_code,
+                },
+            }),
+        );
+    }
+    if let Some(s) = &r.status {
+        m.insert(
+            "status".into(),
+            json!({
+                "status": s.status.as_str(),
+                "registered_on": format_date(s.registered_on),
+                "deregistered_on": s.deregistered_on.map(format_date),
+                "youth": s.youth,
+            }),
+        );
+    }
+    if let Some(s) = &r.sensitive {
+        m.insert("sensitive".into(), json!({ "rqth": s.rqth }));
+    }
+    Value::Object(m)
+}
+
+/// The bench-only unguarded read (see `HttpSettings::dangerous_unguarded_bench_route`).
+pub async fn unguarded_person(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id: PersonId = id
+        .parse()
+        .map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    let st = state.clone();
+    let person = tokio::task::spawn_blocking(move || st.registry.person(id))
+        .await
+        .map_err(|_| Problem::internal())?
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(Problem::not_found)?;
+    Ok(axum::Json(record_json(&person.filter(CategorySet::ALL))).into_response())
+}

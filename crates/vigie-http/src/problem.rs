@@ -1,0 +1,206 @@
+//! RFC 9457 problem details: the one mapping from errors to HTTP responses.
+//!
+//! Every error the API returns is `application/problem+json` with a stable `type` URN, a title,
+//! the status and a detail that names what is wrong (the field, for bad input) without hinting
+//! at anything the caller may not know (which of password or code was wrong; whether a person
+//! exists).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", rename = "invalid-params")]
+    pub invalid_params: Vec<InvalidParam>,
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
+    #[serde(skip)]
+    pub www_authenticate: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidParam {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Problem {
+    fn new(slug: &str, title: &'static str, status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:vigie:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            invalid_params: Vec::new(),
+            retry_after_secs: None,
+            www_authenticate: false,
+        }
+    }
+
+    /// Bad input, naming the field.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let mut p = Self::new(
+            "invalid-request",
+            "Invalid request",
+            StatusCode::BAD_REQUEST,
+            format!("{field}: {reason}"),
+        );
+        p.invalid_params.push(InvalidParam {
+            name: field.to_owned(),
+            reason,
+        });
+        p
+    }
+
+    /// A body that is not the JSON expected (syntax, unknown or missing field, wrong type).
+    pub fn bad_body(detail: impl Into<String>, field: Option<String>) -> Self {
+        let detail = detail.into();
+        let mut p = Self::new(
+            "invalid-body",
+            "Invalid request body",
+            StatusCode::BAD_REQUEST,
+            detail.clone(),
+        );
+        if let Some(name) = field {
+            p.invalid_params.push(InvalidParam {
+                name,
+                reason: detail,
+            });
+        }
+        p
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            "payload-too-large",
+            "Request body too large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body exceeds {limit} bytes"),
+        )
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            "unsupported-media-type",
+            "Unsupported media type",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as application/json",
+        )
+    }
+
+    /// Wrong login, password or code: deliberately the same for each.
+    pub fn bad_credentials() -> Self {
+        Self::new(
+            "invalid-credentials",
+            "Sign-in failed",
+            StatusCode::UNAUTHORIZED,
+            "invalid login, password or code",
+        )
+    }
+
+    pub fn unauthenticated() -> Self {
+        let mut p = Self::new(
+            "unauthenticated",
+            "Authentication required",
+            StatusCode::UNAUTHORIZED,
+            "sign in first: send the session cookie or an Authorization: Bearer token",
+        );
+        p.www_authenticate = true;
+        p
+    }
+
+    pub fn throttled(retry_after_ms: i64) -> Self {
+        let secs = u64::try_from(retry_after_ms)
+            .unwrap_or(0)
+            .div_ceil(1000)
+            .max(1);
+        let mut p = Self::new(
+            "too-many-attempts",
+            "Too many attempts",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed sign-ins; retry in {secs} s"),
+        );
+        p.retry_after_secs = Some(secs);
+        p
+    }
+
+    /// The same answer for a person who does not exist and one out of reach.
+    pub fn not_found() -> Self {
+        Self::new(
+            "not-found",
+            "Not found",
+            StatusCode::NOT_FOUND,
+            "no person matches, or none you may see",
+        )
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(
+            "no-such-route",
+            "No such route",
+            StatusCode::NOT_FOUND,
+            "see the API section of the README",
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            "method-not-allowed",
+            "Method not allowed",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this route does not take this method",
+        )
+    }
+
+    /// The decision path failed (store, ledger): denied, nothing released.
+    pub fn unavailable() -> Self {
+        Self::new(
+            "unavailable",
+            "Service unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request was denied because a component on the decision path failed; it was logged",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            "internal",
+            "Internal error",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request failed; it was logged",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after_secs {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
+        if self.www_authenticate {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"vigie\""),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,250 @@
+//! The walker: reads a ledger directory's segments in order and re-checks everything it reads
+//! (numbering, headers, record framing, the hash chain). Opening, verifying and reading entries
+//! are all this one walk, so a check added here protects all three.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Corruption, Fault, VerifyError};
+use crate::format::{
+    self, ChainHash, HEADER_LEN, HeaderFault, RECORD_OVERHEAD, SegmentHeader, chain_hash,
+};
+
+/// A segment file found in the directory.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentFile {
+    pub number: u32,
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+/// The directory's segment files in number order, and leftover temporary files.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    pub segments: Vec<SegmentFile>,
+    pub temp_files: Vec<PathBuf>,
+}
+
+pub(crate) fn io_error(path: &Path, source: io::Error) -> VerifyError {
+    VerifyError::Io { path: path.to_path_buf(), source }
+}
+
+/// Lists a ledger directory. Files that are neither segments nor temporary segments (the lock
+/// file, an operator's notes) are left alone.
+pub(crate) fn list(dir: &Path) -> Result<Listing, VerifyError> {
+    let mut segments = Vec::new();
+    let mut temp_files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if let Some(number) = format::parse_segment_name(name) {
+            let len = entry.metadata().map_err(|e| io_error(&path, e))?.len();
+            segments.push(SegmentFile { number, path, len });
+        } else if format::is_temp_segment_name(name) {
+            temp_files.push(path);
+        }
+    }
+    segments.sort_by_key(|s| s.number);
+    Ok(Listing { segments, temp_files })
+}
+
+/// Where a record was read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Position {
+    pub index: u64,
+    pub chain: ChainHash,
+}
+
+struct OpenSegment {
+    reader: BufReader<File>,
+    offset: u64,
+}
+
+/// Reads records in order across segments, checking each one.
+pub(crate) struct Walker {
+    dir: PathBuf,
+    segments: Vec<SegmentFile>,
+    /// Position in `segments` of the segment being read (or to be opened next).
+    pos: usize,
+    current: Option<OpenSegment>,
+    next_index: u64,
+    chain: ChainHash,
+    limit: Option<u64>,
+    done_bytes: u64,
+    failed: bool,
+}
+
+impl std::fmt::Debug for Walker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walker")
+            .field("dir", &self.dir)
+            .field("segment", &self.pos)
+            .field("next_index", &self.next_index)
+            .finish_non_exhaustive()
+    }
+}
+
+const READ_BUFFER: usize = 1 << 20;
+
+impl Walker {
+    /// A walk over `segments` (from [`list`]), stopping after `limit` entries if given.
+    pub fn new(dir: &Path, segments: Vec<SegmentFile>, limit: Option<u64>) -> Self {
+        Walker {
+            dir: dir.to_path_buf(),
+            segments,
+            pos: 0,
+            current: None,
+            next_index: 0,
+            chain: ChainHash::GENESIS,
+            limit,
+            done_bytes: 0,
+            failed: false,
+        }
+    }
+
+    /// Index of the next entry to read, i.e. the number of entries read so far.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Chain hash of the last entry read.
+    pub fn chain(&self) -> ChainHash {
+        self.chain
+    }
+
+    pub fn segments(&self) -> &[SegmentFile] {
+        &self.segments
+    }
+
+    /// Bytes read so far, and the total size of the segments.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.done_bytes, self.segments.iter().map(|s| s.len).sum())
+    }
+
+    /// Reads the next entry's body into `body`. `Ok(None)` at the end (or the limit). After an
+    /// error the walker stays where it was: `next_index` and `chain` describe the last good entry.
+    pub fn next_into(&mut self, body: &mut Vec<u8>) -> Result<Option<Position>, VerifyError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let result = self.step(body);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn step(&mut self, body: &mut Vec<u8>) -> Result<Option<Position>, VerifyError> {
+        loop {
+            if self.limit.is_some_and(|l| self.next_index >= l) {
+                return Ok(None);
+            }
+            let Some(segment) = self.segments.get(self.pos) else { return Ok(None) };
+            let len = segment.len;
+            if self.current.is_none() {
+                self.current = Some(self.enter()?);
+            }
+            let offset = self.current.as_ref().map_or(len, |c| c.offset);
+            if offset >= len {
+                self.current = None;
+                self.pos += 1;
+                continue;
+            }
+            return self.read_record(body).map(Some);
+        }
+    }
+
+    fn corruption(&self, offset: u64, fault: Fault) -> VerifyError {
+        let segment = match self.segments.get(self.pos) {
+            Some(s) => s.path.clone(),
+            None => self.dir.join(format::segment_name(u32::try_from(self.pos).unwrap_or(u32::MAX))),
+        };
+        VerifyError::Corrupt(Corruption { segment, index: self.next_index, offset, fault })
+    }
+
+    /// Opens `segments[pos]` and checks its number and header against the walk so far.
+    fn enter(&mut self) -> Result<OpenSegment, VerifyError> {
+        let expected_number = u32::try_from(self.pos).unwrap_or(u32::MAX);
+        let Some(segment) = self.segments.get(self.pos) else {
+            return Err(self.corruption(0, Fault::MissingSegment));
+        };
+        if segment.number != expected_number {
+            // Name the missing file, not the one found after the gap.
+            let missing = self.dir.join(format::segment_name(expected_number));
+            return Err(VerifyError::Corrupt(Corruption {
+                segment: missing,
+                index: self.next_index,
+                offset: 0,
+                fault: Fault::MissingSegment,
+            }));
+        }
+        if segment.len < HEADER_LEN {
+            return Err(self.corruption(0, Fault::HeaderTruncated));
+        }
+        let path = segment.path.clone();
+        let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+        let mut raw = [0u8; HEADER_LEN as usize];
+        reader.read_exact(&mut raw).map_err(|e| io_error(&path, e))?;
+        let header = SegmentHeader::decode(&raw).map_err(|f| {
+            self.corruption(
+                0,
+                match f {
+                    HeaderFault::BadMagic => Fault::BadMagic,
+                    HeaderFault::UnsupportedVersion(v) => Fault::UnsupportedVersion(v),
+                    HeaderFault::BadReserved => Fault::BadReserved,
+                },
+            )
+        })?;
+        if header.first_index != self.next_index {
+            return Err(self.corruption(
+                0,
+                Fault::FirstIndexMismatch { expected: self.next_index, found: header.first_index },
+            ));
+        }
+        if header.start_chain != self.chain {
+            return Err(self.corruption(0, Fault::StartChainMismatch));
+        }
+        self.done_bytes += HEADER_LEN;
+        Ok(OpenSegment { reader, offset: HEADER_LEN })
+    }
+
+    fn read_record(&mut self, body: &mut Vec<u8>) -> Result<Position, VerifyError> {
+        let (len_total, path) = match self.segments.get(self.pos) {
+            Some(s) => (s.len, s.path.clone()),
+            None => return Err(self.corruption(0, Fault::MissingSegment)),
+        };
+        let Some(current) = self.current.as_mut() else {
+            return Err(self.corruption(0, Fault::MissingSegment));
+        };
+        let offset = current.offset;
+        let remaining = len_total - offset;
+        if remaining < RECORD_OVERHEAD {
+            return Err(self.corruption(offset, Fault::TruncatedRecord));
+        }
+        let mut len_bytes = [0u8; 4];
+        current.reader.read_exact(&mut len_bytes).map_err(|e| io_error(&path, e))?;
+        let len = u64::from(u32::from_be_bytes(len_bytes));
+        if len + RECORD_OVERHEAD > remaining {
+            return Err(self.corruption(offset, Fault::TruncatedRecord));
+        }
+        body.clear();
+        body.resize(len as usize, 0);
+        current.reader.read_exact(body).map_err(|e| io_error(&path, e))?;
+        let mut stored = [0u8; 32];
+        current.reader.read_exact(&mut stored).map_err(|e| io_error(&path, e))?;
+        let computed = chain_hash(&self.chain, self.next_index, body);
+        if computed.0 != stored {
+            return Err(self.corruption(offset, Fault::ChainMismatch));
+        }
+        current.offset += len + RECORD_OVERHEAD;
+        self.done_bytes += len + RECORD_OVERHEAD;
+        let position = Position { index: self.next_index, chain: computed };
+        self.next_index += 1;
+        self.chain = computed;
+        Ok(position)
+    }
+}

@@ -1,0 +1,207 @@
+//! The ledger's behaviour through its public API: append, reopen, read back, verify, concurrency,
+//! and failing closed.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::sync::Arc;
+
+use common::{bodies, event, segments};
+use vigie_core::event::EventHead;
+use vigie_core::ports::{AccessLedger, LedgerReceipt};
+use vigie_ledger::{ChainHash, Ledger, LedgerOptions, OpenError, verify, verify_with_progress};
+
+fn encoded(n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    event(n).encode(&mut out);
+    out
+}
+
+#[test]
+fn append_reopen_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
+    assert!(ledger.open_report().created);
+    assert_eq!(ledger.head().count, 0);
+    assert_eq!(ledger.head().chain, ChainHash::GENESIS);
+
+    let r1 = ledger.append(&[event(0)]).unwrap();
+    let r2 = ledger.append(&[event(1), event(2), event(3)]).unwrap();
+    let r3 = ledger.append(&[]).unwrap();
+    assert_eq!(r1, LedgerReceipt { first: 0, count: 1 });
+    assert_eq!(r2, LedgerReceipt { first: 1, count: 3 });
+    assert_eq!(r3, LedgerReceipt { first: 4, count: 0 });
+    let head = ledger.head();
+    assert_eq!(head.count, 4);
+    assert_eq!(ledger.verify().unwrap().head, head.chain);
+    drop(ledger);
+
+    let report = verify(&path).unwrap();
+    assert_eq!((report.entries, report.segments, report.head), (4, 1, head.chain));
+
+    let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
+    let open = ledger.open_report();
+    assert!(!open.created);
+    assert_eq!(open.entries, 4);
+    assert!(open.torn_tail.is_none());
+    assert_eq!(ledger.head(), head);
+    assert_eq!(ledger.append(&[event(4)]).unwrap().first, 4);
+
+    let entries: Vec<_> = ledger.entries().unwrap().map(Result::unwrap).collect();
+    assert_eq!(entries.len(), 5);
+    for (i, entry) in entries.iter().enumerate() {
+        assert_eq!(entry.index, i as u64);
+        assert_eq!(entry.body, encoded(i as u64));
+        let decoded = EventHead::decode(&entry.body).unwrap();
+        assert_eq!(decoded.person, event(i as u64).person);
+    }
+    assert_eq!(entries[3].chain, head.chain);
+    assert_eq!(entries[4].chain, ledger.head().chain);
+}
+
+#[test]
+fn rolls_segments_and_reads_across_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LedgerOptions { segment_bytes: 1024, ..LedgerOptions::default() };
+    let ledger = Ledger::open(dir.path(), options).unwrap();
+    for n in 0..60 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    assert!(ledger.stats().rolls >= 5, "{:?}", ledger.stats());
+    let head = ledger.head();
+    drop(ledger);
+    let files = segments(dir.path());
+    assert_eq!(files.len() as u64, 1 + Ledger::open(dir.path(), options).unwrap().stats().rolls + {
+        // Reopening starts no new segment; count what the first run rolled.
+        files.len() as u64 - 1
+    });
+    for f in &files[..files.len() - 1] {
+        let len = fs::metadata(f).unwrap().len();
+        assert!((1024..1024 + 400).contains(&len), "{} is {len} bytes", f.display());
+    }
+    let report = verify(dir.path()).unwrap();
+    assert_eq!((report.entries, report.segments, report.head), (60, files.len(), head.chain));
+    let all = bodies(dir.path());
+    assert_eq!(all.len(), 60);
+    assert!(all.iter().enumerate().all(|(i, b)| *b == encoded(i as u64)));
+}
+
+#[test]
+fn verify_reports_progress_up_to_the_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions { segment_bytes: 4096, ..LedgerOptions::default() }).unwrap();
+    let batch: Vec<_> = (0..500).map(event).collect();
+    ledger.append(&batch).unwrap();
+    drop(ledger);
+    let mut calls = Vec::new();
+    let report = verify_with_progress(dir.path(), |done, total| calls.push((done, total))).unwrap();
+    let &(done, total) = calls.last().unwrap();
+    assert_eq!(done, total);
+    assert_eq!(report.bytes, total);
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
+}
+
+#[test]
+fn concurrent_appends_from_8_threads_keep_order_and_all_get_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::open(dir.path(), LedgerOptions::default()).unwrap());
+    const THREADS: u64 = 8;
+    const APPENDS: u64 = 300;
+    let receipts: Vec<Vec<(LedgerReceipt, Vec<Vec<u8>>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let ledger = Arc::clone(&ledger);
+                s.spawn(move || {
+                    (0..APPENDS)
+                        .map(|i| {
+                            // 1 to 3 entries per append, each naming its thread and position.
+                            let bodies: Vec<Vec<u8>> =
+                                (0..1 + i % 3).map(|k| format!("t{t} a{i} k{k}").into_bytes()).collect();
+                            (ledger.append_bodies(&bodies).unwrap(), bodies)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total: u64 = receipts.iter().flatten().map(|(r, _)| r.count).sum();
+    assert_eq!(ledger.head().count, total);
+    assert!(ledger.stats().batches < total, "group commit batched nothing: {:?}", ledger.stats());
+
+    let entries: Vec<_> = ledger.entries().unwrap().map(|e| e.unwrap().body).collect();
+    let mut owner: HashMap<u64, usize> = HashMap::new();
+    for (t, per_thread) in receipts.iter().enumerate() {
+        let mut last_end = 0;
+        for (receipt, bodies) in per_thread {
+            // A thread's appends land in the order it made them, each as one contiguous run.
+            assert!(receipt.first >= last_end);
+            last_end = receipt.first + receipt.count;
+            for (k, body) in bodies.iter().enumerate() {
+                let index = receipt.first + k as u64;
+                assert!(owner.insert(index, t).is_none(), "index {index} given twice");
+                assert_eq!(&entries[index as usize], body);
+            }
+        }
+    }
+    assert_eq!(owner.len() as u64, total);
+    drop(ledger);
+    assert_eq!(verify(dir.path()).unwrap().entries, total);
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    let second = Ledger::open(dir.path(), LedgerOptions::default());
+    assert!(matches!(second, Err(OpenError::Locked { .. })), "{second:?}");
+}
+
+#[test]
+fn appends_fail_closed_when_the_disk_fails_under_the_writer() {
+    // The directory vanishes under the open ledger (tests run as root, so a read-only mode
+    // would not stop the writer): the next segment cannot be created.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let ledger = Ledger::open(&path, LedgerOptions { segment_bytes: 512, ..LedgerOptions::default() }).unwrap();
+    let mut acknowledged = 0;
+    while ledger.stats().bytes < 512 {
+        acknowledged += ledger.append(&[event(acknowledged)]).unwrap().count;
+    }
+    fs::remove_dir_all(&path).unwrap();
+    let err = ledger.append(&[event(99)]).unwrap_err();
+    assert!(err.to_string().contains("access ledger unavailable"), "{err}");
+    // Failing closed is permanent: nothing is accepted until the ledger is reopened.
+    for n in 0..5 {
+        assert!(ledger.append(&[event(100 + n)]).is_err());
+        assert!(ledger.append_bodies(&[b"x"]).is_err());
+    }
+    assert_eq!(ledger.head().count, acknowledged);
+}
+
+#[test]
+fn entries_of_an_open_ledger_stop_at_the_durable_head_while_appends_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::open(dir.path(), LedgerOptions { segment_bytes: 2048, ..LedgerOptions::default() }).unwrap());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let ledger = Arc::clone(&ledger);
+            s.spawn(move || {
+                for i in 0..200 {
+                    ledger.append_bodies(&[format!("t{t} {i}")]).unwrap();
+                }
+            });
+        }
+        for _ in 0..20 {
+            let head = ledger.head();
+            let read: Vec<_> = ledger.entries().unwrap().map(Result::unwrap).collect();
+            assert_eq!(read.len() as u64, head.count);
+            if let Some(last) = read.last() {
+                assert_eq!(last.chain, head.chain);
+            }
+            assert_eq!(ledger.verify().unwrap().entries, head.count);
+        }
+    });
+}

@@ -1,0 +1,226 @@
+//! The schema and its migrations, and the settings every connection runs with.
+//!
+//! Migrations are ordered SQL scripts; the database's `PRAGMA user_version` is the number of
+//! scripts applied, and each script runs in its own transaction together with the version bump,
+//! so a crash leaves the database at one version or the next, never in between. A database
+//! whose version is newer than [`SCHEMA_VERSION`] is refused rather than guessed at. The
+//! `application_id` header field marks the file as Vigie's, so that another SQLite file given
+//! by mistake is refused instead of being "migrated".
+//!
+//! Sizing: the persons and relationships tables hold tens of millions of rows, so their
+//! enumerations are small integers (a 0/1 flag or a code below 128 takes at most one byte in a
+//! SQLite record) while the small tables keep readable text. Dates are ISO `YYYY-MM-DD` text:
+//! they sort as dates, read well in the `sqlite3` shell, and compare with a bound parameter.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// `PRAGMA application_id` of a Vigie database: "VIGI" in ASCII.
+pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
+
+/// The schema version this binary writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Migration `i` takes the database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = r#"
+-- Partner organizations and agencies. A partner whose contract ended keeps its row (the
+-- ledger refers to it) with active = 0.
+CREATE TABLE organizations (
+    id     INTEGER PRIMARY KEY,
+    kind   TEXT NOT NULL CHECK (kind IN ('agency', 'cap_emploi', 'mission_locale', 'training_org', 'subcontractor')),
+    name   TEXT NOT NULL,
+    active INTEGER NOT NULL CHECK (active IN (0, 1))
+) STRICT;
+
+CREATE TABLE teams (
+    id   INTEGER PRIMARY KEY,
+    org  INTEGER NOT NULL REFERENCES organizations (id),
+    name TEXT NOT NULL
+) STRICT;
+CREATE INDEX teams_by_org ON teams (org);
+
+CREATE TABLE agents (
+    id           INTEGER PRIMARY KEY,
+    login        TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    email        TEXT NOT NULL,
+    org          INTEGER NOT NULL REFERENCES organizations (id),
+    role         TEXT NOT NULL CHECK (role IN ('advisor', 'manager', 'account_admin', 'security_officer')),
+    team         INTEGER REFERENCES teams (id),
+    active       INTEGER NOT NULL CHECK (active IN (0, 1))
+) STRICT;
+-- Scope pages of agency advisors go through their team's members.
+CREATE INDEX agents_by_team ON agents (team) WHERE team IS NOT NULL;
+CREATE INDEX agents_by_org ON agents (org);
+
+CREATE TABLE training_sessions (
+    id        INTEGER PRIMARY KEY,
+    org       INTEGER NOT NULL REFERENCES organizations (id),
+    name      TEXT NOT NULL,
+    starts_on TEXT NOT NULL,
+    ends_on   TEXT NOT NULL
+) STRICT;
+CREATE INDEX training_sessions_by_org ON training_sessions (org);
+
+-- The data subjects. `id` is the rowid: persons loaded in id order are appended, never split.
+CREATE TABLE persons (
+    id               INTEGER PRIMARY KEY,
+    ft_id            TEXT NOT NULL,
+    nir              TEXT NOT NULL,
+    last_name        TEXT NOT NULL,
+    first_name       TEXT NOT NULL,
+    birth_date       TEXT NOT NULL,
+    birth_place_code TEXT NOT NULL,
+    birth_place_name TEXT NOT NULL,
+    sex              TEXT NOT NULL CHECK (sex IN ('M', 'F')),
+    email            TEXT,
+    phone            TEXT,
+    street           TEXT NOT NULL,
+    postcode         TEXT NOT NULL,
+    commune          TEXT NOT NULL,
+    commune_code     TEXT NOT NULL,
+    status           INTEGER NOT NULL CHECK (status IN (1, 2, 3)), -- 1 registered, 2 deregistered, 3 identified
+    registered_on    TEXT NOT NULL,
+    deregistered_on  TEXT,
+    youth            INTEGER NOT NULL CHECK (youth IN (0, 1)),
+    rqth             INTEGER NOT NULL CHECK (rqth IN (0, 1))
+) STRICT;
+-- Exact lookups only: NIR + birth date, France Travail id (+ birth date checked on the row).
+CREATE INDEX persons_by_nir ON persons (nir, birth_date);
+CREATE INDEX persons_by_ft_id ON persons (ft_id);
+
+-- Decoy persons: they exist like any other, but nobody has a reason to read them.
+CREATE TABLE canaries (
+    person_id INTEGER PRIMARY KEY REFERENCES persons (id)
+) STRICT;
+
+-- Registry duplicates (one human, several records), as the generator planted them.
+CREATE TABLE duplicates (
+    person_id    INTEGER PRIMARY KEY REFERENCES persons (id),
+    duplicate_of INTEGER NOT NULL REFERENCES persons (id)
+) STRICT;
+CREATE INDEX duplicates_by_original ON duplicates (duplicate_of);
+
+-- The only way an agent reaches a person. kind: 1 caseload, 2 enrolment, 3 follow-up,
+-- 4 assignment (RelationshipKind::code). valid_to is exclusive; NULL means open-ended.
+-- A caseload's team is not stored: it is the holding agent's current team.
+CREATE TABLE relationships (
+    kind       INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 4),
+    person     INTEGER NOT NULL REFERENCES persons (id),
+    org        INTEGER NOT NULL REFERENCES organizations (id),
+    agent      INTEGER REFERENCES agents (id),
+    session    INTEGER REFERENCES training_sessions (id),
+    valid_from TEXT NOT NULL,
+    valid_to   TEXT,
+    CHECK (kind <> 1 OR agent IS NOT NULL)
+) STRICT;
+-- The guarded read: a person's relationships.
+CREATE INDEX relationships_by_person ON relationships (person);
+-- Scope pages, in person order: an advisor's (or a team's) caseloads, an organization's
+-- follow-ups, enrolments and assignments.
+CREATE INDEX relationships_by_agent ON relationships (agent, person) WHERE agent IS NOT NULL;
+CREATE INDEX relationships_by_org ON relationships (org, kind, person);
+
+-- Sign-in secrets, one row per agent: an Argon2id PHC string and a TOTP secret, with the last
+-- TOTP step accepted (a code is refused unless its step is later: replay protection).
+CREATE TABLE credentials (
+    agent          INTEGER PRIMARY KEY REFERENCES agents (id),
+    password_hash  TEXT NOT NULL,
+    totp_secret    BLOB NOT NULL,
+    totp_last_step INTEGER
+) STRICT;
+
+-- Later, in their own migrations:
+--  * passkeys (WebAuthn): several per agent, keyed by credential id, with the public key, the
+--    signature counter, a label, created/last-used times;
+--  * account approvals (four eyes): who asked, for which new or changed account, who approved
+--    or refused and when; new accounts on probation until then.
+
+-- Server-side sessions. The token is never stored, only its SHA-256, so a copy of this file
+-- opens no session. AUTOINCREMENT: a session id is never reused, since the ledger names it.
+CREATE TABLE sessions (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash    BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    agent         INTEGER NOT NULL REFERENCES agents (id),
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    last_seen_ms  INTEGER NOT NULL,
+    mfa           INTEGER NOT NULL CHECK (mfa IN (0, 1)),
+    source        TEXT NOT NULL,
+    user_agent    TEXT NOT NULL
+) STRICT;
+CREATE INDEX sessions_by_agent ON sessions (agent);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at_ms);
+"#;
+
+/// Settings of every connection (those not stored in the file).
+pub(crate) fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    // Why each setting:
+    // - foreign_keys: SQLite leaves them off by default; a session for an unknown agent or a
+    //   relationship to an unknown person must be refused, not stored.
+    // - synchronous=NORMAL in WAL: a power loss may lose the last registry or session writes but
+    //   never corrupts the file. Acceptable here because access evidence lives in the ledger,
+    //   which syncs every append itself.
+    // - cache_size: 16 MiB per connection (8 connections by default).
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// The schema version recorded in the file.
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Applies every migration after the file's version, each in its own transaction.
+/// On failure, returns the version that could not be reached.
+pub(crate) fn migrate(conn: &Connection) -> Result<(), (i64, rusqlite::Error)> {
+    let from = version(conn).map_err(|e| (0, e))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(from).unwrap_or(0)) {
+        let to = i as i64 + 1;
+        let script = format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+        );
+        if let Err(e) = conn.execute_batch(&script) {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err((to, e));
+        }
+    }
+    Ok(())
+}
+
+/// The explicit secondary indexes (`CREATE INDEX`, not those of UNIQUE or PRIMARY KEY) of the
+/// persons-sized tables: a bulk load drops them and builds them once at the end.
+pub(crate) fn bulk_indexes(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL \
+         AND tbl_name IN ('persons', 'relationships', 'canaries', 'duplicates') ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_reach_the_current_version_and_are_idempotent() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        migrate(&conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
+        assert_eq!(app, APPLICATION_ID);
+        let names: Vec<String> = bulk_indexes(&conn).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&"persons_by_nir".to_owned()), "{names:?}");
+        assert!(names.contains(&"relationships_by_person".to_owned()), "{names:?}");
+    }
+}
