@@ -92,6 +92,7 @@ pub(crate) struct Data {
     /// (street name, "") by weight.
     pub street_names: Weighted,
     /// Lines of the embedded files that could not be parsed (0 for the shipped files).
+    #[cfg_attr(not(test), expect(dead_code, reason = "checked by the tests"))]
     pub skipped: usize,
 }
 

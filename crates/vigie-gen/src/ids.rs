@@ -39,25 +39,15 @@ pub(crate) fn nir_body(sex: Sex, nia: bool, year: i32, month: u8, place: &str, o
     b
 }
 
-/// The NIR for a body built by [`nir_body`].
-///
-/// `nir_body` only produces bodies that `Nir::from_body` accepts (a sex digit among 1/2/7/8, a
-/// month 01-12, digits or a Corsican 2A/2B; the test `every_body_shape_is_accepted` checks all
-/// of them), so the error branch is unreachable. The generator's API returns persons, not
-/// `Result`s, and a `Nir` can only be obtained from the core's checked constructors; hence the
-/// one `expect` of the crate, on a branch the tests prove dead.
-#[allow(clippy::expect_used, reason = "inputs are valid by construction; see the doc comment and tests")]
-pub(crate) fn nir(body: &[u8; 13]) -> Nir {
-    let text = std::str::from_utf8(body).unwrap_or("1000199100001");
-    Nir::from_body(text)
-        .or_else(|_| Nir::from_body("1000199100001"))
-        .expect("generated NIR bodies are well formed")
+/// The NIR for a body built by [`nir_body`]. Always `Some`: `nir_body` only produces bodies
+/// that `Nir::from_body` accepts (the test `every_body_shape_is_accepted` covers every shape).
+pub(crate) fn nir(body: &[u8; 13]) -> Option<Nir> {
+    Nir::from_body(std::str::from_utf8(body).ok()?).ok()
 }
 
-/// The France Travail identifier of person `id` (unique for ids up to 260 000 000; beyond that
-/// the space wraps around).
-#[allow(clippy::expect_used, reason = "7 digits and an uppercase letter by construction; see tests")]
-pub(crate) fn ft_id(seed: u64, id: u64) -> FtId {
+/// The France Travail identifier of person `id`: unique for ids up to 260 000 000 (beyond that
+/// the space wraps around). Always `Some` (7 digits and a letter A-Z by construction).
+pub(crate) fn ft_id(seed: u64, id: u64) -> Option<FtId> {
     let perm = Permutation::new(FT_ID_SPACE, hash(seed, Stream::FtId, 0));
     let v = perm.apply(id.wrapping_sub(1) % FT_ID_SPACE);
     let mut raw = [b'0'; 8];
@@ -67,10 +57,7 @@ pub(crate) fn ft_id(seed: u64, id: u64) -> FtId {
         digits /= 10;
     }
     raw[7] = b'A' + (v / 10_000_000) as u8;
-    std::str::from_utf8(&raw)
-        .ok()
-        .and_then(|s| s.parse::<FtId>().ok())
-        .expect("7 digits and a letter A-Z form a France Travail identifier")
+    std::str::from_utf8(&raw).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -100,19 +87,23 @@ mod tests {
         }
         // The published vector from the research notes.
         let body = nir_body(Sex::Female, false, 1906, 12, "75111", 5);
-        assert_eq!(nir(&body).as_str(), "206127511100564");
+        assert_eq!(nir(&body).unwrap().as_str(), "206127511100564");
     }
 
     #[test]
     fn ft_ids_are_unique_and_well_formed() {
         let mut seen = std::collections::HashSet::new();
         for id in 1..=50_000 {
-            let f = ft_id(9, id);
+            let f = ft_id(9, id).unwrap();
             assert!(seen.insert(f), "duplicate at {id}");
         }
         // The extremes of the space are well formed too.
         let perm = Permutation::new(FT_ID_SPACE, 0);
         assert!(perm.apply(FT_ID_SPACE - 1) < FT_ID_SPACE);
+        for v in [0, 9_999_999, 10_000_000, FT_ID_SPACE - 1] {
+            let s = format!("{:07}{}", v % 10_000_000, (b'A' + (v / 10_000_000) as u8) as char);
+            assert!(s.parse::<FtId>().is_ok(), "{s}");
+        }
         assert_ne!(ft_id(9, 1), ft_id(10, 1));
     }
 }

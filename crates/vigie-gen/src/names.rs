@@ -95,6 +95,7 @@ fn pick<'d>(table: &'d NameTable, rng: &mut ChaCha8Rng, rare: bool) -> &'d Name 
 }
 
 /// Whether `name` is one of the first names of this sex in the data (any decade).
+#[cfg(test)]
 pub(crate) fn is_first_name_of(data: &Data, sex: Sex, name: &str) -> bool {
     data.first_names.tables.iter().any(|(s, _, t)| *s == sex && t.names.iter().any(|n| n.text == name))
 }

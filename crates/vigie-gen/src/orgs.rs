@@ -164,7 +164,12 @@ pub(crate) const TRAINING_TITLES: [&str; 20] = [
 /// A short ASCII slug for logins and e-mail domains, at most `max` bytes, unique in `taken`.
 pub(crate) fn unique_slug(text: &str, max: usize, taken: &mut std::collections::HashSet<String>) -> String {
     let mut base = slug(text);
-    base.truncate(max.saturating_sub(3));
+    let room = max.saturating_sub(3);
+    if base.len() > room {
+        // Cut at a word boundary when that keeps a readable stem.
+        let cut = base[..room].rfind('-').filter(|&i| i >= 6).unwrap_or(room);
+        base.truncate(cut);
+    }
     while base.ends_with('-') {
         base.pop();
     }
@@ -217,7 +222,8 @@ mod tests {
         assert_eq!(cap_emploi_name("69", "Lyon", 0), "Cap emploi 69");
         assert_eq!(subcontractor_name(0), "Numériscan SAS");
         let mut taken = Default::default();
-        assert_eq!(unique_slug("Agence France Travail Lyon", 22, &mut taken), "agence-france-travail");
-        assert_eq!(unique_slug("Agence France Travail Lyon", 22, &mut taken), "agence-france-travail2");
+        assert_eq!(unique_slug("ft-Saint-Étienne", 22, &mut taken), "ft-saint-etienne");
+        assert_eq!(unique_slug("ft-Saint-Étienne", 22, &mut taken), "ft-saint-etienne2");
+        assert_eq!(unique_slug("Agence France Travail Lyon", 22, &mut taken), "agence-france");
     }
 }

@@ -127,6 +127,7 @@ pub async fn person(
     .await
 }
 
+/// Debug shows no identifier: the NIR must not reach logs.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LookupRequest {
@@ -134,6 +135,12 @@ pub struct LookupRequest {
     ft_id: Option<String>,
     birth_date: String,
     fields: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for LookupRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LookupRequest").field("fields", &self.fields).finish_non_exhaustive()
+    }
 }
 
 pub async fn lookup(

@@ -29,6 +29,12 @@ pub struct LoginRequest {
     totp: String,
 }
 
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").field("login", &self.login).finish_non_exhaustive()
+    }
+}
+
 #[derive(Serialize)]
 pub struct LoginResponse {
     token: String,
@@ -36,7 +42,13 @@ pub struct LoginResponse {
     agent: AgentView,
 }
 
-#[derive(Serialize)]
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse").field("agent", &self.agent).finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Debug)]
 pub struct AgentView {
     pub id: String,
     pub login: String,
@@ -45,7 +57,7 @@ pub struct AgentView {
     pub organization: OrgView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Debug)]
 pub struct OrgView {
     pub id: String,
     pub name: String,
@@ -102,7 +114,8 @@ pub async fn login(
 
     let permit = state
         .hashing
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| Problem::internal())?;
     let user_agent = headers

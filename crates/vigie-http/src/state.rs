@@ -42,7 +42,7 @@ pub struct AppState {
     pub throttle: Mutex<LoginThrottle>,
     /// Argon2id is memory-hard (19 MiB per hash): at most one hash per core at a time, so a
     /// burst of logins cannot exhaust memory or starve the guarded reads.
-    pub hashing: Semaphore,
+    pub hashing: Arc<Semaphore>,
     pub settings: HttpSettings,
 }
 
@@ -69,7 +69,7 @@ impl AppState {
             accounts,
             clock,
             throttle: Mutex::new(LoginThrottle::default()),
-            hashing: Semaphore::new(cores),
+            hashing: Arc::new(Semaphore::new(cores)),
             settings,
         }
     }

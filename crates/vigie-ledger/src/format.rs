@@ -128,7 +128,10 @@ impl SegmentHeader {
         first.copy_from_slice(&b[16..24]);
         let mut chain = [0u8; 32];
         chain.copy_from_slice(&b[24..56]);
-        Ok(SegmentHeader { first_index: u64::from_be_bytes(first), start_chain: ChainHash(chain) })
+        Ok(SegmentHeader {
+            first_index: u64::from_be_bytes(first),
+            start_chain: ChainHash(chain),
+        })
     }
 }
 
@@ -154,7 +157,9 @@ pub fn parse_segment_name(name: &str) -> Option<u32> {
 
 /// Whether a file name is a leftover from [`temp_segment_name`].
 pub fn is_temp_segment_name(name: &str) -> bool {
-    name.strip_suffix(".tmp").and_then(parse_segment_name).is_some()
+    name.strip_suffix(".tmp")
+        .and_then(parse_segment_name)
+        .is_some()
 }
 
 /// The record at `at` in `buf`, if its framing fits: `(body, stored chain, end offset)`.
@@ -190,7 +195,9 @@ pub fn valid_entry_follows(prev: &ChainHash, index: u64, tail: &[u8]) -> bool {
     // The next record cannot start before the smallest possible damaged record ends.
     let first = RECORD_OVERHEAD as usize;
     (first..tail.len()).any(|at| {
-        let Some((body, stored, _)) = record_at(tail, at) else { return false };
+        let Some((body, stored, _)) = record_at(tail, at) else {
+            return false;
+        };
         let mut prev_here = [0u8; 32];
         prev_here.copy_from_slice(&tail[at - 32..at]);
         chain_hash(&ChainHash(prev_here), next, body) == stored
@@ -214,13 +221,19 @@ mod tests {
         input.extend_from_slice(&5u32.to_be_bytes());
         input.extend_from_slice(b"hello");
         assert_eq!(h0.0, <[u8; 32]>::from(Sha256::digest(&input)));
-        assert_eq!(h0.to_hex(), "e1921184169230f53ccb6029b60cde2ef77d1da947b391f2545d554edad26f8a");
+        assert_eq!(
+            h0.to_hex(),
+            "e1921184169230f53ccb6029b60cde2ef77d1da947b391f2545d554edad26f8a"
+        );
         assert_ne!(chain_hash(&h0, 1, b"hello"), chain_hash(&h0, 2, b"hello"));
     }
 
     #[test]
     fn header_round_trips_and_refuses_damage() {
-        let h = SegmentHeader { first_index: 42, start_chain: ChainHash([7; 32]) };
+        let h = SegmentHeader {
+            first_index: 42,
+            start_chain: ChainHash([7; 32]),
+        };
         let bytes = h.encode();
         assert_eq!(&bytes[..8], b"VIGIELG1");
         assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
@@ -229,7 +242,10 @@ mod tests {
         assert_eq!(SegmentHeader::decode(&bad), Err(HeaderFault::BadMagic));
         let mut bad = bytes;
         bad[11] = 2;
-        assert_eq!(SegmentHeader::decode(&bad), Err(HeaderFault::UnsupportedVersion(2)));
+        assert_eq!(
+            SegmentHeader::decode(&bad),
+            Err(HeaderFault::UnsupportedVersion(2))
+        );
         let mut bad = bytes;
         bad[13] = 1;
         assert_eq!(SegmentHeader::decode(&bad), Err(HeaderFault::BadReserved));
@@ -279,7 +295,11 @@ mod tests {
         last[10] ^= 4;
         let prev2 = ChainHash(log[starts[2] - 32..starts[2]].try_into().unwrap());
         assert!(!valid_entry_follows(&prev2, 2, &last));
-        assert!(!valid_entry_follows(&prev, 1, &log[starts[1]..starts[2] + 10]));
+        assert!(!valid_entry_follows(
+            &prev,
+            1,
+            &log[starts[1]..starts[2] + 10]
+        ));
         assert!(!valid_entry_follows(&prev, 1, &[0u8; 300]));
     }
 }

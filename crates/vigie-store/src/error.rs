@@ -55,6 +55,8 @@ pub enum LoadError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{} is locked by another process (is a server still using it?)", path.display())]
     Locked { path: PathBuf },
+    #[error("refusing to publish {}: {detail}", path.display())]
+    Inconsistent { path: PathBuf, detail: String },
     #[error(transparent)]
     Open(#[from] OpenError),
 }

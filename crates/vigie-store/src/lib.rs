@@ -16,6 +16,7 @@ mod codec;
 mod error;
 mod load;
 mod open;
+mod plan;
 mod pool;
 mod registry;
 mod schema;
@@ -28,6 +29,8 @@ use std::time::Duration;
 pub use error::{LoadError, OpenError};
 pub use load::{LoadOptions, LoadPhase, Loader, Progress};
 pub use schema::SCHEMA_VERSION;
+pub use plan::QueryPlan;
+pub use scope::Reach;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "vigie.db";
@@ -93,5 +96,14 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `f` on a pooled connection, turning its failure into the ports' error.
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, error::DbError>,
+    ) -> Result<T, vigie_core::ports::StoreError> {
+        let conn = self.pool.get()?;
+        Ok(f(&conn)?)
     }
 }

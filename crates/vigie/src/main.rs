@@ -1,1 +1,173 @@
-fn main() {}
+//! The `vigie` binary: configuration, wiring and subcommands. Errors end here as one line on
+//! stderr and a non-zero exit; nothing below this file prints or exits.
+
+mod app;
+mod bench;
+mod config;
+mod credentials;
+mod demo;
+mod generate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vigie_core::ids::Login;
+use vigie_core::ports::AccountStore;
+use vigie_gen::GenParams;
+
+#[derive(Parser, Debug)]
+#[command(name = "vigie", version, about = "A guard for registries of personal data consulted by many partner organizations.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a demo registry (or reuse it), print demo accounts, and serve on 127.0.0.1:8080.
+    Demo {
+        #[arg(long, default_value = "./vigie-data")]
+        data_dir: PathBuf,
+        /// Persons to generate on first run.
+        #[arg(long, default_value_t = 100_000)]
+        persons: u64,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Prepare and print, but do not serve (for scripts and tests).
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the API with a configuration file (see vigie.example.toml).
+    Serve {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Generate a synthetic registry into a data directory.
+    Generate {
+        #[arg(long, default_value = "./vigie-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        persons: u64,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Reference date (YYYY-MM-DD) for ages and relationship validity; default today.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Replace an existing registry in the data directory.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Account administration.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Measure guarded reads against unguarded ones through the HTTP API.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Issue a new random password and TOTP secret for LOGIN, printed once; ends its sessions.
+    ResetCredentials {
+        #[arg(long, default_value = "./vigie-data")]
+        data_dir: PathBuf,
+        login: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("vigie: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn today() -> time::Date {
+    use vigie_core::time::Clock;
+    app::WallClock.now().date()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo { data_dir, persons, seed, listen, no_serve } => {
+            let db = data_dir.join(vigie_store::DB_FILE);
+            if db.exists() {
+                eprintln!("vigie: reusing the registry in {}", data_dir.display());
+            } else {
+                eprintln!("vigie: generating {persons} persons into {} (seed {seed})", data_dir.display());
+                let params = GenParams { seed, persons, as_of: today() };
+                let (_, report) = generate::generate(&data_dir, &params, false, true)?;
+                eprintln!(
+                    "vigie: {} persons, {} relationships, {} accounts in {:.1} s",
+                    report.persons, report.relationships, report.agents, report.seconds
+                );
+            }
+            let app = app::open(&data_dir, None, app::http_settings(480))?;
+            let accounts = demo::prepare(&app.store, today())?;
+            let outside = accounts.first().and_then(|a| demo::out_of_scope(&app.store, &a.agent, today(), persons));
+            demo::print(&accounts, listen, &data_dir, outside);
+            if no_serve {
+                return Ok(());
+            }
+            runtime()?.block_on(app::serve(&app, listen))
+        }
+        Command::Serve { config } => {
+            let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
+            let app = app::open(&config.data_dir, config.policies_dir.as_deref(), app::http_settings(config.session_ttl_minutes))?;
+            eprintln!("vigie: {} policies loaded, data in {}", app.state.guard.authz.policy_count(), config.data_dir.display());
+            runtime()?.block_on(app::serve(&app, config.listen))
+        }
+        Command::Generate { data_dir, persons, seed, as_of, replace } => {
+            if persons == 0 || persons > 100_000_000 {
+                anyhow::bail!("--persons: between 1 and 100000000, got {persons}");
+            }
+            let as_of = match as_of {
+                Some(s) => vigie_core::time::parse_date(&s).with_context(|| format!("--as-of: {s:?} is not a date YYYY-MM-DD"))?,
+                None => today(),
+            };
+            let params = GenParams { seed, persons, as_of };
+            let (_, r) = generate::generate(&data_dir, &params, replace, true)?;
+            println!(
+                "{} persons, {} relationships, {} accounts into {} in {:.1} s ({:.0} persons/s)",
+                r.persons,
+                r.relationships,
+                r.agents,
+                data_dir.display(),
+                r.seconds,
+                r.persons as f64 / r.seconds
+            );
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::ResetCredentials { data_dir, login } } => {
+            let login: Login = login.parse().map_err(|e| anyhow::anyhow!("login: {e}"))?;
+            let store = vigie_store::Store::open(&data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
+            let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
+            let issued = credentials::issue(&store, agent.id)?;
+            let ended = store.end_sessions_of(agent.id)?;
+            println!("login     {login}\npassword  {}\ntotp      {}", issued.password.expose(), issued.totp.to_base32());
+            println!("otpauth   {}", issued.totp.otpauth_uri("Vigie", login.as_str()));
+            println!("({ended} session(s) ended)");
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(args),
+    }
+}

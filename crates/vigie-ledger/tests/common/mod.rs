@@ -25,12 +25,22 @@ pub fn event(n: u64) -> AccessEvent {
         action: AccessAction::View,
         person: PersonId::new(1000 + n),
         requested: CategorySet::ALL,
-        returned: CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact),
+        returned: CategorySet::EMPTY
+            .with(DataCategory::Identity)
+            .with(DataCategory::Contact),
         relationship: Some(RelationshipKind::Enrolment),
         decision: Decision::Allow,
         reasons: vec![
-            Reason { category: DataCategory::Identity, effect: Effect::Permit, policy: Some("training-org-identity".into()) },
-            Reason { category: DataCategory::Nir, effect: Effect::Forbid, policy: Some("no-nir-for-partners".into()) },
+            Reason {
+                category: DataCategory::Identity,
+                effect: Effect::Permit,
+                policy: Some("training-org-identity".into()),
+            },
+            Reason {
+                category: DataCategory::Nir,
+                effect: Effect::Forbid,
+                policy: Some("no-nir-for-partners".into()),
+            },
         ],
         verdict: Verdict::allow(),
     }
@@ -60,5 +70,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 pub fn bodies(dir: &Path) -> Vec<Vec<u8>> {
-    vigie_ledger::Entries::open(dir).unwrap().map(|e| e.unwrap().body).collect()
+    vigie_ledger::Entries::open(dir)
+        .unwrap()
+        .map(|e| e.unwrap().body)
+        .collect()
 }

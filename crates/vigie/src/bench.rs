@@ -1,0 +1,232 @@
+//! `vigie bench`: guarded reads per second through the HTTP API, against the same reads
+//! without the guard (same store, no session, authorization or ledger), in the same run,
+//! alternating rounds so that a noisy neighbour hurts both sides alike. Prints medians over
+//! rounds and the ratio; never used as a test.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use vigie_core::ids::PersonId;
+use vigie_core::signin::totp::code_at;
+use vigie_core::time::Clock;
+use vigie_gen::GenParams;
+use vigie_http::HttpSettings;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Registry size (generated once into the data directory, then reused).
+    #[arg(long, default_value_t = 100_000)]
+    persons: u64,
+    /// Data directory; default: vigie-bench-<persons> in the system's temporary directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Rounds per mode; the report gives medians over rounds.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Requests per round and mode in the throughput phase.
+    #[arg(long, default_value_t = 4000)]
+    requests: usize,
+    /// Concurrent clients in the throughput phase.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Sequential requests per round and mode in the latency phase.
+    #[arg(long, default_value_t = 500)]
+    latency_requests: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Unguarded,
+    Guarded,
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    rps: Vec<f64>,
+    latencies_us: Vec<f64>,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.rounds == 0 || args.requests == 0 || args.concurrency == 0 || args.latency_requests == 0 {
+        bail!("--rounds, --requests, --concurrency and --latency-requests must be positive");
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("vigie-bench-{}", args.persons)));
+    if !data_dir.join(vigie_store::DB_FILE).exists() {
+        eprintln!("bench: generating {} persons into {}", args.persons, data_dir.display());
+        let params = GenParams { seed: 2026, persons: args.persons, as_of: crate::app::WallClock.now().date() };
+        crate::generate::generate(&data_dir, &params, false, true)?;
+    }
+    let settings = HttpSettings { dangerous_unguarded_bench_route: true, ..HttpSettings::default() };
+    let app = crate::app::open(&data_dir, None, settings)?;
+    let today = crate::app::WallClock.now().date();
+
+    // The busiest agency advisor we can find quickly: a caseload to read from.
+    let (agent, _org, _) = crate::demo::pick_accounts(&app.store, today)?
+        .into_iter()
+        .find(|(a, o, _)| o.kind == vigie_core::org::OrgKind::Agency && a.role == vigie_core::org::Role::Advisor)
+        .context("no agency advisor with a caseload in this registry")?;
+    let issued = crate::credentials::issue(app.store.as_ref(), agent.id)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = app.state.clone();
+        tokio::spawn(vigie_http::serve(listener, state, std::future::pending()));
+        let base = format!("http://{addr}");
+        let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+
+        let code = code_at(&issued.totp, crate::app::WallClock.now().seconds());
+        let login: serde_json::Value = client
+            .post(format!("{base}/v1/login"))
+            .json(&serde_json::json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": code}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("bench login")?
+            .json()
+            .await?;
+        let token = login["token"].as_str().context("login returned no token")?.to_owned();
+        let ids = scope_ids(&client, &base, &token).await?;
+        if ids.is_empty() {
+            bail!("the bench advisor's scope is empty");
+        }
+        eprintln!("bench: advisor {} with {} persons in scope; {} rounds", agent.login, ids.len(), args.rounds);
+
+        let ids = Arc::new(ids);
+        let mut unguarded = Samples::default();
+        let mut guarded = Samples::default();
+        for round in 0..args.rounds {
+            let order = if round % 2 == 0 { [Mode::Unguarded, Mode::Guarded] } else { [Mode::Guarded, Mode::Unguarded] };
+            for mode in order {
+                let target = if mode == Mode::Guarded { &mut guarded } else { &mut unguarded };
+                let mut lat = latency_phase(&client, &base, &token, &ids, mode, args.latency_requests).await?;
+                target.latencies_us.append(&mut lat);
+                let rps = throughput_phase(&client, &base, &token, &ids, mode, args.requests, args.concurrency).await?;
+                target.rps.push(rps);
+                eprintln!("bench: round {} {:?}: {:.0} req/s", round + 1, mode, rps);
+            }
+        }
+        report(&args, &unguarded, &guarded, &app.ledger.stats());
+        Ok(())
+    })
+}
+
+async fn scope_ids(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<Vec<PersonId>> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    while ids.len() < 2_000 {
+        let mut url = format!("{base}/v1/scope?limit=100");
+        if let Some(a) = &after {
+            url.push_str(&format!("&after={a}"));
+        }
+        let page: serde_json::Value = client.get(url).bearer_auth(token).send().await?.error_for_status()?.json().await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        ids.extend(items.iter().filter_map(|i| i["id"].as_str()).filter_map(|s| s.parse::<PersonId>().ok()));
+        match page["next_after"].as_str() {
+            Some(n) => after = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+async fn one(client: &reqwest::Client, base: &str, token: &str, id: PersonId, mode: Mode) -> anyhow::Result<()> {
+    let resp = match mode {
+        Mode::Guarded => client.get(format!("{base}/v1/persons/{id}")).bearer_auth(token).send().await?,
+        Mode::Unguarded => client.get(format!("{base}/bench/unguarded/persons/{id}")).send().await?,
+    };
+    let status = resp.status();
+    let body = resp.bytes().await?;
+    if !status.is_success() || body.len() < 10 {
+        bail!("{mode:?} read of {id} failed: {status}");
+    }
+    Ok(())
+}
+
+async fn latency_phase(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    ids: &[PersonId],
+    mode: Mode,
+    n: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        one(client, base, token, ids[i % ids.len()], mode).await?;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(out)
+}
+
+async fn throughput_phase(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    ids: &Arc<Vec<PersonId>>,
+    mode: Mode,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (client, base, token, ids, next) = (client.clone(), base.to_owned(), token.to_owned(), ids.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= requests {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                one(&client, &base, &token, ids[i % ids.len()], mode).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.context("bench client task")??;
+    }
+    Ok(requests as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    percentile(v, 0.5)
+}
+
+fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let idx = ((v.len() - 1) as f64 * q).round() as usize;
+    v[idx.min(v.len() - 1)]
+}
+
+fn report(args: &BenchArgs, unguarded: &Samples, guarded: &Samples, ledger: &vigie_ledger::LedgerStats) {
+    let (mut ur, mut gr) = (unguarded.rps.clone(), guarded.rps.clone());
+    let (mut ul, mut gl) = (unguarded.latencies_us.clone(), guarded.latencies_us.clone());
+    let (u_rps, g_rps) = (median(&mut ur), median(&mut gr));
+    let (u_p50, g_p50) = (median(&mut ul), median(&mut gl));
+    let (u_p99, g_p99) = (percentile(&mut ul, 0.99), percentile(&mut gl, 0.99));
+    println!();
+    println!(
+        "vigie bench: {} persons, {} rounds, {} concurrent clients x {} requests per round, {} sequential for latency",
+        args.persons, args.rounds, args.concurrency, args.requests, args.latency_requests
+    );
+    println!("| mode | throughput (median req/s) | latency p50 (µs) | latency p99 (µs) |");
+    println!("|---|---:|---:|---:|");
+    println!("| unguarded (store read only) | {u_rps:.0} | {u_p50:.0} | {u_p99:.0} |");
+    println!("| guarded (session, Cedar, ledger fsync) | {g_rps:.0} | {g_p50:.0} | {g_p99:.0} |");
+    println!();
+    println!(
+        "guarded/unguarded throughput: {:.2} (guard costs {:.0}% of throughput; target ≤ 30%)",
+        g_rps / u_rps,
+        (1.0 - g_rps / u_rps) * 100.0
+    );
+    println!("median added latency: {:.0} µs (target < 100 µs)", g_p50 - u_p50);
+    println!("ledger: {ledger:?}");
+}

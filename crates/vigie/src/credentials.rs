@@ -1,0 +1,38 @@
+//! Issuing sign-in credentials from the command line: a random password and TOTP secret for an
+//! account, printed once. Used by `vigie demo` for its demo accounts and by
+//! `vigie account reset-credentials` to bootstrap an administrator (the four-eyes enrolment
+//! flow of the sign-in issue replaces it for everyday accounts).
+
+use anyhow::Context;
+use rand::{Rng, RngCore};
+use vigie_core::ids::AgentId;
+use vigie_core::ports::{AccountStore, Credentials};
+use vigie_core::signin::{Secret, TotpSecret, hash_password};
+
+/// What was issued, to print once. Never stored in clear.
+#[derive(Debug)]
+pub struct Issued {
+    pub password: Secret,
+    pub totp: TotpSecret,
+}
+
+/// 20 characters from an alphabet without look-alikes: about 113 bits.
+fn random_password() -> Secret {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    Secret::new((0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect::<String>())
+}
+
+pub fn issue(accounts: &dyn AccountStore, agent: AgentId) -> anyhow::Result<Issued> {
+    let password = random_password();
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let hash = hash_password(&password, &salt).context("hashing the password")?;
+    let mut secret = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let totp = TotpSecret::from_bytes(&secret).context("TOTP secret")?;
+    accounts
+        .set_credentials(agent, &Credentials { password: hash, totp: totp.clone() })
+        .with_context(|| format!("cannot store credentials of {agent}"))?;
+    Ok(Issued { password, totp })
+}

@@ -1,0 +1,110 @@
+//! `vigie generate`: a synthetic registry into a data directory, streamed (bounded memory for
+//! 43 million persons) with generation on one thread and loading on another, and a progress bar.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use vigie_gen::{GenParams, GenPerson};
+use vigie_store::{LoadOptions, LoadPhase, Store};
+
+const CHUNK: u64 = 4096;
+
+#[derive(Debug, Clone, Copy)]
+pub struct GenerateReport {
+    pub persons: u64,
+    pub relationships: u64,
+    pub agents: usize,
+    pub seconds: f64,
+}
+
+pub fn generate(dir: &Path, params: &GenParams, replace: bool, show_progress: bool) -> anyhow::Result<(Store, GenerateReport)> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let world = vigie_gen::world(params);
+    let mut loader = Store::bulk_load(dir, &LoadOptions { replace, ..LoadOptions::default() })
+        .with_context(|| format!("cannot load into {}", dir.display()))?;
+    for o in &world.orgs {
+        loader.add_org(o)?;
+    }
+    for t in &world.teams {
+        loader.add_team(t)?;
+    }
+    for a in &world.agents {
+        loader.add_agent(a)?;
+    }
+    for s in &world.sessions {
+        loader.add_session(s)?;
+    }
+
+    let bar = if show_progress { ProgressBar::new(params.persons) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {human_pos}/{human_len} persons ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("generating");
+
+    let (tx, rx) = mpsc::sync_channel::<Vec<GenPerson>>(8);
+    let mut relationships = 0u64;
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let world = &world;
+        s.spawn(move || {
+            let mut start = 1u64;
+            while start <= params.persons {
+                let end = (start + CHUNK - 1).min(params.persons);
+                let chunk: Vec<GenPerson> = (start..=end).map(|id| vigie_gen::person_at(params, world, id)).collect();
+                if tx.send(chunk).is_err() {
+                    return; // the loader failed; it reports why
+                }
+                start = end + 1;
+            }
+        });
+        for chunk in rx {
+            for gp in &chunk {
+                loader.add_person(&gp.person, gp.canary, gp.duplicate_of)?;
+                for r in &gp.relationships {
+                    loader.add_relationship(r)?;
+                    relationships += 1;
+                }
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        Ok(())
+    })?;
+
+    let progress = loader.progress();
+    bar.set_message("indexing");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = {
+        let bar = bar.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                bar.set_message(match progress.phase() {
+                    LoadPhase::Loading | LoadPhase::Indexing => "indexing",
+                    LoadPhase::Checking => "checking",
+                    LoadPhase::Publishing | LoadPhase::Done => "publishing",
+                });
+                bar.tick();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        })
+    };
+    let store = loader.finish();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ticker.join();
+    let store = store.with_context(|| format!("cannot finish loading {}", dir.display()))?;
+    bar.finish_with_message("done");
+    Ok((
+        store,
+        GenerateReport {
+            persons: params.persons,
+            relationships,
+            agents: world.agents.len(),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    ))
+}
