@@ -12,9 +12,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    ActionConstraint, Authorizer as CedarAuthorizer, Context, Decision as CedarDecision, Entities,
-    Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request,
-    RestrictedExpression, Schema, ValidationMode, Validator,
+    ActionConstraint, Authorizer as CedarAuthorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId,
+    EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
+    Validator,
 };
 
 use crate::category::{CategorySet, DataCategory};
@@ -83,61 +83,41 @@ impl Authz {
     /// Parses and validates the schema and policy files (`(file name, text)` pairs).
     pub fn load(schema: (&str, &str), policies: &[(&str, &str)]) -> Result<Self, PolicyLoadError> {
         let (schema_file, schema_text) = schema;
-        let (schema, _warnings) =
-            Schema::from_cedarschema_str(schema_text).map_err(|e| PolicyLoadError::Schema {
-                file: schema_file.to_owned(),
-                message: render(&e),
-            })?;
+        let (schema, _warnings) = Schema::from_cedarschema_str(schema_text)
+            .map_err(|e| PolicyLoadError::Schema { file: schema_file.to_owned(), message: render(&e) })?;
 
         let mut all = PolicySet::new();
         let mut policy_ids = HashMap::new();
         for (file, text) in policies {
-            let parsed = PolicySet::from_str(text).map_err(|e| PolicyLoadError::Parse {
-                file: (*file).to_owned(),
-                message: render(&e),
-            })?;
+            let parsed = PolicySet::from_str(text)
+                .map_err(|e| PolicyLoadError::Parse { file: (*file).to_owned(), message: render(&e) })?;
             for (index, policy) in parsed.policies().enumerate() {
                 let id = policy
                     .annotation("id")
-                    .ok_or_else(|| PolicyLoadError::MissingId {
-                        file: (*file).to_owned(),
-                        index: index + 1,
-                    })?
+                    .ok_or_else(|| PolicyLoadError::MissingId { file: (*file).to_owned(), index: index + 1 })?
                     .to_owned();
                 if policy_ids.contains_key(&id) {
-                    return Err(PolicyLoadError::DuplicateId {
-                        file: (*file).to_owned(),
-                        id,
-                    });
+                    return Err(PolicyLoadError::DuplicateId { file: (*file).to_owned(), id });
                 }
                 let renamed = policy.new_id(PolicyId::new(&id));
-                all.add(renamed).map_err(|e| PolicyLoadError::Parse {
-                    file: (*file).to_owned(),
-                    message: render(&e),
-                })?;
+                all.add(renamed)
+                    .map_err(|e| PolicyLoadError::Parse { file: (*file).to_owned(), message: render(&e) })?;
                 policy_ids.insert(id.clone(), Arc::<str>::from(id));
             }
         }
-        if !all
-            .policies()
-            .any(|p| p.effect() == cedar_policy::Effect::Permit)
-        {
+        if !all.policies().any(|p| p.effect() == cedar_policy::Effect::Permit) {
             return Err(PolicyLoadError::Empty);
         }
 
         let validation = Validator::new(schema.clone()).validate(&all, ValidationMode::Strict);
         if !validation.validation_passed() {
-            let msgs: Vec<String> = validation
-                .validation_errors()
-                .map(|e| format!("  - {}", render(e)))
-                .collect();
+            let msgs: Vec<String> = validation.validation_errors().map(|e| format!("  - {}", render(e))).collect();
             return Err(PolicyLoadError::Validation(msgs.join("\n")));
         }
 
         let action_type = type_name("Action")?;
-        let actions = DataCategory::ALL.map(|c| {
-            EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(c.action()))
-        });
+        let actions =
+            DataCategory::ALL.map(|c| EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(c.action())));
         let per_category = actions.clone().map(|action| {
             let mut set = PolicySet::new();
             for p in all.policies().filter(|p| may_apply(p, &action)) {
@@ -189,26 +169,14 @@ impl Authz {
                 Ok((entities, principal, resource, context)) => {
                     self.decide_one(category, entities, principal, resource, context)
                 }
-                Err(()) => Reason {
-                    category,
-                    effect: Effect::EvalError,
-                    policy: None,
-                },
+                Err(()) => Reason { category, effect: Effect::EvalError, policy: None },
             };
             if reason.effect == Effect::Permit {
                 allowed.insert(category);
             }
             reasons.push(reason);
         }
-        AuthzOutcome {
-            allowed,
-            reasons,
-            relationship: if allowed.is_empty() {
-                None
-            } else {
-                relationship
-            },
-        }
+        AuthzOutcome { allowed, reasons, relationship: if allowed.is_empty() { None } else { relationship } }
     }
 
     fn decide_one(
@@ -229,56 +197,29 @@ impl Authz {
         ) {
             Ok(r) => r,
             Err(_) => {
-                return Reason {
-                    category,
-                    effect: Effect::EvalError,
-                    policy: None,
-                };
+                return Reason { category, effect: Effect::EvalError, policy: None };
             }
         };
-        let response = self
-            .authorizer
-            .is_authorized(&request, &self.per_category[idx], entities);
+        let response = self.authorizer.is_authorized(&request, &self.per_category[idx], entities);
         let diagnostics = response.diagnostics();
         if diagnostics.errors().next().is_some() {
             let policy = diagnostics.errors().next().map(|e| match e {
-                cedar_policy::AuthorizationError::PolicyEvaluationError(pe) => {
-                    self.intern(pe.policy_id().to_string())
-                }
+                cedar_policy::AuthorizationError::PolicyEvaluationError(pe) => self.intern(pe.policy_id().to_string()),
             });
-            return Reason {
-                category,
-                effect: Effect::EvalError,
-                policy,
-            };
+            return Reason { category, effect: Effect::EvalError, policy };
         }
         let mut determining: Vec<&PolicyId> = diagnostics.reason().collect();
         determining.sort_by_key(|id| id.to_string());
         let policy = determining.first().map(|id| self.intern(id.to_string()));
         match response.decision() {
-            CedarDecision::Allow => Reason {
-                category,
-                effect: Effect::Permit,
-                policy,
-            },
-            CedarDecision::Deny if policy.is_some() => Reason {
-                category,
-                effect: Effect::Forbid,
-                policy,
-            },
-            CedarDecision::Deny => Reason {
-                category,
-                effect: Effect::NoPermit,
-                policy: None,
-            },
+            CedarDecision::Allow => Reason { category, effect: Effect::Permit, policy },
+            CedarDecision::Deny if policy.is_some() => Reason { category, effect: Effect::Forbid, policy },
+            CedarDecision::Deny => Reason { category, effect: Effect::NoPermit, policy: None },
         }
     }
 
     fn intern(&self, id: String) -> Arc<str> {
-        self.policy_ids
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(id))
+        self.policy_ids.get(&id).cloned().unwrap_or_else(|| Arc::from(id))
     }
 
     /// Builds the per-request entities: the agent, its organization and the person's relationship
@@ -297,40 +238,19 @@ impl Authz {
         let person_uid = uid(&n.person, person_key);
 
         let mut agent_attrs = HashMap::with_capacity(4);
-        agent_attrs.insert(
-            "org".to_owned(),
-            RestrictedExpression::new_entity_uid(org_uid.clone()),
-        );
-        agent_attrs.insert(
-            "role".to_owned(),
-            RestrictedExpression::new_entity_uid(named_uid(&n.role, agent.role.as_str())),
-        );
-        agent_attrs.insert(
-            "active".to_owned(),
-            RestrictedExpression::new_bool(agent.active && agent.org == org.id),
-        );
+        agent_attrs.insert("org".to_owned(), RestrictedExpression::new_entity_uid(org_uid.clone()));
+        agent_attrs
+            .insert("role".to_owned(), RestrictedExpression::new_entity_uid(named_uid(&n.role, agent.role.as_str())));
+        agent_attrs.insert("active".to_owned(), RestrictedExpression::new_bool(agent.active && agent.org == org.id));
         if let Some(team) = agent.team {
-            agent_attrs.insert(
-                "team".to_owned(),
-                RestrictedExpression::new_entity_uid(uid(&n.team, team.get())),
-            );
+            agent_attrs.insert("team".to_owned(), RestrictedExpression::new_entity_uid(uid(&n.team, team.get())));
         }
-        let agent_entity = Entity::new(
-            agent_uid.clone(),
-            agent_attrs,
-            HashSet::from([org_uid.clone()]),
-        )
-        .map_err(|_| ())?;
+        let agent_entity =
+            Entity::new(agent_uid.clone(), agent_attrs, HashSet::from([org_uid.clone()])).map_err(|_| ())?;
 
         let org_attrs = HashMap::from([
-            (
-                "kind".to_owned(),
-                RestrictedExpression::new_entity_uid(named_uid(&n.org_kind, org.kind.as_str())),
-            ),
-            (
-                "active".to_owned(),
-                RestrictedExpression::new_bool(org.active),
-            ),
+            ("kind".to_owned(), RestrictedExpression::new_entity_uid(named_uid(&n.org_kind, org.kind.as_str()))),
+            ("active".to_owned(), RestrictedExpression::new_bool(org.active)),
         ]);
         let org_entity = Entity::new(org_uid, org_attrs, HashSet::new()).map_err(|_| ())?;
 
@@ -349,50 +269,30 @@ impl Authz {
                         teams.push(RestrictedExpression::new_entity_uid(uid(&n.team, t.get())));
                     }
                 }
-                RelationshipKind::Enrolment => enrolled.push(RestrictedExpression::new_entity_uid(
-                    uid(&n.org, r.org.get()),
-                )),
-                RelationshipKind::FollowUp => followed.push(RestrictedExpression::new_entity_uid(
-                    uid(&n.org, r.org.get()),
-                )),
-                RelationshipKind::Assignment => assigned.push(
-                    RestrictedExpression::new_entity_uid(uid(&n.org, r.org.get())),
-                ),
+                RelationshipKind::Enrolment => {
+                    enrolled.push(RestrictedExpression::new_entity_uid(uid(&n.org, r.org.get())))
+                }
+                RelationshipKind::FollowUp => {
+                    followed.push(RestrictedExpression::new_entity_uid(uid(&n.org, r.org.get())))
+                }
+                RelationshipKind::Assignment => {
+                    assigned.push(RestrictedExpression::new_entity_uid(uid(&n.org, r.org.get())))
+                }
             }
         }
         let person_attrs = HashMap::from([
-            (
-                "caseloadAdvisors".to_owned(),
-                RestrictedExpression::new_set(advisors),
-            ),
-            (
-                "caseloadTeams".to_owned(),
-                RestrictedExpression::new_set(teams),
-            ),
-            (
-                "enrolledWith".to_owned(),
-                RestrictedExpression::new_set(enrolled),
-            ),
-            (
-                "followedBy".to_owned(),
-                RestrictedExpression::new_set(followed),
-            ),
-            (
-                "assignedTo".to_owned(),
-                RestrictedExpression::new_set(assigned),
-            ),
+            ("caseloadAdvisors".to_owned(), RestrictedExpression::new_set(advisors)),
+            ("caseloadTeams".to_owned(), RestrictedExpression::new_set(teams)),
+            ("enrolledWith".to_owned(), RestrictedExpression::new_set(enrolled)),
+            ("followedBy".to_owned(), RestrictedExpression::new_set(followed)),
+            ("assignedTo".to_owned(), RestrictedExpression::new_set(assigned)),
         ]);
-        let person_entity =
-            Entity::new(person_uid.clone(), person_attrs, HashSet::new()).map_err(|_| ())?;
+        let person_entity = Entity::new(person_uid.clone(), person_attrs, HashSet::new()).map_err(|_| ())?;
 
-        let entities = Entities::from_entities(
-            [agent_entity, org_entity, person_entity],
-            Some(&self.schema),
-        )
-        .map_err(|_| ())?;
+        let entities =
+            Entities::from_entities([agent_entity, org_entity, person_entity], Some(&self.schema)).map_err(|_| ())?;
         let context =
-            Context::from_pairs([("mfa".to_owned(), RestrictedExpression::new_bool(ctx.mfa))])
-                .map_err(|_| ())?;
+            Context::from_pairs([("mfa".to_owned(), RestrictedExpression::new_bool(ctx.mfa))]).map_err(|_| ())?;
         Ok((entities, agent_uid, person_uid, context))
     }
 }
@@ -428,10 +328,8 @@ fn may_apply(policy: &Policy, action: &EntityUid) -> bool {
 }
 
 fn type_name(name: &str) -> Result<EntityTypeName, PolicyLoadError> {
-    EntityTypeName::from_str(name).map_err(|e| PolicyLoadError::Schema {
-        file: "(built-in names)".to_owned(),
-        message: render(&e),
-    })
+    EntityTypeName::from_str(name)
+        .map_err(|e| PolicyLoadError::Schema { file: "(built-in names)".to_owned(), message: render(&e) })
 }
 
 fn uid(ty: &EntityTypeName, id: u64) -> EntityUid {
@@ -448,19 +346,11 @@ fn render(e: &dyn std::fmt::Display) -> String {
 
 /// The repository's policy files, embedded so that tests and the default build use exactly them.
 pub mod shipped {
-    pub const SCHEMA: (&str, &str) = (
-        "policies/vigie.cedarschema",
-        include_str!("../../../policies/vigie.cedarschema"),
-    );
+    pub const SCHEMA: (&str, &str) =
+        ("policies/vigie.cedarschema", include_str!("../../../policies/vigie.cedarschema"));
     pub const POLICIES: &[(&str, &str)] = &[
-        (
-            "policies/read-access.cedar",
-            include_str!("../../../policies/read-access.cedar"),
-        ),
-        (
-            "policies/guardrails.cedar",
-            include_str!("../../../policies/guardrails.cedar"),
-        ),
+        ("policies/read-access.cedar", include_str!("../../../policies/read-access.cedar")),
+        ("policies/guardrails.cedar", include_str!("../../../policies/guardrails.cedar")),
     ];
 }
 
@@ -476,12 +366,7 @@ mod tests {
     }
 
     fn org(id: u64, kind: OrgKind) -> Organization {
-        Organization {
-            id: OrgId::new(id).unwrap(),
-            kind,
-            name: format!("org{id}"),
-            active: true,
-        }
+        Organization { id: OrgId::new(id).unwrap(), kind, name: format!("org{id}"), active: true }
     }
 
     fn agent(id: u64, org: &Organization, role: Role, team: Option<u64>) -> Agent {
@@ -497,12 +382,7 @@ mod tests {
         }
     }
 
-    fn rel(
-        kind: RelationshipKind,
-        org: u64,
-        agent: Option<u64>,
-        team: Option<u64>,
-    ) -> Relationship {
+    fn rel(kind: RelationshipKind, org: u64, agent: Option<u64>, team: Option<u64>) -> Relationship {
         Relationship {
             kind,
             person: PersonId::new(1).unwrap(),
@@ -516,10 +396,7 @@ mod tests {
     }
 
     fn cats(s: &str) -> CategorySet {
-        s.split(',')
-            .filter(|x| !x.is_empty())
-            .map(|x| x.parse::<DataCategory>().unwrap())
-            .collect()
+        s.split(',').filter(|x| !x.is_empty()).map(|x| x.parse::<DataCategory>().unwrap()).collect()
     }
 
     /// (case, org kind, role, agent team, relationships, mfa, expected categories)
@@ -531,160 +408,27 @@ mod tests {
         let own = |team| rel(Caseload, 1, Some(10), team);
         let teammate = rel(Caseload, 1, Some(11), Some(5));
         let other_team = rel(Caseload, 1, Some(12), Some(6));
-        type Case = (
-            &'static str,
-            OrgKind,
-            Role,
-            Option<u64>,
-            Vec<Relationship>,
-            bool,
-            &'static str,
-        );
+        type Case = (&'static str, OrgKind, Role, Option<u64>, Vec<Relationship>, bool, &'static str);
+        #[rustfmt::skip]
         let cases: Vec<Case> = vec![
-            (
-                "advisor, own caseload",
-                Agency,
-                Advisor,
-                Some(5),
-                vec![own(Some(5))],
-                true,
-                "identity,nir,contact,status,sensitive",
-            ),
-            (
-                "advisor, own caseload, no mfa",
-                Agency,
-                Advisor,
-                Some(5),
-                vec![own(Some(5))],
-                false,
-                "identity,contact,status",
-            ),
-            (
-                "advisor, teammate's caseload: no RQTH",
-                Agency,
-                Advisor,
-                Some(5),
-                vec![teammate.clone()],
-                true,
-                "identity,nir,contact,status",
-            ),
-            (
-                "advisor, other team's caseload",
-                Agency,
-                Advisor,
-                Some(5),
-                vec![other_team.clone()],
-                true,
-                "",
-            ),
-            (
-                "advisor, nobody",
-                Agency,
-                Advisor,
-                Some(5),
-                vec![],
-                true,
-                "",
-            ),
-            (
-                "manager, team caseload",
-                Agency,
-                Manager,
-                Some(5),
-                vec![teammate.clone()],
-                true,
-                "identity,nir,contact,status",
-            ),
-            (
-                "cap emploi advisor, own caseload",
-                CapEmploi,
-                Advisor,
-                Some(5),
-                vec![own(Some(5))],
-                true,
-                "identity,nir,contact,status,sensitive",
-            ),
-            (
-                "account admin, own caseload",
-                Agency,
-                AccountAdmin,
-                Some(5),
-                vec![own(Some(5))],
-                true,
-                "",
-            ),
-            (
-                "security officer, team caseload",
-                Agency,
-                SecurityOfficer,
-                Some(5),
-                vec![teammate],
-                true,
-                "",
-            ),
-            (
-                "mission locale, followed",
-                MissionLocale,
-                Advisor,
-                None,
-                vec![rel(FollowUp, 1, None, None)],
-                true,
-                "identity,contact,status",
-            ),
-            (
-                "mission locale, followed elsewhere",
-                MissionLocale,
-                Advisor,
-                None,
-                vec![rel(FollowUp, 2, None, None)],
-                true,
-                "",
-            ),
-            (
-                "training org, enrolled",
-                TrainingOrg,
-                Advisor,
-                None,
-                vec![rel(Enrolment, 1, None, None)],
-                true,
-                "identity,contact,status",
-            ),
-            (
-                "training org, enrolled elsewhere",
-                TrainingOrg,
-                Advisor,
-                None,
-                vec![rel(Enrolment, 2, None, None)],
-                true,
-                "",
-            ),
-            (
-                "training org, caseload rel of its own id",
-                TrainingOrg,
-                Advisor,
-                Some(5),
-                vec![own(Some(5))],
-                true,
-                "",
-            ),
-            (
-                "subcontractor, assigned",
-                Subcontractor,
-                Advisor,
-                None,
-                vec![rel(Assignment, 1, None, None)],
-                true,
-                "identity,contact",
-            ),
-            (
-                "subcontractor, enrolment is not assignment",
-                Subcontractor,
-                Advisor,
-                None,
-                vec![rel(Enrolment, 1, None, None)],
-                true,
-                "",
-            ),
+            ("advisor, own caseload", Agency, Advisor, Some(5), vec![own(Some(5))], true, "identity,nir,contact,status,sensitive"),
+            ("advisor, own caseload, no mfa", Agency, Advisor, Some(5), vec![own(Some(5))], false, "identity,contact,status"),
+            ("advisor, teammate's caseload: no RQTH", Agency, Advisor, Some(5), vec![teammate.clone()], true, "identity,nir,contact,status"),
+            ("advisor, other team's caseload", Agency, Advisor, Some(5), vec![other_team.clone()], true, ""),
+            ("advisor, nobody", Agency, Advisor, Some(5), vec![], true, ""),
+            ("advisor without a team, own caseload", Agency, Advisor, None, vec![own(None)], true, "identity,nir,contact,status,sensitive"),
+            ("advisor without a team, a team's caseload", Agency, Advisor, None, vec![other_team.clone()], true, ""),
+            ("manager, team caseload", Agency, Manager, Some(5), vec![teammate.clone()], true, "identity,nir,contact,status"),
+            ("cap emploi advisor, own caseload", CapEmploi, Advisor, Some(5), vec![own(Some(5))], true, "identity,nir,contact,status,sensitive"),
+            ("account admin, own caseload", Agency, AccountAdmin, Some(5), vec![own(Some(5))], true, ""),
+            ("security officer, team caseload", Agency, SecurityOfficer, Some(5), vec![teammate], true, ""),
+            ("mission locale, followed", MissionLocale, Advisor, None, vec![rel(FollowUp, 1, None, None)], true, "identity,contact,status"),
+            ("mission locale, followed elsewhere", MissionLocale, Advisor, None, vec![rel(FollowUp, 2, None, None)], true, ""),
+            ("training org, enrolled", TrainingOrg, Advisor, None, vec![rel(Enrolment, 1, None, None)], true, "identity,contact,status"),
+            ("training org, enrolled elsewhere", TrainingOrg, Advisor, None, vec![rel(Enrolment, 2, None, None)], true, ""),
+            ("training org, caseload rel of its own id", TrainingOrg, Advisor, Some(5), vec![own(Some(5))], true, ""),
+            ("subcontractor, assigned", Subcontractor, Advisor, None, vec![rel(Assignment, 1, None, None)], true, "identity,contact"),
+            ("subcontractor, enrolment is not assignment", Subcontractor, Advisor, None, vec![rel(Enrolment, 1, None, None)], true, ""),
         ];
         let a = authz();
         for (case, kind, role, team, rels, mfa, expected) in cases {
@@ -693,11 +437,7 @@ mod tests {
             let out = a.decide(&ag, &o, 1, &rels, AuthContext { mfa }, CategorySet::ALL);
             assert_eq!(out.allowed, cats(expected), "{case}: {:?}", out.reasons);
             assert_eq!(out.reasons.len(), 5, "{case}: a reason per category");
-            assert!(
-                out.reasons.iter().all(|r| r.effect != Effect::EvalError),
-                "{case}: {:?}",
-                out.reasons
-            );
+            assert!(out.reasons.iter().all(|r| r.effect != Effect::EvalError), "{case}: {:?}", out.reasons);
         }
     }
 
@@ -707,30 +447,13 @@ mod tests {
         for kind in [OrgKind::TrainingOrg, OrgKind::Subcontractor] {
             let o = org(1, kind);
             let ag = agent(10, &o, Role::Advisor, Some(5));
-            let rels: Vec<_> = RelationshipKind::ALL
-                .iter()
-                .map(|k| rel(*k, 1, Some(10), Some(5)))
-                .collect();
-            let out = a.decide(
-                &ag,
-                &o,
-                1,
-                &rels,
-                AuthContext { mfa: true },
-                CategorySet::ALL,
-            );
+            let rels: Vec<_> = RelationshipKind::ALL.iter().map(|k| rel(*k, 1, Some(10), Some(5))).collect();
+            let out = a.decide(&ag, &o, 1, &rels, AuthContext { mfa: true }, CategorySet::ALL);
             assert!(!out.allowed.contains(DataCategory::Nir));
             assert!(!out.allowed.contains(DataCategory::Sensitive));
-            let nir = out
-                .reasons
-                .iter()
-                .find(|r| r.category == DataCategory::Nir)
-                .unwrap();
+            let nir = out.reasons.iter().find(|r| r.category == DataCategory::Nir).unwrap();
             assert_eq!(nir.effect, Effect::Forbid);
-            assert_eq!(
-                nir.policy.as_deref(),
-                Some("nir-and-rqth-never-for-training-orgs-or-subcontractors")
-            );
+            assert_eq!(nir.policy.as_deref(), Some("nir-and-rqth-never-for-training-orgs-or-subcontractors"));
         }
     }
 
@@ -741,48 +464,15 @@ mod tests {
         let mut ag = agent(10, &o, Role::Advisor, Some(5));
         let rels = vec![rel(RelationshipKind::Caseload, 1, Some(10), Some(5))];
         ag.active = false;
-        let out = a.decide(
-            &ag,
-            &o,
-            1,
-            &rels,
-            AuthContext { mfa: true },
-            CategorySet::ALL,
-        );
+        let out = a.decide(&ag, &o, 1, &rels, AuthContext { mfa: true }, CategorySet::ALL);
         assert!(out.allowed.is_empty());
-        assert!(
-            out.reasons
-                .iter()
-                .all(|r| r.policy.as_deref() == Some("account-and-organization-active"))
-        );
+        assert!(out.reasons.iter().all(|r| r.policy.as_deref() == Some("account-and-organization-active")));
         ag.active = true;
         o.active = false;
-        assert!(
-            a.decide(
-                &ag,
-                &o,
-                1,
-                &rels,
-                AuthContext { mfa: true },
-                CategorySet::ALL
-            )
-            .allowed
-            .is_empty()
-        );
+        assert!(a.decide(&ag, &o, 1, &rels, AuthContext { mfa: true }, CategorySet::ALL).allowed.is_empty());
         // An agent presented with an organization that is not its own is inactive for Cedar.
         let other = org(2, OrgKind::Agency);
-        assert!(
-            a.decide(
-                &ag,
-                &other,
-                1,
-                &rels,
-                AuthContext { mfa: true },
-                CategorySet::ALL
-            )
-            .allowed
-            .is_empty()
-        );
+        assert!(a.decide(&ag, &other, 1, &rels, AuthContext { mfa: true }, CategorySet::ALL).allowed.is_empty());
     }
 
     #[test]
@@ -798,28 +488,19 @@ mod tests {
             AuthContext { mfa: true },
             CategorySet::EMPTY.with(DataCategory::Contact),
         );
-        assert_eq!(
-            out.reasons[0].policy.as_deref(),
-            Some("training-org-reads-enrolled")
-        );
+        assert_eq!(out.reasons[0].policy.as_deref(), Some("training-org-reads-enrolled"));
         assert_eq!(out.relationship, Some(RelationshipKind::Enrolment));
     }
 
     #[test]
     fn bad_policies_stop_the_start_with_the_file_named() {
         let typo = "@id(\"x\") permit(principal is Agent, action == Action::\"readNir\", resource is Person) when { resource.caseloadTeam.contains(principal) };";
-        let err = Authz::load(shipped::SCHEMA, &[("typo.cedar", typo)])
-            .unwrap_err()
-            .to_string();
+        let err = Authz::load(shipped::SCHEMA, &[("typo.cedar", typo)]).unwrap_err().to_string();
         assert!(err.contains("caseloadTeam"), "{err}");
         let no_id = "permit(principal, action, resource);";
-        let err = Authz::load(shipped::SCHEMA, &[("noid.cedar", no_id)])
-            .unwrap_err()
-            .to_string();
+        let err = Authz::load(shipped::SCHEMA, &[("noid.cedar", no_id)]).unwrap_err().to_string();
         assert!(err.contains("noid.cedar") && err.contains("@id"), "{err}");
-        let err = Authz::load(shipped::SCHEMA, &[("bad.cedar", "permit(")])
-            .unwrap_err()
-            .to_string();
+        let err = Authz::load(shipped::SCHEMA, &[("bad.cedar", "permit(")]).unwrap_err().to_string();
         assert!(err.contains("bad.cedar"), "{err}");
         let dup = "@id(\"a\") permit(principal, action, resource);\n@id(\"a\") forbid(principal, action, resource);";
         assert!(matches!(
@@ -827,10 +508,7 @@ mod tests {
             Err(PolicyLoadError::DuplicateId { .. })
         ));
         let only_forbid = "@id(\"f\") forbid(principal, action, resource);";
-        assert!(matches!(
-            Authz::load(shipped::SCHEMA, &[("f.cedar", only_forbid)]),
-            Err(PolicyLoadError::Empty)
-        ));
+        assert!(matches!(Authz::load(shipped::SCHEMA, &[("f.cedar", only_forbid)]), Err(PolicyLoadError::Empty)));
         assert!(Authz::load(("s", "entity ;"), shipped::POLICIES).is_err());
     }
 }

@@ -57,10 +57,7 @@ impl DataCategory {
 impl FromStr for DataCategory {
     type Err = UnknownCategory;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DataCategory::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or(UnknownCategory)
+        DataCategory::ALL.into_iter().find(|c| c.as_str() == s).ok_or(UnknownCategory)
     }
 }
 
@@ -102,9 +99,7 @@ impl CategorySet {
         self.0 == 0
     }
     pub fn iter(self) -> impl Iterator<Item = DataCategory> {
-        DataCategory::ALL
-            .into_iter()
-            .filter(move |c| self.contains(*c))
+        DataCategory::ALL.into_iter().filter(move |c| self.contains(*c))
     }
 }
 
@@ -120,9 +115,7 @@ impl FromIterator<DataCategory> for CategorySet {
 
 impl fmt::Debug for CategorySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set()
-            .entries(self.iter().map(DataCategory::as_str))
-            .finish()
+        f.debug_set().entries(self.iter().map(DataCategory::as_str)).finish()
     }
 }
 
@@ -132,14 +125,9 @@ mod tests {
 
     #[test]
     fn sets_round_trip_through_bits() {
-        let s: CategorySet = [DataCategory::Identity, DataCategory::Sensitive]
-            .into_iter()
-            .collect();
+        let s: CategorySet = [DataCategory::Identity, DataCategory::Sensitive].into_iter().collect();
         assert_eq!(CategorySet::from_bits(s.bits()), Some(s));
-        assert_eq!(
-            s.iter().collect::<Vec<_>>(),
-            vec![DataCategory::Identity, DataCategory::Sensitive]
-        );
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![DataCategory::Identity, DataCategory::Sensitive]);
         assert!(CategorySet::from_bits(0b10_0000).is_none());
         assert_eq!("nir".parse::<DataCategory>(), Ok(DataCategory::Nir));
         assert!("NIR".parse::<DataCategory>().is_err());

@@ -46,14 +46,7 @@ impl AccessAction {
         }
     }
     pub fn from_code(c: u8) -> Option<Self> {
-        [
-            Self::View,
-            Self::LookupByNir,
-            Self::LookupByFtId,
-            Self::ScopeList,
-        ]
-        .into_iter()
-        .find(|a| a.code() == c)
+        [Self::View, Self::LookupByNir, Self::LookupByFtId, Self::ScopeList].into_iter().find(|a| a.code() == c)
     }
 }
 
@@ -88,9 +81,7 @@ impl Decision {
         }
     }
     pub fn from_code(c: u8) -> Option<Self> {
-        [Self::Allow, Self::Deny, Self::NoMatch, Self::Error]
-            .into_iter()
-            .find(|d| d.code() == c)
+        [Self::Allow, Self::Deny, Self::NoMatch, Self::Error].into_iter().find(|d| d.code() == c)
     }
 }
 
@@ -151,10 +142,7 @@ pub enum VerdictAction {
 
 impl Verdict {
     pub fn allow() -> Self {
-        Verdict {
-            action: VerdictAction::Allow,
-            reasons: Vec::new(),
-        }
+        Verdict { action: VerdictAction::Allow, reasons: Vec::new() }
     }
 }
 
@@ -255,11 +243,7 @@ impl EventHead {
         if b.len() < 64 || b[0] != EVENT_ENCODING_V1 {
             return None;
         }
-        let u64_at = |i: usize| {
-            b.get(i..i + 8)
-                .and_then(|s| s.try_into().ok())
-                .map(u64::from_be_bytes)
-        };
+        let u64_at = |i: usize| b.get(i..i + 8).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes);
         let at = Timestamp(u64_at(1)? as i64);
         let request = RequestId(u128::from_be_bytes(b.get(9..25)?.try_into().ok()?));
         let agent = AgentId::new(u64_at(25)?)?;
@@ -268,16 +252,7 @@ impl EventHead {
         let person = PersonId::new(u64_at(52)?);
         let returned = CategorySet::from_bits(b[61])?;
         let decision = Decision::from_code(*b.get(63)?)?;
-        Some(EventHead {
-            at,
-            request,
-            agent,
-            org,
-            action,
-            person,
-            returned,
-            decision,
-        })
+        Some(EventHead { at, request, agent, org, action, person, returned, decision })
     }
 }
 
@@ -303,16 +278,8 @@ mod tests {
             relationship: Some(RelationshipKind::Enrolment),
             decision: Decision::Allow,
             reasons: vec![
-                Reason {
-                    category: DataCategory::Identity,
-                    effect: Effect::Permit,
-                    policy: Some("p1".into()),
-                },
-                Reason {
-                    category: DataCategory::Nir,
-                    effect: Effect::Forbid,
-                    policy: Some("p2".into()),
-                },
+                Reason { category: DataCategory::Identity, effect: Effect::Permit, policy: Some("p1".into()) },
+                Reason { category: DataCategory::Nir, effect: Effect::Forbid, policy: Some("p2".into()) },
             ],
             verdict: Verdict::allow(),
         }
@@ -331,10 +298,7 @@ mod tests {
         let head = EventHead::decode(&out).unwrap();
         assert_eq!(head.person, PersonId::new(1234));
         assert_eq!(head.decision, Decision::Allow);
-        assert_eq!(
-            head.returned,
-            CategorySet::EMPTY.with(DataCategory::Identity)
-        );
+        assert_eq!(head.returned, CategorySet::EMPTY.with(DataCategory::Identity));
     }
 
     #[test]

@@ -68,9 +68,7 @@ pub struct Guard {
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard")
-            .field("policies", &self.authz.policy_count())
-            .finish_non_exhaustive()
+        f.debug_struct("Guard").field("policies", &self.authz.policy_count()).finish_non_exhaustive()
     }
 }
 
@@ -94,28 +92,14 @@ impl Guard {
         let day = meta.at.date();
         let relationships = self.registry.active_relationships(person, day);
         let candidates = match relationships {
-            Ok(relationships) => vec![Candidate::<Person> {
-                person: Some(person),
-                relationships,
-                data: None,
-            }],
+            Ok(relationships) => vec![Candidate::<Person> { person: Some(person), relationships, data: None }],
             Err(e) => {
                 return Err(self.fail(caller, meta, AccessAction::View, Some(person), requested, e));
             }
         };
-        let released = self.pass(
-            caller,
-            meta,
-            AccessAction::View,
-            requested,
-            candidates,
-            |id| self.registry.person(id),
-        )?;
-        released
-            .into_iter()
-            .next()
-            .map(|(p, allowed)| p.filter(allowed))
-            .ok_or(GuardError::NotFound)
+        let released =
+            self.pass(caller, meta, AccessAction::View, requested, candidates, |id| self.registry.person(id))?;
+        released.into_iter().next().map(|(p, allowed)| p.filter(allowed)).ok_or(GuardError::NotFound)
     }
 
     /// Finds persons by an exact key. Returns the reachable matches, cut to what is permitted;
@@ -129,14 +113,8 @@ impl Guard {
     ) -> Result<Vec<FilteredRecord>, GuardError> {
         let day = meta.at.date();
         let (action, found) = match key {
-            LookupKey::Nir(nir, birth) => (
-                AccessAction::LookupByNir,
-                self.registry.find_by_nir(&nir, birth),
-            ),
-            LookupKey::FtId(ft, birth) => (
-                AccessAction::LookupByFtId,
-                self.registry.find_by_ft_id(&ft, birth),
-            ),
+            LookupKey::Nir(nir, birth) => (AccessAction::LookupByNir, self.registry.find_by_nir(&nir, birth)),
+            LookupKey::FtId(ft, birth) => (AccessAction::LookupByFtId, self.registry.find_by_ft_id(&ft, birth)),
         };
         let ids = found.map_err(|e| self.fail(caller, meta, action, None, requested, e))?;
         let mut candidates = Vec::with_capacity(ids.len().max(1));
@@ -145,30 +123,17 @@ impl Guard {
                 .registry
                 .active_relationships(id, day)
                 .map_err(|e| self.fail(caller, meta, action, Some(id), requested, e))?;
-            candidates.push(Candidate::<Person> {
-                person: Some(id),
-                relationships,
-                data: None,
-            });
+            candidates.push(Candidate::<Person> { person: Some(id), relationships, data: None });
         }
         if candidates.is_empty() {
             // A miss is ledgered too: misses are what enumeration looks like.
-            candidates.push(Candidate {
-                person: None,
-                relationships: Vec::new(),
-                data: None,
-            });
+            candidates.push(Candidate { person: None, relationships: Vec::new(), data: None });
         }
-        let released = self.pass(caller, meta, action, requested, candidates, |id| {
-            self.registry.person(id)
-        })?;
+        let released = self.pass(caller, meta, action, requested, candidates, |id| self.registry.person(id))?;
         if released.is_empty() {
             return Err(GuardError::NotFound);
         }
-        Ok(released
-            .into_iter()
-            .map(|(p, allowed)| p.filter(allowed))
-            .collect())
+        Ok(released.into_iter().map(|(p, allowed)| p.filter(allowed)).collect())
     }
 
     /// One page of the agent's scope: names only, each line authorized and ledgered.
@@ -187,20 +152,9 @@ impl Guard {
             .map_err(|e| self.fail(caller, meta, AccessAction::ScopeList, None, requested, e))?;
         let candidates = rows
             .into_iter()
-            .map(|(entry, rel)| Candidate {
-                person: Some(entry.id),
-                relationships: vec![rel],
-                data: Some(entry),
-            })
+            .map(|(entry, rel)| Candidate { person: Some(entry.id), relationships: vec![rel], data: Some(entry) })
             .collect();
-        let released = self.pass(
-            caller,
-            meta,
-            AccessAction::ScopeList,
-            requested,
-            candidates,
-            |_| Ok(None),
-        )?;
+        let released = self.pass(caller, meta, AccessAction::ScopeList, requested, candidates, |_| Ok(None))?;
         Ok(released.into_iter().map(|(e, _)| e).collect())
     }
 
@@ -220,30 +174,11 @@ impl Guard {
         let mut released = Vec::with_capacity(candidates.len());
         for c in candidates {
             let Some(person) = c.person else {
-                events.push(self.event(
-                    caller,
-                    meta,
-                    action,
-                    None,
-                    requested,
-                    Decision::NoMatch,
-                    Vec::new(),
-                ));
+                events.push(self.event(caller, meta, action, None, requested, Decision::NoMatch, Vec::new()));
                 continue;
             };
-            let outcome = self.authz.decide(
-                &caller.agent,
-                &caller.org,
-                person.get(),
-                &c.relationships,
-                ctx,
-                requested,
-            );
-            let mut decision = if outcome.allowed.is_empty() {
-                Decision::Deny
-            } else {
-                Decision::Allow
-            };
+            let outcome = self.authz.decide(&caller.agent, &caller.org, person.get(), &c.relationships, ctx, requested);
+            let mut decision = if outcome.allowed.is_empty() { Decision::Deny } else { Decision::Allow };
             let mut returned = outcome.allowed;
             let mut reasons = outcome.reasons;
             let mut data = None;
@@ -264,30 +199,16 @@ impl Guard {
                     reasons.push(store_reason("person row missing"));
                 }
             }
-            let mut event = self.event(
-                caller,
-                meta,
-                action,
-                Some(person),
-                requested,
-                decision,
-                reasons,
-            );
+            let mut event = self.event(caller, meta, action, Some(person), requested, decision, reasons);
             event.returned = returned;
-            event.relationship = if returned.is_empty() {
-                None
-            } else {
-                outcome.relationship
-            };
+            event.relationship = if returned.is_empty() { None } else { outcome.relationship };
             event.verdict = self.detector.assess(&event);
             if let Some(d) = data.filter(|_| !returned.is_empty()) {
                 released.push((d, returned));
             }
             events.push(event);
         }
-        self.ledger
-            .append(&events)
-            .map_err(|e| GuardError::Unavailable(e.to_string()))?;
+        self.ledger.append(&events).map_err(|e| GuardError::Unavailable(e.to_string()))?;
         Ok(released)
     }
 
@@ -302,15 +223,8 @@ impl Guard {
         requested: CategorySet,
         error: StoreError,
     ) -> GuardError {
-        let event = self.event(
-            caller,
-            meta,
-            action,
-            person,
-            requested,
-            Decision::Error,
-            vec![store_reason("store error")],
-        );
+        let event =
+            self.event(caller, meta, action, person, requested, Decision::Error, vec![store_reason("store error")]);
         let _ = self.ledger.append(&[event]);
         GuardError::Unavailable(error.to_string())
     }

@@ -132,15 +132,11 @@ impl FromStr for Login {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
         let ok = (3..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_@".contains(&b));
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_@".contains(&b));
         if ok {
             Ok(Login(s.to_owned()))
         } else {
-            Err(IdError {
-                kind: "a login",
-                expected: "3 to 64 characters among a-z, 0-9, '.', '-', '_' and '@'",
-            })
+            Err(IdError { kind: "a login", expected: "3 to 64 characters among a-z, 0-9, '.', '-', '_' and '@'" })
         }
     }
 }
@@ -179,17 +175,7 @@ mod tests {
     fn internal_ids_parse_with_their_prefix_only() {
         assert_eq!("P42".parse::<PersonId>().unwrap().get(), 42);
         assert!("A42".parse::<PersonId>().is_err());
-        for bad in [
-            "P",
-            "P0",
-            "P042",
-            "P-1",
-            "P1.5",
-            "p42",
-            "P99999999999999999999",
-            " P4",
-            "P4 ",
-        ] {
+        for bad in ["P", "P0", "P042", "P-1", "P1.5", "p42", "P99999999999999999999", " P4", "P4 "] {
             assert!(bad.parse::<PersonId>().is_err(), "{bad}");
         }
         assert_eq!(PersonId::new(7).unwrap().to_string(), "P7");

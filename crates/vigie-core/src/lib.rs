@@ -20,7 +20,5 @@ pub mod signin;
 pub mod time;
 
 pub use category::{CategorySet, DataCategory};
-pub use ids::{
-    AgentId, FtId, Login, OrgId, PersonId, RequestId, SessionGroupId, SessionId, TeamId,
-};
+pub use ids::{AgentId, FtId, Login, OrgId, PersonId, RequestId, SessionGroupId, SessionId, TeamId};
 pub use nir::Nir;

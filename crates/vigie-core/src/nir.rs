@@ -19,10 +19,7 @@ pub enum NirError {
     #[error("a NIR has 15 characters (13 + a 2-digit key), got {0}")]
     Length(usize),
     #[error("character {position} of the NIR must be {expected}")]
-    Character {
-        position: usize,
-        expected: &'static str,
-    },
+    Character { position: usize, expected: &'static str },
     #[error("the NIR's sex digit must be 1, 2, 7 or 8")]
     Sex,
     #[error("the NIR's month must be 01-12, 20-42 or 50-99")]
@@ -45,9 +42,7 @@ impl Nir {
         let mut len = 0usize;
         for b in input.bytes().filter(|b| *b != b' ') {
             if len == 15 {
-                return Err(NirError::Length(
-                    input.bytes().filter(|b| *b != b' ').count(),
-                ));
+                return Err(NirError::Length(input.bytes().filter(|b| *b != b' ').count()));
             }
             raw[len] = b.to_ascii_uppercase();
             len += 1;
@@ -60,11 +55,7 @@ impl Nir {
             if !b.is_ascii_digit() && !corsica {
                 return Err(NirError::Character {
                     position: i + 1,
-                    expected: if i == 6 {
-                        "a digit, or A/B after 2 (Corsica)"
-                    } else {
-                        "a digit"
-                    },
+                    expected: if i == 6 { "a digit, or A/B after 2 (Corsica)" } else { "a digit" },
                 });
             }
         }
@@ -107,11 +98,7 @@ impl Nir {
     }
 
     pub fn sex(&self) -> NirSex {
-        if matches!(self.0[0], b'1' | b'7') {
-            NirSex::Male
-        } else {
-            NirSex::Female
-        }
+        if matches!(self.0[0], b'1' | b'7') { NirSex::Male } else { NirSex::Female }
     }
 
     /// The 5-character place-of-birth code (INSEE commune code, or 99 + country code).
@@ -160,12 +147,7 @@ impl fmt::Display for Nir {
 /// Redacted: a NIR must not end up in logs through `{:?}`.
 impl fmt::Debug for Nir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Nir({}•••••••••••••{:02})",
-            self.0[0] as char,
-            self.key()
-        )
+        write!(f, "Nir({}•••••••••••••{:02})", self.0[0] as char, self.key())
     }
 }
 
@@ -197,14 +179,8 @@ mod tests {
 
     #[test]
     fn wrong_keys_are_refused() {
-        assert_eq!(
-            Nir::parse("206127511100565"),
-            Err(NirError::Key { expected: 64 })
-        );
-        assert_eq!(
-            Nir::parse("185122A00401284"),
-            Err(NirError::Key { expected: 85 })
-        );
+        assert_eq!(Nir::parse("206127511100565"), Err(NirError::Key { expected: 64 }));
+        assert_eq!(Nir::parse("185122A00401284"), Err(NirError::Key { expected: 85 }));
     }
 
     #[test]
@@ -220,17 +196,11 @@ mod tests {
         assert_eq!(Nir::parse(""), Err(NirError::Length(0)));
         assert_eq!(Nir::parse("1234"), Err(NirError::Length(4)));
         assert_eq!(Nir::parse("2061275111005641"), Err(NirError::Length(16)));
-        assert!(matches!(
-            Nir::parse("20612X5111005 64"),
-            Err(NirError::Character { position: 6, .. })
-        ));
+        assert!(matches!(Nir::parse("20612X5111005 64"), Err(NirError::Character { position: 6, .. })));
         assert_eq!(Nir::parse("306127511100564"), Err(NirError::Sex));
         assert_eq!(Nir::parse("206137511100564"), Err(NirError::Month));
         // A and B are only Corsica after a 2 in position 6.
-        assert!(matches!(
-            Nir::parse("185123A00401285"),
-            Err(NirError::Character { position: 7, .. })
-        ));
+        assert!(matches!(Nir::parse("185123A00401285"), Err(NirError::Character { position: 7, .. })));
         assert!(Nir::parse("1850599125123٨6").is_err());
     }
 

@@ -18,13 +18,8 @@ pub enum OrgKind {
 }
 
 impl OrgKind {
-    pub const ALL: [OrgKind; 5] = [
-        OrgKind::Agency,
-        OrgKind::CapEmploi,
-        OrgKind::MissionLocale,
-        OrgKind::TrainingOrg,
-        OrgKind::Subcontractor,
-    ];
+    pub const ALL: [OrgKind; 5] =
+        [OrgKind::Agency, OrgKind::CapEmploi, OrgKind::MissionLocale, OrgKind::TrainingOrg, OrgKind::Subcontractor];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,12 +50,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Advisor,
-        Role::Manager,
-        Role::AccountAdmin,
-        Role::SecurityOfficer,
-    ];
+    pub const ALL: [Role; 4] = [Role::Advisor, Role::Manager, Role::AccountAdmin, Role::SecurityOfficer];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -143,17 +143,12 @@ impl Field {
     /// the match is exhaustive so none can be forgotten.
     pub fn category(self) -> DataCategory {
         match self {
-            Field::FtId
-            | Field::LastName
-            | Field::FirstName
-            | Field::BirthDate
-            | Field::BirthPlace
-            | Field::Sex => DataCategory::Identity,
+            Field::FtId | Field::LastName | Field::FirstName | Field::BirthDate | Field::BirthPlace | Field::Sex => {
+                DataCategory::Identity
+            }
             Field::Nir => DataCategory::Nir,
             Field::Email | Field::Phone | Field::Address => DataCategory::Contact,
-            Field::Status | Field::RegisteredOn | Field::DeregisteredOn | Field::Youth => {
-                DataCategory::Status
-            }
+            Field::Status | Field::RegisteredOn | Field::DeregisteredOn | Field::Youth => DataCategory::Status,
             Field::Rqth => DataCategory::Sensitive,
         }
     }
@@ -247,35 +242,23 @@ impl Person {
         FilteredRecord {
             id,
             categories: allowed,
-            identity: allowed
-                .contains(DataCategory::Identity)
-                .then_some(IdentityPart {
-                    ft_id,
-                    last_name,
-                    first_name,
-                    birth_date,
-                    birth_place,
-                    sex,
-                }),
+            identity: allowed.contains(DataCategory::Identity).then_some(IdentityPart {
+                ft_id,
+                last_name,
+                first_name,
+                birth_date,
+                birth_place,
+                sex,
+            }),
             nir: allowed.contains(DataCategory::Nir).then_some(nir),
-            contact: allowed
-                .contains(DataCategory::Contact)
-                .then_some(ContactPart {
-                    email,
-                    phone,
-                    address,
-                }),
-            status: allowed
-                .contains(DataCategory::Status)
-                .then_some(StatusPart {
-                    status,
-                    registered_on,
-                    deregistered_on,
-                    youth,
-                }),
-            sensitive: allowed
-                .contains(DataCategory::Sensitive)
-                .then_some(SensitivePart { rqth }),
+            contact: allowed.contains(DataCategory::Contact).then_some(ContactPart { email, phone, address }),
+            status: allowed.contains(DataCategory::Status).then_some(StatusPart {
+                status,
+                registered_on,
+                deregistered_on,
+                youth,
+            }),
+            sensitive: allowed.contains(DataCategory::Sensitive).then_some(SensitivePart { rqth }),
         }
     }
 }
@@ -296,10 +279,7 @@ mod tests {
     #[test]
     fn every_field_has_one_category_and_every_category_has_fields() {
         for c in DataCategory::ALL {
-            assert!(
-                Field::ALL.iter().any(|f| f.category() == c),
-                "{c} has no field"
-            );
+            assert!(Field::ALL.iter().any(|f| f.category() == c), "{c} has no field");
         }
         let names: std::collections::HashSet<_> = Field::ALL.iter().map(|f| f.name()).collect();
         assert_eq!(names.len(), Field::ALL.len());

@@ -18,11 +18,7 @@ pub struct StoreError(pub String);
 pub trait Registry: Send + Sync {
     /// The active relationships of a person on `day`. Empty for a person who does not exist:
     /// the guard relies on this to answer "not found" the same way for both.
-    fn active_relationships(
-        &self,
-        person: PersonId,
-        day: time::Date,
-    ) -> Result<Vec<Relationship>, StoreError>;
+    fn active_relationships(&self, person: PersonId, day: time::Date) -> Result<Vec<Relationship>, StoreError>;
 
     /// A person's full record; only the guard calls this, and only after authorization.
     fn person(&self, person: PersonId) -> Result<Option<Person>, StoreError>;
@@ -31,11 +27,7 @@ pub trait Registry: Send + Sync {
     fn find_by_nir(&self, nir: &Nir, birth_date: time::Date) -> Result<Vec<PersonId>, StoreError>;
 
     /// Persons whose France Travail id and birth date are exactly these.
-    fn find_by_ft_id(
-        &self,
-        ft_id: &FtId,
-        birth_date: time::Date,
-    ) -> Result<Vec<PersonId>, StoreError>;
+    fn find_by_ft_id(&self, ft_id: &FtId, birth_date: time::Date) -> Result<Vec<PersonId>, StoreError>;
 
     /// One page of the persons an agent reaches through active relationships on `day`, ordered by
     /// person id, strictly after `after`. Each comes with the relationship that reaches it.
@@ -129,10 +121,6 @@ pub trait AccountStore: Send + Sync {
     fn consume_totp_step(&self, agent: AgentId, step: i64) -> Result<bool, StoreError>;
     fn create_session(&self, session: &NewSession) -> Result<crate::ids::SessionId, StoreError>;
     /// A session by its token hash, if it exists and has not expired at `now`.
-    fn session(
-        &self,
-        token_hash: &[u8; 32],
-        now: crate::time::Timestamp,
-    ) -> Result<Option<SessionRecord>, StoreError>;
+    fn session(&self, token_hash: &[u8; 32], now: crate::time::Timestamp) -> Result<Option<SessionRecord>, StoreError>;
     fn end_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 }

@@ -19,9 +19,7 @@ impl Timestamp {
     }
     /// The calendar day (UTC) this instant falls on.
     pub fn date(self) -> time::Date {
-        time::OffsetDateTime::from_unix_timestamp(self.seconds())
-            .map(|t| t.date())
-            .unwrap_or(time::Date::MIN)
+        time::OffsetDateTime::from_unix_timestamp(self.seconds()).map(|t| t.date()).unwrap_or(time::Date::MIN)
     }
     pub fn from_date(d: time::Date) -> Self {
         Timestamp(d.midnight().assume_utc().unix_timestamp() * 1000)
@@ -31,10 +29,7 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000);
-        match t.ok().and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        }) {
+        match t.ok().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()) {
             Some(s) => f.write_str(&s),
             None => write!(f, "{}ms", self.0),
         }
@@ -70,9 +65,7 @@ impl Clock for FixedClock {
 
 /// Parses an ISO calendar date `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Option<time::Date> {
-    time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
-        .ok()
-        .filter(|_| s.len() == 10)
+    time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE).ok().filter(|_| s.len() == 10)
 }
 
 /// Formats a date as ISO `YYYY-MM-DD`.

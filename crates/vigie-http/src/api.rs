@@ -30,17 +30,13 @@ where
     F: FnOnce(&AppState, &Caller, RequestMeta) -> Result<T, Problem> + Send + 'static,
     T: Serialize + Send + 'static,
 {
-    let token = presented_token(headers, state.settings.cookie_name)
-        .ok_or_else(Problem::unauthenticated)?;
+    let token = presented_token(headers, state.settings.cookie_name).ok_or_else(Problem::unauthenticated)?;
     let mut id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut id);
     let request = RequestId(u128::from_be_bytes(id));
     let result = tokio::task::spawn_blocking(move || {
         let caller = authenticate(&state, &token)?;
-        let meta = RequestMeta {
-            request,
-            at: state.clock.now(),
-        };
+        let meta = RequestMeta { request, at: state.clock.now() };
         f(&state, &caller, meta)
     })
     .await
@@ -67,10 +63,7 @@ fn guard_problem(e: GuardError) -> Problem {
     }
 }
 
-pub async fn me(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Response, Problem> {
+pub async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, Problem> {
     guarded(state, &headers, |_, caller, _| Ok(agent_view(caller))).await
 }
 
@@ -81,15 +74,9 @@ fn parse_categories(params: &HashMap<String, String>) -> Result<CategorySet, Pro
         Some(list) => {
             let mut set = CategorySet::EMPTY;
             for part in list.split(',') {
-                let c: DataCategory =
-                    part.trim()
-                        .parse()
-                        .map_err(|e: vigie_core::category::UnknownCategory| {
-                            Problem::invalid(
-                                "fields",
-                                format!("{e}, got {:?}", part.chars().take(32).collect::<String>()),
-                            )
-                        })?;
+                let c: DataCategory = part.trim().parse().map_err(|e: vigie_core::category::UnknownCategory| {
+                    Problem::invalid("fields", format!("{e}, got {:?}", part.chars().take(32).collect::<String>()))
+                })?;
                 set.insert(c);
             }
             Ok(set)
@@ -114,15 +101,10 @@ pub async fn person(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
     only_params(&params, &["fields"])?;
-    let id: PersonId = id
-        .parse()
-        .map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
     let requested = parse_categories(&params)?;
     guarded(state, &headers, move |st, caller, meta| {
-        st.guard
-            .read(caller, meta, id, requested)
-            .map(|r| record_json(&r))
-            .map_err(guard_problem)
+        st.guard.read(caller, meta, id, requested).map(|r| record_json(&r)).map_err(guard_problem)
     })
     .await
 }
@@ -148,17 +130,13 @@ pub async fn lookup(
     headers: HeaderMap,
     Body(req): Body<LookupRequest>,
 ) -> Result<Response, Problem> {
-    let birth = parse_date(&req.birth_date)
-        .ok_or_else(|| Problem::invalid("birth_date", "a date YYYY-MM-DD"))?;
+    let birth = parse_date(&req.birth_date).ok_or_else(|| Problem::invalid("birth_date", "a date YYYY-MM-DD"))?;
     let key = match (req.nir, req.ft_id) {
-        (Some(nir), None) => LookupKey::Nir(
-            nir.parse::<Nir>()
-                .map_err(|e| Problem::invalid("nir", e.to_string()))?,
-            birth,
-        ),
+        (Some(nir), None) => {
+            LookupKey::Nir(nir.parse::<Nir>().map_err(|e| Problem::invalid("nir", e.to_string()))?, birth)
+        }
         (None, Some(ft)) => LookupKey::FtId(
-            ft.parse::<FtId>()
-                .map_err(|e: vigie_core::ids::IdError| Problem::invalid("ft_id", e.to_string()))?,
+            ft.parse::<FtId>().map_err(|e: vigie_core::ids::IdError| Problem::invalid("ft_id", e.to_string()))?,
             birth,
         ),
         _ => {
@@ -168,26 +146,21 @@ pub async fn lookup(
             ));
         }
     };
-    let requested = match req.fields {
-        None => CategorySet::ALL,
-        Some(list) => {
-            let mut set = CategorySet::EMPTY;
-            for f in list.iter().take(8) {
-                set.insert(
-                    f.parse()
-                        .map_err(|e: vigie_core::category::UnknownCategory| {
-                            Problem::invalid("fields", e.to_string())
-                        })?,
-                );
+    let requested =
+        match req.fields {
+            None => CategorySet::ALL,
+            Some(list) => {
+                let mut set = CategorySet::EMPTY;
+                for f in list.iter().take(8) {
+                    set.insert(f.parse().map_err(|e: vigie_core::category::UnknownCategory| {
+                        Problem::invalid("fields", e.to_string())
+                    })?);
+                }
+                set
             }
-            set
-        }
-    };
+        };
     guarded(state, &headers, move |st, caller, meta| {
-        let found = st
-            .guard
-            .lookup(caller, meta, key, requested)
-            .map_err(guard_problem)?;
+        let found = st.guard.lookup(caller, meta, key, requested).map_err(guard_problem)?;
         Ok(json!({ "matches": found.iter().map(record_json).collect::<Vec<_>>() }))
     })
     .await
@@ -200,35 +173,18 @@ pub async fn scope(
 ) -> Result<Response, Problem> {
     only_params(&params, &["after", "limit"])?;
     let after = match params.get("after") {
-        Some(a) => Some(
-            a.parse::<PersonId>()
-                .map_err(|e| Problem::invalid("after", e.to_string()))?,
-        ),
+        Some(a) => Some(a.parse::<PersonId>().map_err(|e| Problem::invalid("after", e.to_string()))?),
         None => None,
     };
     let limit = match params.get("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=vigie_core::guard::MAX_SCOPE_PAGE).contains(n))
-            .ok_or_else(|| {
-                Problem::invalid(
-                    "limit",
-                    format!("an integer from 1 to {}", vigie_core::guard::MAX_SCOPE_PAGE),
-                )
-            })?,
+        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=vigie_core::guard::MAX_SCOPE_PAGE).contains(n)).ok_or_else(
+            || Problem::invalid("limit", format!("an integer from 1 to {}", vigie_core::guard::MAX_SCOPE_PAGE)),
+        )?,
         None => 50,
     };
     guarded(state, &headers, move |st, caller, meta| {
-        let page = st
-            .guard
-            .scope(caller, meta, after, limit)
-            .map_err(guard_problem)?;
-        let next = if page.len() == limit {
-            page.last().map(|e| e.id.to_string())
-        } else {
-            None
-        };
+        let page = st.guard.scope(caller, meta, after, limit).map_err(guard_problem)?;
+        let next = if page.len() == limit { page.last().map(|e| e.id.to_string()) } else { None };
         let items: Vec<Value> = page
             .iter()
             .map(|e| {
@@ -249,15 +205,7 @@ pub async fn scope(
 pub fn record_json(r: &FilteredRecord) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(r.id.to_string()));
-    m.insert(
-        "categories".into(),
-        json!(
-            r.categories
-                .iter()
-                .map(DataCategory::as_str)
-                .collect::<Vec<_>>()
-        ),
-    );
+    m.insert("categories".into(), json!(r.categories.iter().map(DataCategory::as_str).collect::<Vec<_>>()));
     if let Some(i) = &r.identity {
         m.insert(
             "identity".into(),
@@ -307,13 +255,8 @@ pub fn record_json(r: &FilteredRecord) -> Value {
 }
 
 /// The bench-only unguarded read (see `HttpSettings::dangerous_unguarded_bench_route`).
-pub async fn unguarded_person(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    let id: PersonId = id
-        .parse()
-        .map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+pub async fn unguarded_person(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
     let st = state.clone();
     let person = tokio::task::spawn_blocking(move || st.registry.person(id))
         .await

@@ -53,12 +53,8 @@ fn problem_for(rejection: JsonRejection) -> Problem {
 
 /// Keeps serde's own words ("unknown field `x`, expected one of …") and drops axum's prefix.
 fn serde_detail(text: &str) -> String {
-    let t = text
-        .rsplit_once("target type: ")
-        .map_or(text, |(_, rest)| rest);
-    let t = t
-        .strip_prefix("Failed to parse the request body as JSON: ")
-        .unwrap_or(t);
+    let t = text.rsplit_once("target type: ").map_or(text, |(_, rest)| rest);
+    let t = t.strip_prefix("Failed to parse the request body as JSON: ").unwrap_or(t);
     t.chars().take(300).collect()
 }
 
@@ -80,10 +76,7 @@ mod tests {
         );
         assert!(d.starts_with("unknown field `pasword`"));
         assert_eq!(backticked(&d).as_deref(), Some("pasword"));
-        assert_eq!(
-            backticked("missing field `totp` at line 1"),
-            Some("totp".into())
-        );
+        assert_eq!(backticked("missing field `totp` at line 1"), Some("totp".into()));
         assert_eq!(backticked("no quotes"), None);
     }
 }

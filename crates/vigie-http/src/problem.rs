@@ -46,33 +46,18 @@ impl Problem {
     /// Bad input, naming the field.
     pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        let mut p = Self::new(
-            "invalid-request",
-            "Invalid request",
-            StatusCode::BAD_REQUEST,
-            format!("{field}: {reason}"),
-        );
-        p.invalid_params.push(InvalidParam {
-            name: field.to_owned(),
-            reason,
-        });
+        let mut p =
+            Self::new("invalid-request", "Invalid request", StatusCode::BAD_REQUEST, format!("{field}: {reason}"));
+        p.invalid_params.push(InvalidParam { name: field.to_owned(), reason });
         p
     }
 
     /// A body that is not the JSON expected (syntax, unknown or missing field, wrong type).
     pub fn bad_body(detail: impl Into<String>, field: Option<String>) -> Self {
         let detail = detail.into();
-        let mut p = Self::new(
-            "invalid-body",
-            "Invalid request body",
-            StatusCode::BAD_REQUEST,
-            detail.clone(),
-        );
+        let mut p = Self::new("invalid-body", "Invalid request body", StatusCode::BAD_REQUEST, detail.clone());
         if let Some(name) = field {
-            p.invalid_params.push(InvalidParam {
-                name,
-                reason: detail,
-            });
+            p.invalid_params.push(InvalidParam { name, reason: detail });
         }
         p
     }
@@ -97,12 +82,7 @@ impl Problem {
 
     /// Wrong login, password or code: deliberately the same for each.
     pub fn bad_credentials() -> Self {
-        Self::new(
-            "invalid-credentials",
-            "Sign-in failed",
-            StatusCode::UNAUTHORIZED,
-            "invalid login, password or code",
-        )
+        Self::new("invalid-credentials", "Sign-in failed", StatusCode::UNAUTHORIZED, "invalid login, password or code")
     }
 
     pub fn unauthenticated() -> Self {
@@ -117,10 +97,7 @@ impl Problem {
     }
 
     pub fn throttled(retry_after_ms: i64) -> Self {
-        let secs = u64::try_from(retry_after_ms)
-            .unwrap_or(0)
-            .div_ceil(1000)
-            .max(1);
+        let secs = u64::try_from(retry_after_ms).unwrap_or(0).div_ceil(1000).max(1);
         let mut p = Self::new(
             "too-many-attempts",
             "Too many attempts",
@@ -133,21 +110,11 @@ impl Problem {
 
     /// The same answer for a person who does not exist and one out of reach.
     pub fn not_found() -> Self {
-        Self::new(
-            "not-found",
-            "Not found",
-            StatusCode::NOT_FOUND,
-            "no person matches, or none you may see",
-        )
+        Self::new("not-found", "Not found", StatusCode::NOT_FOUND, "no person matches, or none you may see")
     }
 
     pub fn route_not_found() -> Self {
-        Self::new(
-            "no-such-route",
-            "No such route",
-            StatusCode::NOT_FOUND,
-            "see the API section of the README",
-        )
+        Self::new("no-such-route", "No such route", StatusCode::NOT_FOUND, "see the API section of the README")
     }
 
     pub fn method_not_allowed() -> Self {
@@ -170,12 +137,7 @@ impl Problem {
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            "internal",
-            "Internal error",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the request failed; it was logged",
-        )
+        Self::new("internal", "Internal error", StatusCode::INTERNAL_SERVER_ERROR, "the request failed; it was logged")
     }
 }
 
@@ -185,10 +147,7 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after_secs {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -196,10 +155,7 @@ impl IntoResponse for Problem {
             }
         }
         if self.www_authenticate {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"vigie\""),
-            );
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vigie\""));
         }
         resp
     }

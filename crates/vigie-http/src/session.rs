@@ -89,14 +89,10 @@ pub async fn login(
     headers: HeaderMap,
     Body(req): Body<LoginRequest>,
 ) -> Result<Response, Problem> {
-    let login: Login = req
-        .login
-        .parse()
-        .map_err(|e: vigie_core::ids::IdError| Problem::invalid("login", e.to_string()))?;
-    let code: TotpCode = req
-        .totp
-        .parse()
-        .map_err(|e: signin::totp::TotpCodeError| Problem::invalid("totp", e.to_string()))?;
+    let login: Login =
+        req.login.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("login", e.to_string()))?;
+    let code: TotpCode =
+        req.totp.parse().map_err(|e: signin::totp::TotpCodeError| Problem::invalid("totp", e.to_string()))?;
     if req.password.is_empty() || req.password.len() > 256 {
         return Err(Problem::invalid("password", "between 1 and 256 bytes"));
     }
@@ -112,12 +108,7 @@ pub async fn login(
         }
     }
 
-    let permit = state
-        .hashing
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| Problem::internal())?;
+    let permit = state.hashing.clone().acquire_owned().await.map_err(|_| Problem::internal())?;
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -154,8 +145,7 @@ pub async fn login(
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(resp)
         }
         Err(LoginFailure::BadCredentials) => {
@@ -176,23 +166,14 @@ fn check_and_open(
     peer: SocketAddr,
     user_agent: String,
 ) -> Result<(SessionToken, Caller, vigie_core::time::Timestamp), LoginFailure> {
-    let agent = state
-        .accounts
-        .agent_by_login(login)
-        .map_err(|_| LoginFailure::Store)?;
+    let agent = state.accounts.agent_by_login(login).map_err(|_| LoginFailure::Store)?;
     let credentials = match &agent {
-        Some(a) => state
-            .accounts
-            .credentials(a.id)
-            .map_err(|_| LoginFailure::Store)?,
+        Some(a) => state.accounts.credentials(a.id).map_err(|_| LoginFailure::Store)?,
         None => None,
     };
     // Always hash, so an unknown login or an account without credentials takes the same time.
     let dummy = PasswordHash(signin::password::DUMMY_HASH.to_owned());
-    let password_ok = signin::verify_password(
-        credentials.as_ref().map_or(&dummy, |c| &c.password),
-        password,
-    );
+    let password_ok = signin::verify_password(credentials.as_ref().map_or(&dummy, |c| &c.password), password);
     let (Some(agent), Some(credentials)) = (agent, credentials) else {
         return Err(LoginFailure::BadCredentials);
     };
@@ -205,18 +186,11 @@ fn check_and_open(
         return Err(LoginFailure::BadCredentials);
     };
     // The code is spent even if the account turns out inactive below: a code is used once.
-    if !state
-        .accounts
-        .consume_totp_step(agent.id, step)
-        .map_err(|_| LoginFailure::Store)?
-    {
+    if !state.accounts.consume_totp_step(agent.id, step).map_err(|_| LoginFailure::Store)? {
         return Err(LoginFailure::BadCredentials);
     }
-    let org = state
-        .registry
-        .organization(agent.org)
-        .map_err(|_| LoginFailure::Store)?
-        .ok_or(LoginFailure::BadCredentials)?;
+    let org =
+        state.registry.organization(agent.org).map_err(|_| LoginFailure::Store)?.ok_or(LoginFailure::BadCredentials)?;
     if !agent.active || !org.active {
         return Err(LoginFailure::BadCredentials);
     }
@@ -234,38 +208,19 @@ fn check_and_open(
         source: peer.ip().to_string(),
         user_agent,
     };
-    let id = state
-        .accounts
-        .create_session(&session)
-        .map_err(|_| LoginFailure::Store)?;
-    Ok((
-        token,
-        Caller {
-            agent,
-            org,
-            session: id,
-            mfa: true,
-        },
-        expires_at,
-    ))
+    let id = state.accounts.create_session(&session).map_err(|_| LoginFailure::Store)?;
+    Ok((token, Caller { agent, org, session: id, mfa: true }, expires_at))
 }
 
-pub async fn logout(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Response, Problem> {
-    let token = presented_token(&headers, state.settings.cookie_name)
-        .ok_or_else(Problem::unauthenticated)?;
+pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let token = presented_token(&headers, state.settings.cookie_name).ok_or_else(Problem::unauthenticated)?;
     let st = state.clone();
     tokio::task::spawn_blocking(move || st.accounts.end_session(&token.hash()))
         .await
         .map_err(|_| Problem::internal())?
         .map_err(|_| Problem::unavailable())?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    let clear = format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
-        state.settings.cookie_name
-    );
+    let clear = format!("{}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict", state.settings.cookie_name);
     if let Ok(v) = HeaderValue::from_str(&clear) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -275,13 +230,8 @@ pub async fn logout(
 /// The token from `Authorization: Bearer …` or from the session cookie. Malformed tokens are
 /// treated as absent.
 pub fn presented_token(headers: &HeaderMap, cookie_name: &str) -> Option<SessionToken> {
-    if let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        return auth
-            .strip_prefix("Bearer ")
-            .and_then(|t| SessionToken::parse(t.trim()));
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return auth.strip_prefix("Bearer ").and_then(|t| SessionToken::parse(t.trim()));
     }
     headers
         .get_all(header::COOKIE)
@@ -314,10 +264,5 @@ pub fn authenticate(state: &AppState, token: &SessionToken) -> Result<Caller, Pr
     if !agent.active || !org.active {
         return Err(Problem::unauthenticated());
     }
-    Ok(Caller {
-        agent,
-        org,
-        session: session.id,
-        mfa: session.mfa,
-    })
+    Ok(Caller { agent, org, session: session.id, mfa: session.mfa })
 }

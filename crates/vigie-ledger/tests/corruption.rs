@@ -1,5 +1,6 @@
 //! Damage to the files on disk: every single-bit flip is found and located, a torn tail (and only
 //! a torn tail) is cut at startup, and missing or reordered segments make `open` refuse.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

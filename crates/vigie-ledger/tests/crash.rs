@@ -4,6 +4,7 @@
 //!
 //! The child is this test binary itself, re-executed with `CHILD_ENV` set; it then runs only
 //! `crash_child`, which does nothing in a normal test run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The ledger's behaviour through its public API: append, reopen, read back, verify, concurrency,
 //! and failing closed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

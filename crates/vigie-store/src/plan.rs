@@ -57,7 +57,9 @@ impl Store {
             let mut plans = Vec::with_capacity(statements.len());
             for (name, sql) in statements {
                 let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                let steps = stmt.query_map([], |r| r.get::<_, String>(3))?.collect::<Result<Vec<_>, _>>()?;
+                // Unbound parameters: the plan does not depend on the values (no STAT4).
+                let nulls = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count()));
+                let steps = stmt.query_map(nulls, |r| r.get::<_, String>(3))?.collect::<Result<Vec<_>, _>>()?;
                 plans.push(QueryPlan { name, steps });
             }
             Ok(plans)

@@ -113,6 +113,7 @@ fn hot_queries_use_indexes() {
     let plans = store.query_plans().unwrap();
     assert_eq!(plans.len(), 10);
     for plan in &plans {
+        println!("{}:\n  {}", plan.name, plan.steps.join("\n  "));
         assert!(plan.full_scans().is_empty(), "{}: {:#?}", plan.name, plan.steps);
         assert!(plan.steps.iter().any(|s| s.starts_with("SEARCH")), "{}: {:#?}", plan.name, plan.steps);
     }

@@ -63,8 +63,18 @@ pub fn load_policies(dir: Option<&Path>) -> anyhow::Result<Authz> {
     Authz::load((&schema_path.display().to_string(), &schema), &refs).context("policies refused")
 }
 
-/// Opens the data directory and assembles the application.
+/// Opens the data directory and assembles the application, on the wall clock.
 pub fn open(data_dir: &Path, policies_dir: Option<&Path>, settings: HttpSettings) -> anyhow::Result<App> {
+    open_with_clock(data_dir, policies_dir, settings, Arc::new(WallClock))
+}
+
+/// Same, with the clock given (tests and the simulator pass their own).
+pub fn open_with_clock(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: HttpSettings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<App> {
     let authz = Arc::new(load_policies(policies_dir)?);
     let store = Arc::new(Store::open(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?);
     let ledger = Arc::new(
@@ -73,13 +83,9 @@ pub fn open(data_dir: &Path, policies_dir: Option<&Path>, settings: HttpSettings
     );
     let report = ledger.open_report();
     tracing::info!(?report, "ledger opened");
-    let guard = Arc::new(Guard {
-        authz,
-        registry: store.clone(),
-        detector: Arc::new(NoDetection),
-        ledger: ledger.clone(),
-    });
-    let state = Arc::new(AppState::new(guard, store.clone(), store.clone(), Arc::new(WallClock), settings));
+    let guard =
+        Arc::new(Guard { authz, registry: store.clone(), detector: Arc::new(NoDetection), ledger: ledger.clone() });
+    let state = Arc::new(AppState::new(guard, store.clone(), store.clone(), clock, settings));
     Ok(App { state, store, ledger })
 }
 

@@ -52,7 +52,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.rounds == 0 || args.requests == 0 || args.concurrency == 0 || args.latency_requests == 0 {
         bail!("--rounds, --requests, --concurrency and --latency-requests must be positive");
     }
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("vigie-bench-{}", args.persons)));
+    let data_dir =
+        args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("vigie-bench-{}", args.persons)));
     if !data_dir.join(vigie_store::DB_FILE).exists() {
         eprintln!("bench: generating {} persons into {}", args.persons, data_dir.display());
         let params = GenParams { seed: 2026, persons: args.persons, as_of: crate::app::WallClock.now().date() };
@@ -81,7 +82,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let code = code_at(&issued.totp, crate::app::WallClock.now().seconds());
         let login: serde_json::Value = client
             .post(format!("{base}/v1/login"))
-            .json(&serde_json::json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": code}))
+            .json(
+                &serde_json::json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": code}),
+            )
             .send()
             .await?
             .error_for_status()
@@ -99,7 +102,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut unguarded = Samples::default();
         let mut guarded = Samples::default();
         for round in 0..args.rounds {
-            let order = if round % 2 == 0 { [Mode::Unguarded, Mode::Guarded] } else { [Mode::Guarded, Mode::Unguarded] };
+            let order =
+                if round % 2 == 0 { [Mode::Unguarded, Mode::Guarded] } else { [Mode::Guarded, Mode::Unguarded] };
             for mode in order {
                 let target = if mode == Mode::Guarded { &mut guarded } else { &mut unguarded };
                 let mut lat = latency_phase(&client, &base, &token, &ids, mode, args.latency_requests).await?;
@@ -122,7 +126,8 @@ async fn scope_ids(client: &reqwest::Client, base: &str, token: &str) -> anyhow:
         if let Some(a) = &after {
             url.push_str(&format!("&after={a}"));
         }
-        let page: serde_json::Value = client.get(url).bearer_auth(token).send().await?.error_for_status()?.json().await?;
+        let page: serde_json::Value =
+            client.get(url).bearer_auth(token).send().await?.error_for_status()?.json().await?;
         let items = page["items"].as_array().cloned().unwrap_or_default();
         ids.extend(items.iter().filter_map(|i| i["id"].as_str()).filter_map(|s| s.parse::<PersonId>().ok()));
         match page["next_after"].as_str() {
@@ -176,7 +181,8 @@ async fn throughput_phase(
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (client, base, token, ids, next) = (client.clone(), base.to_owned(), token.to_owned(), ids.clone(), next.clone());
+        let (client, base, token, ids, next) =
+            (client.clone(), base.to_owned(), token.to_owned(), ids.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

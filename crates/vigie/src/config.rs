@@ -36,13 +36,13 @@ impl Default for Config {
     }
 }
 
-
 impl Config {
     /// Loads `path` (if given) over the defaults, then the environment.
     pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let mut config = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
                 parse_toml(&text).with_context(|| format!("config file {}", p.display()))?
             }
             None => Config::default(),
@@ -51,7 +51,8 @@ impl Config {
             config.data_dir = PathBuf::from(v);
         }
         if let Some(v) = env("VIGIE_LISTEN") {
-            config.listen = v.parse().with_context(|| format!("VIGIE_LISTEN: {v:?} is not an address like 127.0.0.1:8080"))?;
+            config.listen =
+                v.parse().with_context(|| format!("VIGIE_LISTEN: {v:?} is not an address like 127.0.0.1:8080"))?;
         }
         if let Some(v) = env("VIGIE_POLICIES_DIR") {
             config.policies_dir = Some(PathBuf::from(v));

@@ -57,7 +57,12 @@ pub fn out_of_scope(store: &Store, advisor: &Agent, today: time::Date, persons: 
     (1..=persons.min(10_000)).rev().filter_map(PersonId::new).find(|p| {
         store
             .active_relationships(*p, today)
-            .map(|rels| !rels.is_empty() && rels.iter().all(|r| r.agent != Some(advisor.id) && (advisor.team.is_none() || r.team != advisor.team)))
+            .map(|rels| {
+                !rels.is_empty()
+                    && rels
+                        .iter()
+                        .all(|r| r.agent != Some(advisor.id) && (advisor.team.is_none() || r.team != advisor.team))
+            })
             .unwrap_or(false)
     })
 }
@@ -91,7 +96,9 @@ pub fn print(accounts: &[DemoAccount], listen: std::net::SocketAddr, data_dir: &
             println!("  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/v1/persons/{p}        # in the caseload");
         }
         if let Some(p) = outside {
-            println!("  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/v1/persons/{p}        # someone else's: 404");
+            println!(
+                "  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/v1/persons/{p}        # someone else's: 404"
+            );
         }
         println!();
     }

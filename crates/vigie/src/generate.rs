@@ -20,7 +20,12 @@ pub struct GenerateReport {
     pub seconds: f64,
 }
 
-pub fn generate(dir: &Path, params: &GenParams, replace: bool, show_progress: bool) -> anyhow::Result<(Store, GenerateReport)> {
+pub fn generate(
+    dir: &Path,
+    params: &GenParams,
+    replace: bool,
+    show_progress: bool,
+) -> anyhow::Result<(Store, GenerateReport)> {
     let started = Instant::now();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let world = vigie_gen::world(params);

@@ -1,12 +1,7 @@
 //! The `vigie` binary: configuration, wiring and subcommands. Errors end here as one line on
 //! stderr and a non-zero exit; nothing below this file prints or exits.
 
-mod app;
-mod bench;
-mod config;
-mod credentials;
-mod demo;
-mod generate;
+use vigie::{app, bench, config, credentials, demo, generate};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +13,11 @@ use vigie_core::ports::AccountStore;
 use vigie_gen::GenParams;
 
 #[derive(Parser, Debug)]
-#[command(name = "vigie", version, about = "A guard for registries of personal data consulted by many partner organizations.")]
+#[command(
+    name = "vigie",
+    version,
+    about = "A guard for registries of personal data consulted by many partner organizations."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,7 +82,8 @@ enum AccountCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -132,8 +132,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { config } => {
             let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
-            let app = app::open(&config.data_dir, config.policies_dir.as_deref(), app::http_settings(config.session_ttl_minutes))?;
-            eprintln!("vigie: {} policies loaded, data in {}", app.state.guard.authz.policy_count(), config.data_dir.display());
+            let app = app::open(
+                &config.data_dir,
+                config.policies_dir.as_deref(),
+                app::http_settings(config.session_ttl_minutes),
+            )?;
+            eprintln!(
+                "vigie: {} policies loaded, data in {}",
+                app.state.guard.authz.policy_count(),
+                config.data_dir.display()
+            );
             runtime()?.block_on(app::serve(&app, config.listen))
         }
         Command::Generate { data_dir, persons, seed, as_of, replace } => {
@@ -141,7 +149,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("--persons: between 1 and 100000000, got {persons}");
             }
             let as_of = match as_of {
-                Some(s) => vigie_core::time::parse_date(&s).with_context(|| format!("--as-of: {s:?} is not a date YYYY-MM-DD"))?,
+                Some(s) => vigie_core::time::parse_date(&s)
+                    .with_context(|| format!("--as-of: {s:?} is not a date YYYY-MM-DD"))?,
                 None => today(),
             };
             let params = GenParams { seed, persons, as_of };
@@ -159,11 +168,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account { command: AccountCommand::ResetCredentials { data_dir, login } } => {
             let login: Login = login.parse().map_err(|e| anyhow::anyhow!("login: {e}"))?;
-            let store = vigie_store::Store::open(&data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
+            let store = vigie_store::Store::open(&data_dir)
+                .with_context(|| format!("data directory {}", data_dir.display()))?;
             let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
             let issued = credentials::issue(&store, agent.id)?;
             let ended = store.end_sessions_of(agent.id)?;
-            println!("login     {login}\npassword  {}\ntotp      {}", issued.password.expose(), issued.totp.to_base32());
+            println!(
+                "login     {login}\npassword  {}\ntotp      {}",
+                issued.password.expose(),
+                issued.totp.to_base32()
+            );
             println!("otpauth   {}", issued.totp.otpauth_uri("Vigie", login.as_str()));
             println!("({ended} session(s) ended)");
             Ok(())

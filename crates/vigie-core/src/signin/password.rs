@@ -55,8 +55,7 @@ pub const T_COST: u32 = 2;
 pub const P_COST: u32 = 1;
 
 fn argon2() -> Result<Argon2<'static>, PasswordError> {
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, None)
-        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -70,9 +69,7 @@ pub fn hash_password(password: &Secret, salt: &[u8; 16]) -> Result<PasswordHash,
         return Err(PasswordError::TooLong);
     }
     let salt = SaltString::encode_b64(salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
-    let hash = argon2()?
-        .hash_password(password.0.as_bytes(), &salt)
-        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let hash = argon2()?.hash_password(password.0.as_bytes(), &salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Ok(PasswordHash(hash.to_string()))
 }
 
@@ -92,7 +89,8 @@ pub fn verify_password(hash: &PasswordHash, password: &Secret) -> bool {
 
 /// A fixed hash to verify against when the account does not exist, so that an unknown login
 /// costs the same time as a wrong password and timing does not reveal which accounts exist.
-pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$dmlnaWUtZHVtbXktc2FsdA$r0mRDeBCP3OFmhPbqv9L4SNAfRMxI6ho9FN1sALL9xI";
+pub const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$dmlnaWUtZHVtbXktc2FsdA$r0mRDeBCP3OFmhPbqv9L4SNAfRMxI6ho9FN1sALL9xI";
 
 #[cfg(test)]
 mod tests {
@@ -104,10 +102,7 @@ mod tests {
         let h = hash_password(&pw, &[7u8; 16]).unwrap();
         assert!(h.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify_password(&h, &pw));
-        assert!(!verify_password(
-            &h,
-            &Secret::new("correct horse battery stapl")
-        ));
+        assert!(!verify_password(&h, &Secret::new("correct horse battery stapl")));
         assert!(!verify_password(&PasswordHash("garbage".into()), &pw));
         assert!(format!("{pw:?} {h:?}").contains("••••"));
         assert!(!format!("{pw:?}").contains("horse"));
@@ -115,14 +110,8 @@ mod tests {
 
     #[test]
     fn policy_on_length() {
-        assert!(matches!(
-            hash_password(&Secret::new("short"), &[0; 16]),
-            Err(PasswordError::TooShort)
-        ));
-        assert!(matches!(
-            hash_password(&Secret::new("x".repeat(300)), &[0; 16]),
-            Err(PasswordError::TooLong)
-        ));
+        assert!(matches!(hash_password(&Secret::new("short"), &[0; 16]), Err(PasswordError::TooShort)));
+        assert!(matches!(hash_password(&Secret::new("x".repeat(300)), &[0; 16]), Err(PasswordError::TooLong)));
     }
 
     #[test]

@@ -71,19 +71,13 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(policy: ThrottlePolicy) -> Self {
-        LoginThrottle {
-            policy,
-            entries: HashMap::new(),
-        }
+        LoginThrottle { policy, entries: HashMap::new() }
     }
 
     /// `Err(ms)` if `key` must wait `ms` more milliseconds before its next attempt.
     pub fn check(&self, key: &ThrottleKey, now: Timestamp) -> Result<(), i64> {
         match self.entries.get(key) {
-            Some(e)
-                if e.blocked_until > now
-                    && now.0 - e.last_failure.0 < self.policy.forget_after_ms =>
-            {
+            Some(e) if e.blocked_until > now && now.0 - e.last_failure.0 < self.policy.forget_after_ms => {
                 Err(e.blocked_until.0 - now.0)
             }
             _ => Ok(()),
@@ -99,11 +93,7 @@ impl LoginThrottle {
             self.evict(now);
         }
         let p = self.policy;
-        let e = self.entries.entry(key).or_insert(Entry {
-            failures: 0,
-            blocked_until: now,
-            last_failure: now,
-        });
+        let e = self.entries.entry(key).or_insert(Entry { failures: 0, blocked_until: now, last_failure: now });
         if now.0 - e.last_failure.0 >= p.forget_after_ms {
             e.failures = 0;
         }
@@ -111,10 +101,7 @@ impl LoginThrottle {
         e.last_failure = now;
         if e.failures > free {
             let exp = (e.failures - free - 1).min(30);
-            let delay = p
-                .base_delay_ms
-                .saturating_mul(1i64 << exp)
-                .min(p.max_delay_ms);
+            let delay = p.base_delay_ms.saturating_mul(1i64 << exp).min(p.max_delay_ms);
             e.blocked_until = now.plus_millis(delay);
         }
     }
@@ -133,8 +120,7 @@ impl LoginThrottle {
 
     fn evict(&mut self, now: Timestamp) {
         let forget = self.policy.forget_after_ms;
-        self.entries
-            .retain(|_, e| now.0 - e.last_failure.0 < forget);
+        self.entries.retain(|_, e| now.0 - e.last_failure.0 < forget);
         if self.entries.len() >= self.policy.capacity {
             // Still full: drop the oldest tenth (those closest to being forgotten anyway).
             let mut ages: Vec<i64> = self.entries.values().map(|e| e.last_failure.0).collect();
@@ -192,10 +178,7 @@ mod tests {
 
     #[test]
     fn bounded() {
-        let mut t = LoginThrottle::new(ThrottlePolicy {
-            capacity: 100,
-            ..ThrottlePolicy::default()
-        });
+        let mut t = LoginThrottle::new(ThrottlePolicy { capacity: 100, ..ThrottlePolicy::default() });
         for i in 0..1_000 {
             t.record_failure(ThrottleKey::Account(i.to_string()), Timestamp(i));
         }

@@ -23,9 +23,7 @@ pub struct TotpSecret(Vec<u8>);
 
 impl TotpSecret {
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        (16..=64)
-            .contains(&bytes.len())
-            .then(|| TotpSecret(bytes.to_vec()))
+        (16..=64).contains(&bytes.len()).then(|| TotpSecret(bytes.to_vec()))
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -73,11 +71,7 @@ impl FromStr for TotpCode {
         if digits.len() != 6 || !digits.iter().all(u8::is_ascii_digit) {
             return Err(TotpCodeError);
         }
-        Ok(TotpCode(
-            digits
-                .iter()
-                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0')),
-        ))
+        Ok(TotpCode(digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))))
     }
 }
 
@@ -103,12 +97,7 @@ pub fn step_at(unix_seconds: i64) -> i64 {
 
 /// Checks `code` at `unix_seconds`, refusing any step ≤ `last_used_step`. Returns the matched
 /// step, which the caller must record (atomically) before treating the code as accepted.
-pub fn verify(
-    secret: &TotpSecret,
-    code: TotpCode,
-    unix_seconds: i64,
-    last_used_step: Option<i64>,
-) -> Option<i64> {
+pub fn verify(secret: &TotpSecret, code: TotpCode, unix_seconds: i64, last_used_step: Option<i64>) -> Option<i64> {
     let now = step_at(unix_seconds);
     let mut matched = None;
     // Check every candidate step, without early exit, so timing does not tell which matched.
@@ -127,10 +116,7 @@ pub fn verify(
 
 /// The current code (for tests, the demo printout and the simulator's agents).
 pub fn code_at(secret: &TotpSecret, unix_seconds: i64) -> String {
-    format!(
-        "{:06}",
-        hotp(&secret.0, step_at(unix_seconds).max(0) as u64, 6)
-    )
+    format!("{:06}", hotp(&secret.0, step_at(unix_seconds).max(0) as u64, 6))
 }
 
 const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -206,9 +192,7 @@ mod tests {
     #[test]
     fn rfc4226_vectors() {
         let seed = b"12345678901234567890";
-        let expected = [
-            755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
-        ];
+        let expected = [755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489];
         for (c, e) in expected.iter().enumerate() {
             assert_eq!(hotp(seed, c as u64, 6), *e);
         }
@@ -222,20 +206,10 @@ mod tests {
         let step = verify(&secret, code, t, None).unwrap();
         assert_eq!(step, step_at(t));
         assert_eq!(verify(&secret, code, t, Some(step)), None, "replay refused");
-        assert!(
-            verify(&secret, code, t + 30, None).is_some(),
-            "one step of drift accepted"
-        );
-        assert!(
-            verify(&secret, code, t + 90, None).is_none(),
-            "three steps later refused"
-        );
-        let other: TotpCode = format!(
-            "{:06}",
-            (hotp(secret.as_bytes(), step as u64, 6) + 1) % 1_000_000
-        )
-        .parse()
-        .unwrap();
+        assert!(verify(&secret, code, t + 30, None).is_some(), "one step of drift accepted");
+        assert!(verify(&secret, code, t + 90, None).is_none(), "three steps later refused");
+        let other: TotpCode =
+            format!("{:06}", (hotp(secret.as_bytes(), step as u64, 6) + 1) % 1_000_000).parse().unwrap();
         assert!(verify(&secret, other, t, None).is_none() || other == code);
     }
 
@@ -247,10 +221,7 @@ mod tests {
         let s = TotpSecret::from_bytes(&[0xAB; 20]).unwrap();
         assert_eq!(base32_decode(&s.to_base32()).unwrap(), s.as_bytes());
         assert!(base32_decode("M1").is_none());
-        assert!(
-            s.otpauth_uri("Vigie", "c.martin@agence")
-                .starts_with("otpauth://totp/Vigie:c.martin@agence?secret=")
-        );
+        assert!(s.otpauth_uri("Vigie", "c.martin@agence").starts_with("otpauth://totp/Vigie:c.martin@agence?secret="));
     }
 
     #[test]

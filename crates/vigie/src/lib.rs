@@ -1,0 +1,10 @@
+//! The `vigie` binary's library half: configuration, wiring and the subcommands' work, so that
+//! the API tests can start exactly what `vigie serve` starts. `main.rs` only parses arguments
+//! and prints errors.
+
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod credentials;
+pub mod demo;
+pub mod generate;
