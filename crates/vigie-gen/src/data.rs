@@ -28,6 +28,7 @@ pub(crate) struct Commune {
     pub dept: usize,
     /// Comma-separated postcodes (most communes have one).
     pub postcodes: &'static str,
+    pub population: u64,
 }
 
 impl Commune {
@@ -37,6 +38,12 @@ impl Commune {
             Some((city, rest)) if rest.ends_with("Arrondissement") => city,
             _ => self.name,
         }
+    }
+
+    /// The name for organization and session labels: "Paris 15e" rather than
+    /// "Paris 15e Arrondissement".
+    pub(crate) fn short_name(&self) -> &'static str {
+        self.name.strip_suffix(" Arrondissement").unwrap_or(self.name)
     }
 }
 
@@ -124,14 +131,20 @@ fn load() -> Data {
                 let dept = depts.iter().position(|d| d.code == dept);
                 let pop = pop.parse::<u64>().ok();
                 let ok = code.len() == 5 && code.is_ascii() && !postcodes.is_empty();
-                dept.zip(pop).filter(|_| ok).map(|(dept, pop)| (Commune { code, name, dept, postcodes }, pop))
+                dept.zip(pop).filter(|_| ok).map(|(dept, population)| Commune {
+                    code,
+                    name,
+                    dept,
+                    postcodes,
+                    population,
+                })
             }
             _ => None,
         };
         match parsed {
             // Communes must come grouped by département (the file is sorted that way).
-            Some((c, pop)) if communes.last().is_none_or(|p: &Commune| p.dept <= c.dept) => {
-                weights.push(pop);
+            Some(c) if communes.last().is_none_or(|p: &Commune| p.dept <= c.dept) => {
+                weights.push(c.population);
                 communes.push(c);
             }
             _ => skipped += 1,
@@ -139,7 +152,13 @@ fn load() -> Data {
     }
     if communes.is_empty() || depts.is_empty() {
         depts = vec![Dept { code: "75", region: "11", name: "Paris", first: 0, end: 0, population: 0 }];
-        communes = vec![Commune { code: "75101", name: "Paris 1er Arrondissement", dept: 0, postcodes: "75001" }];
+        communes = vec![Commune {
+            code: "75101",
+            name: "Paris 1er Arrondissement",
+            dept: 0,
+            postcodes: "75001",
+            population: 1,
+        }];
         weights = vec![1];
     }
     for (i, (c, w)) in communes.iter().zip(&weights).enumerate() {
@@ -301,6 +320,8 @@ mod tests {
         let find = |code: &str| d.communes.iter().find(|c| c.code == code).unwrap();
         assert_eq!(find("75111").postal_name(), "Paris");
         assert_eq!(find("75111").postcodes, "75011");
+        assert_eq!(find("75111").short_name(), "Paris 11e");
+        assert_eq!(find("38185").short_name(), "Grenoble");
         assert_eq!(find("38185").name, "Grenoble");
         assert_eq!(d.depts[find("2A004").dept].code, "2A");
         assert_eq!(d.depts[find("97105").dept].code, "971");

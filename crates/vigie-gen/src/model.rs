@@ -88,6 +88,6 @@ mod tests {
         let y = youth_share();
         assert!((0.10..0.25).contains(&y), "{y}");
         assert_eq!(CAPACITY_MODALITIES.iter().map(|m| m.0).sum::<u32>(), 100);
-        assert!(P_REGISTERED + P_DEREGISTERED < 1.0);
+        const { assert!(P_REGISTERED + P_DEREGISTERED < 1.0) };
     }
 }

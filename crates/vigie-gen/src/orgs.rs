@@ -1,6 +1,6 @@
 //! Where organizations sit and what they are called. Each kind of organization is spread over
-//! the départements by population (largest remainder), placed in communes drawn by population
-//! inside its département, and serves its own département; a département without one of its
+//! the départements by population (largest remainder), placed in the département's largest
+//! commune then in communes drawn by population, and serves its own département; a département without one of its
 //! own is served by those of its region, or failing that by all of them.
 
 use rand::Rng;
@@ -41,8 +41,14 @@ pub(crate) fn place(data: &Data, rng: &mut ChaCha8Rng, n: usize) -> Sites {
     let seats = apportion(n, &pops);
     let mut sites = Vec::with_capacity(n);
     for (dept, (d, &k)) in data.depts.iter().zip(&seats).enumerate() {
-        for _ in 0..k {
-            sites.push((dept, data.population.sample_in(rng, d.first, d.end)));
+        // The first in the département's largest commune, the others by population.
+        let largest = (d.first..d.end).max_by_key(|&i| (data.communes[i].population, std::cmp::Reverse(i)));
+        for j in 0..k {
+            let commune = match largest {
+                Some(c) if j == 0 => c,
+                _ => data.population.sample_in(rng, d.first, d.end),
+            };
+            sites.push((dept, commune));
         }
     }
     let serving = (0..data.depts.len())

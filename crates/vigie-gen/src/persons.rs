@@ -158,8 +158,8 @@ fn edited(params: &GenParams, data: &Data, id: u64, original: Identity) -> Ident
     }
     // Usually the same NIR; sometimes a provisional number, or a NIR keyed in with another order.
     match rng.gen_range(0..100) {
-        0..=84 => {}
-        85..=94 => {
+        0..=89 => {}
+        90..=94 => {
             p.nia = true;
             p.order = rng.gen_range(1..=999);
         }

@@ -17,8 +17,8 @@ use crate::dates::{add_days, days_between};
 use crate::model;
 use crate::rng::chance;
 use crate::world::Pools;
-use vigie_core::OrgId;
 use crate::{GenParams, World};
+use vigie_core::OrgId;
 
 /// Who holds a person's main follow-up.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

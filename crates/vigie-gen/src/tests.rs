@@ -83,7 +83,7 @@ fn nirs_match_sex_birth_date_and_birthplace() {
         assert!((16..=70).contains(&age), "{age}");
         assert_eq!(p.youth, age <= 25);
     }
-    assert!((0.005..0.03).contains(&share(nia, all.len())), "NIA {nia}");
+    assert!((0.01..0.025).contains(&share(nia, all.len())), "NIA {nia}");
     assert!((0.065..0.095).contains(&share(abroad, all.len())), "abroad {abroad}");
     assert!(corsica20 > 0);
 }
@@ -112,7 +112,7 @@ fn about_fifteen_percent_are_re_registrations() {
         assert!(d.person.registered_on > orig.person.registered_on || d.person.registered_on >= p.as_of);
     }
     let s = share(same_nir, dups.len());
-    assert!((0.75..0.95).contains(&s), "same NIR {s}");
+    assert!((0.85..0.95).contains(&s), "same NIR {s}");
 }
 
 #[test]
@@ -175,7 +175,10 @@ fn names_and_contacts_are_plausible() {
             Some(e) => {
                 let (local, domain) = e.split_once('@').unwrap();
                 assert!(!local.is_empty() && local.is_ascii() && domain.contains('.'), "{e}");
-                assert!(local.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b)), "{e}");
+                assert!(
+                    local.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b)),
+                    "{e}"
+                );
             }
             None => no_email += 1,
         }
@@ -245,7 +248,10 @@ fn relationships_reference_the_right_kinds() {
                 RelationshipKind::FollowUp => assert!(kind == OrgKind::MissionLocale && g.person.youth),
                 RelationshipKind::Enrolment => {
                     let s = sessions[&r.session.unwrap()];
-                    assert_eq!((kind, s.org, r.valid_from, r.valid_to), (OrgKind::TrainingOrg, r.org, s.starts_on, Some(s.ends_on)));
+                    assert_eq!(
+                        (kind, s.org, r.valid_from, r.valid_to),
+                        (OrgKind::TrainingOrg, r.org, s.starts_on, Some(s.ends_on))
+                    );
                 }
                 RelationshipKind::Assignment => assert_eq!(kind, OrgKind::Subcontractor),
             }
@@ -314,4 +320,26 @@ fn caseloads_follow_the_capacity_modalities() {
         w.agencies.pools.iter().flat_map(|p| &p.advisors).map(|a| load.get(&a.agent).copied().unwrap_or(0)).sum();
     let ratio = agency_load as f64 / total_capacity as f64;
     assert!((0.8..1.05).contains(&ratio), "load/capacity {ratio}");
+}
+
+#[test]
+fn a_national_world_builds_and_serves_high_ids() {
+    let p = GenParams { seed: 7, persons: 43_000_000, as_of: date!(2026 - 03 - 02) };
+    let w = world(&p);
+    let kinds = |k| w.orgs.iter().filter(|o| o.kind == k).count();
+    assert_eq!(kinds(OrgKind::Agency), 1720);
+    assert_eq!(kinds(OrgKind::CapEmploi), 215);
+    assert_eq!(kinds(OrgKind::MissionLocale), 430);
+    assert_eq!(kinds(OrgKind::TrainingOrg), 2150);
+    assert_eq!(kinds(OrgKind::Subcontractor), 86);
+    // Every département has agencies of its own at this scale (no regional or national fallback).
+    assert_eq!(w.agencies.serving.len(), 101);
+    assert!(w.agencies.serving.iter().all(|s| (1..100).contains(&s.len())));
+    let officers = w.agents.iter().filter(|a| a.role == Role::SecurityOfficer).count();
+    assert_eq!(officers, 172);
+    for id in [42_999_999, 43_000_000, 21_500_000] {
+        let g = person_at(&p, &w, id);
+        assert_eq!(g.person.id.get(), id);
+        assert!(g.duplicate_of.is_none_or(|o| o.get() < id));
+    }
 }

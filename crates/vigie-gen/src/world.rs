@@ -163,7 +163,8 @@ impl Builder {
 
     fn agent(&mut self, org: OrgId, slug: &str, domain: &str, role: Role, team: Option<TeamId>) -> Option<AgentId> {
         let id = AgentId::new(self.agents.len() as u64 + 1)?;
-        let sex = if self.rng.gen_range(0..2) == 0 { vigie_core::person::Sex::Male } else { vigie_core::person::Sex::Female };
+        let sex =
+            if self.rng.gen_range(0..2) == 0 { vigie_core::person::Sex::Male } else { vigie_core::person::Sex::Female };
         let year = self.rng.gen_range(1962..=2000);
         let first = first_name(self.data, &mut self.rng, sex, year, false);
         let last = last_name(self.data, &mut self.rng, false);
@@ -205,15 +206,16 @@ impl Builder {
 
     fn name_for(&mut self, kind: OrgKind, sites: &Sites, i: usize) -> (String, String) {
         let (dept, commune) = sites.sites[i];
-        let city = self.data.communes[commune].postal_name();
+        let city = self.data.communes[commune].short_name();
         let d = &self.data.depts[dept];
         // k-th organization of this kind in the same city (or département for Cap emploi).
-        let k = sites.sites[..i]
-            .iter()
-            .filter(|(dd, c)| {
-                if kind == OrgKind::CapEmploi { *dd == dept } else { self.data.communes[*c].postal_name() == city }
-            })
-            .count();
+        let k =
+            sites.sites[..i]
+                .iter()
+                .filter(|(dd, c)| {
+                    if kind == OrgKind::CapEmploi { *dd == dept } else { self.data.communes[*c].short_name() == city }
+                })
+                .count();
         match kind {
             OrgKind::Agency => (orgs::agency_name(city, k), format!("ft-{city}")),
             OrgKind::CapEmploi => (orgs::cap_emploi_name(d.code, city, k), format!("capemploi{}", d.code)),
@@ -330,7 +332,7 @@ impl Builder {
             let starts_on = add_days(params.as_of, self.rng.gen_range(-300..=45));
             let ends_on = add_days(starts_on, self.rng.gen_range(20..=200));
             let title = orgs::TRAINING_TITLES[self.rng.gen_range(0..orgs::TRAINING_TITLES.len())];
-            let city = self.data.communes[commune].postal_name();
+            let city = self.data.communes[commune].short_name();
             let name = format!("{title} – {city}, {:02}/{}", u8::from(starts_on.month()), starts_on.year());
             sessions.push(TrainingSession { id, org, name, starts_on, ends_on });
             total += size;

@@ -38,10 +38,7 @@ const APPENDERS: usize = 64;
 const LATENCY_WORKERS: usize = 64;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn event(n: u64) -> Res<AccessEvent> {
@@ -59,9 +56,7 @@ fn event(n: u64) -> Res<AccessEvent> {
         action: AccessAction::View,
         person: PersonId::new(1 + n % 1_000_000),
         requested: CategorySet::ALL,
-        returned: CategorySet::EMPTY
-            .with(DataCategory::Identity)
-            .with(DataCategory::Contact),
+        returned: CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact),
         relationship: Some(RelationshipKind::Enrolment),
         decision: Decision::Allow,
         reasons: vec![
@@ -70,11 +65,7 @@ fn event(n: u64) -> Res<AccessEvent> {
                 effect: Effect::Permit,
                 policy: Some("training-org-identity".into()),
             },
-            Reason {
-                category: DataCategory::Nir,
-                effect: Effect::Forbid,
-                policy: Some("no-nir-for-partners".into()),
-            },
+            Reason { category: DataCategory::Nir, effect: Effect::Forbid, policy: Some("no-nir-for-partners".into()) },
         ],
         verdict: Verdict::allow(),
     })
@@ -108,10 +99,7 @@ fn raw_loop_inner(path: &Path, chunk: &[u8], secs: f64) -> Res<(f64, Vec<Duratio
         file.sync_data()?;
         latencies.push(t.elapsed());
     }
-    Ok((
-        latencies.len() as f64 / start.elapsed().as_secs_f64(),
-        latencies,
-    ))
+    Ok((latencies.len() as f64 / start.elapsed().as_secs_f64(), latencies))
 }
 
 /// Closed loop: `APPENDERS` threads append one event each, as fast as acknowledged.
@@ -127,10 +115,7 @@ fn ledger_throughput(dir: &Path, events: &[AccessEvent], secs: f64) -> Res<(f64,
             s.spawn(move || {
                 let mut i = t;
                 while !stop.load(Ordering::Relaxed) {
-                    if ledger
-                        .append(std::slice::from_ref(&events[i % events.len()]))
-                        .is_err()
-                    {
+                    if ledger.append(std::slice::from_ref(&events[i % events.len()])).is_err() {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                     i += APPENDERS;
@@ -145,10 +130,7 @@ fn ledger_throughput(dir: &Path, events: &[AccessEvent], secs: f64) -> Res<(f64,
         return Err("appends failed".into());
     }
     let stats = ledger.stats();
-    Ok((
-        stats.entries as f64 / elapsed,
-        stats.entries as f64 / stats.batches.max(1) as f64,
-    ))
+    Ok((stats.entries as f64 / elapsed, stats.entries as f64 / stats.batches.max(1) as f64))
 }
 
 /// Open loop at `rate`/s: append k is scheduled at `k / rate` and timed from then (so a slow
@@ -160,13 +142,7 @@ fn ledger_latency(
     secs: f64,
     linger: Duration,
 ) -> Res<(Vec<Duration>, f64)> {
-    let ledger = Ledger::open(
-        dir,
-        LedgerOptions {
-            linger,
-            ..LedgerOptions::default()
-        },
-    )?;
+    let ledger = Ledger::open(dir, LedgerOptions { linger, ..LedgerOptions::default() })?;
     let total = (rate * secs) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let start = Instant::now() + Duration::from_millis(20);
@@ -188,10 +164,7 @@ fn ledger_latency(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("worker panicked".into())))
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("worker panicked".into()))).collect()
     });
     let elapsed = start.elapsed().as_secs_f64();
     let mut all = Vec::with_capacity(total);
@@ -233,9 +206,8 @@ fn main() -> Res<()> {
     let spinners: usize = env_or("VIGIE_BENCH_SPINNERS", cpus);
     let secs: f64 = env_or("VIGIE_BENCH_SECS", 2.0);
     let rate: f64 = env_or("VIGIE_BENCH_RATE", 10_000.0);
-    let base: std::path::PathBuf = std::env::var("VIGIE_BENCH_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| std::env::temp_dir());
+    let base: std::path::PathBuf =
+        std::env::var("VIGIE_BENCH_DIR").map(Into::into).unwrap_or_else(|_| std::env::temp_dir());
     let events: Vec<AccessEvent> = (0..4096).map(event).collect::<Res<_>>()?;
     let mut body = Vec::new();
     events[0].encode(&mut body);
@@ -247,42 +219,21 @@ fn main() -> Res<()> {
     );
     let mut results = Vec::new();
     for run in 1..=runs {
-        let scratch = tempfile::Builder::new()
-            .prefix("vigie-ledger-bench")
-            .tempdir_in(&base)?;
+        let scratch = tempfile::Builder::new().prefix("vigie-ledger-bench").tempdir_in(&base)?;
         let mut r = Run::default();
-        let (per_s, mut lat) = raw_loop(
-            &scratch.path().join("raw-single"),
-            &vec![0x5a; record],
-            secs,
-            0,
-        )?;
+        let (per_s, mut lat) = raw_loop(&scratch.path().join("raw-single"), &vec![0x5a; record], secs, 0)?;
         lat.sort();
-        (r.raw_single, r.raw_single_p50, r.raw_single_p99) =
-            (per_s, percentile(&lat, 0.5), percentile(&lat, 0.99));
+        (r.raw_single, r.raw_single_p50, r.raw_single_p99) = (per_s, percentile(&lat, 0.5), percentile(&lat, 0.99));
         (r.ledger, r.batch) = ledger_throughput(&scratch.path().join("throughput"), &events, secs)?;
         let chunk = vec![0x5a; (r.batch.round().max(1.0) as usize) * record];
         let (chunks_per_s, _) = raw_loop(&scratch.path().join("raw-batched"), &chunk, secs, 0)?;
         r.raw_batched = chunks_per_s * r.batch.round().max(1.0);
-        let (chunks_per_s, _) = raw_loop(
-            &scratch.path().join("raw-batched-busy"),
-            &chunk,
-            secs,
-            spinners,
-        )?;
+        let (chunks_per_s, _) = raw_loop(&scratch.path().join("raw-batched-busy"), &chunk, secs, spinners)?;
         r.raw_batched_busy = chunks_per_s * r.batch.round().max(1.0);
-        for (slot, linger) in [Duration::ZERO, Duration::from_millis(2)]
-            .into_iter()
-            .enumerate()
-        {
+        for (slot, linger) in [Duration::ZERO, Duration::from_millis(2)].into_iter().enumerate() {
             let dir = scratch.path().join(format!("latency-{slot}"));
             let (lat, achieved) = ledger_latency(&dir, &events, rate, secs, linger)?;
-            r.lat[slot] = (
-                percentile(&lat, 0.5),
-                percentile(&lat, 0.99),
-                percentile(&lat, 0.999),
-                achieved,
-            );
+            r.lat[slot] = (percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 0.999), achieved);
         }
         println!(
             "run {run}: raw 1 entry/fdatasync {:.0}/s (p50 {:.3} ms, p99 {:.3} ms) | ledger {:.0}/s, {:.1} entries/batch | raw same batches {:.0}/s, CPUs busy {:.0}/s | at {rate}/s: linger 0 p50 {:.3} p99 {:.3} p99.9 {:.3} ms ({:.0}/s), linger 2 ms p50 {:.3} p99 {:.3} p99.9 {:.3} ms",
@@ -326,10 +277,7 @@ fn main() -> Res<()> {
         m(|r| r.ledger / r.raw_batched),
         m(|r| r.ledger / r.raw_batched_busy)
     );
-    println!(
-        "  ratio ledger / raw 1 per fdatasync: {:.1}",
-        m(|r| r.ledger / r.raw_single)
-    );
+    println!("  ratio ledger / raw 1 per fdatasync: {:.1}", m(|r| r.ledger / r.raw_single));
     println!(
         "  at {rate}/s offered, linger 0   : p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
         m(|r| r.lat[0].0),

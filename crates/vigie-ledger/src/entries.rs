@@ -34,9 +34,7 @@ impl Entries {
 
     pub(crate) fn open_limited(dir: &Path, limit: Option<u64>) -> Result<Self, VerifyError> {
         let listing = walk::list(dir)?;
-        Ok(Entries {
-            walker: Walker::new(dir, listing.segments, limit),
-        })
+        Ok(Entries { walker: Walker::new(dir, listing.segments, limit) })
     }
 }
 
@@ -46,11 +44,7 @@ impl Iterator for Entries {
     fn next(&mut self) -> Option<Self::Item> {
         let mut body = Vec::new();
         match self.walker.next_into(&mut body) {
-            Ok(Some(pos)) => Some(Ok(Entry {
-                index: pos.index,
-                body,
-                chain: pos.chain,
-            })),
+            Ok(Some(pos)) => Some(Ok(Entry { index: pos.index, body, chain: pos.chain })),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }

@@ -52,9 +52,9 @@ impl fmt::Display for Fault {
                 f,
                 "header says the segment starts at entry {found}, but the previous segment ends at entry {expected}"
             ),
-            Fault::StartChainMismatch => f.write_str(
-                "header's start chain hash is not the previous segment's last chain hash",
-            ),
+            Fault::StartChainMismatch => {
+                f.write_str("header's start chain hash is not the previous segment's last chain hash")
+            }
             Fault::TruncatedRecord => f.write_str("record runs past the end of the segment"),
             Fault::ChainMismatch => f.write_str("chain hash mismatch"),
         }
@@ -75,14 +75,7 @@ pub struct Corruption {
 
 impl fmt::Display for Corruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: entry {} at byte {}: {}",
-            self.segment.display(),
-            self.index,
-            self.offset,
-            self.fault
-        )
+        write!(f, "{}: entry {} at byte {}: {}", self.segment.display(), self.index, self.offset, self.fault)
     }
 }
 

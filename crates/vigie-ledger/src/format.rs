@@ -128,10 +128,7 @@ impl SegmentHeader {
         first.copy_from_slice(&b[16..24]);
         let mut chain = [0u8; 32];
         chain.copy_from_slice(&b[24..56]);
-        Ok(SegmentHeader {
-            first_index: u64::from_be_bytes(first),
-            start_chain: ChainHash(chain),
-        })
+        Ok(SegmentHeader { first_index: u64::from_be_bytes(first), start_chain: ChainHash(chain) })
     }
 }
 
@@ -157,9 +154,7 @@ pub fn parse_segment_name(name: &str) -> Option<u32> {
 
 /// Whether a file name is a leftover from [`temp_segment_name`].
 pub fn is_temp_segment_name(name: &str) -> bool {
-    name.strip_suffix(".tmp")
-        .and_then(parse_segment_name)
-        .is_some()
+    name.strip_suffix(".tmp").and_then(parse_segment_name).is_some()
 }
 
 /// The record at `at` in `buf`, if its framing fits: `(body, stored chain, end offset)`.
@@ -173,21 +168,27 @@ fn record_at(buf: &[u8], at: usize) -> Option<(&[u8], ChainHash, usize)> {
     Some((body, ChainHash(chain), end))
 }
 
-/// Whether a correctly chained entry `index + 1` appears anywhere after a damaged entry `index`.
+/// How many entries after a damaged one [`valid_entry_follows`] looks for, i.e. how many
+/// consecutive damaged records it can see past.
+pub const RESYNC_SPAN: u64 = 8;
+
+/// Whether a correctly chained entry appears anywhere after a damaged entry `index`.
 ///
 /// `tail` holds the segment's bytes from the damaged record to the end of the file, and `prev`
 /// is the chain hash before the damaged record. A write torn by a crash leaves only garbage,
 /// zeros or a short file after the last durable record; damage followed by a valid entry is
-/// something else (a flipped bit, an edit) and must not be cut away as a torn tail. Both single
-/// record cases are covered: damage to the record's body or length (the next record then starts
-/// somewhere after it and chains on the intact hash just before it) and damage to its stored
-/// chain hash (the next record chains on the recomputed hash instead).
+/// something else (a flipped bit, an edit) and must not be cut away as a torn tail.
+///
+/// A record at any later offset counts if it chains, as one of the next [`RESYNC_SPAN`]
+/// entries, on the 32 bytes just before it (the intact chain hash of its predecessor); this
+/// covers damage to bodies and length fields, over one record or several. Damage to the
+/// damaged record's own stored chain hash is covered by chaining the next record on the
+/// recomputed hash instead.
 pub fn valid_entry_follows(prev: &ChainHash, index: u64, tail: &[u8]) -> bool {
-    let next = index.wrapping_add(1);
     if let Some((body, _, end)) = record_at(tail, 0) {
         let recomputed = chain_hash(prev, index, body);
         if let Some((next_body, stored, _)) = record_at(tail, end)
-            && chain_hash(&recomputed, next, next_body) == stored
+            && chain_hash(&recomputed, index.wrapping_add(1), next_body) == stored
         {
             return true;
         }
@@ -195,12 +196,15 @@ pub fn valid_entry_follows(prev: &ChainHash, index: u64, tail: &[u8]) -> bool {
     // The next record cannot start before the smallest possible damaged record ends.
     let first = RECORD_OVERHEAD as usize;
     (first..tail.len()).any(|at| {
-        let Some((body, stored, _)) = record_at(tail, at) else {
+        let Some((body, stored, _)) = record_at(tail, at) else { return false };
+        let mut before = [0u8; 32];
+        before.copy_from_slice(&tail[at - 32..at]);
+        let before = ChainHash(before);
+        // A real chain hash is never all zeros: this skips zero-filled tails without hashing.
+        if stored == ChainHash::GENESIS || before == ChainHash::GENESIS {
             return false;
-        };
-        let mut prev_here = [0u8; 32];
-        prev_here.copy_from_slice(&tail[at - 32..at]);
-        chain_hash(&ChainHash(prev_here), next, body) == stored
+        }
+        (1..=RESYNC_SPAN).any(|k| chain_hash(&before, index.wrapping_add(k), body) == stored)
     })
 }
 
@@ -221,19 +225,13 @@ mod tests {
         input.extend_from_slice(&5u32.to_be_bytes());
         input.extend_from_slice(b"hello");
         assert_eq!(h0.0, <[u8; 32]>::from(Sha256::digest(&input)));
-        assert_eq!(
-            h0.to_hex(),
-            "e1921184169230f53ccb6029b60cde2ef77d1da947b391f2545d554edad26f8a"
-        );
+        assert_eq!(h0.to_hex(), "e1921184169230f53ccb6029b60cde2ef77d1da947b391f2545d554edad26f8a");
         assert_ne!(chain_hash(&h0, 1, b"hello"), chain_hash(&h0, 2, b"hello"));
     }
 
     #[test]
     fn header_round_trips_and_refuses_damage() {
-        let h = SegmentHeader {
-            first_index: 42,
-            start_chain: ChainHash([7; 32]),
-        };
+        let h = SegmentHeader { first_index: 42, start_chain: ChainHash([7; 32]) };
         let bytes = h.encode();
         assert_eq!(&bytes[..8], b"VIGIELG1");
         assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
@@ -242,10 +240,7 @@ mod tests {
         assert_eq!(SegmentHeader::decode(&bad), Err(HeaderFault::BadMagic));
         let mut bad = bytes;
         bad[11] = 2;
-        assert_eq!(
-            SegmentHeader::decode(&bad),
-            Err(HeaderFault::UnsupportedVersion(2))
-        );
+        assert_eq!(SegmentHeader::decode(&bad), Err(HeaderFault::UnsupportedVersion(2)));
         let mut bad = bytes;
         bad[13] = 1;
         assert_eq!(SegmentHeader::decode(&bad), Err(HeaderFault::BadReserved));
@@ -295,11 +290,21 @@ mod tests {
         last[10] ^= 4;
         let prev2 = ChainHash(log[starts[2] - 32..starts[2]].try_into().unwrap());
         assert!(!valid_entry_follows(&prev2, 2, &last));
-        assert!(!valid_entry_follows(
-            &prev,
-            1,
-            &log[starts[1]..starts[2] + 10]
-        ));
+        assert!(!valid_entry_follows(&prev, 1, &log[starts[1]..starts[2] + 10]));
         assert!(!valid_entry_follows(&prev, 1, &[0u8; 300]));
+    }
+
+    #[test]
+    fn damage_over_several_records_followed_by_valid_entries_is_recognised() {
+        let bodies: Vec<Vec<u8>> = (0..12).map(|i| format!("entry number {i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+        let (log, starts) = records(&refs);
+        let prev = ChainHash(log[starts[2] - 32..starts[2]].try_into().unwrap());
+        // Entries 2 to 6 overwritten with garbage (or zeros); 7 to 11 intact.
+        for fill in [0x00u8, 0xa5] {
+            let mut tail = log[starts[2]..].to_vec();
+            tail[..starts[7] - starts[2]].fill(fill);
+            assert!(valid_entry_follows(&prev, 2, &tail), "fill {fill:#x}");
+        }
     }
 }

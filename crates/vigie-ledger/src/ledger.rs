@@ -40,11 +40,7 @@ pub struct LedgerOptions {
 
 impl Default for LedgerOptions {
     fn default() -> Self {
-        LedgerOptions {
-            segment_bytes: 256 << 20,
-            max_batch_entries: 1024,
-            linger: Duration::ZERO,
-        }
+        LedgerOptions { segment_bytes: 256 << 20, max_batch_entries: 1024, linger: Duration::ZERO }
     }
 }
 
@@ -60,10 +56,7 @@ pub struct Ledger {
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger")
-            .field("dir", &self.dir)
-            .field("head", &self.head())
-            .finish_non_exhaustive()
+        f.debug_struct("Ledger").field("dir", &self.dir).field("head", &self.head()).finish_non_exhaustive()
     }
 }
 
@@ -83,31 +76,19 @@ impl Ledger {
             }
         }
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
+        let lock =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                return Err(OpenError::Locked {
-                    path: dir.to_path_buf(),
-                });
+                return Err(OpenError::Locked { path: dir.to_path_buf() });
             }
             Err(TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
         let recovered = recover::recover(dir)?;
         let (last_path, segment, segment_len) = recovered.last;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&last_path)
-            .map_err(io(&last_path))?;
-        let head = Head {
-            count: recovered.next_index,
-            chain: recovered.chain,
-        };
+        let file = OpenOptions::new().append(true).open(&last_path).map_err(io(&last_path))?;
+        let head = Head { count: recovered.next_index, chain: recovered.chain };
         let shared = Arc::new(Shared::new(head));
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer = Writer {
@@ -159,18 +140,12 @@ impl Ledger {
 
     /// Appends already-encoded bodies, in order, as one contiguous run of entries. Blocks until
     /// they are durable.
-    pub fn append_bodies<B: AsRef<[u8]>>(
-        &self,
-        bodies: &[B],
-    ) -> Result<LedgerReceipt, LedgerError> {
+    pub fn append_bodies<B: AsRef<[u8]>>(&self, bodies: &[B]) -> Result<LedgerReceipt, LedgerError> {
         let mut framed = Vec::with_capacity(bodies.iter().map(|b| b.as_ref().len() + 4).sum());
         let mut ends = Vec::with_capacity(bodies.len());
         for body in bodies {
             format::push_framed(&mut framed, body.as_ref()).ok_or_else(|| {
-                LedgerError(format!(
-                    "entry of {} bytes exceeds the ledger's limit",
-                    body.as_ref().len()
-                ))
+                LedgerError(format!("entry of {} bytes exceeds the ledger's limit", body.as_ref().len()))
             })?;
             ends.push(framed.len());
         }
@@ -182,21 +157,12 @@ impl Ledger {
             return Err(LedgerError(reason.clone()));
         }
         if ends.is_empty() {
-            return Ok(LedgerReceipt {
-                first: self.head().count,
-                count: 0,
-            });
+            return Ok(LedgerReceipt { first: self.head().count, count: 0 });
         }
         let stopped = || LedgerError("ledger writer has stopped".into());
         let (reply, acknowledged) = crossbeam_channel::bounded(1);
         let requests = self.requests.as_ref().ok_or_else(stopped)?;
-        requests
-            .send(Request {
-                framed,
-                ends,
-                reply,
-            })
-            .map_err(|_| stopped())?;
+        requests.send(Request { framed, ends, reply }).map_err(|_| stopped())?;
         acknowledged.recv().map_err(|_| stopped())?
     }
 
@@ -213,9 +179,7 @@ impl Ledger {
 
     #[cfg(test)]
     pub(crate) fn inject_write_failure(&self) {
-        self.shared
-            .fail_next_write
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.fail_next_write.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -227,12 +191,8 @@ impl AccessLedger for Ledger {
         for event in events {
             body.clear();
             event.encode(&mut body);
-            format::push_framed(&mut framed, &body).ok_or_else(|| {
-                LedgerError(format!(
-                    "event of {} bytes exceeds the ledger's limit",
-                    body.len()
-                ))
-            })?;
+            format::push_framed(&mut framed, &body)
+                .ok_or_else(|| LedgerError(format!("event of {} bytes exceeds the ledger's limit", body.len())))?;
             ends.push(framed.len());
         }
         self.submit(framed, ends)
@@ -260,9 +220,7 @@ mod tests {
         let ok = ledger.append_bodies(&[b"one".as_slice(), b"two"]).unwrap();
         assert_eq!(ok, LedgerReceipt { first: 0, count: 2 });
         ledger.inject_write_failure();
-        let err = ledger
-            .append_bodies(&[b"three".as_slice(), b"four"])
-            .unwrap_err();
+        let err = ledger.append_bodies(&[b"three".as_slice(), b"four"]).unwrap_err();
         assert!(err.0.contains("injected"), "{err}");
         // Every later append fails too, without reaching the writer's file.
         for _ in 0..3 {
@@ -274,16 +232,9 @@ mod tests {
         let reopened = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
         let report = reopened.open_report();
         assert_eq!(report.entries, 2);
-        let torn = report
-            .torn_tail
-            .as_ref()
-            .expect("the half-written batch is cut");
+        let torn = report.torn_tail.as_ref().expect("the half-written batch is cut");
         assert_eq!(torn.first_index, 2);
-        let bodies: Vec<Vec<u8>> = reopened
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().body)
-            .collect();
+        let bodies: Vec<Vec<u8>> = reopened.entries().unwrap().map(|e| e.unwrap().body).collect();
         assert_eq!(bodies, vec![b"one".to_vec(), b"two".to_vec()]);
         assert_eq!(reopened.append_bodies(&[b"again"]).unwrap().first, 2);
     }
@@ -315,14 +266,8 @@ mod tests {
         assert!(all.iter().any(|r| r.is_err()));
         for (t, per_thread) in results.iter().enumerate() {
             // Once a thread saw an error it never sees a success again.
-            let first_err = per_thread
-                .iter()
-                .position(Result::is_err)
-                .unwrap_or(per_thread.len());
-            assert!(
-                per_thread[first_err..].iter().all(Result::is_err),
-                "thread {t}"
-            );
+            let first_err = per_thread.iter().position(Result::is_err).unwrap_or(per_thread.len());
+            assert!(per_thread[first_err..].iter().all(Result::is_err), "thread {t}");
             for receipt in per_thread[..first_err].iter().map(|r| r.as_ref().unwrap()) {
                 assert!(receipt.first < durable);
             }

@@ -8,12 +8,22 @@
 //! torn by a crash is cut from the end of the last segment; damage anywhere else makes
 //! [`Ledger::open`] refuse.
 //!
-//! The byte format lives in [`format`] (and is read by one walker), so the RFC 6962 Merkle log
-//! with signed checkpoints that replaces it can take its place behind the same port.
+//! # On disk
+//!
+//! A directory of segment files `00000000.log`, `00000001.log`, ... (and a `LOCK` file). A
+//! segment is a 56-byte header, `magic "VIGIELG1" | version u32 = 1 | reserved u32 = 0 |
+//! first_index u64 | start_chain [32]`, then records `len u32 | body | chain [32]` (integers
+//! big-endian) with `chain_i = SHA-256("vigie-ledger-v1" || chain_{i-1} || i u64 || len u32 ||
+//! body)` and `chain_{-1}` = 32 zero bytes. A new segment starts once the current one reaches
+//! [`LedgerOptions::segment_bytes`]; it is written under a temporary name, synced, renamed into
+//! place, and the directory synced.
+//!
+//! The byte format is decided in one private module and read by one walker, so that the RFC 6962
+//! Merkle log with signed checkpoints that replaces it can take its place behind the same port.
 
 mod entries;
 mod error;
-pub mod format;
+mod format;
 mod ledger;
 mod recover;
 mod verify;

@@ -52,10 +52,7 @@ pub(crate) struct Recovered {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OpenError + '_ {
-    move |source| OpenError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| OpenError::Io { path: path.to_path_buf(), source }
 }
 
 /// Fsyncs a directory, so that files created, renamed or removed in it survive a crash.
@@ -65,24 +62,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), std::io::Error> {
 
 /// Creates segment `number` with its header, atomically: written and synced under a temporary
 /// name, renamed into place, then the directory synced. Returns the file, opened for appending.
-pub(crate) fn create_segment(
-    dir: &Path,
-    number: u32,
-    header: &SegmentHeader,
-) -> Result<File, std::io::Error> {
+pub(crate) fn create_segment(dir: &Path, number: u32, header: &SegmentHeader) -> Result<File, std::io::Error> {
     use std::io::Write;
     let temp = dir.join(format::temp_segment_name(number));
     let path = dir.join(format::segment_name(number));
     if path.exists() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!("{} exists", path.display()),
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{} exists", path.display())));
     }
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&temp)?;
+    let mut file = OpenOptions::new().append(true).create_new(true).open(&temp)?;
     file.write_all(&header.encode())?;
     file.sync_all()?;
     fs::rename(&temp, &path)?;
@@ -103,10 +90,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, OpenError> {
         sync_dir(dir).map_err(io(dir))?;
     }
     let Some(last) = listing.segments.last().cloned() else {
-        let header = SegmentHeader {
-            first_index: 0,
-            start_chain: ChainHash::GENESIS,
-        };
+        let header = SegmentHeader { first_index: 0, start_chain: ChainHash::GENESIS };
         create_segment(dir, 0, &header).map_err(io(dir))?;
         report.created = true;
         report.segments = 1;
@@ -148,13 +132,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, OpenError> {
 }
 
 fn torn_tail(c: Corruption, bytes: u64) -> TornTail {
-    TornTail {
-        segment: c.segment,
-        offset: c.offset,
-        first_index: c.index,
-        bytes,
-        fault: c.fault,
-    }
+    TornTail { segment: c.segment, offset: c.offset, first_index: c.index, bytes, fault: c.fault }
 }
 
 fn read_tail(path: &Path, offset: u64) -> Result<Vec<u8>, OpenError> {
@@ -166,10 +144,7 @@ fn read_tail(path: &Path, offset: u64) -> Result<Vec<u8>, OpenError> {
 }
 
 fn cut(path: &Path, len: u64) -> Result<(), OpenError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io(path))?;
+    let file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
     file.set_len(len).map_err(io(path))?;
     file.sync_all().map_err(io(path))
 }

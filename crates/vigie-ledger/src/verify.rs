@@ -24,10 +24,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
 }
 
 /// Like [`verify`], calling `progress(done_bytes, total_bytes)` every few MiB and at the end.
-pub fn verify_with_progress(
-    dir: &Path,
-    progress: impl FnMut(u64, u64),
-) -> Result<VerifyReport, VerifyError> {
+pub fn verify_with_progress(dir: &Path, progress: impl FnMut(u64, u64)) -> Result<VerifyReport, VerifyError> {
     verify_limited(dir, None, progress)
 }
 

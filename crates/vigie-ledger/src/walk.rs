@@ -7,9 +7,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Corruption, Fault, VerifyError};
-use crate::format::{
-    self, ChainHash, HEADER_LEN, HeaderFault, RECORD_OVERHEAD, SegmentHeader, chain_hash,
-};
+use crate::format::{self, ChainHash, HEADER_LEN, HeaderFault, RECORD_OVERHEAD, SegmentHeader, chain_hash};
 
 /// A segment file found in the directory.
 #[derive(Clone, Debug)]
@@ -27,10 +25,7 @@ pub(crate) struct Listing {
 }
 
 pub(crate) fn io_error(path: &Path, source: io::Error) -> VerifyError {
-    VerifyError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    VerifyError::Io { path: path.to_path_buf(), source }
 }
 
 /// Lists a ledger directory. Files that are neither segments nor temporary segments (the lock
@@ -51,10 +46,7 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, VerifyError> {
         }
     }
     segments.sort_by_key(|s| s.number);
-    Ok(Listing {
-        segments,
-        temp_files,
-    })
+    Ok(Listing { segments, temp_files })
 }
 
 /// Where a record was read.
@@ -168,16 +160,9 @@ impl Walker {
     fn corruption(&self, offset: u64, fault: Fault) -> VerifyError {
         let segment = match self.segments.get(self.pos) {
             Some(s) => s.path.clone(),
-            None => self.dir.join(format::segment_name(
-                u32::try_from(self.pos).unwrap_or(u32::MAX),
-            )),
+            None => self.dir.join(format::segment_name(u32::try_from(self.pos).unwrap_or(u32::MAX))),
         };
-        VerifyError::Corrupt(Corruption {
-            segment,
-            index: self.next_index,
-            offset,
-            fault,
-        })
+        VerifyError::Corrupt(Corruption { segment, index: self.next_index, offset, fault })
     }
 
     /// Opens `segments[pos]` and checks its number and header against the walk so far.
@@ -203,9 +188,7 @@ impl Walker {
         let file = File::open(&path).map_err(|e| io_error(&path, e))?;
         let mut reader = BufReader::with_capacity(READ_BUFFER, file);
         let mut raw = [0u8; HEADER_LEN as usize];
-        reader
-            .read_exact(&mut raw)
-            .map_err(|e| io_error(&path, e))?;
+        reader.read_exact(&mut raw).map_err(|e| io_error(&path, e))?;
         let header = SegmentHeader::decode(&raw).map_err(|f| {
             self.corruption(
                 0,
@@ -217,22 +200,15 @@ impl Walker {
             )
         })?;
         if header.first_index != self.next_index {
-            return Err(self.corruption(
-                0,
-                Fault::FirstIndexMismatch {
-                    expected: self.next_index,
-                    found: header.first_index,
-                },
-            ));
+            return Err(
+                self.corruption(0, Fault::FirstIndexMismatch { expected: self.next_index, found: header.first_index })
+            );
         }
         if header.start_chain != self.chain {
             return Err(self.corruption(0, Fault::StartChainMismatch));
         }
         self.done_bytes += HEADER_LEN;
-        Ok(OpenSegment {
-            reader,
-            offset: HEADER_LEN,
-        })
+        Ok(OpenSegment { reader, offset: HEADER_LEN })
     }
 
     fn read_record(&mut self, body: &mut Vec<u8>) -> Result<Position, VerifyError> {
@@ -249,35 +225,23 @@ impl Walker {
             return Err(self.corruption(offset, Fault::TruncatedRecord));
         }
         let mut len_bytes = [0u8; 4];
-        current
-            .reader
-            .read_exact(&mut len_bytes)
-            .map_err(|e| io_error(&path, e))?;
+        current.reader.read_exact(&mut len_bytes).map_err(|e| io_error(&path, e))?;
         let len = u64::from(u32::from_be_bytes(len_bytes));
         if len + RECORD_OVERHEAD > remaining {
             return Err(self.corruption(offset, Fault::TruncatedRecord));
         }
         body.clear();
         body.resize(len as usize, 0);
-        current
-            .reader
-            .read_exact(body)
-            .map_err(|e| io_error(&path, e))?;
+        current.reader.read_exact(body).map_err(|e| io_error(&path, e))?;
         let mut stored = [0u8; 32];
-        current
-            .reader
-            .read_exact(&mut stored)
-            .map_err(|e| io_error(&path, e))?;
+        current.reader.read_exact(&mut stored).map_err(|e| io_error(&path, e))?;
         let computed = chain_hash(&self.chain, self.next_index, body);
         if computed.0 != stored {
             return Err(self.corruption(offset, Fault::ChainMismatch));
         }
         current.offset += len + RECORD_OVERHEAD;
         self.done_bytes += len + RECORD_OVERHEAD;
-        let position = Position {
-            index: self.next_index,
-            chain: computed,
-        };
+        let position = Position { index: self.next_index, chain: computed };
         self.next_index += 1;
         self.chain = computed;
         Ok(position)

@@ -118,8 +118,7 @@ impl Writer {
             match self.commit(&batch, &mut buf) {
                 Ok(first_index) => acknowledge(&mut batch, first_index),
                 Err(e) => {
-                    let reason =
-                        format!("writing {} failed: {e}", format::segment_name(self.segment));
+                    let reason = format!("writing {} failed: {e}", format::segment_name(self.segment));
                     let reason = self.shared.failure.get_or_init(|| reason);
                     fail_all(&mut batch, reason);
                 }
@@ -168,11 +167,7 @@ impl Writer {
             }
         }
         #[cfg(test)]
-        if self
-            .shared
-            .fail_next_write
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
+        if self.shared.fail_next_write.swap(false, std::sync::atomic::Ordering::SeqCst) {
             // Half the batch reaches the file, as when a disk fills up mid-write.
             let _ = self.file.write_all(&buf[..buf.len() / 2]);
             return Err(io::Error::other("injected write failure"));
@@ -182,19 +177,8 @@ impl Writer {
         self.segment_len += buf.len() as u64;
         self.next_index = index;
         self.chain = chain;
-        *self
-            .shared
-            .head
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Head {
-            count: index,
-            chain,
-        };
-        let mut stats = self
-            .shared
-            .stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        *self.shared.head.lock().unwrap_or_else(PoisonError::into_inner) = Head { count: index, chain };
+        let mut stats = self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner);
         stats.batches += 1;
         stats.entries += index - first_index;
         stats.bytes += buf.len() as u64;
@@ -203,22 +187,12 @@ impl Writer {
 
     /// Starts the next segment. The current one was synced by the batch that filled it.
     fn roll(&mut self) -> io::Result<()> {
-        let number = self
-            .segment
-            .checked_add(1)
-            .ok_or_else(|| io::Error::other("segment numbers exhausted"))?;
-        let header = SegmentHeader {
-            first_index: self.next_index,
-            start_chain: self.chain,
-        };
+        let number = self.segment.checked_add(1).ok_or_else(|| io::Error::other("segment numbers exhausted"))?;
+        let header = SegmentHeader { first_index: self.next_index, start_chain: self.chain };
         self.file = create_segment(&self.dir, number, &header)?;
         self.segment = number;
         self.segment_len = HEADER_LEN;
-        self.shared
-            .stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .rolls += 1;
+        self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner).rolls += 1;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{bodies, event, segment, segments};
+use common::{bodies, event, flip_bit, overwrite, segment, segments};
 use vigie_core::ports::AccessLedger;
 use vigie_ledger::{Corruption, Fault, Ledger, LedgerOptions, OpenError, VerifyError, verify};
 
@@ -16,10 +16,7 @@ const HEADER: u64 = 56;
 /// A small ledger over several segments: 12 entries with short bodies, 4 per segment.
 /// Returns each segment's path and the (index, offset) of each record in it.
 fn small_ledger(dir: &Path) -> Vec<(PathBuf, Vec<(u64, u64)>)> {
-    let options = LedgerOptions {
-        segment_bytes: 200,
-        ..LedgerOptions::default()
-    };
+    let options = LedgerOptions { segment_bytes: 200, ..LedgerOptions::default() };
     let ledger = Ledger::open(dir, options).unwrap();
     for i in 0..12u64 {
         ledger.append_bodies(&[format!("e{i:02}")]).unwrap();
@@ -32,9 +29,7 @@ fn small_ledger(dir: &Path) -> Vec<(PathBuf, Vec<(u64, u64)>)> {
         .into_iter()
         .enumerate()
         .map(|(k, path)| {
-            let records = (0..4u64)
-                .map(|j| (k as u64 * 4 + j, HEADER + j * 39))
-                .collect();
+            let records = (0..4u64).map(|j| (k as u64 * 4 + j, HEADER + j * 39)).collect();
             (path, records)
         })
         .collect()
@@ -65,20 +60,14 @@ fn every_single_bit_flip_is_detected_and_located_by_verify() {
     for (path, records) in &layout {
         let original = fs::read(path).unwrap();
         for bit in 0..original.len() * 8 {
-            let mut damaged = original.clone();
-            damaged[bit / 8] ^= 1 << (bit % 8);
-            fs::write(path, &damaged).unwrap();
+            flip_bit(path, bit);
             let c = corruption(verify(dir.path()).expect_err("flip not detected"));
             let (index, offset) = owner(records, (bit / 8) as u64);
-            assert_eq!(
-                (&c.segment, c.index, c.offset),
-                (path, index, offset),
-                "bit {bit} of {}: {c}",
-                path.display()
-            );
+            assert_eq!((&c.segment, c.index, c.offset), (path, index, offset), "bit {bit} of {}: {c}", path.display());
+            flip_bit(path, bit);
             flips += 1;
         }
-        fs::write(path, &original).unwrap();
+        assert_eq!(fs::read(path).unwrap(), original);
     }
     assert_eq!(flips, (3 * (56 + 4 * 39)) * 8);
     assert_eq!(verify(dir.path()).unwrap().entries, 12);
@@ -93,42 +82,24 @@ fn open_refuses_every_single_bit_flip_except_in_the_final_record_which_it_cuts()
     for (path, records) in &layout {
         let original = fs::read(path).unwrap();
         for bit in 0..original.len() * 8 {
-            let mut damaged = original.clone();
-            damaged[bit / 8] ^= 1 << (bit % 8);
-            fs::write(path, &damaged).unwrap();
+            flip_bit(path, bit);
             let opened = Ledger::open(dir.path(), LedgerOptions::default());
             if path == last_file && (bit / 8) as u64 >= last_record {
                 // Damage to the very last record is indistinguishable from a torn write of it.
                 let ledger = opened.unwrap_or_else(|e| panic!("bit {bit}: {e}"));
                 let torn = ledger.open_report().torn_tail.clone().unwrap();
-                assert_eq!(
-                    (torn.first_index, torn.offset, ledger.head().count),
-                    (11, last_record, 11)
-                );
+                assert_eq!((torn.first_index, torn.offset, ledger.head().count), (11, last_record, 11));
             } else {
                 let Err(OpenError::Corrupt(c)) = opened else {
-                    panic!(
-                        "bit {bit} of {} was not refused: {opened:?}",
-                        path.display()
-                    )
+                    panic!("bit {bit} of {} was not refused: {opened:?}", path.display())
                 };
                 let (index, offset) = owner(records, (bit / 8) as u64);
-                assert_eq!(
-                    (&c.segment, c.index, c.offset),
-                    (path, index, offset),
-                    "bit {bit}: {c}"
-                );
+                assert_eq!((&c.segment, c.index, c.offset), (path, index, offset), "bit {bit}: {c}");
             }
-            fs::write(path, &original).unwrap();
+            overwrite(path, &original);
         }
     }
-    assert_eq!(
-        Ledger::open(dir.path(), LedgerOptions::default())
-            .unwrap()
-            .head()
-            .count,
-        12
-    );
+    assert_eq!(Ledger::open(dir.path(), LedgerOptions::default()).unwrap().head().count, 12);
 }
 
 /// Builds a ledger whose last batch (5 events, one `write_all`) follows 20 acknowledged entries
@@ -158,8 +129,7 @@ fn ledger_with_last_batch(dir: &Path) -> (Vec<u8>, u64, Vec<u64>) {
 /// Opens the damaged ledger and checks that exactly the complete records survive, and that a
 /// torn tail is reported unless the file ends cleanly (`clean`).
 fn check_recovery(dir: &Path, cut: u64, ends: &[u64], expected_bodies: &[Vec<u8>], clean: bool) {
-    let ledger =
-        Ledger::open(dir, LedgerOptions::default()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+    let ledger = Ledger::open(dir, LedgerOptions::default()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
     let complete = 20 + ends.iter().filter(|&&end| end <= cut).count() as u64;
     assert_eq!(ledger.head().count, complete, "cut at {cut}");
     match (&ledger.open_report().torn_tail, clean) {
@@ -169,11 +139,7 @@ fn check_recovery(dir: &Path, cut: u64, ends: &[u64], expected_bodies: &[Vec<u8>
     }
     drop(ledger);
     let read = bodies(dir);
-    assert_eq!(
-        read[..],
-        expected_bodies[..complete as usize],
-        "cut at {cut}"
-    );
+    assert_eq!(read[..], expected_bodies[..complete as usize], "cut at {cut}");
     assert_eq!(verify(dir).unwrap().entries, complete);
 }
 
@@ -191,26 +157,19 @@ fn a_tail_torn_at_every_byte_of_the_last_batch_is_cut_and_acknowledged_entries_k
     let seg = segment(dir.path(), 0);
     for cut in start..=bytes.len() as u64 {
         // The file ends early (the batch was partly written).
-        fs::write(&seg, &bytes[..cut as usize]).unwrap();
+        overwrite(&seg, &bytes[..cut as usize]);
         let boundary = cut == start || ends.contains(&cut);
         check_recovery(dir.path(), cut, &ends, &expected, boundary);
         // The file has its full size but the unwritten part reads as zeros.
         let mut zeroed = bytes.clone();
         zeroed[cut as usize..].fill(0);
-        fs::write(&seg, &zeroed).unwrap();
+        overwrite(&seg, &zeroed);
         check_recovery(dir.path(), cut, &ends, &expected, cut == bytes.len() as u64);
     }
 }
 
 fn three_segments(dir: &Path) {
-    let ledger = Ledger::open(
-        dir,
-        LedgerOptions {
-            segment_bytes: 400,
-            ..LedgerOptions::default()
-        },
-    )
-    .unwrap();
+    let ledger = Ledger::open(dir, LedgerOptions { segment_bytes: 400, ..LedgerOptions::default() }).unwrap();
     for n in 0..9 {
         ledger.append(&[event(n)]).unwrap();
     }
@@ -231,10 +190,7 @@ fn a_missing_segment_is_refused_and_named() {
     three_segments(dir.path());
     fs::remove_file(segment(dir.path(), 1)).unwrap();
     let c = refused(dir.path());
-    assert_eq!(
-        (c.segment, c.index, c.fault),
-        (segment(dir.path(), 1), 3, Fault::MissingSegment)
-    );
+    assert_eq!((c.segment, c.index, c.fault), (segment(dir.path(), 1), 3, Fault::MissingSegment));
     let c = corruption(verify(dir.path()).unwrap_err());
     assert_eq!(c.fault, Fault::MissingSegment);
 
@@ -242,10 +198,7 @@ fn a_missing_segment_is_refused_and_named() {
     three_segments(dir.path());
     fs::remove_file(segment(dir.path(), 0)).unwrap();
     let c = refused(dir.path());
-    assert_eq!(
-        (c.segment, c.index, c.fault),
-        (segment(dir.path(), 0), 0, Fault::MissingSegment)
-    );
+    assert_eq!((c.segment, c.index, c.fault), (segment(dir.path(), 0), 0, Fault::MissingSegment));
 }
 
 #[test]
@@ -259,13 +212,7 @@ fn reordered_segments_are_refused() {
     fs::rename(&tmp, &b).unwrap();
     let c = refused(dir.path());
     assert_eq!((c.segment, c.index, c.offset), (a, 3, 0));
-    assert_eq!(
-        c.fault,
-        Fault::FirstIndexMismatch {
-            expected: 3,
-            found: 6
-        }
-    );
+    assert_eq!(c.fault, Fault::FirstIndexMismatch { expected: 3, found: 6 });
 }
 
 #[test]
@@ -275,14 +222,7 @@ fn a_segment_replaced_by_a_consistent_forgery_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     three_segments(dir.path());
     let forged = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(
-        forged.path(),
-        LedgerOptions {
-            segment_bytes: 400,
-            ..LedgerOptions::default()
-        },
-    )
-    .unwrap();
+    let ledger = Ledger::open(forged.path(), LedgerOptions { segment_bytes: 400, ..LedgerOptions::default() }).unwrap();
     for n in 0..3 {
         ledger.append(&[event(n)]).unwrap();
     }
@@ -292,10 +232,7 @@ fn a_segment_replaced_by_a_consistent_forgery_is_refused() {
     drop(ledger);
     fs::copy(segment(forged.path(), 1), segment(dir.path(), 1)).unwrap();
     let c = refused(dir.path());
-    assert_eq!(
-        (c.segment, c.index, c.fault),
-        (segment(dir.path(), 2), 6, Fault::StartChainMismatch)
-    );
+    assert_eq!((c.segment, c.index, c.fault), (segment(dir.path(), 2), 6, Fault::StartChainMismatch));
 }
 
 #[test]
@@ -306,19 +243,13 @@ fn a_torn_or_extended_segment_before_the_last_is_refused() {
     let original = fs::read(&first).unwrap();
     fs::write(&first, &original[..original.len() - 5]).unwrap();
     let c = refused(dir.path());
-    assert_eq!(
-        (&c.segment, c.index, c.fault),
-        (&first, 2, Fault::TruncatedRecord)
-    );
+    assert_eq!((&c.segment, c.index, c.fault), (&first, 2, Fault::TruncatedRecord));
 
     let mut extended = original.clone();
     extended.extend_from_slice(&[0; 64]);
     fs::write(&first, &extended).unwrap();
     let c = refused(dir.path());
-    assert_eq!(
-        (&c.segment, c.index, c.offset),
-        (&first, 3, original.len() as u64)
-    );
+    assert_eq!((&c.segment, c.index, c.offset), (&first, 3, original.len() as u64));
 }
 
 #[test]
@@ -332,10 +263,7 @@ fn a_damaged_header_of_the_last_segment_is_refused_not_cut() {
     let mut bad = original.clone();
     bad[20] ^= 0x10;
     fs::write(&last, &bad).unwrap();
-    assert!(matches!(
-        refused(dir.path()).fault,
-        Fault::FirstIndexMismatch { .. }
-    ));
+    assert!(matches!(refused(dir.path()).fault, Fault::FirstIndexMismatch { .. }));
 }
 
 #[test]

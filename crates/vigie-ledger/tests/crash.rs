@@ -21,10 +21,7 @@ const THREADS: usize = 4;
 
 fn options() -> LedgerOptions {
     // Small segments, so that kills also land around segment creation.
-    LedgerOptions {
-        segment_bytes: 16 << 10,
-        ..LedgerOptions::default()
-    }
+    LedgerOptions { segment_bytes: 16 << 10, ..LedgerOptions::default() }
 }
 
 /// The child: appends until killed (or for at most 60 s, should the parent be gone).
@@ -42,9 +39,8 @@ fn crash_child() {
                 let mut seq = 0u64;
                 while Instant::now() < deadline {
                     let n = 1 + seq % 3;
-                    let bodies: Vec<String> = (0..n)
-                        .map(|k| format!("t{t}-s{seq}-k{k}-{}", "x".repeat((seq % 40) as usize)))
-                        .collect();
+                    let bodies: Vec<String> =
+                        (0..n).map(|k| format!("t{t}-s{seq}-k{k}-{}", "x".repeat((seq % 40) as usize))).collect();
                     let receipt = ledger.append_bodies(&bodies).unwrap();
                     let mut out = std::io::stdout().lock();
                     for (k, body) in bodies.iter().enumerate() {
@@ -84,11 +80,7 @@ fn run_and_kill(dir: &Path, kill_after: usize) -> BTreeMap<u64, String> {
         };
         if let Some(rest) = complete.strip_prefix("ack ") {
             let (index, body) = rest.split_once(' ').unwrap();
-            assert!(
-                acked
-                    .insert(index.parse::<u64>().unwrap(), body.to_owned())
-                    .is_none()
-            );
+            assert!(acked.insert(index.parse::<u64>().unwrap(), body.to_owned()).is_none());
         }
         if !killed && acked.len() >= kill_after {
             child.kill().unwrap(); // SIGKILL on Unix
@@ -110,8 +102,7 @@ fn sigkill_mid_stream_loses_no_acknowledged_entry() {
         assert!(acked.len() >= kill_after, "round {round}");
         acknowledged.extend(acked);
 
-        let ledger =
-            Ledger::open(dir.path(), options()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let ledger = Ledger::open(dir.path(), options()).unwrap_or_else(|e| panic!("round {round}: {e}"));
         let head = ledger.head();
         eprintln!(
             "round {round}: {} acknowledged so far, {} durable, torn tail: {:?}",
@@ -119,17 +110,11 @@ fn sigkill_mid_stream_loses_no_acknowledged_entry() {
             head.count,
             ledger.open_report().torn_tail
         );
-        let entries: BTreeMap<u64, Vec<u8>> = ledger
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap())
-            .map(|e| (e.index, e.body))
-            .collect();
+        let entries: BTreeMap<u64, Vec<u8>> =
+            ledger.entries().unwrap().map(|e| e.unwrap()).map(|e| (e.index, e.body)).collect();
         assert_eq!(entries.len() as u64, head.count);
         for (index, body) in &acknowledged {
-            let found = entries
-                .get(index)
-                .unwrap_or_else(|| panic!("round {round}: acknowledged entry {index} lost"));
+            let found = entries.get(index).unwrap_or_else(|| panic!("round {round}: acknowledged entry {index} lost"));
             assert_eq!(found, body.as_bytes(), "round {round}: entry {index}");
         }
         drop(ledger);

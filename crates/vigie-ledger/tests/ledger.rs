@@ -40,10 +40,7 @@ fn append_reopen_verify() {
     drop(ledger);
 
     let report = verify(&path).unwrap();
-    assert_eq!(
-        (report.entries, report.segments, report.head),
-        (4, 1, head.chain)
-    );
+    assert_eq!((report.entries, report.segments, report.head), (4, 1, head.chain));
 
     let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
     let open = ledger.open_report();
@@ -68,10 +65,7 @@ fn append_reopen_verify() {
 #[test]
 fn rolls_segments_and_reads_across_them() {
     let dir = tempfile::tempdir().unwrap();
-    let options = LedgerOptions {
-        segment_bytes: 1024,
-        ..LedgerOptions::default()
-    };
+    let options = LedgerOptions { segment_bytes: 1024, ..LedgerOptions::default() };
     let ledger = Ledger::open(dir.path(), options).unwrap();
     for n in 0..60 {
         ledger.append(&[event(n)]).unwrap();
@@ -84,17 +78,10 @@ fn rolls_segments_and_reads_across_them() {
     assert_eq!(files.len() as u64, 1 + rolls);
     for f in &files[..files.len() - 1] {
         let len = fs::metadata(f).unwrap().len();
-        assert!(
-            (1024..1024 + 400).contains(&len),
-            "{} is {len} bytes",
-            f.display()
-        );
+        assert!((1024..1024 + 400).contains(&len), "{} is {len} bytes", f.display());
     }
     let report = verify(dir.path()).unwrap();
-    assert_eq!(
-        (report.entries, report.segments, report.head),
-        (60, files.len(), head.chain)
-    );
+    assert_eq!((report.entries, report.segments, report.head), (60, files.len(), head.chain));
     let all = bodies(dir.path());
     assert_eq!(all.len(), 60);
     assert!(all.iter().enumerate().all(|(i, b)| *b == encoded(i as u64)));
@@ -103,14 +90,7 @@ fn rolls_segments_and_reads_across_them() {
 #[test]
 fn verify_reports_progress_up_to_the_total() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(
-        dir.path(),
-        LedgerOptions {
-            segment_bytes: 4096,
-            ..LedgerOptions::default()
-        },
-    )
-    .unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions { segment_bytes: 4096, ..LedgerOptions::default() }).unwrap();
     let batch: Vec<_> = (0..500).map(event).collect();
     ledger.append(&batch).unwrap();
     drop(ledger);
@@ -136,9 +116,8 @@ fn concurrent_appends_from_8_threads_keep_order_and_all_get_receipts() {
                     (0..APPENDS)
                         .map(|i| {
                             // 1 to 3 entries per append, each naming its thread and position.
-                            let bodies: Vec<Vec<u8>> = (0..1 + i % 3)
-                                .map(|k| format!("t{t} a{i} k{k}").into_bytes())
-                                .collect();
+                            let bodies: Vec<Vec<u8>> =
+                                (0..1 + i % 3).map(|k| format!("t{t} a{i} k{k}").into_bytes()).collect();
                             (ledger.append_bodies(&bodies).unwrap(), bodies)
                         })
                         .collect()
@@ -149,11 +128,7 @@ fn concurrent_appends_from_8_threads_keep_order_and_all_get_receipts() {
     });
     let total: u64 = receipts.iter().flatten().map(|(r, _)| r.count).sum();
     assert_eq!(ledger.head().count, total);
-    assert!(
-        ledger.stats().batches < total,
-        "group commit batched nothing: {:?}",
-        ledger.stats()
-    );
+    assert!(ledger.stats().batches < total, "group commit batched nothing: {:?}", ledger.stats());
 
     let entries: Vec<_> = ledger.entries().unwrap().map(|e| e.unwrap().body).collect();
     let mut owner: HashMap<u64, usize> = HashMap::new();
@@ -165,10 +140,7 @@ fn concurrent_appends_from_8_threads_keep_order_and_all_get_receipts() {
             last_end = receipt.first + receipt.count;
             for (k, body) in bodies.iter().enumerate() {
                 let index = receipt.first + k as u64;
-                assert!(
-                    owner.insert(index, t).is_none(),
-                    "index {index} given twice"
-                );
+                assert!(owner.insert(index, t).is_none(), "index {index} given twice");
                 assert_eq!(&entries[index as usize], body);
             }
         }
@@ -183,10 +155,7 @@ fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
     let second = Ledger::open(dir.path(), LedgerOptions::default());
-    assert!(
-        matches!(second, Err(OpenError::Locked { .. })),
-        "{second:?}"
-    );
+    assert!(matches!(second, Err(OpenError::Locked { .. })), "{second:?}");
 }
 
 #[test]
@@ -195,24 +164,14 @@ fn appends_fail_closed_when_the_disk_fails_under_the_writer() {
     // would not stop the writer): the next segment cannot be created.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
-    let ledger = Ledger::open(
-        &path,
-        LedgerOptions {
-            segment_bytes: 512,
-            ..LedgerOptions::default()
-        },
-    )
-    .unwrap();
+    let ledger = Ledger::open(&path, LedgerOptions { segment_bytes: 512, ..LedgerOptions::default() }).unwrap();
     let mut acknowledged = 0;
     while ledger.stats().bytes < 512 {
         acknowledged += ledger.append(&[event(acknowledged)]).unwrap().count;
     }
     fs::remove_dir_all(&path).unwrap();
     let err = ledger.append(&[event(99)]).unwrap_err();
-    assert!(
-        err.to_string().contains("access ledger unavailable"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("access ledger unavailable"), "{err}");
     // Failing closed is permanent: nothing is accepted until the ledger is reopened.
     for n in 0..5 {
         assert!(ledger.append(&[event(100 + n)]).is_err());
@@ -224,16 +183,8 @@ fn appends_fail_closed_when_the_disk_fails_under_the_writer() {
 #[test]
 fn entries_of_an_open_ledger_stop_at_the_durable_head_while_appends_go_on() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Arc::new(
-        Ledger::open(
-            dir.path(),
-            LedgerOptions {
-                segment_bytes: 2048,
-                ..LedgerOptions::default()
-            },
-        )
-        .unwrap(),
-    );
+    let ledger =
+        Arc::new(Ledger::open(dir.path(), LedgerOptions { segment_bytes: 2048, ..LedgerOptions::default() }).unwrap());
     std::thread::scope(|s| {
         for t in 0..4 {
             let ledger = Arc::clone(&ledger);

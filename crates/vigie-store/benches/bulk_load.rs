@@ -3,6 +3,9 @@
 //! `cargo bench -p vigie-store --bench bulk_load [-- PERSONS]` (default 1 000 000 persons,
 //! about 1.15 relationships each). Prints figures; asserts nothing about time.
 
+// A benchmark harness: any failure should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -33,7 +36,11 @@ fn main() {
     println!("  inserting      {:>8.2} s  {:>10.0} rows/s", loaded.as_secs_f64(), rows as f64 / loaded.as_secs_f64());
     println!("  indexes+checks {:>8.2} s", (total - loaded).as_secs_f64());
     println!("  total          {:>8.2} s  {:>10.0} rows/s", total.as_secs_f64(), rows as f64 / total.as_secs_f64());
-    println!("  file           {:>8.1} MiB ({:.0} bytes/person)", size as f64 / 1_048_576.0, size as f64 / persons as f64);
+    println!(
+        "  file           {:>8.1} MiB ({:.0} bytes/person)",
+        size as f64 / 1_048_576.0,
+        size as f64 / persons as f64
+    );
 
     let t = Instant::now();
     drop(store);
@@ -75,6 +82,9 @@ fn main() {
             lines += page.len() as u64;
             after = page.last().map(|(e, _)| e.id);
         }
-        println!("  scope_page({name}) {:>7.1} µs per page of 100 ({lines} persons)", per_op(t.elapsed(), pages.max(1)));
+        println!(
+            "  scope_page({name}) {:>7.1} µs per page of 100 ({lines} persons)",
+            per_op(t.elapsed(), pages.max(1))
+        );
     }
 }

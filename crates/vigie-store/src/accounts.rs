@@ -53,11 +53,13 @@ impl AccountStore for Store {
 
     fn credentials(&self, agent: AgentId) -> Result<Option<Credentials>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT password_hash, totp_secret FROM credentials WHERE agent = ?1")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT password_hash, totp_secret FROM credentials WHERE agent = ?1")?;
             let mut rows = stmt.query([agent.as_i64()])?;
             let Some(row) = rows.next()? else { return Ok(None) };
             let secret: Vec<u8> = row.get(1)?;
-            let totp = TotpSecret::from_bytes(&secret).ok_or_else(|| corrupt(format!("credentials.totp_secret of {agent}")))?;
+            let totp = TotpSecret::from_bytes(&secret)
+                .ok_or_else(|| corrupt(format!("credentials.totp_secret of {agent}")))?;
             Ok(Some(Credentials { password: PasswordHash(row.get(0)?), totp }))
         })
     }

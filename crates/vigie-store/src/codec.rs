@@ -79,7 +79,12 @@ pub(crate) fn person(row: &Row<'_>) -> Result<Person, DbError> {
         sex: Sex::parse(&row.get::<_, String>(8)?).ok_or_else(|| bad("sex"))?,
         email: row.get(9)?,
         phone: row.get(10)?,
-        address: Address { street: row.get(11)?, postcode: row.get(12)?, commune: row.get(13)?, commune_code: row.get(14)? },
+        address: Address {
+            street: row.get(11)?,
+            postcode: row.get(12)?,
+            commune: row.get(13)?,
+            commune_code: row.get(14)?,
+        },
         status: status_from_code(row.get(15)?).ok_or_else(|| bad("status"))?,
         registered_on: date(16, "registered_on")?,
         deregistered_on,
@@ -113,7 +118,8 @@ pub(crate) fn organization(row: &Row<'_>) -> Result<Organization, DbError> {
     let id = parse(row.get::<_, i64>(0)?, OrgId::from_i64, "organizations.id")?;
     Ok(Organization {
         id,
-        kind: OrgKind::parse(&row.get::<_, String>(1)?).ok_or_else(|| corrupt(format!("organizations.kind of {id}")))?,
+        kind: OrgKind::parse(&row.get::<_, String>(1)?)
+            .ok_or_else(|| corrupt(format!("organizations.kind of {id}")))?,
         name: row.get(2)?,
         active: row.get(3)?,
     })

@@ -18,6 +18,7 @@ mod load;
 mod open;
 mod plan;
 mod pool;
+mod progress;
 mod registry;
 mod schema;
 mod scope;
@@ -27,9 +28,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{LoadError, OpenError};
-pub use load::{LoadOptions, LoadPhase, Loader, Progress};
-pub use schema::SCHEMA_VERSION;
+pub use load::{LoadOptions, Loader};
 pub use plan::QueryPlan;
+pub use progress::{LoadPhase, Progress};
+pub use schema::SCHEMA_VERSION;
 pub use scope::Reach;
 
 /// The database file's name inside the data directory.

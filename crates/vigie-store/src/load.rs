@@ -10,8 +10,6 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use vigie_core::ids::PersonId;
@@ -21,6 +19,7 @@ use vigie_core::relationship::{Relationship, TrainingSession};
 
 use crate::codec::{self, day};
 use crate::error::LoadError;
+use crate::progress::{LoadPhase, Progress, Row};
 use crate::schema;
 use crate::{DB_FILE, OpenOptions, PARTIAL_FILE, Store};
 
@@ -40,61 +39,6 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions { replace: false, check_foreign_keys: true, batch_rows: 500_000 }
     }
-}
-
-/// Where a load is. `Loading` until `finish`, then the steps of publishing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum LoadPhase {
-    Loading,
-    Indexing,
-    Checking,
-    Publishing,
-    Done,
-}
-
-/// Live counters of a load, for a progress bar drawn by another thread.
-#[derive(Clone, Debug, Default)]
-pub struct Progress(Arc<Counters>);
-
-#[derive(Debug, Default)]
-struct Counters {
-    persons: AtomicU64,
-    relationships: AtomicU64,
-    other_rows: AtomicU64,
-    phase: AtomicU8,
-}
-
-impl Progress {
-    pub fn persons(&self) -> u64 {
-        self.0.persons.load(Ordering::Relaxed)
-    }
-    pub fn relationships(&self) -> u64 {
-        self.0.relationships.load(Ordering::Relaxed)
-    }
-    /// Every row written so far (persons, relationships, organizations, agents, ...).
-    pub fn rows(&self) -> u64 {
-        self.persons() + self.relationships() + self.0.other_rows.load(Ordering::Relaxed)
-    }
-    pub fn phase(&self) -> LoadPhase {
-        match self.0.phase.load(Ordering::Relaxed) {
-            0 => LoadPhase::Loading,
-            1 => LoadPhase::Indexing,
-            2 => LoadPhase::Checking,
-            3 => LoadPhase::Publishing,
-            _ => LoadPhase::Done,
-        }
-    }
-    fn set_phase(&self, phase: LoadPhase) {
-        self.0.phase.store(phase as u8, Ordering::Relaxed);
-    }
-}
-
-/// Which counter a row advances.
-#[derive(Clone, Copy)]
-enum Row {
-    Person,
-    Relationship,
-    Other,
 }
 
 /// A load in progress. Dropping it without [`Loader::finish`] removes the partial file.
@@ -119,7 +63,8 @@ const INSERT_ORG: &str = "INSERT INTO organizations (id, kind, name, active) VAL
 const INSERT_TEAM: &str = "INSERT INTO teams (id, org, name) VALUES (?1, ?2, ?3)";
 const INSERT_AGENT: &str = "INSERT INTO agents (id, login, display_name, email, org, role, team, active) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-const INSERT_SESSION: &str = "INSERT INTO training_sessions (id, org, name, starts_on, ends_on) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_SESSION: &str =
+    "INSERT INTO training_sessions (id, org, name, starts_on, ends_on) VALUES (?1, ?2, ?3, ?4, ?5)";
 const INSERT_PERSON: &str = "INSERT INTO persons (id, ft_id, nir, last_name, first_name, birth_date, birth_place_code, \
      birth_place_name, sex, email, phone, street, postcode, commune, commune_code, status, registered_on, \
      deregistered_on, youth, rqth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
@@ -175,7 +120,11 @@ impl Loader {
     }
 
     pub fn add_org(&mut self, org: &Organization) -> Result<(), LoadError> {
-        self.insert("inserting an organization", INSERT_ORG, (org.id.as_i64(), org.kind.as_str(), &org.name, org.active))?;
+        self.insert(
+            "inserting an organization",
+            INSERT_ORG,
+            (org.id.as_i64(), org.kind.as_str(), &org.name, org.active),
+        )?;
         self.count(Row::Other)
     }
 
@@ -200,7 +149,8 @@ impl Loader {
     }
 
     pub fn add_session(&mut self, session: &TrainingSession) -> Result<(), LoadError> {
-        let row = (session.id.as_i64(), session.org.as_i64(), &session.name, day(session.starts_on), day(session.ends_on));
+        let row =
+            (session.id.as_i64(), session.org.as_i64(), &session.name, day(session.starts_on), day(session.ends_on));
         self.insert("inserting a training session", INSERT_SESSION, row)?;
         self.count(Row::Other)
     }
@@ -263,6 +213,7 @@ impl Loader {
         self.progress.set_phase(LoadPhase::Indexing);
         for (_, sql) in &self.indexes {
             conn.execute_batch(sql).map_err(|e| self.sqlite_err("building an index", e))?;
+            self.progress.index_built(self.indexes.len());
         }
         if self.options.check_foreign_keys {
             self.progress.set_phase(LoadPhase::Checking);
@@ -277,7 +228,8 @@ impl Loader {
         conn.close().map_err(|(_, e)| self.sqlite_err("closing", e))?;
         // Reopened in the normal locking mode to switch the file to WAL, the server's mode.
         let conn = Connection::open(&self.partial).map_err(|e| self.sqlite_err("reopening", e))?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).map_err(|e| self.sqlite_err("switching to WAL", e))?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .map_err(|e| self.sqlite_err("switching to WAL", e))?;
         conn.close().map_err(|(_, e)| self.sqlite_err("closing", e))?;
         sync(&self.partial)?;
 
@@ -305,13 +257,7 @@ impl Loader {
 
     /// Counts a row and commits the batch when full.
     fn count(&mut self, row: Row) -> Result<(), LoadError> {
-        let counters = &self.progress.0;
-        let counter = match row {
-            Row::Person => &counters.persons,
-            Row::Relationship => &counters.relationships,
-            Row::Other => &counters.other_rows,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.progress.count(row);
         self.rows_in_batch += 1;
         if self.rows_in_batch >= self.options.batch_rows {
             self.rows_in_batch = 0;
@@ -378,7 +324,9 @@ fn remove_with_sidecars(path: &Path) -> Result<(), LoadError> {
 
 fn remove_if_present(path: &Path) -> Result<(), LoadError> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LoadError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(LoadError::Io { path: path.to_path_buf(), source: e })
+        }
         _ => Ok(()),
     }
 }

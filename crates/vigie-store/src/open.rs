@@ -59,7 +59,8 @@ pub(crate) fn open(dir: &Path, options: &OpenOptions) -> Result<Store, OpenError
 fn quick_check(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     let sqlite = |e| OpenError::from_sqlite(path, e);
     let mut stmt = conn.prepare("PRAGMA quick_check(5)").map_err(sqlite)?;
-    let lines: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(sqlite)?.collect::<Result<_, _>>().map_err(sqlite)?;
+    let lines: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).map_err(sqlite)?.collect::<Result<_, _>>().map_err(sqlite)?;
     if lines.len() == 1 && lines[0] == "ok" {
         return Ok(());
     }

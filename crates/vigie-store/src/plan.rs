@@ -58,7 +58,8 @@ impl Store {
             for (name, sql) in statements {
                 let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
                 // Unbound parameters: the plan does not depend on the values (no STAT4).
-                let nulls = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count()));
+                let nulls =
+                    rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count()));
                 let steps = stmt.query_map(nulls, |r| r.get::<_, String>(3))?.collect::<Result<Vec<_>, _>>()?;
                 plans.push(QueryPlan { name, steps });
             }

@@ -77,7 +77,10 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<Connection, DbError> {
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         schema::configure(&conn, self.busy_timeout)?;
         Ok(conn)
     }

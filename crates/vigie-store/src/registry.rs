@@ -45,7 +45,12 @@ impl Store {
     /// The record `person` duplicates, if the registry knows it as a duplicate.
     pub fn duplicate_of(&self, person: PersonId) -> Result<Option<PersonId>, StoreError> {
         self.with_conn(|conn| {
-            let found = ids(conn, "SELECT duplicate_of FROM duplicates WHERE person_id = ?1", [person.as_i64()], "duplicates.duplicate_of")?;
+            let found = ids(
+                conn,
+                "SELECT duplicate_of FROM duplicates WHERE person_id = ?1",
+                [person.as_i64()],
+                "duplicates.duplicate_of",
+            )?;
             Ok(found.into_iter().next())
         })
     }
@@ -112,12 +117,19 @@ impl Registry for Store {
     }
 
     fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
-        self.with_conn(|conn| one(conn, &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"), [id.as_i64()], codec::agent))
+        self.with_conn(|conn| {
+            one(conn, &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"), [id.as_i64()], codec::agent)
+        })
     }
 
     fn organization(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
         self.with_conn(|conn| {
-            one(conn, &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"), [id.as_i64()], codec::organization)
+            one(
+                conn,
+                &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"),
+                [id.as_i64()],
+                codec::organization,
+            )
         })
     }
 }

@@ -48,16 +48,17 @@ impl Reach {
     }
 }
 
-/// The statement of each reach. `?1` is the team, agent or organization, `?2` the kind,
+/// The statement of each reach. `?1` is the team, agent or organization, `?2` the kind (for
+/// organizations; caseloads spell `kind = 1` so that the partial index on caseloads applies),
 /// `?3` the last person id of the previous page (0 for the first), `?4` the day, `?5` the page
-/// size. The inner query picks one relationship per person (the oldest row); the outer one
-/// reads it with the person's names.
+/// size. The inner query decides the page from a covering index and picks one relationship per
+/// person (the oldest row); the outer one reads those rows and the persons' names.
 macro_rules! scope_sql {
     ($reach:literal) => {
         concat!(
             "WITH page AS (SELECT r.person AS person, min(r.rowid) AS rid FROM relationships r WHERE ",
             $reach,
-            " AND r.kind = ?2 AND r.person > ?3 AND r.valid_from <= ?4 AND (r.valid_to IS NULL OR r.valid_to > ?4) \
+            " AND r.person > ?3 AND r.valid_from <= ?4 AND (r.valid_to IS NULL OR r.valid_to > ?4) \
              AND NOT EXISTS (SELECT 1 FROM canaries c WHERE c.person_id = r.person) \
              GROUP BY r.person ORDER BY r.person LIMIT ?5) \
              SELECT p.id, p.last_name, p.first_name, r.kind, r.person, r.org, r.agent, \
@@ -68,9 +69,9 @@ macro_rules! scope_sql {
     };
 }
 
-pub const SCOPE_TEAM_SQL: &str = scope_sql!("r.agent IN (SELECT m.id FROM agents m WHERE m.team = ?1)");
-pub const SCOPE_AGENT_SQL: &str = scope_sql!("r.agent = ?1");
-pub const SCOPE_ORG_SQL: &str = scope_sql!("r.org = ?1");
+pub const SCOPE_TEAM_SQL: &str = scope_sql!("r.agent IN (SELECT m.id FROM agents m WHERE m.team = ?1) AND r.kind = 1");
+pub const SCOPE_AGENT_SQL: &str = scope_sql!("r.agent = ?1 AND r.kind = 1");
+pub const SCOPE_ORG_SQL: &str = scope_sql!("r.org = ?1 AND r.kind = ?2");
 
 /// One page of `agent`'s scope on `day`, strictly after `after`.
 pub(crate) fn page(
@@ -102,6 +103,7 @@ pub(crate) fn page(
     let after = after.map_or(0, PersonId::as_i64);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(sql)?;
+    // Five parameters for every statement; the caseload ones leave ?2 unused.
     let mut rows = stmt.query((key, codec::kind_code(kind), after, codec::day(day), limit))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {

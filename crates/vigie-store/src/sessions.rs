@@ -39,7 +39,11 @@ impl Store {
         })
     }
 
-    pub(crate) fn session_db(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
+    pub(crate) fn session_db(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(SESSION_BY_TOKEN_SQL)?;
             let mut rows = stmt.query((&token_hash[..], now.millis()))?;

@@ -1,5 +1,7 @@
 //! Credentials, the TOTP replay guard and sessions (the AccountStore port).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 mod common;
 
 use common::*;
@@ -106,7 +108,10 @@ fn sessions_live_until_they_expire_or_end() {
     assert!(id1 != id2 && id2 != id3);
 
     let s = store.session(&[1; 32], Timestamp(t0 + 1)).unwrap().unwrap();
-    assert_eq!((s.id, s.agent, s.mfa, s.source.as_str(), s.user_agent.as_str()), (id1, a(1), true, "192.0.2.7", "Firefox"));
+    assert_eq!(
+        (s.id, s.agent, s.mfa, s.source.as_str(), s.user_agent.as_str()),
+        (id1, a(1), true, "192.0.2.7", "Firefox")
+    );
     assert_eq!((s.created_at, s.expires_at), (Timestamp(t0), Timestamp(t0 + 60_000)));
     assert!(store.session(&[9; 32], Timestamp(t0)).unwrap().is_none(), "unknown token");
     // Expiry is exclusive and checked at read, before any purge.

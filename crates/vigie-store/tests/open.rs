@@ -1,5 +1,7 @@
 //! Creating and opening data directories, and every way opening refuses a wrong one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 mod common;
 
 use std::fs;
@@ -84,7 +86,10 @@ fn a_newer_schema_is_refused() {
     conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1)).unwrap();
     drop(conn);
     let e = Store::open(dir.path()).unwrap_err();
-    assert!(matches!(e, OpenError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION), "{e}");
+    assert!(
+        matches!(e, OpenError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{e}"
+    );
     one_line_naming(&e, &db);
 }
 

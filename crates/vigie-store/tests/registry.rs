@@ -1,5 +1,7 @@
 //! The Registry port on the hand-made registry of `common::small_world`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 mod common;
 
 use common::*;

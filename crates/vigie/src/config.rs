@@ -90,11 +90,16 @@ impl Config {
 /// Parses the TOML text, turning the parser's multi-line message into one line with the key.
 fn parse_toml(text: &str) -> anyhow::Result<Config> {
     toml::from_str::<Config>(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
         let msg = e.message().replace('\n', " ");
-        match line {
-            Some(l) => anyhow::anyhow!("line {l}: {msg}"),
-            None => anyhow::anyhow!("{msg}"),
+        let Some(span) = e.span() else { return anyhow::anyhow!("{msg}") };
+        let start = span.start.min(text.len());
+        let line_no = text[..start].lines().count().max(1);
+        // Name the key of the offending line when there is one (`key = value`).
+        let line =
+            text[..start].rsplit('\n').next().unwrap_or("").to_owned() + text[start..].split('\n').next().unwrap_or("");
+        match line.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !msg.contains(k)) {
+            Some(key) => anyhow::anyhow!("line {line_no}, key `{key}`: {msg}"),
+            None => anyhow::anyhow!("line {line_no}: {msg}"),
         }
     })
 }

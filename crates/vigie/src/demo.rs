@@ -25,6 +25,7 @@ pub struct DemoAccount {
 pub fn pick_accounts(store: &Store, today: time::Date) -> anyhow::Result<Vec<(Agent, Organization, Option<PersonId>)>> {
     let mut wanted: Vec<(OrgKind, Role)> = OrgKind::ALL.iter().map(|k| (*k, Role::Advisor)).collect();
     wanted.push((OrgKind::Agency, Role::Manager));
+    let order = wanted.clone();
     let mut found = Vec::new();
     let mut id = 1u64;
     while !wanted.is_empty() && id < 1_000_000 {
@@ -39,6 +40,8 @@ pub fn pick_accounts(store: &Store, today: time::Date) -> anyhow::Result<Vec<(Ag
             found.push((agent, org, Some(entry.id)));
         }
     }
+    // Print in a fixed order: the agency advisor first, as the README walks through it.
+    found.sort_by_key(|(a, o, _)| order.iter().position(|w| *w == (o.kind, a.role)));
     Ok(found)
 }
 

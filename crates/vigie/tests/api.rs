@@ -281,7 +281,8 @@ async fn scope_pages_are_minimal_and_keyset_paginated() {
     let items = page["items"].as_array().unwrap();
     assert!(!items.is_empty());
     for item in items {
-        let keys: Vec<_> = item.as_object().unwrap().keys().cloned().collect();
+        let mut keys: Vec<_> = item.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
         assert_eq!(keys, vec!["first_name", "id", "last_name", "relationship"], "minimal fields only");
     }
     if let Some(next) = page["next_after"].as_str() {

@@ -25,9 +25,7 @@ pub fn event(n: u64) -> AccessEvent {
         action: AccessAction::View,
         person: PersonId::new(1000 + n),
         requested: CategorySet::ALL,
-        returned: CategorySet::EMPTY
-            .with(DataCategory::Identity)
-            .with(DataCategory::Contact),
+        returned: CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact),
         relationship: Some(RelationshipKind::Enrolment),
         decision: Decision::Allow,
         reasons: vec![
@@ -36,11 +34,7 @@ pub fn event(n: u64) -> AccessEvent {
                 effect: Effect::Permit,
                 policy: Some("training-org-identity".into()),
             },
-            Reason {
-                category: DataCategory::Nir,
-                effect: Effect::Forbid,
-                policy: Some("no-nir-for-partners".into()),
-            },
+            Reason { category: DataCategory::Nir, effect: Effect::Forbid, policy: Some("no-nir-for-partners".into()) },
         ],
         verdict: Verdict::allow(),
     }
@@ -60,18 +54,26 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Copies every file of a ledger directory (not recursive).
-pub fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
+pub fn bodies(dir: &Path) -> Vec<Vec<u8>> {
+    vigie_ledger::Entries::open(dir).unwrap().map(|e| e.unwrap().body).collect()
 }
 
-pub fn bodies(dir: &Path) -> Vec<Vec<u8>> {
-    vigie_ledger::Entries::open(dir)
-        .unwrap()
-        .map(|e| e.unwrap().body)
-        .collect()
+/// Overwrites a file with `bytes` in place. Not `fs::write`: truncating a file to zero and
+/// rewriting it makes ext4 flush it on close (auto_da_alloc), which turns the byte-by-byte
+/// damage loops into thousands of synchronous writes.
+pub fn overwrite(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(bytes.len() as u64).unwrap();
+    file.write_all_at(bytes, 0).unwrap();
+}
+
+/// Flips one bit of a file in place.
+pub fn flip_bit(path: &Path, bit: usize) {
+    use std::os::unix::fs::FileExt;
+    let file = fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, (bit / 8) as u64).unwrap();
+    byte[0] ^= 1 << (bit % 8);
+    file.write_all_at(&byte, (bit / 8) as u64).unwrap();
 }

@@ -1,6 +1,7 @@
 //! A small hand-made registry for the store's tests, and a synthetic one of any size for the
 //! plan checks and the bulk-load benchmark.
-#![allow(dead_code)]
+// Test support: each test binary uses a different part; failing loudly is the point.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 
@@ -53,19 +54,19 @@ pub fn person(n: u64) -> Person {
         birth_place: BirthPlace { code: "75056".into(), name: "Paris".into() },
         sex: Sex::Male,
         nir: nir_of(n),
-        email: (n % 3 != 0).then(|| format!("p{n}@example.org")),
-        phone: (n % 2 == 0).then(|| "0612345678".to_owned()),
+        email: (!n.is_multiple_of(3)).then(|| format!("p{n}@example.org")),
+        phone: n.is_multiple_of(2).then(|| "0612345678".to_owned()),
         address: Address {
             street: format!("{} rue de la République", n % 200 + 1),
             postcode: "69002".into(),
             commune: "Lyon".into(),
             commune_code: "69382".into(),
         },
-        status: if n % 5 == 0 { RegistrationStatus::Deregistered } else { RegistrationStatus::Registered },
+        status: if n.is_multiple_of(5) { RegistrationStatus::Deregistered } else { RegistrationStatus::Registered },
         registered_on: date!(2021 - 02 - 01),
-        deregistered_on: (n % 5 == 0).then_some(date!(2024 - 07 - 01)),
-        youth: n % 7 == 0,
-        rqth: n % 11 == 0,
+        deregistered_on: n.is_multiple_of(5).then_some(date!(2024 - 07 - 01)),
+        youth: n.is_multiple_of(7),
+        rqth: n.is_multiple_of(11),
     }
 }
 
@@ -136,7 +137,14 @@ pub fn fill_small_world(l: &mut Loader) {
     use OrgKind::*;
     use RelationshipKind::*;
     use Role::*;
-    for (n, kind, active) in [(1, Agency, true), (2, CapEmploi, true), (3, MissionLocale, true), (4, TrainingOrg, true), (5, Subcontractor, true), (6, TrainingOrg, false)] {
+    for (n, kind, active) in [
+        (1, Agency, true),
+        (2, CapEmploi, true),
+        (3, MissionLocale, true),
+        (4, TrainingOrg, true),
+        (5, Subcontractor, true),
+        (6, TrainingOrg, false),
+    ] {
         l.add_org(&org(n, kind, active)).unwrap();
     }
     for (n, org) in [(1, 1), (2, 1), (3, 2)] {
@@ -252,7 +260,10 @@ pub fn fill_synthetic(l: &mut Loader, persons: u64) -> u64 {
         match h % 20 {
             0..=1 => add(l, rel(RelationshipKind::FollowUp, n, missions[(h as usize / 20) % missions.len()], None)),
             2 => add(l, rel(RelationshipKind::Enrolment, n, training[(h as usize / 20) % training.len()], None)),
-            3..=4 => add(l, rel(RelationshipKind::Assignment, n, subcontractors[(h as usize / 20) % subcontractors.len()], None)),
+            3..=4 => add(
+                l,
+                rel(RelationshipKind::Assignment, n, subcontractors[(h as usize / 20) % subcontractors.len()], None),
+            ),
             _ => {}
         }
     }
