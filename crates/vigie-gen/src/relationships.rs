@@ -10,6 +10,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use time::Date;
+use vigie_core::OrgId;
 use vigie_core::person::{Person, RegistrationStatus};
 use vigie_core::relationship::{Relationship, RelationshipKind};
 
@@ -18,7 +19,6 @@ use crate::model;
 use crate::rng::chance;
 use crate::world::Pools;
 use crate::{GenParams, World};
-use vigie_core::OrgId;
 
 /// Who holds a person's main follow-up.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

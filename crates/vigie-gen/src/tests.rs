@@ -147,7 +147,7 @@ fn statuses_and_dates_are_consistent() {
     let oldest = dates::years_before(p.as_of, 20);
     for g in all {
         let x = &g.person;
-        assert!(x.registered_on <= p.as_of && x.registered_on >= oldest.min(x.registered_on));
+        assert!(x.registered_on <= p.as_of && x.registered_on >= oldest);
         assert!(x.registered_on >= dates::years_before(x.birth_date, -16));
         match x.status {
             RegistrationStatus::Deregistered => {
@@ -337,6 +337,18 @@ fn a_national_world_builds_and_serves_high_ids() {
     assert!(w.agencies.serving.iter().all(|s| (1..100).contains(&s.len())));
     let officers = w.agents.iter().filter(|a| a.role == Role::SecurityOfficer).count();
     assert_eq!(officers, 172);
+    // No agent was lost to an over-long login: every team is complete.
+    let mut members: HashMap<_, (usize, usize)> = HashMap::new();
+    for a in &w.agents {
+        if let Some(t) = a.team {
+            let m = members.entry(t).or_default();
+            if a.role == Role::Manager { m.0 += 1 } else { m.1 += 1 }
+        }
+    }
+    assert_eq!(members.len(), w.teams.len());
+    assert!(members.values().all(|&(managers, advisors)| managers == 1 && (6..=10).contains(&advisors)));
+    let logins: HashSet<_> = w.agents.iter().map(|a| a.login.as_str()).collect();
+    assert_eq!(logins.len(), w.agents.len());
     for id in [42_999_999, 43_000_000, 21_500_000] {
         let g = person_at(&p, &w, id);
         assert_eq!(g.person.id.get(), id);

@@ -169,9 +169,11 @@ impl Builder {
         let first = first_name(self.data, &mut self.rng, sex, year, false);
         let last = last_name(self.data, &mut self.rng, false);
         let mut base = String::new();
-        base.push_str(first.slug.get(..16).unwrap_or(&first.slug).trim_end_matches('-'));
+        // At most 14 + 1 + 18 characters, a few digits, '@' and a slug of at most 22: under the
+        // 64 a login may have.
+        base.push_str(first.slug.get(..14).unwrap_or(&first.slug).trim_end_matches('-'));
         base.push('.');
-        base.push_str(last.slug.get(..20).unwrap_or(&last.slug).trim_end_matches('-'));
+        base.push_str(last.slug.get(..18).unwrap_or(&last.slug).trim_end_matches('-'));
         let mut local = base.clone();
         let mut k = 2;
         while self.locals.contains(&local) {

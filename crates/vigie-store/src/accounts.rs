@@ -94,7 +94,7 @@ impl AccountStore for Store {
     }
 
     fn end_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        self.end_session_db(token_hash).map(|_| ())
+        self.end_session_db(token_hash)
     }
 }
 

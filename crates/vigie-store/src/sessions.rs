@@ -61,10 +61,11 @@ impl Store {
         })
     }
 
-    pub(crate) fn end_session_db(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+    pub(crate) fn end_session_db(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?;
-            Ok(stmt.execute([&token_hash[..]])? == 1)
+            stmt.execute([&token_hash[..]])?;
+            Ok(())
         })
     }
 

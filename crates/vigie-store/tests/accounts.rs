@@ -125,7 +125,7 @@ fn sessions_live_until_they_expire_or_end() {
     assert_eq!(store.purge_expired_sessions(Timestamp(t0 + 60_000)).unwrap(), 1);
     store.end_session(&[2; 32]).unwrap();
     assert!(store.session(&[2; 32], Timestamp(t0)).unwrap().is_none());
-    store.end_session(&[2; 32]).unwrap();
+    store.end_session(&[2; 32]).unwrap(); // already ended: not an error
 
     store.create_session(&new_session(4, 2, t0, 3_600_000)).unwrap();
     assert_eq!(store.end_sessions_of(a(2)).unwrap(), 2);
