@@ -1,7 +1,12 @@
 //! The API test binary: the real app (store, ledger, Cedar policies, axum) on port 0 with a
 //! fresh data directory per test, a fixed clock, and a real HTTP client.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test binary: failing loudly is the point")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test binary: failing loudly is the point"
+)]
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
