@@ -10,7 +10,7 @@ use vigie_core::ports::StoreError;
 /// Why a Vigie database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("data directory {} does not exist (create the database first)", path.display())]
+    #[error("data directory {} does not exist (create a registry with `vigie generate` or `vigie demo`)", path.display())]
     MissingDirectory { path: PathBuf },
     #[error("no Vigie database at {}{}", path.display(), if *partial_left { " (an unfinished load left a .partial file: run the load again)" } else { " (create or load one first)" })]
     MissingDatabase { path: PathBuf, partial_left: bool },

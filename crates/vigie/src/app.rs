@@ -76,7 +76,7 @@ pub fn open_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
     let authz = Arc::new(load_policies(policies_dir)?);
-    let store = Arc::new(Store::open(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?);
+    let store = Arc::new(Store::open(data_dir).context("cannot open the registry")?);
     let ledger = Arc::new(
         Ledger::open(&ledger_dir(data_dir), LedgerOptions::default())
             .with_context(|| format!("access ledger {}", ledger_dir(data_dir).display()))?,
