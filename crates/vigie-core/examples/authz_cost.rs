@@ -36,14 +36,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (label, set) in
         [("all five categories", CategorySet::ALL), ("identity only", CategorySet::EMPTY.with(DataCategory::Identity))]
     {
-        let mut v = Vec::new();
-        for i in 0..20_000u64 {
-            let t = Instant::now();
-            std::hint::black_box(authz.decide(&agent, &org, i + 1, std::slice::from_ref(&rel), ctx, set));
-            v.push(t.elapsed().as_nanos() as f64 / 1000.0);
+        for (mode, memo) in [("Cedar", false), ("memo hit", true)] {
+            let mut v = Vec::new();
+            for i in 0..20_000u64 {
+                let t = Instant::now();
+                if memo {
+                    std::hint::black_box(authz.decide(&agent, &org, i + 1, std::slice::from_ref(&rel), ctx, set));
+                } else {
+                    std::hint::black_box(authz.evaluate(&agent, &org, i + 1, std::slice::from_ref(&rel), ctx, set));
+                }
+                v.push(t.elapsed().as_nanos() as f64 / 1000.0);
+            }
+            v.sort_by(f64::total_cmp);
+            println!("{label}, {mode}: median {:.1} µs, p99 {:.1} µs", v[v.len() / 2], v[v.len() * 99 / 100]);
         }
-        v.sort_by(f64::total_cmp);
-        println!("{label}: median {:.1} µs, p99 {:.1} µs", v[v.len() / 2], v[v.len() * 99 / 100]);
     }
     Ok(())
 }

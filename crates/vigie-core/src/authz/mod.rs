@@ -7,6 +7,8 @@
 //! denies that category: Cedar skips an erroring policy, forbids included, so an error must
 //! never be read as "no forbid applied".
 
+mod cache;
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub struct Authz {
     names: Names,
     authorizer: CedarAuthorizer,
     policy_ids: HashMap<String, Arc<str>>,
+    /// Outcomes already decided, when the policies allow it (see `cache`).
+    memo: Option<cache::Memo>,
 }
 
 #[derive(Debug)]
@@ -140,6 +144,7 @@ impl Authz {
                 role: type_name("Role")?,
             },
             authorizer: CedarAuthorizer::new(),
+            memo: (!names_a_person(&all)).then(|| cache::Memo::new(MEMO_CAPACITY)),
             policy_ids,
         })
     }
@@ -166,6 +171,37 @@ impl Authz {
         requested: CategorySet,
     ) -> AuthzOutcome {
         let relationship = reaching_relationship(agent, org, relationships);
+        let key = self.memo.as_ref().map(|_| cache::Key::new(agent, org, relationships, ctx.mfa, requested));
+        if let Some(hit) = self.memo.as_ref().zip(key.as_ref()).and_then(|(memo, key)| memo.get(key)) {
+            let relationship = if hit.allowed.is_empty() { None } else { relationship };
+            return AuthzOutcome { allowed: hit.allowed, reasons: hit.reasons, relationship };
+        }
+        let outcome = self.evaluate(agent, org, person_key, relationships, ctx, requested);
+        if let (Some(memo), Some(key)) = (&self.memo, key) {
+            // Errors are not memoized: they are rare and each one should be seen afresh.
+            if outcome.reasons.iter().all(|r| r.effect != Effect::EvalError) {
+                memo.put(key, cache::Cached { allowed: outcome.allowed, reasons: outcome.reasons.clone() });
+            }
+        }
+        let relationship = if outcome.allowed.is_empty() { None } else { relationship };
+        AuthzOutcome { relationship, ..outcome }
+    }
+
+    /// Whether decisions are memoized (no policy names a `Person` literal), and how many are held.
+    pub fn memo_len(&self) -> Option<usize> {
+        self.memo.as_ref().map(cache::Memo::len)
+    }
+
+    /// Evaluates with Cedar, without the memo (what a memo miss costs; for benchmarks and tests).
+    pub fn evaluate(
+        &self,
+        agent: &Agent,
+        org: &Organization,
+        person_key: u64,
+        relationships: &[Relationship],
+        ctx: AuthContext,
+        requested: CategorySet,
+    ) -> AuthzOutcome {
         let slice = self.slice(agent, org, person_key, relationships, ctx, None);
         let mut allowed = CategorySet::EMPTY;
         let mut reasons = Vec::with_capacity(5);
@@ -181,7 +217,7 @@ impl Authz {
             }
             reasons.push(reason);
         }
-        AuthzOutcome { allowed, reasons, relationship: if allowed.is_empty() { None } else { relationship } }
+        AuthzOutcome { allowed, reasons, relationship: None }
     }
 
     fn decide_one(
@@ -324,6 +360,20 @@ fn reaching_relationship(
     })
 }
 
+/// Decisions held in the memo at most (a few MB); past it the memo starts over.
+const MEMO_CAPACITY: usize = 100_000;
+
+/// Whether any policy names a `Person` entity literally, in its scope or its conditions, which
+/// would make decisions depend on the person's uid and rule the memo out. Read from the JSON
+/// form, where every entity literal is `{"type": "...", "id": "..."}`; if a policy cannot be
+/// rendered, assume it does.
+fn names_a_person(policies: &PolicySet) -> bool {
+    policies.policies().any(|p| match p.to_json() {
+        Ok(json) => json.to_string().contains("\"type\":\"Person\""),
+        Err(_) => true,
+    })
+}
+
 /// Whether `policy` can apply to `action` judging by its scope alone. Unknown shapes are kept.
 fn may_apply(policy: &Policy, action: &EntityUid) -> bool {
     match policy.action_constraint() {
@@ -353,10 +403,10 @@ fn render(e: &dyn std::fmt::Display) -> String {
 /// The repository's policy files, embedded so that tests and the default build use exactly them.
 pub mod shipped {
     pub const SCHEMA: (&str, &str) =
-        ("policies/vigie.cedarschema", include_str!("../../../policies/vigie.cedarschema"));
+        ("policies/vigie.cedarschema", include_str!("../../../../policies/vigie.cedarschema"));
     pub const POLICIES: &[(&str, &str)] = &[
-        ("policies/read-access.cedar", include_str!("../../../policies/read-access.cedar")),
-        ("policies/guardrails.cedar", include_str!("../../../policies/guardrails.cedar")),
+        ("policies/read-access.cedar", include_str!("../../../../policies/read-access.cedar")),
+        ("policies/guardrails.cedar", include_str!("../../../../policies/guardrails.cedar")),
     ];
 }
 
@@ -474,6 +524,70 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_memo_agrees_with_cedar_on_every_shape() {
+        let a = authz();
+        assert!(a.memo_len().is_some(), "shipped policies name no Person literal");
+        let mut checked = 0;
+        for kind in OrgKind::ALL {
+            for role in Role::ALL {
+                for team in [None, Some(5), Some(6)] {
+                    for mfa in [false, true] {
+                        let o = org(1, kind);
+                        let ag = agent(10, &o, role, team);
+                        let all: Vec<_> = [
+                            rel(RelationshipKind::Caseload, 1, Some(10), Some(5)),
+                            rel(RelationshipKind::Caseload, 1, Some(11), Some(6)),
+                            rel(RelationshipKind::Enrolment, 1, None, None),
+                            rel(RelationshipKind::FollowUp, 2, None, None),
+                            rel(RelationshipKind::Assignment, 1, None, None),
+                        ]
+                        .into();
+                        // Every subset of the relationships, twice (the second read is a memo hit).
+                        for mask in 0u32..32 {
+                            let rels: Vec<_> = all
+                                .iter()
+                                .enumerate()
+                                .filter(|(i, _)| mask & (1 << i) != 0)
+                                .map(|(_, r)| r.clone())
+                                .collect();
+                            for person in [1u64, 2] {
+                                let ctx = AuthContext { mfa };
+                                let fresh = a.evaluate(&ag, &o, person, &rels, ctx, CategorySet::ALL);
+                                let memo = a.decide(&ag, &o, person, &rels, ctx, CategorySet::ALL);
+                                assert_eq!(memo.allowed, fresh.allowed, "{kind:?} {role:?} {team:?} {mask}");
+                                assert_eq!(memo.reasons, fresh.reasons);
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(a.memo_len().unwrap() > 0);
+        assert_eq!(checked, 5 * 4 * 3 * 2 * 32 * 2);
+    }
+
+    #[test]
+    fn a_policy_naming_a_person_turns_the_memo_off_and_is_obeyed() {
+        let special = "@id(\"vip\") forbid (principal, action, resource == Person::\"2\");";
+        let mut files = shipped::POLICIES.to_vec();
+        files.push(("vip.cedar", special));
+        let a = Authz::load(shipped::SCHEMA, &files).unwrap();
+        assert_eq!(a.memo_len(), None);
+        let o = org(1, OrgKind::Agency);
+        let ag = agent(10, &o, Role::Advisor, Some(5));
+        let rels = vec![rel(RelationshipKind::Caseload, 1, Some(10), Some(5))];
+        let ctx = AuthContext { mfa: true };
+        assert!(!a.decide(&ag, &o, 1, &rels, ctx, CategorySet::ALL).allowed.is_empty());
+        assert!(a.decide(&ag, &o, 2, &rels, ctx, CategorySet::ALL).allowed.is_empty(), "same slice, other person");
+        // The same in a condition, with spaces the parser accepts.
+        let cond = "@id(\"vip2\") forbid (principal, action, resource) when { resource == Person :: \"2\" };";
+        let mut files = shipped::POLICIES.to_vec();
+        files.push(("vip2.cedar", cond));
+        assert_eq!(Authz::load(shipped::SCHEMA, &files).unwrap().memo_len(), None);
     }
 
     #[test]
