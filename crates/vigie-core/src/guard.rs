@@ -56,6 +56,13 @@ pub enum GuardError {
     Unavailable(String),
 }
 
+/// One page of an agent's scope, and where the next one starts (`None`: this was the last).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopePage {
+    pub entries: Vec<ScopeEntry>,
+    pub next_after: Option<PersonId>,
+}
+
 /// The most persons one scope page may list.
 pub const MAX_SCOPE_PAGE: usize = 100;
 
@@ -143,19 +150,22 @@ impl Guard {
         meta: RequestMeta,
         after: Option<PersonId>,
         limit: usize,
-    ) -> Result<Vec<ScopeEntry>, GuardError> {
+    ) -> Result<ScopePage, GuardError> {
         let limit = limit.clamp(1, MAX_SCOPE_PAGE);
         let requested = CategorySet::EMPTY.with(crate::category::DataCategory::Identity);
         let rows = self
             .registry
             .scope_page(&caller.agent, after, limit, meta.at.date())
             .map_err(|e| self.fail(caller, meta, AccessAction::ScopeList, None, requested, e))?;
+        // The cursor follows the store's page, not what was released, so a line that
+        // authorization withholds does not end the pagination early.
+        let next_after = if rows.len() == limit { rows.last().map(|(e, _)| e.id) } else { None };
         let candidates = rows
             .into_iter()
             .map(|(entry, rel)| Candidate { person: Some(entry.id), relationships: vec![rel], data: Some(entry) })
             .collect();
         let released = self.pass(caller, meta, AccessAction::ScopeList, requested, candidates, |_| Ok(None))?;
-        Ok(released.into_iter().map(|(e, _)| e).collect())
+        Ok(ScopePage { entries: released.into_iter().map(|(e, _)| e).collect(), next_after })
     }
 
     /// The guarded path proper: authorize each candidate, fetch only what is permitted, let the
@@ -267,5 +277,247 @@ fn store_reason(what: &'static str) -> Reason {
         category: crate::category::DataCategory::Identity,
         effect: Effect::EvalError,
         policy: Some(Arc::from(what)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use time::macros::date;
+
+    use super::*;
+    use crate::authz::shipped;
+    use crate::ids::{AgentId, Login, OrgId, TeamId};
+    use crate::org::{OrgKind, Role};
+    use crate::person::{Address, BirthPlace, RegistrationStatus, Sex};
+    use crate::ports::{LedgerError, LedgerReceipt, NoDetection};
+    use crate::relationship::RelationshipKind;
+
+    #[derive(Default)]
+    struct FakeRegistry {
+        persons: HashMap<PersonId, Person>,
+        relationships: HashMap<PersonId, Vec<Relationship>>,
+        scope_rows: Vec<(ScopeEntry, Relationship)>,
+        broken: AtomicBool,
+    }
+
+    impl Registry for FakeRegistry {
+        fn active_relationships(&self, person: PersonId, _: time::Date) -> Result<Vec<Relationship>, StoreError> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StoreError("disk on fire".into()));
+            }
+            Ok(self.relationships.get(&person).cloned().unwrap_or_default())
+        }
+        fn person(&self, person: PersonId) -> Result<Option<Person>, StoreError> {
+            Ok(self.persons.get(&person).cloned())
+        }
+        fn find_by_nir(&self, _: &Nir, _: time::Date) -> Result<Vec<PersonId>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn find_by_ft_id(&self, _: &FtId, _: time::Date) -> Result<Vec<PersonId>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn scope_page(
+            &self,
+            _: &Agent,
+            after: Option<PersonId>,
+            limit: usize,
+            _: time::Date,
+        ) -> Result<Vec<(ScopeEntry, Relationship)>, StoreError> {
+            Ok(self.scope_rows.iter().filter(|(e, _)| Some(e.id) > after).take(limit).cloned().collect())
+        }
+        fn agent(&self, _: AgentId) -> Result<Option<Agent>, StoreError> {
+            Ok(None)
+        }
+        fn organization(&self, _: OrgId) -> Result<Option<Organization>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeLedger {
+        events: Mutex<Vec<AccessEvent>>,
+        failing: AtomicBool,
+    }
+
+    impl AccessLedger for FakeLedger {
+        fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, crate::ports::LedgerError> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(LedgerError("fsync failed".into()));
+            }
+            let mut all = self.events.lock().unwrap();
+            let first = all.len() as u64;
+            all.extend_from_slice(events);
+            Ok(LedgerReceipt { first, count: events.len() as u64 })
+        }
+    }
+
+    fn pid(n: u64) -> PersonId {
+        PersonId::new(n).unwrap()
+    }
+
+    fn person(n: u64) -> Person {
+        Person {
+            id: pid(n),
+            ft_id: "1234567A".parse().unwrap(),
+            last_name: "Martin".into(),
+            first_name: "Léa".into(),
+            birth_date: date!(1990 - 05 - 01),
+            birth_place: BirthPlace { code: "75111".into(), name: "Paris 11e".into() },
+            sex: Sex::Female,
+            nir: Nir::from_body("2900575111005").unwrap(),
+            email: Some("lea.martin@example.fr".into()),
+            phone: None,
+            address: Address {
+                street: "1 rue de la Paix".into(),
+                postcode: "75002".into(),
+                commune: "Paris 2e".into(),
+                commune_code: "75102".into(),
+            },
+            status: RegistrationStatus::Registered,
+            registered_on: date!(2025 - 01 - 01),
+            deregistered_on: None,
+            youth: false,
+            rqth: true,
+        }
+    }
+
+    fn enrolment(n: u64, org: u64) -> Relationship {
+        Relationship {
+            kind: RelationshipKind::Enrolment,
+            person: pid(n),
+            org: OrgId::new(org).unwrap(),
+            agent: None,
+            team: None,
+            session: None,
+            valid_from: date!(2026 - 01 - 01),
+            valid_to: None,
+        }
+    }
+
+    fn caller() -> Caller {
+        let org =
+            Organization { id: OrgId::new(3).unwrap(), kind: OrgKind::TrainingOrg, name: "AFPA".into(), active: true };
+        let agent = Agent {
+            id: AgentId::new(9).unwrap(),
+            login: "t.r@afpa".parse::<Login>().unwrap(),
+            display_name: String::new(),
+            email: String::new(),
+            org: org.id,
+            role: Role::Advisor,
+            team: TeamId::new(1),
+            active: true,
+        };
+        Caller { agent, org, session: SessionId(5), mfa: true }
+    }
+
+    fn meta() -> RequestMeta {
+        RequestMeta { request: RequestId(77), at: Timestamp::from_date(date!(2026 - 11 - 02)) }
+    }
+
+    fn guard(registry: Arc<FakeRegistry>, ledger: Arc<FakeLedger>) -> Guard {
+        Guard {
+            authz: Arc::new(Authz::load(shipped::SCHEMA, shipped::POLICIES).unwrap()),
+            registry,
+            detector: Arc::new(NoDetection),
+            ledger,
+        }
+    }
+
+    fn world() -> (Arc<FakeRegistry>, Arc<FakeLedger>) {
+        let mut r = FakeRegistry::default();
+        r.persons.insert(pid(1), person(1));
+        r.relationships.insert(pid(1), vec![enrolment(1, 3)]);
+        r.relationships.insert(pid(2), vec![enrolment(2, 4)]); // another org's trainee
+        r.persons.insert(pid(2), person(2));
+        r.relationships.insert(pid(3), vec![enrolment(3, 3)]); // relationship, but no person row
+        (Arc::new(r), Arc::new(FakeLedger::default()))
+    }
+
+    #[test]
+    fn an_allowed_read_is_ledgered_with_its_reasons_then_released_cut_down() {
+        let (r, l) = world();
+        let g = guard(r, l.clone());
+        let rec = g.read(&caller(), meta(), pid(1), CategorySet::ALL).unwrap();
+        assert!(rec.identity.is_some() && rec.contact.is_some() && rec.status.is_some());
+        assert!(rec.nir.is_none() && rec.sensitive.is_none());
+        let events = l.events.lock().unwrap();
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!((e.decision, e.person, e.request), (Decision::Allow, Some(pid(1)), RequestId(77)));
+        assert_eq!(e.returned, rec.categories);
+        assert_eq!(e.relationship, Some(RelationshipKind::Enrolment));
+        assert_eq!(e.reasons.len(), 5);
+        let nir = e.reasons.iter().find(|r| r.category == crate::DataCategory::Nir).unwrap();
+        assert_eq!(nir.effect, Effect::Forbid);
+    }
+
+    #[test]
+    fn nothing_is_released_when_the_ledger_fails() {
+        let (r, l) = world();
+        l.failing.store(true, Ordering::SeqCst);
+        let g = guard(r, l.clone());
+        assert!(matches!(g.read(&caller(), meta(), pid(1), CategorySet::ALL), Err(GuardError::Unavailable(_))));
+        assert!(matches!(g.scope(&caller(), meta(), None, 10), Err(GuardError::Unavailable(_))));
+        assert!(l.events.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_failure_denies_and_is_ledgered() {
+        let (r, l) = world();
+        r.broken.store(true, Ordering::SeqCst);
+        let g = guard(r, l.clone());
+        assert!(matches!(g.read(&caller(), meta(), pid(1), CategorySet::ALL), Err(GuardError::Unavailable(_))));
+        let events = l.events.lock().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].decision, Decision::Error);
+        assert!(events[0].returned.is_empty());
+    }
+
+    #[test]
+    fn unreachable_nonexistent_and_inconsistent_all_say_not_found_and_are_ledgered() {
+        let (r, l) = world();
+        let g = guard(r, l.clone());
+        for p in [2, 999, 3] {
+            assert!(matches!(g.read(&caller(), meta(), pid(p), CategorySet::ALL), Err(GuardError::NotFound)), "P{p}");
+        }
+        let events = l.events.lock().unwrap();
+        let decisions: Vec<_> = events.iter().map(|e| (e.person, e.decision)).collect();
+        assert_eq!(
+            decisions,
+            vec![(Some(pid(2)), Decision::Deny), (Some(pid(999)), Decision::Deny), (Some(pid(3)), Decision::Error)]
+        );
+        assert!(events.iter().all(|e| e.returned.is_empty()));
+    }
+
+    #[test]
+    fn scope_pagination_follows_the_store_even_when_lines_are_withheld() {
+        let (r, l) = world();
+        let mut r = Arc::try_unwrap(r).ok().unwrap();
+        let line = |n: u64, org: u64| {
+            (
+                ScopeEntry {
+                    id: pid(n),
+                    last_name: "X".into(),
+                    first_name: "Y".into(),
+                    relationship: RelationshipKind::Enrolment,
+                },
+                enrolment(n, org),
+            )
+        };
+        // The second line's relationship is another organization's: Cedar withholds it.
+        r.scope_rows = vec![line(10, 3), line(11, 4), line(12, 3)];
+        let g = guard(Arc::new(r), l.clone());
+        let page = g.scope(&caller(), meta(), None, 2).unwrap();
+        assert_eq!(page.entries.iter().map(|e| e.id).collect::<Vec<_>>(), vec![pid(10)]);
+        assert_eq!(page.next_after, Some(pid(11)));
+        let last = g.scope(&caller(), meta(), page.next_after, 2).unwrap();
+        assert_eq!(last.entries.iter().map(|e| e.id).collect::<Vec<_>>(), vec![pid(12)]);
+        assert_eq!(last.next_after, None);
+        // Every line, withheld or not, was ledgered.
+        assert_eq!(l.events.lock().unwrap().len(), 3);
     }
 }

@@ -184,8 +184,9 @@ pub async fn scope(
     };
     guarded(state, &headers, move |st, caller, meta| {
         let page = st.guard.scope(caller, meta, after, limit).map_err(guard_problem)?;
-        let next = if page.len() == limit { page.last().map(|e| e.id.to_string()) } else { None };
+        let next = page.next_after.map(|id| id.to_string());
         let items: Vec<Value> = page
+            .entries
             .iter()
             .map(|e| {
                 json!({
