@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use crate::authz::{AuthContext, Authz};
-use crate::category::CategorySet;
+use crate::category::{CategorySet, DataCategory};
 use crate::event::{AccessAction, AccessEvent, Actor, Decision, Effect, Reason};
 use crate::ids::{FtId, PersonId, RequestId, SessionId};
 use crate::nir::Nir;
@@ -133,6 +133,13 @@ impl Guard {
             candidates.push(Candidate::<Person> { person: Some(id), relationships, data: None });
         }
         if candidates.is_empty() {
+            // Do the work a match out of reach costs (a relationship query, an authorization),
+            // so that timing does not tell a miss from a person one may not see.
+            if let Some(decoy) = PersonId::new(i64::MAX as u64) {
+                let rels = self.registry.active_relationships(decoy, day).unwrap_or_default();
+                let ctx = AuthContext { mfa: caller.mfa };
+                std::hint::black_box(self.authz.decide(&caller.agent, &caller.org, decoy.get(), &rels, ctx, requested));
+            }
             // A miss is ledgered too: misses are what enumeration looks like.
             candidates.push(Candidate { person: None, relationships: Vec::new(), data: None });
         }
@@ -187,10 +194,24 @@ impl Guard {
                 events.push(self.event(caller, meta, action, None, requested, Decision::NoMatch, Vec::new()));
                 continue;
             };
-            let outcome = self.authz.decide(&caller.agent, &caller.org, person.get(), &c.relationships, ctx, requested);
-            let mut decision = if outcome.allowed.is_empty() { Decision::Deny } else { Decision::Allow };
-            let mut returned = outcome.allowed;
+            let key = key_categories(action);
+            let asked = CategorySet::from_bits(requested.bits() | key.bits()).unwrap_or(requested);
+            let outcome = self.authz.decide(&caller.agent, &caller.org, person.get(), &c.relationships, ctx, asked);
             let mut reasons = outcome.reasons;
+            // A lookup answers "this key is right"; it may do so only to whoever may read the
+            // key's categories (else it is an oracle: a training organization guessing NIRs).
+            let key_readable = key.iter().all(|k| outcome.allowed.contains(k));
+            if !key_readable {
+                reasons.push(Reason {
+                    category: key.iter().find(|k| !outcome.allowed.contains(*k)).unwrap_or(DataCategory::Identity),
+                    effect: Effect::NoPermit,
+                    policy: Some(Arc::from(LOOKUP_KEY_RULE)),
+                });
+            }
+            let permitted =
+                CategorySet::from_bits(outcome.allowed.bits() & requested.bits()).unwrap_or(CategorySet::EMPTY);
+            let mut returned = if key_readable { permitted } else { CategorySet::EMPTY };
+            let mut decision = if returned.is_empty() { Decision::Deny } else { Decision::Allow };
             let mut data = None;
             if decision == Decision::Allow {
                 data = match c.data {
@@ -272,6 +293,18 @@ impl Guard {
     }
 }
 
+/// The reason recorded when a lookup key's categories may not be read by the caller.
+pub const LOOKUP_KEY_RULE: &str = "vigie:lookup-key-must-be-readable";
+
+/// The categories a lookup's key reveals when it matches: the caller must be allowed them.
+fn key_categories(action: AccessAction) -> CategorySet {
+    match action {
+        AccessAction::LookupByNir => CategorySet::EMPTY.with(DataCategory::Nir).with(DataCategory::Identity),
+        AccessAction::LookupByFtId => CategorySet::EMPTY.with(DataCategory::Identity),
+        AccessAction::View | AccessAction::ScopeList => CategorySet::EMPTY,
+    }
+}
+
 fn store_reason(what: &'static str) -> Reason {
     Reason {
         category: crate::category::DataCategory::Identity,
@@ -314,11 +347,17 @@ mod tests {
         fn person(&self, person: PersonId) -> Result<Option<Person>, StoreError> {
             Ok(self.persons.get(&person).cloned())
         }
-        fn find_by_nir(&self, _: &Nir, _: time::Date) -> Result<Vec<PersonId>, StoreError> {
-            Ok(Vec::new())
+        fn find_by_nir(&self, nir: &Nir, birth: time::Date) -> Result<Vec<PersonId>, StoreError> {
+            let mut ids: Vec<_> =
+                self.persons.values().filter(|p| p.nir == *nir && p.birth_date == birth).map(|p| p.id).collect();
+            ids.sort();
+            Ok(ids)
         }
-        fn find_by_ft_id(&self, _: &FtId, _: time::Date) -> Result<Vec<PersonId>, StoreError> {
-            Ok(Vec::new())
+        fn find_by_ft_id(&self, ft: &FtId, birth: time::Date) -> Result<Vec<PersonId>, StoreError> {
+            let mut ids: Vec<_> =
+                self.persons.values().filter(|p| p.ft_id == *ft && p.birth_date == birth).map(|p| p.id).collect();
+            ids.sort();
+            Ok(ids)
         }
         fn scope_page(
             &self,
@@ -453,6 +492,27 @@ mod tests {
         assert_eq!(e.reasons.len(), 5);
         let nir = e.reasons.iter().find(|r| r.category == crate::DataCategory::Nir).unwrap();
         assert_eq!(nir.effect, Effect::Forbid);
+    }
+
+    #[test]
+    fn a_lookup_key_only_answers_whoever_may_read_it() {
+        let (r, l) = world();
+        let g = guard(r, l.clone());
+        let p = person(1);
+        // The training organization reaches P1 but may not read NIRs: a NIR lookup must not
+        // confirm the NIR (it would be an oracle), whatever categories are asked.
+        for asked in [CategorySet::ALL, CategorySet::EMPTY.with(DataCategory::Identity)] {
+            let r = g.lookup(&caller(), meta(), LookupKey::Nir(p.nir, p.birth_date), asked);
+            assert!(matches!(r, Err(GuardError::NotFound)));
+        }
+        // Its France Travail id is identity, which it may read.
+        let found = g.lookup(&caller(), meta(), LookupKey::FtId(p.ft_id, p.birth_date), CategorySet::ALL).unwrap();
+        // P2 has the same id and birth date in this fake but is another organization's trainee.
+        assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), vec![pid(1)]);
+        let events = l.events.lock().unwrap();
+        let refused = &events[0];
+        assert_eq!((refused.decision, refused.action), (Decision::Deny, AccessAction::LookupByNir));
+        assert!(refused.reasons.iter().any(|r| r.policy.as_deref() == Some(LOOKUP_KEY_RULE)));
     }
 
     #[test]

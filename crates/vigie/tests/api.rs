@@ -191,12 +191,17 @@ async fn training_org_never_obtains_a_nir_through_any_endpoint() {
     bodies.push(body);
 
     let birth = vigie_core::time::format_date(person.birth_date);
-    for fields in [json!(null), json!(["nir"]), json!(["nir", "identity", "sensitive"])] {
+    // A NIR lookup would confirm a guessed NIR: for a training organization it answers exactly
+    // as for a NIR nobody has, whatever is asked.
+    let ghost = vigie_core::Nir::from_body("1990199999999").unwrap().to_string();
+    let (_, nobody) = t.post_auth(&token, "/v1/lookup", json!({"nir": ghost, "birth_date": birth})).await;
+    for fields in [json!(null), json!(["identity"]), json!(["nir"]), json!(["nir", "identity", "sensitive"])] {
         let mut req = json!({"nir": nir, "birth_date": birth});
         if !fields.is_null() {
             req["fields"] = fields;
         }
-        let (_, body) = t.post_auth(&token, "/v1/lookup", req).await;
+        let (status, body) = t.post_auth(&token, "/v1/lookup", req).await;
+        assert_eq!((status, &body), (StatusCode::NOT_FOUND, &nobody));
         bodies.push(body);
     }
     let (_, body) =
