@@ -102,9 +102,12 @@ pub async fn login(
     let account_key = ThrottleKey::Account(login.to_string());
     let network_key = ThrottleKey::network(peer.ip());
     {
-        let throttle = state.throttle.lock().map_err(|_| Problem::internal())?;
-        for key in [&account_key, &network_key] {
-            throttle.check(key, now).map_err(Problem::throttled)?;
+        // Count the attempt now (see `LoginThrottle::begin_attempt`), before any hashing.
+        let mut throttle = state.throttle.lock().map_err(|_| Problem::internal())?;
+        throttle.begin_attempt(&account_key, now).map_err(|ms| throttled(&login, peer, ms))?;
+        if let Err(ms) = throttle.begin_attempt(&network_key, now) {
+            throttle.refund(&account_key);
+            return Err(throttled(&login, peer, ms));
         }
     }
 
@@ -117,8 +120,9 @@ pub async fn login(
         .take(200)
         .collect::<String>();
     let st = state.clone();
+    let login_for_check = login.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let result = check_and_open(&st, &login, &password, code, peer, user_agent);
+        let result = check_and_open(&st, &login_for_check, &password, code, peer, user_agent);
         drop(permit);
         result
     })
@@ -129,7 +133,9 @@ pub async fn login(
     match outcome {
         Ok((token, caller, expires_at)) => {
             throttle.record_success(&account_key);
+            throttle.refund(&network_key);
             drop(throttle);
+            tracing::info!(agent = %caller.agent.id, source = %peer.ip(), "signed in");
             let body = LoginResponse {
                 token: token.expose().to_owned(),
                 expires_at: expires_at.to_string(),
@@ -149,12 +155,22 @@ pub async fn login(
             Ok(resp)
         }
         Err(LoginFailure::BadCredentials) => {
-            throttle.record_failure(account_key, now);
-            throttle.record_failure(network_key, now);
+            // Already counted by `begin_attempt`.
+            tracing::warn!(login = %login, source = %peer.ip(), "sign-in failed");
             Err(Problem::bad_credentials())
         }
-        Err(LoginFailure::Store) => Err(Problem::unavailable()),
+        Err(LoginFailure::Store) => {
+            throttle.refund(&account_key);
+            throttle.refund(&network_key);
+            tracing::error!(login = %login, "sign-in failed: store unavailable");
+            Err(Problem::unavailable())
+        }
     }
+}
+
+fn throttled(login: &Login, peer: SocketAddr, retry_after_ms: i64) -> Problem {
+    tracing::warn!(login = %login, source = %peer.ip(), retry_after_ms, "sign-in throttled");
+    Problem::throttled(retry_after_ms)
 }
 
 /// Verifies password and code, then opens the session. Runs on the blocking pool.

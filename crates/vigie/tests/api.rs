@@ -368,6 +368,28 @@ async fn repeated_failures_are_throttled_before_hashing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_guesses_is_throttled_like_a_sequence() {
+    let t = TestApp::start().await;
+    let (agent, _, _) = t.account(OrgKind::Agency);
+    let _ = t.issue(&agent);
+    let attempts = (0..30).map(|i| {
+        let (http, base, login) = (t.http.clone(), t.base.clone(), agent.login.to_string());
+        tokio::spawn(async move {
+            let body = json!({"login": login, "password": "stolen but wrong", "totp": format!("{:06}", i)});
+            http.post(format!("{base}/v1/login")).json(&body).send().await.unwrap().status()
+        })
+    });
+    let mut statuses = Vec::new();
+    for a in attempts.collect::<Vec<_>>() {
+        statuses.push(a.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + throttled, 30);
+    assert!(checked <= 4, "{checked} guesses were checked; three free and one starting the back-off at most");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_end_at_logout_and_cookies_work() {
     let t = TestApp::start().await;
     let (agent, _, in_scope) = t.account(OrgKind::CapEmploi);

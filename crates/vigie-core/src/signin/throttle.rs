@@ -85,10 +85,7 @@ impl LoginThrottle {
     }
 
     pub fn record_failure(&mut self, key: ThrottleKey, now: Timestamp) {
-        let free = match key {
-            ThrottleKey::Account(_) => self.policy.free_failures_account,
-            ThrottleKey::Network(_) => self.policy.free_failures_network,
-        };
+        let free = self.free(&key);
         if self.entries.len() >= self.policy.capacity && !self.entries.contains_key(&key) {
             self.evict(now);
         }
@@ -108,6 +105,34 @@ impl LoginThrottle {
 
     pub fn record_success(&mut self, key: &ThrottleKey) {
         self.entries.remove(key);
+    }
+
+    /// Checks `key` and, if it may try, counts the attempt as a failure at once. Counting before
+    /// the (slow) password check is what stops a burst of concurrent attempts from all passing
+    /// the check before any failure is recorded; a success then clears or refunds it.
+    pub fn begin_attempt(&mut self, key: &ThrottleKey, now: Timestamp) -> Result<(), i64> {
+        self.check(key, now)?;
+        self.record_failure(key.clone(), now);
+        Ok(())
+    }
+
+    /// Takes back one attempt counted by `begin_attempt` (a success from a shared network, or
+    /// an attempt that failed for a reason of ours, such as the store being unavailable).
+    pub fn refund(&mut self, key: &ThrottleKey) {
+        let free = self.free(key);
+        if let Some(e) = self.entries.get_mut(key) {
+            e.failures = e.failures.saturating_sub(1);
+            if e.failures <= free {
+                e.blocked_until = e.last_failure;
+            }
+        }
+    }
+
+    fn free(&self, key: &ThrottleKey) -> u32 {
+        match key {
+            ThrottleKey::Account(_) => self.policy.free_failures_account,
+            ThrottleKey::Network(_) => self.policy.free_failures_network,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -174,6 +199,21 @@ mod tests {
         assert!(t.check(&b, Timestamp(0)).is_ok());
         t.record_failure(a.clone(), Timestamp(0));
         assert!(t.check(&b, Timestamp(0)).is_err());
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        let k = ThrottleKey::Account("x".into());
+        // A burst: every attempt is begun before any result is known.
+        let admitted = (0..60).filter(|_| t.begin_attempt(&k, Timestamp(0)).is_ok()).count();
+        assert_eq!(admitted, 4, "three free attempts, and the fourth that starts the back-off");
+        let n = ThrottleKey::network("192.0.2.1".parse().unwrap());
+        for _ in 0..20 {
+            t.begin_attempt(&n, Timestamp(0)).unwrap();
+            t.refund(&n); // successes from a shared network do not add up
+        }
+        assert!(t.check(&n, Timestamp(0)).is_ok());
     }
 
     #[test]
