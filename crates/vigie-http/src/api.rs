@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -97,9 +98,11 @@ fn only_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(),
 pub async fn person(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    let Path(id) = path.map_err(|_| Problem::invalid("id", "not a valid path segment"))?;
+    let Query(params) = query.map_err(|_| Problem::invalid("query", "not a valid query string"))?;
     only_params(&params, &["fields"])?;
     let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
     let requested = parse_categories(&params)?;
@@ -169,8 +172,9 @@ pub async fn lookup(
 pub async fn scope(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    let Query(params) = query.map_err(|_| Problem::invalid("query", "not a valid query string"))?;
     only_params(&params, &["after", "limit"])?;
     let after = match params.get("after") {
         Some(a) => Some(a.parse::<PersonId>().map_err(|e| Problem::invalid("after", e.to_string()))?),
@@ -256,7 +260,11 @@ pub fn record_json(r: &FilteredRecord) -> Value {
 }
 
 /// The bench-only unguarded read (see `HttpSettings::dangerous_unguarded_bench_route`).
-pub async fn unguarded_person(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, Problem> {
+pub async fn unguarded_person(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let Path(id) = path.map_err(|_| Problem::invalid("id", "not a valid path segment"))?;
     let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
     let st = state.clone();
     let person = tokio::task::spawn_blocking(move || st.registry.person(id))

@@ -36,8 +36,7 @@ fn problem_for(rejection: JsonRejection) -> Problem {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => Problem::unsupported_media_type(),
         JsonRejection::JsonDataError(e) => {
-            let detail = serde_detail(&e.body_text());
-            let field = backticked(&detail);
+            let (field, detail) = data_error(&e.body_text());
             Problem::bad_body(detail, field)
         }
         JsonRejection::JsonSyntaxError(e) => Problem::bad_body(serde_detail(&e.body_text()), None),
@@ -49,6 +48,46 @@ fn problem_for(rejection: JsonRejection) -> Problem {
             }
         }
     }
+}
+
+/// Turns axum's data error (`…: <path>: <serde message> at line L column C`) into the field at
+/// fault and a message that names it but never echoes a value the client sent (a NIR typed as
+/// a number must not come back in an error, nor reach a log through one).
+fn data_error(text: &str) -> (Option<String>, String) {
+    let message = serde_detail(text);
+    // serde_path_to_error puts the field path first, `.` for the root.
+    let (path, rest) = match message.split_once(": ") {
+        Some((p, rest)) if !p.contains(' ') && p != "." => (Some(p.to_owned()), rest.to_owned()),
+        Some((".", rest)) => (None, rest.to_owned()),
+        _ => (None, message.clone()),
+    };
+    let rest = rest.rsplit_once(" at line ").map_or(rest.as_str(), |(m, _)| m).to_owned();
+    let names_a_field = rest.starts_with("unknown field") || rest.starts_with("missing field");
+    let field = path.or_else(|| if names_a_field { backticked(&rest) } else { None });
+    let detail = if names_a_field { rest } else { strip_values(&rest) };
+    let detail = match &field {
+        Some(f) if !detail.contains(f.as_str()) => format!("{f}: {detail}"),
+        _ => detail,
+    };
+    (field, detail)
+}
+
+/// Removes the values serde quotes in backticks ("invalid type: integer `282…`, expected …").
+fn strip_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        match c {
+            '`' if !inside => {
+                inside = true;
+                out.push_str("(value)");
+            }
+            '`' => inside = false,
+            _ if inside => {}
+            _ => out.push(c),
+        }
+    }
+    out.replace(" (value)", "")
 }
 
 /// Keeps serde's own words ("unknown field `x`, expected one of …") and drops axum's prefix.
@@ -68,6 +107,25 @@ fn backticked(detail: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_never_echoed() {
+        let (field, detail) = data_error(
+            "Failed to deserialize the JSON body into the target type: nir: invalid type: integer `282056613642257`, expected a string at line 1 column 22",
+        );
+        assert_eq!(field.as_deref(), Some("nir"));
+        assert!(!detail.contains("282056613642257"), "{detail}");
+        assert!(detail.contains("nir") && detail.contains("expected a string"), "{detail}");
+        let (field, detail) = data_error(
+            "Failed to deserialize the JSON body into the target type: unknown field `pasword`, expected one of `login`, `password`, `totp` at line 1 column 11",
+        );
+        assert_eq!(field.as_deref(), Some("pasword"));
+        assert!(detail.starts_with("unknown field `pasword`"));
+        let (field, _) = data_error(
+            "Failed to deserialize the JSON body into the target type: missing field `totp` at line 1 column 40",
+        );
+        assert_eq!(field.as_deref(), Some("totp"));
+    }
 
     #[test]
     fn field_names_are_extracted() {

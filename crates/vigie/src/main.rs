@@ -39,6 +39,9 @@ enum Command {
         /// Prepare and print, but do not serve (for scripts and tests).
         #[arg(long)]
         no_serve: bool,
+        /// Allow a non-loopback --listen over plain HTTP (the demo prints live credentials).
+        #[arg(long)]
+        insecure_http_on_public_interface: bool,
     },
     /// Serve the API with a configuration file (see vigie.example.toml).
     Serve {
@@ -108,7 +111,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { data_dir, persons, seed, listen, no_serve } => {
+        Command::Demo { data_dir, persons, seed, listen, no_serve, insecure_http_on_public_interface } => {
+            if !listen.ip().is_loopback() && !insecure_http_on_public_interface {
+                anyhow::bail!(
+                    "--listen: {listen} is not a loopback address; the demo serves plain HTTP and prints live \
+                     credentials (add --insecure-http-on-public-interface to insist)"
+                );
+            }
             let db = data_dir.join(vigie_store::DB_FILE);
             if db.exists() {
                 eprintln!("vigie: reusing the registry in {}", data_dir.display());

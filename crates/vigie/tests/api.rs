@@ -438,6 +438,19 @@ async fn bad_input_gets_problem_json_naming_the_field() {
         let p: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(p["invalid-params"][0]["name"], field, "{path}: {body}");
     }
+    // A path that is not even UTF-8, and a value of the wrong type: named, never echoed.
+    let (status, body) = t.get(&token, "/v1/persons/%FF").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("urn:vigie:problem:invalid-request"), "{body}");
+    let (status, body) =
+        t.post_auth(&token, "/v1/lookup", json!({"nir": 282056613642257u64, "birth_date": "1982-05-01"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!body.contains("282056613642257"), "a value came back in an error: {body}");
+    let p: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(p["invalid-params"][0]["name"], "nir", "{body}");
+    let resp = t.post("/v1/login", json!({"login": "a.b", "password": 123456789012u64, "totp": "123456"})).await;
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("123456789012") && text.contains("password"), "{text}");
     // Unknown and missing fields in a body, named.
     let resp = t.post("/v1/login", json!({"login": "a.b", "pasword": "x", "totp": "123456"})).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);

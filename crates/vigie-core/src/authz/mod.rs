@@ -41,6 +41,10 @@ pub enum PolicyLoadError {
     Validation(String),
     #[error("no policy permits anything: refusing to start with an empty policy set")]
     Empty,
+    #[error(
+        "schema {file}: action groups are not supported ({group} groups other actions); name the category actions one by one"
+    )]
+    ActionGroup { file: String, group: String },
 }
 
 /// The policies, schema and pre-parsed names, shared by every request (`Send + Sync`).
@@ -89,6 +93,12 @@ impl Authz {
         let (schema_file, schema_text) = schema;
         let (schema, _warnings) = Schema::from_cedarschema_str(schema_text)
             .map_err(|e| PolicyLoadError::Schema { file: schema_file.to_owned(), message: render(&e) })?;
+
+        // Requests are built without the schema's action hierarchy (for speed), so `action in
+        // <group>` would silently be false there and a forbid written that way would not apply.
+        if let Some(group) = schema.action_groups().next() {
+            return Err(PolicyLoadError::ActionGroup { file: schema_file.to_owned(), group: group.to_string() });
+        }
 
         let mut all = PolicySet::new();
         let mut policy_ids = HashMap::new();
@@ -581,5 +591,13 @@ mod tests {
         let only_forbid = "@id(\"f\") forbid(principal, action, resource);";
         assert!(matches!(Authz::load(shipped::SCHEMA, &[("f.cedar", only_forbid)]), Err(PolicyLoadError::Empty)));
         assert!(Authz::load(("s", "entity ;"), shipped::POLICIES).is_err());
+        // A guardrail written against an action group would be skipped on the hot path: refused.
+        let grouped = shipped::SCHEMA.1.replace(
+            "action readIdentity, readNir, readContact, readStatus, readSensitive",
+            "action readPrivate;\naction readIdentity, readContact, readStatus\n  appliesTo { principal: [Agent], resource: [Person], context: ReadContext };\naction readNir, readSensitive in [readPrivate]",
+        );
+        assert_ne!(grouped, shipped::SCHEMA.1);
+        let err = Authz::load(("grouped.cedarschema", &grouped), shipped::POLICIES).unwrap_err();
+        assert!(matches!(err, PolicyLoadError::ActionGroup { .. }), "{err}");
     }
 }
