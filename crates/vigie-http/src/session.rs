@@ -99,6 +99,7 @@ pub async fn login(
     let password = Secret::new(req.password);
 
     let now = state.clock.now();
+    let peer = SocketAddr::new(client_ip(&headers, peer.ip(), &state.settings.trusted_proxies), peer.port());
     let account_key = ThrottleKey::Account(login.to_string());
     let network_key = ThrottleKey::network(peer.ip());
     {
@@ -243,6 +244,26 @@ pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     Ok(resp)
 }
 
+/// The client's address: the TCP peer, unless the peer is a trusted proxy, in which case the
+/// rightmost `X-Forwarded-For` address that is not itself a trusted proxy (the leftmost ones
+/// are the client's to forge).
+pub fn client_ip(headers: &HeaderMap, peer: std::net::IpAddr, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
 /// The token from `Authorization: Bearer …` or from the session cookie. Malformed tokens are
 /// treated as absent.
 pub fn presented_token(headers: &HeaderMap, cookie_name: &str) -> Option<SessionToken> {
@@ -281,4 +302,24 @@ pub fn authenticate(state: &AppState, token: &SessionToken) -> Result<Caller, Pr
         return Err(Problem::unauthenticated());
     }
     Ok(Caller { agent, org, session: session.id, mfa: session.mfa })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 192.0.2.7"));
+        assert_eq!(client_ip(&h, proxy, &[proxy]), "192.0.2.7".parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(&h, "192.0.2.99".parse().unwrap(), &[proxy]),
+            "192.0.2.99".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(&HeaderMap::new(), proxy, &[proxy]), proxy);
+        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(client_ip(&h, proxy, &[proxy]), proxy);
+    }
 }

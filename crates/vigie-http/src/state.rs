@@ -22,6 +22,10 @@ pub struct HttpSettings {
     /// authorization and no ledger. Only the `bench` subcommand sets it, to measure the
     /// guard's cost; never reachable from a configuration file.
     pub dangerous_unguarded_bench_route: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed. Behind a TLS proxy every client
+    /// arrives from the proxy's address: without this, the per-network login throttle would
+    /// lump every client together (one attacker could lock everyone out).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpSettings {
@@ -30,6 +34,7 @@ impl Default for HttpSettings {
             session_ttl: Duration::from_secs(8 * 3600),
             cookie_name: "__Host-vigie_session",
             dangerous_unguarded_bench_route: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

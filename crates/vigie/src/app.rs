@@ -93,6 +93,11 @@ pub fn http_settings(session_ttl_minutes: u64) -> HttpSettings {
     HttpSettings { session_ttl: Duration::from_secs(session_ttl_minutes * 60), ..HttpSettings::default() }
 }
 
+/// The server's HTTP settings from its configuration.
+pub fn http_settings_from(config: &crate::config::Config) -> HttpSettings {
+    HttpSettings { trusted_proxies: config.trusted_proxies.clone(), ..http_settings(config.session_ttl_minutes) }
+}
+
 /// Binds, serves until Ctrl-C, and says where.
 pub async fn serve(app: &App, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;

@@ -22,6 +22,9 @@ pub struct Config {
     /// Serving plain HTTP on a non-loopback address exposes session tokens on the network; only
     /// allowed behind a TLS-terminating proxy on the same host, and only when named.
     pub insecure_http_on_public_interface: bool,
+    /// Addresses of the reverse proxies in front of Vigie, whose `X-Forwarded-For` gives the
+    /// client's address (for the per-network login throttle and the session's source).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Config {
@@ -32,6 +35,7 @@ impl Default for Config {
             policies_dir: None,
             session_ttl_minutes: 480,
             insecure_http_on_public_interface: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

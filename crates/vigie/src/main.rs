@@ -141,11 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { config } => {
             let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
-            let app = app::open(
-                &config.data_dir,
-                config.policies_dir.as_deref(),
-                app::http_settings(config.session_ttl_minutes),
-            )?;
+            let app = app::open(&config.data_dir, config.policies_dir.as_deref(), app::http_settings_from(&config))?;
             eprintln!(
                 "vigie: {} policies loaded, data in {}",
                 app.state.guard.authz.policy_count(),
