@@ -219,7 +219,20 @@ impl Guard {
                     None => match fetch(person) {
                         Ok(d) => d,
                         Err(e) => {
-                            return Err(self.fail(caller, meta, action, Some(person), requested, e));
+                            // Ledger the decisions already made for this request with the failure,
+                            // then deny the whole request: nothing is released.
+                            let reason = vec![store_reason("store error")];
+                            events.push(self.event(
+                                caller,
+                                meta,
+                                action,
+                                Some(person),
+                                requested,
+                                Decision::Error,
+                                reason,
+                            ));
+                            let _ = self.ledger.append(&events);
+                            return Err(GuardError::Unavailable(e.to_string()));
                         }
                     },
                 };

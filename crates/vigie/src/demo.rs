@@ -49,6 +49,8 @@ pub fn prepare(store: &Store, today: time::Date) -> anyhow::Result<Vec<DemoAccou
     let mut out = Vec::new();
     for (agent, org, in_scope) in pick_accounts(store, today)? {
         let issued = issue(store, agent.id)?;
+        // New credentials end the sessions opened with the old ones.
+        store.end_sessions_of(agent.id).context("ending the demo accounts' sessions")?;
         out.push(DemoAccount { agent, org, issued, in_scope });
     }
     Ok(out)
