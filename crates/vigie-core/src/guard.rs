@@ -63,6 +63,9 @@ pub struct ScopePage {
     pub next_after: Option<PersonId>,
 }
 
+/// The most records one exact lookup returns (duplicates of one person in the registry).
+pub const MAX_LOOKUP_MATCHES: usize = 100;
+
 /// The most persons one scope page may list.
 pub const MAX_SCOPE_PAGE: usize = 100;
 
@@ -125,7 +128,7 @@ impl Guard {
         };
         let ids = found.map_err(|e| self.fail(caller, meta, action, None, requested, e))?;
         let mut candidates = Vec::with_capacity(ids.len().max(1));
-        for id in ids.into_iter().take(MAX_SCOPE_PAGE) {
+        for id in ids.into_iter().take(MAX_LOOKUP_MATCHES) {
             let relationships = self
                 .registry
                 .active_relationships(id, day)

@@ -68,21 +68,18 @@ pub async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
     guarded(state, &headers, |_, caller, _| Ok(agent_view(caller))).await
 }
 
-/// `?fields=identity,contact` limits the categories asked for; all by default.
-fn parse_categories(params: &HashMap<String, String>) -> Result<CategorySet, Problem> {
-    match params.get("fields") {
-        None => Ok(CategorySet::ALL),
-        Some(list) => {
-            let mut set = CategorySet::EMPTY;
-            for part in list.split(',') {
-                let c: DataCategory = part.trim().parse().map_err(|e: vigie_core::category::UnknownCategory| {
-                    Problem::invalid("fields", format!("{e}, got {:?}", part.chars().take(32).collect::<String>()))
-                })?;
-                set.insert(c);
-            }
-            Ok(set)
-        }
+/// The categories asked for, from `?fields=a,b` or a body's `"fields": ["a", "b"]`; all when
+/// absent. An unknown name is refused, naming it.
+fn categories<'a>(fields: Option<impl Iterator<Item = &'a str>>) -> Result<CategorySet, Problem> {
+    let Some(parts) = fields else { return Ok(CategorySet::ALL) };
+    let mut set = CategorySet::EMPTY;
+    for part in parts {
+        let c: DataCategory = part.trim().parse().map_err(|e: vigie_core::category::UnknownCategory| {
+            Problem::invalid("fields", format!("{e}, got {:?}", part.chars().take(32).collect::<String>()))
+        })?;
+        set.insert(c);
     }
+    Ok(set)
 }
 
 fn only_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), Problem> {
@@ -105,7 +102,7 @@ pub async fn person(
     let Query(params) = query.map_err(|_| Problem::invalid("query", "not a valid query string"))?;
     only_params(&params, &["fields"])?;
     let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
-    let requested = parse_categories(&params)?;
+    let requested = categories(params.get("fields").map(|l| l.split(',')))?;
     guarded(state, &headers, move |st, caller, meta| {
         st.guard.read(caller, meta, id, requested).map(|r| record_json(&r)).map_err(guard_problem)
     })
@@ -149,19 +146,7 @@ pub async fn lookup(
             ));
         }
     };
-    let requested =
-        match req.fields {
-            None => CategorySet::ALL,
-            Some(list) => {
-                let mut set = CategorySet::EMPTY;
-                for f in list.iter().take(8) {
-                    set.insert(f.parse().map_err(|e: vigie_core::category::UnknownCategory| {
-                        Problem::invalid("fields", e.to_string())
-                    })?);
-                }
-                set
-            }
-        };
+    let requested = categories(req.fields.as_ref().map(|l| l.iter().map(String::as_str)))?;
     guarded(state, &headers, move |st, caller, meta| {
         let found = st.guard.lookup(caller, meta, key, requested).map_err(guard_problem)?;
         Ok(json!({ "matches": found.iter().map(record_json).collect::<Vec<_>>() }))

@@ -296,30 +296,21 @@ fn breakdown(
     let rels: Vec<_> =
         ids.iter().take(64).map(|id| registry.active_relationships(*id, day)).collect::<Result<_, _>>()?;
     let ctx = vigie_core::authz::AuthContext { mfa: true };
-    time("Cedar evaluation: slice + 5 category decisions (memo miss)", &mut |i| {
-        let r = &rels[i % rels.len()];
-        std::hint::black_box(authz.evaluate(
-            &caller.agent,
-            &caller.org,
-            ids[i % rels.len()].get(),
-            r,
-            ctx,
-            vigie_core::CategorySet::ALL,
-        ));
-        Ok(())
-    })?;
-    time("authorization as the guard does it (memo)", &mut |i| {
-        let r = &rels[i % rels.len()];
-        std::hint::black_box(authz.decide(
-            &caller.agent,
-            &caller.org,
-            ids[i % rels.len()].get(),
-            r,
-            ctx,
-            vigie_core::CategorySet::ALL,
-        ));
-        Ok(())
-    })?;
+    for (name, memo) in [
+        ("Cedar evaluation: slice + 5 category decisions (memo miss)", false),
+        ("authorization as the guard does it (memo)", true),
+    ] {
+        time(name, &mut |i| {
+            let (r, person) = (&rels[i % rels.len()], ids[i % rels.len()].get());
+            let all = vigie_core::CategorySet::ALL;
+            std::hint::black_box(if memo {
+                authz.decide(&caller.agent, &caller.org, person, r, ctx, all)
+            } else {
+                authz.evaluate(&caller.agent, &caller.org, person, r, ctx, all)
+            });
+            Ok(())
+        })?;
+    }
     time("person record fetch", &mut |i| Ok(registry.person(ids[i % ids.len()]).map(|_| ())?))?;
     let meta = |i: usize| vigie_core::guard::RequestMeta {
         request: vigie_core::ids::RequestId(i as u128),
