@@ -138,6 +138,9 @@ pub struct Verdict {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum VerdictAction {
     Allow,
+    /// Release nothing until the agent proves a fresh second factor (a step-up); a session
+    /// that is already elevated passes.
+    StepUp,
 }
 
 impl Verdict {
@@ -209,6 +212,7 @@ impl AccessEvent {
         }
         out.push(match self.verdict.action {
             VerdictAction::Allow => 1,
+            VerdictAction::StepUp => 3,
         });
         let vr = &self.verdict.reasons[..self.verdict.reasons.len().min(255)];
         out.push(vr.len() as u8);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::authz::{AuthContext, Authz};
 use crate::category::{CategorySet, DataCategory};
-use crate::event::{AccessAction, AccessEvent, Actor, Decision, Effect, Reason};
+use crate::event::{AccessAction, AccessEvent, Actor, Decision, Effect, Reason, VerdictAction};
 use crate::ids::{FtId, PersonId, RequestId, SessionId};
 use crate::nir::Nir;
 use crate::org::{Agent, Organization};
@@ -30,6 +30,9 @@ pub struct Caller {
     pub org: Organization,
     pub session: SessionId,
     pub mfa: bool,
+    /// The session completed a step-up recently (within the elevation window): a detector's
+    /// demand for a fresh second factor is already met.
+    pub elevated: bool,
 }
 
 /// The request's id and time, chosen by the server.
@@ -54,6 +57,10 @@ pub enum GuardError {
     /// The store or the ledger failed: denied, nothing released.
     #[error("{0}")]
     Unavailable(String),
+    /// The detector asks for a fresh second factor before anything more is released: the
+    /// events are ledgered, nothing leaves.
+    #[error("a step-up is required")]
+    StepUpRequired,
 }
 
 /// One page of an agent's scope, and where the next one starts (`None`: this was the last).
@@ -192,6 +199,7 @@ impl Guard {
         let ctx = AuthContext { mfa: caller.mfa };
         let mut events = Vec::with_capacity(candidates.len());
         let mut released = Vec::with_capacity(candidates.len());
+        let mut step_up = false;
         for c in candidates {
             let Some(person) = c.person else {
                 events.push(self.event(caller, meta, action, None, requested, Decision::NoMatch, Vec::new()));
@@ -250,12 +258,22 @@ impl Guard {
             event.returned = returned;
             event.relationship = if returned.is_empty() { None } else { outcome.relationship };
             event.verdict = self.detector.assess(&event);
-            if let Some(d) = data.filter(|_| !returned.is_empty()) {
-                released.push((d, returned));
+            if event.verdict.action == VerdictAction::StepUp && !caller.elevated {
+                // Withheld: the ledger says what was decided and why nothing left.
+                step_up = true;
+                event.decision = Decision::Deny;
+                event.returned = CategorySet::EMPTY;
+                event.relationship = None;
+            }
+            if let Some(d) = data.filter(|_| !event.returned.is_empty()) {
+                released.push((d, event.returned));
             }
             events.push(event);
         }
         self.ledger.append(&events).map_err(|e| GuardError::Unavailable(e.to_string()))?;
+        if step_up {
+            return Err(GuardError::StepUpRequired);
+        }
         Ok(released)
     }
 
@@ -408,6 +426,12 @@ mod tests {
             all.extend_from_slice(events);
             Ok(LedgerReceipt { first, count: events.len() as u64 })
         }
+        fn record(
+            &self,
+            events: &[crate::security::SecurityEvent],
+        ) -> Result<LedgerReceipt, crate::ports::LedgerError> {
+            Ok(LedgerReceipt { first: 0, count: events.len() as u64 })
+        }
     }
 
     fn pid(n: u64) -> PersonId {
@@ -466,7 +490,7 @@ mod tests {
             team: TeamId::new(1),
             active: true,
         };
-        Caller { agent, org, session: SessionId(5), mfa: true }
+        Caller { agent, org, session: SessionId(5), mfa: true, elevated: false }
     }
 
     fn meta() -> RequestMeta {
@@ -508,6 +532,31 @@ mod tests {
         assert_eq!(e.reasons.len(), 5);
         let nir = e.reasons.iter().find(|r| r.category == crate::DataCategory::Nir).unwrap();
         assert_eq!(nir.effect, Effect::Forbid);
+    }
+
+    struct DemandStepUp;
+    impl crate::ports::Detector for DemandStepUp {
+        fn assess(&self, _event: &AccessEvent) -> crate::event::Verdict {
+            crate::event::Verdict { action: VerdictAction::StepUp, reasons: vec!["test=1".into()] }
+        }
+    }
+
+    #[test]
+    fn a_step_up_verdict_withholds_everything_until_the_session_is_elevated() {
+        let (r, l) = world();
+        let mut g = guard(r, l.clone());
+        g.detector = Arc::new(DemandStepUp);
+        assert!(matches!(g.read(&caller(), meta(), pid(1), CategorySet::ALL), Err(GuardError::StepUpRequired)));
+        {
+            let events = l.events.lock().unwrap();
+            assert_eq!(events.len(), 1, "the withheld read is ledgered");
+            assert_eq!((events[0].decision, events[0].returned), (Decision::Deny, CategorySet::EMPTY));
+            assert_eq!(events[0].verdict.action, VerdictAction::StepUp);
+        }
+        let elevated = Caller { elevated: true, ..caller() };
+        let rec = g.read(&elevated, meta(), pid(1), CategorySet::ALL).unwrap();
+        assert!(rec.identity.is_some());
+        assert_eq!(l.events.lock().unwrap()[1].decision, Decision::Allow);
     }
 
     #[test]

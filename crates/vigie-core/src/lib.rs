@@ -11,11 +11,13 @@ pub mod category;
 pub mod event;
 pub mod guard;
 pub mod ids;
+pub mod lifecycle;
 pub mod nir;
 pub mod org;
 pub mod person;
 pub mod ports;
 pub mod relationship;
+pub mod security;
 pub mod signin;
 pub mod time;
 

@@ -3,11 +3,13 @@
 //! guard only ever sees these traits.
 
 use crate::event::AccessEvent;
-use crate::ids::{AgentId, FtId, PersonId};
+use crate::ids::{AgentId, FtId, OrgId, PersonId, SessionId};
 use crate::nir::Nir;
 use crate::org::{Agent, Organization};
 use crate::person::{Person, ScopeEntry};
 use crate::relationship::Relationship;
+use crate::signin::ClientContext;
+use crate::time::Timestamp;
 
 /// A failure of a storage adapter. On the decision path it means Deny.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,8 @@ pub struct LedgerReceipt {
 /// (written and synced); the guard releases data only after it returns `Ok`.
 pub trait AccessLedger: Send + Sync {
     fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError>;
+    /// Appends security events (sign-ins, sessions, accounts), durably, in the same order.
+    fn record(&self, events: &[crate::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError>;
 }
 
 /// The detection hook on the guarded path. The foundation's detector allows everything; the
@@ -85,33 +89,93 @@ pub struct Credentials {
     pub totp: crate::signin::TotpSecret,
 }
 
-/// A server-side session to create. The store keeps the token's hash, never the token.
+/// A server-side session to create. The store keeps the tokens' hashes, never the tokens.
 #[derive(Clone, Debug)]
 pub struct NewSession {
-    pub token_hash: [u8; 32],
     pub agent: AgentId,
-    pub created_at: crate::time::Timestamp,
-    pub expires_at: crate::time::Timestamp,
-    /// Opened with a second factor (always true in this version: TOTP is required).
+    pub refresh_hash: [u8; 32],
+    pub access_hash: [u8; 32],
+    pub access_expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// How it was opened: `password_totp`, `passkey`, `oidc`, `oidc+totp`, `oidc+passkey`.
+    pub method: String,
+    /// Opened with two factors (or a passkey with user verification).
     pub mfa: bool,
-    /// Source address at login (the session-binding issue checks it on refresh).
+    /// The passkey that opened it, if one did.
+    pub credential: Option<Vec<u8>>,
     pub source: String,
+    pub context: ClientContext,
     pub user_agent: String,
 }
 
-/// A live session as read back from the store.
+/// A session as read back from the store.
 #[derive(Clone, Debug)]
 pub struct SessionRecord {
-    pub id: crate::ids::SessionId,
+    pub id: SessionId,
     pub agent: AgentId,
-    pub created_at: crate::time::Timestamp,
-    pub expires_at: crate::time::Timestamp,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_seen: Timestamp,
+    pub access_expires_at: Timestamp,
+    pub method: String,
     pub mfa: bool,
+    pub credential: Option<Vec<u8>>,
     pub source: String,
+    pub context: ClientContext,
     pub user_agent: String,
+    pub elevated_until: Option<Timestamp>,
+    pub step_up_demanded_at: Option<Timestamp>,
+    pub device_key: Option<Vec<u8>>,
 }
 
-/// Accounts, credentials and sessions, for sign-in. Passkeys and approvals come later.
+impl SessionRecord {
+    pub fn state(&self) -> crate::signin::SessionState {
+        crate::signin::SessionState {
+            bound_to: self.context.clone(),
+            expires_at: self.expires_at,
+            last_seen: self.last_seen,
+            elevated_until: self.elevated_until,
+            step_up_demanded_at: self.step_up_demanded_at,
+        }
+    }
+}
+
+/// A stored passkey: webauthn-rs's serialized credential, opaque to the core.
+#[derive(Clone, Debug)]
+pub struct StoredPasskey {
+    pub credential_id: Vec<u8>,
+    pub agent: AgentId,
+    pub user_handle: [u8; 16],
+    pub label: String,
+    pub passkey: String,
+    pub created_at: Timestamp,
+    pub last_used: Option<Timestamp>,
+}
+
+/// Where an account came from: created with the foundation's loader (all `None`) or through
+/// a four-eyes request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountOrigin {
+    pub created_at: Option<Timestamp>,
+    pub created_by: Option<AgentId>,
+    pub approved_by: Option<AgentId>,
+    pub probation_until: Option<Timestamp>,
+}
+
+/// The approval of a request, written at once: the request decided, the account created
+/// (active, without credentials, on probation) and its enrolment link stored.
+#[derive(Clone, Debug)]
+pub struct Approval {
+    pub request: u64,
+    pub approver: AgentId,
+    pub at: Timestamp,
+    pub probation_until: Timestamp,
+    pub enrolment_hash: [u8; 32],
+    pub enrolment_expires_at: Timestamp,
+}
+
+/// Accounts, credentials, sessions, passkeys, account requests and federated identities.
 pub trait AccountStore: Send + Sync {
     fn agent_by_login(&self, login: &crate::ids::Login) -> Result<Option<Agent>, StoreError>;
     fn credentials(&self, agent: AgentId) -> Result<Option<Credentials>, StoreError>;
@@ -119,8 +183,58 @@ pub trait AccountStore: Send + Sync {
     /// Records `step` as the last TOTP step used, only if it is later than the one recorded.
     /// Returns false on a replay. Must be atomic.
     fn consume_totp_step(&self, agent: AgentId, step: i64) -> Result<bool, StoreError>;
-    fn create_session(&self, session: &NewSession) -> Result<crate::ids::SessionId, StoreError>;
-    /// A session by its token hash, if it exists and has not expired at `now`.
-    fn session(&self, token_hash: &[u8; 32], now: crate::time::Timestamp) -> Result<Option<SessionRecord>, StoreError>;
-    fn end_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Creates a session; if the agent then has more than `max_concurrent` live sessions at
+    /// `session.created_at`, ends the least recently used ones and returns their ids.
+    fn create_session(&self, session: &NewSession, max_concurrent: usize) -> Result<(SessionId, Vec<SessionId>), StoreError>;
+    /// The session whose current access token hashes to `hash`, if that token has not expired.
+    fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError>;
+    /// The session whose refresh token hashes to `hash` (expiry is the caller's check).
+    fn session_by_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    fn session_by_id(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError>;
+    /// Replaces the access token. Returns false if the session is gone.
+    fn rotate_access(&self, id: SessionId, hash: &[u8; 32], expires_at: Timestamp) -> Result<bool, StoreError>;
+    fn touch_session(&self, id: SessionId, now: Timestamp) -> Result<(), StoreError>;
+    /// Marks a demanded step-up (kept if one is already pending).
+    fn demand_step_up(&self, id: SessionId, at: Timestamp) -> Result<(), StoreError>;
+    /// Elevates the session until `until`, clears a pending step-up.
+    fn elevate(&self, id: SessionId, until: Timestamp) -> Result<(), StoreError>;
+    fn bind_device(&self, id: SessionId, key: &[u8]) -> Result<(), StoreError>;
+    /// Ends one session. Returns false if it was already gone.
+    fn end_session(&self, id: SessionId) -> Result<bool, StoreError>;
+    fn end_sessions_of(&self, agent: AgentId) -> Result<Vec<SessionId>, StoreError>;
+    fn end_sessions_by_credential(&self, credential_id: &[u8]) -> Result<Vec<SessionId>, StoreError>;
+    /// The agent's live sessions at `now`, most recently used first.
+    fn sessions_of(&self, agent: AgentId, now: Timestamp) -> Result<Vec<SessionRecord>, StoreError>;
+
+    fn passkeys_of(&self, agent: AgentId) -> Result<Vec<StoredPasskey>, StoreError>;
+    fn passkeys_by_handle(&self, user_handle: &[u8; 16]) -> Result<Vec<StoredPasskey>, StoreError>;
+    fn add_passkey(&self, passkey: &StoredPasskey) -> Result<(), StoreError>;
+    /// Stores the updated credential (counter, backup state) after a use.
+    fn update_passkey(&self, credential_id: &[u8], passkey: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// Returns false if `agent` has no such passkey.
+    fn remove_passkey(&self, agent: AgentId, credential_id: &[u8]) -> Result<bool, StoreError>;
+
+    /// Stores a pending request; `None` if the login is already taken or pending.
+    fn create_request(&self, request: &crate::lifecycle::AccountRequest) -> Result<Option<u64>, StoreError>;
+    fn request(&self, id: u64) -> Result<Option<crate::lifecycle::AccountRequest>, StoreError>;
+    /// Requests of an organization (all organizations when `None`), newest first.
+    fn requests(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<crate::lifecycle::AccountRequest>, StoreError>;
+    fn requests_made_since(&self, agent: AgentId, since: Timestamp) -> Result<usize, StoreError>;
+    /// Approves atomically; `None` if the request was no longer pending (a concurrent decision)
+    /// or its login was taken meanwhile.
+    fn approve_request(&self, approval: &Approval) -> Result<Option<AgentId>, StoreError>;
+    /// Rejects; false if no longer pending.
+    fn reject_request(&self, request: u64, by: AgentId, at: Timestamp) -> Result<bool, StoreError>;
+    fn account_origin(&self, agent: AgentId) -> Result<AccountOrigin, StoreError>;
+    /// The agent an unused, unexpired enrolment link belongs to.
+    fn enrolment(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<AgentId>, StoreError>;
+    /// Spends the link; false if it was already used or expired (single use, atomic).
+    fn consume_enrolment(&self, hash: &[u8; 32], now: Timestamp) -> Result<bool, StoreError>;
+    fn set_agent_active(&self, agent: AgentId, active: bool) -> Result<(), StoreError>;
+
+    fn federated_agent(&self, issuer: &str, subject: &str) -> Result<Option<AgentId>, StoreError>;
+    /// Links an identity; false if the agent or the identity is already linked.
+    fn link_identity(&self, issuer: &str, subject: &str, agent: AgentId, at: Timestamp) -> Result<bool, StoreError>;
+    fn agents_by_email(&self, email: &str) -> Result<Vec<Agent>, StoreError>;
 }

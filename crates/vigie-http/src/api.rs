@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -17,46 +17,64 @@ use vigie_core::ids::{FtId, PersonId, RequestId};
 use vigie_core::nir::Nir;
 use vigie_core::person::FilteredRecord;
 use vigie_core::time::{format_date, parse_date};
+use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::{CategorySet, DataCategory};
 
 use crate::json::Body;
 use crate::problem::Problem;
-use crate::session::{agent_view, authenticate, presented_token};
+use crate::session::{Authed, Client, agent_view, with_session};
 use crate::state::AppState;
 
 /// Runs `f` with the authenticated caller on the blocking pool, and stamps the response with
-/// its request id and `Cache-Control: no-store` (personal data is never cached).
-async fn guarded<F, T>(state: Arc<AppState>, headers: &HeaderMap, f: F) -> Result<Response, Problem>
+/// its request id and `Cache-Control: no-store` (personal data is never cached). A session
+/// with a step-up pending is served nothing until it steps up; a step-up the guard demands is
+/// recorded on the session (ignored for too long, the session ends).
+async fn guarded<F, T>(state: Arc<AppState>, headers: &HeaderMap, client: Client, f: F) -> Result<Response, Problem>
 where
-    F: FnOnce(&AppState, &Caller, RequestMeta) -> Result<T, Problem> + Send + 'static,
+    F: FnOnce(&AppState, &Caller, RequestMeta) -> Result<T, GuardError> + Send + 'static,
     T: Serialize + Send + 'static,
 {
-    let token = presented_token(headers, state.settings.cookie_name).ok_or_else(Problem::unauthenticated)?;
     let mut id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut id);
     let request = RequestId(u128::from_be_bytes(id));
-    let result = tokio::task::spawn_blocking(move || {
-        let caller = authenticate(&state, &token)?;
-        let meta = RequestMeta { request, at: state.clock.now() };
-        f(&state, &caller, meta)
+    let mut resp = with_session(state, headers, client, false, move |st, authed, client| {
+        if authed.step_up_pending {
+            return Err(Problem::step_up_required(STEP_UP_DETAIL));
+        }
+        let meta = RequestMeta { request, at: st.clock.now() };
+        match f(st, &authed.caller, meta) {
+            Ok(body) => Ok(axum::Json(body)),
+            Err(GuardError::StepUpRequired) => {
+                demand_step_up(st, authed, client)?;
+                Err(Problem::step_up_required(STEP_UP_DETAIL))
+            }
+            Err(e) => Err(guard_problem(e)),
+        }
     })
-    .await
-    .map_err(|_| Problem::internal())?;
-    let mut resp = match result {
-        Ok(body) => axum::Json(body).into_response(),
-        Err(p) => p.into_response(),
-    };
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    .await?;
     if let Ok(v) = HeaderValue::from_str(&request.to_string()) {
-        h.insert("x-request-id", v);
+        resp.headers_mut().insert("x-request-id", v);
     }
     Ok(resp)
+}
+
+const STEP_UP_DETAIL: &str =
+    "confirm it is you with a fresh second factor: POST /v1/step-up with a TOTP code, or a passkey through /v1/step-up/passkey/start and /finish";
+
+/// Records a step-up the guard asked for, on the session and in the ledger.
+fn demand_step_up(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
+    let now = st.clock.now();
+    st.accounts.demand_step_up(authed.session.id, now).map_err(|_| Problem::unavailable())?;
+    st.record(&[SecurityEvent::new(now, SecurityKind::StepUpDemanded)
+        .by(authed.caller.agent.id, authed.caller.org.id)
+        .session(authed.session.id)
+        .context(client.describe())])
 }
 
 fn guard_problem(e: GuardError) -> Problem {
     match e {
         GuardError::NotFound => Problem::not_found(),
+        GuardError::StepUpRequired => Problem::step_up_required(STEP_UP_DETAIL),
         GuardError::Unavailable(msg) => {
             tracing::error!(error = %msg, "guarded read denied: decision path failed");
             Problem::unavailable()
@@ -64,9 +82,19 @@ fn guard_problem(e: GuardError) -> Problem {
     }
 }
 
-pub async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, Problem> {
-    guarded(state, &headers, |_, caller, _| Ok(agent_view(caller))).await
+pub async fn me(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap) -> Result<Response, Problem> {
+    with_session(state, &headers, client, false, |_, authed, _| {
+        let mut v = serde_json::to_value(agent_view(&authed.caller.agent, &authed.caller.org)).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("session".into(), json!(authed.session.id.0.to_string()));
+            m.insert("elevated".into(), json!(authed.caller.elevated));
+            m.insert("step_up_pending".into(), json!(authed.step_up_pending));
+        }
+        Ok(axum::Json(v))
+    })
+    .await
 }
+
 
 /// The categories asked for, from `?fields=a,b` or a body's `"fields": ["a", "b"]`; all when
 /// absent. An unknown name is refused, naming it.
@@ -94,6 +122,7 @@ fn only_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(),
 
 pub async fn person(
     State(state): State<Arc<AppState>>,
+    client: Client,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -103,8 +132,8 @@ pub async fn person(
     only_params(&params, &["fields"])?;
     let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
     let requested = categories(params.get("fields").map(|l| l.split(',')))?;
-    guarded(state, &headers, move |st, caller, meta| {
-        st.guard.read(caller, meta, id, requested).map(|r| record_json(&r)).map_err(guard_problem)
+    guarded(state, &headers, client, move |st, caller, meta| {
+        st.guard.read(caller, meta, id, requested).map(|r| record_json(&r))
     })
     .await
 }
@@ -127,6 +156,7 @@ impl std::fmt::Debug for LookupRequest {
 
 pub async fn lookup(
     State(state): State<Arc<AppState>>,
+    client: Client,
     headers: HeaderMap,
     Body(req): Body<LookupRequest>,
 ) -> Result<Response, Problem> {
@@ -147,8 +177,8 @@ pub async fn lookup(
         }
     };
     let requested = categories(req.fields.as_ref().map(|l| l.iter().map(String::as_str)))?;
-    guarded(state, &headers, move |st, caller, meta| {
-        let found = st.guard.lookup(caller, meta, key, requested).map_err(guard_problem)?;
+    guarded(state, &headers, client, move |st, caller, meta| {
+        let found = st.guard.lookup(caller, meta, key, requested)?;
         Ok(json!({ "matches": found.iter().map(record_json).collect::<Vec<_>>() }))
     })
     .await
@@ -156,6 +186,7 @@ pub async fn lookup(
 
 pub async fn scope(
     State(state): State<Arc<AppState>>,
+    client: Client,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, Problem> {
@@ -171,8 +202,8 @@ pub async fn scope(
         )?,
         None => 50,
     };
-    guarded(state, &headers, move |st, caller, meta| {
-        let page = st.guard.scope(caller, meta, after, limit).map_err(guard_problem)?;
+    guarded(state, &headers, client, move |st, caller, meta| {
+        let page = st.guard.scope(caller, meta, after, limit)?;
         let next = page.next_after.map(|id| id.to_string());
         let items: Vec<Value> = page
             .entries

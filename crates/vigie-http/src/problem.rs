@@ -136,6 +136,50 @@ impl Problem {
         )
     }
 
+    /// A fresh second factor is needed before this request (or any more data) is served.
+    pub fn step_up_required(detail: impl Into<String>) -> Self {
+        let mut p = Self::new("step-up-required", "Step-up required", StatusCode::UNAUTHORIZED, detail);
+        p.www_authenticate = true;
+        p
+    }
+    /// The session was ended by this request (presented from another context, step-up failed
+    /// or ignored, account disabled). The reason is the caller's own business: it is told.
+    pub fn session_ended(reason: &str) -> Self {
+        let mut p = Self::new(
+            "session-ended",
+            "Session ended",
+            StatusCode::UNAUTHORIZED,
+            format!("the session has ended ({reason}); sign in again"),
+        );
+        p.www_authenticate = true;
+        p
+    }
+    /// The caller is signed in but may not do this (not an administrator, other organization,
+    /// own request…): the reason names the rule.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new("forbidden", "Forbidden", StatusCode::FORBIDDEN, detail)
+    }
+    /// A conflict with the current state (login taken, request already decided, link used).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new("conflict", "Conflict", StatusCode::CONFLICT, detail)
+    }
+    /// A WebAuthn ceremony failed (bad signature, wrong origin, unknown or reused challenge,
+    /// missing user verification). The detail names the check.
+    pub fn passkey_refused(detail: impl Into<String>) -> Self {
+        Self::new("passkey-refused", "Passkey refused", StatusCode::UNAUTHORIZED, detail)
+    }
+    /// A cross-site request to a cookie-authenticated route.
+    pub fn cross_origin() -> Self {
+        Self::new(
+            "cross-origin",
+            "Cross-origin request refused",
+            StatusCode::FORBIDDEN,
+            "state-changing requests must come from Vigie's own pages (Origin header)",
+        )
+    }
+    pub fn sso_not_configured() -> Self {
+        Self::new("sso-not-configured", "Single sign-on not configured", StatusCode::NOT_FOUND, "no [oidc] section in the configuration")
+    }
     pub fn internal() -> Self {
         Self::new("internal", "Internal error", StatusCode::INTERNAL_SERVER_ERROR, "the request failed; it was logged")
     }

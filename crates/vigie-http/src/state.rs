@@ -1,53 +1,82 @@
-//! What every handler shares: the guard, the account store, the clock, the login throttle and
-//! the settings. Built by the binary, which chooses the adapters.
+//! What every handler shares: the guard, the account store, the ledger, the clock, the login
+//! throttle, the WebAuthn relying party, the ceremonies in flight and the settings. Built by
+//! the binary, which chooses the adapters.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use vigie_core::guard::Guard;
-use vigie_core::ports::{AccountStore, Registry};
-use vigie_core::signin::LoginThrottle;
+use vigie_core::ports::{AccessLedger, AccountStore, Registry};
+use vigie_core::security::SecurityEvent;
+use vigie_core::signin::{LoginThrottle, SessionPolicy};
 use vigie_core::time::Clock;
+
+use crate::outbox::Outbox;
+use crate::pending::Pending;
+
+/// Name of the access cookie (≤ 5 min). `__Host-`: this exact origin, Secure, path /.
+pub const ACCESS_COOKIE: &str = "__Host-vigie_access";
+/// Name of the refresh cookie (the working-day session).
+pub const REFRESH_COOKIE: &str = "__Host-vigie_session";
 
 /// HTTP-level settings, with safe defaults.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
-    /// A session lives one working day at most (shorter sessions and idle time-outs come with
-    /// the session-binding issue).
-    pub session_ttl: Duration,
-    /// Name of the session cookie. `__Host-` binds it to this exact origin, Secure, path /.
-    pub cookie_name: &'static str,
+    pub policy: SessionPolicy,
+    /// The origin agents' browsers use (`https://vigie.example.org`). Passkeys are bound to
+    /// its host (the WebAuthn relying-party id); pages refuse state-changing requests from any
+    /// other origin.
+    pub public_origin: url::Url,
     /// Mounts `/bench/unguarded/persons/{id}`, which reads the store with no session, no
     /// authorization and no ledger. Only the `bench` subcommand sets it, to measure the
     /// guard's cost; never reachable from a configuration file.
     pub dangerous_unguarded_bench_route: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed. Behind a TLS proxy every client
     /// arrives from the proxy's address: without this, the per-network login throttle would
-    /// lump every client together (one attacker could lock everyone out).
+    /// lump every client together, and session binding would see one network for everyone.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
-impl Default for HttpSettings {
-    fn default() -> Self {
+impl HttpSettings {
+    /// Safe defaults for an origin.
+    pub fn new(public_origin: url::Url) -> Self {
         HttpSettings {
-            session_ttl: Duration::from_secs(8 * 3600),
-            cookie_name: "__Host-vigie_session",
+            policy: SessionPolicy::default(),
+            public_origin,
             dangerous_unguarded_bench_route: false,
             trusted_proxies: Vec::new(),
         }
     }
 }
 
+/// A WebAuthn ceremony in flight, kept server side and consumed once.
+#[derive(Debug)]
+pub enum Ceremony {
+    /// Registering a passkey for `agent` (from a signed-in session or an enrolment link).
+    Register { agent: vigie_core::AgentId, user_handle: [u8; 16], state: webauthn_rs::prelude::PasskeyRegistration },
+    /// Signing in with a discoverable passkey.
+    SignIn { state: webauthn_rs::prelude::DiscoverableAuthentication },
+    /// A step-up by the session's agent.
+    StepUp { session: vigie_core::SessionId, state: webauthn_rs::prelude::PasskeyAuthentication },
+}
+
 pub struct AppState {
     pub guard: Arc<Guard>,
     pub registry: Arc<dyn Registry>,
     pub accounts: Arc<dyn AccountStore>,
+    pub ledger: Arc<dyn AccessLedger>,
     pub clock: Arc<dyn Clock>,
     pub throttle: Mutex<LoginThrottle>,
     /// Argon2id is memory-hard (19 MiB per hash): at most one hash per core at a time, so a
     /// burst of logins cannot exhaust memory or starve the guarded reads.
     pub hashing: Arc<Semaphore>,
+    pub webauthn: webauthn_rs::Webauthn,
+    pub ceremonies: Pending<Ceremony>,
+    /// Passwords and TOTP secrets chosen during enrolment, waiting for their first code.
+    pub enrolling: Pending<crate::accounts::PendingSecrets>,
+    pub outbox: Arc<dyn Outbox>,
+    pub sso: Option<crate::sso::Sso>,
+    pub dbsc: Mutex<vigie_dbsc::Challenges>,
     pub settings: HttpSettings,
 }
 
@@ -57,23 +86,61 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Why the application state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("public_url {0}: passkeys need a host name (not an IP address), such as localhost or vigie.example.org")]
+    NoRpId(String),
+    #[error("public_url {0}: {1}")]
+    WebAuthn(String, String),
+}
+
 impl AppState {
     pub fn new(
         guard: Arc<Guard>,
         registry: Arc<dyn Registry>,
         accounts: Arc<dyn AccountStore>,
+        ledger: Arc<dyn AccessLedger>,
         clock: Arc<dyn Clock>,
+        outbox: Arc<dyn Outbox>,
         settings: HttpSettings,
-    ) -> Self {
+    ) -> Result<Self, StateError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        AppState {
+        let origin = &settings.public_origin;
+        let rp_id = match origin.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            _ => return Err(StateError::NoRpId(origin.to_string())),
+        };
+        let webauthn = webauthn_rs::WebauthnBuilder::new(&rp_id, origin)
+            .and_then(|b| b.rp_name("Vigie").build())
+            .map_err(|e| StateError::WebAuthn(origin.to_string(), e.to_string()))?;
+        Ok(AppState {
             guard,
             registry,
             accounts,
+            ledger,
             clock,
             throttle: Mutex::new(LoginThrottle::default()),
             hashing: Arc::new(Semaphore::new(cores)),
+            webauthn,
+            ceremonies: Pending::new(5 * 60 * 1000, 10_000),
+            enrolling: Pending::new(15 * 60 * 1000, 10_000),
+            outbox,
+            sso: None,
+            dbsc: Mutex::new(vigie_dbsc::Challenges::new(65_536, 600)),
             settings,
+        })
+    }
+
+    /// Ledgers security events, durably. A failure is logged, not hidden: the caller decides
+    /// whether the step it describes may go on (a sign-in is refused without its record).
+    pub fn record(&self, events: &[SecurityEvent]) -> Result<(), crate::problem::Problem> {
+        for e in events {
+            tracing::info!(event = e.kind.as_str(), agent = ?e.agent, session = ?e.session, context = %e.context, details = ?e.details, "security event");
         }
+        self.ledger.record(events).map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "security event not ledgered");
+            crate::problem::Problem::unavailable()
+        })
     }
 }

@@ -183,19 +183,29 @@ impl Ledger {
     }
 }
 
-impl AccessLedger for Ledger {
-    fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError> {
+impl Ledger {
+    fn append_encoded<E>(&self, events: &[E], encode: impl Fn(&E, &mut Vec<u8>)) -> Result<LedgerReceipt, LedgerError> {
         let mut framed = Vec::with_capacity(events.len() * 160);
         let mut ends = Vec::with_capacity(events.len());
         let mut body = Vec::with_capacity(160);
         for event in events {
             body.clear();
-            event.encode(&mut body);
+            encode(event, &mut body);
             format::push_framed(&mut framed, &body)
                 .ok_or_else(|| LedgerError(format!("event of {} bytes exceeds the ledger's limit", body.len())))?;
             ends.push(framed.len());
         }
         self.submit(framed, ends)
+    }
+}
+
+impl AccessLedger for Ledger {
+    fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError> {
+        self.append_encoded(events, AccessEvent::encode)
+    }
+
+    fn record(&self, events: &[vigie_core::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError> {
+        self.append_encoded(events, vigie_core::security::SecurityEvent::encode)
     }
 }
 

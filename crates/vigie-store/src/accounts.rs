@@ -2,9 +2,12 @@
 //! secret) and the TOTP replay guard. Part of the core's [`AccountStore`] port; the session
 //! half is in `sessions.rs`.
 
-use vigie_core::ids::{AgentId, Login};
+use vigie_core::ids::{AgentId, Login, OrgId, SessionId};
+use vigie_core::lifecycle::AccountRequest;
 use vigie_core::org::Agent;
-use vigie_core::ports::{AccountStore, Credentials, NewSession, SessionRecord, StoreError};
+use vigie_core::ports::{
+    AccountOrigin, AccountStore, Approval, Credentials, NewSession, SessionRecord, StoreError, StoredPasskey,
+};
 use vigie_core::signin::{PasswordHash, TotpSecret};
 use vigie_core::time::Timestamp;
 
@@ -85,17 +88,151 @@ impl AccountStore for Store {
         })
     }
 
-    fn create_session(&self, session: &NewSession) -> Result<vigie_core::ids::SessionId, StoreError> {
-        self.create_session_db(session)
+    fn create_session(&self, s: &NewSession, max_concurrent: usize) -> Result<(SessionId, Vec<SessionId>), StoreError> {
+        self.create_session_db(s, max_concurrent)
     }
 
-    fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
-        self.session_db(token_hash, now)
+    fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
+        self.session_by_access_db(hash, now)
     }
 
-    fn end_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        self.end_session_db(token_hash)
+    fn session_by_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        self.session_where("refresh_hash = ?1", &hash[..])
     }
+
+    fn session_by_id(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.session_where("id = ?1", sid(id))
+    }
+
+    fn rotate_access(&self, id: SessionId, hash: &[u8; 32], expires_at: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.exec(
+            "UPDATE sessions SET access_hash = ?2, access_expires_ms = ?3 WHERE id = ?1",
+            (sid(id), &hash[..], expires_at.millis()),
+        )? == 1)
+    }
+
+    fn touch_session(&self, id: SessionId, now: Timestamp) -> Result<(), StoreError> {
+        self.exec("UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE id = ?1", (sid(id), now.millis()))?;
+        Ok(())
+    }
+
+    fn demand_step_up(&self, id: SessionId, at: Timestamp) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE sessions SET step_up_demanded_ms = coalesce(step_up_demanded_ms, ?2) WHERE id = ?1",
+            (sid(id), at.millis()),
+        )?;
+        Ok(())
+    }
+
+    fn elevate(&self, id: SessionId, until: Timestamp) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE sessions SET elevated_until_ms = ?2, step_up_demanded_ms = NULL WHERE id = ?1",
+            (sid(id), until.millis()),
+        )?;
+        Ok(())
+    }
+
+    fn bind_device(&self, id: SessionId, key: &[u8]) -> Result<(), StoreError> {
+        self.exec("UPDATE sessions SET device_key = ?2 WHERE id = ?1", (sid(id), key))?;
+        Ok(())
+    }
+
+    fn end_session(&self, id: SessionId) -> Result<bool, StoreError> {
+        Ok(self.exec("DELETE FROM sessions WHERE id = ?1", [sid(id)])? == 1)
+    }
+
+    fn end_sessions_of(&self, agent: AgentId) -> Result<Vec<SessionId>, StoreError> {
+        self.delete_sessions_returning("agent = ?1", agent.as_i64())
+    }
+
+    fn end_sessions_by_credential(&self, credential_id: &[u8]) -> Result<Vec<SessionId>, StoreError> {
+        self.delete_sessions_returning("credential = ?1", credential_id)
+    }
+
+    fn sessions_of(&self, agent: AgentId, now: Timestamp) -> Result<Vec<SessionRecord>, StoreError> {
+        self.sessions_of_db(agent, now)
+    }
+
+    fn passkeys_of(&self, agent: AgentId) -> Result<Vec<StoredPasskey>, StoreError> {
+        self.passkeys_where("agent = ?1", agent.as_i64())
+    }
+
+    fn passkeys_by_handle(&self, user_handle: &[u8; 16]) -> Result<Vec<StoredPasskey>, StoreError> {
+        self.passkeys_where("user_handle = ?1", &user_handle[..])
+    }
+
+    fn add_passkey(&self, passkey: &StoredPasskey) -> Result<(), StoreError> {
+        self.add_passkey_db(passkey)
+    }
+
+    fn update_passkey(&self, credential_id: &[u8], passkey: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE passkeys SET passkey = ?2, last_used_ms = ?3 WHERE credential_id = ?1",
+            (credential_id, passkey, now.millis()),
+        )?;
+        Ok(())
+    }
+
+    fn remove_passkey(&self, agent: AgentId, credential_id: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.exec("DELETE FROM passkeys WHERE agent = ?1 AND credential_id = ?2", (agent.as_i64(), credential_id))? == 1)
+    }
+
+    fn create_request(&self, request: &AccountRequest) -> Result<Option<u64>, StoreError> {
+        self.create_request_db(request)
+    }
+
+    fn request(&self, id: u64) -> Result<Option<AccountRequest>, StoreError> {
+        self.request_db(id)
+    }
+
+    fn requests(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AccountRequest>, StoreError> {
+        self.requests_db(org, limit)
+    }
+
+    fn requests_made_since(&self, agent: AgentId, since: Timestamp) -> Result<usize, StoreError> {
+        self.requests_made_since_db(agent, since)
+    }
+
+    fn approve_request(&self, approval: &Approval) -> Result<Option<AgentId>, StoreError> {
+        self.approve_request_db(approval)
+    }
+
+    fn reject_request(&self, request: u64, by: AgentId, at: Timestamp) -> Result<bool, StoreError> {
+        self.reject_request_db(request, by, at)
+    }
+
+    fn account_origin(&self, agent: AgentId) -> Result<AccountOrigin, StoreError> {
+        self.account_origin_db(agent)
+    }
+
+    fn enrolment(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<AgentId>, StoreError> {
+        self.enrolment_db(hash, now)
+    }
+
+    fn consume_enrolment(&self, hash: &[u8; 32], now: Timestamp) -> Result<bool, StoreError> {
+        self.consume_enrolment_db(hash, now)
+    }
+
+    fn set_agent_active(&self, agent: AgentId, active: bool) -> Result<(), StoreError> {
+        self.exec("UPDATE agents SET active = ?2 WHERE id = ?1", (agent.as_i64(), active))?;
+        Ok(())
+    }
+
+    fn federated_agent(&self, issuer: &str, subject: &str) -> Result<Option<AgentId>, StoreError> {
+        self.federated_agent_db(issuer, subject)
+    }
+
+    fn link_identity(&self, issuer: &str, subject: &str, agent: AgentId, at: Timestamp) -> Result<bool, StoreError> {
+        self.link_identity_db(issuer, subject, agent, at)
+    }
+
+    fn agents_by_email(&self, email: &str) -> Result<Vec<Agent>, StoreError> {
+        self.agents_by_email_db(email)
+    }
+}
+
+fn sid(id: SessionId) -> i64 {
+    i64::try_from(id.0).unwrap_or(-1)
 }
 
 /// A foreign-key failure on an agent reference, said plainly.

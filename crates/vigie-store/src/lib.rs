@@ -14,6 +14,7 @@
 mod accounts;
 mod codec;
 mod error;
+mod lifecycle;
 mod load;
 mod open;
 mod plan;

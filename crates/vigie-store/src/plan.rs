@@ -9,7 +9,7 @@ use crate::Store;
 use crate::codec::{AGENT_COLUMNS, PERSON_COLUMNS};
 use crate::registry::{ACTIVE_RELATIONSHIPS_SQL, FIND_BY_FT_ID_SQL, FIND_BY_NIR_SQL};
 use crate::scope::{SCOPE_AGENT_SQL, SCOPE_ORG_SQL, SCOPE_TEAM_SQL};
-use crate::sessions::SESSION_BY_TOKEN_SQL;
+use crate::sessions::SESSION_BY_ACCESS_SQL;
 
 /// How SQLite runs one hot statement.
 #[derive(Clone, Debug)]
@@ -49,7 +49,7 @@ impl Store {
             ("scope_page(team)", SCOPE_TEAM_SQL),
             ("scope_page(own caseload)", SCOPE_AGENT_SQL),
             ("scope_page(organization)", SCOPE_ORG_SQL),
-            ("session", SESSION_BY_TOKEN_SQL),
+            ("session", SESSION_BY_ACCESS_SQL),
             ("agent_by_login", &agent_by_login),
             ("consume_totp_step", crate::accounts::CONSUME_TOTP_STEP_SQL),
         ];

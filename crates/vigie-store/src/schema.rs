@@ -23,7 +23,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 -- Partner organizations and agencies. A partner whose contract ended keeps its row (the
@@ -155,6 +155,104 @@ CREATE TABLE sessions (
 ) STRICT;
 CREATE INDEX sessions_by_agent ON sessions (agent);
 CREATE INDEX sessions_by_expiry ON sessions (expires_at_ms);
+"#;
+
+/// Sign-in that a stolen password or cookie cannot open, and accounts that cannot multiply.
+///
+/// Sessions become two-level (a refresh token for the working day, an access token for five
+/// minutes), bound to the client context seen at sign-in. The old table is dropped: sessions
+/// are ephemeral, and every agent signs in again after the upgrade.
+const V2: &str = r#"
+DROP TABLE sessions;
+CREATE TABLE sessions (
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent                INTEGER NOT NULL REFERENCES agents (id),
+    refresh_hash         BLOB NOT NULL UNIQUE CHECK (length(refresh_hash) = 32),
+    access_hash          BLOB NOT NULL UNIQUE CHECK (length(access_hash) = 32),
+    access_expires_ms    INTEGER NOT NULL,
+    created_at_ms        INTEGER NOT NULL,
+    expires_at_ms        INTEGER NOT NULL,
+    last_seen_ms         INTEGER NOT NULL,
+    -- 'password_totp', 'passkey', 'oidc', 'oidc+totp', 'oidc+passkey'
+    method               TEXT NOT NULL,
+    mfa                  INTEGER NOT NULL CHECK (mfa IN (0, 1)),
+    -- The passkey that opened it (removing the passkey ends the session).
+    credential           BLOB,
+    source               TEXT NOT NULL,
+    network              TEXT NOT NULL,
+    ua_family            TEXT NOT NULL,
+    user_agent           TEXT NOT NULL,
+    elevated_until_ms    INTEGER,
+    step_up_demanded_ms  INTEGER,
+    -- DBSC: the device key the browser registered (vigie-dbsc BoundKey bytes).
+    device_key           BLOB
+) STRICT;
+CREATE INDEX sessions_by_agent ON sessions (agent);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at_ms);
+
+-- Who created an account and when; probation follows from created_at.
+ALTER TABLE agents ADD COLUMN created_at_ms INTEGER;
+ALTER TABLE agents ADD COLUMN created_by INTEGER REFERENCES agents (id);
+ALTER TABLE agents ADD COLUMN approved_by INTEGER REFERENCES agents (id);
+ALTER TABLE agents ADD COLUMN probation_until_ms INTEGER;
+-- Single sign-on links a provider's identity to an agent by verified address.
+CREATE INDEX agents_by_email ON agents (email);
+
+-- Passkeys (WebAuthn): several per agent. `passkey` is webauthn-rs's serialized credential
+-- (public key, counter, backup state); `user_handle` is the random WebAuthn user id of the
+-- agent, the same for all its passkeys.
+CREATE TABLE passkeys (
+    credential_id  BLOB PRIMARY KEY,
+    agent          INTEGER NOT NULL REFERENCES agents (id),
+    user_handle    BLOB NOT NULL CHECK (length(user_handle) = 16),
+    label          TEXT NOT NULL,
+    passkey        TEXT NOT NULL,
+    created_at_ms  INTEGER NOT NULL,
+    last_used_ms   INTEGER
+) STRICT;
+CREATE INDEX passkeys_by_agent ON passkeys (agent);
+CREATE INDEX passkeys_by_handle ON passkeys (user_handle);
+
+-- Four eyes: a request to create an account, decided by someone else.
+CREATE TABLE account_requests (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    org           INTEGER NOT NULL REFERENCES organizations (id),
+    requested_by  INTEGER NOT NULL REFERENCES agents (id),
+    login         TEXT NOT NULL,
+    display_name  TEXT NOT NULL,
+    email         TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('advisor', 'manager', 'account_admin', 'security_officer')),
+    team          INTEGER REFERENCES teams (id),
+    justification TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),
+    decided_by    INTEGER REFERENCES agents (id),
+    decided_at_ms INTEGER,
+    agent         INTEGER REFERENCES agents (id)
+) STRICT;
+CREATE INDEX account_requests_by_org ON account_requests (org, state);
+CREATE INDEX account_requests_by_requester ON account_requests (requested_by, created_at_ms);
+-- One pending request per login at a time.
+CREATE UNIQUE INDEX account_requests_pending_login ON account_requests (login) WHERE state = 'pending';
+
+-- Enrolment links: only the SHA-256 of the token is kept; used once, before expiry.
+CREATE TABLE enrolments (
+    token_hash    BLOB PRIMARY KEY CHECK (length(token_hash) = 32),
+    agent         INTEGER NOT NULL REFERENCES agents (id),
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    used_at_ms    INTEGER
+) STRICT;
+
+-- Identities at an OpenID Connect provider, linked to an agent.
+CREATE TABLE federated_identities (
+    issuer        TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    agent         INTEGER NOT NULL UNIQUE REFERENCES agents (id),
+    linked_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (issuer, subject)
+) STRICT
 "#;
 
 /// Settings of every connection (those not stored in the file).

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use vigie_core::authz::{Authz, shipped};
 use vigie_core::guard::Guard;
 use vigie_core::ports::NoDetection;
 use vigie_core::time::{Clock, Timestamp};
+use vigie_http::outbox::DirOutbox;
 use vigie_http::{AppState, HttpSettings};
 use vigie_ledger::{Ledger, LedgerOptions};
 use vigie_store::Store;
@@ -64,7 +65,7 @@ pub fn load_policies(dir: Option<&Path>) -> anyhow::Result<Authz> {
 }
 
 /// Opens the data directory and assembles the application, on the wall clock.
-pub fn open(data_dir: &Path, policies_dir: Option<&Path>, settings: HttpSettings) -> anyhow::Result<App> {
+pub fn open(data_dir: &Path, policies_dir: Option<&Path>, settings: Settings) -> anyhow::Result<App> {
     open_with_clock(data_dir, policies_dir, settings, Arc::new(WallClock))
 }
 
@@ -72,7 +73,7 @@ pub fn open(data_dir: &Path, policies_dir: Option<&Path>, settings: HttpSettings
 pub fn open_with_clock(
     data_dir: &Path,
     policies_dir: Option<&Path>,
-    settings: HttpSettings,
+    settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
     let authz = Arc::new(load_policies(policies_dir)?);
@@ -85,17 +86,46 @@ pub fn open_with_clock(
     tracing::info!(?report, "ledger opened");
     let guard =
         Arc::new(Guard { authz, registry: store.clone(), detector: Arc::new(NoDetection), ledger: ledger.clone() });
-    let state = Arc::new(AppState::new(guard, store.clone(), store.clone(), clock, settings));
-    Ok(App { state, store, ledger })
+    let outbox = Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
+    let state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(App { state: Arc::new(state), store, ledger })
 }
 
-pub fn http_settings(session_ttl_minutes: u64) -> HttpSettings {
-    HttpSettings { session_ttl: Duration::from_secs(session_ttl_minutes * 60), ..HttpSettings::default() }
+/// What the binary decides about the HTTP side: the HTTP settings and where mail goes.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub outbox_dir: PathBuf,
 }
 
-/// The server's HTTP settings from its configuration.
-pub fn http_settings_from(config: &crate::config::Config) -> HttpSettings {
-    HttpSettings { trusted_proxies: config.trusted_proxies.clone(), ..http_settings(config.session_ttl_minutes) }
+/// Defaults for a data directory served at `public_url`.
+pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
+    let origin = url::Url::parse(public_url).with_context(|| format!("public url {public_url:?}"))?;
+    Ok(Settings { http: HttpSettings::new(origin), outbox_dir: data_dir.join("outbox") })
+}
+
+/// The server's settings from its configuration.
+pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings> {
+    let mut http = HttpSettings::new(config.public_origin()?);
+    http.policy = config.session_policy();
+    http.policy.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    http.trusted_proxies = config.trusted_proxies.clone();
+    Ok(Settings { http, outbox_dir: config.outbox() })
+}
+
+/// Connects single sign-on when the configuration has an `[oidc]` section: discovery happens
+/// at start-up, so a wrong issuer or an unreachable provider stops the server with the reason.
+pub async fn connect_sso(app: &mut App, config: &crate::config::Config) -> anyhow::Result<()> {
+    let Some(o) = &config.oidc else { return Ok(()) };
+    let redirect = config.public_origin()?.join("auth/oidc/callback")?.to_string();
+    let mut provider = vigie_oidc::ProviderConfig::new(o.issuer.clone(), o.client_id.clone(), redirect);
+    provider.client_secret = o.client_secret.clone();
+    provider.mfa_acr_values = o.mfa_acr_values.clone();
+    let client = vigie_oidc::OidcClient::discover(&provider).await.with_context(|| format!("oidc provider {}", o.issuer))?;
+    let state = Arc::get_mut(&mut app.state).context("single sign-on must be connected before serving")?;
+    state.sso = Some(vigie_http::sso::Sso::new(client));
+    Ok(())
 }
 
 /// Binds, serves until Ctrl-C, and says where.

@@ -12,7 +12,6 @@ use vigie_core::ids::PersonId;
 use vigie_core::signin::totp::code_at;
 use vigie_core::time::Clock;
 use vigie_gen::GenParams;
-use vigie_http::HttpSettings;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -59,7 +58,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let params = GenParams { seed: 2026, persons: args.persons, as_of: crate::app::WallClock.now().date() };
         crate::generate::generate(&data_dir, &params, false, true)?;
     }
-    let settings = HttpSettings { dangerous_unguarded_bench_route: true, ..HttpSettings::default() };
+    let mut settings = crate::app::settings(&data_dir, "http://localhost:8080")?;
+    settings.http.dangerous_unguarded_bench_route = true;
     let app = crate::app::open(&data_dir, None, settings)?;
     let today = crate::app::WallClock.now().date();
 
@@ -96,24 +96,36 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             login = resp.error_for_status().context("bench login")?.json().await?;
             break;
         }
-        let token = login["token"].as_str().context("login returned no token")?.to_owned();
+        let mut token = login["access_token"].as_str().context("login returned no token")?.to_owned();
+        let refresh = login["refresh_token"].as_str().context("login returned no refresh token")?.to_owned();
         let ids = scope_ids(&client, &base, &token).await?;
         if ids.is_empty() {
             bail!("the bench advisor's scope is empty");
         }
         eprintln!("bench: advisor {} with {} persons in scope; {} rounds", agent.login, ids.len(), args.rounds);
 
+        // The same client context as the HTTP client's (loopback, no user agent).
+        let me = vigie_http::session::Client {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            context: vigie_core::signin::ClientContext::new(std::net::Ipv4Addr::LOCALHOST.into(), ""),
+            user_agent: String::new(),
+        };
         let caller = {
             let st = app.state.clone();
-            let token = vigie_core::signin::SessionToken::parse(&token).context("token")?;
-            tokio::task::spawn_blocking(move || vigie_http::session::authenticate(&st, &token))
+            let presented = vigie_http::session::Presented {
+                access: Some(vigie_core::signin::SessionToken::parse(&token).context("token")?),
+                ..Default::default()
+            };
+            let me = me.clone();
+            tokio::task::spawn_blocking(move || vigie_http::session::authenticate(&st, &presented, &me))
                 .await?
                 .map_err(|p| anyhow::anyhow!("authenticate: {}", p.detail))?
+                .caller
         };
         let parts = {
             let (st, ids, ledger) = (app.state.clone(), ids.clone(), app.ledger.clone());
             let token = vigie_core::signin::SessionToken::parse(&token).context("token")?;
-            tokio::task::spawn_blocking(move || breakdown(&st, &ledger, &caller, &token, &ids)).await??
+            tokio::task::spawn_blocking(move || breakdown(&st, &ledger, &caller, &token, &me, &ids)).await??
         };
         let ids = Arc::new(ids);
         let mut unguarded = Samples::default();
@@ -122,6 +134,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let order =
                 if round % 2 == 0 { [Mode::Unguarded, Mode::Guarded] } else { [Mode::Guarded, Mode::Unguarded] };
             for mode in order {
+                // The access token lives five minutes: take a fresh one before each phase.
+                token = refreshed(&client, &base, &refresh).await?;
                 let target = if mode == Mode::Guarded { &mut guarded } else { &mut unguarded };
                 let mut lat = latency_phase(&client, &base, &token, &ids, mode, args.latency_requests).await?;
                 target.latencies_us.append(&mut lat);
@@ -140,6 +154,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+async fn refreshed(client: &reqwest::Client, base: &str, refresh: &str) -> anyhow::Result<String> {
+    let v: serde_json::Value = client
+        .post(format!("{base}/v1/session/refresh"))
+        .bearer_auth(refresh)
+        .send()
+        .await?
+        .error_for_status()
+        .context("refreshing the bench session")?
+        .json()
+        .await?;
+    Ok(v["access_token"].as_str().context("refresh returned no token")?.to_owned())
 }
 
 async fn scope_ids(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<Vec<PersonId>> {
@@ -271,6 +298,7 @@ fn breakdown(
     ledger: &vigie_ledger::Ledger,
     caller: &vigie_core::guard::Caller,
     token: &vigie_core::signin::SessionToken,
+    me: &vigie_http::session::Client,
     ids: &[PersonId],
 ) -> anyhow::Result<Vec<(&'static str, f64)>> {
     let registry = state.registry.as_ref();
@@ -287,8 +315,9 @@ fn breakdown(
         out.push((name, median(&mut v)));
         Ok(())
     };
-    time("session → caller (3 store reads)", &mut |_| {
-        vigie_http::session::authenticate(state, token).map(|_| ()).map_err(|p| anyhow::anyhow!("{}", p.detail))
+    time("session → caller (3 store reads, binding check)", &mut |_| {
+        let presented = vigie_http::session::Presented { access: Some(token.clone()), ..Default::default() };
+        vigie_http::session::authenticate(state, &presented, me).map(|_| ()).map_err(|p| anyhow::anyhow!("{}", p.detail))
     })?;
     time("active relationships of the person", &mut |i| {
         Ok(registry.active_relationships(ids[i % ids.len()], day).map(|_| ())?)

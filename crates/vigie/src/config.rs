@@ -17,8 +17,24 @@ pub struct Config {
     /// Directory with `vigie.cedarschema` and `*.cedar`; empty means the policies built into the
     /// binary (the repository's `policies/` at build time).
     pub policies_dir: Option<PathBuf>,
-    /// Session lifetime, at most one working day (720 min).
+    /// The address agents' browsers use, e.g. `https://vigie.agency.example`. Passkeys are
+    /// bound to its host name; pages refuse forms from any other origin. Default:
+    /// `http://localhost:<listen port>`.
+    pub public_url: Option<String>,
+    /// Session lifetime, at most one working day (600 min).
     pub session_ttl_minutes: u64,
+    /// Lifetime of the access token re-issued from the session (10 to 300 s): how long a stolen
+    /// access cookie could be replayed from the same network and browser.
+    pub access_ttl_seconds: u64,
+    /// A session unused this long ends.
+    pub idle_timeout_minutes: u64,
+    /// Live sessions per agent (1 to 5); a new one ends the least recently used.
+    pub max_concurrent_sessions: usize,
+    /// Where enrolment links and notices are written, as RFC 5322 files for the mail relay.
+    /// Default: `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    /// Single sign-on through an OpenID Connect provider (optional).
+    pub oidc: Option<OidcConfig>,
     /// Serving plain HTTP on a non-loopback address exposes session tokens on the network; only
     /// allowed behind a TLS-terminating proxy on the same host, and only when named.
     pub insecure_http_on_public_interface: bool,
@@ -27,13 +43,34 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
+/// `[oidc]`: the agency's identity provider (ProConnect, Keycloak, …).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL (discovery at `<issuer>/.well-known/openid-configuration`).
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret; prefer `VIGIE_OIDC_CLIENT_SECRET` over writing it in the file.
+    pub client_secret: Option<String>,
+    /// `acr` values the agency counts as multi-factor (e.g. `eidas2`, `eidas3`). An `amr` with
+    /// `mfa` or with two factor classes counts too. Anything else gets Vigie's second factor.
+    #[serde(default)]
+    pub mfa_acr_values: Vec<String>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./vigie-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             policies_dir: None,
+            public_url: None,
             session_ttl_minutes: 480,
+            access_ttl_seconds: 300,
+            idle_timeout_minutes: 30,
+            max_concurrent_sessions: 2,
+            outbox_dir: None,
+            oidc: None,
             insecure_http_on_public_interface: false,
             trusted_proxies: Vec::new(),
         }
@@ -65,6 +102,15 @@ impl Config {
             config.session_ttl_minutes =
                 v.parse().with_context(|| format!("VIGIE_SESSION_TTL_MINUTES: {v:?} is not a number of minutes"))?;
         }
+        if let Some(v) = env("VIGIE_PUBLIC_URL") {
+            config.public_url = Some(v);
+        }
+        if let Some(v) = env("VIGIE_OIDC_CLIENT_SECRET") {
+            match config.oidc.as_mut() {
+                Some(o) => o.client_secret = Some(v),
+                None => bail!("VIGIE_OIDC_CLIENT_SECRET is set but the configuration has no [oidc] section"),
+            }
+        }
         if let Some(v) = env("VIGIE_INSECURE_HTTP_ON_PUBLIC_INTERFACE") {
             config.insecure_http_on_public_interface = match v.as_str() {
                 "true" | "1" => true,
@@ -77,8 +123,37 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        if !(5..=720).contains(&self.session_ttl_minutes) {
-            bail!("session_ttl_minutes: must be between 5 and 720 (one working day), got {}", self.session_ttl_minutes);
+        if !(5..=600).contains(&self.session_ttl_minutes) {
+            bail!("session_ttl_minutes: must be between 5 and 600 (one working day), got {}", self.session_ttl_minutes);
+        }
+        if !(10..=300).contains(&self.access_ttl_seconds) {
+            bail!("access_ttl_seconds: must be between 10 and 300, got {}", self.access_ttl_seconds);
+        }
+        if !(1..=self.session_ttl_minutes).contains(&self.idle_timeout_minutes) {
+            bail!(
+                "idle_timeout_minutes: must be between 1 and session_ttl_minutes ({}), got {}",
+                self.session_ttl_minutes,
+                self.idle_timeout_minutes
+            );
+        }
+        if !(1..=5).contains(&self.max_concurrent_sessions) {
+            bail!("max_concurrent_sessions: must be between 1 and 5, got {}", self.max_concurrent_sessions);
+        }
+        let url = self.public_origin()?;
+        if !matches!(url.host(), Some(url::Host::Domain(_))) {
+            bail!("public_url: {url} must name a host (passkeys are bound to a host name, not an IP address)");
+        }
+        if url.scheme() != "https" && url.host_str() != Some("localhost") {
+            bail!("public_url: {url} must be https (plain http is only accepted for localhost)");
+        }
+        if let Some(o) = &self.oidc {
+            let issuer = url::Url::parse(&o.issuer).map_err(|e| anyhow::anyhow!("oidc.issuer: {:?}: {e}", o.issuer))?;
+            if issuer.scheme() != "https" && !matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
+                bail!("oidc.issuer: {issuer} must be https (plain http only on loopback, for tests)");
+            }
+            if o.client_id.trim().is_empty() {
+                bail!("oidc.client_id: must not be empty");
+            }
         }
         if !self.listen.ip().is_loopback() && !self.insecure_http_on_public_interface {
             bail!(
@@ -88,6 +163,33 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The public origin (see `public_url`).
+    pub fn public_origin(&self) -> anyhow::Result<url::Url> {
+        let raw = self.public_url.clone().unwrap_or_else(|| format!("http://localhost:{}", self.listen.port()));
+        let url = url::Url::parse(&raw).map_err(|e| anyhow::anyhow!("public_url: {raw:?}: {e}"))?;
+        if url.path() != "/" || url.query().is_some() {
+            bail!("public_url: {raw:?} must be an origin, without path or query");
+        }
+        Ok(url)
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.outbox_dir.clone().unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    pub fn session_policy(&self) -> vigie_core::signin::SessionPolicy {
+        let minutes = |m: u64| i64::try_from(m).unwrap_or(i64::MAX / 120_000) * 60_000;
+        vigie_core::signin::SessionPolicy {
+            access_ttl_ms: i64::try_from(self.access_ttl_seconds).unwrap_or(300) * 1000,
+            session_ttl_ms: minutes(self.session_ttl_minutes),
+            idle_timeout_ms: minutes(self.idle_timeout_minutes),
+            max_concurrent: self.max_concurrent_sessions,
+            ..vigie_core::signin::SessionPolicy::default()
+        }
     }
 }
 
@@ -137,6 +239,13 @@ mod tests {
             ("listne = \"127.0.0.1:1\"\n", "listne"),
             ("\n\nsession_ttl_minutes = -3\n", "line 3"),
             ("session_ttl_minutes = 100000\n", "session_ttl_minutes"),
+            ("session_ttl_minutes = 700\n", "session_ttl_minutes"),
+            ("access_ttl_seconds = 3600\n", "access_ttl_seconds"),
+            ("max_concurrent_sessions = 0\n", "max_concurrent_sessions"),
+            ("public_url = \"http://vigie.example.org\"\n", "https"),
+            ("public_url = \"https://10.0.0.1\"\n", "host"),
+            ("[oidc]\nissuer = \"http://idp.example.org\"\nclient_id = \"v\"\n", "oidc.issuer"),
+            ("[oidc]\nissuer = \"https://idp.example.org\"\nclient_id = \"v\"\nsecret = \"x\"\n", "secret"),
             ("listen = \"0.0.0.0:8080\"\n", "insecure_http_on_public_interface"),
             ("listen = \"nowhere\"\n", "listen"),
         ] {

@@ -36,3 +36,15 @@ pub fn issue(accounts: &dyn AccountStore, agent: AgentId) -> anyhow::Result<Issu
         .with_context(|| format!("cannot store credentials of {agent}"))?;
     Ok(Issued { password, totp })
 }
+
+/// Writes a single-use enrolment link (24 h) for an existing account, for an operator to hand
+/// over: how the first administrators get their passkey. Returns the link's path.
+pub fn enrolment_link(store: &vigie_store::Store, agent: AgentId, now: vigie_core::time::Timestamp) -> anyhow::Result<String> {
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token = vigie_core::signin::SessionToken::from_random(raw);
+    store
+        .issue_enrolment(agent, &token.hash(), now, now.plus_millis(vigie_core::lifecycle::ENROLMENT_TTL_MS))
+        .with_context(|| format!("cannot store the enrolment link of {agent}"))?;
+    Ok(format!("/enrol/{}", token.expose()))
+}

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use vigie_core::ports::AccountStore;
 use anyhow::Context;
 use vigie_core::ids::{AgentId, PersonId};
 use vigie_core::org::{Agent, OrgKind, Organization, Role};
@@ -72,7 +73,14 @@ pub fn out_of_scope(store: &Store, advisor: &Agent, today: time::Date, persons: 
     })
 }
 
-pub fn print(accounts: &[DemoAccount], listen: std::net::SocketAddr, data_dir: &Path, outside: Option<PersonId>) {
+pub fn print(
+    accounts: &[DemoAccount],
+    admins: &[(Agent, String)],
+    listen: std::net::SocketAddr,
+    data_dir: &Path,
+    outside: Option<PersonId>,
+) {
+    let base = format!("http://localhost:{}", listen.port());
     println!();
     println!("Vigie demo: registry in {}", data_dir.display());
     println!("Demo accounts (new password and TOTP secret on every `vigie demo`):");
@@ -87,11 +95,21 @@ pub fn print(accounts: &[DemoAccount], listen: std::net::SocketAddr, data_dir: &
         }
         println!();
     }
+    if !admins.is_empty() {
+        println!("Account administrators sign in with a passkey only. Open each link in a browser to register one");
+        println!("(single use, 24 h); then one asks for an account at {base}/accounts and the other approves it:");
+        for (a, link) in admins {
+            println!("  {:<15} {:<14} {base}{link}", a.login.as_str(), a.role.as_str());
+        }
+        println!();
+    }
+    println!("Pages: {base}/login (use localhost, not 127.0.0.1: passkeys are bound to the host name).");
+    println!("Enrolment links and notices are written as mail files to {}/outbox.", data_dir.display());
+    println!();
     if let Some(first) = accounts.first() {
-        let base = format!("http://{listen}");
         println!("Try it (a code: `oathtool --totp -b SECRET`, from Debian's oathtool):");
         println!(
-            "  TOKEN=$(curl -s {base}/v1/login -H 'content-type: application/json' \\\n    -d '{{\"login\":\"{}\",\"password\":\"{}\",\"totp\":\"'$(oathtool --totp -b {})'\"}}' | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')",
+            "  TOKEN=$(curl -s {base}/v1/login -H 'content-type: application/json' \\\n    -d '{{\"login\":\"{}\",\"password\":\"{}\",\"totp\":\"'$(oathtool --totp -b {})'\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')",
             first.agent.login,
             first.issued.password.expose(),
             first.issued.totp.to_base32()
@@ -107,4 +125,34 @@ pub fn print(accounts: &[DemoAccount], listen: std::net::SocketAddr, data_dir: &
         }
         println!();
     }
+}
+
+/// Two account administrators of one agency (the four-eyes pair), each with a fresh
+/// enrolment link: administrators sign in with a passkey only.
+pub fn admins(store: &Store, now: vigie_core::time::Timestamp) -> anyhow::Result<Vec<(Agent, String)>> {
+    let mut by_org: std::collections::HashMap<vigie_core::ids::OrgId, Vec<Agent>> = Default::default();
+    for n in 1..1_000_000u64 {
+        let Some(id) = AgentId::new(n) else { break };
+        let Some(agent) = store.agent(id).context("reading agents")? else { break };
+        if agent.role != Role::AccountAdmin || !agent.active {
+            continue;
+        }
+        let Some(org) = store.organization(agent.org).context("reading organizations")? else { continue };
+        if org.kind != OrgKind::Agency {
+            continue;
+        }
+        let list = by_org.entry(org.id).or_default();
+        list.push(agent);
+        if list.len() == 2 {
+            let pair = std::mem::take(list);
+            let mut out = Vec::new();
+            for a in pair {
+                store.end_sessions_of(a.id).context("ending the demo administrators' sessions")?;
+                let link = crate::credentials::enrolment_link(store, a.id, now)?;
+                out.push((a, link));
+            }
+            return Ok(out);
+        }
+    }
+    Ok(Vec::new())
 }

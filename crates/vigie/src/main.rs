@@ -130,10 +130,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     report.persons, report.relationships, report.agents, report.seconds
                 );
             }
-            let app = app::open(&data_dir, None, app::http_settings(480))?;
+            let public_url = format!("http://localhost:{}", listen.port());
+            let app = app::open(&data_dir, None, app::settings(&data_dir, &public_url)?)?;
             let accounts = demo::prepare(&app.store, today())?;
+            let admins = demo::admins(&app.store, vigie_core::time::Clock::now(&app::WallClock))?;
             let outside = accounts.first().and_then(|a| demo::out_of_scope(&app.store, &a.agent, today(), persons));
-            demo::print(&accounts, listen, &data_dir, outside);
+            demo::print(&accounts, &admins, listen, &data_dir, outside);
             if no_serve {
                 return Ok(());
             }
@@ -141,13 +143,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { config } => {
             let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
-            let app = app::open(&config.data_dir, config.policies_dir.as_deref(), app::http_settings_from(&config))?;
+            let mut app = app::open(&config.data_dir, config.policies_dir.as_deref(), app::settings_from(&config)?)?;
             eprintln!(
-                "vigie: {} policies loaded, data in {}",
+                "vigie: {} policies loaded, data in {}, pages at {}",
                 app.state.guard.authz.policy_count(),
-                config.data_dir.display()
+                config.data_dir.display(),
+                config.public_origin()?
             );
-            runtime()?.block_on(app::serve(&app, config.listen))
+            runtime()?.block_on(async {
+                app::connect_sso(&mut app, &config).await?;
+                app::serve(&app, config.listen).await
+            })
         }
         Command::Generate { data_dir, persons, seed, as_of, replace } => {
             if persons == 0 || persons > 100_000_000 {
@@ -184,7 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 issued.totp.to_base32()
             );
             println!("otpauth   {}", issued.totp.otpauth_uri("Vigie", login.as_str()));
-            println!("({ended} session(s) ended)");
+            println!("({} session(s) ended)", ended.len());
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
