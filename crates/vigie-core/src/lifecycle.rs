@@ -80,11 +80,7 @@ pub struct AccountRequest {
 impl AccountRequest {
     /// The state as of `now`: a pending request past its expiry is expired.
     pub fn state_at(&self, now: Timestamp) -> RequestState {
-        if self.state == RequestState::Pending && now >= self.expires_at {
-            RequestState::Expired
-        } else {
-            self.state
-        }
+        if self.state == RequestState::Pending && now >= self.expires_at { RequestState::Expired } else { self.state }
     }
 }
 
@@ -252,9 +248,31 @@ mod tests {
             ("advisor", Advisor, partner, true, None, 10, partner, Advisor, 1, Err(NotAnAdministrator)),
             ("admin of another org", AccountAdmin, 3, true, None, 10, partner, Advisor, 1, Err(OtherOrganization)),
             ("agency security officer", SecurityOfficer, agency, true, None, 10, partner, Advisor, 1, Ok(())),
-            ("admin role needs officer", AccountAdmin, partner, true, None, 10, partner, AccountAdmin, 1, Err(NeedsSecurityOfficer)),
+            (
+                "admin role needs officer",
+                AccountAdmin,
+                partner,
+                true,
+                None,
+                10,
+                partner,
+                AccountAdmin,
+                1,
+                Err(NeedsSecurityOfficer),
+            ),
             ("officer approves admin", SecurityOfficer, partner, true, None, 10, partner, AccountAdmin, 1, Ok(())),
-            ("created by the requester", AccountAdmin, partner, true, Some(10), 10, partner, Advisor, 1, Err(RequestedByYourCreator)),
+            (
+                "created by the requester",
+                AccountAdmin,
+                partner,
+                true,
+                Some(10),
+                10,
+                partner,
+                Advisor,
+                1,
+                Err(RequestedByYourCreator),
+            ),
             ("expired", AccountAdmin, partner, true, None, 10, partner, Advisor, REQUEST_TTL_MS, Err(Expired)),
         ];
         for (name, role, org_n, elevated, created_by, by, req_org, req_role, at, want) in cases.iter().cloned() {

@@ -186,7 +186,11 @@ pub trait AccountStore: Send + Sync {
 
     /// Creates a session; if the agent then has more than `max_concurrent` live sessions at
     /// `session.created_at`, ends the least recently used ones and returns their ids.
-    fn create_session(&self, session: &NewSession, max_concurrent: usize) -> Result<(SessionId, Vec<SessionId>), StoreError>;
+    fn create_session(
+        &self,
+        session: &NewSession,
+        max_concurrent: usize,
+    ) -> Result<(SessionId, Vec<SessionId>), StoreError>;
     /// The session whose current access token hashes to `hash`, if that token has not expired.
     fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError>;
     /// The session whose refresh token hashes to `hash` (expiry is the caller's check).

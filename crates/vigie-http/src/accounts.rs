@@ -85,9 +85,8 @@ impl NewRequest {
     pub fn parse(self, actor: &Agent, now: vigie_core::time::Timestamp) -> Result<AccountRequest, Problem> {
         let login: Login =
             self.login.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("login", e.to_string()))?;
-        let role = Role::parse(&self.role).ok_or_else(|| {
-            Problem::invalid("role", "one of advisor, manager, account_admin, security_officer")
-        })?;
+        let role = Role::parse(&self.role)
+            .ok_or_else(|| Problem::invalid("role", "one of advisor, manager, account_admin, security_officer"))?;
         let team = match self.team {
             Some(t) => Some(t.parse::<TeamId>().map_err(|e| Problem::invalid("team", e.to_string()))?),
             None => None,
@@ -146,9 +145,17 @@ pub async fn create(
     .await
 }
 
-pub fn create_request(st: &AppState, authed: &Authed, client: &Client, mut request: AccountRequest) -> Result<AccountRequest, Problem> {
+pub fn create_request(
+    st: &AppState,
+    authed: &Authed,
+    client: &Client,
+    mut request: AccountRequest,
+) -> Result<AccountRequest, Problem> {
     let now = st.clock.now();
-    let made = st.accounts.requests_made_since(authed.caller.agent.id, now.plus_millis(-24 * 3600 * 1000)).map_err(store_err)?;
+    let made = st
+        .accounts
+        .requests_made_since(authed.caller.agent.id, now.plus_millis(-24 * 3600 * 1000))
+        .map_err(store_err)?;
     lifecycle::may_request(&actor(st, authed)?, request.role, made).map_err(refusal)?;
     let id = st
         .accounts
@@ -188,7 +195,10 @@ pub fn visible_requests(st: &AppState, authed: &Authed) -> Result<Vec<AccountReq
 }
 
 fn request_id(raw: &str) -> Result<u64, Problem> {
-    raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| Problem::invalid("id", "a request id is a positive integer"))
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Problem::invalid("id", "a request id is a positive integer"))
 }
 
 /// `POST /v1/account-requests/{id}/approve`
@@ -214,7 +224,9 @@ pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64)
     let now = st.clock.now();
     let request = st.accounts.request(id).map_err(store_err)?.ok_or_else(Problem::not_found)?;
     let who = actor(st, authed)?;
-    if who.agent.org != request.org && !(who.agent.role == Role::SecurityOfficer && who.org.kind == vigie_core::org::OrgKind::Agency) {
+    if who.agent.org != request.org
+        && !(who.agent.role == Role::SecurityOfficer && who.org.kind == vigie_core::org::OrgKind::Agency)
+    {
         // Another organization's request is not even acknowledged.
         return Err(Problem::not_found());
     }
@@ -286,7 +298,9 @@ pub fn reject_request(st: &AppState, authed: &Authed, client: &Client, id: u64) 
     let now = st.clock.now();
     let request = st.accounts.request(id).map_err(store_err)?.ok_or_else(Problem::not_found)?;
     let who = actor(st, authed)?;
-    if who.agent.org != request.org && !(who.agent.role == Role::SecurityOfficer && who.org.kind == vigie_core::org::OrgKind::Agency) {
+    if who.agent.org != request.org
+        && !(who.agent.role == Role::SecurityOfficer && who.org.kind == vigie_core::org::OrgKind::Agency)
+    {
         return Err(Problem::not_found());
     }
     // Anyone who could approve may reject; the requester may withdraw their own request.
@@ -330,11 +344,13 @@ pub fn disable_agent(st: &AppState, authed: &Authed, client: &Client, id: AgentI
     })?;
     st.accounts.set_agent_active(id, false).map_err(store_err)?;
     let ended = st.accounts.end_sessions_of(id).map_err(store_err)?;
-    let mut events = vec![SecurityEvent::new(now, SecurityKind::AccountDisabled)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .subject(id)
-        .context(client.describe())];
+    let mut events = vec![
+        SecurityEvent::new(now, SecurityKind::AccountDisabled)
+            .by(authed.caller.agent.id, authed.caller.org.id)
+            .session(authed.session.id)
+            .subject(id)
+            .context(client.describe()),
+    ];
     for s in ended {
         events.push(
             SecurityEvent::new(now, SecurityKind::SessionEnded)
@@ -358,13 +374,18 @@ pub struct PendingSecrets {
 }
 
 fn enrolment_token(raw: &str) -> Result<SessionToken, Problem> {
-    SessionToken::parse(raw).ok_or_else(|| Problem::invalid("token", "an enrolment link's token is 43 base64url characters"))
+    SessionToken::parse(raw)
+        .ok_or_else(|| Problem::invalid("token", "an enrolment link's token is 43 base64url characters"))
 }
 
 /// The agent an enrolment link opens, if it is valid now.
 pub fn enrolment_agent(st: &AppState, token: &SessionToken) -> Result<(Agent, Organization), Problem> {
     let now = st.clock.now();
-    let gone = || Problem::conflict("this enrolment link is unknown, expired or already used: ask your administrator for a new account request");
+    let gone = || {
+        Problem::conflict(
+            "this enrolment link is unknown, expired or already used: ask your administrator for a new account request",
+        )
+    };
     let id = st.accounts.enrolment(&token.hash(), now).map_err(store_err)?.ok_or_else(gone)?;
     let agent = st.registry.agent(id).map_err(store_err)?.ok_or_else(gone)?;
     let org = st.registry.organization(agent.org).map_err(store_err)?.ok_or_else(gone)?;
@@ -434,7 +455,11 @@ pub async fn enrol_password(
 
 /// Hashes the chosen password and draws a TOTP secret, kept aside until the first code.
 /// Returns the secret in base32 and its `otpauth://` URI.
-pub async fn choose_password(state: &Arc<AppState>, token: SessionToken, password: String) -> Result<(String, String), Problem> {
+pub async fn choose_password(
+    state: &Arc<AppState>,
+    token: SessionToken,
+    password: String,
+) -> Result<(String, String), Problem> {
     let permit = state.hashing.clone().acquire_owned().await.map_err(|_| Problem::internal())?;
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
@@ -452,7 +477,11 @@ pub async fn choose_password(state: &Arc<AppState>, token: SessionToken, passwor
         let totp = TotpSecret::from_bytes(&secret).ok_or_else(Problem::internal)?;
         let uri = totp.otpauth_uri("Vigie", agent.login.as_str());
         let b32 = totp.to_base32();
-        st.enrolling.put_as(hex::encode(token.hash()), PendingSecrets { agent: agent.id, password: hash, totp }, st.clock.now());
+        st.enrolling.put_as(
+            hex::encode(token.hash()),
+            PendingSecrets { agent: agent.id, password: hash, totp },
+            st.clock.now(),
+        );
         Ok((b32, uri))
     })
     .await
@@ -487,7 +516,12 @@ pub async fn enrol_confirm(
 
 /// Spends the link and stores the credentials together; a wrong code keeps nothing (choose
 /// the password again).
-pub async fn confirm_enrolment(state: &Arc<AppState>, token: SessionToken, code: TotpCode, client: Client) -> Result<(), Problem> {
+pub async fn confirm_enrolment(
+    state: &Arc<AppState>,
+    token: SessionToken,
+    code: TotpCode,
+    client: Client,
+) -> Result<(), Problem> {
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
         let (agent, org) = enrolment_agent(&st, &token)?;
@@ -498,12 +532,17 @@ pub async fn confirm_enrolment(state: &Arc<AppState>, token: SessionToken, code:
             .filter(|p| p.agent == agent.id)
             .ok_or_else(|| Problem::conflict("choose a password first"))?;
         let Some(step) = signin::totp::verify(&pending.totp, code, now.seconds(), None) else {
-            return Err(Problem::invalid("totp", "this code does not match the secret: choose the password again and re-scan"));
+            return Err(Problem::invalid(
+                "totp",
+                "this code does not match the secret: choose the password again and re-scan",
+            ));
         };
         if !st.accounts.consume_enrolment(&token.hash(), now).map_err(store_err)? {
             return Err(Problem::conflict("this enrolment link was used meanwhile"));
         }
-        st.accounts.set_credentials(agent.id, &Credentials { password: pending.password, totp: pending.totp }).map_err(store_err)?;
+        st.accounts
+            .set_credentials(agent.id, &Credentials { password: pending.password, totp: pending.totp })
+            .map_err(store_err)?;
         st.accounts.consume_totp_step(agent.id, step).map_err(store_err)?;
         st.record(&[SecurityEvent::new(now, SecurityKind::Enrolled)
             .by(agent.id, org.id)
@@ -515,7 +554,10 @@ pub async fn confirm_enrolment(state: &Arc<AppState>, token: SessionToken, code:
 }
 
 /// `POST /v1/enrol/{token}/passkey/start`
-pub async fn enrol_passkey_start(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Result<Response, Problem> {
+pub async fn enrol_passkey_start(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+) -> Result<Response, Problem> {
     let token = enrolment_token(&token)?;
     let st = state.clone();
     let out = tokio::task::spawn_blocking(move || {

@@ -16,8 +16,8 @@ use vigie_core::guard::{Caller, GuardError, LookupKey, RequestMeta};
 use vigie_core::ids::{FtId, PersonId, RequestId};
 use vigie_core::nir::Nir;
 use vigie_core::person::FilteredRecord;
-use vigie_core::time::{format_date, parse_date};
 use vigie_core::security::{SecurityEvent, SecurityKind};
+use vigie_core::time::{format_date, parse_date};
 use vigie_core::{CategorySet, DataCategory};
 
 use crate::json::Body;
@@ -58,8 +58,7 @@ where
     Ok(resp)
 }
 
-const STEP_UP_DETAIL: &str =
-    "confirm it is you with a fresh second factor: POST /v1/step-up with a TOTP code, or a passkey through /v1/step-up/passkey/start and /finish";
+const STEP_UP_DETAIL: &str = "confirm it is you with a fresh second factor: POST /v1/step-up with a TOTP code, or a passkey through /v1/step-up/passkey/start and /finish";
 
 /// Records a step-up the guard asked for, on the session and in the ledger.
 fn demand_step_up(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
@@ -94,7 +93,6 @@ pub async fn me(State(state): State<Arc<AppState>>, client: Client, headers: Hea
     })
     .await
 }
-
 
 /// The categories asked for, from `?fields=a,b` or a body's `"fields": ["a", "b"]`; all when
 /// absent. An unknown name is refused, naming it.

@@ -103,11 +103,19 @@ pub fn continue_page(to: &str) -> Response {
 }
 
 pub async fn static_js() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], include_str!("../static/vigie.js")).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../static/vigie.js"),
+    )
+        .into_response()
 }
 
 pub async fn static_css() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], include_str!("../static/vigie.css")).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../static/vigie.css"),
+    )
+        .into_response()
 }
 
 /// Runs `f` for a signed-in browser; not signed in → the sign-in page; a problem → its page.
@@ -203,7 +211,12 @@ impl std::fmt::Debug for LoginForm {
 }
 
 /// `POST /login` (form)
-pub async fn login_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+pub async fn login_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     if let Err(p) = session::same_origin(&state, &headers, &Presented { cookies: true, ..Presented::default() }) {
         return problem_page(&p);
     }
@@ -216,7 +229,13 @@ pub async fn login_form(State(state): State<Arc<AppState>>, client: Client, head
         let (agent, org) = session::password_sign_in(&state, &client, login, Secret::new(f.password), code).await?;
         let st = state.clone();
         let tokens = tokio::task::spawn_blocking(move || {
-            session::open_session(&st, &agent, &org, Opening { method: "password_totp", mfa: true, credential: None }, &client)
+            session::open_session(
+                &st,
+                &agent,
+                &org,
+                Opening { method: "password_totp", mfa: true, credential: None },
+                &client,
+            )
         })
         .await
         .map_err(|_| Problem::internal())??;
@@ -263,10 +282,13 @@ pub async fn scope_page(
         let meta = RequestMeta { request: request_id(), at: st.clock.now() };
         let page = match st.guard.scope(&authed.caller, meta, after, 50) {
             Ok(p) => p,
-            Err(GuardError::StepUpRequired) => return Err(Problem::step_up_required("confirm it is you before seeing more records")),
+            Err(GuardError::StepUpRequired) => {
+                return Err(Problem::step_up_required("confirm it is you before seeing more records"));
+            }
             Err(_) => return Err(Problem::unavailable()),
         };
-        let mut body = String::from("<table><thead><tr><th>Person</th><th>Name</th><th>Through</th></tr></thead><tbody>");
+        let mut body =
+            String::from("<table><thead><tr><th>Person</th><th>Name</th><th>Through</th></tr></thead><tbody>");
         for e in &page.entries {
             let _ = write!(
                 body,
@@ -296,7 +318,12 @@ fn request_id() -> RequestId {
 }
 
 /// `GET /persons/{id}`
-pub async fn person_page(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn person_page(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(id) = id.parse::<PersonId>() else {
         return problem_page(&Problem::invalid("id", "a person id looks like P123"));
     };
@@ -311,10 +338,13 @@ pub async fn person_page(State(state): State<Arc<AppState>>, client: Client, hea
             Err(GuardError::StepUpRequired) => {
                 let now = st.clock.now();
                 let _ = st.accounts.demand_step_up(authed.session.id, now);
-                let _ = st.record(&[vigie_core::security::SecurityEvent::new(now, vigie_core::security::SecurityKind::StepUpDemanded)
-                    .by(authed.caller.agent.id, authed.caller.org.id)
-                    .session(authed.session.id)
-                    .context(client.describe())]);
+                let _ = st.record(&[vigie_core::security::SecurityEvent::new(
+                    now,
+                    vigie_core::security::SecurityKind::StepUpDemanded,
+                )
+                .by(authed.caller.agent.id, authed.caller.org.id)
+                .session(authed.session.id)
+                .context(client.describe())]);
                 return Err(Problem::step_up_required("confirm it is you before seeing more records"));
             }
             Err(GuardError::Unavailable(_)) => return Err(Problem::unavailable()),
@@ -323,9 +353,11 @@ pub async fn person_page(State(state): State<Arc<AppState>>, client: Client, hea
         let mut body = String::from("<dl class=\"record\">");
         dl(&mut body, "", &json);
         body.push_str("</dl>");
-        let missing: Vec<&str> = DataCategory::ALL.iter().filter(|c| !r.categories.contains(**c)).map(|c| c.as_str()).collect();
+        let missing: Vec<&str> =
+            DataCategory::ALL.iter().filter(|c| !r.categories.contains(**c)).map(|c| c.as_str()).collect();
         if !missing.is_empty() {
-            let _ = write!(body, "<p class=\"note\">Not shown (not permitted to you): {}</p>", esc(&missing.join(", ")));
+            let _ =
+                write!(body, "<p class=\"note\">Not shown (not permitted to you): {}</p>", esc(&missing.join(", ")));
         }
         body.push_str("<p class=\"note\">This consultation is recorded in the ledger.</p>");
         Ok(layout(&format!("Person {id}"), Some(authed), &body))
@@ -409,7 +441,12 @@ pub async fn sessions_page(State(state): State<Arc<AppState>>, client: Client, h
 }
 
 /// `POST /sessions/{id}/revoke` (form)
-pub async fn revoke_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+pub async fn revoke_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
     page(state, headers, client, true, move |st, authed, client| {
         match st.accounts.session_by_id(vigie_core::SessionId(id)).map_err(|_| Problem::unavailable())? {
             Some(s) if s.agent == authed.caller.agent.id => {
@@ -423,8 +460,14 @@ pub async fn revoke_form(State(state): State<Arc<AppState>>, client: Client, hea
 }
 
 /// `POST /passkeys/{id}/remove` (form)
-pub async fn remove_passkey_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let Some(cred) = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id.as_bytes()).ok() else {
+pub async fn remove_passkey_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(cred) = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id.as_bytes()).ok()
+    else {
         return problem_page(&Problem::invalid("id", "a passkey id is base64url"));
     };
     page(state, headers, client, true, move |st, authed, client| {
@@ -468,7 +511,12 @@ impl std::fmt::Debug for TotpForm {
 }
 
 /// `POST /step-up` (form): a wrong code ends the session, as in the API.
-pub async fn step_up_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Form(f): Form<TotpForm>) -> Response {
+pub async fn step_up_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Form(f): Form<TotpForm>,
+) -> Response {
     let Ok(code) = f.totp.trim().parse::<TotpCode>() else {
         return problem_page(&Problem::invalid("totp", "six digits"));
     };
@@ -550,7 +598,12 @@ pub struct RequestForm {
 }
 
 /// `POST /accounts/requests` (form)
-pub async fn request_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Form(f): Form<RequestForm>) -> Response {
+pub async fn request_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Form(f): Form<RequestForm>,
+) -> Response {
     page(state, headers, client, true, move |st, authed, client| {
         let body = serde_json::json!({
             "login": f.login, "display_name": f.display_name, "email": f.email, "role": f.role, "justification": f.justification,
@@ -564,7 +617,12 @@ pub async fn request_form(State(state): State<Arc<AppState>>, client: Client, he
 }
 
 /// `POST /accounts/requests/{id}/approve` (form)
-pub async fn approve_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+pub async fn approve_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
     page(state, headers, client, true, move |st, authed, client| {
         accounts::approve_request(st, authed, client, id)?;
         Ok(see_other("/accounts"))
@@ -573,7 +631,12 @@ pub async fn approve_form(State(state): State<Arc<AppState>>, client: Client, he
 }
 
 /// `POST /accounts/requests/{id}/reject` (form)
-pub async fn reject_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+pub async fn reject_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
     page(state, headers, client, true, move |st, authed, client| {
         accounts::reject_request(st, authed, client, id)?;
         Ok(see_other("/accounts"))
@@ -627,7 +690,11 @@ impl std::fmt::Debug for PasswordForm {
 }
 
 /// `POST /enrol/{token}/password` (form): shows the TOTP secret and asks for the first code.
-pub async fn enrol_password_form(State(state): State<Arc<AppState>>, Path(token): Path<String>, Form(f): Form<PasswordForm>) -> Response {
+pub async fn enrol_password_form(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Form(f): Form<PasswordForm>,
+) -> Response {
     let Some(tok) = vigie_core::signin::SessionToken::parse(&token) else {
         return problem_page(&Problem::invalid("token", "this link is malformed"));
     };
@@ -649,7 +716,12 @@ pub async fn enrol_password_form(State(state): State<Arc<AppState>>, Path(token)
 }
 
 /// `POST /enrol/{token}/confirm` (form)
-pub async fn enrol_confirm_form(State(state): State<Arc<AppState>>, client: Client, Path(token): Path<String>, Form(f): Form<TotpForm>) -> Response {
+pub async fn enrol_confirm_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    Path(token): Path<String>,
+    Form(f): Form<TotpForm>,
+) -> Response {
     let Some(tok) = vigie_core::signin::SessionToken::parse(&token) else {
         return problem_page(&Problem::invalid("token", "this link is malformed"));
     };
@@ -675,7 +747,12 @@ pub async fn second_factor_page() -> Response {
 }
 
 /// `POST /auth/oidc/second-factor` (form)
-pub async fn second_factor_form(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, Form(f): Form<TotpForm>) -> Response {
+pub async fn second_factor_form(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Form(f): Form<TotpForm>,
+) -> Response {
     let Ok(code) = f.totp.trim().parse::<TotpCode>() else {
         return problem_page(&Problem::invalid("totp", "six digits"));
     };

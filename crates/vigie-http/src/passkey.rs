@@ -25,9 +25,7 @@ use vigie_core::org::{Agent, Organization};
 use vigie_core::ports::StoredPasskey;
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::signin::{EndReason, ThrottleKey, TotpCode};
-use webauthn_rs::prelude::{
-    Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, WebauthnError,
-};
+use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, WebauthnError};
 
 use crate::json::Body;
 use crate::problem::Problem;
@@ -70,8 +68,9 @@ pub fn start_registration(state: &AppState, agent: &Agent) -> Result<serde_json:
         sel.require_resident_key = true;
         sel.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Required);
     }
-    let ceremony =
-        state.ceremonies.put(Ceremony::Register { agent: agent.id, user_handle: handle, state: reg }, state.clock.now());
+    let ceremony = state
+        .ceremonies
+        .put(Ceremony::Register { agent: agent.id, user_handle: handle, state: reg }, state.clock.now());
     Ok(json!({ "ceremony": ceremony, "publicKey": ccr.public_key }))
 }
 
@@ -221,16 +220,24 @@ pub async fn remove(
     .await
 }
 
-pub fn remove_passkey(state: &AppState, agent: &Agent, org: &Organization, cred: &[u8], client: &Client) -> Result<(), Problem> {
+pub fn remove_passkey(
+    state: &AppState,
+    agent: &Agent,
+    org: &Organization,
+    cred: &[u8],
+    client: &Client,
+) -> Result<(), Problem> {
     let now = state.clock.now();
     if !state.accounts.remove_passkey(agent.id, cred).map_err(store_err)? {
         return Err(Problem::not_found());
     }
     let ended = state.accounts.end_sessions_by_credential(cred).map_err(store_err)?;
-    let mut events = vec![SecurityEvent::new(now, SecurityKind::PasskeyRemoved)
-        .by(agent.id, org.id)
-        .context(client.describe())
-        .detail("credential", URL_SAFE_NO_PAD.encode(cred))];
+    let mut events = vec![
+        SecurityEvent::new(now, SecurityKind::PasskeyRemoved)
+            .by(agent.id, org.id)
+            .context(client.describe())
+            .detail("credential", URL_SAFE_NO_PAD.encode(cred)),
+    ];
     for s in ended {
         events.push(
             SecurityEvent::new(now, SecurityKind::SessionEnded)
@@ -305,7 +312,8 @@ fn verify_sign_in(state: &AppState, req: &Assertion) -> Result<(Agent, Organizat
     let Some(Ceremony::SignIn { state: auth }) = state.ceremonies.take(&req.ceremony, now) else {
         return Err(Problem::passkey_refused("unknown, expired or already used ceremony: start again"));
     };
-    let (handle, cred_id) = state.webauthn.identify_discoverable_authentication(&req.credential).map_err(|e| refused(&e))?;
+    let (handle, cred_id) =
+        state.webauthn.identify_discoverable_authentication(&req.credential).map_err(|e| refused(&e))?;
     let keys = state.accounts.passkeys_by_handle(handle.as_bytes()).map_err(store_err)?;
     let Some(stored) = keys.iter().find(|k| k.credential_id == cred_id) else {
         return Err(Problem::passkey_refused("this passkey is not registered (removed, or for another site)"));
@@ -395,7 +403,12 @@ pub async fn step_up_totp(
 }
 
 /// Checks the code and elevates; a wrong or reused code ends the session.
-pub fn step_up_totp_blocking(st: &AppState, authed: &Authed, client: &Client, code: TotpCode) -> Result<session::Tokens, Problem> {
+pub fn step_up_totp_blocking(
+    st: &AppState,
+    authed: &Authed,
+    client: &Client,
+    code: TotpCode,
+) -> Result<session::Tokens, Problem> {
     if vigie_core::lifecycle::passkey_required(authed.caller.agent.role) {
         return Err(Problem::forbidden("this role steps up with a passkey: use /v1/step-up/passkey/start"));
     }

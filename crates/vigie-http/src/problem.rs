@@ -178,7 +178,12 @@ impl Problem {
         )
     }
     pub fn sso_not_configured() -> Self {
-        Self::new("sso-not-configured", "Single sign-on not configured", StatusCode::NOT_FOUND, "no [oidc] section in the configuration")
+        Self::new(
+            "sso-not-configured",
+            "Single sign-on not configured",
+            StatusCode::NOT_FOUND,
+            "no [oidc] section in the configuration",
+        )
     }
     pub fn internal() -> Self {
         Self::new("internal", "Internal error", StatusCode::INTERNAL_SERVER_ERROR, "the request failed; it was logged")

@@ -24,7 +24,9 @@ use vigie_core::ids::{Login, SessionId};
 use vigie_core::org::{Agent, Organization};
 use vigie_core::ports::{NewSession, SessionRecord};
 use vigie_core::security::{SecurityEvent, SecurityKind};
-use vigie_core::signin::{self, Check, ClientContext, EndReason, PasswordHash, Secret, SessionToken, ThrottleKey, TotpCode};
+use vigie_core::signin::{
+    self, Check, ClientContext, EndReason, PasswordHash, Secret, SessionToken, ThrottleKey, TotpCode,
+};
 use vigie_core::time::Timestamp;
 
 use crate::json::Body;
@@ -50,11 +52,7 @@ impl FromRequestParts<Arc<AppState>> for Client {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Problem> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .ok_or_else(Problem::internal)?;
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).ok_or_else(Problem::internal)?;
         let ip = client_ip(&parts.headers, peer, &state.settings.trusted_proxies);
         let user_agent: String = parts
             .headers
@@ -208,6 +206,8 @@ pub fn open_session(
         let _ = state.accounts.end_session(id);
         return Err(p);
     }
+    // A sign-in is a fresh proof of every factor: the session starts elevated.
+    state.accounts.elevate(id, now.plus_millis(policy.elevation_ms)).map_err(|_| Problem::unavailable())?;
     Ok(Tokens {
         session: id,
         access,
@@ -239,7 +239,9 @@ pub fn cookies(state: &AppState, tokens: &Tokens) -> Vec<HeaderValue> {
 pub fn clear_cookies() -> Vec<HeaderValue> {
     [ACCESS_COOKIE, REFRESH_COOKIE]
         .iter()
-        .filter_map(|n| HeaderValue::from_str(&format!("{n}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict")).ok())
+        .filter_map(|n| {
+            HeaderValue::from_str(&format!("{n}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict")).ok()
+        })
         .collect()
 }
 
@@ -481,7 +483,12 @@ pub struct Authed {
 }
 
 /// Ends a session and ledgers why, with the context it was bound to and the one seen.
-pub fn end_session(state: &AppState, s: &SessionRecord, reason: EndReason, seen: Option<&Client>) -> Result<(), Problem> {
+pub fn end_session(
+    state: &AppState,
+    s: &SessionRecord,
+    reason: EndReason,
+    seen: Option<&Client>,
+) -> Result<(), Problem> {
     let now = state.clock.now();
     let ended = state.accounts.end_session(s.id).map_err(|_| Problem::unavailable())?;
     if !ended {
@@ -524,13 +531,14 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
     let Some(session) = record else {
         return Err(Problem::unauthenticated());
     };
-    let (elevated, step_up_pending, touch) = match signin::session::check(policy, &session.state(), &client.context, now) {
-        Check::End(reason) => {
-            end_session(state, &session, reason, Some(client))?;
-            return Err(Problem::session_ended(reason.as_str()));
-        }
-        Check::Live { elevated, step_up_pending, touch } => (elevated, step_up_pending, touch),
-    };
+    let (elevated, step_up_pending, touch) =
+        match signin::session::check(policy, &session.state(), &client.context, now) {
+            Check::End(reason) => {
+                end_session(state, &session, reason, Some(client))?;
+                return Err(Problem::session_ended(reason.as_str()));
+            }
+            Check::Live { elevated, step_up_pending, touch } => (elevated, step_up_pending, touch),
+        };
     let agent = state.registry.agent(session.agent).map_err(|_| Problem::unavailable())?;
     let org = match &agent {
         Some(a) => state.registry.organization(a.org).map_err(|_| Problem::unavailable())?,
@@ -574,7 +582,11 @@ pub fn rotate_access(state: &AppState, session: &SessionRecord) -> Result<Tokens
 
 /// `POST /v1/session/refresh`: a new access token from the refresh token (`Authorization:
 /// Bearer <refresh token>`, or the session cookie). From another context, the session ends.
-pub async fn refresh(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap) -> Result<Response, Problem> {
+pub async fn refresh(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let token = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         Some(auth) => auth.strip_prefix("Bearer ").and_then(|t| SessionToken::parse(t.trim())),
         None => cookie(&headers, REFRESH_COOKIE).and_then(SessionToken::parse),
@@ -595,7 +607,11 @@ pub async fn refresh(State(state): State<Arc<AppState>>, client: Client, headers
 }
 
 /// `POST /v1/logout`: ends the session at once (both tokens stop working).
-pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap) -> Result<Response, Problem> {
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let presented = Presented::from_headers(&headers);
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
@@ -632,7 +648,13 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap, presented: &Presented)
 /// Authenticates on the blocking pool and runs `f`; adds the refreshed cookies, if any, and
 /// `Cache-Control: no-store` to the response. For state-changing routes, pass `write = true`:
 /// the origin is checked first.
-pub async fn with_session<F, R>(state: Arc<AppState>, headers: &HeaderMap, client: Client, write: bool, f: F) -> Result<Response, Problem>
+pub async fn with_session<F, R>(
+    state: Arc<AppState>,
+    headers: &HeaderMap,
+    client: Client,
+    write: bool,
+    f: F,
+) -> Result<Response, Problem>
 where
     F: FnOnce(&AppState, &Authed, &Client) -> Result<R, Problem> + Send + 'static,
     R: IntoResponse + Send + 'static,
@@ -748,7 +770,10 @@ mod tests {
     fn bearer_wins_over_cookies_and_malformed_tokens_are_absent() {
         let mut h = HeaderMap::new();
         let tok = "A".repeat(43);
-        h.insert(header::COOKIE, HeaderValue::from_str(&format!("{ACCESS_COOKIE}={tok}; {REFRESH_COOKIE}={tok}")).unwrap());
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{ACCESS_COOKIE}={tok}; {REFRESH_COOKIE}={tok}")).unwrap(),
+        );
         let p = Presented::from_headers(&h);
         assert!(p.cookies && p.access.is_some() && p.refresh.is_some());
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer nope"));

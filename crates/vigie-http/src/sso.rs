@@ -111,12 +111,17 @@ fn resolve(state: &AppState, id: &FederatedIdentity, client: &Client) -> Result<
         Some(a) => state.registry.agent(a).map_err(|_| Problem::unavailable())?.ok_or_else(unknown)?,
         None => {
             let email = id.email.as_deref().filter(|_| id.email_verified).ok_or_else(unknown)?;
-            let candidates = state.accounts.agents_by_email(&email.to_ascii_lowercase()).map_err(|_| Problem::unavailable())?;
+            let candidates =
+                state.accounts.agents_by_email(&email.to_ascii_lowercase()).map_err(|_| Problem::unavailable())?;
             let mut active = candidates.into_iter().filter(|a| a.active);
             let (Some(agent), None) = (active.next(), active.next()) else {
                 return Err(unknown());
             };
-            if !state.accounts.link_identity(&id.issuer, &id.subject, agent.id, now).map_err(|_| Problem::unavailable())? {
+            if !state
+                .accounts
+                .link_identity(&id.issuer, &id.subject, agent.id, now)
+                .map_err(|_| Problem::unavailable())?
+            {
                 return Err(unknown());
             }
             state.record(&[SecurityEvent::new(now, SecurityKind::IdentityLinked)
@@ -139,7 +144,13 @@ fn finish(state: &AppState, id: &FederatedIdentity, client: &Client) -> Result<R
     let (agent, org) = resolve(state, id, client)?;
     let passkey_only = vigie_core::lifecycle::passkey_required(agent.role);
     if id.multi_factor && !passkey_only {
-        let tokens = session::open_session(state, &agent, &org, Opening { method: "oidc", mfa: true, credential: None }, client)?;
+        let tokens = session::open_session(
+            state,
+            &agent,
+            &org,
+            Opening { method: "oidc", mfa: true, credential: None },
+            client,
+        )?;
         return Ok(redirect_with_cookies("/", session::cookies(state, &tokens)));
     }
     // Vigie's own second factor is owed.
@@ -185,9 +196,17 @@ pub fn second_factor_totp(
     let sso = sso(state)?;
     let now = state.clock.now();
     let id = second_factor_pending(headers).ok_or_else(|| Problem::forbidden("no single sign-on in progress"))?;
-    let agent_id = sso.second_factor.take(&id, now).ok_or_else(|| Problem::forbidden("the single sign-on expired: start again"))?;
-    let agent = state.registry.agent(agent_id).map_err(|_| Problem::unavailable())?.ok_or_else(Problem::bad_credentials)?;
-    let org = state.registry.organization(agent.org).map_err(|_| Problem::unavailable())?.ok_or_else(Problem::bad_credentials)?;
+    let agent_id = sso
+        .second_factor
+        .take(&id, now)
+        .ok_or_else(|| Problem::forbidden("the single sign-on expired: start again"))?;
+    let agent =
+        state.registry.agent(agent_id).map_err(|_| Problem::unavailable())?.ok_or_else(Problem::bad_credentials)?;
+    let org = state
+        .registry
+        .organization(agent.org)
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(Problem::bad_credentials)?;
     if !session::check_totp(state, &agent, code)? || !agent.active || !org.active {
         let _ = state.record(&[SecurityEvent::new(now, SecurityKind::SignInFailed)
             .by(agent.id, org.id)
@@ -195,9 +214,17 @@ pub fn second_factor_totp(
             .detail("method", "oidc+totp")]);
         return Err(Problem::bad_credentials());
     }
-    let tokens = session::open_session(state, &agent, &org, Opening { method: "oidc+totp", mfa: true, credential: None }, client)?;
+    let tokens = session::open_session(
+        state,
+        &agent,
+        &org,
+        Opening { method: "oidc+totp", mfa: true, credential: None },
+        client,
+    )?;
     let mut cookies = session::cookies(state, &tokens);
-    if let Ok(v) = HeaderValue::from_str(&format!("{SECOND_FACTOR_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax")) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{SECOND_FACTOR_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"))
+    {
         cookies.push(v);
     }
     Ok(redirect_with_cookies("/", cookies))

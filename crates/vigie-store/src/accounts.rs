@@ -174,7 +174,9 @@ impl AccountStore for Store {
     }
 
     fn remove_passkey(&self, agent: AgentId, credential_id: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.exec("DELETE FROM passkeys WHERE agent = ?1 AND credential_id = ?2", (agent.as_i64(), credential_id))? == 1)
+        Ok(self
+            .exec("DELETE FROM passkeys WHERE agent = ?1 AND credential_id = ?2", (agent.as_i64(), credential_id))?
+            == 1)
     }
 
     fn create_request(&self, request: &AccountRequest) -> Result<Option<u64>, StoreError> {

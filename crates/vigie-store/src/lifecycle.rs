@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row};
 use vigie_core::ids::{AgentId, Login, OrgId, TeamId};
 use vigie_core::lifecycle::{AccountRequest, RequestState};
 use vigie_core::org::{Agent, Role};
-use vigie_core::ports::{AccountOrigin, Approval, StoredPasskey, StoreError};
+use vigie_core::ports::{AccountOrigin, Approval, StoreError, StoredPasskey};
 use vigie_core::time::Timestamp;
 
 use crate::Store;
@@ -106,7 +106,8 @@ impl Store {
 
     pub(crate) fn request_db(&self, id: u64) -> Result<Option<AccountRequest>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("SELECT {REQUEST_COLUMNS} FROM account_requests WHERE id = ?1"))?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {REQUEST_COLUMNS} FROM account_requests WHERE id = ?1"))?;
             let mut rows = stmt.query([i64::try_from(id).unwrap_or(-1)])?;
             rows.next()?.map(request_row).transpose()
         })
@@ -135,7 +136,9 @@ impl Store {
     pub(crate) fn requests_made_since_db(&self, agent: AgentId, since: Timestamp) -> Result<usize, StoreError> {
         self.with_conn(|conn| {
             let n: i64 = conn
-                .prepare_cached("SELECT count(*) FROM account_requests WHERE requested_by = ?1 AND created_at_ms >= ?2")?
+                .prepare_cached(
+                    "SELECT count(*) FROM account_requests WHERE requested_by = ?1 AND created_at_ms >= ?2",
+                )?
                 .query_row((agent.as_i64(), since.millis()), |r| r.get(0))?;
             Ok(usize::try_from(n).unwrap_or(0))
         })
@@ -249,19 +252,32 @@ impl Store {
 
     /// An operator's enrolment link for an existing account (bootstrapping the first
     /// administrators, or a lost passkey): earlier unused links of the agent stop working.
-    pub fn issue_enrolment(&self, agent: AgentId, hash: &[u8; 32], now: Timestamp, expires_at: Timestamp) -> Result<(), StoreError> {
+    pub fn issue_enrolment(
+        &self,
+        agent: AgentId,
+        hash: &[u8; 32],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             let tx = conn.unchecked_transaction()?;
-            tx.prepare_cached("DELETE FROM enrolments WHERE agent = ?1 AND used_at_ms IS NULL")?.execute([agent.as_i64()])?;
-            tx.prepare_cached("INSERT INTO enrolments (token_hash, agent, created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)")?
-                .execute((&hash[..], agent.as_i64(), now.millis(), expires_at.millis()))
-                .map_err(|e| crate::accounts::no_such_agent(e, agent))?;
+            tx.prepare_cached("DELETE FROM enrolments WHERE agent = ?1 AND used_at_ms IS NULL")?
+                .execute([agent.as_i64()])?;
+            tx.prepare_cached(
+                "INSERT INTO enrolments (token_hash, agent, created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute((&hash[..], agent.as_i64(), now.millis(), expires_at.millis()))
+            .map_err(|e| crate::accounts::no_such_agent(e, agent))?;
             tx.commit()?;
             Ok(())
         })
     }
 
-    pub(crate) fn passkeys_where(&self, clause: &str, key: impl rusqlite::ToSql) -> Result<Vec<StoredPasskey>, StoreError> {
+    pub(crate) fn passkeys_where(
+        &self,
+        clause: &str,
+        key: impl rusqlite::ToSql,
+    ) -> Result<Vec<StoredPasskey>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE {clause} ORDER BY created_at_ms, credential_id"
@@ -288,7 +304,13 @@ impl Store {
         })
     }
 
-    pub(crate) fn link_identity_db(&self, issuer: &str, subject: &str, agent: AgentId, at: Timestamp) -> Result<bool, StoreError> {
+    pub(crate) fn link_identity_db(
+        &self,
+        issuer: &str,
+        subject: &str,
+        agent: AgentId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
         Ok(self.exec(
             "INSERT INTO federated_identities (issuer, subject, agent, linked_at_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             (issuer, subject, agent.as_i64(), at.millis()),
@@ -297,7 +319,8 @@ impl Store {
 
     pub(crate) fn agents_by_email_db(&self, email: &str) -> Result<Vec<Agent>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE email = ?1 LIMIT 10"))?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE email = ?1 LIMIT 10"))?;
             collect(stmt.query([email])?, codec::agent)
         })
     }

@@ -107,7 +107,11 @@ impl Store {
         })
     }
 
-    pub(crate) fn session_by_access_db(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
+    pub(crate) fn session_by_access_db(
+        &self,
+        hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(SESSION_BY_ACCESS_SQL)?;
             let mut rows = stmt.query((&hash[..], now.millis()))?;
@@ -115,7 +119,11 @@ impl Store {
         })
     }
 
-    pub(crate) fn session_where(&self, clause: &str, key: impl rusqlite::ToSql) -> Result<Option<SessionRecord>, StoreError> {
+    pub(crate) fn session_where(
+        &self,
+        clause: &str,
+        key: impl rusqlite::ToSql,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE {clause}"))?;
             let mut rows = stmt.query([key])?;

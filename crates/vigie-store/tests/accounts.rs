@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use vigie_core::ports::{AccountStore, Credentials, NewSession};
+use vigie_core::signin::ClientContext;
 use vigie_core::signin::{PasswordHash, TotpSecret};
 use vigie_core::time::Timestamp;
 use vigie_store::Store;
@@ -88,55 +89,87 @@ fn a_totp_step_race_has_one_winner() {
 
 fn new_session(token: u8, agent_n: u64, created: i64, ttl: i64) -> NewSession {
     NewSession {
-        token_hash: [token; 32],
         agent: a(agent_n),
+        refresh_hash: [token; 32],
+        access_hash: [token.wrapping_add(100); 32],
+        access_expires_at: Timestamp(created + ttl.min(300_000)),
         created_at: Timestamp(created),
         expires_at: Timestamp(created + ttl),
+        method: "password_totp".into(),
         mfa: true,
+        credential: if token == 8 { Some(vec![1, 2, 3]) } else { None },
         source: "192.0.2.7".into(),
-        user_agent: "Firefox".into(),
+        context: ClientContext::new("192.0.2.7".parse().unwrap(), "Mozilla/5.0 Firefox/128.0"),
+        user_agent: "Mozilla/5.0 Firefox/128.0".into(),
     }
 }
 
 #[test]
-fn sessions_live_until_they_expire_or_end() {
+fn sessions_are_found_by_either_token_and_end_every_way() {
     let (_dir, store) = world();
     let t0 = 1_770_000_000_000;
-    let id1 = store.create_session(&new_session(1, 1, t0, 60_000)).unwrap();
-    let id2 = store.create_session(&new_session(2, 1, t0, 3_600_000)).unwrap();
-    let id3 = store.create_session(&new_session(3, 2, t0, 3_600_000)).unwrap();
+    let (id1, ended) = store.create_session(&new_session(1, 1, t0, 60_000), 2).unwrap();
+    assert!(ended.is_empty());
+    let (id2, _) = store.create_session(&new_session(2, 1, t0 + 1, 3_600_000), 2).unwrap();
+    let (id3, _) = store.create_session(&new_session(3, 2, t0, 3_600_000), 2).unwrap();
     assert!(id1 != id2 && id2 != id3);
 
-    let s = store.session(&[1; 32], Timestamp(t0 + 1)).unwrap().unwrap();
-    assert_eq!(
-        (s.id, s.agent, s.mfa, s.source.as_str(), s.user_agent.as_str()),
-        (id1, a(1), true, "192.0.2.7", "Firefox")
+    let s = store.session_by_access(&[101; 32], Timestamp(t0 + 1)).unwrap().unwrap();
+    assert_eq!((s.id, s.agent, s.mfa, s.source.as_str()), (id1, a(1), true, "192.0.2.7"));
+    assert_eq!(s.context.network, "192.0.2.0/24");
+    assert_eq!((s.created_at, s.expires_at, s.last_seen), (Timestamp(t0), Timestamp(t0 + 60_000), Timestamp(t0)));
+    assert!(
+        store.session_by_access(&[1; 32], Timestamp(t0)).unwrap().is_none(),
+        "a refresh token is not an access token"
     );
-    assert_eq!((s.created_at, s.expires_at), (Timestamp(t0), Timestamp(t0 + 60_000)));
-    assert!(store.session(&[9; 32], Timestamp(t0)).unwrap().is_none(), "unknown token");
-    // Expiry is exclusive and checked at read, before any purge.
-    assert!(store.session(&[1; 32], Timestamp(t0 + 59_999)).unwrap().is_some());
-    assert!(store.session(&[1; 32], Timestamp(t0 + 60_000)).unwrap().is_none());
-    assert!(!store.touch_session(&[1; 32], Timestamp(t0 + 60_000)).unwrap());
+    assert_eq!(store.session_by_refresh(&[1; 32]).unwrap().unwrap().id, id1);
+    assert!(store.session_by_refresh(&[101; 32]).unwrap().is_none(), "an access token is not a refresh token");
+    // The access token's own expiry is checked at read.
+    assert!(store.session_by_access(&[101; 32], Timestamp(t0 + 59_999)).unwrap().is_some());
+    assert!(store.session_by_access(&[101; 32], Timestamp(t0 + 60_000)).unwrap().is_none());
+    // Rotation: the old access token stops working at once.
+    assert!(store.rotate_access(id1, &[55; 32], Timestamp(t0 + 50_000)).unwrap());
+    assert!(store.session_by_access(&[101; 32], Timestamp(t0 + 1)).unwrap().is_none());
+    assert_eq!(store.session_by_access(&[55; 32], Timestamp(t0 + 1)).unwrap().unwrap().id, id1);
 
-    assert!(store.touch_session(&[2; 32], Timestamp(t0 + 5_000)).unwrap());
-    assert_eq!(store.session_last_seen(&[2; 32], Timestamp(t0 + 5_000)).unwrap(), Some(Timestamp(t0 + 5_000)));
+    store.touch_session(id2, Timestamp(t0 + 5_000)).unwrap();
+    store.demand_step_up(id2, Timestamp(t0 + 6_000)).unwrap();
+    store.demand_step_up(id2, Timestamp(t0 + 7_000)).unwrap(); // the first demand is kept
+    let s2 = store.session_by_id(id2).unwrap().unwrap();
+    assert_eq!((s2.last_seen, s2.step_up_demanded_at), (Timestamp(t0 + 5_000), Some(Timestamp(t0 + 6_000))));
+    store.elevate(id2, Timestamp(t0 + 900_000)).unwrap();
+    let s2 = store.session_by_id(id2).unwrap().unwrap();
+    assert_eq!((s2.elevated_until, s2.step_up_demanded_at), (Some(Timestamp(t0 + 900_000)), None));
 
     assert_eq!(store.purge_expired_sessions(Timestamp(t0 + 60_000)).unwrap(), 1);
-    store.end_session(&[2; 32]).unwrap();
-    assert!(store.session(&[2; 32], Timestamp(t0)).unwrap().is_none());
-    store.end_session(&[2; 32]).unwrap(); // already ended: not an error
-
-    store.create_session(&new_session(4, 2, t0, 3_600_000)).unwrap();
-    assert_eq!(store.end_sessions_of(a(2)).unwrap(), 2);
-    assert!(store.session(&[3; 32], Timestamp(t0)).unwrap().is_none());
+    assert!(store.end_session(id2).unwrap());
+    assert!(!store.end_session(id2).unwrap(), "already ended");
+    store.create_session(&new_session(4, 2, t0, 3_600_000), 2).unwrap();
+    assert_eq!(store.end_sessions_of(a(2)).unwrap().len(), 2);
+    assert!(store.session_by_id(id3).unwrap().is_none());
 
     // Ids are never reused, even after deleting the newest session.
-    let id5 = store.create_session(&new_session(5, 1, t0, 1)).unwrap();
-    store.end_session(&[5; 32]).unwrap();
-    let id6 = store.create_session(&new_session(6, 1, t0, 1)).unwrap();
+    let (id5, _) = store.create_session(&new_session(5, 1, t0, 1000), 2).unwrap();
+    store.end_session(id5).unwrap();
+    let (id6, _) = store.create_session(&new_session(6, 1, t0, 1000), 2).unwrap();
     assert!(id6.0 > id5.0);
+    assert!(store.create_session(&new_session(7, 999, t0, 1), 2).is_err(), "unknown agent");
+    assert!(store.create_session(&new_session(6, 1, t0, 1), 2).is_err(), "same token twice");
 
-    assert!(store.create_session(&new_session(7, 999, t0, 1)).is_err(), "unknown agent");
-    assert!(store.create_session(&new_session(6, 1, t0, 1)).is_err(), "same token twice");
+    // Sessions opened by a passkey end with it.
+    let (id8, _) = store.create_session(&new_session(8, 3, t0, 3_600_000), 2).unwrap();
+    assert_eq!(store.end_sessions_by_credential(&[1, 2, 3]).unwrap(), vec![id8]);
+}
+
+#[test]
+fn a_third_session_ends_the_least_recently_used() {
+    let (_dir, store) = world();
+    let t0 = 1_770_000_000_000;
+    let (first, _) = store.create_session(&new_session(1, 1, t0, 3_600_000), 2).unwrap();
+    let (second, _) = store.create_session(&new_session(2, 1, t0 + 10, 3_600_000), 2).unwrap();
+    store.touch_session(first, Timestamp(t0 + 20)).unwrap(); // the first is now the most recent
+    let (third, ended) = store.create_session(&new_session(3, 1, t0 + 30, 3_600_000), 2).unwrap();
+    assert_eq!(ended, vec![second]);
+    let live: Vec<_> = store.sessions_of(a(1), Timestamp(t0 + 40)).unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(live, vec![third, first]);
 }

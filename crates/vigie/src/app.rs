@@ -76,6 +76,17 @@ pub fn open_with_clock(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
+    open_with_detector(data_dir, policies_dir, settings, clock, Arc::new(NoDetection))
+}
+
+/// Same, with the detector given.
+pub fn open_with_detector(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    detector: Arc<dyn vigie_core::ports::Detector>,
+) -> anyhow::Result<App> {
     let authz = Arc::new(load_policies(policies_dir)?);
     let store = Arc::new(Store::open(data_dir).context("cannot open the registry")?);
     let ledger = Arc::new(
@@ -84,9 +95,9 @@ pub fn open_with_clock(
     );
     let report = ledger.open_report();
     tracing::info!(?report, "ledger opened");
-    let guard =
-        Arc::new(Guard { authz, registry: store.clone(), detector: Arc::new(NoDetection), ledger: ledger.clone() });
-    let outbox = Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
+    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
+    let outbox =
+        Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
     let state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(App { state: Arc::new(state), store, ledger })
@@ -122,7 +133,8 @@ pub async fn connect_sso(app: &mut App, config: &crate::config::Config) -> anyho
     let mut provider = vigie_oidc::ProviderConfig::new(o.issuer.clone(), o.client_id.clone(), redirect);
     provider.client_secret = o.client_secret.clone();
     provider.mfa_acr_values = o.mfa_acr_values.clone();
-    let client = vigie_oidc::OidcClient::discover(&provider).await.with_context(|| format!("oidc provider {}", o.issuer))?;
+    let client =
+        vigie_oidc::OidcClient::discover(&provider).await.with_context(|| format!("oidc provider {}", o.issuer))?;
     let state = Arc::get_mut(&mut app.state).context("single sign-on must be connected before serving")?;
     state.sso = Some(vigie_http::sso::Sso::new(client));
     Ok(())

@@ -317,7 +317,9 @@ fn breakdown(
     };
     time("session → caller (3 store reads, binding check)", &mut |_| {
         let presented = vigie_http::session::Presented { access: Some(token.clone()), ..Default::default() };
-        vigie_http::session::authenticate(state, &presented, me).map(|_| ()).map_err(|p| anyhow::anyhow!("{}", p.detail))
+        vigie_http::session::authenticate(state, &presented, me)
+            .map(|_| ())
+            .map_err(|p| anyhow::anyhow!("{}", p.detail))
     })?;
     time("active relationships of the person", &mut |i| {
         Ok(registry.active_relationships(ids[i % ids.len()], day).map(|_| ())?)

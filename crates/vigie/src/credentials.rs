@@ -10,7 +10,7 @@ use vigie_core::ports::{AccountStore, Credentials};
 use vigie_core::signin::{Secret, TotpSecret, hash_password};
 
 /// What was issued, to print once. Never stored in clear.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Issued {
     pub password: Secret,
     pub totp: TotpSecret,
@@ -39,7 +39,11 @@ pub fn issue(accounts: &dyn AccountStore, agent: AgentId) -> anyhow::Result<Issu
 
 /// Writes a single-use enrolment link (24 h) for an existing account, for an operator to hand
 /// over: how the first administrators get their passkey. Returns the link's path.
-pub fn enrolment_link(store: &vigie_store::Store, agent: AgentId, now: vigie_core::time::Timestamp) -> anyhow::Result<String> {
+pub fn enrolment_link(
+    store: &vigie_store::Store,
+    agent: AgentId,
+    now: vigie_core::time::Timestamp,
+) -> anyhow::Result<String> {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = vigie_core::signin::SessionToken::from_random(raw);

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use vigie_core::ports::AccountStore;
 use anyhow::Context;
 use vigie_core::ids::{AgentId, PersonId};
 use vigie_core::org::{Agent, OrgKind, Organization, Role};
+use vigie_core::ports::AccountStore;
 use vigie_core::ports::Registry;
 use vigie_store::Store;
 
@@ -127,32 +127,35 @@ pub fn print(
     }
 }
 
-/// Two account administrators of one agency (the four-eyes pair), each with a fresh
-/// enrolment link: administrators sign in with a passkey only.
+/// The four-eyes pair of the demo: an agency's account administrator (who asks for accounts)
+/// and an agency's security officer (who approves them), each with a fresh enrolment link:
+/// both roles sign in with a passkey only.
 pub fn admins(store: &Store, now: vigie_core::time::Timestamp) -> anyhow::Result<Vec<(Agent, String)>> {
-    let mut by_org: std::collections::HashMap<vigie_core::ids::OrgId, Vec<Agent>> = Default::default();
+    let mut admin = None;
+    let mut officer = None;
     for n in 1..1_000_000u64 {
         let Some(id) = AgentId::new(n) else { break };
         let Some(agent) = store.agent(id).context("reading agents")? else { break };
-        if agent.role != Role::AccountAdmin || !agent.active {
+        if !agent.active || !matches!(agent.role, Role::AccountAdmin | Role::SecurityOfficer) {
             continue;
         }
         let Some(org) = store.organization(agent.org).context("reading organizations")? else { continue };
         if org.kind != OrgKind::Agency {
             continue;
         }
-        let list = by_org.entry(org.id).or_default();
-        list.push(agent);
-        if list.len() == 2 {
-            let pair = std::mem::take(list);
-            let mut out = Vec::new();
-            for a in pair {
-                store.end_sessions_of(a.id).context("ending the demo administrators' sessions")?;
-                let link = crate::credentials::enrolment_link(store, a.id, now)?;
-                out.push((a, link));
-            }
-            return Ok(out);
+        let slot = if agent.role == Role::AccountAdmin { &mut admin } else { &mut officer };
+        if slot.is_none() {
+            *slot = Some(agent);
+        }
+        if admin.is_some() && officer.is_some() {
+            break;
         }
     }
-    Ok(Vec::new())
+    let mut out = Vec::new();
+    for a in [admin, officer].into_iter().flatten() {
+        store.end_sessions_of(a.id).context("ending the demo administrators' sessions")?;
+        let link = crate::credentials::enrolment_link(store, a.id, now)?;
+        out.push((a, link));
+    }
+    Ok(out)
 }

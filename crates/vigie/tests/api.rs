@@ -18,7 +18,7 @@ use vigie::credentials::{Issued, issue};
 use vigie_core::event::{Decision, EventHead};
 use vigie_core::ids::PersonId;
 use vigie_core::org::{Agent, OrgKind, Organization, Role};
-use vigie_core::ports::Registry;
+use vigie_core::ports::{AccountStore, Registry};
 use vigie_core::signin::totp::code_at;
 use vigie_core::time::{Clock, FixedClock, Timestamp};
 use vigie_gen::GenParams;
@@ -47,10 +47,16 @@ struct TestApp {
     clock: Arc<FixedClock>,
     app: App,
     dir: tempfile::TempDir,
+    issued: std::sync::Mutex<std::collections::HashMap<vigie_core::AgentId, Issued>>,
 }
 
 impl TestApp {
     async fn start() -> TestApp {
+        let (dir, clock) = Self::fresh();
+        Self::start_with(dir, clock, Arc::new(vigie_core::ports::NoDetection)).await
+    }
+
+    fn fresh() -> (tempfile::TempDir, Arc<FixedClock>) {
         let dir = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(template()).unwrap() {
             let entry = entry.unwrap();
@@ -59,12 +65,23 @@ impl TestApp {
             }
         }
         let noon = Timestamp::from_date(as_of()).plus_millis(12 * 3600 * 1000);
-        let clock = Arc::new(FixedClock::at(noon));
-        let app = app::open_with_clock(dir.path(), None, app::http_settings(480), clock.clone()).unwrap();
+        (dir, Arc::new(FixedClock::at(noon)))
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        clock: Arc<FixedClock>,
+        detector: Arc<dyn vigie_core::ports::Detector>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let public = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+        let mut settings = app::settings(dir.path(), &public).unwrap();
+        // Tests play other networks through X-Forwarded-For from the loopback "proxy".
+        settings.http.trusted_proxies = vec![std::net::Ipv4Addr::LOCALHOST.into()];
+        let app = app::open_with_detector(dir.path(), None, settings, clock.clone(), detector).unwrap();
         tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
-        TestApp { base, http: reqwest::Client::new(), clock, app, dir }
+        TestApp { base, http: reqwest::Client::new(), clock, app, dir, issued: Default::default() }
     }
 
     /// The first advisor of this kind with a non-empty scope, and a person in it.
@@ -96,7 +113,55 @@ impl TestApp {
             .await;
         assert_eq!(resp.status(), StatusCode::OK);
         let body: Value = resp.json().await.unwrap();
-        body["token"].as_str().unwrap().to_owned()
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs in with fresh credentials (kept for `last_issued`); returns (access, refresh).
+    async fn login_full(&self, agent: &Agent) -> (String, String) {
+        self.clock.advance_millis(30_000); // a fresh TOTP step
+        let issued = self.issue(agent);
+        let body =
+            json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": self.code(&issued)});
+        let resp = self.post("/v1/login", body).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: Value = resp.json().await.unwrap();
+        self.issued.lock().unwrap().insert(agent.id, issued);
+        (v["access_token"].as_str().unwrap().to_owned(), v["refresh_token"].as_str().unwrap().to_owned())
+    }
+
+    fn last_issued(&self, agent: &Agent) -> Issued {
+        self.issued.lock().unwrap().get(&agent.id).cloned().unwrap()
+    }
+
+    async fn refresh(&self, refresh: &str) -> String {
+        let resp =
+            self.http.post(format!("{}/v1/session/refresh", self.base)).bearer_auth(refresh).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The context the test client presents (loopback, no User-Agent).
+    fn client(&self) -> vigie_http::session::Client {
+        let ip: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+        vigie_http::session::Client {
+            ip,
+            context: vigie_core::signin::ClientContext::new(ip, ""),
+            user_agent: String::new(),
+        }
+    }
+
+    /// Opens a session in process, as a passkey sign-in would (the ceremony itself is tested
+    /// in the browser tests): for administrators, who have no password.
+    fn passkey_session(&self, agent: &Agent) -> String {
+        self.passkey_session_full(agent).0
+    }
+
+    /// (access, refresh)
+    fn passkey_session_full(&self, agent: &Agent) -> (String, String) {
+        let org = self.app.store.organization(agent.org).unwrap().unwrap();
+        let opening = vigie_http::session::Opening { method: "passkey", mfa: true, credential: Some(vec![7; 16]) };
+        let tokens = vigie_http::session::open_session(&self.app.state, agent, &org, opening, &self.client()).unwrap();
+        (tokens.access.expose().to_owned(), tokens.refresh.unwrap().expose().to_owned())
     }
 
     async fn get(&self, token: &str, path: &str) -> (StatusCode, String) {
@@ -116,12 +181,34 @@ impl TestApp {
         vigie::demo::out_of_scope(&self.app.store, agent, as_of(), PERSONS).expect("someone out of scope")
     }
 
+    fn security_events(&self) -> Vec<vigie_core::security::SecurityEvent> {
+        self.app
+            .ledger
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().body)
+            .filter_map(|b| vigie_core::security::SecurityEvent::decode(&b))
+            .collect()
+    }
+
+    fn ended_because(&self, reason: &str) -> usize {
+        self.security_events()
+            .iter()
+            .filter(|e| {
+                e.kind == vigie_core::security::SecurityKind::SessionEnded
+                    && e.details.iter().any(|(k, v)| k == "reason" && v == reason)
+            })
+            .count()
+    }
+
     fn ledger_heads(&self) -> Vec<EventHead> {
         self.app
             .ledger
             .entries()
             .unwrap()
-            .map(|e| EventHead::decode(&e.unwrap().body).expect("every ledger body decodes"))
+            .map(|e| e.unwrap().body)
+            .filter(|b| b.first() == Some(&vigie_core::event::EVENT_ENCODING_V1))
+            .map(|b| EventHead::decode(&b).expect("every access event decodes"))
             .collect()
     }
 }
@@ -334,11 +421,16 @@ async fn sign_in_failures_look_alike_and_codes_are_single_use() {
     let code = t.code(&issued);
     let ok = t.post("/v1/login", json!({"login": login, "password": issued.password.expose(), "totp": code})).await;
     assert_eq!(ok.status(), StatusCode::OK);
-    let cookie = ok.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
-    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
-        assert!(cookie.contains(attr), "{cookie}");
+    let cookies: Vec<String> =
+        ok.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    for cookie in &cookies {
+        for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(attr), "{cookie}");
+        }
     }
-    assert!(cookie.starts_with("__Host-vigie_session="));
+    assert!(cookies[0].starts_with("__Host-vigie_access=") && cookies[0].contains("Max-Age=300"), "{cookies:?}");
+    assert!(cookies[1].starts_with("__Host-vigie_session="), "{cookies:?}");
     let replay = t.post("/v1/login", json!({"login": login, "password": issued.password.expose(), "totp": code})).await;
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED, "a TOTP code is accepted once");
 }
@@ -398,7 +490,7 @@ async fn sessions_end_at_logout_and_cookies_work() {
     let resp = t
         .http
         .get(format!("{}/v1/persons/{in_scope}", t.base))
-        .header("cookie", format!("other=1; __Host-vigie_session={token}"))
+        .header("cookie", format!("other=1; __Host-vigie_access={token}"))
         .send()
         .await
         .unwrap();
@@ -536,10 +628,379 @@ async fn admin_roles_read_nobody() {
         .map_while(|id| t.app.store.agent(id).unwrap())
         .find(|a| a.org == advisor.org && a.role == Role::AccountAdmin)
         .expect("every organization has an account admin");
-    let token = t.login(&admin).await;
+    // Administrators sign in with a passkey only.
+    let issued = t.issue(&admin);
+    let resp = t
+        .post(
+            "/v1/login",
+            json!({"login": admin.login.as_str(), "password": issued.password.expose(), "totp": t.code(&issued)}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.text().await.unwrap().contains("passkey"));
+    let token = t.passkey_session(&admin);
     let (status, _) = t.get(&token, &format!("/v1/persons/{in_scope}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = t.get(&token, "/v1/scope").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("\"items\":[]"), "{body}");
+}
+
+/// Always asks for a fresh second factor: plays the detector of the detection issue.
+struct DemandStepUp;
+impl vigie_core::ports::Detector for DemandStepUp {
+    fn assess(&self, _: &vigie_core::event::AccessEvent) -> vigie_core::event::Verdict {
+        vigie_core::event::Verdict { action: vigie_core::event::VerdictAction::StepUp, reasons: vec!["test=1".into()] }
+    }
+}
+
+fn problem_type(body: &str) -> String {
+    serde_json::from_str::<Value>(body).unwrap()["type"].as_str().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_replayed_from_another_context_ends_the_session() {
+    let t = TestApp::start().await;
+    let (agent, _, in_scope) = t.account(OrgKind::TrainingOrg);
+    let token = t.login(&agent).await;
+    // Another browser family (an infostealer's replay rarely has the same one).
+    let resp = t
+        .http
+        .get(format!("{}/v1/persons/{in_scope}", t.base))
+        .bearer_auth(&token)
+        .header("user-agent", "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/131.0 Safari/537.36")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(problem_type(&resp.text().await.unwrap()), "urn:vigie:problem:session-ended");
+    let (status, _) = t.get(&token, "/v1/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "ended for its owner too: the owner signs in again");
+    assert_eq!(t.ended_because("context_changed"), 1);
+
+    // The refresh token, from another network (the same browser family).
+    t.clock.advance_millis(30_000);
+    let issued = t.issue(&agent);
+    let login: Value = t
+        .post(
+            "/v1/login",
+            json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": t.code(&issued)}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh = login["refresh_token"].as_str().unwrap();
+    let resp = t
+        .http
+        .post(format!("{}/v1/session/refresh", t.base))
+        .bearer_auth(refresh)
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = t.get(login["access_token"].as_str().unwrap(), "/v1/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.ended_because("context_changed"), 2);
+    let ended =
+        t.security_events().into_iter().rfind(|e| e.kind == vigie_core::security::SecurityKind::SessionEnded).unwrap();
+    assert_eq!(ended.context, "203.0.113.0/24 other", "the event says where the replay came from");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idle() {
+    let t = TestApp::start().await;
+    let (agent, _, _) = t.account(OrgKind::Agency);
+    let issued = t.issue(&agent);
+    let login: Value = t
+        .post(
+            "/v1/login",
+            json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": t.code(&issued)}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (access, refresh) = (login["access_token"].as_str().unwrap(), login["refresh_token"].as_str().unwrap());
+    assert_eq!(t.get(refresh, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "a refresh token opens no data route");
+    t.clock.advance_millis(5 * 60 * 1000);
+    assert_eq!(t.get(access, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "five minutes, no more");
+    let resp = t.http.post(format!("{}/v1/session/refresh", t.base)).bearer_auth(refresh).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let fresh: Value = resp.json().await.unwrap();
+    let access2 = fresh["access_token"].as_str().unwrap();
+    assert!(fresh.get("refresh_token").is_none());
+    assert_eq!(t.get(access2, "/v1/me").await.0, StatusCode::OK);
+    // Idle for 30 minutes: the session ends, refresh or not.
+    t.clock.advance_millis(30 * 60 * 1000);
+    let resp = t.http.post(format!("{}/v1/session/refresh", t.base)).bearer_auth(refresh).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(problem_type(&resp.text().await.unwrap()), "urn:vigie:problem:session-ended");
+    assert_eq!(t.ended_because("idle"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_two_sessions_and_any_can_be_listed_and_revoked() {
+    let t = TestApp::start().await;
+    let (agent, _, _) = t.account(OrgKind::CapEmploi);
+    let first = t.login(&agent).await;
+    t.clock.advance_millis(30_000);
+    let second = t.login(&agent).await;
+    let (status, body) = t.get(&second, "/v1/sessions").await;
+    assert_eq!(status, StatusCode::OK);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 2);
+    t.clock.advance_millis(30_000);
+    let third = t.login(&agent).await;
+    assert_eq!(t.get(&first, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "the least recently used ended");
+    assert_eq!(t.get(&second, "/v1/me").await.0, StatusCode::OK);
+    assert_eq!(t.ended_because("concurrent_limit"), 1);
+    // Revoke the second from the third.
+    let (_, body) = t.get(&third, "/v1/sessions").await;
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let other = list["sessions"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].clone();
+    let resp = t
+        .http
+        .delete(format!("{}/v1/sessions/{}", t.base, other.as_str().unwrap()))
+        .bearer_auth(&third)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(t.get(&second, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "revocation takes effect at once");
+    let resp = t.http.delete(format!("{}/v1/sessions/999999", t.base)).bearer_auth(&third).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_session() {
+    let (dir, clock) = TestApp::fresh();
+    let t = TestApp::start_with(dir, clock, Arc::new(DemandStepUp)).await;
+    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let path = format!("/v1/persons/{in_scope}");
+    // A fresh sign-in is a fresh second factor: served.
+    let token = t.login(&agent).await;
+    assert_eq!(t.get(&token, &path).await.0, StatusCode::OK);
+    t.clock.advance_millis(30_000);
+    // Sixteen minutes later (refreshing the access token as clients do), the elevation has
+    // lapsed: the demand is made, nothing released.
+    let (_, refresh) = t.login_full(&agent).await;
+    t.clock.advance_millis(16 * 60 * 1000);
+    let token = t.refresh(&refresh).await;
+    let (status, body) = t.get(&token, &path).await;
+    assert_eq!(
+        (status, problem_type(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "urn:vigie:problem:step-up-required")
+    );
+    let (status, _) = t.get(&token, "/v1/scope").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "nothing more while the step-up is pending");
+    // A wrong code ends the session.
+    let resp = t.post_auth(&token, "/v1/step-up", json!({"totp": "000000"})).await;
+    assert_eq!((resp.0, problem_type(&resp.1).as_str()), (StatusCode::UNAUTHORIZED, "urn:vigie:problem:session-ended"));
+    assert_eq!(t.ended_because("step_up_failed"), 1);
+
+    // Ignored for five minutes: ended.
+    let (_, refresh) = t.login_full(&agent).await;
+    t.clock.advance_millis(16 * 60 * 1000);
+    let token = t.refresh(&refresh).await;
+    assert_eq!(t.get(&token, &path).await.0, StatusCode::UNAUTHORIZED);
+    t.clock.advance_millis(5 * 60 * 1000);
+    let resp = t.http.post(format!("{}/v1/session/refresh", t.base)).bearer_auth(&refresh).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(problem_type(&resp.text().await.unwrap()), "urn:vigie:problem:session-ended");
+    assert_eq!(t.ended_because("step_up_ignored"), 1);
+
+    // Done right: a new access token and fifteen minutes of elevation.
+    let (_, refresh) = t.login_full(&agent).await;
+    t.clock.advance_millis(16 * 60 * 1000);
+    let token = t.refresh(&refresh).await;
+    assert_eq!(t.get(&token, &path).await.0, StatusCode::UNAUTHORIZED);
+    let issued = t.last_issued(&agent);
+    let (status, body) = t.post_auth(&token, "/v1/step-up", json!({"totp": t.code(&issued)})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let elevated: Value = serde_json::from_str(&body).unwrap();
+    let new_token = elevated["access_token"].as_str().unwrap();
+    assert_eq!(t.get(&token, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "the access token is cycled");
+    assert_eq!(t.get(new_token, &path).await.0, StatusCode::OK);
+    // The withheld read is in the ledger, with the verdict.
+    let withheld =
+        t.ledger_heads().into_iter().filter(|h| h.decision == Decision::Deny && h.person == Some(in_scope)).count();
+    assert!(withheld >= 3, "every withheld read is ledgered ({withheld})");
+}
+
+/// An agency's account administrator and an agency's security officer.
+fn admin_pair(t: &TestApp) -> (Agent, Agent) {
+    let now = t.clock.now();
+    let pair = vigie::demo::admins(&t.app.store, now).unwrap();
+    assert_eq!(pair.len(), 2, "the generator gives agencies an account admin and a security officer");
+    (pair[0].0.clone(), pair[1].0.clone())
+}
+
+fn outbox_files(t: &TestApp) -> Vec<String> {
+    let dir = t.dir.path().join("outbox");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).into_iter().flatten() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "eml") {
+            out.push(std::fs::read_to_string(p).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_agent() {
+    let t = TestApp::start().await;
+    let (a, b) = admin_pair(&t);
+    let ta = t.passkey_session(&a);
+    let new = json!({
+        "login": "new.advisor", "display_name": "Nouvelle Conseillère", "email": "new.advisor@agency.example",
+        "role": "advisor", "justification": "hired on 2026-11-02",
+    });
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", new.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
+    let (status, _) = t.post_auth(&ta, "/v1/account-requests", new).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one pending request per login");
+    // The requester cannot approve.
+    let (status, body) = t.post_auth(&ta, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("your own request"));
+    assert!(t.app.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().is_none(), "nothing created");
+    // The second administrator, not stepped up, cannot either.
+    let (_, refresh) = t.passkey_session_full(&b);
+    t.clock.advance_millis(16 * 60 * 1000);
+    let tb = t.refresh(&refresh).await;
+    let (status, body) = t.post_auth(&tb, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
+    assert_eq!(
+        (status, problem_type(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "urn:vigie:problem:step-up-required")
+    );
+    // Freshly signed in: approved. The answer holds no link; the mail goes to the new agent.
+    let tb = t.passkey_session(&b);
+    let (status, body) = t.post_auth(&tb, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.contains("/enrol/"), "the approver never sees the link: {body}");
+    let mails = outbox_files(&t);
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("To: new.advisor@agency.example"));
+    let token = mails[0].split("/enrol/").nth(1).unwrap()[..43].to_owned();
+    let (status, _) = t.post_auth(&tb, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "decided once");
+
+    // Enrolment: a short password is refused; a wrong first code keeps nothing.
+    let info: Value = t.http.get(format!("{}/v1/enrol/{token}", t.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["login"], "new.advisor");
+    let resp = t.post(&format!("/v1/enrol/{token}/password"), json!({"password": "short"})).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let password = "correct horse battery staple";
+    let chosen: Value =
+        t.post(&format!("/v1/enrol/{token}/password"), json!({"password": password})).await.json().await.unwrap();
+    let secret = vigie_core::signin::TotpSecret::from_bytes(
+        &vigie_core::signin::totp::base32_decode(chosen["totp_secret"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let resp = t.post(&format!("/v1/enrol/{token}/confirm"), json!({"totp": "000000"})).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let chosen: Value =
+        t.post(&format!("/v1/enrol/{token}/password"), json!({"password": password})).await.json().await.unwrap();
+    let secret2 = vigie_core::signin::TotpSecret::from_bytes(
+        &vigie_core::signin::totp::base32_decode(chosen["totp_secret"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(secret.as_bytes(), secret2.as_bytes());
+    let code = code_at(&secret2, t.clock.now().seconds());
+    let resp = t.post(&format!("/v1/enrol/{token}/confirm"), json!({"totp": code})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = t.post(&format!("/v1/enrol/{token}/password"), json!({"password": password})).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT, "a link works once");
+
+    // The new agent signs in; the ledger tells who asked and who approved.
+    t.clock.advance_millis(30_000);
+    let code = code_at(&secret2, t.clock.now().seconds());
+    let resp = t.post("/v1/login", json!({"login": "new.advisor", "password": password, "totp": code})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let new_token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let new_agent = t.app.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().unwrap();
+    let origin = t.app.store.account_origin(new_agent.id).unwrap();
+    assert_eq!((origin.created_by, origin.approved_by), (Some(a.id), Some(b.id)));
+    assert!(origin.probation_until.unwrap().millis() - t.clock.now().millis() > 13 * 24 * 3600 * 1000);
+    let approved = t
+        .security_events()
+        .into_iter()
+        .find(|e| e.kind == vigie_core::security::SecurityKind::AccountApproved)
+        .unwrap();
+    assert_eq!((approved.agent, approved.subject), (Some(b.id), Some(new_agent.id)));
+
+    // Disabling ends its sessions at once.
+    let tb = t.passkey_session(&b);
+    let (status, _) = t.post_auth(&tb, &format!("/v1/agents/{}/disable", new_agent.id), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(t.get(&new_token, "/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    // Bad input: unknown role, unknown field, malformed email, request id.
+    for (body, field) in [
+        (json!({"login": "x.y", "display_name": "X", "email": "x@y.fr", "role": "god", "justification": "j"}), "role"),
+        (
+            json!({"login": "x.y", "display_name": "X", "email": "not an email", "role": "advisor", "justification": "j"}),
+            "email",
+        ),
+        (
+            json!({"login": "X Y", "display_name": "X", "email": "x@y.fr", "role": "advisor", "justification": "j"}),
+            "login",
+        ),
+    ] {
+        let (status, text) = t.post_auth(&tb, "/v1/account-requests", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        assert!(text.contains(field), "{text}");
+    }
+    let (status, _) = t.post_auth(&tb, "/v1/account-requests/abc/approve", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let resp = t.http.get(format!("{}/v1/enrol/{}", t.base, "A".repeat(43))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT, "an unknown link");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_codes_from_oathtool_are_accepted_once() {
+    let t = TestApp::start().await;
+    let (agent, _, _) = t.account(OrgKind::MissionLocale);
+    let issued = t.issue(&agent);
+    let now = time::OffsetDateTime::from_unix_timestamp(t.clock.now().seconds()).unwrap();
+    let at = format!(
+        "{} UTC",
+        now.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap()
+    );
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", &issued.totp.to_base32(), "--now", &at])
+        .output()
+        .expect("oathtool is installed (Debian package oathtool)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let code = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let body = json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": code});
+    assert_eq!(t.post("/v1/login", body.clone()).await.status(), StatusCode::OK);
+    assert_eq!(t.post("/v1/login", body).await.status(), StatusCode::UNAUTHORIZED, "replay refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_or_replayed_webauthn_payloads_are_refused() {
+    let t = TestApp::start().await;
+    let resp = t.post("/v1/login/passkey/finish", json!({})).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("ceremony"));
+    let resp = t.post("/v1/login/passkey/finish", json!({"ceremony": "x", "credential": {"id": 3}})).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let start: Value = t.post("/v1/login/passkey/start", json!({})).await.json().await.unwrap();
+    assert!(start["publicKey"]["challenge"].is_string());
+    let credential = json!({
+        "id": "AAAA", "rawId": "AAAA", "type": "public-key", "extensions": {},
+        "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": "AAAAAAAAAAAAAAAAAAAAAA"},
+    });
+    let resp =
+        t.post("/v1/login/passkey/finish", json!({"ceremony": start["ceremony"], "credential": credential})).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(problem_type(&resp.text().await.unwrap()), "urn:vigie:problem:passkey-refused");
+    let resp =
+        t.post("/v1/login/passkey/finish", json!({"ceremony": start["ceremony"], "credential": credential})).await;
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("already used"), "a challenge is used once: {text}");
 }

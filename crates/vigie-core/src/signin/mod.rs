@@ -7,8 +7,8 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 
-pub use session::{Check, ClientContext, EndReason, SessionPolicy, SessionState, UaFamily};
 pub use password::{PasswordHash, Secret, hash_password, verify_password};
+pub use session::{Check, ClientContext, EndReason, SessionPolicy, SessionState, UaFamily};
 pub use throttle::{LoginThrottle, ThrottleKey};
 pub use token::SessionToken;
 pub use totp::{TotpCode, TotpSecret};

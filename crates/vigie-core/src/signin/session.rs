@@ -309,8 +309,20 @@ mod tests {
             want: Check,
         }
         let cases = [
-            Case { name: "same context", state: base.clone(), seen: home.clone(), at: min(0), want: live(false, false, false) },
-            Case { name: "touch after a minute", state: base.clone(), seen: home.clone(), at: min(1), want: live(false, false, true) },
+            Case {
+                name: "same context",
+                state: base.clone(),
+                seen: home.clone(),
+                at: min(0),
+                want: live(false, false, false),
+            },
+            Case {
+                name: "touch after a minute",
+                state: base.clone(),
+                seen: home.clone(),
+                at: min(1),
+                want: live(false, false, true),
+            },
             Case {
                 name: "other network",
                 state: base.clone(),
@@ -325,7 +337,13 @@ mod tests {
                 at: min(1),
                 want: Check::End(EndReason::ContextChanged),
             },
-            Case { name: "idle", state: base.clone(), seen: home.clone(), at: min(30), want: Check::End(EndReason::Idle) },
+            Case {
+                name: "idle",
+                state: base.clone(),
+                seen: home.clone(),
+                at: min(30),
+                want: Check::End(EndReason::Idle),
+            },
             Case {
                 name: "expired beats context change",
                 state: SessionState { last_seen: min(479), ..base.clone() },

@@ -1,0 +1,477 @@
+//! End-to-end tests in a real browser: the partner pages, `static/vigie.js` and the WebAuthn
+//! ceremonies, driven in Debian's headless Chromium with CDP virtual authenticators (see the
+//! `vigie-browser` crate). Each test starts its own app (a copy of one small generated
+//! registry, on the wall clock) on `http://localhost:<port>` and its own browser.
+//!
+//! On a machine without Chromium these tests fail unless `VIGIE_SKIP_BROWSER_TESTS=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test binary")]
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, USER_AGENT};
+use serde_json::{Value, json};
+use vigie::app::{self, App, WallClock};
+use vigie_browser::{AuthenticatorOptions, Browser, Cookie, Page, browser_tests_enabled};
+use vigie_core::org::{Agent, OrgKind, Role};
+use vigie_core::security::{SecurityEvent, SecurityKind};
+use vigie_core::signin::totp::code_at;
+use vigie_core::time::{Clock, Timestamp};
+use vigie_gen::GenParams;
+
+const PERSONS: u64 = 2_000;
+const ACCESS_COOKIE: &str = "__Host-vigie_access";
+const SESSION_COOKIE: &str = "__Host-vigie_session";
+/// How long a page may take to get where a step leads (a ceremony, a redirect).
+const STEP: Duration = Duration::from_secs(15);
+
+/// Today, by the wall clock the app runs on: the registry is generated as of today so that
+/// the scope pages (which use the app's clock) see active relationships.
+fn today() -> time::Date {
+    now().date()
+}
+
+fn now() -> Timestamp {
+    WallClock.now()
+}
+
+/// One generated registry per test binary; each test copies it into its own directory.
+fn template() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let params = GenParams { seed: 7, persons: PERSONS, as_of: today() };
+        vigie::generate::generate(dir.path(), &params, false, false).unwrap();
+        dir
+    })
+    .path()
+}
+
+/// One browser test at a time: each starts a Chromium, and the machines running them are small.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct TestApp {
+    /// `http://localhost:<port>`, the public origin (passkeys are bound to `localhost`).
+    origin: String,
+    port: u16,
+    app: App,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    async fn start() -> TestApp {
+        let template = template();
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(template).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = format!("http://localhost:{port}");
+        let settings = app::settings(dir.path(), &origin).unwrap();
+        let app = app::open(dir.path(), None, settings).unwrap();
+        tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
+        TestApp { origin, port, app, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    /// An agency account administrator (passkey only) and a fresh enrolment link for it.
+    fn admin(&self) -> (Agent, String) {
+        let (agent, link) = vigie::demo::admins(&self.app.store, now()).unwrap().into_iter().next().expect("an admin");
+        assert_eq!(agent.role, Role::AccountAdmin);
+        (agent, link)
+    }
+
+    /// An agency advisor with a non-empty scope.
+    fn advisor(&self) -> Agent {
+        vigie::demo::pick_accounts(&self.app.store, today())
+            .unwrap()
+            .into_iter()
+            .find(|(a, o, _)| o.kind == OrgKind::Agency && a.role == Role::Advisor)
+            .map(|(a, _, _)| a)
+            .expect("an agency advisor with a scope")
+    }
+
+    /// The security events in the ledger (access events are skipped).
+    fn security_events(&self) -> Vec<SecurityEvent> {
+        self.app.ledger.entries().unwrap().filter_map(|e| SecurityEvent::decode(&e.unwrap().body)).collect()
+    }
+}
+
+/// A browser with one tab holding a platform passkey authenticator (CTAP 2.1, internal,
+/// resident keys, user verification that succeeds).
+struct Tab {
+    page: Page,
+    authenticator: String,
+    // Dropped after the page: closing the browser ends every Chromium process.
+    _browser: Browser,
+}
+
+impl Tab {
+    async fn open() -> Tab {
+        let browser = Browser::launch().await.unwrap();
+        let page = browser.new_page().await.unwrap();
+        page.enable_webauthn().await.unwrap();
+        let authenticator = page.add_virtual_authenticator(AuthenticatorOptions::default()).await.unwrap();
+        Tab { page, authenticator, _browser: browser }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.page.goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    }
+
+    async fn eval(&self, js: &str) -> Value {
+        self.page.eval(js).await.unwrap_or_else(|e| panic!("eval {js}: {e}"))
+    }
+
+    async fn text(&self, selector: &str) -> String {
+        let js = format!("document.querySelector({})?.textContent ?? ''", js_str(selector));
+        self.eval(&js).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn path(&self) -> String {
+        self.eval("location.pathname").await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Clicks the first element matching `selector` (as a user would: the page's script acts on it).
+    async fn click(&self, selector: &str) {
+        let js = format!("document.querySelector({}).click()", js_str(selector));
+        self.eval(&js).await;
+    }
+
+    /// Fills the named fields of the form matching `selector` and submits it.
+    async fn submit(&self, selector: &str, fields: &[(&str, &str)]) {
+        let values: serde_json::Map<String, Value> =
+            fields.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect();
+        let js = format!(
+            "(() => {{ const f = document.querySelector({}); const v = {}; \
+             for (const k in v) f.elements[k].value = v[k]; f.requestSubmit(); }})()",
+            js_str(selector),
+            Value::Object(values)
+        );
+        self.eval(&js).await;
+    }
+
+    /// Waits until `condition` holds; on timeout, fails with where the page is and what it says.
+    async fn wait_until(&self, condition: &str) {
+        if let Err(e) = self.page.wait_for(condition, STEP).await {
+            let url = self.page.url().await.unwrap_or_default();
+            let status = self.page.eval("document.getElementById('status')?.textContent").await.ok();
+            let body = self.page.eval("document.body?.innerText").await.ok();
+            panic!("{e}\n  at {url}\n  #status: {status:?}\n  page: {body:?}");
+        }
+    }
+
+    async fn wait_for_path(&self, path: &str) {
+        self.wait_until(&format!("location.pathname === {} && document.readyState === 'complete'", js_str(path))).await;
+    }
+
+    /// Waits for `#status` to show an error and returns its text.
+    async fn wait_for_refusal(&self) -> String {
+        self.wait_until("document.querySelector('#status.error')").await;
+        self.text("#status").await
+    }
+
+    async fn cookies(&self) -> Vec<Cookie> {
+        self.page.cookies().await.unwrap()
+    }
+
+    async fn credentials(&self) -> Vec<Value> {
+        self.page.credentials(&self.authenticator).await.unwrap()
+    }
+
+    async fn override_bits(&self, bogus_signature: bool, bad_uv: bool) {
+        self.page.set_response_override_bits(&self.authenticator, bogus_signature, bad_uv, false).await.unwrap();
+    }
+
+    /// Registers a passkey from an enrolment link's page; ends on the sign-in page.
+    async fn enrol(&self, t: &TestApp, link: &str) {
+        self.goto(&t.url(link)).await;
+        self.click("[data-action=passkey-enrol]").await;
+        self.wait_until("location.pathname === '/login' || document.querySelector('#status.error')").await;
+        assert_eq!(self.path().await, "/login", "enrolment refused: {}", self.text("#status").await);
+        self.wait_for_path("/login").await;
+    }
+
+    /// Signs in with the passkey from the sign-in page; ends on the scope page.
+    async fn passkey_sign_in(&self, t: &TestApp) {
+        self.goto(&t.url("/login")).await;
+        self.click("[data-action=passkey-login]").await;
+        self.wait_until("location.pathname === '/scope' || document.querySelector('#status.error')").await;
+        assert_eq!(self.path().await, "/scope", "passkey sign-in refused: {}", self.text("#status").await);
+        self.wait_for_path("/scope").await;
+    }
+}
+
+/// A JavaScript string literal.
+fn js_str(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+fn cookie<'a>(cookies: &'a [Cookie], name: &str) -> Option<&'a Cookie> {
+    cookies.iter().find(|c| c.name == name)
+}
+
+/// The session cookies must be there, out of scripts' reach, only over a secure channel, and
+/// never sent cross-site.
+fn assert_session_cookies(cookies: &[Cookie]) {
+    for name in [ACCESS_COOKIE, SESSION_COOKIE] {
+        let c = cookie(cookies, name).unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"));
+        assert!(c.http_only && c.secure, "{c:?}");
+        assert_eq!((c.domain.as_str(), c.path.as_str(), c.same_site.as_deref()), ("localhost", "/", Some("Strict")));
+        assert!(c.expires > 0.0, "a session cookie with a lifetime: {c:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_enrols_a_passkey_and_signs_in_with_it() {
+    if !browser_tests_enabled().unwrap() {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let t = TestApp::start().await;
+    let tab = Tab::open().await;
+    let (admin, link) = t.admin();
+
+    // The enrolment page says whose account it is, and offers only a passkey to an administrator.
+    tab.goto(&t.url(&link)).await;
+    let intro = tab.text("main").await;
+    assert!(intro.contains(admin.login.as_str()) && intro.contains("account_admin"), "{intro}");
+    assert_eq!(tab.eval("document.querySelectorAll('form[action$=\"/password\"]').length").await, json!(0));
+    assert!(tab.cookies().await.is_empty());
+
+    tab.enrol(&t, &link).await;
+    let credentials = tab.credentials().await;
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!(credentials[0]["rpId"], json!("localhost"));
+    assert_eq!(credentials[0]["isResidentCredential"], json!(true), "a discoverable credential");
+    assert!(tab.cookies().await.is_empty(), "enrolling does not sign in");
+
+    tab.passkey_sign_in(&t).await;
+    let who = tab.text("nav .who").await;
+    assert!(who.contains(&admin.display_name) && who.contains("account_admin"), "{who}");
+    assert_eq!(tab.eval("!!document.querySelector('nav a[href=\"/accounts\"]')").await, json!(true));
+    assert_session_cookies(&tab.cookies().await);
+    assert_eq!(tab.eval("document.cookie").await, json!(""), "HttpOnly: scripts see no session cookie");
+    assert_eq!(tab.credentials().await[0]["signCount"], json!(1), "the sign-in used the enrolled passkey");
+
+    // The link worked once.
+    tab.goto(&t.url(&link)).await;
+    let gone = tab.text("main").await;
+    assert!(gone.contains("unknown, expired or already used"), "{gone}");
+    assert_eq!(
+        tab.eval("document.querySelector('[data-problem]')?.dataset.problem").await,
+        json!("urn:vigie:problem:conflict")
+    );
+    assert_eq!(tab.eval("!!document.querySelector('[data-action=passkey-enrol]')").await, json!(false));
+    let token = link.strip_prefix("/enrol/").unwrap();
+    let resp = t.http.get(t.url(&format!("/v1/enrol/{token}"))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+
+    // The ledger has the enrolment and the passkey sign-in.
+    let events = t.security_events();
+    let mine = |kind| events.iter().filter(move |e| e.kind == kind && e.agent == Some(admin.id));
+    assert_eq!(mine(SecurityKind::PasskeyAdded).count(), 1);
+    assert!(mine(SecurityKind::Enrolled).any(|e| e.details.contains(&("method".into(), "passkey".into()))));
+    assert!(mine(SecurityKind::SignIn).any(|e| e.details.contains(&("method".into(), "passkey".into()))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_assertions_and_other_origins_are_refused() {
+    if !browser_tests_enabled().unwrap() {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let t = TestApp::start().await;
+    let tab = Tab::open().await;
+    let (_, link) = t.admin();
+    tab.enrol(&t, &link).await;
+
+    let refused_sign_in = async |what: &str| {
+        tab.goto(&t.url("/login")).await;
+        tab.click("[data-action=passkey-login]").await;
+        let status = tab.wait_for_refusal().await;
+        assert!(status.contains("the passkey was refused"), "{what}: {status}");
+        assert_eq!(tab.path().await, "/login", "{what}");
+        let cookies = tab.cookies().await;
+        assert!(
+            cookie(&cookies, SESSION_COOKIE).is_none() && cookie(&cookies, ACCESS_COOKIE).is_none(),
+            "{what}: {cookies:?}"
+        );
+        status
+    };
+
+    // A signature that does not verify.
+    tab.override_bits(true, false).await;
+    let status = refused_sign_in("bogus signature").await;
+    eprintln!("bogus signature: {status}");
+    // An authenticator that says it did not verify the user.
+    tab.override_bits(false, true).await;
+    let status = refused_sign_in("UV flag cleared").await;
+    eprintln!("UV flag cleared: {status}");
+
+    // The same authenticator, answering honestly again.
+    tab.override_bits(false, false).await;
+    tab.passkey_sign_in(&t).await;
+    assert_session_cookies(&tab.cookies().await);
+
+    // The same server under another host name is another origin: the browser will not use the
+    // `localhost` passkey there, whatever the page asks.
+    let elsewhere = format!("http://127.0.0.1:{}/login", t.port);
+    tab.goto(&elsewhere).await;
+    tab.click("[data-action=passkey-login]").await;
+    let status = tab.wait_for_refusal().await;
+    assert!(status.starts_with("SecurityError"), "{status}");
+    assert_eq!(tab.path().await, "/login");
+    let direct = tab
+        .page
+        .eval(
+            "navigator.credentials.get({ publicKey: { challenge: new Uint8Array(32), rpId: 'localhost', \
+             userVerification: 'required' } })",
+        )
+        .await
+        .err()
+        .expect("an assertion for localhost from 127.0.0.1 must be refused");
+    let text = direct.js_exception().unwrap_or_default();
+    assert!(text.starts_with("SecurityError"), "{direct}");
+    assert!(tab.cookies().await.is_empty(), "cookies are per host: 127.0.0.1 has none of localhost's");
+
+    // Two failed ceremonies in the ledger, no sign-in for them: exactly one passkey sign-in.
+    let sign_ins = t.security_events().into_iter().filter(|e| e.kind == SecurityKind::SignIn).count();
+    assert_eq!(sign_ins, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_session_cookie_is_useless_elsewhere() {
+    if !browser_tests_enabled().unwrap() {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let t = TestApp::start().await;
+    let tab = Tab::open().await;
+    let (admin, link) = t.admin();
+    tab.enrol(&t, &link).await;
+    tab.passkey_sign_in(&t).await;
+
+    let cookies = tab.cookies().await;
+    assert_session_cookies(&cookies);
+    let header: String = cookies
+        .iter()
+        .filter(|c| c.name.starts_with("__Host-vigie_"))
+        .map(|c| format!("{}={}", c.name, c.value))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let me = async |user_agent: &str| {
+        let resp =
+            t.http.get(t.url("/v1/me")).header(COOKIE, &header).header(USER_AGENT, user_agent).send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    };
+
+    // The cookies themselves are good: from the browser's network with the browser's user agent
+    // they work (this is what the browser itself sends).
+    let browser_ua = tab.eval("navigator.userAgent").await.as_str().unwrap().to_owned();
+    let (status, body) = me(&browser_ua).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(admin.login.as_str()), "{body}");
+
+    // From a script, the session ends at once.
+    let (status, body) = me("curl/8.5").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["type"], json!("urn:vigie:problem:session-ended"), "{body}");
+    assert!(problem["detail"].as_str().unwrap().contains("context_changed"), "{body}");
+    let (status, _) = me(&browser_ua).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session is gone, not just refused to the script");
+
+    // For the legitimate browser too: its next page is the sign-in page, and its cookies are cleared.
+    tab.goto(&t.url("/scope")).await;
+    tab.wait_for_path("/login").await;
+    let after = tab.cookies().await;
+    assert!(cookie(&after, SESSION_COOKIE).is_none() && cookie(&after, ACCESS_COOKIE).is_none(), "{after:?}");
+
+    // The ledger says why, where the session was bound and where the token was seen.
+    let events = t.security_events();
+    let ended = events
+        .iter()
+        .find(|e| e.kind == SecurityKind::SessionEnded && e.subject == Some(admin.id))
+        .unwrap_or_else(|| panic!("no session.ended event in {events:?}"));
+    let detail = |k: &str| ended.details.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    assert_eq!(detail("reason"), Some("context_changed"), "{ended:?}");
+    assert!(detail("bound_to").is_some_and(|b| b.ends_with(" chrome")), "{ended:?}");
+    assert!(ended.context.ends_with(" tool"), "{ended:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advisor_adds_a_passkey_after_a_password_sign_in_and_then_uses_it() {
+    if !browser_tests_enabled().unwrap() {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let t = TestApp::start().await;
+    let tab = Tab::open().await;
+    let advisor = t.advisor();
+    let issued = vigie::credentials::issue(t.app.store.as_ref(), advisor.id).unwrap();
+
+    // Password and code through the sign-in form.
+    tab.goto(&t.url("/login")).await;
+    let code = code_at(&issued.totp, now().seconds());
+    let fields = [("login", advisor.login.as_str()), ("password", issued.password.expose()), ("totp", &code)];
+    tab.submit("form[action=\"/login\"]", &fields).await;
+    tab.wait_for_path("/scope").await;
+    let who = tab.text("nav .who").await;
+    assert!(who.contains(&advisor.display_name) && who.contains("advisor"), "{who}");
+    assert_session_cookies(&tab.cookies().await);
+
+    // Adding a passkey is sensitive: the page sends the advisor to confirm with a fresh code.
+    tab.goto(&t.url("/sessions")).await;
+    assert!(tab.text("main").await.contains("No passkey yet."));
+    tab.click("[data-action=passkey-register]").await;
+    tab.wait_for_path("/step-up").await;
+    assert!(tab.credentials().await.is_empty(), "nothing registered before the step-up");
+    // The next 30-second step: the sign-in spent this one, and a code is used once.
+    let code = code_at(&issued.totp, now().seconds() + 30);
+    tab.submit("form[action=\"/step-up\"]", &[("totp", &code)]).await;
+    tab.wait_for_path("/scope").await;
+    assert!(tab.text("nav .who").await.contains("elevated"));
+
+    tab.goto(&t.url("/sessions")).await;
+    tab.eval("document.getElementById('passkey-label').value = 'e2e key'").await;
+    tab.click("[data-action=passkey-register]").await;
+    tab.wait_until("document.querySelector('ul.passkeys .label')?.textContent === 'e2e key'").await;
+    assert_eq!(tab.credentials().await.len(), 1);
+
+    // Sign out through the navigation's form: the session is gone and so are the cookies.
+    tab.submit("nav form[action=\"/logout\"]", &[]).await;
+    tab.wait_for_path("/login").await;
+    let cookies = tab.cookies().await;
+    assert!(cookie(&cookies, SESSION_COOKIE).is_none() && cookie(&cookies, ACCESS_COOKIE).is_none(), "{cookies:?}");
+    tab.goto(&t.url("/scope")).await;
+    tab.wait_for_path("/login").await;
+
+    // And back in with the passkey alone.
+    tab.passkey_sign_in(&t).await;
+    let who = tab.text("nav .who").await;
+    assert!(who.contains(&advisor.display_name), "{who}");
+    assert_session_cookies(&tab.cookies().await);
+    tab.goto(&t.url("/sessions")).await;
+    let sessions = tab.text("main table tbody").await;
+    assert!(sessions.contains("passkey"), "{sessions}");
+    assert!(!sessions.contains("password_totp"), "the signed-out session is not listed: {sessions}");
+    let methods: Vec<String> = t
+        .security_events()
+        .into_iter()
+        .filter(|e| e.kind == SecurityKind::SignIn && e.agent == Some(advisor.id))
+        .filter_map(|e| e.details.into_iter().find(|(k, _)| k == "method").map(|(_, v)| v))
+        .collect();
+    assert_eq!(methods, ["password_totp", "passkey"]);
+}
