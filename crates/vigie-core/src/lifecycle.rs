@@ -241,7 +241,8 @@ mod tests {
         use Role::*;
         let partner = 2;
         let agency = 1;
-        let cases: &[(&str, Role, u64, bool, Option<u64>, u64, u64, Role, i64, Result<(), Refusal>)] = &[
+        type Case = (&'static str, Role, u64, bool, Option<u64>, u64, u64, Role, i64, Result<(), Refusal>);
+        let cases: &[Case] = &[
             ("second admin of the org", AccountAdmin, partner, true, None, 10, partner, Advisor, 1, Ok(())),
             ("requester approving self", AccountAdmin, partner, true, None, 11, partner, Advisor, 1, Err(OwnRequest)),
             ("not stepped up", AccountAdmin, partner, false, None, 10, partner, Advisor, 1, Err(StepUpRequired)),

@@ -58,7 +58,7 @@ fn user_handle(state: &AppState, agent: AgentId) -> Result<[u8; 16], Problem> {
 pub fn start_registration(state: &AppState, agent: &Agent) -> Result<serde_json::Value, Problem> {
     let handle = user_handle(state, agent.id)?;
     let existing = state.accounts.passkeys_of(agent.id).map_err(store_err)?;
-    let exclude: Vec<_> = existing.iter().map(|p| p.credential_id.clone().into()).collect();
+    let exclude: Vec<webauthn_rs::prelude::CredentialID> = existing.iter().map(|p| p.credential_id.clone()).collect();
     let (mut ccr, reg) = state
         .webauthn
         .start_passkey_registration(Uuid::from_bytes(handle), agent.login.as_str(), &agent.display_name, Some(exclude))

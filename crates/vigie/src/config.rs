@@ -232,6 +232,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vigie.example.toml");
+        let c = Config::load(Some(&p), no_env).unwrap();
+        assert_eq!(c.session_policy(), vigie_core::signin::SessionPolicy::default());
+    }
+
+    #[test]
     fn bad_configs_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("vigie.toml");

@@ -80,6 +80,16 @@ enum AccountCommand {
         data_dir: PathBuf,
         login: String,
     },
+    /// Print a single-use enrolment link (24 h) for LOGIN: how the first administrators
+    /// register their passkey. Earlier unused links of the account stop working.
+    Enrol {
+        #[arg(long, default_value = "./vigie-data")]
+        data_dir: PathBuf,
+        /// The origin agents' browsers use (the configuration's public_url).
+        #[arg(long, default_value = "http://localhost:8080")]
+        public_url: String,
+        login: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -191,6 +201,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("otpauth   {}", issued.totp.otpauth_uri("Vigie", login.as_str()));
             println!("({} session(s) ended)", ended.len());
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::Enrol { data_dir, public_url, login } } => {
+            let login: Login = login.parse().map_err(|e| anyhow::anyhow!("login: {e}"))?;
+            let base = url::Url::parse(&public_url).with_context(|| format!("--public-url: {public_url:?}"))?;
+            let store = vigie_store::Store::open(&data_dir)
+                .with_context(|| format!("data directory {}", data_dir.display()))?;
+            let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
+            if !agent.active {
+                anyhow::bail!("{login} is disabled");
+            }
+            let path = credentials::enrolment_link(&store, agent.id, vigie_core::time::Clock::now(&app::WallClock))?;
+            println!("{}", base.join(path.trim_start_matches('/'))?);
             Ok(())
         }
         Command::Bench(args) => bench::run(args),

@@ -390,7 +390,7 @@ mod tests {
         assert!(SessionPolicy::default().validate().is_ok());
         let bad = SessionPolicy { access_ttl_ms: 10 * 60_000, ..SessionPolicy::default() };
         assert!(bad.validate().unwrap_err().starts_with("access_ttl"));
-        let bad = SessionPolicy { session_ttl_ms: 24 * 3600_000, ..SessionPolicy::default() };
+        let bad = SessionPolicy { session_ttl_ms: 24 * 3_600_000, ..SessionPolicy::default() };
         assert!(bad.validate().unwrap_err().starts_with("session_ttl"));
         let bad = SessionPolicy { max_concurrent: 0, ..SessionPolicy::default() };
         assert!(bad.validate().unwrap_err().starts_with("max_concurrent"));
