@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod dbsc;
 pub mod json;
 pub mod outbox;
 pub mod pages;
@@ -58,6 +59,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/persons/{id}", get(api::person))
         .route("/v1/lookup", post(api::lookup))
         .route("/healthz", get(|| async { "ok" }))
+        // Device Bound Session Credentials
+        .route(dbsc::REGISTER_PATH, post(dbsc::register))
+        .route(dbsc::REFRESH_PATH, post(dbsc::refresh))
         // Single sign-on
         .route("/auth/oidc/start", get(sso::start))
         .route("/auth/oidc/callback", get(sso::callback))

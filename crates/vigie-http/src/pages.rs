@@ -245,6 +245,7 @@ pub async fn login_form(
     match result {
         Ok(tokens) => {
             let mut r = see_other("/scope");
+            crate::dbsc::offer(&state, &mut r);
             for c in session::cookies(&state, &tokens) {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }

@@ -255,6 +255,9 @@ pub fn session_response(state: &AppState, tokens: &Tokens, who: Option<(&Agent, 
         agent: who.map(|(a, o)| agent_view(a, o)),
     };
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+    if tokens.refresh.is_some() {
+        crate::dbsc::offer(state, &mut resp);
+    }
     for c in cookies(state, tokens) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -453,6 +456,9 @@ pub struct Presented {
     /// Came as cookies (a browser): may be refreshed transparently, and state-changing
     /// requests must come from our own origin.
     pub cookies: bool,
+    /// The request proved possession of the session's device key (DBSC refresh): only then may
+    /// a device-bound session's access token be renewed from the refresh cookie.
+    pub device_proven: bool,
 }
 
 impl Presented {
@@ -462,12 +468,14 @@ impl Presented {
                 access: auth.strip_prefix("Bearer ").and_then(|t| SessionToken::parse(t.trim())),
                 refresh: None,
                 cookies: false,
+                device_proven: false,
             };
         }
         Presented {
             access: cookie(headers, ACCESS_COOKIE).and_then(SessionToken::parse),
             refresh: cookie(headers, REFRESH_COOKIE).and_then(SessionToken::parse),
             cookies: true,
+            device_proven: false,
         }
     }
 }
@@ -523,7 +531,13 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         // A browser whose access cookie has expired: refresh it from the session cookie.
         if let Some(refresh) = &presented.refresh {
             record = state.accounts.session_by_refresh(&refresh.hash()).map_err(|_| Problem::unavailable())?;
-            if record.is_some() {
+            if let Some(s) = &record {
+                if s.device_key.is_some() && !presented.device_proven {
+                    // A device-bound session renews its access cookie only with a proof of the
+                    // device key (the browser does it at /dbsc/refresh): a copied refresh
+                    // cookie alone renews nothing.
+                    return Err(Problem::unauthenticated());
+                }
                 refreshed = Some(());
             }
         }
@@ -594,7 +608,7 @@ pub async fn refresh(
     .ok_or_else(Problem::unauthenticated)?;
     let st = state.clone();
     let tokens = tokio::task::spawn_blocking(move || {
-        let presented = Presented { access: None, refresh: Some(token), cookies: true };
+        let presented = Presented { access: None, refresh: Some(token), cookies: true, device_proven: false };
         let authed = authenticate(&st, &presented, &client)?;
         match authed.refreshed {
             Some(t) => Ok(t),

@@ -1004,3 +1004,124 @@ async fn malformed_or_replayed_webauthn_payloads_are_refused() {
     let text = resp.text().await.unwrap();
     assert!(text.contains("already used"), "a challenge is used once: {text}");
 }
+
+/// A browser's device key, in software (Chrome keeps it in the TPM): signs `dbsc+jwt` proofs.
+struct DeviceKey(p256::ecdsa::SigningKey);
+
+impl DeviceKey {
+    fn new(seed: u8) -> Self {
+        DeviceKey(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap())
+    }
+    fn proof(&self, challenge: &str, with_key: bool) -> String {
+        use base64::Engine;
+        use p256::ecdsa::signature::Signer;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let point = self.0.verifying_key().to_sec1_point(false);
+        let p = point.as_bytes();
+        let mut header = json!({"alg": "ES256", "typ": "dbsc+jwt"});
+        if with_key {
+            header["jwk"] = json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65])});
+        }
+        let input =
+            format!("{}.{}", b64(header.to_string().as_bytes()), b64(json!({"jti": challenge}).to_string().as_bytes()));
+        let sig: p256::ecdsa::Signature = self.0.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig.to_bytes()))
+    }
+}
+
+fn quoted_param(header: &str, name: &str) -> String {
+    let start = header.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    header[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_bound_session_renews_its_cookie_only_with_the_device_key() {
+    let t = TestApp::start().await;
+    let (agent, _, _) = t.account(OrgKind::Agency);
+    let issued = t.issue(&agent);
+    let resp = t
+        .post(
+            "/v1/login",
+            json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": t.code(&issued)}),
+        )
+        .await;
+    let offer = resp.headers().get("secure-session-registration").unwrap().to_str().unwrap().to_owned();
+    assert!(offer.starts_with("(ES256 RS256);path=\"/dbsc/register\""), "{offer}");
+    let login: Value = resp.json().await.unwrap();
+    let (access, refresh) = (login["access_token"].as_str().unwrap(), login["refresh_token"].as_str().unwrap());
+    let cookies = format!("__Host-vigie_access={access}; __Host-vigie_session={refresh}");
+    let origin = t.base.replace("127.0.0.1", "localhost");
+    let device = DeviceKey::new(0x42);
+
+    // Registration: the proof over the offered challenge binds the session.
+    let post = |path: &str, cookie: &str| {
+        t.http.post(format!("{}{path}", t.base)).header("cookie", cookie.to_owned()).header("origin", origin.clone())
+    };
+    let resp = post("/dbsc/register", &cookies)
+        .header("secure-session-response", format!("\"{}\"", device.proof(&quoted_param(&offer, "challenge"), true)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let instructions: Value = resp.json().await.unwrap();
+    let sid = instructions["session_identifier"].as_str().unwrap().to_owned();
+    assert_eq!(instructions["refresh_url"], "/dbsc/refresh");
+    assert_eq!(instructions["credentials"][0]["name"], "__Host-vigie_access");
+    let resp = post("/dbsc/register", &cookies)
+        .header("secure-session-response", device.proof(&quoted_param(&offer, "challenge"), true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a challenge is used once");
+
+    // The refresh cookie alone (an infostealer's copy) renews nothing any more.
+    let only_refresh = format!("__Host-vigie_session={refresh}");
+    let resp = t.http.get(format!("{}/v1/me", t.base)).header("cookie", only_refresh.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = t.http.post(format!("{}/v1/session/refresh", t.base)).bearer_auth(refresh).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // The browser's refresh: a challenge, then a proof with the device key.
+    let resp = post("/dbsc/refresh", &only_refresh)
+        .header("sec-secure-session-id", format!("\"{sid}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let c = resp.headers().get("secure-session-challenge").unwrap().to_str().unwrap().to_owned();
+    let challenge = c.split('"').nth(1).unwrap().to_owned();
+    let resp = post("/dbsc/refresh", &only_refresh)
+        .header("sec-secure-session-id", format!("\"{sid}\""))
+        .header("secure-session-response", format!("\"{}\"", device.proof(&challenge, false)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let set = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let fresh = set.split(';').next().unwrap().trim_start_matches("__Host-vigie_access=").to_owned();
+    assert_eq!(t.get(&fresh, "/v1/me").await.0, StatusCode::OK);
+
+    // Another key (the thief's): the session ends and the browser is told to stop.
+    let resp = post("/dbsc/refresh", &only_refresh)
+        .header("sec-secure-session-id", format!("\"{sid}\""))
+        .send()
+        .await
+        .unwrap();
+    let c = resp.headers().get("secure-session-challenge").unwrap().to_str().unwrap().to_owned();
+    let challenge = c.split('"').nth(1).unwrap().to_owned();
+    let resp = post("/dbsc/refresh", &only_refresh)
+        .header("sec-secure-session-id", format!("\"{sid}\""))
+        .header("secure-session-response", format!("\"{}\"", DeviceKey::new(0x17).proof(&challenge, false)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.json::<Value>().await.unwrap()["continue"], false);
+    assert_eq!(t.get(&fresh, "/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.ended_because("device_proof_failed"), 1);
+    assert!(t.security_events().iter().any(|e| e.kind == vigie_core::security::SecurityKind::DeviceBound));
+    // Garbage headers are refused, naming the header.
+    let resp = post("/dbsc/register", &cookies).header("secure-session-response", "not a jwt!").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("Secure-Session-Response"));
+}
