@@ -220,16 +220,21 @@ pub async fn approve(
     .await
 }
 
-pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64) -> Result<AgentId, Problem> {
-    let now = st.clock.now();
+/// The request `id` and the acting administrator, if the request is one the actor may see:
+/// another organization's request is not even acknowledged (404, as for none).
+fn visible_request<'a>(st: &AppState, authed: &'a Authed, id: u64) -> Result<(AccountRequest, Actor<'a>), Problem> {
     let request = st.accounts.request(id).map_err(store_err)?.ok_or_else(Problem::not_found)?;
     let who = actor(st, authed)?;
-    if who.agent.org != request.org
-        && !(who.agent.role == Role::SecurityOfficer && who.org.kind == vigie_core::org::OrgKind::Agency)
-    {
-        // Another organization's request is not even acknowledged.
+    let agency_officer = who.agent.role == Role::SecurityOfficer && who.org.kind == vigie_core::org::OrgKind::Agency;
+    if who.agent.org != request.org && !agency_officer {
         return Err(Problem::not_found());
     }
+    Ok((request, who))
+}
+
+pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64) -> Result<AgentId, Problem> {
+    let now = st.clock.now();
+    let (request, who) = visible_request(st, authed, id)?;
     lifecycle::may_decide(&who, &request, now).map_err(refusal)?;
     // The link is mailed before the account exists: a mail failure creates nothing, and a
     // race lost below leaves only a link that opens nothing.
@@ -296,13 +301,7 @@ pub async fn reject(
 
 pub fn reject_request(st: &AppState, authed: &Authed, client: &Client, id: u64) -> Result<(), Problem> {
     let now = st.clock.now();
-    let request = st.accounts.request(id).map_err(store_err)?.ok_or_else(Problem::not_found)?;
-    let who = actor(st, authed)?;
-    if who.agent.org != request.org
-        && !(who.agent.role == Role::SecurityOfficer && who.org.kind == vigie_core::org::OrgKind::Agency)
-    {
-        return Err(Problem::not_found());
-    }
+    let (request, who) = visible_request(st, authed, id)?;
     // Anyone who could approve may reject; the requester may withdraw their own request.
     let own = request.requested_by == who.agent.id;
     if !own {

@@ -175,14 +175,7 @@ pub fn redirect_with_cookies(to: &str, cookies: Vec<HeaderValue>) -> Response {
 }
 
 pub fn second_factor_pending(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SECOND_FACTOR_COOKIE)
-        .map(|(_, v)| v.to_owned())
+    session::cookie(headers, SECOND_FACTOR_COOKIE).map(str::to_owned)
 }
 
 /// Completes a single sign-on login with a TOTP code. The pending login is spent whatever the
