@@ -23,7 +23,6 @@ use vigie::credentials::{Issued, issue};
 use vigie_core::org::{Agent, Role};
 use vigie_core::ports::AccountStore;
 use vigie_core::signin::totp::code_at;
-use vigie_core::time::Clock;
 use vigie_gen::GenParams;
 
 const CLIENT_ID: &str = "vigie-sso-test";
@@ -54,7 +53,7 @@ async fn mfa_user_gets_a_session_from_the_provider() {
     assert!(cookies.iter().any(|(n, v)| n == SESSION && !v.is_empty()), "{cookies:?}");
     assert!(!cookies.iter().any(|(n, _)| n == SSO), "{cookies:?}");
 
-    env.assert_me(&cookies).await;
+    env.assert_me(&cookies, &env.mfa_agent).await;
 }
 
 #[tokio::test]
@@ -89,7 +88,7 @@ async fn pwd_user_owes_vigie_second_factor() {
     assert!(cookies.iter().any(|(n, v)| n == SESSION && !v.is_empty()), "{cookies:?}");
     assert!(cookies.iter().any(|(n, v)| n == SSO && v.is_empty()), "the pending login is cleared: {cookies:?}");
 
-    env.assert_me(&cookies).await;
+    env.assert_me(&cookies, &env.pwd_agent).await;
 }
 
 #[tokio::test]
@@ -135,7 +134,10 @@ struct Env {
     public: String,
     http: reqwest::Client,
     _app: App,
-    agent: Agent,
+    /// Linked to the provider's `mfa-user`.
+    mfa_agent: Agent,
+    /// Linked to `pwd-user`; has Vigie credentials (`issued`) for the second factor.
+    pwd_agent: Agent,
     issued: Issued,
     _provider: Provider,
     _dir: tempfile::TempDir,
@@ -170,17 +172,18 @@ impl Env {
         };
         app::connect_sso(&mut app, &config).await.unwrap();
 
-        let agent = vigie::demo::pick_accounts(&app.store, as_of())
+        // An agent has at most one federated identity: one advisor per subject.
+        let mut advisors = vigie::demo::pick_accounts(&app.store, as_of())
             .unwrap()
             .into_iter()
             .map(|(a, _, _)| a)
-            .find(|a| a.role == Role::Advisor)
-            .expect("an advisor");
+            .filter(|a| a.role == Role::Advisor);
+        let (mfa_agent, pwd_agent) = (advisors.next().expect("an advisor"), advisors.next().expect("two advisors"));
         let now = app.state.clock.now();
-        for subject in ["mfa-user", "pwd-user"] {
+        for (subject, agent) in [("mfa-user", &mfa_agent), ("pwd-user", &pwd_agent)] {
             assert!(AccountStore::link_identity(app.store.as_ref(), &provider.issuer, subject, agent.id, now).unwrap());
         }
-        let issued = issue(app.store.as_ref(), agent.id).unwrap();
+        let issued = issue(app.store.as_ref(), pwd_agent.id).unwrap();
 
         tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
         let http = reqwest::Client::builder()
@@ -190,10 +193,10 @@ impl Env {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
-        Env { base, public, http, _app: app, agent, issued, _provider: provider, _dir: dir }
+        Env { base, public, http, _app: app, mfa_agent, pwd_agent, issued, _provider: provider, _dir: dir }
     }
 
-    /// The current TOTP code of the advisor's Vigie authenticator.
+    /// The current TOTP code of the `pwd-user` advisor's Vigie authenticator.
     fn code(&self) -> String {
         let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         code_at(&self.issued.totp, i64::try_from(secs).unwrap())
@@ -268,16 +271,16 @@ impl Env {
             .unwrap()
     }
 
-    /// `/v1/me` with the session cookies answers with the linked advisor.
-    async fn assert_me(&self, cookies: &[(String, String)]) {
+    /// `/v1/me` with the session cookies answers with `agent`.
+    async fn assert_me(&self, cookies: &[(String, String)], agent: &Agent) {
         let session: Vec<_> = cookies.iter().filter(|(n, _)| n == ACCESS || n == SESSION).cloned().collect();
         let resp = self.get("/v1/me", &session).await;
         let status = resp.status();
         let body = resp.text().await.unwrap();
         assert_eq!(status, StatusCode::OK, "{body}");
         let me: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(me["login"].as_str(), Some(self.agent.login.as_str()), "{me}");
-        assert_eq!(me["id"].as_str(), Some(self.agent.id.to_string().as_str()), "{me}");
+        assert_eq!(me["login"].as_str(), Some(agent.login.as_str()), "{me}");
+        assert_eq!(me["id"].as_str(), Some(agent.id.to_string().as_str()), "{me}");
     }
 }
 
