@@ -651,9 +651,11 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap, presented: &Presented)
     let ours = state.settings.public_origin.origin().ascii_serialization();
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         Some(o) if o == ours => Ok(()),
-        Some(_) => Err(Problem::cross_origin()),
-        // Browsers send Origin on every POST; without one, Sec-Fetch-Site must say same-origin.
-        None => match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(o) if o != "null" => Err(Problem::cross_origin()),
+        // Under `Referrer-Policy: no-referrer` Chromium sends `Origin: null` on form posts; a
+        // missing or opaque origin must then be vouched for by Sec-Fetch-Site, which page
+        // scripts cannot set (a sandboxed frame or data: URL elsewhere says cross-site).
+        _ => match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
             Some("same-origin") => Ok(()),
             _ => Err(Problem::cross_origin()),
         },

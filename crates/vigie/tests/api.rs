@@ -1125,3 +1125,40 @@ async fn a_device_bound_session_renews_its_cookie_only_with_the_device_key() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.unwrap().contains("Secure-Session-Response"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_authenticated_writes_must_come_from_our_origin() {
+    let t = TestApp::start().await;
+    let (agent, _, _) = t.account(OrgKind::Agency);
+    let (access, refresh) = t.login_full(&agent).await;
+    let cookies = format!("__Host-vigie_access={access}; __Host-vigie_session={refresh}");
+    let ours = t.base.replace("127.0.0.1", "localhost");
+    for (origin, fetch_site, want) in [
+        (Some("https://evil.example"), None, StatusCode::FORBIDDEN),
+        (Some("null"), Some("cross-site"), StatusCode::FORBIDDEN),
+        (None, None, StatusCode::FORBIDDEN),
+        (Some("null"), Some("same-origin"), StatusCode::OK),
+        (Some(ours.as_str()), None, StatusCode::OK),
+    ] {
+        let mut req = t.http.delete(format!("{}/v1/sessions/999999", t.base)).header("cookie", cookies.clone());
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(s) = fetch_site {
+            req = req.header("sec-fetch-site", s);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        if want == StatusCode::FORBIDDEN {
+            assert_eq!(
+                (status, problem_type(&body).as_str()),
+                (want, "urn:vigie:problem:cross-origin"),
+                "{origin:?} {body}"
+            );
+        } else {
+            // Past the origin check: the unknown session is what is refused.
+            assert_eq!(status, StatusCode::NOT_FOUND, "{origin:?}: {body}");
+        }
+    }
+}
