@@ -938,6 +938,10 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let (status, _) = t.post_auth(&tb, &format!("/v1/agents/{}/disable", new_agent.id), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(t.get(&new_token, "/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    t.clock.advance_millis(30_000);
+    let code = code_at(&secret2, t.clock.now().seconds());
+    let resp = t.post("/v1/login", json!({"login": "new.advisor", "password": password, "totp": code})).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "a disabled account signs in no more");
     // Bad input: unknown role, unknown field, malformed email, request id.
     for (body, field) in [
         (json!({"login": "x.y", "display_name": "X", "email": "x@y.fr", "role": "god", "justification": "j"}), "role"),
@@ -1161,4 +1165,36 @@ async fn cookie_authenticated_writes_must_come_from_our_origin() {
             assert_eq!(status, StatusCode::NOT_FOUND, "{origin:?}: {body}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_enrolment_links_expire() {
+    let t = TestApp::start().await;
+    let (a, b) = admin_pair(&t);
+    let ask = |login: &str| json!({"login": login, "display_name": "X", "email": format!("{login}@agency.example"), "role": "advisor", "justification": "j"});
+    // A request left 72 hours is expired: it cannot be approved, and creates nothing.
+    let (status, body) = t.post_auth(&t.passkey_session(&a), "/v1/account-requests", ask("late.one")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let late = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
+    t.clock.advance_millis(72 * 3600 * 1000);
+    let (status, body) =
+        t.post_auth(&t.passkey_session(&b), &format!("/v1/account-requests/{late}/approve"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    assert!(t.app.store.agent_by_login(&"late.one".parse().unwrap()).unwrap().is_none());
+    // An enrolment link unused for 24 hours opens nothing.
+    let (_, body) = t.post_auth(&t.passkey_session(&a), "/v1/account-requests", ask("slow.one")).await;
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
+    let (status, _) =
+        t.post_auth(&t.passkey_session(&b), &format!("/v1/account-requests/{id}/approve"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let mail = outbox_files(&t).into_iter().find(|m| m.contains("To: slow.one@agency.example")).unwrap();
+    let token = mail.split("/enrol/").nth(1).unwrap()[..43].to_owned();
+    t.clock.advance_millis(24 * 3600 * 1000);
+    let resp = t.http.get(format!("{}/v1/enrol/{token}", t.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let resp = t.post(&format!("/v1/enrol/{token}/passkey/start"), json!({})).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let resp = t.http.get(format!("{}/v1/enrol/not-a-token", t.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "a malformed link is named as such");
 }
