@@ -96,6 +96,12 @@ pub enum Refusal {
     OwnRequest,
     #[error("you cannot approve a request from the account that asked for yours")]
     RequestedByYourCreator,
+    #[error("you cannot approve a request from an account you asked for or approved")]
+    RequestedByYourCreation,
+    #[error("you cannot disable your own account")]
+    Yourself,
+    #[error("only a security_officer can disable a security_officer")]
+    OfficerOnly,
     #[error("requests for account_admin or security_officer accounts must be approved by a security_officer")]
     NeedsSecurityOfficer,
     #[error("the request is no longer pending")]
@@ -148,8 +154,23 @@ pub fn may_request(actor: &Actor<'_>, role: Role, requests_today: usize) -> Resu
     Ok(())
 }
 
-/// May `actor` approve (or reject) `request` at `now`?
-pub fn may_decide(actor: &Actor<'_>, request: &AccountRequest, now: Timestamp) -> Result<(), Refusal> {
+/// Who created and approved the account that made a request (`None` for accounts loaded by
+/// an operator).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequesterOrigin {
+    pub created_by: Option<AgentId>,
+    pub approved_by: Option<AgentId>,
+}
+
+/// May `actor` approve (or reject) `request` at `now`? `requester`: where the requesting
+/// account came from. Two accounts of one intruder must not be able to vouch for each other
+/// in either direction.
+pub fn may_decide(
+    actor: &Actor<'_>,
+    request: &AccountRequest,
+    requester: RequesterOrigin,
+    now: Timestamp,
+) -> Result<(), Refusal> {
     administrator(actor)?;
     match request.state_at(now) {
         RequestState::Pending => {}
@@ -161,6 +182,9 @@ pub fn may_decide(actor: &Actor<'_>, request: &AccountRequest, now: Timestamp) -
     }
     if actor.created_by == Some(request.requested_by) {
         return Err(Refusal::RequestedByYourCreator);
+    }
+    if requester.created_by == Some(actor.agent.id) || requester.approved_by == Some(actor.agent.id) {
+        return Err(Refusal::RequestedByYourCreation);
     }
     let same_org = actor.agent.org == request.org;
     let agency_officer = actor.agent.role == Role::SecurityOfficer && actor.org.kind == OrgKind::Agency;
@@ -184,6 +208,12 @@ pub fn may_disable(actor: &Actor<'_>, target: &Agent) -> Result<(), Refusal> {
     let agency_officer = actor.agent.role == Role::SecurityOfficer && actor.org.kind == OrgKind::Agency;
     if actor.agent.org != target.org && !agency_officer {
         return Err(Refusal::OtherOrganization);
+    }
+    if actor.agent.id == target.id {
+        return Err(Refusal::Yourself);
+    }
+    if target.role == Role::SecurityOfficer && actor.agent.role != Role::SecurityOfficer {
+        return Err(Refusal::OfficerOnly);
     }
     if !actor.elevated {
         return Err(Refusal::StepUpRequired);
@@ -281,7 +311,11 @@ mod tests {
             let o = org(org_n, kind);
             let a = agent(11, org_n, role);
             let actor = Actor { agent: &a, org: &o, elevated, created_by: created_by.and_then(AgentId::new) };
-            assert_eq!(may_decide(&actor, &request(by, req_org, req_role), Timestamp(at)), want, "{name}");
+            assert_eq!(
+                may_decide(&actor, &request(by, req_org, req_role), RequesterOrigin::default(), Timestamp(at)),
+                want,
+                "{name}"
+            );
         }
     }
 
@@ -292,9 +326,21 @@ mod tests {
         let actor = Actor { agent: &a, org: &o, elevated: true, created_by: None };
         let mut r = request(10, 2, Role::Advisor);
         r.state = RequestState::Approved;
-        assert_eq!(may_decide(&actor, &r, Timestamp(1)), Err(Refusal::NotPending));
+        assert_eq!(may_decide(&actor, &r, RequesterOrigin::default(), Timestamp(1)), Err(Refusal::NotPending));
         r.state = RequestState::Rejected;
-        assert_eq!(may_decide(&actor, &r, Timestamp(1)), Err(Refusal::NotPending));
+        assert_eq!(may_decide(&actor, &r, RequesterOrigin::default(), Timestamp(1)), Err(Refusal::NotPending));
+    }
+
+    #[test]
+    fn accounts_of_one_intruder_cannot_vouch_for_each_other() {
+        let o = org(2, OrgKind::TrainingOrg);
+        let a = agent(11, 2, Role::AccountAdmin);
+        let actor = Actor { agent: &a, org: &o, elevated: true, created_by: None };
+        let r = request(10, 2, Role::Advisor);
+        let made_by_me = RequesterOrigin { created_by: Some(a.id), approved_by: None };
+        assert_eq!(may_decide(&actor, &r, made_by_me, Timestamp(1)), Err(Refusal::RequestedByYourCreation));
+        let approved_by_me = RequesterOrigin { created_by: None, approved_by: Some(a.id) };
+        assert_eq!(may_decide(&actor, &r, approved_by_me, Timestamp(1)), Err(Refusal::RequestedByYourCreation));
     }
 
     #[test]
@@ -322,6 +368,8 @@ mod tests {
         let admin = agent(10, 2, Role::AccountAdmin);
         let actor = Actor { agent: &admin, org: &o, elevated: true, created_by: None };
         assert_eq!(may_disable(&actor, &agent(20, 2, Role::Advisor)), Ok(()));
+        assert_eq!(may_disable(&actor, &admin), Err(Refusal::Yourself));
+        assert_eq!(may_disable(&actor, &agent(21, 2, Role::SecurityOfficer)), Err(Refusal::OfficerOnly));
         assert_eq!(may_disable(&actor, &agent(20, 3, Role::Advisor)), Err(Refusal::OtherOrganization));
         let agency = org(1, OrgKind::Agency);
         let officer = agent(30, 1, Role::SecurityOfficer);

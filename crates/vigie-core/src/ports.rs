@@ -203,7 +203,11 @@ pub trait AccountStore: Send + Sync {
     fn demand_step_up(&self, id: SessionId, at: Timestamp) -> Result<(), StoreError>;
     /// Elevates the session until `until`, clears a pending step-up.
     fn elevate(&self, id: SessionId, until: Timestamp) -> Result<(), StoreError>;
-    fn bind_device(&self, id: SessionId, key: &[u8]) -> Result<(), StoreError>;
+    /// Binds the session to a device key, once: false if it is already bound (a key is never
+    /// replaced).
+    fn bind_device(&self, id: SessionId, key: &[u8]) -> Result<bool, StoreError>;
+    /// The organization a team belongs to.
+    fn team_org(&self, team: crate::ids::TeamId) -> Result<Option<OrgId>, StoreError>;
     /// Ends one session. Returns false if it was already gone.
     fn end_session(&self, id: SessionId) -> Result<bool, StoreError>;
     fn end_sessions_of(&self, agent: AgentId) -> Result<Vec<SessionId>, StoreError>;

@@ -157,6 +157,23 @@ pub fn create_request(
         .requests_made_since(authed.caller.agent.id, now.plus_millis(-24 * 3600 * 1000))
         .map_err(store_err)?;
     lifecycle::may_request(&actor(st, authed)?, request.role, made).map_err(refusal)?;
+    if let Some(team) = request.team
+        && st.accounts.team_org(team).map_err(store_err)? != Some(request.org)
+    {
+        return Err(Problem::invalid("team", "no such team in your organization"));
+    }
+    // The link goes to an address of the organization (the requester's own domain), so that a
+    // requester cannot send the new account's link to a mailbox of their choosing elsewhere.
+    let domain = |e: &str| e.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+    if domain(&request.email) != domain(&authed.caller.agent.email) {
+        return Err(Problem::invalid(
+            "email",
+            format!(
+                "must be an address of your organization (@{})",
+                domain(&authed.caller.agent.email).unwrap_or_default()
+            ),
+        ));
+    }
     let id = st
         .accounts
         .create_request(&request)
@@ -220,6 +237,11 @@ pub async fn approve(
     .await
 }
 
+fn requester_origin(st: &AppState, request: &AccountRequest) -> Result<lifecycle::RequesterOrigin, Problem> {
+    let o = st.accounts.account_origin(request.requested_by).map_err(store_err)?;
+    Ok(lifecycle::RequesterOrigin { created_by: o.created_by, approved_by: o.approved_by })
+}
+
 /// The request `id` and the acting administrator, if the request is one the actor may see:
 /// another organization's request is not even acknowledged (404, as for none).
 fn visible_request<'a>(st: &AppState, authed: &'a Authed, id: u64) -> Result<(AccountRequest, Actor<'a>), Problem> {
@@ -235,7 +257,7 @@ fn visible_request<'a>(st: &AppState, authed: &'a Authed, id: u64) -> Result<(Ac
 pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64) -> Result<AgentId, Problem> {
     let now = st.clock.now();
     let (request, who) = visible_request(st, authed, id)?;
-    lifecycle::may_decide(&who, &request, now).map_err(refusal)?;
+    lifecycle::may_decide(&who, &request, requester_origin(st, &request)?, now).map_err(refusal)?;
     // The link is mailed before the account exists: a mail failure creates nothing, and a
     // race lost below leaves only a link that opens nothing.
     let mut raw = [0u8; 32];
@@ -305,7 +327,7 @@ pub fn reject_request(st: &AppState, authed: &Authed, client: &Client, id: u64) 
     // Anyone who could approve may reject; the requester may withdraw their own request.
     let own = request.requested_by == who.agent.id;
     if !own {
-        lifecycle::may_decide(&who, &request, now).map_err(refusal)?;
+        lifecycle::may_decide(&who, &request, requester_origin(st, &request)?, now).map_err(refusal)?;
     }
     if !st.accounts.reject_request(id, authed.caller.agent.id, now).map_err(store_err)? {
         return Err(Problem::conflict("the request is no longer pending"));
@@ -585,7 +607,7 @@ pub async fn enrol_passkey_finish(
     Body(req): Body<EnrolPasskeyFinish>,
 ) -> Result<Response, Problem> {
     let token = enrolment_token(&token)?;
-    let label = req.label.clone().unwrap_or_else(|| "passkey".into());
+    let label = passkey::label(req.label.clone())?;
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
         let (agent, org) = enrolment_agent(&st, &token)?;

@@ -61,7 +61,7 @@ where
 const STEP_UP_DETAIL: &str = "confirm it is you with a fresh second factor: POST /v1/step-up with a TOTP code, or a passkey through /v1/step-up/passkey/start and /finish";
 
 /// Records a step-up the guard asked for, on the session and in the ledger.
-fn demand_step_up(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
+pub fn demand_step_up(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
     let now = st.clock.now();
     st.accounts.demand_step_up(authed.session.id, now).map_err(|_| Problem::unavailable())?;
     st.record(&[SecurityEvent::new(now, SecurityKind::StepUpDemanded)

@@ -86,13 +86,19 @@ pub async fn register(
             .map_err(|_| Problem::internal())?
             .redeem_registration(&jwt, now.seconds())
             .map_err(|e| Problem::forbidden(format!("device binding refused: {e}")))?;
-        st.accounts.bind_device(authed.session.id, &key.to_bytes()).map_err(|_| Problem::unavailable())?;
+        if authed.session.device_key.is_some() {
+            return Err(Problem::conflict("this session is already bound to a device key; a key is never replaced"));
+        }
+        // Recorded before it takes effect: binding changes what renews the session.
         st.record(&[SecurityEvent::new(now, SecurityKind::DeviceBound)
             .by(authed.caller.agent.id, authed.caller.org.id)
             .session(authed.session.id)
             .context(client.describe())
             .detail("key", key.thumbprint())
             .detail("alg", key.algorithm().as_str())])?;
+        if !st.accounts.bind_device(authed.session.id, &key.to_bytes()).map_err(|_| Problem::unavailable())? {
+            return Err(Problem::conflict("this session is already bound to a device key; a key is never replaced"));
+        }
         Ok::<_, Problem>(instructions(&st, authed.session.id))
     })
     .await
@@ -140,6 +146,16 @@ pub async fn refresh(
             return Ok(resp);
         };
         let verified = st.dbsc.lock().map_err(|_| Problem::internal())?.redeem_refresh(&jwt, &key, now.seconds());
+        if let Err(vigie_dbsc::DbscError::ChallengeUnknownOrReused) = verified {
+            // A stale or evicted challenge says nothing about the key: ask again.
+            let c = challenge(&st).ok_or_else(Problem::internal)?;
+            let h = vigie_dbsc::challenge_header(&c, &sid.0.to_string()).map_err(|_| Problem::internal())?;
+            let mut resp = StatusCode::FORBIDDEN.into_response();
+            if let Ok(v) = HeaderValue::from_str(&h) {
+                resp.headers_mut().insert(CHALLENGE_HEADER, v);
+            }
+            return Ok(resp);
+        }
         if let Err(e) = verified {
             tracing::warn!(session = sid.0, error = %e, "device-bound refresh failed: session ended");
             end_session(&st, &session, EndReason::DeviceProofFailed, Some(&client))?;

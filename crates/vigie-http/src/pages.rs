@@ -276,7 +276,7 @@ pub async fn scope_page(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let after = q.get("after").and_then(|a| a.parse::<PersonId>().ok());
-    page(state, headers, client, false, move |st, authed, _| {
+    page(state, headers, client, false, move |st, authed, client| {
         if authed.step_up_pending {
             return Err(Problem::step_up_required("confirm it is you before seeing more records"));
         }
@@ -284,6 +284,7 @@ pub async fn scope_page(
         let page = match st.guard.scope(&authed.caller, meta, after, 50) {
             Ok(p) => p,
             Err(GuardError::StepUpRequired) => {
+                crate::api::demand_step_up(st, authed, client)?;
                 return Err(Problem::step_up_required("confirm it is you before seeing more records"));
             }
             Err(_) => return Err(Problem::unavailable()),
@@ -337,15 +338,7 @@ pub async fn person_page(
             Ok(r) => r,
             Err(GuardError::NotFound) => return Err(Problem::not_found()),
             Err(GuardError::StepUpRequired) => {
-                let now = st.clock.now();
-                let _ = st.accounts.demand_step_up(authed.session.id, now);
-                let _ = st.record(&[vigie_core::security::SecurityEvent::new(
-                    now,
-                    vigie_core::security::SecurityKind::StepUpDemanded,
-                )
-                .by(authed.caller.agent.id, authed.caller.org.id)
-                .session(authed.session.id)
-                .context(client.describe())]);
+                crate::api::demand_step_up(st, authed, client)?;
                 return Err(Problem::step_up_required("confirm it is you before seeing more records"));
             }
             Err(GuardError::Unavailable(_)) => return Err(Problem::unavailable()),
@@ -467,7 +460,9 @@ pub async fn remove_passkey_form(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(cred) = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id.as_bytes()).ok()
+    let Some(cred) = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id.as_bytes())
+        .ok()
+        .filter(|c| !c.is_empty() && c.len() <= 1023)
     else {
         return problem_page(&Problem::invalid("id", "a passkey id is base64url"));
     };
@@ -558,7 +553,7 @@ pub async fn accounts_page(State(state): State<Arc<AppState>>, client: Client, h
              <label>Professional e-mail <input name=\"email\" type=\"email\" required></label>\
              <label>Role <select name=\"role\"><option>advisor</option><option>manager</option><option>account_admin</option><option>security_officer</option></select></label>\
              <label>Why <input name=\"justification\" required maxlength=\"500\"></label><button>Ask</button></form>\
-             <h3>Requests</h3><table><thead><tr><th>#</th><th>Login</th><th>Role</th><th>Asked by</th><th>State</th><th>Why</th><th></th></tr></thead><tbody>",
+             <h3>Requests</h3><table><thead><tr><th>#</th><th>Login</th><th>Name</th><th>Link goes to</th><th>Role</th><th>Team</th><th>Asked by</th><th>State</th><th>Why</th><th></th></tr></thead><tbody>",
         );
         for r in &requests {
             let state_now = r.state_at(now);
@@ -573,10 +568,13 @@ pub async fn accounts_page(State(state): State<Arc<AppState>>, client: Client, h
             };
             let _ = write!(
                 body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 r.id,
                 esc(r.login.as_str()),
+                esc(&r.display_name),
+                esc(&r.email),
                 esc(r.role.as_str()),
+                esc(&r.team.map(|t| t.to_string()).unwrap_or_else(|| "-".into())),
                 esc(&r.requested_by.to_string()),
                 esc(state_now.as_str()),
                 esc(&r.justification),
@@ -754,6 +752,9 @@ pub async fn second_factor_form(
     headers: HeaderMap,
     Form(f): Form<TotpForm>,
 ) -> Response {
+    if let Err(p) = session::same_origin(&state, &headers, &Presented { cookies: true, ..Presented::default() }) {
+        return problem_page(&p);
+    }
     let Ok(code) = f.totp.trim().parse::<TotpCode>() else {
         return problem_page(&Problem::invalid("totp", "six digits"));
     };

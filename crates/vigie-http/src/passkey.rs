@@ -101,16 +101,17 @@ pub fn finish_registration(
         created_at: now,
         last_used: None,
     };
-    state.accounts.add_passkey(&stored).map_err(|_| Problem::conflict("this passkey is already registered"))?;
+    // Recorded before it takes effect.
     state.record(&[SecurityEvent::new(now, SecurityKind::PasskeyAdded)
         .by(agent, org.id)
         .context(client.describe())
         .detail("credential", URL_SAFE_NO_PAD.encode(&stored.credential_id))
         .detail("label", label)])?;
+    state.accounts.add_passkey(&stored).map_err(|_| Problem::conflict("this passkey is already registered"))?;
     Ok(stored)
 }
 
-fn label(raw: Option<String>) -> Result<String, Problem> {
+pub fn label(raw: Option<String>) -> Result<String, Problem> {
     let l = raw.unwrap_or_else(|| "passkey".to_owned());
     let l = l.trim();
     if l.is_empty() || l.chars().count() > 64 || l.chars().any(char::is_control) {
@@ -349,12 +350,13 @@ fn elevated_response(state: &AppState, tokens: &session::Tokens) -> Response {
 fn elevate(state: &AppState, authed: &Authed, client: &Client, method: &str) -> Result<session::Tokens, Problem> {
     let now = state.clock.now();
     let until = now.plus_millis(state.settings.policy.elevation_ms);
-    state.accounts.elevate(authed.session.id, until).map_err(store_err)?;
+    // Recorded before it takes effect (a privilege granted without its record would be lost).
     state.record(&[SecurityEvent::new(now, SecurityKind::StepUp)
         .by(authed.caller.agent.id, authed.caller.org.id)
         .session(authed.session.id)
         .context(client.describe())
         .detail("method", method)])?;
+    state.accounts.elevate(authed.session.id, until).map_err(store_err)?;
     session::rotate_access(state, &authed.session)
 }
 

@@ -206,8 +206,11 @@ pub fn open_session(
         let _ = state.accounts.end_session(id);
         return Err(p);
     }
-    // A sign-in is a fresh proof of every factor: the session starts elevated.
-    state.accounts.elevate(id, now.plus_millis(policy.elevation_ms)).map_err(|_| Problem::unavailable())?;
+    // A sign-in in which Vigie itself verified a second factor (the same proofs a step-up asks
+    // for) starts elevated; a provider's word alone (`oidc`) does not.
+    if opening.method != "oidc" {
+        state.accounts.elevate(id, now.plus_millis(policy.elevation_ms)).map_err(|_| Problem::unavailable())?;
+    }
     Ok(Tokens {
         session: id,
         access,

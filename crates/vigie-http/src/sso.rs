@@ -14,6 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use sha2::Digest;
 use vigie_core::ids::AgentId;
 use vigie_core::org::{Agent, Organization};
 use vigie_core::security::{SecurityEvent, SecurityKind};
@@ -27,6 +28,9 @@ use crate::state::AppState;
 
 /// Cookie that carries a single sign-on login waiting for Vigie's second factor (5 minutes).
 pub const SECOND_FACTOR_COOKIE: &str = "__Host-vigie_sso";
+/// Cookie that ties a login started at the provider to the browser that started it, so that
+/// nobody can hand a victim a callback URL that signs them in as someone else (login CSRF).
+pub const STATE_COOKIE: &str = "__Host-vigie_oidc";
 
 #[derive(Debug)]
 pub struct Sso {
@@ -49,8 +53,16 @@ fn sso(state: &AppState) -> Result<&Sso, Problem> {
 pub async fn start(State(state): State<Arc<AppState>>) -> Result<Response, Problem> {
     let sso = sso(&state)?;
     let (url, pending) = sso.client.begin();
+    let bind = hex::encode(sha2::Sha256::digest(pending.state().as_bytes()));
     sso.logins.put_as(pending.state().to_owned(), pending, state.clock.now());
-    Ok(Redirect::to(&url).into_response())
+    let mut resp = Redirect::to(&url).into_response();
+    // Lax: the provider's redirect back is a top-level navigation from another site.
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{STATE_COOKIE}={bind}; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax"))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize, Debug)]
@@ -65,9 +77,10 @@ pub struct Callback {
 pub async fn callback(
     State(state): State<Arc<AppState>>,
     client: Client,
+    headers: HeaderMap,
     query: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    match callback_inner(&state, client, query).await {
+    match callback_inner(&state, client, &headers, query).await {
         Ok(r) => r,
         Err(p) => pages::problem_page(&p),
     }
@@ -76,6 +89,7 @@ pub async fn callback(
 async fn callback_inner(
     state: &Arc<AppState>,
     client: Client,
+    headers: &HeaderMap,
     query: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let sso = sso(state)?;
@@ -91,6 +105,10 @@ async fn callback_inner(
     let (Some(returned_state), Some(code)) = (q.state, q.code) else {
         return Err(Problem::invalid("code", "the provider's answer has no code or state"));
     };
+    let bind = hex::encode(sha2::Sha256::digest(returned_state.as_bytes()));
+    if session::cookie(headers, STATE_COOKIE) != Some(bind.as_str()) {
+        return Err(Problem::forbidden("this sign-in was not started from this browser: start again"));
+    }
     let pending = sso
         .logins
         .take(&returned_state, state.clock.now())
@@ -113,7 +131,17 @@ fn resolve(state: &AppState, id: &FederatedIdentity, client: &Client) -> Result<
             let email = id.email.as_deref().filter(|_| id.email_verified).ok_or_else(unknown)?;
             let candidates =
                 state.accounts.agents_by_email(&email.to_ascii_lowercase()).map_err(|_| Problem::unavailable())?;
-            let mut active = candidates.into_iter().filter(|a| a.active);
+            // Only an account its owner has already enrolled (through the mailed link) can be
+            // claimed by address: a freshly approved account is not an open door.
+            let mut eligible = Vec::new();
+            for a in candidates.into_iter().filter(|a| a.active) {
+                let has_password = state.accounts.credentials(a.id).map_err(|_| Problem::unavailable())?.is_some();
+                let has_passkey = !state.accounts.passkeys_of(a.id).map_err(|_| Problem::unavailable())?.is_empty();
+                if has_password || has_passkey {
+                    eligible.push(a);
+                }
+            }
+            let mut active = eligible.into_iter();
             let (Some(agent), None) = (active.next(), active.next()) else {
                 return Err(unknown());
             };
@@ -153,12 +181,15 @@ fn finish(state: &AppState, id: &FederatedIdentity, client: &Client) -> Result<R
         )?;
         return Ok(redirect_with_cookies("/", session::cookies(state, &tokens)));
     }
+    if passkey_only {
+        // Administrators prove themselves with their passkey, whatever the provider says.
+        return Ok(redirect_with_cookies("/login?passkey=required", Vec::new()));
+    }
     // Vigie's own second factor is owed.
     let pending = sso.second_factor.put(agent.id, state.clock.now());
     let c = format!("{SECOND_FACTOR_COOKIE}={pending}; Path=/; Max-Age=300; HttpOnly; Secure; SameSite=Lax");
     let cookies = HeaderValue::from_str(&c).into_iter().collect();
-    let next = if passkey_only { "/login?passkey=required" } else { "/login/second-factor" };
-    Ok(redirect_with_cookies(next, cookies))
+    Ok(redirect_with_cookies("/login/second-factor", cookies))
 }
 
 /// Sets cookies, then moves on to `to` from a page of ours: after a redirect chain that began
@@ -200,12 +231,21 @@ pub fn second_factor_totp(
         .organization(agent.org)
         .map_err(|_| Problem::unavailable())?
         .ok_or_else(Problem::bad_credentials)?;
+    if vigie_core::lifecycle::passkey_required(agent.role) {
+        return Err(Problem::forbidden("this role signs in with a passkey only"));
+    }
+    // Guesses count against the account, as at the password sign-in.
+    let key = vigie_core::signin::ThrottleKey::Account(agent.login.to_string());
+    state.throttle.lock().map_err(|_| Problem::internal())?.begin_attempt(&key, now).map_err(Problem::throttled)?;
     if !session::check_totp(state, &agent, code)? || !agent.active || !org.active {
         let _ = state.record(&[SecurityEvent::new(now, SecurityKind::SignInFailed)
             .by(agent.id, org.id)
             .context(client.describe())
             .detail("method", "oidc+totp")]);
         return Err(Problem::bad_credentials());
+    }
+    if let Ok(mut t) = state.throttle.lock() {
+        t.record_success(&key);
     }
     let tokens = session::open_session(
         state,

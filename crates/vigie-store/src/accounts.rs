@@ -2,7 +2,7 @@
 //! secret) and the TOTP replay guard. Part of the core's [`AccountStore`] port; the session
 //! half is in `sessions.rs`.
 
-use vigie_core::ids::{AgentId, Login, OrgId, SessionId};
+use vigie_core::ids::{AgentId, Login, OrgId, SessionId, TeamId};
 use vigie_core::lifecycle::AccountRequest;
 use vigie_core::org::Agent;
 use vigie_core::ports::{
@@ -132,9 +132,12 @@ impl AccountStore for Store {
         Ok(())
     }
 
-    fn bind_device(&self, id: SessionId, key: &[u8]) -> Result<(), StoreError> {
-        self.exec("UPDATE sessions SET device_key = ?2 WHERE id = ?1", (sid(id), key))?;
-        Ok(())
+    fn bind_device(&self, id: SessionId, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.exec("UPDATE sessions SET device_key = ?2 WHERE id = ?1 AND device_key IS NULL", (sid(id), key))? == 1)
+    }
+
+    fn team_org(&self, team: TeamId) -> Result<Option<OrgId>, StoreError> {
+        self.team_org_db(team)
     }
 
     fn end_session(&self, id: SessionId) -> Result<bool, StoreError> {

@@ -76,6 +76,11 @@ impl Store {
             if taken {
                 return Ok(None);
             }
+            // A pending request left past its expiry no longer holds its login.
+            tx.prepare_cached(
+                "UPDATE account_requests SET state = 'expired' WHERE login = ?1 AND state = 'pending' AND expires_at_ms <= ?2",
+            )?
+            .execute((r.login.as_str(), r.created_at.millis()))?;
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO account_requests (org, requested_by, login, display_name, email, role, team, \
@@ -149,7 +154,8 @@ impl Store {
             let tx = conn.unchecked_transaction()?;
             let request = {
                 let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT {REQUEST_COLUMNS} FROM account_requests WHERE id = ?1 AND state = 'pending' AND expires_at_ms > ?2"
+                    "SELECT {REQUEST_COLUMNS} FROM account_requests WHERE id = ?1 AND state = 'pending' AND expires_at_ms > ?2 \
+                     AND (team IS NULL OR team IN (SELECT id FROM teams WHERE org = account_requests.org))"
                 ))?;
                 let mut rows = stmt.query((i64::try_from(a.request).unwrap_or(-1), a.at.millis()))?;
                 match rows.next()? {
@@ -292,6 +298,16 @@ impl Store {
             rusqlite::params![&p.credential_id, p.agent.as_i64(), &p.user_handle[..], &p.label, &p.passkey, p.created_at.millis()],
         )?;
         Ok(())
+    }
+
+    pub(crate) fn team_org_db(&self, team: TeamId) -> Result<Option<OrgId>, StoreError> {
+        self.with_conn(|conn| {
+            let org: Option<i64> = conn
+                .prepare_cached("SELECT org FROM teams WHERE id = ?1")?
+                .query_row([team.as_i64()], |r| r.get(0))
+                .optional()?;
+            Ok(org.and_then(OrgId::from_i64))
+        })
     }
 
     pub(crate) fn federated_agent_db(&self, issuer: &str, subject: &str) -> Result<Option<AgentId>, StoreError> {

@@ -226,7 +226,7 @@ CREATE TABLE account_requests (
     justification TEXT NOT NULL,
     created_at_ms INTEGER NOT NULL,
     expires_at_ms INTEGER NOT NULL,
-    state         TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected')),
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),
     decided_by    INTEGER REFERENCES agents (id),
     decided_at_ms INTEGER,
     agent         INTEGER REFERENCES agents (id)

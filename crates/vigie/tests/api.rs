@@ -854,15 +854,27 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let t = TestApp::start().await;
     let (a, b) = admin_pair(&t);
     let ta = t.passkey_session(&a);
+    let domain = a.email.rsplit_once('@').unwrap().1.to_owned();
     let new = json!({
-        "login": "new.advisor", "display_name": "Nouvelle Conseillère", "email": "new.advisor@agency.example",
+        "login": "new.advisor", "display_name": "Nouvelle Conseillère", "email": format!("new.advisor@{domain}"),
         "role": "advisor", "justification": "hired on 2026-11-02",
     });
     let (status, body) = t.post_auth(&ta, "/v1/account-requests", new.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
-    let (status, _) = t.post_auth(&ta, "/v1/account-requests", new).await;
+    let (status, _) = t.post_auth(&ta, "/v1/account-requests", new.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "one pending request per login");
+    let mut elsewhere = new.clone();
+    elsewhere["login"] = json!("other.one");
+    elsewhere["email"] = json!("other.one@attacker.example");
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", elsewhere.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the link must go to the organization's domain");
+    assert!(body.contains("email"), "{body}");
+    elsewhere["email"] = json!(format!("other.one@{domain}"));
+    elsewhere["team"] = json!("T999999");
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", elsewhere).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a team of another organization (or none) is refused: {body}");
+    assert!(body.contains("team"), "{body}");
     // The requester cannot approve.
     let (status, body) = t.post_auth(&ta, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -884,7 +896,7 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     assert!(!body.contains("/enrol/"), "the approver never sees the link: {body}");
     let mails = outbox_files(&t);
     assert_eq!(mails.len(), 1);
-    assert!(mails[0].contains("To: new.advisor@agency.example"));
+    assert!(mails[0].contains(&format!("To: new.advisor@{domain}")));
     let token = mails[0].split("/enrol/").nth(1).unwrap()[..43].to_owned();
     let (status, _) = t.post_auth(&tb, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "decided once");
@@ -1171,7 +1183,7 @@ async fn cookie_authenticated_writes_must_come_from_our_origin() {
 async fn requests_and_enrolment_links_expire() {
     let t = TestApp::start().await;
     let (a, b) = admin_pair(&t);
-    let ask = |login: &str| json!({"login": login, "display_name": "X", "email": format!("{login}@agency.example"), "role": "advisor", "justification": "j"});
+    let ask = |login: &str| json!({"login": login, "display_name": "X", "email": format!("{login}@{}", a.email.rsplit_once('@').unwrap().1), "role": "advisor", "justification": "j"});
     // A request left 72 hours is expired: it cannot be approved, and creates nothing.
     let (status, body) = t.post_auth(&t.passkey_session(&a), "/v1/account-requests", ask("late.one")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -1188,7 +1200,7 @@ async fn requests_and_enrolment_links_expire() {
     let (status, _) =
         t.post_auth(&t.passkey_session(&b), &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    let mail = outbox_files(&t).into_iter().find(|m| m.contains("To: slow.one@agency.example")).unwrap();
+    let mail = outbox_files(&t).into_iter().find(|m| m.contains("To: slow.one@")).unwrap();
     let token = mail.split("/enrol/").nth(1).unwrap()[..43].to_owned();
     t.clock.advance_millis(24 * 3600 * 1000);
     let resp = t.http.get(format!("{}/v1/enrol/{token}", t.base)).send().await.unwrap();

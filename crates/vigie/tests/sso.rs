@@ -410,3 +410,17 @@ fn install_packages(dir: &Path) {
     }
     lock.unlock().unwrap();
 }
+
+/// Login CSRF: a callback URL obtained by one browser (the attacker's provider login) opens
+/// nothing in another browser (the victim's), which never started that sign-in.
+#[tokio::test]
+async fn a_callback_from_another_browser_is_refused() {
+    let env = Env::start().await;
+    let callback = env.sign_in("mfa-user").await;
+    let victim = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = victim.get(format!("{}{callback}", env.base)).send().await.unwrap();
+    let cookies = set_cookies(&resp);
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.text().await.unwrap().contains("not started from this browser"));
+    assert!(cookies.is_empty(), "{cookies:?}");
+}
