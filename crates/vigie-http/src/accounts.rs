@@ -282,27 +282,28 @@ pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64)
         enrolment_hash: token.hash(),
         enrolment_expires_at: now.plus_millis(lifecycle::ENROLMENT_TTL_MS),
     };
+    // The approval is recorded before the account exists (a granted account without its
+    // record would be the one thing an investigator could not see); the new agent's id
+    // follows in the enrolment event.
+    st.record(&[SecurityEvent::new(now, SecurityKind::AccountApproved)
+        .by(authed.caller.agent.id, authed.caller.org.id)
+        .session(authed.session.id)
+        .context(client.describe())
+        .detail("request", id)
+        .detail("login", request.login.as_str())
+        .detail("requested_by", request.requested_by)
+        .detail("role", request.role.as_str())
+        .detail("probation_until", approval.probation_until)])?;
     let agent = st
         .accounts
         .approve_request(&approval)
         .map_err(store_err)?
         .ok_or_else(|| Problem::conflict("the request was decided meanwhile, or its login was taken"))?;
-    st.record(&[
-        SecurityEvent::new(now, SecurityKind::AccountApproved)
-            .by(authed.caller.agent.id, authed.caller.org.id)
-            .session(authed.session.id)
-            .subject(agent)
-            .context(client.describe())
-            .detail("request", id)
-            .detail("requested_by", request.requested_by)
-            .detail("role", request.role.as_str())
-            .detail("probation_until", approval.probation_until),
-        SecurityEvent::new(now, SecurityKind::EnrolmentSent)
-            .by(authed.caller.agent.id, authed.caller.org.id)
-            .subject(agent)
-            .detail("to", &request.email)
-            .detail("expires_at", approval.enrolment_expires_at),
-    ])?;
+    st.record(&[SecurityEvent::new(now, SecurityKind::EnrolmentSent)
+        .by(authed.caller.agent.id, authed.caller.org.id)
+        .subject(agent)
+        .detail("to", &request.email)
+        .detail("expires_at", approval.enrolment_expires_at)])?;
     Ok(agent)
 }
 
@@ -561,14 +562,15 @@ pub async fn confirm_enrolment(
         if !st.accounts.consume_enrolment(&token.hash(), now).map_err(store_err)? {
             return Err(Problem::conflict("this enrolment link was used meanwhile"));
         }
+        st.record(&[SecurityEvent::new(now, SecurityKind::Enrolled)
+            .by(agent.id, org.id)
+            .context(client.describe())
+            .detail("method", "password_totp")])?;
         st.accounts
             .set_credentials(agent.id, &Credentials { password: pending.password, totp: pending.totp })
             .map_err(store_err)?;
         st.accounts.consume_totp_step(agent.id, step).map_err(store_err)?;
-        st.record(&[SecurityEvent::new(now, SecurityKind::Enrolled)
-            .by(agent.id, org.id)
-            .context(client.describe())
-            .detail("method", "password_totp")])
+        Ok(())
     })
     .await
     .map_err(|_| Problem::internal())?

@@ -255,7 +255,7 @@ pub async fn login_start(State(state): State<Arc<AppState>>) -> Result<Response,
     let (mut rcr, auth) = state.webauthn.start_discoverable_authentication().map_err(|e| refused(&e))?;
     // A button press, not the browser's autofill (conditional) mediation.
     rcr.mediation = None;
-    let ceremony = state.ceremonies.put(Ceremony::SignIn { state: auth }, state.clock.now());
+    let ceremony = state.sign_ins.put(Ceremony::SignIn { state: auth }, state.clock.now());
     Ok(axum::Json(json!({ "ceremony": ceremony, "publicKey": rcr.public_key })).into_response())
 }
 
@@ -310,7 +310,7 @@ pub async fn login_finish(
 /// Checks a discoverable assertion; returns the agent, its organization and the credential id.
 fn verify_sign_in(state: &AppState, req: &Assertion) -> Result<(Agent, Organization, Vec<u8>), Problem> {
     let now = state.clock.now();
-    let Some(Ceremony::SignIn { state: auth }) = state.ceremonies.take(&req.ceremony, now) else {
+    let Some(Ceremony::SignIn { state: auth }) = state.sign_ins.take(&req.ceremony, now) else {
         return Err(Problem::passkey_refused("unknown, expired or already used ceremony: start again"));
     };
     let (handle, cred_id) =

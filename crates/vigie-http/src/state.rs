@@ -71,7 +71,11 @@ pub struct AppState {
     /// burst of logins cannot exhaust memory or starve the guarded reads.
     pub hashing: Arc<Semaphore>,
     pub webauthn: webauthn_rs::Webauthn,
+    /// Ceremonies of signed-in agents and enrolment links (registration, step-up).
     pub ceremonies: Pending<Ceremony>,
+    /// Sign-in ceremonies, in their own table: anyone can start one, and a flood of them must
+    /// not push out the registrations and step-ups in progress.
+    pub sign_ins: Pending<Ceremony>,
     /// Passwords and TOTP secrets chosen during enrolment, waiting for their first code.
     pub enrolling: Pending<crate::accounts::PendingSecrets>,
     pub outbox: Arc<dyn Outbox>,
@@ -124,6 +128,7 @@ impl AppState {
             hashing: Arc::new(Semaphore::new(cores)),
             webauthn,
             ceremonies: Pending::new(5 * 60 * 1000, 10_000),
+            sign_ins: Pending::new(5 * 60 * 1000, 10_000),
             enrolling: Pending::new(15 * 60 * 1000, 10_000),
             outbox,
             sso: None,

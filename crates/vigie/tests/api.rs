@@ -938,12 +938,15 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let origin = t.app.store.account_origin(new_agent.id).unwrap();
     assert_eq!((origin.created_by, origin.approved_by), (Some(a.id), Some(b.id)));
     assert!(origin.probation_until.unwrap().millis() - t.clock.now().millis() > 13 * 24 * 3600 * 1000);
-    let approved = t
-        .security_events()
-        .into_iter()
-        .find(|e| e.kind == vigie_core::security::SecurityKind::AccountApproved)
-        .unwrap();
-    assert_eq!((approved.agent, approved.subject), (Some(b.id), Some(new_agent.id)));
+    let events = t.security_events();
+    let find = |k| events.iter().find(|e| e.kind == k).unwrap();
+    let asked = find(vigie_core::security::SecurityKind::AccountRequested);
+    let approved = find(vigie_core::security::SecurityKind::AccountApproved);
+    let sent = find(vigie_core::security::SecurityKind::EnrolmentSent);
+    assert_eq!(asked.agent, Some(a.id));
+    assert_eq!(approved.agent, Some(b.id));
+    assert!(approved.details.contains(&("requested_by".to_owned(), a.id.to_string())));
+    assert_eq!((sent.agent, sent.subject), (Some(b.id), Some(new_agent.id)));
 
     // Disabling ends its sessions at once.
     let tb = t.passkey_session(&b);
