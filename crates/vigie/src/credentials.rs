@@ -38,12 +38,20 @@ pub fn issue(accounts: &dyn AccountStore, agent: AgentId) -> anyhow::Result<Issu
 }
 
 /// Writes a single-use enrolment link (24 h) for an existing account, for an operator to hand
-/// over: how the first administrators get their passkey. Returns the link's path.
+/// over: how the first administrators get their passkey. The one account step outside four
+/// eyes, so it is ledgered first (`account.enrolment_sent` by the operator). Returns the
+/// link's path.
 pub fn enrolment_link(
     store: &vigie_store::Store,
+    ledger: &dyn vigie_core::ports::AccessLedger,
     agent: AgentId,
     now: vigie_core::time::Timestamp,
 ) -> anyhow::Result<String> {
+    let event = vigie_core::security::SecurityEvent::new(now, vigie_core::security::SecurityKind::EnrolmentSent)
+        .subject(agent)
+        .detail("by", "operator")
+        .detail("expires_at", now.plus_millis(vigie_core::lifecycle::ENROLMENT_TTL_MS));
+    ledger.record(&[event]).map_err(|e| anyhow::anyhow!("cannot ledger the enrolment link: {e}"))?;
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = vigie_core::signin::SessionToken::from_random(raw);

@@ -130,7 +130,11 @@ pub fn print(
 /// The four-eyes pair of the demo: an agency's account administrator (who asks for accounts)
 /// and an agency's security officer (who approves them), each with a fresh enrolment link:
 /// both roles sign in with a passkey only.
-pub fn admins(store: &Store, now: vigie_core::time::Timestamp) -> anyhow::Result<Vec<(Agent, String)>> {
+pub fn admins(
+    store: &Store,
+    ledger: &dyn vigie_core::ports::AccessLedger,
+    now: vigie_core::time::Timestamp,
+) -> anyhow::Result<Vec<(Agent, String)>> {
     let mut admin = None;
     let mut officer = None;
     for n in 1..1_000_000u64 {
@@ -154,7 +158,7 @@ pub fn admins(store: &Store, now: vigie_core::time::Timestamp) -> anyhow::Result
     let mut out = Vec::new();
     for a in [admin, officer].into_iter().flatten() {
         store.end_sessions_of(a.id).context("ending the demo administrators' sessions")?;
-        let link = crate::credentials::enrolment_link(store, a.id, now)?;
+        let link = crate::credentials::enrolment_link(store, ledger, a.id, now)?;
         out.push((a, link));
     }
     Ok(out)

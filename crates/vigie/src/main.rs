@@ -143,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let public_url = format!("http://localhost:{}", listen.port());
             let app = app::open(&data_dir, None, app::settings(&data_dir, &public_url)?)?;
             let accounts = demo::prepare(&app.store, today())?;
-            let admins = demo::admins(&app.store, vigie_core::time::Clock::now(&app::WallClock))?;
+            let admins = demo::admins(&app.store, app.ledger.as_ref(), vigie_core::time::Clock::now(&app::WallClock))?;
             let outside = accounts.first().and_then(|a| demo::out_of_scope(&app.store, &a.agent, today(), persons));
             demo::print(&accounts, &admins, listen, &data_dir, outside);
             if no_serve {
@@ -212,7 +212,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !agent.active {
                 anyhow::bail!("{login} is disabled");
             }
-            let path = credentials::enrolment_link(&store, agent.id, vigie_core::time::Clock::now(&app::WallClock))?;
+            let ledger_dir = app::ledger_dir(&data_dir);
+            let ledger =
+                vigie_ledger::Ledger::open(&ledger_dir, vigie_ledger::LedgerOptions::default()).with_context(|| {
+                    format!("access ledger {} (is the server running? stop it first)", ledger_dir.display())
+                })?;
+            let now = vigie_core::time::Clock::now(&app::WallClock);
+            let path = credentials::enrolment_link(&store, &ledger, agent.id, now)?;
             println!("{}", base.join(path.trim_start_matches('/'))?);
             Ok(())
         }

@@ -832,7 +832,7 @@ async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_sessio
 /// An agency's account administrator and an agency's security officer.
 fn admin_pair(t: &TestApp) -> (Agent, Agent) {
     let now = t.clock.now();
-    let pair = vigie::demo::admins(&t.app.store, now).unwrap();
+    let pair = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), now).unwrap();
     assert_eq!(pair.len(), 2, "the generator gives agencies an account admin and a security officer");
     (pair[0].0.clone(), pair[1].0.clone())
 }

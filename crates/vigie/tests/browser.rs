@@ -87,7 +87,11 @@ impl TestApp {
 
     /// An agency account administrator (passkey only) and a fresh enrolment link for it.
     fn admin(&self) -> (Agent, String) {
-        let (agent, link) = vigie::demo::admins(&self.app.store, now()).unwrap().into_iter().next().expect("an admin");
+        let (agent, link) = vigie::demo::admins(&self.app.store, self.app.ledger.as_ref(), now())
+            .unwrap()
+            .into_iter()
+            .next()
+            .expect("an admin");
         assert_eq!(agent.role, Role::AccountAdmin);
         (agent, link)
     }
