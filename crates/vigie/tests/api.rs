@@ -942,7 +942,11 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let find = |k| events.iter().find(|e| e.kind == k).unwrap();
     let asked = find(vigie_core::security::SecurityKind::AccountRequested);
     let approved = find(vigie_core::security::SecurityKind::AccountApproved);
-    let sent = find(vigie_core::security::SecurityKind::EnrolmentSent);
+    // The last link sent: the demo pair's own links were the operator's (ledgered with no actor).
+    let sent = events.iter().rfind(|e| e.kind == vigie_core::security::SecurityKind::EnrolmentSent).unwrap();
+    let by_operator =
+        events.iter().filter(|e| e.kind == vigie_core::security::SecurityKind::EnrolmentSent && e.agent.is_none());
+    assert_eq!(by_operator.count(), 2, "the operator's bootstrap links are ledgered too");
     assert_eq!(asked.agent, Some(a.id));
     assert_eq!(approved.agent, Some(b.id));
     assert!(approved.details.contains(&("requested_by".to_owned(), a.id.to_string())));
