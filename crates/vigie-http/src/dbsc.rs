@@ -106,6 +106,18 @@ pub async fn register(
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
+/// 403 with a fresh `Secure-Session-Challenge` for the session: the browser signs it and
+/// comes back.
+fn ask_for_proof(st: &AppState, sid: vigie_core::SessionId) -> Result<Response, Problem> {
+    let c = challenge(st).ok_or_else(Problem::internal)?;
+    let h = vigie_dbsc::challenge_header(&c, &sid.0.to_string()).map_err(|_| Problem::internal())?;
+    let mut resp = StatusCode::FORBIDDEN.into_response();
+    if let Ok(v) = HeaderValue::from_str(&h) {
+        resp.headers_mut().insert(CHALLENGE_HEADER, v);
+    }
+    Ok(resp)
+}
+
 /// `POST /dbsc/refresh`: a new access cookie for a proof of the device key.
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
@@ -137,24 +149,12 @@ pub async fn refresh(
         let key = BoundKey::from_bytes(key).map_err(|_| Problem::unavailable())?;
         let Some(jwt) = jwt else {
             // First leg: ask for a proof over a fresh challenge.
-            let c = challenge(&st).ok_or_else(Problem::internal)?;
-            let h = vigie_dbsc::challenge_header(&c, &sid.0.to_string()).map_err(|_| Problem::internal())?;
-            let mut resp = StatusCode::FORBIDDEN.into_response();
-            if let Ok(v) = HeaderValue::from_str(&h) {
-                resp.headers_mut().insert(CHALLENGE_HEADER, v);
-            }
-            return Ok(resp);
+            return ask_for_proof(&st, sid);
         };
         let verified = st.dbsc.lock().map_err(|_| Problem::internal())?.redeem_refresh(&jwt, &key, now.seconds());
         if let Err(vigie_dbsc::DbscError::ChallengeUnknownOrReused) = verified {
             // A stale or evicted challenge says nothing about the key: ask again.
-            let c = challenge(&st).ok_or_else(Problem::internal)?;
-            let h = vigie_dbsc::challenge_header(&c, &sid.0.to_string()).map_err(|_| Problem::internal())?;
-            let mut resp = StatusCode::FORBIDDEN.into_response();
-            if let Ok(v) = HeaderValue::from_str(&h) {
-                resp.headers_mut().insert(CHALLENGE_HEADER, v);
-            }
-            return Ok(resp);
+            return ask_for_proof(&st, sid);
         }
         if let Err(e) = verified {
             tracing::warn!(session = sid.0, error = %e, "device-bound refresh failed: session ended");
