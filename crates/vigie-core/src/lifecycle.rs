@@ -200,6 +200,20 @@ pub fn may_decide(
     Ok(())
 }
 
+/// May `actor` see and end `target`'s sessions (a device lost, a cookie stolen)? The
+/// administrators of the target's organization and an agency's security officers.
+pub fn may_manage_sessions(actor: &Actor<'_>, target: &Agent) -> Result<(), Refusal> {
+    administrator(actor)?;
+    let agency_officer = actor.agent.role == Role::SecurityOfficer && actor.org.kind == OrgKind::Agency;
+    if actor.agent.org != target.org && !agency_officer {
+        return Err(Refusal::OtherOrganization);
+    }
+    if !actor.elevated {
+        return Err(Refusal::StepUpRequired);
+    }
+    Ok(())
+}
+
 /// May `actor` disable `target`? Disabling only takes rights away, so one person suffices:
 /// an account_admin or security_officer of the target's organization, or an agency's
 /// security officer. Nobody disables themselves by mistake.
@@ -375,5 +389,10 @@ mod tests {
         let officer = agent(30, 1, Role::SecurityOfficer);
         let actor = Actor { agent: &officer, org: &agency, elevated: true, created_by: None };
         assert_eq!(may_disable(&actor, &agent(20, 3, Role::Advisor)), Ok(()));
+        assert_eq!(may_manage_sessions(&actor, &agent(20, 3, Role::Advisor)), Ok(()));
+        let o = org(2, OrgKind::TrainingOrg);
+        let adv = agent(12, 2, Role::Advisor);
+        let actor = Actor { agent: &adv, org: &o, elevated: true, created_by: None };
+        assert_eq!(may_manage_sessions(&actor, &agent(20, 2, Role::Advisor)), Err(Refusal::NotAnAdministrator));
     }
 }

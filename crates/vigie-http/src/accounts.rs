@@ -341,6 +341,64 @@ pub fn reject_request(st: &AppState, authed: &Authed, client: &Client, id: u64) 
         .detail("withdrawn", own)])
 }
 
+/// `GET /v1/agents/{id}/sessions`: an agent's live sessions, for its administrators.
+pub async fn agent_sessions(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id: AgentId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    with_session(state, &headers, client, false, move |st, authed, _| {
+        let target = managed(st, authed, id)?;
+        let sessions = st.accounts.sessions_of(target.id, st.clock.now()).map_err(store_err)?;
+        let views: Vec<_> = sessions.iter().map(|s| crate::session::session_view(s, authed.session.id)).collect();
+        Ok(axum::Json(json!({ "agent": id.to_string(), "sessions": views })))
+    })
+    .await
+}
+
+/// `DELETE /v1/agents/{id}/sessions`: ends all of an agent's sessions at once (the account
+/// stays active: the agent signs in again, with its own factors).
+pub async fn end_agent_sessions(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id: AgentId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    with_session(state, &headers, client, true, move |st, authed, client| {
+        let target = managed(st, authed, id)?;
+        let now = st.clock.now();
+        let ended = st.accounts.end_sessions_of(target.id).map_err(store_err)?;
+        let events: Vec<_> = ended
+            .iter()
+            .map(|s| {
+                SecurityEvent::new(now, SecurityKind::SessionEnded)
+                    .by(authed.caller.agent.id, authed.caller.org.id)
+                    .session(*s)
+                    .subject(target.id)
+                    .context(client.describe())
+                    .detail("reason", EndReason::Revoked.as_str())
+            })
+            .collect();
+        st.record(&events)?;
+        Ok(axum::Json(json!({ "agent": id.to_string(), "ended": ended.len() })))
+    })
+    .await
+}
+
+/// The agent `id`, if the caller may manage its sessions (another organization's agent is
+/// not acknowledged).
+fn managed(st: &AppState, authed: &Authed, id: AgentId) -> Result<Agent, Problem> {
+    let target = st.registry.agent(id).map_err(store_err)?.ok_or_else(Problem::not_found)?;
+    lifecycle::may_manage_sessions(&actor(st, authed)?, &target).map_err(|r| match r {
+        Refusal::OtherOrganization => Problem::not_found(),
+        r => refusal(r),
+    })?;
+    Ok(target)
+}
+
 /// `POST /v1/agents/{id}/disable`: the account stops working at once; its sessions end.
 pub async fn disable(
     State(state): State<Arc<AppState>>,

@@ -952,8 +952,24 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     assert!(approved.details.contains(&("requested_by".to_owned(), a.id.to_string())));
     assert_eq!((sent.agent, sent.subject), (Some(b.id), Some(new_agent.id)));
 
-    // Disabling ends its sessions at once.
+    // Its administrators see its sessions and can end them all at once.
     let tb = t.passkey_session(&b);
+    let (status, body) = t.get(&tb, &format!("/v1/agents/{}/sessions", new_agent.id)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["sessions"].as_array().unwrap().len(), 1);
+    let resp =
+        t.http.delete(format!("{}/v1/agents/{}/sessions", t.base, new_agent.id)).bearer_auth(&tb).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(t.get(&new_token, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "ended at once");
+    let (status, _) = t.get(&new_token, &format!("/v1/agents/{}/sessions", b.id)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    t.clock.advance_millis(30_000);
+    let code = code_at(&secret2, t.clock.now().seconds());
+    let resp = t.post("/v1/login", json!({"login": "new.advisor", "password": password, "totp": code})).await;
+    let new_token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = t.get(&new_token, &format!("/v1/agents/{}/sessions", b.id)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an advisor manages no one's sessions");
+    // Disabling ends its sessions at once.
     let (status, _) = t.post_auth(&tb, &format!("/v1/agents/{}/disable", new_agent.id), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(t.get(&new_token, "/v1/me").await.0, StatusCode::UNAUTHORIZED);
