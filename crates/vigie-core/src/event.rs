@@ -141,6 +141,35 @@ pub enum VerdictAction {
     /// Release nothing until the agent proves a fresh second factor (a step-up); a session
     /// that is already elevated passes.
     StepUp,
+    /// Release nothing for now: the account has reached a quota (retry later).
+    Throttle,
+    /// End the session: a tripwire with corroboration.
+    SuspendSession,
+    /// Disable the account and end its sessions: a canary, or a suspended account.
+    SuspendAccount,
+}
+
+impl VerdictAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictAction::Allow => "allow",
+            VerdictAction::StepUp => "step_up",
+            VerdictAction::Throttle => "throttle",
+            VerdictAction::SuspendSession => "suspend_session",
+            VerdictAction::SuspendAccount => "suspend_account",
+        }
+    }
+
+    /// How strict: the guard applies the strictest verdict of a request.
+    pub fn rank(self) -> u8 {
+        match self {
+            VerdictAction::Allow => 0,
+            VerdictAction::StepUp => 1,
+            VerdictAction::Throttle => 2,
+            VerdictAction::SuspendSession => 3,
+            VerdictAction::SuspendAccount => 4,
+        }
+    }
 }
 
 impl Verdict {
@@ -213,6 +242,9 @@ impl AccessEvent {
         out.push(match self.verdict.action {
             VerdictAction::Allow => 1,
             VerdictAction::StepUp => 3,
+            VerdictAction::Throttle => 4,
+            VerdictAction::SuspendSession => 5,
+            VerdictAction::SuspendAccount => 6,
         });
         let vr = &self.verdict.reasons[..self.verdict.reasons.len().min(255)];
         out.push(vr.len() as u8);

@@ -61,6 +61,15 @@ pub enum GuardError {
     /// events are ledgered, nothing leaves.
     #[error("a step-up is required")]
     StepUpRequired,
+    /// The account reached a quota: nothing is released for now.
+    #[error("throttled")]
+    Throttled,
+    /// The detector ends the session (a tripwire with corroboration).
+    #[error("session suspended")]
+    SessionSuspended,
+    /// The detector disables the account (a canary).
+    #[error("account suspended")]
+    AccountSuspended,
 }
 
 /// One page of an agent's scope, and where the next one starts (`None`: this was the last).
@@ -199,10 +208,23 @@ impl Guard {
         let ctx = AuthContext { mfa: caller.mfa };
         let mut events = Vec::with_capacity(candidates.len());
         let mut released = Vec::with_capacity(candidates.len());
-        let mut step_up = false;
+        // The strictest verdict of the request's events decides for the whole request.
+        let mut strictest = VerdictAction::Allow;
+        let mut judge = |event: &mut AccessEvent| {
+            event.verdict = self.detector.assess(event);
+            let effective = match event.verdict.action {
+                VerdictAction::StepUp if caller.elevated => VerdictAction::Allow,
+                a => a,
+            };
+            if effective.rank() > strictest.rank() {
+                strictest = effective;
+            }
+        };
         for c in candidates {
             let Some(person) = c.person else {
-                events.push(self.event(caller, meta, action, None, requested, Decision::NoMatch, Vec::new()));
+                let mut event = self.event(caller, meta, action, None, requested, Decision::NoMatch, Vec::new());
+                judge(&mut event);
+                events.push(event);
                 continue;
             };
             let key = key_categories(action);
@@ -257,24 +279,31 @@ impl Guard {
             let mut event = self.event(caller, meta, action, Some(person), requested, decision, reasons);
             event.returned = returned;
             event.relationship = if returned.is_empty() { None } else { outcome.relationship };
-            event.verdict = self.detector.assess(&event);
-            if event.verdict.action == VerdictAction::StepUp && !caller.elevated {
-                // Withheld: the ledger says what was decided and why nothing left.
-                step_up = true;
-                event.decision = Decision::Deny;
-                event.returned = CategorySet::EMPTY;
-                event.relationship = None;
-            }
+            judge(&mut event);
             if let Some(d) = data.filter(|_| !event.returned.is_empty()) {
                 released.push((d, event.returned));
             }
             events.push(event);
         }
-        self.ledger.append(&events).map_err(|e| GuardError::Unavailable(e.to_string()))?;
-        if step_up {
-            return Err(GuardError::StepUpRequired);
+        if strictest != VerdictAction::Allow {
+            // Withheld, all of it: the ledger says what was decided and why nothing left.
+            released.clear();
+            for event in &mut events {
+                if !event.returned.is_empty() {
+                    event.decision = Decision::Deny;
+                    event.returned = CategorySet::EMPTY;
+                    event.relationship = None;
+                }
+            }
         }
-        Ok(released)
+        self.ledger.append(&events).map_err(|e| GuardError::Unavailable(e.to_string()))?;
+        match strictest {
+            VerdictAction::Allow => Ok(released),
+            VerdictAction::StepUp => Err(GuardError::StepUpRequired),
+            VerdictAction::Throttle => Err(GuardError::Throttled),
+            VerdictAction::SuspendSession => Err(GuardError::SessionSuspended),
+            VerdictAction::SuspendAccount => Err(GuardError::AccountSuspended),
+        }
     }
 
     /// Ledgers a failure on the decision path (best effort: the store may be what failed, the

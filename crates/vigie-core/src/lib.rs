@@ -8,6 +8,7 @@
 
 pub mod authz;
 pub mod category;
+pub mod detect;
 pub mod event;
 pub mod guard;
 pub mod ids;

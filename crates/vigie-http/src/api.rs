@@ -44,11 +44,7 @@ where
         let meta = RequestMeta { request, at: st.clock.now() };
         match f(st, &authed.caller, meta) {
             Ok(body) => Ok(axum::Json(body)),
-            Err(GuardError::StepUpRequired) => {
-                demand_step_up(st, authed, client)?;
-                Err(Problem::step_up_required(STEP_UP_DETAIL))
-            }
-            Err(e) => Err(guard_problem(e)),
+            Err(e) => Err(enforce(st, authed, client, e)),
         }
     })
     .await?;
@@ -59,6 +55,51 @@ where
 }
 
 const STEP_UP_DETAIL: &str = "confirm it is you with a fresh second factor: POST /v1/step-up with a TOTP code, or a passkey through /v1/step-up/passkey/start and /finish";
+
+/// Carries out what the guard's refusal asks of the session and the account, and answers.
+/// A failure to carry it out answers 503 (still nothing released).
+pub fn enforce(st: &AppState, authed: &Authed, client: &Client, e: GuardError) -> Problem {
+    let outcome = match e {
+        GuardError::StepUpRequired => {
+            demand_step_up(st, authed, client).map(|()| Problem::step_up_required(STEP_UP_DETAIL))
+        }
+        GuardError::SessionSuspended => {
+            crate::session::end_session(st, &authed.session, vigie_core::signin::EndReason::Suspended, Some(client))
+                .map(|()| Problem::session_ended(vigie_core::signin::EndReason::Suspended.as_str()))
+        }
+        GuardError::AccountSuspended => {
+            suspend_account(st, authed, client).map(|()| Problem::session_ended("account_suspended"))
+        }
+        other => Ok(guard_problem(other)),
+    };
+    outcome.unwrap_or_else(|p| p)
+}
+
+/// The detector's strongest rung: the account is disabled and every session of it ends; the
+/// ledger records it as a disablement by the detector.
+fn suspend_account(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
+    let now = st.clock.now();
+    let agent = authed.caller.agent.id;
+    st.accounts.set_agent_active(agent, false).map_err(|_| Problem::unavailable())?;
+    let ended = st.accounts.end_sessions_of(agent).map_err(|_| Problem::unavailable())?;
+    tracing::warn!(agent = %agent, sessions = ended.len(), "account suspended by the detector");
+    let mut events = vec![
+        SecurityEvent::new(now, SecurityKind::AccountDisabled)
+            .subject(agent)
+            .session(authed.session.id)
+            .context(client.describe())
+            .detail("by", "detector"),
+    ];
+    for s in ended {
+        events.push(
+            SecurityEvent::new(now, SecurityKind::SessionEnded)
+                .subject(agent)
+                .session(s)
+                .detail("reason", vigie_core::signin::EndReason::Suspended.as_str()),
+        );
+    }
+    st.record(&events)
+}
 
 /// Records a step-up the guard asked for, on the session and in the ledger.
 pub fn demand_step_up(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
@@ -74,6 +115,9 @@ fn guard_problem(e: GuardError) -> Problem {
     match e {
         GuardError::NotFound => Problem::not_found(),
         GuardError::StepUpRequired => Problem::step_up_required(STEP_UP_DETAIL),
+        GuardError::Throttled => Problem::quota_reached(),
+        GuardError::SessionSuspended => Problem::session_ended("suspended"),
+        GuardError::AccountSuspended => Problem::session_ended("account_suspended"),
         GuardError::Unavailable(msg) => {
             tracing::error!(error = %msg, "guarded read denied: decision path failed");
             Problem::unavailable()

@@ -15,7 +15,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vigie_core::guard::{GuardError, RequestMeta};
+use vigie_core::guard::RequestMeta;
 use vigie_core::ids::{Login, PersonId, RequestId};
 use vigie_core::org::Role;
 use vigie_core::signin::{Secret, TotpCode};
@@ -283,11 +283,7 @@ pub async fn scope_page(
         let meta = RequestMeta { request: request_id(), at: st.clock.now() };
         let page = match st.guard.scope(&authed.caller, meta, after, 50) {
             Ok(p) => p,
-            Err(GuardError::StepUpRequired) => {
-                crate::api::demand_step_up(st, authed, client)?;
-                return Err(Problem::step_up_required("confirm it is you before seeing more records"));
-            }
-            Err(_) => return Err(Problem::unavailable()),
+            Err(e) => return Err(crate::api::enforce(st, authed, client, e)),
         };
         let mut body =
             String::from("<table><thead><tr><th>Person</th><th>Name</th><th>Through</th></tr></thead><tbody>");
@@ -336,12 +332,7 @@ pub async fn person_page(
         let meta = RequestMeta { request: request_id(), at: st.clock.now() };
         let r = match st.guard.read(&authed.caller, meta, id, CategorySet::ALL) {
             Ok(r) => r,
-            Err(GuardError::NotFound) => return Err(Problem::not_found()),
-            Err(GuardError::StepUpRequired) => {
-                crate::api::demand_step_up(st, authed, client)?;
-                return Err(Problem::step_up_required("confirm it is you before seeing more records"));
-            }
-            Err(GuardError::Unavailable(_)) => return Err(Problem::unavailable()),
+            Err(e) => return Err(crate::api::enforce(st, authed, client, e)),
         };
         let json = crate::api::record_json(&r);
         let mut body = String::from("<dl class=\"record\">");

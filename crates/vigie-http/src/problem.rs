@@ -136,6 +136,17 @@ impl Problem {
         )
     }
 
+    /// The detector throttles the account: a quota of distinct persons is reached.
+    pub fn quota_reached() -> Self {
+        let mut p = Self::new(
+            "quota-reached",
+            "Quota reached",
+            StatusCode::TOO_MANY_REQUESTS,
+            "you have consulted many different persons recently; nothing more is shown for now (this was recorded)",
+        );
+        p.retry_after_secs = Some(60);
+        p
+    }
     /// A fresh second factor is needed before this request (or any more data) is served.
     pub fn step_up_required(detail: impl Into<String>) -> Self {
         let mut p = Self::new("step-up-required", "Step-up required", StatusCode::UNAUTHORIZED, detail);

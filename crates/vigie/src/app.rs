@@ -76,7 +76,19 @@ pub fn open_with_clock(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
-    open_with_detector(data_dir, policies_dir, settings, clock, Arc::new(NoDetection))
+    let detector: Arc<dyn vigie_core::ports::Detector> = match &settings.detection {
+        Some(config) => {
+            // The canaries come from the registry: persons no relationship ever reaches.
+            let store = Store::open(data_dir).context("cannot open the registry")?;
+            let canaries = store.canaries().context("reading the canary persons")?;
+            let mut config = config.clone();
+            config.canaries = canaries.into_iter().collect();
+            tracing::info!(canaries = config.canaries.len(), "exfiltration detector on");
+            Arc::new(vigie_core::detect::ExfiltrationDetector::new(config))
+        }
+        None => Arc::new(NoDetection),
+    };
+    open_with_detector(data_dir, policies_dir, settings, clock, detector)
 }
 
 /// Same, with the detector given.
@@ -108,12 +120,19 @@ pub fn open_with_detector(
 pub struct Settings {
     pub http: HttpSettings,
     pub outbox_dir: PathBuf,
+    /// The exfiltration detector's thresholds (its canaries are read from the registry at
+    /// start); `None` turns detection off.
+    pub detection: Option<vigie_core::detect::DetectConfig>,
 }
 
 /// Defaults for a data directory served at `public_url`.
 pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
     let origin = url::Url::parse(public_url).with_context(|| format!("public url {public_url:?}"))?;
-    Ok(Settings { http: HttpSettings::new(origin), outbox_dir: data_dir.join("outbox") })
+    Ok(Settings {
+        http: HttpSettings::new(origin),
+        outbox_dir: data_dir.join("outbox"),
+        detection: Some(vigie_core::detect::DetectConfig::with_canaries([])),
+    })
 }
 
 /// The server's settings from its configuration.
@@ -122,7 +141,7 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
     http.policy = config.session_policy();
     http.policy.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     http.trusted_proxies = config.trusted_proxies.clone();
-    Ok(Settings { http, outbox_dir: config.outbox() })
+    Ok(Settings { http, outbox_dir: config.outbox(), detection: config.detection.build()? })
 }
 
 /// Connects single sign-on when the configuration has an `[oidc]` section: discovery happens

@@ -60,6 +60,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut settings = crate::app::settings(&data_dir, "http://localhost:8080")?;
     settings.http.dangerous_unguarded_bench_route = true;
+    // Detection on, with quotas out of reach: the bench re-reads the same caseload for minutes,
+    // which a real advisor never does; what is measured is the detector's cost, not its verdicts.
+    if let Some(d) = settings.detection.as_mut() {
+        for t in d.thresholds.values_mut() {
+            *t = vigie_core::detect::Thresholds {
+                quota_hour: 1_000_000,
+                quota_day: 1_000_000,
+                quota_week: 1_000_000,
+                sequential_run: 1_000_000,
+                ..*t
+            };
+        }
+    }
     let app = crate::app::open(&data_dir, None, settings)?;
     let today = crate::app::WallClock.now().date();
 

@@ -35,12 +35,78 @@ pub struct Config {
     pub outbox_dir: Option<PathBuf>,
     /// Single sign-on through an OpenID Connect provider (optional).
     pub oidc: Option<OidcConfig>,
+    /// The exfiltration detector.
+    pub detection: DetectionConfig,
     /// Serving plain HTTP on a non-loopback address exposes session tokens on the network; only
     /// allowed behind a TLS-terminating proxy on the same host, and only when named.
     pub insecure_http_on_public_interface: bool,
     /// Addresses of the reverse proxies in front of Vigie, whose `X-Forwarded-For` gives the
     /// client's address (for the per-network login throttle and the session's source).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// `[detection]`: the exfiltration detector (quotas, canaries, enumeration, ladder).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    /// Off only for measurements; on by default.
+    pub enabled: bool,
+    /// Organization kinds in detect-only mode: verdicts are decided and ledgered, never enforced.
+    pub shadow: Vec<String>,
+    /// Overrides of the default thresholds for one organization kind and role.
+    pub thresholds: Vec<ThresholdOverride>,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig { enabled: true, shadow: Vec::new(), thresholds: Vec::new() }
+    }
+}
+
+/// `[[detection.thresholds]]`: the keys given replace the defaults of `kind` and `role`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdOverride {
+    pub kind: String,
+    pub role: String,
+    pub quota_hour: Option<u32>,
+    pub quota_day: Option<u32>,
+    pub quota_week: Option<u32>,
+    pub step_up_percent: Option<u32>,
+    pub sequential_run: Option<u32>,
+    pub lookup_misses: Option<u32>,
+}
+
+impl DetectionConfig {
+    /// The detector's configuration (canaries are added from the registry at start).
+    pub fn build(&self) -> anyhow::Result<Option<vigie_core::detect::DetectConfig>> {
+        use vigie_core::org::{OrgKind, Role};
+        if !self.enabled {
+            return Ok(None);
+        }
+        let mut config = vigie_core::detect::DetectConfig::with_canaries([]);
+        for (i, k) in self.shadow.iter().enumerate() {
+            let kind = OrgKind::parse(k)
+                .ok_or_else(|| anyhow::anyhow!("detection.shadow[{i}]: unknown organization kind {k:?}"))?;
+            config.shadow.insert(kind);
+        }
+        for (i, o) in self.thresholds.iter().enumerate() {
+            let at = format!("detection.thresholds[{i}]");
+            let kind = OrgKind::parse(&o.kind)
+                .ok_or_else(|| anyhow::anyhow!("{at}.kind: unknown organization kind {:?}", o.kind))?;
+            let role = Role::parse(&o.role).ok_or_else(|| anyhow::anyhow!("{at}.role: unknown role {:?}", o.role))?;
+            let mut t = vigie_core::detect::Thresholds::default_for(kind, role);
+            t.quota_hour = o.quota_hour.unwrap_or(t.quota_hour);
+            t.quota_day = o.quota_day.unwrap_or(t.quota_day);
+            t.quota_week = o.quota_week.unwrap_or(t.quota_week);
+            t.step_up_percent = o.step_up_percent.unwrap_or(t.step_up_percent);
+            t.sequential_run = o.sequential_run.unwrap_or(t.sequential_run);
+            t.lookup_misses = o.lookup_misses.unwrap_or(t.lookup_misses);
+            t.validate().map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+            config.thresholds.insert((kind, role), t);
+        }
+        Ok(Some(config))
+    }
 }
 
 /// `[oidc]`: the agency's identity provider (ProConnect, Keycloak, …).
@@ -71,6 +137,7 @@ impl Default for Config {
             max_concurrent_sessions: 2,
             outbox_dir: None,
             oidc: None,
+            detection: DetectionConfig::default(),
             insecure_http_on_public_interface: false,
             trusted_proxies: Vec::new(),
         }
@@ -146,6 +213,7 @@ impl Config {
         if url.scheme() != "https" && url.host_str() != Some("localhost") {
             bail!("public_url: {url} must be https (plain http is only accepted for localhost)");
         }
+        self.detection.build()?;
         if let Some(o) = &self.oidc {
             let issuer = url::Url::parse(&o.issuer).map_err(|e| anyhow::anyhow!("oidc.issuer: {:?}: {e}", o.issuer))?;
             if issuer.scheme() != "https" && !matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
@@ -252,6 +320,17 @@ mod tests {
             ("public_url = \"http://vigie.example.org\"\n", "https"),
             ("public_url = \"https://10.0.0.1\"\n", "host"),
             ("[oidc]\nissuer = \"http://idp.example.org\"\nclient_id = \"v\"\n", "oidc.issuer"),
+            ("[detection]\nshadow = [\"bank\"]\n", "detection.shadow[0]"),
+            (
+                "[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota_hour = 0\n",
+                "detection.thresholds[0]",
+            ),
+            (
+                "[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota_day = 10\n",
+                "quota_hour ≤ quota_day",
+            ),
+            ("[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota_hour = -5\n", "quota_hour"),
+            ("[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota = 5\n", "quota"),
             ("[oidc]\nissuer = \"https://idp.example.org\"\nclient_id = \"v\"\nsecret = \"x\"\n", "secret"),
             ("listen = \"0.0.0.0:8080\"\n", "insecure_http_on_public_interface"),
             ("listen = \"nowhere\"\n", "listen"),

@@ -1233,3 +1233,69 @@ async fn requests_and_enrolment_links_expire() {
     let resp = t.http.get(format!("{}/v1/enrol/not-a-token", t.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "a malformed link is named as such");
 }
+
+fn detector_for(t_dir: &Path, low_quota: bool) -> Arc<vigie_core::detect::ExfiltrationDetector> {
+    let store = vigie_store::Store::open(t_dir).unwrap();
+    let mut config = vigie_core::detect::DetectConfig::with_canaries(store.canaries().unwrap());
+    if low_quota {
+        for t in config.thresholds.values_mut() {
+            t.quota_hour = 3;
+        }
+    }
+    Arc::new(vigie_core::detect::ExfiltrationDetector::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn touching_a_canary_suspends_the_account_at_once() {
+    let (dir, clock) = TestApp::fresh();
+    let detector = detector_for(dir.path(), false);
+    let t = TestApp::start_with(dir, clock, detector).await;
+    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let token = t.login(&agent).await;
+    assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
+    let canary = t.app.store.canaries().unwrap()[0];
+    let (status, body) = t.get(&token, &format!("/v1/persons/{canary}")).await;
+    assert_eq!((status, problem_type(&body).as_str()), (StatusCode::UNAUTHORIZED, "urn:vigie:problem:session-ended"));
+    assert!(body.contains("account_suspended"), "{body}");
+    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active, "the account is disabled");
+    assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::UNAUTHORIZED);
+    // The ledger says why: the canary read, its verdict, the disablement by the detector.
+    let heads = t.ledger_heads();
+    assert!(heads.iter().any(|h| h.person == Some(canary)));
+    let disabled = t
+        .security_events()
+        .into_iter()
+        .find(|e| e.kind == vigie_core::security::SecurityKind::AccountDisabled)
+        .unwrap();
+    assert_eq!(disabled.subject, Some(agent.id));
+    assert!(disabled.details.contains(&("by".to_owned(), "detector".to_owned())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_quota_nothing_more_is_released() {
+    let (dir, clock) = TestApp::fresh();
+    let detector = detector_for(dir.path(), true);
+    let t = TestApp::start_with(dir, clock, detector).await;
+    let (agent, _, _) = t.account(OrgKind::Agency);
+    let token = t.login(&agent).await;
+    let (_, body) = t.get(&token, "/v1/scope?limit=10").await;
+    let ids: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(ids.len() >= 5, "a caseload to read");
+    let mut statuses = Vec::new();
+    for id in &ids[..5] {
+        let resp = t.http.get(format!("{}/v1/persons/{id}", t.base)).bearer_auth(&token).send().await.unwrap();
+        statuses.push((resp.status(), resp.headers().get("retry-after").is_some()));
+    }
+    assert_eq!(statuses[..3], [(StatusCode::OK, false); 3], "{statuses:?}");
+    assert_eq!(statuses[3], (StatusCode::TOO_MANY_REQUESTS, true), "{statuses:?}");
+    // Re-reading a person already seen this hour is within the quota... but the throttle holds.
+    assert_eq!(t.get(&token, &format!("/v1/persons/{}", ids[0])).await.0, StatusCode::TOO_MANY_REQUESTS);
+    t.clock.advance_millis(61 * 60 * 1000);
+    let token = t.login(&agent).await;
+    assert_eq!(t.get(&token, &format!("/v1/persons/{}", ids[0])).await.0, StatusCode::OK, "an hour later");
+}

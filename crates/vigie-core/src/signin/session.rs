@@ -188,6 +188,8 @@ pub enum EndReason {
     AccountDisabled,
     /// A DBSC-bound session failed to prove possession of its key.
     DeviceProofFailed,
+    /// The exfiltration detector ended it (a tripwire).
+    Suspended,
 }
 
 impl EndReason {
@@ -204,6 +206,7 @@ impl EndReason {
             EndReason::CredentialRemoved => "credential_removed",
             EndReason::AccountDisabled => "account_disabled",
             EndReason::DeviceProofFailed => "device_proof_failed",
+            EndReason::Suspended => "suspended",
         }
     }
 }
