@@ -31,7 +31,7 @@ fn main() {
         x
     };
     let kinds = OrgKind::ALL;
-    let mut make = |i: u64, r: u64| {
+    let make = |i: u64, r: u64| {
         let a = r % accounts + 1;
         AccessEvent {
             at: Timestamp(1_780_000_000_000 + i as i64 * 5),
