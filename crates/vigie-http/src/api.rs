@@ -332,3 +332,34 @@ pub async fn unguarded_person(
         .ok_or_else(Problem::not_found)?;
     Ok(axum::Json(record_json(&person.filter(CategorySet::ALL))).into_response())
 }
+
+/// `GET /v1/alerts?limit=N`: the detector's recent alerts, newest first. Security officers
+/// only: an agency's see every organization's, a partner's its own.
+pub async fn alerts(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(params) = query.map_err(|_| Problem::invalid("query", "not a valid query string"))?;
+    only_params(&params, &["limit"])?;
+    let limit = match params.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| Problem::invalid("limit", "an integer from 1 to 1000"))?,
+        None => 100,
+    };
+    with_session(state, &headers, client, false, move |st, authed, _| {
+        let c = &authed.caller;
+        if c.agent.role != vigie_core::org::Role::SecurityOfficer {
+            return Err(Problem::forbidden("alerts are for security officers"));
+        }
+        let all = c.org.kind == vigie_core::org::OrgKind::Agency;
+        let org = c.org.id.to_string();
+        let alerts = st.alerts.as_ref().map(|f| f.recent(limit, |a| all || a.organization == org)).unwrap_or_default();
+        Ok(axum::Json(json!({ "alerts": alerts, "detection": st.alerts.is_some() })))
+    })
+    .await
+}

@@ -59,6 +59,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/scope", get(api::scope))
         .route("/v1/persons/{id}", get(api::person))
         .route("/v1/lookup", post(api::lookup))
+        .route("/v1/alerts", get(api::alerts))
         .route("/healthz", get(|| async { "ok" }))
         // Device Bound Session Credentials
         .route(dbsc::REGISTER_PATH, post(dbsc::register))

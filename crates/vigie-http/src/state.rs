@@ -81,6 +81,8 @@ pub struct AppState {
     pub outbox: Arc<dyn Outbox>,
     pub sso: Option<crate::sso::Sso>,
     pub dbsc: Mutex<vigie_dbsc::Challenges>,
+    /// The detector's recent alerts, for security officers (`GET /v1/alerts`).
+    pub alerts: Option<Arc<vigie_alerts::AlertFeed>>,
     pub settings: HttpSettings,
 }
 
@@ -133,6 +135,7 @@ impl AppState {
             outbox,
             sso: None,
             dbsc: Mutex::new(vigie_dbsc::Challenges::new(65_536, 600)),
+            alerts: None,
             settings,
         })
     }

@@ -76,19 +76,23 @@ pub fn open_with_clock(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
-    let detector: Arc<dyn vigie_core::ports::Detector> = match &settings.detection {
-        Some(config) => {
-            // The canaries come from the registry: persons no relationship ever reaches.
-            let store = Store::open(data_dir).context("cannot open the registry")?;
-            let canaries = store.canaries().context("reading the canary persons")?;
-            let mut config = config.clone();
-            config.canaries = canaries.into_iter().collect();
-            tracing::info!(canaries = config.canaries.len(), "exfiltration detector on");
-            Arc::new(vigie_core::detect::ExfiltrationDetector::new(config))
-        }
-        None => Arc::new(NoDetection),
+    let Some(config) = &settings.detection else {
+        return open_with_detector(data_dir, policies_dir, settings, clock, Arc::new(NoDetection));
     };
-    open_with_detector(data_dir, policies_dir, settings, clock, detector)
+    // The canaries come from the registry: persons no relationship ever reaches.
+    let store = Store::open(data_dir).context("cannot open the registry")?;
+    let canaries = store.canaries().context("reading the canary persons")?;
+    drop(store);
+    let mut config = config.clone();
+    config.canaries = canaries.into_iter().collect();
+    tracing::info!(canaries = config.canaries.len(), "exfiltration detector on");
+    let alerter = Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000));
+    let feed = alerter.feed.clone();
+    let detector =
+        vigie_alerts::AlertingDetector { inner: vigie_core::detect::ExfiltrationDetector::new(config), alerter };
+    let mut app = open_with_detector(data_dir, policies_dir, settings, clock, Arc::new(detector))?;
+    Arc::get_mut(&mut app.state).context("fresh application state")?.alerts = Some(feed);
+    Ok(app)
 }
 
 /// Same, with the detector given.
@@ -123,6 +127,8 @@ pub struct Settings {
     /// The exfiltration detector's thresholds (its canaries are read from the registry at
     /// start); `None` turns detection off.
     pub detection: Option<vigie_core::detect::DetectConfig>,
+    /// Where the detector's alerts go besides the ledger and the in-process feed.
+    pub alert_sinks: vigie_alerts::Sinks,
 }
 
 /// Defaults for a data directory served at `public_url`.
@@ -132,6 +138,7 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         http: HttpSettings::new(origin),
         outbox_dir: data_dir.join("outbox"),
         detection: Some(vigie_core::detect::DetectConfig::with_canaries([])),
+        alert_sinks: vigie_alerts::Sinks { jsonl: Some(data_dir.join("alerts.jsonl")), webhook: None },
     })
 }
 
@@ -141,7 +148,12 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
     http.policy = config.session_policy();
     http.policy.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     http.trusted_proxies = config.trusted_proxies.clone();
-    Ok(Settings { http, outbox_dir: config.outbox(), detection: config.detection.build()? })
+    Ok(Settings {
+        http,
+        outbox_dir: config.outbox(),
+        detection: config.detection.build()?,
+        alert_sinks: config.alerts.sinks(&config.data_dir)?,
+    })
 }
 
 /// Connects single sign-on when the configuration has an `[oidc]` section: discovery happens

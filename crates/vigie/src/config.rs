@@ -37,12 +37,53 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// The exfiltration detector.
     pub detection: DetectionConfig,
+    /// Where the detector's alerts go.
+    pub alerts: AlertsConfig,
     /// Serving plain HTTP on a non-loopback address exposes session tokens on the network; only
     /// allowed behind a TLS-terminating proxy on the same host, and only when named.
     pub insecure_http_on_public_interface: bool,
     /// Addresses of the reverse proxies in front of Vigie, whose `X-Forwarded-For` gives the
     /// client's address (for the per-network login throttle and the session's source).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// `[alerts]`: where the detector's alerts go besides the ledger and `GET /v1/alerts`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// JSON-lines file for a SIEM; default `<data_dir>/alerts.jsonl`.
+    pub jsonl: Option<PathBuf>,
+    /// Webhook receiving each alert as JSON, signed `X-Vigie-Signature: sha256=…` over
+    /// `<X-Vigie-Timestamp>.<body>` with `webhook_secret` (better: VIGIE_ALERTS_WEBHOOK_SECRET).
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+impl AlertsConfig {
+    pub fn sinks(&self, data_dir: &Path) -> anyhow::Result<vigie_alerts::Sinks> {
+        let webhook = match &self.webhook_url {
+            None => None,
+            Some(u) => {
+                let url = url::Url::parse(u).map_err(|e| anyhow::anyhow!("alerts.webhook_url: {u:?}: {e}"))?;
+                if url.scheme() != "https" && !matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
+                    bail!("alerts.webhook_url: {url} must be https (plain http only on loopback)");
+                }
+                let secret = self.webhook_secret.clone().filter(|s| s.len() >= 16).ok_or_else(|| {
+                    anyhow::anyhow!("alerts.webhook_secret: required with webhook_url, at least 16 characters")
+                })?;
+                Some(vigie_alerts::Webhook {
+                    url: url.to_string(),
+                    secret: secret.into_bytes(),
+                    attempts: 5,
+                    first_backoff: std::time::Duration::from_secs(1),
+                })
+            }
+        };
+        Ok(vigie_alerts::Sinks {
+            jsonl: Some(self.jsonl.clone().unwrap_or_else(|| data_dir.join("alerts.jsonl"))),
+            webhook,
+        })
+    }
 }
 
 /// `[detection]`: the exfiltration detector (quotas, canaries, enumeration, ladder).
@@ -138,6 +179,7 @@ impl Default for Config {
             outbox_dir: None,
             oidc: None,
             detection: DetectionConfig::default(),
+            alerts: AlertsConfig::default(),
             insecure_http_on_public_interface: false,
             trusted_proxies: Vec::new(),
         }
@@ -178,6 +220,9 @@ impl Config {
                 None => bail!("VIGIE_OIDC_CLIENT_SECRET is set but the configuration has no [oidc] section"),
             }
         }
+        if let Some(v) = env("VIGIE_ALERTS_WEBHOOK_SECRET") {
+            config.alerts.webhook_secret = Some(v);
+        }
         if let Some(v) = env("VIGIE_INSECURE_HTTP_ON_PUBLIC_INTERFACE") {
             config.insecure_http_on_public_interface = match v.as_str() {
                 "true" | "1" => true,
@@ -214,6 +259,7 @@ impl Config {
             bail!("public_url: {url} must be https (plain http is only accepted for localhost)");
         }
         self.detection.build()?;
+        self.alerts.sinks(&self.data_dir)?;
         if let Some(o) = &self.oidc {
             let issuer = url::Url::parse(&o.issuer).map_err(|e| anyhow::anyhow!("oidc.issuer: {:?}: {e}", o.issuer))?;
             if issuer.scheme() != "https" && !matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
@@ -321,6 +367,12 @@ mod tests {
             ("public_url = \"https://10.0.0.1\"\n", "host"),
             ("[oidc]\nissuer = \"http://idp.example.org\"\nclient_id = \"v\"\n", "oidc.issuer"),
             ("[detection]\nshadow = [\"bank\"]\n", "detection.shadow[0]"),
+            (
+                "[alerts]\nwebhook_url = \"http://siem.example.org/in\"\nwebhook_secret = \"0123456789abcdef\"\n",
+                "https",
+            ),
+            ("[alerts]\nwebhook_url = \"https://siem.example.org/in\"\n", "webhook_secret"),
+            ("[alerts]\nsyslog = true\n", "syslog"),
             (
                 "[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota_hour = 0\n",
                 "detection.thresholds[0]",

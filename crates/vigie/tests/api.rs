@@ -53,7 +53,7 @@ struct TestApp {
 impl TestApp {
     async fn start() -> TestApp {
         let (dir, clock) = Self::fresh();
-        Self::start_with(dir, clock, Arc::new(vigie_core::ports::NoDetection)).await
+        Self::start_with(dir, clock, Some(Arc::new(vigie_core::ports::NoDetection))).await
     }
 
     fn fresh() -> (tempfile::TempDir, Arc<FixedClock>) {
@@ -71,7 +71,7 @@ impl TestApp {
     async fn start_with(
         dir: tempfile::TempDir,
         clock: Arc<FixedClock>,
-        detector: Arc<dyn vigie_core::ports::Detector>,
+        detector: Option<Arc<dyn vigie_core::ports::Detector>>,
     ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -79,7 +79,11 @@ impl TestApp {
         let mut settings = app::settings(dir.path(), &public).unwrap();
         // Tests play other networks through X-Forwarded-For from the loopback "proxy".
         settings.http.trusted_proxies = vec![std::net::Ipv4Addr::LOCALHOST.into()];
-        let app = app::open_with_detector(dir.path(), None, settings, clock.clone(), detector).unwrap();
+        let app = match detector {
+            Some(d) => app::open_with_detector(dir.path(), None, settings, clock.clone(), d).unwrap(),
+            // The server's own detector, with its canaries and alert feed.
+            None => app::open_with_clock(dir.path(), None, settings, clock.clone()).unwrap(),
+        };
         tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
         TestApp { base, http: reqwest::Client::new(), clock, app, dir, issued: Default::default() }
     }
@@ -776,7 +780,7 @@ async fn at_most_two_sessions_and_any_can_be_listed_and_revoked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_session() {
     let (dir, clock) = TestApp::fresh();
-    let t = TestApp::start_with(dir, clock, Arc::new(DemandStepUp)).await;
+    let t = TestApp::start_with(dir, clock, Some(Arc::new(DemandStepUp))).await;
     let (agent, _, in_scope) = t.account(OrgKind::Agency);
     let path = format!("/v1/persons/{in_scope}");
     // A fresh sign-in is a fresh second factor: served.
@@ -1248,8 +1252,7 @@ fn detector_for(t_dir: &Path, low_quota: bool) -> Arc<vigie_core::detect::Exfilt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn touching_a_canary_suspends_the_account_at_once() {
     let (dir, clock) = TestApp::fresh();
-    let detector = detector_for(dir.path(), false);
-    let t = TestApp::start_with(dir, clock, detector).await;
+    let t = TestApp::start_with(dir, clock, None).await;
     let (agent, _, in_scope) = t.account(OrgKind::Agency);
     let token = t.login(&agent).await;
     assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
@@ -1269,13 +1272,32 @@ async fn touching_a_canary_suspends_the_account_at_once() {
         .unwrap();
     assert_eq!(disabled.subject, Some(agent.id));
     assert!(disabled.details.contains(&("by".to_owned(), "detector".to_owned())));
+    // The alert: in the feed for an agency security officer, in the JSON-lines file.
+    let (_, officer) = admin_pair(&t);
+    let token = t.passkey_session(&officer);
+    let (status, body) = t.get(&token, "/v1/alerts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let alerts: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(alerts["alerts"][0]["verdict"], "suspend_account");
+    assert_eq!(alerts["alerts"][0]["reasons"][0], format!("canary={canary}"));
+    let (status, _) = t.get(&t.passkey_session(&admin_pair(&t).0), "/v1/alerts").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "alerts are for security officers");
+    let mut lines = String::new();
+    for _ in 0..100 {
+        lines = std::fs::read_to_string(t.dir.path().join("alerts.jsonl")).unwrap_or_default();
+        if !lines.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(lines.contains("canary="), "{lines}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_quota_nothing_more_is_released() {
     let (dir, clock) = TestApp::fresh();
     let detector = detector_for(dir.path(), true);
-    let t = TestApp::start_with(dir, clock, detector).await;
+    let t = TestApp::start_with(dir, clock, Some(detector)).await;
     let (agent, _, _) = t.account(OrgKind::Agency);
     let token = t.login(&agent).await;
     let (_, body) = t.get(&token, "/v1/scope?limit=10").await;
