@@ -236,8 +236,8 @@ pub struct AlertingDetector<D> {
 }
 
 impl<D: Detector> Detector for AlertingDetector<D> {
-    fn assess(&self, event: &AccessEvent) -> Verdict {
-        let v = self.inner.assess(event);
+    fn assess(&self, event: &AccessEvent, context: &vigie_core::ports::DetectContext) -> Verdict {
+        let v = self.inner.assess(event, context);
         if v.action != VerdictAction::Allow || v.reasons.iter().any(|r| r.starts_with("shadow=1")) {
             self.alerter.emit(Alert::from_event(event, &v));
         }

@@ -75,9 +75,9 @@ async fn a_canary_alert_reaches_the_feed_the_file_and_the_webhook() {
         inner: ExfiltrationDetector::new(DetectConfig::with_canaries([PersonId::new(4242).unwrap()])),
         alerter: alerter.clone(),
     };
-    assert_eq!(detector.assess(&view(1)).action, VerdictAction::Allow);
+    assert_eq!(detector.assess(&view(1), &Default::default()).action, VerdictAction::Allow);
     assert!(alerter.feed.recent(10, |_| true).is_empty(), "an allow raises nothing");
-    assert_eq!(detector.assess(&view(4242)).action, VerdictAction::SuspendAccount);
+    assert_eq!(detector.assess(&view(4242), &Default::default()).action, VerdictAction::SuspendAccount);
 
     let feed = alerter.feed.recent(10, |_| true);
     assert_eq!(feed.len(), 1);
@@ -108,7 +108,7 @@ fn the_feed_keeps_the_newest() {
     for p in 1..=3 {
         let mut e = view(p);
         e.actor.agent = AgentId::new(p).unwrap();
-        d.assess(&e);
+        d.assess(&e, &Default::default());
     }
     let recent = d.alerter.feed.recent(10, |_| true);
     assert_eq!(recent.iter().map(|a| a.agent.as_str()).collect::<Vec<_>>(), ["A3", "A2"]);

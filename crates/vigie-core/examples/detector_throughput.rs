@@ -57,14 +57,14 @@ fn main() {
     // Warm-up: every account active, 20 events each (a day's reading).
     for i in 0..accounts * 20 {
         let r = next();
-        d.assess(&make(i, r));
+        d.assess(&make(i, r), &Default::default());
     }
     let state_kb = rss_kb().saturating_sub(before);
     let batch: Vec<AccessEvent> = (0..events).map(|i| make(accounts * 20 + i, next())).collect();
     let start = Instant::now();
     let mut non_allow = 0u64;
     for e in &batch {
-        if d.assess(e).action != vigie_core::event::VerdictAction::Allow {
+        if d.assess(e, &Default::default()).action != vigie_core::event::VerdictAction::Allow {
             non_allow += 1;
         }
     }
@@ -73,7 +73,7 @@ fn main() {
     let mut lat: Vec<f64> = Vec::with_capacity(200_000);
     for e in batch.iter().take(200_000) {
         let t = Instant::now();
-        std::hint::black_box(d.assess(e));
+        std::hint::black_box(d.assess(e, &Default::default()));
         lat.push(t.elapsed().as_secs_f64() * 1e6);
     }
     lat.sort_by(f64::total_cmp);

@@ -33,6 +33,8 @@ pub struct Caller {
     /// The session completed a step-up recently (within the elevation window): a detector's
     /// demand for a fresh second factor is already met.
     pub elevated: bool,
+    /// The account is on probation (new): the detector applies stricter quotas.
+    pub probation: bool,
 }
 
 /// The request's id and time, chosen by the server.
@@ -211,7 +213,7 @@ impl Guard {
         // The strictest verdict of the request's events decides for the whole request.
         let mut strictest = VerdictAction::Allow;
         let mut judge = |event: &mut AccessEvent| {
-            event.verdict = self.detector.assess(event);
+            event.verdict = self.detector.assess(event, &crate::ports::DetectContext { probation: caller.probation });
             let effective = match event.verdict.action {
                 VerdictAction::StepUp if caller.elevated => VerdictAction::Allow,
                 a => a,
@@ -519,7 +521,7 @@ mod tests {
             team: TeamId::new(1),
             active: true,
         };
-        Caller { agent, org, session: SessionId(5), mfa: true, elevated: false }
+        Caller { agent, org, session: SessionId(5), mfa: true, elevated: false, probation: false }
     }
 
     fn meta() -> RequestMeta {
@@ -565,7 +567,7 @@ mod tests {
 
     struct DemandStepUp;
     impl crate::ports::Detector for DemandStepUp {
-        fn assess(&self, _event: &AccessEvent) -> crate::event::Verdict {
+        fn assess(&self, _event: &AccessEvent, _: &crate::ports::DetectContext) -> crate::event::Verdict {
             crate::event::Verdict { action: VerdictAction::StepUp, reasons: vec!["test=1".into()] }
         }
     }

@@ -69,7 +69,15 @@ pub trait AccessLedger: Send + Sync {
 /// The detection hook on the guarded path. The foundation's detector allows everything; the
 /// detection issue fills it. It sees every event, allowed or denied, before the ledger.
 pub trait Detector: Send + Sync {
-    fn assess(&self, event: &AccessEvent) -> crate::event::Verdict;
+    fn assess(&self, event: &AccessEvent, context: &DetectContext) -> crate::event::Verdict;
+}
+
+/// What the detector knows of the caller beyond the event (which the ledger stores): facts of
+/// the account and session, from the session layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DetectContext {
+    /// A new account (14 days after its approval): stricter quotas.
+    pub probation: bool,
 }
 
 /// The foundation's detector: allows everything, records nothing.
@@ -77,7 +85,7 @@ pub trait Detector: Send + Sync {
 pub struct NoDetection;
 
 impl Detector for NoDetection {
-    fn assess(&self, _event: &AccessEvent) -> crate::event::Verdict {
+    fn assess(&self, _event: &AccessEvent, _context: &DetectContext) -> crate::event::Verdict {
         crate::event::Verdict::allow()
     }
 }

@@ -132,6 +132,7 @@ pub async fn me(State(state): State<Arc<AppState>>, client: Client, headers: Hea
             m.insert("session".into(), json!(authed.session.id.0.to_string()));
             m.insert("elevated".into(), json!(authed.caller.elevated));
             m.insert("step_up_pending".into(), json!(authed.step_up_pending));
+            m.insert("probation".into(), json!(authed.caller.probation));
         }
         Ok(axum::Json(v))
     })

@@ -577,7 +577,13 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         Some(()) => Some(rotate_access(state, &session)?),
         None => None,
     };
-    let caller = Caller { agent, org, session: session.id, mfa: session.mfa, elevated };
+    let probation = state
+        .accounts
+        .account_origin(agent.id)
+        .map_err(|_| Problem::unavailable())?
+        .probation_until
+        .is_some_and(|until| now < until);
+    let caller = Caller { agent, org, session: session.id, mfa: session.mfa, elevated, probation };
     Ok(Authed { caller, session, step_up_pending, refreshed })
 }
 

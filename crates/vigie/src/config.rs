@@ -116,6 +116,7 @@ pub struct ThresholdOverride {
     pub step_up_percent: Option<u32>,
     pub sequential_run: Option<u32>,
     pub lookup_misses: Option<u32>,
+    pub probation_percent: Option<u32>,
 }
 
 impl DetectionConfig {
@@ -143,6 +144,7 @@ impl DetectionConfig {
             t.step_up_percent = o.step_up_percent.unwrap_or(t.step_up_percent);
             t.sequential_run = o.sequential_run.unwrap_or(t.sequential_run);
             t.lookup_misses = o.lookup_misses.unwrap_or(t.lookup_misses);
+            t.probation_percent = o.probation_percent.unwrap_or(t.probation_percent);
             t.validate().map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
             config.thresholds.insert((kind, role), t);
         }

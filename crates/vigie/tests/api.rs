@@ -653,7 +653,11 @@ async fn admin_roles_read_nobody() {
 /// Always asks for a fresh second factor: plays the detector of the detection issue.
 struct DemandStepUp;
 impl vigie_core::ports::Detector for DemandStepUp {
-    fn assess(&self, _: &vigie_core::event::AccessEvent) -> vigie_core::event::Verdict {
+    fn assess(
+        &self,
+        _: &vigie_core::event::AccessEvent,
+        _: &vigie_core::ports::DetectContext,
+    ) -> vigie_core::event::Verdict {
         vigie_core::event::Verdict { action: vigie_core::event::VerdictAction::StepUp, reasons: vec!["test=1".into()] }
     }
 }
@@ -938,6 +942,10 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let resp = t.post("/v1/login", json!({"login": "new.advisor", "password": password, "totp": code})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let new_token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let (_, me) = t.get(&new_token, "/v1/me").await;
+    assert_eq!(serde_json::from_str::<Value>(&me).unwrap()["probation"], true, "new accounts are on probation");
+    let (_, me) = t.get(&t.passkey_session(&a), "/v1/me").await;
+    assert_eq!(serde_json::from_str::<Value>(&me).unwrap()["probation"], false);
     let new_agent = t.app.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().unwrap();
     let origin = t.app.store.account_origin(new_agent.id).unwrap();
     assert_eq!((origin.created_by, origin.approved_by), (Some(a.id), Some(b.id)));

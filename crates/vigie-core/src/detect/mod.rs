@@ -37,6 +37,8 @@ pub struct Thresholds {
     pub sequential_run: u32,
     /// Exact lookups that matched nobody (or nobody reachable) within 10 minutes: probing.
     pub lookup_misses: u32,
+    /// Quotas of an account on probation (its first 14 days), in percent of these.
+    pub probation_percent: u32,
 }
 
 impl Thresholds {
@@ -60,6 +62,7 @@ impl Thresholds {
             step_up_percent: 80,
             sequential_run: 20,
             lookup_misses: 10,
+            probation_percent: 25,
         }
     }
 
@@ -85,6 +88,9 @@ impl Thresholds {
         }
         if self.lookup_misses == 0 {
             return Err("lookup_misses: must be positive".into());
+        }
+        if !(1..=100).contains(&self.probation_percent) {
+            return Err(format!("probation_percent: between 1 and 100, got {}", self.probation_percent));
         }
         Ok(())
     }
@@ -147,10 +153,16 @@ impl ExfiltrationDetector {
         self.accounts.lock().map_or(0, |a| a.len())
     }
 
-    fn judge(&self, a: &mut Account, e: &AccessEvent) -> Verdict {
+    fn judge(&self, a: &mut Account, e: &AccessEvent, context: &crate::ports::DetectContext) -> Verdict {
         let now = e.at.millis();
-        let t = self.config.thresholds(e.actor.org_kind, e.actor.role);
+        let mut t = self.config.thresholds(e.actor.org_kind, e.actor.role);
         let mut reasons = Vec::new();
+        if context.probation {
+            let scale = |q: u32| (u64::from(q) * u64::from(t.probation_percent) / 100).max(1) as u32;
+            t.quota_hour = scale(t.quota_hour);
+            t.quota_day = scale(t.quota_day);
+            t.quota_week = scale(t.quota_week);
+        }
         if a.suspended {
             return Verdict { action: VerdictAction::SuspendAccount, reasons: vec!["account_suspended=1".into()] };
         }
@@ -202,6 +214,9 @@ impl ExfiltrationDetector {
         for (w, n, q) in &exceeded {
             reasons.push(format!("distinct_persons_{w}={n} quota={q}"));
         }
+        if context.probation && (near || !exceeded.is_empty()) {
+            reasons.push(format!("probation=1 quotas_at={}%", t.probation_percent));
+        }
         // The ladder.
         let action = if doubled && (sequential || probing) {
             VerdictAction::SuspendSession
@@ -236,14 +251,14 @@ fn near_reason(d: &Distinct, t: &Thresholds) -> String {
 }
 
 impl crate::ports::Detector for ExfiltrationDetector {
-    fn assess(&self, event: &AccessEvent) -> Verdict {
+    fn assess(&self, event: &AccessEvent, context: &crate::ports::DetectContext) -> Verdict {
         let Ok(mut accounts) = self.accounts.lock() else {
             // A poisoned lock: the state is unknown; fall back to asking for a step-up rather
             // than allowing blindly (the relationship check still applies).
             return Verdict { action: VerdictAction::StepUp, reasons: vec!["detector_state_unavailable=1".into()] };
         };
         let account = accounts.entry(event.actor.agent).or_default();
-        let mut verdict = self.judge(account, event);
+        let mut verdict = self.judge(account, event, context);
         if self.config.shadow.contains(&event.actor.org_kind) && verdict.action != VerdictAction::Allow {
             verdict.reasons.push(format!("shadow=1 would={}", verdict.action.as_str()));
             verdict.action = VerdictAction::Allow;

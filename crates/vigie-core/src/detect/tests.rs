@@ -54,7 +54,7 @@ fn run(d: &ExfiltrationDetector, a: &Actor, n: u64, gap_ms: i64, sequential: boo
     let mut contained = false;
     for i in 0..n {
         let person = if sequential { 1_000 + i } else { 1_000 + (i * 7_919) % 100_000 };
-        let v = d.assess(&event(a, i as i64 * gap_ms, AccessAction::View, Some(person), true));
+        let v = judge(d, &event(a, i as i64 * gap_ms, AccessAction::View, Some(person), true));
         if v.action != VerdictAction::Allow {
             contained = true;
         }
@@ -135,15 +135,15 @@ fn each_rung_with_its_reasons() {
 fn a_canary_suspends_the_account_at_once_even_on_a_denied_probe() {
     let d = detector(&[4242]);
     let a = actor(1, OrgKind::TrainingOrg);
-    assert_eq!(d.assess(&event(&a, 0, AccessAction::View, Some(1), true)).action, VerdictAction::Allow);
-    let v = d.assess(&event(&a, 1, AccessAction::View, Some(4242), false));
+    assert_eq!(judge(&d, &event(&a, 0, AccessAction::View, Some(1), true)).action, VerdictAction::Allow);
+    let v = judge(&d, &event(&a, 1, AccessAction::View, Some(4242), false));
     assert_eq!(v.action, VerdictAction::SuspendAccount);
     assert_eq!(v.reasons, vec!["canary=P4242".to_owned()]);
     // And stays so.
-    assert_eq!(d.assess(&event(&a, 2, AccessAction::View, Some(2), true)).action, VerdictAction::SuspendAccount);
+    assert_eq!(judge(&d, &event(&a, 2, AccessAction::View, Some(2), true)).action, VerdictAction::SuspendAccount);
     // Another account is not affected.
     assert_eq!(
-        d.assess(&event(&actor(2, OrgKind::TrainingOrg), 3, AccessAction::View, Some(2), true)).action,
+        judge(&d, &event(&actor(2, OrgKind::TrainingOrg), 3, AccessAction::View, Some(2), true)).action,
         VerdictAction::Allow
     );
 }
@@ -154,12 +154,12 @@ fn lookups_that_miss_are_probing() {
     let a = actor(1, OrgKind::Subcontractor);
     let mut last = Verdict::allow();
     for i in 0..10 {
-        last = d.assess(&event(&a, i * 30_000, AccessAction::LookupByNir, None, false));
+        last = judge(&d, &event(&a, i * 30_000, AccessAction::LookupByNir, None, false));
     }
     assert_eq!(last.action, VerdictAction::StepUp);
     assert!(last.reasons[0].starts_with("lookup_misses_10min=10"), "{:?}", last.reasons);
     // Ten minutes of quiet forget them.
-    let v = d.assess(&event(&a, 20 * MIN, AccessAction::LookupByNir, None, false));
+    let v = judge(&d, &event(&a, 20 * MIN, AccessAction::LookupByNir, None, false));
     assert_eq!(v.action, VerdictAction::Allow, "{:?}", v.reasons);
 }
 
@@ -169,7 +169,7 @@ fn throttles_escalate_on_repeats() {
     let a = actor(1, OrgKind::TrainingOrg); // 60 an hour
     let mut throttle_reasons = Vec::new();
     for i in 0..400u64 {
-        let v = d.assess(&event(&a, i as i64 * 2_000, AccessAction::View, Some(10_000 + i * 13), true));
+        let v = judge(&d, &event(&a, i as i64 * 2_000, AccessAction::View, Some(10_000 + i * 13), true));
         throttle_reasons.extend(v.reasons.into_iter().filter(|r| r.starts_with("throttle_ms=")));
     }
     assert!(throttle_reasons.len() >= 2, "{throttle_reasons:?}");
@@ -182,10 +182,10 @@ fn shadow_mode_decides_but_does_not_enforce() {
     let mut config = DetectConfig::with_canaries([PersonId::new(7).unwrap()]);
     config.shadow.insert(OrgKind::MissionLocale);
     let d = ExfiltrationDetector::new(config);
-    let v = d.assess(&event(&actor(1, OrgKind::MissionLocale), 0, AccessAction::View, Some(7), true));
+    let v = judge(&d, &event(&actor(1, OrgKind::MissionLocale), 0, AccessAction::View, Some(7), true));
     assert_eq!(v.action, VerdictAction::Allow);
     assert!(v.reasons.contains(&"shadow=1 would=suspend_account".to_owned()), "{:?}", v.reasons);
-    let v = d.assess(&event(&actor(2, OrgKind::Agency), 0, AccessAction::View, Some(7), true));
+    let v = judge(&d, &event(&actor(2, OrgKind::Agency), 0, AccessAction::View, Some(7), true));
     assert_eq!(v.action, VerdictAction::SuspendAccount, "shadow only for its kind");
 }
 
@@ -235,4 +235,25 @@ fn incidents_stop_and_benign_bursts_do_not_suspend() {
             verdicts.iter().find(|v| v.action.rank() >= 2)
         );
     }
+}
+
+fn judge(d: &impl Detector, e: &AccessEvent) -> Verdict {
+    d.assess(e, &crate::ports::DetectContext::default())
+}
+
+#[test]
+fn probation_quotas_are_a_quarter() {
+    let d = detector(&[]);
+    let a = actor(1, OrgKind::Agency); // 150 an hour; on probation 37
+    let on_probation = crate::ports::DetectContext { probation: true };
+    let mut first_throttle = None;
+    for i in 0..60u64 {
+        let v = d.assess(&event(&a, i as i64 * 10_000, AccessAction::View, Some(500 + i * 11), true), &on_probation);
+        if v.action == VerdictAction::Throttle && first_throttle.is_none() {
+            first_throttle = Some((i, v.reasons));
+        }
+    }
+    let (i, reasons) = first_throttle.expect("throttled on probation");
+    assert_eq!(i, 37, "the 38th distinct person: {reasons:?}");
+    assert!(reasons.iter().any(|r| r == "probation=1 quotas_at=25%"), "{reasons:?}");
 }
