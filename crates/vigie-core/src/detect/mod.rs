@@ -148,6 +148,31 @@ impl ExfiltrationDetector {
         ExfiltrationDetector { config, accounts: Mutex::new(HashMap::new()) }
     }
 
+    /// Rebuilds the distinct-person windows from the ledger's access events (oldest first),
+    /// so that a restart does not hand every account a fresh quota. Events older than a week
+    /// before `now` are skipped. Returns how many events were applied.
+    pub fn replay(
+        &self,
+        heads: impl IntoIterator<Item = crate::event::EventHead>,
+        now: crate::time::Timestamp,
+    ) -> usize {
+        let Ok(mut accounts) = self.accounts.lock() else { return 0 };
+        let mut applied = 0;
+        for h in heads {
+            if now.millis() - h.at.millis() >= window::WEEK_MS
+                || h.returned.is_empty()
+                || h.action == AccessAction::ScopeList
+            {
+                continue;
+            }
+            if let Some(p) = h.person {
+                accounts.entry(h.agent).or_default().persons.touch(p, h.at);
+                applied += 1;
+            }
+        }
+        applied
+    }
+
     /// Accounts with state, for memory accounting.
     pub fn accounts(&self) -> usize {
         self.accounts.lock().map_or(0, |a| a.len())

@@ -257,3 +257,24 @@ fn probation_quotas_are_a_quarter() {
     assert_eq!(i, 37, "the 38th distinct person: {reasons:?}");
     assert!(reasons.iter().any(|r| r == "probation=1 quotas_at=25%"), "{reasons:?}");
 }
+
+#[test]
+fn a_restart_replays_the_week_from_the_ledger() {
+    let a = actor(1, OrgKind::TrainingOrg); // 60 an hour
+    let heads: Vec<crate::event::EventHead> = (0..70u64)
+        .map(|i| {
+            let e = event(&a, i as i64 * 1_000, AccessAction::View, Some(100 + i * 5), i % 10 != 0);
+            let mut b = Vec::new();
+            e.encode(&mut b);
+            crate::event::EventHead::decode(&b).unwrap()
+        })
+        .collect();
+    let d = detector(&[]);
+    let now = Timestamp(1_780_000_000_000 + 70_000);
+    assert_eq!(d.replay(heads.clone(), now), 63, "the denied ones released nothing");
+    let v = judge(&d, &event(&a, 70_000, AccessAction::View, Some(99_999), true));
+    assert_eq!(v.action, VerdictAction::Throttle, "the quota survived the restart: {:?}", v.reasons);
+    // A week later the ledger's events no longer count.
+    let d = detector(&[]);
+    assert_eq!(d.replay(heads, Timestamp(now.millis() + window::WEEK_MS)), 0);
+}
