@@ -115,6 +115,8 @@ pub struct NewSession {
     pub source: String,
     pub context: ClientContext,
     pub user_agent: String,
+    /// The agent's probation end, if it is on probation at sign-in.
+    pub probation_until: Option<Timestamp>,
 }
 
 /// A session as read back from the store.
@@ -135,6 +137,7 @@ pub struct SessionRecord {
     pub elevated_until: Option<Timestamp>,
     pub step_up_demanded_at: Option<Timestamp>,
     pub device_key: Option<Vec<u8>>,
+    pub probation_until: Option<Timestamp>,
 }
 
 impl SessionRecord {

@@ -211,6 +211,10 @@ pub fn visible_requests(st: &AppState, authed: &Authed) -> Result<Vec<AccountReq
     st.accounts.requests(org, 200).map_err(store_err)
 }
 
+fn agent_id(raw: &str) -> Result<AgentId, Problem> {
+    raw.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))
+}
+
 fn request_id(raw: &str) -> Result<u64, Problem> {
     raw.parse::<u64>()
         .ok()
@@ -348,7 +352,7 @@ pub async fn agent_sessions(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id: AgentId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    let id = agent_id(&id)?;
     with_session(state, &headers, client, false, move |st, authed, _| {
         let target = managed(st, authed, id)?;
         let sessions = st.accounts.sessions_of(target.id, st.clock.now()).map_err(store_err)?;
@@ -366,7 +370,7 @@ pub async fn end_agent_sessions(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id: AgentId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    let id = agent_id(&id)?;
     with_session(state, &headers, client, true, move |st, authed, client| {
         let target = managed(st, authed, id)?;
         let now = st.clock.now();
@@ -406,7 +410,7 @@ pub async fn disable(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id: AgentId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
+    let id = agent_id(&id)?;
     with_session(state, &headers, client, true, move |st, authed, client| {
         disable_agent(st, authed, client, id)?;
         Ok(axum::Json(json!({ "agent": id.to_string(), "active": false })))

@@ -166,6 +166,12 @@ pub fn open_session(
     let policy = &state.settings.policy;
     let access = random_token();
     let refresh = random_token();
+    let probation_until = state
+        .accounts
+        .account_origin(agent.id)
+        .map_err(|_| Problem::unavailable())?
+        .probation_until
+        .filter(|until| now < *until);
     let session = NewSession {
         agent: agent.id,
         refresh_hash: refresh.hash(),
@@ -179,6 +185,7 @@ pub fn open_session(
         source: client.ip.to_string(),
         context: client.context.clone(),
         user_agent: client.user_agent.clone(),
+        probation_until,
     };
     let (id, evicted) = state.accounts.create_session(&session, policy.max_concurrent).map_err(|e| {
         tracing::error!(error = %e, "opening a session");
@@ -577,12 +584,7 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         Some(()) => Some(rotate_access(state, &session)?),
         None => None,
     };
-    let probation = state
-        .accounts
-        .account_origin(agent.id)
-        .map_err(|_| Problem::unavailable())?
-        .probation_until
-        .is_some_and(|until| now < until);
+    let probation = session.probation_until.is_some_and(|until| now < until);
     let caller = Caller { agent, org, session: session.id, mfa: session.mfa, elevated, probation };
     Ok(Authed { caller, session, step_up_pending, refreshed })
 }

@@ -185,7 +185,9 @@ CREATE TABLE sessions (
     elevated_until_ms    INTEGER,
     step_up_demanded_ms  INTEGER,
     -- DBSC: the device key the browser registered (vigie-dbsc BoundKey bytes).
-    device_key           BLOB
+    device_key           BLOB,
+    -- The agent's probation end, copied at sign-in so the guarded read need not look it up.
+    probation_until_ms   INTEGER
 ) STRICT;
 CREATE INDEX sessions_by_agent ON sessions (agent);
 CREATE INDEX sessions_by_expiry ON sessions (expires_at_ms);

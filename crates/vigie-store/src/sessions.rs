@@ -18,12 +18,12 @@ use crate::codec;
 use crate::error::{DbError, corrupt};
 
 const SESSION_COLUMNS: &str = "id, agent, created_at_ms, expires_at_ms, last_seen_ms, access_expires_ms, method, mfa, \
-     credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key";
+     credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, probation_until_ms";
 
 /// Session lookup on every request: one probe of the access-hash unique index.
 pub const SESSION_BY_ACCESS_SQL: &str = "SELECT id, agent, created_at_ms, expires_at_ms, last_seen_ms, access_expires_ms, \
-     method, mfa, credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key \
-     FROM sessions WHERE access_hash = ?1 AND access_expires_ms > ?2";
+     method, mfa, credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, \
+     probation_until_ms FROM sessions WHERE access_hash = ?1 AND access_expires_ms > ?2";
 
 fn session_row(row: &Row<'_>) -> Result<SessionRecord, DbError> {
     let id: i64 = row.get(0)?;
@@ -47,6 +47,7 @@ fn session_row(row: &Row<'_>) -> Result<SessionRecord, DbError> {
         elevated_until: row.get::<_, Option<i64>>(13)?.map(Timestamp),
         step_up_demanded_at: row.get::<_, Option<i64>>(14)?.map(Timestamp),
         device_key: row.get(15)?,
+        probation_until: row.get::<_, Option<i64>>(16)?.map(Timestamp),
     })
 }
 
@@ -65,8 +66,8 @@ impl Store {
             let id: i64 = tx
                 .prepare_cached(
                     "INSERT INTO sessions (agent, refresh_hash, access_hash, access_expires_ms, created_at_ms, expires_at_ms, \
-                     last_seen_ms, method, mfa, credential, source, network, ua_family, user_agent) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+                     last_seen_ms, method, mfa, credential, source, network, ua_family, user_agent, probation_until_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
                 )?
                 .query_row(
                     rusqlite::params![
@@ -83,6 +84,7 @@ impl Store {
                         &s.context.network,
                         s.context.ua_family.as_str(),
                         &s.user_agent,
+                        s.probation_until.map(Timestamp::millis),
                     ],
                     |r| r.get(0),
                 )

@@ -101,6 +101,7 @@ fn new_session(token: u8, agent_n: u64, created: i64, ttl: i64) -> NewSession {
         source: "192.0.2.7".into(),
         context: ClientContext::new("192.0.2.7".parse().unwrap(), "Mozilla/5.0 Firefox/128.0"),
         user_agent: "Mozilla/5.0 Firefox/128.0".into(),
+        probation_until: (token == 8).then_some(Timestamp(created + 14 * 24 * 3_600_000)),
     }
 }
 
@@ -158,6 +159,8 @@ fn sessions_are_found_by_either_token_and_end_every_way() {
 
     // Sessions opened by a passkey end with it.
     let (id8, _) = store.create_session(&new_session(8, 3, t0, 3_600_000), 2).unwrap();
+    let s8 = store.session_by_id(id8).unwrap().unwrap();
+    assert_eq!(s8.probation_until, Some(Timestamp(t0 + 14 * 24 * 3_600_000)), "probation read back");
     assert_eq!(store.end_sessions_by_credential(&[1, 2, 3]).unwrap(), vec![id8]);
 }
 

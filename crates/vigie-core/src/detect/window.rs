@@ -68,16 +68,19 @@ impl DistinctWindows {
                     break;
                 }
                 self.entered[w].pop();
-                match PersonId::new(person).and_then(|p| self.last.get(&p)) {
+                let Some(p) = PersonId::new(person) else { continue };
+                match self.last.get(&p) {
                     // Touched again after entering: still inside, re-enters at that time.
                     Some(&last) if last > t && now - last < len => self.entered[w].push(Reverse((last, person))),
-                    _ => self.count[w] -= 1,
+                    _ => {
+                        self.count[w] -= 1;
+                        // Out of the week (the last window checked): forgotten altogether.
+                        if len == WEEK_MS {
+                            self.last.remove(&p);
+                        }
+                    }
                 }
             }
-        }
-        // The week's queue decides who is forgotten altogether.
-        if self.last.len() > self.count[2] as usize {
-            self.last.retain(|_, &mut last| now - last < WEEK_MS);
         }
     }
 
