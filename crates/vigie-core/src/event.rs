@@ -138,6 +138,9 @@ pub struct Verdict {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum VerdictAction {
     Allow,
+    /// Release once the agent says why, from a closed list of reasons (the friction rung):
+    /// a request that carries a reason passes, and the reason goes to the ledger.
+    Friction,
     /// Release nothing until the agent proves a fresh second factor (a step-up); a session
     /// that is already elevated passes.
     StepUp,
@@ -153,6 +156,7 @@ impl VerdictAction {
     pub fn as_str(self) -> &'static str {
         match self {
             VerdictAction::Allow => "allow",
+            VerdictAction::Friction => "friction",
             VerdictAction::StepUp => "step_up",
             VerdictAction::Throttle => "throttle",
             VerdictAction::SuspendSession => "suspend_session",
@@ -164,10 +168,11 @@ impl VerdictAction {
     pub fn rank(self) -> u8 {
         match self {
             VerdictAction::Allow => 0,
-            VerdictAction::StepUp => 1,
-            VerdictAction::Throttle => 2,
-            VerdictAction::SuspendSession => 3,
-            VerdictAction::SuspendAccount => 4,
+            VerdictAction::Friction => 1,
+            VerdictAction::StepUp => 2,
+            VerdictAction::Throttle => 3,
+            VerdictAction::SuspendSession => 4,
+            VerdictAction::SuspendAccount => 5,
         }
     }
 }
@@ -241,6 +246,7 @@ impl AccessEvent {
         }
         out.push(match self.verdict.action {
             VerdictAction::Allow => 1,
+            VerdictAction::Friction => 2,
             VerdictAction::StepUp => 3,
             VerdictAction::Throttle => 4,
             VerdictAction::SuspendSession => 5,

@@ -35,6 +35,10 @@ pub struct Caller {
     pub elevated: bool,
     /// The account is on probation (new): the detector applies stricter quotas.
     pub probation: bool,
+    /// The reason the agent gave for this request, if any (meets a `Friction` verdict).
+    pub reason: Option<crate::ports::AccessReason>,
+    /// What the session layer learnt at sign-in (the detector's session-context signals).
+    pub sign_in: crate::ports::SignInContext,
 }
 
 /// The request's id and time, chosen by the server.
@@ -63,6 +67,10 @@ pub enum GuardError {
     /// events are ledgered, nothing leaves.
     #[error("a step-up is required")]
     StepUpRequired,
+    /// The detector asks the agent to say why (a reason from the closed list) before
+    /// anything more is released: the events are ledgered, nothing leaves.
+    #[error("a reason is required")]
+    ReasonRequired,
     /// The account reached a quota: nothing is released for now.
     #[error("throttled")]
     Throttled,
@@ -212,10 +220,17 @@ impl Guard {
         let mut released = Vec::with_capacity(candidates.len());
         // The strictest verdict of the request's events decides for the whole request.
         let mut strictest = VerdictAction::Allow;
+        let context = crate::ports::DetectContext {
+            probation: caller.probation,
+            elevated: caller.elevated,
+            reason: caller.reason,
+            sign_in: caller.sign_in,
+        };
         let mut judge = |event: &mut AccessEvent| {
-            event.verdict = self.detector.assess(event, &crate::ports::DetectContext { probation: caller.probation });
+            event.verdict = self.detector.assess(event, &context);
             let effective = match event.verdict.action {
                 VerdictAction::StepUp if caller.elevated => VerdictAction::Allow,
+                VerdictAction::Friction if caller.reason.is_some() => VerdictAction::Allow,
                 a => a,
             };
             if effective.rank() > strictest.rank() {
@@ -301,6 +316,7 @@ impl Guard {
         self.ledger.append(&events).map_err(|e| GuardError::Unavailable(e.to_string()))?;
         match strictest {
             VerdictAction::Allow => Ok(released),
+            VerdictAction::Friction => Err(GuardError::ReasonRequired),
             VerdictAction::StepUp => Err(GuardError::StepUpRequired),
             VerdictAction::Throttle => Err(GuardError::Throttled),
             VerdictAction::SuspendSession => Err(GuardError::SessionSuspended),
@@ -521,7 +537,16 @@ mod tests {
             team: TeamId::new(1),
             active: true,
         };
-        Caller { agent, org, session: SessionId(5), mfa: true, elevated: false, probation: false }
+        Caller {
+            agent,
+            org,
+            session: SessionId(5),
+            mfa: true,
+            elevated: false,
+            probation: false,
+            reason: None,
+            sign_in: Default::default(),
+        }
     }
 
     fn meta() -> RequestMeta {

@@ -70,6 +70,40 @@ pub trait AccessLedger: Send + Sync {
 /// detection issue fills it. It sees every event, allowed or denied, before the ledger.
 pub trait Detector: Send + Sync {
     fn assess(&self, event: &AccessEvent, context: &DetectContext) -> crate::event::Verdict;
+
+    /// An account-lifecycle action about to be taken (a request for a new account, an
+    /// approval): the detector may find it unusual for that account and hold it back
+    /// (`Throttle`), and remembers who is under suspicion so that the accounts it creates share
+    /// its risk. The foundation's detector allows everything.
+    fn lifecycle(&self, _action: &LifecycleAction) -> crate::event::Verdict {
+        crate::event::Verdict::allow()
+    }
+}
+
+/// An account-lifecycle action, as the detector sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LifecycleAction {
+    pub at: Timestamp,
+    pub actor: AgentId,
+    pub org: crate::ids::OrgId,
+    pub kind: LifecycleKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifecycleKind {
+    /// Asked for a new account.
+    Request,
+    /// Approved someone else's request.
+    Approval,
+}
+
+impl LifecycleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleKind::Request => "request",
+            LifecycleKind::Approval => "approval",
+        }
+    }
 }
 
 /// What the detector knows of the caller beyond the event (which the ledger stores): facts of
@@ -78,6 +112,87 @@ pub trait Detector: Send + Sync {
 pub struct DetectContext {
     /// A new account (14 days after its approval): stricter quotas.
     pub probation: bool,
+    /// The session passed a step-up recently: a `StepUp` verdict is met, data will leave.
+    pub elevated: bool,
+    /// The reason the agent gave for this request, if any: a `Friction` verdict is met.
+    pub reason: Option<AccessReason>,
+    /// What was learnt at sign-in about the account and the client.
+    pub sign_in: SignInContext,
+}
+
+/// Why an agent opens records outside its usual pattern, chosen from a closed list (never free
+/// text: a text box invites a person's name into the ledger). Given with the `Vigie-Reason`
+/// header or the page's prompt when the detector asks for it (the friction rung).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessReason {
+    /// Persons newly assigned to the agent (a caseload handed over).
+    CaseloadTransfer,
+    /// Covering for an absent colleague.
+    ColleagueCover,
+    /// A convocation or information campaign.
+    Campaign,
+    /// The person called or came in.
+    InboundContact,
+    /// A new cohort or intake starting.
+    CohortStart,
+}
+
+impl AccessReason {
+    pub const ALL: [AccessReason; 5] = [
+        AccessReason::CaseloadTransfer,
+        AccessReason::ColleagueCover,
+        AccessReason::Campaign,
+        AccessReason::InboundContact,
+        AccessReason::CohortStart,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessReason::CaseloadTransfer => "caseload_transfer",
+            AccessReason::ColleagueCover => "colleague_cover",
+            AccessReason::Campaign => "campaign",
+            AccessReason::InboundContact => "inbound_contact",
+            AccessReason::CohortStart => "cohort_start",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccessReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What the session layer learnt at sign-in about the account and the client, copied onto the
+/// session row so that the guarded path reads nothing more. The detector's session-context
+/// signals (new network or browser for the account, concurrent sessions, account age,
+/// dormancy, a recent credential change, who created the account) come from here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignInContext {
+    /// A stable key of the client's network at sign-in (IPv4 /24 or IPv6 /64): the first eight
+    /// bytes, big-endian, of the SHA-256 of the network's text form. 0 when unknown.
+    pub network: u64,
+    /// The browser family at sign-in (`None` when unknown).
+    pub ua_family: Option<crate::signin::UaFamily>,
+    /// When the account was created (`None` for accounts loaded before four-eyes creation).
+    pub account_created_at: Option<Timestamp>,
+    /// Who asked for the account, and who approved it.
+    pub created_by: Option<AgentId>,
+    pub approved_by: Option<AgentId>,
+    /// The account's previous sign-in, before this one (`None`: its first).
+    pub previous_sign_in: Option<Timestamp>,
+    /// The account's other live sessions when this one opened.
+    pub concurrent_sessions: u8,
+    /// The last time a credential of the account was set or added (password and TOTP,
+    /// passkey), if known.
+    pub credential_changed_at: Option<Timestamp>,
+}
+
+impl SignInContext {
+    /// The key of a network's text form (`192.0.2.0/24`), as stored in [`Self::network`].
+    pub fn network_key(network: &str) -> u64 {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(network.as_bytes());
+        u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    }
 }
 
 /// The foundation's detector: allows everything, records nothing.

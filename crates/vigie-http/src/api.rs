@@ -116,6 +116,7 @@ fn guard_problem(e: GuardError) -> Problem {
         GuardError::NotFound => Problem::not_found(),
         GuardError::StepUpRequired => Problem::step_up_required(STEP_UP_DETAIL),
         GuardError::Throttled => Problem::quota_reached(),
+        GuardError::ReasonRequired => Problem::reason_required(),
         GuardError::SessionSuspended => Problem::session_ended("suspended"),
         GuardError::AccountSuspended => Problem::session_ended("account_suspended"),
         GuardError::Unavailable(msg) => {

@@ -147,6 +147,20 @@ impl Problem {
         p.retry_after_secs = Some(60);
         p
     }
+    /// The detector asks the agent to say why before more is shown (the friction rung): the
+    /// request is to be sent again with a `Vigie-Reason` header naming one of the reasons.
+    pub fn reason_required() -> Self {
+        let reasons: Vec<&str> = vigie_core::ports::AccessReason::ALL.iter().map(|r| r.as_str()).collect();
+        Self::new(
+            "reason-required",
+            "Reason required",
+            StatusCode::PRECONDITION_REQUIRED,
+            format!(
+                "you are opening many records you do not usually open; send the request again with a Vigie-Reason header naming why: {}",
+                reasons.join(", ")
+            ),
+        )
+    }
     /// A fresh second factor is needed before this request (or any more data) is served.
     pub fn step_up_required(detail: impl Into<String>) -> Self {
         let mut p = Self::new("step-up-required", "Step-up required", StatusCode::UNAUTHORIZED, detail);

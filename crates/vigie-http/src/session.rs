@@ -585,7 +585,16 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         None => None,
     };
     let probation = session.probation_until.is_some_and(|until| now < until);
-    let caller = Caller { agent, org, session: session.id, mfa: session.mfa, elevated, probation };
+    let caller = Caller {
+        agent,
+        org,
+        session: session.id,
+        mfa: session.mfa,
+        elevated,
+        probation,
+        reason: None,
+        sign_in: Default::default(),
+    };
     Ok(Authed { caller, session, step_up_pending, refreshed })
 }
 

@@ -245,7 +245,7 @@ fn judge(d: &impl Detector, e: &AccessEvent) -> Verdict {
 fn probation_quotas_are_a_quarter() {
     let d = detector(&[]);
     let a = actor(1, OrgKind::Agency); // 150 an hour; on probation 37
-    let on_probation = crate::ports::DetectContext { probation: true };
+    let on_probation = crate::ports::DetectContext { probation: true, ..Default::default() };
     let mut first_throttle = None;
     for i in 0..60u64 {
         let v = d.assess(&event(&a, i as i64 * 10_000, AccessAction::View, Some(500 + i * 11), true), &on_probation);
