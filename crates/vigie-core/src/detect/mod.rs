@@ -13,6 +13,7 @@
 //! statistical signal alone never suspends**: suspension needs a tripwire (a canary, or a hard
 //! quota multiple with corroboration).
 
+pub mod hll;
 pub mod window;
 
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -1,0 +1,1 @@
+//! Approximate distinct counts over sliding windows (HyperLogLog): being written.
