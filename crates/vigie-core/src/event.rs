@@ -273,6 +273,8 @@ pub struct EventHead {
     pub request: RequestId,
     pub agent: AgentId,
     pub org: OrgId,
+    pub org_kind: OrgKind,
+    pub role: Role,
     pub action: AccessAction,
     pub person: Option<PersonId>,
     pub returned: CategorySet,
@@ -290,11 +292,13 @@ impl EventHead {
         let request = RequestId(u128::from_be_bytes(b.get(9..25)?.try_into().ok()?));
         let agent = AgentId::new(u64_at(25)?)?;
         let org = OrgId::new(u64_at(33)?)?;
+        let org_kind = *OrgKind::ALL.get(usize::from(b[41]).checked_sub(1)?)?;
+        let role = *Role::ALL.get(usize::from(b[42]).checked_sub(1)?)?;
         let action = AccessAction::from_code(b[51])?;
         let person = PersonId::new(u64_at(52)?);
         let returned = CategorySet::from_bits(b[61])?;
         let decision = Decision::from_code(*b.get(63)?)?;
-        Some(EventHead { at, request, agent, org, action, person, returned, decision })
+        Some(EventHead { at, request, agent, org, org_kind, role, action, person, returned, decision })
     }
 }
 

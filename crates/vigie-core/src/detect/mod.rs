@@ -1,193 +1,254 @@
-//! The exfiltration detector, first slice: hard quotas of distinct persons per account, canary
-//! tripwires, enumeration signals, and the response ladder, each verdict explaining itself.
+//! The exfiltration detector: contains mass extraction by a legitimate account within
+//! seconds, and explains every verdict.
 //!
 //! Pure: time comes from the events, canaries and thresholds from the caller. It sees every
 //! event of the guarded path (allowed or denied) before the ledger, through
-//! [`crate::ports::Detector`]. Not built yet (the detection issue goes on): self and peer
-//! baselines, CUSUM, organization-wide distinct counts, session-context signals, lifecycle
-//! signals, alert sinks, snapshots.
+//! [`crate::ports::Detector`], with what the session layer knows ([`DetectContext`]).
 //!
-//! The ladder: allow → step-up (approaching a quota, enumeration) → throttle (a quota reached:
-//! escalating time-outs 1 → 5 → 60 min on repeats) → suspend the session (a quota doubled with
-//! an enumeration signal to corroborate) → suspend the account (a canary touched). **A
-//! statistical signal alone never suspends**: suspension needs a tripwire (a canary, or a hard
-//! quota multiple with corroboration).
+//! Signals, in layers (each verdict lists the ones that fired, their values and thresholds):
+//! - **session context**: a network or browser new to the account, concurrent sessions, a
+//!   young or dormant account, a credential changed in the last day, an hour the account never
+//!   works, an account created or approved by an account under suspicion;
+//! - **hard quotas** of distinct persons per account (hour, day, week: exact), stricter on
+//!   probation and for accounts whose creator is under suspicion; per organization (the sum
+//!   of its accounts: approximate, HyperLogLog); outside lookups per day; scope lines per hour;
+//! - **self baselines**: today's and this hour's distinct persons against the account's own
+//!   median/MAD and EWMA, CUSUM for slow ramps, new-person, denied and lookup ratios; frozen
+//!   while the account is flagged;
+//! - **peer baselines**: the peer group's (organization kind × role) percentile of daily
+//!   distinct persons, and the group's total against its usual day;
+//! - **enumeration**: ascending ids, lookups that miss, scripted cadence, deep pagination;
+//! - **canaries**: any touch is a tripwire;
+//! - **lifecycle**: an account creating or approving accounts unusually is held and under
+//!   suspicion; the accounts it made share its risk.
+//!
+//! The ladder: allow → friction (say why, from a closed list) → step-up → throttle (one new
+//! person per time-out once over a quota, time-outs 1 → 5 → 60 min) → suspend the session
+//! (twice a quota attempted, corroborated by enumeration, context or suspicion) → suspend the
+//! account (a canary; two session suspensions in a day). **Statistical signals only ever ask
+//! for a step-up**: throttling needs a hard quota, suspension a tripwire.
 
+pub mod account;
+pub mod baseline;
+pub mod config;
 pub mod hll;
+pub mod org;
+pub mod snapshot;
 pub mod window;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::event::{AccessAction, AccessEvent, Decision, Verdict, VerdictAction};
-use crate::ids::{AgentId, PersonId};
+pub use config::{DetectConfig, Statistics, Thresholds};
+
+use crate::event::{AccessAction, AccessEvent, Decision, EventHead, Verdict, VerdictAction};
+use crate::ids::{AgentId, OrgId};
 use crate::org::{OrgKind, Role};
-use window::{Distinct, DistinctWindows};
-
-/// Quotas and signal thresholds for one kind of account. Defaults are in
-/// [`Thresholds::default_for`], with the reason for each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Distinct persons whose data was returned, per sliding hour / day / week.
-    pub quota_hour: u32,
-    pub quota_day: u32,
-    pub quota_week: u32,
-    /// A step-up is asked at this percentage of any quota.
-    pub step_up_percent: u32,
-    /// Ascending person ids (gap ≤ 3) in a row: sequential enumeration.
-    pub sequential_run: u32,
-    /// Exact lookups that matched nobody (or nobody reachable) within 10 minutes: probing.
-    pub lookup_misses: u32,
-    /// Quotas of an account on probation (its first 14 days), in percent of these.
-    pub probation_percent: u32,
-}
-
-impl Thresholds {
-    /// Defaults sized on the synthetic registry's caseloads (agency advisors follow up to 350
-    /// persons, some "guided" modalities over 1 000; partners follow their cohorts): a day's
-    /// quota above a full caseload review, an hour's above a busy morning, a week's below what
-    /// a bulk extraction needs.
-    pub fn default_for(kind: OrgKind, role: Role) -> Thresholds {
-        let (hour, day, week) = match (kind, role) {
-            (_, Role::AccountAdmin | Role::SecurityOfficer) => (5, 10, 20),
-            (OrgKind::Agency | OrgKind::CapEmploi, Role::Manager) => (300, 1_500, 4_000),
-            (OrgKind::Agency | OrgKind::CapEmploi, _) => (150, 600, 2_000),
-            (OrgKind::MissionLocale, _) => (100, 400, 1_200),
-            (OrgKind::TrainingOrg, _) => (60, 200, 500),
-            (OrgKind::Subcontractor, _) => (100, 400, 1_500),
-        };
-        Thresholds {
-            quota_hour: hour,
-            quota_day: day,
-            quota_week: week,
-            step_up_percent: 80,
-            sequential_run: 20,
-            lookup_misses: 10,
-            probation_percent: 25,
-        }
-    }
-
-    /// Refuses absurd values, naming the key.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.quota_hour == 0 || self.quota_day == 0 || self.quota_week == 0 {
-            return Err("quota_hour, quota_day, quota_week: must be positive".into());
-        }
-        if !(self.quota_hour <= self.quota_day && self.quota_day <= self.quota_week) {
-            return Err(format!(
-                "quota_hour ≤ quota_day ≤ quota_week expected, got {} / {} / {}",
-                self.quota_hour, self.quota_day, self.quota_week
-            ));
-        }
-        if self.quota_week > 1_000_000 {
-            return Err(format!("quota_week: {} is absurd (at most 1000000)", self.quota_week));
-        }
-        if !(1..=100).contains(&self.step_up_percent) {
-            return Err(format!("step_up_percent: between 1 and 100, got {}", self.step_up_percent));
-        }
-        if self.sequential_run < 3 {
-            return Err(format!("sequential_run: at least 3, got {}", self.sequential_run));
-        }
-        if self.lookup_misses == 0 {
-            return Err("lookup_misses: must be positive".into());
-        }
-        if !(1..=100).contains(&self.probation_percent) {
-            return Err(format!("probation_percent: between 1 and 100, got {}", self.probation_percent));
-        }
-        Ok(())
-    }
-}
-
-/// The detector's configuration: thresholds per organization kind and role, shadow mode per
-/// organization kind (decide and log, never enforce), and the canary persons.
-#[derive(Clone, Debug)]
-pub struct DetectConfig {
-    pub thresholds: HashMap<(OrgKind, Role), Thresholds>,
-    pub shadow: HashSet<OrgKind>,
-    pub canaries: HashSet<PersonId>,
-}
-
-impl DetectConfig {
-    pub fn with_canaries(canaries: impl IntoIterator<Item = PersonId>) -> Self {
-        let mut thresholds = HashMap::new();
-        for k in OrgKind::ALL {
-            for r in Role::ALL {
-                thresholds.insert((k, r), Thresholds::default_for(k, r));
-            }
-        }
-        DetectConfig { thresholds, shadow: HashSet::new(), canaries: canaries.into_iter().collect() }
-    }
-
-    fn thresholds(&self, kind: OrgKind, role: Role) -> Thresholds {
-        self.thresholds.get(&(kind, role)).copied().unwrap_or_else(|| Thresholds::default_for(kind, role))
-    }
-}
+use crate::ports::{DetectContext, LifecycleAction};
+use account::{Account, novelty};
+use baseline::PeerHistogram;
+use org::{GroupState, OrgState};
+use window::{DAY_MS, HOUR_MS, WEEK_MS};
 
 const LOOKUP_WINDOW_MS: i64 = 10 * 60_000;
 /// Escalating throttle time-outs on repeats.
 const THROTTLE_MS: [i64; 3] = [60_000, 5 * 60_000, 60 * 60_000];
+/// Cadence: at most this mean gap, and a coefficient of variation below this, over the last
+/// 16 requests is a script (people hesitate; cron jobs and loops do not).
+const SCRIPTED_MEAN_MS: f64 = 10_000.0;
+const SCRIPTED_CV: f64 = 0.15;
+/// How long an account stays under suspicion (its creations share its risk).
+const SUSPICION_MS: i64 = WEEK_MS;
+/// Days of the ledger replayed at start-up: the baselines' 28 days.
+pub const REPLAY_MS: i64 = 28 * DAY_MS;
 
+/// Everything the detector remembers. One lock: a decision is a few map operations.
 #[derive(Debug, Default)]
-struct Account {
-    persons: DistinctWindows,
-    last_person: Option<u64>,
-    run: u32,
-    misses: VecDeque<i64>,
-    throttled_until: i64,
-    throttles: usize,
-    suspended: bool,
+pub struct State {
+    pub accounts: HashMap<AgentId, Account>,
+    pub orgs: HashMap<OrgId, OrgState>,
+    pub groups: HashMap<(OrgKind, Role), GroupState>,
+    pub peers: HashMap<(OrgKind, Role), PeerHistogram>,
+    /// Accounts under suspicion, until when.
+    pub suspects: HashMap<AgentId, i64>,
 }
 
-/// The detector. One lock over the accounts' state: a decision is a few map operations.
+/// The detector.
 #[derive(Debug)]
 pub struct ExfiltrationDetector {
     config: DetectConfig,
-    accounts: Mutex<HashMap<AgentId, Account>>,
+    state: Mutex<State>,
+}
+
+/// What the detector holds, for the memory figure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub accounts: usize,
+    /// Per-account state outside the distinct-person sets, all accounts.
+    pub account_bytes: usize,
+    /// The exact distinct-person sets (a map entry and heap entries per person and window).
+    pub distinct_bytes: usize,
+    pub distinct_persons: usize,
+    /// Organizations' and peer groups' approximate counters.
+    pub shared_bytes: usize,
+}
+
+/// One signal's contribution: the rung it asks for and why.
+struct Signals {
+    list: Vec<(VerdictAction, String)>,
+}
+
+impl Signals {
+    fn push(&mut self, action: VerdictAction, reason: String) {
+        self.list.push((action, reason));
+    }
+    fn strictest(&self) -> VerdictAction {
+        self.list.iter().map(|(a, _)| *a).max_by_key(|a| a.rank()).unwrap_or(VerdictAction::Allow)
+    }
+
+    /// The verdict to hand back: the strictest rung the caller has not already met (a session
+    /// that passed a step-up still owes a reason if one is asked, and the other way round);
+    /// when every rung asked is met, the strictest, for the record.
+    fn decide(&self, elevated: bool, reason: bool) -> VerdictAction {
+        let met = |a: VerdictAction| match a {
+            VerdictAction::StepUp => elevated,
+            VerdictAction::Friction => reason,
+            VerdictAction::Allow => true,
+            _ => false,
+        };
+        self.list
+            .iter()
+            .map(|(a, _)| *a)
+            .filter(|a| !met(*a))
+            .max_by_key(|a| a.rank())
+            .unwrap_or_else(|| self.strictest())
+    }
 }
 
 impl ExfiltrationDetector {
     pub fn new(config: DetectConfig) -> Self {
-        ExfiltrationDetector { config, accounts: Mutex::new(HashMap::new()) }
+        ExfiltrationDetector { config, state: Mutex::new(State::default()) }
     }
 
-    /// Rebuilds the distinct-person windows from the ledger's access events (oldest first),
-    /// so that a restart does not hand every account a fresh quota. Events older than a week
-    /// before `now` are skipped. Returns how many events were applied.
-    pub fn replay(
+    /// A detector resuming from a snapshot's state.
+    pub fn with_state(config: DetectConfig, state: State) -> Self {
+        ExfiltrationDetector { config, state: Mutex::new(state) }
+    }
+
+    pub fn config(&self) -> &DetectConfig {
+        &self.config
+    }
+
+    /// Runs `f` on the state (snapshots).
+    pub fn with_state_ref<R>(&self, f: impl FnOnce(&State) -> R) -> Option<R> {
+        self.state.lock().ok().map(|s| f(&s))
+    }
+
+    /// Rebuilds the state from the ledger's access events (oldest first) so that a restart
+    /// neither hands every account a fresh quota nor forgets its baselines: windows, today's
+    /// tallies, daily histories, peer groups and organizations' counts. Events older than
+    /// [`REPLAY_MS`] before `now`, or not after `after` (a snapshot's position), are skipped.
+    /// Returns how many events were applied.
+    pub fn replay(&self, heads: impl IntoIterator<Item = EventHead>, now: crate::time::Timestamp) -> usize {
+        self.replay_after(heads, now, i64::MIN)
+    }
+
+    pub fn replay_after(
         &self,
-        heads: impl IntoIterator<Item = crate::event::EventHead>,
+        heads: impl IntoIterator<Item = EventHead>,
         now: crate::time::Timestamp,
+        after: i64,
     ) -> usize {
-        let Ok(mut accounts) = self.accounts.lock() else { return 0 };
+        let Ok(mut guard) = self.state.lock() else { return 0 };
+        let st = &mut *guard;
+        let s = &self.config.stats;
         let mut applied = 0;
         for h in heads {
-            if now.millis() - h.at.millis() >= window::WEEK_MS
-                || h.returned.is_empty()
-                || h.action == AccessAction::ScopeList
-            {
+            let at = h.at.millis();
+            if now.millis() - at >= REPLAY_MS || at <= after {
                 continue;
             }
-            if let Some(p) = h.person {
-                accounts.entry(h.agent).or_default().persons.touch(p, h.at);
-                applied += 1;
+            let peer = (h.org_kind, h.role);
+            let a = st.accounts.entry(h.agent).or_default();
+            a.peer = Some(peer);
+            if let Some(done) = a.roll(at, (s.cusum_k, s.cusum_h)) {
+                st.peers.entry(done.peer).or_default().add(done.distinct);
             }
+            let released = !h.returned.is_empty() && h.action != AccessAction::ScopeList;
+            let person = h.person.filter(|_| released);
+            observe_tallies(a, at, h.action, h.decision);
+            if let Some(p) = person {
+                let last = a.persons.last_touch(p);
+                if now.millis() - at < WEEK_MS {
+                    a.persons.touch(p, h.at);
+                }
+                count_release(a, at, last);
+                let q = self.config.thresholds(h.org_kind, h.role);
+                let key = self.config.hll_key;
+                let org = st.orgs.entry(h.org).or_insert_with(|| OrgState::new(key));
+                org.seen(h.agent, at, [q.quota_hour, q.quota_day, q.quota_week]);
+                org.hll.insert(p.get(), h.at);
+                st.groups.entry(peer).or_insert_with(|| GroupState::new(key)).hll.insert(p.get(), h.at);
+            }
+            applied += 1;
         }
         applied
     }
 
-    /// Accounts with state, for memory accounting.
+    /// Accounts with state.
     pub fn accounts(&self) -> usize {
-        self.accounts.lock().map_or(0, |a| a.len())
+        self.state.lock().map_or(0, |s| s.accounts.len())
     }
 
-    fn judge(&self, a: &mut Account, e: &AccessEvent, context: &crate::ports::DetectContext) -> Verdict {
+    /// What the state holds, in bytes.
+    pub fn memory(&self) -> Memory {
+        let Ok(st) = self.state.lock() else { return Memory::default() };
+        let entry = std::mem::size_of::<(AgentId, Account)>() + 1;
+        Memory {
+            accounts: st.accounts.len(),
+            account_bytes: st.accounts.values().map(|a| a.bytes()).sum::<usize>()
+                + st.accounts.capacity() * (entry - std::mem::size_of::<Account>()),
+            distinct_bytes: st.accounts.values().map(|a| a.persons.heap_bytes()).sum(),
+            distinct_persons: st.accounts.values().map(|a| a.persons.len()).sum(),
+            shared_bytes: st.orgs.values().map(OrgState::bytes).sum::<usize>()
+                + st.groups.values().map(GroupState::bytes).sum::<usize>()
+                + st.peers.values().map(|p| p.counts.len() * 4).sum::<usize>(),
+        }
+    }
+
+    fn judge(&self, st: &mut State, e: &AccessEvent, ctx: &DetectContext) -> Verdict {
         let now = e.at.millis();
+        let s = &self.config.stats;
+        let peer = (e.actor.org_kind, e.actor.role);
+        let agent = e.actor.agent;
+        let mut out = Signals { list: Vec::new() };
+
+        // Thresholds: stricter on probation and when the account's maker is under suspicion.
         let mut t = self.config.thresholds(e.actor.org_kind, e.actor.role);
-        let mut reasons = Vec::new();
-        if context.probation {
-            let scale = |q: u32| (u64::from(q) * u64::from(t.probation_percent) / 100).max(1) as u32;
+        let suspect_maker = [ctx.sign_in.created_by, ctx.sign_in.approved_by]
+            .into_iter()
+            .flatten()
+            .find(|m| st.suspects.get(m).is_some_and(|&until| now < until));
+        let mut scale_percent = 100u64;
+        if ctx.probation {
+            scale_percent = scale_percent * u64::from(t.probation_percent) / 100;
+        }
+        if suspect_maker.is_some() {
+            scale_percent /= 2;
+        }
+        if scale_percent < 100 {
+            let scale = |q: u32| (u64::from(q) * scale_percent / 100).max(1) as u32;
             t.quota_hour = scale(t.quota_hour);
             t.quota_day = scale(t.quota_day);
             t.quota_week = scale(t.quota_week);
+        }
+        let quotas = [t.quota_hour, t.quota_day, t.quota_week];
+
+        let State { accounts, orgs, groups, peers, suspects } = st;
+        let a = accounts.entry(agent).or_default();
+        a.peer = Some(peer);
+        if let Some(done) = a.roll(now, (s.cusum_k, s.cusum_h)) {
+            peers.entry(done.peer).or_default().add(done.distinct);
         }
         if a.suspended {
             return Verdict { action: VerdictAction::SuspendAccount, reasons: vec!["account_suspended=1".into()] };
@@ -197,12 +258,39 @@ impl ExfiltrationDetector {
             && self.config.canaries.contains(&p)
         {
             a.suspended = true;
+            suspects.insert(agent, now + SUSPICION_MS);
             return Verdict { action: VerdictAction::SuspendAccount, reasons: vec![format!("canary={p}")] };
         }
-        // Enumeration: ascending ids, lookups that miss.
+        if a.throttled_until != 0 && now - a.throttled_until > DAY_MS {
+            a.throttled_until = 0;
+            a.rung = 0;
+        }
+
+        // Session context, computed at a session's first event.
+        if a.session != e.actor.session.0 {
+            a.session = e.actor.session.0;
+            a.session_novelty = session_novelty(a, ctx, now, s);
+        }
+        let mut context: Vec<&str> =
+            novelty::NAMES.iter().filter(|(bit, _)| a.session_novelty & bit != 0).map(|(_, n)| *n).collect();
+        let hour_of_day = (now.rem_euclid(DAY_MS) / HOUR_MS) as usize;
+        if a.hours.unusual(hour_of_day) {
+            context.push("unusual_hour");
+        }
+        let mut risk = context.len() as u32;
+        if suspect_maker.is_some() {
+            context.push("maker_under_suspicion");
+            risk += 2;
+        }
+        if let Some(m) = suspect_maker {
+            out.push(VerdictAction::Allow, format!("maker_under_suspicion={m} quotas_at=50%"));
+        }
+
+        // Enumeration.
         if let Some(p) = e.person.filter(|_| e.action != AccessAction::ScopeList) {
             let id = p.get();
             a.run = match a.last_person {
+                Some(last) if id == last => a.run,
                 Some(last) if id > last && id - last <= 3 => a.run + 1,
                 _ => 1,
             };
@@ -211,85 +299,421 @@ impl ExfiltrationDetector {
         let lookup = matches!(e.action, AccessAction::LookupByNir | AccessAction::LookupByFtId);
         if lookup && e.decision != Decision::Allow {
             a.misses.push_back(now);
+            a.day.outside_lookups += 1;
         }
-        while a.misses.front().is_some_and(|&m| now - m >= LOOKUP_WINDOW_MS) {
+        while a.misses.front().is_some_and(|&m| now - m >= LOOKUP_WINDOW_MS)
+            || a.misses.len() > 4 * t.lookup_misses as usize
+        {
             a.misses.pop_front();
         }
         let sequential = a.run >= t.sequential_run;
         let probing = a.misses.len() as u32 >= t.lookup_misses;
+        let scripted = match a.cadence(now, e.request.0) {
+            Some((mean, sd)) if mean <= SCRIPTED_MEAN_MS && sd < SCRIPTED_CV * mean.max(1.0) => Some((mean, sd)),
+            _ => None,
+        };
+        if e.action == AccessAction::ScopeList {
+            a.scope_lines.add(now, 1);
+        }
+        let scope_lines = a.scope_lines.total(now);
         if sequential {
-            reasons.push(format!("sequential_run={} threshold={}", a.run, t.sequential_run));
+            out.push(VerdictAction::StepUp, format!("sequential_run={} threshold={}", a.run, t.sequential_run));
         }
         if probing {
-            reasons.push(format!("lookup_misses_10min={} threshold={}", a.misses.len(), t.lookup_misses));
+            out.push(
+                VerdictAction::StepUp,
+                format!("lookup_misses_10min={} threshold={}", a.misses.len(), t.lookup_misses),
+            );
         }
-        // Quotas of distinct persons whose data was returned.
-        let released = !e.returned.is_empty() && e.action != AccessAction::ScopeList;
-        let d = match e.person {
-            Some(p) if released => {
-                a.persons.touch(p, e.at);
-                a.persons.at(e.at)
+        if scope_lines > t.scope_lines_hour {
+            out.push(VerdictAction::StepUp, format!("scope_lines_hour={scope_lines} threshold={}", t.scope_lines_hour));
+        }
+        if lookup && a.day.outside_lookups > t.outside_lookups_day {
+            out.push(
+                VerdictAction::Throttle,
+                format!("outside_lookups_day={} quota={}", a.day.outside_lookups, t.outside_lookups_day),
+            );
+        }
+
+        // What this event would add to the account's windows.
+        let candidate = !e.returned.is_empty() && e.action != AccessAction::ScopeList;
+        let person = e.person.filter(|_| candidate);
+        let last = person.and_then(|p| a.persons.last_touch(p));
+        let d = a.persons.at(e.at);
+        let adds = |len: i64| u32::from(person.is_some() && last.is_none_or(|l| now - l >= len));
+        let projected = [d.hour + adds(HOUR_MS), d.day + adds(DAY_MS), d.week + adds(WEEK_MS)];
+        let new_to_account = adds(WEEK_MS) == 1;
+        if let Some((mean, sd)) = scripted
+            && u64::from(projected[0]) * 5 >= u64::from(t.quota_hour)
+        {
+            out.push(VerdictAction::StepUp, format!("scripted_cadence mean_ms={mean:.0} sd_ms={sd:.0}"));
+        }
+
+        // Hard quotas: over one, new persons are refused; one is admitted per time-out.
+        let names = ["hour", "day", "week"];
+        let exceeded: Vec<usize> =
+            (0..3).filter(|&w| projected[w] > quotas[w] && adds([HOUR_MS, DAY_MS, WEEK_MS][w]) == 1).collect();
+        let refused_hour = a.refused.total(now);
+        let attempted = [d.hour + refused_hour + adds(HOUR_MS), d.day + a.day.refused_new + adds(DAY_MS)];
+        let corroborated = sequential || probing || scripted.is_some() || risk >= 1;
+        if !exceeded.is_empty() {
+            for &w in &exceeded {
+                out.push(
+                    VerdictAction::Allow,
+                    format!("distinct_persons_{}={} quota={}", names[w], projected[w], quotas[w]),
+                );
             }
-            _ => a.persons.at(e.at),
-        };
-        let over = |n: u32, q: u32| n > q;
-        let quota = [("hour", d.hour, t.quota_hour), ("day", d.day, t.quota_day), ("week", d.week, t.quota_week)];
-        let exceeded: Vec<_> = quota.iter().filter(|(_, n, q)| over(*n, *q)).collect();
-        let doubled = quota.iter().any(|(_, n, q)| over(*n, q.saturating_mul(2)));
-        let near = quota.iter().any(|(_, n, q)| u64::from(*n) * 100 >= u64::from(*q) * u64::from(t.step_up_percent));
-        for (w, n, q) in &exceeded {
-            reasons.push(format!("distinct_persons_{w}={n} quota={q}"));
-        }
-        if context.probation && (near || !exceeded.is_empty()) {
-            reasons.push(format!("probation=1 quotas_at={}%", t.probation_percent));
-        }
-        // The ladder.
-        let action = if doubled && (sequential || probing) {
-            VerdictAction::SuspendSession
-        } else if !exceeded.is_empty() {
-            if now >= a.throttled_until {
-                let timeout = THROTTLE_MS[a.throttles.min(THROTTLE_MS.len() - 1)];
-                a.throttles += 1;
+            if a.throttled_until != 0 && now >= a.throttled_until {
+                let timeout = THROTTLE_MS[usize::from(a.rung).min(THROTTLE_MS.len() - 1)];
+                a.rung = a.rung.saturating_add(1);
                 a.throttled_until = now + timeout;
-                reasons.push(format!("throttle_ms={timeout} repeat={}", a.throttles));
+                out.push(VerdictAction::Allow, format!("throttle_token=1 next_in_ms={timeout} repeat={}", a.rung));
+            } else if a.throttled_until == 0 {
+                let timeout = THROTTLE_MS[usize::from(a.rung).min(THROTTLE_MS.len() - 1)];
+                a.rung = a.rung.saturating_add(1);
+                a.throttled_until = now + timeout;
+                out.push(VerdictAction::Throttle, format!("throttle_ms={timeout} repeat={}", a.rung));
+            } else {
+                out.push(VerdictAction::Throttle, format!("throttled_for_ms={}", a.throttled_until - now));
             }
-            VerdictAction::Throttle
-        } else if now < a.throttled_until {
-            reasons.push(format!("throttled_for_ms={}", a.throttled_until - now));
-            VerdictAction::Throttle
-        } else if near || sequential || probing {
-            if near && exceeded.is_empty() {
-                reasons.push(near_reason(&d, &t));
+        }
+        let doubled = attempted[0] >= quotas[0].saturating_mul(2) || attempted[1] >= quotas[1].saturating_mul(2);
+        if doubled && (!exceeded.is_empty() || out.strictest() != VerdictAction::Allow) {
+            if corroborated {
+                out.push(
+                    VerdictAction::SuspendSession,
+                    format!(
+                        "attempted_persons hour={} day={} twice_quota={}/{} corroborated_by={}",
+                        attempted[0],
+                        attempted[1],
+                        quotas[0],
+                        quotas[1],
+                        corroboration(sequential, probing, scripted.is_some(), &context)
+                    ),
+                );
+            } else {
+                out.push(
+                    VerdictAction::Throttle,
+                    format!("attempted_persons hour={} day={}", attempted[0], attempted[1]),
+                );
             }
-            VerdictAction::StepUp
-        } else {
-            VerdictAction::Allow
+        }
+
+        // Near a quota: a step-up (at half the usual point when the context is unusual).
+        let step_up_percent = if risk >= 1 { (t.step_up_percent / 2).max(1) } else { t.step_up_percent };
+        let near = (0..3).any(|w| u64::from(projected[w]) * 100 >= u64::from(quotas[w]) * u64::from(step_up_percent));
+        if near && exceeded.is_empty() {
+            out.push(
+                VerdictAction::StepUp,
+                format!(
+                    "distinct_persons hour={}/{} day={}/{} week={}/{} step_up_at={step_up_percent}%",
+                    projected[0], quotas[0], projected[1], quotas[1], projected[2], quotas[2]
+                ),
+            );
+        }
+        if !context.is_empty() && (near || out.list.iter().any(|(a, _)| a.rank() >= VerdictAction::StepUp.rank())) {
+            out.push(VerdictAction::Allow, format!("context={}", context.join(",")));
+        }
+
+        // The organization's and the peer group's shared counts.
+        let key = self.config.hll_key;
+        let org = orgs.entry(e.actor.org).or_insert_with(|| OrgState::new(key));
+        org.seen(agent, now, quotas);
+        org.refresh(now, s.org_quota_percent);
+        let group = groups.entry(peer).or_insert_with(|| GroupState::new(key));
+        group.refresh(now);
+        if new_to_account {
+            let est = [org.estimate.hour, org.estimate.day, org.estimate.week];
+            for w in 0..3 {
+                if est[w] >= org.quota[w] as f64 {
+                    out.push(
+                        VerdictAction::Throttle,
+                        format!(
+                            "org_distinct_persons_{}≈{:.0} org_quota={} approximate=hll",
+                            names[w], est[w], org.quota[w]
+                        ),
+                    );
+                }
+            }
+            if let Some(usual) = group.usual()
+                && group.day_estimate > s.peer_group_factor * usual.max(100.0)
+            {
+                out.push(
+                    VerdictAction::StepUp,
+                    format!(
+                        "peer_group_day≈{:.0} usual≈{usual:.0} factor={} approximate=hll",
+                        group.day_estimate, s.peer_group_factor
+                    ),
+                );
+            }
+        }
+
+        // Statistics (a step-up at most).
+        let today = a.day.distinct + adds_since(person, last, now, DAY_MS);
+        let this_hour = a.day.hour_distinct + adds_since(person, last, now, HOUR_MS);
+        if let Some(base) = a.distinct_history.robust() {
+            let z = (f64::from(today) - base.median) / base.sigma;
+            if today >= s.min_volume && f64::from(today) >= s.self_factor * base.median && z >= s.self_z {
+                out.push(
+                    VerdictAction::StepUp,
+                    format!("self_distinct_today={today} median={:.0} z={z:.1} threshold={}", base.median, s.self_z),
+                );
+            }
+        }
+        if a.hourly.n >= 40 {
+            let mean = f64::from(a.hourly.mean);
+            let z = (f64::from(this_hour) - mean) / a.hourly.sd().max(1.0);
+            if this_hour >= s.min_volume && f64::from(this_hour) >= s.self_factor * mean && z >= s.self_z {
+                out.push(
+                    VerdictAction::StepUp,
+                    format!("self_distinct_hour={this_hour} mean={mean:.1} z={z:.1} threshold={}", s.self_z),
+                );
+            }
+        }
+        if now < a.cusum_alarm_until && new_to_account {
+            out.push(VerdictAction::StepUp, format!("cusum={:.1} threshold={}", a.cusum.s, s.cusum_h));
+        }
+        let denied_today = a.day.denied + u32::from(e.action == AccessAction::View && e.decision != Decision::Allow);
+        let views_today = a.day.views + u32::from(e.action == AccessAction::View);
+        if denied_today >= 10 && views_today > 0 {
+            let ratio = f64::from(denied_today) / f64::from(views_today);
+            let usual = if a.denied_ratio.n >= 10 { f64::from(a.denied_ratio.mean) } else { 0.0 };
+            if ratio >= 0.5 && ratio >= 3.0 * usual {
+                out.push(
+                    VerdictAction::StepUp,
+                    format!("denied_today={denied_today} ratio={ratio:.2} usual={usual:.2}"),
+                );
+            }
+        }
+        let lookups_today = a.day.lookups + u32::from(lookup);
+        if lookups_today >= 20 {
+            let ratio = f64::from(lookups_today) / f64::from(lookups_today + views_today);
+            // Only against the account's own habit: a front desk may do nothing but lookups.
+            if a.lookup_ratio.n >= 10
+                && let usual = f64::from(a.lookup_ratio.mean)
+                && ratio >= 0.8
+                && ratio >= 3.0 * usual
+            {
+                out.push(
+                    VerdictAction::StepUp,
+                    format!("lookups_today={lookups_today} lookup_ratio={ratio:.2} usual={usual:.2}"),
+                );
+            }
+        }
+        if let Some(q) = peers.get(&peer).and_then(|h| h.quantile(s.peer_quantile, s.peer_min_days))
+            && today >= s.min_volume
+            && f64::from(today) > s.peer_factor * q
+        {
+            out.push(
+                VerdictAction::StepUp,
+                format!("peer_distinct_today={today} peer_q{}={q:.0} factor={}", s.peer_quantile, s.peer_factor),
+            );
+        }
+
+        // Friction: many persons new to the account, or an unusual context reading new persons.
+        if let Some(r) = ctx.reason {
+            a.reason_until = now + s.reason_valid_ms;
+            out.push(VerdictAction::Allow, format!("reason={}", r.as_str()));
+        }
+        let reason_active = now < a.reason_until;
+        if new_to_account && !reason_active {
+            let new_today = a.day.new + 1;
+            let friction_at = (u64::from(t.quota_day) * u64::from(t.friction_new_percent) / 100).max(1) as u32;
+            let usual = a.new_history.robust().map_or(0.0, |b| b.median);
+            if new_today >= friction_at && f64::from(new_today) >= 3.0 * usual {
+                out.push(
+                    VerdictAction::Friction,
+                    format!("new_persons_today={new_today} friction_at={friction_at} usual={usual:.0}"),
+                );
+            } else if risk >= 2 {
+                out.push(VerdictAction::Friction, format!("context={} new_person=1", context.join(",")));
+            }
+        }
+
+        // The ladder's memory: repeated session suspensions suspend the account.
+        let mut action = out.decide(ctx.elevated, ctx.reason.is_some());
+        if action == VerdictAction::SuspendSession {
+            while a.session_suspensions.front().is_some_and(|&t| now - t >= DAY_MS) {
+                a.session_suspensions.pop_front();
+            }
+            if a.suspended_session != a.session {
+                a.suspended_session = a.session;
+                a.session_suspensions.push_back(now);
+            }
+            if a.session_suspensions.len() >= 2 {
+                a.suspended = true;
+                action = VerdictAction::SuspendAccount;
+                out.push(action, format!("session_suspensions_24h={}", a.session_suspensions.len()));
+            }
+        }
+        if action.rank() >= VerdictAction::SuspendSession.rank() {
+            suspects.insert(agent, now + SUSPICION_MS);
+        }
+
+        // Observe: what will leave, and today's tallies.
+        let effective = match action {
+            VerdictAction::StepUp if ctx.elevated => VerdictAction::Allow,
+            VerdictAction::Friction if ctx.reason.is_some() => VerdictAction::Allow,
+            other => other,
         };
+        let shadow = self.config.shadow.contains(&e.actor.org_kind);
+        let releases = person.is_some() && (effective == VerdictAction::Allow || shadow);
+        observe_tallies(a, now, e.action, e.decision);
+        if action.rank() >= VerdictAction::StepUp.rank() {
+            a.day.flagged = true;
+        }
+        if let Some(p) = person {
+            if releases {
+                a.persons.touch(p, e.at);
+                count_release(a, now, last);
+                org.hll.insert(p.get(), e.at);
+                group.hll.insert(p.get(), e.at);
+            } else if new_to_account {
+                a.refused.add(now, 1);
+                a.day.refused_new += 1;
+            }
+        }
+        let reasons = out.list.into_iter().map(|(_, r)| r).collect();
         Verdict { action, reasons }
+    }
+
+    fn judge_lifecycle(&self, st: &mut State, act: &LifecycleAction) -> Verdict {
+        let now = act.at.millis();
+        let s = &self.config.stats;
+        let under_suspicion = st.suspects.get(&act.actor).is_some_and(|&until| now < until);
+        let a = st.accounts.entry(act.actor).or_default();
+        if a.suspended {
+            return Verdict { action: VerdictAction::SuspendAccount, reasons: vec!["account_suspended=1".into()] };
+        }
+        while a.creations.front().is_some_and(|&t| now - t >= WEEK_MS) {
+            a.creations.pop_front();
+        }
+        let day = a.creations.iter().filter(|&&t| now - t < DAY_MS).count() as u32 + 1;
+        let week = a.creations.len() as u32 + 1;
+        let kind = act.kind.as_str();
+        let mut reasons = Vec::new();
+        if day > s.creations_day {
+            reasons.push(format!("account_{kind}s_day={day} quota={}", s.creations_day));
+        }
+        if week > s.creations_week {
+            reasons.push(format!("account_{kind}s_week={week} quota={}", s.creations_week));
+        }
+        if under_suspicion {
+            reasons.push("actor_under_suspicion=1".into());
+        }
+        if reasons.is_empty() {
+            a.creations.push_back(now);
+            return Verdict::allow();
+        }
+        // Held, and the account is under suspicion: what it created this week shares its risk.
+        a.flagged_until = now + SUSPICION_MS;
+        st.suspects.insert(act.actor, now + SUSPICION_MS);
+        Verdict { action: VerdictAction::Throttle, reasons }
     }
 }
 
-fn near_reason(d: &Distinct, t: &Thresholds) -> String {
-    format!(
-        "distinct_persons hour={}/{} day={}/{} week={}/{} step_up_at={}%",
-        d.hour, t.quota_hour, d.day, t.quota_day, d.week, t.quota_week, t.step_up_percent
-    )
+/// Today's tallies of one event.
+fn observe_tallies(a: &mut Account, now: i64, action: AccessAction, decision: Decision) {
+    a.day.events += 1;
+    a.day.hours |= 1 << ((now.rem_euclid(DAY_MS) / HOUR_MS) as u32);
+    match action {
+        AccessAction::View => {
+            a.day.views += 1;
+            if decision != Decision::Allow {
+                a.day.denied += 1;
+            }
+        }
+        AccessAction::LookupByNir | AccessAction::LookupByFtId => a.day.lookups += 1,
+        AccessAction::ScopeList => {}
+    }
+}
+
+/// Counts a released person in today's and this hour's tallies (`last`: its previous touch).
+fn count_release(a: &mut Account, now: i64, last: Option<i64>) {
+    let day_start = now.div_euclid(DAY_MS) * DAY_MS;
+    let hour_start = now.div_euclid(HOUR_MS) * HOUR_MS;
+    if last.is_none_or(|l| l < day_start) {
+        a.day.distinct += 1;
+    }
+    if last.is_none_or(|l| l < hour_start) {
+        a.day.hour_distinct += 1;
+    }
+    if last.is_none_or(|l| now - l >= WEEK_MS) {
+        a.day.new += 1;
+    }
+}
+
+/// 1 if releasing `person` would add it to the calendar period of length `len` (day, hour).
+fn adds_since(person: Option<crate::ids::PersonId>, last: Option<i64>, now: i64, len: i64) -> u32 {
+    let start = now.div_euclid(len) * len;
+    u32::from(person.is_some() && last.is_none_or(|l| l < start))
+}
+
+fn corroboration(sequential: bool, probing: bool, scripted: bool, context: &[&str]) -> String {
+    let mut c: Vec<&str> = Vec::new();
+    if sequential {
+        c.push("sequential");
+    }
+    if probing {
+        c.push("probing");
+    }
+    if scripted {
+        c.push("scripted_cadence");
+    }
+    c.extend_from_slice(context);
+    c.join(",")
+}
+
+/// The session-context signals of a session, from what the session layer learnt at sign-in.
+fn session_novelty(a: &mut Account, ctx: &DetectContext, now: i64, s: &Statistics) -> u16 {
+    let si = &ctx.sign_in;
+    let mut f = 0;
+    let had_history = a.has_history();
+    if !a.learn_network(si.network) && had_history {
+        f |= novelty::NEW_NETWORK;
+    }
+    if let Some(ua) = si.ua_family {
+        let bit = 1u16 << (ua as u16);
+        if a.browsers != 0 && a.browsers & bit == 0 {
+            f |= novelty::NEW_BROWSER;
+        }
+        a.browsers |= bit;
+    }
+    if si.concurrent_sessions >= 1 {
+        f |= novelty::CONCURRENT;
+    }
+    if si.account_created_at.is_some_and(|c| now - c.millis() < s.young_account_ms) {
+        f |= novelty::YOUNG;
+    }
+    if si.previous_sign_in.is_some_and(|p| now - p.millis() >= s.dormant_ms) {
+        f |= novelty::DORMANT;
+    }
+    if si.credential_changed_at.is_some_and(|c| now - c.millis() < s.credential_recent_ms) {
+        f |= novelty::CREDENTIAL_RESET;
+    }
+    f
 }
 
 impl crate::ports::Detector for ExfiltrationDetector {
-    fn assess(&self, event: &AccessEvent, context: &crate::ports::DetectContext) -> Verdict {
-        let Ok(mut accounts) = self.accounts.lock() else {
+    fn assess(&self, event: &AccessEvent, context: &DetectContext) -> Verdict {
+        let Ok(mut st) = self.state.lock() else {
             // A poisoned lock: the state is unknown; fall back to asking for a step-up rather
             // than allowing blindly (the relationship check still applies).
             return Verdict { action: VerdictAction::StepUp, reasons: vec!["detector_state_unavailable=1".into()] };
         };
-        let account = accounts.entry(event.actor.agent).or_default();
-        let mut verdict = self.judge(account, event, context);
+        let mut verdict = self.judge(&mut st, event, context);
         if self.config.shadow.contains(&event.actor.org_kind) && verdict.action != VerdictAction::Allow {
             verdict.reasons.push(format!("shadow=1 would={}", verdict.action.as_str()));
             verdict.action = VerdictAction::Allow;
         }
         verdict
+    }
+
+    fn lifecycle(&self, action: &LifecycleAction) -> Verdict {
+        let Ok(mut st) = self.state.lock() else {
+            return Verdict { action: VerdictAction::Throttle, reasons: vec!["detector_state_unavailable=1".into()] };
+        };
+        self.judge_lifecycle(&mut st, action)
     }
 }
 

@@ -84,6 +84,18 @@ impl DistinctWindows {
         }
     }
 
+    /// When `person` was last touched, if within the week.
+    pub fn last_touch(&self, person: PersonId) -> Option<i64> {
+        self.last.get(&person).copied()
+    }
+
+    /// Bytes held beyond the struct itself (map and heap capacities), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        // A hash map entry: key, value, one control byte; a heap entry: (i64, u64).
+        self.last.capacity() * (std::mem::size_of::<(PersonId, i64)>() + 1)
+            + self.entered.iter().map(|h| h.capacity() * std::mem::size_of::<(i64, u64)>()).sum::<usize>()
+    }
+
     /// Persons remembered (for memory accounting).
     pub fn len(&self) -> usize {
         self.last.len()

@@ -1,0 +1,286 @@
+//! One account's detection state: its distinct-person windows (exact), its enumeration and
+//! throttle state, its session novelty, today's tallies and its own baselines. Bounded: apart
+//! from the distinct-person sets, a few hundred bytes (see [`Account::bytes`]).
+
+use std::collections::VecDeque;
+
+use super::baseline::{Cusum, DailyHistory, Ewma, HourProfile};
+use super::window::{DAY_MS, DistinctWindows, HOUR_MS};
+use crate::org::{OrgKind, Role};
+
+/// Inter-request gaps remembered for the cadence signal.
+pub const CADENCE: usize = 16;
+/// Networks remembered per account (most recent first replaced last).
+pub const NETWORKS: usize = 8;
+/// Five-minute buckets of an hour.
+const BUCKETS: usize = 12;
+const BUCKET_MS: i64 = 5 * 60_000;
+
+/// Counts over the last hour in five-minute buckets (scope lines, refused new persons).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HourBuckets {
+    counts: [u32; BUCKETS],
+    /// The bucket index (five-minute periods since the epoch) of the newest bucket.
+    newest: i64,
+}
+
+impl HourBuckets {
+    fn advance(&mut self, now: i64) {
+        let b = now.div_euclid(BUCKET_MS);
+        if b <= self.newest {
+            return;
+        }
+        let steps = (b - self.newest).min(BUCKETS as i64);
+        for i in 1..=steps {
+            self.counts[((self.newest + i).rem_euclid(BUCKETS as i64)) as usize] = 0;
+        }
+        self.newest = b;
+    }
+
+    pub fn add(&mut self, now: i64, n: u32) {
+        self.advance(now);
+        let i = self.newest.rem_euclid(BUCKETS as i64) as usize;
+        self.counts[i] = self.counts[i].saturating_add(n);
+    }
+
+    pub fn total(&mut self, now: i64) -> u32 {
+        self.advance(now);
+        self.counts.iter().fold(0u32, |s, &c| s.saturating_add(c))
+    }
+
+    pub fn raw(&self) -> ([u32; BUCKETS], i64) {
+        (self.counts, self.newest)
+    }
+
+    pub fn from_raw(counts: [u32; BUCKETS], newest: i64) -> Self {
+        HourBuckets { counts, newest }
+    }
+}
+
+/// Today's tallies (calendar day in UTC), folded into the baselines when the day ends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Day {
+    /// Days since the epoch; `i64::MIN` before the first event.
+    pub index: i64,
+    pub distinct: u32,
+    /// Persons new to the account (not read by it in the week before).
+    pub new: u32,
+    pub events: u32,
+    pub denied: u32,
+    pub lookups: u32,
+    pub views: u32,
+    /// Lookups that found nobody the agent may read.
+    pub outside_lookups: u32,
+    /// New persons refused (over a quota).
+    pub refused_new: u32,
+    /// Bit h: active in hour h (UTC).
+    pub hours: u32,
+    /// The day had a verdict stricter than friction (or a statistical alarm): it does not
+    /// enter the baselines (baselines are frozen while an account is flagged).
+    pub flagged: bool,
+    /// The current hour (hours since the epoch) and its distinct persons.
+    pub hour_index: i64,
+    pub hour_distinct: u32,
+}
+
+/// Session-context signals, computed at the first event of each session.
+pub mod novelty {
+    pub const NEW_NETWORK: u16 = 1;
+    pub const NEW_BROWSER: u16 = 1 << 1;
+    pub const CONCURRENT: u16 = 1 << 2;
+    pub const YOUNG: u16 = 1 << 3;
+    pub const DORMANT: u16 = 1 << 4;
+    pub const CREDENTIAL_RESET: u16 = 1 << 5;
+
+    pub const NAMES: [(u16, &str); 6] = [
+        (NEW_NETWORK, "new_network"),
+        (NEW_BROWSER, "new_browser"),
+        (CONCURRENT, "concurrent_sessions"),
+        (YOUNG, "young_account"),
+        (DORMANT, "dormant_account"),
+        (CREDENTIAL_RESET, "credential_reset"),
+    ];
+}
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The account's kind and role, from its events (for folding its days into its peers').
+    pub peer: Option<(OrgKind, Role)>,
+    pub persons: DistinctWindows,
+    // Enumeration.
+    pub last_person: Option<u64>,
+    pub run: u32,
+    pub misses: VecDeque<i64>,
+    pub last_at: i64,
+    pub last_request: u128,
+    pub gaps: [u32; CADENCE],
+    pub gaps_len: u8,
+    pub gaps_next: u8,
+    pub scope_lines: HourBuckets,
+    pub refused: HourBuckets,
+    // Throttle: the time-out in force and its rung (1 → 5 → 60 min).
+    pub throttled_until: i64,
+    pub rung: u8,
+    // The ladder's memory.
+    pub suspended: bool,
+    pub session_suspensions: VecDeque<i64>,
+    pub suspended_session: u64,
+    pub reason_until: i64,
+    pub flagged_until: i64,
+    // Session context.
+    pub networks: [u64; NETWORKS],
+    pub networks_next: u8,
+    pub browsers: u16,
+    pub session: u64,
+    pub session_novelty: u16,
+    // Today, and the baselines.
+    pub day: Day,
+    pub distinct_history: DailyHistory,
+    pub new_history: DailyHistory,
+    pub cusum: Cusum,
+    pub cusum_alarm_until: i64,
+    pub hourly: Ewma,
+    pub denied_ratio: Ewma,
+    pub lookup_ratio: Ewma,
+    pub hours: HourProfile,
+    // Lifecycle: account requests and approvals of the last week.
+    pub creations: VecDeque<i64>,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account {
+            peer: None,
+            persons: DistinctWindows::default(),
+            last_person: None,
+            run: 0,
+            misses: VecDeque::new(),
+            last_at: i64::MIN,
+            last_request: 0,
+            gaps: [0; CADENCE],
+            gaps_len: 0,
+            gaps_next: 0,
+            scope_lines: HourBuckets::default(),
+            refused: HourBuckets::default(),
+            throttled_until: 0,
+            rung: 0,
+            suspended: false,
+            session_suspensions: VecDeque::new(),
+            suspended_session: 0,
+            reason_until: i64::MIN,
+            flagged_until: i64::MIN,
+            networks: [0; NETWORKS],
+            networks_next: 0,
+            browsers: 0,
+            session: 0,
+            session_novelty: 0,
+            day: Day { index: i64::MIN, hour_index: i64::MIN, ..Day::default() },
+            distinct_history: DailyHistory::default(),
+            new_history: DailyHistory::default(),
+            cusum: Cusum::default(),
+            cusum_alarm_until: i64::MIN,
+            hourly: Ewma::default(),
+            denied_ratio: Ewma::default(),
+            lookup_ratio: Ewma::default(),
+            hours: HourProfile::default(),
+            creations: VecDeque::new(),
+        }
+    }
+}
+
+/// What a completed day hands to the peer group, if it enters the baselines.
+#[derive(Debug)]
+pub struct Completed {
+    pub peer: (OrgKind, Role),
+    pub distinct: u32,
+}
+
+impl Account {
+    /// Starts a new hour or day when `now` is past the current one: a completed, unflagged
+    /// period enters the baselines (a flagged one does not: frozen while flagged). Returns
+    /// the completed day for the peer group. `cusum` is (k, h).
+    pub fn roll(&mut self, now: i64, cusum: (f64, f64)) -> Option<Completed> {
+        let hour = now.div_euclid(HOUR_MS);
+        let day = now.div_euclid(DAY_MS);
+        let flagged = self.day.flagged || now < self.flagged_until;
+        if hour > self.day.hour_index {
+            if self.day.hour_distinct > 0 && !flagged {
+                self.hourly.add(f64::from(self.day.hour_distinct), 0.05);
+            }
+            self.day.hour_index = hour;
+            self.day.hour_distinct = 0;
+        }
+        if day <= self.day.index {
+            return None;
+        }
+        let d = std::mem::replace(&mut self.day, Day { index: day, hour_index: hour, ..Day::default() });
+        if d.events == 0 || d.index == i64::MIN {
+            return None;
+        }
+        // The CUSUM runs on every active day (a drift must not hide behind its own flags);
+        // the baseline it compares with is frozen while flagged.
+        if let Some(base) = self.distinct_history.robust()
+            && self.cusum.add(f64::from(d.distinct), base, cusum.0, cusum.1)
+        {
+            self.cusum_alarm_until = (day + 1) * DAY_MS;
+        }
+        if d.flagged || now < self.flagged_until {
+            return None;
+        }
+        self.distinct_history.push(d.distinct);
+        self.new_history.push(d.new);
+        self.hours.add_day(d.hours);
+        if d.events > 0 {
+            self.denied_ratio.add(f64::from(d.denied) / f64::from(d.events), 0.1);
+        }
+        if d.lookups + d.views > 0 {
+            self.lookup_ratio.add(f64::from(d.lookups) / f64::from(d.lookups + d.views), 0.1);
+        }
+        self.peer.map(|peer| Completed { peer, distinct: d.distinct })
+    }
+
+    /// Remembers the gap since the previous request (cadence); events of one request share it.
+    pub fn cadence(&mut self, now: i64, request: u128) -> Option<(f64, f64)> {
+        if request != self.last_request && self.last_at != i64::MIN && now >= self.last_at {
+            let gap = (now - self.last_at).min(i64::from(u32::MAX)) as u32;
+            self.gaps[usize::from(self.gaps_next)] = gap;
+            self.gaps_next = ((usize::from(self.gaps_next) + 1) % CADENCE) as u8;
+            self.gaps_len = (usize::from(self.gaps_len) + 1).min(CADENCE) as u8;
+        }
+        if request != self.last_request {
+            self.last_request = request;
+            self.last_at = now;
+        }
+        if usize::from(self.gaps_len) < CADENCE {
+            return None;
+        }
+        let n = CADENCE as f64;
+        let mean = self.gaps.iter().map(|&g| f64::from(g)).sum::<f64>() / n;
+        let var = self.gaps.iter().map(|&g| (f64::from(g) - mean).powi(2)).sum::<f64>() / n;
+        Some((mean, var.sqrt()))
+    }
+
+    /// Whether a network is known to the account; learns it.
+    pub fn learn_network(&mut self, network: u64) -> bool {
+        if network == 0 {
+            return true;
+        }
+        let known = self.networks.contains(&network);
+        if !known {
+            self.networks[usize::from(self.networks_next)] = network;
+            self.networks_next = ((usize::from(self.networks_next) + 1) % NETWORKS) as u8;
+        }
+        known
+    }
+
+    /// Whether the account knew any network before (a first session has nothing to be new to).
+    pub fn has_history(&self) -> bool {
+        self.networks.iter().any(|&n| n != 0)
+    }
+
+    /// Bytes held, outside the distinct-person sets.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + (self.misses.capacity() + self.session_suspensions.capacity() + self.creations.capacity()) * 8
+    }
+}

@@ -1,0 +1,254 @@
+//! The detector's settings: thresholds per organization kind and role, the statistical
+//! parameters shared by all, shadow mode, canaries. Every default carries its reason.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ids::PersonId;
+use crate::org::{OrgKind, Role};
+
+/// Quotas and signal thresholds for one kind of account. Defaults are in
+/// [`Thresholds::default_for`], with the reason for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Distinct persons whose data was returned, per sliding hour / day / week.
+    pub quota_hour: u32,
+    pub quota_day: u32,
+    pub quota_week: u32,
+    /// A step-up is asked at this percentage of any quota (half of it when the session's
+    /// context is unusual: novelty with volume).
+    pub step_up_percent: u32,
+    /// Ascending person ids (gap ≤ 3) in a row: sequential enumeration.
+    pub sequential_run: u32,
+    /// Exact lookups that matched nobody (or nobody reachable) within 10 minutes: probing.
+    pub lookup_misses: u32,
+    /// Quotas of an account on probation (its first 14 days), in percent of these.
+    pub probation_percent: u32,
+    /// Persons new to the account (not read by it in the week before) in one day, in percent
+    /// of `quota_day`, from which the agent is asked why (friction).
+    pub friction_new_percent: u32,
+    /// Exact lookups per day that found nobody the agent may read: beyond, lookups are
+    /// throttled until the day ends (a lookup outside one's relationships is a guess).
+    pub outside_lookups_day: u32,
+    /// Lines of the scope list per hour: paging through far more than one's caseload is
+    /// harvesting names.
+    pub scope_lines_hour: u32,
+}
+
+impl Thresholds {
+    /// Defaults sized on the synthetic registry's caseloads (agency advisors follow up to 350
+    /// persons, some "guided" modalities over 1 000; partners follow their cohorts): a day's
+    /// quota above a full caseload review, an hour's above a busy morning, a week's below what
+    /// a bulk extraction needs. Administrators and security officers read no one's data:
+    /// their quotas are tiny. Friction at 30 % of the day's quota in persons new to the
+    /// account: a reassigned caseload (the commonest benign burst) says so once, with a
+    /// reason, instead of being throttled. 20 outside lookups a day: a front desk's typos and
+    /// retries stay under it, a NIR guesser does not. 3 000 scope lines an hour: three full
+    /// passes over the largest caseloads.
+    pub fn default_for(kind: OrgKind, role: Role) -> Thresholds {
+        let (hour, day, week) = match (kind, role) {
+            (_, Role::AccountAdmin | Role::SecurityOfficer) => (5, 10, 20),
+            (OrgKind::Agency | OrgKind::CapEmploi, Role::Manager) => (300, 1_500, 4_000),
+            (OrgKind::Agency | OrgKind::CapEmploi, _) => (150, 600, 2_000),
+            (OrgKind::MissionLocale, _) => (100, 400, 1_200),
+            (OrgKind::TrainingOrg, _) => (60, 200, 500),
+            (OrgKind::Subcontractor, _) => (100, 400, 1_500),
+        };
+        Thresholds {
+            quota_hour: hour,
+            quota_day: day,
+            quota_week: week,
+            step_up_percent: 80,
+            sequential_run: 20,
+            lookup_misses: 10,
+            probation_percent: 25,
+            friction_new_percent: 30,
+            outside_lookups_day: 20,
+            scope_lines_hour: 3_000,
+        }
+    }
+
+    /// Refuses absurd values, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.quota_hour == 0 || self.quota_day == 0 || self.quota_week == 0 {
+            return Err("quota_hour, quota_day, quota_week: must be positive".into());
+        }
+        if !(self.quota_hour <= self.quota_day && self.quota_day <= self.quota_week) {
+            return Err(format!(
+                "quota_hour ≤ quota_day ≤ quota_week expected, got {} / {} / {}",
+                self.quota_hour, self.quota_day, self.quota_week
+            ));
+        }
+        if self.quota_week > 1_000_000 {
+            return Err(format!("quota_week: {} is absurd (at most 1000000)", self.quota_week));
+        }
+        let percent = |key: &str, v: u32| {
+            if (1..=100).contains(&v) { Ok(()) } else { Err(format!("{key}: between 1 and 100, got {v}")) }
+        };
+        percent("step_up_percent", self.step_up_percent)?;
+        percent("probation_percent", self.probation_percent)?;
+        percent("friction_new_percent", self.friction_new_percent)?;
+        if self.sequential_run < 3 {
+            return Err(format!("sequential_run: at least 3, got {}", self.sequential_run));
+        }
+        if self.lookup_misses == 0 {
+            return Err("lookup_misses: must be positive".into());
+        }
+        if self.outside_lookups_day == 0 || self.outside_lookups_day > 10_000 {
+            return Err(format!("outside_lookups_day: between 1 and 10000, got {}", self.outside_lookups_day));
+        }
+        if self.scope_lines_hour < 50 || self.scope_lines_hour > 1_000_000 {
+            return Err(format!("scope_lines_hour: between 50 and 1000000, got {}", self.scope_lines_hour));
+        }
+        Ok(())
+    }
+}
+
+/// The statistical layers' parameters, shared by every kind of account. Statistical signals
+/// only ever ask for a step-up (a statistical score alone never throttles or suspends).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Statistics {
+    /// A step-up when today's distinct persons exceed the account's own median of its last 28
+    /// active days by this many robust standard deviations (1.4826 × MAD)… Default 6: at a
+    /// normal distribution's tail that is one account-day in hundreds of millions; real days
+    /// have heavier tails, so the other two conditions matter as much.
+    pub self_z: f64,
+    /// …and at least this many times the median…
+    pub self_factor: f64,
+    /// …and at least this many persons (a quiet account doubling from 3 to 7 is no signal).
+    pub min_volume: u32,
+    /// CUSUM on daily distinct persons (slow ramps): slack `k` and alarm level `h`, in robust
+    /// standard deviations. k = 0.5 and h = 8 alarm after about four days at +2.5σ or two
+    /// at +4.5σ, rarely on benign variation (h = 5 is the textbook value for a false alarm
+    /// every ~500 in-control days; 8 pushes that past several years per account).
+    pub cusum_k: f64,
+    pub cusum_h: f64,
+    /// A step-up when today's distinct persons exceed `peer_factor` × the peer group's
+    /// `peer_quantile` of daily counts (organization kind × role), once the group has
+    /// `peer_min_days` completed account-days.
+    pub peer_quantile: f64,
+    pub peer_factor: f64,
+    pub peer_min_days: u64,
+    /// An organization's accounts together may read at most this percentage of what they could
+    /// each read alone (the sum of their quotas), and never less than the largest single
+    /// quota: a handful of stolen accounts of one partner do not multiply the exposure.
+    pub org_quota_percent: u32,
+    /// A step-up for the accounts of a peer group reading new persons while the group as a
+    /// whole reads more than this many times its usual day (the median of its last seven).
+    pub peer_group_factor: f64,
+    /// A reason given for a friction prompt holds this long for the account: a working day (8 h),
+    /// so that a reassigned caseload is explained once, not every hour.
+    pub reason_valid_ms: i64,
+    /// Session context: an account this young is new, one whose previous sign-in is this old
+    /// was dormant, a credential changed this recently was just reset.
+    pub young_account_ms: i64,
+    pub dormant_ms: i64,
+    pub credential_recent_ms: i64,
+    /// Account requests and approvals by one account per day and per week beyond which the
+    /// next is held (throttled) and the account is under suspicion for a week. An
+    /// organization's administrator onboards a cohort in a few batches; ten a day is already
+    /// a busy day, thirty a week a campaign.
+    pub creations_day: u32,
+    pub creations_week: u32,
+}
+
+impl Default for Statistics {
+    fn default() -> Self {
+        const DAY: i64 = 24 * 3_600_000;
+        Statistics {
+            self_z: 6.0,
+            self_factor: 2.0,
+            min_volume: 30,
+            cusum_k: 0.5,
+            cusum_h: 8.0,
+            peer_quantile: 0.999,
+            peer_factor: 1.5,
+            peer_min_days: 200,
+            org_quota_percent: 30,
+            peer_group_factor: 3.0,
+            reason_valid_ms: 8 * 3_600_000,
+            young_account_ms: 30 * DAY,
+            dormant_ms: 90 * DAY,
+            credential_recent_ms: DAY,
+            creations_day: 10,
+            creations_week: 30,
+        }
+    }
+}
+
+impl Statistics {
+    /// Refuses absurd values, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |key: &str, v: f64, max: f64| {
+            if v.is_finite() && v > 0.0 && v <= max {
+                Ok(())
+            } else {
+                Err(format!("{key}: between 0 and {max}, got {v}"))
+            }
+        };
+        positive("self_z", self.self_z, 100.0)?;
+        positive("self_factor", self.self_factor, 100.0)?;
+        positive("cusum_k", self.cusum_k, 10.0)?;
+        positive("cusum_h", self.cusum_h, 1_000.0)?;
+        positive("peer_factor", self.peer_factor, 100.0)?;
+        positive("peer_group_factor", self.peer_group_factor, 100.0)?;
+        if !(0.5..1.0).contains(&self.peer_quantile) {
+            return Err(format!("peer_quantile: at least 0.5 and below 1, got {}", self.peer_quantile));
+        }
+        if !(1..=100).contains(&self.org_quota_percent) {
+            return Err(format!("org_quota_percent: between 1 and 100, got {}", self.org_quota_percent));
+        }
+        if self.creations_day == 0 || self.creations_day > self.creations_week {
+            return Err(format!(
+                "creations_day: positive and at most creations_week, got {} / {}",
+                self.creations_day, self.creations_week
+            ));
+        }
+        for (key, v) in [
+            ("reason_valid_minutes", self.reason_valid_ms),
+            ("young_account_days", self.young_account_ms),
+            ("dormant_days", self.dormant_ms),
+            ("credential_recent_hours", self.credential_recent_ms),
+        ] {
+            if v <= 0 {
+                return Err(format!("{key}: must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The detector's configuration: thresholds per organization kind and role, statistical
+/// parameters, shadow mode per organization kind (decide and log, never enforce), the canary
+/// persons, and the key of the approximate counters' hash.
+#[derive(Clone, Debug)]
+pub struct DetectConfig {
+    pub thresholds: HashMap<(OrgKind, Role), Thresholds>,
+    pub stats: Statistics,
+    pub shadow: HashSet<OrgKind>,
+    pub canaries: HashSet<PersonId>,
+    /// Keys the HyperLogLog hash so that nobody can choose persons that do not count. Random
+    /// at start-up; kept in snapshots.
+    pub hll_key: u64,
+}
+
+impl DetectConfig {
+    pub fn with_canaries(canaries: impl IntoIterator<Item = PersonId>) -> Self {
+        let mut thresholds = HashMap::new();
+        for k in OrgKind::ALL {
+            for r in Role::ALL {
+                thresholds.insert((k, r), Thresholds::default_for(k, r));
+            }
+        }
+        DetectConfig {
+            thresholds,
+            stats: Statistics::default(),
+            shadow: HashSet::new(),
+            canaries: canaries.into_iter().collect(),
+            hll_key: 0x5eed_0fc0_ffee,
+        }
+    }
+
+    pub fn thresholds(&self, kind: OrgKind, role: Role) -> Thresholds {
+        self.thresholds.get(&(kind, role)).copied().unwrap_or_else(|| Thresholds::default_for(kind, role))
+    }
+}
