@@ -81,6 +81,17 @@ fn main() {
     println!("detector: {events} events, {} accounts with state", d.accounts());
     println!("throughput: {:.0} events/s on one thread ({non_allow} non-allow verdicts)", events as f64 / secs);
     println!("latency per decision: p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs", pct(0.5), pct(0.99), pct(0.999));
+    let m = d.memory();
+    println!(
+        "state by the detector's own count: {} accounts; {:.0} bytes per account outside the distinct-person sets (budget 4096); \
+         distinct-person sets {:.1} MB for {} persons ({:.0} bytes per person remembered); organizations' and peer groups' counters {:.1} MB",
+        m.accounts,
+        m.account_bytes as f64 / m.accounts.max(1) as f64,
+        m.distinct_bytes as f64 / 1e6,
+        m.distinct_persons,
+        m.distinct_bytes as f64 / m.distinct_persons.max(1) as f64,
+        m.shared_bytes as f64 / 1e6
+    );
     println!(
         "memory of the detector's state after warm-up: {} KB for {} accounts ({:.0} bytes per account, distinct-person sets included)",
         state_kb,

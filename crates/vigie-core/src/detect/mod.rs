@@ -187,8 +187,8 @@ impl ExfiltrationDetector {
                 let key = self.config.hll_key;
                 let org = st.orgs.entry(h.org).or_insert_with(|| OrgState::new(key));
                 org.seen(h.agent, at, [q.quota_hour, q.quota_day, q.quota_week]);
-                org.hll.insert(p.get(), h.at);
-                st.groups.entry(peer).or_insert_with(|| GroupState::new(key)).hll.insert(p.get(), h.at);
+                org.insert(p.get(), h.at);
+                st.groups.entry(peer).or_insert_with(|| GroupState::new(key)).insert(p.get(), h.at);
             }
             applied += 1;
         }
@@ -419,13 +419,12 @@ impl ExfiltrationDetector {
         let key = self.config.hll_key;
         let org = orgs.entry(e.actor.org).or_insert_with(|| OrgState::new(key));
         org.seen(agent, now, quotas);
-        org.refresh(now, s.org_quota_percent);
         let group = groups.entry(peer).or_insert_with(|| GroupState::new(key));
-        group.refresh(now);
         if new_to_account {
+            let over = org.over_quota(now, s.org_quota_percent);
             let est = [org.estimate.hour, org.estimate.day, org.estimate.week];
             for w in 0..3 {
-                if est[w] >= org.quota[w] as f64 {
+                if over[w] {
                     out.push(
                         VerdictAction::Throttle,
                         format!(
@@ -435,15 +434,10 @@ impl ExfiltrationDetector {
                     );
                 }
             }
-            if let Some(usual) = group.usual()
-                && group.day_estimate > s.peer_group_factor * usual.max(100.0)
-            {
+            if let Some((day, usual)) = group.unusual_day(now, s.peer_group_factor) {
                 out.push(
                     VerdictAction::StepUp,
-                    format!(
-                        "peer_group_day≈{:.0} usual≈{usual:.0} factor={} approximate=hll",
-                        group.day_estimate, s.peer_group_factor
-                    ),
+                    format!("peer_group_day≈{day:.0} usual≈{usual:.0} factor={} approximate=hll", s.peer_group_factor),
                 );
             }
         }
@@ -566,8 +560,8 @@ impl ExfiltrationDetector {
             if releases {
                 a.persons.touch(p, e.at);
                 count_release(a, now, last);
-                org.hll.insert(p.get(), e.at);
-                group.hll.insert(p.get(), e.at);
+                org.insert(p.get(), e.at);
+                group.insert(p.get(), e.at);
             } else if new_to_account {
                 a.refused.add(now, 1);
                 a.day.refused_new += 1;

@@ -2,9 +2,12 @@
 //! all accounts of one peer group (organization kind × role), over sliding windows.
 //!
 //! **Approximate**: HyperLogLog ([`super::hll`]), p = 11 for an organization (standard error
-//! ≈ 2.3 %) and p = 12 for a peer group (≈ 1.6 %). The estimates are refreshed at most once a
-//! second; between refreshes an organization may overshoot its quota by what its accounts
-//! read in that second, which each account's exact quotas still bound.
+//! ≈ 2.3 %) and p = 12 for a peer group (≈ 1.6 %). An estimate costs a pass over the registers,
+//! so it is not made per event: the last estimate plus the inserts since is an upper bound of
+//! the count (a window only loses persons as time passes), and only when that bound nears the
+//! quota is the estimate made again, at most once a second (and at least once an hour, as
+//! accounts come and go). Between two estimates an organization may overshoot its quota by
+//! what its accounts read in that second, which each account's exact quotas still bound.
 
 use std::collections::HashMap;
 
@@ -34,6 +37,8 @@ pub struct OrgState {
     pub estimate: Estimate,
     pub quota: [u64; 3],
     pub refreshed: i64,
+    /// Persons inserted since the last estimate.
+    pub inserts: u64,
 }
 
 impl OrgState {
@@ -44,7 +49,25 @@ impl OrgState {
             estimate: Estimate::default(),
             quota: [u64::MAX; 3],
             refreshed: i64::MIN,
+            inserts: 0,
         }
+    }
+
+    pub fn insert(&mut self, person: u64, at: Timestamp) {
+        self.hll.insert(person, at);
+        self.inserts += 1;
+    }
+
+    /// The windows (0 hour, 1 day, 2 week) whose estimate has reached the organization's quota,
+    /// re-estimating only when the bound nears it.
+    pub fn over_quota(&mut self, now: i64, percent: u32) -> [bool; 3] {
+        let est = [self.estimate.hour, self.estimate.day, self.estimate.week];
+        let near = (0..3).any(|w| (est[w] + self.inserts as f64) >= 0.9 * self.quota[w] as f64);
+        if near || now.saturating_sub(self.refreshed) >= HOUR_MS {
+            self.refresh(now, percent);
+        }
+        let est = [self.estimate.hour, self.estimate.day, self.estimate.week];
+        [0, 1, 2].map(|w| est[w] >= self.quota[w] as f64)
     }
 
     /// Notes an account's activity (and its quotas, which probation or suspicion may lower).
@@ -54,11 +77,12 @@ impl OrgState {
 
     /// Re-estimates at most once a second: the counts, and the organization's quotas as
     /// `percent` of the sum of its active accounts' quotas, never below the largest of them.
-    pub fn refresh(&mut self, now: i64, percent: u32) {
+    fn refresh(&mut self, now: i64, percent: u32) {
         if now.saturating_sub(self.refreshed) < REFRESH_MS {
             return;
         }
         self.refreshed = now;
+        self.inserts = 0;
         self.hll.expire(Timestamp(now));
         let at = Timestamp(now);
         self.estimate = Estimate {
@@ -88,7 +112,7 @@ impl OrgState {
 }
 
 /// Days of a peer group's totals remembered for its "usual day".
-const GROUP_DAYS: usize = 7;
+pub const GROUP_DAYS: usize = 7;
 
 /// A peer group's shared count and its usual day.
 #[derive(Clone, Debug)]
@@ -99,6 +123,8 @@ pub struct GroupState {
     /// The calendar day (days since the epoch) being counted, and the last days' totals.
     pub day: i64,
     pub history: Vec<f32>,
+    /// Persons inserted since the last estimate.
+    pub inserts: u64,
 }
 
 impl GroupState {
@@ -109,25 +135,43 @@ impl GroupState {
             refreshed: i64::MIN,
             day: i64::MIN,
             history: Vec::with_capacity(GROUP_DAYS),
+            inserts: 0,
         }
     }
 
-    pub fn refresh(&mut self, now: i64) {
+    pub fn insert(&mut self, person: u64, at: Timestamp) {
+        self.hll.insert(person, at);
+        self.inserts += 1;
+    }
+
+    /// The group's day so far and its usual day, if the day exceeds `factor` × its usual day
+    /// (with a floor of 100), re-estimating only when the bound nears that. A new calendar
+    /// day first records the last one's total.
+    pub fn unusual_day(&mut self, now: i64, factor: f64) -> Option<(f64, f64)> {
         let day = now.div_euclid(DAY_MS);
         if day != self.day {
-            if self.day != i64::MIN && self.day_estimate > 0.0 {
-                if self.history.len() == GROUP_DAYS {
-                    self.history.remove(0);
+            if self.day != i64::MIN {
+                self.estimate(now);
+                if self.day_estimate > 0.0 {
+                    if self.history.len() == GROUP_DAYS {
+                        self.history.remove(0);
+                    }
+                    self.history.push(self.day_estimate as f32);
                 }
-                self.history.push(self.day_estimate as f32);
             }
             self.day = day;
-            self.refreshed = i64::MIN;
         }
-        if now.saturating_sub(self.refreshed) < REFRESH_MS {
-            return;
+        let usual = self.usual()?;
+        let limit = factor * usual.max(100.0);
+        if self.day_estimate + self.inserts as f64 >= 0.9 * limit && now.saturating_sub(self.refreshed) >= REFRESH_MS {
+            self.estimate(now);
         }
+        (self.day_estimate > limit).then_some((self.day_estimate, usual))
+    }
+
+    fn estimate(&mut self, now: i64) {
         self.refreshed = now;
+        self.inserts = 0;
         self.hll.expire(Timestamp(now));
         self.day_estimate = self.hll.estimate(Timestamp(now), DAY_MS);
     }

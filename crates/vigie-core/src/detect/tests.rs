@@ -711,7 +711,7 @@ fn memory_stays_bounded_per_account() {
     let d = detector(&[]);
     let mut p = Player::legitimate();
     for agent in 1..=200u64 {
-        play(&d, &actor(agent, 1 + agent % 20, OrgKind::Agency), &mut p, scrambled(agent * 1_000, 50), 0, MIN);
+        play(&d, &actor(agent, agent, OrgKind::Agency), &mut p, scrambled(agent * 1_000, 50), 0, MIN);
     }
     let m = d.memory();
     assert_eq!(m.accounts, 200);
