@@ -1,94 +1,60 @@
 //! Where the detector's verdicts go, besides the ledger: a JSON-lines file a SIEM tails, a
-//! webhook (JSON, HMAC-SHA256 signed, retried with back-off), and an in-process feed the
-//! console reads (`GET /v1/alerts`).
+//! webhook (JSON, HMAC-SHA256 signed, retried with back-off), syslog (RFC 5424 over UDP or TCP,
+//! see [`syslog`]) and an in-process feed the console reads (`GET /v1/alerts`).
 //!
 //! [`AlertingDetector`] wraps any detector: every verdict other than a plain allow (and every
-//! shadow-mode decision) becomes an [`Alert`] with the verdict's reasons. Emitting never blocks
-//! the guarded path: the feed is updated in place, the file and the webhook are written by one
-//! worker thread behind a bounded queue; if the queue is full the alert is counted as dropped
-//! (and is still in the ledger and the feed).
+//! shadow-mode decision), on an access (`Detector::assess`) or an account-lifecycle action
+//! (`Detector::lifecycle`: a request for an account, an approval), becomes an [`Alert`] with the
+//! verdict's reasons; its JSON's `event` says which (`access`, `lifecycle`).
+//!
+//! **Friction stays in the process.** A friction verdict (release once the agent gives a reason
+//! from a closed list) is not stricter than allow for enforcement, and it is frequent and
+//! benign-leaning: it goes to the in-process feed (in a lane of its own, so that it never
+//! pushes a suspension out of the console) and not to the file, the webhook or syslog, to keep
+//! the SOC's volume for what needs a look. The same holds for a shadow decision that would have
+//! been friction. The ledger records every access's verdict regardless.
+//!
+//! **Syslog** ([`syslog`] has the details and the reasons): one RFC 5424 message per alert,
+//! APP-NAME `vigie`, MSGID `vigie-alert`, the alert's JSON (ASCII, so no BOM) as MSG. Facility
+//! `authpriv` by default (private security messages, kept out of general logs by stock syslog
+//! configurations). Severity from the verdict:
+//!
+//! | verdict | severity |
+//! |---|---|
+//! | `suspend_account` | alert (1) |
+//! | `suspend_session` | crit (2) |
+//! | `throttle` | warning (4) |
+//! | `step_up` (and `friction`, were it sent) | notice (5) |
+//! | a shadow decision, whatever it would have been | info (6) |
+//!
+//! Over UDP (RFC 5426) one datagram per alert, at most 2048 bytes: a longer message is not sent
+//! (a warning is logged) rather than cut into invalid JSON. Over TCP, octet-counting framing
+//! (RFC 6587 §3.4.1) on a kept-open connection, reconnected and retried like the webhook. TLS
+//! (RFC 5425) is not supported: use a local relay that forwards over TLS.
+//!
+//! Emitting never blocks the guarded path: the feed is updated in place; the file, the webhook
+//! and syslog are written by one worker thread behind a bounded queue, in that order, each
+//! remote sink retried with doubling back-off. If the queue is full the alert is counted as
+//! dropped (and is still in the ledger and the feed). A slow receiver delays the alerts behind
+//! it, never a request.
 
-use std::collections::VecDeque;
+mod alert;
+mod detector;
+mod feed;
+pub mod syslog;
+mod webhook;
+
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use serde::Serialize;
-use sha2::Sha256;
-use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
-use vigie_core::ports::Detector;
-
-/// One alert: who, what the detector decided, and why.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Alert {
-    pub at: String,
-    pub at_ms: i64,
-    pub agent: String,
-    pub organization: String,
-    pub organization_kind: &'static str,
-    pub role: &'static str,
-    pub session: String,
-    pub request: String,
-    pub action: &'static str,
-    pub person: Option<String>,
-    pub verdict: &'static str,
-    /// Decided in shadow mode: logged, not enforced.
-    pub shadow: bool,
-    pub reasons: Vec<String>,
-}
-
-impl Alert {
-    pub fn from_event(e: &AccessEvent, v: &Verdict) -> Alert {
-        Alert {
-            at: e.at.to_string(),
-            at_ms: e.at.millis(),
-            agent: e.actor.agent.to_string(),
-            organization: e.actor.org.to_string(),
-            organization_kind: e.actor.org_kind.as_str(),
-            role: e.actor.role.as_str(),
-            session: e.actor.session.0.to_string(),
-            request: e.request.to_string(),
-            action: e.action.as_str(),
-            person: e.person.map(|p| p.to_string()),
-            verdict: v.action.as_str(),
-            shadow: v.reasons.iter().any(|r| r.starts_with("shadow=1")),
-            reasons: v.reasons.clone(),
-        }
-    }
-}
-
-/// The last alerts, in memory, newest last.
-#[derive(Debug)]
-pub struct AlertFeed {
-    capacity: usize,
-    alerts: Mutex<VecDeque<Alert>>,
-}
-
-impl AlertFeed {
-    pub fn new(capacity: usize) -> Self {
-        AlertFeed { capacity: capacity.max(1), alerts: Mutex::new(VecDeque::new()) }
-    }
-
-    fn push(&self, a: Alert) {
-        if let Ok(mut q) = self.alerts.lock() {
-            if q.len() == self.capacity {
-                q.pop_front();
-            }
-            q.push_back(a);
-        }
-    }
-
-    /// The newest `limit` alerts that `keep` accepts, newest first.
-    pub fn recent(&self, limit: usize, keep: impl Fn(&Alert) -> bool) -> Vec<Alert> {
-        self.alerts
-            .lock()
-            .map(|q| q.iter().rev().filter(|a| keep(a)).take(limit).cloned().collect())
-            .unwrap_or_default()
-    }
-}
+pub use alert::{Alert, raises_alert};
+pub use detector::AlertingDetector;
+pub use feed::AlertFeed;
+pub use syslog::{Facility, Syslog, SyslogTarget, Transport};
+pub use webhook::{Webhook, signature};
 
 /// Where alerts are written outside the process.
 #[derive(Clone, Debug, Default)]
@@ -96,35 +62,7 @@ pub struct Sinks {
     /// Appended one JSON object per line.
     pub jsonl: Option<PathBuf>,
     pub webhook: Option<Webhook>,
-}
-
-/// A webhook: `POST url` with the alert as JSON, headers `X-Vigie-Timestamp` (unix seconds)
-/// and `X-Vigie-Signature: sha256=<hex HMAC-SHA256 over "<timestamp>.<body>">`.
-#[derive(Clone)]
-pub struct Webhook {
-    pub url: String,
-    pub secret: Vec<u8>,
-    /// Attempts per alert (the first included); back-off doubles from `first_backoff`.
-    pub attempts: u32,
-    pub first_backoff: Duration,
-}
-
-impl std::fmt::Debug for Webhook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webhook").field("url", &self.url).field("attempts", &self.attempts).finish_non_exhaustive()
-    }
-}
-
-/// The signature of a webhook delivery, for receivers to check.
-pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| {
-        // HMAC takes keys of any length; new_from_slice cannot fail for it.
-        <Hmac<Sha256> as Mac>::new_from_slice(&[0]).unwrap_or_else(|_| unreachable!())
-    });
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    pub syslog: Option<Syslog>,
 }
 
 /// Emits alerts: the feed at once, the sinks through a worker thread.
@@ -132,21 +70,24 @@ pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 pub struct Alerter {
     pub feed: Arc<AlertFeed>,
     queue: Option<crossbeam_channel::Sender<Alert>>,
+    /// Alerts lost: the queue was full, or a remote sink (webhook, syslog) gave up on one
+    /// (counted once per sink).
     pub dropped: Arc<AtomicU64>,
+    /// Deliveries to a remote sink, once per sink.
     pub delivered: Arc<AtomicU64>,
+    /// Attempts at a remote sink that failed (each retry and each final failure).
+    pub failed_attempts: Arc<AtomicU64>,
 }
 
 impl Alerter {
     /// Starts the worker if there is a sink.
     pub fn start(sinks: Sinks, feed_capacity: usize) -> Alerter {
         let feed = Arc::new(AlertFeed::new(feed_capacity));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let delivered = Arc::new(AtomicU64::new(0));
-        let queue = if sinks.jsonl.is_some() || sinks.webhook.is_some() {
+        let counters = Counters::default();
+        let queue = if sinks.jsonl.is_some() || sinks.webhook.is_some() || sinks.syslog.is_some() {
             let (tx, rx) = crossbeam_channel::bounded::<Alert>(10_000);
-            let (d, done) = (dropped.clone(), delivered.clone());
-            let spawned =
-                std::thread::Builder::new().name("vigie-alerts".into()).spawn(move || worker(sinks, rx, d, done));
+            let c = counters.clone();
+            let spawned = std::thread::Builder::new().name("vigie-alerts".into()).spawn(move || worker(sinks, rx, c));
             match spawned {
                 Ok(_) => Some(tx),
                 Err(e) => {
@@ -157,10 +98,18 @@ impl Alerter {
         } else {
             None
         };
-        Alerter { feed, queue, dropped, delivered }
+        let Counters { dropped, delivered, failed_attempts } = counters;
+        Alerter { feed, queue, dropped, delivered, failed_attempts }
     }
 
+    /// Puts the alert in the feed and queues it for the sinks (friction only in the feed);
+    /// never waits.
     pub fn emit(&self, alert: Alert) {
+        if !alert.leaves_the_process() {
+            tracing::debug!(agent = %alert.agent, reasons = ?alert.reasons, "detector friction");
+            self.feed.push(alert);
+            return;
+        }
         tracing::warn!(agent = %alert.agent, verdict = alert.verdict, reasons = ?alert.reasons, "detector alert");
         self.feed.push(alert.clone());
         if let Some(q) = &self.queue
@@ -171,10 +120,27 @@ impl Alerter {
     }
 }
 
-fn worker(sinks: Sinks, rx: crossbeam_channel::Receiver<Alert>, dropped: Arc<AtomicU64>, delivered: Arc<AtomicU64>) {
+#[derive(Clone, Debug, Default)]
+struct Counters {
+    dropped: Arc<AtomicU64>,
+    delivered: Arc<AtomicU64>,
+    failed_attempts: Arc<AtomicU64>,
+}
+
+impl Counters {
+    fn outcome(&self, delivered: bool) {
+        match delivered {
+            true => self.delivered.fetch_add(1, Ordering::Relaxed),
+            false => self.dropped.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+fn worker(sinks: Sinks, rx: crossbeam_channel::Receiver<Alert>, counters: Counters) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let client =
         reqwest::Client::builder().timeout(Duration::from_secs(5)).redirect(reqwest::redirect::Policy::none()).build();
+    let mut syslog = sinks.syslog.map(syslog::SyslogSender::new);
     for alert in rx {
         let body = match serde_json::to_vec(&alert) {
             Ok(b) => b,
@@ -191,56 +157,18 @@ fn worker(sinks: Sinks, rx: crossbeam_channel::Receiver<Alert>, dropped: Arc<Ato
             }
         }
         if let (Some(hook), Ok(rt), Ok(client)) = (&sinks.webhook, &runtime, &client) {
-            if rt.block_on(deliver(client, hook, &body)) {
-                delivered.fetch_add(1, Ordering::Relaxed);
-            } else {
-                dropped.fetch_add(1, Ordering::Relaxed);
+            let delivered = rt.block_on(webhook::deliver(client, hook, &body, &counters.failed_attempts));
+            counters.outcome(delivered);
+            if !delivered {
                 tracing::error!(url = %hook.url, "alert not delivered to the webhook after every attempt");
             }
         }
-    }
-}
-
-async fn deliver(client: &reqwest::Client, hook: &Webhook, body: &[u8]) -> bool {
-    let mut backoff = hook.first_backoff;
-    for attempt in 1..=hook.attempts.max(1) {
-        let ts =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
-        let sent = client
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("x-vigie-timestamp", &ts)
-            .header("x-vigie-signature", signature(&hook.secret, &ts, body))
-            .body(body.to_vec())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => return true,
-            Ok(r) => tracing::warn!(status = %r.status(), attempt, "webhook refused the alert"),
-            Err(e) => tracing::warn!(error = %e, attempt, "webhook unreachable"),
+        if let Some(sender) = &mut syslog {
+            let delivered = sender.send(&alert, &counters.failed_attempts);
+            counters.outcome(delivered);
+            if !delivered {
+                tracing::error!(syslog = %sender.target(), "alert not delivered to syslog");
+            }
         }
-        if attempt < hook.attempts {
-            tokio::time::sleep(backoff).await;
-            backoff = backoff.saturating_mul(2);
-        }
-    }
-    false
-}
-
-/// A detector that raises an alert for every verdict stricter than allow (and every shadow
-/// decision).
-#[derive(Debug)]
-pub struct AlertingDetector<D> {
-    pub inner: D,
-    pub alerter: Arc<Alerter>,
-}
-
-impl<D: Detector> Detector for AlertingDetector<D> {
-    fn assess(&self, event: &AccessEvent, context: &vigie_core::ports::DetectContext) -> Verdict {
-        let v = self.inner.assess(event, context);
-        if v.action != VerdictAction::Allow || v.reasons.iter().any(|r| r.starts_with("shadow=1")) {
-            self.alerter.emit(Alert::from_event(event, &v));
-        }
-        v
     }
 }

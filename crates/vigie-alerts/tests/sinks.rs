@@ -1,4 +1,5 @@
-//! Alerts reach the feed, the JSON-lines file and a webhook (signed, retried after a failure).
+//! Alerts reach the feed, the JSON-lines file and a webhook (signed, retried after a failure);
+//! lifecycle actions raise them too; friction stays in the feed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test binary")]
 
@@ -13,7 +14,7 @@ use vigie_core::detect::{DetectConfig, ExfiltrationDetector};
 use vigie_core::event::{AccessAction, AccessEvent, Actor, Decision, Verdict, VerdictAction};
 use vigie_core::ids::{AgentId, OrgId, PersonId, RequestId, SessionId};
 use vigie_core::org::{OrgKind, Role};
-use vigie_core::ports::Detector;
+use vigie_core::ports::{DetectContext, Detector, LifecycleAction, LifecycleKind};
 use vigie_core::time::Timestamp;
 
 fn view(person: u64) -> AccessEvent {
@@ -69,6 +70,7 @@ async fn a_canary_alert_reaches_the_feed_the_file_and_the_webhook() {
     let sinks = Sinks {
         jsonl: Some(jsonl.clone()),
         webhook: Some(Webhook { url, secret, attempts: 3, first_backoff: Duration::from_millis(50) }),
+        syslog: None,
     };
     let alerter = Arc::new(Alerter::start(sinks, 100));
     let detector = AlertingDetector {
@@ -113,4 +115,69 @@ fn the_feed_keeps_the_newest() {
     let recent = d.alerter.feed.recent(10, |_| true);
     assert_eq!(recent.iter().map(|a| a.agent.as_str()).collect::<Vec<_>>(), ["A3", "A2"]);
     assert_eq!(d.alerter.feed.recent(10, |a| a.agent == "A2").len(), 1);
+}
+
+/// A detector that answers what it is told.
+#[derive(Debug)]
+struct Says(Verdict);
+
+impl Detector for Says {
+    fn assess(&self, _: &AccessEvent, _: &DetectContext) -> Verdict {
+        self.0.clone()
+    }
+    fn lifecycle(&self, _: &LifecycleAction) -> Verdict {
+        self.0.clone()
+    }
+}
+
+#[test]
+fn lifecycle_actions_raise_alerts_and_friction_stays_in_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("alerts.jsonl");
+    let alerter = Arc::new(Alerter::start(Sinks { jsonl: Some(jsonl.clone()), ..Sinks::default() }, 100));
+    let request = LifecycleAction {
+        at: Timestamp(1_780_000_000_000),
+        actor: AgentId::new(8).unwrap(),
+        org: OrgId::new(2).unwrap(),
+        kind: LifecycleKind::Request,
+    };
+    let says = |action, reasons: &[&str]| AlertingDetector {
+        inner: Says(Verdict { action, reasons: reasons.iter().map(|r| (*r).to_owned()).collect() }),
+        alerter: alerter.clone(),
+    };
+    assert_eq!(says(VerdictAction::Allow, &["x=1"]).lifecycle(&request).action, VerdictAction::Allow);
+    assert!(alerter.feed.recent(10, |_| true).is_empty(), "an allow raises nothing");
+    says(VerdictAction::Friction, &["unusual_hour=1"]).assess(&view(1), &DetectContext::default());
+    says(VerdictAction::Friction, &["requests_week=3"]).lifecycle(&request);
+    says(VerdictAction::Allow, &["requests_week=9", "shadow=1 would=throttle"]).lifecycle(&request);
+    let v = says(VerdictAction::Throttle, &["requests_week=9 quota=5"]).lifecycle(&request);
+    assert_eq!(v, Verdict { action: VerdictAction::Throttle, reasons: vec!["requests_week=9 quota=5".to_owned()] });
+
+    let feed = alerter.feed.recent(10, |_| true);
+    let summary: Vec<_> = feed.iter().map(|a| (a.event, a.action, a.verdict, a.shadow)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("lifecycle", "request", "throttle", false),
+            ("lifecycle", "request", "allow", true),
+            ("lifecycle", "request", "friction", false),
+            ("access", "view", "friction", false),
+        ]
+    );
+    // The file gets the shadow decision and the throttle, never friction.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut lines = String::new();
+    while lines.lines().count() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        lines = std::fs::read_to_string(&jsonl).unwrap_or_default();
+    }
+    let lines: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["verdict"].as_str().unwrap()).collect::<Vec<_>>(), ["allow", "throttle"]);
+    let throttle = &lines[1];
+    assert_eq!(
+        (&throttle["event"], &throttle["action"], &throttle["agent"]),
+        (&"lifecycle".into(), &"request".into(), &"A8".into())
+    );
+    assert_eq!((&throttle["organization"], &throttle["reasons"][0]), (&"O2".into(), &"requests_week=9 quota=5".into()));
+    assert!(throttle["session"].is_null() && throttle["person"].is_null());
 }

@@ -8,6 +8,10 @@
 //! no credentials: a single-use enrolment link goes to the person's own address, never to the
 //! requester or the approver, and expires. New accounts are on probation for 14 days.
 //!
+//! When the detector suspends an account, account creation in its organization is frozen
+//! ([`OrgFreeze`]): no new request and no approval there until a security officer lifts it, so
+//! that an intruder caught in one account cannot have a second one approved meanwhile.
+//!
 //! Everything a lifecycle step needs to know is passed in; the HTTP layer reads it from the
 //! store, asks here, then writes and ledgers.
 
@@ -116,6 +120,35 @@ pub enum Refusal {
     TooManyRequests,
     #[error("a security_officer of an organization cannot be created by a partner's account_admin")]
     RoleNotGrantable,
+    #[error(
+        "account creation in this organization is frozen since one of its accounts was suspended by the detector; a security_officer must lift the freeze"
+    )]
+    OrganizationFrozen,
+    #[error("only a security_officer can lift a freeze on account creation")]
+    LiftNeedsSecurityOfficer,
+}
+
+/// A freeze on account creation in an organization, set when the detector suspends one of its
+/// accounts: why, when, and the account that was suspended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgFreeze {
+    pub org: OrgId,
+    pub frozen_at: Timestamp,
+    /// A short code, e.g. `account_suspended`.
+    pub reason: String,
+    pub agent: Option<AgentId>,
+}
+
+/// The freeze reason when the detector suspends an account.
+pub const FROZEN_BY_SUSPENSION: &str = "account_suspended";
+
+/// Account creation (a request, an approval) in an organization under `freeze`: refused while
+/// one holds.
+pub fn creation_open(freeze: Option<&OrgFreeze>) -> Result<(), Refusal> {
+    match freeze {
+        Some(_) => Err(Refusal::OrganizationFrozen),
+        None => Ok(()),
+    }
 }
 
 /// Who is acting: the agent, its organization, whether its session is elevated (a step-up in
@@ -229,6 +262,32 @@ pub fn may_disable(actor: &Actor<'_>, target: &Agent) -> Result<(), Refusal> {
     if target.role == Role::SecurityOfficer && actor.agent.role != Role::SecurityOfficer {
         return Err(Refusal::OfficerOnly);
     }
+    if !actor.elevated {
+        return Err(Refusal::StepUpRequired);
+    }
+    Ok(())
+}
+
+/// May `actor` see whether account creation in `org` is frozen? Its administrators and an
+/// agency's security officers.
+pub fn may_see_freeze(actor: &Actor<'_>, org: OrgId) -> Result<(), Refusal> {
+    administrator(actor)?;
+    let agency_officer = actor.agent.role == Role::SecurityOfficer && actor.org.kind == OrgKind::Agency;
+    if actor.agent.org != org && !agency_officer {
+        return Err(Refusal::OtherOrganization);
+    }
+    Ok(())
+}
+
+/// May `actor` lift the freeze on account creation in `org`? A security officer of the
+/// organization or of an agency, stepped up: lifting gives back the power to create accounts,
+/// so it takes the role that watches them, never an account_admin.
+pub fn may_lift_freeze(actor: &Actor<'_>, org: OrgId) -> Result<(), Refusal> {
+    administrator(actor)?;
+    if actor.agent.role != Role::SecurityOfficer {
+        return Err(Refusal::LiftNeedsSecurityOfficer);
+    }
+    may_see_freeze(actor, org)?;
     if !actor.elevated {
         return Err(Refusal::StepUpRequired);
     }
@@ -394,5 +453,59 @@ mod tests {
         let adv = agent(12, 2, Role::Advisor);
         let actor = Actor { agent: &adv, org: &o, elevated: true, created_by: None };
         assert_eq!(may_manage_sessions(&actor, &agent(20, 2, Role::Advisor)), Err(Refusal::NotAnAdministrator));
+    }
+
+    #[test]
+    fn a_frozen_organization_creates_nothing() {
+        let freeze = OrgFreeze {
+            org: OrgId::new(2).unwrap(),
+            frozen_at: Timestamp(1),
+            reason: FROZEN_BY_SUSPENSION.into(),
+            agent: AgentId::new(20),
+        };
+        assert_eq!(creation_open(None), Ok(()));
+        assert_eq!(creation_open(Some(&freeze)), Err(Refusal::OrganizationFrozen));
+        assert!(Refusal::OrganizationFrozen.to_string().contains("security_officer must lift"));
+    }
+
+    /// (actor role, actor org, elevated, frozen org) → may see, may lift.
+    #[test]
+    fn lifecycle_freeze_table() {
+        use Refusal::*;
+        use Role::*;
+        let (agency, partner, other) = (1, 2, 3);
+        type Case = (&'static str, Role, u64, bool, Result<(), Refusal>, Result<(), Refusal>);
+        let cases: &[Case] = &[
+            ("officer of the org", SecurityOfficer, partner, true, Ok(()), Ok(())),
+            ("officer of the org, not stepped up", SecurityOfficer, partner, false, Ok(()), Err(StepUpRequired)),
+            ("agency officer", SecurityOfficer, agency, true, Ok(()), Ok(())),
+            ("account admin of the org", AccountAdmin, partner, true, Ok(()), Err(LiftNeedsSecurityOfficer)),
+            (
+                "officer of another partner",
+                SecurityOfficer,
+                other,
+                true,
+                Err(OtherOrganization),
+                Err(OtherOrganization),
+            ),
+            (
+                "admin of another partner",
+                AccountAdmin,
+                other,
+                true,
+                Err(OtherOrganization),
+                Err(LiftNeedsSecurityOfficer),
+            ),
+            ("advisor of the org", Advisor, partner, true, Err(NotAnAdministrator), Err(NotAnAdministrator)),
+        ];
+        let frozen = OrgId::new(partner).unwrap();
+        for (name, role, org_n, elevated, see, lift) in cases.iter().cloned() {
+            let kind = if org_n == agency { OrgKind::Agency } else { OrgKind::MissionLocale };
+            let o = org(org_n, kind);
+            let a = agent(11, org_n, role);
+            let actor = Actor { agent: &a, org: &o, elevated, created_by: None };
+            assert_eq!(may_see_freeze(&actor, frozen), see, "see: {name}");
+            assert_eq!(may_lift_freeze(&actor, frozen), lift, "lift: {name}");
+        }
     }
 }

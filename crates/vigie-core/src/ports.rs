@@ -232,6 +232,11 @@ pub struct NewSession {
     pub user_agent: String,
     /// The agent's probation end, if it is on probation at sign-in.
     pub probation_until: Option<Timestamp>,
+    /// What the session layer learnt at sign-in (network key, browser family, the account's
+    /// origin). The store fills `previous_sign_in`, `concurrent_sessions` and
+    /// `credential_changed_at` itself, in the transaction that creates the session; what is
+    /// given for them here is ignored.
+    pub sign_in: SignInContext,
 }
 
 /// A session as read back from the store.
@@ -253,6 +258,8 @@ pub struct SessionRecord {
     pub step_up_demanded_at: Option<Timestamp>,
     pub device_key: Option<Vec<u8>>,
     pub probation_until: Option<Timestamp>,
+    /// The sign-in context, as stored when the session was created.
+    pub sign_in: SignInContext,
 }
 
 impl SessionRecord {
@@ -305,13 +312,23 @@ pub struct Approval {
 pub trait AccountStore: Send + Sync {
     fn agent_by_login(&self, login: &crate::ids::Login) -> Result<Option<Agent>, StoreError>;
     fn credentials(&self, agent: AgentId) -> Result<Option<Credentials>, StoreError>;
-    fn set_credentials(&self, agent: AgentId, credentials: &Credentials) -> Result<(), StoreError>;
+    /// Sets both secrets, and records `changed_at` as the account's last credential change
+    /// (`None`: the time is not known, as from a tool without a clock; recorded as unknown).
+    fn set_credentials(
+        &self,
+        agent: AgentId,
+        credentials: &Credentials,
+        changed_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
     /// Records `step` as the last TOTP step used, only if it is later than the one recorded.
     /// Returns false on a replay. Must be atomic.
     fn consume_totp_step(&self, agent: AgentId, step: i64) -> Result<bool, StoreError>;
 
     /// Creates a session; if the agent then has more than `max_concurrent` live sessions at
-    /// `session.created_at`, ends the least recently used ones and returns their ids.
+    /// `session.created_at`, ends the least recently used ones and returns their ids. In the
+    /// same transaction, fills the session's sign-in context from the account (its previous
+    /// sign-in, its other live sessions before any is ended, capped at 255, its last
+    /// credential change) and records this sign-in as the account's last.
     fn create_session(
         &self,
         session: &NewSession,
@@ -343,6 +360,7 @@ pub trait AccountStore: Send + Sync {
 
     fn passkeys_of(&self, agent: AgentId) -> Result<Vec<StoredPasskey>, StoreError>;
     fn passkeys_by_handle(&self, user_handle: &[u8; 16]) -> Result<Vec<StoredPasskey>, StoreError>;
+    /// Adds a passkey; its `created_at` becomes the account's last credential change.
     fn add_passkey(&self, passkey: &StoredPasskey) -> Result<(), StoreError>;
     /// Stores the updated credential (counter, backup state) after a use.
     fn update_passkey(&self, credential_id: &[u8], passkey: &str, now: Timestamp) -> Result<(), StoreError>;
@@ -366,6 +384,14 @@ pub trait AccountStore: Send + Sync {
     /// Spends the link; false if it was already used or expired (single use, atomic).
     fn consume_enrolment(&self, hash: &[u8; 32], now: Timestamp) -> Result<bool, StoreError>;
     fn set_agent_active(&self, agent: AgentId, active: bool) -> Result<(), StoreError>;
+
+    /// Freezes account creation in `freeze.org`; false (and the first freeze kept) if it is
+    /// already frozen.
+    fn freeze_org_creation(&self, freeze: &crate::lifecycle::OrgFreeze) -> Result<bool, StoreError>;
+    /// Lifts the freeze; the freeze lifted, `None` if there was none.
+    fn unfreeze_org_creation(&self, org: OrgId) -> Result<Option<crate::lifecycle::OrgFreeze>, StoreError>;
+    /// The freeze on account creation in `org`, if any.
+    fn org_creation_frozen(&self, org: OrgId) -> Result<Option<crate::lifecycle::OrgFreeze>, StoreError>;
 
     fn federated_agent(&self, issuer: &str, subject: &str) -> Result<Option<AgentId>, StoreError>;
     /// Links an identity; false if the agent or the identity is already linked.

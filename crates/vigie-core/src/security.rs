@@ -1,6 +1,7 @@
 //! Security events: what happened to accounts, credentials and sessions (not to persons'
 //! data, which is the access event's business). Sign-ins, step-ups, sessions ended and why,
-//! passkeys added and removed, account requests, approvals, enrolments, disablements.
+//! passkeys added and removed, account requests, approvals, enrolments, disablements, and
+//! freezes of an organization's account creation.
 //!
 //! They go into the same ledger as access events, in their own canonical encoding (first byte
 //! [`SECURITY_ENCODING_V1`], distinct from the access event's), so the ledger tells one story
@@ -32,10 +33,14 @@ pub enum SecurityKind {
     AccountDisabled,
     IdentityLinked,
     DeviceBound,
+    /// Account creation in an organization frozen (an account of it was suspended).
+    OrgCreationFrozen,
+    /// The freeze lifted by a security officer.
+    OrgCreationUnfrozen,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 17] = [
+    const ALL: [SecurityKind; 19] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -53,6 +58,8 @@ impl SecurityKind {
         Self::AccountDisabled,
         Self::IdentityLinked,
         Self::DeviceBound,
+        Self::OrgCreationFrozen,
+        Self::OrgCreationUnfrozen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +81,8 @@ impl SecurityKind {
             Self::AccountDisabled => "account.disabled",
             Self::IdentityLinked => "identity.linked",
             Self::DeviceBound => "session.dbsc_registered",
+            Self::OrgCreationFrozen => "organization.creation_frozen",
+            Self::OrgCreationUnfrozen => "organization.creation_unfrozen",
         }
     }
 
@@ -261,5 +270,14 @@ mod tests {
             assert_eq!(SecurityKind::from_code(k.code()), Some(k));
         }
         assert_eq!(SecurityKind::from_code(0), None);
+    }
+
+    #[test]
+    fn codes_of_existing_kinds_never_move() {
+        // The ledger stores codes: new kinds are appended, never inserted.
+        assert_eq!(SecurityKind::SignIn.code(), 1);
+        assert_eq!(SecurityKind::DeviceBound.code(), 17);
+        assert_eq!(SecurityKind::OrgCreationFrozen.code(), 18);
+        assert_eq!(SecurityKind::OrgCreationUnfrozen.code(), 19);
     }
 }

@@ -1,6 +1,7 @@
 //! The four-eyes account lifecycle over HTTP: requests, approvals, rejections, enrolment
-//! links, disablement. The rules are `vigie_core::lifecycle`'s; this module reads what they
-//! need, asks, writes, ledgers, and mails the enrolment link to the new agent's own address.
+//! links, disablement, and freezes of an organization's account creation. The rules are
+//! `vigie_core::lifecycle`'s; this module reads what they need, asks (the rules, then the
+//! detector), writes, ledgers, and mails the enrolment link to the new agent's own address.
 //! No response ever contains an enrolment link.
 
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use vigie_core::ids::{AgentId, Login, TeamId};
+use vigie_core::event::VerdictAction;
+use vigie_core::guard::GuardError;
+use vigie_core::ids::{AgentId, Login, OrgId, TeamId};
 use vigie_core::lifecycle::{self, AccountRequest, Actor, Refusal, RequestState};
 use vigie_core::org::{Agent, Organization, Role};
-use vigie_core::ports::{Approval, Credentials};
+use vigie_core::ports::{Approval, Credentials, LifecycleAction, LifecycleKind};
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::signin::{self, EndReason, PasswordHash, Secret, SessionToken, TotpCode, TotpSecret};
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
@@ -33,6 +36,7 @@ fn refusal(r: Refusal) -> Problem {
     match r {
         Refusal::StepUpRequired => Problem::step_up_required(r.to_string()),
         Refusal::NotPending | Refusal::Expired => Problem::conflict(r.to_string()),
+        Refusal::OrganizationFrozen => Problem::creation_frozen(r.to_string()),
         _ => Problem::forbidden(r.to_string()),
     }
 }
@@ -157,6 +161,7 @@ pub fn create_request(
         .requests_made_since(authed.caller.agent.id, now.plus_millis(-24 * 3600 * 1000))
         .map_err(store_err)?;
     lifecycle::may_request(&actor(st, authed)?, request.role, made).map_err(refusal)?;
+    creation_open(st, request.org)?;
     if let Some(team) = request.team
         && st.accounts.team_org(team).map_err(store_err)? != Some(request.org)
     {
@@ -174,6 +179,7 @@ pub fn create_request(
             ),
         ));
     }
+    ask_detector(st, authed, client, LifecycleKind::Request, request.org)?;
     let id = st
         .accounts
         .create_request(&request)
@@ -188,6 +194,48 @@ pub fn create_request(
         .detail("login", request.login.as_str())
         .detail("role", request.role.as_str())])?;
     Ok(request)
+}
+
+/// Refuses account creation in `org` while it is frozen.
+fn creation_open(st: &AppState, org: OrgId) -> Result<(), Problem> {
+    let freeze = st.accounts.org_creation_frozen(org).map_err(store_err)?;
+    lifecycle::creation_open(freeze.as_ref()).map_err(refusal)
+}
+
+/// Tells the detector about a lifecycle action about to be taken (in `org`) and carries out
+/// its verdict: a throttle refuses this action only; a step-up, an ended session or a
+/// suspended account are carried out as on the guarded path.
+fn ask_detector(
+    st: &AppState,
+    authed: &Authed,
+    client: &Client,
+    kind: LifecycleKind,
+    org: OrgId,
+) -> Result<(), Problem> {
+    let action = LifecycleAction { at: st.clock.now(), actor: authed.caller.agent.id, org, kind };
+    let verdict = st.guard.detector.lifecycle(&action);
+    let refused = match verdict.action {
+        // The friction rung asks for a reason before data is shown; there is no data here,
+        // and the request carries its own justification.
+        VerdictAction::Allow | VerdictAction::Friction => return Ok(()),
+        VerdictAction::StepUp if authed.caller.elevated => return Ok(()),
+        VerdictAction::StepUp => Some(GuardError::StepUpRequired),
+        VerdictAction::Throttle => None,
+        VerdictAction::SuspendSession => Some(GuardError::SessionSuspended),
+        VerdictAction::SuspendAccount => Some(GuardError::AccountSuspended),
+    };
+    tracing::warn!(
+        agent = %action.actor,
+        action = kind.as_str(),
+        verdict = verdict.action.as_str(),
+        reasons = ?verdict.reasons,
+        "account lifecycle action refused by the detector"
+    );
+    match refused {
+        // A throttle holds back this action only; the session and the account go on.
+        None => Err(Problem::creation_throttled()),
+        Some(e) => Err(crate::api::enforce(st, authed, client, e)),
+    }
 }
 
 /// `GET /v1/account-requests`: my organization's requests (an agency's security officer sees
@@ -262,6 +310,8 @@ pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64)
     let now = st.clock.now();
     let (request, who) = visible_request(st, authed, id)?;
     lifecycle::may_decide(&who, &request, requester_origin(st, &request)?, now).map_err(refusal)?;
+    creation_open(st, request.org)?;
+    ask_detector(st, authed, client, LifecycleKind::Approval, request.org)?;
     // The link is mailed before the account exists: a mail failure creates nothing, and a
     // race lost below leaves only a link that opens nothing.
     let mut raw = [0u8; 32];
@@ -444,6 +494,72 @@ pub fn disable_agent(st: &AppState, authed: &Authed, client: &Client, id: AgentI
         );
     }
     st.record(&events)
+}
+
+// ---- Freezes of account creation ----------------------------------------------------------
+
+fn org_id(raw: &str) -> Result<OrgId, Problem> {
+    raw.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))
+}
+
+fn freeze_json(org: OrgId, freeze: Option<&lifecycle::OrgFreeze>) -> serde_json::Value {
+    json!({
+        "organization": org.to_string(),
+        "frozen": freeze.is_some(),
+        "frozen_at": freeze.map(|f| f.frozen_at.to_string()),
+        "reason": freeze.map(|f| f.reason.as_str()),
+        "agent": freeze.and_then(|f| f.agent).map(|a| a.to_string()),
+    })
+}
+
+/// `GET /v1/organizations/{id}/freeze`: whether account creation there is frozen, since when
+/// and why. For the organization's administrators and an agency's security officers.
+pub async fn freeze_state(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let org = org_id(&id)?;
+    with_session(state, &headers, client, false, move |st, authed, _| {
+        lifecycle::may_see_freeze(&actor(st, authed)?, org).map_err(refusal)?;
+        let freeze = st.accounts.org_creation_frozen(org).map_err(store_err)?;
+        Ok(axum::Json(freeze_json(org, freeze.as_ref())))
+    })
+    .await
+}
+
+/// `POST /v1/organizations/{id}/unfreeze`: a security officer (stepped up) lifts the freeze.
+/// Ledgered before it takes effect: it gives back the power to create accounts.
+pub async fn unfreeze(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let org = org_id(&id)?;
+    with_session(state, &headers, client, true, move |st, authed, client| {
+        lift_freeze(st, authed, client, org)?;
+        Ok(axum::Json(freeze_json(org, None)))
+    })
+    .await
+}
+
+pub fn lift_freeze(st: &AppState, authed: &Authed, client: &Client, org: OrgId) -> Result<(), Problem> {
+    let now = st.clock.now();
+    lifecycle::may_lift_freeze(&actor(st, authed)?, org).map_err(refusal)?;
+    let Some(freeze) = st.accounts.org_creation_frozen(org).map_err(store_err)? else {
+        return Err(Problem::conflict("account creation in this organization is not frozen"));
+    };
+    st.record(&[SecurityEvent::new(now, SecurityKind::OrgCreationUnfrozen)
+        .by(authed.caller.agent.id, authed.caller.org.id)
+        .session(authed.session.id)
+        .context(client.describe())
+        .detail("organization", org)
+        .detail("frozen_at", freeze.frozen_at)
+        .detail("reason", &freeze.reason)])?;
+    st.accounts.unfreeze_org_creation(org).map_err(store_err)?;
+    Ok(())
 }
 
 // ---- Enrolment -------------------------------------------------------------------------
@@ -629,7 +745,7 @@ pub async fn confirm_enrolment(
             .context(client.describe())
             .detail("method", "password_totp")])?;
         st.accounts
-            .set_credentials(agent.id, &Credentials { password: pending.password, totp: pending.totp })
+            .set_credentials(agent.id, &Credentials { password: pending.password, totp: pending.totp }, Some(now))
             .map_err(store_err)?;
         st.accounts.consume_totp_step(agent.id, step).map_err(store_err)?;
         Ok(())

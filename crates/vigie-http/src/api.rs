@@ -2,6 +2,7 @@
 //! Each one parses its input into core types, resolves the session and calls the guard on the
 //! blocking pool (the store and the ledger's durable append block); none reads persons itself.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use vigie_core::guard::{Caller, GuardError, LookupKey, RequestMeta};
 use vigie_core::ids::{FtId, PersonId, RequestId};
 use vigie_core::nir::Nir;
 use vigie_core::person::FilteredRecord;
+use vigie_core::ports::AccessReason;
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::time::{format_date, parse_date};
 use vigie_core::{CategorySet, DataCategory};
@@ -28,7 +30,8 @@ use crate::state::AppState;
 /// Runs `f` with the authenticated caller on the blocking pool, and stamps the response with
 /// its request id and `Cache-Control: no-store` (personal data is never cached). A session
 /// with a step-up pending is served nothing until it steps up; a step-up the guard demands is
-/// recorded on the session (ignored for too long, the session ends).
+/// recorded on the session (ignored for too long, the session ends). A `Vigie-Reason` header
+/// puts the agent's reason on the caller for this request only (it meets a `Friction` verdict).
 async fn guarded<F, T>(state: Arc<AppState>, headers: &HeaderMap, client: Client, f: F) -> Result<Response, Problem>
 where
     F: FnOnce(&AppState, &Caller, RequestMeta) -> Result<T, GuardError> + Send + 'static,
@@ -37,12 +40,13 @@ where
     let mut id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut id);
     let request = RequestId(u128::from_be_bytes(id));
+    let reason = reason_header(headers)?;
     let mut resp = with_session(state, headers, client, false, move |st, authed, client| {
         if authed.step_up_pending {
             return Err(Problem::step_up_required(STEP_UP_DETAIL));
         }
         let meta = RequestMeta { request, at: st.clock.now() };
-        match f(st, &authed.caller, meta) {
+        match f(st, &with_reason(&authed.caller, reason), meta) {
             Ok(body) => Ok(axum::Json(body)),
             Err(e) => Err(enforce(st, authed, client, e)),
         }
@@ -52,6 +56,42 @@ where
         resp.headers_mut().insert("x-request-id", v);
     }
     Ok(resp)
+}
+
+/// The `Vigie-Reason` header, if sent: exactly one value from the closed list.
+fn reason_header(headers: &HeaderMap) -> Result<Option<AccessReason>, Problem> {
+    let mut values = headers.get_all(REASON_HEADER).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(Problem::invalid_reason(REASON_HEADER, "several values"));
+    }
+    parse_reason(REASON_HEADER, value.as_bytes()).map(Some)
+}
+
+const REASON_HEADER: &str = "Vigie-Reason";
+
+/// Longer than any reason: anything longer is refused without being looked at further.
+const MAX_REASON_LEN: usize = 32;
+
+/// A reason an agent gives (the `Vigie-Reason` header, the pages' `reason` field), parsed from
+/// raw bytes; anything but one of the closed list is a 400 naming `field`. The value is echoed
+/// back only when it is a short printable ASCII word.
+pub(crate) fn parse_reason(field: &str, raw: &[u8]) -> Result<AccessReason, Problem> {
+    let word = std::str::from_utf8(raw)
+        .ok()
+        .filter(|s| !s.is_empty() && s.len() <= MAX_REASON_LEN && s.bytes().all(|b| b.is_ascii_graphic()));
+    word.and_then(AccessReason::parse).ok_or_else(|| match word {
+        Some(w) => Problem::invalid_reason(field, &format!("{w:?}")),
+        None => Problem::invalid_reason(field, "a value that is not a short ASCII word"),
+    })
+}
+
+/// The caller, with the reason given for this request (borrowed as is when there is none).
+pub(crate) fn with_reason(caller: &Caller, reason: Option<AccessReason>) -> Cow<'_, Caller> {
+    match reason {
+        None => Cow::Borrowed(caller),
+        Some(r) => Cow::Owned(Caller { reason: Some(r), ..caller.clone() }),
+    }
 }
 
 const STEP_UP_DETAIL: &str = "confirm it is you with a fresh second factor: POST /v1/step-up with a TOTP code, or a passkey through /v1/step-up/passkey/start and /finish";
@@ -75,14 +115,24 @@ pub fn enforce(st: &AppState, authed: &Authed, client: &Client, e: GuardError) -
     outcome.unwrap_or_else(|p| p)
 }
 
-/// The detector's strongest rung: the account is disabled and every session of it ends; the
-/// ledger records it as a disablement by the detector.
+/// The detector's strongest rung: the account is disabled and every session of it ends, and
+/// account creation in its organization is frozen until a security officer lifts it (an
+/// intruder caught in one account must not have another approved meanwhile); the ledger
+/// records a disablement by the detector, and the freeze.
 fn suspend_account(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
     let now = st.clock.now();
     let agent = authed.caller.agent.id;
+    let org = authed.caller.org.id;
     st.accounts.set_agent_active(agent, false).map_err(|_| Problem::unavailable())?;
     let ended = st.accounts.end_sessions_of(agent).map_err(|_| Problem::unavailable())?;
-    tracing::warn!(agent = %agent, sessions = ended.len(), "account suspended by the detector");
+    let freeze = vigie_core::lifecycle::OrgFreeze {
+        org,
+        frozen_at: now,
+        reason: vigie_core::lifecycle::FROZEN_BY_SUSPENSION.to_owned(),
+        agent: Some(agent),
+    };
+    let frozen = st.accounts.freeze_org_creation(&freeze).map_err(|_| Problem::unavailable())?;
+    tracing::warn!(agent = %agent, sessions = ended.len(), org = %org, frozen, "account suspended by the detector");
     let mut events = vec![
         SecurityEvent::new(now, SecurityKind::AccountDisabled)
             .subject(agent)
@@ -90,6 +140,15 @@ fn suspend_account(st: &AppState, authed: &Authed, client: &Client) -> Result<()
             .context(client.describe())
             .detail("by", "detector"),
     ];
+    if frozen {
+        events.push(
+            SecurityEvent::new(now, SecurityKind::OrgCreationFrozen)
+                .subject(agent)
+                .detail("organization", org)
+                .detail("reason", &freeze.reason)
+                .detail("by", "detector"),
+        );
+    }
     for s in ended {
         events.push(
             SecurityEvent::new(now, SecurityKind::SessionEnded)

@@ -49,6 +49,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/account-requests/{id}/approve", post(accounts::approve))
         .route("/v1/account-requests/{id}/reject", post(accounts::reject))
         .route("/v1/agents/{id}/disable", post(accounts::disable))
+        .route("/v1/organizations/{id}/freeze", get(accounts::freeze_state))
+        .route("/v1/organizations/{id}/unfreeze", post(accounts::unfreeze))
         .route("/v1/agents/{id}/sessions", get(accounts::agent_sessions).delete(accounts::end_agent_sessions))
         .route("/v1/enrol/{token}", get(accounts::enrol_info))
         .route("/v1/enrol/{token}/password", post(accounts::enrol_password))

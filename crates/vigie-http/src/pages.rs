@@ -11,13 +11,15 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vigie_core::guard::RequestMeta;
+use vigie_core::guard::{GuardError, RequestMeta};
 use vigie_core::ids::{Login, PersonId, RequestId};
 use vigie_core::org::Role;
+use vigie_core::ports::AccessReason;
 use vigie_core::signin::{Secret, TotpCode};
 use vigie_core::{CategorySet, DataCategory};
 
@@ -268,7 +270,7 @@ pub async fn logout_form(State(state): State<Arc<AppState>>, client: Client, hea
     r
 }
 
-/// `GET /scope`
+/// `GET /scope`; `?reason=` answers the prompt for a reason (see [`reason_prompt`]).
 pub async fn scope_page(
     State(state): State<Arc<AppState>>,
     client: Client,
@@ -276,13 +278,21 @@ pub async fn scope_page(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let after = q.get("after").and_then(|a| a.parse::<PersonId>().ok());
+    let reason = match reason_param(&q) {
+        Ok(r) => r,
+        Err(p) => return problem_page(&p),
+    };
     page(state, headers, client, false, move |st, authed, client| {
         if authed.step_up_pending {
             return Err(Problem::step_up_required("confirm it is you before seeing more records"));
         }
         let meta = RequestMeta { request: request_id(), at: st.clock.now() };
-        let page = match st.guard.scope(&authed.caller, meta, after, 50) {
+        let page = match st.guard.scope(&crate::api::with_reason(&authed.caller, reason), meta, after, 50) {
             Ok(p) => p,
+            Err(GuardError::ReasonRequired) => {
+                let keep: Vec<(&str, String)> = after.map(|a| ("after", a.to_string())).into_iter().collect();
+                return Ok(reason_prompt(authed, "/scope", &keep));
+            }
             Err(e) => return Err(crate::api::enforce(st, authed, client, e)),
         };
         let mut body =
@@ -315,23 +325,71 @@ fn request_id() -> RequestId {
     RequestId(u128::from_be_bytes(id))
 }
 
-/// `GET /persons/{id}`
+/// The friction rung's prompt, answered `428` as in the API: the agent says why, from the
+/// closed list, and the same page is asked for again with `?reason=` (a plain GET form, no
+/// script; `keep` carries the page's other parameters). No free text: it would invite a
+/// person's name into the ledger.
+fn reason_prompt(authed: &Authed, action: &str, keep: &[(&str, String)]) -> Response {
+    let mut body = format!(
+        "<p>You are opening records you do not usually open. Say why to continue: your answer is recorded \
+         in the ledger with this consultation.</p>\
+         <form method=\"get\" action=\"{}\" data-problem=\"urn:vigie:problem:reason-required\">",
+        esc(action)
+    );
+    for (name, value) in keep {
+        let _ = write!(body, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(name), esc(value));
+    }
+    body.push_str("<label>Why <select name=\"reason\" required><option value=\"\">Choose a reason</option>");
+    for r in AccessReason::ALL {
+        let _ = write!(body, "<option value=\"{}\">{}</option>", esc(r.as_str()), esc(reason_label(r)));
+    }
+    body.push_str("</select></label><button>Continue</button></form>");
+    let mut resp = layout("Say why", Some(authed), &body);
+    *resp.status_mut() = StatusCode::PRECONDITION_REQUIRED;
+    resp
+}
+
+/// What the prompt shows for each reason (exhaustive: a new reason needs its label).
+fn reason_label(r: AccessReason) -> &'static str {
+    match r {
+        AccessReason::CaseloadTransfer => "A caseload was handed over to me",
+        AccessReason::ColleagueCover => "I am covering for an absent colleague",
+        AccessReason::Campaign => "A convocation or information campaign",
+        AccessReason::InboundContact => "The person called or came in",
+        AccessReason::CohortStart => "A new cohort or intake is starting",
+    }
+}
+
+/// The `reason` query parameter, if given: one of the closed list, else the error page.
+fn reason_param(q: &HashMap<String, String>) -> Result<Option<AccessReason>, Problem> {
+    q.get("reason").map(|r| crate::api::parse_reason("reason", r.as_bytes())).transpose()
+}
+
+/// `GET /persons/{id}`; `?reason=` answers the prompt for a reason (see [`reason_prompt`]).
 pub async fn person_page(
     State(state): State<Arc<AppState>>,
     client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let Ok(id) = id.parse::<PersonId>() else {
         return problem_page(&Problem::invalid("id", "a person id looks like P123"));
+    };
+    let reason =
+        query.map_err(|_| Problem::invalid("query", "not a valid query string")).and_then(|Query(q)| reason_param(&q));
+    let reason = match reason {
+        Ok(r) => r,
+        Err(p) => return problem_page(&p),
     };
     page(state, headers, client, false, move |st, authed, client| {
         if authed.step_up_pending {
             return Err(Problem::step_up_required("confirm it is you before seeing more records"));
         }
         let meta = RequestMeta { request: request_id(), at: st.clock.now() };
-        let r = match st.guard.read(&authed.caller, meta, id, CategorySet::ALL) {
+        let r = match st.guard.read(&crate::api::with_reason(&authed.caller, reason), meta, id, CategorySet::ALL) {
             Ok(r) => r,
+            Err(GuardError::ReasonRequired) => return Ok(reason_prompt(authed, &format!("/persons/{id}"), &[])),
             Err(e) => return Err(crate::api::enforce(st, authed, client, e)),
         };
         let json = crate::api::record_json(&r);
@@ -344,7 +402,16 @@ pub async fn person_page(
             let _ =
                 write!(body, "<p class=\"note\">Not shown (not permitted to you): {}</p>", esc(&missing.join(", ")));
         }
-        body.push_str("<p class=\"note\">This consultation is recorded in the ledger.</p>");
+        match reason {
+            Some(r) => {
+                let _ = write!(
+                    body,
+                    "<p class=\"note\">This consultation is recorded in the ledger. Your reason: {}.</p>",
+                    esc(reason_label(r))
+                );
+            }
+            None => body.push_str("<p class=\"note\">This consultation is recorded in the ledger.</p>"),
+        }
         Ok(layout(&format!("Person {id}"), Some(authed), &body))
     })
     .await

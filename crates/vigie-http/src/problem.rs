@@ -18,6 +18,11 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty", rename = "invalid-params")]
     pub invalid_params: Vec<InvalidParam>,
+    /// Adds the accepted access reasons as an extension member, `"reasons": [...]`, for a client
+    /// to build its prompt from (on `reason-required`, and on a refused `Vigie-Reason`). A flag,
+    /// not the list: every `Result` of the crate carries a `Problem`, so it stays small.
+    #[serde(rename = "reasons", skip_serializing_if = "std::ops::Not::not", serialize_with = "access_reasons")]
+    pub with_reasons: bool,
     #[serde(skip)]
     pub retry_after_secs: Option<u64>,
     #[serde(skip)]
@@ -38,6 +43,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             invalid_params: Vec::new(),
+            with_reasons: false,
             retry_after_secs: None,
             www_authenticate: false,
         }
@@ -149,17 +155,27 @@ impl Problem {
     }
     /// The detector asks the agent to say why before more is shown (the friction rung): the
     /// request is to be sent again with a `Vigie-Reason` header naming one of the reasons.
+    /// The accepted values are also in `reasons`, machine-readable.
     pub fn reason_required() -> Self {
-        let reasons: Vec<&str> = vigie_core::ports::AccessReason::ALL.iter().map(|r| r.as_str()).collect();
-        Self::new(
+        let mut p = Self::new(
             "reason-required",
             "Reason required",
             StatusCode::PRECONDITION_REQUIRED,
             format!(
                 "you are opening many records you do not usually open; send the request again with a Vigie-Reason header naming why: {}",
-                reasons.join(", ")
+                reason_list()
             ),
-        )
+        );
+        p.with_reasons = true;
+        p
+    }
+
+    /// A reason that is not one of the closed list (`got` describes what came, never more than
+    /// a short word): names the field and lists the accepted values, also in `reasons`.
+    pub fn invalid_reason(field: &str, got: &str) -> Self {
+        let mut p = Self::invalid(field, format!("expected one of {}, got {got}", reason_list()));
+        p.with_reasons = true;
+        p
     }
     /// A fresh second factor is needed before this request (or any more data) is served.
     pub fn step_up_required(detail: impl Into<String>) -> Self {
@@ -188,6 +204,22 @@ impl Problem {
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new("conflict", "Conflict", StatusCode::CONFLICT, detail)
     }
+    /// Account creation in the organization is frozen (one of its accounts was suspended by the
+    /// detector) until a security officer lifts it: 423, the organization is locked.
+    pub fn creation_frozen(detail: impl Into<String>) -> Self {
+        Self::new("creation-frozen", "Account creation frozen", StatusCode::LOCKED, detail)
+    }
+    /// The detector holds back an account request or approval for now.
+    pub fn creation_throttled() -> Self {
+        let mut p = Self::new(
+            "quota-reached",
+            "Quota reached",
+            StatusCode::TOO_MANY_REQUESTS,
+            "your account creations (requests and approvals) are unusual for this account; nothing was created for now (this was recorded)",
+        );
+        p.retry_after_secs = Some(60);
+        p
+    }
     /// A WebAuthn ceremony failed (bad signature, wrong origin, unknown or reused challenge,
     /// missing user verification). The detail names the check.
     pub fn passkey_refused(detail: impl Into<String>) -> Self {
@@ -213,6 +245,14 @@ impl Problem {
     pub fn internal() -> Self {
         Self::new("internal", "Internal error", StatusCode::INTERNAL_SERVER_ERROR, "the request failed; it was logged")
     }
+}
+
+fn reason_list() -> String {
+    vigie_core::ports::AccessReason::ALL.map(|r| r.as_str()).join(", ")
+}
+
+fn access_reasons<S: serde::Serializer>(_: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(vigie_core::ports::AccessReason::ALL.map(|r| r.as_str()))
 }
 
 impl IntoResponse for Problem {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use vigie_core::guard::Caller;
 use vigie_core::ids::{Login, SessionId};
 use vigie_core::org::{Agent, Organization};
-use vigie_core::ports::{NewSession, SessionRecord};
+use vigie_core::ports::{NewSession, SessionRecord, SignInContext};
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::signin::{
     self, Check, ClientContext, EndReason, PasswordHash, Secret, SessionToken, ThrottleKey, TotpCode,
@@ -166,12 +166,18 @@ pub fn open_session(
     let policy = &state.settings.policy;
     let access = random_token();
     let refresh = random_token();
-    let probation_until = state
-        .accounts
-        .account_origin(agent.id)
-        .map_err(|_| Problem::unavailable())?
-        .probation_until
-        .filter(|until| now < *until);
+    let origin = state.accounts.account_origin(agent.id).map_err(|_| Problem::unavailable())?;
+    let probation_until = origin.probation_until.filter(|until| now < *until);
+    // What the detector will know of this session; the store adds the account's previous
+    // sign-in, its other live sessions and its last credential change.
+    let sign_in = SignInContext {
+        network: SignInContext::network_key(&client.context.network),
+        ua_family: Some(client.context.ua_family),
+        account_created_at: origin.created_at,
+        created_by: origin.created_by,
+        approved_by: origin.approved_by,
+        ..SignInContext::default()
+    };
     let session = NewSession {
         agent: agent.id,
         refresh_hash: refresh.hash(),
@@ -186,6 +192,7 @@ pub fn open_session(
         context: client.context.clone(),
         user_agent: client.user_agent.clone(),
         probation_until,
+        sign_in,
     };
     let (id, evicted) = state.accounts.create_session(&session, policy.max_concurrent).map_err(|e| {
         tracing::error!(error = %e, "opening a session");
@@ -593,7 +600,7 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         elevated,
         probation,
         reason: None,
-        sign_in: Default::default(),
+        sign_in: session.sign_in,
     };
     Ok(Authed { caller, session, step_up_pending, refreshed })
 }

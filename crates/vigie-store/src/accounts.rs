@@ -3,7 +3,7 @@
 //! half is in `sessions.rs`.
 
 use vigie_core::ids::{AgentId, Login, OrgId, SessionId, TeamId};
-use vigie_core::lifecycle::AccountRequest;
+use vigie_core::lifecycle::{AccountRequest, OrgFreeze};
 use vigie_core::org::Agent;
 use vigie_core::ports::{
     AccountOrigin, AccountStore, Approval, Credentials, NewSession, SessionRecord, StoreError, StoredPasskey,
@@ -14,6 +14,9 @@ use vigie_core::time::Timestamp;
 use crate::Store;
 use crate::codec::{self, AGENT_COLUMNS};
 use crate::error::{DbError, corrupt};
+
+/// Records a credential change of an agent (with the credentials, or a passkey added).
+pub(crate) const CREDENTIAL_CHANGED_SQL: &str = "UPDATE agents SET credential_changed_ms = ?2 WHERE id = ?1";
 
 /// The replay guard: a compare-and-set in one statement, so two requests racing with the same
 /// code cannot both see the old step and both succeed.
@@ -69,14 +72,22 @@ impl AccountStore for Store {
 
     /// Sets both secrets. The last TOTP step is kept: steps only grow with time, so keeping it
     /// never refuses a fresh code and still refuses one seen before the change.
-    fn set_credentials(&self, agent: AgentId, credentials: &Credentials) -> Result<(), StoreError> {
+    fn set_credentials(
+        &self,
+        agent: AgentId,
+        credentials: &Credentials,
+        changed_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(
+            let tx = conn.unchecked_transaction()?;
+            tx.prepare_cached(
                 "INSERT INTO credentials (agent, password_hash, totp_secret) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (agent) DO UPDATE SET password_hash = excluded.password_hash, totp_secret = excluded.totp_secret",
-            )?;
-            stmt.execute((agent.as_i64(), &credentials.password.0, credentials.totp.as_bytes()))
-                .map_err(|e| no_such_agent(e, agent))?;
+            )?
+            .execute((agent.as_i64(), &credentials.password.0, credentials.totp.as_bytes()))
+            .map_err(|e| no_such_agent(e, agent))?;
+            tx.prepare_cached(CREDENTIAL_CHANGED_SQL)?.execute((agent.as_i64(), changed_at.map(Timestamp::millis)))?;
+            tx.commit()?;
             Ok(())
         })
     }
@@ -221,6 +232,18 @@ impl AccountStore for Store {
     fn set_agent_active(&self, agent: AgentId, active: bool) -> Result<(), StoreError> {
         self.exec("UPDATE agents SET active = ?2 WHERE id = ?1", (agent.as_i64(), active))?;
         Ok(())
+    }
+
+    fn freeze_org_creation(&self, freeze: &OrgFreeze) -> Result<bool, StoreError> {
+        self.freeze_org_creation_db(freeze)
+    }
+
+    fn unfreeze_org_creation(&self, org: OrgId) -> Result<Option<OrgFreeze>, StoreError> {
+        self.unfreeze_org_creation_db(org)
+    }
+
+    fn org_creation_frozen(&self, org: OrgId) -> Result<Option<OrgFreeze>, StoreError> {
+        self.org_creation_frozen_db(org)
     }
 
     fn federated_agent(&self, issuer: &str, subject: &str) -> Result<Option<AgentId>, StoreError> {

@@ -1,11 +1,12 @@
-//! Four-eyes account requests, enrolment links, passkeys and federated identities.
+//! Four-eyes account requests, enrolment links, passkeys, federated identities and freezes of
+//! an organization's account creation.
 //!
 //! Every multi-row step is one transaction: an approval decides the request, creates the
 //! account and stores its enrolment link together, or does nothing.
 
 use rusqlite::{OptionalExtension, Row};
 use vigie_core::ids::{AgentId, Login, OrgId, TeamId};
-use vigie_core::lifecycle::{AccountRequest, RequestState};
+use vigie_core::lifecycle::{AccountRequest, OrgFreeze, RequestState};
 use vigie_core::org::{Agent, Role};
 use vigie_core::ports::{AccountOrigin, Approval, StoreError, StoredPasskey};
 use vigie_core::time::Timestamp;
@@ -53,6 +54,17 @@ fn passkey_row(row: &Row<'_>) -> Result<StoredPasskey, DbError> {
         passkey: row.get(4)?,
         created_at: Timestamp(row.get(5)?),
         last_used: row.get::<_, Option<i64>>(6)?.map(Timestamp),
+    })
+}
+
+const FREEZE_COLUMNS: &str = "org, frozen_at_ms, reason, agent";
+
+fn freeze_row(row: &Row<'_>) -> Result<OrgFreeze, DbError> {
+    Ok(OrgFreeze {
+        org: codec::parse(row.get(0)?, OrgId::from_i64, "org_freezes.org")?,
+        frozen_at: Timestamp(row.get(1)?),
+        reason: row.get(2)?,
+        agent: row.get::<_, Option<i64>>(3)?.and_then(AgentId::from_i64),
     })
 }
 
@@ -293,11 +305,48 @@ impl Store {
     }
 
     pub(crate) fn add_passkey_db(&self, p: &StoredPasskey) -> Result<(), StoreError> {
-        self.exec(
-            "INSERT INTO passkeys (credential_id, agent, user_handle, label, passkey, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![&p.credential_id, p.agent.as_i64(), &p.user_handle[..], &p.label, &p.passkey, p.created_at.millis()],
-        )?;
-        Ok(())
+        self.with_conn(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO passkeys (credential_id, agent, user_handle, label, passkey, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(rusqlite::params![
+                &p.credential_id,
+                p.agent.as_i64(),
+                &p.user_handle[..],
+                &p.label,
+                &p.passkey,
+                p.created_at.millis()
+            ])?;
+            tx.prepare_cached(crate::accounts::CREDENTIAL_CHANGED_SQL)?
+                .execute((p.agent.as_i64(), p.created_at.millis()))?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn freeze_org_creation_db(&self, f: &OrgFreeze) -> Result<bool, StoreError> {
+        Ok(self.exec(
+            "INSERT INTO org_freezes (org, frozen_at_ms, reason, agent) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            (f.org.as_i64(), f.frozen_at.millis(), &f.reason, f.agent.map(AgentId::as_i64)),
+        )? == 1)
+    }
+
+    pub(crate) fn unfreeze_org_creation_db(&self, org: OrgId) -> Result<Option<OrgFreeze>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("DELETE FROM org_freezes WHERE org = ?1 RETURNING {FREEZE_COLUMNS}"))?;
+            let mut rows = stmt.query([org.as_i64()])?;
+            rows.next()?.map(freeze_row).transpose()
+        })
+    }
+
+    pub(crate) fn org_creation_frozen_db(&self, org: OrgId) -> Result<Option<OrgFreeze>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(&format!("SELECT {FREEZE_COLUMNS} FROM org_freezes WHERE org = ?1"))?;
+            let mut rows = stmt.query([org.as_i64()])?;
+            rows.next()?.map(freeze_row).transpose()
+        })
     }
 
     pub(crate) fn team_org_db(&self, team: TeamId) -> Result<Option<OrgId>, StoreError> {

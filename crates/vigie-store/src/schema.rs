@@ -23,7 +23,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 -- Partner organizations and agencies. A partner whose contract ended keeps its row (the
@@ -257,6 +257,43 @@ CREATE TABLE federated_identities (
 ) STRICT
 "#;
 
+/// The detector's session context, and freezes of account creation.
+///
+/// Each session carries what was learnt at sign-in (`vigie_core::ports::SignInContext`), so
+/// that the guarded read, which already reads the session row, reads nothing more. An agent
+/// remembers its last sign-in (the next session's `previous_sign_in_ms`) and its last
+/// credential change. Sessions opened before the upgrade keep the defaults (unknown).
+const V3: &str = r#"
+-- A stable key of the sign-in network (SHA-256 of its text form, first 8 bytes as a signed
+-- integer); 0 when unknown.
+ALTER TABLE sessions ADD COLUMN network_key INTEGER NOT NULL DEFAULT 0;
+-- The browser family at sign-in, as the detector sees it (NULL: unknown).
+ALTER TABLE sessions ADD COLUMN sign_in_ua_family TEXT;
+ALTER TABLE sessions ADD COLUMN account_created_at_ms INTEGER;
+ALTER TABLE sessions ADD COLUMN created_by INTEGER REFERENCES agents (id);
+ALTER TABLE sessions ADD COLUMN approved_by INTEGER REFERENCES agents (id);
+ALTER TABLE sessions ADD COLUMN previous_sign_in_ms INTEGER;
+-- The agent's other live sessions when this one opened (before any was ended), at most 255.
+ALTER TABLE sessions ADD COLUMN concurrent_sessions INTEGER NOT NULL DEFAULT 0
+    CHECK (concurrent_sessions BETWEEN 0 AND 255);
+ALTER TABLE sessions ADD COLUMN credential_changed_at_ms INTEGER;
+
+-- Set in the transaction that creates a session.
+ALTER TABLE agents ADD COLUMN last_sign_in_ms INTEGER;
+-- Set with the credentials (password and TOTP) and with each passkey added.
+ALTER TABLE agents ADD COLUMN credential_changed_ms INTEGER;
+
+-- Account creation frozen in an organization (no request, no approval) since the detector
+-- suspended one of its accounts (`agent`); a security officer lifts it (the row is deleted,
+-- the ledger keeps both events).
+CREATE TABLE org_freezes (
+    org          INTEGER PRIMARY KEY REFERENCES organizations (id),
+    frozen_at_ms INTEGER NOT NULL,
+    reason       TEXT NOT NULL,
+    agent        INTEGER REFERENCES agents (id)
+) STRICT
+"#;
+
 /// Settings of every connection (those not stored in the file).
 pub(crate) fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
@@ -329,5 +366,38 @@ mod tests {
         let names: Vec<String> = bulk_indexes(&conn).unwrap().into_iter().map(|(n, _)| n).collect();
         assert!(names.contains(&"persons_by_nir".to_owned()), "{names:?}");
         assert!(names.contains(&"relationships_by_person".to_owned()), "{names:?}");
+    }
+
+    /// A V2 database with an agent and a live session reaches V3: the session keeps working
+    /// with an unknown sign-in context, and freezes can be stored.
+    #[test]
+    fn v3_adds_the_sign_in_context_and_freezes_to_a_v2_database() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+            conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO organizations VALUES (1, 'agency', 'Agence', 1);              INSERT INTO agents (id, login, display_name, email, org, role, active)              VALUES (1, 'a.b', 'A B', 'a@b.fr', 1, 'advisor', 1);              INSERT INTO sessions (agent, refresh_hash, access_hash, access_expires_ms, created_at_ms, expires_at_ms,              last_seen_ms, method, mfa, source, network, ua_family, user_agent)              VALUES (1, zeroblob(32), randomblob(32), 1, 1, 2, 1, 'passkey', 1, '192.0.2.1', '192.0.2.0/24', 'chrome', '')",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), 3);
+        let row: (i64, Option<String>, Option<i64>, i64, Option<i64>) = conn
+            .query_row(
+                "SELECT network_key, sign_in_ua_family, previous_sign_in_ms, concurrent_sessions, credential_changed_at_ms                  FROM sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (0, None, None, 0, None));
+        let agent: (Option<i64>, Option<i64>) = conn
+            .query_row("SELECT last_sign_in_ms, credential_changed_ms FROM agents", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(agent, (None, None));
+        conn.execute("INSERT INTO org_freezes VALUES (1, 5, 'account_suspended', 1)", []).unwrap();
+        assert!(conn.execute("INSERT INTO org_freezes VALUES (1, 6, 'again', NULL)", []).is_err(), "one per org");
+        assert!(conn.execute("INSERT INTO org_freezes VALUES (9, 6, 'x', NULL)", []).is_err(), "unknown org");
+        assert!(conn.execute("UPDATE sessions SET concurrent_sessions = 256", []).is_err(), "capped");
     }
 }

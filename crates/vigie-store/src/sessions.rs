@@ -4,11 +4,12 @@
 //! step-up state, and their ending: one at a time, all of an agent's, all opened by a passkey.
 //!
 //! Expiry of the access token is checked in the query; the session's own expiry, idle time-out
-//! and binding are decided by `vigie_core::signin::session::check` on the record.
+//! and binding are decided by `vigie_core::signin::session::check` on the record. Each session
+//! also carries its sign-in context for the detector, completed here from the account.
 
 use rusqlite::{OptionalExtension, Row};
 use vigie_core::ids::{AgentId, SessionId};
-use vigie_core::ports::{NewSession, SessionRecord, StoreError};
+use vigie_core::ports::{NewSession, SessionRecord, SignInContext, StoreError};
 use vigie_core::signin::{ClientContext, UaFamily};
 use vigie_core::time::Timestamp;
 
@@ -18,12 +19,29 @@ use crate::codec;
 use crate::error::{DbError, corrupt};
 
 const SESSION_COLUMNS: &str = "id, agent, created_at_ms, expires_at_ms, last_seen_ms, access_expires_ms, method, mfa, \
-     credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, probation_until_ms";
+     credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, probation_until_ms, \
+     network_key, sign_in_ua_family, account_created_at_ms, created_by, approved_by, previous_sign_in_ms, concurrent_sessions, \
+     credential_changed_at_ms";
 
-/// Session lookup on every request: one probe of the access-hash unique index.
+/// Session lookup on every request: one probe of the access-hash unique index. The row carries
+/// the sign-in context too, so the guarded read needs no other lookup for the detector.
 pub const SESSION_BY_ACCESS_SQL: &str = "SELECT id, agent, created_at_ms, expires_at_ms, last_seen_ms, access_expires_ms, \
      method, mfa, credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, \
-     probation_until_ms FROM sessions WHERE access_hash = ?1 AND access_expires_ms > ?2";
+     probation_until_ms, network_key, sign_in_ua_family, account_created_at_ms, created_by, approved_by, previous_sign_in_ms, \
+     concurrent_sessions, credential_changed_at_ms FROM sessions WHERE access_hash = ?1 AND access_expires_ms > ?2";
+
+/// Creates a session in one statement, filling the sign-in context the account knows: its
+/// previous sign-in, its other live sessions (counted before this one exists), its last
+/// credential change. One statement, so the reads and the write share the write lock.
+const INSERT_SESSION_SQL: &str = "INSERT INTO sessions (agent, refresh_hash, access_hash, access_expires_ms, created_at_ms, \
+     expires_at_ms, last_seen_ms, method, mfa, credential, source, network, ua_family, user_agent, probation_until_ms, \
+     network_key, sign_in_ua_family, account_created_at_ms, created_by, approved_by, previous_sign_in_ms, \
+     concurrent_sessions, credential_changed_at_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+     (SELECT last_sign_in_ms FROM agents WHERE id = ?1), \
+     (SELECT min(count(*), 255) FROM sessions WHERE agent = ?1 AND expires_at_ms > ?5), \
+     (SELECT credential_changed_ms FROM agents WHERE id = ?1)) \
+     RETURNING id";
 
 fn session_row(row: &Row<'_>) -> Result<SessionRecord, DbError> {
     let id: i64 = row.get(0)?;
@@ -48,7 +66,38 @@ fn session_row(row: &Row<'_>) -> Result<SessionRecord, DbError> {
         step_up_demanded_at: row.get::<_, Option<i64>>(14)?.map(Timestamp),
         device_key: row.get(15)?,
         probation_until: row.get::<_, Option<i64>>(16)?.map(Timestamp),
+        sign_in: sign_in_context(row, 17)?,
     })
+}
+
+/// The sign-in context from its eight columns, starting at `at`.
+fn sign_in_context(row: &Row<'_>, at: usize) -> Result<SignInContext, DbError> {
+    let ua: Option<String> = row.get(at + 1)?;
+    let ua_family = match ua {
+        Some(ua) => Some(UaFamily::parse(&ua).ok_or_else(|| corrupt(format!("sessions.sign_in_ua_family {ua:?}")))?),
+        None => None,
+    };
+    let concurrent: i64 = row.get(at + 6)?;
+    Ok(SignInContext {
+        network: network_from_column(row.get(at)?),
+        ua_family,
+        account_created_at: row.get::<_, Option<i64>>(at + 2)?.map(Timestamp),
+        created_by: row.get::<_, Option<i64>>(at + 3)?.and_then(AgentId::from_i64),
+        approved_by: row.get::<_, Option<i64>>(at + 4)?.and_then(AgentId::from_i64),
+        previous_sign_in: row.get::<_, Option<i64>>(at + 5)?.map(Timestamp),
+        concurrent_sessions: u8::try_from(concurrent)
+            .map_err(|_| corrupt(format!("sessions.concurrent_sessions {concurrent}")))?,
+        credential_changed_at: row.get::<_, Option<i64>>(at + 7)?.map(Timestamp),
+    })
+}
+
+/// SQLite integers are signed: the network key is stored with the same 64 bits.
+fn network_to_column(key: u64) -> i64 {
+    i64::from_be_bytes(key.to_be_bytes())
+}
+
+fn network_from_column(v: i64) -> u64 {
+    u64::from_be_bytes(v.to_be_bytes())
 }
 
 fn session_id(id: i64) -> Result<SessionId, DbError> {
@@ -64,11 +113,7 @@ impl Store {
         self.with_conn(|conn| {
             let tx = conn.unchecked_transaction()?;
             let id: i64 = tx
-                .prepare_cached(
-                    "INSERT INTO sessions (agent, refresh_hash, access_hash, access_expires_ms, created_at_ms, expires_at_ms, \
-                     last_seen_ms, method, mfa, credential, source, network, ua_family, user_agent, probation_until_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
-                )?
+                .prepare_cached(INSERT_SESSION_SQL)?
                 .query_row(
                     rusqlite::params![
                         s.agent.as_i64(),
@@ -85,10 +130,18 @@ impl Store {
                         s.context.ua_family.as_str(),
                         &s.user_agent,
                         s.probation_until.map(Timestamp::millis),
+                        network_to_column(s.sign_in.network),
+                        s.sign_in.ua_family.map(UaFamily::as_str),
+                        s.sign_in.account_created_at.map(Timestamp::millis),
+                        s.sign_in.created_by.map(AgentId::as_i64),
+                        s.sign_in.approved_by.map(AgentId::as_i64),
                     ],
                     |r| r.get(0),
                 )
                 .map_err(|e| no_such_agent(e, s.agent))?;
+            // This sign-in is the next one's previous.
+            tx.prepare_cached("UPDATE agents SET last_sign_in_ms = ?2 WHERE id = ?1")?
+                .execute((s.agent.as_i64(), s.created_at.millis()))?;
             // Over the limit: end the least recently used of the others.
             let mut stmt = tx.prepare_cached(
                 "SELECT id FROM sessions WHERE agent = ?1 AND id <> ?2 AND expires_at_ms > ?3 \

@@ -5,8 +5,10 @@
 mod common;
 
 use common::*;
-use vigie_core::ports::{AccountStore, Credentials, NewSession};
+use vigie_core::lifecycle::OrgFreeze;
+use vigie_core::ports::{AccountStore, Credentials, NewSession, SignInContext, StoredPasskey};
 use vigie_core::signin::ClientContext;
+use vigie_core::signin::UaFamily;
 use vigie_core::signin::{PasswordHash, TotpSecret};
 use vigie_core::time::Timestamp;
 use vigie_store::Store;
@@ -33,7 +35,9 @@ fn agents_by_login() {
 fn credentials_are_set_read_and_replaced() {
     let (_dir, store) = world();
     assert!(store.credentials(a(1)).unwrap().is_none());
-    store.set_credentials(a(1), &credentials("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", 1)).unwrap();
+    store
+        .set_credentials(a(1), &credentials("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", 1), Some(Timestamp(1)))
+        .unwrap();
     let c = store.credentials(a(1)).unwrap().unwrap();
     assert_eq!(c.password.0, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
     assert_eq!(c.totp.as_bytes(), &[1; 20]);
@@ -41,14 +45,14 @@ fn credentials_are_set_read_and_replaced() {
     let shown = format!("{c:?}");
     assert!(!shown.contains("argon2id") && !shown.contains("[1, 1"), "{shown}");
 
-    store.set_credentials(a(1), &credentials("$argon2id$new", 2)).unwrap();
+    store.set_credentials(a(1), &credentials("$argon2id$new", 2), Some(Timestamp(1))).unwrap();
     let c = store.credentials(a(1)).unwrap().unwrap();
     assert_eq!((c.password.0.as_str(), c.totp.as_bytes()), ("$argon2id$new", &[2u8; 20][..]));
     assert!(store.set_password(a(1), &PasswordHash("$argon2id$rehashed".into())).unwrap());
     assert_eq!(store.credentials(a(1)).unwrap().unwrap().password.0, "$argon2id$rehashed");
     assert!(!store.set_password(a(2), &PasswordHash("x".into())).unwrap());
 
-    let e = store.set_credentials(a(999), &credentials("x", 3)).unwrap_err();
+    let e = store.set_credentials(a(999), &credentials("x", 3), Some(Timestamp(1))).unwrap_err();
     assert!(e.to_string().contains("A999"), "{e}");
 }
 
@@ -56,7 +60,7 @@ fn credentials_are_set_read_and_replaced() {
 fn a_totp_step_is_accepted_once_and_never_an_older_one() {
     let (_dir, store) = world();
     assert!(!store.consume_totp_step(a(1), 100).unwrap(), "no credentials");
-    store.set_credentials(a(1), &credentials("h", 1)).unwrap();
+    store.set_credentials(a(1), &credentials("h", 1), Some(Timestamp(1))).unwrap();
     assert_eq!(store.totp_last_step(a(1)).unwrap(), None);
     assert!(store.consume_totp_step(a(1), 100).unwrap());
     assert!(!store.consume_totp_step(a(1), 100).unwrap(), "replay");
@@ -64,14 +68,14 @@ fn a_totp_step_is_accepted_once_and_never_an_older_one() {
     assert!(store.consume_totp_step(a(1), 101).unwrap());
     assert_eq!(store.totp_last_step(a(1)).unwrap(), Some(101));
     // Changing the secrets keeps the replay guard.
-    store.set_credentials(a(1), &credentials("h2", 2)).unwrap();
+    store.set_credentials(a(1), &credentials("h2", 2), Some(Timestamp(1))).unwrap();
     assert!(!store.consume_totp_step(a(1), 101).unwrap());
 }
 
 #[test]
 fn a_totp_step_race_has_one_winner() {
     let (_dir, store) = world();
-    store.set_credentials(a(1), &credentials("h", 1)).unwrap();
+    store.set_credentials(a(1), &credentials("h", 1), Some(Timestamp(1))).unwrap();
     let store = std::sync::Arc::new(store);
     for step in 1..=20 {
         let winners: usize = (0..4)
@@ -102,6 +106,7 @@ fn new_session(token: u8, agent_n: u64, created: i64, ttl: i64) -> NewSession {
         context: ClientContext::new("192.0.2.7".parse().unwrap(), "Mozilla/5.0 Firefox/128.0"),
         user_agent: "Mozilla/5.0 Firefox/128.0".into(),
         probation_until: (token == 8).then_some(Timestamp(created + 14 * 24 * 3_600_000)),
+        sign_in: SignInContext::default(),
     }
 }
 
@@ -175,4 +180,106 @@ fn a_third_session_ends_the_least_recently_used() {
     assert_eq!(ended, vec![second]);
     let live: Vec<_> = store.sessions_of(a(1), Timestamp(t0 + 40)).unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(live, vec![third, first]);
+}
+
+#[test]
+fn a_session_carries_its_sign_in_context_and_the_next_sees_this_one_as_previous() {
+    let (_dir, store) = world();
+    let t0 = 1_770_000_000_000;
+    let mut first = new_session(1, 1, t0, 3_600_000);
+    first.sign_in = SignInContext {
+        network: u64::MAX - 5, // the high bit set: stored as a negative SQLite integer
+        ua_family: Some(UaFamily::Firefox),
+        account_created_at: Some(Timestamp(t0 - 1_000)),
+        created_by: Some(a(9)),
+        approved_by: Some(a(10)),
+        // Filled by the store, whatever is given.
+        previous_sign_in: Some(Timestamp(42)),
+        concurrent_sessions: 9,
+        credential_changed_at: Some(Timestamp(42)),
+    };
+    let (id1, _) = store.create_session(&first, 5).unwrap();
+    let s1 = store.session_by_access(&[101; 32], Timestamp(t0)).unwrap().unwrap();
+    assert_eq!(
+        s1.sign_in,
+        SignInContext { previous_sign_in: None, concurrent_sessions: 0, credential_changed_at: None, ..first.sign_in },
+        "the first sign-in: no previous one, no other session, no credential change known"
+    );
+
+    let (id2, _) = store.create_session(&new_session(2, 1, t0 + 60_000, 3_600_000), 5).unwrap();
+    let s2 = store.session_by_id(id2).unwrap().unwrap();
+    assert_eq!(s2.sign_in.previous_sign_in, Some(Timestamp(t0)), "the first sign-in is the second's previous");
+    assert_eq!(s2.sign_in.concurrent_sessions, 1);
+    assert_eq!((s2.sign_in.network, s2.sign_in.ua_family, s2.sign_in.created_by), (0, None, None));
+    // Read back the same every way.
+    assert_eq!(store.session_by_refresh(&[2; 32]).unwrap().unwrap().sign_in, s2.sign_in);
+    assert_eq!(store.sessions_of(a(1), Timestamp(t0 + 60_000)).unwrap()[0].sign_in, s2.sign_in);
+    assert_eq!(store.session_by_id(id1).unwrap().unwrap().sign_in, s1.sign_in, "the first is unchanged");
+}
+
+#[test]
+fn concurrent_sessions_count_live_ones_before_the_limit_ends_any() {
+    let (_dir, store) = world();
+    let t0 = 1_770_000_000_000;
+    // One already expired: not counted.
+    store.create_session(&new_session(1, 1, t0, 1_000), 2).unwrap();
+    let (_, ended) = store.create_session(&new_session(2, 1, t0 + 5_000, 3_600_000), 2).unwrap();
+    assert!(ended.is_empty());
+    let (_, ended) = store.create_session(&new_session(3, 1, t0 + 6_000, 3_600_000), 2).unwrap();
+    assert!(ended.is_empty());
+    let (id, ended) = store.create_session(&new_session(4, 1, t0 + 7_000, 3_600_000), 2).unwrap();
+    assert_eq!(ended.len(), 1, "over the limit of two");
+    assert_eq!(store.session_by_id(id).unwrap().unwrap().sign_in.concurrent_sessions, 2, "counted before the eviction");
+    // Another agent's sessions are not counted.
+    let (other, _) = store.create_session(&new_session(5, 2, t0 + 7_000, 3_600_000), 2).unwrap();
+    assert_eq!(store.session_by_id(other).unwrap().unwrap().sign_in.concurrent_sessions, 0);
+}
+
+#[test]
+fn the_last_credential_change_reaches_the_next_session() {
+    let (_dir, store) = world();
+    let t0 = 1_770_000_000_000;
+    store.set_credentials(a(1), &credentials("h", 1), Some(Timestamp(t0 - 10_000))).unwrap();
+    let (id, _) = store.create_session(&new_session(1, 1, t0, 3_600_000), 5).unwrap();
+    assert_eq!(store.session_by_id(id).unwrap().unwrap().sign_in.credential_changed_at, Some(Timestamp(t0 - 10_000)));
+    // A passkey added is a credential change too.
+    let passkey = StoredPasskey {
+        credential_id: vec![9; 16],
+        agent: a(1),
+        user_handle: [3; 16],
+        label: "key".into(),
+        passkey: "{}".into(),
+        created_at: Timestamp(t0 + 1_000),
+        last_used: None,
+    };
+    store.add_passkey(&passkey).unwrap();
+    let (id, _) = store.create_session(&new_session(2, 1, t0 + 2_000, 3_600_000), 5).unwrap();
+    assert_eq!(store.session_by_id(id).unwrap().unwrap().sign_in.credential_changed_at, Some(Timestamp(t0 + 1_000)));
+    assert!(store.add_passkey(&passkey).is_err(), "the same passkey twice");
+    // A rehash of the password is not a change of credential.
+    store.set_password(a(1), &vigie_core::signin::PasswordHash("$argon2id$rehashed".into())).unwrap();
+    let (id, _) = store.create_session(&new_session(3, 1, t0 + 3_000, 3_600_000), 5).unwrap();
+    assert_eq!(store.session_by_id(id).unwrap().unwrap().sign_in.credential_changed_at, Some(Timestamp(t0 + 1_000)));
+    // Credentials set at a time nobody knows: unknown, not an older time.
+    store.set_credentials(a(1), &credentials("h2", 2), None).unwrap();
+    let (id, _) = store.create_session(&new_session(4, 1, t0 + 4_000, 3_600_000), 5).unwrap();
+    assert_eq!(store.session_by_id(id).unwrap().unwrap().sign_in.credential_changed_at, None);
+}
+
+#[test]
+fn an_organization_is_frozen_once_and_unfrozen_by_deleting_the_freeze() {
+    let (_dir, store) = world();
+    assert_eq!(store.org_creation_frozen(o(3)).unwrap(), None);
+    let freeze =
+        OrgFreeze { org: o(3), frozen_at: Timestamp(5), reason: "account_suspended".into(), agent: Some(a(6)) };
+    assert!(store.freeze_org_creation(&freeze).unwrap());
+    let again = OrgFreeze { frozen_at: Timestamp(9), agent: None, ..freeze.clone() };
+    assert!(!store.freeze_org_creation(&again).unwrap(), "already frozen: the first freeze is kept");
+    assert_eq!(store.org_creation_frozen(o(3)).unwrap(), Some(freeze.clone()));
+    assert_eq!(store.org_creation_frozen(o(4)).unwrap(), None, "one organization only");
+    assert_eq!(store.unfreeze_org_creation(o(3)).unwrap(), Some(freeze));
+    assert_eq!(store.unfreeze_org_creation(o(3)).unwrap(), None);
+    assert_eq!(store.org_creation_frozen(o(3)).unwrap(), None);
+    let unknown = OrgFreeze { org: o(999), ..again };
+    assert!(store.freeze_org_creation(&unknown).is_err(), "an unknown organization");
 }

@@ -86,37 +86,19 @@ pub fn open_with_clock(
     let mut config = config.clone();
     config.canaries = canaries.into_iter().collect();
     tracing::info!(canaries = config.canaries.len(), "exfiltration detector on");
-    let inner = vigie_core::detect::ExfiltrationDetector::new(config);
-    replay_ledger(&inner, &ledger_dir(data_dir), clock.now());
+    // The last snapshot and the ledger after it; the ledger alone if there is none.
+    let restored = crate::snapshot::restore(config, data_dir, &ledger_dir(data_dir), clock.now());
+    let inner = crate::snapshot::SnapshottingDetector::start(
+        &restored,
+        crate::snapshot::path(data_dir),
+        crate::snapshot::EVERY,
+    );
     let alerter = Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000));
     let feed = alerter.feed.clone();
     let detector = vigie_alerts::AlertingDetector { inner, alerter };
     let mut app = open_with_detector(data_dir, policies_dir, settings, clock, Arc::new(detector))?;
     Arc::get_mut(&mut app.state).context("fresh application state")?.alerts = Some(feed);
     Ok(app)
-}
-
-/// Rebuilds the detector's windows from the ledger's last week, before the writer opens it. A
-/// ledger that cannot be read is left to `Ledger::open` to recover or refuse, and says so.
-fn replay_ledger(detector: &vigie_core::detect::ExfiltrationDetector, dir: &Path, now: Timestamp) {
-    if !dir.exists() {
-        return;
-    }
-    let started = std::time::Instant::now();
-    let entries = match vigie_ledger::Entries::open(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "detector state not rebuilt from the ledger: quotas start empty");
-            return;
-        }
-    };
-    let heads = entries.map_while(Result::ok).filter_map(|e| vigie_core::event::EventHead::decode(&e.body));
-    let applied = detector.replay(heads, now);
-    tracing::info!(
-        events = applied,
-        ms = started.elapsed().as_millis() as u64,
-        "detector state rebuilt from the ledger's last week"
-    );
 }
 
 /// Same, with the detector given.
@@ -162,7 +144,7 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         http: HttpSettings::new(origin),
         outbox_dir: data_dir.join("outbox"),
         detection: Some(vigie_core::detect::DetectConfig::with_canaries([])),
-        alert_sinks: vigie_alerts::Sinks { jsonl: Some(data_dir.join("alerts.jsonl")), webhook: None },
+        alert_sinks: vigie_alerts::Sinks { jsonl: Some(data_dir.join("alerts.jsonl")), ..Default::default() },
     })
 }
 

@@ -57,6 +57,12 @@ pub struct AlertsConfig {
     /// `<X-Vigie-Timestamp>.<body>` with `webhook_secret` (better: VIGIE_ALERTS_WEBHOOK_SECRET).
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
+    /// Syslog receiver, each alert as one RFC 5424 message: `udp://host:514` (RFC 5426) or
+    /// `tcp://host:601` (octet-counting framing, RFC 6587). No TLS: use a local relay for that.
+    pub syslog: Option<String>,
+    /// Facility of the syslog messages: `authpriv` (default), `auth`, `daemon`, `user`,
+    /// `local0` … `local7`.
+    pub syslog_facility: Option<String>,
 }
 
 impl AlertsConfig {
@@ -79,9 +85,22 @@ impl AlertsConfig {
                 })
             }
         };
+        let facility = match &self.syslog_facility {
+            None => vigie_alerts::Facility::default(),
+            Some(_) if self.syslog.is_none() => bail!("alerts.syslog_facility: set without alerts.syslog"),
+            Some(f) => f.parse().map_err(|e| anyhow::anyhow!("alerts.syslog_facility: {e}"))?,
+        };
+        let syslog = match &self.syslog {
+            None => None,
+            Some(u) => {
+                let target = u.parse().map_err(|e| anyhow::anyhow!("alerts.syslog: {u:?}: {e}"))?;
+                Some(vigie_alerts::Syslog::new(target, facility))
+            }
+        };
         Ok(vigie_alerts::Sinks {
             jsonl: Some(self.jsonl.clone().unwrap_or_else(|| data_dir.join("alerts.jsonl"))),
             webhook,
+            syslog,
         })
     }
 }
@@ -96,11 +115,57 @@ pub struct DetectionConfig {
     pub shadow: Vec<String>,
     /// Overrides of the default thresholds for one organization kind and role.
     pub thresholds: Vec<ThresholdOverride>,
+    /// Overrides of the statistical layers' parameters (all kinds).
+    pub statistics: StatisticsOverride,
 }
 
 impl Default for DetectionConfig {
     fn default() -> Self {
-        DetectionConfig { enabled: true, shadow: Vec::new(), thresholds: Vec::new() }
+        DetectionConfig {
+            enabled: true,
+            shadow: Vec::new(),
+            thresholds: Vec::new(),
+            statistics: StatisticsOverride::default(),
+        }
+    }
+}
+
+/// `[detection.statistics]`: the keys given replace the defaults (see
+/// `vigie_core::detect::Statistics` for each default and its reason).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsOverride {
+    pub self_z: Option<f64>,
+    pub self_factor: Option<f64>,
+    pub min_volume: Option<u32>,
+    pub cusum_k: Option<f64>,
+    pub cusum_h: Option<f64>,
+    pub peer_quantile: Option<f64>,
+    pub peer_factor: Option<f64>,
+    pub peer_min_days: Option<u64>,
+    pub org_quota_percent: Option<u32>,
+    pub peer_group_factor: Option<f64>,
+    pub reason_valid_minutes: Option<u32>,
+    pub young_account_days: Option<u32>,
+    pub dormant_days: Option<u32>,
+    pub credential_recent_hours: Option<u32>,
+    pub creations_day: Option<u32>,
+    pub creations_week: Option<u32>,
+}
+
+impl StatisticsOverride {
+    fn apply(&self, s: &mut vigie_core::detect::Statistics) {
+        const MIN: i64 = 60_000;
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = v; } )* };
+        }
+        set!(self_z, self_factor, min_volume, cusum_k, cusum_h, peer_quantile, peer_factor, peer_min_days);
+        set!(org_quota_percent, peer_group_factor, creations_day, creations_week);
+        let ms = |v: Option<u32>, unit: i64| v.map(|v| i64::from(v) * unit);
+        s.reason_valid_ms = ms(self.reason_valid_minutes, MIN).unwrap_or(s.reason_valid_ms);
+        s.young_account_ms = ms(self.young_account_days, 24 * 60 * MIN).unwrap_or(s.young_account_ms);
+        s.dormant_ms = ms(self.dormant_days, 24 * 60 * MIN).unwrap_or(s.dormant_ms);
+        s.credential_recent_ms = ms(self.credential_recent_hours, 60 * MIN).unwrap_or(s.credential_recent_ms);
     }
 }
 
@@ -117,6 +182,9 @@ pub struct ThresholdOverride {
     pub sequential_run: Option<u32>,
     pub lookup_misses: Option<u32>,
     pub probation_percent: Option<u32>,
+    pub friction_new_percent: Option<u32>,
+    pub outside_lookups_day: Option<u32>,
+    pub scope_lines_hour: Option<u32>,
 }
 
 impl DetectionConfig {
@@ -145,9 +213,16 @@ impl DetectionConfig {
             t.sequential_run = o.sequential_run.unwrap_or(t.sequential_run);
             t.lookup_misses = o.lookup_misses.unwrap_or(t.lookup_misses);
             t.probation_percent = o.probation_percent.unwrap_or(t.probation_percent);
+            t.friction_new_percent = o.friction_new_percent.unwrap_or(t.friction_new_percent);
+            t.outside_lookups_day = o.outside_lookups_day.unwrap_or(t.outside_lookups_day);
+            t.scope_lines_hour = o.scope_lines_hour.unwrap_or(t.scope_lines_hour);
             t.validate().map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
             config.thresholds.insert((kind, role), t);
         }
+        self.statistics.apply(&mut config.stats);
+        config.stats.validate().map_err(|e| anyhow::anyhow!("detection.statistics.{e}"))?;
+        // Keys the approximate counters' hash: unknown outside this process (and its snapshots).
+        config.hll_key = rand::random();
         Ok(Some(config))
     }
 }
@@ -224,6 +299,9 @@ impl Config {
         }
         if let Some(v) = env("VIGIE_ALERTS_WEBHOOK_SECRET") {
             config.alerts.webhook_secret = Some(v);
+        }
+        if let Some(v) = env("VIGIE_ALERTS_SYSLOG") {
+            config.alerts.syslog = Some(v);
         }
         if let Some(v) = env("VIGIE_INSECURE_HTTP_ON_PUBLIC_INTERFACE") {
             config.insecure_http_on_public_interface = match v.as_str() {
@@ -375,6 +453,12 @@ mod tests {
             ),
             ("[alerts]\nwebhook_url = \"https://siem.example.org/in\"\n", "webhook_secret"),
             ("[alerts]\nsyslog = true\n", "syslog"),
+            ("[alerts]\nsyslog = \"http://siem.example.org:514\"\n", "alerts.syslog"),
+            ("[alerts]\nsyslog = \"tls://siem.example.org:6514\"\n", "alerts.syslog"),
+            ("[alerts]\nsyslog = \"udp://siem.example.org:99999\"\n", "alerts.syslog"),
+            ("[alerts]\nsyslog = \"udp://siem.example.org\"\nsyslog_facility = \"mail\"\n", "alerts.syslog_facility"),
+            ("[alerts]\nsyslog = \"tcp://siem.example.org\"\nsyslog_facility = 4\n", "syslog_facility"),
+            ("[alerts]\nsyslog_facility = \"local4\"\n", "alerts.syslog_facility"),
             (
                 "[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota_hour = 0\n",
                 "detection.thresholds[0]",
@@ -385,6 +469,14 @@ mod tests {
             ),
             ("[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota_hour = -5\n", "quota_hour"),
             ("[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nquota = 5\n", "quota"),
+            ("[detection.statistics]\nself_z = -2.0\n", "detection.statistics.self_z"),
+            ("[detection.statistics]\npeer_quantile = 1.5\n", "detection.statistics.peer_quantile"),
+            ("[detection.statistics]\ncreations_day = 100\n", "detection.statistics.creations_day"),
+            ("[detection.statistics]\nsurprise = 1\n", "surprise"),
+            (
+                "[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\noutside_lookups_day = 0\n",
+                "outside_lookups_day",
+            ),
             ("[oidc]\nissuer = \"https://idp.example.org\"\nclient_id = \"v\"\nsecret = \"x\"\n", "secret"),
             ("listen = \"0.0.0.0:8080\"\n", "insecure_http_on_public_interface"),
             ("listen = \"nowhere\"\n", "listen"),
@@ -398,5 +490,28 @@ mod tests {
         assert!(err.contains("missing.toml"), "{err}");
         let err = Config::load(None, |k| (k == "VIGIE_LISTEN").then(|| "x".to_owned())).unwrap_err();
         assert!(err.to_string().contains("VIGIE_LISTEN"));
+    }
+
+    #[test]
+    fn alerts_to_syslog() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vigie.toml");
+        std::fs::write(&p, "[alerts]\nsyslog = \"tcp://siem.example.org\"\nsyslog_facility = \"local4\"\n").unwrap();
+        let c = Config::load(Some(&p), no_env).unwrap();
+        let syslog = c.alerts.sinks(&c.data_dir).unwrap().syslog.unwrap();
+        assert_eq!(
+            (syslog.target.to_string(), syslog.facility),
+            ("tcp://siem.example.org:601".to_owned(), vigie_alerts::Facility::Local4)
+        );
+        let c =
+            Config::load(None, |k| (k == "VIGIE_ALERTS_SYSLOG").then(|| "udp://127.0.0.1:5514".to_owned())).unwrap();
+        let syslog = c.alerts.sinks(&c.data_dir).unwrap().syslog.unwrap();
+        assert_eq!(
+            (syslog.target.to_string(), syslog.facility),
+            ("udp://127.0.0.1:5514".to_owned(), vigie_alerts::Facility::AuthPriv)
+        );
+        let err = Config::load(None, |k| (k == "VIGIE_ALERTS_SYSLOG").then(|| "udp:/x".to_owned())).unwrap_err();
+        assert!(format!("{err:#}").contains("alerts.syslog"), "{err:#}");
+        assert!(Config::default().alerts.sinks(Path::new("d")).unwrap().syslog.is_none(), "off by default");
     }
 }

@@ -23,7 +23,19 @@ fn random_password() -> Secret {
     Secret::new((0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect::<String>())
 }
 
+/// Issues credentials without saying when: the account's last credential change is recorded
+/// as unknown (the demo, the benchmark and tests, which run on their own clocks).
 pub fn issue(accounts: &dyn AccountStore, agent: AgentId) -> anyhow::Result<Issued> {
+    issue_at(accounts, agent, None)
+}
+
+/// Issues credentials, recording `changed_at` as the account's last credential change (the
+/// detector's "credentials just reset" signal).
+pub fn issue_at(
+    accounts: &dyn AccountStore,
+    agent: AgentId,
+    changed_at: Option<vigie_core::time::Timestamp>,
+) -> anyhow::Result<Issued> {
     let password = random_password();
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -32,7 +44,7 @@ pub fn issue(accounts: &dyn AccountStore, agent: AgentId) -> anyhow::Result<Issu
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let totp = TotpSecret::from_bytes(&secret).context("TOTP secret")?;
     accounts
-        .set_credentials(agent, &Credentials { password: hash, totp: totp.clone() })
+        .set_credentials(agent, &Credentials { password: hash, totp: totp.clone() }, changed_at)
         .with_context(|| format!("cannot store credentials of {agent}"))?;
     Ok(Issued { password, totp })
 }

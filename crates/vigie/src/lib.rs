@@ -8,3 +8,4 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod generate;
+pub mod snapshot;

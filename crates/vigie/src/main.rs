@@ -192,7 +192,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let store = vigie_store::Store::open(&data_dir)
                 .with_context(|| format!("data directory {}", data_dir.display()))?;
             let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
-            let issued = credentials::issue(&store, agent.id)?;
+            // An operator's reset: the detector is told the credentials just changed.
+            let now = vigie_core::time::Clock::now(&app::WallClock);
+            let issued = credentials::issue_at(&store, agent.id, Some(now))?;
             let ended = store.end_sessions_of(agent.id)?;
             println!(
                 "login     {login}\npassword  {}\ntotp      {}",

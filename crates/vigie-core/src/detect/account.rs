@@ -118,6 +118,8 @@ pub struct Account {
     pub gaps_next: u8,
     pub scope_lines: HourBuckets,
     pub refused: HourBuckets,
+    /// The last persons refused, so that asking again for the same one is one attempt.
+    pub refused_recent: [u64; 8],
     // Throttle: the time-out in force and its rung (1 → 5 → 60 min).
     pub throttled_until: i64,
     pub rung: u8,
@@ -162,6 +164,7 @@ impl Default for Account {
             gaps_next: 0,
             scope_lines: HourBuckets::default(),
             refused: HourBuckets::default(),
+            refused_recent: [0; 8],
             throttled_until: 0,
             rung: 0,
             suspended: false,

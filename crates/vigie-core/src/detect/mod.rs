@@ -354,8 +354,15 @@ impl ExfiltrationDetector {
         let exceeded: Vec<usize> =
             (0..3).filter(|&w| projected[w] > quotas[w] && adds([HOUR_MS, DAY_MS, WEEK_MS][w]) == 1).collect();
         let refused_hour = a.refused.total(now);
-        let attempted = [d.hour + refused_hour + adds(HOUR_MS), d.day + a.day.refused_new + adds(DAY_MS)];
-        let corroborated = sequential || probing || scripted.is_some() || risk >= 1;
+        let again = person.is_some_and(|p| a.refused_recent.contains(&p.get()));
+        let attempt = |len: i64| if again { 0 } else { adds(len) };
+        let attempted = [d.hour + refused_hour + attempt(HOUR_MS), d.day + a.day.refused_new + attempt(DAY_MS)];
+        // Corroboration: enumeration, or a context that says someone else may hold the session
+        // (a young account or a concurrent session alone does not).
+        let foreign = a.session_novelty
+            & (novelty::NEW_NETWORK | novelty::NEW_BROWSER | novelty::DORMANT | novelty::CREDENTIAL_RESET)
+            != 0;
+        let corroborated = sequential || probing || scripted.is_some() || foreign || suspect_maker.is_some();
         if !exceeded.is_empty() {
             for &w in &exceeded {
                 out.push(
@@ -562,9 +569,11 @@ impl ExfiltrationDetector {
                 count_release(a, now, last);
                 org.insert(p.get(), e.at);
                 group.insert(p.get(), e.at);
-            } else if new_to_account {
+            } else if new_to_account && !again {
                 a.refused.add(now, 1);
                 a.day.refused_new += 1;
+                let slot = (a.day.refused_new as usize) % a.refused_recent.len();
+                a.refused_recent[slot] = p.get();
             }
         }
         let reasons = out.list.into_iter().map(|(_, r)| r).collect();

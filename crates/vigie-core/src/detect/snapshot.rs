@@ -1,1 +1,754 @@
-//! Snapshots of the detector state: being written.
+//! Snapshots of the detector's [`State`], so that a restart resumes from the last snapshot and
+//! replays only the ledger's events after it instead of the last 28 days.
+//!
+//! Format (version 1), little-endian throughout:
+//!
+//! ```text
+//! "VGDS" | version u8 | position i64 | body | SHA-256 of everything before it (32 bytes)
+//! ```
+//!
+//! `position` is the time (ms) of the last ledger event folded into the state: the caller
+//! replays the events after it. The body holds every field of the state: accounts (their
+//! distinct-person windows, enumeration, cadence and throttle state, session context, today's
+//! tallies, baselines), organizations and peer groups (their HyperLogLogs in
+//! [`SlidingHll::encode`]'s format, which carries its own hash key), peer histograms and the
+//! accounts under suspicion. An account's windows are stored as each person's **last** touch
+//! only and rebuilt with [`DistinctWindows::from_entries`]: the counts and last touches are
+//! exactly the original's (a window counts the persons whose last touch lies in it).
+//!
+//! The checksum detects corruption (a torn write, a flipped bit), not tampering: whoever can
+//! write the data directory can also rewrite the ledger's replay. [`decode`] checks the magic,
+//! the version and the checksum before parsing, bounds every count by the bytes left (a hostile
+//! file cannot make it allocate more than its own size allows), range-checks every index and
+//! time, and never panics: it returns a [`SnapshotError`] saying where it stopped.
+
+use std::collections::{HashMap, VecDeque};
+
+use sha2::{Digest, Sha256};
+
+use super::State;
+use super::account::{Account, CADENCE, Day, HourBuckets, NETWORKS};
+use super::baseline::{Cusum, DailyHistory, Ewma, HISTORY_DAYS, HourProfile, PeerHistogram};
+use super::hll::SlidingHll;
+use super::org::{Estimate, GROUP_DAYS, GroupState, OrgState};
+use super::window::DistinctWindows;
+use crate::ids::{AgentId, OrgId, PersonId};
+use crate::org::{OrgKind, Role};
+
+pub const MAGIC: &[u8; 4] = b"VGDS";
+pub const VERSION: u8 = 1;
+const HEADER: usize = 4 + 1 + 8;
+const CHECKSUM: usize = 32;
+/// Times are milliseconds since the epoch or `i64::MIN` ("never"): anything further than
+/// 2^48 ms (about 8,900 years) from the epoch is refused, so that differences never overflow.
+const TIME_BOUND: u64 = 1 << 48;
+
+/// What is wrong with a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("too short ({0} bytes) to be a detector snapshot")]
+    TooShort(usize),
+    #[error("not a detector snapshot (bad magic)")]
+    BadMagic,
+    #[error("unknown version {0}")]
+    UnknownVersion(u8),
+    #[error("checksum mismatch")]
+    Checksum,
+    /// The checksum matched but the body does not parse: written by a buggy or foreign writer.
+    #[error("truncated or malformed at {0}")]
+    Malformed(String),
+    #[error("{0} bytes after the end of the state")]
+    Trailing(usize),
+}
+
+/// Appends a snapshot of `state`, whose last folded ledger event is at `position_ms`.
+pub fn encode(state: &State, position_ms: i64, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    put_i64(out, position_ms);
+    put_len(out, state.accounts.len());
+    for (agent, a) in &state.accounts {
+        put_u64(out, agent.get());
+        put_account(out, a);
+    }
+    put_len(out, state.orgs.len());
+    for (org, o) in &state.orgs {
+        put_u64(out, org.get());
+        o.hll.encode(out);
+        put_len(out, o.accounts.len());
+        for (agent, (seen, q)) in &o.accounts {
+            put_u64(out, agent.get());
+            put_i64(out, *seen);
+            q.iter().for_each(|&x| put_u32(out, x));
+        }
+        [o.estimate.hour, o.estimate.day, o.estimate.week].iter().for_each(|&x| put_f64(out, x));
+        o.quota.iter().for_each(|&x| put_u64(out, x));
+        put_i64(out, o.refreshed);
+    }
+    put_len(out, state.groups.len());
+    for (&peer, g) in &state.groups {
+        put_peer(out, peer);
+        g.hll.encode(out);
+        put_f64(out, g.day_estimate);
+        put_i64(out, g.refreshed);
+        put_i64(out, g.day);
+        put_len(out, g.history.len());
+        g.history.iter().for_each(|&x| put_f32(out, x));
+    }
+    put_len(out, state.peers.len());
+    for (&peer, h) in &state.peers {
+        put_peer(out, peer);
+        put_len(out, h.counts.len());
+        h.counts.iter().for_each(|&x| put_u32(out, x));
+        put_u64(out, h.total);
+    }
+    put_len(out, state.suspects.len());
+    for (agent, until) in &state.suspects {
+        put_u64(out, agent.get());
+        put_i64(out, *until);
+    }
+    let digest = Sha256::digest(&out[start..]);
+    out.extend_from_slice(&digest);
+}
+
+/// Reads a snapshot written by [`encode`]: the state and its position.
+pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
+    if bytes.len() < 4 || &bytes[..4] != MAGIC {
+        return Err(if bytes.len() < 4 { SnapshotError::TooShort(bytes.len()) } else { SnapshotError::BadMagic });
+    }
+    if let Some(&v) = bytes.get(4)
+        && v != VERSION
+    {
+        return Err(SnapshotError::UnknownVersion(v));
+    }
+    if bytes.len() < HEADER + CHECKSUM {
+        return Err(SnapshotError::TooShort(bytes.len()));
+    }
+    let (signed, sum) = bytes.split_at(bytes.len() - CHECKSUM);
+    if Sha256::digest(signed).as_slice() != sum {
+        return Err(SnapshotError::Checksum);
+    }
+    let mut r = Reader { bytes: signed, pos: 4 + 1 };
+    let bad = |what: String| SnapshotError::Malformed(what);
+    let position = r.i64().ok_or_else(|| bad("position".into()))?;
+    let mut state = State::default();
+
+    let n = r.count(8).ok_or_else(|| bad("accounts".into()))?;
+    state.accounts.reserve(n);
+    for i in 0..n {
+        let agent = r.u64().and_then(AgentId::new).ok_or_else(|| bad(format!("accounts[{i}]")))?;
+        let a = read_account(&mut r).ok_or_else(|| bad(format!("accounts[{i}] ({agent})")))?;
+        state.accounts.insert(agent, a);
+    }
+    let n = r.count(8).ok_or_else(|| bad("organizations".into()))?;
+    state.orgs.reserve(n);
+    for i in 0..n {
+        let (org, o) = read_org(&mut r).ok_or_else(|| bad(format!("organizations[{i}]")))?;
+        state.orgs.insert(org, o);
+    }
+    let n = r.count(2).ok_or_else(|| bad("groups".into()))?;
+    for i in 0..n {
+        let (peer, g) = read_group(&mut r).ok_or_else(|| bad(format!("groups[{i}]")))?;
+        state.groups.insert(peer, g);
+    }
+    let n = r.count(2).ok_or_else(|| bad("peers".into()))?;
+    for i in 0..n {
+        let (peer, h) = read_peers(&mut r).ok_or_else(|| bad(format!("peers[{i}]")))?;
+        state.peers.insert(peer, h);
+    }
+    let n = r.count(16).ok_or_else(|| bad("suspects".into()))?;
+    state.suspects.reserve(n);
+    for i in 0..n {
+        let (agent, until) =
+            r.u64().and_then(AgentId::new).zip(r.time()).ok_or_else(|| bad(format!("suspects[{i}]")))?;
+        state.suspects.insert(agent, until);
+    }
+    match signed.len() - r.pos {
+        0 => Ok((state, position)),
+        n => Err(SnapshotError::Trailing(n)),
+    }
+}
+
+fn put_account(out: &mut Vec<u8>, a: &Account) {
+    match a.peer {
+        Some(peer) => {
+            out.push(1);
+            put_peer(out, peer);
+        }
+        None => out.push(0),
+    }
+    put_len(out, a.persons.len());
+    for (p, t) in a.persons.entries() {
+        put_u64(out, p.get());
+        put_i64(out, t);
+    }
+    out.push(u8::from(a.last_person.is_some()));
+    put_u64(out, a.last_person.unwrap_or(0));
+    put_u32(out, a.run);
+    put_times(out, &a.misses);
+    put_i64(out, a.last_at);
+    out.extend_from_slice(&a.last_request.to_le_bytes());
+    a.gaps.iter().for_each(|&g| put_u32(out, g));
+    out.push(a.gaps_len);
+    out.push(a.gaps_next);
+    put_buckets(out, &a.scope_lines);
+    put_buckets(out, &a.refused);
+    put_i64(out, a.throttled_until);
+    out.push(a.rung);
+    out.push(u8::from(a.suspended));
+    put_times(out, &a.session_suspensions);
+    put_u64(out, a.suspended_session);
+    put_i64(out, a.reason_until);
+    put_i64(out, a.flagged_until);
+    a.networks.iter().for_each(|&n| put_u64(out, n));
+    out.push(a.networks_next);
+    put_u16(out, a.browsers);
+    put_u64(out, a.session);
+    put_u16(out, a.session_novelty);
+    let d = &a.day;
+    put_i64(out, d.index);
+    for x in [d.distinct, d.new, d.events, d.denied, d.lookups, d.views, d.outside_lookups, d.refused_new, d.hours] {
+        put_u32(out, x);
+    }
+    out.push(u8::from(d.flagged));
+    put_i64(out, d.hour_index);
+    put_u32(out, d.hour_distinct);
+    for h in [&a.distinct_history, &a.new_history] {
+        let (values, len, next) = h.raw();
+        values.iter().for_each(|&v| put_u16(out, v));
+        out.push(len);
+        out.push(next);
+    }
+    put_f32(out, a.cusum.s);
+    put_i64(out, a.cusum_alarm_until);
+    for e in [&a.hourly, &a.denied_ratio, &a.lookup_ratio] {
+        put_f32(out, e.mean);
+        put_f32(out, e.var);
+        put_u16(out, e.n);
+    }
+    a.hours.days_in_hour.iter().for_each(|&c| put_u16(out, c));
+    put_u16(out, a.hours.active_days);
+    put_times(out, &a.creations);
+}
+
+fn read_account(r: &mut Reader) -> Option<Account> {
+    let peer = match r.u8()? {
+        0 => None,
+        1 => Some(r.peer()?),
+        _ => return None,
+    };
+    let n = r.count(16)?;
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        entries.push((PersonId::new(r.u64()?)?, r.time()?));
+    }
+    let persons = DistinctWindows::from_entries(entries);
+    let last_person = match (r.u8()?, r.u64()?) {
+        (0, _) => None,
+        (1, p) => Some(p),
+        _ => return None,
+    };
+    let run = r.u32()?;
+    let misses = r.times()?;
+    let last_at = r.time()?;
+    let last_request = u128::from_le_bytes(r.take()?);
+    let mut gaps = [0u32; CADENCE];
+    for g in &mut gaps {
+        *g = r.u32()?;
+    }
+    let (gaps_len, gaps_next) = (r.u8()?, r.u8()?);
+    if usize::from(gaps_len) > CADENCE || usize::from(gaps_next) >= CADENCE {
+        return None;
+    }
+    let scope_lines = r.buckets()?;
+    let refused = r.buckets()?;
+    let throttled_until = r.time()?;
+    let rung = r.u8()?;
+    let suspended = r.bool()?;
+    let session_suspensions = r.times()?;
+    let suspended_session = r.u64()?;
+    let reason_until = r.time()?;
+    let flagged_until = r.time()?;
+    let mut networks = [0u64; NETWORKS];
+    for n in &mut networks {
+        *n = r.u64()?;
+    }
+    let networks_next = r.u8()?;
+    if usize::from(networks_next) >= NETWORKS {
+        return None;
+    }
+    let browsers = r.u16()?;
+    let session = r.u64()?;
+    let session_novelty = r.u16()?;
+    let index = r.time()?;
+    let mut c = [0u32; 9];
+    for x in &mut c {
+        *x = r.u32()?;
+    }
+    let [distinct, new, events, denied, lookups, views, outside_lookups, refused_new, hours] = c;
+    let day = Day {
+        index,
+        distinct,
+        new,
+        events,
+        denied,
+        lookups,
+        views,
+        outside_lookups,
+        refused_new,
+        hours,
+        flagged: r.bool()?,
+        hour_index: r.time()?,
+        hour_distinct: r.u32()?,
+    };
+    let distinct_history = r.history()?;
+    let new_history = r.history()?;
+    let cusum = Cusum { s: r.f32()? };
+    let cusum_alarm_until = r.time()?;
+    let hourly = r.ewma()?;
+    let denied_ratio = r.ewma()?;
+    let lookup_ratio = r.ewma()?;
+    let mut days_in_hour = [0u16; 24];
+    for d in &mut days_in_hour {
+        *d = r.u16()?;
+    }
+    let hours = HourProfile { days_in_hour, active_days: r.u16()? };
+    let creations = r.times()?;
+    Some(Account {
+        peer,
+        persons,
+        last_person,
+        run,
+        misses,
+        last_at,
+        last_request,
+        gaps,
+        gaps_len,
+        gaps_next,
+        scope_lines,
+        refused,
+        // Not kept: at worst a person refused just before the snapshot counts twice as attempted.
+        refused_recent: [0; 8],
+        throttled_until,
+        rung,
+        suspended,
+        session_suspensions,
+        suspended_session,
+        reason_until,
+        flagged_until,
+        networks,
+        networks_next,
+        browsers,
+        session,
+        session_novelty,
+        day,
+        distinct_history,
+        new_history,
+        cusum,
+        cusum_alarm_until,
+        hourly,
+        denied_ratio,
+        lookup_ratio,
+        hours,
+        creations,
+    })
+}
+
+fn read_org(r: &mut Reader) -> Option<(OrgId, OrgState)> {
+    let org = OrgId::new(r.u64()?)?;
+    let hll = r.hll()?;
+    let n = r.count(8 + 8 + 12)?;
+    let mut accounts = HashMap::with_capacity(n);
+    for _ in 0..n {
+        let agent = AgentId::new(r.u64()?)?;
+        let seen = r.time()?;
+        accounts.insert(agent, (seen, [r.u32()?, r.u32()?, r.u32()?]));
+    }
+    let estimate = Estimate { hour: r.f64()?, day: r.f64()?, week: r.f64()? };
+    let quota = [r.u64()?, r.u64()?, r.u64()?];
+    let refreshed = r.time()?;
+    Some((org, OrgState { hll, accounts, estimate, quota, refreshed, inserts: 0 }))
+}
+
+fn read_group(r: &mut Reader) -> Option<((OrgKind, Role), GroupState)> {
+    let peer = r.peer()?;
+    let hll = r.hll()?;
+    let day_estimate = r.f64()?;
+    let refreshed = r.time()?;
+    let day = r.time()?;
+    let n = r.count(4)?;
+    if n > GROUP_DAYS {
+        return None;
+    }
+    let mut history = Vec::with_capacity(GROUP_DAYS);
+    for _ in 0..n {
+        history.push(r.f32()?);
+    }
+    Some((peer, GroupState { hll, day_estimate, refreshed, day, history, inserts: 0 }))
+}
+
+fn read_peers(r: &mut Reader) -> Option<((OrgKind, Role), PeerHistogram)> {
+    let peer = r.peer()?;
+    let n = r.count(4)?;
+    // The histogram's bucket count is fixed: anything else is not ours.
+    if n != PeerHistogram::default().counts.len() {
+        return None;
+    }
+    let mut counts = Vec::with_capacity(n);
+    for _ in 0..n {
+        counts.push(r.u32()?);
+    }
+    Some((peer, PeerHistogram { counts, total: r.u64()? }))
+}
+
+fn put_u16(out: &mut Vec<u8>, x: u16) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+fn put_u32(out: &mut Vec<u8>, x: u32) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+fn put_u64(out: &mut Vec<u8>, x: u64) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+fn put_i64(out: &mut Vec<u8>, x: i64) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+fn put_f32(out: &mut Vec<u8>, x: f32) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+fn put_f64(out: &mut Vec<u8>, x: f64) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+/// Counts are u32: no map of the state comes near 4 billion entries.
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_u32(out, u32::try_from(n).unwrap_or(u32::MAX));
+}
+fn put_peer(out: &mut Vec<u8>, (kind, role): (OrgKind, Role)) {
+    let k = OrgKind::ALL.iter().position(|&x| x == kind).unwrap_or(0);
+    let r = Role::ALL.iter().position(|&x| x == role).unwrap_or(0);
+    out.push(k as u8);
+    out.push(r as u8);
+}
+fn put_times(out: &mut Vec<u8>, times: &VecDeque<i64>) {
+    put_len(out, times.len());
+    times.iter().for_each(|&t| put_i64(out, t));
+}
+fn put_buckets(out: &mut Vec<u8>, b: &HourBuckets) {
+    let (counts, newest) = b.raw();
+    counts.iter().for_each(|&c| put_u32(out, c));
+    put_i64(out, newest);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let end = self.pos.checked_add(N)?;
+        let taken = self.bytes.get(self.pos..end)?.try_into().ok()?;
+        self.pos = end;
+        Some(taken)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|[b]| b)
+    }
+    fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_le_bytes)
+    }
+    fn f32(&mut self) -> Option<f32> {
+        self.take().map(f32::from_le_bytes)
+    }
+    fn f64(&mut self) -> Option<f64> {
+        self.take().map(f64::from_le_bytes)
+    }
+    /// A time in range, or `i64::MIN` ("never").
+    fn time(&mut self) -> Option<i64> {
+        self.i64().filter(|&t| t == i64::MIN || t.unsigned_abs() < TIME_BOUND)
+    }
+    /// A count of items of at least `min_size` bytes each, refused if the rest cannot hold
+    /// them: no allocation is ever larger than the input.
+    fn count(&mut self, min_size: usize) -> Option<usize> {
+        let n = usize::try_from(self.u32()?).ok()?;
+        let left = self.bytes.len() - self.pos;
+        (n.checked_mul(min_size)? <= left).then_some(n)
+    }
+    fn times(&mut self) -> Option<VecDeque<i64>> {
+        let n = self.count(8)?;
+        let mut v = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            v.push_back(self.time()?);
+        }
+        Some(v)
+    }
+    fn peer(&mut self) -> Option<(OrgKind, Role)> {
+        let kind = *OrgKind::ALL.get(usize::from(self.u8()?))?;
+        let role = *Role::ALL.get(usize::from(self.u8()?))?;
+        Some((kind, role))
+    }
+    fn buckets(&mut self) -> Option<HourBuckets> {
+        let mut counts = [0u32; 12];
+        for c in &mut counts {
+            *c = self.u32()?;
+        }
+        let newest = self.time().filter(|&t| t != i64::MIN)?;
+        Some(HourBuckets::from_raw(counts, newest))
+    }
+    fn history(&mut self) -> Option<DailyHistory> {
+        let mut values = [0u16; HISTORY_DAYS];
+        for v in &mut values {
+            *v = self.u16()?;
+        }
+        DailyHistory::from_raw(values, self.u8()?, self.u8()?)
+    }
+    fn ewma(&mut self) -> Option<Ewma> {
+        Some(Ewma { mean: self.f32()?, var: self.f32()?, n: self.u16()? })
+    }
+    fn hll(&mut self) -> Option<SlidingHll> {
+        let (hll, used) = SlidingHll::decode(self.bytes.get(self.pos..)?)?;
+        self.pos = self.pos.checked_add(used)?;
+        Some(hll)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::category::CategorySet;
+    use crate::detect::{DetectConfig, ExfiltrationDetector};
+    use crate::event::{AccessAction, AccessEvent, Actor, Decision, Verdict};
+    use crate::ids::{RequestId, SessionId};
+    use crate::ports::{DetectContext, Detector, LifecycleAction, LifecycleKind, SignInContext};
+    use crate::time::Timestamp;
+
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    const T0: i64 = 1_780_272_000_000;
+
+    fn actor(agent: u64, org: u64, kind: OrgKind) -> Actor {
+        Actor {
+            agent: AgentId::new(agent).unwrap(),
+            org: OrgId::new(org).unwrap(),
+            org_kind: kind,
+            role: Role::Advisor,
+            session: SessionId(agent * 1_000),
+        }
+    }
+
+    fn event(a: &Actor, at: i64, action: AccessAction, person: Option<u64>, allowed: bool) -> AccessEvent {
+        AccessEvent {
+            at: Timestamp(T0 + at),
+            request: RequestId(at as u128 * 7 + 1),
+            actor: a.clone(),
+            action,
+            person: person.and_then(PersonId::new),
+            requested: CategorySet::ALL,
+            returned: if allowed { CategorySet::ALL } else { CategorySet::EMPTY },
+            relationship: None,
+            decision: if allowed { Decision::Allow } else { Decision::Deny },
+            reasons: Vec::new(),
+            verdict: Verdict::allow(),
+        }
+    }
+
+    fn detector() -> ExfiltrationDetector {
+        ExfiltrationDetector::new(DetectConfig::with_canaries(PersonId::new(777_777)))
+    }
+
+    fn ctx(network: u64) -> DetectContext {
+        DetectContext {
+            elevated: true,
+            sign_in: SignInContext { network, ..SignInContext::default() },
+            ..DetectContext::default()
+        }
+    }
+
+    /// Three weeks of varied traffic: usual days for a few accounts (baselines, peers), lookups
+    /// that miss, scope lists, a burst over the hour's quota (throttle), a canary touch, account
+    /// creations held. Returns the time reached.
+    fn history(d: &ExfiltrationDetector) -> i64 {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for day in 0..21 {
+            for agent in 1..=6u64 {
+                let kind = if agent.is_multiple_of(2) { OrgKind::Agency } else { OrgKind::TrainingOrg };
+                let a = actor(agent, 1 + agent % 3, kind);
+                for i in 0..(8 + rnd(8) as i64) {
+                    let at = day * DAY + 9 * HOUR + i * 7 * MIN + agent as i64 * 1_000;
+                    let person = 1 + rnd(60) + agent * 1_000;
+                    let action = match rnd(10) {
+                        0 => AccessAction::LookupByNir,
+                        1 => AccessAction::ScopeList,
+                        _ => AccessAction::View,
+                    };
+                    d.assess(&event(&a, at, action, Some(person), rnd(9) != 0), &ctx(agent));
+                }
+            }
+        }
+        let end = 21 * DAY + 10 * HOUR;
+        // A burst: agent 3 (training organization, 60 an hour) reads 80 new persons.
+        let a = actor(3, 1, OrgKind::TrainingOrg);
+        for i in 0..80 {
+            d.assess(&event(&a, end + i * 2_000, AccessAction::View, Some(50_000 + i as u64 * 13), true), &ctx(3));
+        }
+        // A canary read by agent 5; account creations by agent 6.
+        d.assess(&event(&actor(5, 3, OrgKind::TrainingOrg), end, AccessAction::View, Some(777_777), true), &ctx(5));
+        for i in 0..15 {
+            let act = LifecycleAction {
+                at: Timestamp(T0 + end + i * MIN),
+                actor: AgentId::new(6).unwrap(),
+                org: OrgId::new(1).unwrap(),
+                kind: LifecycleKind::Request,
+            };
+            d.lifecycle(&act);
+        }
+        end + 200_000
+    }
+
+    /// What happens next, the same for both detectors: everyone reads on, new and known persons.
+    fn future(d: &ExfiltrationDetector, from: i64) -> Vec<Verdict> {
+        let mut out = Vec::new();
+        for step in 0..300i64 {
+            let agent = 1 + (step % 7) as u64;
+            let kind = if agent.is_multiple_of(2) { OrgKind::Agency } else { OrgKind::TrainingOrg };
+            let a = actor(agent, 1 + agent % 3, kind);
+            let person = if step % 3 == 0 { agent * 1_000 + 1 + (step as u64 % 60) } else { 90_000 + step as u64 };
+            let at = from + step * 30_000;
+            out.push(d.assess(&event(&a, at, AccessAction::View, Some(person), true), &ctx(agent + step as u64 % 2)));
+        }
+        out
+    }
+
+    fn snapshot(d: &ExfiltrationDetector, position: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        d.with_state_ref(|s| encode(s, position, &mut out)).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_state_round_trips_and_judges_the_same() {
+        let original = detector();
+        let now = history(&original);
+        let bytes = snapshot(&original, now);
+        let (state, position) = decode(&bytes).unwrap();
+        assert_eq!(position, now);
+        let restored = ExfiltrationDetector::with_state(original.config().clone(), state);
+        let (m0, m1) = (original.memory(), restored.memory());
+        assert_eq!((m0.accounts, m0.distinct_persons), (m1.accounts, m1.distinct_persons));
+        assert!(m1.distinct_persons > 200, "{m1:?}");
+        // A second trip gives the same bytes' length (maps' orders differ, not their contents).
+        assert_eq!(snapshot(&restored, now).len(), bytes.len());
+
+        let (before, after) = (future(&original, now), future(&restored, now));
+        assert!(before.iter().any(|v| v.action != crate::event::VerdictAction::Allow), "{before:?}");
+        for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+            assert_eq!(b.action, a.action, "event {i}: {:?} vs {:?}", b.reasons, a.reasons);
+            assert_eq!(b.reasons, a.reasons, "event {i}");
+        }
+        assert_eq!(original.memory().distinct_persons, restored.memory().distinct_persons);
+    }
+
+    #[test]
+    fn an_empty_state_round_trips() {
+        let d = detector();
+        let bytes = snapshot(&d, i64::MIN);
+        let (state, position) = decode(&bytes).unwrap();
+        assert_eq!(position, i64::MIN);
+        assert!(state.accounts.is_empty() && state.orgs.is_empty() && state.suspects.is_empty());
+    }
+
+    /// A small snapshot: one account, one organization, one peer group.
+    fn small() -> Vec<u8> {
+        let d = detector();
+        let a = actor(1, 1, OrgKind::Agency);
+        for i in 0..5 {
+            d.assess(&event(&a, i * MIN, AccessAction::View, Some(10 + i as u64), true), &ctx(1));
+        }
+        snapshot(&d, T0 + 5 * MIN)
+    }
+
+    #[test]
+    fn every_truncation_and_every_flipped_byte_is_an_error() {
+        let bytes = small();
+        assert!(decode(&bytes).is_ok());
+        for len in 0..bytes.len() {
+            assert!(decode(&bytes[..len]).is_err(), "truncated to {len}");
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..bytes.len() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut b = bytes.clone();
+            b[i] ^= 1 + (x % 255) as u8;
+            assert!(decode(&b).is_err(), "byte {i} flipped");
+        }
+        let mut b = bytes.clone();
+        b[4] = 9;
+        assert_eq!(decode(&b).unwrap_err().to_string(), "unknown version 9");
+        let mut b = bytes.clone();
+        let last = b.len() - 40;
+        b[last] ^= 0x40;
+        assert_eq!(decode(&b).unwrap_err(), SnapshotError::Checksum);
+        assert_eq!(decode(b"VGDX").unwrap_err(), SnapshotError::BadMagic);
+    }
+
+    /// Re-signs a changed body, as a buggy writer would: the parser itself must hold.
+    fn resign(mut b: Vec<u8>) -> Vec<u8> {
+        let n = b.len() - CHECKSUM;
+        let digest = Sha256::digest(&b[..n]);
+        b[n..].copy_from_slice(&digest);
+        b
+    }
+
+    #[test]
+    fn a_malformed_body_with_a_good_checksum_is_an_error_not_a_panic() {
+        let bytes = small();
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for i in HEADER..bytes.len() - CHECKSUM {
+            for _ in 0..3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mut b = bytes.clone();
+                b[i] ^= 1 + (x % 255) as u8;
+                // Either a state (a count changed within range) or an error; never a panic.
+                let _ = decode(&resign(b));
+            }
+        }
+        // A count of four billion accounts with nothing behind it: refused before allocating.
+        let mut b = bytes[..HEADER].to_vec();
+        b.extend_from_slice(&u32::MAX.to_le_bytes());
+        b.extend_from_slice(&[0; CHECKSUM]);
+        assert_eq!(decode(&resign(b)).unwrap_err(), SnapshotError::Malformed("accounts".into()));
+        // Cut inside the first account, re-signed: says where.
+        let mut b = bytes[..HEADER + 4 + 8 + 10].to_vec();
+        b.extend_from_slice(&[0; CHECKSUM]);
+        let e = decode(&resign(b)).unwrap_err().to_string();
+        assert!(e.starts_with("truncated or malformed at accounts[0]"), "{e}");
+    }
+}

@@ -89,6 +89,24 @@ impl DistinctWindows {
         self.last.get(&person).copied()
     }
 
+    /// Each remembered person and its last touch (snapshots).
+    pub fn entries(&self) -> impl Iterator<Item = (PersonId, i64)> + '_ {
+        self.last.iter().map(|(&p, &t)| (p, t))
+    }
+
+    /// Rebuilds the windows from persons' last touches (a snapshot's): touching each once, in
+    /// time order, gives the same counts and last touches as the original, since a window
+    /// counts exactly the persons whose last touch lies in it. Only heap capacities differ.
+    pub fn from_entries(entries: impl IntoIterator<Item = (PersonId, i64)>) -> Self {
+        let mut v: Vec<(i64, PersonId)> = entries.into_iter().map(|(p, t)| (t, p)).collect();
+        v.sort_unstable_by_key(|&(t, p)| (t, p.get()));
+        let mut w = DistinctWindows::default();
+        for (t, p) in v {
+            w.touch(p, Timestamp(t));
+        }
+        w
+    }
+
     /// Bytes held beyond the struct itself (map and heap capacities), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         // A hash map entry: key, value, one control byte; a heap entry: (i64, u64).
