@@ -11,12 +11,14 @@ pub const MIN_HISTORY_DAYS: usize = 10;
 pub const HISTORY_DAYS: usize = 28;
 
 /// The last [`HISTORY_DAYS`] active days' values of one daily feature (distinct persons, new
-/// persons), oldest overwritten first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// persons), oldest overwritten first. The median and spread are computed when a day is added
+/// (once a day), not when they are read (on every event).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DailyHistory {
     values: [u16; HISTORY_DAYS],
     len: u8,
     next: u8,
+    robust: Option<Robust>,
 }
 
 /// A robust centre and spread: the median and the scaled median absolute deviation
@@ -32,6 +34,7 @@ impl DailyHistory {
         self.values[usize::from(self.next)] = value.min(u32::from(u16::MAX)) as u16;
         self.next = ((usize::from(self.next) + 1) % HISTORY_DAYS) as u8;
         self.len = (usize::from(self.len) + 1).min(HISTORY_DAYS) as u8;
+        self.robust = self.compute();
     }
 
     pub fn len(&self) -> usize {
@@ -46,6 +49,10 @@ impl DailyHistory {
     /// (one person, or a tenth of the median) so that a perfectly regular account is not
     /// "infinitely" surprised by one more person.
     pub fn robust(&self) -> Option<Robust> {
+        self.robust
+    }
+
+    fn compute(&self) -> Option<Robust> {
         let n = self.len();
         if n < MIN_HISTORY_DAYS {
             return None;
@@ -62,11 +69,12 @@ impl DailyHistory {
     }
 
     pub fn from_raw(values: [u16; HISTORY_DAYS], len: u8, next: u8) -> Option<Self> {
-        (usize::from(len) <= HISTORY_DAYS && usize::from(next) < HISTORY_DAYS).then_some(DailyHistory {
-            values,
-            len,
-            next,
-        })
+        if usize::from(len) > HISTORY_DAYS || usize::from(next) >= HISTORY_DAYS {
+            return None;
+        }
+        let mut h = DailyHistory { values, len, next, robust: None };
+        h.robust = h.compute();
+        Some(h)
     }
 }
 

@@ -501,8 +501,8 @@ impl ExfiltrationDetector {
                 );
             }
         }
-        if let Some(q) = peers.get(&peer).and_then(|h| h.quantile(s.peer_quantile, s.peer_min_days))
-            && today >= s.min_volume
+        if today >= s.min_volume
+            && let Some(q) = peers.get(&peer).and_then(|h| h.quantile(s.peer_quantile, s.peer_min_days))
             && f64::from(today) > s.peer_factor * q
         {
             out.push(
