@@ -532,43 +532,13 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::CategorySet;
     use crate::detect::{DetectConfig, ExfiltrationDetector};
-    use crate::event::{AccessAction, AccessEvent, Actor, Decision, Verdict};
-    use crate::ids::{RequestId, SessionId};
+    use crate::event::{AccessAction, Verdict};
     use crate::ports::{DetectContext, Detector, LifecycleAction, LifecycleKind, SignInContext};
     use crate::time::Timestamp;
 
-    const MIN: i64 = 60_000;
-    const HOUR: i64 = 60 * MIN;
-    const DAY: i64 = 24 * HOUR;
-    const T0: i64 = 1_780_272_000_000;
-
-    fn actor(agent: u64, org: u64, kind: OrgKind) -> Actor {
-        Actor {
-            agent: AgentId::new(agent).unwrap(),
-            org: OrgId::new(org).unwrap(),
-            org_kind: kind,
-            role: Role::Advisor,
-            session: SessionId(agent * 1_000),
-        }
-    }
-
-    fn event(a: &Actor, at: i64, action: AccessAction, person: Option<u64>, allowed: bool) -> AccessEvent {
-        AccessEvent {
-            at: Timestamp(T0 + at),
-            request: RequestId(at as u128 * 7 + 1),
-            actor: a.clone(),
-            action,
-            person: person.and_then(PersonId::new),
-            requested: CategorySet::ALL,
-            returned: if allowed { CategorySet::ALL } else { CategorySet::EMPTY },
-            relationship: None,
-            decision: if allowed { Decision::Allow } else { Decision::Deny },
-            reasons: Vec::new(),
-            verdict: Verdict::allow(),
-        }
-    }
+    // The detector tests' clock and event builders.
+    use crate::detect::tests::{DAY, HOUR, MIN, T0, actor, event};
 
     fn detector() -> ExfiltrationDetector {
         ExfiltrationDetector::new(DetectConfig::with_canaries(PersonId::new(777_777)))

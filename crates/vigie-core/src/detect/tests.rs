@@ -12,13 +12,13 @@ use crate::ids::{OrgId, PersonId, RequestId, SessionId};
 use crate::ports::{AccessReason, Detector, LifecycleKind, SignInContext};
 use crate::time::Timestamp;
 
-const MIN: i64 = 60_000;
-const HOUR: i64 = 60 * MIN;
-const DAY: i64 = 24 * HOUR;
+pub(super) const MIN: i64 = 60_000;
+pub(super) const HOUR: i64 = 60 * MIN;
+pub(super) const DAY: i64 = 24 * HOUR;
 /// A Monday, 00:00 UTC.
-const T0: i64 = 1_780_272_000_000;
+pub(super) const T0: i64 = 1_780_272_000_000;
 
-fn actor(agent: u64, org: u64, kind: OrgKind) -> Actor {
+pub(super) fn actor(agent: u64, org: u64, kind: OrgKind) -> Actor {
     Actor {
         agent: AgentId::new(agent).unwrap(),
         org: OrgId::new(org).unwrap(),
@@ -28,7 +28,7 @@ fn actor(agent: u64, org: u64, kind: OrgKind) -> Actor {
     }
 }
 
-fn event(a: &Actor, at: i64, action: AccessAction, person: Option<u64>, allowed: bool) -> AccessEvent {
+pub(super) fn event(a: &Actor, at: i64, action: AccessAction, person: Option<u64>, allowed: bool) -> AccessEvent {
     AccessEvent {
         at: Timestamp(T0 + at),
         request: RequestId(at as u128 * 7 + 1),
