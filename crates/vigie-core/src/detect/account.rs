@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::baseline::{Cusum, DailyHistory, Ewma, HourProfile};
+use super::baseline::{Cusum, DailyHistory, Ewma, HourProfile, MIN_HISTORY_DAYS, Robust};
 use super::window::{DAY_MS, DistinctWindows, HOUR_MS};
 use crate::org::{OrgKind, Role};
 
@@ -55,6 +55,12 @@ impl HourBuckets {
     pub fn from_raw(counts: [u32; BUCKETS], newest: i64) -> Self {
         HourBuckets { counts, newest }
     }
+
+    /// The end of the newest bucket, if any bucket counts something (a bound on the latest
+    /// addition: nothing is left to count an hour after it).
+    pub fn latest(&self) -> Option<i64> {
+        self.counts.iter().any(|&c| c > 0).then(|| (self.newest + 1).saturating_mul(BUCKET_MS) - 1)
+    }
 }
 
 /// Today's tallies (calendar day in UTC), folded into the baselines when the day ends.
@@ -102,48 +108,103 @@ pub mod novelty {
     ];
 }
 
+/// One account's state. Split by how often it is touched: the fields below are read or
+/// written by every event and stay together (a few cache lines: with 50 000 accounts every
+/// event's account is a cache miss, and each further line is another); [`Cold`] holds what
+/// only a session's first event, a quota, a lookup miss or the end of an hour or a day needs,
+/// behind one pointer. The hot part keeps copies of the few baseline figures every event
+/// compares with, refreshed by [`Account::derive`] whenever the cold part changes them.
 #[derive(Clone, Debug)]
 pub struct Account {
+    // Today's tallies and the distinct-person windows.
+    pub day: Day,
+    pub persons: DistinctWindows,
     /// The account's kind and role, from its events (for folding its days into its peers').
     pub peer: Option<(OrgKind, Role)>,
-    pub persons: DistinctWindows,
-    // Enumeration.
+    // Enumeration and cadence.
     pub last_person: Option<u64>,
     pub run: u32,
-    pub misses: VecDeque<i64>,
     pub last_at: i64,
     pub last_request: u128,
     pub gaps: [u32; CADENCE],
     pub gaps_len: u8,
     pub gaps_next: u8,
+    // Throttle: the time-out in force and its rung (1 → 5 → 60 min).
+    pub rung: u8,
+    // The ladder's memory.
+    pub suspended: bool,
+    pub session_novelty: u16,
+    pub throttled_until: i64,
+    pub session: u64,
+    pub reason_until: i64,
+    pub flagged_until: i64,
+    pub cusum_alarm_until: i64,
+    // Baselines every event compares with.
+    pub hourly: Ewma,
+    pub denied_ratio: Ewma,
+    pub lookup_ratio: Ewma,
+    /// Copies of the cold part's figures (see [`Account::derive`]).
+    pub derived: Derived,
+    pub cold: Box<Cold>,
+}
+
+/// What the hot path reads of the cold part, kept in the hot part: recomputed by
+/// [`Account::derive`] (at the end of a day, after a restore) and updated in place where the
+/// cold part changes on the way (a miss, a refusal, a scope page).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Derived {
+    /// The daily distinct-person baseline (median, spread), once there is one.
+    pub self_base: Option<Robust>,
+    /// The usual number of persons new to the account in a day (median), 0 without history.
+    pub new_usual: f64,
+    /// Bit h: the account has never worked in hour h (UTC), once its profile is long enough.
+    pub unusual_hours: u32,
+    /// The latest lookup miss, refusal and scope page (the cold lists need reading only
+    /// within their window of these).
+    pub last_miss: i64,
+    pub last_refused: i64,
+    pub last_scope: i64,
+    /// Some person was ever refused (the cold list of recent refusals is not empty).
+    pub refused_any: bool,
+    /// When the organization last heard of this account, and with which quotas.
+    pub org_seen_at: i64,
+    pub org_seen_quotas: [u32; 3],
+}
+
+impl Default for Derived {
+    fn default() -> Self {
+        Derived {
+            self_base: None,
+            new_usual: 0.0,
+            unusual_hours: 0,
+            last_miss: i64::MIN,
+            last_refused: i64::MIN,
+            last_scope: i64::MIN,
+            refused_any: false,
+            org_seen_at: i64::MIN,
+            org_seen_quotas: [0; 3],
+        }
+    }
+}
+
+/// The rarely touched part of an account's state.
+#[derive(Clone, Debug, Default)]
+pub struct Cold {
+    pub misses: VecDeque<i64>,
     pub scope_lines: HourBuckets,
     pub refused: HourBuckets,
     /// The last persons refused, so that asking again for the same one is one attempt.
     pub refused_recent: [u64; 8],
-    // Throttle: the time-out in force and its rung (1 → 5 → 60 min).
-    pub throttled_until: i64,
-    pub rung: u8,
-    // The ladder's memory.
-    pub suspended: bool,
     pub session_suspensions: VecDeque<i64>,
     pub suspended_session: u64,
-    pub reason_until: i64,
-    pub flagged_until: i64,
     // Session context.
     pub networks: [u64; NETWORKS],
     pub networks_next: u8,
     pub browsers: u16,
-    pub session: u64,
-    pub session_novelty: u16,
-    // Today, and the baselines.
-    pub day: Day,
+    // The daily baselines.
     pub distinct_history: DailyHistory,
     pub new_history: DailyHistory,
     pub cusum: Cusum,
-    pub cusum_alarm_until: i64,
-    pub hourly: Ewma,
-    pub denied_ratio: Ewma,
-    pub lookup_ratio: Ewma,
     pub hours: HourProfile,
     // Lifecycle: account requests and approvals of the last week.
     pub creations: VecDeque<i64>,
@@ -152,41 +213,29 @@ pub struct Account {
 impl Default for Account {
     fn default() -> Self {
         Account {
-            peer: None,
+            day: Day { index: i64::MIN, hour_index: i64::MIN, ..Day::default() },
             persons: DistinctWindows::default(),
+            peer: None,
             last_person: None,
             run: 0,
-            misses: VecDeque::new(),
             last_at: i64::MIN,
             last_request: 0,
             gaps: [0; CADENCE],
             gaps_len: 0,
             gaps_next: 0,
-            scope_lines: HourBuckets::default(),
-            refused: HourBuckets::default(),
-            refused_recent: [0; 8],
-            throttled_until: 0,
             rung: 0,
             suspended: false,
-            session_suspensions: VecDeque::new(),
-            suspended_session: 0,
+            session_novelty: 0,
+            throttled_until: 0,
+            session: 0,
             reason_until: i64::MIN,
             flagged_until: i64::MIN,
-            networks: [0; NETWORKS],
-            networks_next: 0,
-            browsers: 0,
-            session: 0,
-            session_novelty: 0,
-            day: Day { index: i64::MIN, hour_index: i64::MIN, ..Day::default() },
-            distinct_history: DailyHistory::default(),
-            new_history: DailyHistory::default(),
-            cusum: Cusum::default(),
             cusum_alarm_until: i64::MIN,
             hourly: Ewma::default(),
             denied_ratio: Ewma::default(),
             lookup_ratio: Ewma::default(),
-            hours: HourProfile::default(),
-            creations: VecDeque::new(),
+            derived: Derived::default(),
+            cold: Box::default(),
         }
     }
 }
@@ -222,17 +271,19 @@ impl Account {
         }
         // The CUSUM runs on every active day (a drift must not hide behind its own flags);
         // the baseline it compares with is frozen while flagged.
-        if let Some(base) = self.distinct_history.robust()
-            && self.cusum.add(f64::from(d.distinct), base, cusum.0, cusum.1)
+        let cold = &mut *self.cold;
+        if let Some(base) = cold.distinct_history.robust()
+            && cold.cusum.add(f64::from(d.distinct), base, cusum.0, cusum.1)
         {
             self.cusum_alarm_until = (day + 1) * DAY_MS;
         }
         if d.flagged || now < self.flagged_until {
             return None;
         }
-        self.distinct_history.push(d.distinct);
-        self.new_history.push(d.new);
-        self.hours.add_day(d.hours);
+        cold.distinct_history.push(d.distinct);
+        cold.new_history.push(d.new);
+        cold.hours.add_day(d.hours);
+        self.derive();
         if d.events > 0 {
             self.denied_ratio.add(f64::from(d.denied) / f64::from(d.events), 0.1);
         }
@@ -263,6 +314,39 @@ impl Account {
         Some((mean, var.sqrt()))
     }
 
+    /// Recomputes the hot copies of the cold part's figures (after a day enters the
+    /// baselines, after a restore).
+    pub fn derive(&mut self) {
+        let c = &*self.cold;
+        let d = &mut self.derived;
+        d.self_base = c.distinct_history.robust();
+        d.new_usual = c.new_history.robust().map_or(0.0, |b| b.median);
+        d.unusual_hours = if usize::from(c.hours.active_days) >= MIN_HISTORY_DAYS {
+            (0..24).filter(|&h| c.hours.days_in_hour[h] == 0).fold(0u32, |m, h| m | 1 << h)
+        } else {
+            0
+        };
+        d.last_miss = c.misses.back().copied().unwrap_or(i64::MIN);
+        d.last_refused = c.refused.latest().unwrap_or(i64::MIN);
+        d.last_scope = c.scope_lines.latest().unwrap_or(i64::MIN);
+        d.refused_any = c.refused_recent.iter().any(|&p| p != 0);
+    }
+
+    /// Whether hour `h` of the day (UTC) is one the account never works.
+    pub fn unusual_hour(&self, h: usize) -> bool {
+        self.derived.unusual_hours & (1 << h) != 0
+    }
+
+    /// Bytes held, outside the distinct-person sets.
+    pub fn bytes(&self) -> usize {
+        let c = &*self.cold;
+        std::mem::size_of::<Self>()
+            + std::mem::size_of::<Cold>()
+            + (c.misses.capacity() + c.session_suspensions.capacity() + c.creations.capacity()) * 8
+    }
+}
+
+impl Cold {
     /// Whether a network is known to the account; learns it.
     pub fn learn_network(&mut self, network: u64) -> bool {
         if network == 0 {
@@ -279,11 +363,5 @@ impl Account {
     /// Whether the account knew any network before (a first session has nothing to be new to).
     pub fn has_history(&self) -> bool {
         self.networks.iter().any(|&n| n != 0)
-    }
-
-    /// Bytes held, outside the distinct-person sets.
-    pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + (self.misses.capacity() + self.session_suspensions.capacity() + self.creations.capacity()) * 8
     }
 }

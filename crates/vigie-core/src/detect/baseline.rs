@@ -162,21 +162,50 @@ impl HourProfile {
 /// Completed account-days of a peer group (organization kind × role): a histogram of daily
 /// distinct persons on a log scale (four buckets per doubling: ±9 % resolution), for
 /// percentiles without keeping every value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct PeerHistogram {
     pub counts: Vec<u32>,
     pub total: u64,
+    /// The last quantile asked, by (total, q, min_total): it changes only when a day is added.
+    memo: Option<(u64, u64, u64, Option<u64>)>,
 }
 
 const PEER_BUCKETS: usize = 4 * 24 + 2;
 
 impl Default for PeerHistogram {
     fn default() -> Self {
-        PeerHistogram { counts: vec![0; PEER_BUCKETS], total: 0 }
+        PeerHistogram::from_counts(vec![0; PEER_BUCKETS], 0)
     }
 }
 
+/// Equal when the counts are: the memo is not part of the value.
+impl PartialEq for PeerHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.counts == other.counts && self.total == other.total
+    }
+}
+
+impl Eq for PeerHistogram {}
+
 impl PeerHistogram {
+    pub fn from_counts(counts: Vec<u32>, total: u64) -> Self {
+        PeerHistogram { counts, total, memo: None }
+    }
+
+    /// [`PeerHistogram::quantile`], remembered until the histogram changes (every event of
+    /// the group asks the same one).
+    pub fn quantile_memo(&mut self, q: f64, min_total: u64) -> Option<f64> {
+        let key = (self.total, q.to_bits(), min_total);
+        if let Some((t, qb, m, v)) = self.memo
+            && (t, qb, m) == key
+        {
+            return v.map(f64::from_bits);
+        }
+        let v = self.quantile(q, min_total);
+        self.memo = Some((key.0, key.1, key.2, v.map(f64::to_bits)));
+        v
+    }
+
     fn bucket(x: u32) -> usize {
         if x == 0 {
             return 0;

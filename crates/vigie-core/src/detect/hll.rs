@@ -92,6 +92,24 @@ impl SlidingHll {
     /// Counts `item` as seen `at`. Out of order is fine; an item older than the maximum window
     /// before the latest time seen is ignored. Also drops the expired pairs of its register.
     pub fn insert(&mut self, item: u64, at: Timestamp) {
+        self.insert_hashed(self.key.hash(item), at);
+    }
+
+    /// The keyed hash of `item`, for [`SlidingHll::insert_hashed`]: sketches built with the
+    /// same key share it, so an item counted in several of them is hashed once.
+    pub fn hash(&self, item: u64) -> u64 {
+        self.key.hash(item)
+    }
+
+    /// Whether two sketches hash items alike (sketches restored from a snapshot keep the key
+    /// they were made with; new ones get the running process's).
+    pub fn same_key(&self, other: &SlidingHll) -> bool {
+        self.key.key == other.key.key
+    }
+
+    /// [`SlidingHll::insert`] of an item already hashed by [`SlidingHll::hash`] of a sketch
+    /// with the same key (another key's hash would count a different, unkeyed item).
+    pub fn insert_hashed(&mut self, h: u64, at: Timestamp) {
         let at = at.millis();
         self.latest_ms = self.latest_ms.max(at);
         let window = self.max_window_ms;
@@ -106,7 +124,6 @@ impl SlidingHll {
             return;
         }
         let p = u32::from(self.precision);
-        let h = self.key.hash(item);
         let reg = (h >> (64 - p)) as usize;
         let rho = (h << p).leading_zeros().min(64 - p) + 1;
         match self.spilled(reg) {
@@ -118,14 +135,30 @@ impl SlidingHll {
     /// Estimated distinct items inserted in (now - window_ms, now]. window_ms is clamped to
     /// max_window_ms. O(2^precision).
     pub fn estimate(&self, now: Timestamp, window_ms: i64) -> f64 {
-        let Some(from) = self.window_start(now, window_ms) else { return 0.0 };
-        let (mut sum, mut zeros) = (0.0_f64, 0_usize);
+        let [e] = self.estimates(now, [window_ms]);
+        e
+    }
+
+    /// [`SlidingHll::estimate`] of several windows in one pass over the registers.
+    pub fn estimates<const W: usize>(&self, now: Timestamp, windows_ms: [i64; W]) -> [f64; W] {
+        let from = windows_ms.map(|w| self.window_start(now, w));
+        let mut sum = [0.0_f64; W];
+        let mut zeros = [0_usize; W];
         for reg in 0..self.registers() {
-            let rho = self.window_rho(reg, from);
-            zeros += usize::from(rho == 0);
-            // 2^-rho, exactly: rho ≤ 61.
-            sum += f64::from_bits((1023 - u64::from(rho)) << 52);
+            let pairs = self.pairs(reg);
+            for w in 0..W {
+                let Some(start) = from[w] else { continue };
+                let rho = rho_from(pairs, start);
+                zeros[w] += usize::from(rho == 0);
+                // 2^-rho, exactly: rho ≤ 61.
+                sum[w] += f64::from_bits((1023 - u64::from(rho)) << 52);
+            }
         }
+        std::array::from_fn(|w| if from[w].is_some() { self.estimator(sum[w], zeros[w]) } else { 0.0 })
+    }
+
+    /// The HyperLogLog estimator from the sum of 2^-rho and the count of empty registers.
+    fn estimator(&self, sum: f64, zeros: usize) -> f64 {
         let m = self.registers() as f64;
         let alpha = match self.registers() {
             16 => 0.673,
@@ -144,9 +177,21 @@ impl SlidingHll {
         let Some(epoch) = self.epoch_s else { return };
         let floor = self.floor(epoch);
         for reg in 0..self.registers() {
-            let mut list = self.load::<LIST_CAP>(reg);
-            if list.drop_before(floor) || self.spilled(reg).is_some() {
-                self.store(reg, list.as_slice(), true);
+            match self.spilled(reg) {
+                Some(_) => {
+                    let mut list = self.load::<LIST_CAP>(reg);
+                    list.drop_before(floor);
+                    self.store(reg, list.as_slice(), true);
+                }
+                None => {
+                    // Lists are oldest first: nothing to drop unless the first pair is.
+                    let first = self.slots[reg * INLINE];
+                    if first != 0 && time_of(first) < floor {
+                        let mut list = self.load::<INLINE>(reg);
+                        list.drop_before(floor);
+                        self.store(reg, list.as_slice(), true);
+                    }
+                }
             }
         }
         if self.spill.capacity() > 2 * self.spill.len() {
@@ -250,9 +295,9 @@ impl SlidingHll {
     }
 
     /// The register's value for a window starting at stored second `from`: 0 if empty.
+    #[cfg(test)]
     fn window_rho(&self, reg: usize, from: u32) -> u32 {
-        let first = from << RHO_BITS;
-        self.pairs(reg).iter().find(|&&p| p >= first).map_or(0, |&p| rho_of(p))
+        rho_from(self.pairs(reg), from)
     }
 
     /// The index in `spill` of a register's list, if it spilled.
@@ -474,6 +519,13 @@ impl<const N: usize> List<N> {
 }
 
 /// Drops the pairs of the list `buf[..*len]` before stored second `floor`; whether any went.
+/// A register's value for a window starting at stored second `from` (its list's first pair
+/// inside the window): 0 if empty.
+fn rho_from(pairs: &[u32], from: u32) -> u32 {
+    let first = from << RHO_BITS;
+    pairs.iter().find(|&&p| p >= first).map_or(0, |&p| rho_of(p))
+}
+
 fn drop_before(buf: &mut [u32], len: &mut usize, floor: u32) -> bool {
     let n = buf[..*len].iter().take_while(|&&p| time_of(p) < floor).count();
     if n > 0 {

@@ -36,7 +36,6 @@ pub mod org;
 pub mod snapshot;
 pub mod window;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub use config::{DetectConfig, Statistics, Thresholds};
@@ -51,6 +50,8 @@ use org::{GroupState, OrgState};
 use window::{DAY_MS, HOUR_MS, WEEK_MS};
 
 const LOOKUP_WINDOW_MS: i64 = 10 * 60_000;
+/// How stale an organization's note of an account's activity and quotas may get.
+const ORG_SEEN_MS: i64 = 60_000;
 /// Escalating throttle time-outs on repeats.
 const THROTTLE_MS: [i64; 3] = [60_000, 5 * 60_000, 60 * 60_000];
 /// Cadence: at most this mean gap, and a coefficient of variation below this, over the last
@@ -62,21 +63,31 @@ const SUSPICION_MS: i64 = WEEK_MS;
 /// Days of the ledger replayed at start-up: the baselines' 28 days.
 pub const REPLAY_MS: i64 = 28 * DAY_MS;
 
+/// The detector's maps: hashbrown with foldhash, keyed per process. The keys (agents,
+/// organizations, persons) are partly chosen by callers, so the hash must be keyed against
+/// flooding; foldhash is (a folded multiply under a random seed) and costs a few nanoseconds
+/// where SipHash-1-3 costs tens, which matters at several lookups per event.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// Everything the detector remembers. One lock: a decision is a few map operations.
 #[derive(Debug, Default)]
 pub struct State {
-    pub accounts: HashMap<AgentId, Account>,
-    pub orgs: HashMap<OrgId, OrgState>,
-    pub groups: HashMap<(OrgKind, Role), GroupState>,
-    pub peers: HashMap<(OrgKind, Role), PeerHistogram>,
+    pub accounts: FastMap<AgentId, Account>,
+    pub orgs: FastMap<OrgId, OrgState>,
+    pub groups: FastMap<(OrgKind, Role), GroupState>,
+    pub peers: FastMap<(OrgKind, Role), PeerHistogram>,
     /// Accounts under suspicion, until when.
-    pub suspects: HashMap<AgentId, i64>,
+    pub suspects: FastMap<AgentId, i64>,
 }
 
 /// The detector.
 #[derive(Debug)]
 pub struct ExfiltrationDetector {
     config: DetectConfig,
+    /// The thresholds of every (organization kind, role), looked up by index rather than
+    /// hashed per event.
+    table: Vec<Thresholds>,
     state: Mutex<State>,
 }
 
@@ -127,12 +138,23 @@ impl Signals {
 
 impl ExfiltrationDetector {
     pub fn new(config: DetectConfig) -> Self {
-        ExfiltrationDetector { config, state: Mutex::new(State::default()) }
+        Self::with_state(config, State::default())
     }
 
     /// A detector resuming from a snapshot's state.
     pub fn with_state(config: DetectConfig, state: State) -> Self {
-        ExfiltrationDetector { config, state: Mutex::new(state) }
+        let mut table =
+            vec![Thresholds::default_for(OrgKind::Agency, Role::Advisor); OrgKind::ALL.len() * Role::ALL.len()];
+        for kind in OrgKind::ALL {
+            for role in Role::ALL {
+                table[table_index(kind, role)] = config.thresholds(kind, role);
+            }
+        }
+        ExfiltrationDetector { config, table, state: Mutex::new(state) }
+    }
+
+    fn thresholds(&self, kind: OrgKind, role: Role) -> Thresholds {
+        self.table.get(table_index(kind, role)).copied().unwrap_or_else(|| self.config.thresholds(kind, role))
     }
 
     pub fn config(&self) -> &DetectConfig {
@@ -183,7 +205,7 @@ impl ExfiltrationDetector {
                     a.persons.touch(p, h.at);
                 }
                 count_release(a, at, last);
-                let q = self.config.thresholds(h.org_kind, h.role);
+                let q = self.thresholds(h.org_kind, h.role);
                 let key = self.config.hll_key;
                 let org = st.orgs.entry(h.org).or_insert_with(|| OrgState::new(key));
                 org.seen(h.agent, at, [q.quota_hour, q.quota_day, q.quota_week]);
@@ -224,7 +246,7 @@ impl ExfiltrationDetector {
         let mut out = Signals { list: Vec::new() };
 
         // Thresholds: stricter on probation and when the account's maker is under suspicion.
-        let mut t = self.config.thresholds(e.actor.org_kind, e.actor.role);
+        let mut t = self.thresholds(e.actor.org_kind, e.actor.role);
         let suspect_maker = [ctx.sign_in.created_by, ctx.sign_in.approved_by]
             .into_iter()
             .flatten()
@@ -274,7 +296,7 @@ impl ExfiltrationDetector {
         let mut context: Vec<&str> =
             novelty::NAMES.iter().filter(|(bit, _)| a.session_novelty & bit != 0).map(|(_, n)| *n).collect();
         let hour_of_day = (now.rem_euclid(DAY_MS) / HOUR_MS) as usize;
-        if a.hours.unusual(hour_of_day) {
+        if a.unusual_hour(hour_of_day) {
             context.push("unusual_hour");
         }
         let mut risk = context.len() as u32;
@@ -298,32 +320,37 @@ impl ExfiltrationDetector {
         }
         let lookup = matches!(e.action, AccessAction::LookupByNir | AccessAction::LookupByFtId);
         if lookup && e.decision != Decision::Allow {
-            a.misses.push_back(now);
+            a.cold.misses.push_back(now);
+            a.derived.last_miss = now;
             a.day.outside_lookups += 1;
         }
-        while a.misses.front().is_some_and(|&m| now - m >= LOOKUP_WINDOW_MS)
-            || a.misses.len() > 4 * t.lookup_misses as usize
-        {
-            a.misses.pop_front();
-        }
+        // The list of misses is read only within the window of the latest one.
+        let misses = if now.saturating_sub(a.derived.last_miss) < LOOKUP_WINDOW_MS {
+            let m = &mut a.cold.misses;
+            while m.front().is_some_and(|&t| now - t >= LOOKUP_WINDOW_MS) || m.len() > 4 * t.lookup_misses as usize {
+                m.pop_front();
+            }
+            m.len()
+        } else {
+            0
+        };
         let sequential = a.run >= t.sequential_run;
-        let probing = a.misses.len() as u32 >= t.lookup_misses;
+        let probing = misses as u32 >= t.lookup_misses;
         let scripted = match a.cadence(now, e.request.0) {
             Some((mean, sd)) if mean <= SCRIPTED_MEAN_MS && sd < SCRIPTED_CV * mean.max(1.0) => Some((mean, sd)),
             _ => None,
         };
         if e.action == AccessAction::ScopeList {
-            a.scope_lines.add(now, 1);
+            a.cold.scope_lines.add(now, 1);
+            a.derived.last_scope = now;
         }
-        let scope_lines = a.scope_lines.total(now);
+        let scope_lines =
+            if now.saturating_sub(a.derived.last_scope) < HOUR_MS { a.cold.scope_lines.total(now) } else { 0 };
         if sequential {
             out.push(VerdictAction::StepUp, format!("sequential_run={} threshold={}", a.run, t.sequential_run));
         }
         if probing {
-            out.push(
-                VerdictAction::StepUp,
-                format!("lookup_misses_10min={} threshold={}", a.misses.len(), t.lookup_misses),
-            );
+            out.push(VerdictAction::StepUp, format!("lookup_misses_10min={misses} threshold={}", t.lookup_misses));
         }
         if scope_lines > t.scope_lines_hour {
             out.push(VerdictAction::StepUp, format!("scope_lines_hour={scope_lines} threshold={}", t.scope_lines_hour));
@@ -353,8 +380,9 @@ impl ExfiltrationDetector {
         let names = ["hour", "day", "week"];
         let exceeded: Vec<usize> =
             (0..3).filter(|&w| projected[w] > quotas[w] && adds([HOUR_MS, DAY_MS, WEEK_MS][w]) == 1).collect();
-        let refused_hour = a.refused.total(now);
-        let again = person.is_some_and(|p| a.refused_recent.contains(&p.get()));
+        let refused_hour =
+            if now.saturating_sub(a.derived.last_refused) < HOUR_MS { a.cold.refused.total(now) } else { 0 };
+        let again = person.is_some_and(|p| a.derived.refused_any && a.cold.refused_recent.contains(&p.get()));
         let attempt = |len: i64| if again { 0 } else { adds(len) };
         let attempted = [d.hour + refused_hour + attempt(HOUR_MS), d.day + a.day.refused_new + attempt(DAY_MS)];
         // Corroboration: enumeration, or a context that says someone else may hold the session
@@ -425,7 +453,12 @@ impl ExfiltrationDetector {
         // The organization's and the peer group's shared counts.
         let key = self.config.hll_key;
         let org = orgs.entry(e.actor.org).or_insert_with(|| OrgState::new(key));
-        org.seen(agent, now, quotas);
+        // The organization's list of active accounts needs minutes, not milliseconds.
+        if now.saturating_sub(a.derived.org_seen_at) >= ORG_SEEN_MS || a.derived.org_seen_quotas != quotas {
+            org.seen(agent, now, quotas);
+            a.derived.org_seen_at = now;
+            a.derived.org_seen_quotas = quotas;
+        }
         let group = groups.entry(peer).or_insert_with(|| GroupState::new(key));
         if new_to_account {
             let over = org.over_quota(now, s.org_quota_percent);
@@ -452,7 +485,7 @@ impl ExfiltrationDetector {
         // Statistics (a step-up at most).
         let today = a.day.distinct + adds_since(person, last, now, DAY_MS);
         let this_hour = a.day.hour_distinct + adds_since(person, last, now, HOUR_MS);
-        if let Some(base) = a.distinct_history.robust() {
+        if let Some(base) = a.derived.self_base {
             let z = (f64::from(today) - base.median) / base.sigma;
             if today >= s.min_volume && f64::from(today) >= s.self_factor * base.median && z >= s.self_z {
                 out.push(
@@ -472,7 +505,7 @@ impl ExfiltrationDetector {
             }
         }
         if now < a.cusum_alarm_until && new_to_account {
-            out.push(VerdictAction::StepUp, format!("cusum={:.1} threshold={}", a.cusum.s, s.cusum_h));
+            out.push(VerdictAction::StepUp, format!("cusum={:.1} threshold={}", a.cold.cusum.s, s.cusum_h));
         }
         let denied_today = a.day.denied + u32::from(e.action == AccessAction::View && e.decision != Decision::Allow);
         let views_today = a.day.views + u32::from(e.action == AccessAction::View);
@@ -502,7 +535,7 @@ impl ExfiltrationDetector {
             }
         }
         if today >= s.min_volume
-            && let Some(q) = peers.get(&peer).and_then(|h| h.quantile(s.peer_quantile, s.peer_min_days))
+            && let Some(q) = peers.get_mut(&peer).and_then(|h| h.quantile_memo(s.peer_quantile, s.peer_min_days))
             && f64::from(today) > s.peer_factor * q
         {
             out.push(
@@ -520,7 +553,7 @@ impl ExfiltrationDetector {
         if new_to_account && !reason_active {
             let new_today = a.day.new + 1;
             let friction_at = (u64::from(t.quota_day) * u64::from(t.friction_new_percent) / 100).max(1) as u32;
-            let usual = a.new_history.robust().map_or(0.0, |b| b.median);
+            let usual = a.derived.new_usual;
             if new_today >= friction_at && f64::from(new_today) >= 3.0 * usual {
                 out.push(
                     VerdictAction::Friction,
@@ -534,17 +567,18 @@ impl ExfiltrationDetector {
         // The ladder's memory: repeated session suspensions suspend the account.
         let mut action = out.decide(ctx.elevated, ctx.reason.is_some());
         if action == VerdictAction::SuspendSession {
-            while a.session_suspensions.front().is_some_and(|&t| now - t >= DAY_MS) {
-                a.session_suspensions.pop_front();
+            let c = &mut *a.cold;
+            while c.session_suspensions.front().is_some_and(|&t| now - t >= DAY_MS) {
+                c.session_suspensions.pop_front();
             }
-            if a.suspended_session != a.session {
-                a.suspended_session = a.session;
-                a.session_suspensions.push_back(now);
+            if c.suspended_session != a.session {
+                c.suspended_session = a.session;
+                c.session_suspensions.push_back(now);
             }
-            if a.session_suspensions.len() >= 2 {
+            if c.session_suspensions.len() >= 2 {
                 a.suspended = true;
                 action = VerdictAction::SuspendAccount;
-                out.push(action, format!("session_suspensions_24h={}", a.session_suspensions.len()));
+                out.push(action, format!("session_suspensions_24h={}", c.session_suspensions.len()));
             }
         }
         if action.rank() >= VerdictAction::SuspendSession.rank() {
@@ -567,13 +601,21 @@ impl ExfiltrationDetector {
             if releases {
                 a.persons.touch(p, e.at);
                 count_release(a, now, last);
-                org.insert(p.get(), e.at);
-                group.insert(p.get(), e.at);
+                // One keyed hash for both sketches when they share the key.
+                let h = org.hll.hash(p.get());
+                org.insert_hashed(h, e.at);
+                if group.hll.same_key(&org.hll) {
+                    group.insert_hashed(h, e.at);
+                } else {
+                    group.insert(p.get(), e.at);
+                }
             } else if new_to_account && !again {
-                a.refused.add(now, 1);
+                a.cold.refused.add(now, 1);
+                a.derived.last_refused = now;
+                a.derived.refused_any = true;
                 a.day.refused_new += 1;
-                let slot = (a.day.refused_new as usize) % a.refused_recent.len();
-                a.refused_recent[slot] = p.get();
+                let slot = (a.day.refused_new as usize) % a.cold.refused_recent.len();
+                a.cold.refused_recent[slot] = p.get();
             }
         }
         let reasons = out.list.into_iter().map(|(_, r)| r).collect();
@@ -588,11 +630,12 @@ impl ExfiltrationDetector {
         if a.suspended {
             return Verdict { action: VerdictAction::SuspendAccount, reasons: vec!["account_suspended=1".into()] };
         }
-        while a.creations.front().is_some_and(|&t| now - t >= WEEK_MS) {
-            a.creations.pop_front();
+        let creations = &mut a.cold.creations;
+        while creations.front().is_some_and(|&t| now - t >= WEEK_MS) {
+            creations.pop_front();
         }
-        let day = a.creations.iter().filter(|&&t| now - t < DAY_MS).count() as u32 + 1;
-        let week = a.creations.len() as u32 + 1;
+        let day = creations.iter().filter(|&&t| now - t < DAY_MS).count() as u32 + 1;
+        let week = creations.len() as u32 + 1;
         let kind = act.kind.as_str();
         let mut reasons = Vec::new();
         if day > s.creations_day {
@@ -605,7 +648,7 @@ impl ExfiltrationDetector {
             reasons.push("actor_under_suspicion=1".into());
         }
         if reasons.is_empty() {
-            a.creations.push_back(now);
+            a.cold.creations.push_back(now);
             return Verdict::allow();
         }
         // Held, and the account is under suspicion: what it created this week shares its risk.
@@ -613,6 +656,12 @@ impl ExfiltrationDetector {
         st.suspects.insert(act.actor, now + SUSPICION_MS);
         Verdict { action: VerdictAction::Throttle, reasons }
     }
+}
+
+/// The place of (kind, role) in the thresholds table (fieldless enums: their declaration
+/// order).
+fn table_index(kind: OrgKind, role: Role) -> usize {
+    kind as usize * Role::ALL.len() + role as usize
 }
 
 /// Today's tallies of one event.
@@ -671,16 +720,17 @@ fn corroboration(sequential: bool, probing: bool, scripted: bool, context: &[&st
 fn session_novelty(a: &mut Account, ctx: &DetectContext, now: i64, s: &Statistics) -> u16 {
     let si = &ctx.sign_in;
     let mut f = 0;
-    let had_history = a.has_history();
-    if !a.learn_network(si.network) && had_history {
+    let c = &mut *a.cold;
+    let had_history = c.has_history();
+    if !c.learn_network(si.network) && had_history {
         f |= novelty::NEW_NETWORK;
     }
     if let Some(ua) = si.ua_family {
         let bit = 1u16 << (ua as u16);
-        if a.browsers != 0 && a.browsers & bit == 0 {
+        if c.browsers != 0 && c.browsers & bit == 0 {
             f |= novelty::NEW_BROWSER;
         }
-        a.browsers |= bit;
+        c.browsers |= bit;
     }
     if si.concurrent_sessions >= 1 {
         f |= novelty::CONCURRENT;

@@ -9,14 +9,15 @@
 //! accounts come and go). Between two estimates an organization may overshoot its quota by
 //! what its accounts read in that second, which each account's exact quotas still bound.
 
-use std::collections::HashMap;
-
 use super::hll::SlidingHll;
 use super::window::{DAY_MS, HOUR_MS, WEEK_MS};
 use crate::ids::AgentId;
 use crate::time::Timestamp;
 
 const REFRESH_MS: i64 = 1_000;
+/// How often a sketch's expired pairs are dropped: only to give memory back (estimates skip
+/// what lies outside their window anyway, and inserts trim the register they touch).
+const EXPIRE_MS: i64 = 10 * 60_000;
 pub const ORG_PRECISION: u8 = 11;
 pub const GROUP_PRECISION: u8 = 12;
 
@@ -33,28 +34,37 @@ pub struct Estimate {
 pub struct OrgState {
     pub hll: SlidingHll,
     /// Accounts seen in the week: last activity and their [hour, day, week] quotas.
-    pub accounts: HashMap<AgentId, (i64, [u32; 3])>,
+    pub accounts: super::FastMap<AgentId, (i64, [u32; 3])>,
     pub estimate: Estimate,
     pub quota: [u64; 3],
     pub refreshed: i64,
     /// Persons inserted since the last estimate.
     pub inserts: u64,
+    /// When the sketch last dropped its expired pairs (not kept in snapshots).
+    pub hll_expired: i64,
 }
 
 impl OrgState {
     pub fn new(key: u64) -> Self {
         OrgState {
             hll: SlidingHll::new(ORG_PRECISION, WEEK_MS, key),
-            accounts: HashMap::new(),
+            accounts: super::FastMap::default(),
             estimate: Estimate::default(),
             quota: [u64::MAX; 3],
             refreshed: i64::MIN,
             inserts: 0,
+            hll_expired: i64::MIN,
         }
     }
 
     pub fn insert(&mut self, person: u64, at: Timestamp) {
         self.hll.insert(person, at);
+        self.inserts += 1;
+    }
+
+    /// [`OrgState::insert`] of a person hashed by a sketch with the same key.
+    pub fn insert_hashed(&mut self, hash: u64, at: Timestamp) {
+        self.hll.insert_hashed(hash, at);
         self.inserts += 1;
     }
 
@@ -83,13 +93,12 @@ impl OrgState {
         }
         self.refreshed = now;
         self.inserts = 0;
-        self.hll.expire(Timestamp(now));
-        let at = Timestamp(now);
-        self.estimate = Estimate {
-            hour: self.hll.estimate(at, HOUR_MS),
-            day: self.hll.estimate(at, DAY_MS),
-            week: self.hll.estimate(at, WEEK_MS),
-        };
+        if now.saturating_sub(self.hll_expired) >= EXPIRE_MS {
+            self.hll.expire(Timestamp(now));
+            self.hll_expired = now;
+        }
+        let [hour, day, week] = self.hll.estimates(Timestamp(now), [HOUR_MS, DAY_MS, WEEK_MS]);
+        self.estimate = Estimate { hour, day, week };
         self.accounts.retain(|_, (seen, _)| now - *seen < WEEK_MS);
         let mut sum = [0u64; 3];
         let mut max = [0u64; 3];
@@ -125,6 +134,8 @@ pub struct GroupState {
     pub history: Vec<f32>,
     /// Persons inserted since the last estimate.
     pub inserts: u64,
+    /// When the sketch last dropped its expired pairs (not kept in snapshots).
+    pub hll_expired: i64,
 }
 
 impl GroupState {
@@ -136,11 +147,18 @@ impl GroupState {
             day: i64::MIN,
             history: Vec::with_capacity(GROUP_DAYS),
             inserts: 0,
+            hll_expired: i64::MIN,
         }
     }
 
     pub fn insert(&mut self, person: u64, at: Timestamp) {
         self.hll.insert(person, at);
+        self.inserts += 1;
+    }
+
+    /// [`GroupState::insert`] of a person hashed by a sketch with the same key.
+    pub fn insert_hashed(&mut self, hash: u64, at: Timestamp) {
+        self.hll.insert_hashed(hash, at);
         self.inserts += 1;
     }
 
@@ -172,7 +190,10 @@ impl GroupState {
     fn estimate(&mut self, now: i64) {
         self.refreshed = now;
         self.inserts = 0;
-        self.hll.expire(Timestamp(now));
+        if now.saturating_sub(self.hll_expired) >= EXPIRE_MS {
+            self.hll.expire(Timestamp(now));
+            self.hll_expired = now;
+        }
         self.day_estimate = self.hll.estimate(Timestamp(now), DAY_MS);
     }
 

@@ -22,16 +22,16 @@
 //! file cannot make it allocate more than its own size allows), range-checks every index and
 //! time, and never panics: it returns a [`SnapshotError`] saying where it stopped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use sha2::{Digest, Sha256};
 
-use super::State;
-use super::account::{Account, CADENCE, Day, HourBuckets, NETWORKS};
+use super::account::{Account, CADENCE, Cold, Day, Derived, HourBuckets, NETWORKS};
 use super::baseline::{Cusum, DailyHistory, Ewma, HISTORY_DAYS, HourProfile, PeerHistogram};
 use super::hll::SlidingHll;
 use super::org::{Estimate, GROUP_DAYS, GroupState, OrgState};
 use super::window::DistinctWindows;
+use super::{FastMap, State};
 use crate::ids::{AgentId, OrgId, PersonId};
 use crate::org::{OrgKind, Role};
 
@@ -171,6 +171,7 @@ pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
 }
 
 fn put_account(out: &mut Vec<u8>, a: &Account) {
+    let c = &*a.cold;
     match a.peer {
         Some(peer) => {
             out.push(1);
@@ -186,24 +187,24 @@ fn put_account(out: &mut Vec<u8>, a: &Account) {
     out.push(u8::from(a.last_person.is_some()));
     put_u64(out, a.last_person.unwrap_or(0));
     put_u32(out, a.run);
-    put_times(out, &a.misses);
+    put_times(out, &c.misses);
     put_i64(out, a.last_at);
     out.extend_from_slice(&a.last_request.to_le_bytes());
     a.gaps.iter().for_each(|&g| put_u32(out, g));
     out.push(a.gaps_len);
     out.push(a.gaps_next);
-    put_buckets(out, &a.scope_lines);
-    put_buckets(out, &a.refused);
+    put_buckets(out, &c.scope_lines);
+    put_buckets(out, &c.refused);
     put_i64(out, a.throttled_until);
     out.push(a.rung);
     out.push(u8::from(a.suspended));
-    put_times(out, &a.session_suspensions);
-    put_u64(out, a.suspended_session);
+    put_times(out, &c.session_suspensions);
+    put_u64(out, c.suspended_session);
     put_i64(out, a.reason_until);
     put_i64(out, a.flagged_until);
-    a.networks.iter().for_each(|&n| put_u64(out, n));
-    out.push(a.networks_next);
-    put_u16(out, a.browsers);
+    c.networks.iter().for_each(|&n| put_u64(out, n));
+    out.push(c.networks_next);
+    put_u16(out, c.browsers);
     put_u64(out, a.session);
     put_u16(out, a.session_novelty);
     let d = &a.day;
@@ -214,22 +215,22 @@ fn put_account(out: &mut Vec<u8>, a: &Account) {
     out.push(u8::from(d.flagged));
     put_i64(out, d.hour_index);
     put_u32(out, d.hour_distinct);
-    for h in [&a.distinct_history, &a.new_history] {
+    for h in [&c.distinct_history, &c.new_history] {
         let (values, len, next) = h.raw();
         values.iter().for_each(|&v| put_u16(out, v));
         out.push(len);
         out.push(next);
     }
-    put_f32(out, a.cusum.s);
+    put_f32(out, c.cusum.s);
     put_i64(out, a.cusum_alarm_until);
     for e in [&a.hourly, &a.denied_ratio, &a.lookup_ratio] {
         put_f32(out, e.mean);
         put_f32(out, e.var);
         put_u16(out, e.n);
     }
-    a.hours.days_in_hour.iter().for_each(|&c| put_u16(out, c));
-    put_u16(out, a.hours.active_days);
-    put_times(out, &a.creations);
+    c.hours.days_in_hour.iter().for_each(|&n| put_u16(out, n));
+    put_u16(out, c.hours.active_days);
+    put_times(out, &c.creations);
 }
 
 fn read_account(r: &mut Reader) -> Option<Account> {
@@ -315,51 +316,57 @@ fn read_account(r: &mut Reader) -> Option<Account> {
     }
     let hours = HourProfile { days_in_hour, active_days: r.u16()? };
     let creations = r.times()?;
-    Some(Account {
-        peer,
+    let cold = Cold {
+        misses,
+        scope_lines,
+        refused,
+        // Not kept: at worst a person refused just before the snapshot counts twice as attempted.
+        refused_recent: [0; 8],
+        session_suspensions,
+        suspended_session,
+        networks,
+        networks_next,
+        browsers,
+        distinct_history,
+        new_history,
+        cusum,
+        hours,
+        creations,
+    };
+    let mut account = Account {
+        day,
         persons,
+        peer,
         last_person,
         run,
-        misses,
         last_at,
         last_request,
         gaps,
         gaps_len,
         gaps_next,
-        scope_lines,
-        refused,
-        // Not kept: at worst a person refused just before the snapshot counts twice as attempted.
-        refused_recent: [0; 8],
-        throttled_until,
         rung,
         suspended,
-        session_suspensions,
-        suspended_session,
+        session_novelty,
+        throttled_until,
+        session,
         reason_until,
         flagged_until,
-        networks,
-        networks_next,
-        browsers,
-        session,
-        session_novelty,
-        day,
-        distinct_history,
-        new_history,
-        cusum,
         cusum_alarm_until,
         hourly,
         denied_ratio,
         lookup_ratio,
-        hours,
-        creations,
-    })
+        derived: Derived::default(),
+        cold: Box::new(cold),
+    };
+    account.derive();
+    Some(account)
 }
 
 fn read_org(r: &mut Reader) -> Option<(OrgId, OrgState)> {
     let org = OrgId::new(r.u64()?)?;
     let hll = r.hll()?;
     let n = r.count(8 + 8 + 12)?;
-    let mut accounts = HashMap::with_capacity(n);
+    let mut accounts = FastMap::with_capacity_and_hasher(n, Default::default());
     for _ in 0..n {
         let agent = AgentId::new(r.u64()?)?;
         let seen = r.time()?;
@@ -368,7 +375,7 @@ fn read_org(r: &mut Reader) -> Option<(OrgId, OrgState)> {
     let estimate = Estimate { hour: r.f64()?, day: r.f64()?, week: r.f64()? };
     let quota = [r.u64()?, r.u64()?, r.u64()?];
     let refreshed = r.time()?;
-    Some((org, OrgState { hll, accounts, estimate, quota, refreshed, inserts: 0 }))
+    Some((org, OrgState { hll, accounts, estimate, quota, refreshed, inserts: 0, hll_expired: i64::MIN }))
 }
 
 fn read_group(r: &mut Reader) -> Option<((OrgKind, Role), GroupState)> {
@@ -385,7 +392,7 @@ fn read_group(r: &mut Reader) -> Option<((OrgKind, Role), GroupState)> {
     for _ in 0..n {
         history.push(r.f32()?);
     }
-    Some((peer, GroupState { hll, day_estimate, refreshed, day, history, inserts: 0 }))
+    Some((peer, GroupState { hll, day_estimate, refreshed, day, history, inserts: 0, hll_expired: i64::MIN }))
 }
 
 fn read_peers(r: &mut Reader) -> Option<((OrgKind, Role), PeerHistogram)> {
@@ -399,7 +406,7 @@ fn read_peers(r: &mut Reader) -> Option<((OrgKind, Role), PeerHistogram)> {
     for _ in 0..n {
         counts.push(r.u32()?);
     }
-    Some((peer, PeerHistogram { counts, total: r.u64()? }))
+    Some((peer, PeerHistogram::from_counts(counts, r.u64()?)))
 }
 
 fn put_u16(out: &mut Vec<u8>, x: u16) {

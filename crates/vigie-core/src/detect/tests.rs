@@ -647,7 +647,7 @@ fn a_restart_replays_the_ledger_windows_and_baselines() {
     let v = judge(&d, &view(&a, start + 70_000, 99_999));
     assert_eq!(v.action, VerdictAction::Throttle, "the quota survived the restart: {:?}", v.reasons);
     assert!(v.reasons.contains(&"distinct_persons_hour=61 quota=60".to_owned()), "{v:?}");
-    assert!(d.with_state_ref(|s| s.accounts[&a.agent].distinct_history.len()).unwrap() >= 10, "baselines rebuilt");
+    assert!(d.with_state_ref(|s| s.accounts[&a.agent].cold.distinct_history.len()).unwrap() >= 10, "baselines rebuilt");
     // Four weeks later the ledger's events no longer count.
     let d = detector(&[]);
     assert_eq!(d.replay(heads, Timestamp(now.millis() + REPLAY_MS)), 0);

@@ -9,7 +9,7 @@
 //! entry per person and window.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use crate::ids::PersonId;
 use crate::time::Timestamp;
@@ -21,7 +21,7 @@ const WINDOWS: [i64; 3] = [HOUR_MS, DAY_MS, WEEK_MS];
 
 #[derive(Clone, Debug, Default)]
 pub struct DistinctWindows {
-    last: HashMap<PersonId, i64>,
+    last: super::FastMap<PersonId, i64>,
     entered: [BinaryHeap<Reverse<(i64, u64)>>; 3],
     count: [u32; 3],
     latest: i64,
