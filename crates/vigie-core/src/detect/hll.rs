@@ -26,7 +26,8 @@
 //! secret, and is redacted from `Debug`.
 //!
 //! **Memory.** A pair is one `u32` (26 bits of seconds, 6 of rho). Each register has
-//! [`INLINE`] slots in one flat array (16 bytes a register, 64 KiB at precision 12); a longer
+//! [`INLINE`] slots (or as many as given, up to [`MAX_INLINE`]) in one flat array (16 bytes a
+//! register, 64 KiB at precision 12); a longer
 //! list spills to a small heap vector, given back by [`SlidingHll::expire`] once it fits again.
 //! Insert allocates only when a list first outgrows its slots.
 
@@ -42,6 +43,8 @@ pub const MAX_WINDOW_MS: i64 = (TIME_SPAN_S / 2) * 1000;
 /// register: with four slots, at 100 000 distinct over precision 12 (k ≈ 24) about one list
 /// in sixteen is longer at a given moment.
 pub const INLINE: usize = 4;
+/// The most slots per register a sketch may be given ([`SlidingHll::with_slots`]).
+pub const MAX_INLINE: usize = 16;
 
 const MIN_PRECISION: u8 = 4;
 const MAX_PRECISION: u8 = 16;
@@ -54,7 +57,8 @@ const SPILLED: u32 = RHO_MASK;
 const TIME_SPAN_S: i64 = 1 << (32 - RHO_BITS);
 /// Room for any list: strictly decreasing rho values in 1..=61.
 const LIST_CAP: usize = 64;
-const VERSION: u8 = 1;
+/// Snapshot format: version 2 adds the slots per register (version 1 had [`INLINE`]).
+const VERSION: u8 = 2;
 
 /// Distinct items over sliding windows up to a maximum, in O(2^precision) memory.
 #[derive(Clone)]
@@ -68,7 +72,9 @@ pub struct SlidingHll {
     /// The latest time given to `insert` or `expire`: pairs before it minus the maximum window
     /// can go.
     latest_ms: i64,
-    /// `INLINE` packed pairs per register, oldest first, zero-padded.
+    /// Slots per register ([`INLINE`] unless given).
+    inline: usize,
+    /// `inline` packed pairs per register, oldest first, zero-padded.
     slots: Box<[u32]>,
     spill: Vec<Spill>,
 }
@@ -77,14 +83,23 @@ impl SlidingHll {
     /// `precision` 4..=16; `max_window_ms` the longest window that will be asked; `key` keys
     /// the hash. Both numbers are clamped into range (windows to 1 ms..=[`MAX_WINDOW_MS`]).
     pub fn new(precision: u8, max_window_ms: i64, key: u64) -> SlidingHll {
+        Self::with_slots(precision, max_window_ms, key, INLINE)
+    }
+
+    /// [`SlidingHll::new`] with `slots` pairs in place per register (1..=[`MAX_INLINE`]): a
+    /// sketch whose registers see many items (their lists grow as ½·log2(k) + 1) stays in
+    /// place, one cache line a register, instead of following a pointer per insert.
+    pub fn with_slots(precision: u8, max_window_ms: i64, key: u64, slots: usize) -> SlidingHll {
         let precision = precision.clamp(MIN_PRECISION, MAX_PRECISION);
+        let inline = slots.clamp(1, MAX_INLINE);
         SlidingHll {
+            inline,
             precision,
             max_window_ms: max_window_ms.clamp(1, MAX_WINDOW_MS),
             key: HashKey::new(key),
             epoch_s: None,
             latest_ms: i64::MIN,
-            slots: vec![0; (1 << precision) * INLINE].into_boxed_slice(),
+            slots: vec![0; (1 << precision) * inline].into_boxed_slice(),
             spill: Vec::new(),
         }
     }
@@ -185,9 +200,9 @@ impl SlidingHll {
                 }
                 None => {
                     // Lists are oldest first: nothing to drop unless the first pair is.
-                    let first = self.slots[reg * INLINE];
+                    let first = self.slots[reg * self.inline];
                     if first != 0 && time_of(first) < floor {
-                        let mut list = self.load::<INLINE>(reg);
+                        let mut list = self.load::<MAX_INLINE>(reg);
                         list.drop_before(floor);
                         self.store(reg, list.as_slice(), true);
                     }
@@ -217,6 +232,7 @@ impl SlidingHll {
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(VERSION);
         out.push(self.precision);
+        out.push(self.inline as u8);
         out.extend_from_slice(&self.max_window_ms.to_le_bytes());
         out.extend_from_slice(&self.key.key.to_le_bytes());
         out.push(u8::from(self.epoch_s.is_some()));
@@ -235,10 +251,15 @@ impl SlidingHll {
     /// `None` on anything malformed (lengths, ranges, list order, the epoch invariant).
     pub fn decode(bytes: &[u8]) -> Option<(SlidingHll, usize)> {
         let mut r = Reader { bytes, pos: 0 };
-        if r.u8()? != VERSION {
+        let version = r.u8()?;
+        if !(1..=VERSION).contains(&version) {
             return None;
         }
         let precision = r.u8()?;
+        let inline = if version >= 2 { usize::from(r.u8()?) } else { INLINE };
+        if !(1..=MAX_INLINE).contains(&inline) {
+            return None;
+        }
         let max_window_ms = r.i64()?;
         let key = r.u64()?;
         let (has_epoch, epoch, latest_ms) = (r.u8()?, r.i64()?, r.i64()?);
@@ -250,7 +271,7 @@ impl SlidingHll {
             1 if epoch <= second_of(latest_ms.saturating_sub(max_window_ms)) => Some(epoch),
             _ => return None,
         };
-        let mut hll = SlidingHll::new(precision, max_window_ms, key);
+        let mut hll = SlidingHll::with_slots(precision, max_window_ms, key, inline);
         hll.epoch_s = epoch_s;
         hll.latest_ms = latest_ms;
         let max_rho = 65 - u32::from(precision);
@@ -302,7 +323,7 @@ impl SlidingHll {
 
     /// The index in `spill` of a register's list, if it spilled.
     fn spilled(&self, reg: usize) -> Option<usize> {
-        let head = self.slots[reg * INLINE];
+        let head = self.slots[reg * self.inline];
         (rho_of(head) == SPILLED).then_some(time_of(head) as usize)
     }
 
@@ -310,8 +331,8 @@ impl SlidingHll {
         if let Some(i) = self.spilled(reg) {
             return self.spill.get(i).map_or(&[], |s| &s.pairs);
         }
-        let slots = &self.slots[reg * INLINE..(reg + 1) * INLINE];
-        &slots[..slots.iter().position(|&p| p == 0).unwrap_or(INLINE)]
+        let slots = &self.slots[reg * self.inline..(reg + 1) * self.inline];
+        &slots[..slots.iter().position(|&p| p == 0).unwrap_or(self.inline)]
     }
 
     fn load<const N: usize>(&self, reg: usize) -> List<N> {
@@ -324,7 +345,7 @@ impl SlidingHll {
 
     /// Insert's edit of a list in place, on a copy with room for one more pair.
     fn update_inline(&mut self, reg: usize, floor: u32, time: u32, rho: u32) {
-        let mut list = self.load::<{ INLINE + 1 }>(reg);
+        let mut list = self.load::<{ MAX_INLINE + 1 }>(reg);
         let dropped = list.drop_before(floor);
         if list.insert(time, rho) || dropped {
             self.store(reg, list.as_slice(), false);
@@ -345,31 +366,32 @@ impl SlidingHll {
     /// Writes a register's list back, spilling it if it outgrew its slots. `compact` also
     /// brings a spilled list that fits back in place (not on insert, to avoid churn).
     fn store(&mut self, reg: usize, pairs: &[u32], compact: bool) {
-        let base = reg * INLINE;
+        let inline = self.inline;
+        let base = reg * inline;
         match self.spilled(reg) {
-            Some(i) if compact && pairs.len() <= INLINE && i < self.spill.len() => {
+            Some(i) if compact && pairs.len() <= inline && i < self.spill.len() => {
                 self.spill.swap_remove(i);
                 if let Some(moved) = self.spill.get(i) {
-                    self.slots[moved.reg as usize * INLINE] = pack(i as u32, SPILLED);
+                    self.slots[moved.reg as usize * inline] = pack(i as u32, SPILLED);
                 }
-                write_inline(&mut self.slots[base..base + INLINE], pairs);
+                write_inline(&mut self.slots[base..base + inline], pairs);
             }
             Some(i) => {
                 if let Some(s) = self.spill.get_mut(i) {
                     s.pairs.clear();
                     s.pairs.extend_from_slice(pairs);
                     if compact {
-                        s.pairs.shrink_to(2 * INLINE.max(pairs.len()));
+                        s.pairs.shrink_to(2 * inline.max(pairs.len()));
                     }
                 }
             }
-            None if pairs.len() <= INLINE => write_inline(&mut self.slots[base..base + INLINE], pairs),
+            None if pairs.len() <= inline => write_inline(&mut self.slots[base..base + inline], pairs),
             None => {
-                let mut heap = Vec::with_capacity(2 * INLINE.max(pairs.len()));
+                let mut heap = Vec::with_capacity(2 * inline.max(pairs.len()));
                 heap.extend_from_slice(pairs);
                 let marker = pack(self.spill.len() as u32, SPILLED);
                 self.spill.push(Spill { reg: reg as u32, pairs: heap });
-                write_inline(&mut self.slots[base..base + INLINE], &[marker]);
+                write_inline(&mut self.slots[base..base + inline], &[marker]);
             }
         }
     }

@@ -73,12 +73,23 @@ pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 /// Everything the detector remembers. One lock: a decision is a few map operations.
 #[derive(Debug, Default)]
 pub struct State {
-    pub accounts: FastMap<AgentId, Account>,
+    /// Boxed: the map's own entries stay small and dense (they fit in cache for tens of
+    /// thousands of accounts), so finding an account costs one miss, on its state.
+    pub accounts: FastMap<AgentId, Box<Account>>,
     pub orgs: FastMap<OrgId, OrgState>,
     pub groups: FastMap<(OrgKind, Role), GroupState>,
     pub peers: FastMap<(OrgKind, Role), PeerHistogram>,
     /// Accounts under suspicion, until when.
     pub suspects: FastMap<AgentId, i64>,
+}
+
+impl State {
+    /// Applies the organizations' and peer groups' pending sketch inserts (before reading the
+    /// sketches from outside: snapshots).
+    pub fn flush_sketches(&mut self) {
+        self.orgs.values_mut().for_each(OrgState::flush);
+        self.groups.values_mut().for_each(GroupState::flush);
+    }
 }
 
 /// The detector.
@@ -161,9 +172,12 @@ impl ExfiltrationDetector {
         &self.config
     }
 
-    /// Runs `f` on the state (snapshots).
+    /// Runs `f` on the state (snapshots), its sketches' pending inserts applied first.
     pub fn with_state_ref<R>(&self, f: impl FnOnce(&State) -> R) -> Option<R> {
-        self.state.lock().ok().map(|s| f(&s))
+        self.state.lock().ok().map(|mut s| {
+            s.flush_sketches();
+            f(&s)
+        })
     }
 
     /// Rebuilds the state from the ledger's access events (oldest first) so that a restart
@@ -225,11 +239,10 @@ impl ExfiltrationDetector {
     /// What the state holds, in bytes.
     pub fn memory(&self) -> Memory {
         let Ok(st) = self.state.lock() else { return Memory::default() };
-        let entry = std::mem::size_of::<(AgentId, Account)>() + 1;
+        let entry = std::mem::size_of::<(AgentId, Box<Account>)>() + 1;
         Memory {
             accounts: st.accounts.len(),
-            account_bytes: st.accounts.values().map(|a| a.bytes()).sum::<usize>()
-                + st.accounts.capacity() * (entry - std::mem::size_of::<Account>()),
+            account_bytes: st.accounts.values().map(|a| a.bytes()).sum::<usize>() + st.accounts.capacity() * entry,
             distinct_bytes: st.accounts.values().map(|a| a.persons.heap_bytes()).sum(),
             distinct_persons: st.accounts.values().map(|a| a.persons.len()).sum(),
             shared_bytes: st.orgs.values().map(OrgState::bytes).sum::<usize>()
@@ -618,7 +631,7 @@ impl ExfiltrationDetector {
                 a.cold.refused_recent[slot] = p.get();
             }
         }
-        let reasons = out.list.into_iter().map(|(_, r)| r).collect();
+        let reasons = if out.list.is_empty() { Vec::new() } else { out.list.into_iter().map(|(_, r)| r).collect() };
         Verdict { action, reasons }
     }
 

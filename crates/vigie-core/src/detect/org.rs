@@ -15,11 +15,19 @@ use crate::ids::AgentId;
 use crate::time::Timestamp;
 
 const REFRESH_MS: i64 = 1_000;
+/// Inserts are applied to a sketch in batches of this many: one insert alone waits for its
+/// register to come from memory (an organization's sketch is 32 KiB, a thousand of them do not
+/// stay in cache), a batch lets those loads overlap. Applied before any estimate and snapshot.
+const BATCH: usize = 16;
+
 /// How often a sketch's expired pairs are dropped: only to give memory back (estimates skip
 /// what lies outside their window anyway, and inserts trim the register they touch).
 const EXPIRE_MS: i64 = 10 * 60_000;
 pub const ORG_PRECISION: u8 = 11;
 pub const GROUP_PRECISION: u8 = 12;
+/// Pairs in place per register of a peer group's sketch: a group's registers see hundreds of
+/// persons a day (lists of six or seven pairs), an organization's a handful (the default four).
+pub const GROUP_SLOTS: usize = 8;
 
 /// Estimated distinct persons in the last hour, day and week.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -42,6 +50,8 @@ pub struct OrgState {
     pub inserts: u64,
     /// When the sketch last dropped its expired pairs (not kept in snapshots).
     pub hll_expired: i64,
+    /// Hashed persons not yet applied to the sketch (see [`BATCH`]).
+    pub pending: Vec<(u64, Timestamp)>,
 }
 
 impl OrgState {
@@ -54,18 +64,23 @@ impl OrgState {
             refreshed: i64::MIN,
             inserts: 0,
             hll_expired: i64::MIN,
+            pending: Vec::new(),
         }
     }
 
     pub fn insert(&mut self, person: u64, at: Timestamp) {
-        self.hll.insert(person, at);
-        self.inserts += 1;
+        self.insert_hashed(self.hll.hash(person), at);
     }
 
     /// [`OrgState::insert`] of a person hashed by a sketch with the same key.
     pub fn insert_hashed(&mut self, hash: u64, at: Timestamp) {
-        self.hll.insert_hashed(hash, at);
+        push_pending(&mut self.pending, &mut self.hll, hash, at);
         self.inserts += 1;
+    }
+
+    /// Applies the pending inserts to the sketch.
+    pub fn flush(&mut self) {
+        flush_pending(&mut self.pending, &mut self.hll);
     }
 
     /// The windows (0 hour, 1 day, 2 week) whose estimate has reached the organization's quota,
@@ -93,6 +108,7 @@ impl OrgState {
         }
         self.refreshed = now;
         self.inserts = 0;
+        self.flush();
         if now.saturating_sub(self.hll_expired) >= EXPIRE_MS {
             self.hll.expire(Timestamp(now));
             self.hll_expired = now;
@@ -116,6 +132,7 @@ impl OrgState {
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.hll.bytes()
+            + self.pending.capacity() * std::mem::size_of::<(u64, Timestamp)>()
             + self.accounts.capacity() * (std::mem::size_of::<(AgentId, (i64, [u32; 3]))>() + 1)
     }
 }
@@ -136,30 +153,37 @@ pub struct GroupState {
     pub inserts: u64,
     /// When the sketch last dropped its expired pairs (not kept in snapshots).
     pub hll_expired: i64,
+    /// Hashed persons not yet applied to the sketch (see [`BATCH`]).
+    pub pending: Vec<(u64, Timestamp)>,
 }
 
 impl GroupState {
     pub fn new(key: u64) -> Self {
         GroupState {
-            hll: SlidingHll::new(GROUP_PRECISION, DAY_MS, key),
+            hll: SlidingHll::with_slots(GROUP_PRECISION, DAY_MS, key, GROUP_SLOTS),
             day_estimate: 0.0,
             refreshed: i64::MIN,
             day: i64::MIN,
             history: Vec::with_capacity(GROUP_DAYS),
             inserts: 0,
             hll_expired: i64::MIN,
+            pending: Vec::new(),
         }
     }
 
     pub fn insert(&mut self, person: u64, at: Timestamp) {
-        self.hll.insert(person, at);
-        self.inserts += 1;
+        self.insert_hashed(self.hll.hash(person), at);
     }
 
     /// [`GroupState::insert`] of a person hashed by a sketch with the same key.
     pub fn insert_hashed(&mut self, hash: u64, at: Timestamp) {
-        self.hll.insert_hashed(hash, at);
+        push_pending(&mut self.pending, &mut self.hll, hash, at);
         self.inserts += 1;
+    }
+
+    /// Applies the pending inserts to the sketch.
+    pub fn flush(&mut self) {
+        flush_pending(&mut self.pending, &mut self.hll);
     }
 
     /// The group's day so far and its usual day, if the day exceeds `factor` × its usual day
@@ -190,6 +214,7 @@ impl GroupState {
     fn estimate(&mut self, now: i64) {
         self.refreshed = now;
         self.inserts = 0;
+        self.flush();
         if now.saturating_sub(self.hll_expired) >= EXPIRE_MS {
             self.hll.expire(Timestamp(now));
             self.hll_expired = now;
@@ -208,6 +233,25 @@ impl GroupState {
     }
 
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.hll.bytes() + self.history.capacity() * 4
+        std::mem::size_of::<Self>()
+            + self.hll.bytes()
+            + self.pending.capacity() * std::mem::size_of::<(u64, Timestamp)>()
+            + self.history.capacity() * 4
+    }
+}
+
+fn push_pending(pending: &mut Vec<(u64, Timestamp)>, hll: &mut SlidingHll, hash: u64, at: Timestamp) {
+    if pending.capacity() == 0 {
+        pending.reserve_exact(BATCH);
+    }
+    pending.push((hash, at));
+    if pending.len() >= BATCH {
+        flush_pending(pending, hll);
+    }
+}
+
+fn flush_pending(pending: &mut Vec<(u64, Timestamp)>, hll: &mut SlidingHll) {
+    for (hash, at) in pending.drain(..) {
+        hll.insert_hashed(hash, at);
     }
 }

@@ -139,7 +139,7 @@ pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
     for i in 0..n {
         let agent = r.u64().and_then(AgentId::new).ok_or_else(|| bad(format!("accounts[{i}]")))?;
         let a = read_account(&mut r).ok_or_else(|| bad(format!("accounts[{i}] ({agent})")))?;
-        state.accounts.insert(agent, a);
+        state.accounts.insert(agent, Box::new(a));
     }
     let n = r.count(8).ok_or_else(|| bad("organizations".into()))?;
     state.orgs.reserve(n);
@@ -375,7 +375,10 @@ fn read_org(r: &mut Reader) -> Option<(OrgId, OrgState)> {
     let estimate = Estimate { hour: r.f64()?, day: r.f64()?, week: r.f64()? };
     let quota = [r.u64()?, r.u64()?, r.u64()?];
     let refreshed = r.time()?;
-    Some((org, OrgState { hll, accounts, estimate, quota, refreshed, inserts: 0, hll_expired: i64::MIN }))
+    Some((
+        org,
+        OrgState { hll, accounts, estimate, quota, refreshed, inserts: 0, hll_expired: i64::MIN, pending: Vec::new() },
+    ))
 }
 
 fn read_group(r: &mut Reader) -> Option<((OrgKind, Role), GroupState)> {
@@ -392,7 +395,19 @@ fn read_group(r: &mut Reader) -> Option<((OrgKind, Role), GroupState)> {
     for _ in 0..n {
         history.push(r.f32()?);
     }
-    Some((peer, GroupState { hll, day_estimate, refreshed, day, history, inserts: 0, hll_expired: i64::MIN }))
+    Some((
+        peer,
+        GroupState {
+            hll,
+            day_estimate,
+            refreshed,
+            day,
+            history,
+            inserts: 0,
+            hll_expired: i64::MIN,
+            pending: Vec::new(),
+        },
+    ))
 }
 
 fn read_peers(r: &mut Reader) -> Option<((OrgKind, Role), PeerHistogram)> {

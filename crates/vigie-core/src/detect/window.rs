@@ -1,15 +1,16 @@
 //! Distinct persons per account over sliding windows (an hour, a day, a week), exact, in
 //! amortized O(1) per event.
 //!
-//! Each person the account touched keeps its last-access time; each window keeps a min-heap of
-//! the moments persons *entered* it and a count. A person enters a window when it is touched
-//! and was not in it; when its entry reaches the window's end, it leaves unless it was touched
-//! again meanwhile, in which case it re-enters at that later time (out of order: hence a heap,
-//! O(log n)). Memory: one map entry per distinct person of the week, plus at most one heap
-//! entry per person and window.
+//! One log of touches in time order serves the three windows: each window keeps a cursor on
+//! the first touch still inside it, and each remembered person the place of its latest touch.
+//! A touch supersedes the person's previous one (marked in the log, so that it no longer
+//! counts when a cursor passes it); a person enters a window when touched while outside it,
+//! and leaves when the window's cursor passes its latest touch. Leaving the week forgets it.
+//! The log is appended to and consumed from the front, so the cursors walk memory in order;
+//! when superseded touches make up more than half of it, it is compacted. Memory: one map
+//! entry per distinct person of the week, and at most two log entries per person (plus a few).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 use crate::ids::PersonId;
 use crate::time::Timestamp;
@@ -18,11 +19,19 @@ pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 pub const WEEK_MS: i64 = 7 * DAY_MS;
 const WINDOWS: [i64; 3] = [HOUR_MS, DAY_MS, WEEK_MS];
+/// A person id of 0 in the log: a touch superseded by a later one (ids are never 0).
+const SUPERSEDED: u64 = 0;
 
 #[derive(Clone, Debug, Default)]
 pub struct DistinctWindows {
-    last: super::FastMap<PersonId, i64>,
-    entered: [BinaryHeap<Reverse<(i64, u64)>>; 3],
+    /// Each remembered person: the sequence number of its latest touch in `log`.
+    last: super::FastMap<PersonId, u64>,
+    /// Touches, oldest first: (time, person id or [`SUPERSEDED`]).
+    log: VecDeque<(i64, u64)>,
+    /// The sequence number of `log[0]`.
+    base: u64,
+    /// Per window, the sequence number of the first touch still inside it (hour ≥ day ≥ week).
+    cursor: [u64; 3],
     count: [u32; 3],
     latest: i64,
 }
@@ -44,15 +53,26 @@ impl DistinctWindows {
         let now = now.millis().max(self.latest);
         self.latest = now;
         self.expire(now);
-        let prev = self.last.insert(person, now);
+        let prev = self.last.get(&person).copied();
+        let prev_at = prev.and_then(|seq| self.at_seq(seq));
+        if prev_at == Some(now) {
+            return false; // the same moment again: nothing changes
+        }
         for (w, &len) in WINDOWS.iter().enumerate() {
-            let inside = prev.is_some_and(|p| now - p < len);
-            if !inside {
-                self.entered[w].push(Reverse((now, person.get())));
+            if prev_at.is_none_or(|p| now - p >= len) {
                 self.count[w] += 1;
             }
         }
-        prev.is_none_or(|p| now - p >= WEEK_MS)
+        if let Some(slot) = prev.and_then(|seq| self.slot(seq)) {
+            slot.1 = SUPERSEDED;
+        }
+        let seq = self.base + self.log.len() as u64;
+        self.log.push_back((now, person.get()));
+        self.last.insert(person, seq);
+        if self.log.len() > 2 * self.last.len() + 64 {
+            self.compact();
+        }
+        prev.is_none()
     }
 
     /// The counts at `now`.
@@ -62,41 +82,80 @@ impl DistinctWindows {
     }
 
     fn expire(&mut self, now: i64) {
+        let end = self.base + self.log.len() as u64;
         for (w, &len) in WINDOWS.iter().enumerate() {
-            while let Some(&Reverse((t, person))) = self.entered[w].peek() {
+            while self.cursor[w] < end {
+                let Some(&(t, person)) = self.log.get((self.cursor[w] - self.base) as usize) else { break };
                 if now - t < len {
                     break;
                 }
-                self.entered[w].pop();
-                let Some(p) = PersonId::new(person) else { continue };
-                match self.last.get(&p) {
-                    // Touched again after entering: still inside, re-enters at that time.
-                    Some(&last) if last > t && now - last < len => self.entered[w].push(Reverse((last, person))),
-                    _ => {
-                        self.count[w] -= 1;
-                        // Out of the week (the last window checked): forgotten altogether.
-                        if len == WEEK_MS {
-                            self.last.remove(&p);
-                        }
+                if person != SUPERSEDED {
+                    // The person's latest touch leaves the window: so does the person.
+                    self.count[w] -= 1;
+                    if len == WEEK_MS
+                        && let Some(p) = PersonId::new(person)
+                    {
+                        self.last.remove(&p);
                     }
                 }
+                self.cursor[w] += 1;
             }
         }
+        // Out of the week: no window needs it.
+        while self.base < self.cursor[2] && self.log.pop_front().is_some() {
+            self.base += 1;
+        }
+    }
+
+    /// Drops superseded touches, renumbering the rest (cursors and persons' places follow).
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.log);
+        let mut cursor = self.cursor;
+        for (i, (t, person)) in old.into_iter().enumerate() {
+            let seq = self.base + i as u64;
+            let new_seq = self.base + self.log.len() as u64;
+            for w in 0..3 {
+                if self.cursor[w] == seq {
+                    cursor[w] = new_seq;
+                }
+            }
+            if let Some(p) = PersonId::new(person) {
+                self.last.insert(p, new_seq);
+                self.log.push_back((t, person));
+            }
+        }
+        let end = self.base + self.log.len() as u64;
+        for w in 0..3 {
+            if cursor[w] == self.cursor[w] && self.cursor[w] >= end {
+                cursor[w] = end;
+            }
+        }
+        self.cursor = cursor;
+    }
+
+    fn slot(&mut self, seq: u64) -> Option<&mut (i64, u64)> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.log.get_mut(i)
+    }
+
+    fn at_seq(&self, seq: u64) -> Option<i64> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.log.get(i).map(|&(t, _)| t)
     }
 
     /// When `person` was last touched, if within the week.
     pub fn last_touch(&self, person: PersonId) -> Option<i64> {
-        self.last.get(&person).copied()
+        self.last.get(&person).and_then(|&seq| self.at_seq(seq))
     }
 
     /// Each remembered person and its last touch (snapshots).
     pub fn entries(&self) -> impl Iterator<Item = (PersonId, i64)> + '_ {
-        self.last.iter().map(|(&p, &t)| (p, t))
+        self.last.iter().filter_map(|(&p, &seq)| Some((p, self.at_seq(seq)?)))
     }
 
     /// Rebuilds the windows from persons' last touches (a snapshot's): touching each once, in
     /// time order, gives the same counts and last touches as the original, since a window
-    /// counts exactly the persons whose last touch lies in it. Only heap capacities differ.
+    /// counts exactly the persons whose last touch lies in it. Only capacities differ.
     pub fn from_entries(entries: impl IntoIterator<Item = (PersonId, i64)>) -> Self {
         let mut v: Vec<(i64, PersonId)> = entries.into_iter().map(|(p, t)| (t, p)).collect();
         v.sort_unstable_by_key(|&(t, p)| (t, p.get()));
@@ -107,11 +166,11 @@ impl DistinctWindows {
         w
     }
 
-    /// Bytes held beyond the struct itself (map and heap capacities), for memory accounting.
+    /// Bytes held beyond the struct itself (map and log capacities), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        // A hash map entry: key, value, one control byte; a heap entry: (i64, u64).
-        self.last.capacity() * (std::mem::size_of::<(PersonId, i64)>() + 1)
-            + self.entered.iter().map(|h| h.capacity() * std::mem::size_of::<(i64, u64)>()).sum::<usize>()
+        // A hash map entry: key, value, one control byte; a log entry: (i64, u64).
+        self.last.capacity() * (std::mem::size_of::<(PersonId, u64)>() + 1)
+            + self.log.capacity() * std::mem::size_of::<(i64, u64)>()
     }
 
     /// Persons remembered (for memory accounting).
@@ -134,30 +193,42 @@ mod tests {
 
     #[test]
     fn counts_match_a_brute_force_recount() {
-        // A deterministic pseudo-random stream over 9 days; the counts must equal a recount
-        // of the accesses in each window at every step.
-        let mut w = DistinctWindows::default();
-        let mut log: Vec<(i64, u64)> = Vec::new();
-        let mut t = 0i64;
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..4000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            t += (x % (10 * 60_000)) as i64; // up to 10 minutes apart
-            let person = 1 + x % 300;
-            w.touch(p(person), Timestamp(t));
-            log.push((t, person));
-            let d = w.at(Timestamp(t));
-            let recount = |len: i64| {
-                let mut s: Vec<u64> = log.iter().filter(|(lt, _)| t - lt < len).map(|(_, q)| *q).collect();
-                s.sort_unstable();
-                s.dedup();
-                s.len() as u32
-            };
-            assert_eq!(d, Distinct { hour: recount(HOUR_MS), day: recount(DAY_MS), week: recount(WEEK_MS) }, "at {t}");
+        // Deterministic pseudo-random streams over days: the counts and last touches must equal
+        // a recount of the accesses in each window at every step. Few persons touched often
+        // compact the log many times; gaps of zero repeat a moment.
+        for (persons, max_gap_ms, steps) in
+            [(300u64, 10 * 60_000u64, 4000), (7, 3 * 60_000, 6000), (40, 2 * HOUR_MS as u64, 3000)]
+        {
+            let mut w = DistinctWindows::default();
+            let mut log: Vec<(i64, u64)> = Vec::new();
+            let mut t = 0i64;
+            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ persons;
+            for _ in 0..steps {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t += (x % max_gap_ms) as i64 * i64::from(x % 5 != 0);
+                let person = 1 + (x >> 20) % persons;
+                w.touch(p(person), Timestamp(t));
+                log.push((t, person));
+                let d = w.at(Timestamp(t));
+                let recount = |len: i64| {
+                    let mut s: Vec<u64> = log.iter().filter(|(lt, _)| t - lt < len).map(|(_, q)| *q).collect();
+                    s.sort_unstable();
+                    s.dedup();
+                    s.len() as u32
+                };
+                assert_eq!(
+                    d,
+                    Distinct { hour: recount(HOUR_MS), day: recount(DAY_MS), week: recount(WEEK_MS) },
+                    "{persons} persons, at {t}"
+                );
+                let last = log.iter().rev().find(|(lt, q)| *q == person && t - lt < WEEK_MS).map(|(lt, _)| *lt);
+                assert_eq!(w.last_touch(p(person)), last);
+                assert!(w.log.len() <= 2 * w.len() + 65, "log compacted: {} for {}", w.log.len(), w.len());
+            }
+            assert!(w.len() <= persons as usize);
         }
-        assert!(w.len() <= 300);
     }
 
     #[test]
