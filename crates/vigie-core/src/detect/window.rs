@@ -114,9 +114,9 @@ impl DistinctWindows {
         for (i, (t, person)) in old.into_iter().enumerate() {
             let seq = self.base + i as u64;
             let new_seq = self.base + self.log.len() as u64;
-            for w in 0..3 {
-                if self.cursor[w] == seq {
-                    cursor[w] = new_seq;
+            for (new, &old) in cursor.iter_mut().zip(&self.cursor) {
+                if old == seq {
+                    *new = new_seq;
                 }
             }
             if let Some(p) = PersonId::new(person) {
@@ -125,9 +125,9 @@ impl DistinctWindows {
             }
         }
         let end = self.base + self.log.len() as u64;
-        for w in 0..3 {
-            if cursor[w] == self.cursor[w] && self.cursor[w] >= end {
-                cursor[w] = end;
+        for (new, &old) in cursor.iter_mut().zip(&self.cursor) {
+            if *new == old && old >= end {
+                *new = end;
             }
         }
         self.cursor = cursor;
@@ -207,7 +207,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                t += (x % max_gap_ms) as i64 * i64::from(x % 5 != 0);
+                t += (x % max_gap_ms) as i64 * i64::from(!x.is_multiple_of(5));
                 let person = 1 + (x >> 20) % persons;
                 w.touch(p(person), Timestamp(t));
                 log.push((t, person));
