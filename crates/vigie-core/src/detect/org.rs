@@ -51,7 +51,7 @@ pub struct OrgState {
     /// When the sketch last dropped its expired pairs (not kept in snapshots).
     pub hll_expired: i64,
     /// Hashed persons not yet applied to the sketch (see [`BATCH`]).
-    pub pending: Vec<(u64, Timestamp)>,
+    pub pending: Pending,
 }
 
 impl OrgState {
@@ -64,7 +64,7 @@ impl OrgState {
             refreshed: i64::MIN,
             inserts: 0,
             hll_expired: i64::MIN,
-            pending: Vec::new(),
+            pending: Pending::default(),
         }
     }
 
@@ -74,13 +74,13 @@ impl OrgState {
 
     /// [`OrgState::insert`] of a person hashed by a sketch with the same key.
     pub fn insert_hashed(&mut self, hash: u64, at: Timestamp) {
-        push_pending(&mut self.pending, &mut self.hll, hash, at);
+        self.pending.push(&mut self.hll, hash, at);
         self.inserts += 1;
     }
 
     /// Applies the pending inserts to the sketch.
     pub fn flush(&mut self) {
-        flush_pending(&mut self.pending, &mut self.hll);
+        self.pending.flush(&mut self.hll);
     }
 
     /// The windows (0 hour, 1 day, 2 week) whose estimate has reached the organization's quota,
@@ -132,7 +132,6 @@ impl OrgState {
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.hll.bytes()
-            + self.pending.capacity() * std::mem::size_of::<(u64, Timestamp)>()
             + self.accounts.capacity() * (std::mem::size_of::<(AgentId, (i64, [u32; 3]))>() + 1)
     }
 }
@@ -154,7 +153,7 @@ pub struct GroupState {
     /// When the sketch last dropped its expired pairs (not kept in snapshots).
     pub hll_expired: i64,
     /// Hashed persons not yet applied to the sketch (see [`BATCH`]).
-    pub pending: Vec<(u64, Timestamp)>,
+    pub pending: Pending,
 }
 
 impl GroupState {
@@ -167,7 +166,7 @@ impl GroupState {
             history: Vec::with_capacity(GROUP_DAYS),
             inserts: 0,
             hll_expired: i64::MIN,
-            pending: Vec::new(),
+            pending: Pending::default(),
         }
     }
 
@@ -177,13 +176,13 @@ impl GroupState {
 
     /// [`GroupState::insert`] of a person hashed by a sketch with the same key.
     pub fn insert_hashed(&mut self, hash: u64, at: Timestamp) {
-        push_pending(&mut self.pending, &mut self.hll, hash, at);
+        self.pending.push(&mut self.hll, hash, at);
         self.inserts += 1;
     }
 
     /// Applies the pending inserts to the sketch.
     pub fn flush(&mut self) {
-        flush_pending(&mut self.pending, &mut self.hll);
+        self.pending.flush(&mut self.hll);
     }
 
     /// The group's day so far and its usual day, if the day exceeds `factor` × its usual day
@@ -233,25 +232,33 @@ impl GroupState {
     }
 
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.hll.bytes()
-            + self.pending.capacity() * std::mem::size_of::<(u64, Timestamp)>()
-            + self.history.capacity() * 4
+        std::mem::size_of::<Self>() + self.hll.bytes() + self.history.capacity() * 4
     }
 }
 
-fn push_pending(pending: &mut Vec<(u64, Timestamp)>, hll: &mut SlidingHll, hash: u64, at: Timestamp) {
-    if pending.capacity() == 0 {
-        pending.reserve_exact(BATCH);
-    }
-    pending.push((hash, at));
-    if pending.len() >= BATCH {
-        flush_pending(pending, hll);
-    }
+/// Hashed persons waiting to be applied to a sketch (see [`BATCH`]), in place: no allocation
+/// of its own to miss in cache.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pending {
+    items: [(u64, i64); BATCH],
+    len: usize,
 }
 
-fn flush_pending(pending: &mut Vec<(u64, Timestamp)>, hll: &mut SlidingHll) {
-    for (hash, at) in pending.drain(..) {
-        hll.insert_hashed(hash, at);
+impl Pending {
+    fn push(&mut self, hll: &mut SlidingHll, hash: u64, at: Timestamp) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = (hash, at.millis());
+            self.len += 1;
+        }
+        if self.len >= BATCH {
+            self.flush(hll);
+        }
+    }
+
+    fn flush(&mut self, hll: &mut SlidingHll) {
+        for &(hash, at) in &self.items[..self.len] {
+            hll.insert_hashed(hash, Timestamp(at));
+        }
+        self.len = 0;
     }
 }

@@ -377,7 +377,16 @@ fn read_org(r: &mut Reader) -> Option<(OrgId, OrgState)> {
     let refreshed = r.time()?;
     Some((
         org,
-        OrgState { hll, accounts, estimate, quota, refreshed, inserts: 0, hll_expired: i64::MIN, pending: Vec::new() },
+        OrgState {
+            hll,
+            accounts,
+            estimate,
+            quota,
+            refreshed,
+            inserts: 0,
+            hll_expired: i64::MIN,
+            pending: Default::default(),
+        },
     ))
 }
 
@@ -405,7 +414,7 @@ fn read_group(r: &mut Reader) -> Option<((OrgKind, Role), GroupState)> {
             history,
             inserts: 0,
             hll_expired: i64::MIN,
-            pending: Vec::new(),
+            pending: Default::default(),
         },
     ))
 }
