@@ -279,6 +279,8 @@ pub struct EventHead {
     pub person: Option<PersonId>,
     pub returned: CategorySet,
     pub decision: Decision,
+    /// The detector's verdict (after the reasons, so read past them).
+    pub verdict: VerdictAction,
 }
 
 impl EventHead {
@@ -298,7 +300,22 @@ impl EventHead {
         let person = PersonId::new(u64_at(52)?);
         let returned = CategorySet::from_bits(b[61])?;
         let decision = Decision::from_code(*b.get(63)?)?;
-        Some(EventHead { at, request, agent, org, org_kind, role, action, person, returned, decision })
+        // n_reasons × (category, effect, u16 length, policy), then the verdict.
+        let mut pos = 65usize;
+        for _ in 0..*b.get(64)? {
+            let len = u16::from_be_bytes(b.get(pos + 2..pos + 4)?.try_into().ok()?);
+            pos += 4 + usize::from(len);
+        }
+        let verdict = match *b.get(pos)? {
+            1 => VerdictAction::Allow,
+            2 => VerdictAction::Friction,
+            3 => VerdictAction::StepUp,
+            4 => VerdictAction::Throttle,
+            5 => VerdictAction::SuspendSession,
+            6 => VerdictAction::SuspendAccount,
+            _ => return None,
+        };
+        Some(EventHead { at, request, agent, org, org_kind, role, action, person, returned, decision, verdict })
     }
 }
 

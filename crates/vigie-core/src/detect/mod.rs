@@ -213,6 +213,14 @@ impl ExfiltrationDetector {
             let released = !h.returned.is_empty() && h.action != AccessAction::ScopeList;
             let person = h.person.filter(|_| released);
             observe_tallies(a, at, h.action, h.decision);
+            // What the detector said then: a flagged day stays out of the baselines, and
+            // suspicion (its creations share the risk) survives the restart.
+            if h.verdict.rank() >= VerdictAction::StepUp.rank() {
+                a.day.flagged = true;
+            }
+            if h.verdict.rank() >= VerdictAction::SuspendSession.rank() && now.millis() - at < SUSPICION_MS {
+                st.suspects.insert(h.agent, at + SUSPICION_MS);
+            }
             if let Some(p) = person {
                 let last = a.persons.last_touch(p);
                 if now.millis() - at < WEEK_MS {

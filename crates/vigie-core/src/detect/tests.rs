@@ -653,6 +653,44 @@ fn a_restart_replays_the_ledger_windows_and_baselines() {
     assert_eq!(d.replay(heads, Timestamp(now.millis() + REPLAY_MS)), 0);
 }
 
+#[test]
+fn a_replay_keeps_flagged_days_out_of_the_baselines_and_remembers_suspicion() {
+    let a = actor(1, 1, OrgKind::TrainingOrg);
+    let head = |e: AccessEvent| {
+        let mut b = Vec::new();
+        e.encode(&mut b);
+        crate::event::EventHead::decode(&b).unwrap()
+    };
+    let history_after = |flag: Option<VerdictAction>| {
+        let mut heads = Vec::new();
+        for day in 0..13i64 {
+            for i in 0..10u64 {
+                let mut e = view(&a, day * DAY + 9 * HOUR + i as i64 * MIN, 1 + (day as u64 * 10 + i) % 50);
+                if day == 12 && i == 5 {
+                    // The thirteenth day had a strict verdict (and a policy reason to read past).
+                    e.reasons = vec![crate::event::Reason {
+                        category: crate::category::DataCategory::Identity,
+                        effect: crate::event::Effect::Permit,
+                        policy: Some("advisor-reads-caseload".into()),
+                    }];
+                    if let Some(action) = flag {
+                        e.verdict = Verdict { action, reasons: vec!["sequential_run=20 threshold=20".into()] };
+                    }
+                }
+                heads.push(head(e));
+            }
+        }
+        heads.push(head(view(&a, 13 * DAY + 9 * HOUR, 7))); // rolls day 12
+        let d = detector(&[]);
+        d.replay(heads, Timestamp(T0 + 13 * DAY + 10 * HOUR));
+        d.with_state_ref(|s| (s.accounts[&a.agent].cold.distinct_history.len(), s.suspects.contains_key(&a.agent)))
+            .unwrap()
+    };
+    assert_eq!(history_after(None), (13, false), "an ordinary day enters the baseline");
+    assert_eq!(history_after(Some(VerdictAction::StepUp)), (12, false), "a flagged day does not");
+    assert_eq!(history_after(Some(VerdictAction::SuspendSession)), (12, true), "and suspicion is remembered");
+}
+
 /// Miniature replays of the incidents (mission.md), next to benign bursts. The simulator
 /// issue measures them over many seeds; these pin the design.
 #[test]
