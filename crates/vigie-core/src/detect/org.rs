@@ -256,9 +256,7 @@ impl Pending {
     }
 
     fn flush(&mut self, hll: &mut SlidingHll) {
-        for &(hash, at) in &self.items[..self.len] {
-            hll.insert_hashed(hash, Timestamp(at));
-        }
+        hll.insert_hashed_batch(&self.items[..self.len]);
         self.len = 0;
     }
 }
