@@ -25,6 +25,7 @@ mod entries;
 mod error;
 mod format;
 mod ledger;
+pub mod merkle;
 mod recover;
 mod verify;
 mod walk;
