@@ -1,28 +1,35 @@
-//! Reading the ledger back: every entry in order, with its index, body (the canonical encoding
-//! of an access event) and chain hash, for incident scoping and export tools. Reading re-checks
-//! the chain as it goes, so a reader never hands out an entry it could not vouch for.
+//! Reading the ledger back: every entry in order, with its index, kind, time, body (the
+//! canonical encoding of an event) and leaf hash, for replaying the detector, incident scoping
+//! and export tools. Reading re-checks each record as it goes, so a reader never hands out an
+//! entry torn or damaged on disk (the tree itself is checked by `verify`).
 
 use std::path::Path;
 
 use crate::error::VerifyError;
-use crate::format::ChainHash;
+use crate::format::{self, EntryKind};
+use crate::merkle::Hash;
 use crate::walk::{self, Walker};
 
 /// One ledger entry.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Entry {
     pub index: u64,
-    /// The bytes appended: for the access ledger, `AccessEvent::encode` output, which
+    pub kind: EntryKind,
+    /// The event's time, milliseconds since the Unix epoch (0 for opaque entries).
+    pub at: i64,
+    /// The bytes appended: for an access event, `AccessEvent::encode` output, which
     /// `vigie_core::event::EventHead::decode` reads back.
     pub body: Vec<u8>,
-    pub chain: ChainHash,
+    /// The RFC 6962 leaf hash of the entry's envelope.
+    pub leaf: Hash,
 }
 
-/// An iterator over a ledger's entries, checking the chain as it reads. It yields the first
+/// An iterator over a ledger's entries, checking each record as it reads. It yields the first
 /// error it meets and then ends.
 #[derive(Debug)]
 pub struct Entries {
     walker: Walker,
+    envelope: Vec<u8>,
 }
 
 impl Entries {
@@ -34,7 +41,7 @@ impl Entries {
 
     pub(crate) fn open_limited(dir: &Path, limit: Option<u64>) -> Result<Self, VerifyError> {
         let listing = walk::list(dir)?;
-        Ok(Entries { walker: Walker::new(dir, listing.segments, limit) })
+        Ok(Entries { walker: Walker::new(dir, listing.segments, limit), envelope: Vec::new() })
     }
 }
 
@@ -42,9 +49,11 @@ impl Iterator for Entries {
     type Item = Result<Entry, VerifyError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut body = Vec::new();
-        match self.walker.next_into(&mut body) {
-            Ok(Some(pos)) => Some(Ok(Entry { index: pos.index, body, chain: pos.chain })),
+        match self.walker.next_into(&mut self.envelope) {
+            // The walker has checked the envelope; a failure here cannot happen and ends the walk.
+            Ok(Some(pos)) => format::decode_envelope(&self.envelope).ok().map(|e| {
+                Ok(Entry { index: pos.index, kind: e.kind, at: e.at, body: e.body.to_vec(), leaf: pos.leaf })
+            }),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }

@@ -120,6 +120,8 @@ fn sigkill_mid_stream_loses_no_acknowledged_entry() {
         drop(ledger);
         let report = verify(dir.path()).unwrap();
         assert_eq!(report.entries, head.count);
+        // The clean close published a checkpoint of everything, which verify checked.
+        assert_eq!(report.checkpoints.last().map(|c| c.1), Some(head.count));
         assert!(report.segments > 1 || round == 0);
     }
 }

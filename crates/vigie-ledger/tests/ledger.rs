@@ -11,7 +11,8 @@ use std::sync::Arc;
 use common::{bodies, event, segments};
 use vigie_core::event::EventHead;
 use vigie_core::ports::{AccessLedger, LedgerReceipt};
-use vigie_ledger::{ChainHash, Ledger, LedgerOptions, OpenError, verify, verify_with_progress};
+use vigie_ledger::merkle::{self, MemoryTree};
+use vigie_ledger::{Ledger, LedgerOptions, OpenError, VerifyOptions, verify, verify_with};
 
 fn encoded(n: u64) -> Vec<u8> {
     let mut out = Vec::new();
@@ -26,7 +27,7 @@ fn append_reopen_verify() {
     let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
     assert!(ledger.open_report().created);
     assert_eq!(ledger.head().count, 0);
-    assert_eq!(ledger.head().chain, ChainHash::GENESIS);
+    assert_eq!(ledger.head().root, merkle::empty_root());
 
     let r1 = ledger.append(&[event(0)]).unwrap();
     let r2 = ledger.append(&[event(1), event(2), event(3)]).unwrap();
@@ -36,11 +37,14 @@ fn append_reopen_verify() {
     assert_eq!(r3, LedgerReceipt { first: 4, count: 0 });
     let head = ledger.head();
     assert_eq!(head.count, 4);
-    assert_eq!(ledger.verify().unwrap().head, head.chain);
+    assert_eq!(ledger.verify().unwrap().root, head.root);
     drop(ledger);
 
     let report = verify(&path).unwrap();
-    assert_eq!((report.entries, report.segments, report.head), (4, 1, head.chain));
+    assert_eq!((report.entries, report.segments, report.root), (4, 1, head.root));
+    // The clean close published a checkpoint of all four entries, and verify checked it.
+    assert_eq!(report.checkpoints.len(), 1);
+    assert_eq!(report.checkpoints[0].1, 4);
 
     let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
     let open = ledger.open_report();
@@ -58,8 +62,11 @@ fn append_reopen_verify() {
         let decoded = EventHead::decode(&entry.body).unwrap();
         assert_eq!(decoded.person, event(i as u64).person);
     }
-    assert_eq!(entries[3].chain, head.chain);
-    assert_eq!(entries[4].chain, ledger.head().chain);
+    // The leaves read back are those of the tree: their RFC 6962 root is the head's.
+    let tree = MemoryTree { leaves: entries.iter().map(|e| e.leaf).collect() };
+    assert_eq!(tree.root(4), head.root);
+    assert_eq!(tree.root(5), ledger.head().root);
+    assert!(entries.iter().all(|e| e.kind == vigie_ledger::EntryKind::Access && e.at == event(e.index).at.0));
 }
 
 #[test]
@@ -81,7 +88,7 @@ fn rolls_segments_and_reads_across_them() {
         assert!((1024..1024 + 400).contains(&len), "{} is {len} bytes", f.display());
     }
     let report = verify(dir.path()).unwrap();
-    assert_eq!((report.entries, report.segments, report.head), (60, files.len(), head.chain));
+    assert_eq!((report.entries, report.segments, report.root), (60, files.len(), head.root));
     let all = bodies(dir.path());
     assert_eq!(all.len(), 60);
     assert!(all.iter().enumerate().all(|(i, b)| *b == encoded(i as u64)));
@@ -95,7 +102,13 @@ fn verify_reports_progress_up_to_the_total() {
     ledger.append(&batch).unwrap();
     drop(ledger);
     let mut calls = Vec::new();
-    let report = verify_with_progress(dir.path(), |done, total| calls.push((done, total))).unwrap();
+    let report = verify_with(dir.path(), &VerifyOptions::default(), |done, total| calls.push((done, total)));
+    // Without the key, the published checkpoint cannot be checked: refused, not skipped.
+    assert!(matches!(report, Err(vigie_ledger::VerifyError::Checkpoint(_))), "{report:?}");
+    let verifier = vigie_ledger::verifier_from_key_file(&dir.path().join(vigie_ledger::DEFAULT_KEY_FILE)).unwrap();
+    calls.clear();
+    let options = VerifyOptions { verifier: Some(verifier), witness_dirs: Vec::new() };
+    let report = verify_with(dir.path(), &options, |done, total| calls.push((done, total))).unwrap();
     let &(done, total) = calls.last().unwrap();
     assert_eq!(done, total);
     assert_eq!(report.bytes, total);
@@ -206,7 +219,9 @@ fn entries_of_an_open_ledger_stop_at_the_durable_head_while_appends_go_on() {
                 read.len()
             );
             if let Some(last) = read.last().filter(|_| read.len() as u64 == before.count) {
-                assert_eq!(last.chain, before.chain);
+                let tree = MemoryTree { leaves: read.iter().map(|e| e.leaf).collect() };
+                assert_eq!(tree.root(before.count), before.root);
+                assert_eq!(last.index + 1, before.count);
             }
             let before = ledger.head().count;
             let verified = ledger.verify().unwrap().entries;
