@@ -51,9 +51,9 @@ impl Iterator for Entries {
     fn next(&mut self) -> Option<Self::Item> {
         match self.walker.next_into(&mut self.envelope) {
             // The walker has checked the envelope; a failure here cannot happen and ends the walk.
-            Ok(Some(pos)) => format::decode_envelope(&self.envelope).ok().map(|e| {
-                Ok(Entry { index: pos.index, kind: e.kind, at: e.at, body: e.body.to_vec(), leaf: pos.leaf })
-            }),
+            Ok(Some(pos)) => format::decode_envelope(&self.envelope)
+                .ok()
+                .map(|e| Ok(Entry { index: pos.index, kind: e.kind, at: e.at, body: e.body.to_vec(), leaf: pos.leaf })),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }

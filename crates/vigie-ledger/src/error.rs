@@ -95,7 +95,13 @@ pub struct TileMismatch {
 impl fmt::Display for TileMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = if self.missing { "is missing" } else { "does not match the entries" };
-        write!(f, "hash tile {} (level {}) {what}, first at entry {}", self.path.display(), self.level, self.first_entry)
+        write!(
+            f,
+            "hash tile {} (level {}) {what}, first at entry {}",
+            self.path.display(),
+            self.level,
+            self.first_entry
+        )
     }
 }
 

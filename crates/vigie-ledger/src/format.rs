@@ -221,7 +221,10 @@ mod tests {
         // version instead. Golden bytes, written out by hand from the layout in the module doc.
         let mut envelope = Vec::new();
         Envelope { kind: EntryKind::Access, at: 1_760_000_000_123, body: b"hello" }.encode(&mut envelope);
-        assert_eq!(envelope, [0x01, 0x01, 0x00, 0x00, 0x01, 0x99, 0xc8, 0x2c, 0xc0, 0x7b, b'h', b'e', b'l', b'l', b'o']);
+        assert_eq!(
+            envelope,
+            [0x01, 0x01, 0x00, 0x00, 0x01, 0x99, 0xc8, 0x2c, 0xc0, 0x7b, b'h', b'e', b'l', b'l', b'o']
+        );
         assert_eq!(
             leaf_hash(&envelope).to_hex(),
             "49d4d91507085f6782ff4126b893fc5888087bca86e4268e1a2ce6323e38761f",

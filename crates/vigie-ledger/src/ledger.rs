@@ -309,9 +309,11 @@ impl Ledger {
             envelope.clear();
             Envelope { kind, at: at(event), body: &[] }.encode(&mut envelope);
             encode(event, &mut envelope);
-            leaves.push(format::push_record(&mut framed, &envelope).ok_or_else(|| {
-                LedgerError(format!("event of {} bytes exceeds the ledger's limit", envelope.len()))
-            })?);
+            leaves.push(
+                format::push_record(&mut framed, &envelope).ok_or_else(|| {
+                    LedgerError(format!("event of {} bytes exceeds the ledger's limit", envelope.len()))
+                })?,
+            );
         }
         self.submit(framed, leaves)
     }

@@ -176,8 +176,11 @@ impl NoteVerifier {
         }
         let mut found = false;
         for line in sigs.lines() {
-            let rest = line.strip_prefix(EM_DASH_SPACE).ok_or(NoteError::Malformed("a signature line must start with '— '"))?;
-            let (name, blob) = rest.split_once(' ').ok_or(NoteError::Malformed("signature line without a signature"))?;
+            let rest = line
+                .strip_prefix(EM_DASH_SPACE)
+                .ok_or(NoteError::Malformed("a signature line must start with '— '"))?;
+            let (name, blob) =
+                rest.split_once(' ').ok_or(NoteError::Malformed("signature line without a signature"))?;
             let blob = STANDARD.decode(blob).map_err(|_| NoteError::Malformed("signature is not base64"))?;
             if name != self.name || blob.get(..4) != Some(&self.key_id()[..]) {
                 continue;
@@ -251,7 +254,8 @@ mod tests {
     // The signed-note vector of Go's golang.org/x/mod/sumdb/note (note.go, note_test.go).
     const SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
     const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
-    const TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    const TEXT: &str =
+        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
     const SIGNED: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
     #[test]
@@ -272,7 +276,10 @@ mod tests {
         assert!(NoteVerifier::parse("Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").is_err());
         assert!(NoteSigner::parse(&SKEY.replace("c74f20a3", "c74f20a4")).is_err());
         let verifier = NoteVerifier::parse(VKEY).unwrap();
-        assert!(matches!(verifier.open(&SIGNED.replace("cryptography", "cryptographY")), Err(NoteError::BadSignature(_))));
+        assert!(matches!(
+            verifier.open(&SIGNED.replace("cryptography", "cryptographY")),
+            Err(NoteError::BadSignature(_))
+        ));
         let other = NoteSigner::from_seed("PeterNeumann", [7; 32]).unwrap();
         assert!(matches!(verifier.open(&other.sign(TEXT)), Err(NoteError::NotSignedBy(_))));
         assert!(verifier.open(TEXT).is_err());

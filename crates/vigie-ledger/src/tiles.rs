@@ -93,7 +93,7 @@ impl TreeState {
     pub fn push(&mut self, leaf: Hash, mut full: impl FnMut(Tile)) {
         let edge = &mut self.edge;
         self.frontier.push(leaf, |height, index, hash| {
-            if height % TILE_HEIGHT != 0 {
+            if !height.is_multiple_of(TILE_HEIGHT) {
                 return;
             }
             let level = (height / TILE_HEIGHT) as usize;
@@ -266,6 +266,9 @@ mod tests {
         }
         // A missing tile is named, not guessed.
         fs::remove_file(dir.path().join(tile_path(0, 0, 256))).unwrap();
-        assert!(matches!(inclusion_proof(&tiles, 3, n), Err(crate::merkle::ProofError::Source(TileReadError::Missing { .. }))));
+        assert!(matches!(
+            inclusion_proof(&tiles, 3, n),
+            Err(crate::merkle::ProofError::Source(TileReadError::Missing { .. }))
+        ));
     }
 }

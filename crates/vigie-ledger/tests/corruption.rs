@@ -13,8 +13,8 @@ use common::{bodies, event, flip_bit, overwrite, segment, segments};
 use vigie_core::ports::AccessLedger;
 use vigie_ledger::note::{Checkpoint, NoteSigner};
 use vigie_ledger::{
-    CheckpointError, Corruption, Fault, Ledger, LedgerOptions, OpenError, VerifyError, VerifyOptions, Witness,
-    verify, verify_with,
+    CheckpointError, Corruption, Fault, Ledger, LedgerOptions, OpenError, VerifyError, VerifyOptions, Witness, verify,
+    verify_with,
 };
 
 const HEADER: u64 = 24;

@@ -94,8 +94,9 @@ impl LedgerConfig {
         if !(1..=65_536).contains(&self.max_batch_entries) {
             bail!("ledger.max_batch_entries: must be between 1 and 65536, got {}", self.max_batch_entries);
         }
-        vigie_ledger::note::NoteSigner::from_seed(&self.origin, [0; 32])
-            .map_err(|_| anyhow::anyhow!("ledger.origin: {:?} must be non-empty, without '+' or spaces", self.origin))?;
+        vigie_ledger::note::NoteSigner::from_seed(&self.origin, [0; 32]).map_err(|_| {
+            anyhow::anyhow!("ledger.origin: {:?} must be non-empty, without '+' or spaces", self.origin)
+        })?;
         let mut witnesses: Vec<vigie_ledger::Witness> =
             self.witness_dirs.iter().cloned().map(vigie_ledger::Witness::Directory).collect();
         for u in &self.witness_urls {
@@ -517,7 +518,13 @@ mod tests {
         assert_eq!(o.key_file, Some(PathBuf::from("/srv/vigie/ledger.key")));
         assert_eq!(o.witnesses.len(), 2);
         assert_eq!(o.linger, std::time::Duration::from_millis(1));
-        for bad in ["linger_ms = 5", "max_batch_entries = 0", "witness_urls = [\"https://x.example/\"]", "origin = \"a b\"", "colour = 1"] {
+        for bad in [
+            "linger_ms = 5",
+            "max_batch_entries = 0",
+            "witness_urls = [\"https://x.example/\"]",
+            "origin = \"a b\"",
+            "colour = 1",
+        ] {
             std::fs::write(&p, format!("[ledger]\n{bad}\n")).unwrap();
             let e = Config::load(Some(&p), no_env).unwrap_err().to_string();
             let key = bad.split_once(' ').unwrap().0;

@@ -99,9 +99,11 @@ fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
     witness_dirs.extend(extra_witnesses);
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("verify [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "verify [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let started = Instant::now();
     let result = vigie_ledger::verify_with(
