@@ -38,6 +38,7 @@ use vigie_ledger::{Ledger, LedgerOptions, verify};
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
+/// Appending threads in the closed-loop phases (`VIGIE_BENCH_APPENDERS` overrides).
 const APPENDERS: usize = 64;
 const LATENCY_WORKERS: usize = 64;
 
@@ -109,12 +110,13 @@ fn raw_loop_inner(path: &Path, chunk: &[u8], secs: f64) -> Res<(f64, Vec<Duratio
 /// Closed loop: `APPENDERS` threads append `per_append` events each, as fast as acknowledged.
 /// Returns (entries/s, average entries per batch).
 fn ledger_throughput(dir: &Path, events: &[AccessEvent], per_append: usize, secs: f64) -> Res<(f64, f64)> {
+    let appenders: usize = env_or("VIGIE_BENCH_APPENDERS", APPENDERS);
     let ledger = Ledger::open(dir, LedgerOptions::default())?;
     let stop = AtomicBool::new(false);
     let failures = AtomicU64::new(0);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for t in 0..APPENDERS {
+        for t in 0..appenders {
             let (ledger, stop, failures) = (&ledger, &stop, &failures);
             s.spawn(move || {
                 let mut i = t * per_append;
@@ -123,7 +125,7 @@ fn ledger_throughput(dir: &Path, events: &[AccessEvent], per_append: usize, secs
                     if ledger.append(&events[at..at + per_append]).is_err() {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
-                    i += APPENDERS * per_append;
+                    i += appenders * per_append;
                 }
             });
         }
@@ -224,8 +226,9 @@ fn main() -> Res<()> {
     // Length prefix, 10-byte envelope header, body, 4-byte check.
     let record = body.len() + 18;
     let per_append: usize = env_or("VIGIE_BENCH_APPEND_BATCH", 64);
+    let appenders: usize = env_or("VIGIE_BENCH_APPENDERS", APPENDERS);
     println!(
-        "vigie-ledger bench: {runs} runs x {secs} s per phase, entry body {} B (record {record} B), {APPENDERS} appenders, offered rate {rate}/s, {spinners} spinners for the busy baseline, dir {}",
+        "vigie-ledger bench: {runs} runs x {secs} s per phase, entry body {} B (record {record} B), {appenders} appenders, offered rate {rate}/s, {spinners} spinners for the busy baseline, dir {}",
         body.len(),
         base.display()
     );
@@ -290,7 +293,7 @@ fn main() -> Res<()> {
         m(|r| r.raw_single_p99)
     );
     println!(
-        "  ledger, {APPENDERS} appenders           : {:.0} durable entries/s, {:.1} entries per batch",
+        "  ledger, {appenders} appenders           : {:.0} durable entries/s, {:.1} entries per batch",
         m(|r| r.ledger),
         m(|r| r.batch)
     );
@@ -306,7 +309,7 @@ fn main() -> Res<()> {
     );
     println!("  ratio ledger / raw 1 per fdatasync: {:.1}", m(|r| r.ledger / r.raw_single));
     println!(
-        "  ledger, {APPENDERS} appenders x {per_append} : {:.0} durable entries/s, {:.0} entries per batch",
+        "  ledger, {appenders} appenders x {per_append} : {:.0} durable entries/s, {:.0} entries per batch",
         m(|r| r.ledger_b),
         m(|r| r.batch_b)
     );

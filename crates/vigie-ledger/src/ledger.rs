@@ -88,7 +88,7 @@ pub struct Ledger {
     requests: Option<Sender<Request>>,
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
-    checkpointer: Option<JoinHandle<()>>,
+    publisher: Option<JoinHandle<()>>,
     verifier: NoteVerifier,
     witness_dirs: Vec<PathBuf>,
     report: OpenReport,
@@ -155,14 +155,14 @@ impl Ledger {
             Some(publisher.publish(head.count, head.root, &tree.partial_tiles()).map_err(io(dir))?)
         };
 
-        let shared = Arc::new(Shared::new(head, note));
+        let shared = Arc::new(Shared::new(head, note, head.count));
         let (tx, rx) = crossbeam_channel::unbounded();
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
-        let checkpointer = {
+        let publisher_thread = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
-                .name("vigie-ledger-checkpoint".into())
-                .spawn(move || writer::run_checkpointer(publisher, jobs_rx, shared))
+                .name("vigie-ledger-publish".into())
+                .spawn(move || writer::run_publisher(publisher, jobs_rx, shared))
                 .map_err(OpenError::Spawn)?
         };
         let writer = Writer {
@@ -180,7 +180,7 @@ impl Ledger {
             },
             shared: Arc::clone(&shared),
             requests: rx,
-            checkpoints: jobs_tx,
+            jobs: jobs_tx,
         };
         let handle = std::thread::Builder::new()
             .name("vigie-ledger-writer".into())
@@ -191,7 +191,7 @@ impl Ledger {
             requests: Some(tx),
             shared,
             writer: Some(handle),
-            checkpointer: Some(checkpointer),
+            publisher: Some(publisher_thread),
             verifier,
             witness_dirs,
             report: recovered.report,
@@ -263,11 +263,13 @@ impl Ledger {
         Entries::open_limited(&self.dir, Some(self.head().count))
     }
 
-    /// Verifies the durable entries as [`crate::verify_with`] does, with this ledger's key and
-    /// witness directories (the right-edge tiles, rewritten as it goes, are left out).
+    /// Verifies the entries up to the latest published checkpoint as [`crate::verify_with`]
+    /// does, with this ledger's key and witness directories (tiles are written behind the
+    /// appends, before the checkpoint that covers them; the right-edge tiles are left out).
     pub fn verify(&self) -> Result<VerifyReport, VerifyError> {
         let options = VerifyOptions { verifier: Some(self.verifier.clone()), witness_dirs: self.witness_dirs.clone() };
-        verify::verify_limited(&self.dir, &options, || Some(self.head().count), |_, _| {})
+        let published = || Some(self.shared.published_size.load(std::sync::atomic::Ordering::SeqCst));
+        verify::verify_limited(&self.dir, &options, published, |_, _| {})
     }
 
     #[cfg(test)]
@@ -330,14 +332,14 @@ impl AccessLedger for Ledger {
 }
 
 impl Drop for Ledger {
-    /// Stops the writer once it has served every request already sent, then the checkpointer
+    /// Stops the writer once it has served every request already sent, then the publisher thread
     /// once it has published the last checkpoint.
     fn drop(&mut self) {
         drop(self.requests.take());
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
         }
-        if let Some(handle) = self.checkpointer.take() {
+        if let Some(handle) = self.publisher.take() {
             let _ = handle.join();
         }
     }

@@ -61,10 +61,10 @@ pub fn parse_history(text: &str) -> Vec<&str> {
     notes
 }
 
-/// Signs and publishes checkpoints (on the checkpointer thread, and once at start-up).
+/// Signs and publishes checkpoints (on the publisher thread, and once at start-up).
 #[derive(Debug)]
 pub(crate) struct Publisher {
-    dir: PathBuf,
+    pub dir: PathBuf,
     signer: NoteSigner,
     directories: Vec<PathBuf>,
     http: Vec<HttpPusher>,

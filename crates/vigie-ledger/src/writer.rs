@@ -1,16 +1,18 @@
-//! The writer thread and its group commit, and the checkpointer thread.
+//! The writer thread and its group commit, and the publisher thread.
 //!
 //! Appenders frame their records and hash their leaves themselves (in parallel), send them over
 //! a channel and wait. The one writer takes whatever is queued (up to `max_batch_entries`,
 //! optionally lingering a little for more), writes the batch with one `write_all`, calls
-//! `fdatasync`, adds the leaves to the tree, writes the hash tiles they completed (not synced:
-//! they are derived data, rebuilt from the entries at start-up), and only then acknowledges
-//! every appender in the batch. Requests queue while an fsync is in
+//! `fdatasync`, adds the leaves to the tree, and only then acknowledges every appender in the
+//! batch. The hash tiles the batch completed go to the publisher thread, which writes them (not
+//! synced: they are derived data, rebuilt from the entries at start-up) in order before any
+//! checkpoint that covers them; creating tile files is the writer's costliest work after the
+//! fsync, so it stays off the append path. Requests queue while an fsync is in
 //! progress, so batches grow with load on their own and one fsync makes many entries durable.
 //!
 //! At least every `checkpoint_interval` while entries arrive (and when the ledger closes), the
-//! writer hands the tree's size, root and right-edge tiles to the checkpointer thread, which
-//! signs and publishes the checkpoint off the append path.
+//! writer hands the tree's size, root and right-edge tiles to the publisher thread, which signs
+//! and publishes the checkpoint off the append path.
 //!
 //! Any I/O error poisons the writer for good: the failing batch and every later request get an
 //! error, because after a failed write or fsync the file's state is unknown, and the guard must
@@ -67,13 +69,14 @@ pub(crate) struct Request {
     pub reply: Sender<Result<LedgerReceipt, LedgerError>>,
 }
 
-/// State shared between the writer thread, the checkpointer and the appenders.
+/// State shared between the writer thread, the publisher and the appenders.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub head: Mutex<Head>,
     pub stats: Mutex<LedgerStats>,
-    /// The latest checkpoint note published.
+    /// The latest checkpoint note published, and its tree size.
     pub checkpoint: Mutex<Option<String>>,
+    pub published_size: std::sync::atomic::AtomicU64,
     /// Set once, on the first I/O error; from then on every append fails.
     pub failure: OnceLock<String>,
     /// Test hook: makes the next batch's write fail as a full or failing disk would.
@@ -82,8 +85,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(head: Head, checkpoint: Option<String>) -> Self {
+    pub fn new(head: Head, checkpoint: Option<String>, published_size: u64) -> Self {
         Shared {
+            published_size: std::sync::atomic::AtomicU64::new(published_size),
             head: Mutex::new(head),
             stats: Mutex::new(LedgerStats::default()),
             checkpoint: Mutex::new(checkpoint),
@@ -115,12 +119,13 @@ pub(crate) struct WriterConfig {
     pub checkpoint_interval: Duration,
 }
 
-/// What the checkpointer publishes: a tree size, its root and its right-edge tiles.
+/// The publisher thread's work, in order.
 #[derive(Debug)]
-pub(crate) struct CheckpointJob {
-    pub size: u64,
-    pub root: Hash,
-    pub partial: Vec<Tile>,
+pub(crate) enum Job {
+    /// Full tiles completed by a batch.
+    Tiles(Vec<Tile>),
+    /// A checkpoint: a tree size, its root and its right-edge tiles.
+    Checkpoint { size: u64, root: Hash, partial: Vec<Tile> },
 }
 
 /// The writer thread's state: the open segment and the tree so far.
@@ -133,7 +138,7 @@ pub(crate) struct Writer {
     pub config: WriterConfig,
     pub shared: Arc<Shared>,
     pub requests: Receiver<Request>,
-    pub checkpoints: Sender<CheckpointJob>,
+    pub jobs: Sender<Job>,
     /// Tree size of the last checkpoint handed over, and when.
     pub published: (u64, Instant),
 }
@@ -176,7 +181,7 @@ impl Writer {
         }
     }
 
-    /// Hands a checkpoint of the durable tree to the checkpointer if the tree grew and the
+    /// Hands a checkpoint of the durable tree to the publisher if the tree grew and the
     /// interval has passed (or `now`).
     fn maybe_checkpoint(&mut self, now: bool) {
         let size = self.tree.size();
@@ -184,8 +189,8 @@ impl Writer {
         if size == last || (!now && at.elapsed() < self.config.checkpoint_interval) {
             return;
         }
-        let job = CheckpointJob { size, root: self.tree.root(), partial: self.tree.partial_tiles() };
-        if self.checkpoints.send(job).is_ok() {
+        let job = Job::Checkpoint { size, root: self.tree.root(), partial: self.tree.partial_tiles() };
+        if self.jobs.send(job).is_ok() {
             self.published = (size, Instant::now());
         }
     }
@@ -240,8 +245,10 @@ impl Writer {
                 self.tree.push(*leaf, |t| full.push(t));
             }
         }
-        // Tiles before the acknowledgement, so that readers of a durable head find its tiles.
-        self.write_tiles(full)?;
+        if !full.is_empty() {
+            // A gone publisher means the ledger is closing: its last tiles are rebuilt at start-up.
+            let _ = self.jobs.send(Job::Tiles(std::mem::take(full)));
+        }
         let count = self.tree.size();
         *self.shared.head.lock().unwrap_or_else(PoisonError::into_inner) = Head { count, root: self.tree.root() };
         self.shared.count(|s| {
@@ -250,18 +257,6 @@ impl Writer {
             s.bytes += bytes;
         });
         Ok(first_index)
-    }
-
-    fn write_tiles(&self, full: &mut Vec<Tile>) -> io::Result<()> {
-        let written = full.len() as u64;
-        for tile in full.drain(..) {
-            tiles::write_tile(&self.dir, &tile)?;
-            tiles::remove_partials(&self.dir, tile.level, tile.index, None)?;
-        }
-        if written > 0 {
-            self.shared.count(|s| s.tiles += written);
-        }
-        Ok(())
     }
 
     /// Starts the next segment. The current one was synced by the batch that filled it.
@@ -276,22 +271,52 @@ impl Writer {
     }
 }
 
-/// The checkpointer thread: publishes each job until the writer is gone.
-pub(crate) fn run_checkpointer(publisher: Publisher, jobs: Receiver<CheckpointJob>, shared: Arc<Shared>) {
-    while let Ok(mut job) = jobs.recv() {
-        // Only the newest matters if several queued up behind a slow disk.
-        while let Ok(newer) = jobs.try_recv() {
-            job = newer;
-        }
-        match publisher.publish(job.size, job.root, &job.partial) {
-            Ok(note) => {
-                *shared.checkpoint.lock().unwrap_or_else(PoisonError::into_inner) = Some(note);
-                shared.count(|s| s.checkpoints += 1);
+/// The publisher thread: writes tiles and publishes checkpoints, in order, until the writer is
+/// gone. After a failure to write a tile it publishes no more checkpoints (they would name tiles
+/// that are not there); the entries themselves are unaffected.
+pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: Arc<Shared>) {
+    let mut tiles_ok = true;
+    let mut next = jobs.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Tiles(full) => {
+                let count = full.len() as u64;
+                for tile in &full {
+                    let written = tiles::write_tile(&publisher.dir, tile)
+                        .and_then(|()| tiles::remove_partials(&publisher.dir, tile.level, tile.index, None));
+                    tiles_ok &= written.is_ok();
+                }
+                shared.count(|s| s.tiles += count);
+                next = jobs.recv().ok();
             }
-            Err(_) => shared.count(|s| s.checkpoint_failures += 1),
+            Job::Checkpoint { mut size, mut root, mut partial } => {
+                // Only the newest of consecutive checkpoints matters behind a slow disk.
+                loop {
+                    match jobs.try_recv() {
+                        Ok(Job::Checkpoint { size: s, root: r, partial: p }) => (size, root, partial) = (s, r, p),
+                        Ok(tiles) => {
+                            next = Some(tiles);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let published = if tiles_ok { publisher.publish(size, root, &partial).ok() } else { None };
+                match published {
+                    Some(note) => {
+                        *shared.checkpoint.lock().unwrap_or_else(PoisonError::into_inner) = Some(note);
+                        shared.published_size.store(size, std::sync::atomic::Ordering::SeqCst);
+                        shared.count(|s| s.checkpoints += 1);
+                    }
+                    None => shared.count(|s| s.checkpoint_failures += 1),
+                }
+                let failures = publisher.http_failures();
+                shared.count(|s| s.witness_push_failures = failures);
+                if next.is_none() {
+                    next = jobs.recv().ok();
+                }
+            }
         }
-        let failures = publisher.http_failures();
-        shared.count(|s| s.witness_push_failures = failures);
     }
 }
 
