@@ -526,7 +526,7 @@ mod tests {
             "colour = 1",
         ] {
             std::fs::write(&p, format!("[ledger]\n{bad}\n")).unwrap();
-            let e = Config::load(Some(&p), no_env).unwrap_err().to_string();
+            let e = format!("{:#}", Config::load(Some(&p), no_env).unwrap_err());
             let key = bad.split_once(' ').unwrap().0;
             assert!(e.contains(key), "{bad}: {e}");
         }
