@@ -11,7 +11,8 @@
 //! The envelope, version 1, is `version u8 (0x01) | kind u8 | time i64 | body`: the kind is
 //! 0x00 (opaque bytes), 0x01 (an access event, `AccessEvent::encode`) or 0x02 (a security event,
 //! `SecurityEvent::encode`), the time is the event's, in milliseconds since the Unix epoch (0
-//! for opaque bytes), and the body runs to the end of the envelope.
+//! for opaque bytes), and the body runs to the end of the envelope. Version 2 carries the body
+//! sealed with its month's key ([`crate::seal`]).
 
 use crate::merkle::{Hash, leaf_hash};
 
@@ -100,6 +101,17 @@ pub fn decode_envelope(b: &[u8]) -> Result<Envelope<'_>, EnvelopeFault> {
     let mut at = [0u8; 8];
     at.copy_from_slice(&head[2..10]);
     Ok(Envelope { kind, at: i64::from_be_bytes(at), body })
+}
+
+/// Checks that `b` is an envelope this build reads: version 1 (clear) or 2 (sealed, see
+/// [`crate::seal`]).
+pub fn check_envelope(b: &[u8]) -> Result<(), EnvelopeFault> {
+    match b.first() {
+        Some(&crate::seal::ENVELOPE_V2_SEALED) => {
+            crate::seal::parse_sealed(b).map(|_| ()).ok_or(EnvelopeFault::TooShort)
+        }
+        _ => decode_envelope(b).map(|_| ()),
+    }
 }
 
 /// Appends the record of `envelope` (`len | envelope | check`) to `out` and returns the entry's
@@ -197,7 +209,7 @@ fn checked_record_at(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
     let check = buf.get(body_end..end)?;
     let envelope = buf.get(at + 4..body_end)?;
     // Cheap filter before hashing: an envelope starts with its version.
-    if envelope.first() != Some(&ENVELOPE_V1) {
+    if !matches!(envelope.first(), Some(&ENVELOPE_V1 | &crate::seal::ENVELOPE_V2_SEALED)) {
         return None;
     }
     (leaf_hash(envelope).0[..4] == *check).then_some((envelope, end))

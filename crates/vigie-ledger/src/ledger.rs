@@ -48,6 +48,9 @@ pub struct LedgerOptions {
     pub key_file: Option<PathBuf>,
     /// Where each checkpoint is pushed besides `<ledger>/checkpoint`.
     pub witnesses: Vec<Witness>,
+    /// Seal access and security event bodies with a key per month kept in this directory
+    /// (retention by crypto-shredding, see [`crate::seal`]); clear bodies if `None`.
+    pub seal_keys: Option<PathBuf>,
 }
 
 impl Default for LedgerOptions {
@@ -60,6 +63,7 @@ impl Default for LedgerOptions {
             origin: "vigie/ledger".into(),
             key_file: None,
             witnesses: Vec::new(),
+            seal_keys: None,
         }
     }
 }
@@ -91,6 +95,7 @@ pub struct Ledger {
     publisher: Option<JoinHandle<()>>,
     verifier: NoteVerifier,
     witness_dirs: Vec<PathBuf>,
+    seal: Option<Sealer>,
     report: OpenReport,
     _lock: File,
 }
@@ -194,6 +199,7 @@ impl Ledger {
             publisher: Some(publisher_thread),
             verifier,
             witness_dirs,
+            seal: options.seal_keys.as_deref().map(Sealer::new),
             report: recovered.report,
             _lock: lock,
         })
@@ -307,10 +313,22 @@ impl Ledger {
         let mut framed = Vec::with_capacity(events.len() * 128);
         let mut leaves = Vec::with_capacity(events.len());
         let mut envelope = Vec::with_capacity(128);
+        let mut body = Vec::new();
         for event in events {
             envelope.clear();
-            Envelope { kind, at: at(event), body: &[] }.encode(&mut envelope);
-            encode(event, &mut envelope);
+            match &self.seal {
+                Some(sealer) => {
+                    body.clear();
+                    encode(event, &mut body);
+                    sealer
+                        .seal(&mut envelope, kind, at(event), &body)
+                        .map_err(|e| LedgerError(format!("sealing an entry failed: {e}")))?;
+                }
+                None => {
+                    Envelope { kind, at: at(event), body: &[] }.encode(&mut envelope);
+                    encode(event, &mut envelope);
+                }
+            }
             leaves.push(
                 format::push_record(&mut framed, &envelope).ok_or_else(|| {
                     LedgerError(format!("event of {} bytes exceeds the ledger's limit", envelope.len()))
@@ -342,6 +360,32 @@ impl Drop for Ledger {
         if let Some(handle) = self.publisher.take() {
             let _ = handle.join();
         }
+    }
+}
+
+/// Seals bodies with the month keys and a nonce unique per entry: a random 16-byte prefix drawn
+/// at open and a counter.
+#[derive(Debug)]
+struct Sealer {
+    keys: crate::seal::KeyRing,
+    prefix: [u8; 16],
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl Sealer {
+    fn new(dir: &Path) -> Self {
+        use rand::RngCore;
+        let mut prefix = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut prefix);
+        Sealer { keys: crate::seal::KeyRing::new(dir), prefix, counter: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    fn seal(&self, out: &mut Vec<u8>, kind: EntryKind, at: i64, body: &[u8]) -> std::io::Result<()> {
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(&self.prefix);
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        nonce[16..].copy_from_slice(&n.to_be_bytes());
+        crate::seal::seal(out, kind, at, body, &self.keys, nonce)
     }
 }
 

@@ -34,7 +34,10 @@
 //! | 2 | 8 | the event's time, i64 big-endian, milliseconds since the Unix epoch (0 if opaque) |
 //! | 10 | rest | body: `AccessEvent::encode` (first byte `0x01`) or `SecurityEvent::encode` (`0x20`) |
 //!
-//! Both are frozen by golden-vector tests (`format::tests`). Inner nodes are SHA-256(0x01 ‖ left
+//! Both are frozen by golden-vector tests (`format::tests`). With
+//! [`LedgerOptions::seal_keys`], bodies are sealed instead (envelope version 2, see [`seal`]):
+//! `0x02 | kind | time | period u32 | nonce [24] | XChaCha20-Poly1305(body)`, with one key per
+//! month, so that [`shred_before`] ends a month's readability while the tree still verifies. Inner nodes are SHA-256(0x01 ‖ left
 //! ‖ right). A new segment starts once the current one reaches [`LedgerOptions::segment_bytes`];
 //! it is written under a temporary name, synced, renamed into place, and the directory synced.
 //!
@@ -52,6 +55,7 @@ pub mod note;
 mod proof;
 mod recover;
 mod scan;
+pub mod seal;
 pub mod tiles;
 mod verify;
 mod walk;
@@ -66,6 +70,7 @@ pub use ledger::{LOCK_FILE, Ledger, LedgerOptions, verifier_from_key_file};
 pub use merkle::Hash;
 pub use proof::{InclusionReceipt, ProveError, prove};
 pub use recover::{OpenReport, TornTail};
+pub use seal::{Period, Unsealed, shred_before};
 pub use verify::{VerifyOptions, VerifyReport, latest_checkpoint, verify, verify_with};
 pub use witness::{CHECKPOINT_FILE, HISTORY_FILE, Witness, parse_history};
 pub use writer::{Head, LedgerStats};

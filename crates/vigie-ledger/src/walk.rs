@@ -245,7 +245,7 @@ impl Walker {
         if leaf.0[..4] != stored {
             return Err(self.corruption(offset, Fault::CheckMismatch));
         }
-        if format::decode_envelope(body).is_err() {
+        if format::check_envelope(body).is_err() {
             return Err(self.corruption(offset, Fault::BadEnvelope));
         }
         current.offset += len + RECORD_OVERHEAD;

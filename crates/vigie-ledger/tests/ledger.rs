@@ -232,3 +232,52 @@ fn entries_of_an_open_ledger_stop_at_the_durable_head_while_appends_go_on() {
         }
     });
 }
+
+#[test]
+fn sealed_bodies_read_back_until_their_month_is_shredded_and_the_tree_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let options = LedgerOptions { seal_keys: Some(keys.path().to_path_buf()), ..LedgerOptions::default() };
+    let ledger = Ledger::open(dir.path(), options).unwrap();
+    // Three events in October 2025, three in November 2025.
+    let month = 31 * 86_400_000;
+    let events: Vec<_> = (0..6u64)
+        .map(|n| {
+            let mut e = event(n);
+            e.at.0 += if n < 3 { 0 } else { month };
+            e
+        })
+        .collect();
+    ledger.append(&events).unwrap();
+    drop(ledger);
+    let before = verify(dir.path()).unwrap();
+    assert_eq!(before.entries, 6);
+    // The segment holds no clear body: the person ids are sealed.
+    let segment = fs::read(dir.path().join("00000000.log")).unwrap();
+    assert!(!segment.windows(encoded(0).len()).any(|w| w == encoded(0).as_slice()));
+
+    let read: Vec<_> =
+        vigie_ledger::Entries::open(dir.path()).unwrap().with_keys(keys.path()).map(Result::unwrap).collect();
+    for (e, original) in read.iter().zip(&events) {
+        let mut body = Vec::new();
+        original.encode(&mut body);
+        assert_eq!(e.body, body);
+        assert_eq!(e.at, original.at.0);
+        assert_eq!(e.sealed.map(|s| s.1), Some(vigie_ledger::Unsealed::Body));
+    }
+    let removed = vigie_ledger::shred_before(keys.path(), vigie_ledger::Period::parse("2025-11").unwrap()).unwrap();
+    assert_eq!(removed, vec![keys.path().join("2025-10.key")]);
+    let read: Vec<_> =
+        vigie_ledger::Entries::open(dir.path()).unwrap().with_keys(keys.path()).map(Result::unwrap).collect();
+    for e in &read[..3] {
+        assert_eq!(e.sealed, Some((vigie_ledger::Period(202510), vigie_ledger::Unsealed::Shredded)));
+        assert!(e.body.is_empty());
+    }
+    for e in &read[3..] {
+        assert_eq!(e.sealed.map(|s| s.1), Some(vigie_ledger::Unsealed::Body));
+        assert!(EventHead::decode(&e.body).is_some());
+    }
+    // Shredding removed readability, not evidence: the same tree, the same checkpoint.
+    let after = verify(dir.path()).unwrap();
+    assert_eq!((after.entries, after.root), (before.entries, before.root));
+}
