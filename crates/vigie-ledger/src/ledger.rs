@@ -266,7 +266,11 @@ impl Ledger {
     /// The durable entries, in order, re-checked as they are read (entries appended after this
     /// call are not included).
     pub fn entries(&self) -> Result<Entries, VerifyError> {
-        Entries::open_limited(&self.dir, Some(self.head().count))
+        let entries = Entries::open_limited(&self.dir, Some(self.head().count))?;
+        Ok(match &self.seal {
+            Some(sealer) => entries.with_keys(sealer.keys.dir()),
+            None => entries,
+        })
     }
 
     /// Verifies the entries up to the latest published checkpoint as [`crate::verify_with`]

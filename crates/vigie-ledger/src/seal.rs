@@ -79,6 +79,10 @@ impl KeyRing {
         KeyRing { dir: dir.to_path_buf(), cache: Mutex::new(HashMap::new()) }
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn read(&self, period: Period) -> io::Result<Option<[u8; 32]>> {
         let text = match fs::read_to_string(self.dir.join(period.file_name())) {
             Ok(t) => t,

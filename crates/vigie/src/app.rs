@@ -39,9 +39,19 @@ pub fn ledger_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// The ledger's options without a configuration file: the key in `<data>/ledger.key` (outside
-/// the ledger directory handed to auditors), no witnesses.
+/// the ledger directory handed to auditors), bodies sealed with the month keys in
+/// `<data>/ledger-keys/`, no witnesses.
 pub fn ledger_options(data_dir: &Path) -> LedgerOptions {
-    LedgerOptions { key_file: Some(data_dir.join("ledger.key")), ..LedgerOptions::default() }
+    LedgerOptions {
+        key_file: Some(data_dir.join("ledger.key")),
+        seal_keys: Some(ledger_keys_dir(data_dir)),
+        ..LedgerOptions::default()
+    }
+}
+
+/// Where the ledger's month keys are (retention by crypto-shredding: `vigie ledger shred`).
+pub fn ledger_keys_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger-keys")
 }
 
 /// Loads the schema and policies from `dir`, or the built-in copies when `None`.

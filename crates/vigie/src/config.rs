@@ -69,6 +69,9 @@ pub struct LedgerConfig {
     pub linger_ms: u64,
     /// Most entries per fsync (1 to 65536).
     pub max_batch_entries: usize,
+    /// Seal event bodies with a key per month in `<data_dir>/ledger-keys/`, so that
+    /// `vigie ledger shred --before YYYY-MM` ends their retention while the tree still verifies.
+    pub seal_bodies: bool,
 }
 
 impl Default for LedgerConfig {
@@ -81,6 +84,7 @@ impl Default for LedgerConfig {
             witness_urls: Vec::new(),
             linger_ms: 0,
             max_batch_entries: d.max_batch_entries,
+            seal_bodies: true,
         }
     }
 }
@@ -112,6 +116,7 @@ impl LedgerConfig {
             origin: self.origin.clone(),
             key_file: Some(self.key_file.clone().unwrap_or_else(|| data_dir.join("ledger.key"))),
             witnesses,
+            seal_keys: self.seal_bodies.then(|| crate::app::ledger_keys_dir(data_dir)),
             ..vigie_ledger::LedgerOptions::default()
         })
     }

@@ -33,6 +33,16 @@ pub enum LedgerCommand {
         at: LedgerAt,
         entry: u64,
     },
+    /// Delete the month keys of every month before YYYY-MM: those months' entry bodies become
+    /// unreadable for good (retention), while the tree, its checkpoints and proofs still verify.
+    /// Run it with the server stopped; the current month cannot be shredded.
+    Shred {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The first month kept, `YYYY-MM`.
+        #[arg(long)]
+        before: String,
+    },
     /// Print the latest signed checkpoint and the log's public key (`<name>+<id>+<key>`), which
     /// witnesses and auditors pin.
     Checkpoint {
@@ -90,6 +100,7 @@ pub fn run(command: LedgerCommand) -> anyhow::Result<()> {
         LedgerCommand::Verify { at, witness_dir } => verify(&at, witness_dir),
         LedgerCommand::Prove { at, entry } => prove(&at, entry),
         LedgerCommand::Checkpoint { at, vkey_only } => checkpoint(&at, vkey_only),
+        LedgerCommand::Shred { at, before } => shred(&at, &before),
     }
 }
 
@@ -147,6 +158,26 @@ fn prove(at: &LedgerAt, entry: u64) -> anyhow::Result<()> {
     println!("key        {verifier}");
     println!("checkpoint");
     print!("{}", receipt.checkpoint);
+    Ok(())
+}
+
+fn shred(at: &LedgerAt, before: &str) -> anyhow::Result<()> {
+    let (_, options, _) = at.resolve()?;
+    let before = vigie_ledger::Period::parse(before).with_context(|| format!("--before: {before:?} is not YYYY-MM"))?;
+    let now = vigie_core::time::Clock::now(&crate::app::WallClock);
+    let current = vigie_ledger::Period::of_millis(now.0);
+    if before > current {
+        anyhow::bail!("--before {before}: the current month ({current}) is still being written and cannot be shredded");
+    }
+    let keys = options.seal_keys.context("this ledger does not seal bodies ([ledger] seal_bodies = false)")?;
+    let removed =
+        vigie_ledger::shred_before(&keys, before).with_context(|| format!("month keys in {}", keys.display()))?;
+    if removed.is_empty() {
+        println!("no month key before {before} in {}", keys.display());
+    }
+    for path in &removed {
+        println!("shredded {}", path.display());
+    }
     Ok(())
 }
 
