@@ -19,7 +19,8 @@
 //!   latency p50/p99/p99.9 from each append's scheduled start, with no linger and a 2 ms linger.
 //!
 //! `cargo bench -p vigie-ledger` (`VIGIE_BENCH_DIR` chooses the file system, default the
-//! system temporary directory). The figures depend on the disk and on neighbours' I/O.
+//! system temporary directory; `VIGIE_BENCH_SEAL=1` seals bodies with month keys, as the server
+//! does by default). The figures depend on the disk and on neighbours' I/O.
 
 use std::error::Error;
 use std::fs::{File, OpenOptions};
@@ -44,6 +45,12 @@ const LATENCY_WORKERS: usize = 64;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The ledger's options, sealing bodies if `VIGIE_BENCH_SEAL=1`.
+fn options(dir: &Path) -> LedgerOptions {
+    let seal = env_or("VIGIE_BENCH_SEAL", 0u8) == 1;
+    LedgerOptions { seal_keys: seal.then(|| dir.with_extension("keys")), ..LedgerOptions::default() }
 }
 
 fn event(n: u64) -> Res<AccessEvent> {
@@ -111,7 +118,7 @@ fn raw_loop_inner(path: &Path, chunk: &[u8], secs: f64) -> Res<(f64, Vec<Duratio
 /// Returns (entries/s, average entries per batch).
 fn ledger_throughput(dir: &Path, events: &[AccessEvent], per_append: usize, secs: f64) -> Res<(f64, f64)> {
     let appenders: usize = env_or("VIGIE_BENCH_APPENDERS", APPENDERS);
-    let ledger = Ledger::open(dir, LedgerOptions::default())?;
+    let ledger = Ledger::open(dir, options(dir))?;
     let stop = AtomicBool::new(false);
     let failures = AtomicU64::new(0);
     let start = Instant::now();
@@ -149,7 +156,7 @@ fn ledger_latency(
     secs: f64,
     linger: Duration,
 ) -> Res<(Vec<Duration>, f64)> {
-    let ledger = Ledger::open(dir, LedgerOptions { linger, ..LedgerOptions::default() })?;
+    let ledger = Ledger::open(dir, LedgerOptions { linger, ..options(dir) })?;
     let total = (rate * secs) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let start = Instant::now() + Duration::from_millis(20);
@@ -223,12 +230,14 @@ fn main() -> Res<()> {
     let events: Vec<AccessEvent> = (0..4096).map(event).collect::<Res<_>>()?;
     let mut body = Vec::new();
     events[0].encode(&mut body);
-    // Length prefix, 10-byte envelope header, body, 4-byte check.
-    let record = body.len() + 18;
+    // Length prefix, 10-byte envelope header, body, 4-byte check (sealed: 38-byte header and a
+    // 16-byte tag).
+    let sealed = env_or("VIGIE_BENCH_SEAL", 0u8) == 1;
+    let record = body.len() + if sealed { 8 + 38 + 16 } else { 18 };
     let per_append: usize = env_or("VIGIE_BENCH_APPEND_BATCH", 64);
     let appenders: usize = env_or("VIGIE_BENCH_APPENDERS", APPENDERS);
     println!(
-        "vigie-ledger bench: {runs} runs x {secs} s per phase, entry body {} B (record {record} B), {appenders} appenders, offered rate {rate}/s, {spinners} spinners for the busy baseline, dir {}",
+        "vigie-ledger bench: {runs} runs x {secs} s per phase, entry body {} B (record {record} B, sealed {sealed}), {appenders} appenders, offered rate {rate}/s, {spinners} spinners for the busy baseline, dir {}",
         body.len(),
         base.display()
     );

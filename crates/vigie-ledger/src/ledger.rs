@@ -318,6 +318,7 @@ impl Ledger {
         let mut leaves = Vec::with_capacity(events.len());
         let mut envelope = Vec::with_capacity(128);
         let mut body = Vec::new();
+        let mut cipher = None;
         for event in events {
             envelope.clear();
             match &self.seal {
@@ -325,7 +326,7 @@ impl Ledger {
                     body.clear();
                     encode(event, &mut body);
                     sealer
-                        .seal(&mut envelope, kind, at(event), &body)
+                        .seal(&mut envelope, kind, at(event), &body, &mut cipher)
                         .map_err(|e| LedgerError(format!("sealing an entry failed: {e}")))?;
                 }
                 None => {
@@ -384,12 +385,19 @@ impl Sealer {
         Sealer { keys: crate::seal::KeyRing::new(dir), prefix, counter: std::sync::atomic::AtomicU64::new(0) }
     }
 
-    fn seal(&self, out: &mut Vec<u8>, kind: EntryKind, at: i64, body: &[u8]) -> std::io::Result<()> {
+    fn seal(
+        &self,
+        out: &mut Vec<u8>,
+        kind: EntryKind,
+        at: i64,
+        body: &[u8],
+        cipher: &mut crate::seal::MonthCipher,
+    ) -> std::io::Result<()> {
         let mut nonce = [0u8; 24];
         nonce[..16].copy_from_slice(&self.prefix);
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         nonce[16..].copy_from_slice(&n.to_be_bytes());
-        crate::seal::seal(out, kind, at, body, &self.keys, nonce)
+        crate::seal::seal(out, kind, at, body, &self.keys, cipher, nonce)
     }
 }
 

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 
 use crate::format::EntryKind;
@@ -144,6 +144,10 @@ impl KeyRing {
     }
 }
 
+/// A month's cipher, kept by an appender across the entries of one append (which are nearly
+/// always of one month) so that the key ring's lock is taken once per append, not per entry.
+pub type MonthCipher = Option<(Period, XChaCha20Poly1305)>;
+
 /// Appends the sealed envelope of `body` to `out`, with `nonce` (unique per entry and key).
 pub fn seal(
     out: &mut Vec<u8>,
@@ -151,22 +155,30 @@ pub fn seal(
     at: i64,
     body: &[u8],
     keys: &KeyRing,
+    cached: &mut MonthCipher,
     nonce: [u8; 24],
 ) -> io::Result<()> {
     let period = Period::of_millis(at);
-    let key = keys.get_or_create(period)?;
+    let cipher = match cached {
+        Some((p, cipher)) if *p == period => cipher,
+        _ => {
+            let key = keys.get_or_create(period)?;
+            &cached.insert((period, XChaCha20Poly1305::new(Key::from_slice(&key)))).1
+        }
+    };
     let start = out.len();
     out.push(ENVELOPE_V2_SEALED);
     out.push(kind.code());
     out.extend_from_slice(&at.to_be_bytes());
     out.extend_from_slice(&period.0.to_be_bytes());
     out.extend_from_slice(&nonce);
-    let aad = out[start..start + AAD_LEN].to_vec();
-    let cipher = XChaCha20Poly1305::new(Key::from_slice(&key));
-    let sealed = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: body, aad: &aad })
+    out.extend_from_slice(body);
+    let (head, rest) = out.split_at_mut(start + SEALED_HEADER_LEN);
+    let aad = &head[start..start + AAD_LEN];
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, rest)
         .map_err(|_| io::Error::other("sealing failed"))?;
-    out.extend_from_slice(&sealed);
+    out.extend_from_slice(&tag);
     Ok(())
 }
 
@@ -264,7 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = KeyRing::new(dir.path());
         let mut env = Vec::new();
-        seal(&mut env, EntryKind::Access, 1_760_000_000_000, b"person 42", &keys, [7; 24]).unwrap();
+        seal(&mut env, EntryKind::Access, 1_760_000_000_000, b"person 42", &keys, &mut None, [7; 24]).unwrap();
         assert_eq!(env.len(), SEALED_HEADER_LEN + 9 + 16);
         assert_eq!(&env[..2], &[0x02, 0x01]);
         assert_eq!(&env[10..14], &202510u32.to_be_bytes());
