@@ -281,3 +281,26 @@ fn sealed_bodies_read_back_until_their_month_is_shredded_and_the_tree_still_veri
     let after = verify(dir.path()).unwrap();
     assert_eq!((after.entries, after.root), (before.entries, before.root));
 }
+
+#[test]
+fn every_entry_has_an_inclusion_proof_to_the_signed_checkpoint_built_from_the_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    let verifier = ledger.verifier().clone();
+    let batch: Vec<_> = (0..700).map(event).collect();
+    ledger.append(&batch).unwrap();
+    drop(ledger);
+    let leaves: Vec<_> = vigie_ledger::Entries::open(dir.path()).unwrap().map(|e| e.unwrap().leaf).collect();
+    for index in [0u64, 1, 255, 256, 511, 512, 699] {
+        let receipt = vigie_ledger::prove(dir.path(), &verifier, index).unwrap();
+        // What an auditor does with the receipt and the public key alone.
+        let checkpoint = vigie_ledger::note::Checkpoint::open(&receipt.checkpoint, &verifier).unwrap();
+        assert_eq!((checkpoint.size, checkpoint.root), (700, receipt.root));
+        assert_eq!(receipt.leaf, leaves[index as usize]);
+        merkle::verify_inclusion(index, checkpoint.size, &receipt.leaf, &receipt.proof, &checkpoint.root).unwrap();
+    }
+    assert!(matches!(
+        vigie_ledger::prove(dir.path(), &verifier, 700),
+        Err(vigie_ledger::ProveError::NotYetCheckpointed { index: 700, size: 700 })
+    ));
+}
