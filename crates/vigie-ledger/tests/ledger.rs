@@ -304,3 +304,37 @@ fn every_entry_has_an_inclusion_proof_to_the_signed_checkpoint_built_from_the_ti
         Err(vigie_ledger::ProveError::NotYetCheckpointed { index: 700, size: 700 })
     ));
 }
+
+#[test]
+fn an_open_ledger_publishes_a_checkpoint_covering_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = tempfile::tempdir().unwrap();
+    let options = LedgerOptions {
+        checkpoint_interval: std::time::Duration::from_millis(20),
+        witnesses: vec![vigie_ledger::Witness::Directory(witness.path().to_path_buf())],
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(dir.path(), options).unwrap();
+    let verifier = ledger.verifier().clone();
+    for n in 0..50 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    let head = ledger.head();
+    // Published by the background thread, without closing the ledger (bounded wait, no timing
+    // assertion: only that it happens).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let published = loop {
+        let note = ledger.checkpoint().unwrap();
+        let cp = vigie_ledger::note::Checkpoint::open(&note, &verifier).unwrap();
+        if cp.size == head.count || std::time::Instant::now() > deadline {
+            break cp;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert_eq!((published.size, published.root), (head.count, head.root));
+    let witnessed = fs::read_to_string(witness.path().join(vigie_ledger::CHECKPOINT_FILE)).unwrap();
+    assert_eq!(vigie_ledger::note::Checkpoint::open(&witnessed, &verifier).unwrap().size, head.count);
+    let history = fs::read_to_string(witness.path().join(vigie_ledger::HISTORY_FILE)).unwrap();
+    assert!(vigie_ledger::parse_history(&history).len() >= 2, "the open's checkpoint and at least one more");
+    assert!(ledger.stats().checkpoints >= 1);
+}

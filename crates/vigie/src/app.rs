@@ -133,6 +133,12 @@ pub fn open_with_detector(
     );
     let report = ledger.open_report();
     tracing::info!(?report, "ledger opened");
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(?torn, "ledger: a write torn by a crash was cut (entries never acknowledged)");
+    }
+    if !report.repaired_tiles.is_empty() {
+        tracing::warn!(tiles = report.repaired_tiles.len(), "ledger: hash tiles rebuilt from the entries");
+    }
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
