@@ -257,10 +257,11 @@ impl Ledger {
             return Ok(LedgerReceipt { first: self.head().count, count: 0 });
         }
         let stopped = || LedgerError("ledger writer has stopped".into());
-        let (reply, acknowledged) = crossbeam_channel::bounded(1);
+        let reply = Arc::new(writer::Reply::default());
         let requests = self.requests.as_ref().ok_or_else(stopped)?;
-        requests.send(Request { framed, leaves, reply }).map_err(|_| stopped())?;
-        acknowledged.recv().map_err(|_| stopped())?
+        requests.send(Request { framed, leaves, reply: Arc::clone(&reply) }).map_err(|_| stopped())?;
+        let writer_gone = || self.writer.as_ref().is_none_or(JoinHandle::is_finished);
+        reply.wait(&writer_gone).ok_or_else(stopped)?
     }
 
     /// The durable entries, in order, re-checked as they are read (entries appended after this
