@@ -149,16 +149,9 @@ impl Ledger {
 
         let publisher = Publisher::new(dir, signer, &options.witnesses).map_err(io(dir))?;
         // What was found is published before anything is appended: entries acknowledged after
-        // the last checkpoint before a crash are witnessed now, and the tiles are complete.
-        let own = published.iter().find(|p| p.path == dir.join(witness::CHECKPOINT_FILE));
-        let note = if own.is_some_and(|p| p.checkpoint.size == head.count) {
-            for tile in tree.partial_tiles() {
-                crate::tiles::write_tile(dir, &tile).map_err(io(dir))?;
-            }
-            fs::read_to_string(dir.join(witness::CHECKPOINT_FILE)).ok()
-        } else {
-            Some(publisher.publish(head.count, head.root, &tree.partial_tiles()).map_err(io(dir))?)
-        };
+        // the last checkpoint before a crash are witnessed now (and a newly configured witness
+        // gets the log's state at once), and the partial tiles are complete.
+        let note = Some(publisher.publish(head.count, head.root, &tree.partial_tiles()).map_err(io(dir))?);
 
         let shared = Arc::new(Shared::new(head, note, head.count));
         let (tx, rx) = crossbeam_channel::unbounded();
