@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, XChaCha20Poly1305, XNonce};
 
 use crate::format::EntryKind;
 
@@ -144,9 +144,13 @@ impl KeyRing {
     }
 }
 
-/// A month's cipher, kept by an appender across the entries of one append (which are nearly
-/// always of one month) so that the key ring's lock is taken once per append, not per entry.
-pub type MonthCipher = Option<(Period, XChaCha20Poly1305)>;
+/// A month's cipher for one nonce prefix, kept by an appender across the entries of one append
+/// (which are nearly always of one month) so that the key ring's lock is taken once per append,
+/// not per entry. XChaCha20-Poly1305 with nonce `prefix ‖ n` is ChaCha20-Poly1305 keyed with
+/// HChaCha20(key, prefix) and nonce `0000 ‖ n`; the prefix is fixed for a ledger handle, so the
+/// HChaCha20 step is done here once instead of once per entry (the output is the same bytes,
+/// which [`open`] reads with XChaCha20-Poly1305).
+pub type MonthCipher = Option<(Period, [u8; 16], ChaCha20Poly1305)>;
 
 /// Appends the sealed envelope of `body` to `out`, with `nonce` (unique per entry and key).
 pub fn seal(
@@ -159,13 +163,18 @@ pub fn seal(
     nonce: [u8; 24],
 ) -> io::Result<()> {
     let period = Period::of_millis(at);
+    let mut prefix = [0u8; 16];
+    prefix.copy_from_slice(&nonce[..16]);
     let cipher = match cached {
-        Some((p, cipher)) if *p == period => cipher,
+        Some((p, pre, cipher)) if *p == period && *pre == prefix => cipher,
         _ => {
             let key = keys.get_or_create(period)?;
-            &cached.insert((period, XChaCha20Poly1305::new(Key::from_slice(&key)))).1
+            let subkey = chacha20::hchacha::<chacha20::cipher::consts::U10>(Key::from_slice(&key), (&prefix).into());
+            &cached.insert((period, prefix, ChaCha20Poly1305::new(&subkey))).2
         }
     };
+    let mut short_nonce = [0u8; 12];
+    short_nonce[4..].copy_from_slice(&nonce[16..]);
     let start = out.len();
     out.push(ENVELOPE_V2_SEALED);
     out.push(kind.code());
@@ -176,7 +185,7 @@ pub fn seal(
     let (head, rest) = out.split_at_mut(start + SEALED_HEADER_LEN);
     let aad = &head[start..start + AAD_LEN];
     let tag = cipher
-        .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, rest)
+        .encrypt_in_place_detached(Nonce::from_slice(&short_nonce), aad, rest)
         .map_err(|_| io::Error::other("sealing failed"))?;
     out.extend_from_slice(&tag);
     Ok(())
@@ -269,6 +278,29 @@ mod tests {
         assert_eq!(Period::parse("2026-11"), Some(Period(202611)));
         assert_eq!(Period::parse("2026-13"), None);
         assert_eq!(Period(202611).to_string(), "2026-11");
+    }
+
+    #[test]
+    fn sealing_is_xchacha20_poly1305_with_the_nonce_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyRing::new(dir.path());
+        let nonce: [u8; 24] = std::array::from_fn(|i| i as u8 * 7);
+        let mut env = Vec::new();
+        let mut cached = None;
+        seal(&mut env, EntryKind::Security, 1_760_000_000_000, b"agent 7 signed in", &keys, &mut cached, nonce)
+            .unwrap();
+        let key = keys.get(Period(202510)).unwrap().unwrap();
+        let direct = XChaCha20Poly1305::new(Key::from_slice(&key))
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: b"agent 7 signed in", aad: &env[..AAD_LEN] })
+            .unwrap();
+        assert_eq!(&env[SEALED_HEADER_LEN..], direct.as_slice());
+        assert_eq!(&env[14..38], &nonce);
+        // The cached cipher is reused for the same month and prefix only.
+        let mut other = nonce;
+        other[0] ^= 1;
+        let mut env2 = Vec::new();
+        seal(&mut env2, EntryKind::Security, 1_760_000_000_000, b"x", &keys, &mut cached, other).unwrap();
+        assert_eq!(open(&parse_sealed(&env2).unwrap(), &keys), (Unsealed::Body, b"x".to_vec()));
     }
 
     #[test]
