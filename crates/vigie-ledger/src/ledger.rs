@@ -1,4 +1,4 @@
-//! The ledger handle: open a directory, append durably, read back, verify.
+//! The ledger handle: open a directory, append durably, read back, prove, verify.
 //!
 //! `Ledger` is the file-backed [`AccessLedger`]: `append` returns only once the events are
 //! written and synced, and fails closed (an error, never a silent drop) once the writer has
@@ -8,7 +8,7 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use vigie_core::event::AccessEvent;
@@ -16,16 +16,19 @@ use vigie_core::ports::{AccessLedger, LedgerError, LedgerReceipt};
 
 use crate::entries::Entries;
 use crate::error::{OpenError, VerifyError};
-use crate::format;
+use crate::format::{self, EntryKind, Envelope};
+use crate::note::{NoteSigner, NoteVerifier};
 use crate::recover::{self, OpenReport};
-use crate::verify::{self, VerifyReport};
-use crate::writer::{Head, LedgerStats, Request, Shared, Writer, WriterConfig};
+use crate::scan::{self, Published};
+use crate::verify::{self, VerifyOptions, VerifyReport};
+use crate::witness::{self, Publisher, Witness};
+use crate::writer::{self, Head, LedgerStats, Request, Shared, Writer, WriterConfig};
 
 /// Name of the lock file inside the ledger directory.
 pub const LOCK_FILE: &str = "LOCK";
 
-/// How the ledger batches and rolls.
-#[derive(Clone, Copy, Debug)]
+/// How the ledger batches, rolls, signs and publishes.
+#[derive(Clone, Debug)]
 pub struct LedgerOptions {
     /// A new segment is started before the next batch once the current one reaches this size.
     pub segment_bytes: u64,
@@ -36,20 +39,63 @@ pub struct LedgerOptions {
     /// without adding latency at low load; a linger only helps a disk whose fsync is cheaper
     /// than the wait.
     pub linger: Duration,
+    /// A checkpoint is published at least this often while entries arrive, and at close.
+    pub checkpoint_interval: Duration,
+    /// Name of the key created at first start, which is also the checkpoints' origin line.
+    pub origin: String,
+    /// The signing key file; `<ledger>/ledger.key` if `None` (the server passes
+    /// `<data>/ledger.key`, outside the directory it hands to auditors).
+    pub key_file: Option<PathBuf>,
+    /// Where each checkpoint is pushed besides `<ledger>/checkpoint`.
+    pub witnesses: Vec<Witness>,
+    /// Seal access and security event bodies with a key per month kept in this directory
+    /// (retention by crypto-shredding, see [`crate::seal`]); clear bodies if `None`.
+    pub seal_keys: Option<PathBuf>,
 }
 
 impl Default for LedgerOptions {
     fn default() -> Self {
-        LedgerOptions { segment_bytes: 256 << 20, max_batch_entries: 1024, linger: Duration::ZERO }
+        LedgerOptions {
+            segment_bytes: 256 << 20,
+            max_batch_entries: 4096,
+            linger: Duration::ZERO,
+            checkpoint_interval: Duration::from_secs(1),
+            origin: "vigie/ledger".into(),
+            key_file: None,
+            witnesses: Vec::new(),
+            seal_keys: None,
+        }
     }
 }
 
-/// An open, append-only, hash-chained access ledger.
+impl LedgerOptions {
+    /// The key file these options use for the ledger in `dir`.
+    pub fn key_path(&self, dir: &Path) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| dir.join(crate::key::DEFAULT_KEY_FILE))
+    }
+
+    /// The witness directories among the witnesses.
+    pub fn witness_dirs(&self) -> Vec<PathBuf> {
+        self.witnesses
+            .iter()
+            .filter_map(|w| match w {
+                Witness::Directory(d) => Some(d.clone()),
+                Witness::Http(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// An open, append-only Merkle access ledger.
 pub struct Ledger {
     dir: PathBuf,
     requests: Option<Sender<Request>>,
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
+    publisher: Option<JoinHandle<()>>,
+    verifier: NoteVerifier,
+    witness_dirs: Vec<PathBuf>,
+    seal: Option<Sealer>,
     report: OpenReport,
     _lock: File,
 }
@@ -61,9 +107,12 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Opens (or creates) the ledger in `dir`: takes the lock, walks and checks every segment,
-    /// cuts a torn tail from the last one, and starts the writer thread. Refuses to open, naming
-    /// the segment, entry and byte, if the ledger is damaged anywhere else.
+    /// Opens (or creates) the ledger in `dir`: takes the lock, loads (or creates) the signing
+    /// key, walks and checks every segment, cuts a torn tail from the last one, rebuilds the tree
+    /// and its tiles, checks the log against every checkpoint it published (its own, and those in
+    /// witness directories), publishes a checkpoint of what it found, and starts the writer.
+    /// Refuses to open, saying where and how to investigate, if the ledger is damaged anywhere
+    /// but a torn tail, or is older than a published checkpoint, or does not match one.
     pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, OpenError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -85,26 +134,51 @@ impl Ledger {
             }
             Err(TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
-        let recovered = recover::recover(dir)?;
+        let key_path = options.key_path(dir);
+        let (signer, key_created) = crate::key::load_or_create(&key_path, &options.origin)
+            .map_err(|e| OpenError::Key { path: key_path.clone(), reason: e.to_string() })?;
+        let verifier = signer.verifier();
+        let witness_dirs = options.witness_dirs();
+        let published = published_checkpoints(dir, &witness_dirs, &verifier)?;
+        let mut recovered = recover::recover(dir, &published)?;
+        recovered.report.key_created = key_created;
         let (last_path, segment, segment_len) = recovered.last;
         let file = OpenOptions::new().append(true).open(&last_path).map_err(io(&last_path))?;
-        let head = Head { count: recovered.next_index, chain: recovered.chain };
-        let shared = Arc::new(Shared::new(head));
+        let tree = recovered.tree;
+        let head = Head { count: tree.size(), root: tree.root() };
+
+        let publisher = Publisher::new(dir, signer, &options.witnesses).map_err(io(dir))?;
+        // What was found is published before anything is appended: entries acknowledged after
+        // the last checkpoint before a crash are witnessed now (and a newly configured witness
+        // gets the log's state at once), and the partial tiles are complete.
+        let note = Some(publisher.publish(head.count, head.root, &tree.partial_tiles()).map_err(io(dir))?);
+
+        let shared = Arc::new(Shared::new(head, note, head.count));
         let (tx, rx) = crossbeam_channel::unbounded();
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+        let publisher_thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("vigie-ledger-publish".into())
+                .spawn(move || writer::run_publisher(publisher, jobs_rx, shared))
+                .map_err(OpenError::Spawn)?
+        };
         let writer = Writer {
             dir: dir.to_path_buf(),
             file,
             segment,
             segment_len,
-            next_index: recovered.next_index,
-            chain: recovered.chain,
+            published: (tree.size(), Instant::now()),
+            tree,
             config: WriterConfig {
                 segment_bytes: options.segment_bytes,
                 max_batch_entries: options.max_batch_entries.max(1),
                 linger: options.linger,
+                checkpoint_interval: options.checkpoint_interval.max(Duration::from_millis(1)),
             },
             shared: Arc::clone(&shared),
             requests: rx,
+            jobs: jobs_tx,
         };
         let handle = std::thread::Builder::new()
             .name("vigie-ledger-writer".into())
@@ -115,12 +189,16 @@ impl Ledger {
             requests: Some(tx),
             shared,
             writer: Some(handle),
+            publisher: Some(publisher_thread),
+            verifier,
+            witness_dirs,
+            seal: options.seal_keys.as_deref().map(Sealer::new),
             report: recovered.report,
             _lock: lock,
         })
     }
 
-    /// What opening found: entries, segments, a torn tail that was cut.
+    /// What opening found: entries, segments, a torn tail that was cut, tiles repaired.
     pub fn open_report(&self) -> &OpenReport {
         &self.report
     }
@@ -138,43 +216,64 @@ impl Ledger {
         self.shared.stats()
     }
 
-    /// Appends already-encoded bodies, in order, as one contiguous run of entries. Blocks until
-    /// they are durable.
-    pub fn append_bodies<B: AsRef<[u8]>>(&self, bodies: &[B]) -> Result<LedgerReceipt, LedgerError> {
-        let mut framed = Vec::with_capacity(bodies.iter().map(|b| b.as_ref().len() + 4).sum());
-        let mut ends = Vec::with_capacity(bodies.len());
-        for body in bodies {
-            format::push_framed(&mut framed, body.as_ref()).ok_or_else(|| {
-                LedgerError(format!("entry of {} bytes exceeds the ledger's limit", body.as_ref().len()))
-            })?;
-            ends.push(framed.len());
-        }
-        self.submit(framed, ends)
+    /// The public key checkpoints are signed with (`<name>+<id>+<key>`), for witnesses to pin.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
     }
 
-    fn submit(&self, framed: Vec<u8>, ends: Vec<usize>) -> Result<LedgerReceipt, LedgerError> {
+    /// The latest published checkpoint note.
+    pub fn checkpoint(&self) -> Option<String> {
+        self.shared.checkpoint.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Appends already-encoded bodies (as opaque entries), in order, as one contiguous run of
+    /// entries. Blocks until they are durable.
+    pub fn append_bodies<B: AsRef<[u8]>>(&self, bodies: &[B]) -> Result<LedgerReceipt, LedgerError> {
+        let mut framed = Vec::with_capacity(bodies.iter().map(|b| b.as_ref().len() + 20).sum());
+        let mut leaves = Vec::with_capacity(bodies.len());
+        let mut envelope = Vec::new();
+        for body in bodies {
+            envelope.clear();
+            Envelope { kind: EntryKind::Opaque, at: 0, body: body.as_ref() }.encode(&mut envelope);
+            leaves.push(format::push_record(&mut framed, &envelope).ok_or_else(|| {
+                LedgerError(format!("entry of {} bytes exceeds the ledger's limit", body.as_ref().len()))
+            })?);
+        }
+        self.submit(framed, leaves)
+    }
+
+    fn submit(&self, framed: Vec<u8>, leaves: Vec<crate::merkle::Hash>) -> Result<LedgerReceipt, LedgerError> {
         if let Some(reason) = self.shared.failure.get() {
             return Err(LedgerError(reason.clone()));
         }
-        if ends.is_empty() {
+        if leaves.is_empty() {
             return Ok(LedgerReceipt { first: self.head().count, count: 0 });
         }
         let stopped = || LedgerError("ledger writer has stopped".into());
-        let (reply, acknowledged) = crossbeam_channel::bounded(1);
+        let reply = Arc::new(writer::Reply::default());
         let requests = self.requests.as_ref().ok_or_else(stopped)?;
-        requests.send(Request { framed, ends, reply }).map_err(|_| stopped())?;
-        acknowledged.recv().map_err(|_| stopped())?
+        requests.send(Request { framed, leaves, reply: Arc::clone(&reply) }).map_err(|_| stopped())?;
+        let writer_gone = || self.writer.as_ref().is_none_or(JoinHandle::is_finished);
+        reply.wait(&writer_gone).ok_or_else(stopped)?
     }
 
     /// The durable entries, in order, re-checked as they are read (entries appended after this
     /// call are not included).
     pub fn entries(&self) -> Result<Entries, VerifyError> {
-        Entries::open_limited(&self.dir, Some(self.head().count))
+        let entries = Entries::open_limited(&self.dir, Some(self.head().count))?;
+        Ok(match &self.seal {
+            Some(sealer) => entries.with_keys(sealer.keys.dir()),
+            None => entries,
+        })
     }
 
-    /// Re-hashes every durable entry, as [`crate::verify`] does on a closed ledger.
+    /// Verifies the entries up to the latest published checkpoint as [`crate::verify_with`]
+    /// does, with this ledger's key and witness directories (tiles are written behind the
+    /// appends, before the checkpoint that covers them; the right-edge tiles are left out).
     pub fn verify(&self) -> Result<VerifyReport, VerifyError> {
-        verify::verify_limited(&self.dir, Some(self.head().count), |_, _| {})
+        let options = VerifyOptions { verifier: Some(self.verifier.clone()), witness_dirs: self.witness_dirs.clone() };
+        let published = || Some(self.shared.published_size.load(std::sync::atomic::Ordering::SeqCst));
+        verify::verify_limited(&self.dir, &options, published, |_, _| {})
     }
 
     #[cfg(test)]
@@ -183,40 +282,124 @@ impl Ledger {
     }
 }
 
-impl Ledger {
-    fn append_encoded<E>(&self, events: &[E], encode: impl Fn(&E, &mut Vec<u8>)) -> Result<LedgerReceipt, LedgerError> {
-        let mut framed = Vec::with_capacity(events.len() * 160);
-        let mut ends = Vec::with_capacity(events.len());
-        let mut body = Vec::with_capacity(160);
-        for event in events {
-            body.clear();
-            encode(event, &mut body);
-            format::push_framed(&mut framed, &body)
-                .ok_or_else(|| LedgerError(format!("event of {} bytes exceeds the ledger's limit", body.len())))?;
-            ends.push(framed.len());
+/// The checkpoints the log must live up to: its own and the witness directories', each with a
+/// valid signature by `verifier`.
+fn published_checkpoints(
+    dir: &Path,
+    witness_dirs: &[PathBuf],
+    verifier: &NoteVerifier,
+) -> Result<Vec<Published>, OpenError> {
+    let mut out = Vec::new();
+    let paths = std::iter::once(dir.join(witness::CHECKPOINT_FILE))
+        .chain(witness_dirs.iter().map(|w| w.join(witness::CHECKPOINT_FILE)));
+    for path in paths {
+        if let Some(p) = scan::read_checkpoint(&path, verifier).map_err(OpenError::Checkpoint)? {
+            out.push(p);
         }
-        self.submit(framed, ends)
+    }
+    Ok(out)
+}
+
+impl Ledger {
+    fn append_encoded<E>(
+        &self,
+        events: &[E],
+        kind: EntryKind,
+        at: impl Fn(&E) -> i64,
+        encode: impl Fn(&E, &mut Vec<u8>),
+    ) -> Result<LedgerReceipt, LedgerError> {
+        let mut framed = Vec::with_capacity(events.len() * 128);
+        let mut leaves = Vec::with_capacity(events.len());
+        let mut envelope = Vec::with_capacity(128);
+        let mut body = Vec::new();
+        let mut cipher = None;
+        for event in events {
+            envelope.clear();
+            match &self.seal {
+                Some(sealer) => {
+                    body.clear();
+                    encode(event, &mut body);
+                    sealer
+                        .seal(&mut envelope, kind, at(event), &body, &mut cipher)
+                        .map_err(|e| LedgerError(format!("sealing an entry failed: {e}")))?;
+                }
+                None => {
+                    Envelope { kind, at: at(event), body: &[] }.encode(&mut envelope);
+                    encode(event, &mut envelope);
+                }
+            }
+            leaves.push(
+                format::push_record(&mut framed, &envelope).ok_or_else(|| {
+                    LedgerError(format!("event of {} bytes exceeds the ledger's limit", envelope.len()))
+                })?,
+            );
+        }
+        self.submit(framed, leaves)
     }
 }
 
 impl AccessLedger for Ledger {
     fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError> {
-        self.append_encoded(events, AccessEvent::encode)
+        self.append_encoded(events, EntryKind::Access, |e| e.at.0, AccessEvent::encode)
     }
 
     fn record(&self, events: &[vigie_core::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError> {
-        self.append_encoded(events, vigie_core::security::SecurityEvent::encode)
+        self.append_encoded(events, EntryKind::Security, |e| e.at.0, vigie_core::security::SecurityEvent::encode)
     }
 }
 
 impl Drop for Ledger {
-    /// Stops the writer once it has served every request already sent.
+    /// Stops the writer once it has served every request already sent, then the publisher thread
+    /// once it has published the last checkpoint.
     fn drop(&mut self) {
         drop(self.requests.take());
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
         }
+        if let Some(handle) = self.publisher.take() {
+            let _ = handle.join();
+        }
     }
+}
+
+/// Seals bodies with the month keys and a nonce unique per entry: a random 16-byte prefix drawn
+/// at open and a counter.
+#[derive(Debug)]
+struct Sealer {
+    keys: crate::seal::KeyRing,
+    prefix: [u8; 16],
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl Sealer {
+    fn new(dir: &Path) -> Self {
+        use rand::RngCore;
+        let mut prefix = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut prefix);
+        Sealer { keys: crate::seal::KeyRing::new(dir), prefix, counter: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    fn seal(
+        &self,
+        out: &mut Vec<u8>,
+        kind: EntryKind,
+        at: i64,
+        body: &[u8],
+        cipher: &mut crate::seal::MonthCipher,
+    ) -> std::io::Result<()> {
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(&self.prefix);
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        nonce[16..].copy_from_slice(&n.to_be_bytes());
+        crate::seal::seal(out, kind, at, body, &self.keys, cipher, nonce)
+    }
+}
+
+/// Loads the verifier of a key file (what `vigie ledger verify` uses when given no `--vkey`).
+pub fn verifier_from_key_file(path: &Path) -> Result<NoteVerifier, OpenError> {
+    crate::key::load(path)
+        .map(|s: NoteSigner| s.verifier())
+        .map_err(|e| OpenError::Key { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 #[cfg(test)]

@@ -1,18 +1,23 @@
-//! Recovery at startup: walk the whole ledger, cut a torn tail, refuse anything else.
+//! Recovery at startup: walk the whole ledger, cut a torn tail, rebuild the tree (repairing
+//! hash tiles), and check the log against every checkpoint it published.
 //!
 //! A crash can only tear the batch being written when it happened, and that batch is always at
 //! the end of the last segment (segments are synced before the next one is created, and
-//! created whole under a temporary name). So damage there, with no valid entry after it, is a
+//! created whole under a temporary name). So damage there, with no valid record after it, is a
 //! torn write of entries nobody was told were durable: it is cut and reported. Damage anywhere
-//! else, or followed by a valid entry, is corruption or tampering: the ledger refuses to open and
-//! names the segment, entry and byte, because writing after it would bury the evidence.
+//! else, or followed by a valid record, is corruption or tampering: the ledger refuses to open and
+//! names the segment, entry and byte, because writing after it would bury the evidence. Then the
+//! log must contain every checkpoint published (by us, or held by a witness directory): a log
+//! shorter than a checkpoint, or whose first entries hash to another root, refuses to start.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Corruption, Fault, OpenError, VerifyError};
-use crate::format::{self, ChainHash, HEADER_LEN, SegmentHeader};
+use crate::format::{self, HEADER_LEN, SegmentHeader};
+use crate::scan::{Published, TileMode, TreePass};
+use crate::tiles::TreeState;
 use crate::walk::{self, Walker};
 
 /// What [`crate::Ledger::open`] found and did.
@@ -20,12 +25,18 @@ use crate::walk::{self, Walker};
 pub struct OpenReport {
     /// Whether the ledger was empty and its first segment was created.
     pub created: bool,
+    /// Whether the signing key was created by this open.
+    pub key_created: bool,
     pub segments: usize,
     /// Entries found (after cutting a torn tail).
     pub entries: u64,
     pub torn_tail: Option<TornTail>,
     /// Leftover temporary segments (from a crash while creating a segment) that were removed.
     pub removed_temp_files: Vec<PathBuf>,
+    /// Hash tiles that were missing or did not match the entries and were rewritten.
+    pub repaired_tiles: Vec<PathBuf>,
+    /// The published checkpoints the log was checked against: file and tree size.
+    pub checkpoints_checked: Vec<(PathBuf, u64)>,
 }
 
 /// A torn write cut from the end of the last segment.
@@ -45,8 +56,7 @@ pub struct TornTail {
 #[derive(Debug)]
 pub(crate) struct Recovered {
     pub report: OpenReport,
-    pub next_index: u64,
-    pub chain: ChainHash,
+    pub tree: TreeState,
     /// The segment to append to, its number and its length.
     pub last: (PathBuf, u32, u64),
 }
@@ -77,9 +87,10 @@ pub(crate) fn create_segment(dir: &Path, number: u32, header: &SegmentHeader) ->
     Ok(file)
 }
 
-/// Walks the ledger in `dir` (which exists and is locked), cuts a torn tail, creates the first
-/// segment of an empty ledger.
-pub(crate) fn recover(dir: &Path) -> Result<Recovered, OpenError> {
+/// Walks the ledger in `dir` (which exists and is locked), cuts a torn tail, rebuilds the tree
+/// and repairs its tiles, checks the `published` checkpoints, and creates the first segment of
+/// an empty ledger.
+pub(crate) fn recover(dir: &Path, published: &[Published]) -> Result<Recovered, OpenError> {
     let listing = walk::list(dir)?;
     let mut report = OpenReport::default();
     for temp in &listing.temp_files {
@@ -89,46 +100,67 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, OpenError> {
     if !listing.temp_files.is_empty() {
         sync_dir(dir).map_err(io(dir))?;
     }
-    let Some(last) = listing.segments.last().cloned() else {
-        let header = SegmentHeader { first_index: 0, start_chain: ChainHash::GENESIS };
-        create_segment(dir, 0, &header).map_err(io(dir))?;
-        report.created = true;
-        report.segments = 1;
-        return Ok(Recovered {
-            report,
-            next_index: 0,
-            chain: ChainHash::GENESIS,
-            last: (dir.join(format::segment_name(0)), 0, HEADER_LEN),
-        });
-    };
-    report.segments = listing.segments.len();
-    let mut walker = Walker::new(dir, listing.segments, None);
-    let mut body = Vec::new();
-    let mut last_len = last.len;
-    loop {
-        match walker.next_into(&mut body) {
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(VerifyError::Corrupt(c)) if c.segment == last.path && c.fault.is_record_fault() => {
-                let tail = read_tail(&last.path, c.offset)?;
-                if format::valid_entry_follows(&walker.chain(), c.index, &tail) {
-                    return Err(OpenError::Corrupt(c));
+    let mut pass = TreePass::new(dir, TileMode::Collect, published.iter().map(|p| p.checkpoint.size));
+    let last = match listing.segments.last().cloned() {
+        Some(last) => {
+            report.segments = listing.segments.len();
+            let mut walker = Walker::new(dir, listing.segments, None);
+            let mut body = Vec::new();
+            let mut last_len = last.len;
+            loop {
+                match walker.next_into(&mut body) {
+                    Ok(Some(position)) => pass.push(position.leaf),
+                    Ok(None) => break,
+                    Err(VerifyError::Corrupt(c)) if c.segment == last.path && c.fault.is_record_fault() => {
+                        let tail = read_tail(&last.path, c.offset)?;
+                        if format::valid_record_follows(&tail) {
+                            return Err(OpenError::Corrupt(c));
+                        }
+                        cut(&last.path, c.offset)?;
+                        last_len = c.offset;
+                        report.torn_tail = Some(torn_tail(c, tail.len() as u64));
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                cut(&last.path, c.offset)?;
-                last_len = c.offset;
-                report.torn_tail = Some(torn_tail(c, tail.len() as u64));
-                break;
             }
-            Err(e) => return Err(e.into()),
+            (last.path, last.number, last_len)
         }
+        None => {
+            create_segment(dir, 0, &SegmentHeader { first_index: 0 }).map_err(io(dir))?;
+            report.created = true;
+            report.segments = 1;
+            (dir.join(format::segment_name(0)), 0, HEADER_LEN)
+        }
+    };
+    if let Some((path, source)) = pass.io_error.take() {
+        return Err(OpenError::Io { path, source });
     }
-    report.entries = walker.next_index();
-    Ok(Recovered {
-        report,
-        next_index: walker.next_index(),
-        chain: walker.chain(),
-        last: (last.path, last.number, last_len),
-    })
+    for p in published {
+        pass.check_checkpoint(&p.path, &p.checkpoint).map_err(OpenError::Checkpoint)?;
+        report.checkpoints_checked.push((p.path.clone(), p.checkpoint.size));
+    }
+    report.entries = pass.tree.size();
+    if !pass.tiles_repaired.is_empty() {
+        // The log is consistent with what it published: its tiles can be rebuilt from it.
+        report.repaired_tiles = repair_tiles(dir, report.entries)?;
+    }
+    Ok(Recovered { report, tree: pass.tree, last })
+}
+
+/// Walks the first `entries` entries again, rewriting every full tile that does not match.
+fn repair_tiles(dir: &Path, entries: u64) -> Result<Vec<PathBuf>, OpenError> {
+    let listing = walk::list(dir)?;
+    let mut walker = Walker::new(dir, listing.segments, Some(entries));
+    let mut pass = TreePass::new(dir, TileMode::Repair, []);
+    let mut body = Vec::new();
+    while let Some(position) = walker.next_into(&mut body)? {
+        pass.push(position.leaf);
+    }
+    if let Some((path, source)) = pass.io_error.take() {
+        return Err(OpenError::Io { path, source });
+    }
+    Ok(pass.tiles_repaired)
 }
 
 fn torn_tail(c: Corruption, bytes: u64) -> TornTail {

@@ -1,5 +1,6 @@
 //! The walker: reads a ledger directory's segments in order and re-checks everything it reads
-//! (numbering, headers, record framing, the hash chain). Opening, verifying and reading entries
+//! (numbering, headers, record framing and checks, envelopes) and computes each entry's leaf
+//! hash. Opening, verifying and reading entries
 //! are all this one walk, so a check added here protects all three.
 
 use std::fs::{self, File};
@@ -7,7 +8,8 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Corruption, Fault, VerifyError};
-use crate::format::{self, ChainHash, HEADER_LEN, HeaderFault, RECORD_OVERHEAD, SegmentHeader, chain_hash};
+use crate::format::{self, HEADER_LEN, HeaderFault, RECORD_OVERHEAD, SegmentHeader};
+use crate::merkle::{Hash, leaf_hash};
 
 /// A segment file found in the directory.
 #[derive(Clone, Debug)]
@@ -53,7 +55,7 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, VerifyError> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Position {
     pub index: u64,
-    pub chain: ChainHash,
+    pub leaf: Hash,
 }
 
 struct OpenSegment {
@@ -69,7 +71,6 @@ pub(crate) struct Walker {
     pos: usize,
     current: Option<OpenSegment>,
     next_index: u64,
-    chain: ChainHash,
     limit: Option<u64>,
     done_bytes: u64,
     failed: bool,
@@ -96,25 +97,33 @@ impl Walker {
             pos: 0,
             current: None,
             next_index: 0,
-            chain: ChainHash::GENESIS,
             limit,
             done_bytes: 0,
             failed: false,
         }
     }
 
-    /// Index of the next entry to read, i.e. the number of entries read so far.
-    pub fn next_index(&self) -> u64 {
-        self.next_index
-    }
-
-    /// Chain hash of the last entry read.
-    pub fn chain(&self) -> ChainHash {
-        self.chain
-    }
-
     pub fn segments(&self) -> &[SegmentFile] {
         &self.segments
+    }
+
+    /// Starts the walk at the segment holding entry `index` (found by the segments' headers),
+    /// without reading the entries before it. Only for a walk that has not started.
+    pub fn skip_to(&mut self, index: u64) -> Result<(), VerifyError> {
+        let mut start = (0usize, 0u64);
+        for (k, segment) in self.segments.iter().enumerate().skip(1) {
+            let mut raw = [0u8; HEADER_LEN as usize];
+            let mut file = File::open(&segment.path).map_err(|e| io_error(&segment.path, e))?;
+            if file.read_exact(&mut raw).is_err() {
+                break;
+            }
+            match SegmentHeader::decode(&raw) {
+                Ok(h) if h.first_index <= index => start = (k, h.first_index),
+                _ => break,
+            }
+        }
+        (self.pos, self.next_index) = start;
+        Ok(())
     }
 
     /// Bytes read so far, and the total size of the segments.
@@ -122,8 +131,8 @@ impl Walker {
         (self.done_bytes, self.segments.iter().map(|s| s.len).sum())
     }
 
-    /// Reads the next entry's body into `body`. `Ok(None)` at the end (or the limit). After an
-    /// error the walker stays where it was: `next_index` and `chain` describe the last good entry.
+    /// Reads the next entry's envelope into `body`. `Ok(None)` at the end (or the limit). After
+    /// an error the walker stays where it was: `next_index` counts the good entries.
     pub fn next_into(&mut self, body: &mut Vec<u8>) -> Result<Option<Position>, VerifyError> {
         if self.failed {
             return Ok(None);
@@ -204,9 +213,6 @@ impl Walker {
                 self.corruption(0, Fault::FirstIndexMismatch { expected: self.next_index, found: header.first_index })
             );
         }
-        if header.start_chain != self.chain {
-            return Err(self.corruption(0, Fault::StartChainMismatch));
-        }
         self.done_bytes += HEADER_LEN;
         Ok(OpenSegment { reader, offset: HEADER_LEN })
     }
@@ -233,17 +239,19 @@ impl Walker {
         body.clear();
         body.resize(len as usize, 0);
         current.reader.read_exact(body).map_err(|e| io_error(&path, e))?;
-        let mut stored = [0u8; 32];
+        let mut stored = [0u8; 4];
         current.reader.read_exact(&mut stored).map_err(|e| io_error(&path, e))?;
-        let computed = chain_hash(&self.chain, self.next_index, body);
-        if computed.0 != stored {
-            return Err(self.corruption(offset, Fault::ChainMismatch));
+        let leaf = leaf_hash(body);
+        if leaf.0[..4] != stored {
+            return Err(self.corruption(offset, Fault::CheckMismatch));
+        }
+        if format::check_envelope(body).is_err() {
+            return Err(self.corruption(offset, Fault::BadEnvelope));
         }
         current.offset += len + RECORD_OVERHEAD;
         self.done_bytes += len + RECORD_OVERHEAD;
-        let position = Position { index: self.next_index, chain: computed };
+        let position = Position { index: self.next_index, leaf };
         self.next_index += 1;
-        self.chain = computed;
         Ok(position)
     }
 }

@@ -1,10 +1,18 @@
-//! The writer thread and its group commit.
+//! The writer thread and its group commit, and the publisher thread.
 //!
-//! Appenders send framed bodies over a channel and wait. The one writer takes whatever is
-//! queued (up to `max_batch_entries`, optionally lingering a little for more), chains the
-//! records, writes the batch with one `write_all`, calls `fdatasync`, and only then
-//! acknowledges every appender in the batch. Requests queue while an fsync is in progress, so
-//! batches grow with load on their own and one fsync makes many entries durable.
+//! Appenders frame their records and hash their leaves themselves (in parallel), send them over
+//! a channel and wait. The one writer takes whatever is queued (up to `max_batch_entries`,
+//! optionally lingering a little for more), writes the batch with one `write_all`, calls
+//! `fdatasync`, adds the leaves to the tree, and only then acknowledges every appender in the
+//! batch. The hash tiles the batch completed go to the publisher thread, which writes them (not
+//! synced: they are derived data, rebuilt from the entries at start-up) in order before any
+//! checkpoint that covers them; creating tile files is the writer's costliest work after the
+//! fsync, so it stays off the append path. Requests queue while an fsync is in
+//! progress, so batches grow with load on their own and one fsync makes many entries durable.
+//!
+//! At least every `checkpoint_interval` while entries arrive (and when the ledger closes), the
+//! writer hands the tree's size, root and right-edge tiles to the publisher thread, which signs
+//! and publishes the checkpoint off the append path.
 //!
 //! Any I/O error poisons the writer for good: the failing batch and every later request get an
 //! error, because after a failed write or fsync the file's state is unknown, and the guard must
@@ -20,14 +28,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use vigie_core::ports::{LedgerError, LedgerReceipt};
 
-use crate::format::{self, ChainHash, HEADER_LEN, SegmentHeader, chain_hash};
+use crate::format::{self, HEADER_LEN, SegmentHeader};
+use crate::merkle::Hash;
 use crate::recover::create_segment;
+use crate::tiles::{self, Tile, TreeState};
+use crate::witness::Publisher;
 
-/// The last durable entry: how many entries the ledger holds and the chain hash of the last.
+/// The last durable entry: how many entries the ledger holds and the tree's root.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Head {
     pub count: u64,
-    pub chain: ChainHash,
+    pub root: Hash,
 }
 
 /// Counters of the writer's work since the ledger was opened.
@@ -40,21 +51,78 @@ pub struct LedgerStats {
     pub bytes: u64,
     /// Segments created by rolling over.
     pub rolls: u64,
+    /// Full hash tiles written.
+    pub tiles: u64,
+    /// Checkpoints signed and published.
+    pub checkpoints: u64,
+    /// Checkpoints that could not be published (disk or witness directory errors).
+    pub checkpoint_failures: u64,
+    /// Pushes to HTTP witnesses that failed (each is retried with the latest checkpoint).
+    pub witness_push_failures: u64,
 }
 
-/// One append: framed records (`len | body`, see [`format::push_framed`]) and where each ends.
+/// One append: records (`len | envelope | check`) back to back, and each one's leaf hash.
 #[derive(Debug)]
 pub(crate) struct Request {
     pub framed: Vec<u8>,
-    pub ends: Vec<usize>,
-    pub reply: Sender<Result<LedgerReceipt, LedgerError>>,
+    pub leaves: Vec<Hash>,
+    pub reply: Arc<Reply>,
 }
 
-/// State shared between the writer thread and the appenders.
+impl Drop for Request {
+    /// A request the writer never answered (it stopped) fails rather than leaving its appender
+    /// waiting.
+    fn drop(&mut self) {
+        if !self.reply.answered.load(std::sync::atomic::Ordering::SeqCst) {
+            self.reply.send(Err(LedgerError("ledger writer has stopped".into())));
+        }
+    }
+}
+
+/// Where the writer puts an appender's answer. A mutex and a condition variable rather than a
+/// channel: an appender parks in the kernel at once, where a channel's receiver spins and yields
+/// first, and with dozens of appenders waiting on each fsync that spinning took the CPU the
+/// appenders and the writer need (perf: `sched_yield`, channel `recv`).
+#[derive(Debug, Default)]
+pub(crate) struct Reply {
+    answer: Mutex<Option<Result<LedgerReceipt, LedgerError>>>,
+    ready: std::sync::Condvar,
+    answered: std::sync::atomic::AtomicBool,
+}
+
+impl Reply {
+    pub fn send(&self, answer: Result<LedgerReceipt, LedgerError>) {
+        self.answered.store(true, std::sync::atomic::Ordering::SeqCst);
+        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = Some(answer);
+        self.ready.notify_one();
+    }
+
+    /// Waits for the answer, or until `stopped` says the writer is gone (a request dropped
+    /// unanswered is answered with an error by its `Drop`; `stopped` covers one stranded in the
+    /// queue).
+    pub fn wait(&self, stopped: &dyn Fn() -> bool) -> Option<Result<LedgerReceipt, LedgerError>> {
+        let mut answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(a) = answer.take() {
+                return Some(a);
+            }
+            if stopped() {
+                return None;
+            }
+            answer =
+                self.ready.wait_timeout(answer, Duration::from_millis(100)).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+}
+
+/// State shared between the writer thread, the publisher and the appenders.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub head: Mutex<Head>,
     pub stats: Mutex<LedgerStats>,
+    /// The latest checkpoint note published, and its tree size.
+    pub checkpoint: Mutex<Option<String>>,
+    pub published_size: std::sync::atomic::AtomicU64,
     /// Set once, on the first I/O error; from then on every append fails.
     pub failure: OnceLock<String>,
     /// Test hook: makes the next batch's write fail as a full or failing disk would.
@@ -63,10 +131,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(head: Head) -> Self {
+    pub fn new(head: Head, checkpoint: Option<String>, published_size: u64) -> Self {
         Shared {
+            published_size: std::sync::atomic::AtomicU64::new(published_size),
             head: Mutex::new(head),
             stats: Mutex::new(LedgerStats::default()),
+            checkpoint: Mutex::new(checkpoint),
             failure: OnceLock::new(),
             #[cfg(test)]
             fail_next_write: std::sync::atomic::AtomicBool::new(false),
@@ -80,43 +150,71 @@ impl Shared {
     pub fn stats(&self) -> LedgerStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn count(&self, f: impl FnOnce(&mut LedgerStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
+    }
 }
 
-/// Batching and rolling parameters of the writer.
+/// Batching, rolling and checkpoint parameters of the writer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WriterConfig {
     pub segment_bytes: u64,
     pub max_batch_entries: usize,
     pub linger: Duration,
+    pub checkpoint_interval: Duration,
 }
 
-/// The writer thread's state: the open segment and the chain so far.
+/// The publisher thread's work, in order.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Full tiles completed by a batch.
+    Tiles(Vec<Tile>),
+    /// A checkpoint: a tree size, its root and its right-edge tiles.
+    Checkpoint { size: u64, root: Hash, partial: Vec<Tile> },
+}
+
+/// The writer thread's state: the open segment and the tree so far.
 pub(crate) struct Writer {
     pub dir: PathBuf,
     pub file: File,
     pub segment: u32,
     pub segment_len: u64,
-    pub next_index: u64,
-    pub chain: ChainHash,
+    pub tree: TreeState,
     pub config: WriterConfig,
     pub shared: Arc<Shared>,
     pub requests: Receiver<Request>,
+    pub jobs: Sender<Job>,
+    /// Tree size of the last checkpoint handed over, and when.
+    pub published: (u64, Instant),
 }
 
 impl Writer {
-    /// Serves requests until every appender handle is gone.
+    /// Serves requests until every appender handle is gone, then hands over a last checkpoint.
     pub fn run(mut self) {
         let mut batch = Vec::new();
         let mut buf = Vec::new();
-        while let Ok(first) = self.requests.recv() {
+        let mut full = Vec::new();
+        loop {
+            let first = match self.requests.recv_timeout(self.config.checkpoint_interval) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.maybe_checkpoint(true);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             batch.push(first);
             self.gather(&mut batch);
             if let Some(reason) = self.shared.failure.get() {
                 fail_all(&mut batch, reason);
                 continue;
             }
-            match self.commit(&batch, &mut buf) {
-                Ok(first_index) => acknowledge(&mut batch, first_index),
+            match self.commit(&batch, &mut buf, &mut full) {
+                Ok(first_index) => {
+                    acknowledge(&mut batch, first_index);
+                    self.maybe_checkpoint(false);
+                }
                 Err(e) => {
                     let reason = format!("writing {} failed: {e}", format::segment_name(self.segment));
                     let reason = self.shared.failure.get_or_init(|| reason);
@@ -124,12 +222,29 @@ impl Writer {
                 }
             }
         }
+        if self.shared.failure.get().is_none() {
+            self.maybe_checkpoint(true);
+        }
+    }
+
+    /// Hands a checkpoint of the durable tree to the publisher if the tree grew and the
+    /// interval has passed (or `now`).
+    fn maybe_checkpoint(&mut self, now: bool) {
+        let size = self.tree.size();
+        let (last, at) = self.published;
+        if size == last || (!now && at.elapsed() < self.config.checkpoint_interval) {
+            return;
+        }
+        let job = Job::Checkpoint { size, root: self.tree.root(), partial: self.tree.partial_tiles() };
+        if self.jobs.send(job).is_ok() {
+            self.published = (size, Instant::now());
+        }
     }
 
     /// Adds queued requests to `batch`, up to the entry limit, waiting at most `linger` for them.
     fn gather(&self, batch: &mut Vec<Request>) {
         let deadline = Instant::now() + self.config.linger;
-        let mut entries: usize = batch.iter().map(|r| r.ends.len()).sum();
+        let mut entries: usize = batch.iter().map(|r| r.leaves.len()).sum();
         while entries < self.config.max_batch_entries {
             let next = match self.requests.try_recv() {
                 Ok(r) => r,
@@ -140,74 +255,128 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 },
             };
-            entries += next.ends.len();
+            entries += next.leaves.len();
             batch.push(next);
         }
     }
 
-    /// Chains, writes and syncs one batch; returns the index of its first entry.
-    fn commit(&mut self, batch: &[Request], buf: &mut Vec<u8>) -> io::Result<u64> {
+    /// Writes and syncs one batch, then adds its leaves to the tree (collecting the tiles they
+    /// complete in `full`); returns the index of its first entry.
+    fn commit(&mut self, batch: &[Request], buf: &mut Vec<u8>, full: &mut Vec<Tile>) -> io::Result<u64> {
         if self.segment_len >= self.config.segment_bytes && self.segment_len > HEADER_LEN {
             self.roll()?;
         }
-        buf.clear();
-        let first_index = self.next_index;
-        let mut index = self.next_index;
-        let mut chain = self.chain;
-        for request in batch {
-            let mut start = 0;
-            for &end in &request.ends {
-                let record = request.framed.get(start..end).unwrap_or_default();
-                let body = record.get(4..).unwrap_or_default();
-                chain = chain_hash(&chain, index, body);
-                buf.extend_from_slice(record);
-                buf.extend_from_slice(&chain.0);
-                index += 1;
-                start = end;
+        let first_index = self.tree.size();
+        let data: &[u8] = if let [only] = batch {
+            &only.framed
+        } else {
+            buf.clear();
+            for request in batch {
+                buf.extend_from_slice(&request.framed);
             }
-        }
+            buf
+        };
         #[cfg(test)]
         if self.shared.fail_next_write.swap(false, std::sync::atomic::Ordering::SeqCst) {
             // Half the batch reaches the file, as when a disk fills up mid-write.
-            let _ = self.file.write_all(&buf[..buf.len() / 2]);
+            let _ = self.file.write_all(&data[..data.len() / 2]);
             return Err(io::Error::other("injected write failure"));
         }
-        self.file.write_all(buf)?;
+        self.file.write_all(data)?;
         self.file.sync_data()?;
-        self.segment_len += buf.len() as u64;
-        self.next_index = index;
-        self.chain = chain;
-        *self.shared.head.lock().unwrap_or_else(PoisonError::into_inner) = Head { count: index, chain };
-        let mut stats = self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner);
-        stats.batches += 1;
-        stats.entries += index - first_index;
-        stats.bytes += buf.len() as u64;
+        self.segment_len += data.len() as u64;
+        let bytes = data.len() as u64;
+        for request in batch {
+            for leaf in &request.leaves {
+                self.tree.push(*leaf, |t| full.push(t));
+            }
+        }
+        if !full.is_empty() {
+            // A gone publisher means the ledger is closing: its last tiles are rebuilt at start-up.
+            let _ = self.jobs.send(Job::Tiles(std::mem::take(full)));
+        }
+        let count = self.tree.size();
+        *self.shared.head.lock().unwrap_or_else(PoisonError::into_inner) = Head { count, root: self.tree.root() };
+        self.shared.count(|s| {
+            s.batches += 1;
+            s.entries += count - first_index;
+            s.bytes += bytes;
+        });
         Ok(first_index)
     }
 
     /// Starts the next segment. The current one was synced by the batch that filled it.
     fn roll(&mut self) -> io::Result<()> {
         let number = self.segment.checked_add(1).ok_or_else(|| io::Error::other("segment numbers exhausted"))?;
-        let header = SegmentHeader { first_index: self.next_index, start_chain: self.chain };
+        let header = SegmentHeader { first_index: self.tree.size() };
         self.file = create_segment(&self.dir, number, &header)?;
         self.segment = number;
         self.segment_len = HEADER_LEN;
-        self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner).rolls += 1;
+        self.shared.count(|s| s.rolls += 1);
         Ok(())
+    }
+}
+
+/// The publisher thread: writes tiles and publishes checkpoints, in order, until the writer is
+/// gone. After a failure to write a tile it publishes no more checkpoints (they would name tiles
+/// that are not there); the entries themselves are unaffected.
+pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: Arc<Shared>) {
+    let mut tiles_ok = true;
+    let mut next = jobs.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Tiles(full) => {
+                let count = full.len() as u64;
+                for tile in &full {
+                    let written = tiles::write_tile(&publisher.dir, tile)
+                        .and_then(|()| tiles::remove_partials(&publisher.dir, tile.level, tile.index, None));
+                    tiles_ok &= written.is_ok();
+                }
+                shared.count(|s| s.tiles += count);
+                next = jobs.recv().ok();
+            }
+            Job::Checkpoint { mut size, mut root, mut partial } => {
+                // Only the newest of consecutive checkpoints matters behind a slow disk.
+                loop {
+                    match jobs.try_recv() {
+                        Ok(Job::Checkpoint { size: s, root: r, partial: p }) => (size, root, partial) = (s, r, p),
+                        Ok(tiles) => {
+                            next = Some(tiles);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let published = if tiles_ok { publisher.publish(size, root, &partial).ok() } else { None };
+                match published {
+                    Some(note) => {
+                        *shared.checkpoint.lock().unwrap_or_else(PoisonError::into_inner) = Some(note);
+                        shared.published_size.store(size, std::sync::atomic::Ordering::SeqCst);
+                        shared.count(|s| s.checkpoints += 1);
+                    }
+                    None => shared.count(|s| s.checkpoint_failures += 1),
+                }
+                let failures = publisher.http_failures();
+                shared.count(|s| s.witness_push_failures = failures);
+                if next.is_none() {
+                    next = jobs.recv().ok();
+                }
+            }
+        }
     }
 }
 
 fn acknowledge(batch: &mut Vec<Request>, mut first: u64) {
     for request in batch.drain(..) {
-        let count = request.ends.len() as u64;
+        let count = request.leaves.len() as u64;
         // An appender that gave up waiting is no longer there to tell; its entries are durable.
-        let _ = request.reply.send(Ok(LedgerReceipt { first, count }));
+        request.reply.send(Ok(LedgerReceipt { first, count }));
         first += count;
     }
 }
 
 fn fail_all(batch: &mut Vec<Request>, reason: &str) {
     for request in batch.drain(..) {
-        let _ = request.reply.send(Err(LedgerError(reason.to_owned())));
+        request.reply.send(Err(LedgerError(reason.to_owned())));
     }
 }

@@ -1,5 +1,7 @@
-//! Damage to the files on disk: every single-bit flip is found and located, a torn tail (and only
-//! a torn tail) is cut at startup, and missing or reordered segments make `open` refuse.
+//! Damage to the files on disk: every single-bit flip in a segment is found and located, a flip
+//! in a hash tile is named with its entry, a torn tail (and only a torn tail) is cut at startup,
+//! missing or reordered segments make `open` refuse, and a log rolled back, rewritten or carrying
+//! a checkpoint signed by another key refuses to start and fails `verify`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
@@ -9,27 +11,32 @@ use std::path::{Path, PathBuf};
 
 use common::{bodies, event, flip_bit, overwrite, segment, segments};
 use vigie_core::ports::AccessLedger;
-use vigie_ledger::{Corruption, Fault, Ledger, LedgerOptions, OpenError, VerifyError, verify};
+use vigie_ledger::note::{Checkpoint, NoteSigner};
+use vigie_ledger::{
+    CheckpointError, Corruption, Fault, Ledger, LedgerOptions, OpenError, VerifyError, VerifyOptions, Witness, verify,
+    verify_with,
+};
 
-const HEADER: u64 = 56;
+const HEADER: u64 = 24;
+/// A record of a 3-byte opaque body: length, 10-byte envelope header, body, check.
+const RECORD: u64 = 4 + 10 + 3 + 4;
 
 /// A small ledger over several segments: 12 entries with short bodies, 4 per segment.
 /// Returns each segment's path and the (index, offset) of each record in it.
 fn small_ledger(dir: &Path) -> Vec<(PathBuf, Vec<(u64, u64)>)> {
-    let options = LedgerOptions { segment_bytes: 200, ..LedgerOptions::default() };
+    let options = LedgerOptions { segment_bytes: HEADER + 4 * RECORD, ..LedgerOptions::default() };
     let ledger = Ledger::open(dir, options).unwrap();
     for i in 0..12u64 {
         ledger.append_bodies(&[format!("e{i:02}")]).unwrap();
     }
     drop(ledger);
-    // Records are 4 + 3 + 32 = 39 bytes; a segment rolls once it holds 4 (56 + 156 >= 200).
     let files = segments(dir);
     assert_eq!(files.len(), 3);
     files
         .into_iter()
         .enumerate()
         .map(|(k, path)| {
-            let records = (0..4u64).map(|j| (k as u64 * 4 + j, HEADER + j * 39)).collect();
+            let records = (0..4u64).map(|j| (k as u64 * 4 + j, HEADER + j * RECORD)).collect();
             (path, records)
         })
         .collect()
@@ -52,7 +59,7 @@ fn corruption(err: VerifyError) -> Corruption {
 }
 
 #[test]
-fn every_single_bit_flip_is_detected_and_located_by_verify() {
+fn every_single_bit_flip_in_a_segment_is_detected_and_located_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let layout = small_ledger(dir.path());
     assert_eq!(verify(dir.path()).unwrap().entries, 12);
@@ -69,32 +76,32 @@ fn every_single_bit_flip_is_detected_and_located_by_verify() {
         }
         assert_eq!(fs::read(path).unwrap(), original);
     }
-    assert_eq!(flips, (3 * (56 + 4 * 39)) * 8);
+    assert_eq!(flips, (3 * (HEADER + 4 * RECORD) * 8) as usize);
     assert_eq!(verify(dir.path()).unwrap().entries, 12);
 }
 
 #[test]
-fn open_refuses_every_single_bit_flip_except_in_the_final_record_which_it_cuts() {
+fn open_refuses_every_single_bit_flip_in_a_segment() {
+    // Even in the very last record: it is covered by the checkpoint published at close, so
+    // cutting it as a torn write would be a rollback.
     let dir = tempfile::tempdir().unwrap();
     let layout = small_ledger(dir.path());
-    let last_file = &layout[2].0;
-    let last_record = HEADER + 3 * 39;
+    let last_record = HEADER + 3 * RECORD;
     for (path, records) in &layout {
         let original = fs::read(path).unwrap();
         for bit in 0..original.len() * 8 {
             flip_bit(path, bit);
             let opened = Ledger::open(dir.path(), LedgerOptions::default());
-            if path == last_file && (bit / 8) as u64 >= last_record {
-                // Damage to the very last record is indistinguishable from a torn write of it.
-                let ledger = opened.unwrap_or_else(|e| panic!("bit {bit}: {e}"));
-                let torn = ledger.open_report().torn_tail.clone().unwrap();
-                assert_eq!((torn.first_index, torn.offset, ledger.head().count), (11, last_record, 11));
-            } else {
-                let Err(OpenError::Corrupt(c)) = opened else {
-                    panic!("bit {bit} of {} was not refused: {opened:?}", path.display())
-                };
-                let (index, offset) = owner(records, (bit / 8) as u64);
-                assert_eq!((&c.segment, c.index, c.offset), (path, index, offset), "bit {bit}: {c}");
+            let last = path == &layout[2].0 && (bit / 8) as u64 >= last_record;
+            match opened {
+                Err(OpenError::Corrupt(c)) => {
+                    let (index, offset) = owner(records, (bit / 8) as u64);
+                    assert_eq!((&c.segment, c.index, c.offset), (path, index, offset), "bit {bit}: {c}");
+                }
+                Err(OpenError::Checkpoint(CheckpointError::RolledBack { checkpoint_size, log_size, .. })) if last => {
+                    assert_eq!((checkpoint_size, log_size), (12, 11), "bit {bit}");
+                }
+                other => panic!("bit {bit} of {} was not refused: {other:?}", path.display()),
             }
             overwrite(path, &original);
         }
@@ -102,15 +109,64 @@ fn open_refuses_every_single_bit_flip_except_in_the_final_record_which_it_cuts()
     assert_eq!(Ledger::open(dir.path(), LedgerOptions::default()).unwrap().head().count, 12);
 }
 
-/// Builds a ledger whose last batch (5 events, one `write_all`) follows 20 acknowledged entries
-/// appended one by one. Returns the segment's bytes, where the last batch starts, and where each
-/// of its records ends.
-fn ledger_with_last_batch(dir: &Path) -> (Vec<u8>, u64, Vec<u64>) {
+/// A ledger of 600 entries: two full level-0 tiles and a partial one.
+fn tiled_ledger(dir: &Path) {
+    let ledger = Ledger::open(dir, LedgerOptions::default()).unwrap();
+    let batch: Vec<_> = (0..600).map(event).collect();
+    ledger.append(&batch).unwrap();
+    drop(ledger);
+}
+
+#[test]
+fn a_flipped_bit_in_any_tile_is_named_by_verify_and_repaired_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    tiled_ledger(dir.path());
+    let tiles = [
+        (dir.path().join("tile/0/000"), 0u64),
+        (dir.path().join("tile/0/001"), 256),
+        (dir.path().join("tile/0/002.p/88"), 512),
+    ];
+    for (path, first) in &tiles {
+        let original = fs::read(path).unwrap();
+        // One bit in every hash of the tile, at a varying position.
+        for k in 0..original.len() / 32 {
+            let bit = k * 256 + (k * 37) % 256;
+            flip_bit(path, bit);
+            match verify(dir.path()) {
+                Err(VerifyError::Tile(t)) => {
+                    assert_eq!((&t.path, t.first_entry, t.missing), (path, first + k as u64, false), "hash {k}");
+                }
+                other => panic!("flip in {} hash {k} not named: {other:?}", path.display()),
+            }
+            flip_bit(path, bit);
+        }
+    }
+    // Missing tiles are named too.
+    fs::remove_file(&tiles[1].0).unwrap();
+    assert!(matches!(verify(dir.path()), Err(VerifyError::Tile(t)) if t.missing && t.first_entry == 256));
+    // Start-up rebuilds tiles from the entries (they are derived data) and says so.
+    flip_bit(&tiles[0].0, 77);
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    let mut repaired = ledger.open_report().repaired_tiles.clone();
+    repaired.sort();
+    assert_eq!(repaired, vec![tiles[0].0.clone(), tiles[1].0.clone()]);
+    drop(ledger);
+    assert_eq!(verify(dir.path()).unwrap().entries, 600);
+}
+
+/// Builds a ledger whose last batch (5 events, one `write_all`) follows 20 acknowledged and
+/// checkpointed entries. Returns the segment's bytes, where the last batch starts, where each of
+/// its records ends, and the checkpoint of the 20 entries (the last one published before a crash
+/// in the batch could have happened: checkpoints only ever cover durable entries).
+fn ledger_with_last_batch(dir: &Path) -> (Vec<u8>, u64, Vec<u64>, Vec<u8>) {
     let ledger = Ledger::open(dir, LedgerOptions::default()).unwrap();
     for n in 0..20 {
         ledger.append(&[event(n)]).unwrap();
     }
     let before = ledger.stats().bytes + HEADER;
+    drop(ledger);
+    let checkpoint = fs::read(dir.join("checkpoint")).unwrap();
+    let ledger = Ledger::open(dir, LedgerOptions::default()).unwrap();
     let batch: Vec<_> = (20..25).map(event).collect();
     ledger.append(&batch).unwrap();
     drop(ledger);
@@ -119,16 +175,17 @@ fn ledger_with_last_batch(dir: &Path) -> (Vec<u8>, u64, Vec<u64>) {
     let mut at = before as usize;
     while at < bytes.len() {
         let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        at += 4 + len + 32;
+        at += 4 + len + 4;
         ends.push(at as u64);
     }
     assert_eq!(ends.len(), 5);
-    (bytes, before, ends)
+    (bytes, before, ends, checkpoint)
 }
 
 /// Opens the damaged ledger and checks that exactly the complete records survive, and that a
 /// torn tail is reported unless the file ends cleanly (`clean`).
-fn check_recovery(dir: &Path, cut: u64, ends: &[u64], expected_bodies: &[Vec<u8>], clean: bool) {
+fn check_recovery(dir: &Path, cut: u64, ends: &[u64], expected_bodies: &[Vec<u8>], clean: bool, checkpoint: &[u8]) {
+    overwrite(&dir.join("checkpoint"), checkpoint);
     let ledger = Ledger::open(dir, LedgerOptions::default()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
     let complete = 20 + ends.iter().filter(|&&end| end <= cut).count() as u64;
     assert_eq!(ledger.head().count, complete, "cut at {cut}");
@@ -146,7 +203,7 @@ fn check_recovery(dir: &Path, cut: u64, ends: &[u64], expected_bodies: &[Vec<u8>
 #[test]
 fn a_tail_torn_at_every_byte_of_the_last_batch_is_cut_and_acknowledged_entries_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (bytes, start, ends) = ledger_with_last_batch(dir.path());
+    let (bytes, start, ends, checkpoint) = ledger_with_last_batch(dir.path());
     let expected: Vec<Vec<u8>> = (0..25)
         .map(|n| {
             let mut b = Vec::new();
@@ -159,17 +216,32 @@ fn a_tail_torn_at_every_byte_of_the_last_batch_is_cut_and_acknowledged_entries_k
         // The file ends early (the batch was partly written).
         overwrite(&seg, &bytes[..cut as usize]);
         let boundary = cut == start || ends.contains(&cut);
-        check_recovery(dir.path(), cut, &ends, &expected, boundary);
+        check_recovery(dir.path(), cut, &ends, &expected, boundary, &checkpoint);
         // The file has its full size but the unwritten part reads as zeros.
         let mut zeroed = bytes.clone();
         zeroed[cut as usize..].fill(0);
         overwrite(&seg, &zeroed);
-        check_recovery(dir.path(), cut, &ends, &expected, cut == bytes.len() as u64);
+        check_recovery(dir.path(), cut, &ends, &expected, cut == bytes.len() as u64, &checkpoint);
+    }
+}
+
+#[test]
+fn a_tail_cut_below_the_published_checkpoint_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, start, ..) = ledger_with_last_batch(dir.path());
+    // The checkpoint of 25 entries is on disk: losing any of them is a rollback, not a torn write.
+    overwrite(&segment(dir.path(), 0), &bytes[..start as usize + 7]);
+    match Ledger::open(dir.path(), LedgerOptions::default()) {
+        Err(e @ OpenError::Checkpoint(CheckpointError::RolledBack { checkpoint_size: 25, log_size: 20, .. })) => {
+            let message = e.to_string();
+            assert!(message.contains("vigie ledger verify"), "{message}");
+        }
+        other => panic!("not refused: {other:?}"),
     }
 }
 
 fn three_segments(dir: &Path) {
-    let ledger = Ledger::open(dir, LedgerOptions { segment_bytes: 400, ..LedgerOptions::default() }).unwrap();
+    let ledger = Ledger::open(dir, LedgerOptions { segment_bytes: 300, ..LedgerOptions::default() }).unwrap();
     for n in 0..9 {
         ledger.append(&[event(n)]).unwrap();
     }
@@ -217,12 +289,12 @@ fn reordered_segments_are_refused() {
 
 #[test]
 fn a_segment_replaced_by_a_consistent_forgery_is_refused() {
-    // Segment 1 rewritten with other entries but a valid internal chain: its header still
-    // claims the right start, so the break shows at segment 2's header.
+    // Segment 1 rewritten with other entries, each record well formed and its header claiming
+    // the right start: only the tree shows it, against the published checkpoint.
     let dir = tempfile::tempdir().unwrap();
     three_segments(dir.path());
     let forged = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(forged.path(), LedgerOptions { segment_bytes: 400, ..LedgerOptions::default() }).unwrap();
+    let ledger = Ledger::open(forged.path(), LedgerOptions { segment_bytes: 300, ..LedgerOptions::default() }).unwrap();
     for n in 0..3 {
         ledger.append(&[event(n)]).unwrap();
     }
@@ -231,8 +303,120 @@ fn a_segment_replaced_by_a_consistent_forgery_is_refused() {
     }
     drop(ledger);
     fs::copy(segment(forged.path(), 1), segment(dir.path(), 1)).unwrap();
-    let c = refused(dir.path());
-    assert_eq!((c.segment, c.index, c.fault), (segment(dir.path(), 2), 6, Fault::StartChainMismatch));
+    let refusal = Ledger::open(dir.path(), LedgerOptions::default());
+    assert!(
+        matches!(&refusal, Err(OpenError::Checkpoint(CheckpointError::Inconsistent { size: 9, .. }))),
+        "{refusal:?}"
+    );
+    assert!(matches!(verify(dir.path()), Err(VerifyError::Checkpoint(CheckpointError::Inconsistent { .. }))));
+    // The refusal left the tiles alone: they are evidence of what was published.
+    assert!(dir.path().join("tile/0/000.p/9").exists());
+}
+
+#[test]
+fn a_rewritten_entry_under_a_full_tile_is_named_by_verify() {
+    // 600 entries; entry 300 replaced by a well-formed record of the same length.
+    let dir = tempfile::tempdir().unwrap();
+    tiled_ledger(dir.path());
+    let seg = segment(dir.path(), 0);
+    let mut bytes = fs::read(&seg).unwrap();
+    let mut at = HEADER as usize;
+    for _ in 0..300 {
+        at += 8 + u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let mut envelope = bytes[at + 4..at + 4 + len].to_vec();
+    let last = envelope.len() - 1;
+    envelope[last] ^= 1;
+    let leaf = vigie_ledger::merkle::leaf_hash(&envelope);
+    bytes[at + 4..at + 4 + len].copy_from_slice(&envelope);
+    bytes[at + 4 + len..at + 8 + len].copy_from_slice(&leaf.0[..4]);
+    overwrite(&seg, &bytes);
+    match verify(dir.path()) {
+        Err(VerifyError::Checkpoint(CheckpointError::Inconsistent { size: 600, first_bad_entry, .. })) => {
+            assert_eq!(first_bad_entry, Some(300));
+        }
+        other => panic!("rewrite not found: {other:?}"),
+    }
+    assert!(matches!(Ledger::open(dir.path(), LedgerOptions::default()), Err(OpenError::Checkpoint(_))));
+}
+
+#[test]
+fn a_deleted_last_segment_is_a_rollback_refused_at_start_and_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    three_segments(dir.path());
+    fs::remove_file(segment(dir.path(), 2)).unwrap();
+    let refusal = Ledger::open(dir.path(), LedgerOptions::default());
+    let Err(OpenError::Checkpoint(CheckpointError::RolledBack { checkpoint_size, log_size, path })) = refusal else {
+        panic!("not refused: {refusal:?}")
+    };
+    assert_eq!((checkpoint_size, log_size, path), (9, 6, dir.path().join("checkpoint")));
+    assert!(matches!(verify(dir.path()), Err(VerifyError::Checkpoint(CheckpointError::RolledBack { .. }))));
+}
+
+#[test]
+fn an_insider_who_rolls_back_and_resigns_is_caught_by_the_witness_directory() {
+    // The insider has the key: they delete the last segment and sign a new checkpoint for the
+    // shorter log. The witness directory (another party's storage) still holds the longer one.
+    let dir = tempfile::tempdir().unwrap();
+    let witness = tempfile::tempdir().unwrap();
+    let options = LedgerOptions {
+        segment_bytes: 300,
+        witnesses: vec![Witness::Directory(witness.path().to_path_buf())],
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(dir.path(), options.clone()).unwrap();
+    for n in 0..9 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    drop(ledger);
+    assert!(fs::read_to_string(witness.path().join("checkpoint")).unwrap().contains("\n9\n"));
+    fs::remove_file(segment(dir.path(), 2)).unwrap();
+    let signer = vigie_ledger::load_key(&dir.path().join("ledger.key")).unwrap();
+    // The root of the first 6 entries, from a copy of the log cut there.
+    let six = tempfile::tempdir().unwrap();
+    let copy = Ledger::open(six.path(), LedgerOptions::default()).unwrap();
+    let batch: Vec<_> = (0..6).map(event).collect();
+    copy.append(&batch).unwrap();
+    let root = copy.head().root;
+    drop(copy);
+    let forged = Checkpoint { origin: signer.name().to_owned(), size: 6, root }.sign(&signer);
+    fs::write(dir.path().join("checkpoint"), &forged).unwrap();
+
+    let refusal = Ledger::open(dir.path(), options.clone());
+    let Err(OpenError::Checkpoint(CheckpointError::RolledBack { checkpoint_size: 9, log_size: 6, path })) = refusal
+    else {
+        panic!("not refused: {refusal:?}")
+    };
+    assert_eq!(path, witness.path().join("checkpoint"));
+    let verify_options =
+        VerifyOptions { verifier: Some(signer.verifier()), witness_dirs: vec![witness.path().to_path_buf()] };
+    match verify_with(dir.path(), &verify_options, |_, _| {}) {
+        Err(VerifyError::Checkpoint(CheckpointError::RolledBack { path, checkpoint_size: 9, .. })) => {
+            assert_eq!(path, witness.path().join("checkpoint"));
+        }
+        other => panic!("verify passed a rolled-back log: {other:?}"),
+    }
+}
+
+#[test]
+fn a_checkpoint_signed_by_another_key_is_refused_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    three_segments(dir.path());
+    let head = {
+        let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+        ledger.head()
+    };
+    let other = NoteSigner::from_seed("vigie/ledger", [42; 32]).unwrap();
+    let forged = Checkpoint { origin: "vigie/ledger".into(), size: head.count, root: head.root }.sign(&other);
+    fs::write(dir.path().join("checkpoint"), forged).unwrap();
+    let refusal = Ledger::open(dir.path(), LedgerOptions::default());
+    let Err(OpenError::Checkpoint(CheckpointError::Unverifiable { path, source })) = refusal else {
+        panic!("not refused: {refusal:?}")
+    };
+    assert_eq!(path, dir.path().join("checkpoint"));
+    assert!(matches!(source, vigie_ledger::note::NoteError::NotSignedBy(_)), "{source}");
+    assert!(matches!(verify(dir.path()), Err(VerifyError::Checkpoint(CheckpointError::Unverifiable { .. }))));
 }
 
 #[test]
@@ -258,7 +442,7 @@ fn a_damaged_header_of_the_last_segment_is_refused_not_cut() {
     three_segments(dir.path());
     let last = segment(dir.path(), 2);
     let original = fs::read(&last).unwrap();
-    fs::write(&last, &original[..30]).unwrap();
+    fs::write(&last, &original[..20]).unwrap();
     assert_eq!(refused(dir.path()).fault, Fault::HeaderTruncated);
     let mut bad = original.clone();
     bad[20] ^= 0x10;
@@ -271,7 +455,7 @@ fn a_leftover_temporary_segment_is_removed_at_open() {
     let dir = tempfile::tempdir().unwrap();
     three_segments(dir.path());
     let temp = dir.path().join("00000003.log.tmp");
-    fs::write(&temp, b"VIGIELG1 half a header").unwrap();
+    fs::write(&temp, b"VIGIEML1 half").unwrap();
     let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
     assert_eq!(ledger.open_report().removed_temp_files, vec![temp.clone()]);
     assert!(!temp.exists());

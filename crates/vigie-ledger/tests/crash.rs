@@ -1,6 +1,8 @@
-//! A real crash: a child process appends in a loop from several threads, printing each
-//! acknowledged entry, and is killed with SIGKILL mid-stream. Every entry it was told is durable
-//! must be there after reopening, and the ledger must verify.
+//! A real crash: a child process appends access events in a loop from several threads, printing
+//! each acknowledged entry, and is killed with SIGKILL mid-stream. Every entry it was told is
+//! durable must be there after reopening (its sealed body readable), and the ledger must verify
+//! against its own and its witness directory's checkpoints. The ledger is configured as the
+//! server configures it: bodies sealed, a witness directory.
 //!
 //! The child is this test binary itself, re-executed with `CHILD_ENV` set; it then runs only
 //! `crash_child`, which does nothing in a normal test run.
@@ -14,14 +16,28 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigie_ledger::{Ledger, LedgerOptions, verify};
+use vigie_core::ports::AccessLedger;
+use vigie_ledger::{Ledger, LedgerOptions};
 
 const CHILD_ENV: &str = "VIGIE_LEDGER_CRASH_CHILD_DIR";
 const THREADS: usize = 4;
 
-fn options() -> LedgerOptions {
-    // Small segments, so that kills also land around segment creation.
-    LedgerOptions { segment_bytes: 16 << 10, ..LedgerOptions::default() }
+fn options(dir: &Path) -> LedgerOptions {
+    // Small segments, so that kills also land around segment creation; frequent checkpoints, so
+    // that they also land around publication.
+    LedgerOptions {
+        segment_bytes: 16 << 10,
+        checkpoint_interval: Duration::from_millis(5),
+        seal_keys: Some(dir.join("month-keys")),
+        witnesses: vec![vigie_ledger::Witness::Directory(dir.join("witness"))],
+        ..LedgerOptions::default()
+    }
+}
+
+fn encoded(n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    common::event(n).encode(&mut out);
+    out
 }
 
 /// The child: appends until killed (or for at most 60 s, should the parent be gone).
@@ -30,7 +46,7 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let ledger = Ledger::open(Path::new(&dir), options()).unwrap();
+    let ledger = Ledger::open(Path::new(&dir), options(Path::new(&dir))).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     std::thread::scope(|s| {
         for t in 0..THREADS {
@@ -38,13 +54,13 @@ fn crash_child() {
             s.spawn(move || {
                 let mut seq = 0u64;
                 while Instant::now() < deadline {
-                    let n = 1 + seq % 3;
-                    let bodies: Vec<String> =
-                        (0..n).map(|k| format!("t{t}-s{seq}-k{k}-{}", "x".repeat((seq % 40) as usize))).collect();
-                    let receipt = ledger.append_bodies(&bodies).unwrap();
+                    let count = 1 + seq % 3;
+                    let ns: Vec<u64> = (0..count).map(|k| (t as u64) << 40 | seq << 2 | k).collect();
+                    let events: Vec<_> = ns.iter().map(|&n| common::event(n)).collect();
+                    let receipt = ledger.append(&events).unwrap();
                     let mut out = std::io::stdout().lock();
-                    for (k, body) in bodies.iter().enumerate() {
-                        writeln!(out, "ack {} {body}", receipt.first + k as u64).unwrap();
+                    for (k, n) in ns.iter().enumerate() {
+                        writeln!(out, "ack {} {n}", receipt.first + k as u64).unwrap();
                     }
                     out.flush().unwrap();
                     seq += 1;
@@ -56,7 +72,7 @@ fn crash_child() {
 
 /// Runs the child until it has acknowledged `kill_after` entries, SIGKILLs it, and returns every
 /// entry it acknowledged (index → body), including lines already in the pipe.
-fn run_and_kill(dir: &Path, kill_after: usize) -> BTreeMap<u64, String> {
+fn run_and_kill(dir: &Path, kill_after: usize) -> BTreeMap<u64, u64> {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
@@ -79,8 +95,8 @@ fn run_and_kill(dir: &Path, kill_after: usize) -> BTreeMap<u64, String> {
             continue;
         };
         if let Some(rest) = complete.strip_prefix("ack ") {
-            let (index, body) = rest.split_once(' ').unwrap();
-            assert!(acked.insert(index.parse::<u64>().unwrap(), body.to_owned()).is_none());
+            let (index, n) = rest.split_once(' ').unwrap();
+            assert!(acked.insert(index.parse::<u64>().unwrap(), n.parse::<u64>().unwrap()).is_none());
         }
         if !killed && acked.len() >= kill_after {
             child.kill().unwrap(); // SIGKILL on Unix
@@ -102,7 +118,7 @@ fn sigkill_mid_stream_loses_no_acknowledged_entry() {
         assert!(acked.len() >= kill_after, "round {round}");
         acknowledged.extend(acked);
 
-        let ledger = Ledger::open(dir.path(), options()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let ledger = Ledger::open(dir.path(), options(dir.path())).unwrap_or_else(|e| panic!("round {round}: {e}"));
         let head = ledger.head();
         eprintln!(
             "round {round}: {} acknowledged so far, {} durable, torn tail: {:?}",
@@ -113,13 +129,21 @@ fn sigkill_mid_stream_loses_no_acknowledged_entry() {
         let entries: BTreeMap<u64, Vec<u8>> =
             ledger.entries().unwrap().map(|e| e.unwrap()).map(|e| (e.index, e.body)).collect();
         assert_eq!(entries.len() as u64, head.count);
-        for (index, body) in &acknowledged {
+        for (index, n) in &acknowledged {
             let found = entries.get(index).unwrap_or_else(|| panic!("round {round}: acknowledged entry {index} lost"));
-            assert_eq!(found, body.as_bytes(), "round {round}: entry {index}");
+            assert_eq!(found, &encoded(*n), "round {round}: entry {index}");
         }
         drop(ledger);
-        let report = verify(dir.path()).unwrap();
+        let verify_options = vigie_ledger::VerifyOptions {
+            verifier: Some(vigie_ledger::verifier_from_key_file(&dir.path().join("ledger.key")).unwrap()),
+            witness_dirs: vec![dir.path().join("witness")],
+        };
+        let report = vigie_ledger::verify_with(dir.path(), &verify_options, |_, _| {}).unwrap();
+        // Its own checkpoint, the witness's, and the witness's whole history.
+        assert!(report.checkpoints.len() >= 3, "round {round}: {:?}", report.checkpoints);
         assert_eq!(report.entries, head.count);
+        // The clean close published a checkpoint of everything, which verify checked.
+        assert_eq!(report.checkpoints.last().map(|c| c.1), Some(head.count));
         assert!(report.segments > 1 || round == 0);
     }
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use common::{bodies, event, segments};
 use vigie_core::event::EventHead;
 use vigie_core::ports::{AccessLedger, LedgerReceipt};
-use vigie_ledger::{ChainHash, Ledger, LedgerOptions, OpenError, verify, verify_with_progress};
+use vigie_ledger::merkle::{self, MemoryTree};
+use vigie_ledger::{Ledger, LedgerOptions, OpenError, VerifyOptions, verify, verify_with};
 
 fn encoded(n: u64) -> Vec<u8> {
     let mut out = Vec::new();
@@ -26,7 +27,7 @@ fn append_reopen_verify() {
     let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
     assert!(ledger.open_report().created);
     assert_eq!(ledger.head().count, 0);
-    assert_eq!(ledger.head().chain, ChainHash::GENESIS);
+    assert_eq!(ledger.head().root, merkle::empty_root());
 
     let r1 = ledger.append(&[event(0)]).unwrap();
     let r2 = ledger.append(&[event(1), event(2), event(3)]).unwrap();
@@ -36,11 +37,15 @@ fn append_reopen_verify() {
     assert_eq!(r3, LedgerReceipt { first: 4, count: 0 });
     let head = ledger.head();
     assert_eq!(head.count, 4);
-    assert_eq!(ledger.verify().unwrap().head, head.chain);
+    // An open ledger verifies up to its latest checkpoint (here the one published at open).
+    assert!(ledger.verify().unwrap().entries <= head.count);
     drop(ledger);
 
     let report = verify(&path).unwrap();
-    assert_eq!((report.entries, report.segments, report.head), (4, 1, head.chain));
+    assert_eq!((report.entries, report.segments, report.root), (4, 1, head.root));
+    // The clean close published a checkpoint of all four entries, and verify checked it.
+    assert_eq!(report.checkpoints.len(), 1);
+    assert_eq!(report.checkpoints[0].1, 4);
 
     let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
     let open = ledger.open_report();
@@ -58,8 +63,11 @@ fn append_reopen_verify() {
         let decoded = EventHead::decode(&entry.body).unwrap();
         assert_eq!(decoded.person, event(i as u64).person);
     }
-    assert_eq!(entries[3].chain, head.chain);
-    assert_eq!(entries[4].chain, ledger.head().chain);
+    // The leaves read back are those of the tree: their RFC 6962 root is the head's.
+    let tree = MemoryTree { leaves: entries.iter().map(|e| e.leaf).collect() };
+    assert_eq!(tree.root(4), head.root);
+    assert_eq!(tree.root(5), ledger.head().root);
+    assert!(entries.iter().all(|e| e.kind == vigie_ledger::EntryKind::Access && e.at == event(e.index).at.0));
 }
 
 #[test]
@@ -81,7 +89,7 @@ fn rolls_segments_and_reads_across_them() {
         assert!((1024..1024 + 400).contains(&len), "{} is {len} bytes", f.display());
     }
     let report = verify(dir.path()).unwrap();
-    assert_eq!((report.entries, report.segments, report.head), (60, files.len(), head.chain));
+    assert_eq!((report.entries, report.segments, report.root), (60, files.len(), head.root));
     let all = bodies(dir.path());
     assert_eq!(all.len(), 60);
     assert!(all.iter().enumerate().all(|(i, b)| *b == encoded(i as u64)));
@@ -95,7 +103,13 @@ fn verify_reports_progress_up_to_the_total() {
     ledger.append(&batch).unwrap();
     drop(ledger);
     let mut calls = Vec::new();
-    let report = verify_with_progress(dir.path(), |done, total| calls.push((done, total))).unwrap();
+    let report = verify_with(dir.path(), &VerifyOptions::default(), |done, total| calls.push((done, total)));
+    // Without the key, the published checkpoint cannot be checked: refused, not skipped.
+    assert!(matches!(report, Err(vigie_ledger::VerifyError::Checkpoint(_))), "{report:?}");
+    let verifier = vigie_ledger::verifier_from_key_file(&dir.path().join(vigie_ledger::DEFAULT_KEY_FILE)).unwrap();
+    calls.clear();
+    let options = VerifyOptions { verifier: Some(verifier), witness_dirs: Vec::new() };
+    let report = verify_with(dir.path(), &options, |done, total| calls.push((done, total))).unwrap();
     let &(done, total) = calls.last().unwrap();
     assert_eq!(done, total);
     assert_eq!(report.bytes, total);
@@ -206,12 +220,121 @@ fn entries_of_an_open_ledger_stop_at_the_durable_head_while_appends_go_on() {
                 read.len()
             );
             if let Some(last) = read.last().filter(|_| read.len() as u64 == before.count) {
-                assert_eq!(last.chain, before.chain);
+                let tree = MemoryTree { leaves: read.iter().map(|e| e.leaf).collect() };
+                assert_eq!(tree.root(before.count), before.root);
+                assert_eq!(last.index + 1, before.count);
             }
-            let before = ledger.head().count;
-            let verified = ledger.verify().unwrap().entries;
+            // Verify covers the entries up to the latest checkpoint, never past the durable head.
+            let verified = ledger.verify().unwrap();
             let after = ledger.head().count;
-            assert!((before..=after).contains(&verified), "verified {verified} not in {before}..{after}");
+            assert!(verified.entries <= after, "verified {} past {after}", verified.entries);
+            assert_eq!(verified.checkpoints.first().map(|c| c.1), Some(verified.entries));
         }
     });
+}
+
+#[test]
+fn sealed_bodies_read_back_until_their_month_is_shredded_and_the_tree_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let options = LedgerOptions { seal_keys: Some(keys.path().to_path_buf()), ..LedgerOptions::default() };
+    let ledger = Ledger::open(dir.path(), options).unwrap();
+    // Three events in October 2025, three in November 2025.
+    let month = 31 * 86_400_000;
+    let events: Vec<_> = (0..6u64)
+        .map(|n| {
+            let mut e = event(n);
+            e.at.0 += if n < 3 { 0 } else { month };
+            e
+        })
+        .collect();
+    ledger.append(&events).unwrap();
+    drop(ledger);
+    let before = verify(dir.path()).unwrap();
+    assert_eq!(before.entries, 6);
+    // The segment holds no clear body: the person ids are sealed.
+    let segment = fs::read(dir.path().join("00000000.log")).unwrap();
+    assert!(!segment.windows(encoded(0).len()).any(|w| w == encoded(0).as_slice()));
+
+    let read: Vec<_> =
+        vigie_ledger::Entries::open(dir.path()).unwrap().with_keys(keys.path()).map(Result::unwrap).collect();
+    for (e, original) in read.iter().zip(&events) {
+        let mut body = Vec::new();
+        original.encode(&mut body);
+        assert_eq!(e.body, body);
+        assert_eq!(e.at, original.at.0);
+        assert_eq!(e.sealed.map(|s| s.1), Some(vigie_ledger::Unsealed::Body));
+    }
+    let removed = vigie_ledger::shred_before(keys.path(), vigie_ledger::Period::parse("2025-11").unwrap()).unwrap();
+    assert_eq!(removed, vec![keys.path().join("2025-10.key")]);
+    let read: Vec<_> =
+        vigie_ledger::Entries::open(dir.path()).unwrap().with_keys(keys.path()).map(Result::unwrap).collect();
+    for e in &read[..3] {
+        assert_eq!(e.sealed, Some((vigie_ledger::Period(202510), vigie_ledger::Unsealed::Shredded)));
+        assert!(e.body.is_empty());
+    }
+    for e in &read[3..] {
+        assert_eq!(e.sealed.map(|s| s.1), Some(vigie_ledger::Unsealed::Body));
+        assert!(EventHead::decode(&e.body).is_some());
+    }
+    // Shredding removed readability, not evidence: the same tree, the same checkpoint.
+    let after = verify(dir.path()).unwrap();
+    assert_eq!((after.entries, after.root), (before.entries, before.root));
+}
+
+#[test]
+fn every_entry_has_an_inclusion_proof_to_the_signed_checkpoint_built_from_the_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    let verifier = ledger.verifier().clone();
+    let batch: Vec<_> = (0..700).map(event).collect();
+    ledger.append(&batch).unwrap();
+    drop(ledger);
+    let leaves: Vec<_> = vigie_ledger::Entries::open(dir.path()).unwrap().map(|e| e.unwrap().leaf).collect();
+    for index in [0u64, 1, 255, 256, 511, 512, 699] {
+        let receipt = vigie_ledger::prove(dir.path(), &verifier, index).unwrap();
+        // What an auditor does with the receipt and the public key alone.
+        let checkpoint = vigie_ledger::note::Checkpoint::open(&receipt.checkpoint, &verifier).unwrap();
+        assert_eq!((checkpoint.size, checkpoint.root), (700, receipt.root));
+        assert_eq!(receipt.leaf, leaves[index as usize]);
+        merkle::verify_inclusion(index, checkpoint.size, &receipt.leaf, &receipt.proof, &checkpoint.root).unwrap();
+    }
+    assert!(matches!(
+        vigie_ledger::prove(dir.path(), &verifier, 700),
+        Err(vigie_ledger::ProveError::NotYetCheckpointed { index: 700, size: 700 })
+    ));
+}
+
+#[test]
+fn an_open_ledger_publishes_a_checkpoint_covering_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = tempfile::tempdir().unwrap();
+    let options = LedgerOptions {
+        checkpoint_interval: std::time::Duration::from_millis(20),
+        witnesses: vec![vigie_ledger::Witness::Directory(witness.path().to_path_buf())],
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(dir.path(), options).unwrap();
+    let verifier = ledger.verifier().clone();
+    for n in 0..50 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    let head = ledger.head();
+    // Published by the background thread, without closing the ledger (bounded wait, no timing
+    // assertion: only that it happens).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let published = loop {
+        let note = ledger.checkpoint().unwrap();
+        let cp = vigie_ledger::note::Checkpoint::open(&note, &verifier).unwrap();
+        if cp.size == head.count || std::time::Instant::now() > deadline {
+            break cp;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert_eq!((published.size, published.root), (head.count, head.root));
+    let witnessed = fs::read_to_string(witness.path().join(vigie_ledger::CHECKPOINT_FILE)).unwrap();
+    assert_eq!(vigie_ledger::note::Checkpoint::open(&witnessed, &verifier).unwrap().size, head.count);
+    let history = fs::read_to_string(witness.path().join(vigie_ledger::HISTORY_FILE)).unwrap();
+    assert!(vigie_ledger::parse_history(&history).len() >= 2, "the open's checkpoint and at least one more");
+    assert!(ledger.stats().checkpoints >= 1);
 }

@@ -38,6 +38,22 @@ pub fn ledger_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger")
 }
 
+/// The ledger's options without a configuration file: the key in `<data>/ledger.key` (outside
+/// the ledger directory handed to auditors), bodies sealed with the month keys in
+/// `<data>/ledger-keys/`, no witnesses.
+pub fn ledger_options(data_dir: &Path) -> LedgerOptions {
+    LedgerOptions {
+        key_file: Some(data_dir.join("ledger.key")),
+        seal_keys: Some(ledger_keys_dir(data_dir)),
+        ..LedgerOptions::default()
+    }
+}
+
+/// Where the ledger's month keys are (retention by crypto-shredding: `vigie ledger shred`).
+pub fn ledger_keys_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger-keys")
+}
+
 /// Loads the schema and policies from `dir`, or the built-in copies when `None`.
 pub fn load_policies(dir: Option<&Path>) -> anyhow::Result<Authz> {
     let Some(dir) = dir else {
@@ -112,11 +128,17 @@ pub fn open_with_detector(
     let authz = Arc::new(load_policies(policies_dir)?);
     let store = Arc::new(Store::open(data_dir).context("cannot open the registry")?);
     let ledger = Arc::new(
-        Ledger::open(&ledger_dir(data_dir), LedgerOptions::default())
+        Ledger::open(&ledger_dir(data_dir), settings.ledger.clone())
             .with_context(|| format!("access ledger {}", ledger_dir(data_dir).display()))?,
     );
     let report = ledger.open_report();
     tracing::info!(?report, "ledger opened");
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(?torn, "ledger: a write torn by a crash was cut (entries never acknowledged)");
+    }
+    if !report.repaired_tiles.is_empty() {
+        tracing::warn!(tiles = report.repaired_tiles.len(), "ledger: hash tiles rebuilt from the entries");
+    }
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
@@ -135,6 +157,8 @@ pub struct Settings {
     pub detection: Option<vigie_core::detect::DetectConfig>,
     /// Where the detector's alerts go besides the ledger and the in-process feed.
     pub alert_sinks: vigie_alerts::Sinks,
+    /// The access ledger's batching, signing key and witnesses.
+    pub ledger: LedgerOptions,
 }
 
 /// Defaults for a data directory served at `public_url`.
@@ -145,6 +169,7 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         outbox_dir: data_dir.join("outbox"),
         detection: Some(vigie_core::detect::DetectConfig::with_canaries([])),
         alert_sinks: vigie_alerts::Sinks { jsonl: Some(data_dir.join("alerts.jsonl")), ..Default::default() },
+        ledger: ledger_options(data_dir),
     })
 }
 
@@ -159,6 +184,7 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
         outbox_dir: config.outbox(),
         detection: config.detection.build()?,
         alert_sinks: config.alerts.sinks(&config.data_dir)?,
+        ledger: config.ledger.options(&config.data_dir)?,
     })
 }
 

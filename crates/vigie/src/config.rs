@@ -39,12 +39,87 @@ pub struct Config {
     pub detection: DetectionConfig,
     /// Where the detector's alerts go.
     pub alerts: AlertsConfig,
+    /// The access ledger: batching, signing key, witnesses.
+    pub ledger: LedgerConfig,
     /// Serving plain HTTP on a non-loopback address exposes session tokens on the network; only
     /// allowed behind a TLS-terminating proxy on the same host, and only when named.
     pub insecure_http_on_public_interface: bool,
     /// Addresses of the reverse proxies in front of Vigie, whose `X-Forwarded-For` gives the
     /// client's address (for the per-network login throttle and the session's source).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// `[ledger]`: the access ledger's batching, signing key and witnesses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The log's name: the checkpoints' origin line and the key's name, fixed when the key is
+    /// created (default `vigie/ledger`; better, the public host, e.g. `vigie.agency.example/ledger`).
+    pub origin: String,
+    /// The Ed25519 signing key, created (mode 0600) at first start; default `<data_dir>/ledger.key`.
+    pub key_file: Option<PathBuf>,
+    /// Directories (another party's storage) receiving every checkpoint: `checkpoint` and an
+    /// append-only history `checkpoints`. Checked at start: the log must contain what they hold.
+    pub witness_dirs: Vec<PathBuf>,
+    /// Endpoints receiving every checkpoint as a `POST` (`http://` only; retried in the
+    /// background, never blocking an append).
+    pub witness_urls: Vec<String>,
+    /// How long the writer waits for more appends before syncing a batch (0 to 2 ms; 0: batches
+    /// form while the previous fsync runs, which is enough under load).
+    pub linger_ms: u64,
+    /// Most entries per fsync (1 to 65536).
+    pub max_batch_entries: usize,
+    /// Seal event bodies with a key per month in `<data_dir>/ledger-keys/`, so that
+    /// `vigie ledger shred --before YYYY-MM` ends their retention while the tree still verifies.
+    pub seal_bodies: bool,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        let d = vigie_ledger::LedgerOptions::default();
+        LedgerConfig {
+            origin: d.origin,
+            key_file: None,
+            witness_dirs: Vec::new(),
+            witness_urls: Vec::new(),
+            linger_ms: 0,
+            max_batch_entries: d.max_batch_entries,
+            seal_bodies: true,
+        }
+    }
+}
+
+impl LedgerConfig {
+    /// The ledger's options for a data directory, checked.
+    pub fn options(&self, data_dir: &Path) -> anyhow::Result<vigie_ledger::LedgerOptions> {
+        if self.linger_ms > 2 {
+            bail!("ledger.linger_ms: must be between 0 and 2, got {}", self.linger_ms);
+        }
+        if !(1..=65_536).contains(&self.max_batch_entries) {
+            bail!("ledger.max_batch_entries: must be between 1 and 65536, got {}", self.max_batch_entries);
+        }
+        vigie_ledger::note::NoteSigner::from_seed(&self.origin, [0; 32]).map_err(|_| {
+            anyhow::anyhow!("ledger.origin: {:?} must be non-empty, without '+' or spaces", self.origin)
+        })?;
+        let mut witnesses: Vec<vigie_ledger::Witness> =
+            self.witness_dirs.iter().cloned().map(vigie_ledger::Witness::Directory).collect();
+        for u in &self.witness_urls {
+            let url = url::Url::parse(u).map_err(|e| anyhow::anyhow!("ledger.witness_urls: {u:?}: {e}"))?;
+            if url.scheme() != "http" {
+                bail!("ledger.witness_urls: {u}: only http:// (the checkpoint carries its own signature)");
+            }
+            witnesses.push(vigie_ledger::Witness::Http(u.clone()));
+        }
+        Ok(vigie_ledger::LedgerOptions {
+            max_batch_entries: self.max_batch_entries,
+            linger: std::time::Duration::from_millis(self.linger_ms),
+            origin: self.origin.clone(),
+            key_file: Some(self.key_file.clone().unwrap_or_else(|| data_dir.join("ledger.key"))),
+            witnesses,
+            seal_keys: self.seal_bodies.then(|| crate::app::ledger_keys_dir(data_dir)),
+            ..vigie_ledger::LedgerOptions::default()
+        })
+    }
 }
 
 /// `[alerts]`: where the detector's alerts go besides the ledger and `GET /v1/alerts`.
@@ -257,6 +332,7 @@ impl Default for Config {
             oidc: None,
             detection: DetectionConfig::default(),
             alerts: AlertsConfig::default(),
+            ledger: LedgerConfig::default(),
             insecure_http_on_public_interface: false,
             trusted_proxies: Vec::new(),
         }
@@ -340,6 +416,7 @@ impl Config {
         }
         self.detection.build()?;
         self.alerts.sinks(&self.data_dir)?;
+        self.ledger.options(&self.data_dir)?;
         if let Some(o) = &self.oidc {
             let issuer = url::Url::parse(&o.issuer).map_err(|e| anyhow::anyhow!("oidc.issuer: {:?}: {e}", o.issuer))?;
             if issuer.scheme() != "https" && !matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) {
@@ -430,6 +507,34 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vigie.example.toml");
         let c = Config::load(Some(&p), no_env).unwrap();
         assert_eq!(c.session_policy(), vigie_core::signin::SessionPolicy::default());
+    }
+
+    #[test]
+    fn ledger_section_builds_options_and_refuses_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vigie.toml");
+        std::fs::write(
+            &p,
+            "[ledger]\nwitness_dirs = [\"/mnt/dpo/vigie\"]\nwitness_urls = [\"http://witness.example/add\"]\nlinger_ms = 1\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p), no_env).unwrap();
+        let o = c.ledger.options(Path::new("/srv/vigie")).unwrap();
+        assert_eq!(o.key_file, Some(PathBuf::from("/srv/vigie/ledger.key")));
+        assert_eq!(o.witnesses.len(), 2);
+        assert_eq!(o.linger, std::time::Duration::from_millis(1));
+        for bad in [
+            "linger_ms = 5",
+            "max_batch_entries = 0",
+            "witness_urls = [\"https://x.example/\"]",
+            "origin = \"a b\"",
+            "colour = 1",
+        ] {
+            std::fs::write(&p, format!("[ledger]\n{bad}\n")).unwrap();
+            let e = format!("{:#}", Config::load(Some(&p), no_env).unwrap_err());
+            let key = bad.split_once(' ').unwrap().0;
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod generate;
+pub mod ledger_cmd;
 pub mod snapshot;

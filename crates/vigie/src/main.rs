@@ -1,7 +1,7 @@
 //! The `vigie` binary: configuration, wiring and subcommands. Errors end here as one line on
 //! stderr and a non-zero exit; nothing below this file prints or exits.
 
-use vigie::{app, bench, config, credentials, demo, generate};
+use vigie::{app, bench, config, credentials, demo, generate, ledger_cmd};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +67,11 @@ enum Command {
     Account {
         #[command(subcommand)]
         command: AccountCommand,
+    },
+    /// The access ledger: verify it, prove an entry, print the latest checkpoint.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger_cmd::LedgerCommand,
     },
     /// Measure guarded reads against unguarded ones through the HTTP API.
     Bench(bench::BenchArgs),
@@ -216,7 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let ledger_dir = app::ledger_dir(&data_dir);
             let ledger =
-                vigie_ledger::Ledger::open(&ledger_dir, vigie_ledger::LedgerOptions::default()).with_context(|| {
+                vigie_ledger::Ledger::open(&ledger_dir, app::ledger_options(&data_dir)).with_context(|| {
                     format!("access ledger {} (is the server running? stop it first)", ledger_dir.display())
                 })?;
             let now = vigie_core::time::Clock::now(&app::WallClock);
@@ -224,6 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", base.join(path.trim_start_matches('/'))?);
             Ok(())
         }
+        Command::Ledger { command } => ledger_cmd::run(command),
         Command::Bench(args) => bench::run(args),
     }
 }

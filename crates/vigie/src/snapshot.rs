@@ -101,7 +101,8 @@ pub fn restore(config: DetectConfig, data_dir: &Path, ledger_dir: &Path, now: Ti
             (ExfiltrationDetector::new(config), None, Some(reason))
         }
     };
-    let (replayed, latest) = replay_ledger(&detector, ledger_dir, now, after.unwrap_or(i64::MIN));
+    let keys = crate::app::ledger_keys_dir(data_dir);
+    let (replayed, latest) = replay_ledger(&detector, ledger_dir, &keys, now, after.unwrap_or(i64::MIN));
     let position = latest.max(after.unwrap_or(i64::MIN));
     let source = match after {
         Some(position) => Source::Snapshot { position, replayed },
@@ -114,14 +115,15 @@ pub fn restore(config: DetectConfig, data_dir: &Path, ledger_dir: &Path, now: Ti
 /// Replays the ledger's events after `after` (the last 28 days at most), before the writer opens
 /// the ledger. A ledger that cannot be read is left to `Ledger::open` to recover or refuse, and
 /// says so. Returns the events applied and the latest event time seen.
-fn replay_ledger(detector: &ExfiltrationDetector, dir: &Path, now: Timestamp, after: i64) -> (usize, i64) {
+fn replay_ledger(detector: &ExfiltrationDetector, dir: &Path, keys: &Path, now: Timestamp, after: i64) -> (usize, i64) {
     let mut latest = i64::MIN;
     if !dir.exists() {
         return (0, latest);
     }
     let started = std::time::Instant::now();
+    // Sealed bodies are opened with the month keys; a shredded month replays nothing.
     let entries = match vigie_ledger::Entries::open(dir) {
-        Ok(e) => e,
+        Ok(e) => e.with_keys(keys),
         Err(e) => {
             tracing::warn!(error = %e, "detector state not rebuilt from the ledger: quotas start empty");
             return (0, latest);

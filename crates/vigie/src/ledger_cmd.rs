@@ -1,0 +1,199 @@
+//! `vigie ledger …`: the auditor's and operator's tools on the access ledger. `verify` re-hashes
+//! everything and checks the tiles, the checkpoints' signatures and their consistency with the
+//! log (the ledger's own and the witnesses' copies); `prove` prints an entry's inclusion proof to
+//! the latest checkpoint; `checkpoint` prints the latest checkpoint and the key witnesses pin.
+//! Each works on a data directory at rest (or a copy of it) and fails, naming the first bad
+//! entry, tile or checkpoint, with a non-zero exit.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use vigie_ledger::note::NoteVerifier;
+use vigie_ledger::{LedgerOptions, VerifyOptions};
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Re-hash every entry, check every hash tile, and check each checkpoint (the ledger's own and
+    /// the witness directories', current and past) for its signature and against the log. Exits
+    /// non-zero naming the first bad entry, tile or checkpoint.
+    Verify {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Another witness directory to check (besides those of the configuration).
+        #[arg(long)]
+        witness_dir: Vec<PathBuf>,
+    },
+    /// Print entry ENTRY's leaf hash, its inclusion proof to the latest checkpoint, and that
+    /// checkpoint (signed): enough for anyone holding the log's public key to check it.
+    Prove {
+        #[command(flatten)]
+        at: LedgerAt,
+        entry: u64,
+    },
+    /// Delete the month keys of every month before YYYY-MM: those months' entry bodies become
+    /// unreadable for good (retention), while the tree, its checkpoints and proofs still verify.
+    /// Run it with the server stopped; the current month cannot be shredded.
+    Shred {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The first month kept, `YYYY-MM`.
+        #[arg(long)]
+        before: String,
+    },
+    /// Print the latest signed checkpoint and the log's public key (`<name>+<id>+<key>`), which
+    /// witnesses and auditors pin.
+    Checkpoint {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Print only the public key.
+        #[arg(long)]
+        vkey_only: bool,
+    },
+}
+
+/// Which ledger, and which key checks it.
+#[derive(Args, Debug)]
+pub struct LedgerAt {
+    /// The data directory (holding `ledger/` and `ledger.key`).
+    #[arg(long, default_value = "./vigie-data")]
+    data_dir: PathBuf,
+    /// A configuration file: its data directory, key file and witness directories are used.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The log's public key, pinned by the auditor (default: derived from the key file).
+    #[arg(long)]
+    vkey: Option<String>,
+}
+
+impl LedgerAt {
+    fn resolve(&self) -> anyhow::Result<(PathBuf, LedgerOptions, NoteVerifier)> {
+        let (data_dir, options) = match &self.config {
+            Some(path) => {
+                let config = crate::config::Config::load(Some(path), |k| std::env::var(k).ok())?;
+                let options = config.ledger.options(&config.data_dir)?;
+                (config.data_dir, options)
+            }
+            None => (self.data_dir.clone(), crate::app::ledger_options(&self.data_dir)),
+        };
+        let ledger_dir = crate::app::ledger_dir(&data_dir);
+        if !ledger_dir.is_dir() {
+            anyhow::bail!("no ledger in {}", ledger_dir.display());
+        }
+        let verifier = match &self.vkey {
+            Some(v) => NoteVerifier::parse(v).map_err(|e| anyhow::anyhow!("--vkey: {e}"))?,
+            None => {
+                let key = options.key_path(&ledger_dir);
+                vigie_ledger::verifier_from_key_file(&key).map_err(|e| {
+                    anyhow::anyhow!("{e} (give the log's public key with --vkey to verify without the key file)")
+                })?
+            }
+        };
+        Ok((ledger_dir, options, verifier))
+    }
+}
+
+pub fn run(command: LedgerCommand) -> anyhow::Result<()> {
+    match command {
+        LedgerCommand::Verify { at, witness_dir } => verify(&at, witness_dir),
+        LedgerCommand::Prove { at, entry } => prove(&at, entry),
+        LedgerCommand::Checkpoint { at, vkey_only } => checkpoint(&at, vkey_only),
+        LedgerCommand::Shred { at, before } => shred(&at, &before),
+    }
+}
+
+fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
+    let (dir, options, verifier) = at.resolve()?;
+    let mut witness_dirs = options.witness_dirs();
+    witness_dirs.extend(extra_witnesses);
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "verify [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let result = vigie_ledger::verify_with(
+        &dir,
+        &VerifyOptions { verifier: Some(verifier.clone()), witness_dirs },
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    );
+    bar.finish_and_clear();
+    let report = result.with_context(|| format!("ledger {} FAILED verification", dir.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("ledger {}: OK", dir.display());
+    println!("entries      {}", report.entries);
+    println!("segments     {} ({} bytes)", report.segments, report.bytes);
+    println!("hash tiles   {} checked", report.tiles_checked);
+    println!("root         {}", report.root);
+    println!("key          {verifier}");
+    if report.checkpoints.is_empty() {
+        println!("checkpoints  none published yet");
+    }
+    for (path, size) in &report.checkpoints {
+        println!("checkpoint   {} (size {size}): signature valid, consistent with the log", path.display());
+    }
+    println!("time         {seconds:.2} s ({:.0} entries/s)", report.entries as f64 / seconds.max(1e-9));
+    Ok(())
+}
+
+fn prove(at: &LedgerAt, entry: u64) -> anyhow::Result<()> {
+    let (dir, _, verifier) = at.resolve()?;
+    let receipt = vigie_ledger::prove(&dir, &verifier, entry).with_context(|| format!("proving entry {entry}"))?;
+    println!("entry      {}", receipt.index);
+    println!("leaf       {}", receipt.leaf);
+    println!("tree size  {}", receipt.size);
+    println!("root       {}", receipt.root);
+    println!("proof      {} hashes, leaf side first (RFC 6962 audit path)", receipt.proof.len());
+    for h in &receipt.proof {
+        println!("  {h}");
+    }
+    println!("key        {verifier}");
+    println!("checkpoint");
+    print!("{}", receipt.checkpoint);
+    Ok(())
+}
+
+fn shred(at: &LedgerAt, before: &str) -> anyhow::Result<()> {
+    let (_, options, _) = at.resolve()?;
+    let before = vigie_ledger::Period::parse(before).with_context(|| format!("--before: {before:?} is not YYYY-MM"))?;
+    let now = vigie_core::time::Clock::now(&crate::app::WallClock);
+    let current = vigie_ledger::Period::of_millis(now.0);
+    if before > current {
+        anyhow::bail!("--before {before}: the current month ({current}) is still being written and cannot be shredded");
+    }
+    let keys = options.seal_keys.context("this ledger does not seal bodies ([ledger] seal_bodies = false)")?;
+    let removed =
+        vigie_ledger::shred_before(&keys, before).with_context(|| format!("month keys in {}", keys.display()))?;
+    if removed.is_empty() {
+        println!("no month key before {before} in {}", keys.display());
+    }
+    for path in &removed {
+        println!("shredded {}", path.display());
+    }
+    Ok(())
+}
+
+fn checkpoint(at: &LedgerAt, vkey_only: bool) -> anyhow::Result<()> {
+    let (dir, _, verifier) = at.resolve()?;
+    if vkey_only {
+        println!("{verifier}");
+        return Ok(());
+    }
+    let path = dir.join(vigie_ledger::CHECKPOINT_FILE);
+    let note = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    vigie_ledger::latest_checkpoint(&dir, &verifier)
+        .with_context(|| format!("checkpoint {}", path.display()))?
+        .context("no checkpoint")?;
+    print!("{note}");
+    println!();
+    println!("vkey {verifier}");
+    Ok(())
+}
