@@ -153,6 +153,14 @@ pub enum OpenError {
     Corrupt(Corruption),
     #[error("ledger fails its start-up check, refusing to start: {0}; {INVESTIGATE}")]
     Checkpoint(CheckpointError),
+    /// The end of the log is damaged or missing below what a published checkpoint covers:
+    /// acknowledged entries, so not a torn write to cut. Nothing is cut.
+    #[error(
+        "ledger fails its start-up check, refusing to start: {corruption}, but checkpoint {} covers {checkpoint_size} \
+         entries: acknowledged entries were damaged or removed (nothing was cut); {INVESTIGATE}",
+        path.display()
+    )]
+    Covered { corruption: Corruption, checkpoint_size: u64, path: PathBuf },
     #[error("ledger signing key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
     #[error("cannot start a ledger thread: {0}")]

@@ -41,6 +41,11 @@ pub struct LedgerOptions {
     pub linger: Duration,
     /// A checkpoint is published at least this often while entries arrive, and at close.
     pub checkpoint_interval: Duration,
+    /// Appends fail once the log has grown past its last published checkpoint for this long:
+    /// whatever stops checkpoints (a full disk, a witness directory gone, an obstacle planted
+    /// by an intruder) stops data from leaving too, rather than letting the log run on
+    /// unwitnessed, where a later rollback would go unnoticed.
+    pub checkpoint_deadline: Duration,
     /// Name of the key created at first start, which is also the checkpoints' origin line.
     pub origin: String,
     /// The signing key file; `<ledger>/ledger.key` if `None` (the server passes
@@ -60,6 +65,7 @@ impl Default for LedgerOptions {
             max_batch_entries: 4096,
             linger: Duration::ZERO,
             checkpoint_interval: Duration::from_secs(1),
+            checkpoint_deadline: Duration::from_secs(10),
             origin: "vigie/ledger".into(),
             key_file: None,
             witnesses: Vec::new(),
@@ -95,6 +101,7 @@ pub struct Ledger {
     publisher: Option<JoinHandle<()>>,
     verifier: NoteVerifier,
     witness_dirs: Vec<PathBuf>,
+    checkpoint_deadline: Duration,
     seal: Option<Sealer>,
     report: OpenReport,
     _lock: File,
@@ -151,7 +158,7 @@ impl Ledger {
         // What was found is published before anything is appended: entries acknowledged after
         // the last checkpoint before a crash are witnessed now (and a newly configured witness
         // gets the log's state at once), and the partial tiles are complete.
-        let note = Some(publisher.publish(head.count, head.root, &tree.partial_tiles()).map_err(io(dir))?);
+        let note = Some(publisher.publish(head.count, head.root, &tree.partial_tiles()).map_err(io(dir))?.0);
 
         let shared = Arc::new(Shared::new(head, note, head.count));
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -192,6 +199,7 @@ impl Ledger {
             publisher: Some(publisher_thread),
             verifier,
             witness_dirs,
+            checkpoint_deadline: options.checkpoint_deadline.max(options.checkpoint_interval),
             seal: options.seal_keys.as_deref().map(Sealer::new),
             report: recovered.report,
             _lock: lock,
@@ -249,12 +257,35 @@ impl Ledger {
         if leaves.is_empty() {
             return Ok(LedgerReceipt { first: self.head().count, count: 0 });
         }
+        self.check_witnessing()?;
         let stopped = || LedgerError("ledger writer has stopped".into());
         let reply = Arc::new(writer::Reply::default());
         let requests = self.requests.as_ref().ok_or_else(stopped)?;
         requests.send(Request { framed, leaves, reply: Arc::clone(&reply) }).map_err(|_| stopped())?;
         let writer_gone = || self.writer.as_ref().is_none_or(JoinHandle::is_finished);
         reply.wait(&writer_gone).ok_or_else(stopped)?
+    }
+
+    /// Fails when the log has run unwitnessed for longer than the checkpoint deadline.
+    fn check_witnessing(&self) -> Result<(), LedgerError> {
+        let published = self.shared.published_size.load(std::sync::atomic::Ordering::SeqCst);
+        if self.head().count <= published {
+            return Ok(());
+        }
+        let since = self.shared.last_published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).elapsed();
+        if since <= self.checkpoint_deadline {
+            return Ok(());
+        }
+        let stats = self.shared.stats();
+        Err(LedgerError(format!(
+            "no checkpoint published for {} s while the log grew from {published} to {} entries ({} checkpoint \
+             failures): refusing to append, so that nothing leaves unwitnessed; check that {} and the witness \
+             directories are writable",
+            since.as_secs(),
+            self.head().count,
+            stats.checkpoint_failures,
+            self.dir.join(witness::CHECKPOINT_FILE).display()
+        )))
     }
 
     /// The durable entries, in order, re-checked as they are read (entries appended after this

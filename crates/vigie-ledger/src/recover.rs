@@ -112,6 +112,17 @@ pub(crate) fn recover(dir: &Path, published: &[Published]) -> Result<Recovered, 
                     Ok(Some(position)) => pass.push(position.leaf),
                     Ok(None) => break,
                     Err(VerifyError::Corrupt(c)) if c.segment == last.path && c.fault.is_record_fault() => {
+                        // A checkpoint covering the damaged entry means it was acknowledged:
+                        // damage, not a torn write. Refuse and keep every byte as evidence.
+                        if let Some(p) =
+                            published.iter().filter(|p| p.checkpoint.size > c.index).max_by_key(|p| p.checkpoint.size)
+                        {
+                            return Err(OpenError::Covered {
+                                corruption: c,
+                                checkpoint_size: p.checkpoint.size,
+                                path: p.path.clone(),
+                            });
+                        }
                         let tail = read_tail(&last.path, c.offset)?;
                         if format::valid_record_follows(&tail) {
                             return Err(OpenError::Corrupt(c));

@@ -88,10 +88,14 @@ impl Publisher {
 
     /// Writes the partial tiles of this tree size, then the signed checkpoint, then pushes it to
     /// the witnesses. Returns the note.
-    pub fn publish(&self, size: u64, root: Hash, partial: &[Tile]) -> io::Result<String> {
+    /// Returns the note and whether every partial tile was written: tiles are derived data
+    /// (rebuilt at start-up), so failing to write one never holds a checkpoint back.
+    pub fn publish(&self, size: u64, root: Hash, partial: &[Tile]) -> io::Result<(String, bool)> {
+        let mut tiles_written = true;
         for tile in partial {
-            tiles::write_tile(&self.dir, tile)?;
-            tiles::remove_partials(&self.dir, tile.level, tile.index, Some(tile.hashes.len()))?;
+            tiles_written &= tiles::write_tile(&self.dir, tile)
+                .and_then(|()| tiles::remove_partials(&self.dir, tile.level, tile.index, Some(tile.hashes.len())))
+                .is_ok();
         }
         let note = Checkpoint { origin: self.signer.name().to_owned(), size, root }.sign(&self.signer);
         write_atomically(&self.dir.join(CHECKPOINT_FILE), note.as_bytes())?;
@@ -104,7 +108,7 @@ impl Publisher {
         for h in &self.http {
             h.offer(&note);
         }
-        Ok(note)
+        Ok((note, tiles_written))
     }
 
     /// HTTP pushes that failed so far, over all HTTP witnesses.
@@ -304,13 +308,13 @@ mod tests {
             &[Witness::Directory(wdir.path().to_path_buf()), Witness::Http(url)],
         )
         .unwrap();
-        let note = publisher.publish(0, crate::merkle::empty_root(), &[]).unwrap();
+        let note = publisher.publish(0, crate::merkle::empty_root(), &[]).unwrap().0;
         let (request_line, body) = server.join().unwrap();
         assert_eq!(request_line, "POST /add-checkpoint HTTP/1.1");
         assert_eq!(body, note);
         assert_eq!(read_all(&dir.path().join(CHECKPOINT_FILE)), note);
         assert_eq!(read_all(&wdir.path().join(CHECKPOINT_FILE)), note);
-        let second = publisher.publish(0, crate::merkle::empty_root(), &[]).unwrap();
+        let second = publisher.publish(0, crate::merkle::empty_root(), &[]).unwrap().0;
         let history = read_all(&wdir.path().join(HISTORY_FILE));
         assert_eq!(parse_history(&history), vec![note.as_str(), second.as_str()]);
         assert!(Checkpoint::open(&note, &signer.verifier()).is_ok());

@@ -57,6 +57,8 @@ pub struct LedgerStats {
     pub checkpoints: u64,
     /// Checkpoints that could not be published (disk or witness directory errors).
     pub checkpoint_failures: u64,
+    /// Tile writes that failed (the tiles are rebuilt at the next start).
+    pub tile_failures: u64,
     /// Pushes to HTTP witnesses that failed (each is retried with the latest checkpoint).
     pub witness_push_failures: u64,
 }
@@ -123,6 +125,8 @@ pub(crate) struct Shared {
     /// The latest checkpoint note published, and its tree size.
     pub checkpoint: Mutex<Option<String>>,
     pub published_size: std::sync::atomic::AtomicU64,
+    /// When a checkpoint was last published (at open, then by the publisher).
+    pub last_published: Mutex<Instant>,
     /// Set once, on the first I/O error; from then on every append fails.
     pub failure: OnceLock<String>,
     /// Test hook: makes the next batch's write fail as a full or failing disk would.
@@ -134,6 +138,7 @@ impl Shared {
     pub fn new(head: Head, checkpoint: Option<String>, published_size: u64) -> Self {
         Shared {
             published_size: std::sync::atomic::AtomicU64::new(published_size),
+            last_published: Mutex::new(Instant::now()),
             head: Mutex::new(head),
             stats: Mutex::new(LedgerStats::default()),
             checkpoint: Mutex::new(checkpoint),
@@ -199,6 +204,11 @@ impl Writer {
             let first = match self.requests.recv_timeout(self.config.checkpoint_interval) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => {
+                    // A checkpoint handed over but not published (it failed) is offered again.
+                    let published = self.shared.published_size.load(std::sync::atomic::Ordering::SeqCst);
+                    if published < self.published.0 {
+                        self.published.0 = published;
+                    }
                     self.maybe_checkpoint(true);
                     continue;
                 }
@@ -318,21 +328,26 @@ impl Writer {
 }
 
 /// The publisher thread: writes tiles and publishes checkpoints, in order, until the writer is
-/// gone. After a failure to write a tile it publishes no more checkpoints (they would name tiles
-/// that are not there); the entries themselves are unaffected.
+/// gone. A tile that cannot be written is counted and rebuilt at the next start; it never holds
+/// a checkpoint back (an intruder who blocks one tile file must not stop the witnessing). A
+/// checkpoint that cannot be published is counted, and appends stop once the log has run
+/// [`crate::LedgerOptions::checkpoint_deadline`] ahead of its last published checkpoint.
 pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: Arc<Shared>) {
-    let mut tiles_ok = true;
     let mut next = jobs.recv().ok();
     while let Some(job) = next.take() {
         match job {
             Job::Tiles(full) => {
                 let count = full.len() as u64;
+                let mut failed = 0;
                 for tile in &full {
                     let written = tiles::write_tile(&publisher.dir, tile)
                         .and_then(|()| tiles::remove_partials(&publisher.dir, tile.level, tile.index, None));
-                    tiles_ok &= written.is_ok();
+                    failed += u64::from(written.is_err());
                 }
-                shared.count(|s| s.tiles += count);
+                shared.count(|s| {
+                    s.tiles += count - failed;
+                    s.tile_failures += failed;
+                });
                 next = jobs.recv().ok();
             }
             Job::Checkpoint { mut size, mut root, mut partial } => {
@@ -347,14 +362,17 @@ pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: A
                         Err(_) => break,
                     }
                 }
-                let published = if tiles_ok { publisher.publish(size, root, &partial).ok() } else { None };
-                match published {
-                    Some(note) => {
+                match publisher.publish(size, root, &partial) {
+                    Ok((note, tiles_written)) => {
                         *shared.checkpoint.lock().unwrap_or_else(PoisonError::into_inner) = Some(note);
                         shared.published_size.store(size, std::sync::atomic::Ordering::SeqCst);
-                        shared.count(|s| s.checkpoints += 1);
+                        *shared.last_published.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                        shared.count(|s| {
+                            s.checkpoints += 1;
+                            s.tile_failures += u64::from(!tiles_written);
+                        });
                     }
-                    None => shared.count(|s| s.checkpoint_failures += 1),
+                    Err(_) => shared.count(|s| s.checkpoint_failures += 1),
                 }
                 let failures = publisher.http_failures();
                 shared.count(|s| s.witness_push_failures = failures);

@@ -195,6 +195,45 @@ fn appends_fail_closed_when_the_disk_fails_under_the_writer() {
 }
 
 #[test]
+fn appends_stop_when_checkpoints_stop_and_resume_when_they_can_be_published_again() {
+    // An intruder plants a directory where the checkpoint is written atomically: publication
+    // fails. The log must not run on unwitnessed: past the deadline appends are refused (with a
+    // message naming the checkpoint), and once the obstacle is gone a checkpoint goes out and
+    // appends resume. A tile that cannot be written never holds a checkpoint back.
+    let dir = tempfile::tempdir().unwrap();
+    let options = LedgerOptions {
+        checkpoint_interval: std::time::Duration::from_millis(10),
+        checkpoint_deadline: std::time::Duration::from_millis(300),
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(dir.path(), options).unwrap();
+    let obstacle = dir.path().join("checkpoint.tmp");
+    fs::create_dir(&obstacle).unwrap();
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    let refusal = loop {
+        match ledger.append(&[event(n)]) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "appends never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "refused only past the deadline");
+    let message = refusal.to_string();
+    assert!(message.contains("no checkpoint published") && message.contains("checkpoint"), "{message}");
+    assert!(ledger.stats().checkpoint_failures > 0);
+    fs::remove_dir(&obstacle).unwrap();
+    let resumed = std::time::Instant::now();
+    while ledger.append(&[event(n)]).is_err() {
+        assert!(resumed.elapsed() < std::time::Duration::from_secs(20), "appends never resumed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(ledger);
+    assert_eq!(verify(dir.path()).unwrap().entries, n + 1);
+}
+
+#[test]
 fn entries_of_an_open_ledger_stop_at_the_durable_head_while_appends_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let ledger =
