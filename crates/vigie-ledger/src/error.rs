@@ -121,6 +121,12 @@ pub enum CheckpointError {
         first_bad_entry.map(|e| format!(" (the hash tiles first disagree with the entries at entry {e})")).unwrap_or_default()
     )]
     Inconsistent { path: PathBuf, size: u64, published: Hash, found: Hash, first_bad_entry: Option<u64> },
+    #[error(
+        "checkpoint {path} is missing while the log holds {log_size} entries: checkpoints were deleted, or a \
+         witness directory is not mounted (a witness directory newly added to a running log starts with a copy \
+         of the ledger's checkpoint, made once `vigie ledger verify` passes)"
+    )]
+    Missing { path: PathBuf, log_size: u64 },
 }
 
 /// Why a ledger could not be read or verified.

@@ -146,8 +146,17 @@ impl Ledger {
             .map_err(|e| OpenError::Key { path: key_path.clone(), reason: e.to_string() })?;
         let verifier = signer.verifier();
         let witness_dirs = options.witness_dirs();
-        let published = published_checkpoints(dir, &witness_dirs, &verifier)?;
+        let (published, missing) = published_checkpoints(dir, &witness_dirs, &verifier)?;
         let mut recovered = recover::recover(dir, &published)?;
+        // Every open publishes to the ledger and every witness directory before anything is
+        // appended, so a log with entries has a checkpoint in each: one that is not there was
+        // deleted, or its witness is not mounted (and must not be written to as if it were).
+        if let Some(path) = missing.into_iter().next().filter(|_| recovered.tree.size() > 0) {
+            return Err(OpenError::Checkpoint(crate::CheckpointError::Missing {
+                path,
+                log_size: recovered.tree.size(),
+            }));
+        }
         recovered.report.key_created = key_created;
         let (last_path, segment, segment_len) = recovered.last;
         let file = OpenOptions::new().append(true).open(&last_path).map_err(io(&last_path))?;
@@ -319,16 +328,18 @@ fn published_checkpoints(
     dir: &Path,
     witness_dirs: &[PathBuf],
     verifier: &NoteVerifier,
-) -> Result<Vec<Published>, OpenError> {
+) -> Result<(Vec<Published>, Vec<PathBuf>), OpenError> {
     let mut out = Vec::new();
+    let mut missing = Vec::new();
     let paths = std::iter::once(dir.join(witness::CHECKPOINT_FILE))
         .chain(witness_dirs.iter().map(|w| w.join(witness::CHECKPOINT_FILE)));
     for path in paths {
-        if let Some(p) = scan::read_checkpoint(&path, verifier).map_err(OpenError::Checkpoint)? {
-            out.push(p);
+        match scan::read_checkpoint(&path, verifier).map_err(OpenError::Checkpoint)? {
+            Some(p) => out.push(p),
+            None => missing.push(path),
         }
     }
-    Ok(out)
+    Ok((out, missing))
 }
 
 impl Ledger {

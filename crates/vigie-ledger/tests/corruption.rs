@@ -460,3 +460,38 @@ fn a_leftover_temporary_segment_is_removed_at_open() {
     assert!(!temp.exists());
     assert_eq!(ledger.head().count, 9);
 }
+
+#[test]
+fn a_witness_that_is_not_mounted_or_a_deleted_checkpoint_refuses_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = tempfile::tempdir().unwrap();
+    let options =
+        LedgerOptions { witnesses: vec![Witness::Directory(witness.path().to_path_buf())], ..LedgerOptions::default() };
+    let ledger = Ledger::open(dir.path(), options.clone()).unwrap();
+    ledger.append(&[event(1), event(2)]).unwrap();
+    drop(ledger);
+    // The witness's mount is gone: an empty directory where its checkpoint was.
+    let kept = fs::read(witness.path().join("checkpoint")).unwrap();
+    fs::remove_file(witness.path().join("checkpoint")).unwrap();
+    match Ledger::open(dir.path(), options.clone()) {
+        Err(e @ OpenError::Checkpoint(CheckpointError::Missing { log_size: 2, .. })) => {
+            let OpenError::Checkpoint(CheckpointError::Missing { path, .. }) = &e else { unreachable!() };
+            assert_eq!(path, &witness.path().join("checkpoint"));
+            assert!(e.to_string().contains("not mounted"), "{e}");
+        }
+        other => panic!("an unmounted witness was not noticed: {other:?}"),
+    }
+    assert!(!witness.path().join("checkpoint").exists(), "nothing written into the empty witness");
+    fs::write(witness.path().join("checkpoint"), &kept).unwrap();
+    // The ledger's own checkpoint deleted: refused as well.
+    fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    assert!(matches!(
+        Ledger::open(dir.path(), options.clone()),
+        Err(OpenError::Checkpoint(CheckpointError::Missing { log_size: 2, .. }))
+    ));
+    // An empty log has nothing to lose: a first start with a new, empty witness is fine.
+    let (fresh, new_witness) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let options = LedgerOptions { witnesses: vec![Witness::Directory(new_witness.path().to_path_buf())], ..options };
+    drop(Ledger::open(fresh.path(), options).unwrap());
+    assert!(new_witness.path().join("checkpoint").exists());
+}
