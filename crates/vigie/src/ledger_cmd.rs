@@ -108,6 +108,7 @@ fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
     let (dir, options, verifier) = at.resolve()?;
     let mut witness_dirs = options.witness_dirs();
     witness_dirs.extend(extra_witnesses);
+    let witnessed = !witness_dirs.is_empty();
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -127,6 +128,14 @@ fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
     );
     bar.finish_and_clear();
     let report = result.with_context(|| format!("ledger {} FAILED verification", dir.display()))?;
+    if report.entries > 0 && report.checkpoints.is_empty() {
+        anyhow::bail!(
+            "ledger {} FAILED verification: {} entries but no checkpoint (every open publishes one): checkpoints \
+             were deleted; compare with the witnesses' copies (--witness-dir)",
+            dir.display(),
+            report.entries
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
     println!("ledger {}: OK", dir.display());
     println!("entries      {}", report.entries);
@@ -141,6 +150,19 @@ fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
         println!("checkpoint   {} (size {size}): signature valid, consistent with the log", path.display());
     }
     println!("time         {seconds:.2} s ({:.0} entries/s)", report.entries as f64 / seconds.max(1e-9));
+    // What this check cannot see: a log rolled back and re-signed with the key it trusts.
+    if at.vkey.is_none() {
+        eprintln!(
+            "warning: the key was taken from the data directory being checked; pin the log's public key with --vkey \
+             (from `vigie ledger checkpoint --vkey-only`, kept elsewhere)"
+        );
+    }
+    if !witnessed {
+        eprintln!(
+            "warning: no witness directory: a log rolled back and re-signed by someone holding the key would pass; \
+             give the witnesses' copies with --witness-dir"
+        );
+    }
     Ok(())
 }
 

@@ -46,6 +46,9 @@ fn verify_prove_and_checkpoint_then_a_flipped_bit_is_named_with_a_non_zero_exit(
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains("entries      300"), "{}", text(&ok));
     assert!(text(&ok).contains("signature valid, consistent with the log"), "{}", text(&ok));
+    // What it could not check is said: the key came from the directory, and no witness was given.
+    assert!(text(&ok).contains("warning: the key was taken from the data directory"), "{}", text(&ok));
+    assert!(text(&ok).contains("warning: no witness directory"), "{}", text(&ok));
 
     let proof = vigie(&["ledger", "prove", "--data-dir", &d, "257"]);
     assert!(proof.status.success(), "{}", text(&proof));
@@ -57,6 +60,14 @@ fn verify_prove_and_checkpoint_then_a_flipped_bit_is_named_with_a_non_zero_exit(
     std::fs::remove_file(data.path().join("ledger.key")).unwrap();
     let pinned = vigie(&["ledger", "verify", "--data-dir", &d, "--vkey", &vkey]);
     assert!(pinned.status.success(), "{}", text(&pinned));
+    assert!(!text(&pinned).contains("warning: the key was taken"), "{}", text(&pinned));
+
+    // Checkpoints deleted altogether: a log with entries and none is a failure, not an "OK".
+    let saved = std::fs::read(data.path().join("ledger/checkpoint")).unwrap();
+    std::fs::remove_file(data.path().join("ledger/checkpoint")).unwrap();
+    let none = vigie(&["ledger", "verify", "--data-dir", &d, "--vkey", &vkey]);
+    assert!(!none.status.success() && text(&none).contains("no checkpoint"), "{}", text(&none));
+    std::fs::write(data.path().join("ledger/checkpoint"), saved).unwrap();
 
     let segment = data.path().join("ledger/00000000.log");
     let mut bytes = std::fs::read(&segment).unwrap();
