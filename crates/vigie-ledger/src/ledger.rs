@@ -142,6 +142,17 @@ impl Ledger {
             Err(TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
         let key_path = options.key_path(dir);
+        // A log that already published checkpoints keeps its key: a new one would leave every
+        // earlier checkpoint unverifiable (and look like a forgery to the witnesses).
+        if !key_path.exists() && dir.join(witness::CHECKPOINT_FILE).exists() {
+            return Err(OpenError::Key {
+                path: key_path,
+                reason: "missing, but the log has published checkpoints under a key: restore the key file from \
+                         its backup (a new key would not verify them); "
+                    .to_owned()
+                    + crate::error::INVESTIGATE,
+            });
+        }
         let (signer, key_created) = crate::key::load_or_create(&key_path, &options.origin)
             .map_err(|e| OpenError::Key { path: key_path.clone(), reason: e.to_string() })?;
         let verifier = signer.verifier();

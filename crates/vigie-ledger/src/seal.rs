@@ -91,7 +91,7 @@ impl KeyRing {
         };
         let text = text.trim();
         let mut key = [0u8; 32];
-        if text.len() != 64 {
+        if text.len() != 64 || !text.is_ascii() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("key {period} is not 64 hex digits")));
         }
         for (i, b) in key.iter_mut().enumerate() {
@@ -134,11 +134,23 @@ impl KeyRing {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(self.dir.join(period.file_name()))?;
+        // Written whole under a temporary name, then renamed: a crash never leaves an empty or
+        // half-written key that would refuse every append of the month.
+        let path = self.dir.join(period.file_name());
+        let temp = path.with_extension("key.tmp");
+        match fs::remove_file(&temp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = options.open(&temp)?;
         let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
         file.write_all(format!("{hex}\n").as_bytes())?;
         file.sync_all()?;
+        fs::rename(&temp, &path)?;
         crate::recover::sync_dir(&self.dir)?;
+        if let Some(parent) = self.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::recover::sync_dir(parent)?;
+        }
         cache.insert(period, Some(key));
         Ok(key)
     }

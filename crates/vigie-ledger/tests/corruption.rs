@@ -495,3 +495,29 @@ fn a_witness_that_is_not_mounted_or_a_deleted_checkpoint_refuses_the_start() {
     drop(Ledger::open(fresh.path(), options).unwrap());
     assert!(new_witness.path().join("checkpoint").exists());
 }
+
+#[test]
+fn a_lost_signing_key_or_a_hostile_month_key_is_refused_not_replaced_or_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let options = LedgerOptions { seal_keys: Some(keys.path().to_path_buf()), ..LedgerOptions::default() };
+    let ledger = Ledger::open(dir.path(), options.clone()).unwrap();
+    ledger.append(&[event(1)]).unwrap();
+    drop(ledger);
+    // A month key replaced by 64 bytes that are not hex (multi-byte characters): an error.
+    let month_keys: Vec<_> = fs::read_dir(keys.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(month_keys.len(), 1, "{month_keys:?}");
+    let original = fs::read(&month_keys[0]).unwrap();
+    fs::write(&month_keys[0], "é".repeat(32)).unwrap();
+    let ledger = Ledger::open(dir.path(), options.clone()).unwrap();
+    assert!(ledger.append(&[event(2)]).is_err(), "a hostile key file is an error");
+    drop(ledger);
+    fs::write(&month_keys[0], original).unwrap();
+    // The signing key lost: the log refuses to start rather than sign with a new key.
+    fs::remove_file(dir.path().join("ledger.key")).unwrap();
+    match Ledger::open(dir.path(), options) {
+        Err(e @ OpenError::Key { .. }) => assert!(e.to_string().contains("restore the key file"), "{e}"),
+        other => panic!("a lost key was replaced: {other:?}"),
+    }
+    assert!(!dir.path().join("ledger.key").exists());
+}
