@@ -201,7 +201,7 @@ pub fn is_temp_segment_name(name: &str) -> bool {
 fn checked_record_at(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
     let len_bytes: [u8; 4] = buf.get(at..at.checked_add(4)?)?.try_into().ok()?;
     let len = usize::try_from(u32::from_be_bytes(len_bytes)).ok()?;
-    if len < ENVELOPE_HEADER_LEN {
+    if !(ENVELOPE_HEADER_LEN..=MAX_ENVELOPE_LEN).contains(&len) {
         return None;
     }
     let body_end = at.checked_add(4)?.checked_add(len)?;
@@ -219,8 +219,23 @@ fn checked_record_at(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
 /// the start of `tail`. A write torn by a crash leaves only garbage, zeros or a short file after
 /// the last durable record; damage followed by a valid record is something else (a flipped bit,
 /// an edit) and must not be cut away as a torn tail.
+///
+/// The scan hashes candidate envelopes; a hostile tail could make that quadratic, so past a
+/// budget of hashed bytes it answers `true` (refuse to cut: the safe side).
 pub fn valid_record_follows(tail: &[u8]) -> bool {
-    (1..tail.len()).any(|at| checked_record_at(tail, at).is_some())
+    const BUDGET: usize = 1 << 30;
+    let mut hashed = 0usize;
+    for at in 1..tail.len() {
+        if checked_record_at(tail, at).is_some() {
+            return true;
+        }
+        let len = tail.get(at..at + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes) as usize;
+        hashed = hashed.saturating_add(len.min(tail.len()));
+        if hashed > BUDGET {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

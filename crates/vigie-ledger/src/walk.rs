@@ -236,6 +236,10 @@ impl Walker {
         if len + RECORD_OVERHEAD > remaining {
             return Err(self.corruption(offset, Fault::TruncatedRecord));
         }
+        if len > format::MAX_ENVELOPE_LEN as u64 {
+            // Never written by the ledger: damage, and not worth allocating for.
+            return Err(self.corruption(offset, Fault::BadEnvelope));
+        }
         body.clear();
         body.resize(len as usize, 0);
         current.reader.read_exact(body).map_err(|e| io_error(&path, e))?;
