@@ -69,6 +69,9 @@ pub struct LedgerConfig {
     pub linger_ms: u64,
     /// Most entries per fsync (1 to 65536).
     pub max_batch_entries: usize,
+    /// Appends fail once the log has grown past its last published checkpoint for this long
+    /// (2 to 600 s): nothing leaves unwitnessed for longer.
+    pub checkpoint_deadline_seconds: u64,
     /// Seal event bodies with a key per month in `<data_dir>/ledger-keys/`, so that
     /// `vigie ledger shred --before YYYY-MM` ends their retention while the tree still verifies.
     pub seal_bodies: bool,
@@ -84,6 +87,7 @@ impl Default for LedgerConfig {
             witness_urls: Vec::new(),
             linger_ms: 0,
             max_batch_entries: d.max_batch_entries,
+            checkpoint_deadline_seconds: d.checkpoint_deadline.as_secs(),
             seal_bodies: true,
         }
     }
@@ -94,6 +98,12 @@ impl LedgerConfig {
     pub fn options(&self, data_dir: &Path) -> anyhow::Result<vigie_ledger::LedgerOptions> {
         if self.linger_ms > 2 {
             bail!("ledger.linger_ms: must be between 0 and 2, got {}", self.linger_ms);
+        }
+        if !(2..=600).contains(&self.checkpoint_deadline_seconds) {
+            bail!(
+                "ledger.checkpoint_deadline_seconds: must be between 2 and 600, got {}",
+                self.checkpoint_deadline_seconds
+            );
         }
         if !(1..=65_536).contains(&self.max_batch_entries) {
             bail!("ledger.max_batch_entries: must be between 1 and 65536, got {}", self.max_batch_entries);
@@ -113,6 +123,7 @@ impl LedgerConfig {
         Ok(vigie_ledger::LedgerOptions {
             max_batch_entries: self.max_batch_entries,
             linger: std::time::Duration::from_millis(self.linger_ms),
+            checkpoint_deadline: std::time::Duration::from_secs(self.checkpoint_deadline_seconds),
             origin: self.origin.clone(),
             key_file: Some(self.key_file.clone().unwrap_or_else(|| data_dir.join("ledger.key"))),
             witnesses,
