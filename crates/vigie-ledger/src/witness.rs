@@ -217,9 +217,20 @@ impl HttpTarget {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().map_err(|_| bad("bad port"))?),
-            None => (authority, 80),
+        // An IPv6 literal is bracketed (`[::1]:8443`); its colons are not the port's.
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '[' in the host"))?;
+                match after.strip_prefix(':') {
+                    Some(p) => (h, p.parse().map_err(|_| bad("bad port"))?),
+                    None if after.is_empty() => (h, 80),
+                    None => return Err(bad("bad port")),
+                }
+            }
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().map_err(|_| bad("bad port"))?),
+                None => (authority, 80),
+            },
         };
         if host.is_empty() {
             return Err(bad("no host"));
@@ -340,5 +351,17 @@ mod tests {
         }
         assert!(publisher.http_failures() > 0);
         assert!(HttpTarget::parse("https://example.org/").is_err());
+    }
+
+    #[test]
+    fn witness_urls_name_host_port_and_path_ipv6_included() {
+        let t = |u: &str| HttpTarget::parse(u).map(|t| (t.host, t.port, t.path));
+        assert_eq!(t("http://w.example/cp").unwrap(), ("w.example".into(), 80, "/cp".into()));
+        assert_eq!(t("http://127.0.0.1:8443").unwrap(), ("127.0.0.1".into(), 8443, "/".into()));
+        assert_eq!(t("http://[::1]:8443/add").unwrap(), ("::1".into(), 8443, "/add".into()));
+        assert_eq!(t("http://[::1]/add").unwrap(), ("::1".into(), 80, "/add".into()));
+        for bad in ["http://[::1/x", "http://[::1]x/", "http://h:port/", "http:///x", "ftp://h/"] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
     }
 }

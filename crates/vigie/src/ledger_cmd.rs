@@ -184,7 +184,18 @@ fn prove(at: &LedgerAt, entry: u64) -> anyhow::Result<()> {
 }
 
 fn shred(at: &LedgerAt, before: &str) -> anyhow::Result<()> {
-    let (_, options, _) = at.resolve()?;
+    let (dir, options, _) = at.resolve()?;
+    // A running server keeps month keys in memory: it must be stopped (its lock held here).
+    let lock_path = dir.join(vigie_ledger::LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!("ledger {} is open (is the server running? stop it first)", dir.display());
+    }
     let before = vigie_ledger::Period::parse(before).with_context(|| format!("--before: {before:?} is not YYYY-MM"))?;
     let now = vigie_core::time::Clock::now(&crate::app::WallClock);
     let current = vigie_ledger::Period::of_millis(now.0);

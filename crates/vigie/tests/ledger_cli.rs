@@ -96,3 +96,17 @@ fn a_rolled_back_log_fails_verify_and_names_the_checkpoint() {
     assert!(out.contains("covers 10 entries but the log holds only 7"), "{out}");
     assert!(out.contains("ledger/checkpoint"), "{out}");
 }
+
+#[test]
+fn shred_refuses_while_the_ledger_is_open() {
+    let data = data_dir(3);
+    let d = dir_arg(data.path());
+    let open =
+        vigie_ledger::Ledger::open(&vigie::app::ledger_dir(data.path()), vigie::app::ledger_options(data.path()))
+            .unwrap();
+    let refused = vigie(&["ledger", "shred", "--data-dir", &d, "--before", "2020-01"]);
+    assert!(!refused.status.success() && text(&refused).contains("stop it first"), "{}", text(&refused));
+    drop(open);
+    let done = vigie(&["ledger", "shred", "--data-dir", &d, "--before", "2020-01"]);
+    assert!(done.status.success(), "{}", text(&done));
+}
