@@ -292,10 +292,10 @@ impl Ledger {
         if self.head().count <= published {
             return Ok(());
         }
-        let since = self.shared.last_published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).elapsed();
-        if since <= self.checkpoint_deadline {
+        let behind = *self.shared.behind_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(since) = behind.map(|t| t.elapsed()).filter(|&s| s > self.checkpoint_deadline) else {
             return Ok(());
-        }
+        };
         let stats = self.shared.stats();
         Err(LedgerError(format!(
             "no checkpoint published for {} s while the log grew from {published} to {} entries ({} checkpoint \

@@ -125,8 +125,10 @@ pub(crate) struct Shared {
     /// The latest checkpoint note published, and its tree size.
     pub checkpoint: Mutex<Option<String>>,
     pub published_size: std::sync::atomic::AtomicU64,
-    /// When a checkpoint was last published (at open, then by the publisher).
-    pub last_published: Mutex<Instant>,
+    /// Since when the durable log has been ahead of its last published checkpoint (`None`
+    /// while a checkpoint covers it all): set by the writer when a batch outgrows the published
+    /// size, moved forward by each checkpoint published.
+    pub behind_since: Mutex<Option<Instant>>,
     /// Set once, on the first I/O error; from then on every append fails.
     pub failure: OnceLock<String>,
     /// Test hook: makes the next batch's write fail as a full or failing disk would.
@@ -138,7 +140,7 @@ impl Shared {
     pub fn new(head: Head, checkpoint: Option<String>, published_size: u64) -> Self {
         Shared {
             published_size: std::sync::atomic::AtomicU64::new(published_size),
-            last_published: Mutex::new(Instant::now()),
+            behind_since: Mutex::new(None),
             head: Mutex::new(head),
             stats: Mutex::new(LedgerStats::default()),
             checkpoint: Mutex::new(checkpoint),
@@ -307,6 +309,7 @@ impl Writer {
         }
         let count = self.tree.size();
         *self.shared.head.lock().unwrap_or_else(PoisonError::into_inner) = Head { count, root: self.tree.root() };
+        self.shared.behind_since.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(Instant::now);
         self.shared.count(|s| {
             s.batches += 1;
             s.entries += count - first_index;
@@ -366,7 +369,12 @@ pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: A
                     Ok((note, tiles_written)) => {
                         *shared.checkpoint.lock().unwrap_or_else(PoisonError::into_inner) = Some(note);
                         shared.published_size.store(size, std::sync::atomic::Ordering::SeqCst);
-                        *shared.last_published.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                        {
+                            // Still behind (entries came meanwhile): the lag starts now.
+                            let head = shared.head().count;
+                            *shared.behind_since.lock().unwrap_or_else(PoisonError::into_inner) =
+                                (head > size).then(Instant::now);
+                        }
                         shared.count(|s| {
                             s.checkpoints += 1;
                             s.tile_failures += u64::from(!tiles_written);

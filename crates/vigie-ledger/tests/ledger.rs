@@ -234,6 +234,24 @@ fn appends_stop_when_checkpoints_stop_and_resume_when_they_can_be_published_agai
 }
 
 #[test]
+fn a_quiet_spell_does_not_count_as_running_unwitnessed() {
+    // The deadline runs from when the log got ahead of its last checkpoint, not from the last
+    // checkpoint: after an idle spell longer than the deadline, a burst of appends goes through.
+    let dir = tempfile::tempdir().unwrap();
+    let options = LedgerOptions {
+        checkpoint_interval: std::time::Duration::from_millis(20),
+        checkpoint_deadline: std::time::Duration::from_millis(200),
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(dir.path(), options).unwrap();
+    ledger.append(&[event(0)]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    for n in 1..50 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+}
+
+#[test]
 fn entries_of_an_open_ledger_stop_at_the_durable_head_while_appends_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let ledger =
