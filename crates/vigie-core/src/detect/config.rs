@@ -225,7 +225,8 @@ pub struct DetectConfig {
     pub thresholds: HashMap<(OrgKind, Role), Thresholds>,
     pub stats: Statistics,
     pub shadow: HashSet<OrgKind>,
-    pub canaries: HashSet<PersonId>,
+    /// Probed on every event: hashed like the detector's maps.
+    pub canaries: super::FastSet<PersonId>,
     /// Keys the HyperLogLog hash so that nobody can choose persons that do not count. Random
     /// at start-up; kept in snapshots.
     pub hll_key: u64,
