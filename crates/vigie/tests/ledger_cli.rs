@@ -101,12 +101,29 @@ fn a_rolled_back_log_fails_verify_and_names_the_checkpoint() {
 fn shred_refuses_while_the_ledger_is_open() {
     let data = data_dir(3);
     let d = dir_arg(data.path());
-    let open =
-        vigie_ledger::Ledger::open(&vigie::app::ledger_dir(data.path()), vigie::app::ledger_options(data.path()))
-            .unwrap();
+    // A child process that another test spawns at the same moment holds the lock file's
+    // descriptor for an instant between its fork and its exec: take the lock with retries.
+    let started = std::time::Instant::now();
+    let patience = std::time::Duration::from_secs(10);
+    let ledger_dir = vigie::app::ledger_dir(data.path());
+    let open = loop {
+        match vigie_ledger::Ledger::open(&ledger_dir, vigie::app::ledger_options(data.path())) {
+            Err(vigie_ledger::OpenError::Locked { .. }) if started.elapsed() < patience => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
     let refused = vigie(&["ledger", "shred", "--data-dir", &d, "--before", "2020-01"]);
     assert!(!refused.status.success() && text(&refused).contains("stop it first"), "{}", text(&refused));
     drop(open);
-    let done = vigie(&["ledger", "shred", "--data-dir", &d, "--before", "2020-01"]);
+    let started = std::time::Instant::now();
+    let done = loop {
+        let done = vigie(&["ledger", "shred", "--data-dir", &d, "--before", "2020-01"]);
+        if done.status.success() || started.elapsed() >= patience {
+            break done;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert!(done.status.success(), "{}", text(&done));
 }
