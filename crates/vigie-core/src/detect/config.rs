@@ -230,6 +230,9 @@ pub struct DetectConfig {
     /// Keys the HyperLogLog hash so that nobody can choose persons that do not count. Random
     /// at start-up; kept in snapshots.
     pub hll_key: u64,
+    /// Which layers decide. All, always, in the server (its config has no key for it); the
+    /// simulator switches one off at a time to measure what each layer contributes.
+    pub layers: Layers,
 }
 
 impl DetectConfig {
@@ -246,10 +249,101 @@ impl DetectConfig {
             shadow: HashSet::new(),
             canaries: canaries.into_iter().collect(),
             hll_key: 0x5eed_0fc0_ffee,
+            layers: Layers::ALL,
         }
     }
 
     pub fn thresholds(&self, kind: OrgKind, role: Role) -> Thresholds {
         self.thresholds.get(&(kind, role)).copied().unwrap_or_else(|| Thresholds::default_for(kind, role))
+    }
+}
+
+/// One layer of signals (see the module [`crate::detect`]), named for the simulator's
+/// ablation study. Switching one off removes its verdicts, never its bookkeeping: baselines
+/// go on learning (from what the other layers let through), so the measure is of the
+/// decision alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layer {
+    /// Session novelty, unusual hours, a maker under suspicion.
+    Context,
+    /// The account's hard quotas, outside lookups per day, scope lines per hour.
+    Quotas,
+    /// The organization's quota and the peer group's unusual day (approximate counts).
+    OrgQuotas,
+    /// The account against its own history: z-scores, CUSUM, ratios, friction on new persons.
+    SelfBaseline,
+    /// The account against its peer group's quantile.
+    PeerBaseline,
+    /// Sequential ids, lookups that miss, scripted cadence.
+    Enumeration,
+    /// Persons nobody has reason to read: a tripwire.
+    Canaries,
+    /// Holding unusual account creations, and the risk their accounts share.
+    Lifecycle,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 8] = [
+        Layer::Context,
+        Layer::Quotas,
+        Layer::OrgQuotas,
+        Layer::SelfBaseline,
+        Layer::PeerBaseline,
+        Layer::Enumeration,
+        Layer::Canaries,
+        Layer::Lifecycle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Context => "context",
+            Layer::Quotas => "quotas",
+            Layer::OrgQuotas => "org_quotas",
+            Layer::SelfBaseline => "self_baseline",
+            Layer::PeerBaseline => "peer_baseline",
+            Layer::Enumeration => "enumeration",
+            Layer::Canaries => "canaries",
+            Layer::Lifecycle => "lifecycle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// A set of layers: a bitset, so that asking whether one is on costs a bit test on the hot
+/// path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Layers(u16);
+
+impl Layers {
+    pub const ALL: Layers = {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < Layer::ALL.len() {
+            bits |= Layer::ALL[i].bit();
+            i += 1;
+        }
+        Layers(bits)
+    };
+
+    pub const fn contains(self, layer: Layer) -> bool {
+        self.0 & layer.bit() != 0
+    }
+
+    pub const fn without(self, layer: Layer) -> Layers {
+        Layers(self.0 & !layer.bit())
+    }
+}
+
+/// The names of the layers on (a bare number would say nothing in a test failure).
+impl std::fmt::Debug for Layers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(Layer::ALL.into_iter().filter(|l| self.contains(*l)).map(Layer::as_str)).finish()
     }
 }

@@ -27,6 +27,9 @@
 //! (twice a quota attempted, corroborated by enumeration, context or suspicion) → suspend the
 //! account (a canary; two session suspensions in a day). **Statistical signals only ever ask
 //! for a step-up**: throttling needs a hard quota, suspension a tripwire.
+//!
+//! Any layer can be switched off ([`Layers`], for the simulator's ablation study): its signals
+//! then decide nothing, while every baseline and window keeps learning as usual.
 
 pub mod account;
 pub mod baseline;
@@ -38,7 +41,7 @@ pub mod window;
 
 use std::sync::Mutex;
 
-pub use config::{DetectConfig, Statistics, Thresholds};
+pub use config::{DetectConfig, Layer, Layers, Statistics, Thresholds};
 
 use crate::event::{AccessAction, AccessEvent, Decision, EventHead, Verdict, VerdictAction};
 use crate::ids::{AgentId, OrgId};
@@ -265,12 +268,16 @@ impl ExfiltrationDetector {
         let peer = (e.actor.org_kind, e.actor.role);
         let agent = e.actor.agent;
         let mut out = Signals { list: Vec::new() };
+        let on = self.config.layers;
 
-        // Thresholds: stricter on probation and when the account's maker is under suspicion.
+        // Thresholds: stricter on probation and when the account's maker is under suspicion
+        // (a context signal that the lifecycle layer feeds: either off, no maker is suspect).
         let mut t = self.thresholds(e.actor.org_kind, e.actor.role);
+        let maker_risk = on.contains(Layer::Context) && on.contains(Layer::Lifecycle);
         let suspect_maker = [ctx.sign_in.created_by, ctx.sign_in.approved_by]
             .into_iter()
             .flatten()
+            .filter(|_| maker_risk)
             .find(|m| st.suspects.get(m).is_some_and(|&until| now < until));
         let mut scale_percent = 100u64;
         if ctx.probation {
@@ -298,6 +305,7 @@ impl ExfiltrationDetector {
         }
         // Tripwire: a canary person, whatever the decision (a denied canary probe is a probe).
         if let Some(p) = e.person
+            && on.contains(Layer::Canaries)
             && self.config.canaries.contains(&p)
         {
             a.suspended = true;
@@ -314,10 +322,12 @@ impl ExfiltrationDetector {
             a.session = e.actor.session.0;
             a.session_novelty = session_novelty(a, ctx, now, s);
         }
+        // Context off: the novelty is still learnt (above), it only says nothing.
+        let novelty_bits = if on.contains(Layer::Context) { a.session_novelty } else { 0 };
         let mut context: Vec<&str> =
-            novelty::NAMES.iter().filter(|(bit, _)| a.session_novelty & bit != 0).map(|(_, n)| *n).collect();
+            novelty::NAMES.iter().filter(|(bit, _)| novelty_bits & bit != 0).map(|(_, n)| *n).collect();
         let hour_of_day = (now.rem_euclid(DAY_MS) / HOUR_MS) as usize;
-        if a.unusual_hour(hour_of_day) {
+        if on.contains(Layer::Context) && a.unusual_hour(hour_of_day) {
             context.push("unusual_hour");
         }
         let mut risk = context.len() as u32;
@@ -355,10 +365,14 @@ impl ExfiltrationDetector {
         } else {
             0
         };
-        let sequential = a.run >= t.sequential_run;
-        let probing = misses as u32 >= t.lookup_misses;
+        let enumeration = on.contains(Layer::Enumeration);
+        let sequential = enumeration && a.run >= t.sequential_run;
+        let probing = enumeration && misses as u32 >= t.lookup_misses;
+        // The cadence is learnt whatever the layers.
         let scripted = match a.cadence(now, e.request.0) {
-            Some((mean, sd)) if mean <= SCRIPTED_MEAN_MS && sd < SCRIPTED_CV * mean.max(1.0) => Some((mean, sd)),
+            Some((mean, sd)) if enumeration && mean <= SCRIPTED_MEAN_MS && sd < SCRIPTED_CV * mean.max(1.0) => {
+                Some((mean, sd))
+            }
             _ => None,
         };
         if e.action == AccessAction::ScopeList {
@@ -373,10 +387,11 @@ impl ExfiltrationDetector {
         if probing {
             out.push(VerdictAction::StepUp, format!("lookup_misses_10min={misses} threshold={}", t.lookup_misses));
         }
-        if scope_lines > t.scope_lines_hour {
+        let hard = on.contains(Layer::Quotas);
+        if hard && scope_lines > t.scope_lines_hour {
             out.push(VerdictAction::StepUp, format!("scope_lines_hour={scope_lines} threshold={}", t.scope_lines_hour));
         }
-        if lookup && a.day.outside_lookups > t.outside_lookups_day {
+        if hard && lookup && a.day.outside_lookups > t.outside_lookups_day {
             out.push(
                 VerdictAction::Throttle,
                 format!("outside_lookups_day={} quota={}", a.day.outside_lookups, t.outside_lookups_day),
@@ -400,7 +415,7 @@ impl ExfiltrationDetector {
         // Hard quotas: over one, new persons are refused; one is admitted per time-out.
         let names = ["hour", "day", "week"];
         let exceeded: Vec<usize> =
-            (0..3).filter(|&w| projected[w] > quotas[w] && adds([HOUR_MS, DAY_MS, WEEK_MS][w]) == 1).collect();
+            (0..3).filter(|&w| hard && projected[w] > quotas[w] && adds([HOUR_MS, DAY_MS, WEEK_MS][w]) == 1).collect();
         let refused_hour =
             if now.saturating_sub(a.derived.last_refused) < HOUR_MS { a.cold.refused.total(now) } else { 0 };
         let again = person.is_some_and(|p| a.derived.refused_any && a.cold.refused_recent.contains(&p.get()));
@@ -408,7 +423,7 @@ impl ExfiltrationDetector {
         let attempted = [d.hour + refused_hour + attempt(HOUR_MS), d.day + a.day.refused_new + attempt(DAY_MS)];
         // Corroboration: enumeration, or a context that says someone else may hold the session
         // (a young account or a concurrent session alone does not).
-        let foreign = a.session_novelty
+        let foreign = novelty_bits
             & (novelty::NEW_NETWORK | novelty::NEW_BROWSER | novelty::DORMANT | novelty::CREDENTIAL_RESET)
             != 0;
         let corroborated = sequential || probing || scripted.is_some() || foreign || suspect_maker.is_some();
@@ -434,7 +449,7 @@ impl ExfiltrationDetector {
             }
         }
         let doubled = attempted[0] >= quotas[0].saturating_mul(2) || attempted[1] >= quotas[1].saturating_mul(2);
-        if doubled && (!exceeded.is_empty() || out.strictest() != VerdictAction::Allow) {
+        if hard && doubled && (!exceeded.is_empty() || out.strictest() != VerdictAction::Allow) {
             if corroborated {
                 out.push(
                     VerdictAction::SuspendSession,
@@ -457,7 +472,8 @@ impl ExfiltrationDetector {
 
         // Near a quota: a step-up (at half the usual point when the context is unusual).
         let step_up_percent = if risk >= 1 { (t.step_up_percent / 2).max(1) } else { t.step_up_percent };
-        let near = (0..3).any(|w| u64::from(projected[w]) * 100 >= u64::from(quotas[w]) * u64::from(step_up_percent));
+        let near =
+            hard && (0..3).any(|w| u64::from(projected[w]) * 100 >= u64::from(quotas[w]) * u64::from(step_up_percent));
         if near && exceeded.is_empty() {
             out.push(
                 VerdictAction::StepUp,
@@ -484,8 +500,10 @@ impl ExfiltrationDetector {
         if new_to_account {
             let over = org.over_quota(now, s.org_quota_percent);
             let est = [org.estimate.hour, org.estimate.day, org.estimate.week];
+            // Both counts refresh (and the group's history grows) with the layer off.
+            let shared = on.contains(Layer::OrgQuotas);
             for w in 0..3 {
-                if over[w] {
+                if shared && over[w] {
                     out.push(
                         VerdictAction::Throttle,
                         format!(
@@ -495,7 +513,9 @@ impl ExfiltrationDetector {
                     );
                 }
             }
-            if let Some((day, usual)) = group.unusual_day(now, s.peer_group_factor) {
+            if let Some((day, usual)) = group.unusual_day(now, s.peer_group_factor)
+                && shared
+            {
                 out.push(
                     VerdictAction::StepUp,
                     format!("peer_group_day≈{day:.0} usual≈{usual:.0} factor={} approximate=hll", s.peer_group_factor),
@@ -506,7 +526,8 @@ impl ExfiltrationDetector {
         // Statistics (a step-up at most).
         let today = a.day.distinct + adds_since(person, last, now, DAY_MS);
         let this_hour = a.day.hour_distinct + adds_since(person, last, now, HOUR_MS);
-        if let Some(base) = a.derived.self_base {
+        let own = on.contains(Layer::SelfBaseline);
+        if let Some(base) = a.derived.self_base.filter(|_| own) {
             let z = (f64::from(today) - base.median) / base.sigma;
             if today >= s.min_volume && f64::from(today) >= s.self_factor * base.median && z >= s.self_z {
                 out.push(
@@ -515,7 +536,7 @@ impl ExfiltrationDetector {
                 );
             }
         }
-        if a.hourly.n >= 40 {
+        if own && a.hourly.n >= 40 {
             let mean = f64::from(a.hourly.mean);
             let z = (f64::from(this_hour) - mean) / a.hourly.sd().max(1.0);
             if this_hour >= s.min_volume && f64::from(this_hour) >= s.self_factor * mean && z >= s.self_z {
@@ -525,12 +546,12 @@ impl ExfiltrationDetector {
                 );
             }
         }
-        if now < a.cusum_alarm_until && new_to_account {
+        if own && now < a.cusum_alarm_until && new_to_account {
             out.push(VerdictAction::StepUp, format!("cusum={:.1} threshold={}", a.cold.cusum.s, s.cusum_h));
         }
         let denied_today = a.day.denied + u32::from(e.action == AccessAction::View && e.decision != Decision::Allow);
         let views_today = a.day.views + u32::from(e.action == AccessAction::View);
-        if denied_today >= 10 && views_today > 0 {
+        if own && denied_today >= 10 && views_today > 0 {
             let ratio = f64::from(denied_today) / f64::from(views_today);
             let usual = if a.denied_ratio.n >= 10 { f64::from(a.denied_ratio.mean) } else { 0.0 };
             if ratio >= 0.5 && ratio >= 3.0 * usual {
@@ -541,7 +562,7 @@ impl ExfiltrationDetector {
             }
         }
         let lookups_today = a.day.lookups + u32::from(lookup);
-        if lookups_today >= 20 {
+        if own && lookups_today >= 20 {
             let ratio = f64::from(lookups_today) / f64::from(lookups_today + views_today);
             // Only against the account's own habit: a front desk may do nothing but lookups.
             if a.lookup_ratio.n >= 10
@@ -555,7 +576,8 @@ impl ExfiltrationDetector {
                 );
             }
         }
-        if today >= s.min_volume
+        if on.contains(Layer::PeerBaseline)
+            && today >= s.min_volume
             && let Some(q) = peers.get_mut(&peer).and_then(|h| h.quantile_memo(s.peer_quantile, s.peer_min_days))
             && f64::from(today) > s.peer_factor * q
         {
@@ -575,7 +597,7 @@ impl ExfiltrationDetector {
             let new_today = a.day.new + 1;
             let friction_at = (u64::from(t.quota_day) * u64::from(t.friction_new_percent) / 100).max(1) as u32;
             let usual = a.derived.new_usual;
-            if new_today >= friction_at && f64::from(new_today) >= 3.0 * usual {
+            if own && new_today >= friction_at && f64::from(new_today) >= 3.0 * usual {
                 out.push(
                     VerdictAction::Friction,
                     format!("new_persons_today={new_today} friction_at={friction_at} usual={usual:.0}"),
@@ -654,6 +676,10 @@ impl ExfiltrationDetector {
         let creations = &mut a.cold.creations;
         while creations.front().is_some_and(|&t| now - t >= WEEK_MS) {
             creations.pop_front();
+        }
+        if !self.config.layers.contains(Layer::Lifecycle) {
+            creations.push_back(now);
+            return Verdict::allow();
         }
         let day = creations.iter().filter(|&&t| now - t < DAY_MS).count() as u32 + 1;
         let week = creations.len() as u32 + 1;

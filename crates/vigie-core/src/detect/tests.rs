@@ -757,3 +757,274 @@ fn memory_stays_bounded_per_account() {
     let per_account = m.account_bytes / m.accounts;
     assert!(per_account <= 4_096, "{per_account} bytes per account outside the distinct sets");
 }
+
+/// A detector with canary 4242 and only `layers` deciding.
+fn detector_with(layers: Layers) -> ExfiltrationDetector {
+    let mut config = DetectConfig::with_canaries(PersonId::new(4242));
+    config.layers = layers;
+    ExfiltrationDetector::new(config)
+}
+
+/// Ablation: for each layer, a scenario the full detector reacts to for that layer's reason,
+/// and the same scenario with that layer alone off, which does not.
+#[test]
+fn each_layer_switched_off_alone_no_longer_reacts() {
+    struct Case {
+        layer: Layer,
+        scenario: fn(&ExfiltrationDetector) -> Outcome,
+        full: VerdictAction,
+        off: VerdictAction,
+        /// Each in some verdict with every layer on, in none with this one off.
+        reasons: &'static [&'static str],
+    }
+    let cases = [
+        Case {
+            layer: Layer::Context,
+            scenario: a_session_from_elsewhere,
+            full: VerdictAction::Friction,
+            off: VerdictAction::Allow,
+            reasons: &["context="],
+        },
+        Case {
+            layer: Layer::Quotas,
+            scenario: over_the_hour_quota,
+            full: VerdictAction::Throttle,
+            off: VerdictAction::Allow,
+            reasons: &["distinct_persons_hour=151 quota=150", "distinct_persons hour="],
+        },
+        Case {
+            layer: Layer::Quotas,
+            scenario: outside_lookups,
+            full: VerdictAction::Throttle,
+            off: VerdictAction::Allow,
+            reasons: &["outside_lookups_day=21 quota=20"],
+        },
+        Case {
+            layer: Layer::OrgQuotas,
+            scenario: three_trainers_of_one_organization,
+            full: VerdictAction::Throttle,
+            off: VerdictAction::Allow,
+            reasons: &["org_distinct_persons_hour"],
+        },
+        Case {
+            layer: Layer::SelfBaseline,
+            scenario: a_jump_after_three_usual_weeks,
+            full: VerdictAction::StepUp,
+            off: VerdictAction::Allow,
+            reasons: &["self_distinct_today=", "new_persons_today="],
+        },
+        Case {
+            layer: Layer::PeerBaseline,
+            scenario: far_above_the_peer_group,
+            full: VerdictAction::StepUp,
+            off: VerdictAction::Allow,
+            reasons: &["peer_distinct_today="],
+        },
+        Case {
+            layer: Layer::Enumeration,
+            scenario: sequential_ids,
+            full: VerdictAction::StepUp,
+            off: VerdictAction::Allow,
+            reasons: &["sequential_run=20"],
+        },
+        Case {
+            layer: Layer::Canaries,
+            scenario: a_canary_touched,
+            full: VerdictAction::SuspendAccount,
+            off: VerdictAction::Allow,
+            reasons: &["canary="],
+        },
+        Case {
+            layer: Layer::Lifecycle,
+            scenario: an_administrator_creating_accounts,
+            full: VerdictAction::Throttle,
+            off: VerdictAction::Allow,
+            reasons: &["account_requests_day=11 quota=10", "maker_under_suspicion="],
+        },
+    ];
+    let strictest = |o: &Outcome| o.all.iter().max_by_key(|v| v.action.rank()).cloned();
+    for c in cases {
+        let name = c.layer.as_str();
+        let full = (c.scenario)(&detector_with(Layers::ALL));
+        assert_eq!(full.worst(), c.full, "{name}, every layer on: {:?}", strictest(&full));
+        for r in c.reasons {
+            assert!(full.reason(r), "{name}, every layer on: no {r:?} in {:?}", strictest(&full));
+        }
+        let off = (c.scenario)(&detector_with(Layers::ALL.without(c.layer)));
+        assert_eq!(off.worst(), c.off, "{name} off: {:?}", strictest(&off));
+        for r in c.reasons {
+            assert!(!off.reason(r), "{name} off: {r:?} still given");
+        }
+    }
+}
+
+/// A session from a network and a browser new to the account: a reason for the first new
+/// person.
+fn a_session_from_elsewhere(d: &ExfiltrationDetector) -> Outcome {
+    let mut a = actor(1, 1, OrgKind::Agency);
+    let office =
+        SignInContext { network: 11, ua_family: Some(crate::signin::UaFamily::Firefox), ..SignInContext::default() };
+    play(d, &a, &mut Player { sign_in: office, ..Player::legitimate() }, scrambled(1, 30), 0, MIN);
+    a.session = SessionId(2);
+    let elsewhere = SignInContext { network: 99, ua_family: Some(crate::signin::UaFamily::Tool), ..office };
+    play(d, &a, &mut Player { sign_in: elsewhere, ..Player::thief() }, scrambled(5_000, 3), HOUR, MIN)
+}
+
+/// 151 persons in an hour for an agency advisor (quota 150). Three colleagues' accounts raise
+/// the organization's hour quota to 180 (30 % of the four accounts' 600): only the account's
+/// own quota is at stake.
+fn over_the_hour_quota(d: &ExfiltrationDetector) -> Outcome {
+    for agent in 2..=4u64 {
+        judge(d, &view(&actor(agent, 1, OrgKind::Agency), 0, agent * 1_000_000));
+    }
+    play(d, &actor(1, 1, OrgKind::Agency), &mut Player::legitimate(), scrambled(1_000, 151), MIN, 10_000)
+}
+
+/// 21 exact lookups in a day that find nobody the agent may read, a quarter of an hour apart
+/// (no burst of misses), at scrambled ids (no enumeration).
+fn outside_lookups(d: &ExfiltrationDetector) -> Outcome {
+    let a = actor(1, 1, OrgKind::Subcontractor);
+    let mut o = Outcome::default();
+    for (i, person) in scrambled(77, 21).enumerate() {
+        o.all.push(judge(d, &event(&a, i as i64 * 15 * MIN, AccessAction::LookupByFtId, Some(person), false)));
+    }
+    o
+}
+
+/// Three trainers of one organization, 45 persons each within an hour (below each one's
+/// step-up point, 48): together over the organization's hour quota (60, the largest single
+/// one).
+fn three_trainers_of_one_organization(d: &ExfiltrationDetector) -> Outcome {
+    let mut o = Outcome::default();
+    let mut players = [Player::legitimate(); 3];
+    for i in 0..45i64 {
+        for (agent, p) in (1..=3u64).zip(players.iter_mut()) {
+            let person = agent * 1_000_000 + (i as u64 * 7_919) % 1_000;
+            o.all.extend(p.ask(d, &view(&actor(agent, 7, OrgKind::TrainingOrg), 8 * HOUR + i * MIN, person)).0);
+        }
+    }
+    o
+}
+
+/// Three weeks of forty persons a day from a caseload of 300, then 200 new persons in a day
+/// (far below the day's quota of 600).
+fn a_jump_after_three_usual_weeks(d: &ExfiltrationDetector) -> Outcome {
+    let a = actor(1, 1, OrgKind::Agency);
+    let mut p = Player::legitimate();
+    for week in 0..3i64 {
+        for wd in 0..5i64 {
+            let persons = (0..40u64).map(|i| 1 + (((week * 5 + wd) as u64 * 40 + i) * 119) % 300);
+            play(d, &a, &mut p, persons, (week * 7 + wd) * DAY + 9 * HOUR, 10 * MIN);
+        }
+    }
+    play(d, &a, &mut p, scrambled(10_000, 200), 21 * DAY + 9 * HOUR, 2 * MIN)
+}
+
+/// A week of a mission locale's advisors at about twenty persons a day, then one of them
+/// reads 100 (below its quota, no history of its own).
+fn far_above_the_peer_group(d: &ExfiltrationDetector) -> Outcome {
+    let mut p = Player::legitimate();
+    for agent in 2..40u64 {
+        let a = actor(agent, agent, OrgKind::MissionLocale);
+        for day in 0..7i64 {
+            let persons = (0..(15 + agent % 10)).map(|i| agent * 1_000 + ((day as u64 * 20 + i) * 37) % 100);
+            play(d, &a, &mut p, persons, day * DAY + 9 * HOUR, 10 * MIN);
+        }
+    }
+    play(d, &actor(1, 1, OrgKind::MissionLocale), &mut p, scrambled(900_000, 100), 8 * DAY + 9 * HOUR, 2 * MIN)
+}
+
+fn sequential_ids(d: &ExfiltrationDetector) -> Outcome {
+    play(d, &actor(1, 1, OrgKind::Agency), &mut Player::legitimate(), 1_000..1_025, 9 * HOUR, 1_500)
+}
+
+fn a_canary_touched(d: &ExfiltrationDetector) -> Outcome {
+    Outcome {
+        all: vec![judge(d, &event(&actor(1, 1, OrgKind::TrainingOrg), 0, AccessAction::View, Some(4242), false))],
+        ..Outcome::default()
+    }
+}
+
+/// An administrator asks for eleven accounts in a few minutes, then touches a canary (under
+/// suspicion whatever the lifecycle layer, so that the sharing of its risk is measured
+/// alone); an account it approved reads a training organization's trainees.
+fn an_administrator_creating_accounts(d: &ExfiltrationDetector) -> Outcome {
+    let admin = actor(900, 5, OrgKind::TrainingOrg);
+    let mut o = Outcome::default();
+    for i in 0..11 {
+        let act = LifecycleAction {
+            at: Timestamp(T0 + i * MIN),
+            actor: admin.agent,
+            org: admin.org,
+            kind: LifecycleKind::Request,
+        };
+        o.all.push(d.lifecycle(&act));
+    }
+    assert_eq!(judge(d, &view(&admin, 20 * MIN, 4242)).action, VerdictAction::SuspendAccount);
+    let sign_in = SignInContext { approved_by: Some(admin.agent), ..SignInContext::default() };
+    let made = play(
+        d,
+        &actor(901, 5, OrgKind::TrainingOrg),
+        &mut Player { sign_in, ..Player::thief() },
+        scrambled(3, 40),
+        HOUR,
+        30_000,
+    );
+    o.all.extend(made.all);
+    o
+}
+
+/// Switching a layer off removes its verdicts only: over usual weeks (where every layer
+/// allows everything), the account's baselines, the organization's and the peer group's counts
+/// come out the same with any one layer off.
+#[test]
+fn a_layer_off_still_learns() {
+    let a = actor(1, 1, OrgKind::Agency);
+    let learnt = |layers: Layers| {
+        let d = detector_with(layers);
+        let mut p = Player { sign_in: usual_sign_in(), ..Player::legitimate() };
+        for day in 0..21i64 {
+            let persons = (0..40u64).map(|i| 1 + ((day as u64 * 40 + i) * 119) % 300);
+            let o = play(&d, &a, &mut p, persons, day * DAY + 9 * HOUR, 10 * MIN);
+            assert_eq!(o.worst(), VerdictAction::Allow, "{layers:?} day {day}: {:?}", o.verdicts.last());
+            judge(&d, &event(&a, day * DAY + 16 * HOUR, AccessAction::LookupByNir, None, false));
+        }
+        judge(&d, &view(&a, 21 * DAY + 9 * HOUR, 1));
+        d.with_state_ref(|s| {
+            let acc = &s.accounts[&a.agent];
+            let org = &s.orgs[&a.org];
+            let group = &s.groups[&(a.org_kind, a.role)];
+            format!(
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                acc.day,
+                acc.derived,
+                acc.hourly,
+                acc.denied_ratio,
+                acc.lookup_ratio,
+                acc.cold,
+                (acc.run, acc.gaps, acc.session_novelty),
+                (org.estimate.day, org.quota),
+                (&group.history, group.day_estimate),
+                s.peers.get(&(a.org_kind, a.role)).map(|h| (&h.counts, h.total)),
+            )
+        })
+        .unwrap()
+    };
+    let all = learnt(Layers::ALL);
+    for l in Layer::ALL {
+        assert_eq!(learnt(Layers::ALL.without(l)), all, "{} off", l.as_str());
+    }
+}
+
+#[test]
+fn layers_have_names_and_switch_off_one_at_a_time() {
+    for l in Layer::ALL {
+        assert_eq!(Layer::parse(l.as_str()), Some(l));
+        let without = Layers::ALL.without(l);
+        assert!(Layers::ALL.contains(l) && !without.contains(l));
+        assert!(Layer::ALL.into_iter().filter(|&m| m != l).all(|m| without.contains(m)), "{without:?}");
+    }
+    assert_eq!(Layer::parse("nope"), None);
+    assert_eq!(DetectConfig::with_canaries([]).layers, Layers::ALL);
+    assert_eq!(format!("{:?}", Layers::ALL.without(Layer::Quotas).without(Layer::Canaries)).matches(", ").count(), 5);
+}
