@@ -164,6 +164,17 @@ impl VerdictAction {
         }
     }
 
+    /// What the verdict amounts to for a request: a step-up already met (the session is
+    /// elevated) or a friction prompt already answered (a reason was given) lets it pass. The
+    /// guard and the simulator apply it alike.
+    pub fn effective(self, elevated: bool, reason_given: bool) -> VerdictAction {
+        match self {
+            VerdictAction::StepUp if elevated => VerdictAction::Allow,
+            VerdictAction::Friction if reason_given => VerdictAction::Allow,
+            a => a,
+        }
+    }
+
     /// How strict: the guard applies the strictest verdict of a request.
     pub fn rank(self) -> u8 {
         match self {

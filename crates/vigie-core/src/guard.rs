@@ -228,11 +228,7 @@ impl Guard {
         };
         let mut judge = |event: &mut AccessEvent| {
             event.verdict = self.detector.assess(event, &context);
-            let effective = match event.verdict.action {
-                VerdictAction::StepUp if caller.elevated => VerdictAction::Allow,
-                VerdictAction::Friction if caller.reason.is_some() => VerdictAction::Allow,
-                a => a,
-            };
+            let effective = event.verdict.action.effective(caller.elevated, caller.reason.is_some());
             if effective.rank() > strictest.rank() {
                 strictest = effective;
             }

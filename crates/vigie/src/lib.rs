@@ -9,4 +9,5 @@ pub mod credentials;
 pub mod demo;
 pub mod generate;
 pub mod ledger_cmd;
+pub mod simulate;
 pub mod snapshot;

@@ -1,7 +1,7 @@
 //! The `vigie` binary: configuration, wiring and subcommands. Errors end here as one line on
 //! stderr and a non-zero exit; nothing below this file prints or exits.
 
-use vigie::{app, bench, config, credentials, demo, generate, ledger_cmd};
+use vigie::{app, bench, config, credentials, demo, generate, ledger_cmd, simulate};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +75,8 @@ enum Command {
     },
     /// Measure guarded reads against unguarded ones through the HTTP API.
     Bench(bench::BenchArgs),
+    /// Replay the incidents against a simulated agency's traffic and measure containment.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -231,5 +233,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ledger { command } => ledger_cmd::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -1,0 +1,491 @@
+//! One run: a world, its benign traffic and the incidents of the scenarios, replayed day by
+//! day on the simulated clock through the real guard, and judged by every system.
+//!
+//! Each request goes once through [`Guard`] (relationships, Cedar, the record fetch, the
+//! ledger port) with a detector that only records the events the guard produces. Every
+//! system then judges those same events with its own detector and state, and applies the
+//! guard's own release rule ([`VerdictAction::effective`]; the strictest verdict of a request
+//! withholds all of it). Systems without relationships judge the events a broad-access
+//! registry would have produced (every existing person, every category asked).
+
+use std::sync::{Arc, Mutex};
+
+use vigie_core::authz::Authz;
+use vigie_core::category::{CategorySet, DataCategory};
+use vigie_core::event::{AccessEvent, Decision, Verdict, VerdictAction};
+use vigie_core::guard::{Caller, Guard, LookupKey, RequestMeta};
+use vigie_core::ids::{PersonId, RequestId, SessionId};
+use vigie_core::ports::{
+    AccessLedger, AccessReason, DetectContext, Detector, LedgerError, LedgerReceipt, LifecycleAction, LifecycleKind,
+    Registry,
+};
+use vigie_core::time::Timestamp;
+
+use crate::attack::{self, Attacks};
+use crate::metrics::{Flag, SystemMetrics};
+use crate::scenario::{Access, Scenario};
+use crate::systems::{SystemDetector, SystemSpec};
+use crate::time::{HOUR, SimClock};
+use crate::traffic::{self, Net, Op, Plan, Request, SimSession, Who};
+use crate::world::{SimWorld, WorldSize};
+
+/// What a run needs.
+#[derive(Clone, Debug)]
+pub struct RunParams {
+    pub seed: u64,
+    pub size: WorldSize,
+    pub days: u32,
+    pub warmup_days: u32,
+    pub start: time::Date,
+    pub systems: Vec<SystemSpec>,
+}
+
+/// Progress of a run, for a bar.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// Building the registry: persons done of total.
+    World { done: u64, total: u64 },
+    /// A simulated day done (of `days`), with the requests so far.
+    Day { day: u32, days: u32, requests: u64 },
+}
+
+/// What one run measured, per system.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub seed: u64,
+    pub incidents: Vec<attack::Incident>,
+    pub systems: Vec<(SystemSpec, SystemMetrics)>,
+    pub requests: u64,
+    pub events: u64,
+    pub accounts: usize,
+    pub persons: u64,
+    /// Benign agent-days of the evaluation days (the denominator of false-positive rates).
+    pub agent_days: u64,
+    pub agent_days_by_kind: Vec<(vigie_core::org::OrgKind, u64)>,
+    pub agent_days_per_day: Vec<u64>,
+    pub build_seconds: f64,
+    pub run_seconds: f64,
+    /// The organization kind of each account (by index).
+    pub agent_kinds: Vec<vigie_core::org::OrgKind>,
+}
+
+impl RunOutcome {
+    pub fn kind_of(&self, agent: u32) -> Option<vigie_core::org::OrgKind> {
+        self.agent_kinds.get(agent as usize).copied()
+    }
+}
+
+/// Records the events the guard produces (and allows them: each system judges for itself).
+#[derive(Debug, Default)]
+struct Tap {
+    events: Mutex<Vec<AccessEvent>>,
+}
+
+impl Detector for Tap {
+    fn assess(&self, event: &AccessEvent, _context: &DetectContext) -> Verdict {
+        if let Ok(mut v) = self.events.lock() {
+            v.push(event.clone());
+        }
+        Verdict::allow()
+    }
+}
+
+/// The ledger port in memory: counts what would be made durable (the simulator measures
+/// containment, not the disk; the ledger has its own benchmark).
+#[derive(Debug, Default)]
+struct CountingLedger {
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl AccessLedger for CountingLedger {
+    fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError> {
+        let n = events.len() as u64;
+        let first = self.count.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(LedgerReceipt { first, count: n })
+    }
+
+    fn record(&self, events: &[vigie_core::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError> {
+        Ok(LedgerReceipt { first: 0, count: events.len() as u64 })
+    }
+}
+
+/// A system's run: its detector, what it has ended or suspended, what it measured.
+struct SystemRun {
+    spec: SystemSpec,
+    detector: SystemDetector,
+    /// Per session: elevated until (ms), ended.
+    elevated_until: Vec<i64>,
+    ended: Vec<bool>,
+    /// Per account: suspended from (ms).
+    suspended_from: Vec<i64>,
+    metrics: SystemMetrics,
+}
+
+/// How long a step-up elevates a session (the server's default).
+const ELEVATION_MS: i64 = 15 * 60_000;
+/// When the SOC acts on the nightly report: the next morning.
+const SOC_MORNING_MS: i64 = 8 * HOUR;
+
+/// Runs one seed.
+pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(Progress)) -> RunOutcome {
+    let began = std::time::Instant::now();
+    let clock = SimClock::new(params.start);
+    let total = params.size.persons;
+    let mut world = SimWorld::build(params.seed, params.size, clock, |done| progress(Progress::World { done, total }));
+    let days = params.days as i32;
+    let plan = Plan::draw(&world, params.seed, days);
+    let mut sessions: Vec<SimSession> = Vec::new();
+    let mut attacks = attack::plan(&mut world, &plan, scenarios, params.seed, &mut sessions);
+    attacks.requests.sort_by_key(|r| r.at);
+    let build_seconds = began.elapsed().as_secs_f64();
+    let began = std::time::Instant::now();
+
+    let tap = Arc::new(Tap::default());
+    let guard = Guard {
+        authz: Arc::new(shipped_authz()),
+        registry: world.registry.clone() as Arc<dyn Registry>,
+        detector: tap.clone(),
+        ledger: Arc::new(CountingLedger::default()),
+    };
+    let n_agents = world.agents.len();
+    let mut systems: Vec<SystemRun> = params
+        .systems
+        .iter()
+        .map(|spec| SystemRun {
+            detector: spec.detector(&world.canaries),
+            spec: spec.clone(),
+            elevated_until: Vec::new(),
+            ended: Vec::new(),
+            suspended_from: vec![i64::MAX; n_agents],
+            metrics: SystemMetrics::new(attacks.incidents.len()),
+        })
+        .collect();
+    let canaries: vigie_core::detect::FastSet<PersonId> = world.canaries.iter().copied().collect();
+
+    // Account creations by hacked administrators, judged by each system's lifecycle check.
+    for inc in &attacks.incidents {
+        let Some(admin) = inc.admin else { continue };
+        for sys in &mut systems {
+            for _ in &inc.accounts {
+                let v = sys.detector.lifecycle(&LifecycleAction {
+                    at: Timestamp(inc.start),
+                    actor: world.agents[admin as usize].agent.id,
+                    org: world.agents[admin as usize].agent.org,
+                    kind: LifecycleKind::Request,
+                });
+                // Under Vigie every creation waits for a second administrator (four-eyes),
+                // whatever the detector says; elsewhere it is immediate.
+                let held = sys.spec.sign_in() || v.action != VerdictAction::Allow;
+                sys.metrics.creation(inc.scenario, held);
+            }
+        }
+    }
+
+    let mut last_sign_in = vec![None; n_agents];
+    let mut attack_at = 0usize;
+    let mut requests = 0u64;
+    let mut events = 0u64;
+    let mut agent_days = 0u64;
+    let mut per_kind: std::collections::BTreeMap<vigie_core::org::OrgKind, u64> = Default::default();
+    let mut per_day = Vec::new();
+    let mut next_request = 1u128;
+    for day in 0..days {
+        let mut stream =
+            traffic::benign_day(&world, &plan, params.seed, day, &mut sessions, &mut last_sign_in).requests;
+        let day_end = clock.at(day + 1, 0.0, 0);
+        while attack_at < attacks.requests.len() && attacks.requests[attack_at].at < day_end {
+            stream.push(attacks.requests[attack_at].clone());
+            attack_at += 1;
+        }
+        stream.sort_by_key(|r| (r.at, r.agent));
+        for sys in &mut systems {
+            sys.elevated_until.resize(sessions.len(), 0);
+            sys.ended.resize(sessions.len(), false);
+        }
+        // Agent-days: accounts with a benign request today (evaluation days only).
+        let evaluating = day >= params.warmup_days as i32;
+        let mut active = vec![false; n_agents];
+        for r in &stream {
+            if r.who == Who::Benign && !matches!(r.op, Op::Relate(_)) {
+                active[r.agent as usize] = true;
+            }
+        }
+        let today: u64 = active.iter().filter(|a| **a).count() as u64;
+        if evaluating {
+            agent_days += today;
+            per_day.push(today);
+            for (i, a) in active.iter().enumerate() {
+                if *a {
+                    *per_kind.entry(world.agents[i].kind).or_default() += 1;
+                }
+            }
+        }
+        for req in &stream {
+            if let Op::Relate(r) = &req.op {
+                world.registry.add(r.clone());
+                continue;
+            }
+            requests += 1;
+            let request = RequestId(next_request);
+            next_request += 1;
+            let rel = through_guard(&guard, &tap, &world, &sessions, req, request);
+            let broad = broad_events(&world, req, &rel);
+            events += rel.len() as u64;
+            for sys in &mut systems {
+                let ev = if sys.spec.relationships() { &rel } else { &broad };
+                judge(sys, &sessions, &attacks, req, ev, &canaries, evaluating, day);
+            }
+        }
+        // The nightly batch, for the systems that have one.
+        for sys in &mut systems {
+            for agent in sys.detector.nightly(day_end) {
+                if let Some(i) = world.agents.iter().position(|a| a.agent.id == agent) {
+                    let from = day_end + SOC_MORNING_MS;
+                    sys.suspended_from[i] = sys.suspended_from[i].min(from);
+                    for (k, inc) in attacks.incidents.iter().enumerate() {
+                        if inc.accounts.contains(&(i as u32)) {
+                            sys.metrics.action(k, i as u32, day_end, VerdictAction::Throttle.rank(), true);
+                            sys.metrics.action(k, i as u32, from, VerdictAction::SuspendAccount.rank(), true);
+                        }
+                    }
+                    if evaluating && !attacks.incidents.iter().any(|inc| inc.accounts.contains(&(i as u32))) {
+                        sys.metrics.flag(i as u32, day + 1, Flag::SuspendAccount);
+                    }
+                }
+            }
+        }
+        progress(Progress::Day { day: day as u32 + 1, days: params.days, requests });
+    }
+    RunOutcome {
+        seed: params.seed,
+        incidents: attacks.incidents,
+        systems: systems.into_iter().map(|s| (s.spec, s.metrics)).collect(),
+        requests,
+        events,
+        accounts: world.agents.len(),
+        persons: world.registry.persons(),
+        agent_days,
+        agent_days_by_kind: per_kind.into_iter().collect(),
+        agent_days_per_day: per_day,
+        build_seconds,
+        run_seconds: began.elapsed().as_secs_f64(),
+        agent_kinds: world.agents.iter().map(|a| a.kind).collect(),
+    }
+}
+
+fn shipped_authz() -> Authz {
+    match Authz::load(vigie_core::authz::shipped::SCHEMA, vigie_core::authz::shipped::POLICIES) {
+        Ok(a) => a,
+        // The shipped policies are validated by vigie-core's tests; a build where they fail
+        // to load cannot simulate anything.
+        #[allow(clippy::panic, reason = "the shipped policies load, or nothing can run")]
+        Err(e) => panic!("shipped policies: {e}"),
+    }
+}
+
+/// What an agent asks for: a benign agent what its work needs, an attacker everything.
+fn requested(req: &Request) -> CategorySet {
+    let base = CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact).with(DataCategory::Status);
+    match req.who {
+        Who::Benign => base,
+        Who::Attack(_) => base.with(DataCategory::Nir).with(DataCategory::Sensitive),
+    }
+}
+
+/// The request through the real guard; returns the events it produced.
+fn through_guard(
+    guard: &Guard,
+    tap: &Tap,
+    world: &SimWorld,
+    sessions: &[SimSession],
+    req: &Request,
+    request: RequestId,
+) -> Vec<AccessEvent> {
+    let s = &sessions[req.session as usize];
+    let a = &world.agents[req.agent as usize];
+    let org = world.orgs.iter().find(|o| o.id == a.agent.org).cloned().unwrap_or_else(|| {
+        vigie_core::org::Organization { id: a.agent.org, kind: a.kind, name: String::new(), active: true }
+    });
+    let caller = Caller {
+        agent: a.agent.clone(),
+        org,
+        session: SessionId(u64::from(req.session) + 1),
+        mfa: true,
+        elevated: false,
+        probation: s.probation,
+        reason: None,
+        sign_in: s.sign_in,
+    };
+    let meta = RequestMeta { request, at: Timestamp(req.at) };
+    let asked = requested(req);
+    match &req.op {
+        Op::View(p) => {
+            let _ = guard.read(&caller, meta, *p, asked);
+        }
+        Op::Lookup { person, typo } => {
+            if let Some((nir, birth)) = world.registry.nir_key(*person) {
+                // A typo: the right NIR with the wrong birth date (nobody matches).
+                let birth = if *typo { birth.next_day().unwrap_or(birth) } else { birth };
+                let _ = guard.lookup(&caller, meta, LookupKey::Nir(nir, birth), asked);
+            }
+        }
+        Op::Relate(_) => {}
+    }
+    tap.events.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+}
+
+/// The events a broad-access registry would have produced: every existing person matched is
+/// returned with every category asked.
+fn broad_events(world: &SimWorld, req: &Request, rel: &[AccessEvent]) -> Vec<AccessEvent> {
+    let asked = requested(req);
+    rel.iter()
+        .map(|e| {
+            let mut b = e.clone();
+            b.reasons.clear();
+            let exists = e.person.is_some_and(|p| p.get() <= world.registry.persons());
+            let typo = matches!(req.op, Op::Lookup { typo: true, .. });
+            if exists && !typo {
+                b.decision = Decision::Allow;
+                b.returned = asked;
+            } else {
+                b.decision = if e.person.is_some() { Decision::Deny } else { Decision::NoMatch };
+                b.returned = CategorySet::EMPTY;
+                b.relationship = None;
+            }
+            b
+        })
+        .collect()
+}
+
+/// One system's answer to one request: the ladder as the server applies it (a benign owner
+/// passes step-ups and gives reasons; an attacker gives reasons but passes a step-up only if
+/// it holds the second factor), then what leaves.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    sys: &mut SystemRun,
+    sessions: &[SimSession],
+    attacks: &Attacks,
+    req: &Request,
+    events: &[AccessEvent],
+    canaries: &vigie_core::detect::FastSet<PersonId>,
+    evaluating: bool,
+    day: i32,
+) {
+    let s = req.session as usize;
+    let a = req.agent;
+    let attack = match req.who {
+        Who::Attack(k) => Some(k as usize),
+        Who::Benign => None,
+    };
+    let flag = |sys: &mut SystemRun, f: Flag| {
+        if attack.is_none() && evaluating {
+            sys.metrics.flag(a, day, f);
+        }
+    };
+    if sys.suspended_from[a as usize] <= req.at || sys.ended[s] {
+        return;
+    }
+    if let Some(k) = attack {
+        let inc = &attacks.incidents[k];
+        if sys.spec.sign_in() {
+            // A password alone does not open a session; a cookie presented from another
+            // network or browser ends the session it belongs to.
+            if inc.access == Access::StolenPassword || req.net == Net::Foreign {
+                sys.ended[s] = true;
+                sys.metrics.action(k, a, req.at, VerdictAction::SuspendSession.rank(), true);
+                return;
+            }
+            if inc.approved_at.is_some_and(|t| req.at < t) {
+                return;
+            }
+        }
+    }
+    let session = &sessions[s];
+    if let Some(k) = attack
+        && events.iter().any(|e| e.person.is_some_and(|p| canaries.contains(&p)))
+    {
+        sys.metrics.canary(k, req.at);
+    }
+    let mut ctx = DetectContext {
+        probation: session.probation,
+        elevated: sys.elevated_until[s] > req.at,
+        reason: None,
+        sign_in: session.sign_in,
+    };
+    for _round in 0..3 {
+        let mut strictest = VerdictAction::Allow;
+        let mut raw = VerdictAction::Allow;
+        for e in events {
+            let v = sys.detector.assess(e, &ctx).action;
+            if v.rank() > raw.rank() {
+                raw = v;
+            }
+            let eff = v.effective(ctx.elevated, ctx.reason.is_some());
+            if eff.rank() > strictest.rank() {
+                strictest = eff;
+            }
+        }
+        if let Some(k) = attack
+            && raw.rank() >= VerdictAction::StepUp.rank()
+        {
+            sys.metrics.detected(k, req.at);
+        }
+        match strictest {
+            VerdictAction::Allow => {
+                for e in events.iter().filter(|e| !e.returned.is_empty()) {
+                    let Some(p) = e.person else { continue };
+                    match attack {
+                        Some(k) => sys.metrics.exposed(k, a, p, req.at),
+                        None => {
+                            if canaries.contains(&p) && evaluating {
+                                sys.metrics.benign_canary += 1;
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+            VerdictAction::Friction => {
+                flag(sys, Flag::Friction);
+                ctx.reason = Some(req.reason.unwrap_or(AccessReason::Campaign));
+            }
+            VerdictAction::StepUp => {
+                flag(sys, Flag::StepUp);
+                let passes = attack.is_none_or(|k| attacks.incidents[k].access.passes_step_up());
+                if !passes {
+                    // A failed step-up ends the session.
+                    sys.ended[s] = true;
+                    if let Some(k) = attack {
+                        sys.metrics.action(k, a, req.at, VerdictAction::SuspendSession.rank(), true);
+                    }
+                    return;
+                }
+                sys.elevated_until[s] = req.at + ELEVATION_MS;
+                ctx.elevated = true;
+            }
+            VerdictAction::Throttle => {
+                flag(sys, Flag::Throttle);
+                if let Some(k) = attack {
+                    sys.metrics.action(k, a, req.at, VerdictAction::Throttle.rank(), false);
+                }
+                return;
+            }
+            VerdictAction::SuspendSession => {
+                flag(sys, Flag::SuspendSession);
+                sys.ended[s] = true;
+                if let Some(k) = attack {
+                    sys.metrics.action(k, a, req.at, VerdictAction::SuspendSession.rank(), true);
+                }
+                return;
+            }
+            VerdictAction::SuspendAccount => {
+                flag(sys, Flag::SuspendAccount);
+                sys.suspended_from[a as usize] = req.at;
+                if let Some(k) = attack {
+                    sys.metrics.action(k, a, req.at, VerdictAction::SuspendAccount.rank(), true);
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! The report: per system, the false-positive rates; per scenario and system, exposure and
+//! times over seeds, and whether Vigie reaches each goal. Rendered as a terminal table, JSON
+//! and Markdown with SVG plots.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::engine::RunOutcome;
+use crate::metrics::{Flag, containment, exposure_curve};
+use crate::scenario::Scenario;
+use crate::svg::{Chart, Series, render};
+
+/// False-positive rates per 1 000 benign agent-days.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Rates {
+    pub frictions: f64,
+    pub step_ups: f64,
+    pub throttles: f64,
+    pub suspensions: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SystemSummary {
+    pub system: String,
+    pub rates: Rates,
+    /// Per organization kind.
+    pub by_kind: Vec<(String, Rates)>,
+    /// The 95th percentile over evaluation days of each day's rate.
+    pub worst_days_p95: Rates,
+    pub benign_canary_touches: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScenarioResult {
+    pub system: String,
+    pub rebc_median: f64,
+    pub rebc_p95: f64,
+    pub rebc_max: f64,
+    pub rebc_per_account_p95: f64,
+    pub exposed_total_median: f64,
+    /// Seconds; `None` when some seed was never contained (p95 is then unbounded).
+    pub ttc_median: Option<f64>,
+    pub ttc_p95: Option<f64>,
+    pub ttd_p95: Option<f64>,
+    pub contained: f64,
+    pub creations_held: Option<f64>,
+    /// Incidents where the attacker touched a canary, and the p95 of the seconds until its
+    /// access ended (`None`: some touch was never followed by an end).
+    pub canary_touched: usize,
+    pub canary_to_end_p95: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GoalCheck {
+    pub what: String,
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub summary: String,
+    pub incidents: usize,
+    pub results: Vec<ScenarioResult>,
+    pub goals: Vec<GoalCheck>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub seeds: Vec<u64>,
+    pub seed_set: String,
+    pub persons: u64,
+    pub accounts: usize,
+    pub days: u32,
+    pub warmup_days: u32,
+    pub agent_days: u64,
+    pub requests: u64,
+    pub events: u64,
+    /// Median over seeds of the guarded events a second, all systems judged.
+    pub events_per_second: f64,
+    pub run_seconds_median: f64,
+    pub systems: Vec<SystemSummary>,
+    pub scenarios: Vec<ScenarioSummary>,
+    pub fp_goals: Vec<GoalCheck>,
+    #[serde(skip)]
+    pub curves: Vec<(String, Vec<Series>)>,
+}
+
+/// Nearest-rank percentile (`q` in 0..=1) of finite values; 0 for none.
+pub fn percentile(v: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+fn per_1000(n: u64, days: u64) -> f64 {
+    if days == 0 { 0.0 } else { n as f64 * 1000.0 / days as f64 }
+}
+
+/// Sums the runs of all seeds into a report.
+pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup_days: u32, days: u32) -> Report {
+    let agent_days: u64 = runs.iter().map(|r| r.agent_days).sum();
+    let mut systems = Vec::new();
+    let names: Vec<String> =
+        runs.first().map(|r| r.systems.iter().map(|s| s.0.name.clone()).collect()).unwrap_or_default();
+    for (si, name) in names.iter().enumerate() {
+        let count =
+            |f: &dyn Fn(&crate::metrics::SystemMetrics) -> u64| runs.iter().map(|r| f(&r.systems[si].1)).sum::<u64>();
+        let rates = Rates {
+            frictions: per_1000(count(&|m| m.count(Flag::Friction)), agent_days),
+            step_ups: per_1000(count(&|m| m.count(Flag::StepUp)), agent_days),
+            throttles: per_1000(count(&|m| m.count(Flag::Throttle)), agent_days),
+            suspensions: per_1000(count(&|m| m.suspensions()), agent_days),
+        };
+        // By kind and by day.
+        let mut by_kind: std::collections::BTreeMap<String, (u64, [u64; 4])> = Default::default();
+        let mut by_day: Vec<(u64, [u64; 4])> = Vec::new();
+        for r in runs {
+            let kind_of = |agent: u32| r.kind_of(agent);
+            for (kind, n) in &r.agent_days_by_kind {
+                by_kind.entry(kind.as_str().to_owned()).or_default().0 += n;
+            }
+            let base = by_day.len();
+            by_day.extend(r.agent_days_per_day.iter().map(|&n| (n, [0; 4])));
+            for (&(agent, day), &f) in &r.systems[si].1.flags {
+                let bits = flag_bits(f);
+                if let Some(k) = kind_of(agent) {
+                    let e = by_kind.entry(k.as_str().to_owned()).or_default();
+                    for i in 0..4 {
+                        e.1[i] += bits[i];
+                    }
+                }
+                let d = day - warmup_days as i32;
+                if d >= 0
+                    && let Some(e) = by_day.get_mut(base + d as usize)
+                {
+                    for i in 0..4 {
+                        e.1[i] += bits[i];
+                    }
+                }
+            }
+        }
+        let rates_of = |days: u64, c: [u64; 4]| Rates {
+            frictions: per_1000(c[0], days),
+            step_ups: per_1000(c[1], days),
+            throttles: per_1000(c[2], days),
+            suspensions: per_1000(c[3], days),
+        };
+        let worst = |i: usize| {
+            let v: Vec<f64> = by_day.iter().filter(|d| d.0 > 0).map(|d| per_1000(d.1[i], d.0)).collect();
+            percentile(&v, 0.95)
+        };
+        systems.push(SystemSummary {
+            system: name.clone(),
+            rates,
+            by_kind: by_kind.into_iter().map(|(k, (d, c))| (k, rates_of(d, c))).collect(),
+            worst_days_p95: Rates {
+                frictions: worst(0),
+                step_ups: worst(1),
+                throttles: worst(2),
+                suspensions: worst(3),
+            },
+            benign_canary_touches: count(&|m| m.benign_canary),
+        });
+    }
+
+    let mut out_scenarios = Vec::new();
+    let mut curves = Vec::new();
+    for (k, sc) in scenarios.iter().enumerate() {
+        let mut results = Vec::new();
+        let mut series = Vec::new();
+        let mut incidents = 0;
+        for (si, name) in names.iter().enumerate() {
+            let mut rebc = Vec::new();
+            let mut per_account = Vec::new();
+            let mut total = Vec::new();
+            let mut ttc = Vec::new();
+            let mut ttd = Vec::new();
+            let mut contained = 0usize;
+            let mut held = (0u32, 0u32);
+            let mut canary = Vec::new();
+            let mut n = 0usize;
+            for r in runs {
+                for (i, inc) in r.incidents.iter().enumerate().filter(|(_, inc)| inc.scenario == k) {
+                    let log = &r.systems[si].1.incidents[i];
+                    let c = containment(log, inc.start);
+                    n += 1;
+                    rebc.push(c.rebc as f64);
+                    per_account.push(c.rebc_max_account as f64);
+                    total.push(c.exposed_total as f64);
+                    ttc.push(c.ttc_seconds.unwrap_or(f64::INFINITY));
+                    ttd.push(c.ttd_seconds.unwrap_or(f64::INFINITY));
+                    contained += usize::from(c.contained);
+                    held.0 += c.creations;
+                    held.1 += c.creations_held;
+                    if let Some(x) = c.canary_to_end_seconds {
+                        canary.push(x);
+                    }
+                    if series.len() == si && r.seed == runs[0].seed {
+                        series.push(Series { name: name.clone(), points: exposure_curve(log, inc.start) });
+                    }
+                }
+            }
+            incidents = n;
+            let bounded = |v: &[f64], q: f64| {
+                let mut s = v.to_vec();
+                s.sort_by(f64::total_cmp);
+                let x = percentile_inf(&s, q);
+                x.is_finite().then_some(x)
+            };
+            results.push(ScenarioResult {
+                system: name.clone(),
+                rebc_median: percentile(&rebc, 0.5),
+                rebc_p95: percentile(&rebc, 0.95),
+                rebc_max: percentile(&rebc, 1.0),
+                rebc_per_account_p95: percentile(&per_account, 0.95),
+                exposed_total_median: percentile(&total, 0.5),
+                ttc_median: bounded(&ttc, 0.5),
+                ttc_p95: bounded(&ttc, 0.95),
+                ttd_p95: bounded(&ttd, 0.95),
+                contained: if n == 0 { 0.0 } else { contained as f64 / n as f64 },
+                creations_held: (held.0 > 0).then(|| f64::from(held.1) / f64::from(held.0)),
+                canary_touched: canary.len(),
+                canary_to_end_p95: bounded(&canary, 0.95),
+            });
+        }
+        let goals = names
+            .iter()
+            .position(|n| n == "vigie")
+            .map(|i| scenario_goals(sc, &results[i], incidents))
+            .unwrap_or_default();
+        curves.push((sc.name.clone(), series));
+        out_scenarios.push(ScenarioSummary {
+            name: sc.name.clone(),
+            summary: sc.summary.clone(),
+            incidents,
+            results,
+            goals,
+        });
+    }
+    let fp_goals = systems
+        .iter()
+        .find(|s| s.system == "vigie")
+        .map(|s| {
+            let check = |what: &str, target: f64, v: f64| GoalCheck {
+                what: format!("false {what} per 1 000 benign agent-days"),
+                target: format!("≤ {target}"),
+                measured: format!("{v:.3}"),
+                met: v <= target,
+            };
+            vec![
+                check("suspensions", 0.1, s.rates.suspensions),
+                check("throttles", 2.0, s.rates.throttles),
+                check("step-ups", 10.0, s.rates.step_ups),
+            ]
+        })
+        .unwrap_or_default();
+    let med = |v: Vec<f64>| percentile(&v, 0.5);
+    Report {
+        seeds: runs.iter().map(|r| r.seed).collect(),
+        seed_set: seed_set.to_owned(),
+        persons: runs.first().map_or(0, |r| r.persons),
+        accounts: runs.first().map_or(0, |r| r.accounts),
+        days,
+        warmup_days,
+        agent_days,
+        requests: runs.iter().map(|r| r.requests).sum(),
+        events: runs.iter().map(|r| r.events).sum(),
+        events_per_second: med(runs.iter().map(|r| r.events as f64 / r.run_seconds.max(1e-9)).collect()),
+        run_seconds_median: med(runs.iter().map(|r| r.build_seconds + r.run_seconds).collect()),
+        systems,
+        scenarios: out_scenarios,
+        fp_goals,
+        curves,
+    }
+}
+
+fn percentile_inf(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn flag_bits(f: u8) -> [u64; 4] {
+    [
+        u64::from(f & Flag::Friction as u8 != 0),
+        u64::from(f & Flag::StepUp as u8 != 0),
+        u64::from(f & Flag::Throttle as u8 != 0),
+        u64::from(f & (Flag::SuspendSession as u8 | Flag::SuspendAccount as u8) != 0),
+    ]
+}
+
+fn scenario_goals(sc: &Scenario, r: &ScenarioResult, incidents: usize) -> Vec<GoalCheck> {
+    let mut g = Vec::new();
+    if incidents == 0 {
+        g.push(GoalCheck {
+            what: "incidents".into(),
+            target: "≥ 1 per seed".into(),
+            measured: "none could be placed (no eligible victim)".into(),
+            met: false,
+        });
+        return g;
+    }
+    if let Some(t) = sc.goal.exposed_p95 {
+        g.push(GoalCheck {
+            what: "persons exposed before containment, p95 over seeds".into(),
+            target: format!("≤ {t}"),
+            measured: format!("{}", r.rebc_p95),
+            met: r.rebc_p95 <= t,
+        });
+    }
+    if let Some(t) = sc.goal.exposed_per_account_p95 {
+        g.push(GoalCheck {
+            what: "persons exposed per attacker account, p95".into(),
+            target: format!("≤ {t}"),
+            measured: format!("{}", r.rebc_per_account_p95),
+            met: r.rebc_per_account_p95 <= t,
+        });
+    }
+    if let Some(t) = sc.goal.contain_seconds {
+        g.push(GoalCheck {
+            what: "time to contain, p95".into(),
+            target: format!("≤ {t} s"),
+            measured: r.ttc_p95.map_or("not contained in every seed".into(), |v| format!("{v:.1} s")),
+            met: r.ttc_p95.is_some_and(|v| v <= t),
+        });
+    }
+    if let Some(t) = sc.goal.detect_days {
+        g.push(GoalCheck {
+            what: "time to detect, p95".into(),
+            target: format!("≤ {t} days"),
+            measured: r.ttd_p95.map_or("not detected in every seed".into(), |v| format!("{:.2} days", v / 86_400.0)),
+            met: r.ttd_p95.is_some_and(|v| v <= t * 86_400.0),
+        });
+    }
+    if let Some(t) = sc.goal.canary_suspend_seconds {
+        g.push(GoalCheck {
+            what: "canary touched → access ended, p95".into(),
+            target: format!("≤ {t} s"),
+            measured: match (r.canary_touched, r.canary_to_end_p95) {
+                (0, _) => "no canary touched in any seed".into(),
+                (n, Some(v)) => format!("{v:.3} s over {n} touches"),
+                (n, None) => format!("not always ended ({n} touches)"),
+            },
+            met: r.canary_touched > 0 && r.canary_to_end_p95.is_some_and(|v| v <= t),
+        });
+    }
+    if sc.goal.creations_held {
+        let v = r.creations_held.unwrap_or(0.0);
+        g.push(GoalCheck {
+            what: "account creations held for approval".into(),
+            target: "100 %".into(),
+            measured: format!("{:.0} %", v * 100.0),
+            met: v >= 1.0,
+        });
+    }
+    g
+}
+
+fn secs(v: Option<f64>) -> String {
+    match v {
+        None => "never".into(),
+        Some(s) if s < 120.0 => format!("{s:.1} s"),
+        Some(s) if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        Some(s) if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        Some(s) => format!("{:.1} d", s / 86_400.0),
+    }
+}
+
+/// The terminal table.
+pub fn table(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} seeds ({}), {} persons, {} accounts, {} days ({} warm-up), {} benign agent-days; {:.0} events/s",
+        r.seeds.len(),
+        r.seed_set,
+        r.persons,
+        r.accounts,
+        r.days,
+        r.warmup_days,
+        r.agent_days,
+        r.events_per_second
+    );
+    let _ = writeln!(s, "\nFalse positives per 1 000 benign agent-days");
+    let _ = writeln!(s, "{:<26} {:>9} {:>9} {:>9} {:>11}", "system", "friction", "step-up", "throttle", "suspension");
+    for x in &r.systems {
+        let _ = writeln!(
+            s,
+            "{:<26} {:>9.2} {:>9.2} {:>9.2} {:>11.3}",
+            x.system, x.rates.frictions, x.rates.step_ups, x.rates.throttles, x.rates.suspensions
+        );
+    }
+    for sc in &r.scenarios {
+        let _ = writeln!(s, "\n{} ({} incidents)", sc.name, sc.incidents);
+        let _ = writeln!(
+            s,
+            "{:<26} {:>10} {:>10} {:>12} {:>10} {:>10}",
+            "system", "REBC med", "REBC p95", "exposed med", "TTC p95", "contained"
+        );
+        for x in &sc.results {
+            let _ = writeln!(
+                s,
+                "{:<26} {:>10} {:>10} {:>12} {:>10} {:>9.0}%",
+                x.system,
+                x.rebc_median,
+                x.rebc_p95,
+                x.exposed_total_median,
+                secs(x.ttc_p95),
+                x.contained * 100.0
+            );
+        }
+        for g in &sc.goals {
+            let _ = writeln!(
+                s,
+                "  goal {}: {} {} (measured {})",
+                if g.met { "met" } else { "NOT met" },
+                g.what,
+                g.target,
+                g.measured
+            );
+        }
+    }
+    let _ = writeln!(s);
+    for g in &r.fp_goals {
+        let _ = writeln!(
+            s,
+            "goal {}: {} {} (measured {})",
+            if g.met { "met" } else { "NOT met" },
+            g.what,
+            g.target,
+            g.measured
+        );
+    }
+    s
+}
+
+/// The Markdown report; `plots` are written beside it by the caller as `<name>.svg`.
+pub fn markdown(r: &Report) -> (String, Vec<(String, String)>) {
+    let mut s = String::new();
+    let mut plots = Vec::new();
+    let _ = writeln!(s, "# Vigie containment report\n");
+    let _ = writeln!(
+        s,
+        "{} seeds ({}: {:?}), {} persons, {} accounts, {} simulated days of which {} warm-up; {} benign agent-days judged; {} requests, {} guarded events, {:.0} events/s (median over seeds, all systems judged), {:.0} s per seed (median).\n",
+        r.seeds.len(),
+        r.seed_set,
+        r.seeds,
+        r.persons,
+        r.accounts,
+        r.days,
+        r.warmup_days,
+        r.agent_days,
+        r.requests,
+        r.events,
+        r.events_per_second,
+        r.run_seconds_median
+    );
+    let _ = writeln!(s, "## False positives (per 1 000 benign agent-days)\n");
+    let _ = writeln!(
+        s,
+        "| system | friction | step-up | throttle | suspension | worst 5 % of days (step-up / throttle / suspension) | benign canary touches |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|---:|");
+    for x in &r.systems {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.1} / {:.1} / {:.1} | {} |",
+            x.system,
+            x.rates.frictions,
+            x.rates.step_ups,
+            x.rates.throttles,
+            x.rates.suspensions,
+            x.worst_days_p95.step_ups,
+            x.worst_days_p95.throttles,
+            x.worst_days_p95.suspensions,
+            x.benign_canary_touches
+        );
+    }
+    if let Some(v) = r.systems.iter().find(|x| x.system == "vigie") {
+        let _ = writeln!(s, "\nVigie by organization kind:\n");
+        let _ = writeln!(s, "| kind | friction | step-up | throttle | suspension |");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+        for (k, x) in &v.by_kind {
+            let _ = writeln!(
+                s,
+                "| {k} | {:.2} | {:.2} | {:.2} | {:.3} |",
+                x.frictions, x.step_ups, x.throttles, x.suspensions
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Goals\n");
+    let _ = writeln!(s, "| scenario | goal | target | measured | |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for g in &r.fp_goals {
+        let _ = writeln!(
+            s,
+            "| all benign traffic | {} | {} | {} | {} |",
+            g.what,
+            g.target,
+            g.measured,
+            if g.met { "met" } else { "**NOT met**" }
+        );
+    }
+    for sc in &r.scenarios {
+        for g in &sc.goals {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                sc.name,
+                g.what,
+                g.target,
+                g.measured,
+                if g.met { "met" } else { "**NOT met**" }
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Scenarios\n");
+    for (sc, (name, series)) in r.scenarios.iter().zip(&r.curves) {
+        let _ = writeln!(s, "### {}\n\n{}\n", sc.name, sc.summary);
+        let _ = writeln!(
+            s,
+            "| system | REBC median | REBC p95 | per account p95 | exposed in all (median) | TTD p95 | TTC median | TTC p95 | contained |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for x in &sc.results {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} % |",
+                x.system,
+                x.rebc_median,
+                x.rebc_p95,
+                x.rebc_per_account_p95,
+                x.exposed_total_median,
+                secs(x.ttd_p95),
+                secs(x.ttc_median),
+                secs(x.ttc_p95),
+                x.contained * 100.0
+            );
+        }
+        let file = format!("{name}.svg");
+        let chart = Chart {
+            title: format!(
+                "{name}: persons exposed since the attack began (seed {})",
+                r.seeds.first().copied().unwrap_or(0)
+            ),
+            x_label: "minutes since the first malicious request".into(),
+            y_label: "distinct persons exposed".into(),
+            series: series.clone(),
+            log_y: true,
+            hlines: sc
+                .goals
+                .iter()
+                .filter(|g| g.what.starts_with("persons exposed before"))
+                .filter_map(|g| g.target.trim_start_matches("≤ ").parse::<f64>().ok().map(|v| (v, format!("goal {v}"))))
+                .collect(),
+        };
+        plots.push((file.clone(), render(&chart)));
+        let _ = writeln!(s, "\n![{name}]({file})\n");
+    }
+    (s, plots)
+}
