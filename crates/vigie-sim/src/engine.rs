@@ -61,12 +61,14 @@ pub struct RunOutcome {
     pub persons: u64,
     /// Benign agent-days of the evaluation days (the denominator of false-positive rates).
     pub agent_days: u64,
-    pub agent_days_by_kind: Vec<(vigie_core::org::OrgKind, u64)>,
+    /// Benign agent-days per organization kind and work (`agency (front_desk)`).
+    pub agent_days_by_kind: Vec<(String, u64)>,
     pub agent_days_per_day: Vec<u64>,
     pub build_seconds: f64,
     pub run_seconds: f64,
-    /// The organization kind of each account (by index).
+    /// The organization kind and the work of each account (by index).
     pub agent_kinds: Vec<vigie_core::org::OrgKind>,
+    pub agent_work: Vec<crate::world::Work>,
 }
 
 impl RunOutcome {
@@ -186,7 +188,7 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
     let mut requests = 0u64;
     let mut events = 0u64;
     let mut agent_days = 0u64;
-    let mut per_kind: std::collections::BTreeMap<vigie_core::org::OrgKind, u64> = Default::default();
+    let mut per_kind: std::collections::BTreeMap<String, u64> = Default::default();
     let mut per_day = Vec::new();
     let mut next_request = 1u128;
     for day in 0..days {
@@ -216,7 +218,8 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
             per_day.push(today);
             for (i, a) in active.iter().enumerate() {
                 if *a {
-                    *per_kind.entry(world.agents[i].kind).or_default() += 1;
+                    let w = &world.agents[i];
+                    *per_kind.entry(format!("{} ({})", w.kind.as_str(), w.work.as_str())).or_default() += 1;
                 }
             }
         }
@@ -249,7 +252,7 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
                         }
                     }
                     if evaluating && !attacks.incidents.iter().any(|inc| inc.accounts.contains(&(i as u32))) {
-                        sys.metrics.flag(i as u32, day + 1, Flag::SuspendAccount);
+                        sys.metrics.flag(i as u32, day + 1, Flag::SuspendAccount, &["nightly_batch".to_owned()]);
                     }
                 }
             }
@@ -270,6 +273,7 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
         build_seconds,
         run_seconds: began.elapsed().as_secs_f64(),
         agent_kinds: world.agents.iter().map(|a| a.kind).collect(),
+        agent_work: world.agents.iter().map(|a| a.work).collect(),
     }
 }
 
@@ -371,19 +375,44 @@ fn judge(
     evaluating: bool,
     day: i32,
 ) {
+    let attack = match req.who {
+        Who::Attack(k) => Some(k as usize),
+        Who::Benign => None,
+    };
+    let released = judge_request(sys, sessions, attacks, req, events, canaries, evaluating, day);
+    // An attacker that asked and got nothing: what containment is measured by (a registry
+    // read to the end is not containment: re-reads are still served).
+    if let Some(k) = attack
+        && !released
+    {
+        sys.metrics.refused(k, req.at);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge_request(
+    sys: &mut SystemRun,
+    sessions: &[SimSession],
+    attacks: &Attacks,
+    req: &Request,
+    events: &[AccessEvent],
+    canaries: &vigie_core::detect::FastSet<PersonId>,
+    evaluating: bool,
+    day: i32,
+) -> bool {
     let s = req.session as usize;
     let a = req.agent;
     let attack = match req.who {
         Who::Attack(k) => Some(k as usize),
         Who::Benign => None,
     };
-    let flag = |sys: &mut SystemRun, f: Flag| {
+    let flag = |sys: &mut SystemRun, f: Flag, reasons: &[String]| {
         if attack.is_none() && evaluating {
-            sys.metrics.flag(a, day, f);
+            sys.metrics.flag(a, day, f, reasons);
         }
     };
     if sys.suspended_from[a as usize] <= req.at || sys.ended[s] {
-        return;
+        return false;
     }
     if let Some(k) = attack {
         let inc = &attacks.incidents[k];
@@ -393,10 +422,10 @@ fn judge(
             if inc.access == Access::StolenPassword || req.net == Net::Foreign {
                 sys.ended[s] = true;
                 sys.metrics.action(k, a, req.at, VerdictAction::SuspendSession.rank(), true);
-                return;
+                return false;
             }
             if inc.approved_at.is_some_and(|t| req.at < t) {
-                return;
+                return false;
             }
         }
     }
@@ -415,8 +444,13 @@ fn judge(
     for _round in 0..3 {
         let mut strictest = VerdictAction::Allow;
         let mut raw = VerdictAction::Allow;
+        let mut reasons: Vec<String> = Vec::new();
         for e in events {
-            let v = sys.detector.assess(e, &ctx).action;
+            let verdict = sys.detector.assess(e, &ctx);
+            let v = verdict.action;
+            if v != VerdictAction::Allow && attack.is_none() {
+                reasons.extend(verdict.reasons);
+            }
             if v.rank() > raw.rank() {
                 raw = v;
             }
@@ -432,7 +466,9 @@ fn judge(
         }
         match strictest {
             VerdictAction::Allow => {
+                let mut released = false;
                 for e in events.iter().filter(|e| !e.returned.is_empty()) {
+                    released = true;
                     let Some(p) = e.person else { continue };
                     match attack {
                         Some(k) => sys.metrics.exposed(k, a, p, req.at),
@@ -443,14 +479,14 @@ fn judge(
                         }
                     }
                 }
-                return;
+                return released;
             }
             VerdictAction::Friction => {
-                flag(sys, Flag::Friction);
+                flag(sys, Flag::Friction, &reasons);
                 ctx.reason = Some(req.reason.unwrap_or(AccessReason::Campaign));
             }
             VerdictAction::StepUp => {
-                flag(sys, Flag::StepUp);
+                flag(sys, Flag::StepUp, &reasons);
                 let passes = attack.is_none_or(|k| attacks.incidents[k].access.passes_step_up());
                 if !passes {
                     // A failed step-up ends the session.
@@ -458,34 +494,35 @@ fn judge(
                     if let Some(k) = attack {
                         sys.metrics.action(k, a, req.at, VerdictAction::SuspendSession.rank(), true);
                     }
-                    return;
+                    return false;
                 }
                 sys.elevated_until[s] = req.at + ELEVATION_MS;
                 ctx.elevated = true;
             }
             VerdictAction::Throttle => {
-                flag(sys, Flag::Throttle);
+                flag(sys, Flag::Throttle, &reasons);
                 if let Some(k) = attack {
                     sys.metrics.action(k, a, req.at, VerdictAction::Throttle.rank(), false);
                 }
-                return;
+                return false;
             }
             VerdictAction::SuspendSession => {
-                flag(sys, Flag::SuspendSession);
+                flag(sys, Flag::SuspendSession, &reasons);
                 sys.ended[s] = true;
                 if let Some(k) = attack {
                     sys.metrics.action(k, a, req.at, VerdictAction::SuspendSession.rank(), true);
                 }
-                return;
+                return false;
             }
             VerdictAction::SuspendAccount => {
-                flag(sys, Flag::SuspendAccount);
+                flag(sys, Flag::SuspendAccount, &reasons);
                 sys.suspended_from[a as usize] = req.at;
                 if let Some(k) = attack {
                     sys.metrics.action(k, a, req.at, VerdictAction::SuspendAccount.rank(), true);
                 }
-                return;
+                return false;
             }
         }
     }
+    false
 }

@@ -43,6 +43,8 @@ pub struct IncidentLog {
     /// end of its access after it.
     pub canary_touch: Option<i64>,
     pub ended_after_canary: Option<i64>,
+    /// The attacker's last request that brought it no new person (refused, denied, withheld).
+    pub last_refused: Option<i64>,
 }
 
 /// Everything one system measured in one run.
@@ -53,6 +55,8 @@ pub struct SystemMetrics {
     pub incidents: Vec<IncidentLog>,
     /// Persons returned to benign agents that were canaries.
     pub benign_canary: u64,
+    /// Why benign agent-days were flagged: (flag, signal name) → agent-days.
+    pub reasons: FastMap<(u8, String), u64>,
 }
 
 impl SystemMetrics {
@@ -60,8 +64,23 @@ impl SystemMetrics {
         SystemMetrics { incidents: vec![IncidentLog::default(); incidents], ..Default::default() }
     }
 
-    pub fn flag(&mut self, agent: u32, day: i32, f: Flag) {
-        *self.flags.entry((agent, day)).or_default() |= f as u8;
+    pub fn flag(&mut self, agent: u32, day: i32, f: Flag, reasons: &[String]) {
+        let bits = self.flags.entry((agent, day)).or_default();
+        if *bits & f as u8 == 0 {
+            for r in reasons {
+                let name = r.split(['=', ' ']).next().unwrap_or(r).to_owned();
+                *self.reasons.entry((f as u8, name)).or_default() += 1;
+            }
+        }
+        *bits |= f as u8;
+    }
+
+    pub fn refused(&mut self, k: usize, at: i64) {
+        if let Some(inc) = self.incidents.get_mut(k)
+            && inc.last_refused.is_none_or(|t| t < at)
+        {
+            inc.last_refused = Some(at);
+        }
     }
 
     pub fn exposed(&mut self, k: usize, agent: u32, p: PersonId, at: i64) {
@@ -138,19 +157,19 @@ pub struct Containment {
     pub canary_to_end_seconds: Option<f64>,
 }
 
-/// Containment of an incident that started at `start`.
+/// Containment of an incident that started at `start`: the extraction is contained from the
+/// last release that came within an hour of the one before (after it, at most one new person
+/// an hour), provided the attacker was still asking afterwards and got nothing (else it
+/// simply stopped: not contained).
 pub fn containment(log: &IncidentLog, start: i64) -> Containment {
     let mut releases = log.releases.clone();
     releases.sort_unstable();
-    let mut actions = log.actions.clone();
-    actions.sort_unstable();
-    // The first action after which no hour holds more than one new person: the releases
-    // after it must all lie in the sparse tail (from `sparse`, every gap is an hour or more).
     let mut sparse = releases.len().saturating_sub(1);
     while sparse >= 1 && releases[sparse].0 - releases[sparse - 1].0 >= HOUR {
         sparse -= 1;
     }
-    let contained_at = actions.iter().map(|a| a.0).find(|&t| releases.partition_point(|r| r.0 <= t) >= sparse);
+    let candidate = releases.get(sparse).map_or(start, |r| r.0);
+    let contained_at = log.last_refused.filter(|&t| t > candidate).map(|_| candidate);
     let before = |t: i64| releases.iter().filter(|r| r.0 <= t).count() as u64;
     let rebc = contained_at.map_or(releases.len() as u64, before);
     let mut per_account: FastMap<u32, u64> = FastMap::default();
@@ -187,43 +206,43 @@ pub fn exposure_curve(log: &IncidentLog, start: i64) -> Vec<(f64, f64)> {
 mod tests {
     use super::*;
 
-    fn log(releases: &[i64], actions: &[i64]) -> IncidentLog {
+    fn log(releases: &[i64], refused: Option<i64>) -> IncidentLog {
         let mut l = IncidentLog::default();
         for (i, &t) in releases.iter().enumerate() {
             let p = PersonId::new(i as u64 + 1).unwrap();
             l.exposed.insert(p);
             l.releases.push((t, 0));
         }
-        l.actions = actions.iter().map(|&t| (t, 0, 3, true)).collect();
+        l.last_refused = refused;
         l
     }
 
     #[test]
-    fn contained_at_the_first_action_that_holds() {
-        // Ten persons in ten seconds, a throttle at 5 s that does not hold (more at 6–9 s), a
-        // suspension at 9.5 s after which one person an hour trickles out.
+    fn contained_from_the_last_dense_release() {
+        // Ten persons in ten seconds, then one more two hours later; still refused at 3 h.
         let mut r: Vec<i64> = (0..10).map(|s| s * 1000).collect();
-        r.push(9_500 + 2 * HOUR);
-        let c = containment(&log(&r, &[5_000, 9_500]), 0);
+        r.push(9_000 + 2 * HOUR);
+        let c = containment(&log(&r, Some(3 * HOUR)), 0);
         assert!(c.contained);
         assert_eq!(c.rebc, 10);
         assert_eq!(c.exposed_total, 11);
-        assert_eq!(c.ttc_seconds, Some(9.5));
+        assert_eq!(c.ttc_seconds, Some(9.0));
     }
 
     #[test]
-    fn never_contained_counts_everything() {
-        let c = containment(&log(&[0, 1000, 2000], &[]), 0);
+    fn an_attacker_that_was_never_refused_was_not_contained() {
+        let c = containment(&log(&[0, 1000, 2000], None), 0);
         assert!(!c.contained);
         assert_eq!(c.rebc, 3);
         assert_eq!(c.ttc_seconds, None);
+        // Refused once early, then served to the end: not contained either.
+        assert!(!containment(&log(&[0, 1000, 2000], Some(500)), 0).contained);
     }
 
     #[test]
-    fn an_action_with_nothing_after_it_contains() {
-        let c = containment(&log(&[0, 1000], &[1500]), 0);
+    fn refused_from_the_start_is_contained_at_once() {
+        let c = containment(&log(&[], Some(10)), 0);
         assert!(c.contained);
-        assert_eq!(c.rebc, 2);
-        assert_eq!(c.ttd_seconds, None);
+        assert_eq!((c.rebc, c.ttc_seconds), (0, Some(0.0)));
     }
 }

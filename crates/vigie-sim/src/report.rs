@@ -29,6 +29,9 @@ pub struct SystemSummary {
     /// The 95th percentile over evaluation days of each day's rate.
     pub worst_days_p95: Rates,
     pub benign_canary_touches: u64,
+    /// The signals behind the flags: (action, signal, agent-days per 1 000), most frequent
+    /// first.
+    pub signals: Vec<(String, String, f64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -123,26 +126,29 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
         let mut by_kind: std::collections::BTreeMap<String, (u64, [u64; 4])> = Default::default();
         let mut by_day: Vec<(u64, [u64; 4])> = Vec::new();
         for r in runs {
-            let kind_of = |agent: u32| r.kind_of(agent);
+            let kind_of = |agent: u32| {
+                let w = r.agent_work.get(agent as usize).map_or("", |w| w.as_str());
+                r.kind_of(agent).map(|k| format!("{} ({w})", k.as_str()))
+            };
             for (kind, n) in &r.agent_days_by_kind {
-                by_kind.entry(kind.as_str().to_owned()).or_default().0 += n;
+                by_kind.entry(kind.clone()).or_default().0 += n;
             }
             let base = by_day.len();
             by_day.extend(r.agent_days_per_day.iter().map(|&n| (n, [0; 4])));
             for (&(agent, day), &f) in &r.systems[si].1.flags {
                 let bits = flag_bits(f);
                 if let Some(k) = kind_of(agent) {
-                    let e = by_kind.entry(k.as_str().to_owned()).or_default();
-                    for i in 0..4 {
-                        e.1[i] += bits[i];
+                    let e = by_kind.entry(k).or_default();
+                    for (x, b) in e.1.iter_mut().zip(bits) {
+                        *x += b;
                     }
                 }
                 let d = day - warmup_days as i32;
                 if d >= 0
                     && let Some(e) = by_day.get_mut(base + d as usize)
                 {
-                    for i in 0..4 {
-                        e.1[i] += bits[i];
+                    for (x, b) in e.1.iter_mut().zip(bits) {
+                        *x += b;
                     }
                 }
             }
@@ -168,6 +174,7 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
                 suspensions: worst(3),
             },
             benign_canary_touches: count(&|m| m.benign_canary),
+            signals: signals(runs, si, agent_days),
         });
     }
 
@@ -280,6 +287,26 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
         fp_goals,
         curves,
     }
+}
+
+fn signals(runs: &[RunOutcome], si: usize, agent_days: u64) -> Vec<(String, String, f64)> {
+    let mut sum: std::collections::BTreeMap<(u8, String), u64> = Default::default();
+    for r in runs {
+        for ((f, name), n) in &r.systems[si].1.reasons {
+            *sum.entry((*f, name.clone())).or_default() += n;
+        }
+    }
+    let label = |f: u8| match f {
+        1 => "friction",
+        2 => "step-up",
+        4 => "throttle",
+        8 => "suspend session",
+        _ => "suspend account",
+    };
+    let mut v: Vec<(String, String, f64)> =
+        sum.into_iter().map(|((f, n), c)| (label(f).to_owned(), n, per_1000(c, agent_days))).collect();
+    v.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)).then_with(|| a.1.cmp(&b.1)));
+    v
 }
 
 fn percentile_inf(sorted: &[f64], q: f64) -> f64 {
@@ -400,6 +427,20 @@ pub fn table(r: &Report) -> String {
             x.system, x.rates.frictions, x.rates.step_ups, x.rates.throttles, x.rates.suspensions
         );
     }
+    if let Some(v) = r.systems.iter().find(|x| x.system == "vigie") {
+        let _ = writeln!(s, "\nVigie by organization kind (work)        friction   step-up  throttle  suspension");
+        for (k, x) in &v.by_kind {
+            let _ = writeln!(
+                s,
+                "  {k:<36} {:>9.2} {:>9.2} {:>9.2} {:>11.3}",
+                x.frictions, x.step_ups, x.throttles, x.suspensions
+            );
+        }
+        let _ = writeln!(s, "\nVigie's false positives by signal (agent-days per 1 000; a flag may have several)");
+        for (action, signal, rate) in v.signals.iter().take(12) {
+            let _ = writeln!(s, "  {action:<16} {signal:<28} {rate:>8.2}");
+        }
+    }
     for sc in &r.scenarios {
         let _ = writeln!(s, "\n{} ({} incidents)", sc.name, sc.incidents);
         let _ = writeln!(
@@ -487,8 +528,8 @@ pub fn markdown(r: &Report) -> (String, Vec<(String, String)>) {
         );
     }
     if let Some(v) = r.systems.iter().find(|x| x.system == "vigie") {
-        let _ = writeln!(s, "\nVigie by organization kind:\n");
-        let _ = writeln!(s, "| kind | friction | step-up | throttle | suspension |");
+        let _ = writeln!(s, "\nVigie by organization kind and work:\n");
+        let _ = writeln!(s, "| kind (work) | friction | step-up | throttle | suspension |");
         let _ = writeln!(s, "|---|---:|---:|---:|---:|");
         for (k, x) in &v.by_kind {
             let _ = writeln!(
@@ -496,6 +537,17 @@ pub fn markdown(r: &Report) -> (String, Vec<(String, String)>) {
                 "| {k} | {:.2} | {:.2} | {:.2} | {:.3} |",
                 x.frictions, x.step_ups, x.throttles, x.suspensions
             );
+        }
+    }
+    if let Some(v) = r.systems.iter().find(|x| x.system == "vigie") {
+        let _ = writeln!(
+            s,
+            "\nWhat Vigie's false positives were made of (benign agent-days per 1 000 on which the signal took part in the flag):\n"
+        );
+        let _ = writeln!(s, "| action | signal | per 1 000 agent-days |");
+        let _ = writeln!(s, "|---|---|---:|");
+        for (action, signal, rate) in &v.signals {
+            let _ = writeln!(s, "| {action} | {signal} | {rate:.2} |");
         }
     }
     let _ = writeln!(s, "\n## Goals\n");

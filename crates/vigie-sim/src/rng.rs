@@ -26,7 +26,7 @@ pub fn normal(rng: &mut Rand) -> f64 {
 
 /// A Poisson draw (Knuth for small means, a rounded normal above 30).
 pub fn poisson(rng: &mut Rand, mean: f64) -> u32 {
-    if !(mean > 0.0) {
+    if mean.is_nan() || mean <= 0.0 {
         return 0;
     }
     if mean > 30.0 {

@@ -324,15 +324,13 @@ impl SimWorld {
                 let from = clock.day_index(r.valid_from);
                 let to = r.valid_to.map_or(i32::MAX, |d| clock.day_index(d));
                 let entry = (p.id, from, to);
-                match (r.kind, r.agent) {
-                    (RelationshipKind::Caseload, Some(a)) => {
-                        by_agent.entry(a).or_default().persons.push(entry);
-                        if let Some(t) = r.team {
-                            team_reach.entry(t).or_default().persons.push(entry);
-                        }
+                if let (RelationshipKind::Caseload, Some(a)) = (r.kind, r.agent) {
+                    by_agent.entry(a).or_default().persons.push(entry);
+                    if let Some(t) = r.team {
+                        team_reach.entry(t).or_default().persons.push(entry);
                     }
-                    _ => org_reach.entry(r.org).or_default().persons.push(entry),
                 }
+                org_reach.entry(r.org).or_default().persons.push(entry);
             }
             relationships.push(g.relationships);
         }
@@ -425,7 +423,7 @@ impl SimWorld {
         let kind = self.orgs.iter().find(|o| o.id == org).map_or(kind, |o| o.kind);
         let n = self.next_agent;
         self.next_agent += 1;
-        let id = AgentId::new(n).unwrap_or(AgentId::new(1).unwrap_or_else(|| unreachable_agent()));
+        let id = AgentId::new(n).unwrap_or_else(unreachable_agent);
         let login: Login = format!("sim.{n}").parse().unwrap_or_else(|_| fallback_login());
         let agent = Agent {
             id,

@@ -208,7 +208,14 @@ pub struct Cold {
     pub hours: HourProfile,
     // Lifecycle: account requests and approvals of the last week.
     pub creations: VecDeque<i64>,
+    /// Persons looked up today and denied (matched, out of reach). One the account reads
+    /// later the same day (an inbound contact whose relationship arrived late) is no longer an
+    /// outside lookup: a front desk is not a NIR guesser. At most [`OUTSIDE_KEPT`].
+    pub outside: Vec<u64>,
 }
+
+/// Denied lookups remembered a day for [`Cold::outside`].
+pub const OUTSIDE_KEPT: usize = 64;
 
 impl Default for Account {
     fn default() -> Self {
@@ -250,8 +257,9 @@ pub struct Completed {
 impl Account {
     /// Starts a new hour or day when `now` is past the current one: a completed, unflagged
     /// period enters the baselines (a flagged one does not: frozen while flagged). Returns
-    /// the completed day for the peer group. `cusum` is (k, h).
-    pub fn roll(&mut self, now: i64, cusum: (f64, f64)) -> Option<Completed> {
+    /// the completed day for the peer group. `cusum` is (k, h). `level` gives the peer group's
+    /// level on a day (see [`DayLevel`]) from this account's ratio to its own median.
+    pub fn roll(&mut self, now: i64, cusum: (f64, f64), level: impl FnOnce(i64, f64) -> f64) -> Option<Completed> {
         let hour = now.div_euclid(HOUR_MS);
         let day = now.div_euclid(DAY_MS);
         let flagged = self.day.flagged || now < self.flagged_until;
@@ -271,9 +279,13 @@ impl Account {
         }
         // The CUSUM runs on every active day (a drift must not hide behind its own flags);
         // the baseline it compares with is frozen while flagged.
+        // Seasonally adjusted: a day when the whole peer group reads twice its usual (the
+        // September intake, a Monday after a holiday) is not a drift of this account.
         let cold = &mut *self.cold;
         if let Some(base) = cold.distinct_history.robust()
-            && cold.cusum.add(f64::from(d.distinct), base, cusum.0, cusum.1)
+            && let x = f64::from(d.distinct)
+            && let group = level(d.index, x / base.median.max(1.0)).max(1.0)
+            && cold.cusum.add(x / group, base, cusum.0, cusum.1)
         {
             self.cusum_alarm_until = (day + 1) * DAY_MS;
         }
@@ -363,5 +375,55 @@ impl Cold {
     /// Whether the account knew any network before (a first session has nothing to be new to).
     pub fn has_history(&self) -> bool {
         self.networks.iter().any(|&n| n != 0)
+    }
+}
+
+/// A peer group's activity on one day relative to usual: the median, over the group's accounts
+/// whose day has completed so far, of each account's distinct persons divided by its own
+/// 28-day median. Seasons, Mondays and intakes move everyone; an attacker moves one account,
+/// which a median over hundreds does not follow. Accounts complete a day at their next event
+/// (the next morning, or after a weekend or a leave), so a few recent days are kept.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DayLevel {
+    days: Vec<(i64, Vec<f32>)>,
+}
+
+/// Accounts a group's level needs before it adjusts anything, the most it keeps a day, and the
+/// days it keeps.
+const LEVEL_MIN: usize = 12;
+const LEVEL_MAX: usize = 255;
+const LEVEL_DAYS: usize = 8;
+
+impl DayLevel {
+    /// The level of `day` (1 until enough accounts completed it), then counts `ratio` in.
+    pub fn level(&mut self, day: i64, ratio: f64) -> f64 {
+        let i = match self.days.iter().position(|(d, _)| *d == day) {
+            Some(i) => i,
+            None => {
+                if self.days.len() >= LEVEL_DAYS {
+                    // The oldest day goes (a roll of a day older than all kept counts alone).
+                    let (oldest, _) =
+                        self.days.iter().enumerate().min_by_key(|(_, (d, _))| *d).unwrap_or((0, &(0, Vec::new())));
+                    if self.days[oldest].0 > day {
+                        return 1.0;
+                    }
+                    self.days.swap_remove(oldest);
+                }
+                self.days.push((day, Vec::new()));
+                self.days.len() - 1
+            }
+        };
+        let ratios = &mut self.days[i].1;
+        let level = if ratios.len() >= LEVEL_MIN {
+            let mut v = ratios.clone();
+            v.sort_by(f32::total_cmp);
+            f64::from(v[v.len() / 2])
+        } else {
+            1.0
+        };
+        if ratios.len() < LEVEL_MAX && ratio.is_finite() {
+            ratios.push(ratio as f32);
+        }
+        level
     }
 }

@@ -27,6 +27,9 @@ pub struct DailyHistory {
 pub struct Robust {
     pub median: f64,
     pub sigma: f64,
+    /// The mean of the same days: daily counts are skewed (a few busy days), so a CUSUM
+    /// referenced on the median alone drifts upward on an ordinary month.
+    pub mean: f64,
 }
 
 impl DailyHistory {
@@ -45,9 +48,11 @@ impl DailyHistory {
         self.len == 0
     }
 
-    /// Median and spread, once there are [`MIN_HISTORY_DAYS`] days. The spread has a floor
-    /// (one person, or a tenth of the median) so that a perfectly regular account is not
-    /// "infinitely" surprised by one more person.
+    /// Median and spread, once there are [`MIN_HISTORY_DAYS`] days. The spread has floors: one
+    /// person, a tenth of the median, and the counting noise of the median (√median, a
+    /// Poisson count's spread): with a few persons a day the MAD of small integers is 1 or 2
+    /// and would make an ordinary Monday look like three standard deviations (the simulator
+    /// showed it: CUSUM step-ups on most advisors' days).
     pub fn robust(&self) -> Option<Robust> {
         self.robust
     }
@@ -61,7 +66,8 @@ impl DailyHistory {
         let median = median_of(&mut v);
         let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
         let mad = median_of(&mut dev);
-        Some(Robust { median, sigma: (1.4826 * mad).max(1.0).max(median / 10.0) })
+        let mean = v.iter().sum::<f64>() / n as f64;
+        Some(Robust { median, sigma: (1.4826 * mad).max(1.0).max(median / 10.0).max(median.sqrt()), mean })
     }
 
     pub fn raw(&self) -> ([u16; HISTORY_DAYS], u8, u8) {
@@ -98,7 +104,9 @@ pub struct Cusum {
 impl Cusum {
     /// Adds a completed day; returns whether the alarm is raised.
     pub fn add(&mut self, x: f64, base: Robust, k: f64, h: f64) -> bool {
-        let z = (x - base.median) / base.sigma;
+        // Referenced on the larger of median and mean, with at least a count's noise.
+        let reference = base.median.max(base.mean);
+        let z = (x - reference) / base.sigma.max(reference.sqrt());
         self.s = (f64::from(self.s) + z - k).max(0.0) as f32;
         f64::from(self.s) > h
     }
@@ -258,7 +266,8 @@ mod tests {
         h.push(900); // one extraordinary day
         let r = h.robust().unwrap();
         assert_eq!(r.median, 40.0);
-        assert!((r.sigma - 4.0).abs() < 1.5, "{r:?}");
+        // The MAD says ~3; a count of 40 has a noise of √40 ≈ 6.3, the floor.
+        assert!((r.sigma - 40f64.sqrt()).abs() < 0.01, "{r:?}");
         // The ring keeps 28 days.
         for _ in 0..40 {
             h.push(10);
@@ -269,10 +278,11 @@ mod tests {
 
     #[test]
     fn cusum_catches_a_slow_ramp_that_no_single_day_shows() {
-        let base = Robust { median: 40.0, sigma: 4.0 };
+        let base = Robust { median: 40.0, sigma: 4.0, mean: 40.0 };
         let mut c = Cusum::default();
-        // +2σ a day: never beyond a z of 3, alarm after a few days.
-        let days = (1..=10).position(|_| c.add(48.0, base, 0.5, 5.0)).map(|d| d + 1);
+        // +2σ a day (σ at least a count's noise, √40): never beyond a z of 3, alarm after a
+        // few days.
+        let days = (1..=10).position(|_| c.add(53.0, base, 0.5, 5.0)).map(|d| d + 1);
         assert_eq!(days, Some(4));
         // Usual days bring it back down.
         let mut c = Cusum::default();

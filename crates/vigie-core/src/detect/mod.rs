@@ -84,6 +84,9 @@ pub struct State {
     pub peers: FastMap<(OrgKind, Role), PeerHistogram>,
     /// Accounts under suspicion, until when.
     pub suspects: FastMap<AgentId, i64>,
+    /// Each peer group's level on the day being completed (seasonal adjustment of the CUSUM).
+    /// Not in snapshots: it is rebuilt within a day, and the replay rebuilds it too.
+    pub levels: FastMap<(OrgKind, Role), account::DayLevel>,
 }
 
 impl State {
@@ -210,7 +213,8 @@ impl ExfiltrationDetector {
             let peer = (h.org_kind, h.role);
             let a = st.accounts.entry(h.agent).or_default();
             a.peer = Some(peer);
-            if let Some(done) = a.roll(at, (s.cusum_k, s.cusum_h)) {
+            let level = st.levels.entry(peer).or_default();
+            if let Some(done) = a.roll(at, (s.cusum_k, s.cusum_h), |d, r| level.level(d, r)) {
                 st.peers.entry(done.peer).or_default().add(done.distinct);
             }
             let released = !h.returned.is_empty() && h.action != AccessAction::ScopeList;
@@ -294,10 +298,11 @@ impl ExfiltrationDetector {
         }
         let quotas = [t.quota_hour, t.quota_day, t.quota_week];
 
-        let State { accounts, orgs, groups, peers, suspects } = st;
+        let State { accounts, orgs, groups, peers, suspects, levels } = st;
         let a = accounts.entry(agent).or_default();
         a.peer = Some(peer);
-        if let Some(done) = a.roll(now, (s.cusum_k, s.cusum_h)) {
+        let level = levels.entry(peer).or_default();
+        if let Some(done) = a.roll(now, (s.cusum_k, s.cusum_h), |d, r| level.level(d, r)) {
             peers.entry(done.peer).or_default().add(done.distinct);
         }
         if a.suspended {
@@ -353,6 +358,14 @@ impl ExfiltrationDetector {
         if lookup && e.decision != Decision::Allow {
             a.cold.misses.push_back(now);
             a.derived.last_miss = now;
+            if a.day.outside_lookups == 0 {
+                a.cold.outside.clear();
+            }
+            if let Some(p) = e.person
+                && a.cold.outside.len() < account::OUTSIDE_KEPT
+            {
+                a.cold.outside.push(p.get());
+            }
             a.day.outside_lookups += 1;
         }
         // The list of misses is read only within the window of the latest one.
@@ -547,7 +560,15 @@ impl ExfiltrationDetector {
             }
         }
         if own && now < a.cusum_alarm_until && new_to_account {
-            out.push(VerdictAction::StepUp, format!("cusum={:.1} threshold={}", a.cold.cusum.s, s.cusum_h));
+            if ctx.elevated {
+                // The owner proved presence since the alarm: the drift is theirs. The sum
+                // starts again (the design's "pass → continue, with the counter reset").
+                a.cold.cusum.s = 0.0;
+                a.cusum_alarm_until = i64::MIN;
+                out.push(VerdictAction::Allow, "cusum_reset_by_step_up=1".into());
+            } else {
+                out.push(VerdictAction::StepUp, format!("cusum={:.1} threshold={}", a.cold.cusum.s, s.cusum_h));
+            }
         }
         let denied_today = a.day.denied + u32::from(e.action == AccessAction::View && e.decision != Decision::Allow);
         let views_today = a.day.views + u32::from(e.action == AccessAction::View);
@@ -642,6 +663,12 @@ impl ExfiltrationDetector {
         }
         if let Some(p) = person {
             if releases {
+                if a.day.outside_lookups > 0
+                    && let Some(i) = a.cold.outside.iter().position(|&x| x == p.get())
+                {
+                    a.cold.outside.swap_remove(i);
+                    a.day.outside_lookups -= 1;
+                }
                 a.persons.touch(p, e.at);
                 count_release(a, now, last);
                 // One keyed hash for both sketches when they share the key.

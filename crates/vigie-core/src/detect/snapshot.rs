@@ -332,6 +332,8 @@ fn read_account(r: &mut Reader) -> Option<Account> {
         cusum,
         hours,
         creations,
+        // Not kept: after a restart, today's denied lookups resolved later count as outside.
+        outside: Vec::new(),
     };
     let mut account = Account {
         day,
