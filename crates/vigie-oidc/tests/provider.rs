@@ -284,7 +284,8 @@ impl Provider {
             }
         });
 
-        match rx.recv_timeout(Duration::from_secs(20)) {
+        // Node loads oidc-provider in seconds, but far slower on a loaded 2-core CI machine (seen: > 20 s).
+        match rx.recv_timeout(Duration::from_secs(90)) {
             Ok(issuer) => Provider { child, issuer },
             Err(_) => {
                 let _ = child.kill();
