@@ -46,7 +46,7 @@ fn actor<'a>(state: &AppState, authed: &'a Authed) -> Result<Actor<'a>, Problem>
     Ok(Actor {
         agent: &authed.caller.agent,
         org: &authed.caller.org,
-        elevated: authed.caller.elevated,
+        elevated: authed.recent_factor(),
         created_by: origin.created_by,
     })
 }

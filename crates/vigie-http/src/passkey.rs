@@ -143,7 +143,7 @@ pub async fn register_start(
 }
 
 pub fn require_elevated(authed: &Authed) -> Result<(), Problem> {
-    if authed.caller.elevated {
+    if authed.recent_factor() {
         Ok(())
     } else {
         Err(Problem::step_up_required(

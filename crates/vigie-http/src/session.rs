@@ -220,11 +220,10 @@ pub fn open_session(
         let _ = state.accounts.end_session(id);
         return Err(p);
     }
-    // A sign-in in which Vigie itself verified a second factor (the same proofs a step-up asks
-    // for) starts elevated; a provider's word alone (`oidc`) does not.
-    if opening.method != "oidc" {
-        state.accounts.elevate(id, now.plus_millis(policy.elevation_ms)).map_err(|_| Problem::unavailable())?;
-    }
+    // A sign-in in which Vigie itself verified a second factor counts as a recent factor for
+    // account actions for the elevation window ([`Authed::recent_factor`]), but does not elevate
+    // the session: a step-up the detector asks for because of what the session does must be
+    // met by a proof given after (a cookie stolen right after sign-in must not inherit it).
     Ok(Tokens {
         session: id,
         access,
@@ -506,6 +505,18 @@ pub struct Authed {
     pub session: SessionRecord,
     pub step_up_pending: bool,
     pub refreshed: Option<Tokens>,
+    /// Signed in with a second factor Vigie verified (not a provider's word alone) within the
+    /// elevation window.
+    pub fresh_sign_in: bool,
+}
+
+impl Authed {
+    /// A second factor proven in the elevation window, by a step-up or at sign-in: what
+    /// account actions and passkey changes ask for. Reads ask more: a step-up the detector
+    /// demanded is met only by `caller.elevated` (a step-up).
+    pub fn recent_factor(&self) -> bool {
+        self.caller.elevated || self.fresh_sign_in
+    }
 }
 
 /// Ends a session and ledgers why, with the context it was bound to and the one seen.
@@ -602,7 +613,8 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         reason: None,
         sign_in: session.sign_in,
     };
-    Ok(Authed { caller, session, step_up_pending, refreshed })
+    let fresh_sign_in = session.method != "oidc" && now < session.created_at.plus_millis(policy.elevation_ms);
+    Ok(Authed { caller, session, step_up_pending, refreshed, fresh_sign_in })
 }
 
 /// Issues a new access token for a live session.

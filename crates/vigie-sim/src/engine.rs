@@ -17,7 +17,6 @@ use vigie_core::guard::{Caller, Guard, LookupKey, RequestMeta};
 use vigie_core::ids::{PersonId, RequestId, SessionId};
 use vigie_core::ports::{
     AccessLedger, AccessReason, DetectContext, Detector, LedgerError, LedgerReceipt, LifecycleAction, LifecycleKind,
-    Registry,
 };
 use vigie_core::time::Timestamp;
 
@@ -142,13 +141,8 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
     let build_seconds = began.elapsed().as_secs_f64();
     let began = std::time::Instant::now();
 
-    let tap = Arc::new(Tap::default());
-    let guard = Guard {
-        authz: Arc::new(shipped_authz()),
-        registry: world.registry.clone() as Arc<dyn Registry>,
-        detector: tap.clone(),
-        ledger: Arc::new(CountingLedger::default()),
-    };
+    let authz = Arc::new(shipped_authz());
+    let ledger: Arc<dyn AccessLedger> = Arc::new(CountingLedger::default());
     let n_agents = world.agents.len();
     let mut systems: Vec<SystemRun> = params
         .systems
@@ -223,22 +217,37 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
                 }
             }
         }
+        // The registry learns today's relationships, each at its moment; a request sees those
+        // known at its own, so the day's requests can go through the guard on both cores.
+        let mut day_requests: Vec<(&Request, RequestId)> = Vec::with_capacity(stream.len());
         for req in &stream {
             if let Op::Relate(r) = &req.op {
-                world.registry.add(r.clone());
+                world.registry.add(r.clone(), req.at);
                 continue;
             }
-            requests += 1;
-            let request = RequestId(next_request);
+            day_requests.push((req, RequestId(next_request)));
             next_request += 1;
-            let rel = through_guard(&guard, &tap, &world, &sessions, req, request);
-            let broad = broad_events(&world, req, &rel);
-            events += rel.len() as u64;
-            for sys in &mut systems {
-                let ev = if sys.spec.relationships() { &rel } else { &broad };
-                judge(sys, &sessions, &attacks, req, ev, &canaries, evaluating, day);
-            }
         }
+        requests += day_requests.len() as u64;
+        let produced = guard_pass(&authz, &ledger, &world, &sessions, &day_requests);
+        events += produced.iter().map(|(rel, _)| rel.len() as u64).sum::<u64>();
+        // Then every system judges the same events, in the stream's order; systems are
+        // independent of one another, so they are judged on two threads.
+        let ctx = JudgeContext { sessions: &sessions, attacks: &attacks, canaries: &canaries, evaluating, day };
+        let split = balanced_split(&systems);
+        let (left, right) = systems.split_at_mut(split);
+        let judge_all = |group: &mut [SystemRun]| {
+            for sys in group {
+                for ((req, _), (rel, broad)) in day_requests.iter().zip(&produced) {
+                    let ev = if sys.spec.relationships() { rel } else { broad };
+                    judge(sys, &ctx, req, ev);
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| judge_all(right));
+            judge_all(left);
+        });
         // The nightly batch, for the systems that have one.
         for sys in &mut systems {
             for agent in sys.detector.nightly(day_end) {
@@ -294,6 +303,71 @@ fn requested(req: &Request) -> CategorySet {
         Who::Benign => base,
         Who::Attack(_) => base.with(DataCategory::Nir).with(DataCategory::Sensitive),
     }
+}
+
+/// The day's requests through the real guard on two threads (contiguous halves): per request,
+/// the events it produced and those a broad-access registry would have.
+fn guard_pass(
+    authz: &Arc<Authz>,
+    ledger: &Arc<dyn AccessLedger>,
+    world: &SimWorld,
+    sessions: &[SimSession],
+    requests: &[(&Request, RequestId)],
+) -> Vec<(Vec<AccessEvent>, Vec<AccessEvent>)> {
+    let half = requests.len() / 2;
+    let run = |part: &[(&Request, RequestId)]| -> Vec<(Vec<AccessEvent>, Vec<AccessEvent>)> {
+        let tap = Arc::new(Tap::default());
+        part.iter()
+            .map(|(req, id)| {
+                let guard = Guard {
+                    authz: authz.clone(),
+                    registry: Arc::new(world.registry.at(req.at)),
+                    detector: tap.clone(),
+                    ledger: ledger.clone(),
+                };
+                let rel = through_guard(&guard, &tap, world, sessions, req, *id);
+                let broad = broad_events(world, req, &rel);
+                (rel, broad)
+            })
+            .collect()
+    };
+    let (first, second) = requests.split_at(half);
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| run(second));
+        let mut out = run(first);
+        match later.join() {
+            Ok(rest) => out.extend(rest),
+            // A panic in the guard pass is a bug in the simulator: let it surface.
+            Err(e) => std::panic::resume_unwind(e),
+        }
+        out
+    })
+}
+
+/// Where to cut the systems in two groups of about equal cost (Vigie's detector costs
+/// about three times a baseline's).
+fn balanced_split(systems: &[SystemRun]) -> usize {
+    let cost = |s: &SystemRun| if matches!(s.spec.kind, crate::systems::SystemKind::Vigie { .. }) { 3i64 } else { 1 };
+    let total: i64 = systems.iter().map(cost).sum();
+    let mut prefix = 0i64;
+    let mut best = (i64::MAX, 0usize);
+    for (i, s) in systems.iter().enumerate() {
+        prefix += cost(s);
+        let imbalance = (2 * prefix - total).abs();
+        if imbalance < best.0 {
+            best = (imbalance, i + 1);
+        }
+    }
+    best.1
+}
+
+/// What every system's judgement of one day shares.
+struct JudgeContext<'a> {
+    sessions: &'a [SimSession],
+    attacks: &'a Attacks,
+    canaries: &'a vigie_core::detect::FastSet<PersonId>,
+    evaluating: bool,
+    day: i32,
 }
 
 /// The request through the real guard; returns the events it produced.
@@ -364,22 +438,12 @@ fn broad_events(world: &SimWorld, req: &Request, rel: &[AccessEvent]) -> Vec<Acc
 /// One system's answer to one request: the ladder as the server applies it (a benign owner
 /// passes step-ups and gives reasons; an attacker gives reasons but passes a step-up only if
 /// it holds the second factor), then what leaves.
-#[allow(clippy::too_many_arguments)]
-fn judge(
-    sys: &mut SystemRun,
-    sessions: &[SimSession],
-    attacks: &Attacks,
-    req: &Request,
-    events: &[AccessEvent],
-    canaries: &vigie_core::detect::FastSet<PersonId>,
-    evaluating: bool,
-    day: i32,
-) {
+fn judge(sys: &mut SystemRun, ctx: &JudgeContext<'_>, req: &Request, events: &[AccessEvent]) {
     let attack = match req.who {
         Who::Attack(k) => Some(k as usize),
         Who::Benign => None,
     };
-    let released = judge_request(sys, sessions, attacks, req, events, canaries, evaluating, day);
+    let released = judge_request(sys, ctx, req, events);
     // An attacker that asked and got nothing: what containment is measured by (a registry
     // read to the end is not containment: re-reads are still served).
     if let Some(k) = attack
@@ -389,17 +453,8 @@ fn judge(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn judge_request(
-    sys: &mut SystemRun,
-    sessions: &[SimSession],
-    attacks: &Attacks,
-    req: &Request,
-    events: &[AccessEvent],
-    canaries: &vigie_core::detect::FastSet<PersonId>,
-    evaluating: bool,
-    day: i32,
-) -> bool {
+fn judge_request(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, events: &[AccessEvent]) -> bool {
+    let JudgeContext { sessions, attacks, canaries, evaluating, day } = *jc;
     let s = req.session as usize;
     let a = req.agent;
     let attack = match req.who {

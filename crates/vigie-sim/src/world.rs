@@ -90,7 +90,12 @@ pub struct SimRegistry {
     keys: Vec<Keys>,
     by_nir: Vec<(Nir, u32)>,
     by_ft: Vec<(FtId, u32)>,
-    relationships: RwLock<Vec<Vec<Relationship>>>,
+    /// The generator's relationships, per person (index = id − 1): fixed for the run.
+    relationships: Vec<Vec<Relationship>>,
+    /// Relationships that appeared during the run, per person index, each with the moment
+    /// (ms) the registry learned of it: a guarded request sees those known at its own moment
+    /// ([`RegistryAt`]), so a day's requests can go through the guard in any order.
+    added: RwLock<foldhash::HashMap<u32, Vec<(i64, Relationship)>>>,
     agents: foldhash::HashMap<AgentId, Agent>,
     orgs: foldhash::HashMap<OrgId, Organization>,
 }
@@ -115,37 +120,39 @@ impl SimRegistry {
         self.keys.get(index(p)?).map(|k| (k.ft, k.birth))
     }
 
-    /// Adds a relationship (a caseload handed over, a cover, an inbound contact, an enrolment):
-    /// the guard sees it from the next request on.
-    pub fn add(&self, r: Relationship) {
-        let Some(i) = index(r.person) else { return };
-        if let Ok(mut all) = self.relationships.write()
-            && let Some(v) = all.get_mut(i)
-        {
-            v.push(r);
+    /// Adds a relationship (a caseload handed over, a cover, an inbound contact, an enrolment)
+    /// that the registry learns of at `known_at` (ms): requests from that moment see it.
+    pub fn add(&self, r: Relationship, known_at: i64) {
+        let Some(i) = index(r.person).and_then(|i| u32::try_from(i).ok()) else { return };
+        if i as usize >= self.relationships.len() {
+            return;
         }
+        if let Ok(mut added) = self.added.write() {
+            added.entry(i).or_default().push((known_at, r));
+        }
+    }
+
+    /// The registry as a request at `at` (ms) sees it.
+    pub fn at(self: &Arc<Self>, at: i64) -> RegistryAt {
+        RegistryAt { registry: self.clone(), at }
+    }
+
+    /// The relationships of `person` active on `day` and known at `at`.
+    fn relationships_at(&self, person: PersonId, day: time::Date, at: i64) -> Result<Vec<Relationship>, StoreError> {
+        let Some(i) = index(person) else { return Ok(Vec::new()) };
+        let mut out: Vec<Relationship> = match self.relationships.get(i) {
+            Some(rs) => rs.iter().filter(|r| r.is_active_on(day)).cloned().collect(),
+            None => return Ok(Vec::new()),
+        };
+        let added = self.added.read().map_err(|_| StoreError("registry lock poisoned".into()))?;
+        if let Some(more) = added.get(&(i as u32)) {
+            out.extend(more.iter().filter(|(k, r)| *k <= at && r.is_active_on(day)).map(|(_, r)| r.clone()));
+        }
+        Ok(out)
     }
 
     pub fn add_agent(&mut self, a: Agent) {
         self.agents.insert(a.id, a);
-    }
-
-    /// Does this agent reach this person on `day` through a relationship it holds (its own,
-    /// its team's or its organization's)? The traffic model's notion; the guard asks Cedar.
-    pub fn holds(&self, agent: &Agent, p: PersonId, day: time::Date) -> bool {
-        self.active_relationships(p, day)
-            .map(|rs| {
-                rs.iter().any(|r| {
-                    r.org == agent.org
-                        && match r.kind {
-                            RelationshipKind::Caseload => {
-                                r.agent == Some(agent.id) || (r.team.is_some() && r.team == agent.team)
-                            }
-                            _ => true,
-                        }
-                })
-            })
-            .unwrap_or(false)
     }
 }
 
@@ -157,13 +164,54 @@ fn id_of(i: u32) -> Option<PersonId> {
     PersonId::new(u64::from(i) + 1)
 }
 
+/// The registry as seen by a request at one moment: relationships the registry had not yet
+/// learned of are not there.
+#[derive(Debug, Clone)]
+pub struct RegistryAt {
+    registry: Arc<SimRegistry>,
+    at: i64,
+}
+
+impl Registry for RegistryAt {
+    fn active_relationships(&self, person: PersonId, day: time::Date) -> Result<Vec<Relationship>, StoreError> {
+        self.registry.relationships_at(person, day, self.at)
+    }
+
+    fn person(&self, person: PersonId) -> Result<Option<Person>, StoreError> {
+        self.registry.person(person)
+    }
+
+    fn find_by_nir(&self, nir: &Nir, birth: time::Date) -> Result<Vec<PersonId>, StoreError> {
+        self.registry.find_by_nir(nir, birth)
+    }
+
+    fn find_by_ft_id(&self, ft: &FtId, birth: time::Date) -> Result<Vec<PersonId>, StoreError> {
+        self.registry.find_by_ft_id(ft, birth)
+    }
+
+    fn scope_page(
+        &self,
+        agent: &Agent,
+        after: Option<PersonId>,
+        limit: usize,
+        day: time::Date,
+    ) -> Result<Vec<(ScopeEntry, Relationship)>, StoreError> {
+        self.registry.scope_page(agent, after, limit, day)
+    }
+
+    fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
+        self.registry.agent(id)
+    }
+
+    fn organization(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        self.registry.organization(id)
+    }
+}
+
+/// Everything the registry knows by the end of the run (the traffic model's view).
 impl Registry for SimRegistry {
     fn active_relationships(&self, person: PersonId, day: time::Date) -> Result<Vec<Relationship>, StoreError> {
-        let all = self.relationships.read().map_err(|_| StoreError("registry lock poisoned".into()))?;
-        Ok(index(person)
-            .and_then(|i| all.get(i))
-            .map(|rs| rs.iter().filter(|r| r.is_active_on(day)).cloned().collect())
-            .unwrap_or_default())
+        self.relationships_at(person, day, i64::MAX)
     }
 
     fn person(&self, person: PersonId) -> Result<Option<Person>, StoreError> {
@@ -202,13 +250,14 @@ impl Registry for SimRegistry {
         limit: usize,
         day: time::Date,
     ) -> Result<Vec<(ScopeEntry, Relationship)>, StoreError> {
-        let all = self.relationships.read().map_err(|_| StoreError("registry lock poisoned".into()))?;
         let from = after.and_then(index).map_or(0, |i| i + 1);
         let mut out = Vec::new();
-        for (i, rs) in all.iter().enumerate().skip(from) {
+        for i in from..self.relationships.len() {
             if out.len() >= limit {
                 break;
             }
+            let Some(id) = id_of(i as u32) else { continue };
+            let rs = self.active_relationships(id, day)?;
             let Some(r) = rs.iter().find(|r| {
                 r.is_active_on(day)
                     && r.org == agent.org
@@ -218,7 +267,6 @@ impl Registry for SimRegistry {
             }) else {
                 continue;
             };
-            let Some(id) = id_of(i as u32) else { continue };
             let p = vigie_gen::person_at(&self.params, &self.gen_world, id.get()).person;
             out.push((
                 ScopeEntry { id, last_name: p.last_name, first_name: p.first_name, relationship: r.kind },
@@ -365,7 +413,8 @@ impl SimWorld {
             keys,
             by_nir,
             by_ft,
-            relationships: RwLock::new(relationships),
+            relationships,
+            added: RwLock::new(Default::default()),
             agents: Default::default(),
             orgs: orgs.iter().map(|o| (o.id, o.clone())).collect(),
         };

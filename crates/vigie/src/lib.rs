@@ -9,5 +9,6 @@ pub mod credentials;
 pub mod demo;
 pub mod generate;
 pub mod ledger_cmd;
+pub mod live;
 pub mod simulate;
 pub mod snapshot;

@@ -1,7 +1,7 @@
 //! The `vigie` binary: configuration, wiring and subcommands. Errors end here as one line on
 //! stderr and a non-zero exit; nothing below this file prints or exits.
 
-use vigie::{app, bench, config, credentials, demo, generate, ledger_cmd, simulate};
+use vigie::{app, bench, config, credentials, demo, generate, ledger_cmd, live, simulate};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +42,12 @@ enum Command {
         /// Allow a non-loopback --listen over plain HTTP (the demo prints live credentials).
         #[arg(long)]
         insecure_http_on_public_interface: bool,
+        /// Once serving, play an attack against the server over HTTP (live mode of
+        /// `vigie simulate`) beside benign agents, and show it contained; the server goes on.
+        /// Optionally a scenario file (default: the stolen-session fast bulk).
+        #[arg(long, value_name = "SCENARIO", num_args = 0..=1,
+              default_missing_value = "scenarios/stolen-session-fast-bulk.toml")]
+        attack: Option<PathBuf>,
     },
     /// Serve the API with a configuration file (see vigie.example.toml).
     Serve {
@@ -128,7 +134,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { data_dir, persons, seed, listen, no_serve, insecure_http_on_public_interface } => {
+        Command::Demo { data_dir, persons, seed, listen, no_serve, insecure_http_on_public_interface, attack } => {
+            if attack.is_some() && no_serve {
+                anyhow::bail!("--attack plays against the demo's server: it cannot go with --no-serve");
+            }
+            let attack = attack
+                .map(|f| simulate::live_scenario(std::slice::from_ref(&f), std::path::Path::new(".")))
+                .transpose()?;
             if !listen.ip().is_loopback() && !insecure_http_on_public_interface {
                 anyhow::bail!(
                     "--listen: {listen} is not a loopback address; the demo serves plain HTTP and prints live \
@@ -156,7 +168,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if no_serve {
                 return Ok(());
             }
-            runtime()?.block_on(app::serve(&app, listen))
+            let Some(scenario) = attack else { return runtime()?.block_on(app::serve(&app, listen)) };
+            let exclude: Vec<_> = accounts.iter().map(|a| a.agent.id).collect();
+            let cast = live::cast(&app.store, &scenario, 4, today(), &exclude, seed)?;
+            let opts = live::LiveOptions::new(format!("http://{listen}"));
+            runtime()?.block_on(async {
+                let server = app::serve(&app, listen);
+                let play = async {
+                    live::wait_ready(&opts.base, std::time::Duration::from_secs(10)).await?;
+                    eprintln!("vigie: playing {} against the demo ({})", scenario.name, scenario.file);
+                    live::play(&opts, &cast, &scenario, true).await?;
+                    eprintln!("vigie: attack over; still serving (Ctrl-C to stop)");
+                    anyhow::Ok(())
+                };
+                tokio::pin!(server);
+                tokio::select! {
+                    r = &mut server => r,
+                    r = play => { r?; server.await }
+                }
+            })
         }
         Command::Serve { config } => {
             let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;

@@ -38,9 +38,32 @@ pub struct SimulateArgs {
     /// Where to write report.json, report.md and the plots.
     #[arg(long, default_value = "simulation-report")]
     pub out: PathBuf,
+    /// Live mode: play one scenario (default: stolen-session-fast-bulk) against the server at
+    /// this loopback URL, in real time, beside benign agents; stops by itself.
+    #[arg(long, value_name = "URL")]
+    pub live: Option<String>,
+    /// Live mode: the running server's data directory (the accounts played are taken there).
+    #[arg(long, default_value = "./vigie-data")]
+    pub data_dir: PathBuf,
+    /// Live mode: give the played accounts new credentials (ending their sessions). Required:
+    /// never point live mode at a registry of real agents.
+    #[arg(long)]
+    pub insecure_reset_credentials: bool,
+    /// Live mode: the whole run lasts at most this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub duration: u64,
+    /// Live mode: benign agents working beside the attacker.
+    #[arg(long, default_value_t = 4)]
+    pub benign: usize,
+    /// Live mode: the attacker's requests a second, at most.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_rate: f64,
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.live {
+        return run_live(&args, url);
+    }
     if args.persons == 0 || args.persons > 20_000_000 {
         anyhow::bail!("--persons: between 1 and 20000000, got {}", args.persons);
     }
@@ -103,6 +126,53 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     write_report(&args.out, &report)?;
     println!("\nreport: {}", args.out.join("report.md").display());
     Ok(())
+}
+
+/// Live mode against a server already running (`vigie serve` or `vigie demo`).
+fn run_live(args: &SimulateArgs, url: &str) -> anyhow::Result<()> {
+    let base = crate::live::check_base(url)?;
+    if !args.insecure_reset_credentials {
+        anyhow::bail!(
+            "--live: the played accounts get new credentials in {} (their sessions end); add \
+             --insecure-reset-credentials to confirm this is a demo or test registry",
+            args.data_dir.display()
+        );
+    }
+    let scenario = live_scenario(&args.scenarios, &args.scenarios_dir)?;
+    let mut opts = crate::live::LiveOptions::new(base);
+    opts.duration = std::time::Duration::from_secs(args.duration.clamp(10, 3_600));
+    opts.benign = args.benign.min(50);
+    if !(args.max_rate > 0.0 && args.max_rate <= 1_000.0) {
+        anyhow::bail!("--max-rate: between 0 and 1000 requests a second, got {}", args.max_rate);
+    }
+    opts.max_rate = args.max_rate;
+    let store = vigie_store::Store::open(&args.data_dir)
+        .with_context(|| format!("--data-dir {}: cannot open the registry", args.data_dir.display()))?;
+    let today = vigie_core::time::Clock::now(&crate::app::WallClock).date();
+    // The demo's printed accounts are left alone.
+    let demo: Vec<_> = crate::demo::pick_accounts(&store, today)?.into_iter().map(|(a, _, _)| a.id).collect();
+    let cast = crate::live::cast(&store, &scenario, opts.benign, today, &demo, opts.seed)?;
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(crate::live::play(&opts, &cast, &scenario, true))?;
+    if outcome.contained_after.is_none() && outcome.attacker_requests > 0 {
+        anyhow::bail!("live: the attacker was not contained ({} records exposed)", outcome.exposed);
+    }
+    Ok(())
+}
+
+/// The one scenario live mode plays.
+pub fn live_scenario(files: &[PathBuf], dir: &Path) -> anyhow::Result<vigie_sim::scenario::Scenario> {
+    let file = match files {
+        [] => dir.join("stolen-session-fast-bulk.toml"),
+        [one] => one.clone(),
+        _ => anyhow::bail!("--live plays one scenario at a time: give --scenario once"),
+    };
+    let start = vigie_sim::default_start();
+    let names = vigie_sim::org_names(1, 1_000_000, start);
+    let bounds = vigie_sim::scenario::Bounds { warmup_days: 30, days: 90, org_names: &names };
+    Ok(vigie_sim::scenario::load(&file, &bounds)?)
 }
 
 /// The seed set's name and its seeds.

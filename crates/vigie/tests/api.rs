@@ -787,9 +787,15 @@ async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_sessio
     let t = TestApp::start_with(dir, clock, Some(Arc::new(DemandStepUp))).await;
     let (agent, _, in_scope) = t.account(OrgKind::Agency);
     let path = format!("/v1/persons/{in_scope}");
-    // A fresh sign-in is a fresh second factor: served.
+    // A fresh sign-in does not meet a step-up the detector asks for: a cookie stolen right
+    // after sign-in must not inherit the factor typed then (live mode found it served).
     let token = t.login(&agent).await;
-    assert_eq!(t.get(&token, &path).await.0, StatusCode::OK);
+    let (status, body) = t.get(&token, &path).await;
+    assert_eq!(
+        (status, problem_type(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "urn:vigie:problem:step-up-required"),
+        "{body}"
+    );
     t.clock.advance_millis(30_000);
     // Sixteen minutes later (refreshing the access token as clients do), the elevation has
     // lapsed: the demand is made, nothing released.
@@ -1307,7 +1313,12 @@ async fn past_the_quota_nothing_more_is_released() {
     let detector = detector_for(dir.path(), true);
     let t = TestApp::start_with(dir, clock, Some(detector)).await;
     let (agent, _, _) = t.account(OrgKind::Agency);
-    let token = t.login(&agent).await;
+    // Stepped up (the quota's step-up rung is met): what is tested is the throttle.
+    let (token, _) = t.login_full(&agent).await;
+    t.clock.advance_millis(30_000);
+    let (status, body) = t.post_auth(&token, "/v1/step-up", json!({"totp": t.code(&t.last_issued(&agent))})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_owned();
     let (_, body) = t.get(&token, "/v1/scope?limit=10").await;
     let ids: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["items"]
         .as_array()
