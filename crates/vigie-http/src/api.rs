@@ -191,6 +191,7 @@ pub async fn me(State(state): State<Arc<AppState>>, client: Client, headers: Hea
         if let Value::Object(m) = &mut v {
             m.insert("session".into(), json!(authed.session.id.0.to_string()));
             m.insert("elevated".into(), json!(authed.caller.elevated));
+            m.insert("recent_factor".into(), json!(authed.recent_factor()));
             m.insert("step_up_pending".into(), json!(authed.step_up_pending));
             m.insert("probation".into(), json!(authed.caller.probation));
         }

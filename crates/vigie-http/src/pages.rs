@@ -59,7 +59,8 @@ fn layout(title: &str, who: Option<&Authed>, body: &str) -> Response {
                 esc(&a.caller.agent.display_name),
                 esc(a.caller.agent.role.as_str()),
                 esc(&a.caller.org.name),
-                if a.caller.elevated { " · <b>elevated</b>" } else { "" },
+                // Sensitive actions are open (a step-up, or a fresh two-factor sign-in).
+                if a.recent_factor() { " · <b>elevated</b>" } else { "" },
             )
         }
         None => String::new(),
