@@ -140,8 +140,14 @@ fn run_live(args: &SimulateArgs, url: &str) -> anyhow::Result<()> {
     }
     let scenario = live_scenario(&args.scenarios, &args.scenarios_dir)?;
     let mut opts = crate::live::LiveOptions::new(base);
-    opts.duration = std::time::Duration::from_secs(args.duration.clamp(10, 3_600));
-    opts.benign = args.benign.min(50);
+    if !(10..=3_600).contains(&args.duration) {
+        anyhow::bail!("--duration: between 10 and 3600 seconds, got {}", args.duration);
+    }
+    if args.benign > 50 {
+        anyhow::bail!("--benign: at most 50 agents, got {}", args.benign);
+    }
+    opts.duration = std::time::Duration::from_secs(args.duration);
+    opts.benign = args.benign;
     if !(args.max_rate > 0.0 && args.max_rate <= 1_000.0) {
         anyhow::bail!("--max-rate: between 0 and 1000 requests a second, got {}", args.max_rate);
     }
