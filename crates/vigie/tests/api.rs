@@ -1270,7 +1270,13 @@ async fn touching_a_canary_suspends_the_account_at_once() {
     let (agent, _, in_scope) = t.account(OrgKind::Agency);
     let token = t.login(&agent).await;
     assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
+    // Walking ids onto a canary: the refused view of a canary, corroborated by the walk (a
+    // lone refused view of one only asks for a step-up; detect::tests has both).
     let canary = t.app.store.canaries().unwrap()[0];
+    for before in [canary.get() - 2, canary.get() - 1] {
+        let (status, body) = t.get(&token, &format!("/v1/persons/{before}")).await;
+        assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{status} {body}");
+    }
     let (status, body) = t.get(&token, &format!("/v1/persons/{canary}")).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::UNAUTHORIZED, "urn:vigie:problem:session-ended"));
     assert!(body.contains("account_suspended"), "{body}");
@@ -1294,6 +1300,7 @@ async fn touching_a_canary_suspends_the_account_at_once() {
     let alerts: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(alerts["alerts"][0]["verdict"], "suspend_account");
     assert_eq!(alerts["alerts"][0]["reasons"][0], format!("canary={canary}"));
+    assert_eq!(alerts["alerts"][0]["reasons"][1], "canary_by=walking_ids");
     let (status, _) = t.get(&t.passkey_session(&admin_pair(&t).0), "/v1/alerts").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "alerts are for security officers");
     let mut lines = String::new();

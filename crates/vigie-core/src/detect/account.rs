@@ -208,10 +208,20 @@ pub struct Cold {
     pub hours: HourProfile,
     // Lifecycle: account requests and approvals of the last week.
     pub creations: VecDeque<i64>,
-    /// Persons looked up today and denied (matched, out of reach). One the account reads
-    /// later the same day (an inbound contact whose relationship arrived late) is no longer an
-    /// outside lookup: a front desk is not a NIR guesser. At most [`OUTSIDE_KEPT`].
-    pub outside: Vec<u64>,
+    /// Persons looked up today and denied (matched, out of reach), with the lookup request
+    /// that found them (its id's low 64 bits). A request one of whose persons the account
+    /// reads later the same day (an inbound contact whose relationship arrived late) is no
+    /// longer an outside lookup: a front desk is not a NIR guesser. At most [`OUTSIDE_KEPT`].
+    pub outside: Vec<(u64, u64)>,
+    /// The lookup request whose candidates are being seen (a key can match several records:
+    /// a person and their re-registrations, one event each), whether one of them was a person
+    /// the agent may read (the others are then homonyms, not guesses), and whether the
+    /// request was counted as a miss and an outside lookup. A request counts once.
+    pub lookup_request: u128,
+    pub lookup_found: bool,
+    pub lookup_outside: bool,
+    /// The latest refused view of a canary that did not suspend: when (0: none), which.
+    pub canary_probe: (i64, u64),
 }
 
 /// Denied lookups remembered a day for [`Cold::outside`].
@@ -355,6 +365,7 @@ impl Account {
         std::mem::size_of::<Self>()
             + std::mem::size_of::<Cold>()
             + (c.misses.capacity() + c.session_suspensions.capacity() + c.creations.capacity()) * 8
+            + c.outside.capacity() * 16
     }
 }
 

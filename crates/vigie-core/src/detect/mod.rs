@@ -308,14 +308,48 @@ impl ExfiltrationDetector {
         if a.suspended {
             return Verdict { action: VerdictAction::SuspendAccount, reasons: vec!["account_suspended=1".into()] };
         }
-        // Tripwire: a canary person, whatever the decision (a denied canary probe is a probe).
+        // Tripwire: a canary person. Canaries are in no relationship and no benign source, so
+        // a canary read or looked up by its exact key is never chance. A view of one that the
+        // relationship check refused released nothing: it suspends when the account is walking
+        // ids, probing, mostly refused today or met another canary this week; alone (a stale
+        // link or a mistyped id meeting one of the registry's canaries) it asks for a step-up.
+        let mut canary_denied = None;
         if let Some(p) = e.person
             && on.contains(Layer::Canaries)
             && self.config.canaries.contains(&p)
         {
-            a.suspended = true;
-            suspects.insert(agent, now + SUSPICION_MS);
-            return Verdict { action: VerdictAction::SuspendAccount, reasons: vec![format!("canary={p}")] };
+            let released = e.decision == Decision::Allow && !e.returned.is_empty();
+            let looked_up = matches!(e.action, AccessAction::LookupByNir | AccessAction::LookupByFtId);
+            let walking = a.last_person.is_some_and(|last| p.get() > last && p.get() - last <= 3) && a.run + 1 >= 3;
+            let probing = now.saturating_sub(a.derived.last_miss) < LOOKUP_WINDOW_MS
+                && a.cold.misses.iter().filter(|&&t| now - t < LOOKUP_WINDOW_MS).count() >= 3;
+            let refused = a.day.denied >= 10 && 2 * a.day.denied >= a.day.views;
+            let (before, seen) = a.cold.canary_probe;
+            let again = before != 0 && now - before < WEEK_MS && seen != p.get();
+            let corroboration: Vec<&str> = [
+                (released, "released"),
+                (looked_up, "exact_key"),
+                (walking, "walking_ids"),
+                (probing, "probing"),
+                (refused, "mostly_refused_today"),
+                (again, "second_canary_7d"),
+            ]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+            a.cold.canary_probe = (now, p.get());
+            if !corroboration.is_empty() {
+                a.suspended = true;
+                suspects.insert(agent, now + SUSPICION_MS);
+                return Verdict {
+                    action: VerdictAction::SuspendAccount,
+                    reasons: vec![format!("canary={p}"), format!("canary_by={}", corroboration.join(","))],
+                };
+            }
+            canary_denied = Some(p);
+        }
+        if let Some(p) = canary_denied {
+            out.push(VerdictAction::StepUp, format!("canary_denied={p} corroborated=0"));
         }
         if a.throttled_until != 0 && now - a.throttled_until > DAY_MS {
             a.throttled_until = 0;
@@ -355,18 +389,8 @@ impl ExfiltrationDetector {
             a.last_person = Some(id);
         }
         let lookup = matches!(e.action, AccessAction::LookupByNir | AccessAction::LookupByFtId);
-        if lookup && e.decision != Decision::Allow {
-            a.cold.misses.push_back(now);
-            a.derived.last_miss = now;
-            if a.day.outside_lookups == 0 {
-                a.cold.outside.clear();
-            }
-            if let Some(p) = e.person
-                && a.cold.outside.len() < account::OUTSIDE_KEPT
-            {
-                a.cold.outside.push(p.get());
-            }
-            a.day.outside_lookups += 1;
+        if lookup {
+            observe_lookup(a, e, now);
         }
         // The list of misses is read only within the window of the latest one.
         let misses = if now.saturating_sub(a.derived.last_miss) < LOOKUP_WINDOW_MS {
@@ -439,7 +463,10 @@ impl ExfiltrationDetector {
         let foreign = novelty_bits
             & (novelty::NEW_NETWORK | novelty::NEW_BROWSER | novelty::DORMANT | novelty::CREDENTIAL_RESET)
             != 0;
-        let corroborated = sequential || probing || scripted.is_some() || foreign || suspect_maker.is_some();
+        // An account on probation trying twice its (reduced) quota is corroboration enough: a new
+        // hire reads its first caseload at a human pace, under those quotas.
+        let corroborated =
+            sequential || probing || scripted.is_some() || foreign || suspect_maker.is_some() || ctx.probation;
         if !exceeded.is_empty() {
             for &w in &exceeded {
                 out.push(
@@ -447,7 +474,11 @@ impl ExfiltrationDetector {
                     format!("distinct_persons_{}={} quota={}", names[w], projected[w], quotas[w]),
                 );
             }
-            if a.throttled_until != 0 && now >= a.throttled_until {
+            if ctx.probation {
+                // On probation the quotas are the whole allowance: no person trickles through
+                // a time-out (an account a week old has no backlog a token would serve).
+                out.push(VerdictAction::Throttle, "probation_no_token=1".into());
+            } else if a.throttled_until != 0 && now >= a.throttled_until {
                 let timeout = THROTTLE_MS[usize::from(a.rung).min(THROTTLE_MS.len() - 1)];
                 a.rung = a.rung.saturating_add(1);
                 a.throttled_until = now + timeout;
@@ -472,7 +503,7 @@ impl ExfiltrationDetector {
                         attempted[1],
                         quotas[0],
                         quotas[1],
-                        corroboration(sequential, probing, scripted.is_some(), &context)
+                        corroboration(sequential, probing, scripted.is_some(), ctx.probation, &context)
                     ),
                 );
             } else {
@@ -664,10 +695,9 @@ impl ExfiltrationDetector {
         if let Some(p) = person {
             if releases {
                 if a.day.outside_lookups > 0
-                    && let Some(i) = a.cold.outside.iter().position(|&x| x == p.get())
+                    && let Some(&(_, request)) = a.cold.outside.iter().find(|(x, _)| *x == p.get())
                 {
-                    a.cold.outside.swap_remove(i);
-                    a.day.outside_lookups -= 1;
+                    resolve_outside(a, request);
                 }
                 a.persons.touch(p, e.at);
                 count_release(a, now, last);
@@ -738,6 +768,59 @@ fn table_index(kind: OrgKind, role: Role) -> usize {
     kind as usize * Role::ALL.len() + role as usize
 }
 
+/// A lookup's candidate: a request that finds nobody the agent may read is a miss (probing)
+/// and an outside lookup, once per request whatever the number of records its key matched;
+/// one that finds a person the agent may read is neither, its other candidates being the
+/// same person's re-registrations or homonyms.
+fn observe_lookup(a: &mut Account, e: &AccessEvent, now: i64) {
+    let c = &mut *a.cold;
+    if c.lookup_request != e.request.0 {
+        c.lookup_request = e.request.0;
+        c.lookup_found = false;
+        c.lookup_outside = false;
+    }
+    let tag = e.request.0 as u64;
+    if e.decision == Decision::Allow {
+        c.lookup_found = true;
+        if c.lookup_outside {
+            // An earlier candidate of this request was counted: it was a homonym.
+            c.lookup_outside = false;
+            if c.misses.back() == Some(&now) {
+                c.misses.pop_back();
+            }
+            resolve_outside(a, tag);
+        }
+        return;
+    }
+    if c.lookup_found {
+        return;
+    }
+    if !c.lookup_outside {
+        c.lookup_outside = true;
+        c.misses.push_back(now);
+        a.derived.last_miss = now;
+        if a.day.outside_lookups == 0 {
+            c.outside.clear();
+        }
+        a.day.outside_lookups += 1;
+    }
+    if let Some(p) = e.person
+        && c.outside.len() < account::OUTSIDE_KEPT
+    {
+        c.outside.push((p.get(), tag));
+    }
+}
+
+/// An outside lookup request turned out to find someone the agent may read (a relationship
+/// that arrived late, a re-registration): it no longer counts.
+fn resolve_outside(a: &mut Account, request: u64) {
+    let before = a.cold.outside.len();
+    a.cold.outside.retain(|&(_, r)| r != request);
+    if a.cold.outside.len() < before || a.cold.lookup_request as u64 == request {
+        a.day.outside_lookups = a.day.outside_lookups.saturating_sub(1);
+    }
+}
+
 /// Today's tallies of one event.
 fn observe_tallies(a: &mut Account, now: i64, action: AccessAction, decision: Decision) {
     a.day.events += 1;
@@ -775,8 +858,11 @@ fn adds_since(person: Option<crate::ids::PersonId>, last: Option<i64>, now: i64,
     u32::from(person.is_some() && last.is_none_or(|l| l < start))
 }
 
-fn corroboration(sequential: bool, probing: bool, scripted: bool, context: &[&str]) -> String {
+fn corroboration(sequential: bool, probing: bool, scripted: bool, probation: bool, context: &[&str]) -> String {
     let mut c: Vec<&str> = Vec::new();
+    if probation {
+        c.push("probation");
+    }
     if sequential {
         c.push("sequential");
     }

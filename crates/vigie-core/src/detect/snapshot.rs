@@ -334,6 +334,11 @@ fn read_account(r: &mut Reader) -> Option<Account> {
         creations,
         // Not kept: after a restart, today's denied lookups resolved later count as outside.
         outside: Vec::new(),
+        lookup_request: 0,
+        lookup_found: false,
+        lookup_outside: false,
+        // Not kept: after a restart, a second lone canary probe in the week asks for a step-up.
+        canary_probe: (0, 0),
     };
     let mut account = Account {
         day,

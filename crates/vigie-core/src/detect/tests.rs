@@ -297,17 +297,63 @@ fn each_rung_with_its_reasons() {
 }
 
 #[test]
-fn a_canary_suspends_the_account_at_once_even_on_a_denied_probe() {
+fn a_canary_read_or_looked_up_suspends_the_account_at_once() {
     let d = detector(&[4242]);
     let a = actor(1, 1, OrgKind::TrainingOrg);
     assert_eq!(judge(&d, &view(&a, 0, 1)).action, VerdictAction::Allow);
-    let v = judge(&d, &event(&a, 1, AccessAction::View, Some(4242), false));
+    let v = judge(&d, &event(&a, 1, AccessAction::View, Some(4242), true));
     assert_eq!(v.action, VerdictAction::SuspendAccount);
-    assert_eq!(v.reasons, vec!["canary=P4242".to_owned()]);
+    assert_eq!(v.reasons, vec!["canary=P4242".to_owned(), "canary_by=released".to_owned()]);
     // And stays so.
     assert_eq!(judge(&d, &view(&a, 2, 2)).action, VerdictAction::SuspendAccount);
     // Another account is not affected.
     assert_eq!(judge(&d, &view(&actor(2, 1, OrgKind::TrainingOrg), 3, 2)).action, VerdictAction::Allow);
+    // A canary's exact key typed in a lookup, even refused: no benign source holds it.
+    let b = actor(3, 1, OrgKind::Agency);
+    let v = judge(&d, &event(&b, 4, AccessAction::LookupByNir, Some(4242), false));
+    assert_eq!(v.action, VerdictAction::SuspendAccount, "{v:?}");
+    assert!(v.reasons.contains(&"canary_by=exact_key".to_owned()), "{v:?}");
+}
+
+#[test]
+fn a_refused_view_of_a_canary_suspends_when_corroborated_and_asks_a_step_up_alone() {
+    // Alone (a stale link, a mistyped id): nothing was released; a step-up and an alert.
+    let d = detector(&[4242, 9000]);
+    let a = actor(1, 1, OrgKind::Agency);
+    assert_eq!(judge(&d, &view(&a, 0, 17)).action, VerdictAction::Allow);
+    let v = judge(&d, &event(&a, MIN, AccessAction::View, Some(4242), false));
+    assert_eq!(v.action, VerdictAction::StepUp, "{v:?}");
+    assert!(v.reasons.contains(&"canary_denied=P4242 corroborated=0".to_owned()), "{v:?}");
+    // The same canary opened again (a reload) is the same mistake.
+    let v = judge(&d, &event(&a, 2 * MIN, AccessAction::View, Some(4242), false));
+    assert_eq!(v.action, VerdictAction::StepUp, "{v:?}");
+    // Another canary within the week is not chance.
+    let v = judge(&d, &event(&a, 3 * DAY, AccessAction::View, Some(9000), false));
+    assert_eq!(v.action, VerdictAction::SuspendAccount, "{v:?}");
+    assert!(v.reasons.contains(&"canary_by=second_canary_7d".to_owned()), "{v:?}");
+
+    // Walking ids onto a canary (three ascending ids, gaps of at most 3).
+    let d = detector(&[4242]);
+    let b = actor(2, 1, OrgKind::Agency);
+    for (i, p) in [4239u64, 4241].into_iter().enumerate() {
+        assert_eq!(
+            judge(&d, &event(&b, i as i64 * 500, AccessAction::View, Some(p), false)).action,
+            VerdictAction::Allow
+        );
+    }
+    let v = judge(&d, &event(&b, 1_000, AccessAction::View, Some(4242), false));
+    assert_eq!(v.action, VerdictAction::SuspendAccount, "{v:?}");
+    assert!(v.reasons.contains(&"canary_by=walking_ids".to_owned()), "{v:?}");
+
+    // Mostly refused today: ten refused views, then a canary.
+    let d = detector(&[4242]);
+    let c = actor(3, 1, OrgKind::Agency);
+    for i in 0..10u64 {
+        judge(&d, &event(&c, i as i64 * MIN, AccessAction::View, Some(100 + i * 50), false));
+    }
+    let v = judge(&d, &event(&c, 11 * MIN, AccessAction::View, Some(4242), false));
+    assert_eq!(v.action, VerdictAction::SuspendAccount, "{v:?}");
+    assert!(v.reasons.contains(&"canary_by=mostly_refused_today".to_owned()), "{v:?}");
 }
 
 #[test]
@@ -336,6 +382,42 @@ fn lookups_that_miss_are_probing_and_outside_lookups_have_a_day_quota() {
     assert_eq!(judge(&d, &view(&a, 4 * HOUR, 5)).action, VerdictAction::Allow);
     let next_day = judge(&d, &event(&a, DAY + HOUR, AccessAction::LookupByNir, None, false));
     assert_eq!(next_day.action, VerdictAction::Allow, "{next_day:?}");
+}
+
+/// A key can match several records (a person and their re-registrations): a lookup request
+/// counts once, and not at all when one of its records is a person the agent may read.
+#[test]
+fn a_lookup_that_finds_a_readable_person_among_homonyms_is_no_guess() {
+    let d = detector(&[]);
+    let a = actor(1, 1, OrgKind::Agency);
+    let candidate = |at: i64, request: u128, person: u64, allowed: bool| {
+        let mut e = event(&a, at, AccessAction::LookupByNir, Some(person), allowed);
+        e.request = RequestId(request);
+        e
+    };
+    // Thirty contacts a day whose key also matches a re-registration the agent may not read,
+    // the readable record first or last: never an outside lookup, never a miss.
+    for i in 0..30i64 {
+        let at = i * 5 * MIN;
+        let r = 1_000 + i as u128;
+        let (readable, homonym) = ((10 + 101 * i, true), (20_000 + 97 * i, false));
+        let (first, second) = if i % 2 == 0 { (readable, homonym) } else { (homonym, readable) };
+        for (person, allowed) in [first, second] {
+            let v = judge(&d, &candidate(at, r, person as u64, allowed));
+            assert_eq!(v.action, VerdictAction::Allow, "contact {i}: {v:?}");
+        }
+    }
+    // A request matching three records, none readable: one outside lookup, one miss.
+    for i in 0..20i64 {
+        let at = 3 * HOUR + i * 20 * MIN;
+        for k in 0..3u64 {
+            let v = judge(&d, &candidate(at, 5_000 + i as u128, 50_000 + 211 * i as u64 + 53 * k, false));
+            assert_eq!(v.action, VerdictAction::Allow, "outside request {i}, record {k}: {v:?}");
+        }
+    }
+    let v = judge(&d, &candidate(10 * HOUR, 9_999, 999, false));
+    assert_eq!(v.action, VerdictAction::Throttle, "the 21st outside request: {v:?}");
+    assert!(v.reasons.contains(&"outside_lookups_day=21 quota=20".to_owned()), "{v:?}");
 }
 
 #[test]
@@ -418,6 +500,15 @@ fn probation_quotas_are_a_quarter() {
     let v = &o.verdicts[37];
     assert_eq!(v.action, VerdictAction::Throttle, "the 38th distinct person: {v:?}");
     assert!(v.reasons.iter().any(|r| r == "distinct_persons_hour=38 quota=37"), "{v:?}");
+    // No person trickles through a time-out on probation, and trying twice the hour's quota
+    // ends the session (probation is the corroboration).
+    let d = detector(&[]);
+    let mut p = Player { probation: true, ..Player::legitimate() };
+    let o = play(&d, &a, &mut p, scrambled(500, 100), 0, 20_000);
+    assert_eq!(o.released, 37, "{:?}", o.verdicts.last());
+    assert!(o.reason("probation_no_token=1"));
+    assert!(o.any(VerdictAction::SuspendSession), "{:?}", o.verdicts.last());
+    assert!(o.reason("attempted_persons hour=74"), "{:?}", o.verdicts.last());
 }
 
 /// Session context: a network and a browser new to the account lower the step-up point to
@@ -940,7 +1031,10 @@ fn sequential_ids(d: &ExfiltrationDetector) -> Outcome {
 
 fn a_canary_touched(d: &ExfiltrationDetector) -> Outcome {
     Outcome {
-        all: vec![judge(d, &event(&actor(1, 1, OrgKind::TrainingOrg), 0, AccessAction::View, Some(4242), false))],
+        all: vec![judge(
+            d,
+            &event(&actor(1, 1, OrgKind::TrainingOrg), 0, AccessAction::LookupByNir, Some(4242), false),
+        )],
         ..Outcome::default()
     }
 }
