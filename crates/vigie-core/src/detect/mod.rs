@@ -18,15 +18,17 @@
 //! - **peer baselines**: the peer group's (organization kind × role) percentile of daily
 //!   distinct persons, and the group's total against its usual day;
 //! - **enumeration**: ascending ids, lookups that miss, scripted cadence, deep pagination;
-//! - **canaries**: any touch is a tripwire;
+//! - **canaries**: a canary read or looked up by its key is a tripwire; a refused view of one
+//!   is when corroborated (walking ids, probing, a day mostly refused, a second canary), and
+//!   asks for a step-up alone;
 //! - **lifecycle**: an account creating or approving accounts unusually is held and under
 //!   suspicion; the accounts it made share its risk.
 //!
 //! The ladder: allow → friction (say why, from a closed list) → step-up → throttle (one new
 //! person per time-out once over a quota, time-outs 1 → 5 → 60 min) → suspend the session
-//! (twice a quota attempted, corroborated by enumeration, context or suspicion) → suspend the
-//! account (a canary; two session suspensions in a day). **Statistical signals only ever ask
-//! for a step-up**: throttling needs a hard quota, suspension a tripwire.
+//! (twice a quota attempted, corroborated by enumeration, context, suspicion or probation) →
+//! suspend the account (a canary; two session suspensions in a day). **Statistical signals
+//! only ever ask for a step-up**: throttling needs a hard quota, suspension a tripwire.
 //!
 //! Any layer can be switched off ([`Layers`], for the simulator's ablation study): its signals
 //! then decide nothing, while every baseline and window keeps learning as usual.
