@@ -1273,7 +1273,7 @@ async fn touching_a_canary_suspends_the_account_at_once() {
     // Walking ids onto a canary: the refused view of a canary, corroborated by the walk (a
     // lone refused view of one only asks for a step-up; detect::tests has both).
     let canary = t.app.store.canaries().unwrap()[0];
-    for before in [canary.get() - 2, canary.get() - 1] {
+    for before in [canary.get() - 2, canary.get() - 1].map(|id| vigie_core::ids::PersonId::new(id).unwrap()) {
         let (status, body) = t.get(&token, &format!("/v1/persons/{before}")).await;
         assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{status} {body}");
     }
