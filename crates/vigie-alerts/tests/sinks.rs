@@ -79,11 +79,16 @@ async fn a_canary_alert_reaches_the_feed_the_file_and_the_webhook() {
     };
     assert_eq!(detector.assess(&view(1), &Default::default()).action, VerdictAction::Allow);
     assert!(alerter.feed.recent(10, |_| true).is_empty(), "an allow raises nothing");
-    assert_eq!(detector.assess(&view(4242), &Default::default()).action, VerdictAction::SuspendAccount);
+    // A canary looked up by its exact key (no benign source holds one): the tripwire.
+    let canary = AccessEvent { action: AccessAction::LookupByNir, ..view(4242) };
+    assert_eq!(detector.assess(&canary, &Default::default()).action, VerdictAction::SuspendAccount);
 
     let feed = alerter.feed.recent(10, |_| true);
     assert_eq!(feed.len(), 1);
-    assert_eq!((feed[0].verdict, feed[0].reasons.clone()), ("suspend_account", vec!["canary=P4242".to_owned()]));
+    assert_eq!(
+        (feed[0].verdict, feed[0].reasons.clone()),
+        ("suspend_account", vec!["canary=P4242".to_owned(), "canary_by=exact_key".to_owned()])
+    );
     for _ in 0..100 {
         if alerter.delivered.load(Ordering::SeqCst) == 1 {
             break;
