@@ -38,6 +38,7 @@ pub mod baseline;
 pub mod config;
 pub mod hll;
 pub mod org;
+pub mod places;
 pub mod snapshot;
 pub mod window;
 
@@ -55,8 +56,12 @@ use org::{GroupState, OrgState};
 use window::{DAY_MS, HOUR_MS, WEEK_MS};
 
 const LOOKUP_WINDOW_MS: i64 = 10 * 60_000;
-/// How stale an organization's note of an account's activity and quotas may get.
-const ORG_SEEN_MS: i64 = 60_000;
+/// How stale an organization's note of an account's activity may get. The note only says
+/// whether the account was active in the week (its quotas then count in the organization's);
+/// a change of quotas (probation, suspicion) is noted at once. An hour's staleness against a
+/// week's horizon changes nothing measurable, and an agent reading a record every few minutes
+/// no longer writes to its organization's map at every read.
+const ORG_SEEN_MS: i64 = HOUR_MS;
 /// Escalating throttle time-outs on repeats.
 const THROTTLE_MS: [i64; 3] = [60_000, 5 * 60_000, 60 * 60_000];
 /// Cadence: at most this mean gap, and a coefficient of variation below this, over the last
@@ -78,9 +83,10 @@ pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 /// Everything the detector remembers. One lock: a decision is a few map operations.
 #[derive(Debug, Default)]
 pub struct State {
-    /// Boxed: the map's own entries stay small and dense (they fit in cache for tens of
-    /// thousands of accounts), so finding an account costs one miss, on its state.
-    pub accounts: FastMap<AgentId, Box<Account>>,
+    /// In place, not boxed: with tens of thousands of accounts the map's slots do not stay in
+    /// cache (its control bytes do), so finding a boxed account cost two misses, the slot and
+    /// then the state; in place the slot is the state.
+    pub accounts: FastMap<AgentId, Account>,
     pub orgs: FastMap<OrgId, OrgState>,
     pub groups: FastMap<(OrgKind, Role), GroupState>,
     pub peers: FastMap<(OrgKind, Role), PeerHistogram>,
@@ -256,10 +262,12 @@ impl ExfiltrationDetector {
     /// What the state holds, in bytes.
     pub fn memory(&self) -> Memory {
         let Ok(st) = self.state.lock() else { return Memory::default() };
-        let entry = std::mem::size_of::<(AgentId, Box<Account>)>() + 1;
+        let entry = std::mem::size_of::<(AgentId, Account)>() + 1;
         Memory {
             accounts: st.accounts.len(),
-            account_bytes: st.accounts.values().map(|a| a.bytes()).sum::<usize>() + st.accounts.capacity() * entry,
+            // The map holds the accounts in place: its slots, then what each holds beyond them.
+            account_bytes: st.accounts.values().map(|a| a.bytes() - std::mem::size_of::<Account>()).sum::<usize>()
+                + st.accounts.capacity() * entry,
             distinct_bytes: st.accounts.values().map(|a| a.persons.heap_bytes()).sum(),
             distinct_persons: st.accounts.values().map(|a| a.persons.len()).sum(),
             shared_bytes: st.orgs.values().map(OrgState::bytes).sum::<usize>()

@@ -139,7 +139,7 @@ pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
     for i in 0..n {
         let agent = r.u64().and_then(AgentId::new).ok_or_else(|| bad(format!("accounts[{i}]")))?;
         let a = read_account(&mut r).ok_or_else(|| bad(format!("accounts[{i}] ({agent})")))?;
-        state.accounts.insert(agent, Box::new(a));
+        state.accounts.insert(agent, a);
     }
     let n = r.count(8).ok_or_else(|| bad("organizations".into()))?;
     state.orgs.reserve(n);

@@ -22,10 +22,10 @@ const WINDOWS: [i64; 3] = [HOUR_MS, DAY_MS, WEEK_MS];
 /// A person id of 0 in the log: a touch superseded by a later one (ids are never 0).
 const SUPERSEDED: u64 = 0;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DistinctWindows {
     /// Each remembered person: the sequence number of its latest touch in `log`.
-    last: super::FastMap<PersonId, u64>,
+    last: super::places::Places,
     /// Touches, oldest first: (time, person id or [`SUPERSEDED`]).
     log: VecDeque<(i64, u64)>,
     /// The sequence number of `log[0]`.
@@ -33,7 +33,25 @@ pub struct DistinctWindows {
     /// Per window, the sequence number of the first touch still inside it (hour ≥ day ≥ week).
     cursor: [u64; 3],
     count: [u32; 3],
+    /// Per window, a time before which nothing leaves it (its cursor's touch plus its length,
+    /// or earlier): until then the log is not read, so an event costs no miss on the log's
+    /// far end for windows where nothing is due.
+    due: [i64; 3],
     latest: i64,
+}
+
+impl Default for DistinctWindows {
+    fn default() -> Self {
+        DistinctWindows {
+            last: Default::default(),
+            log: VecDeque::new(),
+            base: 0,
+            cursor: [0; 3],
+            count: [0; 3],
+            due: [i64::MAX; 3],
+            latest: i64::MIN,
+        }
+    }
 }
 
 /// Distinct persons in the last hour, day and week.
@@ -53,7 +71,7 @@ impl DistinctWindows {
         let now = now.millis().max(self.latest);
         self.latest = now;
         self.expire(now);
-        let prev = self.last.get(&person).copied();
+        let prev = self.last.get(person.get());
         let prev_at = prev.and_then(|seq| self.at_seq(seq));
         if prev_at == Some(now) {
             return false; // the same moment again: nothing changes
@@ -68,7 +86,11 @@ impl DistinctWindows {
         }
         let seq = self.base + self.log.len() as u64;
         self.log.push_back((now, person.get()));
-        self.last.insert(person, seq);
+        // Entries come in time order: this one is due last, unless its window had none.
+        for (due, &len) in self.due.iter_mut().zip(&WINDOWS) {
+            *due = (*due).min(now.saturating_add(len));
+        }
+        self.last.insert(person.get(), seq);
         if self.log.len() > 2 * self.last.len() + 64 {
             self.compact();
         }
@@ -84,18 +106,21 @@ impl DistinctWindows {
     fn expire(&mut self, now: i64) {
         let end = self.base + self.log.len() as u64;
         for (w, &len) in WINDOWS.iter().enumerate() {
+            if now < self.due[w] {
+                continue;
+            }
+            self.due[w] = i64::MAX;
             while self.cursor[w] < end {
                 let Some(&(t, person)) = self.log.get((self.cursor[w] - self.base) as usize) else { break };
                 if now - t < len {
+                    self.due[w] = t.saturating_add(len);
                     break;
                 }
                 if person != SUPERSEDED {
                     // The person's latest touch leaves the window: so does the person.
                     self.count[w] -= 1;
-                    if len == WEEK_MS
-                        && let Some(p) = PersonId::new(person)
-                    {
-                        self.last.remove(&p);
+                    if len == WEEK_MS {
+                        self.last.remove(person);
                     }
                 }
                 self.cursor[w] += 1;
@@ -119,8 +144,8 @@ impl DistinctWindows {
                     *new = new_seq;
                 }
             }
-            if let Some(p) = PersonId::new(person) {
-                self.last.insert(p, new_seq);
+            if person != SUPERSEDED {
+                self.last.insert(person, new_seq);
                 self.log.push_back((t, person));
             }
         }
@@ -145,12 +170,12 @@ impl DistinctWindows {
 
     /// When `person` was last touched, if within the week.
     pub fn last_touch(&self, person: PersonId) -> Option<i64> {
-        self.last.get(&person).and_then(|&seq| self.at_seq(seq))
+        self.last.get(person.get()).and_then(|seq| self.at_seq(seq))
     }
 
     /// Each remembered person and its last touch (snapshots).
     pub fn entries(&self) -> impl Iterator<Item = (PersonId, i64)> + '_ {
-        self.last.iter().filter_map(|(&p, &seq)| Some((p, self.at_seq(seq)?)))
+        self.last.iter().filter_map(|(p, seq)| Some((PersonId::new(p)?, self.at_seq(seq)?)))
     }
 
     /// Rebuilds the windows from persons' last touches (a snapshot's): touching each once, in
@@ -168,8 +193,8 @@ impl DistinctWindows {
 
     /// Bytes held beyond the struct itself (map and log capacities), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        // A hash map entry: key, value, one control byte; a log entry: (i64, u64).
-        self.last.capacity() * (std::mem::size_of::<(PersonId, u64)>() + 1)
+        // A table slot: person and place; a log entry: (i64, u64).
+        self.last.capacity() * std::mem::size_of::<(u64, u64)>()
             + self.log.capacity() * std::mem::size_of::<(i64, u64)>()
     }
 
