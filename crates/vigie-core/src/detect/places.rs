@@ -144,7 +144,7 @@ mod tests {
                 let k = 1 + (x >> 8) % keys;
                 // Phases: mostly inserting, then mostly removing (the table shrinks).
                 let removing = (step / 10_000) % 2 == 1;
-                if x % 3 == 0 || (removing && x % 5 != 0) {
+                if x.is_multiple_of(3) || (removing && !x.is_multiple_of(5)) {
                     assert_eq!(t.remove(k), m.remove(&k).is_some(), "remove {k} at {step}");
                 } else {
                     t.insert(k, step);
