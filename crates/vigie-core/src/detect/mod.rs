@@ -310,6 +310,14 @@ impl ExfiltrationDetector {
 
         let State { accounts, orgs, groups, peers, suspects, levels } = st;
         let a = accounts.entry(agent).or_default();
+        // The person's last touch and the organization's state are read here, first, though
+        // used further down: both are likely out of cache, and asking for them now lets their
+        // loads overlap with the work in between instead of waiting in turn.
+        let candidate = !e.returned.is_empty() && e.action != AccessAction::ScopeList;
+        let person = e.person.filter(|_| candidate);
+        let last = person.and_then(|p| a.persons.last_touch(p));
+        let key = self.config.hll_key;
+        let org = orgs.entry(e.actor.org).or_insert_with(|| OrgState::new(key));
         a.peer = Some(peer);
         let level = levels.entry(peer).or_default();
         if let Some(done) = a.roll(now, (s.cusum_k, s.cusum_h), |d, r| level.level(d, r)) {
@@ -446,11 +454,27 @@ impl ExfiltrationDetector {
         }
 
         // What this event would add to the account's windows.
-        let candidate = !e.returned.is_empty() && e.action != AccessAction::ScopeList;
-        let person = e.person.filter(|_| candidate);
-        let last = person.and_then(|p| a.persons.last_touch(p));
-        let d = a.persons.at(e.at);
+        let d = a.persons.upper();
         let adds = |len: i64| u32::from(person.is_some() && last.is_none_or(|l| now - l >= len));
+        // The windows' counts as they stand are an upper bound (a window only loses persons as
+        // time passes); they are brought up to now, which reads the log's old end (a miss), only
+        // when the bound comes near a threshold they are compared with below. Most events then
+        // decide on counts that could not change the verdict.
+        let refused_hour =
+            if now.saturating_sub(a.derived.last_refused) < HOUR_MS { a.cold.refused.total(now) } else { 0 };
+        let step_up_percent = if risk >= 1 { (t.step_up_percent / 2).max(1) } else { t.step_up_percent };
+        let reaches = |count: u32, threshold: u64| u64::from(count) + 1 >= threshold;
+        let d = if (0..3).any(|w| {
+            let c = [d.hour, d.day, d.week][w];
+            (u64::from(c) + 1) * 100 >= u64::from(quotas[w]) * u64::from(step_up_percent.min(100))
+        }) || (scripted.is_some() && (u64::from(d.hour) + 1) * 5 >= u64::from(t.quota_hour))
+            || reaches(d.hour + refused_hour, 2 * u64::from(quotas[0]))
+            || reaches(d.day + a.day.refused_new, 2 * u64::from(quotas[1]))
+        {
+            a.persons.at(e.at)
+        } else {
+            d
+        };
         let projected = [d.hour + adds(HOUR_MS), d.day + adds(DAY_MS), d.week + adds(WEEK_MS)];
         let new_to_account = adds(WEEK_MS) == 1;
         if let Some((mean, sd)) = scripted
@@ -463,8 +487,6 @@ impl ExfiltrationDetector {
         let names = ["hour", "day", "week"];
         let exceeded: Vec<usize> =
             (0..3).filter(|&w| hard && projected[w] > quotas[w] && adds([HOUR_MS, DAY_MS, WEEK_MS][w]) == 1).collect();
-        let refused_hour =
-            if now.saturating_sub(a.derived.last_refused) < HOUR_MS { a.cold.refused.total(now) } else { 0 };
         let again = person.is_some_and(|p| a.derived.refused_any && a.cold.refused_recent.contains(&p.get()));
         let attempt = |len: i64| if again { 0 } else { adds(len) };
         let attempted = [d.hour + refused_hour + attempt(HOUR_MS), d.day + a.day.refused_new + attempt(DAY_MS)];
@@ -525,7 +547,6 @@ impl ExfiltrationDetector {
         }
 
         // Near a quota: a step-up (at half the usual point when the context is unusual).
-        let step_up_percent = if risk >= 1 { (t.step_up_percent / 2).max(1) } else { t.step_up_percent };
         let near =
             hard && (0..3).any(|w| u64::from(projected[w]) * 100 >= u64::from(quotas[w]) * u64::from(step_up_percent));
         if near && exceeded.is_empty() {
@@ -542,8 +563,6 @@ impl ExfiltrationDetector {
         }
 
         // The organization's and the peer group's shared counts.
-        let key = self.config.hll_key;
-        let org = orgs.entry(e.actor.org).or_insert_with(|| OrgState::new(key));
         // The organization's list of active accounts needs minutes, not milliseconds.
         if now.saturating_sub(a.derived.org_seen_at) >= ORG_SEEN_MS || a.derived.org_seen_quotas != quotas {
             org.seen(agent, now, quotas);

@@ -1,11 +1,12 @@
-//! Each remembered person's place in an account's touch log: a hash table whose entries hold
-//! the person and its place side by side, with linear probing.
+//! Each remembered person's latest touch (its time, and its place in the account's touch log):
+//! a hash table whose entries hold the person and its touch side by side, with linear probing.
 //!
 //! Why not the standard map: with 50 000 active accounts every account's table is out of cache
 //! when its next event comes, and the standard map keeps its control bytes apart from its
 //! entries, so a lookup costs two misses, an insert of a new person a third. Here a lookup
 //! reads one line (or two, when a probe crosses a line's end) and the insert writes the slot
-//! the lookup ended on. The hash is foldhash's, seeded per table from a per-process random
+//! the lookup ended on. The time is kept beside the place, so that learning when a person was
+//! last read does not wait for a second miss, on the log. The hash is foldhash's, seeded per table from a per-process random
 //! seed, so that person ids chosen by a caller cannot be made to collide. Removal shifts the
 //! following entries back (no tombstones), and the table halves when it is an eighth full, so
 //! memory follows the persons the week remembers.
@@ -17,10 +18,24 @@ const EMPTY: u64 = 0;
 /// The smallest table allocated.
 const MIN_SLOTS: usize = 8;
 
+/// A person's latest touch: its place in the log and its time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Touch {
+    pub place: u64,
+    pub at: i64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    /// A person id, or [`EMPTY`].
+    person: u64,
+    touch: Touch,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Places {
-    /// (person id or [`EMPTY`], place); a power of two long, or empty.
-    slots: Box<[(u64, u64)]>,
+    /// A power of two long, or empty.
+    slots: Box<[Slot]>,
     len: usize,
     hasher: foldhash::fast::RandomState,
 }
@@ -35,7 +50,7 @@ impl Places {
         let mask = self.slots.len() - 1;
         let mut i = self.home(person);
         loop {
-            match self.slots[i].0 {
+            match self.slots[i].person {
                 k if k == person => return Ok(i),
                 EMPTY => return Err(i),
                 _ => i = (i + 1) & mask,
@@ -43,24 +58,24 @@ impl Places {
         }
     }
 
-    pub fn get(&self, person: u64) -> Option<u64> {
+    pub fn get(&self, person: u64) -> Option<Touch> {
         if self.len == 0 {
             return None;
         }
-        self.probe(person).ok().map(|i| self.slots[i].1)
+        self.probe(person).ok().map(|i| self.slots[i].touch)
     }
 
-    /// Sets `person`'s place. `person` must not be [`EMPTY`].
-    pub fn insert(&mut self, person: u64, place: u64) {
+    /// Sets `person`'s latest touch. `person` must not be [`EMPTY`].
+    pub fn insert(&mut self, person: u64, touch: Touch) {
         debug_assert_ne!(person, EMPTY);
         // At most three quarters full: probes stay short.
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.resize((self.slots.len() * 2).max(MIN_SLOTS));
         }
         match self.probe(person) {
-            Ok(i) => self.slots[i].1 = place,
+            Ok(i) => self.slots[i].touch = touch,
             Err(i) => {
-                self.slots[i] = (person, place);
+                self.slots[i] = Slot { person, touch };
                 self.len += 1;
             }
         }
@@ -76,7 +91,7 @@ impl Places {
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
-            let (k, _) = self.slots[j];
+            let k = self.slots[j].person;
             if k == EMPTY {
                 break;
             }
@@ -88,7 +103,7 @@ impl Places {
                 hole = j;
             }
         }
-        self.slots[hole] = (EMPTY, 0);
+        self.slots[hole] = Slot::default();
         self.len -= 1;
         if self.len * 8 < self.slots.len() && self.slots.len() > MIN_SLOTS {
             self.resize(self.slots.len() / 2);
@@ -97,10 +112,10 @@ impl Places {
     }
 
     fn resize(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![(EMPTY, 0); slots].into_boxed_slice());
-        for &(k, v) in old.iter().filter(|(k, _)| *k != EMPTY) {
-            if let Err(i) = self.probe(k) {
-                self.slots[i] = (k, v);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); slots].into_boxed_slice());
+        for &slot in old.iter().filter(|s| s.person != EMPTY) {
+            if let Err(i) = self.probe(slot.person) {
+                self.slots[i] = slot;
             }
         }
     }
@@ -113,13 +128,13 @@ impl Places {
         self.len == 0
     }
 
-    /// Slots allocated (for memory accounting: 16 bytes each).
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
+    /// Bytes allocated.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<Slot>()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.slots.iter().copied().filter(|(k, _)| *k != EMPTY)
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Touch)> + '_ {
+        self.slots.iter().filter(|s| s.person != EMPTY).map(|s| (s.person, s.touch))
     }
 }
 
@@ -135,7 +150,7 @@ mod tests {
         // probe chains, wrap-arounds, shifts) and a large one; every step checked against a map.
         for keys in [13u64, 5_000] {
             let mut t = Places::default();
-            let mut m: HashMap<u64, u64> = HashMap::new();
+            let mut m: HashMap<u64, Touch> = HashMap::new();
             let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ keys;
             for step in 0..40_000u64 {
                 x ^= x << 13;
@@ -147,16 +162,18 @@ mod tests {
                 if x.is_multiple_of(3) || (removing && !x.is_multiple_of(5)) {
                     assert_eq!(t.remove(k), m.remove(&k).is_some(), "remove {k} at {step}");
                 } else {
-                    t.insert(k, step);
-                    m.insert(k, step);
+                    let touch = Touch { place: step, at: step as i64 * 7 };
+                    t.insert(k, touch);
+                    m.insert(k, touch);
                 }
                 assert_eq!(t.get(k), m.get(&k).copied());
                 assert_eq!(t.len(), m.len());
-                assert!(t.capacity() == 0 || t.len() * 4 <= t.capacity() * 3);
+                let slots = t.slots.len();
+                assert!(slots == 0 || t.len() * 4 <= slots * 3);
             }
-            let mut all: Vec<_> = t.iter().collect();
+            let mut all: Vec<_> = t.iter().map(|(k, v)| (k, v.place, v.at)).collect();
             all.sort_unstable();
-            let mut want: Vec<_> = m.into_iter().collect();
+            let mut want: Vec<_> = m.into_iter().map(|(k, v)| (k, v.place, v.at)).collect();
             want.sort_unstable();
             assert_eq!(all, want);
         }
@@ -166,14 +183,14 @@ mod tests {
     fn an_emptied_table_gives_its_memory_back() {
         let mut t = Places::default();
         for k in 1..=10_000 {
-            t.insert(k, k);
+            t.insert(k, Touch { place: k, at: 0 });
         }
-        let full = t.capacity();
+        let full = t.slots.len();
         for k in 1..=10_000 {
             assert!(t.remove(k));
         }
         assert!(!t.remove(1));
         assert_eq!(t.get(5), None);
-        assert!(t.capacity() <= MIN_SLOTS * 2 && full >= 10_000 * 4 / 3, "{} of {full}", t.capacity());
+        assert!(t.slots.len() <= MIN_SLOTS * 2 && full >= 10_000 * 4 / 3, "{} of {full}", t.slots.len());
     }
 }

@@ -2,7 +2,7 @@
 //! amortized O(1) per event.
 //!
 //! One log of touches in time order serves the three windows: each window keeps a cursor on
-//! the first touch still inside it, and each remembered person the place of its latest touch.
+//! the first touch still inside it, and each remembered person the time and place of its latest touch.
 //! A touch supersedes the person's previous one (marked in the log, so that it no longer
 //! counts when a cursor passes it); a person enters a window when touched while outside it,
 //! and leaves when the window's cursor passes its latest touch. Leaving the week forgets it.
@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 
+use super::places::Touch;
 use crate::ids::PersonId;
 use crate::time::Timestamp;
 
@@ -24,7 +25,7 @@ const SUPERSEDED: u64 = 0;
 
 #[derive(Clone, Debug)]
 pub struct DistinctWindows {
-    /// Each remembered person: the sequence number of its latest touch in `log`.
+    /// Each remembered person: its latest touch's time and sequence number in `log`.
     last: super::places::Places,
     /// Touches, oldest first: (time, person id or [`SUPERSEDED`]).
     log: VecDeque<(i64, u64)>,
@@ -66,22 +67,29 @@ impl DistinctWindows {
     /// Records an access to `person` at `now` (times never go backwards for one account; an
     /// earlier time is treated as `now` of the latest event). Returns whether the person is new
     /// to the week.
+    ///
+    /// The windows are not brought up to `now` here (only the week, when something leaves it,
+    /// so that persons are forgotten): a window counts the persons whose latest touch lies at or
+    /// after its cursor, whatever the time, so a touch adds the person to the windows whose
+    /// cursor has passed its previous touch, and the counts stay exact once [`Self::at`] moves
+    /// the cursors. Until then they are an upper bound ([`Self::upper`]).
     pub fn touch(&mut self, person: PersonId, now: Timestamp) -> bool {
         // Concurrent requests may be judged slightly out of order: time never goes back.
         let now = now.millis().max(self.latest);
         self.latest = now;
-        self.expire(now);
+        if now >= self.due[2] {
+            self.expire(now);
+        }
         let prev = self.last.get(person.get());
-        let prev_at = prev.and_then(|seq| self.at_seq(seq));
-        if prev_at == Some(now) {
+        if prev.is_some_and(|t| t.at == now) {
             return false; // the same moment again: nothing changes
         }
-        for (w, &len) in WINDOWS.iter().enumerate() {
-            if prev_at.is_none_or(|p| now - p >= len) {
+        for w in 0..WINDOWS.len() {
+            if prev.is_none_or(|t| t.place < self.cursor[w]) {
                 self.count[w] += 1;
             }
         }
-        if let Some(slot) = prev.and_then(|seq| self.slot(seq)) {
+        if let Some(slot) = prev.and_then(|t| self.slot(t.place)) {
             slot.1 = SUPERSEDED;
         }
         let seq = self.base + self.log.len() as u64;
@@ -90,11 +98,17 @@ impl DistinctWindows {
         for (due, &len) in self.due.iter_mut().zip(&WINDOWS) {
             *due = (*due).min(now.saturating_add(len));
         }
-        self.last.insert(person.get(), seq);
+        self.last.insert(person.get(), Touch { place: seq, at: now });
         if self.log.len() > 2 * self.last.len() + 64 {
             self.compact();
         }
-        prev.is_none()
+        prev.is_none_or(|t| now - t.at >= WEEK_MS)
+    }
+
+    /// The counts as they stand: at least the counts at any time from the latest touch on (a
+    /// window only loses persons as time passes), without reading the log.
+    pub fn upper(&self) -> Distinct {
+        Distinct { hour: self.count[0], day: self.count[1], week: self.count[2] }
     }
 
     /// The counts at `now`.
@@ -145,7 +159,7 @@ impl DistinctWindows {
                 }
             }
             if person != SUPERSEDED {
-                self.last.insert(person, new_seq);
+                self.last.insert(person, Touch { place: new_seq, at: t });
                 self.log.push_back((t, person));
             }
         }
@@ -163,19 +177,15 @@ impl DistinctWindows {
         self.log.get_mut(i)
     }
 
-    fn at_seq(&self, seq: u64) -> Option<i64> {
-        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
-        self.log.get(i).map(|&(t, _)| t)
-    }
-
-    /// When `person` was last touched, if within the week.
+    /// When `person` was last touched, if remembered: within the week, or older when nothing
+    /// has moved the week's cursor since (callers compare it with their time).
     pub fn last_touch(&self, person: PersonId) -> Option<i64> {
-        self.last.get(person.get()).and_then(|seq| self.at_seq(seq))
+        self.last.get(person.get()).map(|t| t.at)
     }
 
     /// Each remembered person and its last touch (snapshots).
     pub fn entries(&self) -> impl Iterator<Item = (PersonId, i64)> + '_ {
-        self.last.iter().filter_map(|(p, seq)| Some((PersonId::new(p)?, self.at_seq(seq)?)))
+        self.last.iter().filter_map(|(p, t)| Some((PersonId::new(p)?, t.at)))
     }
 
     /// Rebuilds the windows from persons' last touches (a snapshot's): touching each once, in
@@ -193,9 +203,8 @@ impl DistinctWindows {
 
     /// Bytes held beyond the struct itself (map and log capacities), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        // A table slot: person and place; a log entry: (i64, u64).
-        self.last.capacity() * std::mem::size_of::<(u64, u64)>()
-            + self.log.capacity() * std::mem::size_of::<(i64, u64)>()
+        // The table's slots; a log entry: (i64, u64).
+        self.last.heap_bytes() + self.log.capacity() * std::mem::size_of::<(i64, u64)>()
     }
 
     /// Persons remembered (for memory accounting).
@@ -236,7 +245,14 @@ mod tests {
                 let person = 1 + (x >> 20) % persons;
                 w.touch(p(person), Timestamp(t));
                 log.push((t, person));
+                // The exact counts only now and then: in between, touches leave the hour and
+                // day unexpired, as the detector's hot path does.
+                if !x.is_multiple_of(4) {
+                    continue;
+                }
+                let bound = w.upper();
                 let d = w.at(Timestamp(t));
+                assert!(bound.hour >= d.hour && bound.day >= d.day && bound.week >= d.week, "{bound:?} {d:?}");
                 let recount = |len: i64| {
                     let mut s: Vec<u64> = log.iter().filter(|(lt, _)| t - lt < len).map(|(_, q)| *q).collect();
                     s.sort_unstable();
