@@ -311,8 +311,8 @@ impl ExfiltrationDetector {
         let State { accounts, orgs, groups, peers, suspects, levels } = st;
         let a = accounts.entry(agent).or_default();
         // The person's last touch and the organization's state are read here, first, though
-        // used further down: both are likely out of cache, and asking for them now lets their
-        // loads overlap with the work in between instead of waiting in turn.
+        // used further down: both are likely out of cache, and asked for now their loads can
+        // overlap with the work in between (no gain stood out of this machine's noise).
         let candidate = !e.returned.is_empty() && e.action != AccessAction::ScopeList;
         let person = e.person.filter(|_| candidate);
         let last = person.and_then(|p| a.persons.last_touch(p));

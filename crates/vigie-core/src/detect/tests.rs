@@ -444,6 +444,28 @@ fn over_a_quota_new_persons_leak_one_per_time_out_and_rereads_stay_open() {
 }
 
 #[test]
+fn the_hour_quota_counts_exactly_the_last_hour_after_earlier_reads_leave_it() {
+    // The windows are brought up to date only near a threshold: an hour of reads, some of them
+    // read again later, then a burst two hours in must meet the quota at exactly its 61st
+    // person of the last hour, neither earlier (reads that left the hour still counted) nor
+    // later (re-reads counted once too few).
+    let d = detector(&[]);
+    let a = actor(1, 1, OrgKind::TrainingOrg); // 60 an hour
+    let mut p = Player::legitimate();
+    let first = play(&d, &a, &mut p, scrambled(10_000, 50), 0, MIN);
+    assert_eq!(first.released, 50, "{:?}", first.worst());
+    let again = play(&d, &a, &mut p, scrambled(10_000, 10), 70 * MIN, MIN);
+    assert_eq!(again.released, 10);
+    // At 125 min the hour holds the 10 re-reads (70-79 min) only: 50 new persons fit.
+    let burst = play(&d, &a, &mut p, scrambled(50_000, 51), 125 * MIN, 1_000);
+    assert_eq!(burst.released, 50, "{:?}", burst.verdicts.last());
+    assert_eq!(burst.first_stop, Some(50));
+    let v = burst.verdicts.last().unwrap();
+    assert_eq!(v.action, VerdictAction::Throttle, "{v:?}");
+    assert!(v.reasons.contains(&"distinct_persons_hour=61 quota=60".to_owned()), "{v:?}");
+}
+
+#[test]
 fn shadow_mode_decides_but_does_not_enforce() {
     let mut config = DetectConfig::with_canaries([PersonId::new(7).unwrap()]);
     config.shadow.insert(OrgKind::MissionLocale);

@@ -2,7 +2,8 @@
 //! amortized O(1) per event.
 //!
 //! One log of touches in time order serves the three windows: each window keeps a cursor on
-//! the first touch still inside it, and each remembered person the time and place of its latest touch.
+//! the first touch still inside it, and each remembered person the time and place of its
+//! latest touch ([`super::places`]).
 //! A touch supersedes the person's previous one (marked in the log, so that it no longer
 //! counts when a cursor passes it); a person enters a window when touched while outside it,
 //! and leaves when the window's cursor passes its latest touch. Leaving the week forgets it.
