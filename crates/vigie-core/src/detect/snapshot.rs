@@ -134,7 +134,10 @@ pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
     let position = r.i64().ok_or_else(|| bad("position".into()))?;
     let mut state = State::default();
 
-    let n = r.count(8).ok_or_else(|| bad("accounts".into()))?;
+    // Accounts are held in place (about 540 bytes each): the count is bounded by what the
+    // snapshot's remaining bytes can hold at the fixed part of an account's encoding, so that
+    // a hostile count cannot reserve more than a few times the file's size.
+    let n = r.count(ACCOUNT_MIN_BYTES).ok_or_else(|| bad("accounts".into()))?;
     state.accounts.reserve(n);
     for i in 0..n {
         let agent = r.u64().and_then(AgentId::new).ok_or_else(|| bad(format!("accounts[{i}]")))?;
@@ -232,6 +235,10 @@ fn put_account(out: &mut Vec<u8>, a: &Account) {
     put_u16(out, c.hours.active_days);
     put_times(out, &c.creations);
 }
+
+/// An encoded account is at least this long (its cadence gaps alone are 64 bytes, its last
+/// request 16, its hour buckets 2 × 56).
+const ACCOUNT_MIN_BYTES: usize = 100;
 
 fn read_account(r: &mut Reader) -> Option<Account> {
     let peer = match r.u8()? {
@@ -753,8 +760,15 @@ mod tests {
         b.extend_from_slice(&u32::MAX.to_le_bytes());
         b.extend_from_slice(&[0; CHECKSUM]);
         assert_eq!(decode(&resign(b)).unwrap_err(), SnapshotError::Malformed("accounts".into()));
-        // Cut inside the first account, re-signed: says where.
-        let mut b = bytes[..HEADER + 4 + 8 + 10].to_vec();
+        // A count that 8 bytes an account would allow (each account is held in place, ~540
+        // bytes: 67 times the file) is refused too: an account's encoding is longer.
+        let mut b = bytes[..HEADER].to_vec();
+        b.extend_from_slice(&10_000u32.to_le_bytes());
+        b.extend_from_slice(&[0; 80_000]);
+        b.extend_from_slice(&[0; CHECKSUM]);
+        assert_eq!(decode(&resign(b)).unwrap_err(), SnapshotError::Malformed("accounts".into()));
+        // Cut inside the first account (past the least an account takes), re-signed: says where.
+        let mut b = bytes[..HEADER + 4 + 8 + ACCOUNT_MIN_BYTES + 10].to_vec();
         b.extend_from_slice(&[0; CHECKSUM]);
         let e = decode(&resign(b)).unwrap_err().to_string();
         assert!(e.starts_with("truncated or malformed at accounts[0]"), "{e}");
