@@ -19,8 +19,18 @@ use vigie_core::time::Timestamp;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let events: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
-    let accounts: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(50_000);
+    let mut arg = |name: &str, default: u64| match args.next() {
+        None => default,
+        Some(a) => match a.parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("detector_throughput: {name} must be a positive whole number, got {a:?}");
+                std::process::exit(2);
+            }
+        },
+    };
+    let events = arg("events", 5_000_000);
+    let accounts = arg("accounts", 50_000);
     let d =
         ExfiltrationDetector::new(DetectConfig::with_canaries((1..=1000).filter_map(|i| PersonId::new(i * 1_000_003))));
     let mut x = 0x2545_f491_4f6c_dd1du64;

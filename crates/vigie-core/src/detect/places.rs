@@ -6,10 +6,11 @@
 //! entries, so a lookup costs two misses, an insert of a new person a third. Here a lookup
 //! reads one line (or two, when a probe crosses a line's end) and the insert writes the slot
 //! the lookup ended on. The time is kept beside the place, so that learning when a person was
-//! last read does not wait for a second miss, on the log. The hash is foldhash's, seeded per table from a per-process random
-//! seed, so that person ids chosen by a caller cannot be made to collide. Removal shifts the
-//! following entries back (no tombstones), and the table halves when it is an eighth full, so
-//! memory follows the persons the week remembers.
+//! last read does not wait for a second miss, on the log. The hash is foldhash's, seeded per
+//! table and per process at random, so that person ids chosen by a caller cannot be made to
+//! collide; at most three quarters full, probes stay short. Removal shifts the following
+//! entries back (no tombstones), and the table halves when it is an eighth full, so memory
+//! follows the persons the week remembers.
 
 use std::hash::BuildHasher;
 
