@@ -250,11 +250,25 @@ impl Provider {
     fn start() -> Self {
         let dir = provider_dir();
         install_packages(&dir);
+        // Node loads oidc-provider in seconds, but far slower on a loaded 2-core CI machine
+        // (seen: > 20 s), and once in a while a start never says it listens (seen once in CI:
+        // killed after 90 s, only Node's runtime warning on stderr). A second start gets its own
+        // time.
+        let mut failure = String::new();
+        for wait_s in [60, 90] {
+            match Self::try_start(&dir, Duration::from_secs(wait_s)) {
+                Ok(provider) => return provider,
+                Err(e) => failure.push_str(&format!("\nafter {wait_s} s: {e}")),
+            }
+        }
+        panic!("the OIDC provider did not start, twice:{failure}");
+    }
 
+    fn try_start(dir: &std::path::Path, wait: Duration) -> Result<Self, String> {
         let mut child = Command::new("node")
             .arg(dir.join("provider.mjs"))
             .arg("0")
-            .current_dir(&dir)
+            .current_dir(dir)
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
             .env("OIDC_REDIRECT_URI", REDIRECT_URL)
@@ -284,14 +298,13 @@ impl Provider {
             }
         });
 
-        // Node loads oidc-provider in seconds, but far slower on a loaded 2-core CI machine (seen: > 20 s).
-        match rx.recv_timeout(Duration::from_secs(90)) {
-            Ok(issuer) => Provider { child, issuer },
+        match rx.recv_timeout(wait) {
+            Ok(issuer) => Ok(Provider { child, issuer }),
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait();
                 thread::sleep(Duration::from_millis(100));
-                panic!("the OIDC provider did not start ({status:?}); its stderr:\n{}", stderr.lock().unwrap());
+                Err(format!("no `listening` line ({status:?}); its stderr:\n{}", stderr.lock().unwrap()))
             }
         }
     }
