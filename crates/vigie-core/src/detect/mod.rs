@@ -459,7 +459,9 @@ impl ExfiltrationDetector {
         // The windows' counts as they stand are an upper bound (a window only loses persons as
         // time passes); they are brought up to now, which reads the log's old end (a miss), only
         // when the bound comes near a threshold they are compared with below. Most events then
-        // decide on counts that could not change the verdict.
+        // decide on counts that could not change the verdict. This test mirrors every
+        // comparison of `d` below (step-up point, quotas, twice a quota attempted, scripted
+        // cadence): a new one must be added here too, or it would see an upper bound.
         let refused_hour =
             if now.saturating_sub(a.derived.last_refused) < HOUR_MS { a.cold.refused.total(now) } else { 0 };
         let step_up_percent = if risk >= 1 { (t.step_up_percent / 2).max(1) } else { t.step_up_percent };

@@ -1,12 +1,14 @@
 //! Distinct persons per account over sliding windows (an hour, a day, a week), exact, in
 //! amortized O(1) per event.
 //!
-//! One log of touches in time order serves the three windows: each window keeps a cursor on
-//! the first touch still inside it, and each remembered person the time and place of its
-//! latest touch ([`super::places`]).
+//! One log of touches in time order serves the three windows: each window keeps a cursor (on
+//! the first touch still inside it, once brought up to date), and each remembered person the
+//! time and place of its latest touch ([`super::places`]).
 //! A touch supersedes the person's previous one (marked in the log, so that it no longer
-//! counts when a cursor passes it); a person enters a window when touched while outside it,
-//! and leaves when the window's cursor passes its latest touch. Leaving the week forgets it.
+//! counts when a cursor passes it); a window counts the persons whose latest touch lies at or
+//! after its cursor, and a person leaves it when the cursor passes that touch. Cursors move
+//! only when exact counts are asked for ([`DistinctWindows::at`]) or something leaves the week,
+//! which forgets it.
 //! The log is appended to and consumed from the front, so the cursors walk memory in order;
 //! when superseded touches make up more than half of it, it is compacted. Memory: one map
 //! entry per distinct person of the week, and at most two log entries per person (plus a few).
