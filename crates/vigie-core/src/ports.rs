@@ -239,6 +239,17 @@ pub struct NewSession {
     pub sign_in: SignInContext,
 }
 
+/// A session found by its access token, with the account it belongs to and that account's
+/// organization, read together.
+#[derive(Clone, Debug)]
+pub struct AccessSession {
+    pub session: SessionRecord,
+    /// `None` if the account no longer exists.
+    pub agent: Option<Agent>,
+    /// `None` if the account or its organization no longer exists.
+    pub org: Option<Organization>,
+}
+
 /// A session as read back from the store.
 #[derive(Clone, Debug)]
 pub struct SessionRecord {
@@ -334,8 +345,11 @@ pub trait AccountStore: Send + Sync {
         session: &NewSession,
         max_concurrent: usize,
     ) -> Result<(SessionId, Vec<SessionId>), StoreError>;
-    /// The session whose current access token hashes to `hash`, if that token has not expired.
-    fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError>;
+    /// The session whose current access token hashes to `hash`, if that token has not expired,
+    /// with its account and the account's organization as they stand now (`None` when gone).
+    /// Every authenticated request starts here, so an implementation should read all three
+    /// at once (the SQLite store does it in one statement).
+    fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<AccessSession>, StoreError>;
     /// The session whose refresh token hashes to `hash` (expiry is the caller's check).
     fn session_by_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     fn session_by_id(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError>;

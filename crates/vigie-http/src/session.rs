@@ -552,8 +552,14 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
     let now = state.clock.now();
     let policy = &state.settings.policy;
     let mut record = None;
+    let mut account = None;
     if let Some(access) = &presented.access {
-        record = state.accounts.session_by_access(&access.hash(), now).map_err(|_| Problem::unavailable())?;
+        if let Some(found) =
+            state.accounts.session_by_access(&access.hash(), now).map_err(|_| Problem::unavailable())?
+        {
+            record = Some(found.session);
+            account = Some((found.agent, found.org));
+        }
     }
     let mut refreshed = None;
     if record.is_none() && presented.cookies {
@@ -582,10 +588,17 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
             }
             Check::Live { elevated, step_up_pending, touch } => (elevated, step_up_pending, touch),
         };
-    let agent = state.registry.agent(session.agent).map_err(|_| Problem::unavailable())?;
-    let org = match &agent {
-        Some(a) => state.registry.organization(a.org).map_err(|_| Problem::unavailable())?,
-        None => None,
+    // Read with the session by access token; by refresh token (rare), read now.
+    let (agent, org) = match account {
+        Some(read) => read,
+        None => {
+            let agent = state.registry.agent(session.agent).map_err(|_| Problem::unavailable())?;
+            let org = match &agent {
+                Some(a) => state.registry.organization(a.org).map_err(|_| Problem::unavailable())?,
+                None => None,
+            };
+            (agent, org)
+        }
     };
     let (Some(agent), Some(org)) = (agent, org) else {
         end_session(state, &session, EndReason::AccountDisabled, Some(client))?;

@@ -6,7 +6,8 @@ use vigie_core::ids::{AgentId, Login, OrgId, SessionId, TeamId};
 use vigie_core::lifecycle::{AccountRequest, OrgFreeze};
 use vigie_core::org::Agent;
 use vigie_core::ports::{
-    AccountOrigin, AccountStore, Approval, Credentials, NewSession, SessionRecord, StoreError, StoredPasskey,
+    AccessSession, AccountOrigin, AccountStore, Approval, Credentials, NewSession, SessionRecord, StoreError,
+    StoredPasskey,
 };
 use vigie_core::signin::{PasswordHash, TotpSecret};
 use vigie_core::time::Timestamp;
@@ -103,7 +104,7 @@ impl AccountStore for Store {
         self.create_session_db(s, max_concurrent)
     }
 
-    fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
+    fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<AccessSession>, StoreError> {
         self.session_by_access_db(hash, now)
     }
 

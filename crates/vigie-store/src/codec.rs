@@ -53,10 +53,16 @@ fn kind_from_code(code: i64) -> Option<RelationshipKind> {
     RelationshipKind::ALL.into_iter().find(|k| kind_code(*k) == code)
 }
 
-/// The columns [`person`] reads, in order.
-pub(crate) const PERSON_COLUMNS: &str = "id, ft_id, nir, last_name, first_name, birth_date, birth_place_code, \
-     birth_place_name, sex, email, phone, street, postcode, commune, commune_code, status, registered_on, \
-     deregistered_on, youth, rqth";
+/// The columns [`person`] reads, in order (a macro, so that statements can be literals).
+macro_rules! person_columns {
+    () => {
+        "id, ft_id, nir, last_name, first_name, birth_date, birth_place_code, birth_place_name, sex, email, phone, \
+         street, postcode, commune, commune_code, status, registered_on, deregistered_on, youth, rqth"
+    };
+}
+/// A person by id: every read of a record, guarded or not. A literal, so that the statement
+/// cache is probed without formatting the text first.
+pub(crate) const PERSON_BY_ID_SQL: &str = concat!("SELECT ", person_columns!(), " FROM persons WHERE id = ?1");
 
 pub(crate) fn person(row: &Row<'_>) -> Result<Person, DbError> {
     let id = parse(row.get::<_, i64>(0)?, PersonId::from_i64, "persons.id")?;
@@ -97,17 +103,22 @@ pub(crate) fn person(row: &Row<'_>) -> Result<Person, DbError> {
 pub(crate) const AGENT_COLUMNS: &str = "id, login, display_name, email, org, role, team, active";
 
 pub(crate) fn agent(row: &Row<'_>) -> Result<Agent, DbError> {
-    let id = parse(row.get::<_, i64>(0)?, AgentId::from_i64, "agents.id")?;
+    agent_at(row, 0)
+}
+
+/// Reads an agent from the columns of [`AGENT_COLUMNS`] starting at `at`.
+pub(crate) fn agent_at(row: &Row<'_>, at: usize) -> Result<Agent, DbError> {
+    let id = parse(row.get::<_, i64>(at)?, AgentId::from_i64, "agents.id")?;
     let bad = |column: &str| corrupt(format!("agents.{column} of {id}"));
     Ok(Agent {
         id,
-        login: row.get::<_, String>(1)?.parse::<Login>().map_err(|_| bad("login"))?,
-        display_name: row.get(2)?,
-        email: row.get(3)?,
-        org: parse(row.get::<_, i64>(4)?, OrgId::from_i64, "agents.org")?,
-        role: Role::parse(&row.get::<_, String>(5)?).ok_or_else(|| bad("role"))?,
-        team: optional(row.get(6)?, TeamId::from_i64, "agents.team")?,
-        active: row.get(7)?,
+        login: row.get::<_, String>(at + 1)?.parse::<Login>().map_err(|_| bad("login"))?,
+        display_name: row.get(at + 2)?,
+        email: row.get(at + 3)?,
+        org: parse(row.get::<_, i64>(at + 4)?, OrgId::from_i64, "agents.org")?,
+        role: Role::parse(&row.get::<_, String>(at + 5)?).ok_or_else(|| bad("role"))?,
+        team: optional(row.get(at + 6)?, TeamId::from_i64, "agents.team")?,
+        active: row.get(at + 7)?,
     })
 }
 
@@ -115,13 +126,18 @@ pub(crate) fn agent(row: &Row<'_>) -> Result<Agent, DbError> {
 pub(crate) const ORG_COLUMNS: &str = "id, kind, name, active";
 
 pub(crate) fn organization(row: &Row<'_>) -> Result<Organization, DbError> {
-    let id = parse(row.get::<_, i64>(0)?, OrgId::from_i64, "organizations.id")?;
+    organization_at(row, 0)
+}
+
+/// Reads an organization from the columns of [`ORG_COLUMNS`] starting at `at`.
+pub(crate) fn organization_at(row: &Row<'_>, at: usize) -> Result<Organization, DbError> {
+    let id = parse(row.get::<_, i64>(at)?, OrgId::from_i64, "organizations.id")?;
     Ok(Organization {
         id,
-        kind: OrgKind::parse(&row.get::<_, String>(1)?)
+        kind: OrgKind::parse(&row.get::<_, String>(at + 1)?)
             .ok_or_else(|| corrupt(format!("organizations.kind of {id}")))?,
-        name: row.get(2)?,
-        active: row.get(3)?,
+        name: row.get(at + 2)?,
+        active: row.get(at + 3)?,
     })
 }
 

@@ -6,7 +6,7 @@
 use vigie_core::ports::StoreError;
 
 use crate::Store;
-use crate::codec::{AGENT_COLUMNS, PERSON_COLUMNS};
+use crate::codec::{AGENT_COLUMNS, PERSON_BY_ID_SQL};
 use crate::registry::{ACTIVE_RELATIONSHIPS_SQL, FIND_BY_FT_ID_SQL, FIND_BY_NIR_SQL};
 use crate::scope::{SCOPE_AGENT_SQL, SCOPE_ORG_SQL, SCOPE_TEAM_SQL};
 use crate::sessions::SESSION_BY_ACCESS_SQL;
@@ -20,7 +20,7 @@ pub struct QueryPlan {
 }
 
 /// Tables whose size grows with the registry: never to be scanned.
-const BIG_TABLES: &[&str] = &["persons", "relationships", "sessions", "agents", "p", "r", "a", "m", "c"];
+const BIG_TABLES: &[&str] = &["persons", "relationships", "sessions", "agents", "p", "r", "a", "m", "c", "s"];
 
 impl QueryPlan {
     /// The steps that read a big table without an index (`SCAN x` rather than `SEARCH x`).
@@ -39,11 +39,10 @@ impl QueryPlan {
 impl Store {
     /// The plans of the guarded path's statements on this database (with its statistics).
     pub fn query_plans(&self) -> Result<Vec<QueryPlan>, StoreError> {
-        let person_by_id = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = ?1");
         let agent_by_login = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE login = ?1");
         let statements: [(&'static str, &str); 10] = [
             ("active_relationships", ACTIVE_RELATIONSHIPS_SQL),
-            ("person", &person_by_id),
+            ("person", PERSON_BY_ID_SQL),
             ("find_by_nir", FIND_BY_NIR_SQL),
             ("find_by_ft_id", FIND_BY_FT_ID_SQL),
             ("scope_page(team)", SCOPE_TEAM_SQL),

@@ -31,6 +31,10 @@ struct State {
     idle: Vec<Connection>,
     /// Connections in existence (idle or checked out).
     opened: usize,
+    /// Callers waiting for a connection to come back. A connection given back wakes one only
+    /// when there is one: `Condvar::notify_one` is a `futex` system call even with no waiter,
+    /// and a guarded read gives back five connections.
+    waiting: usize,
 }
 
 impl Pool {
@@ -40,7 +44,7 @@ impl Pool {
             path,
             busy_timeout,
             capacity: capacity.max(1),
-            state: Mutex::new(State { idle: vec![first], opened: 1 }),
+            state: Mutex::new(State { idle: vec![first], opened: 1, waiting: 0 }),
             returned: Condvar::new(),
         }
     }
@@ -67,9 +71,11 @@ impl Pool {
                     }
                 };
             }
+            state.waiting += 1;
             let (next, timeout) =
                 self.returned.wait_timeout(state, CHECKOUT_TIMEOUT).unwrap_or_else(PoisonError::into_inner);
             state = next;
+            state.waiting -= 1;
             if timeout.timed_out() && state.idle.is_empty() && state.opened >= self.capacity {
                 return Err(DbError::Pool("every database connection stayed busy for 30 s"));
             }
@@ -91,15 +97,24 @@ impl Pool {
     }
 
     fn give_back(&self, conn: Connection) {
-        self.lock().idle.push(conn);
-        self.returned.notify_one();
+        let mut state = self.lock();
+        state.idle.push(conn);
+        self.wake_one(state);
     }
 
     fn forget_one(&self) {
         let mut state = self.lock();
         state.opened = state.opened.saturating_sub(1);
+        self.wake_one(state);
+    }
+
+    /// Wakes a waiting caller, if any, once the lock is released.
+    fn wake_one(&self, state: MutexGuard<'_, State>) {
+        let anyone = state.waiting > 0;
         drop(state);
-        self.returned.notify_one();
+        if anyone {
+            self.returned.notify_one();
+        }
     }
 }
 
@@ -140,5 +155,57 @@ impl Drop for PooledConn<'_> {
             return;
         }
         self.pool.give_back(conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(dir: &tempfile::TempDir, capacity: usize) -> Pool {
+        let path = dir.path().join("pool.db");
+        let first = Connection::open(&path).expect("open");
+        Pool::new(path, first, capacity, Duration::from_secs(1))
+    }
+
+    /// A caller waiting on a full pool gets the connection as soon as it comes back (a give
+    /// back that skipped the wake-up would leave it waiting out the 30 s checkout timeout).
+    #[test]
+    fn a_connection_given_back_wakes_the_caller_waiting_for_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = pool(&dir, 1);
+        let held = pool.get().expect("first checkout");
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let pool = &pool;
+            s.spawn(move || {
+                let conn = pool.get().map(|c| c.query_row("SELECT 7", [], |r| r.get::<_, i64>(0)));
+                tx.send(conn.map_err(|e| e.to_string())).expect("send");
+            });
+            // The second caller is waiting: the pool is full and nothing came back.
+            while pool.lock().waiting == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert!(rx.try_recv().is_err(), "a checkout beyond capacity did not wait");
+            drop(held);
+            let got = rx.recv_timeout(Duration::from_secs(10)).expect("the waiting caller was not woken");
+            assert_eq!(got.expect("checkout").expect("query"), 7);
+        });
+        assert_eq!(pool.lock().waiting, 0);
+        assert_eq!(pool.lock().idle.len(), 1);
+    }
+
+    /// With room in the pool, checkouts neither wait nor open more than needed.
+    #[test]
+    fn checkouts_within_capacity_reuse_idle_connections() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = pool(&dir, 4);
+        let a = pool.get().expect("a");
+        let b = pool.get().expect("b");
+        assert_eq!(pool.lock().opened, 2);
+        drop((a, b));
+        let _c = pool.get().expect("c");
+        assert_eq!(pool.lock().opened, 2, "an idle connection was not reused");
+        assert_eq!(pool.lock().waiting, 0);
     }
 }

@@ -12,7 +12,7 @@ use vigie_core::ports::{Registry, StoreError};
 use vigie_core::relationship::Relationship;
 
 use crate::Store;
-use crate::codec::{self, AGENT_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS};
+use crate::codec::{self, AGENT_COLUMNS, ORG_COLUMNS};
 use crate::error::DbError;
 
 /// The guarded read's first query: a person's relationships active on a day, with the holding
@@ -93,9 +93,7 @@ impl Registry for Store {
     }
 
     fn person(&self, person: PersonId) -> Result<Option<Person>, StoreError> {
-        self.with_conn(|conn| {
-            one(conn, &format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = ?1"), [person.as_i64()], codec::person)
-        })
+        self.with_conn(|conn| one(conn, codec::PERSON_BY_ID_SQL, [person.as_i64()], codec::person))
     }
 
     fn find_by_nir(&self, nir: &Nir, birth_date: time::Date) -> Result<Vec<PersonId>, StoreError> {

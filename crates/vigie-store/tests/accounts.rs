@@ -110,6 +110,27 @@ fn new_session(token: u8, agent_n: u64, created: i64, ttl: i64) -> NewSession {
     }
 }
 
+/// Every request's first read brings the session's account and organization with it, as they
+/// stand at that moment: a suspension takes effect on the next request.
+#[test]
+fn a_session_by_access_token_comes_with_its_account_and_organization_as_they_stand() {
+    use vigie_core::ports::Registry;
+    let (_dir, store) = world();
+    let t0 = 1_770_000_000_000;
+    store.create_session(&new_session(1, 1, t0, 60_000), 2).unwrap();
+    let found = store.session_by_access(&[101; 32], Timestamp(t0 + 1)).unwrap().unwrap();
+    let agent = store.agent(a(1)).unwrap().unwrap();
+    let org = store.organization(agent.org).unwrap().unwrap();
+    assert_eq!(found.agent.as_ref(), Some(&agent));
+    assert_eq!(found.org.as_ref(), Some(&org));
+    assert!(agent.active && org.active);
+
+    store.set_agent_active(a(1), false).unwrap();
+    let found = store.session_by_access(&[101; 32], Timestamp(t0 + 2)).unwrap().unwrap();
+    assert_eq!(found.agent.map(|a| a.active), Some(false), "a suspended account read as active");
+    assert_eq!(found.org, Some(org));
+}
+
 #[test]
 fn sessions_are_found_by_either_token_and_end_every_way() {
     let (_dir, store) = world();
@@ -120,7 +141,7 @@ fn sessions_are_found_by_either_token_and_end_every_way() {
     let (id3, _) = store.create_session(&new_session(3, 2, t0, 3_600_000), 2).unwrap();
     assert!(id1 != id2 && id2 != id3);
 
-    let s = store.session_by_access(&[101; 32], Timestamp(t0 + 1)).unwrap().unwrap();
+    let s = store.session_by_access(&[101; 32], Timestamp(t0 + 1)).unwrap().unwrap().session;
     assert_eq!((s.id, s.agent, s.mfa, s.source.as_str()), (id1, a(1), true, "192.0.2.7"));
     assert_eq!(s.context.network, "192.0.2.0/24");
     assert_eq!((s.created_at, s.expires_at, s.last_seen), (Timestamp(t0), Timestamp(t0 + 60_000), Timestamp(t0)));
@@ -136,7 +157,7 @@ fn sessions_are_found_by_either_token_and_end_every_way() {
     // Rotation: the old access token stops working at once.
     assert!(store.rotate_access(id1, &[55; 32], Timestamp(t0 + 50_000)).unwrap());
     assert!(store.session_by_access(&[101; 32], Timestamp(t0 + 1)).unwrap().is_none());
-    assert_eq!(store.session_by_access(&[55; 32], Timestamp(t0 + 1)).unwrap().unwrap().id, id1);
+    assert_eq!(store.session_by_access(&[55; 32], Timestamp(t0 + 1)).unwrap().unwrap().session.id, id1);
 
     store.touch_session(id2, Timestamp(t0 + 5_000)).unwrap();
     store.demand_step_up(id2, Timestamp(t0 + 6_000)).unwrap();
@@ -199,7 +220,7 @@ fn a_session_carries_its_sign_in_context_and_the_next_sees_this_one_as_previous(
         credential_changed_at: Some(Timestamp(42)),
     };
     let (id1, _) = store.create_session(&first, 5).unwrap();
-    let s1 = store.session_by_access(&[101; 32], Timestamp(t0)).unwrap().unwrap();
+    let s1 = store.session_by_access(&[101; 32], Timestamp(t0)).unwrap().unwrap().session;
     assert_eq!(
         s1.sign_in,
         SignInContext { previous_sign_in: None, concurrent_sessions: 0, credential_changed_at: None, ..first.sign_in },
