@@ -553,13 +553,12 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
     let policy = &state.settings.policy;
     let mut record = None;
     let mut account = None;
-    if let Some(access) = &presented.access {
-        if let Some(found) =
+    if let Some(access) = &presented.access
+        && let Some(found) =
             state.accounts.session_by_access(&access.hash(), now).map_err(|_| Problem::unavailable())?
-        {
-            record = Some(found.session);
-            account = Some((found.agent, found.org));
-        }
+    {
+        record = Some(found.session);
+        account = Some((found.agent, found.org));
     }
     let mut refreshed = None;
     if record.is_none() && presented.cookies {
