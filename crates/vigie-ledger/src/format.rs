@@ -8,6 +8,13 @@
 //! four bytes of the entry's RFC 6962 leaf hash `SHA-256(0x00 ‖ envelope)`. The check only finds
 //! torn writes; tampering is found by the tree (hash tiles, signed checkpoints).
 //!
+//! The last segment may end in zero bytes after its last record: space the running writer
+//! reserved ahead of its appends (so that a sync writes data, not the file's new size), left
+//! there by a crash. No record has a zero length, so a zero length field followed by nothing but
+//! zeros to the end of the last segment is the end of the log; zeros anywhere else, or followed
+//! by anything else, are damage. The writer cuts its reserve before it starts a new segment and
+//! when it closes.
+//!
 //! The envelope, version 1, is `version u8 (0x01) | kind u8 | time i64 | body`: the kind is
 //! 0x00 (opaque bytes), 0x01 (an access event, `AccessEvent::encode`) or 0x02 (a security event,
 //! `SecurityEvent::encode`), the time is the event's, in milliseconds since the Unix epoch (0

@@ -170,7 +170,10 @@ impl Ledger {
         }
         recovered.report.key_created = key_created;
         let (last_path, segment, segment_len) = recovered.last;
-        let file = OpenOptions::new().append(true).open(&last_path).map_err(io(&last_path))?;
+        // Appends resume after the last record, over any zeros reserved before a crash.
+        let mut file = OpenOptions::new().write(true).open(&last_path).map_err(io(&last_path))?;
+        let reserved = file.metadata().map_err(io(&last_path))?.len();
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(segment_len)).map_err(io(&last_path))?;
         let tree = recovered.tree;
         let head = Head { count: tree.size(), root: tree.root() };
 
@@ -195,6 +198,7 @@ impl Ledger {
             file,
             segment,
             segment_len,
+            reserved: reserved.max(segment_len),
             published: (tree.size(), Instant::now()),
             tree,
             config: WriterConfig {

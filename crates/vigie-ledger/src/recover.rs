@@ -71,7 +71,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), std::io::Error> {
 }
 
 /// Creates segment `number` with its header, atomically: written and synced under a temporary
-/// name, renamed into place, then the directory synced. Returns the file, opened for appending.
+/// name, renamed into place, then the directory synced. Returns the file, opened for writing
+/// and positioned after the header.
 pub(crate) fn create_segment(dir: &Path, number: u32, header: &SegmentHeader) -> Result<File, std::io::Error> {
     use std::io::Write;
     let temp = dir.join(format::temp_segment_name(number));
@@ -79,7 +80,8 @@ pub(crate) fn create_segment(dir: &Path, number: u32, header: &SegmentHeader) ->
     if path.exists() {
         return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{} exists", path.display())));
     }
-    let mut file = OpenOptions::new().append(true).create_new(true).open(&temp)?;
+    // Not in append mode: the writer writes at its own offset, over the zeros it reserves.
+    let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
     file.write_all(&header.encode())?;
     file.sync_all()?;
     fs::rename(&temp, &path)?;
@@ -106,11 +108,12 @@ pub(crate) fn recover(dir: &Path, published: &[Published]) -> Result<Recovered, 
             report.segments = listing.segments.len();
             let mut walker = Walker::new(dir, listing.segments, None);
             let mut body = Vec::new();
-            let mut last_len = last.len;
-            loop {
+            let last_len = loop {
                 match walker.next_into(&mut body) {
                     Ok(Some(position)) => pass.push(position.leaf),
-                    Ok(None) => break,
+                    // Zeros the writer had reserved may follow the last record: appends resume
+                    // after the record, over them.
+                    Ok(None) => break walker.records_end(),
                     Err(VerifyError::Corrupt(c)) if c.segment == last.path && c.fault.is_record_fault() => {
                         // A checkpoint covering the damaged entry means it was acknowledged:
                         // damage, not a torn write. Refuse and keep every byte as evidence.
@@ -128,13 +131,13 @@ pub(crate) fn recover(dir: &Path, published: &[Published]) -> Result<Recovered, 
                             return Err(OpenError::Corrupt(c));
                         }
                         cut(&last.path, c.offset)?;
-                        last_len = c.offset;
+                        let end = c.offset;
                         report.torn_tail = Some(torn_tail(c, tail.len() as u64));
-                        break;
+                        break end;
                     }
                     Err(e) => return Err(e.into()),
                 }
-            }
+            };
             (last.path, last.number, last_len)
         }
         None => {

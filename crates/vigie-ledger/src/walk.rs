@@ -74,6 +74,8 @@ pub(crate) struct Walker {
     limit: Option<u64>,
     done_bytes: u64,
     failed: bool,
+    /// Where the records of the segment entered last end (its zeros, if any, start there).
+    records_end: u64,
 }
 
 impl std::fmt::Debug for Walker {
@@ -100,7 +102,14 @@ impl Walker {
             limit,
             done_bytes: 0,
             failed: false,
+            records_end: 0,
         }
+    }
+
+    /// Where the records of the segment entered last end: after a complete walk, the offset at
+    /// which the writer appends next in the last segment (zeros it reserved may follow).
+    pub fn records_end(&self) -> u64 {
+        self.records_end
     }
 
     pub fn segments(&self) -> &[SegmentFile] {
@@ -157,12 +166,14 @@ impl Walker {
                 self.current = Some(self.enter()?);
             }
             let offset = self.current.as_ref().map_or(len, |c| c.offset);
-            if offset >= len {
-                self.current = None;
-                self.pos += 1;
-                continue;
+            if offset < len
+                && let Some(position) = self.read_record(body)?
+            {
+                return Ok(Some(position));
             }
-            return self.read_record(body).map(Some);
+            // The end of the segment, or the zeros reserved after its records.
+            self.current = None;
+            self.pos += 1;
         }
     }
 
@@ -214,10 +225,13 @@ impl Walker {
             );
         }
         self.done_bytes += HEADER_LEN;
+        self.records_end = HEADER_LEN;
         Ok(OpenSegment { reader, offset: HEADER_LEN })
     }
 
-    fn read_record(&mut self, body: &mut Vec<u8>) -> Result<Position, VerifyError> {
+    /// Reads the record at the current offset; `None` if only zeros follow to the segment's end
+    /// (space the writer reserved: see [`format`]).
+    fn read_record(&mut self, body: &mut Vec<u8>) -> Result<Option<Position>, VerifyError> {
         let (len_total, path) = match self.segments.get(self.pos) {
             Some(s) => (s.len, s.path.clone()),
             None => return Err(self.corruption(0, Fault::MissingSegment)),
@@ -227,11 +241,28 @@ impl Walker {
         };
         let offset = current.offset;
         let remaining = len_total - offset;
-        if remaining < RECORD_OVERHEAD {
+        let last = self.pos + 1 == self.segments.len();
+        if !last && remaining < RECORD_OVERHEAD {
             return Err(self.corruption(offset, Fault::TruncatedRecord));
         }
         let mut len_bytes = [0u8; 4];
-        current.reader.read_exact(&mut len_bytes).map_err(|e| io_error(&path, e))?;
+        let head = usize::try_from(remaining.min(4)).unwrap_or(4);
+        let got = read_up_to(&mut current.reader, &mut len_bytes[..head]).map_err(|e| io_error(&path, e))?;
+        if last && len_bytes == [0; 4] {
+            // No record is empty: in the last segment, zeros to its end are the space the
+            // writer reserves ahead of its appends (a short read: it trimmed them meanwhile).
+            let rest = remaining - got as u64;
+            if got < head || rest_is_zeros(&mut current.reader, rest).map_err(|e| io_error(&path, e))? {
+                self.done_bytes += remaining;
+                return Ok(None);
+            }
+            // What a zero length with bytes after it always read as: a record whose check
+            // fails (torn, if nothing valid follows).
+            return Err(self.corruption(offset, Fault::CheckMismatch));
+        }
+        if remaining < RECORD_OVERHEAD || got < 4 {
+            return Err(self.corruption(offset, Fault::TruncatedRecord));
+        }
         let len = u64::from(u32::from_be_bytes(len_bytes));
         if len + RECORD_OVERHEAD > remaining {
             return Err(self.corruption(offset, Fault::TruncatedRecord));
@@ -253,9 +284,82 @@ impl Walker {
             return Err(self.corruption(offset, Fault::BadEnvelope));
         }
         current.offset += len + RECORD_OVERHEAD;
+        self.records_end = current.offset;
         self.done_bytes += len + RECORD_OVERHEAD;
         let position = Position { index: self.next_index, leaf };
         self.next_index += 1;
-        Ok(position)
+        Ok(Some(position))
+    }
+}
+
+/// Fills `buf` as far as the file goes; returns how many bytes were read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Whether the next `n` bytes are all zeros. A file that ends sooner counts as zeros: the
+/// writer trims its reserved space when it rolls over or closes, maybe after the listing.
+fn rest_is_zeros(reader: &mut impl Read, mut n: u64) -> io::Result<bool> {
+    let mut chunk = [0u8; 8192];
+    while n > 0 {
+        let want = usize::try_from(n.min(chunk.len() as u64)).unwrap_or(chunk.len());
+        let got = read_up_to(reader, &mut chunk[..want])?;
+        if chunk[..got].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        if got < want {
+            break;
+        }
+        n -= got as u64;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Ledger, LedgerOptions};
+
+    /// A reader that listed the last segment while the writer had zeros reserved, and reads it
+    /// after the writer cut them (at a roll or a close), finds the same records and a clean end.
+    #[test]
+    fn a_reserve_cut_after_the_listing_reads_as_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = Ledger::open(dir.path(), LedgerOptions::default()).expect("open");
+        let bodies: Vec<String> = (0..10).map(|i| format!("entry {i}")).collect();
+        ledger.append_bodies(&bodies).expect("append");
+        let listing = list(dir.path()).expect("list");
+        let listed = listing.segments[0].len;
+        drop(ledger);
+        let now = fs::metadata(&listing.segments[0].path).expect("metadata").len();
+        assert!(now < listed, "the close cut nothing ({now} of {listed} bytes)");
+
+        let mut walker = Walker::new(dir.path(), listing.segments, None);
+        let mut body = Vec::new();
+        let mut entries = 0;
+        while walker.next_into(&mut body).expect("a clean walk").is_some() {
+            entries += 1;
+        }
+        assert_eq!((entries, walker.records_end()), (10, now));
+    }
+
+    #[test]
+    fn zeros_are_recognised_up_to_a_short_file() {
+        let zeros = [0u8; 20_000];
+        assert!(rest_is_zeros(&mut &zeros[..], 20_000).expect("read"));
+        assert!(rest_is_zeros(&mut &zeros[..], 50_000).expect("read"), "a file cut short is zeros to its end");
+        let mut stray = zeros;
+        stray[17_000] = 1;
+        assert!(!rest_is_zeros(&mut &stray[..], 20_000).expect("read"));
+        assert!(rest_is_zeros(&mut &stray[..], 17_000).expect("read"), "only the bytes asked for are looked at");
     }
 }

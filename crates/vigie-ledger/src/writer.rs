@@ -20,7 +20,7 @@
 //! ledger walks the file and cuts whatever was torn.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,6 +33,14 @@ use crate::merkle::Hash;
 use crate::recover::create_segment;
 use crate::tiles::{self, Tile, TreeState};
 use crate::witness::Publisher;
+
+/// Zeros the writer keeps written ahead of its appends in the open segment. An `fdatasync`
+/// after a write that grows a file must also commit the file's new size to the file system's
+/// journal; one after a write over blocks already there writes the data alone. On this machine's
+/// ext4 disk that made a sync of an append take about 1.4 times as long as one of an overwrite
+/// (p50 150–200 µs against 100–140 µs). Each megabyte reserved (about 7 500 access events)
+/// costs one batch a larger write, in the same sync.
+pub(crate) const RESERVE_BYTES: u64 = 1 << 20;
 
 /// The last durable entry: how many entries the ledger holds and the tree's root.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -186,7 +194,11 @@ pub(crate) struct Writer {
     pub dir: PathBuf,
     pub file: File,
     pub segment: u32,
+    /// Where the next record goes in the open segment.
     pub segment_len: u64,
+    /// The open segment's length on disk: zeros from `segment_len` up to here (see
+    /// [`RESERVE_BYTES`]). The file's position is always `segment_len`.
+    pub reserved: u64,
     pub tree: TreeState,
     pub config: WriterConfig,
     pub shared: Arc<Shared>,
@@ -235,6 +247,9 @@ impl Writer {
             }
         }
         if self.shared.failure.get().is_none() {
+            // A closed ledger keeps no reserve. Should the cut fail, the zeros stay: they read
+            // as the end of the log.
+            let _ = self.trim();
             self.maybe_checkpoint(true);
         }
     }
@@ -294,9 +309,13 @@ impl Writer {
             let _ = self.file.write_all(&data[..data.len() / 2]);
             return Err(io::Error::other("injected write failure"));
         }
+        let end = self.segment_len + data.len() as u64;
+        if end > self.reserved {
+            self.reserve(end)?;
+        }
         self.file.write_all(data)?;
         self.file.sync_data()?;
-        self.segment_len += data.len() as u64;
+        self.segment_len = end;
         let bytes = data.len() as u64;
         for request in batch {
             for leaf in &request.leaves {
@@ -318,13 +337,52 @@ impl Writer {
         Ok(first_index)
     }
 
-    /// Starts the next segment. The current one was synced by the batch that filled it.
+    /// Writes zeros after `end` up to the next reserve (never past the segment's size, so a
+    /// segment ends where it would without), then moves back to `segment_len`. They reach the
+    /// disk with the batch about to be written, in its one sync.
+    fn reserve(&mut self, end: u64) -> io::Result<()> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        let target = if end >= self.config.segment_bytes {
+            end
+        } else {
+            end.saturating_add(RESERVE_BYTES).min(self.config.segment_bytes)
+        };
+        if target > end {
+            self.file.seek(SeekFrom::Start(end))?;
+            let mut left = target - end;
+            while left > 0 {
+                let n = usize::try_from(left.min(ZEROS.len() as u64)).unwrap_or(ZEROS.len());
+                self.file.write_all(&ZEROS[..n])?;
+                left -= n as u64;
+            }
+            self.file.seek(SeekFrom::Start(self.segment_len))?;
+        }
+        self.reserved = target;
+        Ok(())
+    }
+
+    /// Cuts the open segment's unused reserve, so that only the last segment of a running
+    /// ledger ends in zeros (the walker refuses them anywhere else) and a closed one has none.
+    fn trim(&mut self) -> io::Result<()> {
+        if self.reserved > self.segment_len {
+            self.file.set_len(self.segment_len)?;
+            self.file.sync_all()?;
+            self.reserved = self.segment_len;
+        }
+        Ok(())
+    }
+
+    /// Starts the next segment. The current one was synced by the batch that filled it; its
+    /// reserve is cut (and synced) first, so that a crash never leaves zeros before a newer
+    /// segment.
     fn roll(&mut self) -> io::Result<()> {
+        self.trim()?;
         let number = self.segment.checked_add(1).ok_or_else(|| io::Error::other("segment numbers exhausted"))?;
         let header = SegmentHeader { first_index: self.tree.size() };
         self.file = create_segment(&self.dir, number, &header)?;
         self.segment = number;
         self.segment_len = HEADER_LEN;
+        self.reserved = HEADER_LEN;
         self.shared.count(|s| s.rolls += 1);
         Ok(())
     }

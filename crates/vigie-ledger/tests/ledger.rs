@@ -84,6 +84,8 @@ fn rolls_segments_and_reads_across_them() {
     drop(ledger);
     let files = segments(dir.path());
     assert_eq!(files.len() as u64, 1 + rolls);
+    // Each segment ends with the batch that reached the size; the reserve never goes beyond
+    // it and is cut at the roll (a segment before the last may not end in zeros).
     for f in &files[..files.len() - 1] {
         let len = fs::metadata(f).unwrap().len();
         assert!((1024..1024 + 400).contains(&len), "{} is {len} bytes", f.display());
@@ -93,6 +95,80 @@ fn rolls_segments_and_reads_across_them() {
     let all = bodies(dir.path());
     assert_eq!(all.len(), 60);
     assert!(all.iter().enumerate().all(|(i, b)| *b == encoded(i as u64)));
+}
+
+/// The writer keeps zeros written ahead of its appends (a sync then writes data, not the
+/// file's new size), cuts them when it closes, and a reader stops at them.
+#[test]
+fn a_running_ledger_writes_ahead_of_its_appends_and_a_closed_one_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    for n in 0..10 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    let logical = 24 + ledger.stats().bytes;
+    let file = fs::read(&segments(dir.path())[0]).unwrap();
+    assert!(file.len() as u64 > logical, "nothing reserved: {} bytes for {logical}", file.len());
+    assert!(file[logical as usize..].iter().all(|&b| b == 0), "the reserve is not zeros");
+    assert_eq!(verify(dir.path()).unwrap().entries, 10, "a reader stops where the records stop");
+    drop(ledger);
+    assert_eq!(fs::metadata(&segments(dir.path())[0]).unwrap().len(), logical, "the reserve outlived the close");
+    assert_eq!(verify(dir.path()).unwrap().entries, 10);
+}
+
+/// A crash leaves the reserve behind: the ledger reopens at its last record, says nothing was
+/// torn, and appends over the zeros, with no gap between old and new records.
+#[test]
+fn reserved_zeros_left_by_a_crash_are_appended_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    for n in 0..10 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    drop(ledger);
+    let seg = segments(dir.path())[0].clone();
+    let mut bytes = fs::read(&seg).unwrap();
+    let logical = bytes.len();
+    bytes.resize(logical + 300_000, 0);
+    fs::write(&seg, &bytes).unwrap();
+
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    assert_eq!(ledger.head().count, 10);
+    assert_eq!(ledger.open_report().torn_tail, None, "reserved zeros are not a torn write");
+    for n in 10..15 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    drop(ledger);
+    let all = bodies(dir.path());
+    assert_eq!(all.len(), 15);
+    assert!(all.iter().enumerate().all(|(i, b)| *b == encoded(i as u64)));
+    assert_eq!(verify(dir.path()).unwrap().entries, 15);
+}
+
+/// A byte that is not zero in the reserve is not a record: cut as a torn tail (nothing after the
+/// last record was ever acknowledged), and every record before it kept.
+#[test]
+fn a_stray_byte_in_reserved_zeros_is_cut_as_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    for n in 0..10 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    drop(ledger);
+    let seg = segments(dir.path())[0].clone();
+    let mut bytes = fs::read(&seg).unwrap();
+    let logical = bytes.len() as u64;
+    bytes.resize(bytes.len() + 5_000, 0);
+    bytes[logical as usize + 4_321] = 0x5a;
+    fs::write(&seg, &bytes).unwrap();
+
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    assert_eq!(ledger.head().count, 10);
+    let torn = ledger.open_report().torn_tail.clone().expect("the stray byte is reported");
+    assert_eq!((torn.first_index, torn.offset, torn.bytes), (10, logical, 5_000));
+    drop(ledger);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), logical);
+    assert_eq!(verify(dir.path()).unwrap().entries, 10);
 }
 
 #[test]

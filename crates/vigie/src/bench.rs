@@ -44,6 +44,10 @@ enum Mode {
 #[derive(Debug, Default)]
 struct Samples {
     rps: Vec<f64>,
+    /// CPU time of the whole process (client, server, guard, ledger threads) per request, in
+    /// µs, one figure a round: what a read costs, which a neighbour's load on this shared
+    /// machine moves much less than it moves throughput.
+    cpu_us: Vec<f64>,
     latencies_us: Vec<f64>,
 }
 
@@ -155,9 +159,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let target = if mode == Mode::Guarded { &mut guarded } else { &mut unguarded };
                 let mut lat = latency_phase(&client, &base, &token, &ids, mode, args.latency_requests).await?;
                 target.latencies_us.append(&mut lat);
+                let cpu_before = process_cpu_secs();
                 let rps = throughput_phase(&client, &base, &token, &ids, mode, args.requests, args.concurrency).await?;
                 target.rps.push(rps);
-                eprintln!("bench: round {} {:?}: {:.0} req/s", round + 1, mode, rps);
+                let cpu_us = match (cpu_before, process_cpu_secs()) {
+                    (Some(a), Some(b)) => (b - a) * 1e6 / args.requests as f64,
+                    _ => f64::NAN,
+                };
+                target.cpu_us.push(cpu_us);
+                eprintln!("bench: round {} {:?}: {:.0} req/s, {:.0} µs CPU per request", round + 1, mode, rps, cpu_us);
             }
         }
         report(&args, &unguarded, &guarded, &app.ledger.stats());
@@ -266,6 +276,18 @@ async fn throughput_phase(
     Ok(requests as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
+/// CPU time this process has used so far, all threads included (exited ones too), from the
+/// `utime` and `stime` of `/proc/self/stat`, which count in 1/100 s (Linux's `USER_HZ`, fixed
+/// at 100 for user space). `None` where there is no such file.
+fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     percentile(v, 0.5)
 }
@@ -283,6 +305,7 @@ fn report(args: &BenchArgs, unguarded: &Samples, guarded: &Samples, ledger: &vig
     let (mut ur, mut gr) = (unguarded.rps.clone(), guarded.rps.clone());
     let (mut ul, mut gl) = (unguarded.latencies_us.clone(), guarded.latencies_us.clone());
     let (u_rps, g_rps) = (median(&mut ur), median(&mut gr));
+    let (u_cpu, g_cpu) = (median(&mut unguarded.cpu_us.clone()), median(&mut guarded.cpu_us.clone()));
     let (u_p50, g_p50) = (median(&mut ul), median(&mut gl));
     let (u_p99, g_p99) = (percentile(&mut ul, 0.99), percentile(&mut gl, 0.99));
     println!();
@@ -290,15 +313,23 @@ fn report(args: &BenchArgs, unguarded: &Samples, guarded: &Samples, ledger: &vig
         "vigie bench: {} persons, {} rounds, {} concurrent clients x {} requests per round, {} sequential for latency",
         args.persons, args.rounds, args.concurrency, args.requests, args.latency_requests
     );
-    println!("| mode | throughput (median req/s) | latency p50 (µs) | latency p99 (µs) |");
-    println!("|---|---:|---:|---:|");
-    println!("| unguarded (store read only) | {u_rps:.0} | {u_p50:.0} | {u_p99:.0} |");
-    println!("| guarded (session, Cedar, ledger fsync) | {g_rps:.0} | {g_p50:.0} | {g_p99:.0} |");
+    println!(
+        "| mode | throughput (median req/s) | CPU per request (median µs) | latency p50 (µs) | latency p99 (µs) |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    println!("| unguarded (store read only) | {u_rps:.0} | {u_cpu:.0} | {u_p50:.0} | {u_p99:.0} |");
+    println!("| guarded (session, Cedar, ledger fsync) | {g_rps:.0} | {g_cpu:.0} | {g_p50:.0} | {g_p99:.0} |");
     println!();
     println!(
         "guarded/unguarded throughput: {:.2} (guard costs {:.0}% of throughput; target ≤ 30%)",
         g_rps / u_rps,
         (1.0 - g_rps / u_rps) * 100.0
+    );
+    println!(
+        "CPU per request (client included): unguarded/guarded {:.2}, the guard adds {:.0} µs: the throughput \
+         ratio when the CPUs, not the ledger's fsync, are what runs out",
+        u_cpu / g_cpu,
+        g_cpu - u_cpu
     );
     println!("median added latency: {:.0} µs (target < 100 µs)", g_p50 - u_p50);
     println!("ledger: {ledger:?}");
@@ -331,7 +362,7 @@ fn breakdown(
         out.push((name, median(&mut v)));
         Ok(())
     };
-    time("session → caller (3 store reads, binding check)", &mut |_| {
+    time("session → caller (1 store read, binding check)", &mut |_| {
         let presented = vigie_http::session::Presented { access: Some(token.clone()), ..Default::default() };
         vigie_http::session::authenticate(state, &presented, me)
             .map(|_| ())
