@@ -116,18 +116,24 @@ fn a_running_ledger_writes_ahead_of_its_appends_and_a_closed_one_keeps_nothing()
     assert_eq!(verify(dir.path()).unwrap().entries, 10);
 }
 
+/// Ten events appended and the ledger closed: its one segment and the segment's bytes.
+fn closed_ledger_of_ten(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>) {
+    let ledger = Ledger::open(dir, LedgerOptions::default()).unwrap();
+    for n in 0..10 {
+        ledger.append(&[event(n)]).unwrap();
+    }
+    drop(ledger);
+    let seg = segments(dir)[0].clone();
+    let bytes = fs::read(&seg).unwrap();
+    (seg, bytes)
+}
+
 /// A crash leaves the reserve behind: the ledger reopens at its last record, says nothing was
 /// torn, and appends over the zeros, with no gap between old and new records.
 #[test]
 fn reserved_zeros_left_by_a_crash_are_appended_over() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
-    for n in 0..10 {
-        ledger.append(&[event(n)]).unwrap();
-    }
-    drop(ledger);
-    let seg = segments(dir.path())[0].clone();
-    let mut bytes = fs::read(&seg).unwrap();
+    let (seg, mut bytes) = closed_ledger_of_ten(dir.path());
     let logical = bytes.len();
     bytes.resize(logical + 300_000, 0);
     fs::write(&seg, &bytes).unwrap();
@@ -150,13 +156,7 @@ fn reserved_zeros_left_by_a_crash_are_appended_over() {
 #[test]
 fn a_stray_byte_in_reserved_zeros_is_cut_as_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
-    for n in 0..10 {
-        ledger.append(&[event(n)]).unwrap();
-    }
-    drop(ledger);
-    let seg = segments(dir.path())[0].clone();
-    let mut bytes = fs::read(&seg).unwrap();
+    let (seg, mut bytes) = closed_ledger_of_ten(dir.path());
     let logical = bytes.len() as u64;
     bytes.resize(bytes.len() + 5_000, 0);
     bytes[logical as usize + 4_321] = 0x5a;
