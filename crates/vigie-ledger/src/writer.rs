@@ -38,9 +38,10 @@ use crate::witness::Publisher;
 /// after a write that grows a file must also commit the file's new size to the file system's
 /// journal; one after a write over blocks already there writes the data alone. On this machine's
 /// ext4 disk that made a sync of an append take about 1.4 times as long as one of an overwrite
-/// (p50 150–200 µs against 100–140 µs). Each megabyte reserved (about 7 500 access events)
-/// costs one batch a larger write, in the same sync.
-pub(crate) const RESERVE_BYTES: u64 = 1 << 20;
+/// (p50 150–200 µs against 100–140 µs). Each reserve (about 1 900 access events) costs one
+/// batch a larger write in the same sync, which the entries queued behind it wait for: 256 KiB
+/// kept that tail near the ledger's before the reserve, where 1 MiB doubled its p99 (README).
+pub(crate) const RESERVE_BYTES: u64 = 256 << 10;
 
 /// The last durable entry: how many entries the ledger holds and the tree's root.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
