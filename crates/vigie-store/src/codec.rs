@@ -99,8 +99,27 @@ pub(crate) fn person(row: &Row<'_>) -> Result<Person, DbError> {
     })
 }
 
-/// The columns [`agent`] reads, in order.
-pub(crate) const AGENT_COLUMNS: &str = "id, login, display_name, email, org, role, team, active";
+/// How many columns a comma-separated column list names.
+pub(crate) const fn column_count(list: &str) -> usize {
+    let bytes = list.as_bytes();
+    let (mut i, mut n) = (0, 1);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// The columns [`agent`] reads, in order (a macro, so that statements can be literals).
+macro_rules! agent_columns {
+    () => {
+        "id, login, display_name, email, org, role, team, active"
+    };
+}
+pub(crate) use agent_columns;
+pub(crate) const AGENT_COLUMNS: &str = agent_columns!();
 
 pub(crate) fn agent(row: &Row<'_>) -> Result<Agent, DbError> {
     agent_at(row, 0)
@@ -122,8 +141,14 @@ pub(crate) fn agent_at(row: &Row<'_>, at: usize) -> Result<Agent, DbError> {
     })
 }
 
-/// The columns [`organization`] reads, in order.
-pub(crate) const ORG_COLUMNS: &str = "id, kind, name, active";
+/// The columns [`organization`] reads, in order (a macro, so that statements can be literals).
+macro_rules! org_columns {
+    () => {
+        "id, kind, name, active"
+    };
+}
+pub(crate) use org_columns;
+pub(crate) const ORG_COLUMNS: &str = org_columns!();
 
 pub(crate) fn organization(row: &Row<'_>) -> Result<Organization, DbError> {
     organization_at(row, 0)

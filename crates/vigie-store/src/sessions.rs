@@ -18,31 +18,38 @@ use crate::accounts::no_such_agent;
 use crate::codec;
 use crate::error::{DbError, corrupt};
 
-const SESSION_COLUMNS: &str = "id, agent, created_at_ms, expires_at_ms, last_seen_ms, access_expires_ms, method, mfa, \
-     credential, source, network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, probation_until_ms, \
-     network_key, sign_in_ua_family, account_created_at_ms, created_by, approved_by, previous_sign_in_ms, concurrent_sessions, \
-     credential_changed_at_ms";
+/// The columns [`session_row`] reads, in order (a macro, so that statements can be literals).
+macro_rules! session_columns {
+    () => {
+        "id, agent, created_at_ms, expires_at_ms, last_seen_ms, access_expires_ms, method, mfa, credential, source, \
+         network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, probation_until_ms, \
+         network_key, sign_in_ua_family, account_created_at_ms, created_by, approved_by, previous_sign_in_ms, \
+         concurrent_sessions, credential_changed_at_ms"
+    };
+}
+const SESSION_COLUMNS: &str = session_columns!();
 
 /// Session lookup on every request: one probe of the access-hash unique index, and the
 /// session's account and organization by primary key, in one statement (one read transaction,
 /// one connection checkout: three separate statements cost a guarded read about 10 µs more
 /// under load). The row carries the sign-in context too, so the guarded read needs no other
-/// lookup for the detector. Columns: the session's as in [`SESSION_COLUMNS`] (25), then the
-/// agent's as in [`codec::AGENT_COLUMNS`] (8, NULL when the account is gone), then the
-/// organization's as in [`codec::ORG_COLUMNS`] (4).
-pub const SESSION_BY_ACCESS_SQL: &str = "SELECT s.id, s.agent, s.created_at_ms, s.expires_at_ms, s.last_seen_ms, \
-     s.access_expires_ms, s.method, s.mfa, s.credential, s.source, s.network, s.ua_family, s.user_agent, \
-     s.elevated_until_ms, s.step_up_demanded_ms, s.device_key, s.probation_until_ms, s.network_key, \
-     s.sign_in_ua_family, s.account_created_at_ms, s.created_by, s.approved_by, s.previous_sign_in_ms, \
-     s.concurrent_sessions, s.credential_changed_at_ms, \
-     a.id, a.login, a.display_name, a.email, a.org, a.role, a.team, a.active, \
-     o.id, o.kind, o.name, o.active \
-     FROM sessions s LEFT JOIN agents a ON a.id = s.agent LEFT JOIN organizations o ON o.id = a.org \
-     WHERE s.access_hash = ?1 AND s.access_expires_ms > ?2";
+/// lookup for the detector. Columns: the session's ([`SESSION_COLUMNS`]), then the agent's
+/// ([`codec::AGENT_COLUMNS`], NULL when the account is gone), then the organization's
+/// ([`codec::ORG_COLUMNS`]); SQLite flattens the subqueries into index searches (the query-plan
+/// test checks it).
+pub const SESSION_BY_ACCESS_SQL: &str = concat!(
+    "SELECT s.*, a.*, o.* FROM (SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE access_hash = ?1 AND access_expires_ms > ?2) s LEFT JOIN (SELECT ",
+    codec::agent_columns!(),
+    " FROM agents) a ON a.id = s.agent LEFT JOIN (SELECT ",
+    codec::org_columns!(),
+    " FROM organizations) o ON o.id = a.org"
+);
 
 /// Where the agent's and the organization's columns start in [`SESSION_BY_ACCESS_SQL`].
-const ACCESS_AGENT_AT: usize = 25;
-const ACCESS_ORG_AT: usize = ACCESS_AGENT_AT + 8;
+const ACCESS_AGENT_AT: usize = codec::column_count(SESSION_COLUMNS);
+const ACCESS_ORG_AT: usize = ACCESS_AGENT_AT + codec::column_count(codec::AGENT_COLUMNS);
 
 /// Creates a session in one statement, filling the sign-in context the account knows: its
 /// previous sign-in, its other live sessions (counted before this one exists), its last
