@@ -1,4 +1,4 @@
-//! One account's detection state: its distinct-person windows (exact), its enumeration and
+//! One account's detection state: its distinct-person windows, its enumeration and
 //! throttle state, its session novelty, today's tallies and its own baselines. Bounded: apart
 //! from the distinct-person sets, a few hundred bytes (see [`Account::bytes`]).
 

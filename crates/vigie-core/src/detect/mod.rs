@@ -454,31 +454,13 @@ impl ExfiltrationDetector {
         }
 
         // What this event would add to the account's windows.
-        let d = a.persons.upper();
-        let adds = |len: i64| u32::from(person.is_some() && last.is_none_or(|l| now - l >= len));
-        // The windows' counts as they stand are an upper bound (a window only loses persons as
-        // time passes); they are brought up to now, which reads the log's old end (a miss), only
-        // when the bound comes near a threshold they are compared with below. Most events then
-        // decide on counts that could not change the verdict. This test mirrors every
-        // comparison of `d` below (step-up point, quotas, twice a quota attempted, scripted
-        // cadence): a new one must be added here too, or it would see an upper bound.
+        let d = a.persons.at(e.at);
+        let adds = if person.is_some() { a.persons.adds(last, e.at) } else { [0; 3] };
         let refused_hour =
             if now.saturating_sub(a.derived.last_refused) < HOUR_MS { a.cold.refused.total(now) } else { 0 };
         let step_up_percent = if risk >= 1 { (t.step_up_percent / 2).max(1) } else { t.step_up_percent };
-        let reaches = |count: u32, threshold: u64| u64::from(count) + 1 >= threshold;
-        let d = if (0..3).any(|w| {
-            let c = [d.hour, d.day, d.week][w];
-            (u64::from(c) + 1) * 100 >= u64::from(quotas[w]) * u64::from(step_up_percent.min(100))
-        }) || (scripted.is_some() && (u64::from(d.hour) + 1) * 5 >= u64::from(t.quota_hour))
-            || reaches(d.hour + refused_hour, 2 * u64::from(quotas[0]))
-            || reaches(d.day + a.day.refused_new, 2 * u64::from(quotas[1]))
-        {
-            a.persons.at(e.at)
-        } else {
-            d
-        };
-        let projected = [d.hour + adds(HOUR_MS), d.day + adds(DAY_MS), d.week + adds(WEEK_MS)];
-        let new_to_account = adds(WEEK_MS) == 1;
+        let projected = [d.hour + adds[0], d.day + adds[1], d.week + adds[2]];
+        let new_to_account = adds[2] == 1;
         if let Some((mean, sd)) = scripted
             && u64::from(projected[0]) * 5 >= u64::from(t.quota_hour)
         {
@@ -487,11 +469,10 @@ impl ExfiltrationDetector {
 
         // Hard quotas: over one, new persons are refused; one is admitted per time-out.
         let names = ["hour", "day", "week"];
-        let exceeded: Vec<usize> =
-            (0..3).filter(|&w| hard && projected[w] > quotas[w] && adds([HOUR_MS, DAY_MS, WEEK_MS][w]) == 1).collect();
+        let exceeded: Vec<usize> = (0..3).filter(|&w| hard && projected[w] > quotas[w] && adds[w] == 1).collect();
         let again = person.is_some_and(|p| a.derived.refused_any && a.cold.refused_recent.contains(&p.get()));
-        let attempt = |len: i64| if again { 0 } else { adds(len) };
-        let attempted = [d.hour + refused_hour + attempt(HOUR_MS), d.day + a.day.refused_new + attempt(DAY_MS)];
+        let attempt = |w: usize| if again { 0 } else { adds[w] };
+        let attempted = [d.hour + refused_hour + attempt(0), d.day + a.day.refused_new + attempt(1)];
         // Corroboration: enumeration, or a context that says someone else may hold the session
         // (a young account or a concurrent session alone does not).
         let foreign = novelty_bits

@@ -1,58 +1,90 @@
-//! Distinct persons per account over sliding windows (an hour, a day, a week), exact, in
-//! amortized O(1) per event.
+//! Distinct persons per account over sliding windows (an hour, a day, a week), in O(1) per
+//! event, exact to the minute for the hour and to the hour for the day and the week.
 //!
-//! One log of touches in time order serves the three windows: each window keeps a cursor (on
-//! the first touch still inside it, once brought up to date), and each remembered person the
-//! time and place of its latest touch ([`super::places`]).
-//! A touch supersedes the person's previous one (marked in the log, so that it no longer
-//! counts when a cursor passes it); a window counts the persons whose latest touch lies at or
-//! after its cursor, and a person leaves it when the cursor passes that touch. Cursors move
-//! only when exact counts are asked for ([`DistinctWindows::at`]) or something leaves the week,
-//! which forgets it.
-//! The log is appended to and consumed from the front, so the cursors walk memory in order;
-//! when superseded touches make up more than half of it, it is compacted. Memory: one map
-//! entry per distinct person of the week, and at most two log entries per person (plus a few).
+//! Each remembered person's latest touch time is in a table ([`super::places`]); the windows
+//! count persons by the bucket their latest touch falls in: one bucket a minute for the last
+//! hour, one an hour for the last week. A touch moves its person from the bucket of its previous
+//! touch to the current one; a window's count is the persons in its buckets, kept as a running
+//! sum that loses a bucket's persons when the bucket leaves it. Every window covers whole
+//! buckets and at least its length: the hour window is the current minute and the 60 before it,
+//! the day window the current hour and the 24 before it, the week the current hour and the 168
+//! before it. A person read at 09:10:30 thus counts in the hour until 10:11:00 and in the day
+//! until 10:00 the next day: never less than the window's length, at most a bucket more.
+//!
+//! Why buckets rather than each touch's exact time: exact windows need the touches in time
+//! order (a log, and a cursor per window), so an event wrote the log's tail and marked the
+//! person's previous touch in it, two more cache misses beside the account and the person's
+//! slot; with 50 000 active accounts each of those is a trip to memory. The buckets live in
+//! the account's state, next to the counts, and the table of latest touches is the only other
+//! line an event reads. Persons whose latest touch has left the week stay in the table until
+//! they are a quarter of it, then are swept out in one pass, so memory follows the week's
+//! persons.
 
-use std::collections::VecDeque;
-
-use super::places::Touch;
+use super::places::Places;
 use crate::ids::PersonId;
 use crate::time::Timestamp;
 
-pub const HOUR_MS: i64 = 3_600_000;
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 pub const WEEK_MS: i64 = 7 * DAY_MS;
-const WINDOWS: [i64; 3] = [HOUR_MS, DAY_MS, WEEK_MS];
-/// A person id of 0 in the log: a touch superseded by a later one (ids are never 0).
-const SUPERSEDED: u64 = 0;
+/// Buckets before the current one that each window covers: 60 minutes, 24 and 168 hours.
+const HOUR_SPAN: i64 = 60;
+const DAY_SPAN: i64 = 24;
+const WEEK_SPAN: i64 = 168;
+/// Ring sizes: the current bucket and the span before it.
+const MINUTES: usize = HOUR_SPAN as usize + 1;
+const HOURS: usize = WEEK_SPAN as usize + 1;
+/// Persons out of the week are swept once they are this many and a quarter of the table.
+const SWEEP_MIN: u32 = 16;
+
+fn minute(t: i64) -> i64 {
+    t.div_euclid(MINUTE_MS)
+}
+
+fn hour(t: i64) -> i64 {
+    t.div_euclid(HOUR_MS)
+}
+
+fn ring(bucket: i64, len: usize) -> usize {
+    bucket.rem_euclid(len as i64) as usize
+}
+
+/// Whether a touch at `last` still counts, at `now`, in the hour, the day and the week.
+fn holds(last: i64, now: i64) -> [bool; 3] {
+    let (h, lh) = (hour(now), hour(last));
+    [minute(last) >= minute(now) - HOUR_SPAN, lh >= h - DAY_SPAN, lh >= h - WEEK_SPAN]
+}
 
 #[derive(Clone, Debug)]
 pub struct DistinctWindows {
-    /// Each remembered person: its latest touch's time and sequence number in `log`.
-    last: super::places::Places,
-    /// Touches, oldest first: (time, person id or [`SUPERSEDED`]).
-    log: VecDeque<(i64, u64)>,
-    /// The sequence number of `log[0]`.
-    base: u64,
-    /// Per window, the sequence number of the first touch still inside it (hour ≥ day ≥ week).
-    cursor: [u64; 3],
+    /// Each remembered person's latest touch time.
+    last: Places,
+    /// Persons whose latest touch lies in each minute of the hour window, by minute modulo
+    /// [`MINUTES`]; zero outside the window.
+    minutes: [u32; MINUTES],
+    /// The same by hour for the week window (the day window is its last 25 hours).
+    hours: [u32; HOURS],
+    /// The minute and hour the buckets are brought up to (`i64::MIN`: never).
+    minute: i64,
+    hour: i64,
+    /// Persons in the hour, day and week windows: the sums of their buckets.
     count: [u32; 3],
-    /// Per window, a time before which nothing leaves it (its cursor's touch plus its length,
-    /// or earlier): until then the log is not read, so an event costs no miss on the log's
-    /// far end for windows where nothing is due.
-    due: [i64; 3],
+    /// Persons in `last` whose latest touch has left the week (to be swept out).
+    stale: u32,
     latest: i64,
 }
 
 impl Default for DistinctWindows {
     fn default() -> Self {
         DistinctWindows {
-            last: Default::default(),
-            log: VecDeque::new(),
-            base: 0,
-            cursor: [0; 3],
+            last: Places::default(),
+            minutes: [0; MINUTES],
+            hours: [0; HOURS],
+            minute: i64::MIN,
+            hour: i64::MIN,
             count: [0; 3],
-            due: [i64::MAX; 3],
+            stale: 0,
             latest: i64::MIN,
         }
     }
@@ -70,130 +102,102 @@ impl DistinctWindows {
     /// Records an access to `person` at `now` (times never go backwards for one account; an
     /// earlier time is treated as `now` of the latest event). Returns whether the person is new
     /// to the week.
-    ///
-    /// The windows are not brought up to `now` here (only the week, when something leaves it,
-    /// so that persons are forgotten): a window counts the persons whose latest touch lies at or
-    /// after its cursor, whatever the time, so a touch adds the person to the windows whose
-    /// cursor has passed its previous touch, and the counts stay exact once [`Self::at`] moves
-    /// the cursors. Until then they are an upper bound ([`Self::upper`]).
     pub fn touch(&mut self, person: PersonId, now: Timestamp) -> bool {
         // Concurrent requests may be judged slightly out of order: time never goes back.
         let now = now.millis().max(self.latest);
         self.latest = now;
-        if now >= self.due[2] {
-            self.expire(now);
-        }
+        self.advance(now);
         let prev = self.last.get(person.get());
-        if prev.is_some_and(|t| t.at == now) {
+        if prev == Some(now) {
             return false; // the same moment again: nothing changes
         }
-        for w in 0..WINDOWS.len() {
-            if prev.is_none_or(|t| t.place < self.cursor[w]) {
-                self.count[w] += 1;
+        let was = prev.map_or([false; 3], |l| holds(l, now));
+        match prev {
+            Some(l) if was[0] => self.minutes[ring(minute(l), MINUTES)] -= 1,
+            _ => self.count[0] += 1,
+        }
+        self.minutes[ring(minute(now), MINUTES)] += 1;
+        if !was[1] {
+            self.count[1] += 1;
+        }
+        match prev {
+            Some(l) if was[2] => self.hours[ring(hour(l), HOURS)] -= 1,
+            Some(_) => {
+                self.stale -= 1;
+                self.count[2] += 1;
             }
+            None => self.count[2] += 1,
         }
-        if let Some(slot) = prev.and_then(|t| self.slot(t.place)) {
-            slot.1 = SUPERSEDED;
+        self.hours[ring(hour(now), HOURS)] += 1;
+        self.last.insert(person.get(), now);
+        if self.stale >= SWEEP_MIN && self.stale as usize * 4 >= self.last.len() {
+            let since = self.hour - WEEK_SPAN;
+            self.last.retain(|_, at| hour(at) >= since);
+            self.stale = 0;
         }
-        let seq = self.base + self.log.len() as u64;
-        self.log.push_back((now, person.get()));
-        // Entries come in time order: this one is due last, unless its window had none.
-        for (due, &len) in self.due.iter_mut().zip(&WINDOWS) {
-            *due = (*due).min(now.saturating_add(len));
-        }
-        self.last.insert(person.get(), Touch { place: seq, at: now });
-        if self.log.len() > 2 * self.last.len() + 64 {
-            self.compact();
-        }
-        prev.is_none_or(|t| now - t.at >= WEEK_MS)
+        !was[2]
     }
 
-    /// The counts as they stand: at least the counts at any time from the latest touch on (a
-    /// window only loses persons as time passes), without reading the log.
-    pub fn upper(&self) -> Distinct {
-        Distinct { hour: self.count[0], day: self.count[1], week: self.count[2] }
+    /// What a touch at `now` of a person last touched at `last` would add to the hour, the day
+    /// and the week: 1 where the person is not counted yet.
+    pub fn adds(&self, last: Option<i64>, now: Timestamp) -> [u32; 3] {
+        let now = now.millis().max(self.latest);
+        last.map_or([true; 3], |l| holds(l, now).map(|h| !h)).map(u32::from)
     }
 
     /// The counts at `now`.
     pub fn at(&mut self, now: Timestamp) -> Distinct {
-        self.expire(now.millis().max(self.latest));
+        self.advance(now.millis().max(self.latest));
         Distinct { hour: self.count[0], day: self.count[1], week: self.count[2] }
     }
 
-    fn expire(&mut self, now: i64) {
-        let end = self.base + self.log.len() as u64;
-        for (w, &len) in WINDOWS.iter().enumerate() {
-            if now < self.due[w] {
-                continue;
-            }
-            self.due[w] = i64::MAX;
-            while self.cursor[w] < end {
-                let Some(&(t, person)) = self.log.get((self.cursor[w] - self.base) as usize) else { break };
-                if now - t < len {
-                    self.due[w] = t.saturating_add(len);
-                    break;
-                }
-                if person != SUPERSEDED {
-                    // The person's latest touch leaves the window: so does the person.
-                    self.count[w] -= 1;
-                    if len == WEEK_MS {
-                        self.last.remove(person);
-                    }
-                }
-                self.cursor[w] += 1;
-            }
+    /// Brings the buckets up to `now`: the persons of buckets that leave a window leave its
+    /// count; an hour bucket that leaves the week is emptied, its persons now stale.
+    fn advance(&mut self, now: i64) {
+        let (m, h) = (minute(now), hour(now));
+        if self.minute == i64::MIN {
+            (self.minute, self.hour) = (m, h);
+            return;
         }
-        // Out of the week: no window needs it.
-        while self.base < self.cursor[2] && self.log.pop_front().is_some() {
-            self.base += 1;
+        if m > self.minute {
+            // Leaving the hour: the minutes from the window's old start to 61 minutes ago.
+            for k in self.minute - HOUR_SPAN..=self.minute.min(m - HOUR_SPAN - 1) {
+                let b = &mut self.minutes[ring(k, MINUTES)];
+                self.count[0] -= *b;
+                *b = 0;
+            }
+            self.minute = m;
+        }
+        if h > self.hour {
+            // The day's leaving hours first: the week's are emptied below, and the week's
+            // window holds the day's.
+            for k in self.hour - DAY_SPAN..=self.hour.min(h - DAY_SPAN - 1) {
+                self.count[1] -= self.hours[ring(k, HOURS)];
+            }
+            for k in self.hour - WEEK_SPAN..=self.hour.min(h - WEEK_SPAN - 1) {
+                let b = &mut self.hours[ring(k, HOURS)];
+                self.count[2] -= *b;
+                self.stale += *b;
+                *b = 0;
+            }
+            self.hour = h;
         }
     }
 
-    /// Drops superseded touches, renumbering the rest (cursors and persons' places follow).
-    fn compact(&mut self) {
-        let old = std::mem::take(&mut self.log);
-        let mut cursor = self.cursor;
-        for (i, (t, person)) in old.into_iter().enumerate() {
-            let seq = self.base + i as u64;
-            let new_seq = self.base + self.log.len() as u64;
-            for (new, &old) in cursor.iter_mut().zip(&self.cursor) {
-                if old == seq {
-                    *new = new_seq;
-                }
-            }
-            if person != SUPERSEDED {
-                self.last.insert(person, Touch { place: new_seq, at: t });
-                self.log.push_back((t, person));
-            }
-        }
-        let end = self.base + self.log.len() as u64;
-        for (new, &old) in cursor.iter_mut().zip(&self.cursor) {
-            if *new == old && old >= end {
-                *new = end;
-            }
-        }
-        self.cursor = cursor;
-    }
-
-    fn slot(&mut self, seq: u64) -> Option<&mut (i64, u64)> {
-        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
-        self.log.get_mut(i)
-    }
-
-    /// When `person` was last touched, if remembered: within the week, or older when nothing
-    /// has moved the week's cursor since (callers compare it with their time).
+    /// When `person` was last touched, if remembered: within the week, or older when not swept
+    /// out yet (callers compare it with their time).
     pub fn last_touch(&self, person: PersonId) -> Option<i64> {
-        self.last.get(person.get()).map(|t| t.at)
+        self.last.get(person.get())
     }
 
     /// Each remembered person and its last touch (snapshots).
     pub fn entries(&self) -> impl Iterator<Item = (PersonId, i64)> + '_ {
-        self.last.iter().filter_map(|(p, t)| Some((PersonId::new(p)?, t.at)))
+        self.last.iter().filter_map(|(p, t)| Some((PersonId::new(p)?, t)))
     }
 
     /// Rebuilds the windows from persons' last touches (a snapshot's): touching each once, in
     /// time order, gives the same counts and last touches as the original, since a window
-    /// counts exactly the persons whose last touch lies in it. Only capacities differ.
+    /// counts exactly the persons whose last touch lies in its buckets. Only capacities differ.
     pub fn from_entries(entries: impl IntoIterator<Item = (PersonId, i64)>) -> Self {
         let mut v: Vec<(i64, PersonId)> = entries.into_iter().map(|(p, t)| (t, p)).collect();
         v.sort_unstable_by_key(|&(t, p)| (t, p.get()));
@@ -204,10 +208,9 @@ impl DistinctWindows {
         w
     }
 
-    /// Bytes held beyond the struct itself (map and log capacities), for memory accounting.
+    /// Bytes held beyond the struct itself (the table of latest touches), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        // The table's slots; a log entry: (i64, u64).
-        self.last.heap_bytes() + self.log.capacity() * std::mem::size_of::<(i64, u64)>()
+        self.last.heap_bytes()
     }
 
     /// Persons remembered (for memory accounting).
@@ -228,17 +231,38 @@ mod tests {
         PersonId::new(n).unwrap()
     }
 
+    /// The windows by their definition: the distinct persons whose latest touch lies in the
+    /// current minute or the 60 before it, the current hour or the 24 (168) before it.
+    fn recount(log: &[(i64, u64)], t: i64) -> Distinct {
+        let since = |bucket_ms: i64, span: i64| {
+            let mut s: Vec<u64> = log
+                .iter()
+                .filter(|(lt, _)| lt.div_euclid(bucket_ms) >= t.div_euclid(bucket_ms) - span)
+                .map(|(_, q)| *q)
+                .collect();
+            s.sort_unstable();
+            s.dedup();
+            s.len() as u32
+        };
+        Distinct { hour: since(60_000, 60), day: since(3_600_000, 24), week: since(3_600_000, 168) }
+    }
+
     #[test]
     fn counts_match_a_brute_force_recount() {
-        // Deterministic pseudo-random streams over days: the counts and last touches must equal
-        // a recount of the accesses in each window at every step. Few persons touched often
-        // compact the log many times; gaps of zero repeat a moment.
-        for (persons, max_gap_ms, steps) in
-            [(300u64, 10 * 60_000u64, 4000), (7, 3 * 60_000, 6000), (40, 2 * HOUR_MS as u64, 3000)]
-        {
+        // Deterministic pseudo-random streams over days and weeks: the counts, what a touch
+        // would add and the last touches must equal a recount of the accesses at every step.
+        // Gaps of zero repeat a moment; long gaps empty whole rings; few persons read over
+        // weeks leave the week and are swept out.
+        for (persons, max_gap_ms, steps) in [
+            (300u64, 10 * 60_000u64, 4000),
+            (7, 3 * 60_000, 6000),
+            (40, 2 * HOUR_MS as u64, 3000),
+            (2000, 20 * 60_000, 3000),
+            (50, 30 * HOUR_MS as u64, 1500),
+        ] {
             let mut w = DistinctWindows::default();
             let mut log: Vec<(i64, u64)> = Vec::new();
-            let mut t = 0i64;
+            let mut t = 1_780_000_000_000i64;
             let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ persons;
             for _ in 0..steps {
                 x ^= x << 13;
@@ -246,32 +270,37 @@ mod tests {
                 x ^= x << 17;
                 t += (x % max_gap_ms) as i64 * i64::from(!x.is_multiple_of(5));
                 let person = 1 + (x >> 20) % persons;
-                w.touch(p(person), Timestamp(t));
-                log.push((t, person));
-                // The exact counts only now and then: in between, touches leave the hour and
-                // day unexpired, as the detector's hot path does.
-                if !x.is_multiple_of(4) {
-                    continue;
+                let last = log.iter().rev().find(|(_, q)| *q == person).map(|(lt, _)| *lt);
+                let remembered = w.last_touch(p(person));
+                // The latest touch is remembered while in the week (and perhaps a while after).
+                if let Some(l) = last.filter(|&l| hour(l) >= hour(t) - WEEK_SPAN) {
+                    assert_eq!(remembered, Some(l), "{persons} persons, at {t}");
                 }
-                let bound = w.upper();
-                let d = w.at(Timestamp(t));
-                assert!(bound.hour >= d.hour && bound.day >= d.day && bound.week >= d.week, "{bound:?} {d:?}");
-                let recount = |len: i64| {
-                    let mut s: Vec<u64> = log.iter().filter(|(lt, _)| t - lt < len).map(|(_, q)| *q).collect();
-                    s.sort_unstable();
-                    s.dedup();
-                    s.len() as u32
-                };
+                let before = recount(&log, t);
+                let adds = w.adds(remembered, Timestamp(t));
+                let new_to_week = w.touch(p(person), Timestamp(t));
+                log.push((t, person));
+                let after = recount(&log, t);
                 assert_eq!(
-                    d,
-                    Distinct { hour: recount(HOUR_MS), day: recount(DAY_MS), week: recount(WEEK_MS) },
+                    adds,
+                    [after.hour - before.hour, after.day - before.day, after.week - before.week],
                     "{persons} persons, at {t}"
                 );
-                let last = log.iter().rev().find(|(lt, q)| *q == person && t - lt < WEEK_MS).map(|(lt, _)| *lt);
-                assert_eq!(w.last_touch(p(person)), last);
-                assert!(w.log.len() <= 2 * w.len() + 65, "log compacted: {} for {}", w.log.len(), w.len());
+                assert_eq!(new_to_week, adds[2] == 1);
+                // Now and then the counts a while later, without a touch in between.
+                let later = t + (x >> 40) as i64 % (3 * HOUR_MS) * i64::from(x.is_multiple_of(4));
+                assert_eq!(w.at(Timestamp(later)), recount(&log, later), "{persons} persons, at {later}");
+                assert_eq!(w.last_touch(p(person)), Some(t));
+                t = later;
             }
-            assert!(w.len() <= persons as usize);
+            // Memory follows the week: stale persons are at most a quarter of the table (or a
+            // handful).
+            let week = w.at(Timestamp(t)).week as usize;
+            assert!(
+                w.len() <= (week * 4 / 3 + SWEEP_MIN as usize).max(week),
+                "{} remembered, {week} in the week",
+                w.len()
+            );
         }
     }
 
@@ -280,9 +309,33 @@ mod tests {
         let mut w = DistinctWindows::default();
         assert!(w.touch(p(1), Timestamp(0)));
         assert!(!w.touch(p(1), Timestamp(HOUR_MS - 1)));
+        // Read at 00:59:59.999: in the hour window until the end of 01:59 (the 60 minutes
+        // before 01:59 and that minute).
         assert_eq!(w.at(Timestamp(HOUR_MS + 10)), Distinct { hour: 1, day: 1, week: 1 });
+        assert_eq!(w.at(Timestamp(2 * HOUR_MS - 1)), Distinct { hour: 1, day: 1, week: 1 });
         assert_eq!(w.at(Timestamp(2 * HOUR_MS)), Distinct { hour: 0, day: 1, week: 1 });
+        // In the day until the end of the hour 24 hours after its own.
+        assert_eq!(w.at(Timestamp(DAY_MS + HOUR_MS - 1)), Distinct { hour: 0, day: 1, week: 1 });
+        assert_eq!(w.at(Timestamp(DAY_MS + HOUR_MS)), Distinct { hour: 0, day: 0, week: 1 });
         assert_eq!(w.at(Timestamp(WEEK_MS + HOUR_MS)), Distinct::default());
-        assert!(w.is_empty(), "forgotten after a week");
+        // Remembered, stale, until a sweep; a touch then counts it anew.
+        assert!(w.touch(p(1), Timestamp(WEEK_MS + 2 * HOUR_MS)));
+        assert_eq!(w.at(Timestamp(WEEK_MS + 2 * HOUR_MS)), Distinct { hour: 1, day: 1, week: 1 });
+    }
+
+    #[test]
+    fn persons_out_of_the_week_are_swept_out() {
+        let mut w = DistinctWindows::default();
+        for i in 1..=1000 {
+            w.touch(p(i), Timestamp(i as i64));
+        }
+        // Two weeks later a few persons: the thousand stale ones go at once.
+        for i in 1..=3 {
+            w.touch(p(10_000 + i), Timestamp(2 * WEEK_MS + i as i64));
+        }
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.last_touch(p(5)), None);
+        assert!(w.heap_bytes() <= 16 * 16, "{} bytes", w.heap_bytes());
+        assert_eq!(w.at(Timestamp(2 * WEEK_MS + 10)), Distinct { hour: 3, day: 3, week: 3 });
     }
 }
