@@ -1,136 +1,216 @@
-//! Each remembered person's latest touch time: a hash table whose entries hold the person and
-//! the time side by side, with linear probing.
+//! Every account's remembered persons and when each was last touched by it: one hash table for
+//! the whole detector, keyed by (agent, person), in shards, with linear probing.
 //!
-//! Why not the standard map: with 50 000 active accounts every account's table is out of cache
-//! when its next event comes, and the standard map keeps its control bytes apart from its
-//! entries, so a lookup costs two misses, an insert of a new person a third. Here a lookup
-//! reads one line (or two, when a probe crosses a line's end) and the insert writes the slot
-//! the lookup ended on; a slot is 16 bytes, four to a line. The hash is foldhash's, seeded per
-//! table and per process at random, so that person ids chosen by a caller cannot be made to
-//! collide; at most three quarters full, probes stay short. Removal shifts the following
-//! entries back (no tombstones), [`Places::retain`] rebuilds the table at the survivors' size,
-//! and the table halves when it is an eighth full, so memory follows the persons remembered.
+//! Why one table rather than one per account: with 50 000 active accounts both an event's
+//! account and its person's slot are out of cache. With a table per account the person's slot
+//! could only be looked for once the account's state (holding the table's address) had come
+//! from memory: two misses one after the other. Keyed by (agent, person), the slot's address
+//! follows from the event alone, and the detector asks for it before the account's state, so
+//! that the two loads overlap.
+//!
+//! Why not the standard map: it keeps its control bytes apart from its entries, so a lookup
+//! costs two misses, an insert of a new entry a third. Here a lookup reads one line (or two,
+//! when a probe crosses a line's end) and the insert writes the slot the lookup ended on. The
+//! hash is foldhash's, seeded per table and per process at random, so that ids chosen by a
+//! caller cannot be made to collide; at most three quarters full, probes stay short.
+//!
+//! Why shards: a table of millions of entries that doubles would stop the detector for tens of
+//! milliseconds while it moves them; 4 096 shards each grow on their own, so one growth moves a
+//! 4 096th of the entries. Removal shifts the following entries back (no tombstones). Persons
+//! whose latest touch has left the week are swept out a few slots per event ([`Places::sweep`]),
+//! shard after shard, and a shard is rebuilt at its survivors' size after its pass, so memory
+//! follows the persons the week remembers.
 
 use std::hash::BuildHasher;
 
-/// An empty slot (person ids are never 0).
+use super::window::{HOUR_MS, WEEK_MS};
+
+/// An empty slot (agent ids are never 0).
 const EMPTY: u64 = 0;
-/// The smallest table allocated.
+/// The smallest shard allocated.
 const MIN_SLOTS: usize = 8;
+const SHARD_BITS: u32 = 12;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Slots a sweep step looks at: with 5 million persons remembered (8 million slots), a pass over
+/// the table every million events, for a few nanoseconds an event.
+pub const SWEEP_SLOTS: usize = 8;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
-    /// A person id, or [`EMPTY`].
+    /// An agent id, or [`EMPTY`].
+    agent: u64,
     person: u64,
-    /// When the person was last touched (milliseconds since the epoch).
+    /// When the agent last touched the person (milliseconds since the epoch).
     at: i64,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Places {
+struct Shard {
     /// A power of two long, or empty.
     slots: Box<[Slot]>,
     len: usize,
+}
+
+impl Shard {
+    /// The slot holding (agent, person), or the empty slot where it would go; `home` is the
+    /// hash's low bits.
+    fn probe(&self, home: usize, agent: u64, person: u64) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = home & mask;
+        loop {
+            let s = &self.slots[i];
+            if s.agent == agent && s.person == person {
+                return Ok(i);
+            }
+            if s.agent == EMPTY {
+                return Err(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Places {
+    shards: Box<[Shard]>,
+    len: usize,
     hasher: foldhash::fast::RandomState,
+    /// The sweep's place: a shard and a slot in it.
+    sweep_shard: usize,
+    sweep_slot: usize,
+}
+
+impl Default for Places {
+    fn default() -> Self {
+        Places {
+            shards: vec![Shard::default(); SHARDS].into_boxed_slice(),
+            len: 0,
+            hasher: Default::default(),
+            sweep_shard: 0,
+            sweep_slot: 0,
+        }
+    }
 }
 
 impl Places {
-    fn home(&self, person: u64) -> usize {
-        (self.hasher.hash_one(person) as usize) & (self.slots.len() - 1)
+    /// The shard (the hash's high bits) and home (its low bits) of (agent, person).
+    fn locate(&self, agent: u64, person: u64) -> (usize, usize) {
+        let h = self.hasher.hash_one((agent, person));
+        ((h >> (64 - SHARD_BITS)) as usize, h as usize)
     }
 
-    /// The slot holding `person`, or the empty slot where it would go.
-    fn probe(&self, person: u64) -> Result<usize, usize> {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(person);
-        loop {
-            match self.slots[i].person {
-                k if k == person => return Ok(i),
-                EMPTY => return Err(i),
-                _ => i = (i + 1) & mask,
-            }
-        }
-    }
-
-    pub fn get(&self, person: u64) -> Option<i64> {
-        if self.len == 0 {
+    /// When `agent` last touched `person`, if remembered.
+    pub fn get(&self, agent: u64, person: u64) -> Option<i64> {
+        let (s, home) = self.locate(agent, person);
+        let shard = &self.shards[s];
+        if shard.len == 0 {
             return None;
         }
-        self.probe(person).ok().map(|i| self.slots[i].at)
+        shard.probe(home, agent, person).ok().map(|i| shard.slots[i].at)
     }
 
-    /// Sets `person`'s latest touch. `person` must not be [`EMPTY`].
-    pub fn insert(&mut self, person: u64, at: i64) {
-        debug_assert_ne!(person, EMPTY);
+    /// Sets when `agent` last touched `person`. `agent` must not be [`EMPTY`].
+    pub fn insert(&mut self, agent: u64, person: u64, at: i64) {
+        debug_assert_ne!(agent, EMPTY);
+        let (s, home) = self.locate(agent, person);
+        let shard = &self.shards[s];
         // At most three quarters full: probes stay short.
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
-            self.resize((self.slots.len() * 2).max(MIN_SLOTS));
+        if (shard.len + 1) * 4 > shard.slots.len() * 3 {
+            self.resize(s, (shard.slots.len() * 2).max(MIN_SLOTS));
         }
-        match self.probe(person) {
-            Ok(i) => self.slots[i].at = at,
+        let shard = &mut self.shards[s];
+        match shard.probe(home, agent, person) {
+            Ok(i) => shard.slots[i].at = at,
             Err(i) => {
-                self.slots[i] = Slot { person, at };
+                shard.slots[i] = Slot { agent, person, at };
+                shard.len += 1;
                 self.len += 1;
             }
         }
     }
 
-    /// Forgets `person`; whether it was there.
-    pub fn remove(&mut self, person: u64) -> bool {
-        if self.len == 0 {
-            return false;
-        }
-        let Ok(mut hole) = self.probe(person) else { return false };
-        let mask = self.slots.len() - 1;
+    /// Empties slot `i` of shard `s`, shifting the entries after it back.
+    fn remove_at(&mut self, s: usize, mut hole: usize) {
+        let hasher = &self.hasher;
+        let shard = &mut self.shards[s];
+        let mask = shard.slots.len() - 1;
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
-            let k = self.slots[j].person;
-            if k == EMPTY {
+            let k = shard.slots[j];
+            if k.agent == EMPTY {
                 break;
             }
             // An entry may fill the hole if its home is not after the hole (cyclically, the
             // hole lies between its home and where it sits).
-            let home = self.home(k);
+            let home = hasher.hash_one((k.agent, k.person)) as usize & mask;
             if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
-                self.slots[hole] = self.slots[j];
+                shard.slots[hole] = k;
                 hole = j;
             }
         }
-        self.slots[hole] = Slot::default();
+        shard.slots[hole] = Slot::default();
+        shard.len -= 1;
         self.len -= 1;
-        if self.len * 8 < self.slots.len() && self.slots.len() > MIN_SLOTS {
-            self.resize(self.slots.len() / 2);
+    }
+
+    /// Forgets what `agent` touched in `person`; whether it was there.
+    pub fn remove(&mut self, agent: u64, person: u64) -> bool {
+        let (s, home) = self.locate(agent, person);
+        let shard = &self.shards[s];
+        if shard.len == 0 {
+            return false;
         }
+        let Ok(i) = shard.probe(home, agent, person) else { return false };
+        self.remove_at(s, i);
         true
     }
 
-    /// Keeps the persons for whom `keep(person, at)` holds, in a table rebuilt at their size.
-    pub fn retain(&mut self, mut keep: impl FnMut(u64, i64) -> bool) {
-        let kept: Vec<Slot> =
-            self.slots.iter().filter(|s| s.person != EMPTY && keep(s.person, s.at)).copied().collect();
-        let mut slots = MIN_SLOTS;
-        while kept.len() * 4 > slots * 3 {
-            slots *= 2;
+    /// One step of the sweep: looks at the next [`SWEEP_SLOTS`] slots and removes the entries
+    /// last touched before `now`'s hour minus a week and an hour. An account's windows count a
+    /// person until the end of the hour a week after its touch, and an account's events may
+    /// come slightly out of order with others': an hour's margin, so that no account still
+    /// counts a person swept out. At the end of a shard's pass, a sparse shard is rebuilt at
+    /// its size.
+    pub fn sweep(&mut self, now: i64) {
+        let since = (now.div_euclid(HOUR_MS) - WEEK_MS / HOUR_MS - 1) * HOUR_MS;
+        let s = self.sweep_shard;
+        let mut budget = SWEEP_SLOTS;
+        while budget > 0 && self.sweep_slot < self.shards[s].slots.len() {
+            let slot = self.shards[s].slots[self.sweep_slot];
+            if slot.agent != EMPTY && slot.at < since {
+                // The entry shifted into this slot is looked at next.
+                self.remove_at(s, self.sweep_slot);
+            } else {
+                self.sweep_slot += 1;
+            }
+            budget -= 1;
         }
-        self.slots = if kept.is_empty() { Box::default() } else { vec![Slot::default(); slots].into_boxed_slice() };
-        self.len = kept.len();
-        for slot in kept {
-            if let Err(i) = self.probe(slot.person) {
-                self.slots[i] = slot;
+        if self.sweep_slot >= self.shards[s].slots.len() {
+            let shard = &self.shards[s];
+            if shard.len * 8 < shard.slots.len() && shard.slots.len() > MIN_SLOTS {
+                let mut slots = MIN_SLOTS;
+                while shard.len * 4 > slots * 3 {
+                    slots *= 2;
+                }
+                self.resize(s, if shard.len == 0 { 0 } else { slots });
+            }
+            self.sweep_shard = (s + 1) % SHARDS;
+            self.sweep_slot = 0;
+        }
+    }
+
+    fn resize(&mut self, s: usize, slots: usize) {
+        let old = std::mem::replace(&mut self.shards[s].slots, vec![Slot::default(); slots].into_boxed_slice());
+        for &slot in old.iter().filter(|x| x.agent != EMPTY) {
+            let home = self.hasher.hash_one((slot.agent, slot.person)) as usize;
+            if let Err(i) = self.shards[s].probe(home, slot.agent, slot.person) {
+                self.shards[s].slots[i] = slot;
             }
         }
     }
 
-    fn resize(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); slots].into_boxed_slice());
-        for &slot in old.iter().filter(|s| s.person != EMPTY) {
-            if let Err(i) = self.probe(slot.person) {
-                self.slots[i] = slot;
-            }
-        }
-    }
-
+    /// Entries remembered, all accounts together.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -141,11 +221,13 @@ impl Places {
 
     /// Bytes allocated.
     pub fn heap_bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<Slot>()
+        self.shards.len() * std::mem::size_of::<Shard>()
+            + self.shards.iter().map(|s| s.slots.len() * std::mem::size_of::<Slot>()).sum::<usize>()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
-        self.slots.iter().filter(|s| s.person != EMPTY).map(|s| (s.person, s.at))
+    /// Every entry: (agent, person, last touch).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64, i64)> + '_ {
+        self.shards.iter().flat_map(|s| s.slots.iter()).filter(|s| s.agent != EMPTY).map(|s| (s.agent, s.person, s.at))
     }
 }
 
@@ -156,72 +238,79 @@ mod tests {
     use super::*;
 
     #[test]
-    fn behaves_as_a_map_through_growth_removal_and_shrinking() {
+    fn behaves_as_a_map_through_growth_removal_and_sweeps() {
         // A pseudo-random mix of inserts, overwrites and removals over a small key space (long
-        // probe chains, wrap-arounds, shifts) and a large one; every step checked against a map.
-        for keys in [13u64, 5_000] {
+        // probe chains, wrap-arounds, shifts) and a large one, with sweep steps in between;
+        // every step checked against a map.
+        for keys in [13u64, 5_000, 200_000] {
             let mut t = Places::default();
-            let mut m: HashMap<u64, i64> = HashMap::new();
+            let mut m: HashMap<(u64, u64), i64> = HashMap::new();
             let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ keys;
-            for step in 0..40_000u64 {
+            let mut now = 0i64;
+            for step in 0..60_000u64 {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 let k = 1 + (x >> 8) % keys;
-                // Phases: mostly inserting, then mostly removing (the table shrinks).
-                let removing = (step / 10_000) % 2 == 1;
-                if x.is_multiple_of(3) || (removing && !x.is_multiple_of(5)) {
-                    assert_eq!(t.remove(k), m.remove(&k).is_some(), "remove {k} at {step}");
+                let (agent, person) = (1 + k % 7, k);
+                now += (x % 60_000) as i64;
+                if x.is_multiple_of(3) {
+                    assert_eq!(t.remove(agent, person), m.remove(&(agent, person)).is_some(), "remove {k} at {step}");
                 } else {
-                    let at = step as i64 * 7;
-                    t.insert(k, at);
-                    m.insert(k, at);
+                    t.insert(agent, person, now);
+                    m.insert((agent, person), now);
                 }
-                assert_eq!(t.get(k), m.get(&k).copied());
+                if x.is_multiple_of(4) {
+                    t.sweep(now);
+                    let since = (now.div_euclid(HOUR_MS) - 169) * HOUR_MS;
+                    // What the sweep may remove: entries older than a week and an hour, and
+                    // only those.
+                    m.retain(|key, at| *at >= since || t.get(key.0, key.1).is_some());
+                }
+                assert_eq!(t.get(agent, person), m.get(&(agent, person)).copied());
                 assert_eq!(t.len(), m.len());
-                let slots = t.slots.len();
-                assert!(slots == 0 || t.len() * 4 <= slots * 3);
             }
             let mut all: Vec<_> = t.iter().collect();
             all.sort_unstable();
-            let mut want: Vec<_> = m.into_iter().collect();
+            let mut want: Vec<_> = m.into_iter().map(|((a, p), at)| (a, p, at)).collect();
             want.sort_unstable();
             assert_eq!(all, want);
+            for s in t.shards.iter() {
+                assert!(s.slots.is_empty() || s.len * 4 <= s.slots.len() * 3);
+            }
         }
     }
 
     #[test]
-    fn retain_keeps_exactly_the_persons_asked_for_in_a_table_at_their_size() {
+    fn the_same_person_is_apart_for_each_agent() {
         let mut t = Places::default();
-        for k in 1..=10_000u64 {
-            t.insert(k, k as i64);
-        }
-        t.retain(|k, at| k % 100 == 0 && at == k as i64);
-        assert_eq!(t.len(), 100);
-        assert!(t.slots.len() <= 256, "{} slots", t.slots.len());
-        for k in 1..=10_000u64 {
-            assert_eq!(t.get(k), (k % 100 == 0).then_some(k as i64), "{k}");
-        }
-        t.insert(7, 1);
-        assert_eq!(t.get(7), Some(1));
-        t.retain(|_, _| false);
-        assert!(t.is_empty() && t.heap_bytes() == 0 && t.get(7).is_none());
-        t.insert(9, 2);
-        assert_eq!((t.len(), t.get(9)), (1, Some(2)));
+        t.insert(1, 42, 10);
+        t.insert(2, 42, 20);
+        assert_eq!((t.get(1, 42), t.get(2, 42), t.get(3, 42)), (Some(10), Some(20), None));
+        assert!(t.remove(1, 42));
+        assert_eq!((t.get(1, 42), t.get(2, 42)), (None, Some(20)));
     }
 
     #[test]
-    fn an_emptied_table_gives_its_memory_back() {
+    fn sweeps_forget_what_left_the_week_and_give_the_memory_back() {
         let mut t = Places::default();
-        for k in 1..=10_000 {
-            t.insert(k, k as i64);
+        let empty = t.heap_bytes();
+        for k in 1..=100_000u64 {
+            t.insert(1 + k % 50, k, k as i64);
         }
-        let full = t.slots.len();
-        for k in 1..=10_000 {
-            assert!(t.remove(k));
+        // Touched again later: stays.
+        for k in 1..=10u64 {
+            t.insert(1 + k % 50, k, 8 * 24 * HOUR_MS);
         }
-        assert!(!t.remove(1));
-        assert_eq!(t.get(5), None);
-        assert!(t.slots.len() <= MIN_SLOTS * 2 && full >= 10_000 * 4 / 3, "{} of {full}", t.slots.len());
+        let full = t.heap_bytes();
+        let now = 8 * 24 * HOUR_MS + 1;
+        // One pass over every slot, and one more to rebuild the shards the first found full.
+        for _ in 0..2 * (full / std::mem::size_of::<Slot>()) {
+            t.sweep(now);
+        }
+        assert_eq!(t.len(), 10);
+        assert_eq!(t.get(1 + 5 % 50, 5), Some(8 * 24 * HOUR_MS));
+        assert_eq!(t.get(1 + 11 % 50, 11), None);
+        assert!(t.heap_bytes() <= empty + 10 * MIN_SLOTS * std::mem::size_of::<Slot>(), "{} of {full}", t.heap_bytes());
     }
 }

@@ -1,7 +1,7 @@
 //! Snapshots of the detector's [`State`], so that a restart resumes from the last snapshot and
 //! replays only the ledger's events after it instead of the last 28 days.
 //!
-//! Format (version 1), little-endian throughout:
+//! Format (version 2), little-endian throughout:
 //!
 //! ```text
 //! "VGDS" | version u8 | position i64 | body | SHA-256 of everything before it (32 bytes)
@@ -12,9 +12,12 @@
 //! distinct-person windows, enumeration, cadence and throttle state, session context, today's
 //! tallies, baselines), organizations and peer groups (their HyperLogLogs in
 //! [`SlidingHll::encode`]'s format, which carries its own hash key), peer histograms and the
-//! accounts under suspicion. An account's windows are stored as each person's **last** touch
-//! only and rebuilt with [`DistinctWindows::from_entries`]: the counts and last touches are
-//! exactly the original's (a window counts the persons whose last touch lies in it).
+//! accounts under suspicion. The accounts' windows are stored as each (account, person)'s
+//! **last** touch only, in one list after the accounts (the detector keeps them in one table),
+//! and rebuilt with [`DistinctWindows::from_entries`]: the counts and last touches are exactly
+//! the original's (a window counts the persons whose last touch lies in its buckets). Version 1
+//! kept each account's list inside the account; it is refused like any unknown version, and
+//! the server then rebuilds the state from the ledger, saying so.
 //!
 //! The checksum detects corruption (a torn write, a flipped bit), not tampering: whoever can
 //! write the data directory can also rewrite the ledger's replay. [`decode`] checks the magic,
@@ -36,7 +39,7 @@ use crate::ids::{AgentId, OrgId, PersonId};
 use crate::org::{OrgKind, Role};
 
 pub const MAGIC: &[u8; 4] = b"VGDS";
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 const HEADER: usize = 4 + 1 + 8;
 const CHECKSUM: usize = 32;
 /// Times are milliseconds since the epoch or `i64::MIN` ("never"): anything further than
@@ -71,6 +74,12 @@ pub fn encode(state: &State, position_ms: i64, out: &mut Vec<u8>) {
     for (agent, a) in &state.accounts {
         put_u64(out, agent.get());
         put_account(out, a);
+    }
+    put_len(out, state.places.len());
+    for (agent, person, at) in state.places.iter() {
+        put_u64(out, agent);
+        put_u64(out, person);
+        put_i64(out, at);
     }
     put_len(out, state.orgs.len());
     for (org, o) in &state.orgs {
@@ -134,15 +143,30 @@ pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
     let position = r.i64().ok_or_else(|| bad("position".into()))?;
     let mut state = State::default();
 
-    // Accounts are held in place (about 540 bytes each): the count is bounded by what the
+    // Accounts are held in place (about 1 400 bytes each): the count is bounded by what the
     // snapshot's remaining bytes can hold at the fixed part of an account's encoding, so that
-    // a hostile count cannot reserve more than a few times the file's size.
+    // a hostile count cannot reserve more than fourteen times the file's size.
     let n = r.count(ACCOUNT_MIN_BYTES).ok_or_else(|| bad("accounts".into()))?;
     state.accounts.reserve(n);
     for i in 0..n {
         let agent = r.u64().and_then(AgentId::new).ok_or_else(|| bad(format!("accounts[{i}]")))?;
         let a = read_account(&mut r).ok_or_else(|| bad(format!("accounts[{i}] ({agent})")))?;
         state.accounts.insert(agent, a);
+    }
+    // The persons' last touches, rebuilt into each account's windows account by account.
+    let n = r.count(24).ok_or_else(|| bad("persons".into()))?;
+    let mut touches = Vec::with_capacity(n);
+    for i in 0..n {
+        let read = (r.u64().and_then(AgentId::new), r.u64().and_then(PersonId::new), r.time());
+        let (Some(agent), Some(person), Some(at)) = read else { return Err(bad(format!("persons[{i}]"))) };
+        touches.push((agent, at, person));
+    }
+    touches.sort_unstable_by_key(|&(agent, at, person)| (agent.get(), at, person.get()));
+    for run in touches.chunk_by(|x, y| x.0 == y.0) {
+        let agent = run[0].0;
+        let a = state.accounts.get_mut(&agent).ok_or_else(|| bad(format!("persons of {agent}, no such account")))?;
+        let mut entries: Vec<(i64, PersonId)> = run.iter().map(|&(_, at, p)| (at, p)).collect();
+        a.persons = DistinctWindows::from_entries(&mut state.places, agent, &mut entries);
     }
     let n = r.count(8).ok_or_else(|| bad("organizations".into()))?;
     state.orgs.reserve(n);
@@ -181,11 +205,6 @@ fn put_account(out: &mut Vec<u8>, a: &Account) {
             put_peer(out, peer);
         }
         None => out.push(0),
-    }
-    put_len(out, a.persons.len());
-    for (p, t) in a.persons.entries() {
-        put_u64(out, p.get());
-        put_i64(out, t);
     }
     out.push(u8::from(a.last_person.is_some()));
     put_u64(out, a.last_person.unwrap_or(0));
@@ -246,12 +265,6 @@ fn read_account(r: &mut Reader) -> Option<Account> {
         1 => Some(r.peer()?),
         _ => return None,
     };
-    let n = r.count(16)?;
-    let mut entries = Vec::with_capacity(n);
-    for _ in 0..n {
-        entries.push((PersonId::new(r.u64()?)?, r.time()?));
-    }
-    let persons = DistinctWindows::from_entries(entries);
     let last_person = match (r.u8()?, r.u64()?) {
         (0, _) => None,
         (1, p) => Some(p),
@@ -349,7 +362,8 @@ fn read_account(r: &mut Reader) -> Option<Account> {
     };
     let mut account = Account {
         day,
-        persons,
+        // Rebuilt from the persons' list after the accounts.
+        persons: DistinctWindows::default(),
         peer,
         last_person,
         run,
@@ -684,7 +698,19 @@ mod tests {
             assert_eq!(b.action, a.action, "event {i}: {:?} vs {:?}", b.reasons, a.reasons);
             assert_eq!(b.reasons, a.reasons, "event {i}");
         }
-        assert_eq!(original.memory().distinct_persons, restored.memory().distinct_persons);
+        // The same persons remembered within the week (the sweeps, at different places in the
+        // table, may have forgotten different older ones).
+        let latest = original.with_state_ref(|s| s.places.iter().map(|(_, _, at)| at).max()).unwrap().unwrap();
+        let week = |d: &ExfiltrationDetector| {
+            let in_week = |at: i64| latest - at < crate::detect::window::WEEK_MS;
+            let mut v: Vec<_> =
+                d.with_state_ref(|s| s.places.iter().filter(|&(_, _, at)| in_week(at)).collect::<Vec<_>>()).unwrap();
+            v.sort_unstable();
+            v
+        };
+        let kept = week(&original);
+        assert!(kept.len() > 200, "{}", kept.len());
+        assert_eq!(kept, week(&restored));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Distinct persons per account over sliding windows (an hour, a day, a week), in O(1) per
 //! event, exact to the minute for the hour and to the hour for the day and the week.
 //!
-//! Each remembered person's latest touch time is in a table ([`super::places`]); the windows
+//! Each remembered person's latest touch time is in the detector's table ([`super::places`],
+//! keyed by account and person); the windows
 //! count persons by the bucket their latest touch falls in: one bucket a minute for the last
 //! hour, one an hour for the last week. A touch moves its person from the bucket of its previous
 //! touch to the current one; a window's count is the persons in its buckets, kept as a running
@@ -16,12 +17,11 @@
 //! person's previous touch in it, two more cache misses beside the account and the person's
 //! slot; with 50 000 active accounts each of those is a trip to memory. The buckets live in
 //! the account's state, next to the counts, and the table of latest touches is the only other
-//! line an event reads. Persons whose latest touch has left the week stay in the table until
-//! they are a quarter of it, then are swept out in one pass, so memory follows the week's
-//! persons.
+//! line an event reads. Persons whose latest touch has left the week are swept out of the table
+//! by [`Places::sweep`].
 
 use super::places::Places;
-use crate::ids::PersonId;
+use crate::ids::{AgentId, PersonId};
 use crate::time::Timestamp;
 
 pub const MINUTE_MS: i64 = 60_000;
@@ -35,8 +35,6 @@ const WEEK_SPAN: i64 = 168;
 /// Ring sizes: the current bucket and the span before it.
 const MINUTES: usize = HOUR_SPAN as usize + 1;
 const HOURS: usize = WEEK_SPAN as usize + 1;
-/// Persons out of the week are swept once they are this many and a quarter of the table.
-const SWEEP_MIN: u32 = 16;
 
 fn minute(t: i64) -> i64 {
     t.div_euclid(MINUTE_MS)
@@ -58,8 +56,6 @@ fn holds(last: i64, now: i64) -> [bool; 3] {
 
 #[derive(Clone, Debug)]
 pub struct DistinctWindows {
-    /// Each remembered person's latest touch time.
-    last: Places,
     /// Persons whose latest touch lies in each minute of the hour window, by minute modulo
     /// [`MINUTES`]; zero outside the window.
     minutes: [u32; MINUTES],
@@ -70,21 +66,17 @@ pub struct DistinctWindows {
     hour: i64,
     /// Persons in the hour, day and week windows: the sums of their buckets.
     count: [u32; 3],
-    /// Persons in `last` whose latest touch has left the week (to be swept out).
-    stale: u32,
     latest: i64,
 }
 
 impl Default for DistinctWindows {
     fn default() -> Self {
         DistinctWindows {
-            last: Places::default(),
             minutes: [0; MINUTES],
             hours: [0; HOURS],
             minute: i64::MIN,
             hour: i64::MIN,
             count: [0; 3],
-            stale: 0,
             latest: i64::MIN,
         }
     }
@@ -99,18 +91,19 @@ pub struct Distinct {
 }
 
 impl DistinctWindows {
-    /// Records an access to `person` at `now` (times never go backwards for one account; an
-    /// earlier time is treated as `now` of the latest event). Returns whether the person is new
-    /// to the week.
-    pub fn touch(&mut self, person: PersonId, now: Timestamp) -> bool {
+    /// Records an access by `agent` (whose windows these are) to `person` at `now` (times never
+    /// go backwards for one account; an earlier time is treated as `now` of the latest event),
+    /// in its windows and in `places`. Returns whether the person is new to the week.
+    pub fn touch(&mut self, places: &mut Places, agent: AgentId, person: PersonId, now: Timestamp) -> bool {
         // Concurrent requests may be judged slightly out of order: time never goes back.
         let now = now.millis().max(self.latest);
         self.latest = now;
         self.advance(now);
-        let prev = self.last.get(person.get());
+        let prev = places.get(agent.get(), person.get());
         if prev == Some(now) {
             return false; // the same moment again: nothing changes
         }
+        // A previous touch out of the week is in no bucket (the sweep has not reached it yet).
         let was = prev.map_or([false; 3], |l| holds(l, now));
         match prev {
             Some(l) if was[0] => self.minutes[ring(minute(l), MINUTES)] -= 1,
@@ -122,19 +115,10 @@ impl DistinctWindows {
         }
         match prev {
             Some(l) if was[2] => self.hours[ring(hour(l), HOURS)] -= 1,
-            Some(_) => {
-                self.stale -= 1;
-                self.count[2] += 1;
-            }
-            None => self.count[2] += 1,
+            _ => self.count[2] += 1,
         }
         self.hours[ring(hour(now), HOURS)] += 1;
-        self.last.insert(person.get(), now);
-        if self.stale >= SWEEP_MIN && self.stale as usize * 4 >= self.last.len() {
-            let since = self.hour - WEEK_SPAN;
-            self.last.retain(|_, at| hour(at) >= since);
-            self.stale = 0;
-        }
+        places.insert(agent.get(), person.get(), now);
         !was[2]
     }
 
@@ -152,7 +136,7 @@ impl DistinctWindows {
     }
 
     /// Brings the buckets up to `now`: the persons of buckets that leave a window leave its
-    /// count; an hour bucket that leaves the week is emptied, its persons now stale.
+    /// count; an hour bucket that leaves the week is emptied.
     fn advance(&mut self, now: i64) {
         let (m, h) = (minute(now), hour(now));
         if self.minute == i64::MIN {
@@ -177,49 +161,23 @@ impl DistinctWindows {
             for k in self.hour - WEEK_SPAN..=self.hour.min(h - WEEK_SPAN - 1) {
                 let b = &mut self.hours[ring(k, HOURS)];
                 self.count[2] -= *b;
-                self.stale += *b;
                 *b = 0;
             }
             self.hour = h;
         }
     }
 
-    /// When `person` was last touched, if remembered: within the week, or older when not swept
-    /// out yet (callers compare it with their time).
-    pub fn last_touch(&self, person: PersonId) -> Option<i64> {
-        self.last.get(person.get())
-    }
-
-    /// Each remembered person and its last touch (snapshots).
-    pub fn entries(&self) -> impl Iterator<Item = (PersonId, i64)> + '_ {
-        self.last.iter().filter_map(|(p, t)| Some((PersonId::new(p)?, t)))
-    }
-
-    /// Rebuilds the windows from persons' last touches (a snapshot's): touching each once, in
-    /// time order, gives the same counts and last touches as the original, since a window
-    /// counts exactly the persons whose last touch lies in its buckets. Only capacities differ.
-    pub fn from_entries(entries: impl IntoIterator<Item = (PersonId, i64)>) -> Self {
-        let mut v: Vec<(i64, PersonId)> = entries.into_iter().map(|(p, t)| (t, p)).collect();
-        v.sort_unstable_by_key(|&(t, p)| (t, p.get()));
+    /// Rebuilds an account's windows from its persons' last touches (a snapshot's), adding
+    /// them to `places`: touching each once, in time order, gives the same counts and last
+    /// touches as the original, since a window counts exactly the persons whose last touch lies
+    /// in its buckets.
+    pub fn from_entries(places: &mut Places, agent: AgentId, entries: &mut [(i64, PersonId)]) -> Self {
+        entries.sort_unstable_by_key(|&(t, p)| (t, p.get()));
         let mut w = DistinctWindows::default();
-        for (t, p) in v {
-            w.touch(p, Timestamp(t));
+        for &(t, p) in entries.iter() {
+            w.touch(places, agent, p, Timestamp(t));
         }
         w
-    }
-
-    /// Bytes held beyond the struct itself (the table of latest touches), for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
-        self.last.heap_bytes()
-    }
-
-    /// Persons remembered (for memory accounting).
-    pub fn len(&self) -> usize {
-        self.last.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.last.is_empty()
     }
 }
 
@@ -249,10 +207,10 @@ mod tests {
 
     #[test]
     fn counts_match_a_brute_force_recount() {
-        // Deterministic pseudo-random streams over days and weeks: the counts, what a touch
-        // would add and the last touches must equal a recount of the accesses at every step.
-        // Gaps of zero repeat a moment; long gaps empty whole rings; few persons read over
-        // weeks leave the week and are swept out.
+        // Deterministic pseudo-random streams over days and weeks, two accounts sharing the
+        // table of touches: the counts, what a touch would add and the last touches must equal
+        // a recount of each account's accesses at every step. Gaps of zero repeat a moment; long
+        // gaps empty whole rings; persons read over weeks leave the week and are swept out.
         for (persons, max_gap_ms, steps) in [
             (300u64, 10 * 60_000u64, 4000),
             (7, 3 * 60_000, 6000),
@@ -260,8 +218,9 @@ mod tests {
             (2000, 20 * 60_000, 3000),
             (50, 30 * HOUR_MS as u64, 1500),
         ] {
-            let mut w = DistinctWindows::default();
-            let mut log: Vec<(i64, u64)> = Vec::new();
+            let mut places = Places::default();
+            let mut w = [DistinctWindows::default(), DistinctWindows::default()];
+            let mut logs: [Vec<(i64, u64)>; 2] = [Vec::new(), Vec::new()];
             let mut t = 1_780_000_000_000i64;
             let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ persons;
             for _ in 0..steps {
@@ -270,17 +229,20 @@ mod tests {
                 x ^= x << 17;
                 t += (x % max_gap_ms) as i64 * i64::from(!x.is_multiple_of(5));
                 let person = 1 + (x >> 20) % persons;
+                let i = (x >> 60) as usize % 2;
+                let agent = AgentId::new(i as u64 + 1).unwrap();
+                let (w, log) = (&mut w[i], &mut logs[i]);
                 let last = log.iter().rev().find(|(_, q)| *q == person).map(|(lt, _)| *lt);
-                let remembered = w.last_touch(p(person));
+                let remembered = places.get(agent.get(), person);
                 // The latest touch is remembered while in the week (and perhaps a while after).
                 if let Some(l) = last.filter(|&l| hour(l) >= hour(t) - WEEK_SPAN) {
                     assert_eq!(remembered, Some(l), "{persons} persons, at {t}");
                 }
-                let before = recount(&log, t);
+                let before = recount(log, t);
                 let adds = w.adds(remembered, Timestamp(t));
-                let new_to_week = w.touch(p(person), Timestamp(t));
+                let new_to_week = w.touch(&mut places, agent, p(person), Timestamp(t));
                 log.push((t, person));
-                let after = recount(&log, t);
+                let after = recount(log, t);
                 assert_eq!(
                     adds,
                     [after.hour - before.hour, after.day - before.day, after.week - before.week],
@@ -289,26 +251,22 @@ mod tests {
                 assert_eq!(new_to_week, adds[2] == 1);
                 // Now and then the counts a while later, without a touch in between.
                 let later = t + (x >> 40) as i64 % (3 * HOUR_MS) * i64::from(x.is_multiple_of(4));
-                assert_eq!(w.at(Timestamp(later)), recount(&log, later), "{persons} persons, at {later}");
-                assert_eq!(w.last_touch(p(person)), Some(t));
+                assert_eq!(w.at(Timestamp(later)), recount(log, later), "{persons} persons, at {later}");
+                assert_eq!(places.get(agent.get(), person), Some(t));
+                for _ in 0..64 {
+                    places.sweep(later);
+                }
                 t = later;
             }
-            // Memory follows the week: stale persons are at most a quarter of the table (or a
-            // handful).
-            let week = w.at(Timestamp(t)).week as usize;
-            assert!(
-                w.len() <= (week * 4 / 3 + SWEEP_MIN as usize).max(week),
-                "{} remembered, {week} in the week",
-                w.len()
-            );
         }
     }
 
     #[test]
     fn a_person_reread_stays_counted_once() {
+        let (mut places, a) = (Places::default(), AgentId::new(1).unwrap());
         let mut w = DistinctWindows::default();
-        assert!(w.touch(p(1), Timestamp(0)));
-        assert!(!w.touch(p(1), Timestamp(HOUR_MS - 1)));
+        assert!(w.touch(&mut places, a, p(1), Timestamp(0)));
+        assert!(!w.touch(&mut places, a, p(1), Timestamp(HOUR_MS - 1)));
         // Read at 00:59:59.999: in the hour window until the end of 01:59 (the 60 minutes
         // before 01:59 and that minute).
         assert_eq!(w.at(Timestamp(HOUR_MS + 10)), Distinct { hour: 1, day: 1, week: 1 });
@@ -318,24 +276,34 @@ mod tests {
         assert_eq!(w.at(Timestamp(DAY_MS + HOUR_MS - 1)), Distinct { hour: 0, day: 1, week: 1 });
         assert_eq!(w.at(Timestamp(DAY_MS + HOUR_MS)), Distinct { hour: 0, day: 0, week: 1 });
         assert_eq!(w.at(Timestamp(WEEK_MS + HOUR_MS)), Distinct::default());
-        // Remembered, stale, until a sweep; a touch then counts it anew.
-        assert!(w.touch(p(1), Timestamp(WEEK_MS + 2 * HOUR_MS)));
+        // Remembered until the sweep comes by; a touch then counts it anew.
+        assert!(w.touch(&mut places, a, p(1), Timestamp(WEEK_MS + 2 * HOUR_MS)));
         assert_eq!(w.at(Timestamp(WEEK_MS + 2 * HOUR_MS)), Distinct { hour: 1, day: 1, week: 1 });
     }
 
     #[test]
-    fn persons_out_of_the_week_are_swept_out() {
+    fn windows_rebuilt_from_last_touches_count_the_same() {
+        let (mut places, a) = (Places::default(), AgentId::new(7).unwrap());
         let mut w = DistinctWindows::default();
-        for i in 1..=1000 {
-            w.touch(p(i), Timestamp(i as i64));
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut t = 1_780_000_000_000i64;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t += (x % 200_000) as i64;
+            w.touch(&mut places, a, p(1 + (x >> 20) % 900), Timestamp(t));
         }
-        // Two weeks later a few persons: the thousand stale ones go at once.
-        for i in 1..=3 {
-            w.touch(p(10_000 + i), Timestamp(2 * WEEK_MS + i as i64));
+        let mut entries: Vec<(i64, PersonId)> = places.iter().map(|(_, q, at)| (at, p(q))).collect();
+        let mut again = Places::default();
+        let mut rebuilt = DistinctWindows::from_entries(&mut again, a, &mut entries);
+        for later in [t, t + 30 * 60_000, t + 5 * HOUR_MS, t + 2 * DAY_MS, t + WEEK_MS] {
+            assert_eq!(rebuilt.at(Timestamp(later)), w.at(Timestamp(later)), "at {later}");
         }
-        assert_eq!(w.len(), 3);
-        assert_eq!(w.last_touch(p(5)), None);
-        assert!(w.heap_bytes() <= 16 * 16, "{} bytes", w.heap_bytes());
-        assert_eq!(w.at(Timestamp(2 * WEEK_MS + 10)), Distinct { hour: 3, day: 3, week: 3 });
+        let mut a1: Vec<_> = places.iter().collect();
+        let mut a2: Vec<_> = again.iter().collect();
+        a1.sort_unstable();
+        a2.sort_unstable();
+        assert_eq!(a1, a2);
     }
 }
