@@ -44,11 +44,20 @@ struct Slot {
     at: i64,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Shard {
     /// A power of two long, or empty.
     slots: Box<[Slot]>,
     len: usize,
+    /// At most the earliest touch in the shard (`i64::MAX`: none): a shard with nothing out of
+    /// the week is skipped by the sweep without reading its slots.
+    oldest: i64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { slots: Box::default(), len: 0, oldest: i64::MAX }
+    }
 }
 
 impl Shard {
@@ -75,9 +84,11 @@ pub struct Places {
     shards: Box<[Shard]>,
     len: usize,
     hasher: foldhash::fast::RandomState,
-    /// The sweep's place: a shard and a slot in it.
+    /// The sweep's place: a shard and a slot in it; the earliest touch seen in the shard's pass
+    /// (kept or inserted since the pass began), its `oldest` at the pass's end.
     sweep_shard: usize,
     sweep_slot: usize,
+    sweep_oldest: i64,
 }
 
 impl Default for Places {
@@ -88,6 +99,7 @@ impl Default for Places {
             hasher: Default::default(),
             sweep_shard: 0,
             sweep_slot: 0,
+            sweep_oldest: i64::MAX,
         }
     }
 }
@@ -118,7 +130,11 @@ impl Places {
         if (shard.len + 1) * 4 > shard.slots.len() * 3 {
             self.resize(s, (shard.slots.len() * 2).max(MIN_SLOTS));
         }
+        if s == self.sweep_shard {
+            self.sweep_oldest = self.sweep_oldest.min(at);
+        }
         let shard = &mut self.shards[s];
+        shard.oldest = shard.oldest.min(at);
         match shard.probe(home, agent, person) {
             Ok(i) => shard.slots[i].at = at,
             Err(i) => {
@@ -170,11 +186,15 @@ impl Places {
     /// last touched before `now`'s hour minus a week and an hour. An account's windows count a
     /// person until the end of the hour a week after its touch, and an account's events may
     /// come slightly out of order with others': an hour's margin, so that no account still
-    /// counts a person swept out. At the end of a shard's pass, a sparse shard is rebuilt at
-    /// its size.
+    /// counts a person swept out. A shard whose earliest touch is recent enough is skipped
+    /// whole; at the end of a shard's pass, a sparse shard is rebuilt at its size.
     pub fn sweep(&mut self, now: i64) {
         let since = (now.div_euclid(HOUR_MS) - WEEK_MS / HOUR_MS - 1) * HOUR_MS;
         let s = self.sweep_shard;
+        if self.sweep_slot == 0 && self.shards[s].oldest >= since {
+            self.sweep_shard = (s + 1) % SHARDS;
+            return;
+        }
         let mut budget = SWEEP_SLOTS;
         while budget > 0 && self.sweep_slot < self.shards[s].slots.len() {
             let slot = self.shards[s].slots[self.sweep_slot];
@@ -182,25 +202,36 @@ impl Places {
                 // The entry shifted into this slot is looked at next.
                 self.remove_at(s, self.sweep_slot);
             } else {
+                if slot.agent != EMPTY {
+                    self.sweep_oldest = self.sweep_oldest.min(slot.at);
+                }
                 self.sweep_slot += 1;
             }
             budget -= 1;
         }
         if self.sweep_slot >= self.shards[s].slots.len() {
-            let shard = &self.shards[s];
-            if shard.len * 8 < shard.slots.len() && shard.slots.len() > MIN_SLOTS {
+            self.shards[s].oldest = self.sweep_oldest;
+            let (len, capacity) = (self.shards[s].len, self.shards[s].slots.len());
+            // Emptied, or an eighth full: rebuilt at its size.
+            if (len == 0 && capacity > 0) || (len * 8 < capacity && capacity > MIN_SLOTS) {
                 let mut slots = MIN_SLOTS;
-                while shard.len * 4 > slots * 3 {
+                while len * 4 > slots * 3 {
                     slots *= 2;
                 }
-                self.resize(s, if shard.len == 0 { 0 } else { slots });
+                self.resize(s, if len == 0 { 0 } else { slots });
             }
             self.sweep_shard = (s + 1) % SHARDS;
             self.sweep_slot = 0;
+            self.sweep_oldest = i64::MAX;
         }
     }
 
     fn resize(&mut self, s: usize, slots: usize) {
+        if s == self.sweep_shard {
+            // The entries move: the pass over this shard starts again.
+            self.sweep_slot = 0;
+            self.sweep_oldest = i64::MAX;
+        }
         let old = std::mem::replace(&mut self.shards[s].slots, vec![Slot::default(); slots].into_boxed_slice());
         for &slot in old.iter().filter(|x| x.agent != EMPTY) {
             let home = self.hasher.hash_one((slot.agent, slot.person)) as usize;
