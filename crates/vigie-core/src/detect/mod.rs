@@ -322,8 +322,10 @@ impl ExfiltrationDetector {
         let person = e.person.filter(|_| candidate);
         let last = person.and_then(|p| places.get(agent.get(), p.get()));
         let a = accounts.entry(agent).or_default();
+        a.persons.warm(e.at);
         let key = self.config.hll_key;
         let org = orgs.entry(e.actor.org).or_insert_with(|| OrgState::new(key));
+        org.warm();
         a.peer = Some(peer);
         let level = levels.entry(peer).or_default();
         if let Some(done) = a.roll(now, (s.cusum_k, s.cusum_h), |d, r| level.level(d, r)) {
