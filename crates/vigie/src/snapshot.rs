@@ -46,6 +46,8 @@ pub enum Load {
     Unreadable(String),
     /// Read but not decodable, and why.
     Corrupt(String),
+    /// Written by a build with another snapshot format (an upgrade), and which.
+    OtherFormat(String),
     Loaded {
         state: Box<State>,
         position: i64,
@@ -61,6 +63,7 @@ pub fn load(path: &Path) -> Load {
     };
     match snapshot::decode(&bytes) {
         Ok((state, position)) => Load::Loaded { state: Box::new(state), position },
+        Err(e @ snapshot::SnapshotError::UnknownVersion(_)) => Load::OtherFormat(e.to_string()),
         Err(e) => Load::Corrupt(e.to_string()),
     }
 }
@@ -94,6 +97,10 @@ pub fn restore(config: DetectConfig, data_dir: &Path, ledger_dir: &Path, now: Ti
         }
         Load::Corrupt(reason) => {
             tracing::warn!("detector snapshot {} is corrupt ({reason}); rebuilding from the ledger", file.display());
+            (ExfiltrationDetector::new(config), None, Some(reason))
+        }
+        Load::OtherFormat(reason) => {
+            tracing::warn!("detector snapshot {} is in {reason}; rebuilding from the ledger", file.display());
             (ExfiltrationDetector::new(config), None, Some(reason))
         }
         Load::Unreadable(reason) => {
@@ -356,6 +363,19 @@ mod tests {
         // Not a snapshot at all.
         std::fs::write(path(data), b"hello").unwrap();
         assert!(matches!(load(&path(data)), Load::Corrupt(ref r) if r.contains("bad magic")));
+
+        // A snapshot in an earlier build's format (an upgrade): said so, and the ledger replayed.
+        bytes[middle] ^= 0x10;
+        bytes[4] = 1;
+        std::fs::write(path(data), &bytes).unwrap();
+        assert!(
+            matches!(load(&path(data)), Load::OtherFormat(ref r) if r.starts_with("format version 1, written by another version"))
+        );
+        let r = restore_at(data, 50);
+        assert!(
+            matches!(r.source, Source::Ledger { replayed: 50, reason: Some(ref r) } if r.contains("format version 1"))
+        );
+        assert_eq!(r.detector.memory().distinct_persons, 50);
     }
 
     #[test]

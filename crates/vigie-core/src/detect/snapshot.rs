@@ -53,7 +53,7 @@ pub enum SnapshotError {
     TooShort(usize),
     #[error("not a detector snapshot (bad magic)")]
     BadMagic,
-    #[error("unknown version {0}")]
+    #[error("format version {0}, written by another version of Vigie (this one reads version {VERSION})")]
     UnknownVersion(u8),
     #[error("checksum mismatch")]
     Checksum,
@@ -750,7 +750,10 @@ mod tests {
         }
         let mut b = bytes.clone();
         b[4] = 9;
-        assert_eq!(decode(&b).unwrap_err().to_string(), "unknown version 9");
+        assert_eq!(
+            decode(&b).unwrap_err().to_string(),
+            "format version 9, written by another version of Vigie (this one reads version 2)"
+        );
         let mut b = bytes.clone();
         let last = b.len() - 40;
         b[last] ^= 0x40;
