@@ -28,6 +28,8 @@ pub struct VerifyOptions {
 pub struct VerifyReport {
     pub segments: usize,
     pub entries: u64,
+    /// Bytes of the log (segments' headers and records; not the zeros a running writer keeps
+    /// reserved ahead of its appends).
     pub bytes: u64,
     /// Root of the whole log.
     pub root: Hash,
@@ -151,7 +153,9 @@ pub(crate) fn verify_limited(
     Ok(VerifyReport {
         segments: walker.segments().len(),
         entries: pass.tree.size(),
-        bytes: done,
+        // The log's bytes: the writer's reserve (zeros) at the end of a running ledger's last
+        // segment is not part of it.
+        bytes: done - walker.reserved_bytes(),
         root: pass.tree.root(),
         tiles_checked: pass.tiles_checked,
         checkpoints,

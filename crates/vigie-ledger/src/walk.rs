@@ -76,6 +76,8 @@ pub(crate) struct Walker {
     failed: bool,
     /// Where the records of the segment entered last end (its zeros, if any, start there).
     records_end: u64,
+    /// Zeros found reserved at the end of the last segment.
+    reserved_bytes: u64,
 }
 
 impl std::fmt::Debug for Walker {
@@ -103,7 +105,14 @@ impl Walker {
             done_bytes: 0,
             failed: false,
             records_end: 0,
+            reserved_bytes: 0,
         }
+    }
+
+    /// After a complete walk, the zeros reserved at the end of the last segment (counted in
+    /// [`Self::progress`], so that a progress bar ends full, but no part of the log).
+    pub fn reserved_bytes(&self) -> u64 {
+        self.reserved_bytes
     }
 
     /// Where the records of the segment entered last end: after a complete walk, the offset at
@@ -254,6 +263,7 @@ impl Walker {
             let rest = remaining - got as u64;
             if got < head || rest_is_zeros(&mut current.reader, rest).map_err(|e| io_error(&path, e))? {
                 self.done_bytes += remaining;
+                self.reserved_bytes = remaining;
                 return Ok(None);
             }
             // What a zero length with bytes after it always read as: a record whose check

@@ -110,7 +110,9 @@ fn a_running_ledger_writes_ahead_of_its_appends_and_a_closed_one_keeps_nothing()
     let file = fs::read(&segments(dir.path())[0]).unwrap();
     assert!(file.len() as u64 > logical, "nothing reserved: {} bytes for {logical}", file.len());
     assert!(file[logical as usize..].iter().all(|&b| b == 0), "the reserve is not zeros");
-    assert_eq!(verify(dir.path()).unwrap().entries, 10, "a reader stops where the records stop");
+    let report = verify(dir.path()).unwrap();
+    assert_eq!(report.entries, 10, "a reader stops where the records stop");
+    assert_eq!(report.bytes, logical, "the reserve is not counted as the log's");
     drop(ledger);
     assert_eq!(fs::metadata(&segments(dir.path())[0]).unwrap().len(), logical, "the reserve outlived the close");
     assert_eq!(verify(dir.path()).unwrap().entries, 10);
