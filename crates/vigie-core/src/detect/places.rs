@@ -189,7 +189,7 @@ impl Places {
     /// counts a person swept out. A shard whose earliest touch is recent enough is skipped
     /// whole; at the end of a shard's pass, a sparse shard is rebuilt at its size.
     pub fn sweep(&mut self, now: i64) {
-        let since = (now.div_euclid(HOUR_MS) - WEEK_MS / HOUR_MS - 1) * HOUR_MS;
+        let since = (now.div_euclid(HOUR_MS) - WEEK_MS / HOUR_MS - 1).saturating_mul(HOUR_MS);
         let s = self.sweep_shard;
         if self.sweep_slot == 0 && self.shards[s].oldest >= since {
             self.sweep_shard = (s + 1) % SHARDS;
@@ -310,6 +310,19 @@ mod tests {
                 assert!(s.slots.is_empty() || s.len * 4 <= s.slots.len() * 3);
             }
         }
+    }
+
+    #[test]
+    fn a_sweep_at_the_edges_of_time_does_not_overflow() {
+        let mut t = Places::default();
+        t.insert(1, 2, i64::MIN);
+        t.insert(1, 3, i64::MAX);
+        for now in [i64::MIN, 0, i64::MAX] {
+            for _ in 0..2 * SHARDS {
+                t.sweep(now);
+            }
+        }
+        assert_eq!((t.get(1, 2), t.get(1, 3)), (None, Some(i64::MAX)));
     }
 
     #[test]
