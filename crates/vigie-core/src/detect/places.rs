@@ -209,7 +209,7 @@ impl Places {
         let since = (now.div_euclid(HOUR_MS) - WEEK_MS / HOUR_MS - 1).saturating_mul(HOUR_MS);
         let s = self.sweep_shard;
         if self.sweep_slot == 0 && self.shards[s].oldest >= since {
-            self.sweep_shard = (s + 1) % SHARDS;
+            self.next_shard(since);
             return;
         }
         let mut budget = SWEEP_SLOTS;
@@ -237,12 +237,17 @@ impl Places {
                 }
                 self.resize(s, if len == 0 { 0 } else { slots });
             }
-            self.sweep_shard = (s + 1) % SHARDS;
-            self.sweep_slot = 0;
-            self.sweep_oldest = i64::MAX;
-            if self.sweep_shard == 0 && !self.wide.is_empty() {
-                self.wide.retain(|_, at| *at >= since);
-            }
+            self.next_shard(since);
+        }
+    }
+
+    /// Moves the sweep to the next shard; after the last, sweeps the wide map whole.
+    fn next_shard(&mut self, since: i64) {
+        self.sweep_shard = (self.sweep_shard + 1) % SHARDS;
+        self.sweep_slot = 0;
+        self.sweep_oldest = i64::MAX;
+        if self.sweep_shard == 0 && !self.wide.is_empty() {
+            self.wide.retain(|_, at| *at >= since);
         }
     }
 
@@ -352,6 +357,18 @@ mod tests {
             }
         }
         assert_eq!((t.get(1, 2), t.get(1, 3)), (None, Some(i64::MAX)));
+    }
+
+    #[test]
+    fn ids_beyond_32_bits_are_swept_even_when_every_shard_is_skipped() {
+        let mut t = Places::default();
+        t.insert(1 << 40, 7, 0);
+        t.insert(3, 1 << 33, 0);
+        // Nothing in the shards: each sweep step skips one.
+        for _ in 0..SHARDS {
+            t.sweep(8 * 24 * HOUR_MS);
+        }
+        assert!(t.is_empty(), "{}", t.len());
     }
 
     #[test]
