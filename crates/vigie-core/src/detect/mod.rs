@@ -9,8 +9,9 @@
 //! - **session context**: a network or browser new to the account, concurrent sessions, a
 //!   young or dormant account, a credential changed in the last day, an hour the account never
 //!   works, an account created or approved by an account under suspicion;
-//! - **hard quotas** of distinct persons per account (hour, day, week: exact counts over windows of whole minutes or hours), stricter on
-//!   probation and for accounts whose creator is under suspicion; per organization (the sum
+//! - **hard quotas** of distinct persons per account (hour, day, week: exact counts over
+//!   windows of whole minutes or hours), stricter on probation and for accounts whose creator
+//!   is under suspicion; per organization (the sum
 //!   of its accounts: approximate, HyperLogLog); outside lookups per day; scope lines per hour;
 //! - **self baselines**: today's and this hour's distinct persons against the account's own
 //!   median/MAD and EWMA, CUSUM for slow ramps, new-person, denied and lookup ratios; frozen
