@@ -85,7 +85,6 @@ impl Shard {
 #[derive(Clone, Debug)]
 pub struct Places {
     shards: Box<[Shard]>,
-    len: usize,
     hasher: foldhash::fast::RandomState,
     /// Entries whose agent or person id does not fit in 32 bits (none from the store in
     /// practice): a standard map, swept whole at the end of each pass over the shards.
@@ -101,7 +100,6 @@ impl Default for Places {
     fn default() -> Self {
         Places {
             shards: vec![Shard::default(); SHARDS].into_boxed_slice(),
-            len: 0,
             hasher: Default::default(),
             wide: Default::default(),
             sweep_shard: 0,
@@ -156,7 +154,6 @@ impl Places {
             Err(i) => {
                 shard.slots[i] = Slot { agent: a, person: p, at };
                 shard.len += 1;
-                self.len += 1;
             }
         }
     }
@@ -183,20 +180,6 @@ impl Places {
         }
         shard.slots[hole] = Slot::default();
         shard.len -= 1;
-        self.len -= 1;
-    }
-
-    /// Forgets what `agent` touched in `person`; whether it was there.
-    pub fn remove(&mut self, agent: u64, person: u64) -> bool {
-        let Some((a, p)) = narrow(agent, person) else { return self.wide.remove(&(agent, person)).is_some() };
-        let (s, home) = self.locate(agent, person);
-        let shard = &self.shards[s];
-        if shard.len == 0 {
-            return false;
-        }
-        let Ok(i) = shard.probe(home, a, p) else { return false };
-        self.remove_at(s, i);
-        true
     }
 
     /// One step of the sweep: looks at the next [`SWEEP_SLOTS`] slots and removes the entries
@@ -266,9 +249,10 @@ impl Places {
         }
     }
 
-    /// Entries remembered, all accounts together.
+    /// Entries remembered, all accounts together (for memory figures and snapshots: a pass over
+    /// the shards' counts).
     pub fn len(&self) -> usize {
-        self.len + self.wide.len()
+        self.shards.iter().map(|s| s.len).sum::<usize>() + self.wide.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -297,6 +281,19 @@ mod tests {
 
     use super::*;
 
+    /// Forgets what `agent` touched in `person`; whether it was there (the detector only ever
+    /// forgets through the sweep; removals at random test the shifting back).
+    fn remove(t: &mut Places, agent: u64, person: u64) -> bool {
+        let Some((a, p)) = narrow(agent, person) else { return t.wide.remove(&(agent, person)).is_some() };
+        let (s, home) = t.locate(agent, person);
+        if t.shards[s].len == 0 {
+            return false;
+        }
+        let Ok(i) = t.shards[s].probe(home, a, p) else { return false };
+        t.remove_at(s, i);
+        true
+    }
+
     #[test]
     fn behaves_as_a_map_through_growth_removal_and_sweeps() {
         // A pseudo-random mix of inserts, overwrites and removals over a small key space (long
@@ -320,7 +317,11 @@ mod tests {
                 };
                 now += (x % 60_000) as i64;
                 if x.is_multiple_of(3) {
-                    assert_eq!(t.remove(agent, person), m.remove(&(agent, person)).is_some(), "remove {k} at {step}");
+                    assert_eq!(
+                        remove(&mut t, agent, person),
+                        m.remove(&(agent, person)).is_some(),
+                        "remove {k} at {step}"
+                    );
                 } else {
                     t.insert(agent, person, now);
                     m.insert((agent, person), now);
@@ -380,7 +381,7 @@ mod tests {
         // An agent whose id differs only above 32 bits is another agent.
         t.insert(1 + (1 << 32), 42, 30);
         assert_eq!((t.get(1, 42), t.get(1 + (1 << 32), 42)), (Some(10), Some(30)));
-        assert!(t.remove(1, 42));
+        assert!(remove(&mut t, 1, 42));
         assert_eq!((t.get(1, 42), t.get(2, 42)), (None, Some(20)));
     }
 
@@ -405,7 +406,7 @@ mod tests {
             t.sweep(now);
         }
         assert_eq!((t.get(u64::MAX, 1), t.get(1, u64::MAX)), (None, Some(8 * 24 * HOUR_MS)));
-        assert!(t.remove(1, u64::MAX));
+        assert!(remove(&mut t, 1, u64::MAX));
         assert_eq!(t.len(), 10);
         assert_eq!(t.get(6, 5), Some(8 * 24 * HOUR_MS));
         assert_eq!(t.get(12, 11), None);
