@@ -33,9 +33,12 @@ pub struct BenchArgs {
     /// Sequential requests per round and mode in the latency phase.
     #[arg(long, default_value_t = 500)]
     latency_requests: usize,
+    /// Runs one side only, to profile it (`perf record`, `perf stat`); no ratio is printed.
+    #[arg(long, value_enum)]
+    only: Option<Mode>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Mode {
     Unguarded,
     Guarded,
@@ -142,7 +145,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .map_err(|p| anyhow::anyhow!("authenticate: {}", p.detail))?
                 .caller
         };
-        let parts = {
+        // Profiling one side measures that side's requests only: no in-process breakdown.
+        let parts = if args.only.is_some() {
+            Vec::new()
+        } else {
             let (st, ids, ledger) = (app.state.clone(), ids.clone(), app.ledger.clone());
             let token = vigie_core::signin::SessionToken::parse(&token).context("token")?;
             tokio::task::spawn_blocking(move || breakdown(&st, &ledger, &caller, &token, &me, &ids)).await??
@@ -153,7 +159,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         for round in 0..args.rounds {
             let order =
                 if round % 2 == 0 { [Mode::Unguarded, Mode::Guarded] } else { [Mode::Guarded, Mode::Unguarded] };
-            for mode in order {
+            for mode in order.into_iter().filter(|m| args.only.is_none_or(|o| o == *m)) {
                 // The access token lives five minutes: take a fresh one before each phase.
                 token = refreshed(&client, &base, &refresh).await?;
                 let target = if mode == Mode::Guarded { &mut guarded } else { &mut unguarded };
@@ -169,6 +175,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 target.cpu_us.push(cpu_us);
                 eprintln!("bench: round {} {:?}: {:.0} req/s, {:.0} µs CPU per request", round + 1, mode, rps, cpu_us);
             }
+        }
+        if args.only.is_some() {
+            return Ok(());
         }
         report(&args, &unguarded, &guarded, &app.ledger.stats());
         println!();
