@@ -9,6 +9,11 @@
 //! [`Guard::pass`]; none reads persons around it. Nothing is released before the ledger
 //! acknowledged the events as durable, and every decision, allow or deny, is ledgered. A person
 //! who does not exist and one who is out of reach take the same path and give the same answer.
+//!
+//! Each method comes in two forms: `read` blocks until the events are durable and returns the
+//! data; `read_released` returns at once a [`Released`], whose data comes out only through
+//! [`Released::wait`] or by awaiting it, once the ledger has answered. A server awaits, so that
+//! no thread is held while the disk syncs.
 
 use std::sync::Arc;
 
@@ -19,7 +24,7 @@ use crate::ids::{FtId, PersonId, RequestId, SessionId};
 use crate::nir::Nir;
 use crate::org::{Agent, Organization};
 use crate::person::{FilteredRecord, Person, ScopeEntry};
-use crate::ports::{AccessLedger, Detector, Registry, StoreError};
+use crate::ports::{AccessLedger, Detector, Durability, Registry, StoreError};
 use crate::relationship::Relationship;
 use crate::time::Timestamp;
 
@@ -82,6 +87,74 @@ pub enum GuardError {
     AccountSuspended,
 }
 
+/// What the guard decided to release, held until the request's events are durable: the data
+/// comes out only through [`Released::wait`] or by awaiting it, and only if the ledger
+/// acknowledged the events; a ledger failure turns it into `GuardError::Unavailable`.
+#[must_use = "the data leaves only through wait() or .await, once its ledger entry is durable"]
+pub struct Released<T> {
+    outcome: Option<Result<T, GuardError>>,
+    /// `None` when the outcome is an error decided before anything was submitted.
+    durable: Option<Durability>,
+}
+
+impl<T> Released<T> {
+    fn new(outcome: Result<T, GuardError>, durable: Durability) -> Released<T> {
+        Released { outcome: Some(outcome), durable: Some(durable) }
+    }
+
+    fn failed(error: GuardError) -> Released<T> {
+        Released { outcome: Some(Err(error)), durable: None }
+    }
+
+    /// Transforms the data while it is still held (shaping a response, say): what comes out is
+    /// released under the same condition.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Released<U> {
+        Released { outcome: self.outcome.map(|o| o.map(f)), durable: self.durable }
+    }
+
+    /// [`Released::map`] with a step that may refuse (nothing found, say).
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> Result<U, GuardError>) -> Released<U> {
+        Released { outcome: self.outcome.map(|o| o.and_then(f)), durable: self.durable }
+    }
+
+    /// Blocks until the events are durable, then hands over the outcome.
+    pub fn wait(mut self) -> Result<T, GuardError> {
+        let outcome = self.outcome.take().unwrap_or(Err(GuardError::Unavailable("released twice".into())));
+        match self.durable.take().map(Durability::wait) {
+            Some(Err(e)) => Err(GuardError::Unavailable(e.to_string())),
+            Some(Ok(_)) | None => outcome,
+        }
+    }
+}
+
+impl<T: Unpin> std::future::Future for Released<T> {
+    type Output = Result<T, GuardError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(durable) = &mut this.durable {
+            match std::pin::Pin::new(durable).poll(cx) {
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+                std::task::Poll::Ready(answer) => {
+                    this.durable = None;
+                    if let Err(e) = answer {
+                        this.outcome = None;
+                        return std::task::Poll::Ready(Err(GuardError::Unavailable(e.to_string())));
+                    }
+                }
+            }
+        }
+        std::task::Poll::Ready(this.outcome.take().unwrap_or(Err(GuardError::Unavailable("released twice".into()))))
+    }
+}
+
+impl<T> std::fmt::Debug for Released<T> {
+    /// Shows whether the data is still held, never the data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Released").field("durable", &self.durable).finish_non_exhaustive()
+    }
+}
+
 /// One page of an agent's scope, and where the next one starts (`None`: this was the last).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopePage {
@@ -125,17 +198,28 @@ impl Guard {
         person: PersonId,
         requested: CategorySet,
     ) -> Result<FilteredRecord, GuardError> {
+        self.read_released(caller, meta, person, requested).wait()
+    }
+
+    /// [`Guard::read`], returning as soon as the events are handed to the ledger.
+    pub fn read_released(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        person: PersonId,
+        requested: CategorySet,
+    ) -> Released<FilteredRecord> {
         let day = meta.at.date();
         let relationships = self.registry.active_relationships(person, day);
         let candidates = match relationships {
             Ok(relationships) => vec![Candidate::<Person> { person: Some(person), relationships, data: None }],
             Err(e) => {
-                return Err(self.fail(caller, meta, AccessAction::View, Some(person), requested, e));
+                return Released::failed(self.fail(caller, meta, AccessAction::View, Some(person), requested, e));
             }
         };
-        let released =
-            self.pass(caller, meta, AccessAction::View, requested, candidates, |id| self.registry.person(id))?;
-        released.into_iter().next().map(|(p, allowed)| p.filter(allowed)).ok_or(GuardError::NotFound)
+        self.pass(caller, meta, AccessAction::View, requested, candidates, |id| self.registry.person(id)).and_then(
+            |released| released.into_iter().next().map(|(p, allowed)| p.filter(allowed)).ok_or(GuardError::NotFound),
+        )
     }
 
     /// Finds persons by an exact key. Returns the reachable matches, cut to what is permitted;
@@ -147,18 +231,32 @@ impl Guard {
         key: LookupKey,
         requested: CategorySet,
     ) -> Result<Vec<FilteredRecord>, GuardError> {
+        self.lookup_released(caller, meta, key, requested).wait()
+    }
+
+    /// [`Guard::lookup`], returning as soon as the events are handed to the ledger.
+    pub fn lookup_released(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        key: LookupKey,
+        requested: CategorySet,
+    ) -> Released<Vec<FilteredRecord>> {
         let day = meta.at.date();
         let (action, found) = match key {
             LookupKey::Nir(nir, birth) => (AccessAction::LookupByNir, self.registry.find_by_nir(&nir, birth)),
             LookupKey::FtId(ft, birth) => (AccessAction::LookupByFtId, self.registry.find_by_ft_id(&ft, birth)),
         };
-        let ids = found.map_err(|e| self.fail(caller, meta, action, None, requested, e))?;
+        let ids = match found {
+            Ok(ids) => ids,
+            Err(e) => return Released::failed(self.fail(caller, meta, action, None, requested, e)),
+        };
         let mut candidates = Vec::with_capacity(ids.len().max(1));
         for id in ids.into_iter().take(MAX_LOOKUP_MATCHES) {
-            let relationships = self
-                .registry
-                .active_relationships(id, day)
-                .map_err(|e| self.fail(caller, meta, action, Some(id), requested, e))?;
+            let relationships = match self.registry.active_relationships(id, day) {
+                Ok(r) => r,
+                Err(e) => return Released::failed(self.fail(caller, meta, action, Some(id), requested, e)),
+            };
             candidates.push(Candidate::<Person> { person: Some(id), relationships, data: None });
         }
         if candidates.is_empty() {
@@ -172,11 +270,12 @@ impl Guard {
             // A miss is ledgered too: misses are what enumeration looks like.
             candidates.push(Candidate { person: None, relationships: Vec::new(), data: None });
         }
-        let released = self.pass(caller, meta, action, requested, candidates, |id| self.registry.person(id))?;
-        if released.is_empty() {
-            return Err(GuardError::NotFound);
-        }
-        Ok(released.into_iter().map(|(p, allowed)| p.filter(allowed)).collect())
+        self.pass(caller, meta, action, requested, candidates, |id| self.registry.person(id)).and_then(|released| {
+            if released.is_empty() {
+                return Err(GuardError::NotFound);
+            }
+            Ok(released.into_iter().map(|(p, allowed)| p.filter(allowed)).collect())
+        })
     }
 
     /// One page of the agent's scope: names only, each line authorized and ledgered.
@@ -187,12 +286,23 @@ impl Guard {
         after: Option<PersonId>,
         limit: usize,
     ) -> Result<ScopePage, GuardError> {
+        self.scope_released(caller, meta, after, limit).wait()
+    }
+
+    /// [`Guard::scope`], returning as soon as the events are handed to the ledger.
+    pub fn scope_released(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        after: Option<PersonId>,
+        limit: usize,
+    ) -> Released<ScopePage> {
         let limit = limit.clamp(1, MAX_SCOPE_PAGE);
         let requested = CategorySet::EMPTY.with(crate::category::DataCategory::Identity);
-        let rows = self
-            .registry
-            .scope_page(&caller.agent, after, limit, meta.at.date())
-            .map_err(|e| self.fail(caller, meta, AccessAction::ScopeList, None, requested, e))?;
+        let rows = match self.registry.scope_page(&caller.agent, after, limit, meta.at.date()) {
+            Ok(rows) => rows,
+            Err(e) => return Released::failed(self.fail(caller, meta, AccessAction::ScopeList, None, requested, e)),
+        };
         // The cursor follows the store's page, not what was released, so a line that
         // authorization withholds does not end the pagination early.
         let next_after = if rows.len() == limit { rows.last().map(|(e, _)| e.id) } else { None };
@@ -200,12 +310,13 @@ impl Guard {
             .into_iter()
             .map(|(entry, rel)| Candidate { person: Some(entry.id), relationships: vec![rel], data: Some(entry) })
             .collect();
-        let released = self.pass(caller, meta, AccessAction::ScopeList, requested, candidates, |_| Ok(None))?;
-        Ok(ScopePage { entries: released.into_iter().map(|(e, _)| e).collect(), next_after })
+        self.pass(caller, meta, AccessAction::ScopeList, requested, candidates, |_| Ok(None))
+            .map(|released| ScopePage { entries: released.into_iter().map(|(e, _)| e).collect(), next_after })
     }
 
     /// The guarded path proper: authorize each candidate, fetch only what is permitted, let the
-    /// detector judge, ledger every event durably, and only then hand back what may leave.
+    /// detector judge, hand every event to the ledger, and hold what may leave until they are
+    /// durable.
     fn pass<T>(
         &self,
         caller: &Caller,
@@ -214,7 +325,7 @@ impl Guard {
         requested: CategorySet,
         candidates: Vec<Candidate<T>>,
         fetch: impl Fn(PersonId) -> Result<Option<T>, StoreError>,
-    ) -> Result<Vec<(T, CategorySet)>, GuardError> {
+    ) -> Released<Vec<(T, CategorySet)>> {
         let ctx = AuthContext { mfa: caller.mfa };
         let mut events = Vec::with_capacity(candidates.len());
         let mut released = Vec::with_capacity(candidates.len());
@@ -278,7 +389,7 @@ impl Guard {
                                 reason,
                             ));
                             let _ = self.ledger.append(&events);
-                            return Err(GuardError::Unavailable(e.to_string()));
+                            return Released::failed(GuardError::Unavailable(e.to_string()));
                         }
                     },
                 };
@@ -309,15 +420,15 @@ impl Guard {
                 }
             }
         }
-        self.ledger.append(&events).map_err(|e| GuardError::Unavailable(e.to_string()))?;
-        match strictest {
+        let outcome = match strictest {
             VerdictAction::Allow => Ok(released),
             VerdictAction::Friction => Err(GuardError::ReasonRequired),
             VerdictAction::StepUp => Err(GuardError::StepUpRequired),
             VerdictAction::Throttle => Err(GuardError::Throttled),
             VerdictAction::SuspendSession => Err(GuardError::SessionSuspended),
             VerdictAction::SuspendAccount => Err(GuardError::AccountSuspended),
-        }
+        };
+        Released::new(outcome, self.ledger.submit(&events))
     }
 
     /// Ledgers a failure on the decision path (best effort: the store may be what failed, the
@@ -640,6 +751,143 @@ mod tests {
         assert!(matches!(g.read(&caller(), meta(), pid(1), CategorySet::ALL), Err(GuardError::Unavailable(_))));
         assert!(matches!(g.scope(&caller(), meta(), None, 10), Err(GuardError::Unavailable(_))));
         assert!(l.events.lock().unwrap().is_empty());
+    }
+
+    type Answer = Result<LedgerReceipt, LedgerError>;
+
+    /// A ledger whose answers the test gives by hand, after the guard has returned.
+    #[derive(Default)]
+    struct Gate {
+        slot: Mutex<(Option<Answer>, Option<std::task::Waker>)>,
+        ready: std::sync::Condvar,
+        submitted: Mutex<Vec<AccessEvent>>,
+    }
+
+    impl Gate {
+        fn answer(&self, answer: Result<LedgerReceipt, LedgerError>) {
+            let waker = {
+                let mut slot = self.slot.lock().unwrap();
+                slot.0 = Some(answer);
+                slot.1.take()
+            };
+            self.ready.notify_all();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    struct GateLedger(Arc<Gate>);
+    struct GatePending(Arc<Gate>);
+
+    impl crate::ports::PendingAppend for GatePending {
+        fn wait(self: Box<Self>) -> Result<LedgerReceipt, LedgerError> {
+            let mut slot = self.0.slot.lock().unwrap();
+            loop {
+                if let Some(a) = slot.0.take() {
+                    return a;
+                }
+                slot = self.0.ready.wait(slot).unwrap();
+            }
+        }
+        fn poll_answer(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<LedgerReceipt, LedgerError>> {
+            let mut slot = self.0.slot.lock().unwrap();
+            match slot.0.take() {
+                Some(a) => std::task::Poll::Ready(a),
+                None => {
+                    slot.1 = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+            }
+        }
+    }
+
+    impl AccessLedger for GateLedger {
+        fn append(&self, _: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError> {
+            unreachable!("the guard's reads submit")
+        }
+        fn submit(&self, events: &[AccessEvent]) -> Durability {
+            self.0.submitted.lock().unwrap().extend_from_slice(events);
+            Durability::pending(Box::new(GatePending(self.0.clone())))
+        }
+        fn record(&self, _: &[crate::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError> {
+            unreachable!()
+        }
+    }
+
+    struct Flag(AtomicBool);
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn gated() -> (Guard, Arc<Gate>) {
+        let (r, l) = world();
+        let gate = Arc::new(Gate::default());
+        let g = Guard { ledger: Arc::new(GateLedger(gate.clone())), ..guard(r, l) };
+        (g, gate)
+    }
+
+    #[test]
+    fn released_data_comes_out_only_once_the_ledger_has_answered() {
+        use std::future::Future;
+        let (g, gate) = gated();
+        let mut released = g.read_released(&caller(), meta(), pid(1), CategorySet::ALL);
+        assert_eq!(gate.submitted.lock().unwrap().len(), 1, "the event is handed over before anything leaves");
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut released).poll(&mut cx).is_pending());
+        assert!(std::pin::Pin::new(&mut released).poll(&mut cx).is_pending(), "still held when polled again");
+        assert!(!flag.0.load(Ordering::SeqCst));
+        gate.answer(Ok(LedgerReceipt { first: 0, count: 1 }));
+        assert!(flag.0.load(Ordering::SeqCst), "the ledger's answer wakes the waiting request");
+        match std::pin::Pin::new(&mut released).poll(&mut cx) {
+            std::task::Poll::Ready(Ok(rec)) => assert!(rec.identity.is_some() && rec.nir.is_none()),
+            other => panic!("expected the record, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn released_data_is_withheld_when_the_ledger_answers_with_a_failure() {
+        use std::future::Future;
+        let (g, gate) = gated();
+        let mut released = g.read_released(&caller(), meta(), pid(1), CategorySet::ALL);
+        let waker = std::task::Waker::from(Arc::new(Flag(AtomicBool::new(false))));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut released).poll(&mut cx).is_pending());
+        gate.answer(Err(LedgerError("fsync failed".into())));
+        match std::pin::Pin::new(&mut released).poll(&mut cx) {
+            std::task::Poll::Ready(Err(GuardError::Unavailable(m))) => assert!(m.contains("fsync failed"), "{m}"),
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        // The blocking form withholds alike.
+        let held = g.scope_released(&caller(), meta(), None, 10);
+        gate.answer(Err(LedgerError("fsync failed".into())));
+        assert!(matches!(held.wait(), Err(GuardError::Unavailable(_))));
+    }
+
+    #[test]
+    fn waiting_for_released_data_blocks_until_the_ledger_answers() {
+        let (g, gate) = gated();
+        let released = g.read_released(&caller(), meta(), pid(1), CategorySet::ALL);
+        let answered = Arc::new(AtomicBool::new(false));
+        let answerer = {
+            let (gate, answered) = (gate.clone(), answered.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                answered.store(true, Ordering::SeqCst);
+                gate.answer(Ok(LedgerReceipt { first: 0, count: 1 }));
+            })
+        };
+        let rec = released.wait().unwrap();
+        assert!(answered.load(Ordering::SeqCst), "wait returned before the ledger answered");
+        assert!(rec.identity.is_some());
+        answerer.join().unwrap();
     }
 
     #[test]

@@ -62,8 +62,72 @@ pub struct LedgerReceipt {
 /// (written and synced); the guard releases data only after it returns `Ok`.
 pub trait AccessLedger: Send + Sync {
     fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError>;
+    /// Hands the events to the ledger and returns at once: the answer is `append`'s, known
+    /// once they are durable, by blocking on it or awaiting it. A server awaits it, so that no
+    /// thread is held while the disk syncs. By default, `append` itself.
+    fn submit(&self, events: &[AccessEvent]) -> Durability {
+        Durability::ready(self.append(events))
+    }
     /// Appends security events (sign-ins, sessions, accounts), durably, in the same order.
     fn record(&self, events: &[crate::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError>;
+}
+
+/// An append handed to the ledger: its answer once the entries are durable (or failed).
+/// [`Durability::wait`] blocks for it; as a future it completes with the same answer and holds
+/// no thread meanwhile.
+#[must_use = "an append is known durable only once its answer is taken"]
+pub struct Durability(Answer);
+
+enum Answer {
+    Ready(Option<Result<LedgerReceipt, LedgerError>>),
+    Pending(Box<dyn PendingAppend>),
+}
+
+/// What a ledger hands back for an append it has queued.
+pub trait PendingAppend: Send {
+    /// Blocks until the answer is known.
+    fn wait(self: Box<Self>) -> Result<LedgerReceipt, LedgerError>;
+    /// The answer if known; else registers `cx`'s waker, woken once it is.
+    fn poll_answer(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<LedgerReceipt, LedgerError>>;
+}
+
+impl Durability {
+    pub fn ready(answer: Result<LedgerReceipt, LedgerError>) -> Durability {
+        Durability(Answer::Ready(Some(answer)))
+    }
+
+    pub fn pending(append: Box<dyn PendingAppend>) -> Durability {
+        Durability(Answer::Pending(append))
+    }
+
+    pub fn wait(self) -> Result<LedgerReceipt, LedgerError> {
+        match self.0 {
+            Answer::Ready(answer) => answer.unwrap_or_else(|| Err(LedgerError("the answer was already taken".into()))),
+            Answer::Pending(append) => append.wait(),
+        }
+    }
+}
+
+impl std::future::Future for Durability {
+    type Output = Result<LedgerReceipt, LedgerError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match &mut self.0 {
+            Answer::Ready(answer) => std::task::Poll::Ready(
+                answer.take().unwrap_or_else(|| Err(LedgerError("the answer was already taken".into()))),
+            ),
+            Answer::Pending(append) => append.poll_answer(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Answer::Ready(_) => "Durability(ready)",
+            Answer::Pending(_) => "Durability(pending)",
+        })
+    }
 }
 
 /// The detection hook on the guarded path. The foundation's detector allows everything; the

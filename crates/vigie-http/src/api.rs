@@ -10,11 +10,10 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use vigie_core::guard::{Caller, GuardError, LookupKey, RequestMeta};
-use vigie_core::ids::{FtId, PersonId, RequestId};
+use vigie_core::guard::{Caller, GuardError, LookupKey, Released, RequestMeta};
+use vigie_core::ids::{FtId, PersonId};
 use vigie_core::nir::Nir;
 use vigie_core::person::FilteredRecord;
 use vigie_core::ports::AccessReason;
@@ -24,7 +23,7 @@ use vigie_core::{CategorySet, DataCategory};
 
 use crate::json::Body;
 use crate::problem::Problem;
-use crate::session::{Authed, Client, agent_view, with_session};
+use crate::session::{Authed, Client, Presented, agent_view, authenticate, with_session};
 use crate::state::AppState;
 
 /// Runs `f` with the authenticated caller on the blocking pool, and stamps the response with
@@ -34,24 +33,43 @@ use crate::state::AppState;
 /// puts the agent's reason on the caller for this request only (it meets a `Friction` verdict).
 async fn guarded<F, T>(state: Arc<AppState>, headers: &HeaderMap, client: Client, f: F) -> Result<Response, Problem>
 where
-    F: FnOnce(&AppState, &Caller, RequestMeta) -> Result<T, GuardError> + Send + 'static,
-    T: Serialize + Send + 'static,
+    F: FnOnce(&AppState, &Caller, RequestMeta) -> Released<T> + Send + 'static,
+    T: Serialize + Send + Unpin + 'static,
 {
-    let mut id = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut id);
-    let request = RequestId(u128::from_be_bytes(id));
+    let request = crate::pages::request_id();
     let reason = reason_header(headers)?;
-    let mut resp = with_session(state, headers, client, false, move |st, authed, client| {
+    let presented = Presented::from_headers(headers);
+    let st = state.clone();
+    // The session and the guard's decisions on a blocking thread; the wait for the ledger's
+    // sync on none: the request awaits it, and the data leaves only once it is durable.
+    let (mut authed, client, released) = tokio::task::spawn_blocking(move || {
+        let authed = authenticate(&st, &presented, &client)?;
         if authed.step_up_pending {
-            return Err(Problem::step_up_required(STEP_UP_DETAIL));
+            return Ok((authed, client, Err(Problem::step_up_required(STEP_UP_DETAIL))));
         }
         let meta = RequestMeta { request, at: st.clock.now() };
-        match f(st, &with_reason(&authed.caller, reason), meta) {
-            Ok(body) => Ok(axum::Json(body)),
-            Err(e) => Err(enforce(st, authed, client, e)),
-        }
+        let released = f(&st, &with_reason(&authed.caller, reason), meta);
+        Ok::<_, Problem>((authed, client, Ok(released)))
     })
-    .await?;
+    .await
+    .map_err(|_| Problem::internal())??;
+    let refreshed = authed.refreshed.take();
+    let resp = match released {
+        Err(problem) => problem.into_response(),
+        Ok(released) => match released.await {
+            Ok(body) => axum::Json(body).into_response(),
+            // Enforcing a verdict may write (a step-up demanded, a session ended): off the
+            // async threads, as every store write is.
+            Err(e) => {
+                let st = state.clone();
+                tokio::task::spawn_blocking(move || enforce(&st, &authed, &client, e))
+                    .await
+                    .map_err(|_| Problem::internal())?
+                    .into_response()
+            }
+        },
+    };
+    let mut resp = crate::session::finish(&state, resp, refreshed);
     if let Ok(v) = HeaderValue::from_str(&request.to_string()) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -237,7 +255,7 @@ pub async fn person(
     let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
     let requested = categories(params.get("fields").map(|l| l.split(',')))?;
     guarded(state, &headers, client, move |st, caller, meta| {
-        st.guard.read(caller, meta, id, requested).map(|r| record_json(&r))
+        st.guard.read_released(caller, meta, id, requested).map(|r| record_json(&r))
     })
     .await
 }
@@ -282,8 +300,9 @@ pub async fn lookup(
     };
     let requested = categories(req.fields.as_ref().map(|l| l.iter().map(String::as_str)))?;
     guarded(state, &headers, client, move |st, caller, meta| {
-        let found = st.guard.lookup(caller, meta, key, requested)?;
-        Ok(json!({ "matches": found.iter().map(record_json).collect::<Vec<_>>() }))
+        st.guard
+            .lookup_released(caller, meta, key, requested)
+            .map(|found| json!({ "matches": found.iter().map(record_json).collect::<Vec<_>>() }))
     })
     .await
 }
@@ -307,21 +326,22 @@ pub async fn scope(
         None => 50,
     };
     guarded(state, &headers, client, move |st, caller, meta| {
-        let page = st.guard.scope(caller, meta, after, limit)?;
-        let next = page.next_after.map(|id| id.to_string());
-        let items: Vec<Value> = page
-            .entries
-            .iter()
-            .map(|e| {
-                json!({
-                    "id": e.id.to_string(),
-                    "last_name": e.last_name,
-                    "first_name": e.first_name,
-                    "relationship": e.relationship.as_str(),
+        st.guard.scope_released(caller, meta, after, limit).map(|page| {
+            let next = page.next_after.map(|id| id.to_string());
+            let items: Vec<Value> = page
+                .entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "id": e.id.to_string(),
+                        "last_name": e.last_name,
+                        "first_name": e.first_name,
+                        "relationship": e.relationship.as_str(),
+                    })
                 })
-            })
-            .collect();
-        Ok(json!({ "items": items, "next_after": next }))
+                .collect();
+            json!({ "items": items, "next_after": next })
+        })
     })
     .await
 }

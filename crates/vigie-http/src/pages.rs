@@ -320,9 +320,11 @@ pub async fn scope_page(
     .await
 }
 
-fn request_id() -> RequestId {
+/// A new request's id. It names the request in the ledger and in logs and is no secret: the
+/// thread's generator (a CSPRNG seeded from the OS) serves, without a system call a request.
+pub(crate) fn request_id() -> RequestId {
     let mut id = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
     RequestId(u128::from_be_bytes(id))
 }
 

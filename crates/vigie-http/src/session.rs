@@ -739,17 +739,23 @@ where
     })
     .await
     .map_err(|_| Problem::internal())??;
-    let mut resp = match result {
+    let resp = match result {
         Ok(r) => r.into_response(),
         Err(p) => p.into_response(),
     };
+    Ok(finish(&state, resp, refreshed))
+}
+
+/// What every authenticated answer carries: the cookies of tokens refreshed on the way, and
+/// `Cache-Control: no-store`.
+pub(crate) fn finish(state: &AppState, mut resp: Response, refreshed: Option<Tokens>) -> Response {
     if let Some(t) = refreshed {
-        for c in cookies(&state, &t) {
+        for c in cookies(state, &t) {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    resp
 }
 
 #[derive(Serialize, Debug)]

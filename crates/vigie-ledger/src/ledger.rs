@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use vigie_core::event::AccessEvent;
-use vigie_core::ports::{AccessLedger, LedgerError, LedgerReceipt};
+use vigie_core::ports::{AccessLedger, Durability, LedgerError, LedgerReceipt};
 
 use crate::entries::Entries;
 use crate::error::{OpenError, VerifyError};
@@ -275,19 +275,28 @@ impl Ledger {
     }
 
     fn submit(&self, framed: Vec<u8>, leaves: Vec<crate::merkle::Hash>) -> Result<LedgerReceipt, LedgerError> {
+        match self.enqueue(framed, leaves)? {
+            Queued::Done(receipt) => Ok(receipt),
+            Queued::Waiting(reply) => {
+                let writer_gone = || self.writer.as_ref().is_none_or(JoinHandle::is_finished);
+                reply.wait(&writer_gone).ok_or_else(writer_stopped)?
+            }
+        }
+    }
+
+    /// Hands records to the writer; the answer comes through the returned reply.
+    fn enqueue(&self, framed: Vec<u8>, leaves: Vec<crate::merkle::Hash>) -> Result<Queued, LedgerError> {
         if let Some(reason) = self.shared.failure.get() {
             return Err(LedgerError(reason.clone()));
         }
         if leaves.is_empty() {
-            return Ok(LedgerReceipt { first: self.head().count, count: 0 });
+            return Ok(Queued::Done(LedgerReceipt { first: self.head().count, count: 0 }));
         }
         self.check_witnessing()?;
-        let stopped = || LedgerError("ledger writer has stopped".into());
         let reply = Arc::new(writer::Reply::default());
-        let requests = self.requests.as_ref().ok_or_else(stopped)?;
-        requests.send(Request { framed, leaves, reply: Arc::clone(&reply) }).map_err(|_| stopped())?;
-        let writer_gone = || self.writer.as_ref().is_none_or(JoinHandle::is_finished);
-        reply.wait(&writer_gone).ok_or_else(stopped)?
+        let requests = self.requests.as_ref().ok_or_else(writer_stopped)?;
+        requests.send(Request { framed, leaves, reply: Arc::clone(&reply) }).map_err(|_| writer_stopped())?;
+        Ok(Queued::Waiting(reply))
     }
 
     /// Fails when the log has run unwitnessed for longer than the checkpoint deadline.
@@ -365,6 +374,19 @@ impl Ledger {
         at: impl Fn(&E) -> i64,
         encode: impl Fn(&E, &mut Vec<u8>),
     ) -> Result<LedgerReceipt, LedgerError> {
+        let (framed, leaves) = self.frame(events, kind, at, encode)?;
+        self.submit(framed, leaves)
+    }
+
+    /// Seals (when configured) and frames events as records, with each record's leaf hash.
+    #[allow(clippy::type_complexity)]
+    fn frame<E>(
+        &self,
+        events: &[E],
+        kind: EntryKind,
+        at: impl Fn(&E) -> i64,
+        encode: impl Fn(&E, &mut Vec<u8>),
+    ) -> Result<(Vec<u8>, Vec<crate::merkle::Hash>), LedgerError> {
         let mut framed = Vec::with_capacity(events.len() * 128);
         let mut leaves = Vec::with_capacity(events.len());
         let mut envelope = Vec::with_capacity(128);
@@ -391,7 +413,7 @@ impl Ledger {
                 })?,
             );
         }
-        self.submit(framed, leaves)
+        Ok((framed, leaves))
     }
 }
 
@@ -400,8 +422,45 @@ impl AccessLedger for Ledger {
         self.append_encoded(events, EntryKind::Access, |e| e.at.0, AccessEvent::encode)
     }
 
+    fn submit(&self, events: &[AccessEvent]) -> Durability {
+        let queued = self
+            .frame(events, EntryKind::Access, |e| e.at.0, AccessEvent::encode)
+            .and_then(|(framed, leaves)| self.enqueue(framed, leaves));
+        match queued {
+            Ok(Queued::Done(receipt)) => Durability::ready(Ok(receipt)),
+            Ok(Queued::Waiting(reply)) => Durability::pending(Box::new(PendingAppend(reply))),
+            Err(e) => Durability::ready(Err(e)),
+        }
+    }
+
     fn record(&self, events: &[vigie_core::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError> {
         self.append_encoded(events, EntryKind::Security, |e| e.at.0, vigie_core::security::SecurityEvent::encode)
+    }
+}
+
+/// An append the writer has not answered yet.
+enum Queued {
+    Done(LedgerReceipt),
+    Waiting(Arc<writer::Reply>),
+}
+
+fn writer_stopped() -> LedgerError {
+    LedgerError("ledger writer has stopped".into())
+}
+
+/// A queued append, as the guard's port sees it. The writer answers every request it takes,
+/// and a request it never takes (it stopped) is dropped with the channel (crossbeam drops what
+/// is queued once the receiver is gone) and answers with an error as it goes (`Request`'s
+/// `Drop`), so waiting on the reply alone cannot hang.
+struct PendingAppend(Arc<writer::Reply>);
+
+impl vigie_core::ports::PendingAppend for PendingAppend {
+    fn wait(self: Box<Self>) -> Result<LedgerReceipt, LedgerError> {
+        self.0.wait(&|| false).ok_or_else(writer_stopped)?
+    }
+
+    fn poll_answer(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<LedgerReceipt, LedgerError>> {
+        self.0.poll(cx)
     }
 }
 
@@ -487,6 +546,36 @@ mod tests {
         let bodies: Vec<Vec<u8>> = reopened.entries().unwrap().map(|e| e.unwrap().body).collect();
         assert_eq!(bodies, vec![b"one".to_vec(), b"two".to_vec()]);
         assert_eq!(reopened.append_bodies(&[b"again"]).unwrap().first, 2);
+    }
+
+    #[test]
+    fn an_awaited_append_is_answered_with_the_writers_failure() {
+        use vigie_core::ports::PendingAppend as _;
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+        ledger.inject_write_failure();
+        let (framed, leaves) =
+            ledger.frame(&[b"one".as_slice()], EntryKind::Opaque, |_| 0, |b, out| out.extend_from_slice(b)).unwrap();
+        let Queued::Waiting(reply) = ledger.enqueue(framed, leaves).unwrap() else { panic!("an entry to wait for") };
+        let mut pending = PendingAppend(reply);
+        let waker = std::task::Waker::noop();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let answer = loop {
+            match pending.poll_answer(&mut std::task::Context::from_waker(waker)) {
+                std::task::Poll::Ready(answer) => break answer,
+                std::task::Poll::Pending => {
+                    assert!(Instant::now() < deadline, "the failed append was never answered");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        };
+        let err = answer.unwrap_err();
+        assert!(err.0.contains("injected"), "{err}");
+        // What comes after fails at once, without waiting for a writer that has given up.
+        assert!(matches!(
+            AccessLedger::submit(&ledger, &[]).wait(),
+            Err(LedgerError(reason)) if reason.contains("injected")
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The writer thread and its group commit, and the publisher thread.
 //!
 //! Appenders frame their records and hash their leaves themselves (in parallel), send them over
-//! a channel and wait. The one writer takes whatever is queued (up to `max_batch_entries`,
+//! a channel and wait, blocking on a condition variable or (a server's requests) awaiting a
+//! future that the writer's answer wakes. The one writer takes whatever is queued (up to `max_batch_entries`,
 //! optionally lingering a little for more), writes the batch with one `write_all`, calls
 //! `fdatasync`, adds the leaves to the tree, and only then acknowledges every appender in the
 //! batch. The hash tiles the batch completed go to the publisher thread, which writes them (not
@@ -23,6 +24,7 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -93,35 +95,61 @@ impl Drop for Request {
 /// Where the writer puts an appender's answer. A mutex and a condition variable rather than a
 /// channel: an appender parks in the kernel at once, where a channel's receiver spins and yields
 /// first, and with dozens of appenders waiting on each fsync that spinning took the CPU the
-/// appenders and the writer need (perf: `sched_yield`, channel `recv`).
+/// appenders and the writer need (perf: `sched_yield`, channel `recv`). An appender that awaits
+/// leaves a waker instead, and holds no thread while the disk syncs.
 #[derive(Debug, Default)]
 pub(crate) struct Reply {
-    answer: Mutex<Option<Result<LedgerReceipt, LedgerError>>>,
+    slot: Mutex<Slot>,
     ready: std::sync::Condvar,
     answered: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    answer: Option<Result<LedgerReceipt, LedgerError>>,
+    waker: Option<Waker>,
 }
 
 impl Reply {
     pub fn send(&self, answer: Result<LedgerReceipt, LedgerError>) {
         self.answered.store(true, std::sync::atomic::Ordering::SeqCst);
-        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = Some(answer);
+        let waker = {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.answer = Some(answer);
+            slot.waker.take()
+        };
         self.ready.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The answer if it has come; else leaves `cx`'s waker for [`Reply::send`] to wake.
+    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<LedgerReceipt, LedgerError>> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(answer) = slot.answer.take() {
+            return Poll::Ready(answer);
+        }
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Waits for the answer, or until `stopped` says the writer is gone (a request dropped
     /// unanswered is answered with an error by its `Drop`; `stopped` covers one stranded in the
     /// queue).
     pub fn wait(&self, stopped: &dyn Fn() -> bool) -> Option<Result<LedgerReceipt, LedgerError>> {
-        let mut answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(a) = answer.take() {
+            if let Some(a) = slot.answer.take() {
                 return Some(a);
             }
             if stopped() {
                 return None;
             }
-            answer =
-                self.ready.wait_timeout(answer, Duration::from_millis(100)).unwrap_or_else(PoisonError::into_inner).0;
+            slot = self.ready.wait_timeout(slot, Duration::from_millis(100)).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 }

@@ -473,3 +473,58 @@ fn an_open_ledger_publishes_a_checkpoint_covering_what_it_acknowledged() {
     assert!(vigie_ledger::parse_history(&history).len() >= 2, "the open's checkpoint and at least one more");
     assert!(ledger.stats().checkpoints >= 1);
 }
+
+/// A waker that counts its wakes.
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn submitted_appends_are_answered_through_their_waker_once_durable() {
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let ledger = Ledger::open(&path, LedgerOptions::default()).unwrap();
+    // Many appends in flight at once, none holding a thread: each is polled once, then answered
+    // by the writer through its waker.
+    let wakes: Vec<Arc<Wakes>> = (0..64).map(|_| Arc::new(Wakes(0.into()))).collect();
+    let mut pending: Vec<_> = (0..64).map(|n| ledger.submit(&[event(n), event(n + 1000)])).collect();
+    let mut receipts = vec![None; 64];
+    for (i, p) in pending.iter_mut().enumerate() {
+        let waker = std::task::Waker::from(wakes[i].clone());
+        if let std::task::Poll::Ready(r) = std::pin::Pin::new(p).poll(&mut std::task::Context::from_waker(&waker)) {
+            receipts[i] = Some(r.unwrap());
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for (i, p) in pending.iter_mut().enumerate() {
+        if receipts[i].is_some() {
+            continue;
+        }
+        while wakes[i].0.load(Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "append {i} never woke its waiter");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let waker = std::task::Waker::from(wakes[i].clone());
+        match std::pin::Pin::new(p).poll(&mut std::task::Context::from_waker(&waker)) {
+            std::task::Poll::Ready(r) => receipts[i] = Some(r.unwrap()),
+            std::task::Poll::Pending => panic!("append {i} woke its waiter without an answer"),
+        }
+    }
+    // Each answer names two entries of its own, and the entries answered are durable: all of
+    // them are in the log once the ledger is reopened.
+    let mut firsts: Vec<u64> =
+        receipts.iter().map(|r| r.unwrap()).inspect(|r| assert_eq!(r.count, 2)).map(|r| r.first).collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..64).map(|i| i * 2).collect::<Vec<_>>());
+    drop(ledger);
+    let reopened = Ledger::open(&path, LedgerOptions::default()).unwrap();
+    assert_eq!(reopened.open_report().entries, 128);
+    // Blocking on a submitted append gives the same kind of answer.
+    assert_eq!(reopened.submit(&[event(7)]).wait().unwrap(), LedgerReceipt { first: 128, count: 1 });
+}
