@@ -26,8 +26,9 @@ use crate::problem::Problem;
 use crate::session::{Authed, Client, Presented, agent_view, authenticate, with_session};
 use crate::state::AppState;
 
-/// Runs `f` with the authenticated caller on the blocking pool, and stamps the response with
-/// its request id and `Cache-Control: no-store` (personal data is never cached). A session
+/// Runs `f` with the authenticated caller on the blocking pool, awaits the ledger's answer for
+/// what `f` released (the data leaves only once its events are durable), and stamps the
+/// response with its request id and `Cache-Control: no-store` (personal data is never cached). A session
 /// with a step-up pending is served nothing until it steps up; a step-up the guard demands is
 /// recorded on the session (ignored for too long, the session ends). A `Vigie-Reason` header
 /// puts the agent's reason on the caller for this request only (it meets a `Friction` verdict).
