@@ -2,10 +2,10 @@
 //!
 //! Appenders frame their records and hash their leaves themselves (in parallel), send them over
 //! a channel and wait, blocking on a condition variable or (a server's requests) awaiting a
-//! future that the writer's answer wakes. The one writer takes whatever is queued (up to `max_batch_entries`,
-//! optionally lingering a little for more), writes the batch with one `write_all`, calls
-//! `fdatasync`, adds the leaves to the tree, and only then acknowledges every appender in the
-//! batch. The hash tiles the batch completed go to the publisher thread, which writes them (not
+//! future that the writer's answer wakes. The one writer takes whatever is queued (up to
+//! `max_batch_entries`, optionally lingering a little for more), writes the batch with one
+//! `write_all`, calls `fdatasync`, adds the leaves to the tree, and only then acknowledges every
+//! appender in the batch. The hash tiles the batch completed go to the publisher thread, which writes them (not
 //! synced: they are derived data, rebuilt from the entries at start-up) in order before any
 //! checkpoint that covers them; creating tile files is the writer's costliest work after the
 //! fsync, so it stays off the append path. Requests queue while an fsync is in
@@ -137,9 +137,10 @@ impl Reply {
         Poll::Pending
     }
 
-    /// Waits for the answer, or until `stopped` says the writer is gone (a request dropped
-    /// unanswered is answered with an error by its `Drop`; `stopped` covers one stranded in the
-    /// queue).
+    /// Waits for the answer, or until `stopped` says the writer is gone. A request dropped
+    /// unanswered is answered with an error by its `Drop`, and the channel drops what is queued
+    /// once the writer's receiver is gone, so an answer always comes; `stopped` is a second
+    /// guard, for the appenders that can tell.
     pub fn wait(&self, stopped: &dyn Fn() -> bool) -> Option<Result<LedgerReceipt, LedgerError>> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
