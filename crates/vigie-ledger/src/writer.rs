@@ -1,15 +1,15 @@
 //! The writer thread and its group commit, and the publisher thread.
 //!
-//! Appenders frame their records and hash their leaves themselves (in parallel), send them over
-//! a channel and wait, blocking on a condition variable or (a server's requests) awaiting a
-//! future that the writer's answer wakes. The one writer takes whatever is queued (up to
+//! Appenders frame their records and hash their leaves themselves (in parallel), send them over a
+//! channel and wait, blocking on a condition variable or (a server's requests) awaiting a future
+//! that the writer's answer wakes. The one writer takes whatever is queued (up to
 //! `max_batch_entries`, optionally lingering a little for more), writes the batch with one
 //! `write_all`, calls `fdatasync`, adds the leaves to the tree, and only then acknowledges every
-//! appender in the batch. The hash tiles the batch completed go to the publisher thread, which writes them (not
-//! synced: they are derived data, rebuilt from the entries at start-up) in order before any
-//! checkpoint that covers them; creating tile files is the writer's costliest work after the
-//! fsync, so it stays off the append path. Requests queue while an fsync is in
-//! progress, so batches grow with load on their own and one fsync makes many entries durable.
+//! appender in the batch. The hash tiles the batch completed go to the publisher thread, which
+//! writes them (not synced: they are derived data, rebuilt from the entries at start-up) in order
+//! before any checkpoint that covers them; creating tile files is the writer's costliest work after
+//! the fsync, so it stays off the append path. Requests queue while an fsync is in progress, so
+//! batches grow with load on their own and one fsync makes many entries durable.
 //!
 //! At least every `checkpoint_interval` while entries arrive (and when the ledger closes), the
 //! writer hands the tree's size, root and right-edge tiles to the publisher thread, which signs
