@@ -271,10 +271,11 @@ impl Ledger {
                 LedgerError(format!("entry of {} bytes exceeds the ledger's limit", body.as_ref().len()))
             })?);
         }
-        self.submit(framed, leaves)
+        self.append_framed(framed, leaves)
     }
 
-    fn submit(&self, framed: Vec<u8>, leaves: Vec<crate::merkle::Hash>) -> Result<LedgerReceipt, LedgerError> {
+    /// Appends framed records and blocks until the writer has made them durable.
+    fn append_framed(&self, framed: Vec<u8>, leaves: Vec<crate::merkle::Hash>) -> Result<LedgerReceipt, LedgerError> {
         match self.enqueue(framed, leaves)? {
             Queued::Done(receipt) => Ok(receipt),
             Queued::Waiting(reply) => {
@@ -367,17 +368,6 @@ fn published_checkpoints(
 }
 
 impl Ledger {
-    fn append_encoded<E>(
-        &self,
-        events: &[E],
-        kind: EntryKind,
-        at: impl Fn(&E) -> i64,
-        encode: impl Fn(&E, &mut Vec<u8>),
-    ) -> Result<LedgerReceipt, LedgerError> {
-        let (framed, leaves) = self.frame(events, kind, at, encode)?;
-        self.submit(framed, leaves)
-    }
-
     /// Seals (when configured) and frames events as records, with each record's leaf hash.
     #[allow(clippy::type_complexity)]
     fn frame<E>(
@@ -419,7 +409,8 @@ impl Ledger {
 
 impl AccessLedger for Ledger {
     fn append(&self, events: &[AccessEvent]) -> Result<LedgerReceipt, LedgerError> {
-        self.append_encoded(events, EntryKind::Access, |e| e.at.0, AccessEvent::encode)
+        let (framed, leaves) = self.frame(events, EntryKind::Access, |e| e.at.0, AccessEvent::encode)?;
+        self.append_framed(framed, leaves)
     }
 
     fn submit(&self, events: &[AccessEvent]) -> Durability {
@@ -434,7 +425,9 @@ impl AccessLedger for Ledger {
     }
 
     fn record(&self, events: &[vigie_core::security::SecurityEvent]) -> Result<LedgerReceipt, LedgerError> {
-        self.append_encoded(events, EntryKind::Security, |e| e.at.0, vigie_core::security::SecurityEvent::encode)
+        let (framed, leaves) =
+            self.frame(events, EntryKind::Security, |e| e.at.0, vigie_core::security::SecurityEvent::encode)?;
+        self.append_framed(framed, leaves)
     }
 }
 
@@ -573,7 +566,7 @@ mod tests {
         assert!(err.0.contains("injected"), "{err}");
         // What comes after fails at once, without waiting for a writer that has given up.
         assert!(matches!(
-            AccessLedger::submit(&ledger, &[]).wait(),
+            ledger.submit(&[]).wait(),
             Err(LedgerError(reason)) if reason.contains("injected")
         ));
     }
