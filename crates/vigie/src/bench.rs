@@ -52,6 +52,20 @@ struct Samples {
     /// machine moves much less than it moves throughput.
     cpu_us: Vec<f64>,
     latencies_us: Vec<f64>,
+    /// The ledger writer's share of the throughput phase, one figure a round (guarded only).
+    writer: Vec<WriterLoad>,
+}
+
+/// What the ledger's writer thread did during one throughput phase: the durability that every
+/// guarded read waits for, measured apart from the rest of the process.
+#[derive(Debug, Clone, Copy)]
+struct WriterLoad {
+    syncs_per_s: f64,
+    entries_per_sync: f64,
+    /// The writer thread's CPU (its `write`, `fdatasync` and wake-ups) per sync, in µs.
+    cpu_per_sync_us: f64,
+    /// The writer thread's CPU over the whole process's, in the phase.
+    share: f64,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -165,14 +179,31 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let target = if mode == Mode::Guarded { &mut guarded } else { &mut unguarded };
                 let mut lat = latency_phase(&client, &base, &token, &ids, mode, args.latency_requests).await?;
                 target.latencies_us.append(&mut lat);
-                let cpu_before = process_cpu_secs();
+                let (cpu_before, writer_before, stats_before) =
+                    (process_cpu_secs(), thread_cpu_secs(LEDGER_WRITER), app.ledger.stats());
+                let started = Instant::now();
                 let rps = throughput_phase(&client, &base, &token, &ids, mode, args.requests, args.concurrency).await?;
+                let elapsed = started.elapsed().as_secs_f64();
                 target.rps.push(rps);
-                let cpu_us = match (cpu_before, process_cpu_secs()) {
+                let (cpu_after, writer_after, stats_after) =
+                    (process_cpu_secs(), thread_cpu_secs(LEDGER_WRITER), app.ledger.stats());
+                let cpu_us = match (cpu_before, cpu_after) {
                     (Some(a), Some(b)) => (b - a) * 1e6 / args.requests as f64,
                     _ => f64::NAN,
                 };
                 target.cpu_us.push(cpu_us);
+                let syncs = stats_after.batches - stats_before.batches;
+                if let (Mode::Guarded, Some(a), Some(b), Some(wa), Some(wb)) =
+                    (mode, cpu_before, cpu_after, writer_before, writer_after)
+                    && syncs > 0
+                {
+                    target.writer.push(WriterLoad {
+                        syncs_per_s: syncs as f64 / elapsed,
+                        entries_per_sync: (stats_after.entries - stats_before.entries) as f64 / syncs as f64,
+                        cpu_per_sync_us: (wb - wa) * 1e6 / syncs as f64,
+                        share: if b > a { (wb - wa) / (b - a) } else { f64::NAN },
+                    });
+                }
                 eprintln!("bench: round {} {:?}: {:.0} req/s, {:.0} µs CPU per request", round + 1, mode, rps, cpu_us);
             }
         }
@@ -289,7 +320,31 @@ async fn throughput_phase(
 /// `utime` and `stime` of `/proc/self/stat`, which count in 1/100 s (Linux's `USER_HZ`, fixed
 /// at 100 for user space). `None` where there is no such file.
 fn process_cpu_secs() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu_secs(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// The name the ledger gives its writer thread, as `/proc` shows it (cut to 15 bytes).
+const LEDGER_WRITER: &str = "vigie-ledger-wr";
+
+/// CPU time used so far by this process's live threads named `comm` (as `/proc/self/task/*/comm`
+/// shows names: at most 15 bytes), from their `stat` files; `None` where there is no such
+/// thread or no `/proc`.
+fn thread_cpu_secs(comm: &str) -> Option<f64> {
+    let mut total = None;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = task.path();
+        if std::fs::read_to_string(path.join("comm")).ok().as_deref().map(str::trim_end) != Some(comm) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        *total.get_or_insert(0.0) += stat_cpu_secs(&stat)?;
+    }
+    total
+}
+
+/// `utime` + `stime` of a `/proc/…/stat` line, in seconds (they count in 1/100 s: Linux's
+/// `USER_HZ`, fixed at 100 for user space).
+fn stat_cpu_secs(stat: &str) -> Option<f64> {
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
     let utime: u64 = fields.nth(11)?.parse().ok()?;
@@ -341,6 +396,17 @@ fn report(args: &BenchArgs, unguarded: &Samples, guarded: &Samples, ledger: &vig
         g_cpu - u_cpu
     );
     println!("median added latency: {:.0} µs (target < 100 µs)", g_p50 - u_p50);
+    if !guarded.writer.is_empty() {
+        let m = |f: fn(&WriterLoad) -> f64| median(&mut guarded.writer.iter().map(f).collect::<Vec<_>>());
+        println!(
+            "ledger writer in the guarded phase (medians): {:.0} syncs/s, {:.1} entries per sync, {:.0} µs CPU per \
+             sync, {:.0}% of the process's CPU",
+            m(|w| w.syncs_per_s),
+            m(|w| w.entries_per_sync),
+            m(|w| w.cpu_per_sync_us),
+            m(|w| w.share) * 100.0
+        );
+    }
     println!("ledger: {ledger:?}");
 }
 
