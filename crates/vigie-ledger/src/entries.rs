@@ -34,7 +34,16 @@ pub struct Entries {
     walker: Walker,
     envelope: Vec<u8>,
     keys: Option<KeyRing>,
+    /// Entries whose time is not after this are read and checked but neither opened nor
+    /// yielded ([`Entries::open_after`]).
+    after: Option<i64>,
 }
+
+/// How far an entry's time may lie after that of an entry appended later: events are stamped
+/// when their request starts and appended when it ends, concurrent requests in whatever order
+/// they finish, and a clock may be stepped back. [`Entries::open_after`] starts reading this much
+/// before where the times say it could, so that no entry after its bound is missed.
+pub const TIME_DISORDER_MS: i64 = 24 * 3_600_000;
 
 impl Entries {
     /// Reads every entry of the ledger in `dir`. On a ledger that is open for appending, use
@@ -45,7 +54,32 @@ impl Entries {
 
     pub(crate) fn open_limited(dir: &Path, limit: Option<u64>) -> Result<Self, VerifyError> {
         let listing = walk::list(dir)?;
-        Ok(Entries { walker: Walker::new(dir, listing.segments, limit), envelope: Vec::new(), keys: None })
+        Ok(Entries { walker: Walker::new(dir, listing.segments, limit), envelope: Vec::new(), keys: None, after: None })
+    }
+
+    /// Reads the entries whose time is after `after` (milliseconds since the Unix epoch), to
+    /// replay recent events without reading a long ledger whole: the walk starts at the last
+    /// segment whose first entry is older than `after` by [`TIME_DISORDER_MS`] (found by reading
+    /// one entry of a few segments), and entries not after `after` are checked but not opened
+    /// (a sealed body is not decrypted) nor yielded. Opaque entries (time 0) are never after.
+    pub fn open_after(dir: &Path, after: i64) -> Result<Self, VerifyError> {
+        let listing = walk::list(dir)?;
+        let bound = after.saturating_sub(TIME_DISORDER_MS);
+        // Segments are in append order: find the last one whose first entry is at or before
+        // `bound` (every entry before that segment is then at or before `after`), by bisection.
+        let (mut lo, mut hi) = (0, listing.segments.len());
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match first_time(dir, &listing.segments, mid)? {
+                Some(at) if at <= bound => lo = mid,
+                _ => hi = mid,
+            }
+        }
+        let mut walker = Walker::new(dir, listing.segments, None);
+        if lo > 0 {
+            walker.skip_to_segment(lo);
+        }
+        Ok(Entries { walker, envelope: Vec::new(), keys: None, after: Some(after) })
     }
 
     /// Opens sealed bodies with the month keys in `keys_dir` (without it, or once a month's key
@@ -60,9 +94,41 @@ impl Iterator for Entries {
     type Item = Result<Entry, VerifyError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.walker.next_into(&mut self.envelope) {
-            // The walker has checked the envelope; a failure here cannot happen and ends the walk.
-            Ok(Some(pos)) => {
+        loop {
+            let pos = match self.walker.next_into(&mut self.envelope) {
+                Ok(Some(pos)) => pos,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            if self.after.is_some_and(|after| envelope_time(&self.envelope).is_none_or(|at| at <= after)) {
+                continue;
+            }
+            return self.entry(pos);
+        }
+    }
+}
+
+/// An envelope's time, clear or sealed, without opening it.
+fn envelope_time(envelope: &[u8]) -> Option<i64> {
+    match seal::parse_sealed(envelope) {
+        Some(sealed) => Some(sealed.at),
+        None => format::decode_envelope(envelope).ok().map(|e| e.at),
+    }
+}
+
+/// The time of the first entry of `segments[k]`, if it has one.
+fn first_time(dir: &Path, segments: &[walk::SegmentFile], k: usize) -> Result<Option<i64>, VerifyError> {
+    let mut walker = Walker::new(dir, segments.to_vec(), None);
+    walker.skip_to_segment(k);
+    let mut envelope = Vec::new();
+    Ok(walker.next_into(&mut envelope)?.and_then(|_| envelope_time(&envelope)))
+}
+
+impl Entries {
+    /// The entry the walker just read into `self.envelope`, opened if sealed.
+    fn entry(&mut self, pos: walk::Position) -> Option<Result<Entry, VerifyError>> {
+        {
+            {
                 if let Some(sealed) = seal::parse_sealed(&self.envelope) {
                     let (state, body) = match &self.keys {
                         Some(keys) => seal::open(&sealed, keys),
@@ -88,8 +154,6 @@ impl Iterator for Entries {
                     })
                 })
             }
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
         }
     }
 }

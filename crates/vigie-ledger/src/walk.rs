@@ -144,6 +144,20 @@ impl Walker {
         Ok(())
     }
 
+    /// Starts the walk at the `k`th segment (at its header's first index), without reading the
+    /// segments before it. Only for a walk that has not started. A header that cannot be read
+    /// is reported by the walk itself, as it would be in a walk from the start.
+    pub fn skip_to_segment(&mut self, k: usize) {
+        let Some(segment) = self.segments.get(k) else { return };
+        let mut raw = [0u8; HEADER_LEN as usize];
+        let first_index = File::open(&segment.path)
+            .and_then(|mut f| f.read_exact(&mut raw))
+            .ok()
+            .and_then(|()| SegmentHeader::decode(&raw).ok())
+            .map_or(0, |h| h.first_index);
+        (self.pos, self.next_index) = (k, first_index);
+    }
+
     /// Bytes read so far, and the total size of the segments.
     pub fn progress(&self) -> (u64, u64) {
         (self.done_bytes, self.segments.iter().map(|s| s.len).sum())

@@ -128,8 +128,11 @@ fn replay_ledger(detector: &ExfiltrationDetector, dir: &Path, keys: &Path, now: 
         return (0, latest);
     }
     let started = std::time::Instant::now();
-    // Sealed bodies are opened with the month keys; a shredded month replays nothing.
-    let entries = match vigie_ledger::Entries::open(dir) {
+    // Only what the detector would apply is read: a long ledger's older segments are skipped,
+    // and older entries in the segments read are checked but not opened. Sealed bodies are
+    // opened with the month keys; a shredded month replays nothing.
+    let from = after.max(now.millis().saturating_sub(vigie_core::detect::REPLAY_MS));
+    let entries = match vigie_ledger::Entries::open_after(dir, from) {
         Ok(e) => e.with_keys(keys),
         Err(e) => {
             tracing::warn!(error = %e, "detector state not rebuilt from the ledger: quotas start empty");
