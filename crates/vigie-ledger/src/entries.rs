@@ -67,11 +67,14 @@ impl Entries {
         let bound = after.saturating_sub(TIME_DISORDER_MS);
         // Segments are in append order: find the last one whose first entry is at or before
         // `bound` (every entry before that segment is then at or before `after`), by bisection.
+        // A segment whose first entry cannot be read (a torn write after a crash, before the
+        // ledger's recovery cuts it) counts as later: the walk starts before it and meets the
+        // damage where a walk from the start would, after yielding what comes before.
         let (mut lo, mut hi) = (0, listing.segments.len());
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            match first_time(dir, &listing.segments, mid)? {
-                Some(at) if at <= bound => lo = mid,
+            match first_time(dir, &listing.segments, mid) {
+                Ok(Some(at)) if at <= bound => lo = mid,
                 _ => hi = mid,
             }
         }
@@ -127,33 +130,23 @@ fn first_time(dir: &Path, segments: &[walk::SegmentFile], k: usize) -> Result<Op
 impl Entries {
     /// The entry the walker just read into `self.envelope`, opened if sealed.
     fn entry(&mut self, pos: walk::Position) -> Option<Result<Entry, VerifyError>> {
-        {
-            {
-                if let Some(sealed) = seal::parse_sealed(&self.envelope) {
-                    let (state, body) = match &self.keys {
-                        Some(keys) => seal::open(&sealed, keys),
-                        None => (Unsealed::Shredded, Vec::new()),
-                    };
-                    return Some(Ok(Entry {
-                        index: pos.index,
-                        kind: sealed.kind,
-                        at: sealed.at,
-                        body,
-                        leaf: pos.leaf,
-                        sealed: Some((sealed.period, state)),
-                    }));
-                }
-                format::decode_envelope(&self.envelope).ok().map(|e| {
-                    Ok(Entry {
-                        index: pos.index,
-                        kind: e.kind,
-                        at: e.at,
-                        body: e.body.to_vec(),
-                        leaf: pos.leaf,
-                        sealed: None,
-                    })
-                })
-            }
+        if let Some(sealed) = seal::parse_sealed(&self.envelope) {
+            let (state, body) = match &self.keys {
+                Some(keys) => seal::open(&sealed, keys),
+                None => (Unsealed::Shredded, Vec::new()),
+            };
+            return Some(Ok(Entry {
+                index: pos.index,
+                kind: sealed.kind,
+                at: sealed.at,
+                body,
+                leaf: pos.leaf,
+                sealed: Some((sealed.period, state)),
+            }));
         }
+        // The walker has checked the envelope; a failure here cannot happen and ends the walk.
+        format::decode_envelope(&self.envelope).ok().map(|e| {
+            Ok(Entry { index: pos.index, kind: e.kind, at: e.at, body: e.body.to_vec(), leaf: pos.leaf, sealed: None })
+        })
     }
 }

@@ -578,6 +578,24 @@ fn reading_after_a_time_yields_exactly_the_later_entries_without_reading_older_s
     let read: Vec<_> = vigie_ledger::Entries::open_after(dir.path(), after).unwrap().map(Result::unwrap).collect();
     assert_eq!(read[0].index, late);
 
+    // The last segment's first record torn (a crash before the ledger's recovery has cut it):
+    // the entries before it are still read, and then the damage, as from the start.
+    let last = files.last().unwrap();
+    let kept = fs::read(last).unwrap();
+    fs::OpenOptions::new().write(true).open(last).unwrap().set_len(24 + 5).unwrap();
+    let first_torn = vigie_ledger::Entries::open(dir.path()).unwrap().filter_map(Result::ok).count() as u64;
+    // (After minute 9 000 the bisection reads the torn segment's first record itself.)
+    for minutes in [5_990, 9_000] {
+        let after = event(0).at.0 + minutes * 60_000;
+        let read: Vec<_> = vigie_ledger::Entries::open_after(dir.path(), after).unwrap().collect();
+        let (good, bad): (Vec<_>, Vec<_>) = read.iter().partition(|r| r.is_ok());
+        assert_eq!(bad.len(), 1, "the tear, once");
+        assert!(read.last().unwrap().is_err());
+        let want: Vec<u64> = (0..first_torn).filter(|&n| all[n as usize].at > after).collect();
+        assert_eq!(good.iter().map(|r| r.as_ref().unwrap().index).collect::<Vec<_>>(), want);
+    }
+    fs::write(last, kept).unwrap();
+
     // A damaged first segment stops a read from the start, not one of the last day.
     common::flip_bit(&files[0], 8 * 40);
     assert!(vigie_ledger::Entries::open(dir.path()).unwrap().any(|e| e.is_err()));
