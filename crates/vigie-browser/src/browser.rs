@@ -162,11 +162,49 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         self.tasks.abort();
+        // Its zygote, renderers and utility processes outlive it by a moment, and one still
+        // exiting may write into the profile after it is removed: wait for them first.
+        let family = descendants(self.child.id());
         kill(&mut self.child);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while family.iter().any(|&pid| running(pid)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         if let Some(profile) = self.profile.take() {
             remove_profile(profile);
         }
     }
+}
+
+/// The processes below `root`, from `/proc/<pid>/stat` (none where there is no `/proc`).
+fn descendants(root: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let links: Vec<(u32, u32)> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, proc_stat(pid)?.1)))
+        .collect();
+    let mut found = vec![root];
+    let mut next = 0;
+    while let Some(&parent) = found.get(next) {
+        found.extend(links.iter().filter(|&&(_, ppid)| ppid == parent).map(|&(pid, _)| pid));
+        next += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Whether `pid` exists and has not exited (a zombie waits only for its parent to reap it).
+fn running(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|(state, _)| state != 'Z')
+}
+
+/// A process's state and parent, from `/proc/<pid>/stat`: `pid (comm) state ppid …`, where the
+/// command name may hold spaces and parentheses.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = text.get(text.rfind(')')? + 1..)?.split_whitespace();
+    Some((fields.next()?.chars().next()?, fields.next()?.parse().ok()?))
 }
 
 /// SIGKILL and reap the main process. Its zygote, renderers and utility processes notice their
