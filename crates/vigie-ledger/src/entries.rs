@@ -79,10 +79,30 @@ impl Entries {
             }
         }
         let mut walker = Walker::new(dir, listing.segments, None);
-        if lo > 0 {
-            walker.skip_to_segment(lo);
-        }
+        walker.skip_to_segment(lo);
         Ok(Entries { walker, envelope: Vec::new(), keys: None, after: Some(after) })
+    }
+
+    /// The entry the walker just read into `self.envelope`, opened if sealed.
+    fn entry(&mut self, pos: walk::Position) -> Option<Result<Entry, VerifyError>> {
+        if let Some(sealed) = seal::parse_sealed(&self.envelope) {
+            let (state, body) = match &self.keys {
+                Some(keys) => seal::open(&sealed, keys),
+                None => (Unsealed::Shredded, Vec::new()),
+            };
+            return Some(Ok(Entry {
+                index: pos.index,
+                kind: sealed.kind,
+                at: sealed.at,
+                body,
+                leaf: pos.leaf,
+                sealed: Some((sealed.period, state)),
+            }));
+        }
+        // The walker has checked the envelope; a failure here cannot happen and ends the walk.
+        format::decode_envelope(&self.envelope).ok().map(|e| {
+            Ok(Entry { index: pos.index, kind: e.kind, at: e.at, body: e.body.to_vec(), leaf: pos.leaf, sealed: None })
+        })
     }
 
     /// Opens sealed bodies with the month keys in `keys_dir` (without it, or once a month's key
@@ -125,28 +145,4 @@ fn first_time(dir: &Path, segments: &[walk::SegmentFile], k: usize) -> Result<Op
     walker.skip_to_segment(k);
     let mut envelope = Vec::new();
     Ok(walker.next_into(&mut envelope)?.and_then(|_| envelope_time(&envelope)))
-}
-
-impl Entries {
-    /// The entry the walker just read into `self.envelope`, opened if sealed.
-    fn entry(&mut self, pos: walk::Position) -> Option<Result<Entry, VerifyError>> {
-        if let Some(sealed) = seal::parse_sealed(&self.envelope) {
-            let (state, body) = match &self.keys {
-                Some(keys) => seal::open(&sealed, keys),
-                None => (Unsealed::Shredded, Vec::new()),
-            };
-            return Some(Ok(Entry {
-                index: pos.index,
-                kind: sealed.kind,
-                at: sealed.at,
-                body,
-                leaf: pos.leaf,
-                sealed: Some((sealed.period, state)),
-            }));
-        }
-        // The walker has checked the envelope; a failure here cannot happen and ends the walk.
-        format::decode_envelope(&self.envelope).ok().map(|e| {
-            Ok(Entry { index: pos.index, kind: e.kind, at: e.at, body: e.body.to_vec(), leaf: pos.leaf, sealed: None })
-        })
-    }
 }

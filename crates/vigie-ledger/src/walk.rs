@@ -51,6 +51,17 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, VerifyError> {
     Ok(Listing { segments, temp_files })
 }
 
+/// A segment's header; `None` if the file is shorter than one or it does not decode (the walk
+/// names which, on entering the segment).
+fn read_header(segment: &SegmentFile) -> Result<Option<SegmentHeader>, VerifyError> {
+    let mut raw = [0u8; HEADER_LEN as usize];
+    let mut file = File::open(&segment.path).map_err(|e| io_error(&segment.path, e))?;
+    if file.read_exact(&mut raw).is_err() {
+        return Ok(None);
+    }
+    Ok(SegmentHeader::decode(&raw).ok())
+}
+
 /// Where a record was read.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Position {
@@ -130,13 +141,8 @@ impl Walker {
     pub fn skip_to(&mut self, index: u64) -> Result<(), VerifyError> {
         let mut start = (0usize, 0u64);
         for (k, segment) in self.segments.iter().enumerate().skip(1) {
-            let mut raw = [0u8; HEADER_LEN as usize];
-            let mut file = File::open(&segment.path).map_err(|e| io_error(&segment.path, e))?;
-            if file.read_exact(&mut raw).is_err() {
-                break;
-            }
-            match SegmentHeader::decode(&raw) {
-                Ok(h) if h.first_index <= index => start = (k, h.first_index),
+            match read_header(segment)? {
+                Some(h) if h.first_index <= index => start = (k, h.first_index),
                 _ => break,
             }
         }
@@ -149,12 +155,7 @@ impl Walker {
     /// is reported by the walk itself, as it would be in a walk from the start.
     pub fn skip_to_segment(&mut self, k: usize) {
         let Some(segment) = self.segments.get(k) else { return };
-        let mut raw = [0u8; HEADER_LEN as usize];
-        let first_index = File::open(&segment.path)
-            .and_then(|mut f| f.read_exact(&mut raw))
-            .ok()
-            .and_then(|()| SegmentHeader::decode(&raw).ok())
-            .map_or(0, |h| h.first_index);
+        let first_index = read_header(segment).ok().flatten().map_or(0, |h| h.first_index);
         (self.pos, self.next_index) = (k, first_index);
     }
 
