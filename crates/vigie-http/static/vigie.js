@@ -3,12 +3,26 @@
 // the server and navigator.credentials. Buttons declare what they do with data-action.
 'use strict';
 
+// The page's words for a ceremony's progress (the status element carries them, in the page's
+// language), or the English default.
+function message(name, fallback) {
+  const el = document.getElementById('status');
+  return (el && el.dataset[name]) || fallback;
+}
+
 function status(text, isError) {
   const el = document.getElementById('status');
   if (el) {
     el.textContent = text;
     el.className = isError ? 'status error' : 'status';
   }
+}
+
+// A path of ours to go to next (the server checks it too): one leading slash, no other host.
+function localPath(raw) {
+  return typeof raw === 'string' && raw.startsWith('/') && !raw.startsWith('//') && !raw.includes('\\')
+    ? raw
+    : '/scope';
 }
 
 async function post(url, body) {
@@ -34,7 +48,8 @@ async function passkeyLogin() {
     publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(start.publicKey),
   });
   await post('/v1/login/passkey/finish', { ceremony: start.ceremony, credential: cred.toJSON() });
-  window.location.assign('/scope');
+  // Home sends each role to its own work (an administrator to the accounts, an advisor to its scope).
+  window.location.assign('/');
 }
 
 async function register(startUrl, finishUrl, label) {
@@ -52,7 +67,7 @@ async function passkeyRegister() {
     await register('/v1/passkeys/register/start', '/v1/passkeys/register/finish', label);
   } catch (e) {
     if (e.problem === 'urn:vigie:problem:step-up-required') {
-      window.location.assign('/step-up');
+      window.location.assign('/step-up?next=' + encodeURIComponent(window.location.pathname));
       return;
     }
     throw e;
@@ -63,17 +78,17 @@ async function passkeyRegister() {
 async function passkeyEnrol(button) {
   const token = button.dataset.token;
   await register('/v1/enrol/' + token + '/passkey/start', '/v1/enrol/' + token + '/passkey/finish', 'passkey');
-  status('Passkey registered. You can now sign in.');
+  status(message('done', 'Passkey registered. You can now sign in.'));
   window.location.assign('/login');
 }
 
-async function passkeyStepUp() {
+async function passkeyStepUp(button) {
   const start = await post('/v1/step-up/passkey/start');
   const cred = await navigator.credentials.get({
     publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(start.publicKey),
   });
   await post('/v1/step-up/passkey/finish', { ceremony: start.ceremony, credential: cred.toJSON() });
-  window.location.assign('/scope');
+  window.location.assign(localPath(button.dataset.next));
 }
 
 const actions = {
@@ -90,7 +105,7 @@ document.addEventListener('click', async (ev) => {
   }
   ev.preventDefault();
   button.disabled = true;
-  status('Waiting for your passkey…');
+  status(message('waiting', 'Waiting for your passkey…'));
   try {
     await actions[button.dataset.action](button);
   } catch (e) {

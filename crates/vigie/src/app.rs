@@ -10,7 +10,7 @@ use vigie_core::authz::{Authz, shipped};
 use vigie_core::guard::Guard;
 use vigie_core::ports::NoDetection;
 use vigie_core::time::{Clock, Timestamp};
-use vigie_http::outbox::DirOutbox;
+use vigie_http::shared::outbox::DirOutbox;
 use vigie_http::{AppState, HttpSettings};
 use vigie_ledger::{Ledger, LedgerOptions};
 use vigie_store::Store;
@@ -199,7 +199,7 @@ pub async fn connect_sso(app: &mut App, config: &crate::config::Config) -> anyho
     let client =
         vigie_oidc::OidcClient::discover(&provider).await.with_context(|| format!("oidc provider {}", o.issuer))?;
     let state = Arc::get_mut(&mut app.state).context("single sign-on must be connected before serving")?;
-    state.sso = Some(vigie_http::sso::Sso::new(client));
+    state.sso = Some(vigie_http::shared::state::Sso::new(client));
     Ok(())
 }
 

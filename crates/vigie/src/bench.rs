@@ -142,19 +142,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("bench: advisor {} with {} persons in scope; {} rounds", agent.login, ids.len(), args.rounds);
 
         // The same client context as the HTTP client's (loopback, no user agent).
-        let me = vigie_http::session::Client {
+        let me = vigie_http::shared::client::Client {
             ip: std::net::Ipv4Addr::LOCALHOST.into(),
             context: vigie_core::signin::ClientContext::new(std::net::Ipv4Addr::LOCALHOST.into(), ""),
             user_agent: String::new(),
         };
         let caller = {
             let st = app.state.clone();
-            let presented = vigie_http::session::Presented {
+            let presented = vigie_http::shared::tokens::Presented {
                 access: Some(vigie_core::signin::SessionToken::parse(&token).context("token")?),
                 ..Default::default()
             };
             let me = me.clone();
-            tokio::task::spawn_blocking(move || vigie_http::session::authenticate(&st, &presented, &me))
+            tokio::task::spawn_blocking(move || vigie_http::shared::auth::authenticate(&st, &presented, &me))
                 .await?
                 .map_err(|p| anyhow::anyhow!("authenticate: {}", p.detail))?
                 .caller
@@ -420,7 +420,7 @@ fn breakdown(
     ledger: &vigie_ledger::Ledger,
     caller: &vigie_core::guard::Caller,
     token: &vigie_core::signin::SessionToken,
-    me: &vigie_http::session::Client,
+    me: &vigie_http::shared::client::Client,
     ids: &[PersonId],
 ) -> anyhow::Result<Vec<(&'static str, f64)>> {
     let registry = state.registry.as_ref();
@@ -438,8 +438,8 @@ fn breakdown(
         Ok(())
     };
     time("session → caller (1 store read, binding check)", &mut |_| {
-        let presented = vigie_http::session::Presented { access: Some(token.clone()), ..Default::default() };
-        vigie_http::session::authenticate(state, &presented, me)
+        let presented = vigie_http::shared::tokens::Presented { access: Some(token.clone()), ..Default::default() };
+        vigie_http::shared::auth::authenticate(state, &presented, me)
             .map(|_| ())
             .map_err(|p| anyhow::anyhow!("{}", p.detail))
     })?;

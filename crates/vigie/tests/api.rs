@@ -1,5 +1,5 @@
 //! The API test binary: the real app (store, ledger, Cedar policies, axum) on port 0 with a
-//! fresh data directory per test, a fixed clock, and a real HTTP client.
+//! fresh data directory per test, a fixed clock, and a real HTTP client (see `common`).
 
 #![allow(
     clippy::unwrap_used,
@@ -8,219 +8,29 @@
     reason = "a test binary: failing loudly is the point"
 )]
 
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+mod common;
 
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{Setup, TestApp, problem_type};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use vigie::app::{self, App};
-use vigie::credentials::{Issued, issue};
-use vigie_core::event::{Decision, EventHead};
+use vigie_core::event::Decision;
 use vigie_core::ids::PersonId;
-use vigie_core::org::{Agent, OrgKind, Organization, Role};
+use vigie_core::org::{Agent, OrgKind, Role};
 use vigie_core::ports::{AccountStore, Registry};
 use vigie_core::signin::totp::code_at;
-use vigie_core::time::{Clock, FixedClock, Timestamp};
-use vigie_gen::GenParams;
 
-const PERSONS: u64 = 4_000;
-
-fn as_of() -> time::Date {
-    time::macros::date!(2026 - 11 - 02)
-}
-
-/// One generated registry per test binary; each test copies it into its own directory.
-fn template() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let params = GenParams { seed: 7, persons: PERSONS, as_of: as_of() };
-        vigie::generate::generate(dir.path(), &params, false, false).unwrap();
-        dir
-    })
-    .path()
-}
-
-struct TestApp {
-    base: String,
-    http: reqwest::Client,
-    clock: Arc<FixedClock>,
-    app: App,
-    dir: tempfile::TempDir,
-    issued: std::sync::Mutex<std::collections::HashMap<vigie_core::AgentId, Issued>>,
-}
-
-impl TestApp {
-    async fn start() -> TestApp {
-        let (dir, clock) = Self::fresh();
-        Self::start_with(dir, clock, Some(Arc::new(vigie_core::ports::NoDetection))).await
-    }
-
-    fn fresh() -> (tempfile::TempDir, Arc<FixedClock>) {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(template()).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-            }
-        }
-        let noon = Timestamp::from_date(as_of()).plus_millis(12 * 3600 * 1000);
-        (dir, Arc::new(FixedClock::at(noon)))
-    }
-
-    async fn start_with(
-        dir: tempfile::TempDir,
-        clock: Arc<FixedClock>,
-        detector: Option<Arc<dyn vigie_core::ports::Detector>>,
-    ) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let public = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-        let mut settings = app::settings(dir.path(), &public).unwrap();
-        // Tests play other networks through X-Forwarded-For from the loopback "proxy".
-        settings.http.trusted_proxies = vec![std::net::Ipv4Addr::LOCALHOST.into()];
-        let app = match detector {
-            Some(d) => app::open_with_detector(dir.path(), None, settings, clock.clone(), d).unwrap(),
-            // The server's own detector, with its canaries and alert feed.
-            None => app::open_with_clock(dir.path(), None, settings, clock.clone()).unwrap(),
-        };
-        tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
-        TestApp { base, http: reqwest::Client::new(), clock, app, dir, issued: Default::default() }
-    }
-
-    /// The first advisor of this kind with a non-empty scope, and a person in it.
-    fn account(&self, kind: OrgKind) -> (Agent, Organization, PersonId) {
-        vigie::demo::pick_accounts(&self.app.store, as_of())
-            .unwrap()
-            .into_iter()
-            .find(|(a, o, _)| o.kind == kind && a.role == Role::Advisor)
-            .map(|(a, o, p)| (a, o, p.unwrap()))
-            .unwrap_or_else(|| panic!("no {kind:?} advisor with a scope"))
-    }
-
-    fn issue(&self, agent: &Agent) -> Issued {
-        issue(self.app.store.as_ref(), agent.id).unwrap()
-    }
-
-    fn code(&self, issued: &Issued) -> String {
-        code_at(&issued.totp, self.clock.now().seconds())
-    }
-
-    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap()
-    }
-
-    async fn login(&self, agent: &Agent) -> String {
-        let issued = self.issue(agent);
-        let resp = self
-            .post("/v1/login", json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": self.code(&issued)}))
-            .await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        let body: Value = resp.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// Signs in with fresh credentials (kept for `last_issued`); returns (access, refresh).
-    async fn login_full(&self, agent: &Agent) -> (String, String) {
-        self.clock.advance_millis(30_000); // a fresh TOTP step
-        let issued = self.issue(agent);
-        let body =
-            json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": self.code(&issued)});
-        let resp = self.post("/v1/login", body).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        let v: Value = resp.json().await.unwrap();
-        self.issued.lock().unwrap().insert(agent.id, issued);
-        (v["access_token"].as_str().unwrap().to_owned(), v["refresh_token"].as_str().unwrap().to_owned())
-    }
-
-    fn last_issued(&self, agent: &Agent) -> Issued {
-        self.issued.lock().unwrap().get(&agent.id).cloned().unwrap()
-    }
-
-    async fn refresh(&self, refresh: &str) -> String {
-        let resp =
-            self.http.post(format!("{}/v1/session/refresh", self.base)).bearer_auth(refresh).send().await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// The context the test client presents (loopback, no User-Agent).
-    fn client(&self) -> vigie_http::session::Client {
-        let ip: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
-        vigie_http::session::Client {
-            ip,
-            context: vigie_core::signin::ClientContext::new(ip, ""),
-            user_agent: String::new(),
-        }
-    }
-
-    /// Opens a session in process, as a passkey sign-in would (the ceremony itself is tested
-    /// in the browser tests): for administrators, who have no password.
-    fn passkey_session(&self, agent: &Agent) -> String {
-        self.passkey_session_full(agent).0
-    }
-
-    /// (access, refresh)
-    fn passkey_session_full(&self, agent: &Agent) -> (String, String) {
-        let org = self.app.store.organization(agent.org).unwrap().unwrap();
-        let opening = vigie_http::session::Opening { method: "passkey", mfa: true, credential: Some(vec![7; 16]) };
-        let tokens = vigie_http::session::open_session(&self.app.state, agent, &org, opening, &self.client()).unwrap();
-        (tokens.access.expose().to_owned(), tokens.refresh.unwrap().expose().to_owned())
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, String) {
-        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.text().await.unwrap())
-    }
-
-    async fn post_auth(&self, token: &str, path: &str, body: Value) -> (StatusCode, String) {
-        let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.text().await.unwrap())
-    }
-
-    /// A person with relationships, none of which reach `agent`.
-    fn outside_scope_of(&self, agent: &Agent) -> PersonId {
-        vigie::demo::out_of_scope(&self.app.store, agent, as_of(), PERSONS).expect("someone out of scope")
-    }
-
-    fn security_events(&self) -> Vec<vigie_core::security::SecurityEvent> {
-        self.app
-            .ledger
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().body)
-            .filter_map(|b| vigie_core::security::SecurityEvent::decode(&b))
-            .collect()
-    }
-
-    fn ended_because(&self, reason: &str) -> usize {
-        self.security_events()
-            .iter()
-            .filter(|e| {
-                e.kind == vigie_core::security::SecurityKind::SessionEnded
-                    && e.details.iter().any(|(k, v)| k == "reason" && v == reason)
-            })
-            .count()
-    }
-
-    fn ledger_heads(&self) -> Vec<EventHead> {
-        self.app
-            .ledger
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().body)
-            .filter(|b| b.first() == Some(&vigie_core::event::EVENT_ENCODING_V1))
-            .map(|b| EventHead::decode(&b).expect("every access event decodes"))
-            .collect()
-    }
+/// No detection; `X-Forwarded-For` believed from loopback, so that tests play other networks.
+async fn start() -> TestApp {
+    Setup::new().trust_loopback_proxy().start().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advisor_reads_own_caseload_and_gets_not_found_outside_it() {
-    let t = TestApp::start().await;
-    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
 
     let (status, body) = t.get(&token, &format!("/v1/persons/{in_scope}")).await;
@@ -247,8 +57,8 @@ async fn advisor_reads_own_caseload_and_gets_not_found_outside_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_selection_returns_only_asked_categories() {
-    let t = TestApp::start().await;
-    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     let (status, body) = t.get(&token, &format!("/v1/persons/{in_scope}?fields=contact")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -262,8 +72,8 @@ async fn field_selection_returns_only_asked_categories() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_org_never_obtains_a_nir_through_any_endpoint() {
-    let t = TestApp::start().await;
-    let (agent, _, trainee) = t.account(OrgKind::TrainingOrg);
+    let t = start().await;
+    let (agent, _, trainee) = t.advisor(OrgKind::TrainingOrg);
     let person = t.app.store.person(trainee).unwrap().unwrap();
     let nir = person.nir.to_string();
     let token = t.login(&agent).await;
@@ -312,8 +122,8 @@ async fn training_org_never_obtains_a_nir_through_any_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_scope_lookup_is_indistinguishable_from_a_nonexistent_person() {
-    let t = TestApp::start().await;
-    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     let outside = t.app.store.person(t.outside_scope_of(&agent)).unwrap().unwrap();
     let birth = vigie_core::time::format_date(outside.birth_date);
@@ -353,8 +163,8 @@ async fn out_of_scope_lookup_is_indistinguishable_from_a_nonexistent_person() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_take_exact_identifiers_only() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     for (body, field) in [
         (json!({"last_name": "MARTIN", "birth_date": "1990-01-01"}), "last_name"),
@@ -375,8 +185,8 @@ async fn lookups_take_exact_identifiers_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scope_pages_are_minimal_and_keyset_paginated() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     let (status, body) = t.get(&token, "/v1/scope?limit=3").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -402,8 +212,8 @@ async fn scope_pages_are_minimal_and_keyset_paginated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_failures_look_alike_and_codes_are_single_use() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::MissionLocale);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::MissionLocale);
     let issued = t.issue(&agent);
     let login = agent.login.as_str();
     let code = t.code(&issued);
@@ -421,7 +231,7 @@ async fn sign_in_failures_look_alike_and_codes_are_single_use() {
     assert_eq!((s1, &b1), (s2, &b2));
     assert_eq!((s1, &b1), (s3, &b3));
 
-    t.clock.advance_millis(30_000); // the throttle allowed 3 failures; let the next code come
+    t.clock().advance_millis(30_000); // the throttle allowed 3 failures; let the next code come
     let code = t.code(&issued);
     let ok = t.post("/v1/login", json!({"login": login, "password": issued.password.expose(), "totp": code})).await;
     assert_eq!(ok.status(), StatusCode::OK);
@@ -441,8 +251,8 @@ async fn sign_in_failures_look_alike_and_codes_are_single_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_are_throttled_before_hashing() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Subcontractor);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Subcontractor);
     let mut last = StatusCode::OK;
     for _ in 0..6 {
         last = t
@@ -459,14 +269,14 @@ async fn repeated_failures_are_throttled_before_hashing() {
         .await;
     assert!(resp.headers().get("retry-after").is_some());
     // After the back-off, the right credentials work again.
-    t.clock.advance_millis(60_000);
+    t.clock().advance_millis(60_000);
     let _ = t.login(&agent).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_concurrent_guesses_is_throttled_like_a_sequence() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     let _ = t.issue(&agent);
     let attempts = (0..30).map(|i| {
         let (http, base, login) = (t.http.clone(), t.base.clone(), agent.login.to_string());
@@ -487,8 +297,8 @@ async fn a_burst_of_concurrent_guesses_is_throttled_like_a_sequence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_end_at_logout_and_cookies_work() {
-    let t = TestApp::start().await;
-    let (agent, _, in_scope) = t.account(OrgKind::CapEmploi);
+    let t = start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::CapEmploi);
     let token = t.login(&agent).await;
     // The cookie form of the same token works too.
     let resp = t
@@ -513,18 +323,18 @@ async fn sessions_end_at_logout_and_cookies_work() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Sessions expire.
     let token = {
-        t.clock.advance_millis(30_000);
+        t.clock().advance_millis(30_000);
         t.login(&agent).await
     };
-    t.clock.advance_millis(8 * 3600 * 1000 + 1);
+    t.clock().advance_millis(8 * 3600 * 1000 + 1);
     let (status, _) = t.get(&token, "/v1/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_problem_json_naming_the_field() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     for (path, field) in
         [("/v1/persons/42", "id"), ("/v1/persons/P0", "id"), ("/v1/persons/A12", "id"), ("/v1/persons/P1?x=1", "x")]
@@ -593,8 +403,8 @@ async fn bad_input_gets_problem_json_naming_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ledger_holds_ids_and_categories_never_personal_data() {
-    let t = TestApp::start().await;
-    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     let person = t.app.store.person(in_scope).unwrap().unwrap();
     let (status, _) = t.get(&token, &format!("/v1/persons/{in_scope}")).await;
@@ -628,8 +438,8 @@ async fn the_ledger_holds_ids_and_categories_never_personal_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_roles_read_nobody() {
-    let t = TestApp::start().await;
-    let (advisor, _, in_scope) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (advisor, _, in_scope) = t.advisor(OrgKind::Agency);
     // An account admin of the same organization.
     let admin = (1..10_000u64)
         .filter_map(vigie_core::AgentId::new)
@@ -666,14 +476,10 @@ impl vigie_core::ports::Detector for DemandStepUp {
     }
 }
 
-fn problem_type(body: &str) -> String {
-    serde_json::from_str::<Value>(body).unwrap()["type"].as_str().unwrap_or("").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_replayed_from_another_context_ends_the_session() {
-    let t = TestApp::start().await;
-    let (agent, _, in_scope) = t.account(OrgKind::TrainingOrg);
+    let t = start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::TrainingOrg);
     let token = t.login(&agent).await;
     // Another browser family (an infostealer's replay rarely has the same one).
     let resp = t
@@ -691,7 +497,7 @@ async fn a_token_replayed_from_another_context_ends_the_session() {
     assert_eq!(t.ended_because("context_changed"), 1);
 
     // The refresh token, from another network (the same browser family).
-    t.clock.advance_millis(30_000);
+    t.clock().advance_millis(30_000);
     let issued = t.issue(&agent);
     let login: Value = t
         .post(
@@ -722,8 +528,8 @@ async fn a_token_replayed_from_another_context_ends_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idle() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     let issued = t.issue(&agent);
     let login: Value = t
         .post(
@@ -736,7 +542,7 @@ async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idl
         .unwrap();
     let (access, refresh) = (login["access_token"].as_str().unwrap(), login["refresh_token"].as_str().unwrap());
     assert_eq!(t.get(refresh, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "a refresh token opens no data route");
-    t.clock.advance_millis(5 * 60 * 1000);
+    t.clock().advance_millis(5 * 60 * 1000);
     assert_eq!(t.get(access, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "five minutes, no more");
     let resp = t.http.post(format!("{}/v1/session/refresh", t.base)).bearer_auth(refresh).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -745,7 +551,7 @@ async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idl
     assert!(fresh.get("refresh_token").is_none());
     assert_eq!(t.get(access2, "/v1/me").await.0, StatusCode::OK);
     // Idle for 30 minutes: the session ends, refresh or not.
-    t.clock.advance_millis(30 * 60 * 1000);
+    t.clock().advance_millis(30 * 60 * 1000);
     let resp = t.http.post(format!("{}/v1/session/refresh", t.base)).bearer_auth(refresh).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(problem_type(&resp.text().await.unwrap()), "urn:vigie:problem:session-ended");
@@ -754,16 +560,16 @@ async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_two_sessions_and_any_can_be_listed_and_revoked() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::CapEmploi);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::CapEmploi);
     let first = t.login(&agent).await;
-    t.clock.advance_millis(30_000);
+    t.clock().advance_millis(30_000);
     let second = t.login(&agent).await;
     let (status, body) = t.get(&second, "/v1/sessions").await;
     assert_eq!(status, StatusCode::OK);
     let list: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(list["sessions"].as_array().unwrap().len(), 2);
-    t.clock.advance_millis(30_000);
+    t.clock().advance_millis(30_000);
     let third = t.login(&agent).await;
     assert_eq!(t.get(&first, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "the least recently used ended");
     assert_eq!(t.get(&second, "/v1/me").await.0, StatusCode::OK);
@@ -787,9 +593,8 @@ async fn at_most_two_sessions_and_any_can_be_listed_and_revoked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_session() {
-    let (dir, clock) = TestApp::fresh();
-    let t = TestApp::start_with(dir, clock, Some(Arc::new(DemandStepUp))).await;
-    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let t = Setup::new().trust_loopback_proxy().detector(Arc::new(DemandStepUp)).start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let path = format!("/v1/persons/{in_scope}");
     // A fresh sign-in does not meet a step-up the detector asks for: a cookie stolen right
     // after sign-in must not inherit the factor typed then (live mode found it served).
@@ -800,11 +605,11 @@ async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_sessio
         (StatusCode::UNAUTHORIZED, "urn:vigie:problem:step-up-required"),
         "{body}"
     );
-    t.clock.advance_millis(30_000);
+    t.clock().advance_millis(30_000);
     // Sixteen minutes later (refreshing the access token as clients do), the elevation has
     // lapsed: the demand is made, nothing released.
     let (_, refresh) = t.login_full(&agent).await;
-    t.clock.advance_millis(16 * 60 * 1000);
+    t.clock().advance_millis(16 * 60 * 1000);
     let token = t.refresh(&refresh).await;
     let (status, body) = t.get(&token, &path).await;
     assert_eq!(
@@ -820,10 +625,10 @@ async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_sessio
 
     // Ignored for five minutes: ended.
     let (_, refresh) = t.login_full(&agent).await;
-    t.clock.advance_millis(16 * 60 * 1000);
+    t.clock().advance_millis(16 * 60 * 1000);
     let token = t.refresh(&refresh).await;
     assert_eq!(t.get(&token, &path).await.0, StatusCode::UNAUTHORIZED);
-    t.clock.advance_millis(5 * 60 * 1000);
+    t.clock().advance_millis(5 * 60 * 1000);
     let resp = t.http.post(format!("{}/v1/session/refresh", t.base)).bearer_auth(&refresh).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(problem_type(&resp.text().await.unwrap()), "urn:vigie:problem:session-ended");
@@ -831,7 +636,7 @@ async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_sessio
 
     // Done right: a new access token and fifteen minutes of elevation.
     let (_, refresh) = t.login_full(&agent).await;
-    t.clock.advance_millis(16 * 60 * 1000);
+    t.clock().advance_millis(16 * 60 * 1000);
     let token = t.refresh(&refresh).await;
     assert_eq!(t.get(&token, &path).await.0, StatusCode::UNAUTHORIZED);
     let issued = t.last_issued(&agent);
@@ -849,7 +654,7 @@ async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_sessio
 
 /// An agency's account administrator and an agency's security officer.
 fn admin_pair(t: &TestApp) -> (Agent, Agent) {
-    let now = t.clock.now();
+    let now = t.now();
     let pair = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), now).unwrap();
     assert_eq!(pair.len(), 2, "the generator gives agencies an account admin and a security officer");
     (pair[0].0.clone(), pair[1].0.clone())
@@ -869,7 +674,7 @@ fn outbox_files(t: &TestApp) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_agent() {
-    let t = TestApp::start().await;
+    let t = start().await;
     let (a, b) = admin_pair(&t);
     let ta = t.passkey_session(&a);
     let domain = a.email.rsplit_once('@').unwrap().1.to_owned();
@@ -900,7 +705,7 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     assert!(t.app.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().is_none(), "nothing created");
     // The second administrator, not stepped up, cannot either.
     let (_, refresh) = t.passkey_session_full(&b);
-    t.clock.advance_millis(16 * 60 * 1000);
+    t.clock().advance_millis(16 * 60 * 1000);
     let tb = t.refresh(&refresh).await;
     let (status, body) = t.post_auth(&tb, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(
@@ -940,15 +745,15 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     )
     .unwrap();
     assert_ne!(secret.as_bytes(), secret2.as_bytes());
-    let code = code_at(&secret2, t.clock.now().seconds());
+    let code = code_at(&secret2, t.now().seconds());
     let resp = t.post(&format!("/v1/enrol/{token}/confirm"), json!({"totp": code})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = t.post(&format!("/v1/enrol/{token}/password"), json!({"password": password})).await;
     assert_eq!(resp.status(), StatusCode::CONFLICT, "a link works once");
 
     // The new agent signs in; the ledger tells who asked and who approved.
-    t.clock.advance_millis(30_000);
-    let code = code_at(&secret2, t.clock.now().seconds());
+    t.clock().advance_millis(30_000);
+    let code = code_at(&secret2, t.now().seconds());
     let resp = t.post("/v1/login", json!({"login": "new.advisor", "password": password, "totp": code})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let new_token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
@@ -959,7 +764,7 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let new_agent = t.app.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().unwrap();
     let origin = t.app.store.account_origin(new_agent.id).unwrap();
     assert_eq!((origin.created_by, origin.approved_by), (Some(a.id), Some(b.id)));
-    assert!(origin.probation_until.unwrap().millis() - t.clock.now().millis() > 13 * 24 * 3600 * 1000);
+    assert!(origin.probation_until.unwrap().millis() - t.now().millis() > 13 * 24 * 3600 * 1000);
     let events = t.security_events();
     let find = |k| events.iter().find(|e| e.kind == k).unwrap();
     let asked = find(vigie_core::security::SecurityKind::AccountRequested);
@@ -985,8 +790,8 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     assert_eq!(t.get(&new_token, "/v1/me").await.0, StatusCode::UNAUTHORIZED, "ended at once");
     let (status, _) = t.get(&new_token, &format!("/v1/agents/{}/sessions", b.id)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    t.clock.advance_millis(30_000);
-    let code = code_at(&secret2, t.clock.now().seconds());
+    t.clock().advance_millis(30_000);
+    let code = code_at(&secret2, t.now().seconds());
     let resp = t.post("/v1/login", json!({"login": "new.advisor", "password": password, "totp": code})).await;
     let new_token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     let (status, _) = t.get(&new_token, &format!("/v1/agents/{}/sessions", b.id)).await;
@@ -995,8 +800,8 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let (status, _) = t.post_auth(&tb, &format!("/v1/agents/{}/disable", new_agent.id), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(t.get(&new_token, "/v1/me").await.0, StatusCode::UNAUTHORIZED);
-    t.clock.advance_millis(30_000);
-    let code = code_at(&secret2, t.clock.now().seconds());
+    t.clock().advance_millis(30_000);
+    let code = code_at(&secret2, t.now().seconds());
     let resp = t.post("/v1/login", json!({"login": "new.advisor", "password": password, "totp": code})).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "a disabled account signs in no more");
     // Bad input: unknown role, unknown field, malformed email, request id.
@@ -1023,10 +828,10 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_codes_from_oathtool_are_accepted_once() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::MissionLocale);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::MissionLocale);
     let issued = t.issue(&agent);
-    let now = time::OffsetDateTime::from_unix_timestamp(t.clock.now().seconds()).unwrap();
+    let now = time::OffsetDateTime::from_unix_timestamp(t.now().seconds()).unwrap();
     let at = format!(
         "{} UTC",
         now.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap()
@@ -1044,7 +849,7 @@ async fn totp_codes_from_oathtool_are_accepted_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_or_replayed_webauthn_payloads_are_refused() {
-    let t = TestApp::start().await;
+    let t = start().await;
     let resp = t.post("/v1/login/passkey/finish", json!({})).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.unwrap().contains("ceremony"));
@@ -1097,8 +902,8 @@ fn quoted_param(header: &str, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_bound_session_renews_its_cookie_only_with_the_device_key() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     let issued = t.issue(&agent);
     let resp = t
         .post(
@@ -1189,8 +994,8 @@ async fn a_device_bound_session_renews_its_cookie_only_with_the_device_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookie_authenticated_writes_must_come_from_our_origin() {
-    let t = TestApp::start().await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     let (access, refresh) = t.login_full(&agent).await;
     let cookies = format!("__Host-vigie_access={access}; __Host-vigie_session={refresh}");
     let ours = t.base.replace("127.0.0.1", "localhost");
@@ -1226,14 +1031,14 @@ async fn cookie_authenticated_writes_must_come_from_our_origin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_enrolment_links_expire() {
-    let t = TestApp::start().await;
+    let t = start().await;
     let (a, b) = admin_pair(&t);
     let ask = |login: &str| json!({"login": login, "display_name": "X", "email": format!("{login}@{}", a.email.rsplit_once('@').unwrap().1), "role": "advisor", "justification": "j"});
     // A request left 72 hours is expired: it cannot be approved, and creates nothing.
     let (status, body) = t.post_auth(&t.passkey_session(&a), "/v1/account-requests", ask("late.one")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let late = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
-    t.clock.advance_millis(72 * 3600 * 1000);
+    t.clock().advance_millis(72 * 3600 * 1000);
     let (status, body) =
         t.post_auth(&t.passkey_session(&b), &format!("/v1/account-requests/{late}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -1247,7 +1052,7 @@ async fn requests_and_enrolment_links_expire() {
     assert_eq!(status, StatusCode::OK);
     let mail = outbox_files(&t).into_iter().find(|m| m.contains("To: slow.one@")).unwrap();
     let token = mail.split("/enrol/").nth(1).unwrap()[..43].to_owned();
-    t.clock.advance_millis(24 * 3600 * 1000);
+    t.clock().advance_millis(24 * 3600 * 1000);
     let resp = t.http.get(format!("{}/v1/enrol/{token}", t.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let resp = t.post(&format!("/v1/enrol/{token}/passkey/start"), json!({})).await;
@@ -1256,22 +1061,20 @@ async fn requests_and_enrolment_links_expire() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "a malformed link is named as such");
 }
 
-fn detector_for(t_dir: &Path, low_quota: bool) -> Arc<vigie_core::detect::ExfiltrationDetector> {
-    let store = vigie_store::Store::open(t_dir).unwrap();
+/// The exfiltration detector with the registry's canaries and an hourly quota of 3 persons.
+fn low_quotas(dir: &Path) -> Arc<dyn vigie_core::ports::Detector> {
+    let store = vigie_store::Store::open(dir).unwrap();
     let mut config = vigie_core::detect::DetectConfig::with_canaries(store.canaries().unwrap());
-    if low_quota {
-        for t in config.thresholds.values_mut() {
-            t.quota_hour = 3;
-        }
+    for t in config.thresholds.values_mut() {
+        t.quota_hour = 3;
     }
     Arc::new(vigie_core::detect::ExfiltrationDetector::new(config))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn touching_a_canary_suspends_the_account_at_once() {
-    let (dir, clock) = TestApp::fresh();
-    let t = TestApp::start_with(dir, clock, None).await;
-    let (agent, _, in_scope) = t.account(OrgKind::Agency);
+    let t = Setup::new().trust_loopback_proxy().server_detector().start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
     // Walking ids onto a canary: the refused view of a canary, corroborated by the walk (a
@@ -1320,13 +1123,11 @@ async fn touching_a_canary_suspends_the_account_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_quota_nothing_more_is_released() {
-    let (dir, clock) = TestApp::fresh();
-    let detector = detector_for(dir.path(), true);
-    let t = TestApp::start_with(dir, clock, Some(detector)).await;
-    let (agent, _, _) = t.account(OrgKind::Agency);
+    let t = Setup::new().trust_loopback_proxy().detector_from_data(low_quotas).start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
     // Stepped up (the quota's step-up rung is met): what is tested is the throttle.
     let (token, _) = t.login_full(&agent).await;
-    t.clock.advance_millis(30_000);
+    t.clock().advance_millis(30_000);
     let (status, body) = t.post_auth(&token, "/v1/step-up", json!({"totp": t.code(&t.last_issued(&agent))})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_owned();
@@ -1349,7 +1150,7 @@ async fn past_the_quota_nothing_more_is_released() {
     assert_eq!(t.get(&token, &format!("/v1/persons/{}", ids[0])).await.0, StatusCode::OK);
     let (status, body) = t.get(&token, &format!("/v1/persons/{}", ids[4])).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    t.clock.advance_millis(61 * 60 * 1000);
+    t.clock().advance_millis(61 * 60 * 1000);
     let token = t.login(&agent).await;
     assert_eq!(t.get(&token, &format!("/v1/persons/{}", ids[0])).await.0, StatusCode::OK, "an hour later");
 }

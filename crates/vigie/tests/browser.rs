@@ -7,80 +7,50 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test binary")]
 
-use std::path::Path;
-use std::sync::OnceLock;
+mod common;
+
+use common::{ACCESS_COOKIE, SESSION_COOKIE};
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, USER_AGENT};
 use serde_json::{Value, json};
-use vigie::app::{self, App, WallClock};
+use vigie::app::WallClock;
 use vigie_browser::{AuthenticatorOptions, Browser, Cookie, Page, browser_tests_enabled};
 use vigie_core::org::{Agent, OrgKind, Role};
-use vigie_core::security::{SecurityEvent, SecurityKind};
+use vigie_core::security::SecurityKind;
 use vigie_core::signin::totp::code_at;
 use vigie_core::time::{Clock, Timestamp};
-use vigie_gen::GenParams;
 
-const PERSONS: u64 = 2_000;
-const ACCESS_COOKIE: &str = "__Host-vigie_access";
-const SESSION_COOKIE: &str = "__Host-vigie_session";
 /// How long a page may take to get where a step leads (a ceremony, a redirect).
 const STEP: Duration = Duration::from_secs(15);
 
-/// Today, by the wall clock the app runs on: the registry is generated as of today so that
-/// the scope pages (which use the app's clock) see active relationships.
-fn today() -> time::Date {
-    now().date()
-}
-
+/// Now, by the wall clock the app runs on.
 fn now() -> Timestamp {
     WallClock.now()
-}
-
-/// One generated registry per test binary; each test copies it into its own directory.
-fn template() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let params = GenParams { seed: 7, persons: PERSONS, as_of: today() };
-        vigie::generate::generate(dir.path(), &params, false, false).unwrap();
-        dir
-    })
-    .path()
 }
 
 /// One browser test at a time: each starts a Chromium, and the machines running them are small.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct TestApp {
-    /// `http://localhost:<port>`, the public origin (passkeys are bound to `localhost`).
-    origin: String,
-    port: u16,
-    app: App,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
+/// The shared test app (see `common`) on the wall clock, with a registry generated as of today
+/// so that the scope pages see active relationships, and the server's own detector.
+struct TestApp(common::TestApp);
+
+impl std::ops::Deref for TestApp {
+    type Target = common::TestApp;
+    fn deref(&self) -> &common::TestApp {
+        &self.0
+    }
 }
 
 impl TestApp {
     async fn start() -> TestApp {
-        let template = template();
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(template).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-            }
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let origin = format!("http://localhost:{port}");
-        let settings = app::settings(dir.path(), &origin).unwrap();
-        let app = app::open(dir.path(), None, settings).unwrap();
-        tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
-        TestApp { origin, port, app, http: reqwest::Client::new(), _dir: dir }
+        TestApp(common::Setup::new().persons(2_000).on(common::today()).wall_clock().server_detector().start().await)
     }
 
+    /// `path` on the public origin, `http://localhost:<port>` (passkeys are bound to `localhost`).
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.origin)
     }
@@ -98,17 +68,7 @@ impl TestApp {
 
     /// An agency advisor with a non-empty scope.
     fn advisor(&self) -> Agent {
-        vigie::demo::pick_accounts(&self.app.store, today())
-            .unwrap()
-            .into_iter()
-            .find(|(a, o, _)| o.kind == OrgKind::Agency && a.role == Role::Advisor)
-            .map(|(a, _, _)| a)
-            .expect("an agency advisor with a scope")
-    }
-
-    /// The security events in the ledger (access events are skipped).
-    fn security_events(&self) -> Vec<SecurityEvent> {
-        self.app.ledger.entries().unwrap().filter_map(|e| SecurityEvent::decode(&e.unwrap().body)).collect()
+        self.0.advisor(OrgKind::Agency).0
     }
 }
 

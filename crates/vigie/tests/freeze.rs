@@ -1,7 +1,8 @@
 //! The account lifecycle under the detector: a suspension freezes the organization's account
 //! creation until a security officer lifts it, the lifecycle hook can hold back a request or
 //! an approval, and the sign-in context of a session reaches the detector. The real app on
-//! port 0 with a fresh data directory per test, a fixed clock and fake detectors.
+//! port 0 with a fresh data directory per test, a fixed clock and fake detectors (see
+//! `common`).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,152 +11,24 @@
     reason = "a test binary: failing loudly is the point"
 )]
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+mod common;
 
+use std::sync::{Arc, Mutex};
+
+use common::{Setup, TestApp, problem_type};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use vigie::app::{self, App};
-use vigie::credentials::issue;
 use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
-use vigie_core::ids::PersonId;
-use vigie_core::org::{Agent, OrgKind, Organization, Role};
+use vigie_core::org::{Agent, OrgKind, Role};
 use vigie_core::ports::{
     AccountStore, DetectContext, Detector, LifecycleAction, LifecycleKind, Registry, SignInContext,
 };
-use vigie_core::security::{SecurityEvent, SecurityKind};
+use vigie_core::security::SecurityKind;
 use vigie_core::signin::UaFamily;
-use vigie_core::signin::totp::code_at;
-use vigie_core::time::{Clock, FixedClock, Timestamp};
-use vigie_gen::GenParams;
 
-const PERSONS: u64 = 2_000;
-
-fn as_of() -> time::Date {
-    time::macros::date!(2026 - 11 - 02)
-}
-
-/// One generated registry per test binary; each test copies it into its own directory.
-fn template() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let params = GenParams { seed: 7, persons: PERSONS, as_of: as_of() };
-        vigie::generate::generate(dir.path(), &params, false, false).unwrap();
-        dir
-    })
-    .path()
-}
-
-struct TestApp {
-    base: String,
-    http: reqwest::Client,
-    clock: Arc<FixedClock>,
-    app: App,
-    _dir: tempfile::TempDir,
-}
-
-impl TestApp {
-    async fn start(detector: Arc<dyn Detector>) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(template()).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-            }
-        }
-        let clock = Arc::new(FixedClock::at(Timestamp::from_date(as_of()).plus_millis(12 * 3600 * 1000)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let public = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-        let mut settings = app::settings(dir.path(), &public).unwrap();
-        // Tests play other networks through X-Forwarded-For from the loopback "proxy".
-        settings.http.trusted_proxies = vec![std::net::Ipv4Addr::LOCALHOST.into()];
-        let app = app::open_with_detector(dir.path(), None, settings, clock.clone(), detector).unwrap();
-        tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
-        TestApp { base, http: reqwest::Client::new(), clock, app, _dir: dir }
-    }
-
-    /// The first advisor of this kind with a non-empty scope, and a person in it.
-    fn advisor(&self, kind: OrgKind) -> (Agent, Organization, PersonId) {
-        vigie::demo::pick_accounts(&self.app.store, as_of())
-            .unwrap()
-            .into_iter()
-            .find(|(a, o, _)| o.kind == kind && a.role == Role::Advisor)
-            .map(|(a, o, p)| (a, o, p.unwrap()))
-            .unwrap_or_else(|| panic!("no {kind:?} advisor with a scope"))
-    }
-
-    /// The first active agent that `pick` accepts.
-    fn agent_where(&self, pick: impl Fn(&Agent, &Organization) -> bool) -> Agent {
-        (1..100_000u64)
-            .filter_map(vigie_core::AgentId::new)
-            .map_while(|id| self.app.store.agent(id).unwrap())
-            .find(|a| a.active && pick(a, &self.app.store.organization(a.org).unwrap().unwrap()))
-            .expect("such an agent")
-    }
-
-    /// Signs in with password and TOTP from a given network and browser; returns the access
-    /// token.
-    async fn login_from(&self, agent: &Agent, forwarded_for: &str, user_agent: &str) -> String {
-        self.clock.advance_millis(30_000); // a fresh TOTP step
-        let issued = issue(self.app.store.as_ref(), agent.id).unwrap();
-        let body = json!({
-            "login": agent.login.as_str(),
-            "password": issued.password.expose(),
-            "totp": code_at(&issued.totp, self.clock.now().seconds()),
-        });
-        let resp = self
-            .http
-            .post(format!("{}/v1/login", self.base))
-            .header("x-forwarded-for", forwarded_for)
-            .header("user-agent", user_agent)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn login(&self, agent: &Agent) -> String {
-        self.login_from(agent, "127.0.0.1", "").await
-    }
-
-    /// Opens a session in process, as a passkey sign-in would (the ceremony itself is tested
-    /// in the browser tests): for administrators, who have no password. Starts elevated.
-    fn passkey_session(&self, agent: &Agent) -> String {
-        let org = self.app.store.organization(agent.org).unwrap().unwrap();
-        let ip: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
-        let client = vigie_http::session::Client {
-            ip,
-            context: vigie_core::signin::ClientContext::new(ip, ""),
-            user_agent: String::new(),
-        };
-        let opening = vigie_http::session::Opening { method: "passkey", mfa: true, credential: Some(vec![7; 16]) };
-        let tokens = vigie_http::session::open_session(&self.app.state, agent, &org, opening, &client).unwrap();
-        tokens.access.expose().to_owned()
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, String) {
-        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.text().await.unwrap())
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, String) {
-        let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.text().await.unwrap())
-    }
-
-    fn security_events(&self) -> Vec<SecurityEvent> {
-        self.app.ledger.entries().unwrap().map(|e| e.unwrap().body).filter_map(|b| SecurityEvent::decode(&b)).collect()
-    }
-}
-
-fn problem_type(body: &str) -> String {
-    serde_json::from_str::<Value>(body).unwrap()["type"].as_str().unwrap_or("").to_owned()
+/// 2 000 persons, the test's detector, other networks played through `X-Forwarded-For`.
+async fn start(detector: Arc<dyn Detector>) -> TestApp {
+    Setup::new().persons(2_000).trust_loopback_proxy().detector(detector).start().await
 }
 
 /// A new advisor's request, at the requester's own domain.
@@ -177,7 +50,7 @@ impl Detector for SuspendOnRead {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it() {
-    let t = TestApp::start(Arc::new(SuspendOnRead)).await;
+    let t = start(Arc::new(SuspendOnRead)).await;
     let (advisor, org, in_scope) = t.advisor(OrgKind::Agency);
     let admin = t.agent_where(|a, _| a.org == org.id && a.role == Role::AccountAdmin);
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
@@ -185,7 +58,7 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
 
     // A request made before the suspension waits for its approval.
     let ta = t.passkey_session(&admin);
-    let (status, body) = t.post(&ta, "/v1/account-requests", new_request(&admin, "before.freeze")).await;
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", new_request(&admin, "before.freeze")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let pending = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
     let freeze_path = format!("/v1/organizations/{}/freeze", org.id);
@@ -194,7 +67,7 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["frozen"], false);
 
     // The detector suspends the advisor: disabled, and its organization frozen.
-    let token = t.login(&advisor).await;
+    let token = t.login_full(&advisor).await.0;
     let (status, body) = t.get(&token, &format!("/v1/persons/{in_scope}")).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::UNAUTHORIZED, "urn:vigie:problem:session-ended"));
     assert!(!t.app.store.agent(advisor.id).unwrap().unwrap().active, "the account is disabled");
@@ -207,12 +80,12 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
 
     // No new request, no approval of a pending one.
     let ta = t.passkey_session(&admin);
-    let (status, body) = t.post(&ta, "/v1/account-requests", new_request(&admin, "during.freeze")).await;
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", new_request(&admin, "during.freeze")).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::LOCKED, "urn:vigie:problem:creation-frozen"));
     assert!(body.contains("security_officer must lift"), "{body}");
     let to = t.passkey_session(&officer);
     let approve = format!("/v1/account-requests/{pending}/approve");
-    let (status, body) = t.post(&to, &approve, json!({})).await;
+    let (status, body) = t.post_auth(&to, &approve, json!({})).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::LOCKED, "urn:vigie:problem:creation-frozen"));
     assert!(t.app.store.agent_by_login(&"before.freeze".parse().unwrap()).unwrap().is_none(), "nothing created");
 
@@ -226,12 +99,12 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
 
     // Only a security officer lifts it.
     let unfreeze = format!("/v1/organizations/{}/unfreeze", org.id);
-    let (status, body) = t.post(&ta, &unfreeze, json!({})).await;
+    let (status, body) = t.post_auth(&ta, &unfreeze, json!({})).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::FORBIDDEN, "urn:vigie:problem:forbidden"));
-    let (status, _) = t.post(&t.passkey_session(&outsider), &unfreeze, json!({})).await;
+    let (status, _) = t.post_auth(&t.passkey_session(&outsider), &unfreeze, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(t.app.store.org_creation_frozen(org.id).unwrap().is_some(), "still frozen");
-    let (status, body) = t.post(&to, &unfreeze, json!({})).await;
+    let (status, body) = t.post_auth(&to, &unfreeze, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["frozen"], false);
     assert!(t.app.store.org_creation_frozen(org.id).unwrap().is_none());
@@ -239,13 +112,13 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
         t.security_events().into_iter().find(|e| e.kind == SecurityKind::OrgCreationUnfrozen).expect("ledgered");
     assert_eq!(lifted.agent, Some(officer.id));
     assert!(lifted.details.contains(&("organization".to_owned(), org.id.to_string())));
-    let (status, _) = t.post(&to, &unfreeze, json!({})).await;
+    let (status, _) = t.post_auth(&to, &unfreeze, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "nothing left to lift");
 
     // Requests and approvals work again.
-    let (status, body) = t.post(&ta, "/v1/account-requests", new_request(&admin, "after.freeze")).await;
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", new_request(&admin, "after.freeze")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = t.post(&to, &approve, json!({})).await;
+    let (status, body) = t.post_auth(&to, &approve, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(t.app.store.agent_by_login(&"before.freeze".parse().unwrap()).unwrap().is_some());
 }
@@ -275,13 +148,13 @@ impl Detector for ThrottleLifecycle {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lifecycle_hook_can_hold_back_a_request_or_an_approval() {
     let detector = Arc::new(ThrottleLifecycle::default());
-    let t = TestApp::start(detector.clone()).await;
+    let t = start(detector.clone()).await;
     let admin = t.agent_where(|a, o| a.role == Role::AccountAdmin && o.kind == OrgKind::Agency);
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
     let ta = t.passkey_session(&admin);
 
     *detector.kinds.lock().unwrap() = vec![LifecycleKind::Request];
-    let (status, body) = t.post(&ta, "/v1/account-requests", new_request(&admin, "held.back")).await;
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", new_request(&admin, "held.back")).await;
     assert_eq!(
         (status, problem_type(&body).as_str()),
         (StatusCode::TOO_MANY_REQUESTS, "urn:vigie:problem:quota-reached")
@@ -292,14 +165,14 @@ async fn the_lifecycle_hook_can_hold_back_a_request_or_an_approval() {
     let seen = detector.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert_eq!((seen[0].actor, seen[0].org, seen[0].kind), (admin.id, admin.org, LifecycleKind::Request));
-    assert_eq!(seen[0].at, t.clock.now());
+    assert_eq!(seen[0].at, t.now());
 
     *detector.kinds.lock().unwrap() = vec![LifecycleKind::Approval];
-    let (status, body) = t.post(&ta, "/v1/account-requests", new_request(&admin, "held.back")).await;
+    let (status, body) = t.post_auth(&ta, "/v1/account-requests", new_request(&admin, "held.back")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
     let to = t.passkey_session(&officer);
-    let (status, body) = t.post(&to, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
+    let (status, body) = t.post_auth(&to, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(t.app.store.agent_by_login(&"held.back".parse().unwrap()).unwrap().is_none(), "no account");
     let request = t.app.store.request(id.parse().unwrap()).unwrap().unwrap();
@@ -308,7 +181,7 @@ async fn the_lifecycle_hook_can_hold_back_a_request_or_an_approval() {
     assert_eq!((last.actor, last.org, last.kind), (officer.id, admin.org, LifecycleKind::Approval));
 
     detector.kinds.lock().unwrap().clear();
-    let (status, body) = t.post(&to, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
+    let (status, body) = t.post_auth(&to, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -328,11 +201,11 @@ impl Detector for RecordContext {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sign_in_context_of_the_session_reaches_the_detector() {
     let detector = Arc::new(RecordContext::default());
-    let t = TestApp::start(detector.clone()).await;
+    let t = start(detector.clone()).await;
     let (advisor, _, in_scope) = t.advisor(OrgKind::Agency);
 
-    let first = t.login(&advisor).await;
-    let first_at = t.clock.now();
+    let first = t.login_full(&advisor).await.0;
+    let first_at = t.now();
     assert_eq!(t.get(&first, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
     let context = *detector.contexts.lock().unwrap().last().unwrap();
     assert_eq!(context.sign_in.previous_sign_in, None, "its first sign-in");
@@ -341,7 +214,7 @@ async fn the_sign_in_context_of_the_session_reaches_the_detector() {
 
     // A second sign-in, from another network and browser, while the first is live.
     let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-    let second = t.login_from(&advisor, "198.51.100.7", firefox).await;
+    let second = t.login_from(&advisor, "198.51.100.7", firefox).await.0;
     let resp = t
         .http
         .get(format!("{}/v1/persons/{in_scope}", t.base))

@@ -1,6 +1,6 @@
 //! The friction rung end to end: a detector that asks for a reason, the `Vigie-Reason` header
 //! of the API, the pages' prompt, and what the ledger keeps of a withheld read. The real app on
-//! port 0 with a fresh data directory, a fixed clock and a fake detector.
+//! port 0 with a fresh data directory, a fixed clock and a fake detector (see `common`).
 
 #![allow(
     clippy::unwrap_used,
@@ -9,39 +9,17 @@
     reason = "a test binary: failing loudly is the point"
 )]
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+mod common;
+
+use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
-use vigie::app::{self, App};
-use vigie::credentials::issue;
 use vigie_core::event::{AccessEvent, Decision, EventHead, Verdict, VerdictAction};
 use vigie_core::ids::PersonId;
-use vigie_core::org::{Agent, OrgKind, Role};
+use vigie_core::org::{Agent, OrgKind};
 use vigie_core::ports::{AccessReason, DetectContext, Detector, Registry};
-use vigie_core::signin::totp::code_at;
-use vigie_core::time::{Clock, FixedClock, Timestamp};
-use vigie_gen::GenParams;
-
-const PERSONS: u64 = 4_000;
-
-fn as_of() -> time::Date {
-    time::macros::date!(2026 - 11 - 02)
-}
-
-/// One generated registry per test binary; each test copies it into its own directory.
-fn template() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let params = GenParams { seed: 7, persons: PERSONS, as_of: as_of() };
-        vigie::generate::generate(dir.path(), &params, false, false).unwrap();
-        dir
-    })
-    .path()
-}
 
 /// Asks for a reason whenever none is given, allows otherwise, and keeps every context it saw.
 #[derive(Default)]
@@ -59,53 +37,30 @@ impl Detector for AskWhy {
     }
 }
 
+/// The shared test app, with the detector that asks why.
 struct TestApp {
-    base: String,
-    http: reqwest::Client,
-    clock: Arc<FixedClock>,
-    app: App,
+    app: common::TestApp,
     detector: Arc<AskWhy>,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = common::TestApp;
+    fn deref(&self) -> &common::TestApp {
+        &self.app
+    }
 }
 
 impl TestApp {
     async fn start() -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(template()).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-            }
-        }
-        let noon = Timestamp::from_date(as_of()).plus_millis(12 * 3600 * 1000);
-        let clock = Arc::new(FixedClock::at(noon));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let public = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-        let settings = app::settings(dir.path(), &public).unwrap();
         let detector = Arc::new(AskWhy::default());
-        let app = app::open_with_detector(dir.path(), None, settings, clock.clone(), detector.clone()).unwrap();
-        tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
-        TestApp { base, http: reqwest::Client::new(), clock, app, detector, _dir: dir }
+        let app = common::Setup::new().detector(detector.clone()).start().await;
+        TestApp { app, detector }
     }
 
     /// The first agency advisor with a non-empty scope, and a person in it.
     fn account(&self) -> (Agent, PersonId) {
-        vigie::demo::pick_accounts(&self.app.store, as_of())
-            .unwrap()
-            .into_iter()
-            .find(|(a, o, _)| o.kind == OrgKind::Agency && a.role == Role::Advisor)
-            .map(|(a, _, p)| (a, p.unwrap()))
-            .expect("an agency advisor with a scope")
-    }
-
-    async fn login(&self, agent: &Agent) -> String {
-        let issued = issue(self.app.store.as_ref(), agent.id).unwrap();
-        let totp = code_at(&issued.totp, self.clock.now().seconds());
-        let body = json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": totp});
-        let resp = self.http.post(format!("{}/v1/login", self.base)).json(&body).send().await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        let (agent, _, person) = self.app.advisor(OrgKind::Agency);
+        (agent, person)
     }
 
     /// A GET with the token as bearer and the given `Vigie-Reason` values (none, one or more).
@@ -119,19 +74,6 @@ impl TestApp {
         (status, resp.text().await.unwrap())
     }
 
-    /// A page, as a browser asks for it (the access cookie).
-    async fn page(&self, token: &str, path: &str) -> (StatusCode, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", format!("__Host-vigie_access={token}"))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        (status, resp.text().await.unwrap())
-    }
-
     fn reasons_seen(&self) -> Vec<Option<AccessReason>> {
         self.detector.seen.lock().unwrap().iter().map(|c| c.reason).collect()
     }
@@ -140,6 +82,7 @@ impl TestApp {
     /// authorization reasons, see `AccessEvent::encode`).
     fn ledger_events(&self) -> Vec<(EventHead, u8)> {
         self.app
+            .app
             .ledger
             .entries()
             .unwrap()
@@ -173,7 +116,7 @@ fn all_reasons() -> Vec<&'static str> {
 async fn the_api_withholds_until_a_reason_is_given_and_ledgers_the_withheld_read() {
     let t = TestApp::start().await;
     let (agent, in_scope) = t.account();
-    let person = t.app.store.person(in_scope).unwrap().unwrap();
+    let person = t.app.app.store.person(in_scope).unwrap().unwrap();
     let token = t.login(&agent).await;
     let path = format!("/v1/persons/{in_scope}");
 
@@ -271,7 +214,7 @@ async fn a_reason_outside_the_list_is_bad_input_naming_the_header() {
 async fn the_pages_prompt_for_a_reason_and_show_the_record_once_given() {
     let t = TestApp::start().await;
     let (agent, in_scope) = t.account();
-    let person = t.app.store.person(in_scope).unwrap().unwrap();
+    let person = t.app.app.store.person(in_scope).unwrap().unwrap();
     let token = t.login(&agent).await;
     let path = format!("/persons/{in_scope}");
 

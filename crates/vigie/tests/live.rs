@@ -8,6 +8,8 @@
     reason = "a test binary: failing loudly is the point"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,25 +23,18 @@ fn scenario(name: &str) -> vigie_sim::scenario::Scenario {
     vigie::simulate::live_scenario(&[dir.join(format!("{name}.toml"))], &dir).unwrap()
 }
 
-/// A fresh registry and the server on port 0; the scenario played; the outcome.
+/// A fresh registry and the server on port 0 (see `common`); the scenario played; the outcome.
 async fn play(name: &str) -> LiveOutcome {
-    let dir = tempfile::tempdir().unwrap();
-    let today = app::WallClock.now().date();
-    let params = GenParams { seed: 11, persons: 6_000, as_of: today };
-    vigie::generate::generate(dir.path(), &params, false, false).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let settings = app::settings(dir.path(), &format!("http://localhost:{}", addr.port())).unwrap();
-    let app = app::open(dir.path(), None, settings).unwrap();
-    tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
+    let today = common::today();
+    let t = common::Setup::new().seed(11).persons(6_000).on(today).wall_clock().server_detector().start().await;
     let scenario = scenario(name);
-    let cast = live::cast(&app.store, &scenario, 2, today, &[], 5).unwrap();
-    let mut opts = LiveOptions::new(format!("http://{addr}"));
+    let cast = live::cast(&t.app.store, &scenario, 2, today, &[], 5).unwrap();
+    let mut opts = LiveOptions::new(t.base.clone());
     opts.warmup = Duration::from_secs(1);
     opts.linger = Duration::from_secs(2);
     opts.duration = Duration::from_secs(90);
     let out = live::play(&opts, &cast, &scenario, false).await.unwrap();
-    drop(app);
+    drop(t);
     out
 }
 

@@ -7,23 +7,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test binary")]
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::{StatusCode, Url, header, redirect};
 use serde_json::Value;
-use vigie::app::{self, App};
+use vigie::app;
 use vigie::config::{Config, OidcConfig};
 use vigie::credentials::{Issued, issue};
 use vigie_core::org::{Agent, Role};
 use vigie_core::ports::AccountStore;
 use vigie_core::signin::totp::code_at;
-use vigie_gen::GenParams;
 
 const CLIENT_ID: &str = "vigie-sso-test";
 const CLIENT_SECRET: &str = "a-test-client-secret-that-is-long-enough";
@@ -31,10 +32,6 @@ const USER_AGENT: &str = "vigie-sso-test/1.0";
 const ACCESS: &str = "__Host-vigie_access";
 const SESSION: &str = "__Host-vigie_session";
 const SSO: &str = "__Host-vigie_sso";
-
-fn as_of() -> time::Date {
-    time::macros::date!(2026 - 11 - 02)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The tests
@@ -115,51 +112,28 @@ async fn tampered_state_is_refused() {
 // ---------------------------------------------------------------------------------------------
 // Vigie and the fake browser
 
-/// One generated registry per test binary; each test copies it into its own directory.
-fn template() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let params = GenParams { seed: 7, persons: 4_000, as_of: as_of() };
-        vigie::generate::generate(dir.path(), &params, false, false).unwrap();
-        dir
-    })
-    .path()
-}
-
 struct Env {
     /// `http://127.0.0.1:PORT`, where the test connects.
     base: String,
     /// `http://localhost:PORT`, Vigie's public origin.
     public: String,
     http: reqwest::Client,
-    _app: App,
+    _app: common::TestApp,
     /// Linked to the provider's `mfa-user`.
     mfa_agent: Agent,
     /// Linked to `pwd-user`; has Vigie credentials (`issued`) for the second factor.
     pwd_agent: Agent,
     issued: Issued,
     _provider: Provider,
-    _dir: tempfile::TempDir,
 }
 
 impl Env {
     async fn start() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(template()).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-            }
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
-        let public = format!("http://localhost:{port}");
+        // The registry as of the fixed day, the server on the wall clock (the provider's tokens
+        // and the TOTP codes are real-time).
+        let mut opened = common::Setup::new().wall_clock().server_detector().open().await;
+        let public = opened.origin.clone();
         let provider = Provider::start(&format!("{public}/auth/oidc/callback"));
-
-        let settings = app::settings(dir.path(), &public).unwrap();
-        let mut app = app::open(dir.path(), None, settings).unwrap();
         let config = Config {
             public_url: Some(public.clone()),
             oidc: Some(OidcConfig {
@@ -170,22 +144,23 @@ impl Env {
             }),
             ..Config::default()
         };
-        app::connect_sso(&mut app, &config).await.unwrap();
+        app::connect_sso(&mut opened.app, &config).await.unwrap();
 
         // An agent has at most one federated identity: one advisor per subject.
-        let mut advisors = vigie::demo::pick_accounts(&app.store, as_of())
+        let store = opened.app.store.clone();
+        let mut advisors = vigie::demo::pick_accounts(&store, common::as_of())
             .unwrap()
             .into_iter()
             .map(|(a, _, _)| a)
             .filter(|a| a.role == Role::Advisor);
         let (mfa_agent, pwd_agent) = (advisors.next().expect("an advisor"), advisors.next().expect("two advisors"));
-        let now = app.state.clock.now();
+        let now = opened.app.state.clock.now();
         for (subject, agent) in [("mfa-user", &mfa_agent), ("pwd-user", &pwd_agent)] {
-            assert!(AccountStore::link_identity(app.store.as_ref(), &provider.issuer, subject, agent.id, now).unwrap());
+            assert!(AccountStore::link_identity(store.as_ref(), &provider.issuer, subject, agent.id, now).unwrap());
         }
-        let issued = issue(app.store.as_ref(), pwd_agent.id).unwrap();
+        let issued = issue(store.as_ref(), pwd_agent.id).unwrap();
 
-        tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
+        let app = opened.serve();
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(redirect::Policy::none())
@@ -193,7 +168,7 @@ impl Env {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
-        Env { base, public, http, _app: app, mfa_agent, pwd_agent, issued, _provider: provider, _dir: dir }
+        Env { base: app.base.clone(), public, http, _app: app, mfa_agent, pwd_agent, issued, _provider: provider }
     }
 
     /// The current TOTP code of the `pwd-user` advisor's Vigie authenticator.

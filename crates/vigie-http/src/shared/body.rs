@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::problem::Problem;
+use crate::shared::problem::Problem;
 
 /// Maximum request body accepted anywhere in the API.
 pub const BODY_LIMIT: usize = 16 * 1024;

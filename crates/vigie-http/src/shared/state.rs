@@ -11,8 +11,12 @@ use vigie_core::security::SecurityEvent;
 use vigie_core::signin::{LoginThrottle, SessionPolicy};
 use vigie_core::time::Clock;
 
-use crate::outbox::Outbox;
-use crate::pending::Pending;
+use vigie_core::ids::AgentId;
+use vigie_core::signin::{PasswordHash, TotpSecret};
+use vigie_oidc::{OidcClient, PendingLogin};
+
+use crate::shared::outbox::Outbox;
+use crate::shared::pending::Pending;
 
 /// Name of the access cookie (≤ 5 min). `__Host-`: this exact origin, Secure, path /.
 pub const ACCESS_COOKIE: &str = "__Host-vigie_access";
@@ -60,6 +64,32 @@ pub enum Ceremony {
     StepUp { session: vigie_core::SessionId, state: webauthn_rs::prelude::PasskeyAuthentication },
 }
 
+/// A password and TOTP secret chosen during enrolment, waiting for the first code that proves
+/// the authenticator app holds the secret.
+#[derive(Debug)]
+pub struct PendingSecrets {
+    pub agent: AgentId,
+    pub password: PasswordHash,
+    pub totp: TotpSecret,
+}
+
+/// Single sign-on, when configured: the OpenID Connect client and the logins in flight.
+#[derive(Debug)]
+pub struct Sso {
+    pub client: OidcClient,
+    /// Logins sent to the provider, by their `state`.
+    pub logins: Pending<PendingLogin>,
+    /// Logins back from the provider that still owe Vigie's own second factor.
+    pub second_factor: Pending<AgentId>,
+}
+
+impl Sso {
+    pub fn new(client: OidcClient) -> Self {
+        Sso { client, logins: Pending::new(10 * 60 * 1000, 10_000), second_factor: Pending::new(5 * 60 * 1000, 10_000) }
+    }
+}
+
+/// What every handler shares (see the module's documentation).
 pub struct AppState {
     pub guard: Arc<Guard>,
     pub registry: Arc<dyn Registry>,
@@ -77,9 +107,9 @@ pub struct AppState {
     /// not push out the registrations and step-ups in progress.
     pub sign_ins: Pending<Ceremony>,
     /// Passwords and TOTP secrets chosen during enrolment, waiting for their first code.
-    pub enrolling: Pending<crate::accounts::PendingSecrets>,
+    pub enrolling: Pending<PendingSecrets>,
     pub outbox: Arc<dyn Outbox>,
-    pub sso: Option<crate::sso::Sso>,
+    pub sso: Option<Sso>,
     pub dbsc: Mutex<vigie_dbsc::Challenges>,
     /// The detector's recent alerts, for security officers (`GET /v1/alerts`).
     pub alerts: Option<Arc<vigie_alerts::AlertFeed>>,
@@ -142,13 +172,13 @@ impl AppState {
 
     /// Ledgers security events, durably. A failure is logged, not hidden: the caller decides
     /// whether the step it describes may go on (a sign-in is refused without its record).
-    pub fn record(&self, events: &[SecurityEvent]) -> Result<(), crate::problem::Problem> {
+    pub fn record(&self, events: &[SecurityEvent]) -> Result<(), crate::shared::problem::Problem> {
         for e in events {
             tracing::info!(event = e.kind.as_str(), agent = ?e.agent, session = ?e.session, context = %e.context, details = ?e.details, "security event");
         }
         self.ledger.record(events).map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, "security event not ledgered");
-            crate::problem::Problem::unavailable()
+            crate::shared::problem::Problem::unavailable()
         })
     }
 }

@@ -4,7 +4,8 @@
 //! key. An infostealer that copies the cookies gets, at most, the minutes left on the access
 //! cookie; the refresh cookie alone no longer renews a bound session.
 //!
-//! * Every browser sign-in answers with `Secure-Session-Registration` (a fresh challenge).
+//! * Every browser sign-in answers with `Secure-Session-Registration` (a fresh challenge;
+//!   `actions::dbsc::offer`).
 //! * `POST /dbsc/register`: the browser's proof (`Secure-Session-Response`, a `dbsc+jwt`
 //!   carrying its public key, over our challenge) binds the session (`session.dbsc_registered`
 //!   in the ledger); the answer is the session instructions (refresh URL, cookie kept alive).
@@ -21,31 +22,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::signin::EndReason;
-use vigie_dbsc::{BoundKey, CHALLENGE_HEADER, REGISTRATION_HEADER, RESPONSE_HEADER, SESSION_ID_HEADER};
+use vigie_dbsc::{BoundKey, CHALLENGE_HEADER, RESPONSE_HEADER, SESSION_ID_HEADER};
 
-use crate::problem::Problem;
-use crate::session::{self, Client, Presented, authenticate, end_session};
-use crate::state::{ACCESS_COOKIE, AppState};
-
-pub const REGISTER_PATH: &str = "/dbsc/register";
-pub const REFRESH_PATH: &str = "/dbsc/refresh";
-
-fn challenge(state: &AppState) -> Option<String> {
-    let mut raw = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
-    let now = state.clock.now().seconds();
-    state.dbsc.lock().ok().map(|mut c| c.issue(now, &raw))
-}
-
-/// Adds the registration offer to a browser sign-in's response.
-pub fn offer(state: &AppState, resp: &mut Response) {
-    let Some(c) = challenge(state) else { return };
-    if let Some(v) =
-        vigie_dbsc::registration_header(REGISTER_PATH, &c).ok().and_then(|h| HeaderValue::from_str(&h).ok())
-    {
-        resp.headers_mut().insert(REGISTRATION_HEADER, v);
-    }
-}
+use crate::actions::dbsc::{REFRESH_PATH, challenge};
+use crate::shared::auth::{authenticate, end_session, rotate_access};
+use crate::shared::client::Client;
+use crate::shared::problem::Problem;
+use crate::shared::state::{ACCESS_COOKIE, AppState};
+use crate::shared::tokens::{self, Presented};
 
 fn instructions(state: &AppState, session: vigie_core::SessionId) -> serde_json::Value {
     let origin = state.settings.public_origin.origin().ascii_serialization();
@@ -173,10 +157,10 @@ pub async fn refresh(
         };
         let tokens = match authed.refreshed {
             Some(t) => t,
-            None => session::rotate_access(&st, &authed.session)?,
+            None => rotate_access(&st, &authed.session)?,
         };
         let mut resp = (StatusCode::OK, axum::Json(instructions(&st, sid))).into_response();
-        for c in session::cookies(&st, &tokens) {
+        for c in tokens::cookies(&st, &tokens) {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

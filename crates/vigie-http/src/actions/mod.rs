@@ -1,0 +1,27 @@
+//! What the API and the pages both do, written once: signing in and opening a session, step-up,
+//! passkey ceremonies, the four-eyes account lifecycle and enrolment, single sign-on, device
+//! binding, and carrying out the guard's verdicts on a session or an account. Each function
+//! takes the state, the authenticated caller and the client, reads, decides (with the core's
+//! rules), writes, ledgers, and answers a value or a [`Problem`](crate::shared::problem::Problem);
+//! the API turns the value into JSON, the pages into HTML.
+//!
+//! Depends on `shared` only; never on `api` or `pages`.
+
+pub mod accounts;
+pub mod dbsc;
+pub mod enrolment;
+pub mod passkeys;
+pub mod sign_in;
+pub mod sso;
+pub mod step_up;
+pub mod verdicts;
+
+use vigie_core::ports::StoreError;
+
+use crate::shared::problem::Problem;
+
+/// A store failure: logged, and answered 503 (the decision path failed: nothing is done).
+pub(crate) fn store_err(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "account store");
+    Problem::unavailable()
+}
