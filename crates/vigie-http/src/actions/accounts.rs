@@ -317,7 +317,12 @@ pub fn managed(st: &AppState, authed: &Authed, id: AgentId) -> Result<Agent, Pro
 
 /// Ends every session of an agent the caller manages (the account stays active: the agent
 /// signs in again, with its own factors). Returns the sessions ended.
-pub fn end_agent_sessions(st: &AppState, authed: &Authed, client: &Client, id: AgentId) -> Result<Vec<SessionId>, Problem> {
+pub fn end_agent_sessions(
+    st: &AppState,
+    authed: &Authed,
+    client: &Client,
+    id: AgentId,
+) -> Result<Vec<SessionId>, Problem> {
     let target = managed(st, authed, id)?;
     let now = st.clock.now();
     let ended = st.accounts.end_sessions_of(target.id).map_err(store_err)?;

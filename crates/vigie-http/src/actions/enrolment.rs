@@ -96,7 +96,12 @@ pub async fn choose_password(
 
 /// Spends the link and stores the credentials together; a wrong code keeps nothing (choose
 /// the password again).
-pub async fn confirm(state: &Arc<AppState>, token: SessionToken, code: TotpCode, client: Client) -> Result<(), Problem> {
+pub async fn confirm(
+    state: &Arc<AppState>,
+    token: SessionToken,
+    code: TotpCode,
+    client: Client,
+) -> Result<(), Problem> {
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
         let (agent, org) = agent_of(&st, &token)?;

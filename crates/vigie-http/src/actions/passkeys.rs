@@ -168,8 +168,7 @@ pub fn verify_sign_in(
     let Some(Ceremony::SignIn { state: auth }) = state.sign_ins.take(ceremony, now) else {
         return Err(Problem::passkey_refused("unknown, expired or already used ceremony: start again"));
     };
-    let (handle, cred_id) =
-        state.webauthn.identify_discoverable_authentication(credential).map_err(|e| refused(&e))?;
+    let (handle, cred_id) = state.webauthn.identify_discoverable_authentication(credential).map_err(|e| refused(&e))?;
     let keys = state.accounts.passkeys_by_handle(handle.as_bytes()).map_err(store_err)?;
     let Some(stored) = keys.iter().find(|k| k.credential_id == cred_id) else {
         return Err(Problem::passkey_refused("this passkey is not registered (removed, or for another site)"));

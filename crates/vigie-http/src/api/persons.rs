@@ -149,11 +149,7 @@ impl std::fmt::Debug for LookupRequest {
 }
 
 /// `POST /v1/lookup`: exact identifiers only (NIR or France Travail id, with the birth date).
-pub async fn lookup(
-    me: ApiSession,
-    reason: Reason,
-    Body(req): Body<LookupRequest>,
-) -> Result<Response, Problem> {
+pub async fn lookup(me: ApiSession, reason: Reason, Body(req): Body<LookupRequest>) -> Result<Response, Problem> {
     let birth = parse_date(&req.birth_date).ok_or_else(|| Problem::invalid("birth_date", "a date YYYY-MM-DD"))?;
     let key = match (req.nir, req.ft_id) {
         (Some(nir), None) => {
@@ -270,4 +266,3 @@ pub fn record_json(r: &FilteredRecord) -> Value {
     }
     Value::Object(m)
 }
-

@@ -39,7 +39,12 @@ impl Authed {
 }
 
 /// Ends a session and ledgers why, with the context it was bound to and the one seen.
-pub fn end_session(state: &AppState, s: &SessionRecord, reason: EndReason, seen: Option<&Client>) -> Result<(), Problem> {
+pub fn end_session(
+    state: &AppState,
+    s: &SessionRecord,
+    reason: EndReason,
+    seen: Option<&Client>,
+) -> Result<(), Problem> {
     let now = state.clock.now();
     let ended = state.accounts.end_session(s.id).map_err(|_| Problem::unavailable())?;
     if !ended {

@@ -234,11 +234,8 @@ impl FromRequestParts<Arc<AppState>> for OwnOrigin {
 /// (unless the answer sets a newer access token itself: a step-up cycles it), and
 /// `Cache-Control: no-store`.
 pub fn finish(state: &AppState, mut resp: Response, refreshed: Option<Tokens>) -> Response {
-    let sets_access = resp
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|v| v.as_bytes().starts_with(ACCESS_COOKIE.as_bytes()));
+    let sets_access =
+        resp.headers().get_all(header::SET_COOKIE).iter().any(|v| v.as_bytes().starts_with(ACCESS_COOKIE.as_bytes()));
     if let Some(t) = refreshed.filter(|_| !sets_access) {
         for c in tokens::cookies(state, &t) {
             resp.headers_mut().append(header::SET_COOKIE, c);

@@ -411,7 +411,9 @@ impl TestApp {
     pub fn ended_because(&self, reason: &str) -> usize {
         self.security_events()
             .iter()
-            .filter(|e| e.kind == SecurityKind::SessionEnded && e.details.iter().any(|(k, v)| k == "reason" && v == reason))
+            .filter(|e| {
+                e.kind == SecurityKind::SessionEnded && e.details.iter().any(|(k, v)| k == "reason" && v == reason)
+            })
             .count()
     }
 
