@@ -22,6 +22,7 @@ use vigie_core::org::{Agent, OrgKind, Role};
 use vigie_core::security::SecurityKind;
 use vigie_core::signin::totp::code_at;
 use vigie_core::time::{Clock, Timestamp};
+use vigie_http::shared::i18n::{Lang, Messages};
 
 /// How long a page may take to get where a step leads (a ceremony, a redirect).
 const STEP: Duration = Duration::from_secs(15);
@@ -167,13 +168,21 @@ impl Tab {
         self.wait_for_path("/login").await;
     }
 
-    /// Signs in with the passkey from the sign-in page; ends on the scope page.
-    async fn passkey_sign_in(&self, t: &TestApp) {
+    /// Signs in with the passkey from the sign-in page; ends on the role's own page (`lands_on`:
+    /// an advisor's scope, an administrator's accounts).
+    async fn passkey_sign_in(&self, t: &TestApp, lands_on: &str) {
         self.goto(&t.url("/login")).await;
         self.click("[data-action=passkey-login]").await;
-        self.wait_until("location.pathname === '/scope' || document.querySelector('#status.error')").await;
-        assert_eq!(self.path().await, "/scope", "passkey sign-in refused: {}", self.text("#status").await);
-        self.wait_for_path("/scope").await;
+        let arrived = format!("location.pathname === {} || document.querySelector('#status.error')", js_str(lands_on));
+        self.wait_until(&arrived).await;
+        assert_eq!(self.path().await, lands_on, "passkey sign-in refused: {}", self.text("#status").await);
+        self.wait_for_path(lands_on).await;
+    }
+
+    /// The messages of the language the page speaks (`<html lang>`).
+    async fn words(&self) -> &'static Messages {
+        let lang = self.eval("document.documentElement.lang").await;
+        Lang::parse(lang.as_str().unwrap_or_default()).expect("a page in a language we speak").t()
     }
 }
 
@@ -210,7 +219,8 @@ async fn admin_enrols_a_passkey_and_signs_in_with_it() {
     // The enrolment page says whose account it is, and offers only a passkey to an administrator.
     tab.goto(&t.url(&link)).await;
     let intro = tab.text("main").await;
-    assert!(intro.contains(admin.login.as_str()) && intro.contains("account_admin"), "{intro}");
+    let words = tab.words().await;
+    assert!(intro.contains(admin.login.as_str()) && intro.contains(words.role(Role::AccountAdmin)), "{intro}");
     assert_eq!(tab.eval("document.querySelectorAll('form[action$=\"/password\"]').length").await, json!(0));
     assert!(tab.cookies().await.is_empty());
 
@@ -222,10 +232,10 @@ async fn admin_enrols_a_passkey_and_signs_in_with_it() {
     assert!(tab.cookies().await.is_empty(), "enrolling does not sign in");
 
     let count = tab.credentials().await[0]["signCount"].as_u64().unwrap();
-    tab.passkey_sign_in(&t).await;
+    tab.passkey_sign_in(&t, "/accounts").await;
     assert_eq!(tab.credentials().await[0]["signCount"], json!(count + 1), "the sign-in used the enrolled passkey");
     let who = tab.text("nav .who").await;
-    assert!(who.contains(&admin.display_name) && who.contains("account_admin"), "{who}");
+    assert!(who.contains(&admin.display_name) && who.contains(words.role(Role::AccountAdmin)), "{who}");
     assert_eq!(tab.eval("!!document.querySelector('nav a[href=\"/accounts\"]')").await, json!(true));
     assert_session_cookies(&tab.cookies().await);
     assert_eq!(tab.eval("document.cookie").await, json!(""), "HttpOnly: scripts see no session cookie");
@@ -287,7 +297,7 @@ async fn corrupted_assertions_and_other_origins_are_refused() {
 
     // The same authenticator, answering honestly again.
     tab.override_bits(false, false).await;
-    tab.passkey_sign_in(&t).await;
+    tab.passkey_sign_in(&t, "/accounts").await;
     assert_session_cookies(&tab.cookies().await);
 
     // The same server under another host name is another origin: the browser will not use the
@@ -325,7 +335,7 @@ async fn a_copied_session_cookie_is_useless_elsewhere() {
     let tab = Tab::open().await;
     let (admin, link) = t.admin();
     tab.enrol(&t, &link).await;
-    tab.passkey_sign_in(&t).await;
+    tab.passkey_sign_in(&t, "/accounts").await;
 
     let cookies = tab.cookies().await;
     assert_session_cookies(&cookies);
@@ -392,15 +402,16 @@ async fn advisor_adds_a_passkey_after_a_password_sign_in_and_then_uses_it() {
     let fields = [("login", advisor.login.as_str()), ("password", issued.password.expose()), ("totp", &code)];
     tab.submit("form[action=\"/login\"]", &fields).await;
     tab.wait_for_path("/scope").await;
+    let words = tab.words().await;
     let who = tab.text("nav .who").await;
-    assert!(who.contains(&advisor.display_name) && who.contains("advisor"), "{who}");
+    assert!(who.contains(&advisor.display_name) && who.contains(words.role(Role::Advisor)), "{who}");
     assert_session_cookies(&tab.cookies().await);
 
     // Adding a passkey needs a second factor proved in the last 15 minutes: the sign-in was one
-    // (the navigation says the session is elevated), so the page registers it at once.
-    assert!(who.contains("elevated"), "a fresh sign-in with two factors elevates the session: {who}");
+    // (the navigation says the identity is confirmed), so the page registers it at once.
+    assert!(who.contains(words.identity_confirmed), "a fresh sign-in with two factors elevates the session: {who}");
     tab.goto(&t.url("/sessions")).await;
-    assert!(tab.text("main").await.contains("No passkey yet."));
+    assert!(tab.text("main").await.contains(words.no_passkey));
     tab.eval("document.getElementById('passkey-label').value = 'e2e key'").await;
     tab.click("[data-action=passkey-register]").await;
     tab.wait_until("document.querySelector('ul.passkeys .label')?.textContent === 'e2e key'").await;
@@ -417,7 +428,7 @@ async fn advisor_adds_a_passkey_after_a_password_sign_in_and_then_uses_it() {
     tab.wait_for_path("/login").await;
 
     // And back in with the passkey alone.
-    tab.passkey_sign_in(&t).await;
+    tab.passkey_sign_in(&t, "/scope").await;
     let who = tab.text("nav .who").await;
     assert!(who.contains(&advisor.display_name), "{who}");
     assert_session_cookies(&tab.cookies().await);

@@ -221,8 +221,8 @@ async fn the_pages_prompt_for_a_reason_and_show_the_record_once_given() {
     // The prompt: a GET form to the same page, a closed list, no record.
     let (status, html) = t.page(&token, &path).await;
     assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{html}");
-    assert!(html.contains("Say why"), "{html}");
-    assert!(html.contains("recorded"), "{html}");
+    assert!(html.contains("Motif de consultation"), "in French first: {html}");
+    assert!(html.contains("enregistrée dans le journal"), "{html}");
     assert!(html.contains(&format!("<form method=\"get\" action=\"{path}\"")), "{html}");
     assert!(html.contains("<select name=\"reason\" required>"), "{html}");
     for r in AccessReason::ALL {
@@ -236,7 +236,7 @@ async fn the_pages_prompt_for_a_reason_and_show_the_record_once_given() {
     let (status, html) = t.page(&token, &format!("{path}?reason=colleague_cover")).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains(&person.last_name), "{html}");
-    assert!(html.contains("covering for an absent colleague"), "{html}");
+    assert!(html.contains("Je remplace un collègue absent"), "{html}");
     assert_eq!(t.reasons_seen().last(), Some(&Some(AccessReason::ColleagueCover)));
 
     // A value outside the list: the error page, naming the field and the accepted values.

@@ -146,10 +146,8 @@ pub fn create_request(
         .map_err(store_err)?
         .ok_or_else(|| Problem::conflict("this login is already taken or already requested"))?;
     request.id = id;
-    st.record(&[SecurityEvent::new(now, SecurityKind::AccountRequested)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .context(client.describe())
+    st.record(&[authed
+        .event(now, SecurityKind::AccountRequested, client)
         .detail("request", id)
         .detail("login", request.login.as_str())
         .detail("role", request.role.as_str())])?;
@@ -262,10 +260,8 @@ pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64)
     // The approval is recorded before the account exists (a granted account without its
     // record would be the one thing an investigator could not see); the new agent's id
     // follows in the enrolment event.
-    st.record(&[SecurityEvent::new(now, SecurityKind::AccountApproved)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .context(client.describe())
+    st.record(&[authed
+        .event(now, SecurityKind::AccountApproved, client)
         .detail("request", id)
         .detail("login", request.login.as_str())
         .detail("requested_by", request.requested_by)
@@ -296,10 +292,8 @@ pub fn reject_request(st: &AppState, authed: &Authed, client: &Client, id: u64) 
     if !st.accounts.reject_request(id, authed.caller.agent.id, now).map_err(store_err)? {
         return Err(Problem::conflict("the request is no longer pending"));
     }
-    st.record(&[SecurityEvent::new(now, SecurityKind::AccountRejected)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .context(client.describe())
+    st.record(&[authed
+        .event(now, SecurityKind::AccountRejected, client)
         .detail("request", id)
         .detail("withdrawn", own)])
 }
@@ -352,13 +346,7 @@ pub fn disable_agent(st: &AppState, authed: &Authed, client: &Client, id: AgentI
     })?;
     st.accounts.set_agent_active(id, false).map_err(store_err)?;
     let ended = st.accounts.end_sessions_of(id).map_err(store_err)?;
-    let mut events = vec![
-        SecurityEvent::new(now, SecurityKind::AccountDisabled)
-            .by(authed.caller.agent.id, authed.caller.org.id)
-            .session(authed.session.id)
-            .subject(id)
-            .context(client.describe()),
-    ];
+    let mut events = vec![authed.event(now, SecurityKind::AccountDisabled, client).subject(id)];
     for s in ended {
         events.push(
             SecurityEvent::new(now, SecurityKind::SessionEnded)
@@ -385,10 +373,8 @@ pub fn lift_freeze(st: &AppState, authed: &Authed, client: &Client, org: OrgId) 
     let Some(freeze) = st.accounts.org_creation_frozen(org).map_err(store_err)? else {
         return Err(Problem::conflict("account creation in this organization is not frozen"));
     };
-    st.record(&[SecurityEvent::new(now, SecurityKind::OrgCreationUnfrozen)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .context(client.describe())
+    st.record(&[authed
+        .event(now, SecurityKind::OrgCreationUnfrozen, client)
         .detail("organization", org)
         .detail("frozen_at", freeze.frozen_at)
         .detail("reason", &freeze.reason)])?;

@@ -3,7 +3,7 @@
 //! session (whoever holds it could not prove to be its owner).
 
 use serde_json::json;
-use vigie_core::security::{SecurityEvent, SecurityKind};
+use vigie_core::security::SecurityKind;
 use vigie_core::signin::{EndReason, TotpCode};
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
 
@@ -76,11 +76,7 @@ fn elevate(state: &AppState, authed: &Authed, client: &Client, method: &str) -> 
     let now = state.clock.now();
     let until = now.plus_millis(state.settings.policy.elevation_ms);
     // Recorded before it takes effect (a privilege granted without its record would be lost).
-    state.record(&[SecurityEvent::new(now, SecurityKind::StepUp)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .context(client.describe())
-        .detail("method", method)])?;
+    state.record(&[authed.event(now, SecurityKind::StepUp, client).detail("method", method)])?;
     state.accounts.elevate(authed.session.id, until).map_err(store_err)?;
     rotate_access(state, &authed.session)
 }
@@ -88,11 +84,7 @@ fn elevate(state: &AppState, authed: &Authed, client: &Client, method: &str) -> 
 /// A failed step-up ends the session: whoever holds it could not prove to be its owner.
 fn fail(state: &AppState, authed: &Authed, client: &Client, why: &str) -> Problem {
     let now = state.clock.now();
-    let _ = state.record(&[SecurityEvent::new(now, SecurityKind::StepUpFailed)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .context(client.describe())
-        .detail("why", why)]);
+    let _ = state.record(&[authed.event(now, SecurityKind::StepUpFailed, client).detail("why", why)]);
     match end_session(state, &authed.session, EndReason::StepUpFailed, Some(client)) {
         Ok(()) => Problem::session_ended(EndReason::StepUpFailed.as_str()),
         Err(p) => p,

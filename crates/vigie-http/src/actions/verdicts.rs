@@ -77,10 +77,7 @@ fn suspend_account(st: &AppState, authed: &Authed, client: &Client) -> Result<()
 pub fn demand_step_up(st: &AppState, authed: &Authed, client: &Client) -> Result<(), Problem> {
     let now = st.clock.now();
     st.accounts.demand_step_up(authed.session.id, now).map_err(|_| Problem::unavailable())?;
-    st.record(&[SecurityEvent::new(now, SecurityKind::StepUpDemanded)
-        .by(authed.caller.agent.id, authed.caller.org.id)
-        .session(authed.session.id)
-        .context(client.describe())])
+    st.record(&[authed.event(now, SecurityKind::StepUpDemanded, client)])
 }
 
 fn guard_problem(e: GuardError) -> Problem {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use vigie_core::security::{SecurityEvent, SecurityKind};
+use vigie_core::security::SecurityKind;
 use vigie_core::signin::EndReason;
 use vigie_dbsc::{BoundKey, CHALLENGE_HEADER, RESPONSE_HEADER, SESSION_ID_HEADER};
 
@@ -74,10 +74,8 @@ pub async fn register(
             return Err(Problem::conflict("this session is already bound to a device key; a key is never replaced"));
         }
         // Recorded before it takes effect: binding changes what renews the session.
-        st.record(&[SecurityEvent::new(now, SecurityKind::DeviceBound)
-            .by(authed.caller.agent.id, authed.caller.org.id)
-            .session(authed.session.id)
-            .context(client.describe())
+        st.record(&[authed
+            .event(now, SecurityKind::DeviceBound, &client)
             .detail("key", key.thumbprint())
             .detail("alg", key.algorithm().as_str())])?;
         if !st.accounts.bind_device(authed.session.id, &key.to_bytes()).map_err(|_| Problem::unavailable())? {

@@ -2,61 +2,67 @@
 //! requests with a form to ask for one; approving or rejecting is a form per request. The
 //! four-eyes rules are the API's (`actions::accounts`).
 
-use std::fmt::Write as _;
-
+use askama::Template;
 use axum::extract::{Form, Path};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::lifecycle::RequestState;
+use vigie_core::org::Role;
 
 use crate::actions::accounts::{self, NewRequest};
 use crate::shared::caller::{PageSession, Write};
-use crate::shared::render::{esc, page, see_other};
+use crate::shared::render::{Chrome, page, see_other};
+
+#[derive(Debug)]
+struct RequestRow {
+    id: u64,
+    login: String,
+    name: String,
+    email: String,
+    role: &'static str,
+    team: String,
+    asked_by: String,
+    state: &'static str,
+    why: String,
+    pending: bool,
+}
+
+#[derive(Template)]
+#[template(path = "pages/accounts.html")]
+struct AccountsPage {
+    c: Chrome,
+    roles: Vec<(&'static str, &'static str)>,
+    requests: Vec<RequestRow>,
+}
 
 /// `GET /accounts`: account requests of my organization, to create and to decide.
 pub async fn accounts_page(me: PageSession) -> Response {
-    me.render(|st, authed, _| {
+    me.render(|st, authed, _, ctx| {
+        let t = ctx.t();
         let now = st.clock.now();
-        let requests = accounts::visible_requests(st, authed)?;
-        let mut body = String::from(
-            "<p>Creating an account takes two people: you ask, another administrator of your organization (or a \
-             security officer) approves. The new agent receives a single-use link at their own address.</p>\
-             <h3>Ask for an account</h3><form method=\"post\" action=\"/accounts/requests\" class=\"grid\">\
-             <label>Login <input name=\"login\" required pattern=\"[a-z0-9.@_-]{3,64}\"></label>\
-             <label>Name <input name=\"display_name\" required maxlength=\"100\"></label>\
-             <label>Professional e-mail <input name=\"email\" type=\"email\" required></label>\
-             <label>Role <select name=\"role\"><option>advisor</option><option>manager</option><option>account_admin</option><option>security_officer</option></select></label>\
-             <label>Why <input name=\"justification\" required maxlength=\"500\"></label><button>Ask</button></form>\
-             <h3>Requests</h3><table><thead><tr><th>#</th><th>Login</th><th>Name</th><th>Link goes to</th><th>Role</th><th>Team</th><th>Asked by</th><th>State</th><th>Why</th><th></th></tr></thead><tbody>",
-        );
-        for r in &requests {
-            let state_now = r.state_at(now);
-            let actions = if state_now == RequestState::Pending {
-                format!(
-                    "<form method=\"post\" action=\"/accounts/requests/{0}/approve\" class=\"inline\"><button>Approve</button></form> \
-                     <form method=\"post\" action=\"/accounts/requests/{0}/reject\" class=\"inline\"><button>Reject</button></form>",
-                    r.id
-                )
-            } else {
-                String::new()
-            };
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                r.id,
-                esc(r.login.as_str()),
-                esc(&r.display_name),
-                esc(&r.email),
-                esc(r.role.as_str()),
-                esc(&r.team.map(|t| t.to_string()).unwrap_or_else(|| "-".into())),
-                esc(&r.requested_by.to_string()),
-                esc(state_now.as_str()),
-                esc(&r.justification),
-                actions
-            );
-        }
-        body.push_str("</tbody></table>");
-        Ok(page("Accounts", Some(authed), &body))
+        let requests = accounts::visible_requests(st, authed)?
+            .into_iter()
+            .map(|r| {
+                let state = r.state_at(now);
+                RequestRow {
+                    id: r.id,
+                    login: r.login.as_str().to_owned(),
+                    name: r.display_name,
+                    email: r.email,
+                    role: t.role(r.role),
+                    team: r.team.map_or_else(|| t.none.to_owned(), |t| t.to_string()),
+                    asked_by: r.requested_by.to_string(),
+                    state: t.request_state(state),
+                    why: r.justification,
+                    pending: state == RequestState::Pending,
+                }
+            })
+            .collect();
+        let roles = [Role::Advisor, Role::Manager, Role::AccountAdmin, Role::SecurityOfficer]
+            .into_iter()
+            .map(|r| (r.as_str(), t.role(r)))
+            .collect();
+        Ok(page(&AccountsPage { c: ctx.chrome(t.accounts_title), roles, requests }))
     })
     .await
 }
@@ -72,7 +78,7 @@ pub struct RequestForm {
 
 /// `POST /accounts/requests` (form)
 pub async fn request_form(me: PageSession<Write>, Form(f): Form<RequestForm>) -> Response {
-    me.render(move |st, authed, client| {
+    me.render(move |st, authed, client, _| {
         let RequestForm { login, display_name, email, role, justification } = f;
         let req = NewRequest { login, display_name, email, role, team: None, justification };
         let request = req.parse(&authed.caller.agent, st.clock.now())?;
@@ -84,7 +90,7 @@ pub async fn request_form(me: PageSession<Write>, Form(f): Form<RequestForm>) ->
 
 /// `POST /accounts/requests/{id}/approve` (form)
 pub async fn approve_form(me: PageSession<Write>, Path(id): Path<u64>) -> Response {
-    me.render(move |st, authed, client| {
+    me.render(move |st, authed, client, _| {
         accounts::approve_request(st, authed, client, id)?;
         Ok(see_other("/accounts"))
     })
@@ -93,7 +99,7 @@ pub async fn approve_form(me: PageSession<Write>, Path(id): Path<u64>) -> Respon
 
 /// `POST /accounts/requests/{id}/reject` (form)
 pub async fn reject_form(me: PageSession<Write>, Path(id): Path<u64>) -> Response {
-    me.render(move |st, authed, client| {
+    me.render(move |st, authed, client, _| {
         accounts::reject_request(st, authed, client, id)?;
         Ok(see_other("/accounts"))
     })

@@ -2,7 +2,8 @@
 //! TOTP, passkey, single sign-on), my scope and a person's record, my sessions and passkeys,
 //! step-up, account requests and approvals, enrolment. Each handler takes the caller through
 //! a gate ([`PageSession`](crate::shared::caller::PageSession)), calls an action or the guard,
-//! and renders with [`render`](crate::shared::render); forms post to page routes that answer
+//! and renders a template with [`render`](crate::shared::render) (templates in
+//! `templates/pages/`, words from [`i18n`](crate::shared::i18n)); forms post to page routes that answer
 //! with a redirect or the page again. A refusal is an error page with the menu.
 //!
 //! Depends on `shared` and `actions`; never on `api`.
@@ -31,6 +32,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/login", get(sign_in::login_page).post(sign_in::login_form))
         .route("/login/second-factor", get(sign_in::second_factor_page))
         .route("/logout", post(sign_in::logout_form))
+        .route("/lang/{code}", get(sign_in::switch_language))
         .route("/auth/oidc/start", get(sso::start))
         .route("/auth/oidc/callback", get(sso::callback))
         .route("/auth/oidc/second-factor", post(sign_in::second_factor_form))
@@ -38,7 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/persons/{id}", get(records::person_page))
         .route("/sessions", get(sessions::sessions_page))
         .route("/sessions/{id}/revoke", post(sessions::revoke_form))
-        .route("/passkeys/{id}/remove", post(sessions::remove_passkey_form))
+        .route("/passkeys/{id}/remove", get(sessions::remove_passkey_page).post(sessions::remove_passkey_form))
         .route("/step-up", get(step_up::step_up_page).post(step_up::step_up_form))
         .route("/accounts", get(accounts::accounts_page))
         .route("/accounts/requests", post(accounts::request_form))

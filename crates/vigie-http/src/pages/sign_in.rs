@@ -1,53 +1,69 @@
 //! Signing in and out in the browser: `/` sends the agent where it belongs, `/login` offers a
-//! passkey, password and code, or single sign-on; `/logout` ends the session;
-//! `/login/second-factor` is Vigie's own second factor after a single sign-on that did not
-//! use one.
+//! passkey, password and code, or single sign-on (a failed sign-in shows the form again with
+//! the error on it); `/logout` ends the session and says so; `/login/second-factor` is
+//! Vigie's own second factor after a single sign-on that did not use one; `/lang/{code}`
+//! switches the pages' language.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, header};
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::ids::Login;
+use vigie_core::org::Role;
 use vigie_core::signin::{EndReason, Secret, TotpCode};
 
 use crate::actions::{dbsc, sign_in, sso};
 use crate::shared::auth::end_session;
 use crate::shared::caller::{OwnOrigin, PageSession, Write};
 use crate::shared::client::Client;
+use crate::shared::i18n::Lang;
 use crate::shared::problem::Problem;
-use crate::shared::render::{page, problem_page, see_other};
+use crate::shared::render::{Chrome, PageCtx, local_path, page, page_with_status, problem_page, see_other};
 use crate::shared::state::AppState;
-use crate::shared::tokens::{self, Presented};
+use crate::shared::tokens;
 
-/// `GET /`
-pub async fn home(headers: HeaderMap) -> Response {
-    if Presented::from_headers(&headers).any() { see_other("/scope") } else { see_other("/login") }
+/// `GET /`: an administrator's work is the accounts page, an advisor's its scope; without a
+/// session, the sign-in page.
+pub async fn home(me: PageSession) -> Response {
+    me.render(|_, authed, _, _| {
+        let admin = matches!(authed.caller.agent.role, Role::AccountAdmin | Role::SecurityOfficer);
+        Ok(see_other(if admin { "/accounts" } else { "/scope" }))
+    })
+    .await
 }
 
-/// `GET /login`
-pub async fn login_page(State(state): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let mut body = String::new();
-    if q.get("passkey").map(String::as_str) == Some("required") {
-        body.push_str("<p class=\"error\">Your role signs in with a passkey: use the button below.</p>");
-    }
-    body.push_str(
-        "<section><h3>With a passkey</h3><p>Your security key, phone or computer confirms it is you.</p>\
-         <button id=\"passkey-login\" data-action=\"passkey-login\">Sign in with a passkey</button>\
-         <p class=\"status\" id=\"status\" role=\"status\"></p></section>\
-         <section><h3>With password and code</h3>\
-         <form method=\"post\" action=\"/login\" autocomplete=\"on\">\
-         <label>Login <input name=\"login\" autocomplete=\"username\" required></label>\
-         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <label>Code from your app <input name=\"totp\" inputmode=\"numeric\" pattern=\"[0-9]{6}\" autocomplete=\"one-time-code\" required></label>\
-         <button>Sign in</button></form></section>",
-    );
-    if state.sso.is_some() {
-        body.push_str("<section><h3>With your organization's account</h3><a class=\"button\" href=\"/auth/oidc/start\">Sign in with single sign-on</a></section>");
-    }
-    page("Sign in", None, &body)
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+struct LoginPage {
+    c: Chrome,
+    signed_out: bool,
+    passkey_required: bool,
+    /// The problem of a failed attempt, shown on the form.
+    error: Option<String>,
+    /// The login typed, kept after a failed attempt.
+    login: String,
+    sso: bool,
+}
+
+/// `GET /login` (`?passkey=required` after a single sign-on for a passkey-only role,
+/// `?signed_out=1` after signing out).
+pub async fn login_page(
+    State(state): State<Arc<AppState>>,
+    ctx: PageCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    page(&LoginPage {
+        c: ctx.chrome(ctx.t().sign_in_title),
+        signed_out: q.contains_key("signed_out"),
+        passkey_required: q.get("passkey").map(String::as_str) == Some("required"),
+        error: None,
+        login: String::new(),
+        sso: state.sso.is_some(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -63,13 +79,16 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-/// `POST /login` (form)
+/// `POST /login` (form). A wrong login, password or code shows the form again with the error
+/// on it (the same words for each, as in the API); other refusals get their page.
 pub async fn login_form(
     State(state): State<Arc<AppState>>,
     _: OwnOrigin,
+    ctx: PageCtx,
     client: Client,
     Form(f): Form<LoginForm>,
 ) -> Response {
+    let typed = f.login.trim().chars().take(64).collect::<String>();
     let result = async {
         let login: Login = f.login.trim().parse().map_err(|_| Problem::bad_credentials())?;
         let code: TotpCode = f.totp.trim().parse().map_err(|_| Problem::bad_credentials())?;
@@ -81,23 +100,34 @@ pub async fn login_form(
     .await;
     match result {
         Ok((tokens, _, _)) => {
-            let mut r = see_other("/scope");
+            let mut r = see_other("/");
             dbsc::offer(&state, &mut r);
             for c in tokens::cookies(&state, &tokens) {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }
             r
         }
-        Err(p) => problem_page(&p, None),
+        Err(p) if p.kind.ends_with(":invalid-credentials") => {
+            let form = LoginPage {
+                c: ctx.chrome(ctx.t().sign_in_title),
+                signed_out: false,
+                passkey_required: false,
+                error: Some(p.kind.clone()),
+                login: typed,
+                sso: state.sso.is_some(),
+            };
+            page_with_status(StatusCode::UNAUTHORIZED, &form)
+        }
+        Err(p) => problem_page(&p, &ctx),
     }
 }
 
-/// `POST /logout` (form)
+/// `POST /logout` (form): ends the session, then the sign-in page says so.
 pub async fn logout_form(me: PageSession<Write>) -> Response {
     let mut r = me
-        .render(|st, authed, client| {
+        .render(|st, authed, client, _| {
             end_session(st, &authed.session, EndReason::Logout, Some(client))?;
-            Ok(see_other("/login"))
+            Ok(see_other("/login?signed_out=1"))
         })
         .await;
     for c in tokens::clear_cookies() {
@@ -106,26 +136,28 @@ pub async fn logout_form(me: PageSession<Write>) -> Response {
     r
 }
 
+#[derive(Template)]
+#[template(path = "pages/second_factor.html")]
+struct SecondFactorPage {
+    c: Chrome,
+}
+
 /// `GET /login/second-factor`: after single sign-on without several factors.
-pub async fn second_factor_page() -> Response {
-    page(
-        "One more step",
-        None,
-        "<p>Your organization's sign-in did not use a second factor. Confirm with the code from your Vigie \
-         authenticator app, or sign in with your passkey.</p>\
-         <form method=\"post\" action=\"/auth/oidc/second-factor\"><label>Code <input name=\"totp\" inputmode=\"numeric\" pattern=\"[0-9]{6}\" required></label><button>Confirm</button></form>\
-         <button data-action=\"passkey-login\">Use my passkey instead</button><p class=\"status\" id=\"status\" role=\"status\"></p>",
-    )
+pub async fn second_factor_page(ctx: PageCtx) -> Response {
+    page(&SecondFactorPage { c: ctx.chrome(ctx.t().one_more_step) })
 }
 
 #[derive(Deserialize)]
 pub struct TotpForm {
     pub totp: String,
+    /// Where a step-up returns to (the step-up form).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 impl std::fmt::Debug for TotpForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TotpForm").finish_non_exhaustive()
+        f.debug_struct("TotpForm").field("next", &self.next).finish_non_exhaustive()
     }
 }
 
@@ -133,17 +165,27 @@ impl std::fmt::Debug for TotpForm {
 pub async fn second_factor_form(
     State(state): State<Arc<AppState>>,
     _: OwnOrigin,
+    ctx: PageCtx,
     client: Client,
     headers: HeaderMap,
     Form(f): Form<TotpForm>,
 ) -> Response {
     let Ok(code) = f.totp.trim().parse::<TotpCode>() else {
-        return problem_page(&Problem::invalid("totp", "six digits"), None);
+        return problem_page(&Problem::invalid("totp", "six digits"), &ctx);
     };
     let st = state.clone();
     match tokio::task::spawn_blocking(move || sso::second_factor_totp(&st, &headers, code, &client)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(p)) => problem_page(&p, None),
-        Err(_) => problem_page(&Problem::internal(), None),
+        Ok(Err(p)) => problem_page(&p, &ctx),
+        Err(_) => problem_page(&Problem::internal(), &ctx),
     }
+}
+
+/// `GET /lang/{fr|en}?back=/path`: remembers the language chosen and goes back to the page.
+pub async fn switch_language(Path(code): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut r = see_other(local_path(q.get("back").map_or("/", String::as_str)));
+    if let Some(c) = Lang::parse(&code).and_then(Lang::cookie) {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
 }

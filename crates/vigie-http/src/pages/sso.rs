@@ -14,7 +14,7 @@ use sha2::Digest;
 use crate::actions::sso::{STATE_COOKIE, finish, sso};
 use crate::shared::client::Client;
 use crate::shared::problem::Problem;
-use crate::shared::render;
+use crate::shared::render::{self, PageCtx};
 use crate::shared::state::AppState;
 use crate::shared::tokens::cookie;
 
@@ -45,13 +45,14 @@ pub struct Callback {
 /// `GET /auth/oidc/callback`: back from the provider.
 pub async fn callback(
     State(state): State<Arc<AppState>>,
+    ctx: PageCtx,
     client: Client,
     headers: HeaderMap,
     query: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
     match callback_inner(&state, client, &headers, query).await {
         Ok(r) => r,
-        Err(p) => render::problem_page(&p, None),
+        Err(p) => render::problem_page(&p, &ctx),
     }
 }
 

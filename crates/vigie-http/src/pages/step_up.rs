@@ -1,7 +1,11 @@
-//! Step-up in the browser: `/step-up` asks for a fresh second factor (the agent's passkey, or
-//! a code from its app for roles that have one); a wrong code ends the session, as in the API.
+//! Step-up in the browser: `/step-up?next=…` says why Vigie asks, then takes a fresh second
+//! factor (the agent's passkey, or a code from its app for roles that have one) and goes back
+//! to the page the agent asked for; a wrong code ends the session, as in the API.
 
-use axum::extract::Form;
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Form, Query};
 use axum::http::header;
 use axum::response::Response;
 use vigie_core::signin::TotpCode;
@@ -11,36 +15,41 @@ use crate::actions::store_err;
 use crate::pages::sign_in::TotpForm;
 use crate::shared::caller::{PageSession, Write};
 use crate::shared::problem::Problem;
-use crate::shared::render::{page, see_other};
+use crate::shared::render::{Chrome, local_path, page, see_other};
 use crate::shared::tokens;
 
-/// `GET /step-up`
-pub async fn step_up_page(me: PageSession) -> Response {
-    me.render(|st, authed, _| {
+#[derive(Template)]
+#[template(path = "pages/step_up.html")]
+struct StepUpPage {
+    c: Chrome,
+    passkey: bool,
+    totp: bool,
+    /// Where to go once confirmed.
+    next: String,
+}
+
+/// `GET /step-up?next=/persons/P12`
+pub async fn step_up_page(me: PageSession, Query(q): Query<HashMap<String, String>>) -> Response {
+    let next = local_path(q.get("next").map_or("/scope", String::as_str)).to_owned();
+    me.render(move |st, authed, _, ctx| {
         let keys = st.accounts.passkeys_of(authed.caller.agent.id).map_err(store_err)?;
-        let mut body = String::from("<p>Confirm it is you to continue. If you do not, this session ends.</p>");
-        if !keys.is_empty() {
-            body.push_str("<button data-action=\"passkey-step-up\">Confirm with my passkey</button>");
-        }
-        if !vigie_core::lifecycle::passkey_required(authed.caller.agent.role) {
-            body.push_str(
-                "<form method=\"post\" action=\"/step-up\"><label>Code from your app \
-                 <input name=\"totp\" inputmode=\"numeric\" pattern=\"[0-9]{6}\" autocomplete=\"one-time-code\" required></label>\
-                 <button>Confirm</button></form>",
-            );
-        }
-        body.push_str("<p class=\"status\" id=\"status\" role=\"status\"></p>");
-        Ok(page("Confirm it is you", Some(authed), &body))
+        Ok(page(&StepUpPage {
+            c: ctx.chrome(ctx.t().step_up_title),
+            passkey: !keys.is_empty(),
+            totp: !vigie_core::lifecycle::passkey_required(authed.caller.agent.role),
+            next,
+        }))
     })
     .await
 }
 
-/// `POST /step-up` (form)
+/// `POST /step-up` (form): back to `next` once confirmed.
 pub async fn step_up_form(me: PageSession<Write>, Form(f): Form<TotpForm>) -> Response {
     let code = f.totp.trim().parse::<TotpCode>().map_err(|_| Problem::invalid("totp", "six digits"));
-    me.render(move |st, authed, client| {
+    let next = local_path(f.next.as_deref().unwrap_or("/scope")).to_owned();
+    me.render(move |st, authed, client, _| {
         let tokens = step_up::with_totp(st, authed, client, code?)?;
-        let mut r = see_other("/scope");
+        let mut r = see_other(&next);
         for c in tokens::cookies(st, &tokens) {
             r.headers_mut().append(header::SET_COOKIE, c);
         }

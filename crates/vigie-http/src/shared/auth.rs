@@ -10,6 +10,7 @@ use vigie_core::guard::Caller;
 use vigie_core::ports::SessionRecord;
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::signin::{self, Check, EndReason};
+use vigie_core::time::Timestamp;
 
 use crate::shared::client::Client;
 use crate::shared::problem::Problem;
@@ -35,6 +36,14 @@ impl Authed {
     /// demanded is met only by `caller.elevated` (a step-up).
     pub fn recent_factor(&self) -> bool {
         self.caller.elevated || self.fresh_sign_in
+    }
+
+    /// A security event of this caller's doing: by its agent, in its session, from `client`.
+    pub fn event(&self, at: Timestamp, kind: SecurityKind, client: &Client) -> SecurityEvent {
+        SecurityEvent::new(at, kind)
+            .by(self.caller.agent.id, self.caller.org.id)
+            .session(self.session.id)
+            .context(client.describe())
     }
 }
 

@@ -32,7 +32,7 @@ use vigie_core::org::Role;
 use crate::shared::auth::{Authed, authenticate, same_origin};
 use crate::shared::client::Client;
 use crate::shared::problem::Problem;
-use crate::shared::render;
+use crate::shared::render::{self, PageCtx};
 use crate::shared::state::{ACCESS_COOKIE, AppState};
 use crate::shared::tokens::{self, Presented, Tokens};
 
@@ -149,13 +149,15 @@ impl<G: Gate> ApiSession<G> {
     }
 }
 
-/// The caller of a page, admitted by `G`. Refusals are error pages with the menu; a browser
-/// without a (live) session goes to the sign-in page.
+/// The caller of a page, admitted by `G`. Refusals are error pages in the agent's language,
+/// with the menu; a browser without a (live) session goes to the sign-in page.
 #[derive(Debug)]
 pub struct PageSession<G: Gate = Read> {
     pub state: Arc<AppState>,
     pub presented: Presented,
     pub client: Client,
+    /// The page's language and address.
+    pub ctx: PageCtx,
     gate: PhantomData<fn() -> G>,
 }
 
@@ -163,38 +165,42 @@ impl<G: Gate> FromRequestParts<Arc<AppState>> for PageSession<G> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Response> {
-        let client = Client::from_request_parts(parts, state).await.map_err(|p| render::problem_page(&p, None))?;
+        let Ok(ctx) = PageCtx::from_request_parts(parts, state).await;
+        let client = Client::from_request_parts(parts, state).await.map_err(|p| render::problem_page(&p, &ctx))?;
         let presented = Presented::from_headers(&parts.headers);
         if G::WRITES {
-            same_origin(state, &parts.headers, &presented).map_err(|p| render::problem_page(&p, None))?;
+            same_origin(state, &parts.headers, &presented).map_err(|p| render::problem_page(&p, &ctx))?;
         }
-        Ok(PageSession { state: state.clone(), presented, client, gate: PhantomData })
+        Ok(PageSession { state: state.clone(), presented, client, ctx, gate: PhantomData })
     }
 }
 
 impl<G: Gate> PageSession<G> {
-    /// Authenticates, admits through the gate and runs `f`, on the blocking pool in one trip;
-    /// a refusal becomes its error page, with the menu.
+    /// Authenticates, admits through the gate and runs `f` (given the page's context, signed
+    /// in), on the blocking pool in one trip; a refusal becomes its error page, with the menu.
     pub async fn render<F>(self, f: F) -> Response
     where
-        F: FnOnce(&AppState, &Authed, &Client) -> Result<Response, Problem> + Send + 'static,
+        F: FnOnce(&AppState, &Authed, &Client, &PageCtx) -> Result<Response, Problem> + Send + 'static,
     {
-        let PageSession { state, presented, client, .. } = self;
+        let PageSession { state, presented, client, ctx, .. } = self;
         let st = state.clone();
+        let anonymous = ctx.clone();
+        let outer = ctx.clone();
         let out = tokio::task::spawn_blocking(move || {
             let authed = authenticate(&st, &presented, &client)?;
-            let resp = match G::admit(&authed).and_then(|()| f(&st, &authed, &client)) {
+            let ctx = ctx.signed_in(&authed);
+            let resp = match G::admit(&authed).and_then(|()| f(&st, &authed, &client, &ctx)) {
                 Ok(r) => r,
                 // The request ended the session (a failed step-up, a suspension): no menu of a
                 // session that is gone, and its cookies cleared.
                 Err(p) if p.kind.ends_with(":session-ended") => {
-                    let mut r = render::problem_page(&p, None);
+                    let mut r = render::problem_page(&p, &anonymous);
                     for c in tokens::clear_cookies() {
                         r.headers_mut().append(header::SET_COOKIE, c);
                     }
                     r
                 }
-                Err(p) => render::problem_page(&p, Some(&authed)),
+                Err(p) => render::problem_page(&p, &ctx),
             };
             Ok::<_, Problem>((resp, authed.refreshed))
         })
@@ -209,8 +215,8 @@ impl<G: Gate> PageSession<G> {
                 }
                 finish(&state, r, None)
             }
-            Ok(Err(p)) => finish(&state, render::problem_page(&p, None), None),
-            Err(_) => render::problem_page(&Problem::internal(), None),
+            Ok(Err(p)) => finish(&state, render::problem_page(&p, &outer), None),
+            Err(_) => render::problem_page(&Problem::internal(), &outer),
         }
     }
 }
@@ -225,7 +231,10 @@ impl FromRequestParts<Arc<AppState>> for OwnOrigin {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Response> {
         let as_browser = Presented { cookies: true, ..Presented::default() };
-        same_origin(state, &parts.headers, &as_browser).map_err(|p| render::problem_page(&p, None))?;
+        if let Err(p) = same_origin(state, &parts.headers, &as_browser) {
+            let Ok(ctx) = PageCtx::from_request_parts(parts, state).await;
+            return Err(render::problem_page(&p, &ctx));
+        }
         Ok(OwnOrigin)
     }
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod caller;
 pub mod client;
+pub mod i18n;
 pub mod outbox;
 pub mod params;
 pub mod pending;

@@ -1,89 +1,188 @@
-//! One way to render a page: the layout (header, menu with the signed-in agent and the
-//! sign-out button, the page's title), the Content Security Policy and `Cache-Control:
-//! no-store` every page carries, and one way to show a refusal as a page, with the menu
+//! One way to render a page: a template (askama, checked at compile time, every value
+//! HTML-escaped) that extends `base.html` (the header with the menu, the sign-out button and
+//! the language switch), the Content Security Policy and `Cache-Control: no-store` every page
+//! carries; and one way to show a refusal as a page, in the agent's language, with the menu
 //! whenever the agent is signed in, so that no error leaves an agent without a way out.
 //!
 //! No external CDN, no inline script (the policy forbids it): one same-origin script for the
-//! WebAuthn ceremonies, one stylesheet. Every value put in HTML goes through [`esc`].
+//! WebAuthn ceremonies, one stylesheet.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use vigie_core::org::Role;
 
 use crate::shared::auth::Authed;
+use crate::shared::i18n::{Lang, Messages, problem_text};
 use crate::shared::problem::Problem;
+use crate::shared::state::AppState;
 
 /// The pages' policy: same-origin script, style and images, forms that post only here, no
 /// framing. Everything else gets `default-src 'none'` (see the router).
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// HTML-escapes text for element content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// Where a page request comes from: its language and its own address (for the language
+/// switch and the step-up to come back to). An extractor that never refuses.
+#[derive(Clone, Debug)]
+pub struct PageCtx {
+    pub lang: Lang,
+    /// This page's path and query.
+    pub here: String,
+    /// The signed-in agent, once known.
+    pub who: Option<Who>,
+}
+
+impl FromRequestParts<Arc<AppState>> for PageCtx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let here = if parts.method == Method::GET {
+            parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned())
+        } else {
+            page_of_form(parts.uri.path()).to_owned()
+        };
+        Ok(PageCtx { lang: Lang::of(&parts.headers), here, who: None })
+    }
+}
+
+impl PageCtx {
+    /// The messages of this page's language.
+    pub fn t(&self) -> &'static Messages {
+        self.lang.t()
+    }
+
+    /// The same context, signed in as `authed`.
+    pub fn signed_in(&self, authed: &Authed) -> PageCtx {
+        PageCtx { who: Some(Who::of(self.t(), authed)), ..self.clone() }
+    }
+
+    /// What the layout needs, for a page titled `title`.
+    pub fn chrome(&self, title: impl Into<String>) -> Chrome {
+        Chrome { lang: self.lang, t: self.t(), title: title.into(), here: self.here.clone(), who: self.who.clone() }
+    }
+}
+
+/// The page a form belongs to: where its refusal's "way on" (a step-up, the language switch)
+/// comes back to, since a form's own address answers only a post.
+fn page_of_form(path: &str) -> &'static str {
+    match path.split('/').nth(1).unwrap_or("") {
+        "accounts" => "/accounts",
+        "sessions" | "passkeys" => "/sessions",
+        "enrol" | "login" | "logout" | "auth" => "/login",
+        _ => "/",
+    }
+}
+
+/// The signed-in agent as the header shows it.
+#[derive(Clone, Debug)]
+pub struct Who {
+    pub name: String,
+    pub role: &'static str,
+    pub org: String,
+    /// Sensitive actions are open (a step-up, or a fresh two-factor sign-in).
+    pub confirmed: bool,
+    pub admin: bool,
+}
+
+impl Who {
+    pub fn of(t: &'static Messages, a: &Authed) -> Who {
+        Who {
+            name: a.caller.agent.display_name.clone(),
+            role: t.role(a.caller.agent.role),
+            org: a.caller.org.name.clone(),
+            confirmed: a.recent_factor(),
+            admin: matches!(a.caller.agent.role, Role::AccountAdmin | Role::SecurityOfficer),
         }
     }
-    out
 }
 
-/// A page: `body` (HTML, already escaped) under the layout, with the menu when `who` is
-/// signed in.
-pub fn page(title: &str, who: Option<&Authed>, body: &str) -> Response {
-    let nav = match who {
-        Some(a) => {
-            let admin = matches!(a.caller.agent.role, Role::AccountAdmin | Role::SecurityOfficer);
-            format!(
-                "<nav><a href=\"/scope\">My scope</a> <a href=\"/sessions\">Sessions &amp; passkeys</a>{} \
-                 <span class=\"who\">{} · {} · {}{}</span> \
-                 <form method=\"post\" action=\"/logout\" class=\"inline\"><button>Sign out</button></form></nav>",
-                if admin { " <a href=\"/accounts\">Accounts</a>" } else { "" },
-                esc(&a.caller.agent.display_name),
-                esc(a.caller.agent.role.as_str()),
-                esc(&a.caller.org.name),
-                // Sensitive actions are open (a step-up, or a fresh two-factor sign-in).
-                if a.recent_factor() { " · <b>elevated</b>" } else { "" },
-            )
+/// What `base.html` shows around every page: the language, the title, the menu.
+#[derive(Debug)]
+pub struct Chrome {
+    pub lang: Lang,
+    pub t: &'static Messages,
+    pub title: String,
+    pub here: String,
+    pub who: Option<Who>,
+}
+
+/// Renders a page's template with the pages' headers.
+pub fn page(tpl: &impl Template) -> Response {
+    match tpl.render() {
+        Ok(html) => with_page_headers(Html(html).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            let mut r =
+                with_page_headers(Html("<!doctype html><title>Vigie</title><p>Internal error.</p>").into_response());
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
         }
-        None => String::new(),
-    };
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{} · Vigie</title><link rel=\"stylesheet\" href=\"/static/vigie.css\"><script src=\"/static/vigie.js\" defer></script>\
-         </head><body><header><h1><a href=\"/\">Vigie</a></h1>{nav}</header><main><h2>{}</h2>{body}</main></body></html>",
-        esc(title),
-        esc(title)
-    );
-    with_page_headers(Html(html).into_response())
+    }
 }
 
-/// A refusal as a page: the problem's title and detail, what to do next, and the menu (with
-/// the sign-out button) whenever the agent is signed in.
-pub fn problem_page(p: &Problem, who: Option<&Authed>) -> Response {
-    let step_up = p.kind.ends_with(":step-up-required");
-    let next = if step_up { "<a href=\"/step-up\">Confirm it is you</a>" } else { "<a href=\"/\">Back</a>" };
-    let body = format!("<p class=\"error\" data-problem=\"{}\">{}</p><p>{next}</p>", esc(&p.kind), esc(&p.detail));
-    let mut resp = page(p.title, who, &body);
+/// Renders a page with another status (a prompt answered 428, a form shown again with its error).
+pub fn page_with_status(status: StatusCode, tpl: &impl Template) -> Response {
+    let mut r = page(tpl);
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = status;
+    }
+    r
+}
+
+/// Problems whose page says everything in the agent's language: their detail, written for API
+/// clients (`POST /v1/step-up…`), is not shown.
+const SAID_IN_FULL: [&str; 6] =
+    [":step-up-required", ":quota-reached", ":session-ended", ":not-found", ":unavailable", ":internal"];
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    c: Chrome,
+    kind: &'a str,
+    next: &'static str,
+    /// The problem's own detail, where it names what to correct (a field, a link already
+    /// used); the guard's verdicts say all in the agent's language, without API words.
+    detail: Option<&'a str>,
+    step_up: bool,
+}
+
+/// A refusal as a page: what happened and what to do next in the agent's language, the
+/// problem's detail, a way on, and the menu (with the sign-out button) whenever `ctx` is
+/// signed in.
+pub fn problem_page(p: &Problem, ctx: &PageCtx) -> Response {
+    let (headline, next) = problem_text(ctx.t(), &p.kind);
+    let tpl = ErrorPage {
+        c: ctx.chrome(headline),
+        kind: &p.kind,
+        next,
+        detail: Some(p.detail.as_str()).filter(|_| !SAID_IN_FULL.iter().any(|k| p.kind.ends_with(k))),
+        step_up: p.kind.ends_with(":step-up-required"),
+    };
+    let mut resp = page(&tpl);
     *resp.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+    if let Some(v) = p.retry_after_secs.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
     resp
 }
 
-/// A page that moves on to `to` at once (used after single sign-on, where a redirect would
-/// lose the SameSite=Strict cookies just set).
+#[derive(Template)]
+#[template(path = "continue.html")]
+struct ContinuePage<'a> {
+    lang: Lang,
+    to: &'a str,
+    label: &'static str,
+}
+
+/// A page that moves on to `to` at once (after single sign-on, where a redirect would lose
+/// the SameSite=Strict cookies just set).
 pub fn continue_page(to: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={0}\"></head>\
-         <body><a href=\"{0}\">Continue</a></body></html>",
-        esc(to)
-    );
-    with_page_headers(Html(html).into_response())
+    page(&ContinuePage { lang: Lang::Fr, to, label: "Continuer · Continue" })
 }
 
 /// `303 See Other` to `to`: where a form post leads.
@@ -91,6 +190,17 @@ pub fn see_other(to: &str) -> Response {
     let mut r = Redirect::to(to).into_response();
     *r.status_mut() = StatusCode::SEE_OTHER;
     r
+}
+
+/// A path of ours to come back to: it starts with one `/` (not `//`, another host; not a
+/// backslash, which browsers read as a slash), else `/scope`.
+pub fn local_path(raw: &str) -> &str {
+    let ok = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.contains('\\')
+        && raw.len() <= 512
+        && !raw.chars().any(char::is_control);
+    if ok { raw } else { "/scope" }
 }
 
 fn with_page_headers(mut resp: Response) -> Response {
@@ -105,7 +215,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping() {
-        assert_eq!(esc("<script>\"a\" & 'b'</script>"), "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;");
+    fn only_our_own_paths_are_followed() {
+        assert_eq!(local_path("/persons/P12?reason=campaign"), "/persons/P12?reason=campaign");
+        for bad in ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "", "/a\nb"]
+        {
+            assert_eq!(local_path(bad), "/scope", "{bad:?}");
+        }
     }
 }

@@ -1,0 +1,192 @@
+//! The partner pages as agents read them (issue 23): French first and English on request, the
+//! menu and the sign-out button on every page a signed-in agent can reach (error pages too),
+//! a wrong password shown on the form, labels and French dates on a record, a step-up that
+//! says why and goes back to the record asked for, confirmations, administrators landing on
+//! their own work. The real app on port 0 (see `common`), pages fetched as a browser would.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test binary: failing loudly is the point"
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{ACCESS_COOKIE, Setup, TestApp};
+use reqwest::StatusCode;
+use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
+use vigie_core::org::{OrgKind, Role};
+use vigie_core::ports::{DetectContext, Detector, Registry};
+
+/// A page as a browser asks for it: the access cookie, and the language given (`None`: the
+/// browser says nothing). Returns (status, `Location`, HTML).
+async fn page(t: &TestApp, token: Option<&str>, path: &str, lang: Option<&str>) -> (StatusCode, String, String) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut req = http.get(t.url(path));
+    let mut cookies = Vec::new();
+    if let Some(tok) = token {
+        cookies.push(format!("{ACCESS_COOKIE}={tok}"));
+    }
+    if let Some(l) = lang {
+        cookies.push(format!("vigie_lang={l}"));
+    }
+    if !cookies.is_empty() {
+        req = req.header("cookie", cookies.join("; "));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location, resp.text().await.unwrap())
+}
+
+/// A form posted from our own pages (the origin a browser sends).
+async fn form(t: &TestApp, token: Option<&str>, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut req = http.post(t.url(path)).header("origin", t.origin.clone()).form(fields);
+    if let Some(tok) = token {
+        req = req.header("cookie", format!("{ACCESS_COOKIE}={tok}"));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location, resp.text().await.unwrap())
+}
+
+/// The menu and its sign-out button are on the page.
+fn has_menu(html: &str) -> bool {
+    html.contains("<nav") && html.contains("action=\"/logout\"")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_speak_french_first_and_english_on_request() {
+    let t = Setup::new().start().await;
+    let (_, _, html) = page(&t, None, "/login", None).await;
+    assert!(html.contains("<html lang=\"fr\">"), "{html}");
+    assert!(html.contains("Avec mot de passe et code"), "{html}");
+    assert!(html.contains("href=\"/lang/en?back=%2Flogin\""), "the switch comes back here: {html}");
+    let (_, _, html) = page(&t, None, "/login", Some("en")).await;
+    assert!(html.contains("<html lang=\"en\">") && html.contains("Sign in with a passkey"), "{html}");
+    // The browser's language when the agent chose none.
+    let resp = t.http.get(t.url("/login")).header("accept-language", "en-GB,en;q=0.9").send().await.unwrap();
+    assert!(resp.text().await.unwrap().contains("<html lang=\"en\">"));
+    // The switch remembers the choice and goes back, to our own pages only.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = http.get(t.url("/lang/en?back=/login")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/login");
+    assert!(resp.headers()["set-cookie"].to_str().unwrap().starts_with("vigie_lang=en;"));
+    let resp = http.get(t.url("/lang/fr?back=//evil.example/")).send().await.unwrap();
+    assert_eq!(resp.headers()["location"], "/scope", "never another site");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_shown_on_the_form_and_sign_out_is_confirmed() {
+    let t = Setup::new().start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
+    let issued = t.issue(&agent);
+    let code = t.code(&issued);
+    let (status, _, html) =
+        form(&t, None, "/login", &[("login", agent.login.as_str()), ("password", "not the password"), ("totp", &code)])
+            .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("action=\"/login\""), "the form again: {html}");
+    assert!(html.contains("id=\"login-error\""), "with the error on it: {html}");
+    assert!(html.contains(&format!("value=\"{}\"", agent.login.as_str())), "the login kept: {html}");
+    assert!(!html.contains("not the password"), "never the password");
+
+    t.clock().advance_millis(30_000);
+    let code = t.code(&issued);
+    let (status, location, _) = form(
+        &t,
+        None,
+        "/login",
+        &[("login", agent.login.as_str()), ("password", issued.password.expose()), ("totp", &code)],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/"));
+    t.clock().advance_millis(30_000); // the next sign-in needs a code of its own
+    let token = t.login(&agent).await;
+    let (status, location, _) = page(&t, Some(&token), "/", None).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/scope"), "an advisor's work is its scope");
+    let (status, location, _) = form(&t, Some(&token), "/logout", &[]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/login?signed_out=1"));
+    let (_, _, html) = page(&t, None, "/login?signed_out=1", None).await;
+    assert!(html.contains("Vous êtes déconnecté"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_land_on_the_accounts_page() {
+    let t = Setup::new().start().await;
+    let admin = t.agent_where(|a, o| a.role == Role::AccountAdmin && o.kind == OrgKind::Agency);
+    let token = t.passkey_session(&admin);
+    let (status, location, _) = page(&t, Some(&token), "/", None).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/accounts"));
+    let (status, _, html) = page(&t, Some(&token), "/accounts", None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("administrateur des comptes"), "the role in words: {html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_shows_labels_and_french_dates_and_error_pages_keep_the_menu() {
+    let t = Setup::new().start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
+    let person = t.app.store.person(in_scope).unwrap().unwrap();
+    let token = t.login(&agent).await;
+    let (status, _, html) = page(&t, Some(&token), &format!("/persons/{in_scope}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(has_menu(&html), "{html}");
+    assert!(html.contains("Date de naissance"), "{html}");
+    let born = person.birth_date;
+    let french = format!("{:02}/{:02}/{}", born.day(), u8::from(born.month()), born.year());
+    assert!(html.contains(&french), "a French date {french}: {html}");
+    for key in ["identity.ft_id", "contact.address.commune_code", "status.youth", "birth_date"] {
+        assert!(!html.contains(key), "an internal key {key} on the page: {html}");
+    }
+    // Out of reach: the refusal page, with the menu and the sign-out button.
+    let outside = t.outside_scope_of(&agent);
+    let (status, _, html) = page(&t, Some(&token), &format!("/persons/{outside}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(has_menu(&html), "{html}");
+    assert!(html.contains("data-problem=\"urn:vigie:problem:not-found\""), "{html}");
+    // Bad input too.
+    let (status, _, html) = page(&t, Some(&token), "/persons/not-an-id", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(has_menu(&html), "{html}");
+}
+
+/// Always asks for a fresh second factor.
+struct DemandStepUp;
+impl Detector for DemandStepUp {
+    fn assess(&self, _: &AccessEvent, _: &DetectContext) -> Verdict {
+        Verdict { action: VerdictAction::StepUp, reasons: vec!["test=1".into()] }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_step_up_says_why_and_goes_back_to_the_record_asked_for() {
+    let t = Setup::new().detector(Arc::new(DemandStepUp)).start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
+    let (token, _) = t.login_full(&agent).await;
+    let record = format!("/persons/{in_scope}");
+    let (status, _, html) = page(&t, Some(&token), &record, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{html}");
+    assert!(has_menu(&html), "the guard's page keeps the menu and the sign-out button: {html}");
+    assert!(html.contains("Confirmez votre identité"), "{html}");
+    assert!(!html.contains("POST /v1"), "no API path on a page: {html}");
+    let link = format!("/step-up?next={}", record.replace('/', "%2F"));
+    assert!(html.contains(&link), "the way on returns to the record: {html}");
+    let (status, _, html) = page(&t, Some(&token), &link, None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Vigie vous demande de confirmer"), "it says why: {html}");
+    assert!(html.contains(&format!("name=\"next\" value=\"{record}\"")), "{html}");
+    // Another site is never where a step-up leads.
+    let (_, _, html) = page(&t, Some(&token), "/step-up?next=//evil.example/", None).await;
+    assert!(html.contains("name=\"next\" value=\"/scope\""), "{html}");
+    t.clock().advance_millis(30_000);
+    let code = t.code(&t.last_issued(&agent));
+    let (status, location, html) = form(&t, Some(&token), "/step-up", &[("totp", &code), ("next", &record)]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, record.as_str()), "{html}");
+}
