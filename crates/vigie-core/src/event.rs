@@ -308,7 +308,12 @@ impl EventHead {
         let org_kind = *OrgKind::ALL.get(usize::from(b[41]).checked_sub(1)?)?;
         let role = *Role::ALL.get(usize::from(b[42]).checked_sub(1)?)?;
         let action = AccessAction::from_code(b[51])?;
-        let person = PersonId::new(u64_at(52)?);
+        // 0 is a lookup that matched nobody; anything else must be a valid id, not read as
+        // "nobody" (incident scoping would then miss a person who was read).
+        let person = match u64_at(52)? {
+            0 => None,
+            n => Some(PersonId::new(n)?),
+        };
         let returned = CategorySet::from_bits(b[61])?;
         let decision = Decision::from_code(*b.get(63)?)?;
         // n_reasons × (category, effect, u16 length, policy), then the verdict.
@@ -379,5 +384,103 @@ mod tests {
     fn decode_refuses_garbage() {
         assert!(EventHead::decode(&[]).is_none());
         assert!(EventHead::decode(&[2; 80]).is_none());
+    }
+
+    /// A person id above `i64::MAX` was read as "nobody" (the same flaw as the security event's
+    /// ids, which the `events` fuzz target found).
+    #[test]
+    fn a_person_id_out_of_range_is_refused_not_read_as_nobody() {
+        let mut out = Vec::new();
+        sample().encode(&mut out);
+        out[52] = 0x80;
+        assert_eq!(EventHead::decode(&out), None);
+        out[52..60].copy_from_slice(&[0; 8]);
+        assert_eq!(EventHead::decode(&out).map(|h| h.person), Some(None), "0 is still nobody");
+    }
+
+    mod properties {
+        use super::super::*;
+        use crate::relationship::RelationshipKind;
+        use proptest::prelude::*;
+
+        fn verdict_action() -> impl Strategy<Value = VerdictAction> {
+            prop::sample::select(vec![
+                VerdictAction::Allow,
+                VerdictAction::Friction,
+                VerdictAction::StepUp,
+                VerdictAction::Throttle,
+                VerdictAction::SuspendSession,
+                VerdictAction::SuspendAccount,
+            ])
+        }
+
+        fn reason() -> impl Strategy<Value = Reason> {
+            (
+                prop::sample::select(DataCategory::ALL.to_vec()),
+                prop::sample::select(vec![Effect::Permit, Effect::Forbid, Effect::NoPermit, Effect::EvalError]),
+                prop::option::of("\\PC{0,40}"),
+            )
+                .prop_map(|(category, effect, policy)| Reason {
+                    category,
+                    effect,
+                    policy: policy.map(Into::into),
+                })
+        }
+
+        prop_compose! {
+            fn access_event()(
+                at in any::<i64>(), request in any::<u128>(),
+                agent in 1..=i64::MAX as u64, org in 1..=i64::MAX as u64, session in any::<u64>(),
+                org_kind in prop::sample::select(OrgKind::ALL.to_vec()),
+                role in prop::sample::select(Role::ALL.to_vec()),
+                action in prop::sample::select(vec![AccessAction::View, AccessAction::LookupByNir, AccessAction::LookupByFtId, AccessAction::ScopeList]),
+                person in prop::option::of(1..=i64::MAX as u64),
+                requested in 0u8..32, returned in 0u8..32,
+                relationship in prop::option::of(prop::sample::select(RelationshipKind::ALL.to_vec())),
+                decision in prop::sample::select(vec![Decision::Allow, Decision::Deny, Decision::NoMatch, Decision::Error]),
+                reasons in prop::collection::vec(reason(), 0..6),
+                verdict in verdict_action(),
+                verdict_reasons in prop::collection::vec("\\PC{0,30}", 0..4),
+            ) -> AccessEvent {
+                AccessEvent {
+                    at: Timestamp(at),
+                    request: RequestId(request),
+                    actor: Actor {
+                        agent: AgentId::new(agent).unwrap(),
+                        org: OrgId::new(org).unwrap(),
+                        org_kind, role, session: SessionId(session),
+                    },
+                    action,
+                    person: person.and_then(PersonId::new),
+                    requested: CategorySet::from_bits(requested).unwrap(),
+                    returned: CategorySet::from_bits(returned).unwrap(),
+                    relationship, decision, reasons,
+                    verdict: Verdict { action: verdict, reasons: verdict_reasons },
+                }
+            }
+        }
+
+        proptest! {
+            /// Whatever the event, the head read back from its encoding is the event's: the
+            /// detector's replay and incident scoping see what the guard decided.
+            #[test]
+            fn the_head_decoded_from_an_encoding_is_the_events(e in access_event()) {
+                let mut out = Vec::new();
+                e.encode(&mut out);
+                let head = EventHead::decode(&out).expect("an encoded event decodes");
+                prop_assert_eq!(head, EventHead {
+                    at: e.at, request: e.request, agent: e.actor.agent, org: e.actor.org,
+                    org_kind: e.actor.org_kind, role: e.actor.role, action: e.action, person: e.person,
+                    returned: e.returned, decision: e.decision, verdict: e.verdict.action,
+                });
+                // An encoding cut anywhere before the verdict is refused, not read as another
+                // event (the head does not read the verdict's reasons after it).
+                let verdict_at = 65 + e.reasons.iter().map(|r| 4 + r.policy.as_deref().map_or(0, str::len)).sum::<usize>();
+                prop_assert_eq!(out[verdict_at], e.verdict.action.rank() + 1);
+                for cut in [0, 63, 64, verdict_at - 1, verdict_at] {
+                    prop_assert!(EventHead::decode(&out[..cut]).is_none(), "cut at {}", cut);
+                }
+            }
+        }
     }
 }

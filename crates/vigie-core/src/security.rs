@@ -180,10 +180,12 @@ impl SecurityEvent {
         }
         let at = Timestamp(r.u64()? as i64);
         let kind = SecurityKind::from_code(r.u8()?)?;
-        let agent = AgentId::new(r.u64()?);
-        let org = OrgId::new(r.u64()?);
+        // 0 is "none"; any other value must be a valid id (never read as "none": the ledger
+        // would then say no one did what someone did).
+        let agent = optional_id(r.u64()?, AgentId::new)?;
+        let org = optional_id(r.u64()?, OrgId::new)?;
         let session = Some(r.u64()?).filter(|s| *s != 0).map(SessionId);
-        let subject = AgentId::new(r.u64()?);
+        let subject = optional_id(r.u64()?, AgentId::new)?;
         let context = r.str()?;
         let n = r.u8()?;
         let mut details = Vec::with_capacity(usize::from(n));
@@ -192,6 +194,12 @@ impl SecurityEvent {
         }
         (r.at == b.len()).then_some(SecurityEvent { at, kind, agent, org, session, subject, context, details })
     }
+}
+
+/// An optional id as encoded: `Some(None)` for 0, `Some(Some(id))` for a valid id, `None` (not
+/// an encoding) for anything else.
+fn optional_id<T>(n: u64, id: impl Fn(u64) -> Option<T>) -> Option<Option<T>> {
+    if n == 0 { Some(None) } else { id(n).map(Some) }
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -270,6 +278,63 @@ mod tests {
             assert_eq!(SecurityKind::from_code(k.code()), Some(k));
         }
         assert_eq!(SecurityKind::from_code(0), None);
+    }
+
+    /// Found by the `events` fuzz target: an organization id above `i64::MAX` (no valid id)
+    /// was read as "no organization", and the event re-encoded to other bytes.
+    #[test]
+    fn an_id_out_of_range_is_refused_not_read_as_none() {
+        let mut out = Vec::new();
+        sample().encode(&mut out);
+        // agent at 10..18, org at 18..26, session at 26..34, subject at 34..42.
+        for at in [10, 18, 34] {
+            let mut b = out.clone();
+            b[at] = 0xf7;
+            assert_eq!(SecurityEvent::decode(&b), None, "id at byte {at}");
+        }
+        let mut none = out.clone();
+        none[18..26].copy_from_slice(&[0; 8]);
+        assert_eq!(SecurityEvent::decode(&none).and_then(|e| e.org), None);
+        assert!(SecurityEvent::decode(&none).is_some(), "0 is still \"no organization\"");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        prop_compose! {
+            fn security_event()(
+                at in any::<i64>(),
+                kind in prop::sample::select(SecurityKind::ALL.to_vec()),
+                agent in prop::option::of(1..=i64::MAX as u64),
+                org in prop::option::of(1..=i64::MAX as u64),
+                session in prop::option::of(1..=u64::MAX),
+                subject in prop::option::of(1..=i64::MAX as u64),
+                context in "\\PC{0,60}",
+                details in prop::collection::vec(("[a-z_]{1,12}", "\\PC{0,40}"), 0..8),
+            ) -> SecurityEvent {
+                SecurityEvent {
+                    at: Timestamp(at), kind,
+                    agent: agent.and_then(AgentId::new), org: org.and_then(OrgId::new),
+                    session: session.map(SessionId), subject: subject.and_then(AgentId::new),
+                    context, details,
+                }
+            }
+        }
+
+        proptest! {
+            /// A security event's encoding decodes to the same event, and only it does: one
+            /// byte more or less is refused.
+            #[test]
+            fn encode_then_decode_is_the_identity(e in security_event()) {
+                let mut out = Vec::new();
+                e.encode(&mut out);
+                prop_assert_eq!(SecurityEvent::decode(&out), Some(e));
+                prop_assert!(SecurityEvent::decode(&out[..out.len() - 1]).is_none());
+                out.push(0);
+                prop_assert!(SecurityEvent::decode(&out).is_none());
+            }
+        }
     }
 
     #[test]

@@ -353,7 +353,7 @@ impl Default for Config {
 impl Config {
     /// Loads `path` (if given) over the defaults, then the environment.
     pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
-        let mut config = match path {
+        let config = match path {
             Some(p) => {
                 let text =
                     std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
@@ -361,6 +361,17 @@ impl Config {
             }
             None => Config::default(),
         };
+        config.with_env(env)
+    }
+
+    /// Reads a `vigie.toml`'s text over the defaults, then the environment, and checks it: what
+    /// [`Config::load`] does after reading the file (the fuzz target's way in).
+    pub fn from_text(text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        parse_toml(text)?.with_env(env)
+    }
+
+    fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let config = &mut self;
         if let Some(v) = env("VIGIE_DATA_DIR") {
             config.data_dir = PathBuf::from(v);
         }
@@ -398,7 +409,7 @@ impl Config {
             };
         }
         config.check()?;
-        Ok(config)
+        Ok(self)
     }
 
     fn check(&self) -> anyhow::Result<()> {

@@ -761,6 +761,45 @@ mod tests {
         assert_eq!(decode(b"VGDX").unwrap_err(), SnapshotError::BadMagic);
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+            /// Whatever traffic built the state, its snapshot decodes to a state that holds the
+            /// same accounts and remembered persons, and encodes to a snapshot of the same size.
+            #[test]
+            fn any_traffics_state_round_trips(
+                mut reads in prop::collection::vec((1u64..7, 0i64..10 * DAY, 0u8..4, 1u64..300, any::<bool>()), 0..400),
+                position in -(1i64 << 47)..(1i64 << 47),
+            ) {
+                reads.sort_by_key(|r| r.1);
+                let d = detector();
+                for (agent, at, action, person, allowed) in reads {
+                    let kind = OrgKind::ALL[agent as usize % OrgKind::ALL.len()];
+                    let action = [AccessAction::View, AccessAction::LookupByNir, AccessAction::LookupByFtId, AccessAction::ScopeList][usize::from(action)];
+                    let person = (action != AccessAction::LookupByNir || allowed).then_some(person);
+                    d.assess(&event(&actor(agent, 1 + agent % 3, kind), at, action, person, allowed), &ctx(agent));
+                }
+                let bytes = snapshot(&d, position);
+                let (state, decoded_position) = decode(&bytes).unwrap();
+                prop_assert_eq!(decoded_position, position);
+                let restored = ExfiltrationDetector::with_state(d.config().clone(), state);
+                prop_assert_eq!(snapshot(&restored, position).len(), bytes.len());
+                let (m0, m1) = (d.memory(), restored.memory());
+                prop_assert_eq!((m0.accounts, m0.distinct_persons), (m1.accounts, m1.distinct_persons));
+                let places = |d: &ExfiltrationDetector| {
+                    let mut v = d.with_state_ref(|s| s.places.iter().collect::<Vec<_>>()).unwrap();
+                    v.sort_unstable();
+                    v
+                };
+                prop_assert_eq!(places(&d), places(&restored));
+            }
+        }
+    }
+
     /// Re-signs a changed body, as a buggy writer would: the parser itself must hold.
     fn resign(mut b: Vec<u8>) -> Vec<u8> {
         let n = b.len() - CHECKSUM;
