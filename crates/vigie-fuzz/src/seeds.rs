@@ -312,35 +312,51 @@ fn dbsc() -> Vec<Seed> {
 }
 
 fn http_bodies() -> Vec<Seed> {
-    // `route | flags | bytes`, route indexes into the target's table.
-    let with = |route: u8, s: &str| [&[route, 0][..], s.as_bytes()].concat();
+    // `route | flags | bytes`.
+    let with = |path: &str, s: &str| [&[targets::http::route(path), 0][..], s.as_bytes()].concat();
     vec![
-        ("login".into(), with(0, r#"{"login":"jean.dupont","password":"correct horse battery","totp":"123456"}"#)),
+        (
+            "login".into(),
+            with("/v1/login", r#"{"login":"jean.dupont","password":"correct horse battery","totp":"123456"}"#),
+        ),
         (
             "lookup-nir".into(),
-            with(1, r#"{"nir":"2 06 12 75 111 005 64","birth_date":"2006-12-01","fields":["identity","contact"]}"#),
+            with(
+                "/v1/lookup",
+                r#"{"nir":"2 06 12 75 111 005 64","birth_date":"2006-12-01","fields":["identity","contact"]}"#,
+            ),
         ),
-        ("lookup-ft-id".into(), with(1, r#"{"ft_id":"1234567A","birth_date":"1990-02-28"}"#)),
-        ("step-up".into(), with(2, r#"{"totp":"654321"}"#)),
+        ("lookup-ft-id".into(), with("/v1/lookup", r#"{"ft_id":"1234567A","birth_date":"1990-02-28"}"#)),
+        ("step-up".into(), with("/v1/step-up", r#"{"totp":"654321"}"#)),
         (
             "passkey-finish".into(),
             with(
-                3,
+                "/v1/login/passkey/finish",
                 r#"{"ceremony":"c1","credential":{"id":"AA","rawId":"AA","type":"public-key","response":{"authenticatorData":"AA","clientDataJSON":"AA","signature":"AA"}}}"#,
             ),
         ),
-        ("register-start".into(), with(5, r#"{"label":"YubiKey 5"}"#)),
+        ("register-start".into(), with("/v1/passkeys/register/start", r#"{"label":"YubiKey 5"}"#)),
         (
             "account-request".into(),
             with(
-                7,
+                "/v1/account-requests",
                 r#"{"login":"new.agent","display_name":"New Agent","email":"new.agent@agence.example","role":"advisor","team":"T1","justification":"arrivée"}"#,
             ),
         ),
-        ("enrol-password".into(), with(8, r#"{"password":"a long enough passphrase"}"#)),
-        ("person-id".into(), with(11, "P12")),
-        ("scope-query".into(), with(12, "limit=20&after=P10")),
-        ("login-form".into(), with(14, "login=jean.dupont&password=x&totp=123456")),
-        ("step-up-form".into(), with(15, "totp=123456&next=/persons/P12")),
+        ("enrol-password".into(), with("/v1/enrol/fuzz-token/password", r#"{"password":"a long enough passphrase"}"#)),
+        ("person-id".into(), with("/v1/persons/{}", "P12")),
+        ("scope-query".into(), with("/v1/scope?{}", "limit=20&after=P10")),
+        ("agent-sessions".into(), with("/v1/agents/{}/sessions", "A7")),
+        ("organization-freeze".into(), with("/v1/organizations/{}/freeze", "O3")),
+        ("login-form".into(), with("/login", "login=jean.dupont&password=x&totp=123456")),
+        ("step-up-form".into(), with("/step-up", "totp=123456&next=/persons/P12")),
+        (
+            "request-form".into(),
+            with(
+                "/accounts/requests",
+                "login=new.agent&display_name=N&email=n%40agence.example&role=advisor&justification=x",
+            ),
+        ),
+        ("person-page".into(), with("/persons/{}", "P12")),
     ]
 }

@@ -220,7 +220,14 @@ impl ExfiltrationDetector {
         let mut applied = 0;
         for h in heads {
             let at = h.at.millis();
-            if now.millis() - at >= REPLAY_MS || at <= after {
+            // The times come from the ledger's files: one no clock could have stamped (further
+            // than a snapshot's bound from the epoch) is skipped, not subtracted from now (which
+            // overflowed on i64::MIN) nor carried into windows and until-times.
+            if at.unsigned_abs() >= snapshot::TIME_BOUND {
+                continue;
+            }
+            let age = now.millis().saturating_sub(at);
+            if age >= REPLAY_MS || at <= after {
                 continue;
             }
             let peer = (h.org_kind, h.role);
@@ -239,12 +246,12 @@ impl ExfiltrationDetector {
             if h.verdict.rank() >= VerdictAction::StepUp.rank() {
                 a.day.flagged = true;
             }
-            if h.verdict.rank() >= VerdictAction::SuspendSession.rank() && now.millis() - at < SUSPICION_MS {
+            if h.verdict.rank() >= VerdictAction::SuspendSession.rank() && age < SUSPICION_MS {
                 st.suspects.insert(h.agent, at + SUSPICION_MS);
             }
             if let Some(p) = person {
                 let last = st.places.get(h.agent.get(), p.get());
-                if now.millis() - at < WEEK_MS {
+                if age < WEEK_MS {
                     a.persons.touch(&mut st.places, h.agent, p, h.at);
                 }
                 count_release(a, at, last);

@@ -44,7 +44,7 @@ const HEADER: usize = 4 + 1 + 8;
 const CHECKSUM: usize = 32;
 /// Times are milliseconds since the epoch or `i64::MIN` ("never"): anything further than
 /// 2^48 ms (about 8,900 years) from the epoch is refused, so that differences never overflow.
-const TIME_BOUND: u64 = 1 << 48;
+pub(crate) const TIME_BOUND: u64 = 1 << 48;
 
 /// What is wrong with a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

