@@ -61,10 +61,16 @@ impl AccountStore for Store {
     fn credentials(&self, agent: AgentId) -> Result<Option<Credentials>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt =
-                conn.prepare_cached("SELECT password_hash, totp_secret FROM credentials WHERE agent = ?1")?;
+                conn.prepare_cached("SELECT password_hash, totp_secret, totp_key FROM credentials WHERE agent = ?1")?;
             let mut rows = stmt.query([agent.as_i64()])?;
             let Some(row) = rows.next()? else { return Ok(None) };
-            let secret: Vec<u8> = row.get(1)?;
+            let sealed: Vec<u8> = row.get(1)?;
+            // Every row is sealed when the database is opened: a clear one now was written
+            // behind this process's back, and is not trusted.
+            let key: String = row
+                .get::<_, Option<String>>(2)?
+                .ok_or_else(|| corrupt(format!("credentials.totp_secret of {agent} is not sealed")))?;
+            let secret = self.secrets.open(agent, &key, &sealed)?;
             let totp = TotpSecret::from_bytes(&secret)
                 .ok_or_else(|| corrupt(format!("credentials.totp_secret of {agent}")))?;
             Ok(Some(Credentials { password: PasswordHash(row.get(0)?), totp }))
@@ -79,13 +85,15 @@ impl AccountStore for Store {
         credentials: &Credentials,
         changed_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
+        let (key, sealed) = self.secrets.seal(agent.as_i64(), credentials.totp.as_bytes())?;
         self.with_conn(|conn| {
             let tx = conn.unchecked_transaction()?;
             tx.prepare_cached(
-                "INSERT INTO credentials (agent, password_hash, totp_secret) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (agent) DO UPDATE SET password_hash = excluded.password_hash, totp_secret = excluded.totp_secret",
+                "INSERT INTO credentials (agent, password_hash, totp_secret, totp_key) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (agent) DO UPDATE SET password_hash = excluded.password_hash, \
+                 totp_secret = excluded.totp_secret, totp_key = excluded.totp_key",
             )?
-            .execute((agent.as_i64(), &credentials.password.0, credentials.totp.as_bytes()))
+            .execute((agent.as_i64(), &credentials.password.0, &sealed, key.to_string()))
             .map_err(|e| no_such_agent(e, agent))?;
             tx.prepare_cached(CREDENTIAL_CHANGED_SQL)?.execute((agent.as_i64(), changed_at.map(Timestamp::millis)))?;
             tx.commit()?;

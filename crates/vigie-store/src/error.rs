@@ -28,6 +28,10 @@ pub enum OpenError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", path.display())]
     Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("keyring {}", .0)]
+    Keyring(#[from] crate::keyring::KeyringError),
+    #[error("keyring {}: {reason}", path.display())]
+    Secrets { path: PathBuf, reason: String },
 }
 
 impl OpenError {

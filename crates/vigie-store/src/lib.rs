@@ -14,6 +14,7 @@
 mod accounts;
 mod codec;
 mod error;
+mod keyring;
 mod lifecycle;
 mod load;
 mod open;
@@ -23,17 +24,20 @@ mod progress;
 mod registry;
 mod schema;
 mod scope;
+mod sealed;
 mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{LoadError, OpenError};
+pub use keyring::{KeyId, KeyringError, SECRETS_KEY_FILE};
 pub use load::{LoadOptions, Loader};
 pub use plan::QueryPlan;
 pub use progress::{LoadPhase, Progress};
 pub use schema::SCHEMA_VERSION;
 pub use scope::Reach;
+pub use sealed::Rotation;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "vigie.db";
@@ -51,11 +55,14 @@ pub struct OpenOptions {
     pub quick_check: bool,
     /// How long a statement waits for a lock held by another connection before failing.
     pub busy_timeout: Duration,
+    /// The keyring sealing second-factor secrets (see `keyring.rs`); `<dir>/secrets.key` if
+    /// `None`. Created (0600) with the first secret sealed.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { pool_size: 8, quick_check: true, busy_timeout: Duration::from_secs(5) }
+        OpenOptions { pool_size: 8, quick_check: true, busy_timeout: Duration::from_secs(5), secrets_key_file: None }
     }
 }
 
@@ -63,6 +70,7 @@ impl Default for OpenOptions {
 pub struct Store {
     path: PathBuf,
     pool: pool::Pool,
+    secrets: sealed::Secrets,
 }
 
 impl std::fmt::Debug for Store {
@@ -99,6 +107,18 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The keyring file sealing second-factor secrets (it may not exist yet).
+    pub fn secrets_key_path(&self) -> &Path {
+        self.secrets.path()
+    }
+
+    /// Re-seals every stored second-factor secret under a new key and retires the keyring's
+    /// other keys. Meant for the operator's command, with the server stopped: a running server
+    /// keeps the keys it loaded and could not open the re-sealed rows.
+    pub fn rotate_secrets_key(&self) -> Result<Rotation, vigie_core::ports::StoreError> {
+        self.with_conn(|conn| self.secrets.rotate(conn))
     }
 
     /// Runs `f` on a pooled connection, turning its failure into the ports' error.

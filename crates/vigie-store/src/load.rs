@@ -75,7 +75,7 @@ const INSERT_RELATIONSHIP: &str = "INSERT INTO relationships (kind, person, org,
 
 impl Loader {
     pub(crate) fn start(dir: &Path, options: &LoadOptions) -> Result<Loader, LoadError> {
-        fs::create_dir_all(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
+        create_private_dir(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
         let target = dir.join(DB_FILE);
         if target.exists() && !options.replace {
             return Err(LoadError::Exists { path: target });
@@ -86,6 +86,9 @@ impl Loader {
             let path = partial.clone();
             move |source| LoadError::Sqlite { path, what, source }
         };
+        // Created first, empty and 0600 whatever the umask: SQLite gives its journal, WAL and
+        // shared-memory files the database file's mode, so all of them are the owner's only.
+        create_private_file(&partial).map_err(|source| LoadError::Io { path: partial.clone(), source })?;
         let conn = Connection::open(&partial).map_err(err("creating the file"))?;
         // Why each setting: nobody else may open the partial file (exclusive); a crash only
         // loses this file, so no journal and no syncs; a 256 MiB page cache and two sorter
@@ -335,6 +338,32 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// Creates `dir` (and missing parents) as 0700: the data directory holds every person's record
+/// and every agent's credentials. An existing directory is left as it is (the server refuses to
+/// start on one that others can read).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates an empty file readable and writable by the owner only.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop)
 }
 
 /// fsync of a file or (on Unix) a directory, so a rename is durable.

@@ -7,8 +7,10 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::OpenError;
+use crate::keyring::SECRETS_KEY_FILE;
 use crate::pool::Pool;
 use crate::schema::{self, APPLICATION_ID, SCHEMA_VERSION};
+use crate::sealed::Secrets;
 use crate::{DB_FILE, OpenOptions, PARTIAL_FILE, Store};
 
 pub(crate) fn open(dir: &Path, options: &OpenOptions) -> Result<Store, OpenError> {
@@ -50,8 +52,19 @@ pub(crate) fn open(dir: &Path, options: &OpenOptions) -> Result<Store, OpenError
         OpenError::Sqlite { path, source } => OpenError::Migration { path, version, source },
         other => other,
     })?;
+    // Second-factor secrets: the keyring must open every sealed row, and rows still clear (from
+    // before sealing) are sealed now, before anything reads them.
+    let key_path = options.secrets_key_file.clone().unwrap_or_else(|| dir.join(SECRETS_KEY_FILE));
+    let secrets = Secrets::load(&key_path)?;
+    secrets.check(&conn).map_err(|reason| OpenError::Secrets { path: key_path.clone(), reason })?;
+    let sealed = secrets
+        .seal_clear_rows(&conn)
+        .map_err(|e| OpenError::Secrets { path: key_path.clone(), reason: format!("sealing clear secrets: {e}") })?;
+    if sealed > 0 {
+        tracing::warn!(rows = sealed, keyring = %key_path.display(), "TOTP secrets stored in clear were sealed");
+    }
     let pool = Pool::new(path.clone(), conn, options.pool_size, options.busy_timeout);
-    Ok(Store { path, pool })
+    Ok(Store { path, pool, secrets })
 }
 
 /// `PRAGMA quick_check`: every page and record well-formed (not the index-to-table

@@ -23,7 +23,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 -- Partner organizations and agencies. A partner whose contract ended keeps its row (the
@@ -294,6 +294,15 @@ CREATE TABLE org_freezes (
 ) STRICT
 "#;
 
+/// Second-factor secrets sealed at rest (`sealed.rs`).
+///
+/// `totp_key` names the keyring key a row's `totp_secret` is sealed under; `NULL` marks a
+/// secret still in clear, written before this version, which the store seals when it opens the
+/// database (SQL alone cannot: the key is not in the database).
+const V4: &str = r#"
+ALTER TABLE credentials ADD COLUMN totp_key TEXT CHECK (totp_key IS NULL OR length(totp_key) = 8)
+"#;
+
 /// Settings of every connection (those not stored in the file).
 pub(crate) fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
@@ -382,7 +391,7 @@ mod tests {
         )
         .unwrap();
         migrate(&conn).unwrap();
-        assert_eq!(version(&conn).unwrap(), 3);
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
         let row: (i64, Option<String>, Option<i64>, i64, Option<i64>) = conn
             .query_row(
                 "SELECT network_key, sign_in_ua_family, previous_sign_in_ms, concurrent_sessions, credential_changed_at_ms                  FROM sessions",
@@ -399,5 +408,27 @@ mod tests {
         assert!(conn.execute("INSERT INTO org_freezes VALUES (1, 6, 'again', NULL)", []).is_err(), "one per org");
         assert!(conn.execute("INSERT INTO org_freezes VALUES (9, 6, 'x', NULL)", []).is_err(), "unknown org");
         assert!(conn.execute("UPDATE sessions SET concurrent_sessions = 256", []).is_err(), "capped");
+    }
+
+    /// A V3 database's clear TOTP secret reaches V4 marked clear (`totp_key` NULL), for the
+    /// store to seal at open; a key id is eight characters.
+    #[test]
+    fn v4_marks_existing_totp_secrets_clear() {
+        let conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..3].iter().enumerate() {
+            conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO organizations VALUES (1, 'agency', 'Agence', 1); \
+             INSERT INTO agents (id, login, display_name, email, org, role, active) VALUES (1, 'a.b', 'A B', 'a@b.fr', 1, 'advisor', 1); \
+             INSERT INTO credentials (agent, password_hash, totp_secret) VALUES (1, 'h', zeroblob(20));",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), 4);
+        let key: Option<String> = conn.query_row("SELECT totp_key FROM credentials", [], |r| r.get(0)).unwrap();
+        assert_eq!(key, None);
+        assert!(conn.execute("UPDATE credentials SET totp_key = 'abc'", []).is_err(), "eight hex digits");
+        conn.execute("UPDATE credentials SET totp_key = '0a1b2c3d'", []).unwrap();
     }
 }
