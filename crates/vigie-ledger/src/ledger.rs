@@ -4,7 +4,7 @@
 //! written and synced, and fails closed (an error, never a silent drop) once the writer has
 //! failed. One process holds a ledger directory at a time, through a lock file.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -126,14 +126,14 @@ impl Ledger {
             move |source| OpenError::Io { path, source }
         };
         if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io(dir))?;
+            crate::private::create_dir_all(dir).map_err(io(dir))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
                 recover::sync_dir(parent).map_err(io(parent))?;
             }
         }
         let lock_path = dir.join(LOCK_FILE);
         let lock =
-            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+            crate::private::file().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

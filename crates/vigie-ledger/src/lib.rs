@@ -47,11 +47,13 @@
 
 mod entries;
 mod error;
+mod evidence;
 mod format;
 mod key;
 mod ledger;
 pub mod merkle;
 pub mod note;
+mod private;
 mod proof;
 mod recover;
 mod scan;

@@ -3,8 +3,10 @@
 //!
 //! A crash can only tear the batch being written when it happened, and that batch is always at
 //! the end of the last segment (segments are synced before the next one is created, and
-//! created whole under a temporary name). So damage there, with no valid record after it, is a
-//! torn write of entries nobody was told were durable: it is cut and reported. Damage anywhere
+//! created whole under a temporary name). So damage there, with no valid record after it and
+//! after every published checkpoint, is most likely a torn write: it is kept aside
+//! (`evidence`), cut and reported for what it is known to be, entries no checkpoint covers
+//! (whether one was acknowledged, or removed by an intruder, the disk cannot say). Damage anywhere
 //! else, or followed by a valid record, is corruption or tampering: the ledger refuses to open and
 //! names the segment, entry and byte, because writing after it would bury the evidence. Then the
 //! log must contain every checkpoint published (by us, or held by a witness directory): a log
@@ -14,7 +16,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Corruption, Fault, OpenError, VerifyError};
+use crate::error::{Fault, OpenError, VerifyError};
+use crate::evidence;
 use crate::format::{self, HEADER_LEN, SegmentHeader};
 use crate::scan::{Published, TileMode, TreePass};
 use crate::tiles::TreeState;
@@ -39,17 +42,59 @@ pub struct OpenReport {
     pub checkpoints_checked: Vec<(PathBuf, u64)>,
 }
 
-/// A torn write cut from the end of the last segment.
+/// Damage at the end of the last segment, after the last published checkpoint, that was cut.
+///
+/// What is known: the bytes come after every checkpoint the ledger and its witness directories
+/// hold, so none of them covers these entries. What is not: whether any of them had been
+/// acknowledged (a crash after the reply, before a checkpoint), or was damaged by someone with
+/// access to the disk rather than by a crash. [`TornTail::describe`] says exactly that.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TornTail {
     pub segment: PathBuf,
     /// Byte offset where the segment now ends.
     pub offset: u64,
-    /// Index the first cut record would have had; no cut record was ever acknowledged.
+    /// Index the first cut record would have had.
     pub first_index: u64,
+    /// At most this many entries were in the cut bytes (indexes `first_index` onwards).
+    pub max_entries: u64,
     /// Bytes removed.
     pub bytes: u64,
     pub fault: Fault,
+    /// The largest tree size of the published checkpoints (the ledger's own and its witness
+    /// directories'); `None` if there was none.
+    pub checkpoint_size: Option<u64>,
+    /// Where the cut bytes were kept (in the ledger directory, 0600).
+    pub kept: PathBuf,
+}
+
+impl TornTail {
+    /// The last index the cut bytes may have held.
+    pub fn last_index(&self) -> u64 {
+        self.first_index + self.max_entries.saturating_sub(1)
+    }
+
+    /// One line saying what was cut and what is known about it, and no more.
+    pub fn describe(&self) -> String {
+        let checkpoint = match self.checkpoint_size {
+            Some(size) => format!("the last published checkpoint (tree size {size})"),
+            None => "any published checkpoint".to_owned(),
+        };
+        format!(
+            "cut {} damaged bytes from the end of {} (from offset {}, {}): up to {} {}, indexes {} to {}, written \
+             after {checkpoint}, so no checkpoint and no witness directory covers them; whether any of them had been \
+             acknowledged before the stop, or was removed by someone with access to the disk, cannot be known from \
+             the disk; the bytes are kept in {}",
+            self.bytes,
+            self.segment.display(),
+            self.offset,
+            self.fault,
+            self.max_entries,
+            if self.max_entries == 1 { "entry" } else { "entries" },
+            self.first_index,
+            self.last_index(),
+            self.kept.display()
+        )
+    }
 }
 
 /// The state the writer resumes from.
@@ -81,7 +126,7 @@ pub(crate) fn create_segment(dir: &Path, number: u32, header: &SegmentHeader) ->
         return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{} exists", path.display())));
     }
     // Not in append mode: the writer writes at its own offset, over the zeros it reserves.
-    let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+    let mut file = crate::private::file().write(true).create_new(true).open(&temp)?;
     file.write_all(&header.encode())?;
     file.sync_all()?;
     fs::rename(&temp, &path)?;
@@ -130,9 +175,21 @@ pub(crate) fn recover(dir: &Path, published: &[Published]) -> Result<Recovered, 
                         if format::valid_record_follows(&tail) {
                             return Err(OpenError::Corrupt(c));
                         }
+                        // Kept aside before it is cut: evidence, whatever it turns out to be.
+                        let max_entries = evidence::max_entries(&tail);
+                        let kept = evidence::keep(dir, &tail, c.index, max_entries).map_err(io(dir))?;
                         cut(&last.path, c.offset)?;
                         let end = c.offset;
-                        report.torn_tail = Some(torn_tail(c, tail.len() as u64));
+                        report.torn_tail = Some(TornTail {
+                            segment: c.segment,
+                            offset: c.offset,
+                            first_index: c.index,
+                            max_entries,
+                            bytes: tail.len() as u64,
+                            fault: c.fault,
+                            checkpoint_size: published.iter().map(|p| p.checkpoint.size).max(),
+                            kept,
+                        });
                         break end;
                     }
                     Err(e) => return Err(e.into()),
@@ -175,10 +232,6 @@ fn repair_tiles(dir: &Path, entries: u64) -> Result<Vec<PathBuf>, OpenError> {
         return Err(OpenError::Io { path, source });
     }
     Ok(pass.tiles_repaired)
-}
-
-fn torn_tail(c: Corruption, bytes: u64) -> TornTail {
-    TornTail { segment: c.segment, offset: c.offset, first_index: c.index, bytes, fault: c.fault }
 }
 
 fn read_tail(path: &Path, offset: u64) -> Result<Vec<u8>, OpenError> {

@@ -125,7 +125,7 @@ impl KeyRing {
         use rand::RngCore;
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        fs::create_dir_all(&self.dir)?;
+        crate::private::create_dir_all(&self.dir)?;
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -12,7 +12,7 @@
 //! is rewritten at the next start, and a tile that disagrees with the entries is named by
 //! `verify`. Proofs read their hashes from the tiles and never re-hash the log.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -128,9 +128,9 @@ impl TreeState {
 pub fn write_tile(dir: &Path, tile: &Tile) -> io::Result<()> {
     let path = dir.join(tile.path());
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+        crate::private::create_dir_all(parent)?;
     }
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&path)?;
+    let mut file = crate::private::file().write(true).create(true).truncate(true).open(&path)?;
     file.write_all(&tile.bytes())
 }
 

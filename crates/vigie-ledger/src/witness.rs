@@ -38,11 +38,14 @@ pub enum Witness {
 }
 
 /// Writes `bytes` to `path` atomically: a synced temporary file renamed into place, then the
-/// directory synced.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// directory synced. `private`: the file is the owner's only (the ledger's own directory);
+/// otherwise the directory's owner's umask decides (a witness directory).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+    let _ = fs::remove_file(&tmp);
+    let mut options = if private { crate::private::file() } else { OpenOptions::new() };
+    let mut file = options.write(true).create_new(true).open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(&tmp, path)?;
@@ -98,9 +101,9 @@ impl Publisher {
                 .is_ok();
         }
         let note = Checkpoint { origin: self.signer.name().to_owned(), size, root }.sign(&self.signer);
-        write_atomically(&self.dir.join(CHECKPOINT_FILE), note.as_bytes())?;
+        write_atomically(&self.dir.join(CHECKPOINT_FILE), note.as_bytes(), true)?;
         for d in &self.directories {
-            write_atomically(&d.join(CHECKPOINT_FILE), note.as_bytes())?;
+            write_atomically(&d.join(CHECKPOINT_FILE), note.as_bytes(), false)?;
             let mut history = OpenOptions::new().create(true).append(true).open(d.join(HISTORY_FILE))?;
             history.write_all(format!("{}\n{note}", note.len()).as_bytes())?;
             history.sync_data()?;

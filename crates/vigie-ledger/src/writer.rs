@@ -245,7 +245,12 @@ impl Writer {
         let mut buf = Vec::new();
         let mut full = Vec::new();
         loop {
-            let first = match self.requests.recv_timeout(self.config.checkpoint_interval) {
+            let wait = until_checkpoint(
+                self.tree.size() > self.published.0,
+                self.published.1.elapsed(),
+                self.config.checkpoint_interval,
+            );
+            let first = match self.requests.recv_timeout(wait) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => {
                     // A checkpoint handed over but not published (it failed) is offered again.
@@ -480,6 +485,15 @@ pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: A
     }
 }
 
+/// How long the writer waits for a request before handing over a checkpoint: when the tree has
+/// grown since the last one, only what is left of the interval since that one, so that an
+/// entry waits at most one interval for a checkpoint (waiting a whole interval after each
+/// request let entries arriving just under an interval apart wait nearly two); otherwise the
+/// whole interval (nothing to publish, no checkpoint).
+fn until_checkpoint(grown: bool, since_last: Duration, interval: Duration) -> Duration {
+    if grown { interval.saturating_sub(since_last) } else { interval }
+}
+
 fn acknowledge(batch: &mut Vec<Request>, mut first: u64) {
     for request in batch.drain(..) {
         let count = request.leaves.len() as u64;
@@ -492,5 +506,28 @@ fn acknowledge(batch: &mut Vec<Request>, mut first: u64) {
 fn fail_all(batch: &mut Vec<Request>, reason: &str) {
     for request in batch.drain(..) {
         request.reply.send(Err(LedgerError(reason.to_owned())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry waits at most one checkpoint interval for its checkpoint: after a request, the
+    /// writer waits only the rest of the interval since the last checkpoint.
+    #[test]
+    fn a_grown_tree_waits_only_the_rest_of_the_interval() {
+        let s = Duration::from_millis;
+        // (tree grown since the last checkpoint, time since it) → wait before handing one over
+        for (grown, since, wait) in [
+            (false, s(0), s(1000)),
+            (false, s(5000), s(1000)),
+            (true, s(0), s(1000)),
+            (true, s(900), s(100)),
+            (true, s(1000), s(0)),
+            (true, s(3000), s(0)),
+        ] {
+            assert_eq!(until_checkpoint(grown, since, s(1000)), wait, "grown {grown}, {since:?} since");
+        }
     }
 }

@@ -153,8 +153,8 @@ fn reserved_zeros_left_by_a_crash_are_appended_over() {
     assert_eq!(verify(dir.path()).unwrap().entries, 15);
 }
 
-/// A byte that is not zero in the reserve is not a record: cut as a torn tail (nothing after the
-/// last record was ever acknowledged), and every record before it kept.
+/// A byte that is not zero in the reserve is not a record: cut as a torn tail, kept aside, and
+/// reported for what it is known to be; every record before it kept.
 #[test]
 fn a_stray_byte_in_reserved_zeros_is_cut_as_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
@@ -168,6 +168,26 @@ fn a_stray_byte_in_reserved_zeros_is_cut_as_a_torn_tail() {
     assert_eq!(ledger.head().count, 10);
     let torn = ledger.open_report().torn_tail.clone().expect("the stray byte is reported");
     assert_eq!((torn.first_index, torn.offset, torn.bytes), (10, logical, 5_000));
+    // What is known, and only that: after the checkpoint of 10 entries, at most as many
+    // entries as the smallest records (18 bytes) fit before the stray byte.
+    assert_eq!(torn.checkpoint_size, Some(10));
+    assert_eq!((torn.max_entries, torn.last_index()), (4_321 / 18 + 1, 10 + 4_321 / 18));
+    let line = torn.describe();
+    for needed in
+        ["5000 damaged bytes", "up to 241 entries, indexes 10 to 250", "tree size 10", "cannot be known", "torn-"]
+    {
+        assert!(line.contains(needed), "{needed}: {line}");
+    }
+    assert!(!line.contains("never acknowledged") && !line.contains('\n'), "{line}");
+    // The cut bytes are kept aside, whole, owner-only, under a name with the time and indexes.
+    assert_eq!(torn.kept.parent(), Some(dir.path()));
+    assert!(torn.kept.file_name().unwrap().to_str().unwrap().ends_with("-entries-10-250.bin"), "{torn:?}");
+    assert_eq!(fs::read(&torn.kept).unwrap(), bytes[logical as usize..]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&torn.kept).unwrap().permissions().mode() & 0o777, 0o600);
+    }
     drop(ledger);
     assert_eq!(fs::metadata(&seg).unwrap().len(), logical);
     assert_eq!(verify(dir.path()).unwrap().entries, 10);
