@@ -1,6 +1,8 @@
 //! One alert: a verdict other than a plain allow, with who it concerns and why, as the SIEM and
 //! the console see it. Two kinds of events raise one: an access on the guarded path
-//! (`event: "access"`) and an account-lifecycle action (`event: "lifecycle"`).
+//! (`event: "access"`) and an account-lifecycle action (`event: "lifecycle"`). The server itself
+//! raises the third kind (`event: "system"`): something about its own evidence that a security
+//! team must look at, such as ledger entries cut at start.
 
 use serde::Serialize;
 use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
@@ -29,7 +31,7 @@ pub struct Alert {
     /// Decided in shadow mode: logged, not enforced.
     pub shadow: bool,
     pub reasons: Vec<String>,
-    /// `access` or `lifecycle`.
+    /// `access`, `lifecycle` or `system`.
     pub event: &'static str,
     /// The verdict the detector reached before shadow mode: `verdict` itself, or for a shadow
     /// decision the one it would have enforced. Sets the alert's urgency.
@@ -75,6 +77,30 @@ impl Alert {
             reasons: v.reasons.clone(),
             event: "lifecycle",
             decided: decided(v),
+        }
+    }
+
+    /// An alert about the server's own evidence, concerning no account: `agent` and
+    /// `organization` are empty, `action` says what happened (e.g. `ledger_tail_cut`), `verdict`
+    /// is `alert`, and the reasons carry the facts. Always leaves the process, at syslog
+    /// severity alert.
+    pub fn system(at_ms: i64, action: &'static str, reasons: Vec<String>) -> Alert {
+        Alert {
+            at: vigie_core::time::Timestamp(at_ms).to_string(),
+            at_ms,
+            agent: String::new(),
+            organization: String::new(),
+            organization_kind: None,
+            role: None,
+            session: None,
+            request: None,
+            action,
+            person: None,
+            verdict: "alert",
+            shadow: false,
+            reasons,
+            event: "system",
+            decided: VerdictAction::SuspendAccount,
         }
     }
 
@@ -190,6 +216,21 @@ mod tests {
             assert!(json[absent].is_null(), "{absent}: {json}");
         }
         assert!(json.get("decided").is_none(), "internal: {json}");
+    }
+
+    #[test]
+    fn a_system_alert_concerns_no_account_and_is_urgent() {
+        let a = Alert::system(1_780_000_000_000, "ledger_tail_cut", vec!["bytes=120".into()]);
+        assert!(a.leaves_the_process());
+        assert_eq!(crate::syslog::Severity::of(&a), crate::syslog::Severity::Alert);
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            (&json["event"], &json["action"], &json["verdict"]),
+            (&"system".into(), &"ledger_tail_cut".into(), &"alert".into())
+        );
+        assert_eq!((&json["agent"], &json["organization"]), (&"".into(), &"".into()));
+        assert_eq!(json["reasons"][0], "bytes=120");
+        assert!(json["at"].as_str().unwrap().starts_with("2026-"), "{json}");
     }
 
     #[test]

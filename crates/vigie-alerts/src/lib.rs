@@ -77,6 +77,23 @@ pub struct Alerter {
     pub delivered: Arc<AtomicU64>,
     /// Attempts at a remote sink that failed (each retry and each final failure).
     pub failed_attempts: Arc<AtomicU64>,
+    /// Disconnected when the worker has finished (its sender is dropped with it).
+    finished: Option<crossbeam_channel::Receiver<()>>,
+}
+
+/// How long dropping the alerter waits for the worker to deliver what is queued.
+const DRAIN: Duration = Duration::from_secs(5);
+
+impl Drop for Alerter {
+    /// A clean stop delivers the alerts already queued (an alert raised just before the stop,
+    /// such as one about the ledger at start, is not lost with the process), waiting at most
+    /// [`DRAIN`]: a receiver that does not answer does not hold the stop.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(finished) = self.finished.take() {
+            let _ = finished.recv_timeout(DRAIN);
+        }
+    }
 }
 
 impl Alerter {
@@ -84,22 +101,26 @@ impl Alerter {
     pub fn start(sinks: Sinks, feed_capacity: usize) -> Alerter {
         let feed = Arc::new(AlertFeed::new(feed_capacity));
         let counters = Counters::default();
-        let queue = if sinks.jsonl.is_some() || sinks.webhook.is_some() || sinks.syslog.is_some() {
+        let (queue, finished) = if sinks.jsonl.is_some() || sinks.webhook.is_some() || sinks.syslog.is_some() {
             let (tx, rx) = crossbeam_channel::bounded::<Alert>(10_000);
+            let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
             let c = counters.clone();
-            let spawned = std::thread::Builder::new().name("vigie-alerts".into()).spawn(move || worker(sinks, rx, c));
+            let spawned = std::thread::Builder::new().name("vigie-alerts".into()).spawn(move || {
+                worker(sinks, rx, c);
+                drop(done_tx);
+            });
             match spawned {
-                Ok(_) => Some(tx),
+                Ok(_) => (Some(tx), Some(done_rx)),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the alert worker: alerts go to the feed and the ledger only");
-                    None
+                    (None, None)
                 }
             }
         } else {
-            None
+            (None, None)
         };
         let Counters { dropped, delivered, failed_attempts } = counters;
-        Alerter { feed, queue, dropped, delivered, failed_attempts }
+        Alerter { feed, queue, dropped, delivered, failed_attempts, finished }
     }
 
     /// Puts the alert in the feed and queues it for the sinks (friction only in the feed);
@@ -110,7 +131,11 @@ impl Alerter {
             self.feed.push(alert);
             return;
         }
-        tracing::warn!(agent = %alert.agent, verdict = alert.verdict, reasons = ?alert.reasons, "detector alert");
+        if alert.event == "system" {
+            tracing::error!(action = alert.action, reasons = ?alert.reasons, "security alert");
+        } else {
+            tracing::warn!(agent = %alert.agent, verdict = alert.verdict, reasons = ?alert.reasons, "detector alert");
+        }
         self.feed.push(alert.clone());
         if let Some(q) = &self.queue
             && q.try_send(alert).is_err()
@@ -136,6 +161,19 @@ impl Counters {
     }
 }
 
+/// Appending to the JSON-lines file, creating it readable and writable by the owner only
+/// (whatever the umask): alerts name agents, organizations and persons' ids.
+fn private_append() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
 fn worker(sinks: Sinks, rx: crossbeam_channel::Receiver<Alert>, counters: Counters) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let client =
@@ -147,11 +185,7 @@ fn worker(sinks: Sinks, rx: crossbeam_channel::Receiver<Alert>, counters: Counte
             Err(_) => continue,
         };
         if let Some(path) = &sinks.jsonl {
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(&[body.as_slice(), b"\n"].concat()));
+            let written = private_append().open(path).and_then(|mut f| f.write_all(&[body.as_slice(), b"\n"].concat()));
             if let Err(e) = written {
                 tracing::error!(file = %path.display(), error = %e, "alert not written to the JSON-lines file");
             }

@@ -37,10 +37,15 @@ pub enum SecurityKind {
     OrgCreationFrozen,
     /// The freeze lifted by a security officer.
     OrgCreationUnfrozen,
+    /// Damaged bytes after the last published checkpoint cut from the ledger at start (the
+    /// details say how many, which indexes at most, and where they were kept).
+    LedgerTailCut,
+    /// The keyring sealing second-factor secrets rotated by the operator (new key, keys retired).
+    SecretsKeyRotated,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 19] = [
+    const ALL: [SecurityKind; 21] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -60,6 +65,8 @@ impl SecurityKind {
         Self::DeviceBound,
         Self::OrgCreationFrozen,
         Self::OrgCreationUnfrozen,
+        Self::LedgerTailCut,
+        Self::SecretsKeyRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +90,8 @@ impl SecurityKind {
             Self::DeviceBound => "session.dbsc_registered",
             Self::OrgCreationFrozen => "organization.creation_frozen",
             Self::OrgCreationUnfrozen => "organization.creation_unfrozen",
+            Self::LedgerTailCut => "ledger.tail_cut",
+            Self::SecretsKeyRotated => "secrets.key_rotated",
         }
     }
 
@@ -344,5 +353,7 @@ mod tests {
         assert_eq!(SecurityKind::DeviceBound.code(), 17);
         assert_eq!(SecurityKind::OrgCreationFrozen.code(), 18);
         assert_eq!(SecurityKind::OrgCreationUnfrozen.code(), 19);
+        assert_eq!(SecurityKind::LedgerTailCut.code(), 20);
+        assert_eq!(SecurityKind::SecretsKeyRotated.code(), 21);
     }
 }

@@ -25,7 +25,12 @@ impl Outbox for DirOutbox {
         if to.contains(['\r', '\n']) || subject.contains(['\r', '\n']) {
             return Err("header injection refused: a line break in an address or subject".into());
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        // Enrolment links open accounts: the owner's only (0700, 0600) whatever the umask.
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
         let date = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc2822)
             .map_err(|e| e.to_string())?;
@@ -40,7 +45,11 @@ impl Outbox for DirOutbox {
         );
         let tmp = self.dir.join(format!(".{id}.tmp"));
         let dst = self.dir.join(format!("{}-{id}.eml", time::OffsetDateTime::now_utc().unix_timestamp()));
-        let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        let mut f = file.open(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
         tracing::info!(to, subject, file = %dst.display(), "mail written to the outbox");
