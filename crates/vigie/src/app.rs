@@ -92,11 +92,12 @@ pub fn open_with_clock(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
+    check_modes(data_dir, &settings)?;
     let Some(config) = &settings.detection else {
-        return open_with_detector(data_dir, policies_dir, settings, clock, Arc::new(NoDetection));
+        return assemble(data_dir, policies_dir, settings, clock, Arc::new(NoDetection), None);
     };
     // The canaries come from the registry: persons no relationship ever reaches.
-    let store = Store::open(data_dir).context("cannot open the registry")?;
+    let store = open_store(data_dir, &settings)?;
     let canaries = store.canaries().context("reading the canary persons")?;
     drop(store);
     let mut config = config.clone();
@@ -111,8 +112,8 @@ pub fn open_with_clock(
     );
     let alerter = Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000));
     let feed = alerter.feed.clone();
-    let detector = vigie_alerts::AlertingDetector { inner, alerter };
-    let mut app = open_with_detector(data_dir, policies_dir, settings, clock, Arc::new(detector))?;
+    let detector = vigie_alerts::AlertingDetector { inner, alerter: alerter.clone() };
+    let mut app = assemble(data_dir, policies_dir, settings, clock, Arc::new(detector), Some(&alerter))?;
     Arc::get_mut(&mut app.state).context("fresh application state")?.alerts = Some(feed);
     Ok(app)
 }
@@ -125,8 +126,48 @@ pub fn open_with_detector(
     clock: Arc<dyn Clock>,
     detector: Arc<dyn vigie_core::ports::Detector>,
 ) -> anyhow::Result<App> {
+    check_modes(data_dir, &settings)?;
+    assemble(data_dir, policies_dir, settings, clock, detector, None)
+}
+
+/// The registry with the settings' keyring for second-factor secrets.
+fn open_store(data_dir: &Path, settings: &Settings) -> anyhow::Result<Store> {
+    Store::open_with(data_dir, &store_options(settings.secrets_key_file.clone())).context("cannot open the registry")
+}
+
+/// The store's options with the keyring at `secrets_key_file` (`<data dir>/secrets.key` if `None`).
+pub fn store_options(secrets_key_file: Option<PathBuf>) -> vigie_store::OpenOptions {
+    vigie_store::OpenOptions { secrets_key_file, ..vigie_store::OpenOptions::default() }
+}
+
+/// Refuses a data directory, or a secret file in or for it, that other users can reach
+/// (`modes`), unless the settings say `insecure_skip_file_mode_check`.
+fn check_modes(data_dir: &Path, settings: &Settings) -> anyhow::Result<()> {
+    let mut nested = vec![settings.outbox_dir.clone()];
+    nested.extend(settings.ledger.seal_keys.clone());
+    let mut elsewhere = vec![
+        settings.secrets_key_file.clone().unwrap_or_else(|| data_dir.join(vigie_store::SECRETS_KEY_FILE)),
+        settings.outbox_dir.clone(),
+    ];
+    elsewhere.extend(settings.ledger.key_file.clone());
+    elsewhere.extend(settings.ledger.seal_keys.clone());
+    elsewhere.extend(settings.alert_sinks.jsonl.clone());
+    let paths = crate::modes::paths(data_dir, &nested, &elsewhere);
+    crate::modes::check(data_dir, &paths, settings.insecure_skip_file_mode_check)
+}
+
+/// Opens the store and the ledger and assembles the application around `detector`. A torn tail
+/// cut from the ledger is raised through `alerter` (one is started for it if `None`).
+fn assemble(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    detector: Arc<dyn vigie_core::ports::Detector>,
+    alerter: Option<&vigie_alerts::Alerter>,
+) -> anyhow::Result<App> {
     let authz = Arc::new(load_policies(policies_dir)?);
-    let store = Arc::new(Store::open(data_dir).context("cannot open the registry")?);
+    let store = Arc::new(open_store(data_dir, &settings)?);
     let ledger = Arc::new(
         Ledger::open(&ledger_dir(data_dir), settings.ledger.clone())
             .with_context(|| format!("access ledger {}", ledger_dir(data_dir).display()))?,
@@ -134,7 +175,15 @@ pub fn open_with_detector(
     let report = ledger.open_report();
     tracing::info!(?report, "ledger opened");
     if let Some(torn) = &report.torn_tail {
-        tracing::warn!(?torn, "ledger: a write torn by a crash was cut (entries never acknowledged)");
+        let started;
+        let alerter = match alerter {
+            Some(a) => a,
+            None => {
+                started = vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 16);
+                &started
+            }
+        };
+        crate::torn::raise(torn, &ledger, alerter, clock.now());
     }
     if !report.repaired_tiles.is_empty() {
         tracing::warn!(tiles = report.repaired_tiles.len(), "ledger: hash tiles rebuilt from the entries");
@@ -159,6 +208,10 @@ pub struct Settings {
     pub alert_sinks: vigie_alerts::Sinks,
     /// The access ledger's batching, signing key and witnesses.
     pub ledger: LedgerOptions,
+    /// The keyring sealing second-factor secrets; `<data dir>/secrets.key` if `None`.
+    pub secrets_key_file: Option<PathBuf>,
+    /// Start even if the data directory or a secret file can be read by others (warnings).
+    pub insecure_skip_file_mode_check: bool,
 }
 
 /// Defaults for a data directory served at `public_url`.
@@ -170,6 +223,8 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         detection: Some(vigie_core::detect::DetectConfig::with_canaries([])),
         alert_sinks: vigie_alerts::Sinks { jsonl: Some(data_dir.join("alerts.jsonl")), ..Default::default() },
         ledger: ledger_options(data_dir),
+        secrets_key_file: None,
+        insecure_skip_file_mode_check: false,
     })
 }
 
@@ -185,6 +240,8 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
         detection: config.detection.build()?,
         alert_sinks: config.alerts.sinks(&config.data_dir)?,
         ledger: config.ledger.options(&config.data_dir)?,
+        secrets_key_file: Some(config.secrets_key()),
+        insecure_skip_file_mode_check: config.insecure_skip_file_mode_check,
     })
 }
 
@@ -203,13 +260,33 @@ pub async fn connect_sso(app: &mut App, config: &crate::config::Config) -> anyho
     Ok(())
 }
 
-/// Binds, serves until Ctrl-C, and says where.
-pub async fn serve(app: &App, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+/// Binds, serves until SIGTERM or Ctrl-C, and says where. On the signal it stops accepting,
+/// lets requests in flight finish for at most `grace`, and returns; the connections still open
+/// then are closed with the runtime. The last checkpoint and detector snapshot are written when
+/// the [`App`] is dropped, and SQLite checkpoints its WAL when the store's last connection closes.
+pub async fn serve(app: &App, listen: std::net::SocketAddr, grace: std::time::Duration) -> anyhow::Result<()> {
+    let signals = crate::stop::Signals::install();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     eprintln!("vigie: serving on http://{addr} (Ctrl-C to stop)");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let signal = signals.recv().await;
+        eprintln!("vigie: {signal}: stopping (requests in flight have {} s to finish)", grace.as_secs_f32());
+        let _ = stopping.send(());
     };
-    vigie_http::serve(listener, app.state.clone(), shutdown).await.context("server stopped")
+    let server = vigie_http::serve(listener, app.state.clone(), shutdown);
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => served.context("server stopped"),
+        () = async {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        } => {
+            eprintln!("vigie: grace period over: closing the connections still open");
+            Ok(())
+        }
+    }
 }

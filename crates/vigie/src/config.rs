@@ -47,6 +47,16 @@ pub struct Config {
     /// Addresses of the reverse proxies in front of Vigie, whose `X-Forwarded-For` gives the
     /// client's address (for the per-network login throttle and the session's source).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The keyring sealing the agents' TOTP secrets in `vigie.db` (created, mode 0600, with the
+    /// first secret). Default `<data_dir>/secrets.key`; better on another volume than the
+    /// database's backups, e.g. a systemd credential. Rotate with `vigie account rotate-secrets-key`.
+    pub secrets_key_file: Option<PathBuf>,
+    /// Start even when the data directory or a secret file in it can be read by other users
+    /// (logged as a warning per path). Off: the start is refused, naming the path and its mode.
+    pub insecure_skip_file_mode_check: bool,
+    /// On SIGTERM or Ctrl-C, how long requests in flight have to finish (1 to 300 s) before the
+    /// connections still open are closed; then the last checkpoint and snapshot are written.
+    pub shutdown_grace_seconds: u64,
 }
 
 /// `[ledger]`: the access ledger's batching, signing key and witnesses.
@@ -346,6 +356,9 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             insecure_http_on_public_interface: false,
             trusted_proxies: Vec::new(),
+            secrets_key_file: None,
+            insecure_skip_file_mode_check: false,
+            shutdown_grace_seconds: 10,
         }
     }
 }
@@ -402,11 +415,17 @@ impl Config {
             config.alerts.syslog = Some(v);
         }
         if let Some(v) = env("VIGIE_INSECURE_HTTP_ON_PUBLIC_INTERFACE") {
-            config.insecure_http_on_public_interface = match v.as_str() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => bail!("VIGIE_INSECURE_HTTP_ON_PUBLIC_INTERFACE: expected true or false, got {v:?}"),
-            };
+            config.insecure_http_on_public_interface = boolean("VIGIE_INSECURE_HTTP_ON_PUBLIC_INTERFACE", &v)?;
+        }
+        if let Some(v) = env("VIGIE_INSECURE_SKIP_FILE_MODE_CHECK") {
+            config.insecure_skip_file_mode_check = boolean("VIGIE_INSECURE_SKIP_FILE_MODE_CHECK", &v)?;
+        }
+        if let Some(v) = env("VIGIE_SECRETS_KEY_FILE") {
+            config.secrets_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("VIGIE_SHUTDOWN_GRACE_SECONDS") {
+            config.shutdown_grace_seconds =
+                v.parse().with_context(|| format!("VIGIE_SHUTDOWN_GRACE_SECONDS: {v:?} is not a number of seconds"))?;
         }
         config.check()?;
         Ok(self)
@@ -425,6 +444,9 @@ impl Config {
                 self.session_ttl_minutes,
                 self.idle_timeout_minutes
             );
+        }
+        if !(1..=300).contains(&self.shutdown_grace_seconds) {
+            bail!("shutdown_grace_seconds: must be between 1 and 300, got {}", self.shutdown_grace_seconds);
         }
         if !(1..=5).contains(&self.max_concurrent_sessions) {
             bail!("max_concurrent_sessions: must be between 1 and 5, got {}", self.max_concurrent_sessions);
@@ -474,6 +496,11 @@ impl Config {
         self.outbox_dir.clone().unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 
+    /// The keyring sealing second-factor secrets (see `secrets_key_file`).
+    pub fn secrets_key(&self) -> PathBuf {
+        self.secrets_key_file.clone().unwrap_or_else(|| self.data_dir.join(vigie_store::SECRETS_KEY_FILE))
+    }
+
     pub fn session_policy(&self) -> vigie_core::signin::SessionPolicy {
         let minutes = |m: u64| i64::try_from(m).unwrap_or(i64::MAX / 120_000) * 60_000;
         vigie_core::signin::SessionPolicy {
@@ -483,6 +510,14 @@ impl Config {
             max_concurrent: self.max_concurrent_sessions,
             ..vigie_core::signin::SessionPolicy::default()
         }
+    }
+}
+
+fn boolean(var: &str, v: &str) -> anyhow::Result<bool> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => bail!("{var}: expected true or false, got {v:?}"),
     }
 }
 
@@ -522,6 +557,37 @@ mod tests {
         assert_eq!(c.listen.port(), 8080);
         let c = Config::load(Some(&p), |k| (k == "VIGIE_LISTEN").then(|| "127.0.0.1:9999".to_owned())).unwrap();
         assert_eq!(c.listen.port(), 9999);
+    }
+
+    #[test]
+    fn file_modes_secrets_and_the_grace_period_from_file_and_environment() {
+        let c = Config::default();
+        assert!(!c.insecure_skip_file_mode_check, "refusing is the default");
+        assert_eq!(c.shutdown_grace_seconds, 10);
+        assert_eq!(c.secrets_key(), PathBuf::from("./vigie-data/secrets.key"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vigie.toml");
+        std::fs::write(
+            &p,
+            "secrets_key_file = \"/run/credentials/vigie.service/secrets.key\"\nshutdown_grace_seconds = 30\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p), no_env).unwrap();
+        assert_eq!(c.secrets_key(), PathBuf::from("/run/credentials/vigie.service/secrets.key"));
+        assert_eq!(c.shutdown_grace_seconds, 30);
+        let env = |k: &str| match k {
+            "VIGIE_INSECURE_SKIP_FILE_MODE_CHECK" => Some("true".to_owned()),
+            "VIGIE_SECRETS_KEY_FILE" => Some("/etc/vigie/secrets.key".to_owned()),
+            "VIGIE_SHUTDOWN_GRACE_SECONDS" => Some("5".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(Some(&p), env).unwrap();
+        assert!(c.insecure_skip_file_mode_check);
+        assert_eq!((c.secrets_key(), c.shutdown_grace_seconds), (PathBuf::from("/etc/vigie/secrets.key"), 5));
+        for (var, value) in [("VIGIE_INSECURE_SKIP_FILE_MODE_CHECK", "yes"), ("VIGIE_SHUTDOWN_GRACE_SECONDS", "ten")] {
+            let e = Config::load(None, |k| (k == var).then(|| value.to_owned())).unwrap_err();
+            assert!(format!("{e:#}").contains(var), "{e:#}");
+        }
     }
 
     #[test]
@@ -606,6 +672,9 @@ mod tests {
             ),
             ("[oidc]\nissuer = \"https://idp.example.org\"\nclient_id = \"v\"\nsecret = \"x\"\n", "secret"),
             ("listen = \"0.0.0.0:8080\"\n", "insecure_http_on_public_interface"),
+            ("shutdown_grace_seconds = 0\n", "shutdown_grace_seconds"),
+            ("shutdown_grace_seconds = 3600\n", "shutdown_grace_seconds"),
+            ("insecure_skip_file_mode_check = \"yes\"\n", "insecure_skip_file_mode_check"),
             ("listen = \"nowhere\"\n", "listen"),
         ] {
             std::fs::write(&p, text).unwrap();

@@ -27,7 +27,12 @@ pub fn generate(
     show_progress: bool,
 ) -> anyhow::Result<(Store, GenerateReport)> {
     let started = Instant::now();
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    // 0700 whatever the umask: it will hold every person's record and every agent's credentials.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let world = vigie_gen::world(params);
     let mut loader = Store::bulk_load(dir, &LoadOptions { replace, ..LoadOptions::default() })
         .with_context(|| format!("cannot load into {}", dir.display()))?;

@@ -10,5 +10,8 @@ pub mod demo;
 pub mod generate;
 pub mod ledger_cmd;
 pub mod live;
+pub mod modes;
 pub mod simulate;
 pub mod snapshot;
+pub mod stop;
+pub mod torn;

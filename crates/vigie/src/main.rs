@@ -91,7 +91,18 @@ enum AccountCommand {
     ResetCredentials {
         #[arg(long, default_value = "./vigie-data")]
         data_dir: PathBuf,
+        /// The keyring sealing TOTP secrets (the configuration's secrets_key_file).
+        #[arg(long, env = "VIGIE_SECRETS_KEY_FILE", value_name = "FILE")]
+        secrets_key_file: Option<PathBuf>,
         login: String,
+    },
+    /// Re-seal every agent's TOTP secret under a new key and retire the old one (server stopped).
+    RotateSecretsKey {
+        #[arg(long, default_value = "./vigie-data")]
+        data_dir: PathBuf,
+        /// The keyring to rotate (default: <data-dir>/secrets.key).
+        #[arg(long, env = "VIGIE_SECRETS_KEY_FILE", value_name = "FILE")]
+        secrets_key_file: Option<PathBuf>,
     },
     /// Print a single-use enrolment link (24 h) for LOGIN: how the first administrators
     /// register their passkey. Earlier unused links of the account stop working.
@@ -101,6 +112,9 @@ enum AccountCommand {
         /// The origin agents' browsers use (the configuration's public_url).
         #[arg(long, default_value = "http://localhost:8080")]
         public_url: String,
+        /// The keyring sealing TOTP secrets (the configuration's secrets_key_file).
+        #[arg(long, env = "VIGIE_SECRETS_KEY_FILE", value_name = "FILE")]
+        secrets_key_file: Option<PathBuf>,
         login: String,
     },
 }
@@ -134,8 +148,21 @@ fn today() -> time::Date {
     app::WallClock.now().date()
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+/// Runs `future` on a new runtime, then shuts the runtime down: the connections a stopped
+/// server left open (past its grace period) are dropped with their tasks, and blocking work still
+/// running is given a few seconds, so that the application is dropped (last checkpoint, last
+/// snapshot, SQLite's WAL checkpointed) with nothing else holding it.
+fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let out = runtime.block_on(future);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    Ok(out)
+}
+
+/// The grace period of a stop when no configuration says (`shutdown_grace_seconds`).
+fn default_grace() -> std::time::Duration {
+    std::time::Duration::from_secs(config::Config::default().shutdown_grace_seconds)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -174,12 +201,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if no_serve {
                 return Ok(());
             }
-            let Some(scenario) = attack else { return runtime()?.block_on(app::serve(&app, listen)) };
+            let Some(scenario) = attack else { return block_on(app::serve(&app, listen, default_grace()))? };
             let exclude: Vec<_> = accounts.iter().map(|a| a.agent.id).collect();
             let cast = live::cast(&app.store, &scenario, 4, today(), &exclude, seed)?;
             let opts = live::LiveOptions::new(format!("http://{listen}"));
-            runtime()?.block_on(async {
-                let server = app::serve(&app, listen);
+            block_on(async {
+                let server = app::serve(&app, listen, default_grace());
                 let play = async {
                     live::wait_ready(&opts.base, std::time::Duration::from_secs(10)).await?;
                     eprintln!("vigie: playing {} against the demo ({})", scenario.name, scenario.file);
@@ -192,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     r = &mut server => r,
                     r = play => { r?; server.await }
                 }
-            })
+            })?
         }
         Command::Serve { config } => {
             let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
@@ -203,10 +230,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.data_dir.display(),
                 config.public_origin()?
             );
-            runtime()?.block_on(async {
+            let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+            block_on(async {
                 app::connect_sso(&mut app, &config).await?;
-                app::serve(&app, config.listen).await
-            })
+                app::serve(&app, config.listen, grace).await
+            })?
         }
         Command::Generate { data_dir, persons, seed, as_of, replace } => {
             if persons == 0 || persons > 100_000_000 {
@@ -230,9 +258,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Account { command: AccountCommand::ResetCredentials { data_dir, login } } => {
+        Command::Account { command: AccountCommand::ResetCredentials { data_dir, secrets_key_file, login } } => {
             let login: Login = login.parse().map_err(|e| anyhow::anyhow!("login: {e}"))?;
-            let store = vigie_store::Store::open(&data_dir)
+            let store = vigie_store::Store::open_with(&data_dir, &app::store_options(secrets_key_file))
                 .with_context(|| format!("data directory {}", data_dir.display()))?;
             let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
             // An operator's reset: the detector is told the credentials just changed.
@@ -248,10 +276,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("({} session(s) ended)", ended.len());
             Ok(())
         }
-        Command::Account { command: AccountCommand::Enrol { data_dir, public_url, login } } => {
+        Command::Account { command: AccountCommand::RotateSecretsKey { data_dir, secrets_key_file } } => {
+            credentials::rotate_secrets_key(&data_dir, secrets_key_file)
+        }
+        Command::Account { command: AccountCommand::Enrol { data_dir, public_url, secrets_key_file, login } } => {
             let login: Login = login.parse().map_err(|e| anyhow::anyhow!("login: {e}"))?;
             let base = url::Url::parse(&public_url).with_context(|| format!("--public-url: {public_url:?}"))?;
-            let store = vigie_store::Store::open(&data_dir)
+            let store = vigie_store::Store::open_with(&data_dir, &app::store_options(secrets_key_file))
                 .with_context(|| format!("data directory {}", data_dir.display()))?;
             let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
             if !agent.active {

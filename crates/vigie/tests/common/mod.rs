@@ -46,6 +46,13 @@ pub fn today() -> time::Date {
     WallClock.now().date()
 }
 
+/// A data directory as Vigie wants it, the owner's only: a temporary directory's mode follows
+/// the umask, and the server refuses one that others can read.
+pub fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap()
+}
+
 /// Generated registries by (seed, persons, day).
 type Registries = Mutex<HashMap<(u64, u64, time::Date), tempfile::TempDir>>;
 
@@ -55,7 +62,7 @@ pub fn registry(seed: u64, persons: u64, as_of: time::Date) -> PathBuf {
     let mut dirs = DIRS.get_or_init(Default::default).lock().unwrap();
     dirs.entry((seed, persons, as_of))
         .or_insert_with(|| {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = private_dir();
             let params = GenParams { seed, persons, as_of };
             vigie::generate::generate(dir.path(), &params, false, false).unwrap();
             dir
@@ -149,7 +156,7 @@ impl Setup {
     /// Copies the registry, binds port 0 and opens the app, not serving yet (to wire more
     /// first, such as single sign-on).
     pub async fn open(self) -> Opened {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_dir();
         for entry in std::fs::read_dir(registry(self.seed, self.persons, self.as_of)).unwrap() {
             let entry = entry.unwrap();
             if entry.file_type().unwrap().is_file() {
