@@ -342,3 +342,49 @@ fn a_data_directory_others_can_read_is_refused_unless_named_insecure() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_secrets_key_is_rotated_with_the_server_stopped_and_agents_still_sign_in() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("vigie-data");
+    let d = data.to_str().unwrap();
+    let demo = vigie(&["demo", "--data-dir", d, "--persons", "500", "--no-serve"]).output().unwrap();
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let accounts = accounts(&String::from_utf8_lossy(&demo.stdout));
+    let config = root.path().join("vigie.toml");
+    std::fs::write(&config, format!("data_dir = {d:?}\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    let keyring = data.join("secrets.key");
+    let before = std::fs::read_to_string(&keyring).unwrap();
+
+    // Beside a running server (which keeps the old key in memory) it is refused.
+    let server = Server::start(&config, &[]);
+    let refused = vigie(&["account", "rotate-secrets-key", "--data-dir", d]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stop it first"), "{refused:?}");
+    server.term();
+    assert_eq!(server.wait().0, Some(0));
+    assert_eq!(std::fs::read_to_string(&keyring).unwrap(), before, "nothing changed");
+
+    let rotated = vigie(&["account", "rotate-secrets-key", "--data-dir", d]).output().unwrap();
+    let out = String::from_utf8_lossy(&rotated.stdout).to_string();
+    assert!(rotated.status.success(), "{out}{}", String::from_utf8_lossy(&rotated.stderr));
+    let (new, old) = out.split_once(" under key ").unwrap().1.split_once("; retired: ").unwrap();
+    let old = old.trim();
+    assert!(before.contains(old) && !before.contains(new), "{out}");
+    let after = std::fs::read_to_string(&keyring).unwrap();
+    assert!(after.contains(new) && !after.contains(old), "the old key is retired:\n{after}");
+    assert_eq!(mode(&keyring), 0o600);
+
+    // The agents' second factors still open, under the new key.
+    let server = Server::start(&config, &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(sign_in(&reqwest::Client::new(), &server.base, &accounts[0]));
+    server.term();
+    assert_eq!(server.wait().0, Some(0));
+    let rotation = ledger_entries(&data)
+        .iter()
+        .filter_map(|e| vigie_core::security::SecurityEvent::decode(&e.body))
+        .find(|e| e.kind == vigie_core::security::SecurityKind::SecretsKeyRotated)
+        .expect("the rotation is ledgered");
+    assert!(rotation.details.contains(&("key".to_owned(), new.to_owned())), "{rotation:?}");
+}
