@@ -10,8 +10,9 @@
 //!
 //! Three moments touch every row: opening a database whose rows are still clear (written before
 //! sealing existed) seals them all, then rewrites the file (`VACUUM`) so that no free page or
-//! cell keeps the clear bytes; a rotation (`Store::rotate_secrets_key`) re-seals every row under
-//! a new key and retires the old one; reading a row opens it. Passkeys and DBSC device keys are
+//! cell keeps the clear bytes (a test shows that without it the current secrets survive in pages
+//! SQLite freed earlier); a rotation (`Store::rotate_secrets_key`) re-seals every row under a new
+//! key, rewrites the file the same way and retires the old key; reading a row opens it. Passkeys and DBSC device keys are
 //! public keys and stay clear; passwords are Argon2id hashes.
 
 use std::path::{Path, PathBuf};
@@ -204,7 +205,10 @@ impl Secrets {
             )?;
         }
         tx.commit()?;
-        conn.execute_batch("PRAGMA secure_delete = OFF")?;
+        // The rows' earlier ciphertexts, under the key being retired, may survive in free pages
+        // (a page split copies cells): rewritten away, so that the retired key opens nothing in
+        // this file, whatever copy of it is kept.
+        conn.execute_batch("VACUUM; PRAGMA secure_delete = OFF")?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         let only = both.current_only();
         only.store(&self.path).map_err(|e| corrupt(format!("retiring the old keys from the keyring: {e}")))?;

@@ -56,12 +56,15 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Which of the secrets appear in the bytes, in which encoding.
+/// Which of the secrets appear in the bytes, in which encoding (every window of each needle
+/// length hashed once, so that hundreds of secrets are looked for in one pass each).
 fn found(bytes: &[u8], labels: &[&str]) -> Vec<String> {
+    let mut windows: std::collections::HashMap<usize, std::collections::HashSet<&[u8]>> = Default::default();
     let mut out = Vec::new();
     for label in labels {
         for (i, e) in encodings(&secret(label)).iter().enumerate() {
-            if contains(bytes, e) {
+            let set = windows.entry(e.len()).or_insert_with(|| bytes.windows(e.len()).collect());
+            if set.contains(e.as_slice()) {
                 out.push(format!("{label} (encoding {i})"));
             }
         }
@@ -105,22 +108,33 @@ fn a_copy_of_the_database_alone_holds_no_totp_secret() {
 fn secrets_written_in_clear_before_sealing_are_sealed_and_scrubbed_at_open() {
     let dir = tempfile::tempdir().unwrap();
     drop(small_world(dir.path()));
-    // What an earlier Vigie wrote: clear secrets, one of them replaced (its old cell freed).
+    // What an earlier Vigie wrote: clear secrets, one replaced by a reset, and many rows deleted
+    // (agents that never existed, foreign keys off): without secure_delete SQLite
+    // leaves the bytes of deleted rows in free space and in the pages it frees, where no row
+    // points at them any more and no update of a live row reaches them.
     {
         let conn = rusqlite::Connection::open(dir.path().join("vigie.db")).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
         let put = "INSERT INTO credentials (agent, password_hash, totp_secret) VALUES (?1, 'h', ?2) \
                    ON CONFLICT (agent) DO UPDATE SET totp_secret = excluded.totp_secret";
         for (n, label) in [(1, "old 1"), (2, "old 2"), (1, "old 1, reset"), (3, "old 3")] {
             conn.execute(put, (n, secret(label).as_bytes())).unwrap();
         }
+        for n in 1000..1400 {
+            conn.execute(put, (n, secret(&format!("gone {n}")).as_bytes())).unwrap();
+        }
+        conn.execute("DELETE FROM credentials WHERE agent >= 1000", []).unwrap();
     }
-    let labels = ["old 1", "old 2", "old 1, reset", "old 3"];
-    assert!(!found(&raw_database(dir.path()), &labels).is_empty(), "the clear secrets are there to begin with");
+    let gone: Vec<String> = (1000..1400).map(|n| format!("gone {n}")).collect();
+    let mut labels = vec!["old 1", "old 2", "old 1, reset", "old 3"];
+    labels.extend(gone.iter().map(String::as_str));
+    let before = found(&raw_database(dir.path()), &labels);
+    assert!(before.len() > 100, "the deleted rows' secrets are still in the file: {}", before.len());
 
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.credentials(a(1)).unwrap().unwrap().totp, secret("old 1, reset"));
     assert_eq!(store.credentials(a(3)).unwrap().unwrap().totp, secret("old 3"));
-    assert_eq!(found(&raw_database(dir.path()), &labels), Vec::<String>::new(), "none left, even a replaced one");
+    assert_eq!(found(&raw_database(dir.path()), &labels), Vec::<String>::new(), "none left, even a deleted one");
     drop(store);
     assert_eq!(found(&raw_database(dir.path()), &labels), Vec::<String>::new());
 }
@@ -136,9 +150,22 @@ fn a_rotation_reseals_under_a_new_key_and_retires_the_old_one() {
     let before = std::fs::read_to_string(&keyring).unwrap();
     let saved = dir.path().join("old.key");
     std::fs::copy(&keyring, &saved).unwrap();
+    // Every ciphertext the retiring key has sealed here: the current ones, and those of resets
+    // (a replaced row's bytes stay in the page's free space).
+    let read = || -> Vec<Vec<u8>> {
+        let conn = rusqlite::Connection::open(dir.path().join("vigie.db")).unwrap();
+        let mut stmt = conn.prepare("SELECT totp_secret FROM credentials").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let mut old_ciphertexts = read();
+    for round in 0..20 {
+        store.set_credentials(a(6), &credentials(&format!("reset {round}")), None).unwrap();
+        old_ciphertexts.extend(read());
+    }
+    assert!(contains(&raw_database(dir.path()), &old_ciphertexts[0]), "the search sees a ciphertext");
 
     let rotation = store.rotate_secrets_key().unwrap();
-    assert_eq!(rotation.resealed, 4);
+    assert_eq!(rotation.resealed, 5);
     assert_eq!(rotation.retired.len(), 1);
     assert!(before.contains(&rotation.retired[0].to_string()));
     let after = std::fs::read_to_string(&keyring).unwrap();
@@ -147,6 +174,9 @@ fn a_rotation_reseals_under_a_new_key_and_retires_the_old_one() {
     for n in 1..=4 {
         assert_eq!(store.credentials(a(n)).unwrap().unwrap().totp, secret(&format!("r{n}")), "A{n}");
     }
+    // None of the ciphertexts the retired key opens is left in the file.
+    let raw = raw_database(dir.path());
+    assert!(old_ciphertexts.iter().all(|c| !contains(&raw, c)), "an old ciphertext survived the rotation");
     // New secrets are sealed under the new key too.
     store.set_credentials(a(5), &credentials("r5"), None).unwrap();
     drop(store);
