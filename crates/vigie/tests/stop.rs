@@ -388,3 +388,32 @@ fn the_secrets_key_is_rotated_with_the_server_stopped_and_agents_still_sign_in()
         .expect("the rotation is ledgered");
     assert!(rotation.details.contains(&("key".to_owned(), new.to_owned())), "{rotation:?}");
 }
+
+/// A client that never finishes its request (a slow or stuck one) does not hold the stop: once
+/// the grace period is over the connection is closed, and the stop completes as usual.
+#[test]
+fn a_stop_does_not_wait_for_a_stuck_client_past_the_grace_period() {
+    use std::io::Write;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("vigie-data");
+    let d = data.to_str().unwrap();
+    let demo = vigie(&["demo", "--data-dir", d, "--persons", "500", "--no-serve"]).output().unwrap();
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let config = root.path().join("vigie.toml");
+    std::fs::write(&config, format!("data_dir = {d:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 1\n"))
+        .unwrap();
+    let server = Server::start(&config, &[]);
+    // Half a request, then nothing: the connection stays open for as long as this test runs.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stuck = std::net::TcpStream::connect(&addr).unwrap();
+    stuck.write_all(b"GET /v1/scope HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").unwrap();
+    // Time for the server to accept it; had it not, no grace period would be needed, and the
+    // "grace period over" below would fail the test rather than pass it wrongly.
+    std::thread::sleep(Duration::from_millis(200));
+    server.term();
+    let (code, stderr) = server.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("grace period over"), "{stderr}");
+    assert!(!data.join("vigie.db-wal").exists());
+    drop(stuck);
+}
