@@ -52,12 +52,14 @@ pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().find(|t| t.name == name)
 }
 
-/// A fresh scratch directory, on tmpfs when there is one (each ledger input writes files).
+/// A fresh scratch directory, on tmpfs when there is one (each ledger input writes files), the
+/// owner's only (the server refuses a data directory that others can read).
 pub fn scratch_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
     let shm = std::path::Path::new("/dev/shm");
     let builder = || {
         let mut b = tempfile::Builder::new();
-        b.prefix("vigie-fuzz-");
+        b.prefix("vigie-fuzz-").permissions(std::fs::Permissions::from_mode(0o700));
         b
     };
     if shm.is_dir()
