@@ -13,7 +13,9 @@
 //! row names the key that opens it. The first key seals; the others only open, and are there
 //! only while a rotation re-seals the rows (`Store::rotate_secrets_key`), after which they are
 //! retired (removed from the file). The file is replaced atomically (temporary file, fsync,
-//! rename, fsync of the directory), so a crash leaves the old keyring or the new one.
+//! rename, fsync of the directory), so a crash leaves the old keyring or the new one; it is
+//! created by a link that fails if it exists, so that two processes sealing their first secret
+//! at once end up with one keyring, not one overwriting the other's.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -131,9 +133,38 @@ impl Keyring {
         Ok(Some(Keyring { keys }))
     }
 
-    /// Writes the keyring to `path` atomically, readable and writable by the owner only.
+    /// Writes the keyring to `path` atomically, replacing it, readable and writable by the owner
+    /// only.
     pub(crate) fn store(&self, path: &Path) -> Result<(), KeyringError> {
         let io_err = |source| KeyringError::Io { path: path.to_path_buf(), source };
+        let tmp = self.write_temp(path)?;
+        fs::rename(&tmp, path).map_err(io_err)?;
+        sync_parent(path).map_err(io_err)
+    }
+
+    /// Creates the keyring file with these keys, unless one exists (another process made it
+    /// meanwhile: a `vigie account` command beside the server): then that one is loaded and
+    /// returned, never replaced, since rows may already be sealed under it.
+    pub(crate) fn create_or_load(self, path: &Path) -> Result<Keyring, KeyringError> {
+        let io_err = |source| KeyringError::Io { path: path.to_path_buf(), source };
+        let tmp = self.write_temp(path)?;
+        let linked = fs::hard_link(&tmp, path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                sync_parent(path).map_err(io_err)?;
+                Ok(self)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Keyring::load(path)?.ok_or_else(|| KeyringError::Empty { path: path.to_path_buf() })
+            }
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// The keyring written and synced under a temporary name of its own beside `path`.
+    fn write_temp(&self, path: &Path) -> Result<PathBuf, KeyringError> {
+        use rand::RngCore;
         let mut text = String::from(
             "# Vigie: the keys sealing the second-factor secrets (TOTP) stored in vigie.db.\n\
              # Keep this file apart from copies of vigie.db; without it no agent's TOTP can be checked.\n\
@@ -142,9 +173,8 @@ impl Keyring {
         for (id, key) in &self.keys {
             text.push_str(&format!("{id} {}\n", hex::encode(key.0)));
         }
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = path.with_extension("key.tmp");
-        let _ = fs::remove_file(&tmp);
+        let tmp = path.with_extension(format!("key.{:016x}.tmp", rand::rngs::OsRng.next_u64()));
+        let io_err = |source| KeyringError::Io { path: tmp.clone(), source };
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -153,10 +183,11 @@ impl Keyring {
             options.mode(0o600);
         }
         let mut file = options.open(&tmp).map_err(io_err)?;
-        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err)?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(io_err)?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)
+        if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.sync_all()) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(e));
+        }
+        Ok(tmp)
     }
 
     /// A copy with a new sealing key in front of the existing ones (a rotation's first step).
@@ -174,6 +205,11 @@ impl Keyring {
     pub(crate) fn current_only(&self) -> Keyring {
         Keyring { keys: self.keys.iter().take(1).cloned().collect() }
     }
+}
+
+fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all())
 }
 
 fn new_key() -> (KeyId, SecretKey) {

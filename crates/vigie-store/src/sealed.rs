@@ -75,6 +75,14 @@ impl Secrets {
     pub(crate) fn open(&self, agent: AgentId, id: &str, sealed: &[u8]) -> Result<Vec<u8>, DbError> {
         let what = || format!("credentials.totp_secret of {agent}");
         let id = KeyId::parse(id).ok_or_else(|| corrupt(format!("{}: key id {id:?}", what())))?;
+        if self.ring.read().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(|r| r.get(id)).is_none() {
+            // Sealed by another process since this one loaded the keyring (an operator's
+            // command creating it beside the server): read it again.
+            let fresh = Keyring::load(&self.path).map_err(|e| corrupt(format!("reading the keyring: {e}")))?;
+            if fresh.as_ref().is_some_and(|r| r.get(id).is_some()) {
+                *self.ring.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+            }
+        }
         let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
         let key = ring.as_ref().and_then(|r| r.get(id)).ok_or_else(|| {
             corrupt(format!(
@@ -96,9 +104,10 @@ impl Secrets {
         }
         let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
         if ring.is_none() {
-            let fresh = Keyring::generate();
-            fresh.store(&self.path).map_err(|e| corrupt(format!("creating the keyring: {e}")))?;
-            *ring = Some(fresh);
+            let made = Keyring::generate()
+                .create_or_load(&self.path)
+                .map_err(|e| corrupt(format!("creating the keyring: {e}")))?;
+            *ring = Some(made);
         }
         let (id, key) = ring.as_ref().and_then(|r| r.current()).ok_or_else(|| corrupt("empty keyring"))?;
         Ok((*id, key.clone()))

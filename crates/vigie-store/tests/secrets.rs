@@ -233,3 +233,26 @@ fn a_missing_keyring_is_refused_rather_than_replaced() {
     let store = Store::open_with(dir.path(), &options).unwrap();
     assert_eq!(store.credentials(a(1)).unwrap().unwrap().totp, secret("kept"));
 }
+
+/// Two processes on one database (the server, and an operator's `vigie account` command), both
+/// started before any keyring existed: the first secret sealed creates it, the other process
+/// seals under the same key rather than replacing the file, and each opens the other's rows.
+#[test]
+fn two_processes_sealing_their_first_secret_share_one_keyring() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(small_world(dir.path()));
+    let server = Store::open(dir.path()).unwrap();
+    let command = Store::open(dir.path()).unwrap();
+    command.set_credentials(a(1), &credentials("by the command"), None).unwrap();
+    server.set_credentials(a(2), &credentials("by the server"), None).unwrap();
+    assert_eq!(server.credentials(a(1)).unwrap().unwrap().totp, secret("by the command"));
+    assert_eq!(command.credentials(a(2)).unwrap().unwrap().totp, secret("by the server"));
+    let keyring = std::fs::read_to_string(dir.path().join(SECRETS_KEY_FILE)).unwrap();
+    assert_eq!(keyring.lines().filter(|l| !l.starts_with('#')).count(), 1, "{keyring}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
