@@ -9,8 +9,10 @@
 //! signed as a checkpoint and pushed to witness sinks held by other parties. Any edit, removal or
 //! reordering of entries changes the root, so it shows in [`verify_with`] (which names the first
 //! bad entry, tile or checkpoint) and at the next start, which refuses a log older than, or
-//! inconsistent with, a checkpoint it published. At start-up a write torn by a crash is cut from
-//! the end of the last segment; damage anywhere else makes [`Ledger::open`] refuse.
+//! inconsistent with, a checkpoint it published. At start-up damage at the end of the last
+//! segment, after every published checkpoint (a write torn by a crash, most often), is kept aside
+//! and cut, and reported with what is known of it ([`TornTail`]); damage anywhere else makes
+//! [`Ledger::open`] refuse.
 //!
 //! # On disk
 //!
@@ -19,8 +21,12 @@
 //! <ledger>/tile/<L>/<N>[.p/<W>]             hash tiles (C2SP tlog-tiles)
 //! <ledger>/checkpoint                       latest signed checkpoint
 //! <ledger>/LOCK                             one process at a time
+//! <ledger>/torn-<time>-entries-<a>-<b>.bin  bytes cut from a damaged tail, kept for investigation
 //! <ledger>/ledger.key                       signing key, 0600 (default; the server uses <data>/ledger.key)
 //! ```
+//!
+//! Every file and directory the ledger creates for itself is 0600/0700 whatever the umask
+//! (witness directories keep their owner's modes).
 //!
 //! A segment is a 24-byte header `magic "VIGIEML1" | version u32 = 1 | reserved u32 = 0 |
 //! first_index u64`, then records `len u32 | envelope | check [4]` (integers big-endian), where
