@@ -31,8 +31,11 @@ pub struct Alert {
     /// Decided in shadow mode: logged, not enforced.
     pub shadow: bool,
     pub reasons: Vec<String>,
-    /// `access`, `lifecycle` or `system`.
+    /// `access`, `lifecycle`, `relationship` (a relationship creation) or `system`.
     pub event: &'static str,
+    /// For the agent's manager too: a reason asked past a passed step-up, or the throttle to
+    /// the account's own pace that the manager (or a security officer) may lift.
+    pub manager_review: bool,
     /// The verdict the detector reached before shadow mode: `verdict` itself, or for a shadow
     /// decision the one it would have enforced. Sets the alert's urgency.
     #[serde(skip)]
@@ -56,6 +59,28 @@ impl Alert {
             shadow: is_shadow(v),
             reasons: v.reasons.clone(),
             event: "access",
+            manager_review: manager_review(v),
+            decided: decided(v),
+        }
+    }
+
+    pub fn from_relationship(e: &vigie_core::ports::RelationshipEvent, v: &Verdict) -> Alert {
+        Alert {
+            at: e.at.to_string(),
+            at_ms: e.at.millis(),
+            agent: e.actor.agent.to_string(),
+            organization: e.actor.org.to_string(),
+            organization_kind: Some(e.actor.org_kind.as_str()),
+            role: Some(e.actor.role.as_str()),
+            session: Some(e.actor.session.0.to_string()),
+            request: Some(e.request.to_string()),
+            action: "create_relationship",
+            person: Some(e.person.to_string()),
+            verdict: v.action.as_str(),
+            shadow: is_shadow(v),
+            reasons: v.reasons.clone(),
+            event: "relationship",
+            manager_review: manager_review(v),
             decided: decided(v),
         }
     }
@@ -76,6 +101,7 @@ impl Alert {
             shadow: is_shadow(v),
             reasons: v.reasons.clone(),
             event: "lifecycle",
+            manager_review: false,
             decided: decided(v),
         }
     }
@@ -110,6 +136,11 @@ impl Alert {
     pub fn leaves_the_process(&self) -> bool {
         self.decided != VerdictAction::Friction
     }
+}
+
+/// Whether the agent's manager should see it: the rungs past a passed step-up.
+fn manager_review(v: &Verdict) -> bool {
+    v.reasons.iter().any(|r| r.starts_with("manager_review") || r.starts_with("pace_throttle"))
 }
 
 /// Whether a verdict raises an alert at all: anything but a plain allow, and every shadow decision.

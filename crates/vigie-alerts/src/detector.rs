@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use vigie_core::event::{AccessEvent, Verdict};
-use vigie_core::ports::{DetectContext, Detector, LifecycleAction};
+use vigie_core::ids::AgentId;
+use vigie_core::ports::{DetectContext, Detector, LifecycleAction, RelationshipEvent};
+use vigie_core::time::Timestamp;
 
 use crate::{Alert, Alerter, raises_alert};
 
@@ -31,5 +33,21 @@ impl<D: Detector> Detector for AlertingDetector<D> {
             self.alerter.emit(Alert::from_lifecycle(action, &v));
         }
         v
+    }
+
+    fn relationship(&self, event: &RelationshipEvent, context: &DetectContext) -> Verdict {
+        let v = self.inner.relationship(event, context);
+        if raises_alert(&v) {
+            self.alerter.emit(Alert::from_relationship(event, &v));
+        }
+        v
+    }
+
+    fn declare_campaign(&self, campaign: &vigie_core::campaign::CampaignDeclaration) {
+        self.inner.declare_campaign(campaign);
+    }
+
+    fn lift(&self, agent: AgentId, by: AgentId, at: Timestamp) -> bool {
+        self.inner.lift(agent, by, at)
     }
 }

@@ -336,6 +336,7 @@ impl Guard {
             elevated: caller.elevated,
             reason: caller.reason,
             sign_in: caller.sign_in,
+            team: caller.agent.team,
         };
         let mut judge = |event: &mut AccessEvent| {
             event.verdict = self.detector.assess(event, &context);

@@ -7,6 +7,7 @@
 //! and storage come in as arguments or through the traits in [`ports`].
 
 pub mod authz;
+pub mod campaign;
 pub mod category;
 pub mod detect;
 pub mod event;
@@ -19,6 +20,7 @@ pub mod person;
 pub mod ports;
 pub mod relationship;
 pub mod security;
+pub mod service;
 pub mod signin;
 pub mod time;
 

@@ -142,6 +142,34 @@ pub trait Detector: Send + Sync {
     fn lifecycle(&self, _action: &LifecycleAction) -> crate::event::Verdict {
         crate::event::Verdict::allow()
     }
+
+    /// A relationship an account is about to create (a follow-up, an enrolment, an assignment,
+    /// a caseload entry): creating one is what turns "outside my scope" into "in my scope", so
+    /// it is judged like a read. `Throttle` or stricter: the creation is refused.
+    fn relationship(&self, _event: &RelationshipEvent, _context: &DetectContext) -> crate::event::Verdict {
+        crate::event::Verdict::allow()
+    }
+
+    /// A campaign a manager declared (already ledgered): thresholds widen for the team or
+    /// organization it covers until it ends.
+    fn declare_campaign(&self, _campaign: &crate::campaign::CampaignDeclaration) {}
+
+    /// A human (the agent's manager or a security officer) lifts the throttle the detector put
+    /// on `agent` after its behaviour stayed far off its baselines past a step-up; the decision
+    /// is ledgered before this is called. Returns whether a throttle was in force.
+    fn lift(&self, _agent: AgentId, _by: AgentId, _at: Timestamp) -> bool {
+        false
+    }
+}
+
+/// A relationship about to be created by an account, as the detector sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelationshipEvent {
+    pub at: Timestamp,
+    pub request: crate::ids::RequestId,
+    pub actor: crate::event::Actor,
+    pub person: PersonId,
+    pub kind: crate::relationship::RelationshipKind,
 }
 
 /// An account-lifecycle action, as the detector sees it.
@@ -182,6 +210,9 @@ pub struct DetectContext {
     pub reason: Option<AccessReason>,
     /// What was learnt at sign-in about the account and the client.
     pub sign_in: SignInContext,
+    /// The agent's team, if it has one (its surge group: a team working harder together is
+    /// judged against its team-mates).
+    pub team: Option<crate::ids::TeamId>,
 }
 
 /// Why an agent opens records outside its usual pattern, chosen from a closed list (never free
@@ -248,6 +279,18 @@ pub struct SignInContext {
     /// The last time a credential of the account was set or added (password and TOTP,
     /// passkey), if known.
     pub credential_changed_at: Option<Timestamp>,
+    /// A key of the network's provider (its announcing prefix or autonomous system), coarser
+    /// than [`Self::network`]: campaigns run from one provider's addresses. 0 when unknown.
+    pub provider: u64,
+    /// A key of the client's exact browser build (family and version), 0 when unknown:
+    /// accounts of different organizations driven by one operator share a build.
+    pub build: u32,
+    /// The session is bound to a device key (DBSC): a copied cookie cannot renew it.
+    pub device_bound: bool,
+    /// The session was opened by a service account's key-bound credential (a signed client
+    /// assertion or a TLS client certificate), with the volume the account declared: the
+    /// detector never asks it for a step-up, and throttles it beyond its envelope.
+    pub service: Option<crate::service::Envelope>,
 }
 
 impl SignInContext {

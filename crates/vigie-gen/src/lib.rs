@@ -11,7 +11,8 @@
 //! - Status: ~45% registered, ~40% deregistered, ~15% identified; history over 20 years.
 //! - Ages 16-70 at `as_of` from a job-seeker pyramid; `youth` = 16-25; RQTH ~3%.
 //! - ~8% born abroad (`99` + INSEE country code), Corsica coded `20` before 1976, ~1% NIA.
-//! - ~15% re-registrations (`duplicate_of`), one canary per block of 1 000 ids.
+//! - ~15% re-registrations (`duplicate_of`), one canary per block of 1 000 ids, and one person
+//!   in a hundred of those with relationships a canary inside its organizations' scope lists.
 //!
 //! # World size (n = persons; each count rounded to nearest)
 //! - agencies = max(2, n / 25 000); Cap emploi = max(1, n / 200 000);
@@ -62,6 +63,11 @@ pub struct GenPerson {
     pub relationships: Vec<vigie_core::relationship::Relationship>,
     /// A decoy: nobody has a relationship with it, so any access to it is suspicious.
     pub canary: bool,
+    /// A decoy placed in the scope lists of the organizations it has (plausible)
+    /// relationships with: about one person in a hundred of those followed, different for
+    /// each organization, so that a scraper walking its own scope meets one. Nobody works
+    /// with it; a read of one during a burst is a tripwire.
+    pub scope_canary: bool,
     /// The earlier record this one is a re-registration of (same person, new identifier).
     pub duplicate_of: Option<vigie_core::PersonId>,
 }

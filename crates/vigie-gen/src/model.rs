@@ -26,6 +26,8 @@ pub(crate) const P_NO_EMAIL: f64 = 0.10;
 pub(crate) const P_NO_PHONE: f64 = 0.07;
 /// One canary per block of this many person ids.
 pub(crate) const CANARY_BLOCK: u64 = 1000;
+/// One person in this many of those with relationships is a canary inside scope lists.
+pub(crate) const SCOPE_CANARY_ONE_IN: u64 = 100;
 /// Registration history reaches back this many years.
 pub(crate) const HISTORY_YEARS: i32 = 20;
 

@@ -253,5 +253,17 @@ pub(crate) fn generate(params: &GenParams, world: &World, id: u64) -> Option<Gen
         let mut rng: ChaCha8Rng = rng_for(params.seed, Stream::Relations, id);
         relationships(params, world, &mut rng, &person, ident.dept, session)
     };
-    Some(GenPerson { person, relationships, canary, duplicate_of: duplicate_of.and_then(PersonId::new) })
+    // A scope canary: a person like the others, relationships included, whom nobody works
+    // with. Never a re-registration (whose original a real person would be).
+    let scope_canary = !canary
+        && duplicate_of.is_none()
+        && !relationships.is_empty()
+        && hash(params.seed, Stream::ScopeCanary, id) % model::SCOPE_CANARY_ONE_IN == 0;
+    Some(GenPerson {
+        person,
+        relationships,
+        canary,
+        scope_canary,
+        duplicate_of: duplicate_of.and_then(PersonId::new),
+    })
 }

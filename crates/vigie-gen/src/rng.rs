@@ -20,6 +20,7 @@ pub(crate) enum Stream {
     FtId = 7,
     Slots = 8,
     Edit = 9,
+    ScopeCanary = 10,
 }
 
 /// SplitMix64's finalizer: a fast, well-mixed bijection on u64.

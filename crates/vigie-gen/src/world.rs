@@ -23,6 +23,9 @@ use crate::rng::{Cumulative, Permutation, Stream, hash, rng_for};
 #[derive(Debug)]
 pub struct World {
     pub orgs: Vec<Organization>,
+    /// The region (INSEE code) of each organization's site, by organization (same order as
+    /// `orgs`): which organizations a regional surge covers.
+    pub regions: Vec<(OrgId, &'static str)>,
     pub teams: Vec<Team>,
     pub agents: Vec<Agent>,
     pub sessions: Vec<TrainingSession>,
@@ -103,6 +106,7 @@ pub fn world(params: &GenParams) -> World {
         agents: Vec::new(),
         locals: HashSet::new(),
         slugs: HashSet::new(),
+        regions: Vec::new(),
     };
     let n = params.persons;
     let agencies = b.caseload_orgs(OrgKind::Agency, scaled(n, 25_000, 2), n as f64 * model::agency_caseload_share());
@@ -123,6 +127,7 @@ pub fn world(params: &GenParams) -> World {
         missions_locales: missions.1.serving.iter().map(|v| v.iter().map(|&i| missions.0[i].0).collect()).collect(),
         subcontractors: subs.0.iter().map(|s| s.0).collect(),
         orgs: b.orgs,
+        regions: b.regions,
         teams: b.teams,
         agents: b.agents,
         sessions,
@@ -141,6 +146,7 @@ struct Builder {
     /// Local parts of agents' logins and e-mails, unique across the world.
     locals: HashSet<String>,
     slugs: HashSet<String>,
+    regions: Vec<(OrgId, &'static str)>,
 }
 
 impl Builder {
@@ -152,8 +158,9 @@ impl Builder {
             .unwrap_or_default()
     }
 
-    fn org(&mut self, kind: OrgKind, name: String, slug_hint: &str) -> Option<(OrgId, String, String)> {
+    fn org(&mut self, kind: OrgKind, name: String, slug_hint: &str, dept: usize) -> Option<(OrgId, String, String)> {
         let id = OrgId::new(self.orgs.len() as u64 + 1)?;
+        self.regions.push((id, self.data.depts.get(dept).map_or("", |d| d.region)));
         let slug = unique_slug(slug_hint, 22, &mut self.slugs);
         let domain = if kind == OrgKind::Agency { "francetravail.fr".to_owned() } else { format!("{slug}.fr") };
         self.orgs.push(Organization { id, kind, name, active: true });
@@ -251,7 +258,7 @@ impl Builder {
         for (i, &org_load) in loads.iter().enumerate() {
             let (name, hint) = self.name_for(kind, &sites, i);
             let label = name.clone();
-            let Some((org, slug, domain)) = self.org(kind, name, &hint) else { continue };
+            let Some((org, slug, domain)) = self.org(kind, name, &hint, sites.sites[i].0) else { continue };
             let mut caps = Vec::new();
             let mut sum = 0u64;
             while caps.len() < 6 || (sum as f64) < org_load {
@@ -292,7 +299,7 @@ impl Builder {
         let mut out = Vec::new();
         for i in 0..sites.sites.len() {
             let (name, hint) = self.name_for(kind, &sites, i);
-            let Some((org, slug, domain)) = self.org(kind, name, &hint) else { continue };
+            let Some((org, slug, domain)) = self.org(kind, name, &hint, sites.sites[i].0) else { continue };
             for _ in 0..self.rng.gen_range(advisors.clone()) {
                 self.agent(org, &slug, &domain, Role::Advisor, None);
             }

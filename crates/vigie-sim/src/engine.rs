@@ -68,6 +68,17 @@ pub struct RunOutcome {
     /// The organization kind and the work of each account (by index).
     pub agent_kinds: Vec<vigie_core::org::OrgKind>,
     pub agent_work: Vec<crate::world::Work>,
+    /// Each account's agent id (by index), for alerts that name accounts.
+    pub agent_ids: Vec<u64>,
+    /// The surges of the scenarios: their benign agent-days (evaluation days).
+    pub surges: Vec<SurgeOutcome>,
+}
+
+/// A surge's agent-days: (account, day) pairs with benign work on the surge's days.
+#[derive(Debug, Clone)]
+pub struct SurgeOutcome {
+    pub scenario: usize,
+    pub agent_days: Vec<(u32, i32)>,
 }
 
 impl RunOutcome {
@@ -119,8 +130,16 @@ struct SystemRun {
     ended: Vec<bool>,
     /// Per account: suspended from (ms).
     suspended_from: Vec<i64>,
+    /// Relationship creations this system refused, (account, person): the registry has them
+    /// (one world for every system), so this system's reads through them are refused.
+    refused_rel: vigie_core::detect::FastSet<(u32, PersonId)>,
+    /// Per account: when its manager lifts a pace throttle (`i64::MAX`: none pending).
+    lift_at: Vec<i64>,
     metrics: SystemMetrics,
 }
+
+/// How long a manager takes to look at a pace throttle on a benign agent and lift it.
+const MANAGER_LIFT_MS: i64 = HOUR;
 
 /// How long a step-up elevates a session (the server's default).
 const ELEVATION_MS: i64 = 15 * 60_000;
@@ -134,7 +153,7 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
     let total = params.size.persons;
     let mut world = SimWorld::build(params.seed, params.size, clock, |done| progress(Progress::World { done, total }));
     let days = params.days as i32;
-    let plan = Plan::draw(&world, params.seed, days);
+    let plan = Plan::draw(&world, params.seed, days, scenarios);
     let mut sessions: Vec<SimSession> = Vec::new();
     let mut attacks = attack::plan(&mut world, &plan, scenarios, params.seed, &mut sessions);
     attacks.requests.sort_by_key(|r| r.at);
@@ -148,14 +167,19 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
         .systems
         .iter()
         .map(|spec| SystemRun {
-            detector: spec.detector(&world.canaries),
+            detector: spec.detector(&world.canaries, &world.scope_canaries),
             spec: spec.clone(),
             elevated_until: Vec::new(),
             ended: Vec::new(),
             suspended_from: vec![i64::MAX; n_agents],
+            refused_rel: Default::default(),
+            lift_at: vec![i64::MAX; n_agents],
             metrics: SystemMetrics::new(attacks.incidents.len()),
         })
         .collect();
+    let mut declared = 0usize;
+    let mut surge_days: Vec<SurgeOutcome> =
+        plan.surges.iter().map(|sp| SurgeOutcome { scenario: sp.scenario, agent_days: Vec::new() }).collect();
     let canaries: vigie_core::detect::FastSet<PersonId> = world.canaries.iter().copied().collect();
 
     // Account creations by hacked administrators, judged by each system's lifecycle check.
@@ -208,6 +232,11 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
         }
         let today: u64 = active.iter().filter(|a| **a).count() as u64;
         if evaluating {
+            for (sp, out) in plan.surges.iter().zip(&mut surge_days) {
+                if sp.from <= day && day < sp.to {
+                    out.agent_days.extend(sp.agents.iter().filter(|&&i| active[i as usize]).map(|&i| (i, day)));
+                }
+            }
             agent_days += today;
             per_day.push(today);
             for (i, a) in active.iter().enumerate() {
@@ -221,19 +250,40 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
         // known at its own, so the day's requests can go through the guard on both cores.
         let mut day_requests: Vec<(&Request, RequestId)> = Vec::with_capacity(stream.len());
         for req in &stream {
-            if let Op::Relate(r) = &req.op {
-                world.registry.add(r.clone(), req.at);
-                continue;
+            match &req.op {
+                Op::Relate(r) => {
+                    world.registry.add(r.clone(), req.at);
+                    continue;
+                }
+                // Created by an account: in the registry from its moment (every system shares
+                // the world), and judged by each system, which refuses the reads through the
+                // creations it refused.
+                Op::Create(r) => world.registry.add(r.clone(), req.at),
+                _ => {}
             }
             day_requests.push((req, RequestId(next_request)));
             next_request += 1;
+        }
+        // Campaigns declared by managers before the day's work.
+        while declared < plan.declarations.len() && plan.declarations[declared].0 < day_end {
+            for sys in &mut systems {
+                sys.detector.declare_campaign(&plan.declarations[declared].1);
+            }
+            declared += 1;
         }
         requests += day_requests.len() as u64;
         let produced = guard_pass(&authz, &ledger, &world, &sessions, &day_requests);
         events += produced.iter().map(|(rel, _)| rel.len() as u64).sum::<u64>();
         // Then every system judges the same events, in the stream's order; systems are
         // independent of one another, so they are judged on two threads.
-        let ctx = JudgeContext { sessions: &sessions, attacks: &attacks, canaries: &canaries, evaluating, day };
+        let ctx = JudgeContext {
+            sessions: &sessions,
+            attacks: &attacks,
+            canaries: &canaries,
+            evaluating,
+            day,
+            world: &world,
+        };
         let split = balanced_split(&systems);
         let (left, right) = systems.split_at_mut(split);
         let judge_all = |group: &mut [SystemRun]| {
@@ -283,6 +333,8 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
         run_seconds: began.elapsed().as_secs_f64(),
         agent_kinds: world.agents.iter().map(|a| a.kind).collect(),
         agent_work: world.agents.iter().map(|a| a.work).collect(),
+        agent_ids: world.agents.iter().map(|a| a.agent.id.get()).collect(),
+        surges: surge_days,
     }
 }
 
@@ -368,6 +420,7 @@ struct JudgeContext<'a> {
     canaries: &'a vigie_core::detect::FastSet<PersonId>,
     evaluating: bool,
     day: i32,
+    world: &'a SimWorld,
 }
 
 /// The request through the real guard; returns the events it produced.
@@ -400,14 +453,20 @@ fn through_guard(
         Op::View(p) => {
             let _ = guard.read(&caller, meta, *p, asked);
         }
-        Op::Lookup { person, typo } => {
+        Op::Lookup { person, typo, by_ft: false } => {
             if let Some((nir, birth)) = world.registry.nir_key(*person) {
                 // A typo: the right NIR with the wrong birth date (nobody matches).
                 let birth = if *typo { birth.next_day().unwrap_or(birth) } else { birth };
                 let _ = guard.lookup(&caller, meta, LookupKey::Nir(nir, birth), asked);
             }
         }
-        Op::Relate(_) => {}
+        Op::Lookup { person, typo, by_ft: true } => {
+            if let Some((ft, birth)) = world.registry.ft_key(*person) {
+                let birth = if *typo { birth.next_day().unwrap_or(birth) } else { birth };
+                let _ = guard.lookup(&caller, meta, LookupKey::FtId(ft, birth), asked);
+            }
+        }
+        Op::Relate(_) | Op::Create(_) => {}
     }
     tap.events.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
 }
@@ -443,6 +502,15 @@ fn judge(sys: &mut SystemRun, ctx: &JudgeContext<'_>, req: &Request, events: &[A
         Who::Attack(k) => Some(k as usize),
         Who::Benign => None,
     };
+    if let Op::Create(r) = &req.op {
+        // A refused creation brings the attacker nothing: containment counts it.
+        if !judge_create(sys, ctx, req, r)
+            && let Some(k) = attack
+        {
+            sys.metrics.refused(k, req.at);
+        }
+        return;
+    }
     let released = judge_request(sys, ctx, req, events);
     // An attacker that asked and got nothing: what containment is measured by (a registry
     // read to the end is not containment: re-reads are still served).
@@ -453,8 +521,95 @@ fn judge(sys: &mut SystemRun, ctx: &JudgeContext<'_>, req: &Request, events: &[A
     }
 }
 
+/// A relationship creation under one system: judged by its detector with the ladder as for a
+/// read (a benign agent passes step-ups and gives reasons). Returns whether it was allowed; a
+/// refused one is remembered so that the system's reads through it are refused too.
+fn judge_create(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, r: &vigie_core::relationship::Relationship) -> bool {
+    let s = req.session as usize;
+    let a = req.agent;
+    if sys.suspended_from[a as usize] <= req.at || sys.ended[s] {
+        sys.refused_rel.insert((a, r.person));
+        return false;
+    }
+    let attack = match req.who {
+        Who::Attack(k) => Some(k as usize),
+        Who::Benign => None,
+    };
+    let w = &jc.world.agents[a as usize];
+    let session = &jc.sessions[s];
+    let event = vigie_core::ports::RelationshipEvent {
+        at: Timestamp(req.at),
+        request: RequestId(0),
+        actor: vigie_core::event::Actor {
+            agent: w.agent.id,
+            org: w.agent.org,
+            org_kind: w.kind,
+            role: w.agent.role,
+            session: SessionId(u64::from(req.session) + 1),
+        },
+        person: r.person,
+        kind: r.kind,
+    };
+    let mut ctx = DetectContext {
+        probation: session.probation,
+        elevated: sys.elevated_until[s] > req.at,
+        reason: None,
+        sign_in: session.sign_in,
+        team: w.agent.team,
+    };
+    for _round in 0..3 {
+        let v = sys.detector.relationship(&event, &ctx);
+        if let Some(k) = attack {
+            sys.metrics.signals(k, &v.reasons, v.action.rank());
+            if v.action.rank() >= VerdictAction::StepUp.rank() {
+                sys.metrics.detected(k, req.at);
+            }
+        } else if v.action != VerdictAction::Allow && jc.evaluating {
+            let f = match v.action.effective(ctx.elevated, ctx.reason.is_some()) {
+                VerdictAction::Allow => None,
+                VerdictAction::Friction => Some(Flag::Friction),
+                VerdictAction::StepUp => Some(Flag::StepUp),
+                VerdictAction::Throttle => Some(Flag::Throttle),
+                VerdictAction::SuspendSession => Some(Flag::SuspendSession),
+                VerdictAction::SuspendAccount => Some(Flag::SuspendAccount),
+            };
+            if let Some(f) = f {
+                sys.metrics.flag(a, jc.day, f, &v.reasons);
+            }
+        }
+        match v.action.effective(ctx.elevated, ctx.reason.is_some()) {
+            VerdictAction::Allow => return true,
+            VerdictAction::Friction => ctx.reason = Some(req.reason.unwrap_or(AccessReason::InboundContact)),
+            VerdictAction::StepUp => {
+                if !attack.is_none_or(|k| jc.attacks.incidents[k].access.passes_step_up()) {
+                    sys.ended[s] = true;
+                    if let Some(k) = attack {
+                        sys.metrics.action(k, a, req.at, VerdictAction::SuspendSession.rank(), true);
+                    }
+                    break;
+                }
+                sys.elevated_until[s] = req.at + ELEVATION_MS;
+                ctx.elevated = true;
+            }
+            other => {
+                if let Some(k) = attack {
+                    sys.metrics.action(k, a, req.at, other.rank(), other.rank() >= VerdictAction::SuspendSession.rank());
+                }
+                match other {
+                    VerdictAction::SuspendSession => sys.ended[s] = true,
+                    VerdictAction::SuspendAccount => sys.suspended_from[a as usize] = req.at,
+                    _ => {}
+                }
+                break;
+            }
+        }
+    }
+    sys.refused_rel.insert((a, r.person));
+    false
+}
+
 fn judge_request(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, events: &[AccessEvent]) -> bool {
-    let JudgeContext { sessions, attacks, canaries, evaluating, day } = *jc;
+    let JudgeContext { sessions, attacks, canaries, evaluating, day, world } = *jc;
     let s = req.session as usize;
     let a = req.agent;
     let attack = match req.who {
@@ -485,16 +640,44 @@ fn judge_request(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, even
         }
     }
     let session = &sessions[s];
+    // Reads through a relationship this system refused to create are refused.
+    let converted: Vec<AccessEvent>;
+    let events = if !sys.refused_rel.is_empty()
+        && events.iter().any(|e| e.person.is_some_and(|p| sys.refused_rel.contains(&(a, p))) && !e.returned.is_empty())
+    {
+        converted = events
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                if e.person.is_some_and(|p| sys.refused_rel.contains(&(a, p))) {
+                    e.decision = Decision::Deny;
+                    e.returned = CategorySet::EMPTY;
+                    e.relationship = None;
+                }
+                e
+            })
+            .collect();
+        &converted[..]
+    } else {
+        events
+    };
     if let Some(k) = attack
         && events.iter().any(|e| e.person.is_some_and(|p| canaries.contains(&p)))
     {
         sys.metrics.canary(k, req.at);
+    }
+    // A manager lifts a pace throttle on a benign agent an hour after it.
+    if sys.lift_at[a as usize] <= req.at {
+        sys.lift_at[a as usize] = i64::MAX;
+        let w = &world.agents[a as usize];
+        sys.detector.lift(w.agent.id, w.agent.id, Timestamp(req.at));
     }
     let mut ctx = DetectContext {
         probation: session.probation,
         elevated: sys.elevated_until[s] > req.at,
         reason: None,
         sign_in: session.sign_in,
+        team: world.agents[a as usize].agent.team,
     };
     for _round in 0..3 {
         let mut strictest = VerdictAction::Allow;
@@ -503,7 +686,7 @@ fn judge_request(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, even
         for e in events {
             let verdict = sys.detector.assess(e, &ctx);
             let v = verdict.action;
-            if v != VerdictAction::Allow && attack.is_none() {
+            if v != VerdictAction::Allow || attack.is_some() {
                 reasons.extend(verdict.reasons);
             }
             if v.rank() > raw.rank() {
@@ -514,10 +697,26 @@ fn judge_request(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, even
                 strictest = eff;
             }
         }
-        if let Some(k) = attack
-            && raw.rank() >= VerdictAction::StepUp.rank()
+        if let Some(k) = attack {
+            if raw.rank() >= VerdictAction::StepUp.rank() {
+                sys.metrics.detected(k, req.at);
+            }
+            sys.metrics.signals(k, &reasons, strictest.rank());
+            // A campaign alert: how many of this incident's accounts it names.
+            if let Some(list) = reasons.iter().find_map(|r| r.split("linked=").nth(1)) {
+                let named: Vec<u64> = list.split([',', ' ']).filter_map(|x| x.parse().ok()).collect();
+                let n = attacks.incidents[k]
+                    .accounts
+                    .iter()
+                    .filter(|&&i| named.contains(&world.agents[i as usize].agent.id.get()))
+                    .count() as u32;
+                sys.metrics.linked(k, req.at, n);
+            }
+        } else if strictest == VerdictAction::Throttle
+            && reasons.iter().any(|r| r.starts_with("pace_throttle"))
+            && sys.lift_at[a as usize] == i64::MAX
         {
-            sys.metrics.detected(k, req.at);
+            sys.lift_at[a as usize] = req.at + MANAGER_LIFT_MS;
         }
         match strictest {
             VerdictAction::Allow => {

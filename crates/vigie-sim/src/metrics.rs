@@ -45,6 +45,12 @@ pub struct IncidentLog {
     pub ended_after_canary: Option<i64>,
     /// The attacker's last request that brought it no new person (refused, denied, withheld).
     pub last_refused: Option<i64>,
+    /// The signals in the system's verdicts on the attacker's requests: name → requests.
+    pub signals: std::collections::BTreeMap<String, u32>,
+    /// The signals of the first verdict that throttled or ended the attacker's access.
+    pub contained_by: Option<Vec<String>>,
+    /// Campaign alerts: (when, how many of the incident's accounts one alert named), growing.
+    pub links: Vec<(i64, u32)>,
 }
 
 /// Everything one system measured in one run.
@@ -68,8 +74,7 @@ impl SystemMetrics {
         let bits = self.flags.entry((agent, day)).or_default();
         if *bits & f as u8 == 0 {
             for r in reasons {
-                let name = r.split(['=', ' ']).next().unwrap_or(r).to_owned();
-                *self.reasons.entry((f as u8, name)).or_default() += 1;
+                *self.reasons.entry((f as u8, signal_name(r).to_owned())).or_default() += 1;
             }
         }
         *bits |= f as u8;
@@ -119,6 +124,27 @@ impl SystemMetrics {
         }
     }
 
+    /// The names of the signals of a verdict on the attacker (`name=value …` → `name`).
+    pub fn signals(&mut self, k: usize, reasons: &[String], action_rank: u8) {
+        let Some(inc) = self.incidents.get_mut(k) else { return };
+        let names: Vec<String> = reasons.iter().map(|r| signal_name(r).to_owned()).collect();
+        for n in &names {
+            *inc.signals.entry(n.clone()).or_default() += 1;
+        }
+        if action_rank >= 3 && inc.contained_by.is_none() {
+            inc.contained_by = Some(names);
+        }
+    }
+
+    /// A campaign alert that named `n` of the incident's accounts.
+    pub fn linked(&mut self, k: usize, at: i64, n: u32) {
+        if let Some(inc) = self.incidents.get_mut(k)
+            && inc.links.last().is_none_or(|&(_, m)| n > m)
+        {
+            inc.links.push((at, n));
+        }
+    }
+
     pub fn creation(&mut self, k: usize, held: bool) {
         if let Some(inc) = self.incidents.get_mut(k) {
             inc.creations += 1;
@@ -136,6 +162,11 @@ impl SystemMetrics {
         self.flags.values().filter(|v| **v & (Flag::SuspendSession as u8 | Flag::SuspendAccount as u8) != 0).count()
             as u64
     }
+}
+
+/// A reason's signal name: `self_distinct_hour=45 mean=…` → `self_distinct_hour`.
+pub fn signal_name(reason: &str) -> &str {
+    reason.split(['=', ' ', ':']).next().unwrap_or(reason)
 }
 
 /// An incident's result under one system.

@@ -52,6 +52,19 @@ pub struct ScenarioResult {
     /// access ended (`None`: some touch was never followed by an end).
     pub canary_touched: usize,
     pub canary_to_end_p95: Option<f64>,
+    /// Hours until an alert linked the goal's number of the incident's accounts (5 without a
+    /// goal), p95 (`None`: some incident never got one), and the most one alert linked
+    /// (median over incidents).
+    pub link_hours_p95: Option<f64>,
+    pub linked_median: f64,
+}
+
+/// A benign surge under one system: its false positives per 1 000 of its own agent-days.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SurgeResult {
+    pub system: String,
+    pub agent_days: u64,
+    pub rates: Rates,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -68,6 +81,12 @@ pub struct ScenarioSummary {
     pub summary: String,
     pub incidents: usize,
     pub results: Vec<ScenarioResult>,
+    /// For a surge scenario: its false positives, per system.
+    pub surge: Vec<SurgeResult>,
+    /// Vigie's signals on the attacker's requests: (signal, share of incidents where it took
+    /// part), most frequent first; and those of the verdict that first throttled or ended it.
+    pub signals: Vec<(String, f64)>,
+    pub contained_by: Vec<(String, f64)>,
     pub goals: Vec<GoalCheck>,
 }
 
@@ -181,9 +200,28 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
     let mut out_scenarios = Vec::new();
     let mut curves = Vec::new();
     for (k, sc) in scenarios.iter().enumerate() {
+        if sc.surge.is_some() {
+            let surge = surge_results(runs, k, &names);
+            let goals = surge.iter().find(|r| r.system == "vigie").map(|r| surge_goals(sc, r)).unwrap_or_default();
+            curves.push((sc.name.clone(), Vec::new()));
+            out_scenarios.push(ScenarioSummary {
+                name: sc.name.clone(),
+                summary: sc.summary.clone(),
+                incidents: 0,
+                results: Vec::new(),
+                surge,
+                signals: Vec::new(),
+                contained_by: Vec::new(),
+                goals,
+            });
+            continue;
+        }
+        let link_goal = sc.goal.link_accounts.unwrap_or(5.0) as u32;
         let mut results = Vec::new();
         let mut series = Vec::new();
         let mut incidents = 0;
+        let mut signals: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut contained_by: std::collections::BTreeMap<String, usize> = Default::default();
         for (si, name) in names.iter().enumerate() {
             let mut rebc = Vec::new();
             let mut per_account = Vec::new();
@@ -193,12 +231,29 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
             let mut contained = 0usize;
             let mut held = (0u32, 0u32);
             let mut canary = Vec::new();
+            let mut link_hours = Vec::new();
+            let mut linked = Vec::new();
             let mut n = 0usize;
             for r in runs {
                 for (i, inc) in r.incidents.iter().enumerate().filter(|(_, inc)| inc.scenario == k) {
                     let log = &r.systems[si].1.incidents[i];
                     let c = containment(log, inc.start);
                     n += 1;
+                    link_hours.push(
+                        log.links
+                            .iter()
+                            .find(|&&(_, m)| m >= link_goal)
+                            .map_or(f64::INFINITY, |&(t, _)| (t - inc.start).max(0) as f64 / 3_600_000.0),
+                    );
+                    linked.push(f64::from(log.links.last().map_or(0, |&(_, m)| m)));
+                    if name == "vigie" {
+                        for s in log.signals.keys() {
+                            *signals.entry(s.clone()).or_default() += 1;
+                        }
+                        for s in log.contained_by.iter().flatten() {
+                            *contained_by.entry(s.clone()).or_default() += 1;
+                        }
+                    }
                     rebc.push(c.rebc as f64);
                     per_account.push(c.rebc_max_account as f64);
                     total.push(c.exposed_total as f64);
@@ -236,8 +291,16 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
                 creations_held: (held.0 > 0).then(|| f64::from(held.1) / f64::from(held.0)),
                 canary_touched: canary.len(),
                 canary_to_end_p95: bounded(&canary, 0.95),
+                link_hours_p95: bounded(&link_hours, 0.95),
+                linked_median: percentile(&linked, 0.5),
             });
         }
+        let share = |m: std::collections::BTreeMap<String, usize>| {
+            let mut v: Vec<(String, f64)> =
+                m.into_iter().map(|(s, c)| (s, c as f64 / incidents.max(1) as f64)).collect();
+            v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v
+        };
         let goals = names
             .iter()
             .position(|n| n == "vigie")
@@ -249,6 +312,9 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
             summary: sc.summary.clone(),
             incidents,
             results,
+            surge: Vec::new(),
+            signals: share(signals),
+            contained_by: share(contained_by),
             goals,
         });
     }
@@ -262,11 +328,23 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
                 measured: format!("{v:.3}"),
                 met: v <= target,
             };
-            vec![
-                check("suspensions", 0.1, s.rates.suspensions),
+            let mut v = vec![
+                check("suspensions", 0.01, s.rates.suspensions),
                 check("throttles", 2.0, s.rates.throttles),
-                check("step-ups", 10.0, s.rates.step_ups),
-            ]
+                check("step-ups", 5.0, s.rates.step_ups),
+            ];
+            // Not only overall: every organization kind and work.
+            let worst = s.by_kind.iter().max_by(|a, b| a.1.step_ups.total_cmp(&b.1.step_ups));
+            if let Some((kind, r)) = worst {
+                v.push(GoalCheck {
+                    what: "false step-ups per 1 000 benign agent-days, every organization kind and work (worst shown)"
+                        .into(),
+                    target: "≤ 10".into(),
+                    measured: format!("{:.3} ({kind})", r.step_ups),
+                    met: s.by_kind.iter().all(|(_, r)| r.step_ups <= 10.0),
+                });
+            }
+            v
         })
         .unwrap_or_default();
     let med = |v: Vec<f64>| percentile(&v, 0.5);
@@ -287,6 +365,70 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
         fp_goals,
         curves,
     }
+}
+
+/// A surge's false positives under each system, on its own agent-days.
+fn surge_results(runs: &[RunOutcome], k: usize, names: &[String]) -> Vec<SurgeResult> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(si, name)| {
+            let mut days = 0u64;
+            let mut c = [0u64; 4];
+            for r in runs {
+                for sg in r.surges.iter().filter(|sg| sg.scenario == k) {
+                    days += sg.agent_days.len() as u64;
+                    for key in &sg.agent_days {
+                        if let Some(&f) = r.systems[si].1.flags.get(key) {
+                            for (x, b) in c.iter_mut().zip(flag_bits(f)) {
+                                *x += b;
+                            }
+                        }
+                    }
+                }
+            }
+            SurgeResult {
+                system: name.clone(),
+                agent_days: days,
+                rates: Rates {
+                    frictions: per_1000(c[0], days),
+                    step_ups: per_1000(c[1], days),
+                    throttles: per_1000(c[2], days),
+                    suspensions: per_1000(c[3], days),
+                },
+            }
+        })
+        .collect()
+}
+
+fn surge_goals(sc: &Scenario, r: &SurgeResult) -> Vec<GoalCheck> {
+    let mut g = Vec::new();
+    if r.agent_days == 0 {
+        g.push(GoalCheck {
+            what: "surge agent-days".into(),
+            target: "≥ 1".into(),
+            measured: "none (no account covered on evaluation days)".into(),
+            met: false,
+        });
+        return g;
+    }
+    if let Some(t) = sc.goal.surge_step_ups_per_1000 {
+        g.push(GoalCheck {
+            what: "false step-ups per 1 000 of the surge's agent-days".into(),
+            target: format!("≤ {t}"),
+            measured: format!("{:.2} over {} agent-days", r.rates.step_ups, r.agent_days),
+            met: r.rates.step_ups <= t,
+        });
+    }
+    if let Some(t) = sc.goal.surge_suspensions {
+        g.push(GoalCheck {
+            what: "false suspensions per 1 000 of the surge's agent-days".into(),
+            target: format!("≤ {t}"),
+            measured: format!("{:.2}", r.rates.suspensions),
+            met: r.rates.suspensions <= t,
+        });
+    }
+    g
 }
 
 fn signals(runs: &[RunOutcome], si: usize, agent_days: u64) -> Vec<(String, String, f64)> {
@@ -359,6 +501,26 @@ fn scenario_goals(sc: &Scenario, r: &ScenarioResult, incidents: usize) -> Vec<Go
             target: format!("≤ {t} s"),
             measured: r.ttc_p95.map_or("not contained in every seed".into(), |v| format!("{v:.1} s")),
             met: r.ttc_p95.is_some_and(|v| v <= t),
+        });
+    }
+    if let Some(t) = sc.goal.detect_hours {
+        g.push(GoalCheck {
+            what: "time to detect, p95".into(),
+            target: format!("≤ {t} h"),
+            measured: r.ttd_p95.map_or("not detected in every seed".into(), |v| format!("{:.2} h", v / 3_600.0)),
+            met: r.ttd_p95.is_some_and(|v| v <= t * 3_600.0),
+        });
+    }
+    if let Some(t) = sc.goal.link_hours {
+        let n = sc.goal.link_accounts.unwrap_or(5.0);
+        g.push(GoalCheck {
+            what: format!("a campaign alert linking ≥ {n} of its accounts, p95"),
+            target: format!("≤ {t} h"),
+            measured: r.link_hours_p95.map_or(
+                format!("not in every seed (median most linked: {})", r.linked_median),
+                |v| format!("{v:.2} h"),
+            ),
+            met: r.link_hours_p95.is_some_and(|v| v <= t),
         });
     }
     if let Some(t) = sc.goal.detect_days {
@@ -442,6 +604,28 @@ pub fn table(r: &Report) -> String {
         }
     }
     for sc in &r.scenarios {
+        if !sc.surge.is_empty() {
+            let _ = writeln!(s, "\n{} (benign surge)", sc.name);
+            let _ = writeln!(s, "{:<26} {:>11} {:>9} {:>9} {:>11}", "system", "agent-days", "step-up", "throttle", "suspension");
+            for x in &sc.surge {
+                let _ = writeln!(
+                    s,
+                    "{:<26} {:>11} {:>9.2} {:>9.2} {:>11.3}",
+                    x.system, x.agent_days, x.rates.step_ups, x.rates.throttles, x.rates.suspensions
+                );
+            }
+            for g in &sc.goals {
+                let _ = writeln!(
+                    s,
+                    "  goal {}: {} {} (measured {})",
+                    if g.met { "met" } else { "NOT met" },
+                    g.what,
+                    g.target,
+                    g.measured
+                );
+            }
+            continue;
+        }
         let _ = writeln!(s, "\n{} ({} incidents)", sc.name, sc.incidents);
         let _ = writeln!(
             s,
@@ -459,6 +643,10 @@ pub fn table(r: &Report) -> String {
                 secs(x.ttc_p95),
                 x.contained * 100.0
             );
+        }
+        if !sc.signals.is_empty() {
+            let _ = writeln!(s, "  vigie's signals on the attacker: {}", shares(&sc.signals, 8));
+            let _ = writeln!(s, "  first throttled or ended by: {}", shares(&sc.contained_by, 5));
         }
         for g in &sc.goals {
             let _ = writeln!(
@@ -483,6 +671,13 @@ pub fn table(r: &Report) -> String {
         );
     }
     s
+}
+
+fn shares(v: &[(String, f64)], n: usize) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.iter().take(n).map(|(name, x)| format!("{name} ({:.0} %)", x * 100.0)).collect::<Vec<_>>().join(", ")
 }
 
 /// The Markdown report; `plots` are written beside it by the caller as `<name>.svg`.
@@ -579,6 +774,27 @@ pub fn markdown(r: &Report) -> (String, Vec<(String, String)>) {
     let _ = writeln!(s, "\n## Scenarios\n");
     for (sc, (name, series)) in r.scenarios.iter().zip(&r.curves) {
         let _ = writeln!(s, "### {}\n\n{}\n", sc.name, sc.summary);
+        if !sc.surge.is_empty() {
+            let _ = writeln!(s, "| system | agent-days | friction | step-up | throttle | suspension |");
+            let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+            for x in &sc.surge {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} |",
+                    x.system, x.agent_days, x.rates.frictions, x.rates.step_ups, x.rates.throttles, x.rates.suspensions
+                );
+            }
+            let _ = writeln!(s);
+            continue;
+        }
+        if !sc.signals.is_empty() {
+            let _ = writeln!(
+                s,
+                "Vigie's signals on the attacker's requests (share of incidents): {}.\n\nFirst throttled or ended by: {}.\n",
+                shares(&sc.signals, 12),
+                shares(&sc.contained_by, 6)
+            );
+        }
         let _ = writeln!(
             s,
             "| system | REBC median | REBC p95 | per account p95 | exposed in all (median) | TTD p95 | TTC median | TTC p95 | contained |"

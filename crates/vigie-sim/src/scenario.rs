@@ -3,6 +3,10 @@
 //! high]` are drawn per seed from that range (fixed before any tuning). Bad files are refused
 //! with the line and the key: unknown keys, impossible times, a missing organization.
 //!
+//! A scenario file holds either an `[attack]` or a `[surge]`: a benign surge of a team, an
+//! agency or a whole region (the calls after a breach notification, a convocation campaign),
+//! declared by the managers or not, whose false positives are measured on its own agent-days.
+//!
 //! ```toml
 //! name = "stolen-session-fast-bulk"
 //! summary = "An advisor's session cookie, stolen by an infostealer, replayed by a script."
@@ -23,6 +27,16 @@
 //! exposed_p95 = 50               # persons exposed before containment, p95 over seeds
 //! contain_seconds = 60           # time to contain, p95
 //! ```
+//!
+//! More `[attack]` keys: `victim_by = "scope_size"` (the largest scopes), `work = "service"`
+//! (the victim's work: caseload, oversight, front_desk, partner, service), `targets =
+//! "scope_list"` (its scope list walked in order) or `"ft_id_keys"` (lookups by France
+//! Travail id), `hit_rate` (the share of leaked keys that match someone), `fabricate = true`
+//! with `lookup_first = true` (look up → create a relationship → read), `orgs` (accounts
+//! spread one per organization), `infrastructure = "shared"` (one operator's network, provider
+//! and browser build for every account), `stagger_minutes` (each account starts that much
+//! after the previous one). More goals: `detect_hours`, `link_accounts` and `link_hours` (an
+//! alert linking that many of the incident's accounts within that many hours).
 
 use std::path::Path;
 
@@ -35,7 +49,9 @@ use vigie_core::org::{OrgKind, Role};
 pub struct Scenario {
     pub name: String,
     pub summary: String,
-    pub attack: Attack,
+    /// An attack, or (`None`) a benign surge.
+    pub attack: Option<Attack>,
+    pub surge: Option<Surge>,
     pub goal: Goal,
     /// Where it was read from (for the report).
     pub file: String,
@@ -67,6 +83,50 @@ pub struct Attack {
     pub daily_cap: Option<Range>,
     /// The victim's credentials were just reset (social engineering at a help desk).
     pub credentials_reset: bool,
+    /// How the victim is chosen.
+    pub victim_by: VictimBy,
+    /// The victim's work, if the scenario needs one (a service account).
+    pub work: Option<crate::world::Work>,
+    /// The share of leaked keys that match a person (the rest match nobody).
+    pub hit_rate: Range,
+    /// With `fabricate`: look the key up first, then create, then read.
+    pub lookup_first: bool,
+    /// Accounts spread one per organization over this many organizations.
+    pub orgs: Option<Range>,
+    /// Every account driven from one operator's network, provider and browser build.
+    pub shared_infrastructure: bool,
+    /// Minutes between one account's start and the next's.
+    pub stagger_minutes: Range,
+}
+
+/// How a victim is chosen among the eligible accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VictimBy {
+    /// Uniformly.
+    Random,
+    /// Among the 5 % with the largest scopes (what an attacker who can choose picks).
+    ScopeSize,
+}
+
+/// A benign surge: a team, an agency or a region reading more for a few days.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Surge {
+    pub scope: SurgeScope,
+    pub start_day: Range,
+    pub days: Range,
+    /// How many times their usual volume the covered accounts read.
+    pub factor: Range,
+    /// Whether the managers declare it (a campaign declaration per team or organization).
+    pub declared: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurgeScope {
+    Team,
+    Agency,
+    Region,
 }
 
 /// How the attacker holds the account.
@@ -85,12 +145,19 @@ pub enum Access {
     CreatedAccounts,
     /// An insider or a subcontractor's own account (bulk extraction of what it holds).
     OwnAccount,
+    /// A thief riding the victim's live session (malware on the victim's machine, remote
+    /// control): the victim's own network, browser and device binding, and the victim answers
+    /// the step-ups it is shown.
+    RidesSession,
 }
 
 impl Access {
     /// Whether the attacker can pass a step-up.
     pub fn passes_step_up(self) -> bool {
-        matches!(self, Access::PhishedSecondFactor | Access::CreatedAccounts | Access::OwnAccount)
+        matches!(
+            self,
+            Access::PhishedSecondFactor | Access::CreatedAccounts | Access::OwnAccount | Access::RidesSession
+        )
     }
 }
 
@@ -110,6 +177,10 @@ pub enum Targets {
     SequentialIds,
     /// Exact lookups with keys from an earlier leak (search-driven).
     LeakedKeys,
+    /// Exact lookups by France Travail id (and birth date) from a leak.
+    FtIdKeys,
+    /// The account's scope list, walked in its order (persons by id), every line read.
+    ScopeList,
     /// What the account legitimately reaches (its caseload, its organization's files).
     Reach,
     /// The account's reach first, then persons of its region: a careful attacker.
@@ -144,6 +215,13 @@ pub struct Goal {
     pub creations_held: bool,
     /// A canary touched by the attacker ends its access within this many seconds.
     pub canary_suspend_seconds: Option<f64>,
+    pub detect_hours: Option<f64>,
+    /// An alert linking at least this many of the incident's accounts, within `link_hours`.
+    pub link_accounts: Option<f64>,
+    pub link_hours: Option<f64>,
+    /// A surge: false step-ups per 1 000 of its agent-days, and suspensions, at most.
+    pub surge_step_ups_per_1000: Option<f64>,
+    pub surge_suspensions: Option<f64>,
 }
 
 /// Why a scenario file is refused: where, which key, what.
@@ -162,9 +240,21 @@ struct RawScenario {
     name: Spanned<String>,
     #[serde(default)]
     summary: String,
-    attack: Spanned<RawAttack>,
+    attack: Option<Spanned<RawAttack>>,
+    surge: Option<Spanned<RawSurge>>,
     #[serde(default)]
     goal: RawGoal,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSurge {
+    scope: SurgeScope,
+    start_day: Spanned<RawRange>,
+    days: Spanned<RawRange>,
+    factor: Spanned<RawRange>,
+    #[serde(default)]
+    declared: bool,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +284,17 @@ struct RawAttack {
     daily_cap: Option<Spanned<RawRange>>,
     #[serde(default)]
     credentials_reset: bool,
+    #[serde(default = "random_victim")]
+    victim_by: VictimBy,
+    work: Option<Spanned<String>>,
+    #[serde(default = "all_hit")]
+    hit_rate: Spanned<RawRange>,
+    #[serde(default)]
+    lookup_first: bool,
+    orgs: Option<Spanned<RawRange>>,
+    infrastructure: Option<Spanned<String>>,
+    #[serde(default = "no_stagger")]
+    stagger_minutes: Spanned<RawRange>,
 }
 
 #[derive(Deserialize, Default)]
@@ -206,6 +307,11 @@ struct RawGoal {
     #[serde(default)]
     creations_held: bool,
     canary_suspend_seconds: Option<Spanned<f64>>,
+    detect_hours: Option<Spanned<f64>>,
+    link_accounts: Option<Spanned<f64>>,
+    link_hours: Option<Spanned<f64>>,
+    surge_step_ups_per_1000: Option<Spanned<f64>>,
+    surge_suspensions: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -226,6 +332,15 @@ fn no_jitter() -> Spanned<RawRange> {
 }
 fn one() -> Spanned<RawRange> {
     Spanned::new(0..0, RawRange::One(1.0))
+}
+fn all_hit() -> Spanned<RawRange> {
+    Spanned::new(0..0, RawRange::One(1.0))
+}
+fn no_stagger() -> Spanned<RawRange> {
+    Spanned::new(0..0, RawRange::One(0.0))
+}
+fn random_victim() -> VictimBy {
+    VictimBy::Random
 }
 
 /// What a scenario may refer to: the run's days and the world's organizations.
@@ -278,7 +393,101 @@ pub fn parse(file: &str, text: &str, bounds: &Bounds<'_>) -> Result<Scenario, Sc
     if name.is_empty() || name.len() > 80 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(err(raw.name.span(), "name", "1 to 80 characters of a-z, 0-9, - and _".into()));
     }
-    let a = raw.attack.into_inner();
+    let range = |r: &Spanned<RawRange>, key: &str, min: f64, max: f64| -> Result<Range, ScenarioError> {
+        let (low, high) = match *r.get_ref() {
+            RawRange::One(v) => (v, v),
+            RawRange::Two([l, h]) => (l, h),
+        };
+        if !(low.is_finite() && high.is_finite()) || low > high {
+            return Err(err(r.span(), key, format!("[{low}, {high}] is not a range (low ≤ high)")));
+        }
+        if low < min || high > max {
+            return Err(err(r.span(), key, format!("[{low}, {high}] outside [{min}, {max}]")));
+        }
+        Ok(Range { low, high })
+    };
+    let first_attack_day = f64::from(bounds.warmup_days);
+    let last_day = f64::from(bounds.days.saturating_sub(1));
+    let evaluation_days = |r: &Spanned<RawRange>, key: &str| {
+        range(r, key, 0.0, f64::MAX).and_then(|x| {
+            if x.low < first_attack_day || x.high > last_day {
+                Err(err(
+                    r.span(),
+                    key,
+                    format!(
+                        "[{}, {}]: attacks and surges start on evaluation days {first_attack_day}–{last_day} (after the warm-up)",
+                        x.low, x.high
+                    ),
+                ))
+            } else {
+                Ok(x)
+            }
+        })
+    };
+    let (attack, surge) = match (raw.attack, raw.surge) {
+        (Some(a), None) => (Some(attack(a, bounds, &err, &range, &evaluation_days)?), None),
+        (None, Some(sg)) => {
+            let span = sg.span();
+            let sg = sg.into_inner();
+            let _ = span;
+            let surge = Surge {
+                scope: sg.scope,
+                start_day: evaluation_days(&sg.start_day, "surge.start_day")?,
+                days: range(&sg.days, "surge.days", 1.0, 30.0)?,
+                factor: range(&sg.factor, "surge.factor", 1.0, 10.0)?,
+                declared: sg.declared,
+            };
+            (None, Some(surge))
+        }
+        (Some(a), Some(_)) => {
+            return Err(err(a.span(), "attack", "a scenario is an [attack] or a [surge], not both".into()));
+        }
+        (None, None) => {
+            return Err(ScenarioError {
+                file: file.to_owned(),
+                line: 0,
+                key: "attack".into(),
+                message: "missing [attack] (or [surge])".into(),
+            });
+        }
+    };
+    let g = &raw.goal;
+    let scenario = Scenario {
+        name,
+        summary: raw.summary,
+        attack,
+        surge,
+        goal: Goal {
+            exposed_p95: positive(&g.exposed_p95, "goal.exposed_p95", &err)?,
+            contain_seconds: positive(&g.contain_seconds, "goal.contain_seconds", &err)?,
+            exposed_per_account_p95: positive(&g.exposed_per_account_p95, "goal.exposed_per_account_p95", &err)?,
+            detect_days: positive(&g.detect_days, "goal.detect_days", &err)?,
+            creations_held: g.creations_held,
+            canary_suspend_seconds: positive(&g.canary_suspend_seconds, "goal.canary_suspend_seconds", &err)?,
+            detect_hours: positive(&g.detect_hours, "goal.detect_hours", &err)?,
+            link_accounts: positive(&g.link_accounts, "goal.link_accounts", &err)?,
+            link_hours: positive(&g.link_hours, "goal.link_hours", &err)?,
+            surge_step_ups_per_1000: positive(&g.surge_step_ups_per_1000, "goal.surge_step_ups_per_1000", &err)?,
+            surge_suspensions: positive(&g.surge_suspensions, "goal.surge_suspensions", &err)?,
+        },
+        file: file.to_owned(),
+    };
+    Ok(scenario)
+}
+
+type Err<'a> = dyn Fn(std::ops::Range<usize>, &str, String) -> ScenarioError + 'a;
+type RangeOf<'a> = dyn Fn(&Spanned<RawRange>, &str, f64, f64) -> Result<Range, ScenarioError> + 'a;
+type DaysOf<'a> = dyn Fn(&Spanned<RawRange>, &str) -> Result<Range, ScenarioError> + 'a;
+
+/// The `[attack]` table, checked.
+fn attack(
+    raw: Spanned<RawAttack>,
+    bounds: &Bounds<'_>,
+    err: &Err<'_>,
+    range: &RangeOf<'_>,
+    evaluation_days: &DaysOf<'_>,
+) -> Result<Attack, ScenarioError> {
+    let a = raw.into_inner();
     let (kind, role) = a
         .victim
         .get_ref()
@@ -299,75 +508,56 @@ pub fn parse(file: &str, text: &str, bounds: &Bounds<'_>) -> Result<Scenario, Sc
     {
         return Err(err(org.span(), "attack.org", format!("no organization named `{}` in this world", org.get_ref())));
     }
-    let range = |r: &Spanned<RawRange>, key: &str, min: f64, max: f64| -> Result<Range, ScenarioError> {
-        let (low, high) = match *r.get_ref() {
-            RawRange::One(v) => (v, v),
-            RawRange::Two([l, h]) => (l, h),
-        };
-        if !(low.is_finite() && high.is_finite()) || low > high {
-            return Err(err(r.span(), key, format!("[{low}, {high}] is not a range (low ≤ high)")));
-        }
-        if low < min || high > max {
-            return Err(err(r.span(), key, format!("[{low}, {high}] outside [{min}, {max}]")));
-        }
-        Ok(Range { low, high })
+    let work = match &a.work {
+        None => None,
+        Some(w) => Some(crate::world::Work::parse(w.get_ref()).ok_or_else(|| {
+            err(
+                w.span(),
+                "attack.work",
+                format!("`{}`: one of caseload, oversight, front_desk, partner, service", w.get_ref()),
+            )
+        })?),
     };
-    let first_attack_day = f64::from(bounds.warmup_days);
-    let last_day = f64::from(bounds.days.saturating_sub(1));
-    let start_day = range(&a.start_day, "attack.start_day", 0.0, f64::MAX).and_then(|r| {
-        if r.low < first_attack_day || r.high > last_day {
-            Err(err(
-                a.start_day.span(),
-                "attack.start_day",
-                format!(
-                    "[{}, {}]: attacks start on evaluation days {first_attack_day}–{last_day} (after the warm-up)",
-                    r.low, r.high
-                ),
-            ))
-        } else {
-            Ok(r)
+    let shared_infrastructure = match &a.infrastructure {
+        None => false,
+        Some(i) if i.get_ref() == "shared" => true,
+        Some(i) if i.get_ref() == "own" => false,
+        Some(i) => {
+            return Err(err(i.span(), "attack.infrastructure", format!("`{}`: shared or own", i.get_ref())));
         }
-    })?;
-    let scenario = Scenario {
-        name,
-        summary: raw.summary,
-        attack: Attack {
-            victim_kind: kind,
-            victim_role: role,
-            org: a.org.map(|o| o.into_inner()),
-            access: a.access,
-            network: a.network,
-            targets: a.targets,
-            start_day,
-            start_hour: range(&a.start_hour, "attack.start_hour", 0.0, 23.99)?,
-            pace_per_minute: range(&a.pace_per_minute, "attack.pace_per_minute", 0.001, 10_000.0)?,
-            duration_hours: range(&a.duration_hours, "attack.duration_hours", 0.01, 24.0 * 60.0)?,
-            jitter: range(&a.jitter, "attack.jitter", 0.0, 5.0)?,
-            accounts: range(&a.accounts, "attack.accounts", 1.0, 50.0)?,
-            created: range(&a.created_accounts, "attack.created_accounts", 1.0, 50.0)?,
-            fabricate: a.fabricate,
-            during_burst: a.during_burst,
-            daily_cap: a.daily_cap.as_ref().map(|c| range(c, "attack.daily_cap", 1.0, 100_000.0)).transpose()?,
-            credentials_reset: a.credentials_reset,
-        },
-        goal: Goal {
-            exposed_p95: positive(&raw.goal.exposed_p95, "goal.exposed_p95", &err)?,
-            contain_seconds: positive(&raw.goal.contain_seconds, "goal.contain_seconds", &err)?,
-            exposed_per_account_p95: positive(&raw.goal.exposed_per_account_p95, "goal.exposed_per_account_p95", &err)?,
-            detect_days: positive(&raw.goal.detect_days, "goal.detect_days", &err)?,
-            creations_held: raw.goal.creations_held,
-            canary_suspend_seconds: positive(&raw.goal.canary_suspend_seconds, "goal.canary_suspend_seconds", &err)?,
-        },
-        file: file.to_owned(),
     };
-    Ok(scenario)
+    if a.lookup_first && !a.fabricate {
+        return Err(err(a.victim.span(), "attack.lookup_first", "lookup_first needs fabricate = true".into()));
+    }
+    Ok(Attack {
+        victim_kind: kind,
+        victim_role: role,
+        org: a.org.map(|o| o.into_inner()),
+        access: a.access,
+        network: a.network,
+        targets: a.targets,
+        start_day: evaluation_days(&a.start_day, "attack.start_day")?,
+        start_hour: range(&a.start_hour, "attack.start_hour", 0.0, 23.99)?,
+        pace_per_minute: range(&a.pace_per_minute, "attack.pace_per_minute", 0.001, 10_000.0)?,
+        duration_hours: range(&a.duration_hours, "attack.duration_hours", 0.01, 24.0 * 60.0)?,
+        jitter: range(&a.jitter, "attack.jitter", 0.0, 5.0)?,
+        accounts: range(&a.accounts, "attack.accounts", 1.0, 50.0)?,
+        created: range(&a.created_accounts, "attack.created_accounts", 1.0, 50.0)?,
+        fabricate: a.fabricate,
+        during_burst: a.during_burst,
+        daily_cap: a.daily_cap.as_ref().map(|c| range(c, "attack.daily_cap", 1.0, 100_000.0)).transpose()?,
+        credentials_reset: a.credentials_reset,
+        victim_by: a.victim_by,
+        work,
+        hit_rate: range(&a.hit_rate, "attack.hit_rate", 0.0, 1.0)?,
+        lookup_first: a.lookup_first,
+        orgs: a.orgs.as_ref().map(|o| range(o, "attack.orgs", 1.0, 50.0)).transpose()?,
+        shared_infrastructure,
+        stagger_minutes: range(&a.stagger_minutes, "attack.stagger_minutes", 0.0, 24.0 * 60.0)?,
+    })
 }
 
-fn positive(
-    v: &Option<Spanned<f64>>,
-    key: &str,
-    err: &impl Fn(std::ops::Range<usize>, &str, String) -> ScenarioError,
-) -> Result<Option<f64>, ScenarioError> {
+fn positive(v: &Option<Spanned<f64>>, key: &str, err: &Err<'_>) -> Result<Option<f64>, ScenarioError> {
     match v {
         None => Ok(None),
         Some(s) if s.get_ref().is_finite() && *s.get_ref() >= 0.0 => Ok(Some(*s.get_ref())),
@@ -403,10 +593,13 @@ exposed_p95 = 50
     #[test]
     fn a_good_file_reads() {
         let s = parse("good.toml", GOOD, &bounds()).unwrap();
-        assert_eq!(s.attack.victim_kind, OrgKind::Agency);
-        assert_eq!(s.attack.pace_per_minute, Range { low: 100.0, high: 300.0 });
+        let a = s.attack.as_ref().unwrap();
+        assert_eq!(a.victim_kind, OrgKind::Agency);
+        assert_eq!(a.pace_per_minute, Range { low: 100.0, high: 300.0 });
         assert_eq!(s.goal.exposed_p95, Some(50.0));
-        assert_eq!(s.attack.start_hour, Range { low: 9.0, high: 17.0 });
+        assert_eq!(a.start_hour, Range { low: 9.0, high: 17.0 });
+        assert_eq!(a.victim_by, VictimBy::Random);
+        assert_eq!(a.hit_rate, Range { low: 1.0, high: 1.0 });
     }
 
     /// Each bad file is refused with the line and the key named.
@@ -428,6 +621,12 @@ exposed_p95 = 50
             ("victim = \"agency/advisor\"", "victim = \"bank/advisor\"", 6, "attack.victim"),
             ("exposed_p95 = 50", "exposed_p95 = 50\nexposed = 3", 15, "exposed"),
             ("pace_per_minute = [100, 300]", "", 0, "pace_per_minute"),
+            ("duration_hours = 8", "duration_hours = 8\nwork = \"robot\"", 12, "attack.work"),
+            ("duration_hours = 8", "duration_hours = 8\nhit_rate = 1.5", 12, "attack.hit_rate"),
+            ("duration_hours = 8", "duration_hours = 8\ninfrastructure = \"cloud\"", 12, "attack.infrastructure"),
+            ("duration_hours = 8", "duration_hours = 8\nlookup_first = true", 6, "attack.lookup_first"),
+            ("duration_hours = 8", "duration_hours = 8\nvictim_by = \"luck\"", 0, "-"),
+            ("exposed_p95 = 50", "exposed_p95 = 50\nlink_accounts = -5", 16, "goal.link_accounts"),
         ];
         for (from, to, line, key) in cases {
             let text = GOOD.replacen(from, to, 1);
@@ -447,7 +646,41 @@ exposed_p95 = 50
             "victim = \"agency/advisor\"\norg = \"Agence Lyon Part-Dieu\"",
             1,
         );
-        assert_eq!(parse("ok.toml", &text, &bounds()).unwrap().attack.org.as_deref(), Some("Agence Lyon Part-Dieu"));
+        assert_eq!(parse("ok.toml", &text, &bounds()).unwrap().attack.unwrap().org.as_deref(), Some("Agence Lyon Part-Dieu"));
+    }
+
+    const SURGE: &str = r#"
+name = "regional-surge"
+[surge]
+scope = "region"
+start_day = [31, 80]
+days = [3, 7]
+factor = [1.5, 2.5]
+declared = false
+[goal]
+surge_step_ups_per_1000 = 10
+surge_suspensions = 0
+"#;
+
+    #[test]
+    fn a_surge_reads_and_an_attack_with_a_surge_does_not() {
+        let s = parse("surge.toml", SURGE, &bounds()).unwrap();
+        assert!(s.attack.is_none());
+        let sg = s.surge.unwrap();
+        assert_eq!(sg.scope, SurgeScope::Region);
+        assert_eq!(sg.factor, Range { low: 1.5, high: 2.5 });
+        assert_eq!(s.goal.surge_step_ups_per_1000, Some(10.0));
+        let both = GOOD.replace("[goal]", "[surge]\nscope = \"team\"\nstart_day = 40\ndays = 3\nfactor = 2\n[goal]");
+        assert_eq!(parse("both.toml", &both, &bounds()).unwrap_err().key, "attack");
+        let bad_scope = SURGE.replace("\"region\"", "\"planet\"");
+        assert!(parse("s.toml", &bad_scope, &bounds()).is_err());
+        let unknown = SURGE.replace("declared = false", "declared = false\nintensity = 3");
+        let e = parse("s.toml", &unknown, &bounds()).unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("intensity", 9), "{e}");
+        let early = SURGE.replace("[31, 80]", "[3, 80]");
+        assert_eq!(parse("s.toml", &early, &bounds()).unwrap_err().key, "surge.start_day");
+        let empty = "name = \"x\"\n";
+        assert_eq!(parse("e.toml", empty, &bounds()).unwrap_err().key, "attack");
     }
 
     #[test]

@@ -68,14 +68,16 @@ impl SystemSpec {
         matches!(self.kind, SystemKind::Vigie { sign_in: true, .. })
     }
 
-    /// The system's detector, configured with the world's canaries.
-    pub fn detector(&self, canaries: &[PersonId]) -> SystemDetector {
+    /// The system's detector, configured with the world's canaries (those placed in scope
+    /// lists among them).
+    pub fn detector(&self, canaries: &[PersonId], scope_canaries: &[PersonId]) -> SystemDetector {
         match &self.kind {
             SystemKind::NoGuard => SystemDetector::None,
             SystemKind::StaticQuotas => SystemDetector::Static(StaticQuotas::default()),
             SystemKind::DailyBatch => SystemDetector::Batch(DailyBatch::default()),
             SystemKind::Vigie { layers, .. } => {
                 let mut config = DetectConfig::with_canaries(canaries.iter().copied());
+                config.scope_canaries = scope_canaries.iter().copied().collect();
                 config.layers = *layers;
                 SystemDetector::Vigie(Box::new(ExfiltrationDetector::new(config)))
             }
@@ -106,6 +108,26 @@ impl SystemDetector {
         match self {
             SystemDetector::Vigie(v) => v.lifecycle(a),
             _ => Verdict::allow(),
+        }
+    }
+
+    pub fn relationship(&self, e: &vigie_core::ports::RelationshipEvent, ctx: &DetectContext) -> Verdict {
+        match self {
+            SystemDetector::Vigie(v) => v.relationship(e, ctx),
+            _ => Verdict::allow(),
+        }
+    }
+
+    pub fn declare_campaign(&self, c: &vigie_core::campaign::CampaignDeclaration) {
+        if let SystemDetector::Vigie(v) = self {
+            v.declare_campaign(c);
+        }
+    }
+
+    pub fn lift(&self, agent: AgentId, by: AgentId, at: vigie_core::time::Timestamp) -> bool {
+        match self {
+            SystemDetector::Vigie(v) => v.lift(agent, by, at),
+            _ => false,
         }
     }
 

@@ -36,6 +36,12 @@ pub enum Work {
 }
 
 impl Work {
+    pub const ALL: [Work; 6] = [Work::Caseload, Work::Oversight, Work::FrontDesk, Work::Partner, Work::Service, Work::Admin];
+
+    pub fn parse(s: &str) -> Option<Work> {
+        Self::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Work::Caseload => "caseload",
@@ -66,11 +72,27 @@ pub struct SimAgent {
     /// telework network.
     pub office_net: u64,
     pub home_net: u64,
+    /// The providers of those networks (the site's operator, a consumer ISP).
+    pub office_provider: u64,
+    pub home_provider: u64,
     pub browser: vigie_core::signin::UaFamily,
+    /// The account's sessions are bound to its device (DBSC: Chrome or Edge on a Windows PC
+    /// with a TPM) when it works from its own computer.
+    pub binds: bool,
     /// Created during the run (a new hire): its creation time.
     pub created_at: Option<i64>,
     /// Leaves during the run: the day index it stops working.
     pub leaves_on: Option<i32>,
+}
+
+impl SimAgent {
+    /// The exact browser build the account runs on `day`: its organization's fleet, updated
+    /// every four weeks, rolled out over a week (so a new build appears for whole
+    /// organizations at once, the commonest benign "new build").
+    pub fn build_on(&self, day: i32) -> u32 {
+        let version = (day + 28 * 10 + (self.agent.org.get() % 7) as i32).div_euclid(28) as u32;
+        (self.browser as u32) << 24 | (version & 0xff_ffff)
+    }
 }
 
 /// One person's lookup keys (the rest of the record is generated on demand).
@@ -322,7 +344,15 @@ pub struct SimWorld {
     /// Per team and per organization: whom they reach (managers, cover, reassignment).
     pub team_reach: foldhash::HashMap<TeamId, Reach>,
     pub org_reach: foldhash::HashMap<OrgId, Reach>,
+    /// Every canary (identifier space and scope lists), and the canaries placed in scope lists
+    /// by whom they reach (nobody works with them: they are not in the reaches above).
     pub canaries: Vec<PersonId>,
+    pub scope_canaries: Vec<PersonId>,
+    pub canary_agent: foldhash::HashMap<AgentId, Reach>,
+    pub canary_team: foldhash::HashMap<TeamId, Reach>,
+    pub canary_org: foldhash::HashMap<OrgId, Reach>,
+    /// Each organization's region (INSEE code).
+    pub regions: foldhash::HashMap<OrgId, &'static str>,
     pub clock: SimClock,
     next_agent: u64,
 }
@@ -356,29 +386,41 @@ impl SimWorld {
         let mut keys = Vec::with_capacity(n);
         let mut relationships = Vec::with_capacity(n);
         let mut canaries = Vec::new();
+        let mut scope_canaries = Vec::new();
         let mut by_agent: foldhash::HashMap<AgentId, Reach> = Default::default();
         let mut team_reach: foldhash::HashMap<TeamId, Reach> = Default::default();
         let mut org_reach: foldhash::HashMap<OrgId, Reach> = Default::default();
+        let mut canary_agent: foldhash::HashMap<AgentId, Reach> = Default::default();
+        let mut canary_team: foldhash::HashMap<TeamId, Reach> = Default::default();
+        let mut canary_org: foldhash::HashMap<OrgId, Reach> = Default::default();
         for (i, g) in vigie_gen::persons(&params, &gen_world).enumerate() {
             if i % 65_536 == 0 {
                 progress(i as u64);
             }
             let p = &g.person;
             keys.push(Keys { nir: p.nir, ft: p.ft_id, birth: p.birth_date });
-            if g.canary {
+            if g.canary || g.scope_canary {
                 canaries.push(p.id);
             }
+            if g.scope_canary {
+                scope_canaries.push(p.id);
+            }
+            let (agents, teams, orgs) = if g.scope_canary {
+                (&mut canary_agent, &mut canary_team, &mut canary_org)
+            } else {
+                (&mut by_agent, &mut team_reach, &mut org_reach)
+            };
             for r in &g.relationships {
                 let from = clock.day_index(r.valid_from);
                 let to = r.valid_to.map_or(i32::MAX, |d| clock.day_index(d));
                 let entry = (p.id, from, to);
                 if let (RelationshipKind::Caseload, Some(a)) = (r.kind, r.agent) {
-                    by_agent.entry(a).or_default().persons.push(entry);
+                    agents.entry(a).or_default().persons.push(entry);
                     if let Some(t) = r.team {
-                        team_reach.entry(t).or_default().persons.push(entry);
+                        teams.entry(t).or_default().persons.push(entry);
                     }
                 }
-                org_reach.entry(r.org).or_default().persons.push(entry);
+                orgs.entry(r.org).or_default().persons.push(entry);
             }
             relationships.push(g.relationships);
         }
@@ -389,6 +431,7 @@ impl SimWorld {
         by_ft.sort_unstable();
 
         let orgs = gen_world.orgs.clone();
+        let regions = gen_world.regions.iter().copied().collect();
         let kind_of: foldhash::HashMap<OrgId, OrgKind> = orgs.iter().map(|o| (o.id, o.kind)).collect();
         let mut rng = crate::rng::rand_for(seed, "world", 0);
         let mut agents = Vec::new();
@@ -426,6 +469,11 @@ impl SimWorld {
             team_reach,
             org_reach,
             canaries,
+            scope_canaries,
+            canary_agent,
+            canary_team,
+            canary_org,
+            regions,
             clock,
             next_agent: max_agent + 1,
         };
@@ -526,6 +574,10 @@ fn profile(rng: &mut Rand, agent: Agent, kind: OrgKind, work: Work, caseload: f6
     let overseas = matches!(kind, OrgKind::Agency | OrgKind::MissionLocale) && agent.org.get() % 33 == 7;
     let utc_offset_h = if overseas { [-4, -3, 3, 4][(agent.org.get() % 4) as usize] } else { 2 };
     let site = agent.org.get().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // Providers: the site's operator (a few national ones), a consumer ISP at home (four).
+    let office_provider = 0x0ff1_ce00 + agent.org.get() % 6;
+    let home_provider = 0x40_4e00 + rng.gen_range(0..4u64);
+    let browser = if rng.gen_bool(0.7) { vigie_core::signin::UaFamily::Edge } else { vigie_core::signin::UaFamily::Chrome };
     SimAgent {
         kind,
         work,
@@ -535,11 +587,10 @@ fn profile(rng: &mut Rand, agent: Agent, kind: OrgKind, work: Work, caseload: f6
         off_wednesday: work != Work::Service && rng.gen_bool(0.12),
         office_net: site,
         home_net: rng.r#gen::<u64>() | 1,
-        browser: if rng.gen_bool(0.7) {
-            vigie_core::signin::UaFamily::Edge
-        } else {
-            vigie_core::signin::UaFamily::Chrome
-        },
+        office_provider,
+        home_provider,
+        browser: if work == Work::Service { vigie_core::signin::UaFamily::Tool } else { browser },
+        binds: work != Work::Service && rng.gen_bool(0.6),
         created_at: None,
         leaves_on: None,
         agent,

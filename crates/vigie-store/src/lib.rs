@@ -13,6 +13,7 @@
 
 mod accounts;
 mod codec;
+mod detection;
 mod error;
 mod keyring;
 mod lifecycle;

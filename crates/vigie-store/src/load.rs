@@ -69,6 +69,7 @@ const INSERT_PERSON: &str = "INSERT INTO persons (id, ft_id, nir, last_name, fir
      birth_place_name, sex, email, phone, street, postcode, commune, commune_code, status, registered_on, \
      deregistered_on, youth, rqth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 const INSERT_CANARY: &str = "INSERT INTO canaries (person_id) VALUES (?1)";
+const MARK_SCOPE_CANARY: &str = "UPDATE canaries SET in_scope = 1 WHERE person_id = ?1";
 const INSERT_DUPLICATE: &str = "INSERT INTO duplicates (person_id, duplicate_of) VALUES (?1, ?2)";
 const INSERT_RELATIONSHIP: &str = "INSERT INTO relationships (kind, person, org, agent, session, valid_from, valid_to) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -190,6 +191,12 @@ impl Loader {
             self.insert("inserting a duplicate", INSERT_DUPLICATE, [p.id.as_i64(), original.as_i64()])?;
         }
         self.count(Row::Person)
+    }
+
+    /// Marks a canary already added with [`Loader::add_person`] as placed in the scope lists
+    /// of the organizations it has relationships with.
+    pub fn mark_scope_canary(&mut self, person: PersonId) -> Result<(), LoadError> {
+        self.insert("marking a scope canary", MARK_SCOPE_CANARY, [person.as_i64()])
     }
 
     /// Adds a relationship. Its `team` is not stored: it is read from the holding agent.

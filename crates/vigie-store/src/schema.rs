@@ -23,7 +23,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 -- Partner organizations and agencies. A partner whose contract ended keeps its row (the
@@ -303,6 +303,49 @@ const V4: &str = r#"
 ALTER TABLE credentials ADD COLUMN totp_key TEXT CHECK (totp_key IS NULL OR length(totp_key) = 8)
 "#;
 
+/// The detector's blind spots (issue 22): more of the session's context (the network's
+/// provider, the browser build, device binding, and a service account's envelope), service
+/// accounts bound to a key, campaigns declared by managers, and canaries placed in scope lists.
+const V5: &str = r#"
+-- A key of the sign-in network's provider and of the exact browser build (0: unknown), and
+-- whether the session was bound to a device key at sign-in.
+ALTER TABLE sessions ADD COLUMN sign_in_provider INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN sign_in_build INTEGER NOT NULL DEFAULT 0 CHECK (sign_in_build >= 0);
+ALTER TABLE sessions ADD COLUMN sign_in_device_bound INTEGER NOT NULL DEFAULT 0 CHECK (sign_in_device_bound IN (0, 1));
+-- A session opened by a service account's key: the envelope it declared (NULL: a person's).
+ALTER TABLE sessions ADD COLUMN service_persons_hour INTEGER CHECK (service_persons_hour > 0);
+ALTER TABLE sessions ADD COLUMN service_persons_day INTEGER CHECK (service_persons_day > 0);
+
+-- Integration accounts: the key their credentials are bound to (never a password), and the
+-- volume they declared (persons an hour and a day), approved with the account.
+CREATE TABLE service_accounts (
+    agent            INTEGER PRIMARY KEY REFERENCES agents (id),
+    key_kind         TEXT NOT NULL CHECK (key_kind IN ('client_assertion_es256', 'tls_certificate')),
+    key              BLOB NOT NULL CHECK (length(key) > 0),
+    persons_hour     INTEGER NOT NULL CHECK (persons_hour > 0),
+    persons_day      INTEGER NOT NULL CHECK (persons_day >= persons_hour),
+    registered_at_ms INTEGER NOT NULL,
+    registered_by    INTEGER REFERENCES agents (id)
+) STRICT;
+
+-- Campaigns declared by managers (ledgered before they are stored): thresholds widen for the
+-- team (or the whole organization, team NULL) until `until_ms`.
+CREATE TABLE campaigns (
+    id                INTEGER PRIMARY KEY,
+    org               INTEGER NOT NULL REFERENCES organizations (id),
+    team              INTEGER REFERENCES teams (id),
+    declared_by       INTEGER NOT NULL REFERENCES agents (id),
+    reason            TEXT NOT NULL,
+    persons_per_agent INTEGER NOT NULL CHECK (persons_per_agent > 0),
+    from_ms           INTEGER NOT NULL,
+    until_ms          INTEGER NOT NULL CHECK (until_ms > from_ms)
+) STRICT;
+CREATE INDEX campaigns_by_end ON campaigns (until_ms);
+
+-- Canaries placed inside organizations' scope lists (they have plausible relationships).
+ALTER TABLE canaries ADD COLUMN in_scope INTEGER NOT NULL DEFAULT 0 CHECK (in_scope IN (0, 1))
+"#;
+
 /// Settings of every connection (those not stored in the file).
 pub(crate) fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
@@ -377,8 +420,8 @@ mod tests {
         assert!(names.contains(&"relationships_by_person".to_owned()), "{names:?}");
     }
 
-    /// A V2 database with an agent and a live session reaches V3: the session keeps working
-    /// with an unknown sign-in context, and freezes can be stored.
+    /// A V2 database with an agent and a live session reaches the latest version: the session
+    /// keeps working with an unknown sign-in context, and freezes can be stored.
     #[test]
     fn v3_adds_the_sign_in_context_and_freezes_to_a_v2_database() {
         let conn = Connection::open_in_memory().unwrap();
@@ -392,6 +435,15 @@ mod tests {
         .unwrap();
         migrate(&conn).unwrap();
         assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        // V5: the provider, build, device binding and service envelope unknown.
+        let v5: (i64, i64, i64, Option<i64>, Option<i64>) = conn
+            .query_row(
+                "SELECT sign_in_provider, sign_in_build, sign_in_device_bound, service_persons_hour, service_persons_day FROM sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(v5, (0, 0, 0, None, None));
         let row: (i64, Option<String>, Option<i64>, i64, Option<i64>) = conn
             .query_row(
                 "SELECT network_key, sign_in_ua_family, previous_sign_in_ms, concurrent_sessions, credential_changed_at_ms                  FROM sessions",

@@ -24,7 +24,8 @@ macro_rules! session_columns {
         "id, agent, created_at_ms, expires_at_ms, last_seen_ms, access_expires_ms, method, mfa, credential, source, \
          network, ua_family, user_agent, elevated_until_ms, step_up_demanded_ms, device_key, probation_until_ms, \
          network_key, sign_in_ua_family, account_created_at_ms, created_by, approved_by, previous_sign_in_ms, \
-         concurrent_sessions, credential_changed_at_ms"
+         concurrent_sessions, credential_changed_at_ms, sign_in_provider, sign_in_build, sign_in_device_bound, \
+         service_persons_hour, service_persons_day"
     };
 }
 const SESSION_COLUMNS: &str = session_columns!();
@@ -57,11 +58,12 @@ const ACCESS_ORG_AT: usize = ACCESS_AGENT_AT + codec::column_count(codec::AGENT_
 const INSERT_SESSION_SQL: &str = "INSERT INTO sessions (agent, refresh_hash, access_hash, access_expires_ms, created_at_ms, \
      expires_at_ms, last_seen_ms, method, mfa, credential, source, network, ua_family, user_agent, probation_until_ms, \
      network_key, sign_in_ua_family, account_created_at_ms, created_by, approved_by, previous_sign_in_ms, \
-     concurrent_sessions, credential_changed_at_ms) \
+     concurrent_sessions, credential_changed_at_ms, sign_in_provider, sign_in_build, sign_in_device_bound, \
+     service_persons_hour, service_persons_day) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
      (SELECT last_sign_in_ms FROM agents WHERE id = ?1), \
      (SELECT min(count(*), 255) FROM sessions WHERE agent = ?1 AND expires_at_ms > ?5), \
-     (SELECT credential_changed_ms FROM agents WHERE id = ?1)) \
+     (SELECT credential_changed_ms FROM agents WHERE id = ?1), ?20, ?21, ?22, ?23, ?24) \
      RETURNING id";
 
 fn session_row(row: &Row<'_>) -> Result<SessionRecord, DbError> {
@@ -91,7 +93,7 @@ fn session_row(row: &Row<'_>) -> Result<SessionRecord, DbError> {
     })
 }
 
-/// The sign-in context from its eight columns, starting at `at`.
+/// The sign-in context from its thirteen columns, starting at `at`.
 fn sign_in_context(row: &Row<'_>, at: usize) -> Result<SignInContext, DbError> {
     let ua: Option<String> = row.get(at + 1)?;
     let ua_family = match ua {
@@ -109,6 +111,17 @@ fn sign_in_context(row: &Row<'_>, at: usize) -> Result<SignInContext, DbError> {
         concurrent_sessions: u8::try_from(concurrent)
             .map_err(|_| corrupt(format!("sessions.concurrent_sessions {concurrent}")))?,
         credential_changed_at: row.get::<_, Option<i64>>(at + 7)?.map(Timestamp),
+        provider: network_from_column(row.get(at + 8)?),
+        build: u32::try_from(row.get::<_, i64>(at + 9)?).map_err(|_| corrupt("sessions.sign_in_build"))?,
+        device_bound: row.get(at + 10)?,
+        service: match (row.get::<_, Option<i64>>(at + 11)?, row.get::<_, Option<i64>>(at + 12)?) {
+            (Some(h), Some(d)) => Some(vigie_core::service::Envelope {
+                persons_hour: u32::try_from(h).map_err(|_| corrupt("sessions.service_persons_hour"))?,
+                persons_day: u32::try_from(d).map_err(|_| corrupt("sessions.service_persons_day"))?,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("sessions.service_persons_hour and _day: one without the other")),
+        },
     })
 }
 
@@ -156,6 +169,11 @@ impl Store {
                         s.sign_in.account_created_at.map(Timestamp::millis),
                         s.sign_in.created_by.map(AgentId::as_i64),
                         s.sign_in.approved_by.map(AgentId::as_i64),
+                        network_to_column(s.sign_in.provider),
+                        i64::from(s.sign_in.build),
+                        s.sign_in.device_bound,
+                        s.sign_in.service.map(|e| i64::from(e.persons_hour)),
+                        s.sign_in.service.map(|e| i64::from(e.persons_day)),
                     ],
                     |r| r.get(0),
                 )

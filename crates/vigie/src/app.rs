@@ -99,12 +99,24 @@ pub fn open_with_clock(
     // The canaries come from the registry: persons no relationship ever reaches.
     let store = open_store(data_dir, &settings)?;
     let canaries = store.canaries().context("reading the canary persons")?;
+    let scope_canaries = store.scope_canaries().context("reading the canaries placed in scope lists")?;
+    let campaigns = store.active_campaigns(clock.now()).context("reading the declared campaigns")?;
     drop(store);
     let mut config = config.clone();
     config.canaries = canaries.into_iter().collect();
-    tracing::info!(canaries = config.canaries.len(), "exfiltration detector on");
+    config.scope_canaries = scope_canaries.into_iter().collect();
+    tracing::info!(
+        canaries = config.canaries.len(),
+        in_scope_lists = config.scope_canaries.len(),
+        campaigns = campaigns.len(),
+        "exfiltration detector on"
+    );
     // The last snapshot and the ledger after it; the ledger alone if there is none.
     let restored = crate::snapshot::restore(config, data_dir, &ledger_dir(data_dir), clock.now());
+    // Campaigns declared and not yet ended (a snapshot may hold them already: kept once).
+    for c in &campaigns {
+        vigie_core::ports::Detector::declare_campaign(restored.detector.as_ref(), c);
+    }
     let inner = crate::snapshot::SnapshottingDetector::start(
         &restored,
         crate::snapshot::path(data_dir),

@@ -74,7 +74,10 @@ pub fn generate(
         });
         for chunk in rx {
             for gp in &chunk {
-                loader.add_person(&gp.person, gp.canary, gp.duplicate_of)?;
+                loader.add_person(&gp.person, gp.canary || gp.scope_canary, gp.duplicate_of)?;
+                if gp.scope_canary {
+                    loader.mark_scope_canary(gp.person.id)?;
+                }
                 for r in &gp.relationships {
                     loader.add_relationship(r)?;
                     relationships += 1;

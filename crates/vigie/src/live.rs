@@ -90,7 +90,19 @@ pub fn cast(
     exclude: &[AgentId],
     seed: u64,
 ) -> anyhow::Result<Cast> {
-    let attack = &scenario.attack;
+    let Some(attack) = &scenario.attack else {
+        bail!("{}: a [surge] is played offline only: run it with vigie simulate --scenario", scenario.file)
+    };
+    let offline_only = [
+        (attack.access == Access::RidesSession, "rides_session"),
+        (attack.targets == Targets::FtIdKeys, "targets = \"ft_id_keys\""),
+        (attack.fabricate, "fabricate"),
+        (attack.orgs.is_some() || attack.shared_infrastructure, "campaigns across organizations"),
+        (attack.work.is_some(), "work"),
+    ];
+    if let Some((_, what)) = offline_only.iter().find(|(on, _)| *on) {
+        bail!("{}: live mode does not play {what}; run it offline with vigie simulate --scenario", scenario.file);
+    }
     if attack.access == Access::CreatedAccounts {
         bail!(
             "{}: live mode does not play created_accounts (creations wait for a second administrator); \
@@ -426,8 +438,8 @@ pub async fn play(opts: &LiveOptions, cast: &Cast, scenario: &Scenario, echo: bo
             "{} benign agency advisors and the victim {} ({}/{}) signed in; the attack ({}) starts in {:.0} s",
             cast.benign.len(),
             cast.victim.agent.login.as_str(),
-            scenario.attack.victim_kind.as_str(),
-            scenario.attack.victim_role.as_str(),
+            scenario.attack.as_ref().map_or("", |a| a.victim_kind.as_str()),
+            scenario.attack.as_ref().map_or("", |a| a.victim_role.as_str()),
             scenario.name,
             opts.warmup.as_secs_f64()
         ),
@@ -530,7 +542,7 @@ async fn attack(
     stats: Arc<Mutex<LiveOutcome>>,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    let a = &scenario.attack;
+    let Some(a) = &scenario.attack else { bail!("{}: not an attack", scenario.file) };
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let pace = (a.pace_per_minute.low + a.pace_per_minute.high) / 2.0 / 60.0;
     let rate = pace.min(opts.max_rate).max(0.05);
@@ -586,7 +598,7 @@ async fn attack(
             contained(&stats, started, "sign-in: no second factor");
             return Ok(());
         }
-        Access::PhishedSecondFactor | Access::OwnAccount | Access::CreatedAccounts => {
+        Access::PhishedSecondFactor | Access::OwnAccount | Access::CreatedAccounts | Access::RidesSession => {
             say_start("signs in with the password and a phished one-time code");
             match login(&client, base, &cast.victim, None).await? {
                 Ok(t) => t,
@@ -599,7 +611,7 @@ async fn attack(
         }
     };
     let targets: Vec<PersonId> = match a.targets {
-        Targets::Reach | Targets::Mimicry => {
+        Targets::Reach | Targets::Mimicry | Targets::ScopeList => {
             let (ids, refused) = scope(&client, base, &tokens, 5_000).await?;
             if let Ok(mut s) = stats.lock() {
                 s.listed = ids.len();
@@ -618,7 +630,7 @@ async fn attack(
             let from = rng.gen_range(1..=cast.persons.max(1));
             (from..=cast.persons).chain(1..from).take(100_000).filter_map(PersonId::new).collect()
         }
-        Targets::LeakedKeys => Vec::new(),
+        Targets::LeakedKeys | Targets::FtIdKeys => Vec::new(),
     };
     let mut exposed = std::collections::HashSet::new();
     let mut last_label = String::new();

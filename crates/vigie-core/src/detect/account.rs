@@ -87,6 +87,22 @@ pub struct Day {
     /// The current hour (hours since the epoch) and its distinct persons.
     pub hour_index: i64,
     pub hour_distinct: u32,
+    /// Relationships the account created today, and those "self-justified": created for a
+    /// person it had just found by an exact lookup, or read by it right after.
+    pub created: u32,
+    pub justified: u32,
+}
+
+/// The rungs past a passed step-up (capability "a step-up proves who, not why").
+pub mod insist {
+    /// Nothing asked beyond the step-up.
+    pub const NONE: u8 = 0;
+    /// A reason was asked for the agent's manager; not given yet.
+    pub const REASON_ASKED: u8 = 1;
+    /// The reason was given (it went to the manager with the alert).
+    pub const REASON_GIVEN: u8 = 2;
+    /// Throttled to the account's own usual pace until a human lifts it.
+    pub const PACE: u8 = 3;
 }
 
 /// Session-context signals, computed at the first event of each session.
@@ -97,14 +113,24 @@ pub mod novelty {
     pub const YOUNG: u16 = 1 << 3;
     pub const DORMANT: u16 = 1 << 4;
     pub const CREDENTIAL_RESET: u16 = 1 << 5;
+    /// A browser build the account never used (with a known build).
+    pub const NEW_BUILD: u16 = 1 << 6;
+    /// Not bound to a device where the account's sessions usually are.
+    pub const UNBOUND: u16 = 1 << 7;
+    /// A tool's user agent (a script, not a browser).
+    pub const TOOL: u16 = 1 << 8;
 
-    pub const NAMES: [(u16, &str); 6] = [
+    /// The signals that count as context (a build new to the account does not: browsers
+    /// update every few weeks, all at once; it only helps link campaigns).
+    pub const NAMES: [(u16, &str); 8] = [
         (NEW_NETWORK, "new_network"),
         (NEW_BROWSER, "new_browser"),
         (CONCURRENT, "concurrent_sessions"),
         (YOUNG, "young_account"),
         (DORMANT, "dormant_account"),
         (CREDENTIAL_RESET, "credential_reset"),
+        (UNBOUND, "unbound_device"),
+        (TOOL, "tool_user_agent"),
     ];
 }
 
@@ -139,6 +165,18 @@ pub struct Account {
     pub reason_until: i64,
     pub flagged_until: i64,
     pub cusum_alarm_until: i64,
+    /// After a passed step-up: new persons read while still far off the baselines today, and
+    /// the rung reached ([`insist`]).
+    pub deviant: u32,
+    pub insist: u8,
+    /// The account's bucket in its surge groups' histograms today, and which day
+    /// (see `surge.rs`); `u8::MAX`: in none.
+    pub surge_bucket: u8,
+    pub surge_day: i32,
+    /// The campaign this account was linked to (0: none; see `link.rs`), and the linker's
+    /// generation when it last looked.
+    pub link: u32,
+    pub link_gen: u32,
     // Baselines every event compares with.
     pub hourly: Ewma,
     pub denied_ratio: Ewma,
@@ -166,6 +204,9 @@ pub struct Derived {
     pub last_scope: i64,
     /// Some person was ever refused (the cold list of recent refusals is not empty).
     pub refused_any: bool,
+    /// The latest relationship this account created (the cold list of recent creations needs
+    /// reading only within [`RECENT_CREATED_MS`] of it).
+    pub last_created: i64,
     /// When the organization last heard of this account, and with which quotas.
     pub org_seen_at: i64,
     pub org_seen_quotas: [u32; 3],
@@ -181,6 +222,7 @@ impl Default for Derived {
             last_refused: i64::MIN,
             last_scope: i64::MIN,
             refused_any: false,
+            last_created: i64::MIN,
             org_seen_at: i64::MIN,
             org_seen_quotas: [0; 3],
         }
@@ -222,6 +264,61 @@ pub struct Cold {
     pub lookup_outside: bool,
     /// The latest refused view of a canary that did not suspend: when (0: none), which.
     pub canary_probe: (i64, u64),
+    /// Browser builds seen (most recent replaced first), and whether a session of the account
+    /// was ever bound to a device.
+    pub builds: [u32; 4],
+    pub builds_next: u8,
+    pub bound_seen: bool,
+    /// Relationships created in the last hour (five-minute buckets), the daily histories of
+    /// creations and of self-justified ones, the last few created (person, when), and the day
+    /// (days since the epoch) on which creations stopped after the hour's quota.
+    pub created: HourBuckets,
+    pub created_history: DailyHistory,
+    pub justified_history: DailyHistory,
+    pub recent_created: [(u64, i64); 8],
+    pub recent_next: u8,
+    /// Bit i: the creation in slot i was for a person found by an exact lookup; read: its
+    /// person was read since.
+    pub recent_via_lookup: u8,
+    pub recent_read: u8,
+    pub creations_stopped: i64,
+    /// The reason given when the manager's reason was asked, and since when the account's
+    /// pace is throttled (`i64::MIN`: not).
+    pub insist_reason: Option<crate::ports::AccessReason>,
+    pub pace_since: i64,
+}
+
+/// How long after creating a relationship a read of its person counts as self-justified.
+pub const RECENT_CREATED_MS: i64 = 30 * 60_000;
+
+impl Cold {
+    /// Whether `person`'s relationship was created by this account within
+    /// [`RECENT_CREATED_MS`] of `now`.
+    pub fn created_recently(&self, person: u64, now: i64) -> bool {
+        self.recent_created.iter().any(|&(p, at)| p == person && now - at < RECENT_CREATED_MS)
+    }
+
+    pub fn note_created(&mut self, person: u64, now: i64, via_lookup: bool) {
+        let i = usize::from(self.recent_next);
+        self.recent_created[i] = (person, now);
+        let bit = 1u8 << i;
+        self.recent_via_lookup = if via_lookup { self.recent_via_lookup | bit } else { self.recent_via_lookup & !bit };
+        self.recent_read &= !bit;
+        self.recent_next = ((i + 1) % self.recent_created.len()) as u8;
+    }
+
+    /// Whether a build is known to the account; learns it. Unknown builds (0) are known.
+    pub fn learn_build(&mut self, build: u32) -> bool {
+        if build == 0 {
+            return true;
+        }
+        let known = self.builds.contains(&build);
+        if !known {
+            self.builds[usize::from(self.builds_next)] = build;
+            self.builds_next = ((usize::from(self.builds_next) + 1) % self.builds.len()) as u8;
+        }
+        known
+    }
 }
 
 /// Denied lookups remembered a day for [`Cold::outside`].
@@ -248,6 +345,12 @@ impl Default for Account {
             reason_until: i64::MIN,
             flagged_until: i64::MIN,
             cusum_alarm_until: i64::MIN,
+            deviant: 0,
+            insist: insist::NONE,
+            surge_bucket: u8::MAX,
+            surge_day: i32::MIN,
+            link: 0,
+            link_gen: 0,
             hourly: Ewma::default(),
             denied_ratio: Ewma::default(),
             lookup_ratio: Ewma::default(),
@@ -284,6 +387,12 @@ impl Account {
             return None;
         }
         let d = std::mem::replace(&mut self.day, Day { index: day, hour_index: hour, ..Day::default() });
+        // A new day: what was asked past a step-up starts again, but a pace throttle holds
+        // until a human lifts it.
+        self.deviant = 0;
+        if self.insist != insist::PACE {
+            self.insist = insist::NONE;
+        }
         if d.events == 0 || d.index == i64::MIN {
             return None;
         }
@@ -304,6 +413,10 @@ impl Account {
         }
         cold.distinct_history.push(d.distinct);
         cold.new_history.push(d.new);
+        if d.created > 0 || !cold.created_history.is_empty() {
+            cold.created_history.push(d.created);
+            cold.justified_history.push(d.justified);
+        }
         cold.hours.add_day(d.hours);
         self.derive();
         if d.events > 0 {
@@ -352,6 +465,7 @@ impl Account {
         d.last_refused = c.refused.latest().unwrap_or(i64::MIN);
         d.last_scope = c.scope_lines.latest().unwrap_or(i64::MIN);
         d.refused_any = c.refused_recent.iter().any(|&p| p != 0);
+        d.last_created = c.recent_created.iter().filter(|(p, _)| *p != 0).map(|&(_, at)| at).max().unwrap_or(i64::MIN);
     }
 
     /// Whether hour `h` of the day (UTC) is one the account never works.

@@ -32,6 +32,11 @@ pub struct Thresholds {
     /// Lines of the scope list per hour: paging through far more than one's caseload is
     /// harvesting names.
     pub scope_lines_hour: u32,
+    /// Relationships (follow-ups, enrolments, assignments, caseload entries) one account may
+    /// create per hour and per day: creating one is what puts a person in one's scope. Over
+    /// the hour's, no more creations that day.
+    pub relationships_hour: u32,
+    pub relationships_day: u32,
 }
 
 impl Thresholds {
@@ -53,6 +58,17 @@ impl Thresholds {
             (OrgKind::TrainingOrg, _) => (60, 200, 500),
             (OrgKind::Subcontractor, _) => (100, 400, 1_500),
         };
+        // Creations: a front desk records every inbound contact (tens a day, a busy Monday's
+        // extreme over a hundred), a manager reassigns, an enrolment desk registers a cohort
+        // (30 at once); a fabricator creates one per person it wants, tens a minute.
+        let (rel_hour, rel_day) = match (kind, role) {
+            (_, Role::AccountAdmin | Role::SecurityOfficer) => (5, 10),
+            (OrgKind::Agency | OrgKind::CapEmploi, Role::Manager) => (100, 400),
+            (OrgKind::Agency | OrgKind::CapEmploi, _) => (40, 200),
+            (OrgKind::MissionLocale, _) => (30, 100),
+            (OrgKind::TrainingOrg, _) => (40, 120),
+            (OrgKind::Subcontractor, _) => (40, 150),
+        };
         Thresholds {
             quota_hour: hour,
             quota_day: day,
@@ -64,6 +80,8 @@ impl Thresholds {
             friction_new_percent: 30,
             outside_lookups_day: 20,
             scope_lines_hour: 3_000,
+            relationships_hour: rel_hour,
+            relationships_day: rel_day,
         }
     }
 
@@ -98,6 +116,15 @@ impl Thresholds {
         }
         if self.scope_lines_hour < 50 || self.scope_lines_hour > 1_000_000 {
             return Err(format!("scope_lines_hour: between 50 and 1000000, got {}", self.scope_lines_hour));
+        }
+        if self.relationships_hour == 0 || self.relationships_hour > self.relationships_day {
+            return Err(format!(
+                "relationships_hour: positive and at most relationships_day, got {} / {}",
+                self.relationships_hour, self.relationships_day
+            ));
+        }
+        if self.relationships_day > 100_000 {
+            return Err(format!("relationships_day: {} is absurd (at most 100000)", self.relationships_day));
         }
         Ok(())
     }
@@ -149,6 +176,54 @@ pub struct Statistics {
     /// a busy day, thirty a week a campaign.
     pub creations_day: u32,
     pub creations_week: u32,
+    /// **A passed step-up proves who, not why.** New persons read while the account stays far
+    /// off its own and its peers' baselines after a passed step-up: at this many, a reason is
+    /// asked that goes to the agent's manager (the friction rung, once); at `insist_throttle_after`
+    /// the account is throttled to its own usual pace until a human (its manager or a security
+    /// officer) lifts it. 30 and 80: a reassigned caseload of ordinary size (60 persons a day
+    /// over three days) stays under the second; an insider or a session rider reading a large
+    /// scope reaches it after about a hundred persons past its step-up.
+    pub insist_reason_after: u32,
+    pub insist_throttle_after: u32,
+    /// The pace an account throttled that way keeps: this many times its usual hour (EWMA) and
+    /// day (median), never less than 5 persons an hour and 10 a day.
+    pub pace_factor: f64,
+    /// A walk over ascending ids that goes on this long after a passed step-up, in a session
+    /// opened with reset credentials or from a network or browser new to the account (or on a
+    /// day mostly refused), ends the session: who walks ids after proving a factor is a script
+    /// in a taken-over account (the Cap emploi reset of 2024). Twice the walk that asks for
+    /// the step-up.
+    pub walk_after_step_up: u32,
+    /// A canary placed in an organization's scope list (a plausible relationship) read during a
+    /// burst (this many distinct persons in the last hour, and three times the account's usual
+    /// hour) suspends the account; read alone (a misclick in a list), it asks for a step-up
+    /// and alerts.
+    pub scope_canary_burst: u32,
+    /// Peer-group-aware baselines: a team or organization whose active accounts read together
+    /// more than usual (the median of their days against their own medians) relieves each
+    /// member's statistical tests by that level, up to `surge_cap`, once `surge_min_accounts`
+    /// members have baselines. A median over the group does not follow a few taken-over
+    /// accounts.
+    pub surge_cap: f64,
+    pub surge_min_accounts: u32,
+    /// Campaigns across organizations: `link_accounts` accounts of at least `link_orgs`
+    /// organizations whose sessions within `link_window_ms` came from one network new to each
+    /// of them, each with another novelty (a build new to the account, no device binding where
+    /// it usually binds, a tool's user agent), are linked: one alert names them and what links
+    /// them, and their new persons are throttled. Five accounts of two organizations in 48 h.
+    pub link_accounts: u32,
+    pub link_orgs: u32,
+    pub link_window_ms: i64,
+    /// A step-up when the relationships an account created today for persons it then read at
+    /// once, or found by an exact lookup, exceed this many times its usual (and `min_volume`).
+    pub justified_factor: f64,
+    /// An organization's accounts together may create this percentage of the sum of their
+    /// daily creation quotas (never less than the largest).
+    pub org_relationships_percent: u32,
+    /// Persons new to their reader read by accounts of one organization kind in sessions with
+    /// an unusual context, today, beyond this many times the kind's usual day: the sum of many
+    /// small extractions. A step-up for the accounts adding to it.
+    pub kind_new_factor: f64,
 }
 
 impl Default for Statistics {
@@ -171,6 +246,19 @@ impl Default for Statistics {
             credential_recent_ms: DAY,
             creations_day: 10,
             creations_week: 30,
+            insist_reason_after: 30,
+            insist_throttle_after: 80,
+            pace_factor: 2.0,
+            walk_after_step_up: 40,
+            scope_canary_burst: 30,
+            surge_cap: 3.0,
+            surge_min_accounts: 5,
+            link_accounts: 5,
+            link_orgs: 2,
+            link_window_ms: 48 * 3_600_000,
+            justified_factor: 3.0,
+            org_relationships_percent: 30,
+            kind_new_factor: 3.0,
         }
     }
 }
@@ -203,7 +291,44 @@ impl Statistics {
                 self.creations_day, self.creations_week
             ));
         }
+        if self.insist_reason_after == 0 || self.insist_reason_after >= self.insist_throttle_after {
+            return Err(format!(
+                "insist_reason_after: positive and below insist_throttle_after, got {} / {}",
+                self.insist_reason_after, self.insist_throttle_after
+            ));
+        }
+        if self.insist_throttle_after > 100_000 {
+            return Err(format!("insist_throttle_after: {} is absurd (at most 100000)", self.insist_throttle_after));
+        }
+        positive("pace_factor", self.pace_factor, 100.0)?;
+        positive("justified_factor", self.justified_factor, 100.0)?;
+        positive("kind_new_factor", self.kind_new_factor, 100.0)?;
+        if !(self.surge_cap.is_finite() && (1.0..=10.0).contains(&self.surge_cap)) {
+            return Err(format!("surge_cap: between 1 and 10, got {}", self.surge_cap));
+        }
+        if self.walk_after_step_up < 3 {
+            return Err(format!("walk_after_step_up: at least 3, got {}", self.walk_after_step_up));
+        }
+        if self.scope_canary_burst == 0 {
+            return Err("scope_canary_burst: must be positive".into());
+        }
+        if self.surge_min_accounts < 3 {
+            return Err(format!("surge_min_accounts: at least 3, got {}", self.surge_min_accounts));
+        }
+        if self.link_accounts < 2 || self.link_orgs == 0 || self.link_orgs > self.link_accounts {
+            return Err(format!(
+                "link_accounts: at least 2, and link_orgs between 1 and link_accounts, got {} / {}",
+                self.link_accounts, self.link_orgs
+            ));
+        }
+        if !(1..=100).contains(&self.org_relationships_percent) {
+            return Err(format!(
+                "org_relationships_percent: between 1 and 100, got {}",
+                self.org_relationships_percent
+            ));
+        }
         for (key, v) in [
+            ("link_window_hours", self.link_window_ms),
             ("reason_valid_minutes", self.reason_valid_ms),
             ("young_account_days", self.young_account_ms),
             ("dormant_days", self.dormant_ms),
@@ -225,8 +350,13 @@ pub struct DetectConfig {
     pub thresholds: HashMap<(OrgKind, Role), Thresholds>,
     pub stats: Statistics,
     pub shadow: HashSet<OrgKind>,
-    /// Probed on every event: hashed like the detector's maps.
+    /// Probed on every event: hashed like the detector's maps. Holds every canary, those of
+    /// the identifier space and those placed in scope lists.
     pub canaries: super::FastSet<PersonId>,
+    /// The canaries placed inside organizations' scope lists (a plausible relationship, in
+    /// [`Self::canaries`] too): a read of one is released by the relationship check, so it
+    /// suspends only during a burst (see [`Statistics::scope_canary_burst`]).
+    pub scope_canaries: super::FastSet<PersonId>,
     /// Keys the HyperLogLog hash so that nobody can choose persons that do not count. Random
     /// at start-up; kept in snapshots.
     pub hll_key: u64,
@@ -248,6 +378,7 @@ impl DetectConfig {
             stats: Statistics::default(),
             shadow: HashSet::new(),
             canaries: canaries.into_iter().collect(),
+            scope_canaries: super::FastSet::default(),
             hll_key: 0x5eed_0fc0_ffee,
             layers: Layers::ALL,
         }
@@ -280,10 +411,19 @@ pub enum Layer {
     Canaries,
     /// Holding unusual account creations, and the risk their accounts share.
     Lifecycle,
+    /// After a passed step-up, behaviour still far off the baselines: a reason for the
+    /// manager, then a throttle to the account's own pace until a human lifts it.
+    Insist,
+    /// Relationship creations: quotas per account and organization, self-justified access.
+    Creations,
+    /// Campaigns linking accounts of several organizations, and the kind-wide counters.
+    Links,
+    /// Peer-group-aware relief of the statistical tests, and declared campaigns.
+    Surges,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 8] = [
+    pub const ALL: [Layer; 12] = [
         Layer::Context,
         Layer::Quotas,
         Layer::OrgQuotas,
@@ -292,6 +432,10 @@ impl Layer {
         Layer::Enumeration,
         Layer::Canaries,
         Layer::Lifecycle,
+        Layer::Insist,
+        Layer::Creations,
+        Layer::Links,
+        Layer::Surges,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -304,6 +448,10 @@ impl Layer {
             Layer::Enumeration => "enumeration",
             Layer::Canaries => "canaries",
             Layer::Lifecycle => "lifecycle",
+            Layer::Insist => "insist",
+            Layer::Creations => "creations",
+            Layer::Links => "links",
+            Layer::Surges => "surges",
         }
     }
 

@@ -37,10 +37,13 @@
 pub mod account;
 pub mod baseline;
 pub mod config;
+mod creations;
 pub mod hll;
+pub mod link;
 pub mod org;
 pub mod places;
 pub mod snapshot;
+pub mod surge;
 pub mod window;
 
 use std::sync::Mutex;
@@ -50,8 +53,9 @@ pub use config::{DetectConfig, Layer, Layers, Statistics, Thresholds};
 use crate::event::{AccessAction, AccessEvent, Decision, EventHead, Verdict, VerdictAction};
 use crate::ids::{AgentId, OrgId};
 use crate::org::{OrgKind, Role};
-use crate::ports::{DetectContext, LifecycleAction};
-use account::{Account, novelty};
+use crate::campaign::CampaignDeclaration;
+use crate::ports::{DetectContext, LifecycleAction, RelationshipEvent};
+use account::{Account, insist, novelty};
 use baseline::PeerHistogram;
 use org::{GroupState, OrgState};
 use window::{DAY_MS, HOUR_MS, WEEK_MS};
@@ -100,6 +104,42 @@ pub struct State {
     /// Each peer group's level on the day being completed (seasonal adjustment of the CUSUM).
     /// Not in snapshots: it is rebuilt within a day, and the replay rebuilds it too.
     pub levels: FastMap<(OrgKind, Role), account::DayLevel>,
+    /// Teams' and organizations' levels today (`surge.rs`). Not in snapshots: rebuilt within
+    /// the day.
+    pub surges: FastMap<u64, surge::SurgeGroup>,
+    /// Campaigns declared by managers, until they end.
+    pub campaigns: Vec<CampaignDeclaration>,
+    /// Sessions sighted from shared infrastructure, and the campaigns they linked.
+    pub linker: link::Linker,
+    /// Per organization kind: persons new to their reader read today in sessions with an
+    /// unusual context, and the usual day (the kind-wide counter).
+    pub kinds: [KindDay; 5],
+    /// Relationships created today per organization: (day, count).
+    pub org_created: FastMap<OrgId, (i64, u32)>,
+}
+
+/// One organization kind's day of persons new to their reader in unusual sessions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KindDay {
+    pub day: i64,
+    pub today: u32,
+    pub history: baseline::DailyHistory,
+}
+
+impl KindDay {
+    fn roll(&mut self, day: i64) {
+        if day > self.day {
+            if self.day != 0 {
+                self.history.push(self.today);
+                // Days without any such reading count as zero.
+                for _ in 1..(day - self.day).min(baseline::HISTORY_DAYS as i64) {
+                    self.history.push(0);
+                }
+            }
+            self.day = day;
+            self.today = 0;
+        }
+    }
 }
 
 impl State {
@@ -319,9 +359,43 @@ impl ExfiltrationDetector {
             t.quota_day = scale(t.quota_day);
             t.quota_week = scale(t.quota_week);
         }
+        // A service account's quotas are the envelope it declared (approved with it).
+        let service = ctx.sign_in.service;
+        if let Some(env) = service {
+            t.quota_hour = env.persons_hour.max(1);
+            t.quota_day = env.persons_day.max(t.quota_hour);
+            t.quota_week = env.persons_day.saturating_mul(7);
+        }
+        // A declared campaign widens the hard quotas by its volume (at most doubling them).
+        let surges_on = on.contains(Layer::Surges);
+        let declared = if surges_on && !st.campaigns.is_empty() {
+            st.campaigns.retain(|c| c.until.millis() > now - DAY_MS);
+            surge::declared(&st.campaigns, e.actor.org, ctx.team, now)
+        } else {
+            0
+        };
+        if declared > 0 {
+            t.quota_hour = t.quota_hour.saturating_add(declared.min(t.quota_hour));
+            t.quota_day = t.quota_day.saturating_add(declared.min(t.quota_day));
+            t.quota_week = t.quota_week.saturating_add(declared.saturating_mul(5).min(t.quota_week));
+        }
         let quotas = [t.quota_hour, t.quota_day, t.quota_week];
+        let gkeys = surge::keys(e.actor.org, ctx.team);
 
-        let State { accounts, places, orgs, groups, peers, suspects, levels } = st;
+        let State {
+            accounts,
+            places,
+            orgs,
+            groups,
+            peers,
+            suspects,
+            levels,
+            surges,
+            campaigns: _,
+            linker,
+            kinds,
+            org_created: _,
+        } = st;
         // The person's last touch is looked for first, then the account and the organization:
         // all three are likely out of cache, and their addresses follow from the event alone,
         // so their loads overlap (the account's and the person's were one after the other when
@@ -336,7 +410,11 @@ impl ExfiltrationDetector {
         org.warm();
         a.peer = Some(peer);
         let level = levels.entry(peer).or_default();
-        if let Some(done) = a.roll(now, (s.cusum_k, s.cusum_h), |d, r| level.level(d, r)) {
+        let (cap, min_members) = (s.surge_cap, s.surge_min_accounts);
+        if let Some(done) = a.roll(now, (s.cusum_k, s.cusum_h), |d, r| {
+            let group = if surges_on { surge::day_level(surges, gkeys, d, min_members, cap) } else { 1.0 };
+            level.level(d, r).max(group)
+        }) {
             peers.entry(done.peer).or_default().add(done.distinct);
         }
         if a.suspended {
@@ -352,7 +430,14 @@ impl ExfiltrationDetector {
             && on.contains(Layer::Canaries)
             && self.config.canaries.contains(&p)
         {
+            // A canary placed in a scope list has a (plausible) relationship: the check releases
+            // it, and a list misclick is possible. Its read suspends during a burst.
+            let in_scope = self.config.scope_canaries.contains(&p);
             let released = e.decision == Decision::Allow && !e.returned.is_empty();
+            let burst = in_scope && {
+                let hour = a.persons.at(e.at).hour + 1;
+                hour >= s.scope_canary_burst && f64::from(hour) >= 3.0 * f64::from(a.hourly.mean)
+            };
             let looked_up = matches!(e.action, AccessAction::LookupByNir | AccessAction::LookupByFtId);
             let walking = a.last_person.is_some_and(|last| p.get() > last && p.get() - last <= 3) && a.run + 1 >= 3;
             let probing = now.saturating_sub(a.derived.last_miss) < LOOKUP_WINDOW_MS
@@ -361,7 +446,8 @@ impl ExfiltrationDetector {
             let (before, seen) = a.cold.canary_probe;
             let again = before != 0 && now - before < WEEK_MS && seen != p.get();
             let corroboration: Vec<&str> = [
-                (released, "released"),
+                (released && !in_scope, "released"),
+                (burst, "burst_in_hour"),
                 (looked_up, "exact_key"),
                 (walking, "walking_ids"),
                 (probing, "probing"),
@@ -383,7 +469,11 @@ impl ExfiltrationDetector {
             canary_denied = Some(p);
         }
         if let Some(p) = canary_denied {
-            out.push(VerdictAction::StepUp, format!("canary_denied={p} corroborated=0"));
+            if self.config.scope_canaries.contains(&p) && e.decision == Decision::Allow {
+                out.push(VerdictAction::StepUp, format!("canary_in_scope={p} corroborated=0"));
+            } else {
+                out.push(VerdictAction::StepUp, format!("canary_denied={p} corroborated=0"));
+            }
         }
         if a.throttled_until != 0 && now - a.throttled_until > DAY_MS {
             a.throttled_until = 0;
@@ -391,9 +481,33 @@ impl ExfiltrationDetector {
         }
 
         // Session context, computed at a session's first event.
+        let mut link_formed = None;
         if a.session != e.actor.session.0 {
             a.session = e.actor.session.0;
             a.session_novelty = session_novelty(a, ctx, now, s);
+            let n = a.session_novelty;
+            let other = n & (novelty::NEW_BUILD | novelty::UNBOUND | novelty::TOOL) != 0;
+            if on.contains(Layer::Links) && n & novelty::NEW_NETWORK != 0 && other {
+                let si = &ctx.sign_in;
+                let sighting = link::Sighting { agent, org: e.actor.org, at: now };
+                let (w, k, o) = (s.link_window_ms, s.link_accounts, s.link_orgs);
+                let by_network = (si.network != 0)
+                    .then(|| linker.sight(link::network_key(si.network), link::Via::Network, sighting, w, k, o))
+                    .flatten();
+                let by_build = (si.provider != 0 && si.build != 0 && n & novelty::NEW_BUILD != 0)
+                    .then(|| {
+                        let key = link::build_key(si.provider, si.build);
+                        linker.sight(key, link::Via::ProviderBuild, sighting, w, k, o)
+                    })
+                    .flatten();
+                link_formed = by_network.or(by_build);
+            }
+        }
+        if a.link_gen != linker.generation {
+            a.link_gen = linker.generation;
+            if let Some(&id) = linker.members.get(&agent) {
+                a.link = id;
+            }
         }
         // Context off: the novelty is still learnt (above), it only says nothing.
         let novelty_bits = if on.contains(Layer::Context) { a.session_novelty } else { 0 };
@@ -411,6 +525,16 @@ impl ExfiltrationDetector {
         if let Some(m) = suspect_maker {
             out.push(VerdictAction::Allow, format!("maker_under_suspicion={m} quotas_at=50%"));
         }
+        // Corroboration: a context that says someone else may hold the session (a young
+        // account or a concurrent session alone does not).
+        let foreign = novelty_bits
+            & (novelty::NEW_NETWORK
+                | novelty::NEW_BROWSER
+                | novelty::DORMANT
+                | novelty::CREDENTIAL_RESET
+                | novelty::UNBOUND
+                | novelty::TOOL)
+            != 0;
 
         // Enumeration.
         if let Some(p) = e.person.filter(|_| e.action != AccessAction::ScopeList) {
@@ -454,6 +578,25 @@ impl ExfiltrationDetector {
             if now.saturating_sub(a.derived.last_scope) < HOUR_MS { a.cold.scope_lines.total(now) } else { 0 };
         if sequential {
             out.push(VerdictAction::StepUp, format!("sequential_run={} threshold={}", a.run, t.sequential_run));
+            // A walk that goes on after a passed step-up, from a session taken over (reset
+            // credentials, a network or browser new to the account) or on a day of refusals:
+            // the factor was proven by whoever holds the account now, and it is a script.
+            let refused_day = a.day.denied >= 10 && 2 * a.day.denied >= a.day.views;
+            if ctx.elevated && a.run >= s.walk_after_step_up && (foreign || refused_day) {
+                let mut by = context.clone();
+                if refused_day {
+                    by.push("mostly_refused_today");
+                }
+                out.push(
+                    VerdictAction::SuspendSession,
+                    format!(
+                        "walk_after_step_up run={} threshold={} corroborated_by={}",
+                        a.run,
+                        s.walk_after_step_up,
+                        by.join(",")
+                    ),
+                );
+            }
         }
         if probing {
             out.push(VerdictAction::StepUp, format!("lookup_misses_10min={misses} threshold={}", t.lookup_misses));
@@ -468,6 +611,9 @@ impl ExfiltrationDetector {
                 format!("outside_lookups_day={} quota={}", a.day.outside_lookups, t.outside_lookups_day),
             );
         }
+
+        // A campaign across organizations: a linked account reads no new person.
+        let linked_now = on.contains(Layer::Links) && a.link != 0;
 
         // What this event would add to the account's windows.
         let d = a.persons.at(e.at);
@@ -489,11 +635,6 @@ impl ExfiltrationDetector {
         let again = person.is_some_and(|p| a.derived.refused_any && a.cold.refused_recent.contains(&p.get()));
         let attempt = |w: usize| if again { 0 } else { adds[w] };
         let attempted = [d.hour + refused_hour + attempt(0), d.day + a.day.refused_new + attempt(1)];
-        // Corroboration: enumeration, or a context that says someone else may hold the session
-        // (a young account or a concurrent session alone does not).
-        let foreign = novelty_bits
-            & (novelty::NEW_NETWORK | novelty::NEW_BROWSER | novelty::DORMANT | novelty::CREDENTIAL_RESET)
-            != 0;
         // An account on probation trying twice its (reduced) quota is corroboration enough: a new
         // hire reads its first caseload at a human pace, under those quotas.
         let corroborated =
@@ -595,27 +736,62 @@ impl ExfiltrationDetector {
             }
         }
 
-        // Statistics (a step-up at most).
+        // Statistics (a step-up at most), each against the account's own history and its
+        // peers' percentile, after what a declared campaign allows and relieved by the level
+        // of its team or organization today (`surge.rs`). One that fires is a *deviation*: past
+        // a passed step-up, the ladder goes on (`insist` below).
         let today = a.day.distinct + adds_since(person, last, now, DAY_MS);
         let this_hour = a.day.hour_distinct + adds_since(person, last, now, HOUR_MS);
         let own = on.contains(Layer::SelfBaseline);
+        let mut relief_memo: Option<f64> = None;
+        let day_index = now.div_euclid(DAY_MS);
+        let (min_members, cap) = (s.surge_min_accounts, s.surge_cap);
+        let mut relief = || {
+            *relief_memo.get_or_insert_with(|| {
+                if surges_on { surge::relief(surges, gkeys, day_index, min_members, cap) } else { 1.0 }
+            })
+        };
+        // What the statistics count: beyond the declared volume, divided by the group's level.
+        let mut adjusted = |x: u32| f64::from(x.saturating_sub(declared)) / relief();
+        let mut deviation: Option<String> = None;
         if let Some(base) = a.derived.self_base.filter(|_| own) {
-            let z = (f64::from(today) - base.median) / base.sigma;
-            if today >= s.min_volume && f64::from(today) >= s.self_factor * base.median && z >= s.self_z {
+            let fires = |x: f64| {
+                let z = (x - base.median) / base.sigma;
+                (x >= f64::from(s.min_volume) && x >= s.self_factor * base.median && z >= s.self_z).then_some(z)
+            };
+            if fires(f64::from(today)).is_some()
+                && let x = adjusted(today)
+                && let Some(z) = fires(x)
+            {
                 out.push(
                     VerdictAction::StepUp,
                     format!("self_distinct_today={today} median={:.0} z={z:.1} threshold={}", base.median, s.self_z),
                 );
+                deviation = Some(format!(
+                    "read {today} persons today, {:.1} times its usual {:.0}",
+                    x / base.median.max(1.0),
+                    base.median
+                ));
             }
         }
         if own && a.hourly.n >= 40 {
             let mean = f64::from(a.hourly.mean);
-            let z = (f64::from(this_hour) - mean) / a.hourly.sd().max(1.0);
-            if this_hour >= s.min_volume && f64::from(this_hour) >= s.self_factor * mean && z >= s.self_z {
+            let sd = a.hourly.sd().max(1.0);
+            let fires = |x: f64| {
+                let z = (x - mean) / sd;
+                (x >= f64::from(s.min_volume) && x >= s.self_factor * mean && z >= s.self_z).then_some(z)
+            };
+            if fires(f64::from(this_hour)).is_some()
+                && let x = adjusted(this_hour)
+                && let Some(z) = fires(x)
+            {
                 out.push(
                     VerdictAction::StepUp,
                     format!("self_distinct_hour={this_hour} mean={mean:.1} z={z:.1} threshold={}", s.self_z),
                 );
+                deviation.get_or_insert_with(|| {
+                    format!("read {this_hour} persons this hour, {:.1} times its usual {mean:.1}", x / mean.max(1.0))
+                });
             }
         }
         if own && now < a.cusum_alarm_until && new_to_account {
@@ -660,11 +836,55 @@ impl ExfiltrationDetector {
             && today >= s.min_volume
             && let Some(q) = peers.get_mut(&peer).and_then(|h| h.quantile_memo(s.peer_quantile, s.peer_min_days))
             && f64::from(today) > s.peer_factor * q
+            && adjusted(today) > s.peer_factor * q
         {
             out.push(
                 VerdictAction::StepUp,
                 format!("peer_distinct_today={today} peer_q{}={q:.0} factor={}", s.peer_quantile, s.peer_factor),
             );
+            deviation.get_or_insert_with(|| {
+                format!("read {today} persons today, {:.1} times its peers' {:.0}", f64::from(today) / q.max(1.0), q)
+            });
+        }
+        // Relationships this account created and read at once, or created for persons it found
+        // by an exact lookup, far beyond its habit (`creations.rs` counts them).
+        if on.contains(Layer::Creations)
+            && let Some(why) = creations::justified_signal(a, s)
+        {
+            out.push(VerdictAction::StepUp, why.clone());
+            deviation.get_or_insert(why);
+        }
+        // The kind-wide counter: many small extractions in unusual sessions add up.
+        let kind_index = e.actor.org_kind as usize;
+        if on.contains(Layer::Links)
+            && new_to_account
+            && foreign
+            && let Some(k) = kinds.get_mut(kind_index)
+        {
+            k.roll(day_index);
+            if let Some(base) = k.history.robust()
+                && f64::from(k.today) >= f64::from(s.min_volume).max(s.kind_new_factor * base.median.max(base.mean))
+            {
+                out.push(
+                    VerdictAction::StepUp,
+                    format!(
+                        "kind_new_persons_today={} usual={:.0} factor={} kind={}",
+                        k.today,
+                        base.median,
+                        s.kind_new_factor,
+                        e.actor.org_kind.as_str()
+                    ),
+                );
+            }
+        }
+        // A campaign across organizations: the linked account reads no new person, and the
+        // session that formed or grew the campaign carries the alert naming every account.
+        if linked_now && (new_to_account || link_formed.is_some()) {
+            let words = match link_formed {
+                Some(id) => linker.describe(id),
+                None => format!("campaign_link={}", a.link),
+            };
+            out.push(VerdictAction::Throttle, words);
         }
 
         // Friction: many persons new to the account, or an unusual context reading new persons.
@@ -684,6 +904,70 @@ impl ExfiltrationDetector {
                 );
             } else if risk >= 2 {
                 out.push(VerdictAction::Friction, format!("context={} new_person=1", context.join(",")));
+            }
+        }
+
+        // A passed step-up proves who, not why. Past one, an account still far off its own and
+        // its peers' baselines is asked a reason that goes to its manager, then throttled to
+        // its own usual pace until a human lifts it (`Detector::lift`).
+        let new_today = person.is_some() && adds_since(person, last, now, DAY_MS) == 1;
+        if on.contains(Layer::Insist) && service.is_none() {
+            if a.insist == insist::PACE {
+                let (pace_hour, pace_day) = pace(a, s);
+                if new_today && (today > pace_day || this_hour > pace_hour) {
+                    out.push(
+                        VerdictAction::Throttle,
+                        format!(
+                            "pace_throttle hour={this_hour}/{pace_hour} day={today}/{pace_day} lift=manager_or_security_officer"
+                        ),
+                    );
+                }
+            } else if ctx.elevated
+                && let Some(words) = &deviation
+            {
+                if a.insist == insist::NONE && a.deviant >= s.insist_reason_after {
+                    a.insist = insist::REASON_ASKED;
+                }
+                if a.insist == insist::REASON_ASKED {
+                    match ctx.reason {
+                        Some(r) => {
+                            a.insist = insist::REASON_GIVEN;
+                            a.cold.insist_reason = Some(r);
+                            out.push(VerdictAction::Allow, format!("manager_reason={}", r.as_str()));
+                        }
+                        None => out.push(
+                            VerdictAction::Friction,
+                            format!(
+                                "manager_review=1 deviant={} deviation=\"{words}, after a passed step-up\"",
+                                a.deviant
+                            ),
+                        ),
+                    }
+                }
+                if a.insist == insist::REASON_GIVEN && a.deviant >= s.insist_throttle_after {
+                    a.insist = insist::PACE;
+                    a.cold.pace_since = now;
+                    let (pace_hour, pace_day) = pace(a, s);
+                    out.push(
+                        VerdictAction::Throttle,
+                        format!(
+                            "pace_throttle=1 hour={pace_hour} day={pace_day} deviant={} reason_given={} deviation=\"{words}, after a passed step-up and a reason for the manager\" lift=manager_or_security_officer",
+                            a.deviant,
+                            a.cold.insist_reason.map_or("none", |r| r.as_str())
+                        ),
+                    );
+                }
+            }
+        }
+
+        // A service account answers no step-up and no prompt: its statistical signals stay in
+        // the record (and the alert of a throttle), its envelope throttles.
+        if service.is_some() {
+            for (action, reason) in &mut out.list {
+                if matches!(action, VerdictAction::StepUp | VerdictAction::Friction) {
+                    *action = VerdictAction::Allow;
+                    reason.insert_str(0, "service_no_step_up:");
+                }
             }
         }
 
@@ -722,13 +1006,36 @@ impl ExfiltrationDetector {
         }
         if let Some(p) = person {
             if releases {
+                // Created by this account just now: a read of it is self-justified, and a
+                // lookup that found it is not forgiven (lookup → create → read).
+                let self_created =
+                    now.saturating_sub(a.derived.last_created) < account::RECENT_CREATED_MS && creations::read_created(a, p, now);
                 if a.day.outside_lookups > 0
+                    && !self_created
                     && let Some(&(_, request)) = a.cold.outside.iter().find(|(x, _)| *x == p.get())
                 {
                     resolve_outside(a, request);
                 }
+                if deviation.is_some() && ctx.elevated && new_today {
+                    a.deviant += 1;
+                }
+                if new_to_account
+                    && foreign
+                    && let Some(k) = kinds.get_mut(kind_index)
+                {
+                    k.roll(day_index);
+                    k.today += 1;
+                }
                 a.persons.touch(places, agent, p, e.at);
                 count_release(a, now, last);
+                if surges_on
+                    && new_today
+                    && let Some(base) = a.derived.self_base
+                {
+                    let ratio = f64::from(a.day.distinct) / base.median.max(1.0);
+                    (a.surge_bucket, a.surge_day) =
+                        surge::note(surges, gkeys, (a.surge_bucket, a.surge_day), day_index, ratio);
+                }
                 // One keyed hash for both sketches when they share the key.
                 let h = org.hll.hash(p.get());
                 org.insert_hashed(h, e.at);
@@ -788,6 +1095,14 @@ impl ExfiltrationDetector {
         st.suspects.insert(act.actor, now + SUSPICION_MS);
         Verdict { action: VerdictAction::Throttle, reasons }
     }
+}
+
+/// The pace an account throttled past its step-up keeps (persons an hour, a day): its own
+/// usual, times `pace_factor`, never less than 5 and 10.
+fn pace(a: &Account, s: &Statistics) -> (u32, u32) {
+    let hour = if a.hourly.n >= 10 { (s.pace_factor * f64::from(a.hourly.mean)).ceil() } else { 0.0 };
+    let day = a.derived.self_base.map_or(0.0, |b| (s.pace_factor * b.median).ceil());
+    (hour.max(5.0) as u32, day.max(10.0) as u32)
 }
 
 /// The place of (kind, role) in the thresholds table (fieldless enums: their declaration
@@ -932,6 +1247,18 @@ fn session_novelty(a: &mut Account, ctx: &DetectContext, now: i64, s: &Statistic
     if si.credential_changed_at.is_some_and(|c| now - c.millis() < s.credential_recent_ms) {
         f |= novelty::CREDENTIAL_RESET;
     }
+    if !c.learn_build(si.build) && had_history {
+        f |= novelty::NEW_BUILD;
+    }
+    if si.device_bound {
+        c.bound_seen = true;
+    } else if c.bound_seen {
+        f |= novelty::UNBOUND;
+    }
+    // A tool's user agent where the account used none before (an integration always does).
+    if si.ua_family == Some(crate::signin::UaFamily::Tool) && f & novelty::NEW_BROWSER != 0 {
+        f |= novelty::TOOL;
+    }
     f
 }
 
@@ -957,6 +1284,39 @@ impl crate::ports::Detector for ExfiltrationDetector {
             return Verdict { action: VerdictAction::Throttle, reasons: vec!["detector_state_unavailable=1".into()] };
         };
         self.judge_lifecycle(&mut st, action)
+    }
+
+    fn relationship(&self, event: &RelationshipEvent, context: &DetectContext) -> Verdict {
+        let Ok(mut st) = self.state.lock() else {
+            // Unknown state: no creation (a relationship opens a person's record).
+            return Verdict { action: VerdictAction::Throttle, reasons: vec!["detector_state_unavailable=1".into()] };
+        };
+        let mut verdict = self.judge_relationship(&mut st, event, context);
+        if self.config.shadow.contains(&event.actor.org_kind) && verdict.action != VerdictAction::Allow {
+            verdict.reasons.push(format!("shadow=1 would={}", verdict.action.as_str()));
+            verdict.action = VerdictAction::Allow;
+        }
+        verdict
+    }
+
+    fn declare_campaign(&self, campaign: &CampaignDeclaration) {
+        if let Ok(mut st) = self.state.lock() {
+            let now = campaign.from.millis();
+            st.campaigns.retain(|c| c.until.millis() > now);
+            if !st.campaigns.contains(campaign) {
+                st.campaigns.push(campaign.clone());
+            }
+        }
+    }
+
+    fn lift(&self, agent: AgentId, _by: AgentId, _at: crate::time::Timestamp) -> bool {
+        let Ok(mut st) = self.state.lock() else { return false };
+        let Some(a) = st.accounts.get_mut(&agent) else { return false };
+        let was = a.insist == insist::PACE;
+        a.insist = insist::NONE;
+        a.deviant = 0;
+        a.cold.insist_reason = None;
+        was
     }
 }
 

@@ -1,7 +1,7 @@
 //! Snapshots of the detector's [`State`], so that a restart resumes from the last snapshot and
 //! replays only the ledger's events after it instead of the last 28 days.
 //!
-//! Format (version 2), little-endian throughout:
+//! Format (version 3), little-endian throughout:
 //!
 //! ```text
 //! "VGDS" | version u8 | position i64 | body | SHA-256 of everything before it (32 bytes)
@@ -16,8 +16,11 @@
 //! **last** touch only, in one list after the accounts (the detector keeps them in one table),
 //! and rebuilt with [`DistinctWindows::from_entries`]: the counts and last touches are exactly
 //! the original's (a window counts the persons whose last touch lies in its buckets). Version 1
-//! kept each account's list inside the account; it is refused like any unknown version, and
-//! the server then rebuilds the state from the ledger, saying so.
+//! kept each account's list inside the account; version 2 had no relationship creations, no
+//! rung past a passed step-up (the pace throttle a human lifts), no declared campaigns and no
+//! campaign links. Both are refused like any unknown version, and the server then rebuilds
+//! the state from the ledger, saying so (a pace throttle in force is then lost: the detector
+//! raises it again at the account's next deviation).
 //!
 //! The checksum detects corruption (a torn write, a flipped bit), not tampering: whoever can
 //! write the data directory can also rewrite the ledger's replay. [`decode`] checks the magic,
@@ -34,12 +37,16 @@ use super::baseline::{Cusum, DailyHistory, Ewma, HISTORY_DAYS, HourProfile, Peer
 use super::hll::SlidingHll;
 use super::org::{Estimate, GROUP_DAYS, GroupState, OrgState};
 use super::window::DistinctWindows;
+use super::link::{self, Via};
 use super::{FastMap, State};
-use crate::ids::{AgentId, OrgId, PersonId};
+use crate::campaign::CampaignDeclaration;
+use crate::ids::{AgentId, OrgId, PersonId, TeamId};
 use crate::org::{OrgKind, Role};
+use crate::ports::AccessReason;
+use crate::time::Timestamp;
 
 pub const MAGIC: &[u8; 4] = b"VGDS";
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 const HEADER: usize = 4 + 1 + 8;
 const CHECKSUM: usize = 32;
 /// Times are milliseconds since the epoch or `i64::MIN` ("never"): anything further than
@@ -117,6 +124,43 @@ pub fn encode(state: &State, position_ms: i64, out: &mut Vec<u8>) {
         put_u64(out, agent.get());
         put_i64(out, *until);
     }
+    put_len(out, state.campaigns.len());
+    for c in &state.campaigns {
+        put_u64(out, c.org.get());
+        put_u64(out, c.team.map_or(0, |t| t.get()));
+        put_u64(out, c.declared_by.get());
+        out.push(reason_code(Some(c.reason)));
+        put_u32(out, c.persons_per_agent);
+        put_i64(out, c.from.millis());
+        put_i64(out, c.until.millis());
+    }
+    let l = &state.linker;
+    put_len(out, l.sightings.len());
+    for (key, list) in &l.sightings {
+        put_u64(out, *key);
+        put_len(out, list.len());
+        for x in list {
+            put_u64(out, x.agent.get());
+            put_u64(out, x.org.get());
+            put_i64(out, x.at);
+        }
+    }
+    put_len(out, l.campaigns.len());
+    for c in &l.campaigns {
+        put_u32(out, c.id);
+        put_u64(out, c.key);
+        out.push(u8::from(c.via == Via::ProviderBuild));
+        put_len(out, c.accounts.len());
+        c.accounts.iter().for_each(|a| put_u64(out, a.get()));
+        put_u32(out, c.orgs);
+        put_i64(out, c.at);
+        put_i64(out, c.grew);
+    }
+    for k in &state.kinds {
+        put_i64(out, k.day);
+        put_u32(out, k.today);
+        put_history(out, &k.history);
+    }
     let digest = Sha256::digest(&out[start..]);
     out.extend_from_slice(&digest);
 }
@@ -191,6 +235,42 @@ pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
             r.u64().and_then(AgentId::new).zip(r.time()).ok_or_else(|| bad(format!("suspects[{i}]")))?;
         state.suspects.insert(agent, until);
     }
+    let n = r.count(45).ok_or_else(|| bad("campaigns".into()))?;
+    for i in 0..n {
+        let c = read_declaration(&mut r).ok_or_else(|| bad(format!("campaigns[{i}]")))?;
+        state.campaigns.push(c);
+    }
+    let n = r.count(16).ok_or_else(|| bad("sightings".into()))?;
+    for i in 0..n {
+        let key = r.u64().ok_or_else(|| bad(format!("sightings[{i}]")))?;
+        let m = r.count(24).ok_or_else(|| bad(format!("sightings[{i}]")))?;
+        let mut list = Vec::with_capacity(m.min(link::PER_KEY));
+        for _ in 0..m {
+            let (Some(agent), Some(org), Some(at)) = (r.u64().and_then(AgentId::new), r.u64().and_then(OrgId::new), r.time())
+            else {
+                return Err(bad(format!("sightings[{i}]")));
+            };
+            list.push(link::Sighting { agent, org, at });
+        }
+        state.linker.sightings.insert(key, list);
+    }
+    let n = r.count(37).ok_or_else(|| bad("links".into()))?;
+    for i in 0..n {
+        let c = read_link(&mut r).ok_or_else(|| bad(format!("links[{i}]")))?;
+        if c.id as usize != i + 1 {
+            return Err(bad(format!("links[{i}]: id {}", c.id)));
+        }
+        for a in &c.accounts {
+            state.linker.members.insert(*a, c.id);
+        }
+        state.linker.campaigns.push(c);
+    }
+    state.linker.generation = 1;
+    for (i, k) in state.kinds.iter_mut().enumerate() {
+        k.day = r.time().ok_or_else(|| bad(format!("kinds[{i}]")))?;
+        k.today = r.u32().ok_or_else(|| bad(format!("kinds[{i}]")))?;
+        k.history = r.history().ok_or_else(|| bad(format!("kinds[{i}]")))?;
+    }
     match signed.len() - r.pos {
         0 => Ok((state, position)),
         n => Err(SnapshotError::Trailing(n)),
@@ -253,6 +333,76 @@ fn put_account(out: &mut Vec<u8>, a: &Account) {
     c.hours.days_in_hour.iter().for_each(|&n| put_u16(out, n));
     put_u16(out, c.hours.active_days);
     put_times(out, &c.creations);
+    // Version 3: past a step-up, campaign links, creations.
+    put_u32(out, a.deviant);
+    out.push(a.insist);
+    put_u32(out, a.link);
+    put_u32(out, d.created);
+    put_u32(out, d.justified);
+    c.builds.iter().for_each(|&b| put_u32(out, b));
+    out.push(c.builds_next);
+    out.push(u8::from(c.bound_seen));
+    put_buckets(out, &c.created);
+    put_history(out, &c.created_history);
+    put_history(out, &c.justified_history);
+    for &(p, at) in &c.recent_created {
+        put_u64(out, p);
+        put_i64(out, at);
+    }
+    out.push(c.recent_next);
+    out.push(c.recent_via_lookup);
+    out.push(c.recent_read);
+    put_i64(out, c.creations_stopped);
+    out.push(reason_code(c.insist_reason));
+    put_i64(out, c.pace_since);
+}
+
+fn put_history(out: &mut Vec<u8>, h: &DailyHistory) {
+    let (values, len, next) = h.raw();
+    values.iter().for_each(|&v| put_u16(out, v));
+    out.push(len);
+    out.push(next);
+}
+
+fn reason_code(r: Option<AccessReason>) -> u8 {
+    r.and_then(|r| AccessReason::ALL.iter().position(|x| *x == r)).map_or(0, |i| i as u8 + 1)
+}
+
+fn reason_of(code: u8) -> Option<Option<AccessReason>> {
+    match code {
+        0 => Some(None),
+        c => AccessReason::ALL.get(usize::from(c) - 1).map(|r| Some(*r)),
+    }
+}
+
+fn read_declaration(r: &mut Reader) -> Option<CampaignDeclaration> {
+    let org = OrgId::new(r.u64()?)?;
+    let team = match r.u64()? {
+        0 => None,
+        t => Some(TeamId::new(t)?),
+    };
+    let declared_by = AgentId::new(r.u64()?)?;
+    let reason = reason_of(r.u8()?)??;
+    let persons_per_agent = r.u32()?;
+    let from = Timestamp(r.time()?);
+    let until = Timestamp(r.time()?);
+    Some(CampaignDeclaration { org, team, declared_by, reason, persons_per_agent, from, until })
+}
+
+fn read_link(r: &mut Reader) -> Option<link::Campaign> {
+    let id = r.u32()?;
+    let key = r.u64()?;
+    let via = match r.u8()? {
+        0 => Via::Network,
+        1 => Via::ProviderBuild,
+        _ => return None,
+    };
+    let n = r.count(8)?;
+    let mut accounts = Vec::with_capacity(n);
+    for _ in 0..n {
+        accounts.push(AgentId::new(r.u64()?)?);
+    }
+    Some(link::Campaign { id, key, via, accounts, orgs: r.u32()?, at: r.time()?, grew: r.time()? })
 }
 
 /// An encoded account is at least this long (its cadence gaps alone are 64 bytes, its last
@@ -322,6 +472,8 @@ fn read_account(r: &mut Reader) -> Option<Account> {
         flagged: r.bool()?,
         hour_index: r.time()?,
         hour_distinct: r.u32()?,
+        created: 0,
+        justified: 0,
     };
     let distinct_history = r.history()?;
     let new_history = r.history()?;
@@ -336,6 +488,38 @@ fn read_account(r: &mut Reader) -> Option<Account> {
     }
     let hours = HourProfile { days_in_hour, active_days: r.u16()? };
     let creations = r.times()?;
+    let deviant = r.u32()?;
+    let insist = r.u8()?;
+    if insist > super::account::insist::PACE {
+        return None;
+    }
+    let link = r.u32()?;
+    let (created, justified) = (r.u32()?, r.u32()?);
+    let mut builds = [0u32; 4];
+    for b in &mut builds {
+        *b = r.u32()?;
+    }
+    let builds_next = r.u8()?;
+    if usize::from(builds_next) >= builds.len() {
+        return None;
+    }
+    let bound_seen = r.bool()?;
+    let created_buckets = r.buckets()?;
+    let created_history = r.history()?;
+    let justified_history = r.history()?;
+    let mut recent_created = [(0u64, 0i64); 8];
+    for x in &mut recent_created {
+        *x = (r.u64()?, r.time()?);
+    }
+    let recent_next = r.u8()?;
+    if usize::from(recent_next) >= recent_created.len() {
+        return None;
+    }
+    let (recent_via_lookup, recent_read) = (r.u8()?, r.u8()?);
+    let creations_stopped = r.time()?;
+    let insist_reason = reason_of(r.u8()?)?;
+    let pace_since = r.time()?;
+    let day = Day { created, justified, ..day };
     let cold = Cold {
         misses,
         scope_lines,
@@ -359,6 +543,19 @@ fn read_account(r: &mut Reader) -> Option<Account> {
         lookup_outside: false,
         // Not kept: after a restart, a second lone canary probe in the week asks for a step-up.
         canary_probe: (0, 0),
+        builds,
+        builds_next,
+        bound_seen,
+        created: created_buckets,
+        created_history,
+        justified_history,
+        recent_created,
+        recent_next,
+        recent_via_lookup,
+        recent_read,
+        creations_stopped,
+        insist_reason,
+        pace_since,
     };
     let mut account = Account {
         day,
@@ -380,6 +577,13 @@ fn read_account(r: &mut Reader) -> Option<Account> {
         reason_until,
         flagged_until,
         cusum_alarm_until,
+        deviant,
+        insist,
+        // Rebuilt within the day.
+        surge_bucket: u8::MAX,
+        surge_day: i32::MIN,
+        link,
+        link_gen: 0,
         hourly,
         denied_ratio,
         lookup_ratio,
@@ -752,7 +956,7 @@ mod tests {
         b[4] = 9;
         assert_eq!(
             decode(&b).unwrap_err().to_string(),
-            "format version 9, written by another version of Vigie (this one reads version 2)"
+            "format version 9, written by another version of Vigie (this one reads version 3)"
         );
         let mut b = bytes.clone();
         let last = b.len() - 40;
