@@ -30,6 +30,13 @@ pub(crate) fn is_canary(seed: u64, id: u64) -> bool {
     index % CANARY_BLOCK == hash(seed, Stream::Canary, block) % CANARY_BLOCK
 }
 
+/// Whether person `id` drew "canary in scope lists" (it is one if it also has relationships
+/// and is no re-registration). Such a person is never an original either: a re-registration
+/// shares its original's NIR, and a canary's key must be known to nobody.
+pub(crate) fn draws_scope_canary(seed: u64, id: u64) -> bool {
+    hash(seed, Stream::ScopeCanary, id) % model::SCOPE_CANARY_ONE_IN == 0
+}
+
 /// Whether person `id` drew "re-registration" (it then never serves as an original).
 fn draws_duplicate(seed: u64, id: u64) -> bool {
     id >= 2 && !is_canary(seed, id) && unit(hash(seed, Stream::Duplicate, id)) < model::P_DUPLICATE
@@ -44,7 +51,7 @@ pub(crate) fn original_of(seed: u64, id: u64) -> Option<u64> {
     let h = hash(seed, Stream::Duplicate, id);
     (0..8u64)
         .map(|attempt| 1 + splitmix64(h ^ attempt) % (id - 1))
-        .find(|&j| !is_canary(seed, j) && !draws_duplicate(seed, j))
+        .find(|&j| !is_canary(seed, j) && !draws_duplicate(seed, j) && !draws_scope_canary(seed, j))
 }
 
 /// What a person is, before registration: drawn from the identity stream.
@@ -255,10 +262,8 @@ pub(crate) fn generate(params: &GenParams, world: &World, id: u64) -> Option<Gen
     };
     // A scope canary: a person like the others, relationships included, whom nobody works
     // with. Never a re-registration (whose original a real person would be).
-    let scope_canary = !canary
-        && duplicate_of.is_none()
-        && !relationships.is_empty()
-        && hash(params.seed, Stream::ScopeCanary, id) % model::SCOPE_CANARY_ONE_IN == 0;
+    let scope_canary =
+        !canary && duplicate_of.is_none() && !relationships.is_empty() && draws_scope_canary(params.seed, id);
     Some(GenPerson {
         person,
         relationships,

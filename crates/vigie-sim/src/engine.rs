@@ -141,6 +141,10 @@ struct SystemRun {
 /// How long a manager takes to look at a pace throttle on a benign agent and lift it.
 const MANAGER_LIFT_MS: i64 = HOUR;
 
+thread_local! {
+    static TRACE: bool = std::env::var_os("VIGIE_SIM_TRACE").is_some();
+}
+
 /// How long a step-up elevates a session (the server's default).
 const ELEVATION_MS: i64 = 15 * 60_000;
 /// When the SOC acts on the nightly report: the next morning.
@@ -183,7 +187,7 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
     let canaries: vigie_core::detect::FastSet<PersonId> = world.canaries.iter().copied().collect();
 
     // Account creations by hacked administrators, judged by each system's lifecycle check.
-    for inc in &attacks.incidents {
+    for (k, inc) in attacks.incidents.iter().enumerate() {
         let Some(admin) = inc.admin else { continue };
         for sys in &mut systems {
             for _ in &inc.accounts {
@@ -196,11 +200,19 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
                 // Under Vigie every creation waits for a second administrator (four-eyes),
                 // whatever the detector says; elsewhere it is immediate.
                 let held = sys.spec.sign_in() || v.action != VerdictAction::Allow;
-                sys.metrics.creation(inc.scenario, held);
+                sys.metrics.creation(k, held);
             }
         }
     }
 
+    // From an incident's start, its accounts' own traffic is no longer benign: what the guard
+    // does to it (a throttle on a linked account, a suspension) is no false positive.
+    let mut compromised = vec![i64::MAX; n_agents];
+    for inc in &attacks.incidents {
+        for &i in inc.accounts.iter().chain(inc.admin.iter()) {
+            compromised[i as usize] = compromised[i as usize].min(inc.start);
+        }
+    }
     let mut last_sign_in = vec![None; n_agents];
     let mut attack_at = 0usize;
     let mut requests = 0u64;
@@ -226,7 +238,7 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
         let evaluating = day >= params.warmup_days as i32;
         let mut active = vec![false; n_agents];
         for r in &stream {
-            if r.who == Who::Benign && !matches!(r.op, Op::Relate(_)) {
+            if r.who == Who::Benign && !matches!(r.op, Op::Relate(_)) && r.at < compromised[r.agent as usize] {
                 active[r.agent as usize] = true;
             }
         }
@@ -283,6 +295,7 @@ pub fn run(params: &RunParams, scenarios: &[Scenario], progress: &mut dyn FnMut(
             evaluating,
             day,
             world: &world,
+            compromised: &compromised,
         };
         let split = balanced_split(&systems);
         let (left, right) = systems.split_at_mut(split);
@@ -421,6 +434,7 @@ struct JudgeContext<'a> {
     evaluating: bool,
     day: i32,
     world: &'a SimWorld,
+    compromised: &'a [i64],
 }
 
 /// The request through the real guard; returns the events it produced.
@@ -564,7 +578,7 @@ fn judge_create(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, r: &v
             if v.action.rank() >= VerdictAction::StepUp.rank() {
                 sys.metrics.detected(k, req.at);
             }
-        } else if v.action != VerdictAction::Allow && jc.evaluating {
+        } else if v.action != VerdictAction::Allow && jc.evaluating && req.at < jc.compromised[a as usize] {
             let f = match v.action.effective(ctx.elevated, ctx.reason.is_some()) {
                 VerdictAction::Allow => None,
                 VerdictAction::Friction => Some(Flag::Friction),
@@ -609,15 +623,20 @@ fn judge_create(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, r: &v
 }
 
 fn judge_request(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, events: &[AccessEvent]) -> bool {
-    let JudgeContext { sessions, attacks, canaries, evaluating, day, world } = *jc;
+    let JudgeContext { sessions, attacks, canaries, evaluating, day, world, compromised } = *jc;
     let s = req.session as usize;
     let a = req.agent;
     let attack = match req.who {
         Who::Attack(k) => Some(k as usize),
         Who::Benign => None,
     };
+    let benign_day = attack.is_none() && evaluating && req.at < compromised[a as usize];
     let flag = |sys: &mut SystemRun, f: Flag, reasons: &[String]| {
-        if attack.is_none() && evaluating {
+        if benign_day {
+            if TRACE.with(|t| *t) && f as u8 >= Flag::Throttle as u8 && sys.spec.name == "vigie" {
+                let w = &world.agents[a as usize];
+                eprintln!("TRACE day {day} agent {a} {} ({}) {:?}: {reasons:?}", w.kind.as_str(), w.work.as_str(), f);
+            }
             sys.metrics.flag(a, day, f, reasons);
         }
     };

@@ -63,6 +63,8 @@ pub struct SystemMetrics {
     pub benign_canary: u64,
     /// Why benign agent-days were flagged: (flag, signal name) → agent-days.
     pub reasons: FastMap<(u8, String), u64>,
+    /// The signals of each flagged benign agent-day's first flag of each kind.
+    pub day_reasons: FastMap<(u32, i32), Vec<(u8, String)>>,
 }
 
 impl SystemMetrics {
@@ -73,8 +75,13 @@ impl SystemMetrics {
     pub fn flag(&mut self, agent: u32, day: i32, f: Flag, reasons: &[String]) {
         let bits = self.flags.entry((agent, day)).or_default();
         if *bits & f as u8 == 0 {
-            for r in reasons {
-                *self.reasons.entry((f as u8, signal_name(r).to_owned())).or_default() += 1;
+            let mut names: Vec<&str> = reasons.iter().map(|r| signal_name(r)).collect();
+            names.sort_unstable();
+            names.dedup();
+            let day_reasons = self.day_reasons.entry((agent, day)).or_default();
+            for n in names {
+                *self.reasons.entry((f as u8, n.to_owned())).or_default() += 1;
+                day_reasons.push((f as u8, n.to_owned()));
             }
         }
         *bits |= f as u8;
@@ -127,7 +134,9 @@ impl SystemMetrics {
     /// The names of the signals of a verdict on the attacker (`name=value …` → `name`).
     pub fn signals(&mut self, k: usize, reasons: &[String], action_rank: u8) {
         let Some(inc) = self.incidents.get_mut(k) else { return };
-        let names: Vec<String> = reasons.iter().map(|r| signal_name(r).to_owned()).collect();
+        let mut names: Vec<String> = reasons.iter().map(|r| signal_name(r).to_owned()).collect();
+        names.sort_unstable();
+        names.dedup();
         for n in &names {
             *inc.signals.entry(n.clone()).or_default() += 1;
         }

@@ -32,6 +32,8 @@ pub struct SystemSummary {
     /// The signals behind the flags: (action, signal, agent-days per 1 000), most frequent
     /// first.
     pub signals: Vec<(String, String, f64)>,
+    /// The same per organization kind and work (per 1 000 of that kind's agent-days).
+    pub by_kind_signals: Vec<(String, Vec<(String, String, f64)>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -194,6 +196,7 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
             },
             benign_canary_touches: count(&|m| m.benign_canary),
             signals: signals(runs, si, agent_days),
+            by_kind_signals: kind_signals(runs, si),
         });
     }
 
@@ -203,6 +206,7 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
         if sc.surge.is_some() {
             let surge = surge_results(runs, k, &names);
             let goals = surge.iter().find(|r| r.system == "vigie").map(|r| surge_goals(sc, r)).unwrap_or_default();
+            let signals = names.iter().position(|n| n == "vigie").map(|si| surge_signals(runs, k, si)).unwrap_or_default();
             curves.push((sc.name.clone(), Vec::new()));
             out_scenarios.push(ScenarioSummary {
                 name: sc.name.clone(),
@@ -210,7 +214,7 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
                 incidents: 0,
                 results: Vec::new(),
                 surge,
-                signals: Vec::new(),
+                signals,
                 contained_by: Vec::new(),
                 goals,
             });
@@ -401,6 +405,32 @@ fn surge_results(runs: &[RunOutcome], k: usize, names: &[String]) -> Vec<SurgeRe
         .collect()
 }
 
+/// The signals of Vigie's flags on a surge's agent-days: ("action signal", share of them).
+fn surge_signals(runs: &[RunOutcome], k: usize, si: usize) -> Vec<(String, f64)> {
+    let mut days = 0usize;
+    let mut count: std::collections::BTreeMap<String, usize> = Default::default();
+    let label = |f: u8| match f {
+        1 => "friction",
+        2 => "step-up",
+        4 => "throttle",
+        8 => "suspend-session",
+        _ => "suspend-account",
+    };
+    for r in runs {
+        for sg in r.surges.iter().filter(|sg| sg.scenario == k) {
+            days += sg.agent_days.len();
+            for key in &sg.agent_days {
+                for (f, name) in r.systems[si].1.day_reasons.get(key).into_iter().flatten() {
+                    *count.entry(format!("{} {name}", label(*f))).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut v: Vec<(String, f64)> = count.into_iter().map(|(n, c)| (n, c as f64 / days.max(1) as f64)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
 fn surge_goals(sc: &Scenario, r: &SurgeResult) -> Vec<GoalCheck> {
     let mut g = Vec::new();
     if r.agent_days == 0 {
@@ -449,6 +479,41 @@ fn signals(runs: &[RunOutcome], si: usize, agent_days: u64) -> Vec<(String, Stri
         sum.into_iter().map(|((f, n), c)| (label(f).to_owned(), n, per_1000(c, agent_days))).collect();
     v.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)).then_with(|| a.1.cmp(&b.1)));
     v
+}
+
+/// The signals of the flags per organization kind and work.
+fn kind_signals(runs: &[RunOutcome], si: usize) -> Vec<(String, Vec<(String, String, f64)>)> {
+    let mut days: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut sum: std::collections::BTreeMap<String, std::collections::BTreeMap<(u8, String), u64>> = Default::default();
+    for r in runs {
+        for (kind, n) in &r.agent_days_by_kind {
+            *days.entry(kind.clone()).or_default() += n;
+        }
+        for (&(agent, _), reasons) in &r.systems[si].1.day_reasons {
+            let w = r.agent_work.get(agent as usize).map_or("", |w| w.as_str());
+            let Some(kind) = r.kind_of(agent).map(|k| format!("{} ({w})", k.as_str())) else { continue };
+            let e = sum.entry(kind).or_default();
+            for (f, name) in reasons {
+                *e.entry((*f, name.clone())).or_default() += 1;
+            }
+        }
+    }
+    let label = |f: u8| match f {
+        1 => "friction",
+        2 => "step-up",
+        4 => "throttle",
+        8 => "suspend session",
+        _ => "suspend account",
+    };
+    sum.into_iter()
+        .map(|(kind, m)| {
+            let d = days.get(&kind).copied().unwrap_or(0);
+            let mut v: Vec<(String, String, f64)> =
+                m.into_iter().map(|((f, n), c)| (label(f).to_owned(), n, per_1000(c, d))).collect();
+            v.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+            (kind, v)
+        })
+        .collect()
 }
 
 fn percentile_inf(sorted: &[f64], q: f64) -> f64 {
@@ -532,15 +597,19 @@ fn scenario_goals(sc: &Scenario, r: &ScenarioResult, incidents: usize) -> Vec<Go
         });
     }
     if let Some(t) = sc.goal.canary_suspend_seconds {
+        // An attacker contained before it reached any canary leaves nothing to time: that is
+        // said, and counted as met only if every incident was contained with nothing exposed.
+        let before = r.canary_touched == 0 && r.contained >= 1.0 && r.rebc_max == 0.0;
         g.push(GoalCheck {
             what: "canary touched → access ended, p95".into(),
             target: format!("≤ {t} s"),
             measured: match (r.canary_touched, r.canary_to_end_p95) {
+                (0, _) if before => "no canary reached: every incident contained before, nothing exposed".into(),
                 (0, _) => "no canary touched in any seed".into(),
                 (n, Some(v)) => format!("{v:.3} s over {n} touches"),
                 (n, None) => format!("not always ended ({n} touches)"),
             },
-            met: r.canary_touched > 0 && r.canary_to_end_p95.is_some_and(|v| v <= t),
+            met: before || (r.canary_touched > 0 && r.canary_to_end_p95.is_some_and(|v| v <= t)),
         });
     }
     if sc.goal.creations_held {
@@ -613,6 +682,9 @@ pub fn table(r: &Report) -> String {
                     "{:<26} {:>11} {:>9.2} {:>9.2} {:>11.3}",
                     x.system, x.agent_days, x.rates.step_ups, x.rates.throttles, x.rates.suspensions
                 );
+            }
+            if !sc.signals.is_empty() {
+                let _ = writeln!(s, "  vigie's flags on its agent-days: {}", shares(&sc.signals, 8));
             }
             for g in &sc.goals {
                 let _ = writeln!(
@@ -744,6 +816,13 @@ pub fn markdown(r: &Report) -> (String, Vec<(String, String)>) {
         for (action, signal, rate) in &v.signals {
             let _ = writeln!(s, "| {action} | {signal} | {rate:.2} |");
         }
+        let _ = writeln!(s, "\nThe same by organization kind and work (per 1 000 of its agent-days; the five most frequent):\n");
+        let _ = writeln!(s, "| kind (work) | signals |");
+        let _ = writeln!(s, "|---|---|");
+        for (kind, list) in &v.by_kind_signals {
+            let top: Vec<String> = list.iter().take(5).map(|(a, n, r)| format!("{a} {n} {r:.2}")).collect();
+            let _ = writeln!(s, "| {kind} | {} |", top.join(", "));
+        }
     }
     let _ = writeln!(s, "\n## Goals\n");
     let _ = writeln!(s, "| scenario | goal | target | measured | |");
@@ -783,6 +862,9 @@ pub fn markdown(r: &Report) -> (String, Vec<(String, String)>) {
                     "| {} | {} | {:.2} | {:.2} | {:.2} | {:.3} |",
                     x.system, x.agent_days, x.rates.frictions, x.rates.step_ups, x.rates.throttles, x.rates.suspensions
                 );
+            }
+            if !sc.signals.is_empty() {
+                let _ = writeln!(s, "\nVigie's flags on its agent-days (share of them): {}.", shares(&sc.signals, 10));
             }
             let _ = writeln!(s);
             continue;

@@ -210,7 +210,9 @@ pub struct Statistics {
     /// organizations whose sessions within `link_window_ms` came from one network new to each
     /// of them, each with another novelty (a build new to the account, no device binding where
     /// it usually binds, a tool's user agent), are linked: one alert names them and what links
-    /// them, and their new persons are throttled. Five accounts of two organizations in 48 h.
+    /// them, and their new persons are throttled. Three accounts of two organizations in 48 h:
+    /// each of them new to the network and otherwise unlike itself, which benign colleagues on
+    /// a carrier's shared addresses are not; the campaign grows as more accounts join it.
     pub link_accounts: u32,
     pub link_orgs: u32,
     pub link_window_ms: i64,
@@ -253,7 +255,7 @@ impl Default for Statistics {
             scope_canary_burst: 30,
             surge_cap: 3.0,
             surge_min_accounts: 5,
-            link_accounts: 5,
+            link_accounts: 3,
             link_orgs: 2,
             link_window_ms: 48 * 3_600_000,
             justified_factor: 3.0,

@@ -19,13 +19,17 @@ use crate::ids::PersonId;
 use crate::ports::{DetectContext, RelationshipEvent};
 
 /// A step-up when self-justified creations today are far beyond the account's habit.
-pub(super) fn justified_signal(a: &Account, s: &Statistics) -> Option<String> {
+/// Only against a history of its own (ten active days): an account's first days of
+/// creations are its habit in the making, and its quotas bound them meanwhile.
+/// `adjusted` turns a count into what the statistics see (beyond a declared campaign's volume,
+/// divided by the surge level of the account's team or organization).
+pub(super) fn justified_signal(a: &Account, s: &Statistics, adjusted: impl FnOnce(u32) -> f64) -> Option<String> {
     let today = a.day.justified;
     if today < s.min_volume {
         return None;
     }
-    let usual = a.cold.justified_history.robust().map_or(0.0, |b| b.median.max(b.mean));
-    (f64::from(today) >= s.justified_factor * usual).then(|| {
+    let usual = a.cold.justified_history.robust().map(|b| b.median.max(b.mean).max(1.0))?;
+    (f64::from(today) >= s.justified_factor * usual && adjusted(today) >= s.justified_factor * usual).then(|| {
         format!("self_justified_today={today} usual={usual:.0} factor={}", s.justified_factor)
     })
 }
@@ -63,7 +67,13 @@ impl ExfiltrationDetector {
             t.relationships_day = scale(t.relationships_day);
         }
         let key = self.config.hll_key;
-        let State { accounts, places, orgs, groups, peers, levels, org_created, .. } = st;
+        let surges_on = on.contains(Layer::Surges);
+        let declared = if surges_on && !st.campaigns.is_empty() {
+            super::surge::declared(&st.campaigns, ev.actor.org, ctx.team, now)
+        } else {
+            0
+        };
+        let State { accounts, places, orgs, groups, peers, levels, org_created, surges, .. } = st;
         let a = accounts.entry(agent).or_default();
         a.peer = Some(peer);
         let level = levels.entry(peer).or_default();
@@ -108,8 +118,21 @@ impl ExfiltrationDetector {
                     format!("org_relationships_day={} org_quota={org_quota}", oc.1 + 1),
                 );
             }
-            let usual = a.cold.created_history.robust().map_or(0.0, |b| b.median.max(b.mean));
-            if day >= s.min_volume && f64::from(day) >= s.justified_factor * usual.max(1.0) {
+            // Against the account's own history only (its quotas bound its first days), beyond
+            // a declared campaign, relieved by its group's level today (a surge of calls).
+            if let Some(usual) = a.cold.created_history.robust().map(|b| b.median.max(b.mean).max(1.0))
+                && day >= s.min_volume
+                && f64::from(day) >= s.justified_factor * usual
+                && {
+                    let relief = if surges_on {
+                        let keys = super::surge::keys(ev.actor.org, ctx.team);
+                        super::surge::relief(surges, keys, day_index, s.surge_min_accounts, s.surge_cap)
+                    } else {
+                        1.0
+                    };
+                    f64::from(day.saturating_sub(declared)) / relief >= s.justified_factor * usual
+                }
+            {
                 out.push(
                     VerdictAction::StepUp,
                     format!("relationships_today={day} usual={usual:.0} factor={}", s.justified_factor),

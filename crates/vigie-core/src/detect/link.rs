@@ -67,6 +67,10 @@ pub struct Linker {
     pub campaigns: Vec<Campaign>,
     pub members: FastMap<AgentId, u32>,
     pub generation: u32,
+    /// Sessions started with each browser build today and yesterday: (day, today, yesterday).
+    /// A build links accounts only if it is rare: a fleet's update gives hundreds of accounts
+    /// the same new build on the same day, an operator's tool only its own sessions.
+    pub builds: FastMap<u32, (i64, u32, u32)>,
 }
 
 /// The key of a network, and of a (provider, build) pair: tagged so that they never collide.
@@ -79,6 +83,34 @@ pub fn build_key(provider: u64, build: u32) -> u64 {
 }
 
 impl Linker {
+    /// Counts a session started with `build` on `day` (days since the epoch).
+    pub fn saw_build(&mut self, build: u32, day: i64) {
+        if build == 0 {
+            return;
+        }
+        if self.builds.len() >= KEYS && !self.builds.contains_key(&build) {
+            self.builds.retain(|_, (d, _, _)| day - *d <= 1);
+            if self.builds.len() >= KEYS {
+                return;
+            }
+        }
+        let (d, today, yesterday) = self.builds.entry(build).or_insert((day, 0, 0));
+        if *d != day {
+            *yesterday = if day == *d + 1 { *today } else { 0 };
+            *today = 0;
+            *d = day;
+        }
+        *today = today.saturating_add(1);
+    }
+
+    /// Whether a build was seen by at most `n` sessions today and yesterday.
+    pub fn rare_build(&self, build: u32, day: i64, n: u32) -> bool {
+        self.builds.get(&build).is_none_or(|&(d, today, yesterday)| {
+            let seen = if d == day { today + yesterday } else if d + 1 == day { today } else { 0 };
+            seen <= n
+        })
+    }
+
     /// Sights a suspicious session start under `key`. Returns the campaign it formed or joined.
     pub fn sight(&mut self, key: u64, via: Via, s: Sighting, window_ms: i64, min_accounts: u32, min_orgs: u32) -> Option<u32> {
         if self.sightings.len() >= KEYS && !self.sightings.contains_key(&key) {

@@ -443,8 +443,10 @@ impl ExfiltrationDetector {
             let probing = now.saturating_sub(a.derived.last_miss) < LOOKUP_WINDOW_MS
                 && a.cold.misses.iter().filter(|&&t| now - t < LOOKUP_WINDOW_MS).count() >= 3;
             let refused = a.day.denied >= 10 && 2 * a.day.denied >= a.day.views;
+            // Another canary the same day: a walk meets one per block of ids, a stale link or
+            // a misclick hardly twice in a day.
             let (before, seen) = a.cold.canary_probe;
-            let again = before != 0 && now - before < WEEK_MS && seen != p.get();
+            let again = before != 0 && now - before < DAY_MS && seen != p.get();
             let corroboration: Vec<&str> = [
                 (released && !in_scope, "released"),
                 (burst, "burst_in_hour"),
@@ -452,7 +454,7 @@ impl ExfiltrationDetector {
                 (walking, "walking_ids"),
                 (probing, "probing"),
                 (refused, "mostly_refused_today"),
-                (again, "second_canary_7d"),
+                (again, "second_canary_24h"),
             ]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
@@ -487,18 +489,24 @@ impl ExfiltrationDetector {
             a.session_novelty = session_novelty(a, ctx, now, s);
             let n = a.session_novelty;
             let other = n & (novelty::NEW_BUILD | novelty::UNBOUND | novelty::TOOL) != 0;
+            let si = &ctx.sign_in;
+            let day = now.div_euclid(DAY_MS);
+            linker.saw_build(si.build, day);
             if on.contains(Layer::Links) && n & novelty::NEW_NETWORK != 0 && other {
-                let si = &ctx.sign_in;
                 let sighting = link::Sighting { agent, org: e.actor.org, at: now };
                 let (w, k, o) = (s.link_window_ms, s.link_accounts, s.link_orgs);
                 let by_network = (si.network != 0)
                     .then(|| linker.sight(link::network_key(si.network), link::Via::Network, sighting, w, k, o))
                     .flatten();
-                let by_build = (si.provider != 0 && si.build != 0 && n & novelty::NEW_BUILD != 0)
-                    .then(|| {
-                        let key = link::build_key(si.provider, si.build);
-                        linker.sight(key, link::Via::ProviderBuild, sighting, w, k, o)
-                    })
+                // One provider and one build: only a build almost nobody else runs (three
+                // sessions a day for each account sighted with it at most).
+                let key = link::build_key(si.provider, si.build);
+                let sighted = linker.sightings.get(&key).map_or(0, Vec::len) as u32 + 1;
+                let by_build = (si.provider != 0
+                    && si.build != 0
+                    && n & novelty::NEW_BUILD != 0
+                    && linker.rare_build(si.build, day, 3 * sighted))
+                    .then(|| linker.sight(key, link::Via::ProviderBuild, sighting, w, k, o))
                     .flatten();
                 link_formed = by_network.or(by_build);
             }
@@ -849,7 +857,7 @@ impl ExfiltrationDetector {
         // Relationships this account created and read at once, or created for persons it found
         // by an exact lookup, far beyond its habit (`creations.rs` counts them).
         if on.contains(Layer::Creations)
-            && let Some(why) = creations::justified_signal(a, s)
+            && let Some(why) = creations::justified_signal(a, s, &mut adjusted)
         {
             out.push(VerdictAction::StepUp, why.clone());
             deviation.get_or_insert(why);
@@ -1310,12 +1318,18 @@ impl crate::ports::Detector for ExfiltrationDetector {
     }
 
     fn lift(&self, agent: AgentId, _by: AgentId, _at: crate::time::Timestamp) -> bool {
-        let Ok(mut st) = self.state.lock() else { return false };
+        let Ok(mut guard) = self.state.lock() else { return false };
+        let st = &mut *guard;
         let Some(a) = st.accounts.get_mut(&agent) else { return false };
-        let was = a.insist == insist::PACE;
+        let was = a.insist == insist::PACE || a.link != 0;
         a.insist = insist::NONE;
         a.deviant = 0;
         a.cold.insist_reason = None;
+        // A campaign link is lifted too: the human vouches for the account.
+        if a.link != 0 {
+            a.link = 0;
+            st.linker.members.remove(&agent);
+        }
         was
     }
 }

@@ -33,20 +33,21 @@ pub struct SurgeGroup {
     pub day: i64,
     pub counts: [u16; BUCKETS],
     pub members: u16,
-    /// The previous day's level and members, for the CUSUM's seasonal adjustment of a
-    /// completed day.
-    pub prev_day: i64,
-    pub prev_level: f32,
-    pub prev_members: u16,
+    /// The last days' levels and members, for the CUSUM's seasonal adjustment of a completed
+    /// day (an account completes a day at its next event: the next morning, or after a
+    /// weekend or a leave).
+    pub past: [(i64, f32, u16); PAST_DAYS],
 }
+
+/// Completed days a group remembers.
+pub const PAST_DAYS: usize = 8;
 
 impl SurgeGroup {
     fn roll(&mut self, day: i64) {
         if day != self.day {
-            if day == self.day + 1 {
-                self.prev_day = self.day;
-                self.prev_level = self.level(1).unwrap_or(1.0) as f32;
-                self.prev_members = self.members;
+            if self.members > 0 {
+                let slot = self.day.rem_euclid(PAST_DAYS as i64) as usize;
+                self.past[slot] = (self.day, self.level(1).unwrap_or(1.0) as f32, self.members);
             }
             self.day = day;
             self.counts = [0; BUCKETS];
@@ -131,13 +132,11 @@ pub fn day_level(groups: &FastMap<u64, SurgeGroup>, keys: [Option<u64>; 2], day:
         .flatten()
         .filter_map(|k| groups.get(&k))
         .filter_map(|g| {
-            if g.prev_day == day && g.prev_members >= min {
-                Some(f64::from(g.prev_level))
-            } else if g.day == day {
-                g.level(min)
-            } else {
-                None
+            if g.day == day {
+                return g.level(min);
             }
+            let (d, level, members) = g.past[day.rem_euclid(PAST_DAYS as i64) as usize];
+            (d == day && members >= min).then_some(f64::from(level))
         })
         .fold(1.0f64, f64::max)
         .clamp(1.0, cap)
