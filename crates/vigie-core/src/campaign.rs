@@ -79,7 +79,9 @@ impl CampaignDeclaration {
     ) -> Result<CampaignDeclaration, CampaignError> {
         let reason = match reason.map(str::trim) {
             None | Some("") => return Err(CampaignError::MissingReason),
-            Some(r) => AccessReason::parse(r).ok_or_else(|| CampaignError::UnknownReason(r.chars().take(40).collect()))?,
+            Some(r) => {
+                AccessReason::parse(r).ok_or_else(|| CampaignError::UnknownReason(r.chars().take(40).collect()))?
+            }
         };
         let manager = by.active && by.role == Role::Manager && by.org == org;
         let officer =
@@ -137,7 +139,12 @@ mod tests {
 
     const T: i64 = 1_780_272_000_000;
 
-    fn declare(by: &Agent, reason: Option<&str>, days: f64, persons: u32) -> Result<CampaignDeclaration, CampaignError> {
+    fn declare(
+        by: &Agent,
+        reason: Option<&str>,
+        days: f64,
+        persons: u32,
+    ) -> Result<CampaignDeclaration, CampaignError> {
         CampaignDeclaration::new(
             by,
             &org(by.org.get(), OrgKind::MissionLocale),

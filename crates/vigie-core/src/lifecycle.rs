@@ -126,6 +126,10 @@ pub enum Refusal {
     OrganizationFrozen,
     #[error("only a security_officer can lift a freeze on account creation")]
     LiftNeedsSecurityOfficer,
+    #[error("only the agent's manager (its team's) or a security_officer can lift the detector's throttle on it")]
+    NotItsManager,
+    #[error("only a security_officer registers a service account's key")]
+    ServiceNeedsSecurityOfficer,
 }
 
 /// A freeze on account creation in an organization, set when the detector suspends one of its
@@ -294,6 +298,48 @@ pub fn may_lift_freeze(actor: &Actor<'_>, org: OrgId) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// May `actor` lift the throttle the detector put on `subject` (its pace past a passed step-up,
+/// or a campaign link)? Its manager (a manager of its organization, of its team when it has
+/// one) or a security officer of its organization or of an agency, stepped up: the human who
+/// can ask the agent why, or the one who watches the alerts. Never the agent itself.
+pub fn may_lift_throttle(actor: &Actor<'_>, subject: &Agent) -> Result<(), Refusal> {
+    if !actor.agent.active || !actor.org.active {
+        return Err(Refusal::Inactive);
+    }
+    if actor.agent.id == subject.id {
+        return Err(Refusal::Yourself);
+    }
+    let manager = actor.agent.role == Role::Manager
+        && actor.agent.org == subject.org
+        && (subject.team.is_none() || subject.team == actor.agent.team);
+    let officer = actor.agent.role == Role::SecurityOfficer
+        && (actor.agent.org == subject.org || actor.org.kind == OrgKind::Agency);
+    if !(manager || officer) {
+        return Err(Refusal::NotItsManager);
+    }
+    if !actor.elevated {
+        return Err(Refusal::StepUpRequired);
+    }
+    Ok(())
+}
+
+/// May `actor` register a service account's key and envelope for `subject`? A security
+/// officer of its organization or of an agency, stepped up (a key opens the registry to a
+/// machine: the role that watches, never an account_admin alone).
+pub fn may_register_service(actor: &Actor<'_>, subject: &Agent) -> Result<(), Refusal> {
+    administrator(actor)?;
+    if actor.agent.role != Role::SecurityOfficer {
+        return Err(Refusal::ServiceNeedsSecurityOfficer);
+    }
+    if actor.agent.org != subject.org && actor.org.kind != OrgKind::Agency {
+        return Err(Refusal::OtherOrganization);
+    }
+    if !actor.elevated {
+        return Err(Refusal::StepUpRequired);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +347,34 @@ mod tests {
 
     fn org(n: u64, kind: OrgKind) -> Organization {
         Organization { id: OrgId::new(n).unwrap(), name: format!("org {n}"), kind, active: true }
+    }
+
+    #[test]
+    fn who_may_lift_a_throttle_and_register_a_service_key() {
+        let agency = org(1, OrgKind::Agency);
+        let partner = org(2, OrgKind::TrainingOrg);
+        let mut subject = agent(10, 1, Role::Advisor);
+        subject.team = crate::ids::TeamId::new(5);
+        let mut manager = agent(11, 1, Role::Manager);
+        manager.team = crate::ids::TeamId::new(5);
+        let mut other_team = agent(12, 1, Role::Manager);
+        other_team.team = crate::ids::TeamId::new(6);
+        let officer = agent(13, 1, Role::SecurityOfficer);
+        let partner_manager = agent(14, 2, Role::Manager);
+        let act = |a, o, elevated| Actor { agent: a, org: o, elevated, created_by: None };
+        assert_eq!(may_lift_throttle(&act(&manager, &agency, true), &subject), Ok(()));
+        assert_eq!(may_lift_throttle(&act(&officer, &agency, true), &subject), Ok(()));
+        assert_eq!(may_lift_throttle(&act(&other_team, &agency, true), &subject), Err(Refusal::NotItsManager));
+        assert_eq!(may_lift_throttle(&act(&partner_manager, &partner, true), &subject), Err(Refusal::NotItsManager));
+        assert_eq!(may_lift_throttle(&act(&subject, &agency, true), &subject), Err(Refusal::Yourself));
+        assert_eq!(may_lift_throttle(&act(&officer, &agency, false), &subject), Err(Refusal::StepUpRequired));
+        let service = agent(20, 2, Role::Advisor);
+        assert_eq!(may_register_service(&act(&officer, &agency, true), &service), Ok(()));
+        let admin = agent(21, 2, Role::AccountAdmin);
+        assert_eq!(
+            may_register_service(&act(&admin, &partner, true), &service),
+            Err(Refusal::ServiceNeedsSecurityOfficer)
+        );
     }
 
     fn agent(n: u64, org: u64, role: Role) -> Agent {

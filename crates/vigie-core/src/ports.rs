@@ -43,6 +43,13 @@ pub trait Registry: Send + Sync {
 
     fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError>;
     fn organization(&self, id: crate::ids::OrgId) -> Result<Option<Organization>, StoreError>;
+
+    /// Creates a relationship an account declared (a follow-up, an assignment, a caseload
+    /// entry), after the detector allowed it and the ledger recorded it. A registry that
+    /// cannot write refuses.
+    fn create_relationship(&self, _r: &Relationship) -> Result<(), StoreError> {
+        Err(StoreError("this registry does not create relationships".into()))
+    }
 }
 
 /// A failure to make an event durable. The guard then returns no data.
@@ -428,6 +435,27 @@ pub struct Approval {
 
 /// Accounts, credentials, sessions, passkeys, account requests and federated identities.
 pub trait AccountStore: Send + Sync {
+    /// A service account's key and envelope, if `agent` is one (`None` for a person's account).
+    fn service_account(&self, _agent: AgentId) -> Result<Option<crate::service::ServiceAccount>, StoreError> {
+        Ok(None)
+    }
+    /// Registers (or replaces) a service account's key and envelope, recorded in the ledger first.
+    fn register_service_account(
+        &self,
+        _account: &crate::service::ServiceAccount,
+        _at: Timestamp,
+        _by: Option<AgentId>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError("this store does not keep service accounts".into()))
+    }
+    /// Stores a campaign a manager declared (recorded in the ledger first); returns its id.
+    fn store_campaign(&self, _campaign: &crate::campaign::CampaignDeclaration) -> Result<u64, StoreError> {
+        Err(StoreError("this store does not keep campaigns".into()))
+    }
+    /// The declared campaigns not yet ended at `now`.
+    fn active_campaigns(&self, _now: Timestamp) -> Result<Vec<crate::campaign::CampaignDeclaration>, StoreError> {
+        Ok(Vec::new())
+    }
     fn agent_by_login(&self, login: &crate::ids::Login) -> Result<Option<Agent>, StoreError>;
     fn credentials(&self, agent: AgentId) -> Result<Option<Credentials>, StoreError>;
     /// Sets both secrets, and records `changed_at` as the account's last credential change

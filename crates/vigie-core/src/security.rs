@@ -42,10 +42,20 @@ pub enum SecurityKind {
     LedgerTailCut,
     /// The keyring sealing second-factor secrets rotated by the operator (new key, keys retired).
     SecretsKeyRotated,
+    /// A throttle the detector put on an account past a passed step-up (or a campaign link)
+    /// lifted by its manager or a security officer.
+    DetectorThrottleLifted,
+    /// A campaign declared by a manager: thresholds widen for a bounded time.
+    CampaignDeclared,
+    /// A relationship an account asked to create (a follow-up, an assignment, a caseload
+    /// entry): the detector's verdict, and whether it was created.
+    RelationshipRequested,
+    /// A service account's key and envelope registered by a security officer.
+    ServiceAccountRegistered,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 21] = [
+    const ALL: [SecurityKind; 25] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -67,6 +77,10 @@ impl SecurityKind {
         Self::OrgCreationUnfrozen,
         Self::LedgerTailCut,
         Self::SecretsKeyRotated,
+        Self::DetectorThrottleLifted,
+        Self::CampaignDeclared,
+        Self::RelationshipRequested,
+        Self::ServiceAccountRegistered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +106,10 @@ impl SecurityKind {
             Self::OrgCreationUnfrozen => "organization.creation_unfrozen",
             Self::LedgerTailCut => "ledger.tail_cut",
             Self::SecretsKeyRotated => "secrets.key_rotated",
+            Self::DetectorThrottleLifted => "detector.throttle_lifted",
+            Self::CampaignDeclared => "campaign.declared",
+            Self::RelationshipRequested => "relationship.requested",
+            Self::ServiceAccountRegistered => "service_account.registered",
         }
     }
 

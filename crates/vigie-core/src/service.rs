@@ -78,7 +78,11 @@ pub enum ServiceAccountError {
 pub const MAX_ENVELOPE_DAY: u32 = 100_000;
 
 impl ServiceAccount {
-    pub fn new(agent: AgentId, key: Option<BoundKey>, envelope: Envelope) -> Result<ServiceAccount, ServiceAccountError> {
+    pub fn new(
+        agent: AgentId,
+        key: Option<BoundKey>,
+        envelope: Envelope,
+    ) -> Result<ServiceAccount, ServiceAccountError> {
         let key = key.ok_or(ServiceAccountError::NoBoundKey)?;
         if let BoundKey::ClientAssertionEs256 { public_key } = &key
             && (public_key.len() != 65 || public_key[0] != 0x04)

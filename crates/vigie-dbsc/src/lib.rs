@@ -10,6 +10,9 @@
 //! [`terminate_instructions`]) and keeps single-use challenges ([`Challenges`]). It does no I/O:
 //! time comes in as unix seconds and randomness as bytes.
 //!
+//! It also checks the other key-bound credential Vigie accepts, a service account's client
+//! assertion (RFC 7523, [`verify_assertion`]): the same compact JWS, the same ES256 keys.
+//!
 //! # Which draft
 //!
 //! W3C *Device Bound Session Credentials*, Editor's Draft (<https://w3c.github.io/webappsec-dbsc/>,
@@ -53,6 +56,7 @@
 //!   is used or expires, rather than one per session.
 //! * **`typ`.** Compared ASCII-case-insensitively, as RFC 7515 §4.1.9 says media types are.
 
+mod assertion;
 mod challenges;
 mod error;
 mod headers;
@@ -62,6 +66,7 @@ mod proof;
 #[cfg(test)]
 mod testkit;
 
+pub use assertion::{Assertion, AssertionError, MAX_ASSERTION_LIFETIME_SECS, unverified_subject, verify_assertion};
 pub use challenges::Challenges;
 pub use error::{DbscError, JwtPart};
 pub use headers::{

@@ -150,7 +150,7 @@ impl<'a> Proof<'a> {
 
 /// Decodes one base64url part into a JSON object of type `T`. Duplicate members of `T` are
 /// refused (serde's derive does that), so a proof cannot say two things about its `alg` or `jti`.
-fn json_object<T: DeserializeOwned>(part_b64: &str, part: JwtPart) -> Result<T, DbscError> {
+pub(crate) fn json_object<T: DeserializeOwned>(part_b64: &str, part: JwtPart) -> Result<T, DbscError> {
     if part_b64.is_empty() {
         return Err(DbscError::malformed(part, "empty"));
     }

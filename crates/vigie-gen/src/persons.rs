@@ -264,11 +264,5 @@ pub(crate) fn generate(params: &GenParams, world: &World, id: u64) -> Option<Gen
     // with. Never a re-registration (whose original a real person would be).
     let scope_canary =
         !canary && duplicate_of.is_none() && !relationships.is_empty() && draws_scope_canary(params.seed, id);
-    Some(GenPerson {
-        person,
-        relationships,
-        canary,
-        scope_canary,
-        duplicate_of: duplicate_of.and_then(PersonId::new),
-    })
+    Some(GenPerson { person, relationships, canary, scope_canary, duplicate_of: duplicate_of.and_then(PersonId::new) })
 }

@@ -193,9 +193,12 @@ pub fn plan(
                 Some((nets, provider, build)) => {
                     (nets[n % nets.len()], *provider, *build, vigie_core::signin::UaFamily::Chrome)
                 }
-                None if own_network => {
-                    (rng.r#gen::<u64>() | 1, rng.r#gen::<u64>() | 1, rng.r#gen::<u32>() | 1, vigie_core::signin::UaFamily::Tool)
-                }
+                None if own_network => (
+                    rng.r#gen::<u64>() | 1,
+                    rng.r#gen::<u64>() | 1,
+                    rng.r#gen::<u32>() | 1,
+                    vigie_core::signin::UaFamily::Tool,
+                ),
                 None => (s.office_net, s.office_provider, s.build_on(day_n), s.browser),
             };
             let victims_machine = operator.is_none() && !own_network;
@@ -217,10 +220,8 @@ pub fn plan(
             sessions.push(SimSession { agent: acct, sign_in, probation: s.created_at.is_some() });
             let net = if a.network == Network::Foreign { Net::Foreign } else { Net::Same };
             let targets = targets(world, acct as usize, a.targets, rng, day, hit_rate);
-            let mut t = start
-                + (n as i64) * 7_000
-                + (n as f64 * stagger * 60_000.0) as i64
-                + approved_at.map_or(0, |_| 60_000);
+            let mut t =
+                start + (n as i64) * 7_000 + (n as f64 * stagger * 60_000.0) as i64 + approved_at.map_or(0, |_| 60_000);
             let end = start + duration;
             let gap_ms = 60_000.0 / per_account_pace.max(1e-6);
             let mut today = world.clock.day_of(t);
@@ -368,12 +369,13 @@ fn targets(
             (0..).filter_map(move |k| leaked(k).map(|p| Op::Lookup { person: p, typo: !hits(k), by_ft: true })),
         ),
         Targets::ScopeList => Box::new(list.into_iter().map(Op::View)),
-        Targets::Reach => Box::new(
-            reach
-                .into_iter()
-                .map(Op::View)
-                .chain((0..).filter_map(leaked).map(|p| Op::Lookup { person: p, typo: false, by_ft: false })),
-        ),
+        Targets::Reach => {
+            Box::new(reach.into_iter().map(Op::View).chain((0..).filter_map(leaked).map(|p| Op::Lookup {
+                person: p,
+                typo: false,
+                by_ft: false,
+            })))
+        }
         Targets::Mimicry => Box::new(reach.into_iter().chain(region).map(Op::View)),
     };
     list.take(2_000_000)

@@ -538,7 +538,12 @@ fn judge(sys: &mut SystemRun, ctx: &JudgeContext<'_>, req: &Request, events: &[A
 /// A relationship creation under one system: judged by its detector with the ladder as for a
 /// read (a benign agent passes step-ups and gives reasons). Returns whether it was allowed; a
 /// refused one is remembered so that the system's reads through it are refused too.
-fn judge_create(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, r: &vigie_core::relationship::Relationship) -> bool {
+fn judge_create(
+    sys: &mut SystemRun,
+    jc: &JudgeContext<'_>,
+    req: &Request,
+    r: &vigie_core::relationship::Relationship,
+) -> bool {
     let s = req.session as usize;
     let a = req.agent;
     if sys.suspended_from[a as usize] <= req.at || sys.ended[s] {
@@ -607,7 +612,13 @@ fn judge_create(sys: &mut SystemRun, jc: &JudgeContext<'_>, req: &Request, r: &v
             }
             other => {
                 if let Some(k) = attack {
-                    sys.metrics.action(k, a, req.at, other.rank(), other.rank() >= VerdictAction::SuspendSession.rank());
+                    sys.metrics.action(
+                        k,
+                        a,
+                        req.at,
+                        other.rank(),
+                        other.rank() >= VerdictAction::SuspendSession.rank(),
+                    );
                 }
                 match other {
                     VerdictAction::SuspendSession => sys.ended[s] = true,

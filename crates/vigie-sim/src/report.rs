@@ -206,7 +206,8 @@ pub fn build(runs: &[RunOutcome], scenarios: &[Scenario], seed_set: &str, warmup
         if sc.surge.is_some() {
             let surge = surge_results(runs, k, &names);
             let goals = surge.iter().find(|r| r.system == "vigie").map(|r| surge_goals(sc, r)).unwrap_or_default();
-            let signals = names.iter().position(|n| n == "vigie").map(|si| surge_signals(runs, k, si)).unwrap_or_default();
+            let signals =
+                names.iter().position(|n| n == "vigie").map(|si| surge_signals(runs, k, si)).unwrap_or_default();
             curves.push((sc.name.clone(), Vec::new()));
             out_scenarios.push(ScenarioSummary {
                 name: sc.name.clone(),
@@ -581,10 +582,11 @@ fn scenario_goals(sc: &Scenario, r: &ScenarioResult, incidents: usize) -> Vec<Go
         g.push(GoalCheck {
             what: format!("a campaign alert linking ≥ {n} of its accounts, p95"),
             target: format!("≤ {t} h"),
-            measured: r.link_hours_p95.map_or(
-                format!("not in every seed (median most linked: {})", r.linked_median),
-                |v| format!("{v:.2} h"),
-            ),
+            measured: r
+                .link_hours_p95
+                .map_or(format!("not in every seed (median most linked: {})", r.linked_median), |v| {
+                    format!("{v:.2} h")
+                }),
             met: r.link_hours_p95.is_some_and(|v| v <= t),
         });
     }
@@ -675,7 +677,11 @@ pub fn table(r: &Report) -> String {
     for sc in &r.scenarios {
         if !sc.surge.is_empty() {
             let _ = writeln!(s, "\n{} (benign surge)", sc.name);
-            let _ = writeln!(s, "{:<26} {:>11} {:>9} {:>9} {:>11}", "system", "agent-days", "step-up", "throttle", "suspension");
+            let _ = writeln!(
+                s,
+                "{:<26} {:>11} {:>9} {:>9} {:>11}",
+                "system", "agent-days", "step-up", "throttle", "suspension"
+            );
             for x in &sc.surge {
                 let _ = writeln!(
                     s,
@@ -816,7 +822,10 @@ pub fn markdown(r: &Report) -> (String, Vec<(String, String)>) {
         for (action, signal, rate) in &v.signals {
             let _ = writeln!(s, "| {action} | {signal} | {rate:.2} |");
         }
-        let _ = writeln!(s, "\nThe same by organization kind and work (per 1 000 of its agent-days; the five most frequent):\n");
+        let _ = writeln!(
+            s,
+            "\nThe same by organization kind and work (per 1 000 of its agent-days; the five most frequent):\n"
+        );
         let _ = writeln!(s, "| kind (work) | signals |");
         let _ = writeln!(s, "|---|---|");
         for (kind, list) in &v.by_kind_signals {

@@ -646,7 +646,10 @@ exposed_p95 = 50
             "victim = \"agency/advisor\"\norg = \"Agence Lyon Part-Dieu\"",
             1,
         );
-        assert_eq!(parse("ok.toml", &text, &bounds()).unwrap().attack.unwrap().org.as_deref(), Some("Agence Lyon Part-Dieu"));
+        assert_eq!(
+            parse("ok.toml", &text, &bounds()).unwrap().attack.unwrap().org.as_deref(),
+            Some("Agence Lyon Part-Dieu")
+        );
     }
 
     const SURGE: &str = r#"

@@ -290,7 +290,9 @@ impl Plan {
                 teams.dedup();
                 let Some(&team) = teams.choose(rng) else { return };
                 (0..world.agents.len() as u32)
-                    .filter(|&i| world.agents[i as usize].agent.team == Some(team) && working(world.agents[i as usize].work))
+                    .filter(|&i| {
+                        world.agents[i as usize].agent.team == Some(team) && working(world.agents[i as usize].work)
+                    })
                     .collect()
             }
             SurgeScope::Agency => {
@@ -314,7 +316,8 @@ impl Plan {
                 let covered = |org: OrgId| {
                     world.regions.get(&org) == Some(&region)
                         && world.orgs.iter().any(|o| {
-                            o.id == org && matches!(o.kind, OrgKind::Agency | OrgKind::CapEmploi | OrgKind::MissionLocale)
+                            o.id == org
+                                && matches!(o.kind, OrgKind::Agency | OrgKind::CapEmploi | OrgKind::MissionLocale)
                         })
                 };
                 (0..world.agents.len() as u32)
@@ -404,7 +407,9 @@ pub fn benign_day(
             let more = &mut rand_for(seed, "net", (i as u64) << 20 | day as u64);
             if more.gen_bool(rates::CARRIER_SHARE) {
                 let carrier = more.gen_range(0..3u64);
-                let net = (0xca77_1e40_0000 + carrier * rates::CARRIER_NETWORKS + more.gen_range(0..rates::CARRIER_NETWORKS)) << 1;
+                let net =
+                    (0xca77_1e40_0000 + carrier * rates::CARRIER_NETWORKS + more.gen_range(0..rates::CARRIER_NETWORKS))
+                        << 1;
                 (net | 1, 0xca77_1e40 + carrier)
             } else {
                 (rng.r#gen::<u64>() | 1, 0x0e15_e000 + more.gen_range(0..40u64))
@@ -416,7 +421,8 @@ pub fn benign_day(
         };
         let browser =
             if rng.gen_bool(rates::NEW_BROWSER_DAY) { vigie_core::signin::UaFamily::Firefox } else { a.browser };
-        let other_device = new_network && rand_for(seed, "device", (i as u64) << 20 | day as u64).gen_bool(rates::OTHER_DEVICE);
+        let other_device =
+            new_network && rand_for(seed, "device", (i as u64) << 20 | day as u64).gen_bool(rates::OTHER_DEVICE);
         let prev = last_sign_in[i].or(plan.previous_sign_in[i]);
         let sign_in = vigie_core::ports::SignInContext {
             network,

@@ -36,7 +36,8 @@ pub enum Work {
 }
 
 impl Work {
-    pub const ALL: [Work; 6] = [Work::Caseload, Work::Oversight, Work::FrontDesk, Work::Partner, Work::Service, Work::Admin];
+    pub const ALL: [Work; 6] =
+        [Work::Caseload, Work::Oversight, Work::FrontDesk, Work::Partner, Work::Service, Work::Admin];
 
     pub fn parse(s: &str) -> Option<Work> {
         Self::ALL.into_iter().find(|w| w.as_str() == s)
@@ -577,7 +578,8 @@ fn profile(rng: &mut Rand, agent: Agent, kind: OrgKind, work: Work, caseload: f6
     // Providers: the site's operator (a few national ones), a consumer ISP at home (four).
     let office_provider = 0x0ff1_ce00 + agent.org.get() % 6;
     let home_provider = 0x40_4e00 + rng.gen_range(0..4u64);
-    let browser = if rng.gen_bool(0.7) { vigie_core::signin::UaFamily::Edge } else { vigie_core::signin::UaFamily::Chrome };
+    let browser =
+        if rng.gen_bool(0.7) { vigie_core::signin::UaFamily::Edge } else { vigie_core::signin::UaFamily::Chrome };
     SimAgent {
         kind,
         work,

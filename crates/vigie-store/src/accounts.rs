@@ -50,6 +50,27 @@ impl Store {
 }
 
 impl AccountStore for Store {
+    fn service_account(&self, agent: AgentId) -> Result<Option<vigie_core::service::ServiceAccount>, StoreError> {
+        Store::service_account(self, agent)
+    }
+
+    fn register_service_account(
+        &self,
+        account: &vigie_core::service::ServiceAccount,
+        at: Timestamp,
+        by: Option<AgentId>,
+    ) -> Result<(), StoreError> {
+        Store::register_service_account(self, account, at, by)
+    }
+
+    fn store_campaign(&self, campaign: &vigie_core::campaign::CampaignDeclaration) -> Result<u64, StoreError> {
+        Store::store_campaign(self, campaign)
+    }
+
+    fn active_campaigns(&self, now: Timestamp) -> Result<Vec<vigie_core::campaign::CampaignDeclaration>, StoreError> {
+        Store::active_campaigns(self, now)
+    }
+
     fn agent_by_login(&self, login: &Login) -> Result<Option<Agent>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE login = ?1"))?;

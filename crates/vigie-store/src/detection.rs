@@ -114,9 +114,13 @@ impl Store {
                 let persons: i64 = r.get(4)?;
                 out.push(CampaignDeclaration {
                     org: codec::parse(r.get(0)?, OrgId::from_i64, "campaigns.org")?,
-                    team: r.get::<_, Option<i64>>(1)?.map(|t| codec::parse(t, TeamId::from_i64, "campaigns.team")).transpose()?,
+                    team: r
+                        .get::<_, Option<i64>>(1)?
+                        .map(|t| codec::parse(t, TeamId::from_i64, "campaigns.team"))
+                        .transpose()?,
                     declared_by: codec::parse(r.get(2)?, AgentId::from_i64, "campaigns.declared_by")?,
-                    reason: AccessReason::parse(&reason).ok_or_else(|| corrupt(format!("campaigns.reason {reason:?}")))?,
+                    reason: AccessReason::parse(&reason)
+                        .ok_or_else(|| corrupt(format!("campaigns.reason {reason:?}")))?,
                     persons_per_agent: u32::try_from(persons).map_err(|_| corrupt("campaigns.persons_per_agent"))?,
                     from: Timestamp(r.get(5)?),
                     until: Timestamp(r.get(6)?),
@@ -129,13 +133,36 @@ impl Store {
     /// The canaries placed in organizations' scope lists (a subset of [`Store::canaries`]).
     pub fn scope_canaries(&self) -> Result<Vec<PersonId>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT person_id FROM canaries WHERE in_scope = 1 ORDER BY person_id")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT person_id FROM canaries WHERE in_scope = 1 ORDER BY person_id")?;
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(codec::parse(r.get(0)?, PersonId::from_i64, "canaries.person_id")?);
             }
             Ok(out)
+        })
+    }
+}
+
+/// Relationships created at run time, after the detector allowed them and the ledger recorded
+/// them (the bulk load writes the generator's through the loader).
+pub(crate) const INSERT_RELATIONSHIP: &str = "INSERT INTO relationships (kind, person, org, agent, session, valid_from, valid_to) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+impl Store {
+    pub(crate) fn create_relationship_db(&self, r: &vigie_core::relationship::Relationship) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            conn.prepare_cached(INSERT_RELATIONSHIP)?.execute(rusqlite::params![
+                codec::kind_code(r.kind),
+                r.person.as_i64(),
+                r.org.as_i64(),
+                r.agent.map(AgentId::as_i64),
+                r.session.map(|s| s.as_i64()),
+                codec::day(r.valid_from),
+                r.valid_to.map(codec::day),
+            ])?;
+            Ok(())
         })
     }
 }

@@ -80,6 +80,10 @@ fn one<T>(
 }
 
 impl Registry for Store {
+    fn create_relationship(&self, r: &Relationship) -> Result<(), StoreError> {
+        self.create_relationship_db(r)
+    }
+
     fn active_relationships(&self, person: PersonId, day: time::Date) -> Result<Vec<Relationship>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(ACTIVE_RELATIONSHIPS_SQL)?;

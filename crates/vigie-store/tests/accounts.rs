@@ -236,7 +236,10 @@ fn a_session_carries_its_sign_in_context_and_the_next_sees_this_one_as_previous(
     assert_eq!(s2.sign_in.previous_sign_in, Some(Timestamp(t0)), "the first sign-in is the second's previous");
     assert_eq!(s2.sign_in.concurrent_sessions, 1);
     assert_eq!((s2.sign_in.network, s2.sign_in.ua_family, s2.sign_in.created_by), (0, None, None));
-    assert_eq!((s2.sign_in.provider, s2.sign_in.build, s2.sign_in.device_bound, s2.sign_in.service), (0, 0, false, None));
+    assert_eq!(
+        (s2.sign_in.provider, s2.sign_in.build, s2.sign_in.device_bound, s2.sign_in.service),
+        (0, 0, false, None)
+    );
     // Read back the same every way.
     assert_eq!(store.session_by_refresh(&[2; 32]).unwrap().unwrap().sign_in, s2.sign_in);
     assert_eq!(store.sessions_of(a(1), Timestamp(t0 + 60_000)).unwrap()[0].sign_in, s2.sign_in);

@@ -29,8 +29,12 @@ fn a_service_account_round_trips_and_a_keyless_row_is_refused() {
     store.register_service_account(&s, Timestamp(1_780_000_000_000), AgentId::new(9)).unwrap();
     assert_eq!(store.service_account(agent).unwrap(), Some(s.clone()));
     // Replaced by a TLS certificate and a new envelope.
-    let t = ServiceAccount::new(agent, Some(BoundKey::TlsCertificate { sha256: [3; 32] }), Envelope { persons_hour: 10, persons_day: 50 })
-        .unwrap();
+    let t = ServiceAccount::new(
+        agent,
+        Some(BoundKey::TlsCertificate { sha256: [3; 32] }),
+        Envelope { persons_hour: 10, persons_day: 50 },
+    )
+    .unwrap();
     store.register_service_account(&t, Timestamp(1_780_000_000_001), None).unwrap();
     assert_eq!(store.service_account(agent).unwrap(), Some(t));
     // The schema refuses a row without a key or with an envelope upside down.

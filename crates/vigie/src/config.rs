@@ -247,6 +247,19 @@ pub struct StatisticsOverride {
     pub credential_recent_hours: Option<u32>,
     pub creations_day: Option<u32>,
     pub creations_week: Option<u32>,
+    pub insist_reason_after: Option<u32>,
+    pub insist_throttle_after: Option<u32>,
+    pub pace_factor: Option<f64>,
+    pub walk_after_step_up: Option<u32>,
+    pub scope_canary_burst: Option<u32>,
+    pub surge_cap: Option<f64>,
+    pub surge_min_accounts: Option<u32>,
+    pub link_accounts: Option<u32>,
+    pub link_orgs: Option<u32>,
+    pub link_window_hours: Option<u32>,
+    pub justified_factor: Option<f64>,
+    pub org_relationships_percent: Option<u32>,
+    pub kind_new_factor: Option<f64>,
 }
 
 impl StatisticsOverride {
@@ -257,11 +270,15 @@ impl StatisticsOverride {
         }
         set!(self_z, self_factor, min_volume, cusum_k, cusum_h, peer_quantile, peer_factor, peer_min_days);
         set!(org_quota_percent, peer_group_factor, creations_day, creations_week);
+        set!(insist_reason_after, insist_throttle_after, pace_factor, walk_after_step_up, scope_canary_burst);
+        set!(surge_cap, surge_min_accounts, link_accounts, link_orgs, justified_factor, org_relationships_percent);
+        set!(kind_new_factor);
         let ms = |v: Option<u32>, unit: i64| v.map(|v| i64::from(v) * unit);
         s.reason_valid_ms = ms(self.reason_valid_minutes, MIN).unwrap_or(s.reason_valid_ms);
         s.young_account_ms = ms(self.young_account_days, 24 * 60 * MIN).unwrap_or(s.young_account_ms);
         s.dormant_ms = ms(self.dormant_days, 24 * 60 * MIN).unwrap_or(s.dormant_ms);
         s.credential_recent_ms = ms(self.credential_recent_hours, 60 * MIN).unwrap_or(s.credential_recent_ms);
+        s.link_window_ms = ms(self.link_window_hours, 60 * MIN).unwrap_or(s.link_window_ms);
     }
 }
 
@@ -281,6 +298,8 @@ pub struct ThresholdOverride {
     pub friction_new_percent: Option<u32>,
     pub outside_lookups_day: Option<u32>,
     pub scope_lines_hour: Option<u32>,
+    pub relationships_hour: Option<u32>,
+    pub relationships_day: Option<u32>,
 }
 
 impl DetectionConfig {
@@ -312,6 +331,8 @@ impl DetectionConfig {
             t.friction_new_percent = o.friction_new_percent.unwrap_or(t.friction_new_percent);
             t.outside_lookups_day = o.outside_lookups_day.unwrap_or(t.outside_lookups_day);
             t.scope_lines_hour = o.scope_lines_hour.unwrap_or(t.scope_lines_hour);
+            t.relationships_hour = o.relationships_hour.unwrap_or(t.relationships_hour);
+            t.relationships_day = o.relationships_day.unwrap_or(t.relationships_day);
             t.validate().map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
             config.thresholds.insert((kind, role), t);
         }
@@ -665,6 +686,13 @@ mod tests {
             ("[detection.statistics]\nself_z = -2.0\n", "detection.statistics.self_z"),
             ("[detection.statistics]\npeer_quantile = 1.5\n", "detection.statistics.peer_quantile"),
             ("[detection.statistics]\ncreations_day = 100\n", "detection.statistics.creations_day"),
+            ("[detection.statistics]\ninsist_reason_after = 90\n", "detection.statistics.insist_reason_after"),
+            ("[detection.statistics]\nsurge_cap = 50\n", "detection.statistics.surge_cap"),
+            ("[detection.statistics]\nlink_accounts = 1\n", "detection.statistics.link_accounts"),
+            (
+                "[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\nrelationships_hour = 500\n",
+                "relationships_hour",
+            ),
             ("[detection.statistics]\nsurprise = 1\n", "surprise"),
             (
                 "[[detection.thresholds]]\nkind = \"agency\"\nrole = \"advisor\"\noutside_lookups_day = 0\n",

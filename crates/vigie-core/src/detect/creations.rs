@@ -29,9 +29,8 @@ pub(super) fn justified_signal(a: &Account, s: &Statistics, adjusted: impl FnOnc
         return None;
     }
     let usual = a.cold.justified_history.robust().map(|b| b.median.max(b.mean).max(1.0))?;
-    (f64::from(today) >= s.justified_factor * usual && adjusted(today) >= s.justified_factor * usual).then(|| {
-        format!("self_justified_today={today} usual={usual:.0} factor={}", s.justified_factor)
-    })
+    (f64::from(today) >= s.justified_factor * usual && adjusted(today) >= s.justified_factor * usual)
+        .then(|| format!("self_justified_today={today} usual={usual:.0} factor={}", s.justified_factor))
 }
 
 /// A read of `person` released to the account: whether the account created its relationship
@@ -39,8 +38,7 @@ pub(super) fn justified_signal(a: &Account, s: &Statistics, adjusted: impl FnOnc
 /// creation already counted, having followed a lookup).
 pub(super) fn read_created(a: &mut Account, person: PersonId, now: i64) -> bool {
     let c = &mut *a.cold;
-    let Some(i) = c.recent_created.iter().position(|&(p, at)| p == person.get() && now - at < RECENT_CREATED_MS)
-    else {
+    let Some(i) = c.recent_created.iter().position(|&(p, at)| p == person.get() && now - at < RECENT_CREATED_MS) else {
         return false;
     };
     let bit = 1u8 << i;
@@ -113,10 +111,7 @@ impl ExfiltrationDetector {
             let org_quota = (members * u64::from(t.relationships_day) * u64::from(s.org_relationships_percent) / 100)
                 .max(u64::from(t.relationships_day));
             if u64::from(oc.1) + 1 > org_quota {
-                out.push(
-                    VerdictAction::Throttle,
-                    format!("org_relationships_day={} org_quota={org_quota}", oc.1 + 1),
-                );
+                out.push(VerdictAction::Throttle, format!("org_relationships_day={} org_quota={org_quota}", oc.1 + 1));
             }
             // Against the account's own history only (its quotas bound its first days), beyond
             // a declared campaign, relieved by its group's level today (a surge of calls).
@@ -149,7 +144,9 @@ impl ExfiltrationDetector {
                 let (h, d) = pace(a, s);
                 out.push(
                     VerdictAction::Throttle,
-                    format!("pace_throttle relationships={day}/{allowed} hour={h} day={d} lift=manager_or_security_officer"),
+                    format!(
+                        "pace_throttle relationships={day}/{allowed} hour={h} day={d} lift=manager_or_security_officer"
+                    ),
                 );
             }
         }

@@ -106,13 +106,27 @@ impl Linker {
     /// Whether a build was seen by at most `n` sessions today and yesterday.
     pub fn rare_build(&self, build: u32, day: i64, n: u32) -> bool {
         self.builds.get(&build).is_none_or(|&(d, today, yesterday)| {
-            let seen = if d == day { today + yesterday } else if d + 1 == day { today } else { 0 };
+            let seen = if d == day {
+                today + yesterday
+            } else if d + 1 == day {
+                today
+            } else {
+                0
+            };
             seen <= n
         })
     }
 
     /// Sights a suspicious session start under `key`. Returns the campaign it formed or joined.
-    pub fn sight(&mut self, key: u64, via: Via, s: Sighting, window_ms: i64, min_accounts: u32, min_orgs: u32) -> Option<u32> {
+    pub fn sight(
+        &mut self,
+        key: u64,
+        via: Via,
+        s: Sighting,
+        window_ms: i64,
+        min_accounts: u32,
+        min_orgs: u32,
+    ) -> Option<u32> {
         if self.sightings.len() >= KEYS && !self.sightings.contains_key(&key) {
             let now = s.at;
             self.sightings.retain(|_, v| v.iter().any(|x| now - x.at < window_ms));

@@ -50,10 +50,10 @@ use std::sync::Mutex;
 
 pub use config::{DetectConfig, Layer, Layers, Statistics, Thresholds};
 
+use crate::campaign::CampaignDeclaration;
 use crate::event::{AccessAction, AccessEvent, Decision, EventHead, Verdict, VerdictAction};
 use crate::ids::{AgentId, OrgId};
 use crate::org::{OrgKind, Role};
-use crate::campaign::CampaignDeclaration;
 use crate::ports::{DetectContext, LifecycleAction, RelationshipEvent};
 use account::{Account, insist, novelty};
 use baseline::PeerHistogram;
@@ -506,8 +506,8 @@ impl ExfiltrationDetector {
                     && si.build != 0
                     && n & novelty::NEW_BUILD != 0
                     && linker.rare_build(si.build, day, 3 * sighted))
-                    .then(|| linker.sight(key, link::Via::ProviderBuild, sighting, w, k, o))
-                    .flatten();
+                .then(|| linker.sight(key, link::Via::ProviderBuild, sighting, w, k, o))
+                .flatten();
                 link_formed = by_network.or(by_build);
             }
         }
@@ -1016,8 +1016,8 @@ impl ExfiltrationDetector {
             if releases {
                 // Created by this account just now: a read of it is self-justified, and a
                 // lookup that found it is not forgiven (lookup → create → read).
-                let self_created =
-                    now.saturating_sub(a.derived.last_created) < account::RECENT_CREATED_MS && creations::read_created(a, p, now);
+                let self_created = now.saturating_sub(a.derived.last_created) < account::RECENT_CREATED_MS
+                    && creations::read_created(a, p, now);
                 if a.day.outside_lookups > 0
                     && !self_created
                     && let Some(&(_, request)) = a.cold.outside.iter().find(|(x, _)| *x == p.get())

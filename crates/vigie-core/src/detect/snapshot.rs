@@ -35,9 +35,9 @@ use sha2::{Digest, Sha256};
 use super::account::{Account, CADENCE, Cold, Day, Derived, HourBuckets, NETWORKS};
 use super::baseline::{Cusum, DailyHistory, Ewma, HISTORY_DAYS, HourProfile, PeerHistogram};
 use super::hll::SlidingHll;
+use super::link::{self, Via};
 use super::org::{Estimate, GROUP_DAYS, GroupState, OrgState};
 use super::window::DistinctWindows;
-use super::link::{self, Via};
 use super::{FastMap, State};
 use crate::campaign::CampaignDeclaration;
 use crate::ids::{AgentId, OrgId, PersonId, TeamId};
@@ -246,7 +246,8 @@ pub fn decode(bytes: &[u8]) -> Result<(State, i64), SnapshotError> {
         let m = r.count(24).ok_or_else(|| bad(format!("sightings[{i}]")))?;
         let mut list = Vec::with_capacity(m.min(link::PER_KEY));
         for _ in 0..m {
-            let (Some(agent), Some(org), Some(at)) = (r.u64().and_then(AgentId::new), r.u64().and_then(OrgId::new), r.time())
+            let (Some(agent), Some(org), Some(at)) =
+                (r.u64().and_then(AgentId::new), r.u64().and_then(OrgId::new), r.time())
             else {
                 return Err(bad(format!("sightings[{i}]")));
             };

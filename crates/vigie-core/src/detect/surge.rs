@@ -92,7 +92,13 @@ pub fn keys(org: OrgId, team: Option<TeamId>) -> [Option<u64>; 2] {
 
 /// Places an account (whose current bucket and day are `at`) in the bucket of `ratio` today in
 /// each of its groups; returns its new (bucket, day).
-pub fn note(groups: &mut FastMap<u64, SurgeGroup>, keys: [Option<u64>; 2], at: (u8, i32), day: i64, ratio: f64) -> (u8, i32) {
+pub fn note(
+    groups: &mut FastMap<u64, SurgeGroup>,
+    keys: [Option<u64>; 2],
+    at: (u8, i32),
+    day: i64,
+    ratio: f64,
+) -> (u8, i32) {
     let b = bucket(ratio);
     let today = day as i32;
     if at == (b, today) {

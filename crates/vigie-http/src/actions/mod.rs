@@ -1,6 +1,8 @@
 //! What the API and the pages both do, written once: signing in and opening a session, step-up,
 //! passkey ceremonies, the four-eyes account lifecycle and enrolment, single sign-on, device
-//! binding, and carrying out the guard's verdicts on a session or an account. Each function
+//! binding, carrying out the guard's verdicts on a session or an account, and the detector's
+//! human side (a throttle lifted, a campaign declared, a relationship created, a service
+//! account registered). Each function
 //! takes the state, the authenticated caller and the client, reads, decides (with the core's
 //! rules), writes, ledgers, and answers a value or a [`Problem`](crate::shared::problem::Problem);
 //! the API turns the value into JSON, the pages into HTML.
@@ -9,6 +11,7 @@
 
 pub mod accounts;
 pub mod dbsc;
+pub mod detection;
 pub mod enrolment;
 pub mod passkeys;
 pub mod sign_in;

@@ -21,6 +21,9 @@ pub struct Opening {
     pub method: &'static str,
     pub mfa: bool,
     pub credential: Option<Vec<u8>>,
+    /// A service account's key-bound sign-in: its envelope goes to the detector (never a
+    /// step-up), and no refresh token is issued (it signs a new assertion instead).
+    pub service: Option<vigie_core::service::Envelope>,
 }
 
 /// Opens a session for an agent who proved who they are, ledgering the sign-in (and the
@@ -46,6 +49,7 @@ pub fn open_session(
         account_created_at: origin.created_at,
         created_by: origin.created_by,
         approved_by: origin.approved_by,
+        service: opening.service,
         ..SignInContext::default()
     };
     let session = NewSession {
@@ -98,7 +102,7 @@ pub fn open_session(
         session: id,
         access,
         access_expires_at: session.access_expires_at,
-        refresh: Some(refresh),
+        refresh: opening.service.is_none().then_some(refresh),
         session_expires_at: session.expires_at,
     })
 }
@@ -115,7 +119,7 @@ pub async fn with_password(
     let (agent, org) = password_sign_in(state, &client, login, password, code).await?;
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
-        let opening = Opening { method: "password_totp", mfa: true, credential: None };
+        let opening = Opening { method: "password_totp", mfa: true, credential: None, service: None };
         open_session(&st, &agent, &org, opening, &client).map(|t| (t, agent, org))
     })
     .await
@@ -246,4 +250,81 @@ pub fn check_totp(state: &AppState, agent: &Agent, code: TotpCode) -> Result<boo
         return Ok(false);
     };
     state.accounts.consume_totp_step(agent.id, step).map_err(|_| Problem::unavailable())
+}
+
+/// A service account's token request (RFC 7523 §2.2: a client assertion, the client
+/// credentials grant), as JSON.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub client_assertion_type: String,
+    pub client_assertion: String,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest").field("grant_type", &self.grant_type).finish_non_exhaustive()
+    }
+}
+
+/// RFC 7523's client assertion type.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A service account signs in with a client assertion signed by the key registered with it:
+/// the session carries its envelope to the detector and gets no refresh token. Any failure
+/// (unknown account, not a service account, a bad signature or claim, a replayed assertion)
+/// answers the same 401, and is logged with its reason. Blocking.
+pub fn service_sign_in(state: &AppState, client: &Client, req: &TokenRequest) -> Result<Tokens, Problem> {
+    if req.grant_type != "client_credentials" {
+        return Err(Problem::invalid("grant_type", "client_credentials expected"));
+    }
+    if req.client_assertion_type != JWT_BEARER {
+        return Err(Problem::invalid("client_assertion_type", JWT_BEARER));
+    }
+    let now = state.clock.now();
+    let refuse = |why: &str| {
+        tracing::info!(why, source = %client.ip, "service sign-in refused");
+        Problem::bad_credentials()
+    };
+    let sub = vigie_dbsc::unverified_subject(&req.client_assertion).map_err(|e| refuse(&e.to_string()))?;
+    let login: vigie_core::ids::Login = sub.parse().map_err(|_| refuse("sub is not a login"))?;
+    let agent = state
+        .accounts
+        .agent_by_login(&login)
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(|| refuse("no such account"))?;
+    let service = state
+        .accounts
+        .service_account(agent.id)
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(|| refuse("not a service account"))?;
+    let vigie_core::service::BoundKey::ClientAssertionEs256 { public_key } = &service.key else {
+        return Err(refuse("its key is not a client assertion key"));
+    };
+    let audience = state.settings.public_origin.join("v1/token").map_err(|_| Problem::internal())?;
+    let assertion = vigie_dbsc::verify_assertion(
+        &req.client_assertion,
+        public_key,
+        login.as_str(),
+        audience.as_str(),
+        now.millis().div_euclid(1000),
+    )
+    .map_err(|e| refuse(&e.to_string()))?;
+    let seen = format!("{}:{}", agent.id, assertion.jti);
+    if state.assertions.take(&seen, now).is_some() {
+        state.assertions.put_as(seen, (), now);
+        return Err(refuse("assertion replayed"));
+    }
+    state.assertions.put_as(seen, (), now);
+    let org = state
+        .registry
+        .organization(agent.org)
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(|| refuse("no organization"))?;
+    if !agent.active || !org.active {
+        return Err(refuse("account or organization inactive"));
+    }
+    let opening = Opening { method: "client_assertion", mfa: true, credential: None, service: Some(service.envelope) };
+    open_session(state, &agent, &org, opening, client)
 }

@@ -85,8 +85,13 @@ pub fn finish(state: &AppState, id: &FederatedIdentity, client: &Client) -> Resu
     let (agent, org) = resolve(state, id, client)?;
     let passkey_only = vigie_core::lifecycle::passkey_required(agent.role);
     if id.multi_factor && !passkey_only {
-        let tokens =
-            open_session(state, &agent, &org, Opening { method: "oidc", mfa: true, credential: None }, client)?;
+        let tokens = open_session(
+            state,
+            &agent,
+            &org,
+            Opening { method: "oidc", mfa: true, credential: None, service: None },
+            client,
+        )?;
         return Ok(redirect_with_cookies("/", tokens::cookies(state, &tokens)));
     }
     if passkey_only {
@@ -155,8 +160,13 @@ pub fn second_factor_totp(
     if let Ok(mut t) = state.throttle.lock() {
         t.record_success(&key);
     }
-    let tokens =
-        open_session(state, &agent, &org, Opening { method: "oidc+totp", mfa: true, credential: None }, client)?;
+    let tokens = open_session(
+        state,
+        &agent,
+        &org,
+        Opening { method: "oidc+totp", mfa: true, credential: None, service: None },
+        client,
+    )?;
     let mut cookies = tokens::cookies(state, &tokens);
     if let Ok(v) =
         HeaderValue::from_str(&format!("{SECOND_FACTOR_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"))

@@ -9,6 +9,7 @@ pub mod agents;
 pub mod alerts;
 pub mod bench;
 pub mod dbsc;
+pub mod detection;
 pub mod enrolment;
 pub mod me;
 pub mod organizations;
@@ -47,6 +48,11 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
         .route("/v1/account-requests/{id}/approve", post(account_requests::approve))
         .route("/v1/account-requests/{id}/reject", post(account_requests::reject))
         .route("/v1/agents/{id}/disable", post(agents::disable))
+        .route("/v1/agents/{id}/lift-throttle", post(detection::lift_throttle))
+        .route("/v1/campaigns", get(detection::list).post(detection::declare))
+        .route("/v1/relationships", post(detection::create_relationship))
+        .route("/v1/service-accounts", post(detection::register_service))
+        .route("/v1/token", post(detection::token))
         .route("/v1/agents/{id}/sessions", get(agents::sessions).delete(agents::end_sessions))
         .route("/v1/organizations/{id}/freeze", get(organizations::freeze))
         .route("/v1/organizations/{id}/unfreeze", post(organizations::unfreeze))

@@ -123,7 +123,7 @@ pub async fn passkey_finish(
     let st = state.clone();
     let (tokens, agent, org) = tokio::task::spawn_blocking(move || {
         let (agent, org, cred) = passkeys::verify_sign_in(&st, &req.ceremony, &req.credential)?;
-        let opening = sign_in::Opening { method: "passkey", mfa: true, credential: Some(cred) };
+        let opening = sign_in::Opening { method: "passkey", mfa: true, credential: Some(cred), service: None };
         let tokens = sign_in::open_session(&st, &agent, &org, opening, &client)?;
         Ok::<_, Problem>((tokens, agent, org))
     })

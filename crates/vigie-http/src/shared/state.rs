@@ -113,6 +113,9 @@ pub struct AppState {
     pub dbsc: Mutex<vigie_dbsc::Challenges>,
     /// The detector's recent alerts, for security officers (`GET /v1/alerts`).
     pub alerts: Option<Arc<vigie_alerts::AlertFeed>>,
+    /// Service accounts' client assertions seen (account and `jti`), until they expire: each is
+    /// accepted once.
+    pub assertions: Pending<()>,
     pub settings: HttpSettings,
 }
 
@@ -166,6 +169,7 @@ impl AppState {
             sso: None,
             dbsc: Mutex::new(vigie_dbsc::Challenges::new(65_536, 600)),
             alerts: None,
+            assertions: Pending::new(vigie_dbsc::MAX_ASSERTION_LIFETIME_SECS * 1000, 65_536),
             settings,
         })
     }

@@ -378,7 +378,7 @@ impl TestApp {
     pub fn passkey_session_full(&self, agent: &Agent) -> (String, String) {
         use vigie_http::actions::sign_in::{Opening, open_session};
         let org = self.app.store.organization(agent.org).unwrap().unwrap();
-        let opening = Opening { method: "passkey", mfa: true, credential: Some(vec![7; 16]) };
+        let opening = Opening { method: "passkey", mfa: true, credential: Some(vec![7; 16]), service: None };
         let tokens = open_session(&self.app.state, agent, &org, opening, &self.client()).unwrap();
         (tokens.access.expose().to_owned(), tokens.refresh.unwrap().expose().to_owned())
     }

@@ -48,7 +48,9 @@ fn a_passed_step_up_proves_who_not_why() {
     let (d, a, mut p, o) = run(Layers::ALL);
     let flagged: Vec<&Verdict> = o.all.iter().filter(|v| v.action != VerdictAction::Allow).collect();
     assert_eq!(flagged[0].action, VerdictAction::StepUp, "{:?}", flagged[0]);
-    let review = o.all.iter().position(|v| v.action == VerdictAction::Friction && v.reasons.iter().any(|r| r.starts_with("manager_review=1")));
+    let review = o.all.iter().position(|v| {
+        v.action == VerdictAction::Friction && v.reasons.iter().any(|r| r.starts_with("manager_review=1"))
+    });
     let throttle = o.all.iter().position(|v| v.reasons.iter().any(|r| r.starts_with("pace_throttle=1")));
     let (review, throttle) = (review.expect("a reason for the manager"), throttle.expect("a pace throttle"));
     assert!(review < throttle);
@@ -96,7 +98,11 @@ fn relationship_creations_have_quotas() {
     let verdicts: Vec<Verdict> = (0..40).map(|i| create(&d, &a, 9 * HOUR + i * MIN, 5_000 + i as u64, &ctx)).collect();
     assert!(verdicts[..30].iter().all(|v| v.action.rank() < VerdictAction::Throttle.rank()), "{:?}", verdicts[29]);
     assert_eq!(verdicts[30].action, VerdictAction::Throttle);
-    assert!(verdicts[30].reasons.iter().any(|r| r == "relationships_hour=31 quota=30 stopped_for_the_day=1"), "{:?}", verdicts[30]);
+    assert!(
+        verdicts[30].reasons.iter().any(|r| r == "relationships_hour=31 quota=30 stopped_for_the_day=1"),
+        "{:?}",
+        verdicts[30]
+    );
     assert!(verdicts[39].reasons.iter().any(|r| r.starts_with("relationships_stopped_today=1")), "{:?}", verdicts[39]);
     // Hours later, still stopped; the next day it may create again.
     assert_eq!(create(&d, &a, 15 * HOUR, 6_000, &ctx).action, VerdictAction::Throttle);
@@ -166,18 +172,30 @@ fn a_campaign_across_organizations_is_linked_and_named() {
         let mut last = Vec::new();
         for k in 0..6u64 {
             let mut a = actor(10 + k, 100 + k % 3, OrgKind::TrainingOrg);
-            let usual = SignInContext { network: 1_000 + k, device_bound: true, build: 7, provider: 3, ..SignInContext::default() };
+            let usual = SignInContext {
+                network: 1_000 + k,
+                device_bound: true,
+                build: 7,
+                provider: 3,
+                ..SignInContext::default()
+            };
             judge_with(&d, &view(&a, 0, 1), &usual);
             a.session = SessionId(a.session.0 + 1);
-            let elsewhere =
-                SignInContext { network: 777_000, device_bound: !unbound, build: 7, provider: 66, ..SignInContext::default() };
+            let elsewhere = SignInContext {
+                network: 777_000,
+                device_bound: !unbound,
+                build: 7,
+                provider: 66,
+                ..SignInContext::default()
+            };
             last.push(judge_with(&d, &view(&a, DAY + (k as i64) * 20 * MIN, 5_000 + k), &elsewhere));
         }
         last
     };
     let v = run(true, Layers::ALL);
     assert!(
-        v[..4].iter().all(|v| v.action.rank() < VerdictAction::Throttle.rank() && !v.reasons.iter().any(|r| r.starts_with("campaign_link"))),
+        v[..4].iter().all(|v| v.action.rank() < VerdictAction::Throttle.rank()
+            && !v.reasons.iter().any(|r| r.starts_with("campaign_link"))),
         "{:?}",
         &v[..4]
     );
@@ -186,7 +204,9 @@ fn a_campaign_across_organizations_is_linked_and_named() {
     assert_eq!(v[4].action, VerdictAction::Throttle);
     assert!(v[5].reasons.iter().any(|r| r.starts_with("campaign_link=1 accounts=6")), "{:?}", v[5]);
     assert!(run(false, Layers::ALL).iter().all(|v| !v.reasons.iter().any(|r| r.starts_with("campaign_link"))));
-    assert!(run(true, Layers::ALL.without(Layer::Links)).iter().all(|v| v.action.rank() < VerdictAction::Throttle.rank()));
+    assert!(
+        run(true, Layers::ALL.without(Layer::Links)).iter().all(|v| v.action.rank() < VerdictAction::Throttle.rank())
+    );
 }
 
 fn judge_with(d: &ExfiltrationDetector, e: &AccessEvent, sign_in: &SignInContext) -> Verdict {
@@ -251,7 +271,8 @@ fn a_benign_surge_of_a_whole_office_asks_for_no_step_up() {
             let persons = (0..20u64).map(|i| 1 + (k as u64) * 1_000 + ((22 * 20 + i) * 37) % 400);
             play(&d, a, p, persons, 22 * DAY + 8 * HOUR, 20 * MIN);
         }
-        let alone = play(&d, &agents[0], &mut players[0], scrambled(800_000, 60), 22 * DAY + 9 * HOUR + 30_000, 7 * MIN + 3);
+        let alone =
+            play(&d, &agents[0], &mut players[0], scrambled(800_000, 60), 22 * DAY + 9 * HOUR + 30_000, 7 * MIN + 3);
         (step_ups, alone)
     };
     let (step_ups, alone) = run(Layers::ALL);
@@ -325,10 +346,7 @@ fn a_service_account_gets_its_own_ladder() {
 fn a_walk_after_a_passed_step_up_in_a_reset_account_ends_the_session() {
     let d = detector(&[]);
     let a = actor(1, 1, OrgKind::CapEmploi);
-    let reset = SignInContext {
-        credential_changed_at: Some(Timestamp(T0 + 9 * HOUR - HOUR)),
-        ..usual_sign_in()
-    };
+    let reset = SignInContext { credential_changed_at: Some(Timestamp(T0 + 9 * HOUR - HOUR)), ..usual_sign_in() };
     let mut attacker = Player { sign_in: reset, ..Player::legitimate() };
     let mut stop = None;
     for i in 0..100u64 {
