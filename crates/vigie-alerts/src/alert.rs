@@ -126,6 +126,7 @@ impl Alert {
             shadow: false,
             reasons,
             event: "system",
+            manager_review: false,
             decided: VerdictAction::SuspendAccount,
         }
     }

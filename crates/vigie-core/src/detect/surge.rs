@@ -74,7 +74,8 @@ impl SurgeGroup {
 
 /// The bucket of a ratio (today over the account's own median).
 pub fn bucket(ratio: f64) -> u8 {
-    if !(ratio >= 0.25) {
+    // NaN and anything below a quarter fall in the first bucket.
+    if ratio.is_nan() || ratio < 0.25 {
         return 0;
     }
     ((2.0 * (ratio / 0.25).log2()).floor() as i64 + 1).clamp(1, BUCKETS as i64 - 1) as u8

@@ -10,18 +10,27 @@ pub fn run(data: &[u8]) {
     let bounds = Bounds { warmup_days: 30, days: 90, org_names: &names };
     match parse("fuzz.toml", &text, &bounds) {
         Ok(s) => {
-            let a = &s.attack;
             let mut rng = vigie_sim::rng::rand_for(1, "fuzz", 0);
-            let ranges = [
-                &a.start_day,
-                &a.start_hour,
-                &a.pace_per_minute,
-                &a.duration_hours,
-                &a.jitter,
-                &a.accounts,
-                &a.created,
-            ];
-            for r in ranges.into_iter().chain(a.daily_cap.as_ref()) {
+            let mut ranges: Vec<&vigie_sim::scenario::Range> = Vec::new();
+            if let Some(a) = &s.attack {
+                ranges.extend([
+                    &a.start_day,
+                    &a.start_hour,
+                    &a.pace_per_minute,
+                    &a.duration_hours,
+                    &a.jitter,
+                    &a.accounts,
+                    &a.created,
+                    &a.hit_rate,
+                    &a.stagger_minutes,
+                ]);
+                ranges.extend(a.daily_cap.as_ref());
+                ranges.extend(a.orgs.as_ref());
+            }
+            if let Some(g) = &s.surge {
+                ranges.extend([&g.start_day, &g.days, &g.factor]);
+            }
+            for r in ranges {
                 assert!(r.low.is_finite() && r.high.is_finite() && r.low <= r.high, "{r:?}");
                 // Each seed of a run draws from the ranges.
                 let v = r.draw(&mut rng);
