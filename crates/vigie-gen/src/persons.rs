@@ -34,7 +34,7 @@ pub(crate) fn is_canary(seed: u64, id: u64) -> bool {
 /// and is no re-registration). Such a person is never an original either: a re-registration
 /// shares its original's NIR, and a canary's key must be known to nobody.
 pub(crate) fn draws_scope_canary(seed: u64, id: u64) -> bool {
-    hash(seed, Stream::ScopeCanary, id) % model::SCOPE_CANARY_ONE_IN == 0
+    hash(seed, Stream::ScopeCanary, id).is_multiple_of(model::SCOPE_CANARY_ONE_IN)
 }
 
 /// Whether person `id` drew "re-registration" (it then never serves as an original).

@@ -31,10 +31,13 @@ pub struct SystemSummary {
     pub benign_canary_touches: u64,
     /// The signals behind the flags: (action, signal, agent-days per 1 000), most frequent
     /// first.
-    pub signals: Vec<(String, String, f64)>,
+    pub signals: Vec<SignalRate>,
     /// The same per organization kind and work (per 1 000 of that kind's agent-days).
-    pub by_kind_signals: Vec<(String, Vec<(String, String, f64)>)>,
+    pub by_kind_signals: Vec<(String, Vec<SignalRate>)>,
 }
+
+/// One signal's rate: (action, signal, agent-days per 1 000).
+pub type SignalRate = (String, String, f64);
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScenarioResult {
@@ -483,7 +486,7 @@ fn signals(runs: &[RunOutcome], si: usize, agent_days: u64) -> Vec<(String, Stri
 }
 
 /// The signals of the flags per organization kind and work.
-fn kind_signals(runs: &[RunOutcome], si: usize) -> Vec<(String, Vec<(String, String, f64)>)> {
+fn kind_signals(runs: &[RunOutcome], si: usize) -> Vec<(String, Vec<SignalRate>)> {
     let mut days: std::collections::BTreeMap<String, u64> = Default::default();
     let mut sum: std::collections::BTreeMap<String, std::collections::BTreeMap<(u8, String), u64>> = Default::default();
     for r in runs {
@@ -509,7 +512,7 @@ fn kind_signals(runs: &[RunOutcome], si: usize) -> Vec<(String, Vec<(String, Str
     sum.into_iter()
         .map(|(kind, m)| {
             let d = days.get(&kind).copied().unwrap_or(0);
-            let mut v: Vec<(String, String, f64)> =
+            let mut v: Vec<SignalRate> =
                 m.into_iter().map(|((f, n), c)| (label(f).to_owned(), n, per_1000(c, d))).collect();
             v.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
             (kind, v)
