@@ -626,7 +626,8 @@ exposed_p95 = 50
             ("duration_hours = 8", "duration_hours = 8\ninfrastructure = \"cloud\"", 12, "attack.infrastructure"),
             ("duration_hours = 8", "duration_hours = 8\nlookup_first = true", 6, "attack.lookup_first"),
             ("duration_hours = 8", "duration_hours = 8\nvictim_by = \"luck\"", 0, "-"),
-            ("exposed_p95 = 50", "exposed_p95 = 50\nlink_accounts = -5", 16, "goal.link_accounts"),
+            ("exposed_p95 = 50", "exposed_p95 = 50\nlink_accounts = -5", 15, "goal.link_accounts"),
+            ("exposed_p95 = 50", "exposed_p95 = 50\nsurge_suspensions = -1", 15, "goal.surge_suspensions"),
         ];
         for (from, to, line, key) in cases {
             let text = GOOD.replacen(from, to, 1);

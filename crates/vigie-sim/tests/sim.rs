@@ -116,10 +116,13 @@ fn a_small_run_compares_the_systems_and_is_deterministic() {
     let foreign = result("foreign", "vigie");
     assert_eq!(foreign.exposed_total_median, 0.0, "{foreign:?}");
     assert!(result("foreign", "no_guard").exposed_total_median > 1_000.0);
-    // Walking ids with the second factor: a canary is met, and the account ends with it.
+    // Walking ids with the second factor: the walk past the passed step-up ends the session
+    // within seconds, at the latest at the first canary in its path.
     let canary = result("canary", "vigie");
-    assert!(canary.canary_touched == 1, "{canary:?}");
-    assert_eq!(canary.canary_to_end_p95, Some(0.0), "{canary:?}");
+    assert_eq!(canary.contained, 1.0, "{canary:?}");
+    assert!(canary.rebc_p95 <= 5.0 && canary.ttc_p95.is_some_and(|t| t <= 60.0), "{canary:?}");
+    assert!(canary.canary_touched == 0 || canary.canary_to_end_p95 == Some(0.0), "{canary:?}");
+    assert!(result("canary", "no_guard").exposed_total_median > 1_000.0);
 
     // Same seed, same run.
     let b = run(&p, &scenarios, &mut |_| {});

@@ -477,7 +477,7 @@ mod tests {
         )
         .unwrap();
         migrate(&conn).unwrap();
-        assert_eq!(version(&conn).unwrap(), 4);
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
         let key: Option<String> = conn.query_row("SELECT totp_key FROM credentials", [], |r| r.get(0)).unwrap();
         assert_eq!(key, None);
         assert!(conn.execute("UPDATE credentials SET totp_key = 'abc'", []).is_err(), "eight hex digits");

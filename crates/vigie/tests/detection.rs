@@ -229,13 +229,12 @@ async fn a_service_account_is_bound_to_a_key_and_signs_in_with_an_assertion_once
     assert!(answer.get("refresh_token").is_none(), "no refresh token for a service: {answer}");
     let access = answer["access_token"].as_str().unwrap().to_owned();
     // Its reads reach the detector with its envelope (never a step-up).
-    let (_, in_scope) = (0, t.app.store.scope_page(&service, None, 1, t.as_of).unwrap());
-    if let Some((entry, _)) = in_scope.first() {
-        let (status, text) = t.get(&access, &format!("/v1/persons/{}", entry.id)).await;
-        assert_eq!(status, StatusCode::OK, "{text}");
-        let ctx = rec.contexts.lock().unwrap().last().copied().unwrap();
-        assert_eq!(ctx.sign_in.service.map(|e| e.persons_hour), Some(40));
-    }
+    let in_scope = t.app.store.scope_page(&service, None, 1, t.as_of).unwrap();
+    let (entry, _) = in_scope.first().expect("the subcontractor's account has someone in scope");
+    let (status, text) = t.get(&access, &format!("/v1/persons/{}", entry.id)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let ctx = rec.contexts.lock().unwrap().last().copied().unwrap();
+    assert_eq!(ctx.sign_in.service.map(|e| e.persons_hour), Some(40));
     // The same assertion again, another account's key, another audience: the same 401.
     assert_eq!(t.post("/v1/token", request(&jwt)).await.status(), StatusCode::UNAUTHORIZED, "replayed");
     let other = p256::ecdsa::SigningKey::from_slice(&[43; 32]).unwrap();
