@@ -286,8 +286,10 @@ pub struct EventHead {
     pub org: OrgId,
     pub org_kind: OrgKind,
     pub role: Role,
+    pub session: SessionId,
     pub action: AccessAction,
     pub person: Option<PersonId>,
+    pub requested: CategorySet,
     pub returned: CategorySet,
     pub decision: Decision,
     /// The detector's verdict (after the reasons, so read past them).
@@ -307,6 +309,7 @@ impl EventHead {
         let org = OrgId::new(u64_at(33)?)?;
         let org_kind = *OrgKind::ALL.get(usize::from(b[41]).checked_sub(1)?)?;
         let role = *Role::ALL.get(usize::from(b[42]).checked_sub(1)?)?;
+        let session = SessionId(u64_at(43)?);
         let action = AccessAction::from_code(b[51])?;
         // 0 is a lookup that matched nobody; anything else must be a valid id, not read as
         // "nobody" (incident scoping would then miss a person who was read).
@@ -314,6 +317,7 @@ impl EventHead {
             0 => None,
             n => Some(PersonId::new(n)?),
         };
+        let requested = CategorySet::from_bits(b[60])?;
         let returned = CategorySet::from_bits(b[61])?;
         let decision = Decision::from_code(*b.get(63)?)?;
         // n_reasons × (category, effect, u16 length, policy), then the verdict.
@@ -331,7 +335,21 @@ impl EventHead {
             6 => VerdictAction::SuspendAccount,
             _ => return None,
         };
-        Some(EventHead { at, request, agent, org, org_kind, role, action, person, returned, decision, verdict })
+        Some(EventHead {
+            at,
+            request,
+            agent,
+            org,
+            org_kind,
+            role,
+            session,
+            action,
+            person,
+            requested,
+            returned,
+            decision,
+            verdict,
+        })
     }
 }
 
@@ -378,6 +396,7 @@ mod tests {
         assert_eq!(head.person, PersonId::new(1234));
         assert_eq!(head.decision, Decision::Allow);
         assert_eq!(head.returned, CategorySet::EMPTY.with(DataCategory::Identity));
+        assert_eq!((head.session, head.requested), (SessionId(99), CategorySet::ALL));
     }
 
     #[test]

@@ -78,6 +78,9 @@ internal_id!(
 internal_id!(
     /// A training session of a training organization.
     SessionGroupId, 'S', "a training session id");
+internal_id!(
+    /// An incident under investigation (breach scoping and notification).
+    IncidentId, 'I', "an incident id");
 
 /// France Travail identifier: 7 digits followed by one uppercase letter (e.g. `1234567A`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

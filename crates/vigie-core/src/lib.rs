@@ -13,6 +13,7 @@ pub mod detect;
 pub mod event;
 pub mod guard;
 pub mod ids;
+pub mod incident;
 pub mod lifecycle;
 pub mod nir;
 pub mod org;
@@ -25,5 +26,5 @@ pub mod signin;
 pub mod time;
 
 pub use category::{CategorySet, DataCategory};
-pub use ids::{AgentId, FtId, Login, OrgId, PersonId, RequestId, SessionGroupId, SessionId, TeamId};
+pub use ids::{AgentId, FtId, IncidentId, Login, OrgId, PersonId, RequestId, SessionGroupId, SessionId, TeamId};
 pub use nir::Nir;

@@ -52,10 +52,22 @@ pub enum SecurityKind {
     RelationshipRequested,
     /// A service account's key and envelope registered by a security officer.
     ServiceAccountRegistered,
+    /// An incident opened: its window and what it starts from.
+    IncidentOpened,
+    /// A proposed expansion of an incident accepted by an officer.
+    IncidentExpansionAccepted,
+    /// A proposed expansion of an incident refused by an officer.
+    IncidentExpansionRefused,
+    /// An incident scoped: the counts, the checkpoint cited, the digest of the person list.
+    IncidentScoped,
+    /// The notifications of an incident drafted and their sending started.
+    IncidentNotified,
+    /// An incident closed.
+    IncidentClosed,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 25] = [
+    const ALL: [SecurityKind; 31] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -81,6 +93,12 @@ impl SecurityKind {
         Self::CampaignDeclared,
         Self::RelationshipRequested,
         Self::ServiceAccountRegistered,
+        Self::IncidentOpened,
+        Self::IncidentExpansionAccepted,
+        Self::IncidentExpansionRefused,
+        Self::IncidentScoped,
+        Self::IncidentNotified,
+        Self::IncidentClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +128,12 @@ impl SecurityKind {
             Self::CampaignDeclared => "campaign.declared",
             Self::RelationshipRequested => "relationship.requested",
             Self::ServiceAccountRegistered => "service_account.registered",
+            Self::IncidentOpened => "incident.opened",
+            Self::IncidentExpansionAccepted => "incident.expansion.accepted",
+            Self::IncidentExpansionRefused => "incident.expansion.refused",
+            Self::IncidentScoped => "incident.scoped",
+            Self::IncidentNotified => "incident.notified",
+            Self::IncidentClosed => "incident.closed",
         }
     }
 

@@ -25,6 +25,12 @@ pub struct Entry {
     pub leaf: Hash,
     /// For a sealed body, its month and whether it could be opened (`body` is empty if not).
     pub sealed: Option<(Period, Unsealed)>,
+    /// Where the record is: its segment's number and the offset of its length prefix there
+    /// ([`RecordReader`] reads it back from these).
+    pub segment: u32,
+    pub offset: u64,
+    /// The record's length in the segment: the next record starts at `offset + record_len`.
+    pub record_len: u64,
 }
 
 /// An iterator over a ledger's entries, checking each record as it reads. It yields the first
@@ -37,6 +43,8 @@ pub struct Entries {
     /// Entries whose time is not after this are read and checked but neither opened nor
     /// yielded ([`Entries::open_after`]).
     after: Option<i64>,
+    /// Entries before this index are read and checked but neither opened nor yielded.
+    from_index: u64,
 }
 
 /// How far an entry's time may lie after that of an entry appended later: events are stamped
@@ -54,7 +62,13 @@ impl Entries {
 
     pub(crate) fn open_limited(dir: &Path, limit: Option<u64>) -> Result<Self, VerifyError> {
         let listing = walk::list(dir)?;
-        Ok(Entries { walker: Walker::new(dir, listing.segments, limit), envelope: Vec::new(), keys: None, after: None })
+        Ok(Entries {
+            walker: Walker::new(dir, listing.segments, limit),
+            envelope: Vec::new(),
+            keys: None,
+            after: None,
+            from_index: 0,
+        })
     }
 
     /// Reads the entries whose time is after `after` (milliseconds since the Unix epoch), to
@@ -80,29 +94,34 @@ impl Entries {
         }
         let mut walker = Walker::new(dir, listing.segments, None);
         walker.skip_to_segment(lo);
-        Ok(Entries { walker, envelope: Vec::new(), keys: None, after: Some(after) })
+        Ok(Entries { walker, envelope: Vec::new(), keys: None, after: Some(after), from_index: 0 })
+    }
+
+    /// Reads only the segment at position `k` of the directory's listing (in number order),
+    /// from its first entry to its last: what a per-segment index is built from.
+    pub fn segment(dir: &Path, k: usize) -> Result<Self, VerifyError> {
+        let listing = walk::list(dir)?;
+        // The walk ends where the next segment starts.
+        let limit = match listing.segments.get(k + 1) {
+            Some(next) => walk::first_index(next)?,
+            None => None,
+        };
+        let mut walker = Walker::new(dir, listing.segments, limit);
+        walker.skip_to_segment(k);
+        Ok(Entries { walker, envelope: Vec::new(), keys: None, after: None, from_index: 0 })
     }
 
     /// The entry the walker just read into `self.envelope`, opened if sealed.
     fn entry(&mut self, pos: walk::Position) -> Option<Result<Entry, VerifyError>> {
-        if let Some(sealed) = seal::parse_sealed(&self.envelope) {
-            let (state, body) = match &self.keys {
-                Some(keys) => seal::open(&sealed, keys),
-                None => (Unsealed::Shredded, Vec::new()),
-            };
-            return Some(Ok(Entry {
-                index: pos.index,
-                kind: sealed.kind,
-                at: sealed.at,
-                body,
-                leaf: pos.leaf,
-                sealed: Some((sealed.period, state)),
-            }));
-        }
+        let at = Located { index: pos.index, leaf: pos.leaf, segment: pos.segment, offset: pos.offset, record_len: pos.len };
         // The walker has checked the envelope; a failure here cannot happen and ends the walk.
-        format::decode_envelope(&self.envelope).ok().map(|e| {
-            Ok(Entry { index: pos.index, kind: e.kind, at: e.at, body: e.body.to_vec(), leaf: pos.leaf, sealed: None })
-        })
+        decode_entry(at, &self.envelope, self.keys.as_ref()).map(Ok)
+    }
+
+    /// Skips (checks but neither opens nor yields) the entries before `index`.
+    pub fn starting_at(mut self, index: u64) -> Self {
+        self.from_index = index;
+        self
     }
 
     /// Opens sealed bodies with the month keys in `keys_dir` (without it, or once a month's key
@@ -123,12 +142,58 @@ impl Iterator for Entries {
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e)),
             };
+            if pos.index < self.from_index {
+                continue;
+            }
             if self.after.is_some_and(|after| envelope_time(&self.envelope).is_none_or(|at| at <= after)) {
                 continue;
             }
             return self.entry(pos);
         }
     }
+}
+
+/// Where an entry was read, and its leaf hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub index: u64,
+    pub leaf: Hash,
+    pub segment: u32,
+    pub offset: u64,
+    pub record_len: u64,
+}
+
+/// The entry whose (checked) envelope is `envelope`, opened with `keys` if sealed (without keys,
+/// a sealed body is reported shredded). `None` if the envelope does not decode.
+pub fn decode_entry(at: Located, envelope: &[u8], keys: Option<&KeyRing>) -> Option<Entry> {
+    if let Some(sealed) = seal::parse_sealed(envelope) {
+        let (state, body) = match keys {
+            Some(keys) => seal::open(&sealed, keys),
+            None => (Unsealed::Shredded, Vec::new()),
+        };
+        return Some(Entry {
+            index: at.index,
+            kind: sealed.kind,
+            at: sealed.at,
+            body,
+            leaf: at.leaf,
+            sealed: Some((sealed.period, state)),
+            segment: at.segment,
+            offset: at.offset,
+            record_len: at.record_len,
+        });
+    }
+    format::decode_envelope(envelope).ok().map(|e| Entry {
+        index: at.index,
+        kind: e.kind,
+        at: e.at,
+        body: e.body.to_vec(),
+        leaf: at.leaf,
+        sealed: None,
+        segment: at.segment,
+        offset: at.offset,
+        record_len: at.record_len,
+    })
 }
 
 /// An envelope's time, clear or sealed, without opening it.

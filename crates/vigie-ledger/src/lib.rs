@@ -61,6 +61,7 @@ pub mod merkle;
 pub mod note;
 mod private;
 mod proof;
+mod random;
 mod recover;
 mod scan;
 pub mod seal;
@@ -70,7 +71,8 @@ mod walk;
 mod witness;
 mod writer;
 
-pub use entries::{Entries, Entry};
+pub use entries::{Entries, Entry, Located, TIME_DISORDER_MS, decode_entry};
+pub use random::{RecordReader, SegmentInfo, list_segments, record_len};
 pub use error::{CheckpointError, Corruption, Fault, INVESTIGATE, OpenError, TileMismatch, VerifyError};
 pub use format::EntryKind;
 pub use key::{DEFAULT_KEY_FILE, KeyError, load as load_key};

@@ -62,11 +62,21 @@ fn read_header(segment: &SegmentFile) -> Result<Option<SegmentHeader>, VerifyErr
     Ok(SegmentHeader::decode(&raw).ok())
 }
 
+/// The first entry index a segment's header declares; `None` if it has no readable header.
+pub(crate) fn first_index(segment: &SegmentFile) -> Result<Option<u64>, VerifyError> {
+    Ok(read_header(segment)?.map(|h| h.first_index))
+}
+
 /// Where a record was read.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Position {
     pub index: u64,
     pub leaf: Hash,
+    /// The segment's number and the record's offset in it (where its length prefix starts).
+    pub segment: u32,
+    pub offset: u64,
+    /// The record's length in the segment (length prefix, envelope, check).
+    pub len: u64,
 }
 
 struct OpenSegment {
@@ -135,6 +145,7 @@ impl Walker {
     pub fn segments(&self) -> &[SegmentFile] {
         &self.segments
     }
+
 
     /// Starts the walk at the segment holding entry `index` (found by the segments' headers),
     /// without reading the entries before it. Only for a walk that has not started.
@@ -311,7 +322,8 @@ impl Walker {
         current.offset += len + RECORD_OVERHEAD;
         self.records_end = current.offset;
         self.done_bytes += len + RECORD_OVERHEAD;
-        let position = Position { index: self.next_index, leaf };
+        let segment = self.segments.get(self.pos).map_or(0, |s| s.number);
+        let position = Position { index: self.next_index, leaf, segment, offset, len: len + RECORD_OVERHEAD };
         self.next_index += 1;
         Ok(Some(position))
     }
