@@ -8,6 +8,7 @@
 //! compared ([`query`]). What scoping checks before trusting a ledger, and what it cites, is in
 //! [`trust`].
 
+pub mod export;
 pub mod index;
 pub mod query;
 mod tiles;
