@@ -16,6 +16,7 @@ mod codec;
 mod detection;
 mod error;
 mod keyring;
+mod incidents;
 mod lifecycle;
 mod load;
 mod open;

@@ -23,7 +23,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 const V1: &str = r#"
 -- Partner organizations and agencies. A partner whose contract ended keeps its row (the
@@ -344,6 +344,66 @@ CREATE INDEX campaigns_by_end ON campaigns (until_ms);
 
 -- Canaries placed inside organizations' scope lists (they have plausible relationships).
 ALTER TABLE canaries ADD COLUMN in_scope INTEGER NOT NULL DEFAULT 0 CHECK (in_scope IN (0, 1))
+"#;
+
+/// Incidents and their notifications.
+///
+/// An incident's life is in the ledger (opened, expansions decided, scoped, notified, closed);
+/// these tables hold its current state and each person's notification, so that a campaign can
+/// resume after a stop and never write twice to anyone (one row per incident and person).
+const V6: &str = r#"
+CREATE TABLE incidents (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    title           TEXT NOT NULL,
+    opened_at_ms    INTEGER NOT NULL,
+    -- NULL: the operator (the command line with the data directory).
+    opened_by       INTEGER REFERENCES agents (id),
+    awareness_at_ms INTEGER NOT NULL,
+    window_from_ms  INTEGER NOT NULL,
+    window_to_ms    INTEGER NOT NULL CHECK (window_to_ms > window_from_ms),
+    alert           INTEGER,
+    state           TEXT NOT NULL CHECK (state IN ('open', 'notifying', 'closed')),
+    closed_at_ms    INTEGER
+) STRICT;
+
+-- What an incident holds, in order: its seeds, then accepted expansions.
+CREATE TABLE incident_selectors (
+    incident INTEGER NOT NULL REFERENCES incidents (id),
+    position INTEGER NOT NULL,
+    selector TEXT NOT NULL,
+    PRIMARY KEY (incident, position),
+    UNIQUE (incident, selector)
+) STRICT;
+
+-- Officers' decisions on proposed expansions, accepted or refused.
+CREATE TABLE incident_decisions (
+    incident INTEGER NOT NULL REFERENCES incidents (id),
+    target   TEXT NOT NULL,
+    accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+    by_agent INTEGER REFERENCES agents (id),
+    at_ms    INTEGER NOT NULL,
+    why      TEXT NOT NULL
+) STRICT;
+CREATE INDEX incident_decisions_by_incident ON incident_decisions (incident);
+
+-- One row per incident and person: the campaign's state. No foreign key to persons: a person
+-- removed from the registry later keeps the record that they were written to.
+CREATE TABLE notices (
+    incident   INTEGER NOT NULL REFERENCES incidents (id),
+    person     INTEGER NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('nir_ou_sensible', 'coordonnees_ou_identite')),
+    categories INTEGER NOT NULL CHECK (categories BETWEEN 1 AND 31),
+    first_ms   INTEGER NOT NULL,
+    last_ms    INTEGER NOT NULL,
+    email      TEXT,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'in_doubt', 'sent', 'failed', 'no_address')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    error      TEXT,
+    PRIMARY KEY (incident, person)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX notices_by_state ON notices (incident, state, person)
 "#;
 
 /// Settings of every connection (those not stored in the file).

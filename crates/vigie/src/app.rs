@@ -186,6 +186,11 @@ fn assemble(
     );
     let report = ledger.open_report();
     tracing::info!(?report, "ledger opened");
+    // Opening re-hashed every entry and checked it against the published checkpoints: a full
+    // verification, which incident scoping requires to have passed (it cannot afford one).
+    if let Err(e) = vigie_scope::record_verification(&ledger_dir(data_dir), Ok(report.entries), clock.now().millis()) {
+        tracing::warn!(error = %e, "could not record the ledger's verification");
+    }
     if let Some(torn) = &report.torn_tail {
         let started;
         let alerter = match alerter {

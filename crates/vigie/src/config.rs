@@ -57,6 +57,8 @@ pub struct Config {
     /// On SIGTERM or Ctrl-C, how long requests in flight have to finish (1 to 300 s) before the
     /// connections still open are closed; then the last checkpoint and snapshot are written.
     pub shutdown_grace_seconds: u64,
+    /// Breach notifications: the controller, its DPO, the mail relay.
+    pub notify: crate::config_notify::NotifyConfig,
 }
 
 /// `[ledger]`: the access ledger's batching, signing key and witnesses.
@@ -380,6 +382,7 @@ impl Default for Config {
             secrets_key_file: None,
             insecure_skip_file_mode_check: false,
             shutdown_grace_seconds: 10,
+            notify: crate::config_notify::NotifyConfig::default(),
         }
     }
 }

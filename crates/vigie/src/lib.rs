@@ -4,10 +4,13 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_scope;
 pub mod config;
+pub mod config_notify;
 pub mod credentials;
 pub mod demo;
 pub mod generate;
+pub mod incidents;
 pub mod ledger_cmd;
 pub mod live;
 pub mod modes;

@@ -209,6 +209,17 @@ pub struct LiveOutcome {
     pub benign_refused: u64,
     pub benign_step_ups: u64,
     pub lines: Vec<String>,
+    /// What the attacker's client actually received, person by person: the categories present
+    /// in the records it got (the listing's names count as identity). What incident scoping
+    /// must find again from the ledger, exactly.
+    pub received: std::collections::BTreeMap<PersonId, vigie_core::CategorySet>,
+    /// The attacker's account.
+    pub attacker: Option<vigie_core::ids::AgentId>,
+}
+
+/// The categories a record's JSON carries.
+fn categories_in(v: &Value) -> vigie_core::CategorySet {
+    vigie_core::DataCategory::ALL.into_iter().filter(|c| v.get(c.as_str()).is_some_and(|x| !x.is_null())).collect()
 }
 
 /// Prints as it goes and keeps the lines.
@@ -372,6 +383,7 @@ async fn scope(
     base: &str,
     tokens: &Tokens,
     max: usize,
+    stats: &Mutex<LiveOutcome>,
 ) -> anyhow::Result<(Vec<PersonId>, Option<Answer>)> {
     let mut ids = Vec::new();
     let mut after: Option<String> = None;
@@ -387,6 +399,16 @@ async fn scope(
         };
         let items = page["items"].as_array().cloned().unwrap_or_default();
         ids.extend(items.iter().filter_map(|i| i["id"].as_str()).filter_map(|s| s.parse::<PersonId>().ok()));
+        if let Ok(mut s) = stats.lock() {
+            for i in &items {
+                if let Some(p) = i["id"].as_str().and_then(|s| s.parse::<PersonId>().ok())
+                    && i.get("last_name").is_some()
+                {
+                    let e = s.received.entry(p).or_insert(vigie_core::CategorySet::EMPTY);
+                    e.insert(vigie_core::DataCategory::Identity);
+                }
+            }
+        }
         match page["next_after"].as_str() {
             Some(n) => after = Some(n.to_owned()),
             None => break,
@@ -498,7 +520,8 @@ async fn benign(
         Ok(t) => t,
         Err(a) => bail!("benign agent {who} cannot sign in: {}", a.label()),
     };
-    let (ids, refused) = scope(&client, &base, &tokens, 200).await?;
+    // A benign agent's listing is not the attacker's: counted nowhere.
+    let (ids, refused) = scope(&client, &base, &tokens, 200, &Mutex::new(LiveOutcome::default())).await?;
     if let Some(r) = refused {
         narrator.say(&who, &format!("scope listing refused: {}", r.label()));
     }
@@ -543,6 +566,9 @@ async fn attack(
     deadline: Instant,
 ) -> anyhow::Result<()> {
     let Some(a) = &scenario.attack else { bail!("{}: not an attack", scenario.file) };
+    if let Ok(mut s) = stats.lock() {
+        s.attacker = Some(cast.victim.agent.id);
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let pace = (a.pace_per_minute.low + a.pace_per_minute.high) / 2.0 / 60.0;
     let rate = pace.min(opts.max_rate).max(0.05);
@@ -612,7 +638,7 @@ async fn attack(
     };
     let targets: Vec<PersonId> = match a.targets {
         Targets::Reach | Targets::Mimicry | Targets::ScopeList => {
-            let (ids, refused) = scope(&client, base, &tokens, 5_000).await?;
+            let (ids, refused) = scope(&client, base, &tokens, 5_000, &stats).await?;
             if let Ok(mut s) = stats.lock() {
                 s.listed = ids.len();
             }
@@ -658,6 +684,17 @@ async fn attack(
             s.attacker_requests += 1;
             match &ans {
                 Answer::Record(v) => {
+                    let records: Vec<&Value> = match v["matches"].as_array() {
+                        Some(items) => items.iter().collect(),
+                        None => vec![v],
+                    };
+                    for rec in &records {
+                        if let Some(p) = rec["id"].as_str().and_then(|s| s.parse::<PersonId>().ok()) {
+                            let got = categories_in(rec);
+                            let e = s.received.entry(p).or_insert(vigie_core::CategorySet::EMPTY);
+                            *e = vigie_core::CategorySet::from_bits(e.bits() | got.bits()).unwrap_or(*e);
+                        }
+                    }
                     let ids: Vec<&str> = match v["matches"].as_array() {
                         Some(items) => items.iter().filter_map(|x| x["id"].as_str()).collect(),
                         None => v["id"].as_str().into_iter().collect(),

@@ -1,7 +1,7 @@
 //! The `vigie` binary: configuration, wiring and subcommands. Errors end here as one line on
 //! stderr and a non-zero exit; nothing below this file prints or exits.
 
-use vigie::{app, bench, config, credentials, demo, generate, ledger_cmd, live, simulate};
+use vigie::{app, bench, bench_scope, config, credentials, demo, generate, incidents, ledger_cmd, live, simulate};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +74,12 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// After a breach: open an incident, scope it exactly from the ledger, draft and send the
+    /// notifications (on a data directory at rest; with the server running, use the API).
+    Incident {
+        #[command(subcommand)]
+        command: incidents::cli::IncidentCommand,
+    },
     /// The access ledger: verify it, prove an entry, print the latest checkpoint.
     Ledger {
         #[command(subcommand)]
@@ -81,6 +87,9 @@ enum Command {
     },
     /// Measure guarded reads against unguarded ones through the HTTP API.
     Bench(bench::BenchArgs),
+    /// Measure incident scoping on a large synthetic ledger, against DuckDB on the same entries.
+    #[command(subcommand)]
+    BenchScope(bench_scope::BenchScope),
     /// Replay the incidents against a simulated agency's traffic and measure containment.
     Simulate(simulate::SimulateArgs),
 }
@@ -299,6 +308,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ledger { command } => ledger_cmd::run(command),
+        Command::Incident { command } => incidents::cli::run(command),
+        Command::BenchScope(cmd) => bench_scope::run(cmd),
         Command::Bench(args) => bench::run(args),
         Command::Simulate(args) => simulate::run(args),
     }
