@@ -57,6 +57,26 @@ impl Tiles {
                 break;
             }
         }
+        if found.is_none() && stored > 0 && stored < WIDTH as usize {
+            // A live ledger replaces its partial tiles as it grows: a wider partial tile of a
+            // later checkpoint holds the same first hashes.
+            let partial_dir = self.dir.join(tile_path(level, index, stored));
+            if let Some(parent) = partial_dir.parent()
+                && let Ok(rd) = std::fs::read_dir(parent)
+            {
+                let mut widths: Vec<usize> =
+                    rd.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok())).filter(|w| *w >= stored).collect();
+                widths.sort_unstable();
+                for w in widths {
+                    if let Ok(Some(bytes)) = read_tile_bytes(&self.dir, level, index, w)
+                        && bytes.len() >= stored * 32
+                    {
+                        found = Some(std::sync::Arc::new(bytes));
+                        break;
+                    }
+                }
+            }
+        }
         let Some(t) = found else {
             return Err(TileMissing { path: self.dir.join(tile_path(level, index, stored.max(1))) });
         };
