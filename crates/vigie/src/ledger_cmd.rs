@@ -43,6 +43,31 @@ pub enum LedgerCommand {
         #[arg(long)]
         before: String,
     },
+    /// Bring the scoping index up to date (each segment's entries not yet indexed); `--check`
+    /// compares every index file row by row with the log; `--rebuild` starts it over.
+    Index {
+        #[command(flatten)]
+        at: LedgerAt,
+        #[arg(long)]
+        check: bool,
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// Write the access entries as Parquet files (for DuckDB, DataFusion, Polars…), read from
+    /// the log, with each session's network and browser and the entry's index.
+    Export {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The directory to create.
+        #[arg(long)]
+        parquet: PathBuf,
+        /// Entries from this time (RFC 3339 or a date).
+        #[arg(long)]
+        from: Option<String>,
+        /// Entries before this time.
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Print the latest signed checkpoint and the log's public key (`<name>+<id>+<key>`), which
     /// witnesses and auditors pin.
     Checkpoint {
@@ -101,6 +126,8 @@ pub fn run(command: LedgerCommand) -> anyhow::Result<()> {
         LedgerCommand::Prove { at, entry } => prove(&at, entry),
         LedgerCommand::Checkpoint { at, vkey_only } => checkpoint(&at, vkey_only),
         LedgerCommand::Shred { at, before } => shred(&at, &before),
+        LedgerCommand::Index { at, check, rebuild } => index(&at, check, rebuild),
+        LedgerCommand::Export { at, parquet, from, to } => export(&at, &parquet, from.as_deref(), to.as_deref()),
     }
 }
 
@@ -127,6 +154,15 @@ fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
         },
     );
     bar.finish_and_clear();
+    // Incident scoping refuses a ledger whose last full verification failed: record it.
+    let now = vigie_core::time::Clock::now(&crate::app::WallClock).millis();
+    let outcome = match &result {
+        Ok(r) => Ok(r.entries),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = vigie_scope::record_verification(&dir, outcome.as_ref().map(|n| *n).map_err(String::as_str), now) {
+        eprintln!("warning: could not record the verification in {}: {e}", dir.display());
+    }
     let report = result.with_context(|| format!("ledger {} FAILED verification", dir.display()))?;
     if report.entries > 0 && report.checkpoints.is_empty() {
         anyhow::bail!(
@@ -228,5 +264,89 @@ fn checkpoint(at: &LedgerAt, vkey_only: bool) -> anyhow::Result<()> {
     print!("{note}");
     println!();
     println!("vkey {verifier}");
+    Ok(())
+}
+
+fn keys_of(options: &LedgerOptions) -> Option<vigie_ledger::seal::KeyRing> {
+    options.seal_keys.as_deref().map(vigie_ledger::seal::KeyRing::new)
+}
+
+fn index(at: &LedgerAt, check: bool, rebuild: bool) -> anyhow::Result<()> {
+    let (dir, options, _) = at.resolve()?;
+    let keys = keys_of(&options);
+    let index_dir = vigie_scope::index::index_dir(&dir);
+    if rebuild && index_dir.exists() {
+        for e in std::fs::read_dir(&index_dir)?.flatten() {
+            if e.path().extension().is_some_and(|x| x == "vgix") {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("index [{bar:40}] {pos}/{len} segments ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let report = vigie_scope::index::refresh(&dir, keys.as_ref(), 1, |d, n| {
+        bar.set_length(n as u64);
+        bar.set_position(d as u64);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "index {}: {} file(s) written for {} entries in {:.1} s",
+        index_dir.display(),
+        report.files_written,
+        report.entries_indexed,
+        started.elapsed().as_secs_f64()
+    );
+    for p in &report.stale_moved {
+        println!("moved aside (did not match its segment): {}", p.display());
+    }
+    if check {
+        let cover = vigie_scope::index::coverage(&dir)?;
+        let files: Vec<_> = cover.segments.iter().flat_map(|s| s.files.iter()).collect();
+        let bar = ProgressBar::new(files.len() as u64);
+        let mut rows = 0u64;
+        for f in files {
+            rows += vigie_scope::index::check_file(&dir, keys.as_ref(), f)
+                .with_context(|| format!("index file {} FAILED its check", f.path().display()))?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        println!("index checked row by row against the log: {rows} rows, all equal");
+    }
+    Ok(())
+}
+
+fn export(at: &LedgerAt, out: &std::path::Path, from: Option<&str>, to: Option<&str>) -> anyhow::Result<()> {
+    let (dir, options, _) = at.resolve()?;
+    let keys = keys_of(&options);
+    let from = from.map(crate::incidents::cli::parse_time).transpose().context("--from")?.map(|t| t.0);
+    let to = to.map(crate::incidents::cli::parse_time).transpose().context("--to")?.map(|t| t.0);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        anyhow::bail!("--from must be before --to");
+    }
+    let spinner = ProgressBar::new_spinner();
+    let started = Instant::now();
+    let report = vigie_scope::export::export_parquet(&dir, keys.as_ref(), from, to, out, |n| {
+        spinner.set_message(format!("{n} entries read"));
+        spinner.tick();
+    })?;
+    spinner.finish_and_clear();
+    println!(
+        "exported {} access entries to {} file(s) in {} ({:.1} s)",
+        report.rows,
+        report.files.len(),
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if report.shredded > 0 {
+        println!("{} entries of shredded months left out (their keys are gone)", report.shredded);
+    }
+    println!("try: duckdb -c \"SELECT network, count(DISTINCT person) FROM '{}/*.parquet' WHERE decision = 'allow' GROUP BY 1\"", out.display());
     Ok(())
 }

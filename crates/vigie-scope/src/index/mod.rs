@@ -15,7 +15,7 @@ pub mod read;
 use std::path::{Path, PathBuf};
 
 pub use build::{BuildReport, build_segment, build_segment_mapped, refresh};
-pub use read::{IndexFile, PartReader};
+pub use read::{IndexFile, PartReader, check_file, coverage};
 
 use vigie_core::category::CategorySet;
 use vigie_core::event::{AccessAction, Decision, VerdictAction};

@@ -359,3 +359,65 @@ pub fn coverage(ledger: &Path) -> Result<Coverage, IndexError> {
     }
     Ok(Coverage { segments: out, stale })
 }
+
+/// Checks an index file row by row against the log: every access entry it claims to cover is
+/// read from its segment (opened with the month keys) and compared with the file's row, and
+/// every security event likewise. What `vigie ledger index --check` runs; slow (it reads the
+/// log), so scoping itself only samples. Returns the rows checked.
+pub fn check_file(ledger: &Path, keys: Option<&KeyRing>, file: &IndexFile) -> Result<u64, IndexError> {
+    use vigie_core::event::EventHead;
+    use vigie_core::incident::scope::ScopeRow;
+    use vigie_ledger::{Entries, EntryKind};
+    let h = file.header();
+    let position = list_segments(ledger)?
+        .iter()
+        .position(|s| s.number == h.segment)
+        .ok_or_else(|| IndexError::Stale { path: file.path().to_path_buf(), what: "its segment is gone".into() })?;
+    let mut rows: std::collections::HashMap<u64, Row> = std::collections::HashMap::new();
+    let mut security: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
+    for p in 0..h.parts.len() {
+        let Some(part) = file.part(p, keys)? else { continue };
+        for g in 0..part.groups.len() {
+            let all: Vec<usize> = (0..part.groups[g].rows as usize).collect();
+            for r in part.rows(g, &all)? {
+                rows.insert(r.index, r);
+            }
+        }
+        for (index, _, bytes) in part.security_rows()? {
+            security.insert(index, bytes);
+        }
+    }
+    let mut entries = Entries::segment(ledger, position)?.starting_at(h.first_index);
+    if let Some(k) = keys {
+        entries = entries.with_keys(k.dir());
+    }
+    let mismatch = |index: u64, what: &str| IndexError::Stale { path: file.path().to_path_buf(), what: format!("entry {index}: {what}") };
+    let mut checked = 0u64;
+    for e in entries.take(h.entry_count as usize) {
+        let e = e?;
+        if matches!(e.sealed, Some((_, vigie_ledger::seal::Unsealed::Shredded))) {
+            continue;
+        }
+        match e.kind {
+            EntryKind::Access => {
+                let head = EventHead::decode(&e.body).ok_or_else(|| mismatch(e.index, "not an access event in the log"))?;
+                let want = Row::from_scope(&ScopeRow::from_head(e.index, &head), e.offset);
+                match rows.remove(&e.index) {
+                    Some(got) if got == want => checked += 1,
+                    Some(_) => return Err(mismatch(e.index, "its row differs from the log")),
+                    None => return Err(mismatch(e.index, "missing from the index")),
+                }
+            }
+            EntryKind::Security => match security.remove(&e.index) {
+                Some(b) if b == e.body => checked += 1,
+                Some(_) => return Err(mismatch(e.index, "its security event differs from the log")),
+                None => return Err(mismatch(e.index, "security event missing from the index")),
+            },
+            EntryKind::Opaque => {}
+        }
+    }
+    if let Some(extra) = rows.keys().chain(security.keys()).min() {
+        return Err(mismatch(*extra, "in the index but not in the log"));
+    }
+    Ok(checked)
+}
