@@ -113,7 +113,8 @@ impl Entries {
 
     /// The entry the walker just read into `self.envelope`, opened if sealed.
     fn entry(&mut self, pos: walk::Position) -> Option<Result<Entry, VerifyError>> {
-        let at = Located { index: pos.index, leaf: pos.leaf, segment: pos.segment, offset: pos.offset, record_len: pos.len };
+        let at =
+            Located { index: pos.index, leaf: pos.leaf, segment: pos.segment, offset: pos.offset, record_len: pos.len };
         // The walker has checked the envelope; a failure here cannot happen and ends the walk.
         decode_entry(at, &self.envelope, self.keys.as_ref()).map(Ok)
     }

@@ -72,13 +72,13 @@ mod witness;
 mod writer;
 
 pub use entries::{Entries, Entry, Located, TIME_DISORDER_MS, decode_entry};
-pub use random::{RecordReader, SegmentInfo, list_segments, record_len};
 pub use error::{CheckpointError, Corruption, Fault, INVESTIGATE, OpenError, TileMismatch, VerifyError};
 pub use format::EntryKind;
 pub use key::{DEFAULT_KEY_FILE, KeyError, load as load_key};
 pub use ledger::{LOCK_FILE, Ledger, LedgerOptions, verifier_from_key_file};
 pub use merkle::Hash;
 pub use proof::{InclusionReceipt, ProveError, prove};
+pub use random::{RecordReader, SegmentInfo, list_segments, record_len};
 pub use recover::{OpenReport, TornTail};
 pub use seal::{Period, Unsealed, shred_before};
 pub use verify::{VerifyOptions, VerifyReport, latest_checkpoint, verify, verify_with};

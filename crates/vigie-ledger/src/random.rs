@@ -104,7 +104,8 @@ impl RecordReader {
         } else if format::check_envelope(envelope).is_err() {
             Err(corrupt(Fault::BadEnvelope))
         } else {
-            decode_entry(Located { index, leaf, segment, offset, record_len: record_len(len) }, envelope, keys).ok_or_else(|| corrupt(Fault::BadEnvelope))
+            decode_entry(Located { index, leaf, segment, offset, record_len: record_len(len) }, envelope, keys)
+                .ok_or_else(|| corrupt(Fault::BadEnvelope))
         };
         self.buf = buf;
         result

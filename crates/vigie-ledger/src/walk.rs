@@ -146,7 +146,6 @@ impl Walker {
         &self.segments
     }
 
-
     /// Starts the walk at the segment holding entry `index` (found by the segments' headers),
     /// without reading the entries before it. Only for a walk that has not started.
     pub fn skip_to(&mut self, index: u64) -> Result<(), VerifyError> {

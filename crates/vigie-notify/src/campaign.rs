@@ -11,8 +11,8 @@
 //! accepted (by their Message-ID, fixed per person), and only an explicit resend sends the rest.
 //! So a person gets at most one message, and the few whose fate is unknown are named.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lettre::address::Envelope;
@@ -21,10 +21,10 @@ use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use vigie_core::ids::PersonId;
+use vigie_core::incident::Incident;
 use vigie_core::incident::notice::{Controller, letter};
 use vigie_core::incident::scope::Exposed;
 use vigie_core::incident::store::{IncidentStore, Notice, NoticeState};
-use vigie_core::incident::Incident;
 use vigie_core::time::{Clock, Timestamp};
 
 use crate::email;
@@ -242,13 +242,24 @@ fn send_one<S: IncidentStore + ?Sized>(
     let message = match email::message(&smtp.from, to, &n.message_id, &doc) {
         Ok(m) => m,
         Err(e @ email::EmailError::Recipient(_)) => {
-            store.move_notice(id, n.person, NoticeState::Pending, NoticeState::Failed, clock.now(), Some(&e.to_string()))?;
+            store.move_notice(
+                id,
+                n.person,
+                NoticeState::Pending,
+                NoticeState::Failed,
+                clock.now(),
+                Some(&e.to_string()),
+            )?;
             return Ok(Some(NoticeState::Failed));
         }
         Err(e) => return Err(CampaignError::Relay { host: smtp.host.clone(), port: smtp.port, why: e.to_string() }),
     };
     if conn.as_mut().is_none_or(|c| c.has_broken()) {
-        *conn = Some(connect(smtp).map_err(|why| CampaignError::Relay { host: smtp.host.clone(), port: smtp.port, why })?);
+        *conn = Some(connect(smtp).map_err(|why| CampaignError::Relay {
+            host: smtp.host.clone(),
+            port: smtp.port,
+            why,
+        })?);
     }
     let Some(c) = conn.as_mut() else { return Ok(None) };
     // Recorded before anything leaves: a stop from here on leaves it in `sending`.
@@ -294,7 +305,14 @@ pub fn resolve_in_doubt<S: IncidentStore + ?Sized>(
                 store.move_notice(incident.id, n.person, NoticeState::InDoubt, NoticeState::Sent, clock.now(), None)?;
                 sent += 1;
             } else if resend_rest {
-                store.move_notice(incident.id, n.person, NoticeState::InDoubt, NoticeState::Pending, clock.now(), None)?;
+                store.move_notice(
+                    incident.id,
+                    n.person,
+                    NoticeState::InDoubt,
+                    NoticeState::Pending,
+                    clock.now(),
+                    None,
+                )?;
                 pending += 1;
             }
         }

@@ -98,7 +98,8 @@ mod tests {
     #[test]
     fn fields_are_quoted_and_formulas_neutralised() {
         let mut out = Vec::new();
-        row(&mut out, ["a".to_string(), "b,c".into(), "d\"e".into(), "=SUM(A1)".into(), "-2".into()].into_iter()).unwrap();
+        row(&mut out, ["a".to_string(), "b,c".into(), "d\"e".into(), "=SUM(A1)".into(), "-2".into()].into_iter())
+            .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "a,\"b,c\",\"d\"\"e\",\"'=SUM(A1)\",\"'-2\"\r\n");
     }
 }

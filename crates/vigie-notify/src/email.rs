@@ -29,7 +29,8 @@ pub fn message_id(incident: IncidentId, person: PersonId, domain: &str) -> Strin
 pub fn message(from: &str, to: &str, id: &str, doc: &Document) -> Result<Message, EmailError> {
     let from: Mailbox = from.parse().map_err(|_| EmailError::Sender(from.to_owned()))?;
     let to: Mailbox = to.parse().map_err(|_| EmailError::Recipient(to.to_owned()))?;
-    let builder: MessageBuilder = Message::builder().from(from).to(to).subject(EMAIL_SUBJECT).message_id(Some(id.to_owned()));
+    let builder: MessageBuilder =
+        Message::builder().from(from).to(to).subject(EMAIL_SUBJECT).message_id(Some(id.to_owned()));
     builder
         .header(ContentType::TEXT_PLAIN)
         .body(format!("{}\n{}", doc.title, doc.to_text()))

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use vigie_core::incident::Incident;
 use vigie_core::incident::frtime;
 use vigie_core::incident::notice::{Controller, Recipient, letter, reference};
 use vigie_core::incident::scope::Exposed;
-use vigie_core::incident::Incident;
 use vigie_core::time::Timestamp;
 
 use crate::csv;
@@ -73,7 +73,8 @@ pub fn write_letters(
     }
     fs::create_dir_all(&partial).map_err(io(&partial))?;
     let created = pdf_time(today);
-    let sender: Vec<String> = std::iter::once(controller.name.clone()).chain(controller.address.iter().cloned()).collect();
+    let sender: Vec<String> =
+        std::iter::once(controller.name.clone()).chain(controller.address.iter().cloned()).collect();
     let done = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let failure: Mutex<Option<LettersError>> = Mutex::new(None);
@@ -81,35 +82,37 @@ pub fn write_letters(
     let next = AtomicU64::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some((e, r)) = people.get(i) else { return };
-                if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                    return;
-                }
-                let doc = letter(incident, e, r, controller, today);
-                let frame = LetterFrame { sender: sender.clone(), recipient: r.address_lines() };
-                let result = engine.letter(&frame, &doc, created).map_err(LettersError::from).and_then(|pdf| {
-                    let path = partial.join(letter_path(incident, e.person));
-                    if let Some(parent) = path.parent() {
-                        fs::create_dir_all(parent).map_err(io(parent))?;
-                    }
-                    fs::write(&path, &pdf).map_err(io(&path))?;
-                    Ok(pdf.len() as u64)
-                });
-                match result {
-                    Ok(n) => {
-                        bytes.fetch_add(n, Ordering::Relaxed);
-                        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if d % 256 == 0 || d == total {
-                            progress(d, total);
-                        }
-                    }
-                    Err(err) => {
-                        if let Ok(mut f) = failure.lock() {
-                            f.get_or_insert(err);
-                        }
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((e, r)) = people.get(i) else { return };
+                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
                         return;
+                    }
+                    let doc = letter(incident, e, r, controller, today);
+                    let frame = LetterFrame { sender: sender.clone(), recipient: r.address_lines() };
+                    let result = engine.letter(&frame, &doc, created).map_err(LettersError::from).and_then(|pdf| {
+                        let path = partial.join(letter_path(incident, e.person));
+                        if let Some(parent) = path.parent() {
+                            fs::create_dir_all(parent).map_err(io(parent))?;
+                        }
+                        fs::write(&path, &pdf).map_err(io(&path))?;
+                        Ok(pdf.len() as u64)
+                    });
+                    match result {
+                        Ok(n) => {
+                            bytes.fetch_add(n, Ordering::Relaxed);
+                            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            if d % 256 == 0 || d == total {
+                                progress(d, total);
+                            }
+                        }
+                        Err(err) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(err);
+                            }
+                            return;
+                        }
                     }
                 }
             });

@@ -107,7 +107,13 @@ impl PdfEngine {
             descent: scale(face.descender()),
             cap_height: scale(face.capital_height().unwrap_or(face.ascender())),
             bbox: Rect::new(scale(b.x_min), scale(b.y_min), scale(b.x_max), scale(b.y_max)),
-            base: Arc::new(Subset { program: vec![], cmap: vec![], widths: vec![], glyphs: HashMap::new(), tag: String::new() }),
+            base: Arc::new(Subset {
+                program: vec![],
+                cmap: vec![],
+                widths: vec![],
+                glyphs: HashMap::new(),
+                tag: String::new(),
+            }),
             extra: Mutex::new(HashMap::new()),
         };
         let base: BTreeSet<char> = BASE_CHARS.chars().collect();
@@ -190,7 +196,8 @@ impl PdfEngine {
     }
 
     fn render(&self, doc: &Document, frame: Option<&LetterFrame>, created: PdfTime) -> Result<Vec<u8>, PdfError> {
-        let texts = doc_texts(doc).chain(frame.into_iter().flat_map(|f| f.sender.iter().chain(f.recipient.iter()).map(String::as_str)));
+        let texts = doc_texts(doc)
+            .chain(frame.into_iter().flat_map(|f| f.sender.iter().chain(f.recipient.iter()).map(String::as_str)));
         let subset = self.subset_for(texts)?;
         let mut layout = Layout::new(&subset);
         match frame {
@@ -557,4 +564,3 @@ impl<'s> Layout<'s> {
         self.y = saved;
     }
 }
-

@@ -82,7 +82,8 @@ fn a_letter_reads_back_as_french_text_with_its_font_embedded() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.pdf");
     std::fs::write(&path, &pdf).unwrap();
-    let text = String::from_utf8(Command::new("pdftotext").arg("-layout").arg(&path).arg("-").output().unwrap().stdout).unwrap();
+    let text = String::from_utf8(Command::new("pdftotext").arg("-layout").arg(&path).arg("-").output().unwrap().stdout)
+        .unwrap();
     for needle in [
         "Monsieur Łukasz Nowak-Dąbrowski",
         "12 rue de l'Église",
@@ -111,9 +112,18 @@ fn a_letter_reads_back_as_french_text_with_its_font_embedded() {
 #[test]
 fn a_long_document_breaks_into_pages_and_keeps_every_paragraph() {
     let engine = PdfEngine::new().unwrap();
-    let mut doc = letter(&incident(), &exposed(CategorySet::ALL), &recipient("Martin"), &controller(), Timestamp(1_767_100_000_000));
+    let mut doc = letter(
+        &incident(),
+        &exposed(CategorySet::ALL),
+        &recipient("Martin"),
+        &controller(),
+        Timestamp(1_767_100_000_000),
+    );
     for i in 0..80 {
-        doc.blocks.push(vigie_core::incident::notice::Block::Paragraph(format!("Paragraphe numéro {i} : {}", "texte ".repeat(30))));
+        doc.blocks.push(vigie_core::incident::notice::Block::Paragraph(format!(
+            "Paragraphe numéro {i} : {}",
+            "texte ".repeat(30)
+        )));
     }
     let pdf = engine.document(&doc, (2026, 12, 30, 10, 0)).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -135,6 +145,9 @@ fn sample_letter() {
     let c: CategorySet = [DataCategory::Identity, DataCategory::Nir, DataCategory::Contact].into_iter().collect();
     let r = recipient("Nowak-Dąbrowski");
     let doc = letter(&incident(), &exposed(c), &r, &controller(), Timestamp(1_767_100_000_000));
-    let frame = LetterFrame { sender: vec!["France Travail".into(), "1 avenue du Docteur Gley".into(), "75020 Paris".into()], recipient: r.address_lines() };
+    let frame = LetterFrame {
+        sender: vec!["France Travail".into(), "1 avenue du Docteur Gley".into(), "75020 Paris".into()],
+        recipient: r.address_lines(),
+    };
     std::fs::write("/tmp/vigie-letter.pdf", engine.letter(&frame, &doc, (2026, 12, 30, 10, 0)).unwrap()).unwrap();
 }

@@ -108,7 +108,8 @@ impl Out {
         if self.writer.is_none() {
             let path = self.dir.join(format!("access-{:05}.parquet", self.files.len()));
             let file = File::create(&path).map_err(|e| werr(&path, e))?;
-            let w = SerializedFileWriter::new(file, self.schema.clone(), self.props.clone()).map_err(|e| werr(&path, e))?;
+            let w =
+                SerializedFileWriter::new(file, self.schema.clone(), self.props.clone()).map_err(|e| werr(&path, e))?;
             self.writer = Some((path, w));
         }
         let Some((path, w)) = self.writer.as_mut() else { return Ok(()) };

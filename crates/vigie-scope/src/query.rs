@@ -18,8 +18,8 @@ use vigie_ledger::seal::{KeyRing, Period, Unsealed};
 use vigie_ledger::{Entries, EntryKind, RecordReader, TIME_DISORDER_MS};
 
 use crate::index::format::{COL_PERSON, COL_SESSION};
-use crate::index::{IndexError, PartReader, Row, refresh};
 use crate::index::read::{Coverage, coverage, u64_values};
+use crate::index::{IndexError, PartReader, Row, refresh};
 use crate::tiles::Tiles;
 use crate::trust::{self, Trust};
 
@@ -108,7 +108,8 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
     if refresh_index {
         refresh(&src.dir, src.keys.as_ref(), 50_000, |_, _| {})?;
     }
-    let mut found = Found { trust: trust::check(&src.dir, src.verifier.as_ref(), &src.witness_dirs), ..Found::default() };
+    let mut found =
+        Found { trust: trust::check(&src.dir, src.verifier.as_ref(), &src.witness_dirs), ..Found::default() };
     let cover = coverage(&src.dir)?;
     found.stats.index_files = cover.segments.iter().map(|s| s.files.len()).sum();
     let w = query.window;
@@ -122,7 +123,9 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
         for file in &seg.files {
             for (p, meta) in file.header().parts.iter().enumerate() {
                 if meta.entries > 0 && meta.min_at != 0 {
-                    span = Some(span.map_or((meta.min_at, meta.max_at), |(a, b)| (a.min(meta.min_at), b.max(meta.max_at))));
+                    span = Some(
+                        span.map_or((meta.min_at, meta.max_at), |(a, b)| (a.min(meta.min_at), b.max(meta.max_at))),
+                    );
                 }
                 if meta.max_at < security_from || meta.min_at >= w.to().0 {
                     continue;
@@ -256,7 +259,10 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
             .entry(*segment, *offset, *index, src.keys.as_ref())
             .map_err(|e| ScopeError::IndexMismatch { index: *index, what: e.to_string() })?;
         if entry.kind != EntryKind::Security || entry.body != *bytes {
-            return Err(ScopeError::IndexMismatch { index: *index, what: "a security event differs from the log".into() });
+            return Err(ScopeError::IndexMismatch {
+                index: *index,
+                what: "a security event differs from the log".into(),
+            });
         }
         found.stats.rows_checked += 1;
     }

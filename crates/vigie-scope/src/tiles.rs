@@ -64,8 +64,11 @@ impl Tiles {
             if let Some(parent) = partial_dir.parent()
                 && let Ok(rd) = std::fs::read_dir(parent)
             {
-                let mut widths: Vec<usize> =
-                    rd.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok())).filter(|w| *w >= stored).collect();
+                let mut widths: Vec<usize> = rd
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                    .filter(|w| *w >= stored)
+                    .collect();
                 widths.sort_unstable();
                 for w in widths {
                     if let Ok(Some(bytes)) = read_tile_bytes(&self.dir, level, index, w)

@@ -12,9 +12,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use vigie_ledger::CHECKPOINT_FILE;
 use vigie_ledger::merkle::{self, Hash};
 use vigie_ledger::note::{Checkpoint, NoteVerifier};
-use vigie_ledger::CHECKPOINT_FILE;
 
 use crate::index::index_dir;
 use crate::tiles::Tiles;
@@ -105,12 +105,16 @@ pub fn check(ledger: &Path, verifier: Option<&NoteVerifier>, witness_dirs: &[Pat
                 checkpoint.size
             ));
         } else if theirs.size == checkpoint.size && theirs.root != checkpoint.root {
-            t.problems.push(format!("witness {} holds another root at size {}: the log was rewritten", path.display(), theirs.size));
+            t.problems.push(format!(
+                "witness {} holds another root at size {}: the log was rewritten",
+                path.display(),
+                theirs.size
+            ));
         } else if theirs.size < checkpoint.size && theirs.size > 0 {
-            let consistent = merkle::consistency_proof(&tiles, theirs.size, checkpoint.size)
-                .ok()
-                .is_some_and(|proof| {
-                    merkle::verify_consistency(theirs.size, checkpoint.size, &theirs.root, &checkpoint.root, &proof).is_ok()
+            let consistent =
+                merkle::consistency_proof(&tiles, theirs.size, checkpoint.size).ok().is_some_and(|proof| {
+                    merkle::verify_consistency(theirs.size, checkpoint.size, &theirs.root, &checkpoint.root, &proof)
+                        .is_ok()
                 });
             if !consistent {
                 t.problems.push(format!(

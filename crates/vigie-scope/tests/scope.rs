@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use vigie_core::category::{CategorySet, DataCategory};
-use vigie_core::event::{AccessAction, AccessEvent, Actor, Decision, EventHead, Reason, Effect, Verdict, VerdictAction};
+use vigie_core::event::{
+    AccessAction, AccessEvent, Actor, Decision, Effect, EventHead, Reason, Verdict, VerdictAction,
+};
 use vigie_core::ids::{AgentId, OrgId, PersonId, RequestId, SessionId};
 use vigie_core::incident::scope::ScopeRow;
 use vigie_core::incident::{Selector, Window};
@@ -24,7 +26,15 @@ const DAY: i64 = 86_400_000;
 /// 2026-10-30 00:00 UTC: the events run over the end of October into November (two months).
 const T0: i64 = 1_793_318_400_000;
 
-fn event(at: i64, agent: u64, session: u64, person: Option<u64>, returned: CategorySet, decision: Decision, verdict: VerdictAction) -> AccessEvent {
+fn event(
+    at: i64,
+    agent: u64,
+    session: u64,
+    person: Option<u64>,
+    returned: CategorySet,
+    decision: Decision,
+    verdict: VerdictAction,
+) -> AccessEvent {
     AccessEvent {
         at: Timestamp(at),
         request: RequestId(at as u128),
@@ -41,7 +51,11 @@ fn event(at: i64, agent: u64, session: u64, person: Option<u64>, returned: Categ
         returned,
         relationship: None,
         decision,
-        reasons: vec![Reason { category: DataCategory::Identity, effect: Effect::Permit, policy: Some(Arc::from("training-org-reads-enrolled")) }],
+        reasons: vec![Reason {
+            category: DataCategory::Identity,
+            effect: Effect::Permit,
+            policy: Some(Arc::from("training-org-reads-enrolled")),
+        }],
         verdict: Verdict { action: verdict, reasons: vec![] },
     }
 }
@@ -95,11 +109,20 @@ fn build(seed: u64) -> Built {
                 let (returned, decision, verdict) = match roll {
                     0 => (CategorySet::EMPTY, Decision::Deny, VerdictAction::Allow),
                     1 => (CategorySet::EMPTY, Decision::Deny, VerdictAction::StepUp),
-                    2 => (CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Nir), Decision::Allow, VerdictAction::Allow),
-                    _ => (CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact), Decision::Allow, VerdictAction::Allow),
+                    2 => (
+                        CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Nir),
+                        Decision::Allow,
+                        VerdictAction::Allow,
+                    ),
+                    _ => (
+                        CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact),
+                        Decision::Allow,
+                        VerdictAction::Allow,
+                    ),
                 };
                 let person = if roll == 9 && r % 2 == 0 { None } else { Some(person) };
-                let (returned, decision) = if person.is_none() { (CategorySet::EMPTY, Decision::NoMatch) } else { (returned, decision) };
+                let (returned, decision) =
+                    if person.is_none() { (CategorySet::EMPTY, Decision::NoMatch) } else { (returned, decision) };
                 batch.push(event(at + 60_000 + r * 1_000, agent, session, person, returned, decision, verdict));
             }
             ledger.append(&batch).unwrap();
@@ -126,8 +149,11 @@ fn brute(b: &Built, q: &Query) -> (Vec<ScopeRow>, Vec<ScopeRow>) {
     }
     let held = vigie_core::incident::expand::Compromised::resolve(&q.selectors, &sessions);
     let rows = all.iter().filter(|r| q.window.contains(r.at) && held.holds(r.agent, r.session)).copied().collect();
-    let person_rows =
-        all.iter().filter(|r| q.window.contains(r.at) && r.person.is_some_and(|p| q.persons.contains(&p))).copied().collect();
+    let person_rows = all
+        .iter()
+        .filter(|r| q.window.contains(r.at) && r.person.is_some_and(|p| q.persons.contains(&p)))
+        .copied()
+        .collect();
     (rows, person_rows)
 }
 
@@ -150,7 +176,8 @@ fn the_index_answers_exactly_what_reading_the_whole_log_answers() {
         vec![Selector::Session(SessionId(45))],
     ];
     for selectors in queries {
-        let q = Query { window, selectors: selectors.clone(), persons: [PersonId::new(5).unwrap()].into_iter().collect() };
+        let q =
+            Query { window, selectors: selectors.clone(), persons: [PersonId::new(5).unwrap()].into_iter().collect() };
         let found = run(&b.source(), &q, false).unwrap();
         let (rows, person_rows) = brute(&b, &q);
         assert!(!rows.is_empty(), "{selectors:?} finds something");
@@ -189,7 +216,12 @@ fn a_tampered_index_is_caught_not_believed() {
     let q = Query { window, selectors: vec![Selector::Agent(AgentId::new(7).unwrap())], persons: HashSet::new() };
     // Swap two index files' headers for each other's content: the claims no longer match.
     let dir = index::index_dir(&b.ledger());
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "vgix")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "vgix"))
+        .collect();
     files.sort();
     let a = std::fs::read(&files[1]).unwrap();
     std::fs::write(&files[2], &a).unwrap();

@@ -22,7 +22,8 @@ const INCIDENT_COLUMNS: &str =
 fn incident_row(row: &Row<'_>) -> Result<Incident, DbError> {
     let id: i64 = row.get(0)?;
     let state: String = row.get(8)?;
-    let window = Window::new(Timestamp(row.get(5)?), Timestamp(row.get(6)?)).map_err(|e| corrupt(format!("incidents.window: {e}")))?;
+    let window = Window::new(Timestamp(row.get(5)?), Timestamp(row.get(6)?))
+        .map_err(|e| corrupt(format!("incidents.window: {e}")))?;
     Ok(Incident {
         id: IncidentId::from_i64(id).ok_or_else(|| corrupt("incidents.id"))?,
         title: row.get(1)?,
@@ -41,7 +42,8 @@ fn incident_row(row: &Row<'_>) -> Result<Incident, DbError> {
 }
 
 fn selectors(conn: &rusqlite::Connection, id: IncidentId) -> Result<Vec<Selector>, DbError> {
-    let mut stmt = conn.prepare_cached("SELECT selector FROM incident_selectors WHERE incident = ?1 ORDER BY position")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT selector FROM incident_selectors WHERE incident = ?1 ORDER BY position")?;
     let mut rows = stmt.query([id.as_i64()])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -62,7 +64,10 @@ fn notice_row(row: &Row<'_>) -> Result<Notice, DbError> {
         incident: IncidentId::from_i64(row.get(0)?).ok_or_else(|| corrupt("notices.incident"))?,
         person: PersonId::from_i64(row.get(1)?).ok_or_else(|| corrupt("notices.person"))?,
         kind: LetterKind::parse(&kind).ok_or_else(|| corrupt(format!("notices.kind {kind:?}")))?,
-        categories: u8::try_from(cats).ok().and_then(CategorySet::from_bits).ok_or_else(|| corrupt("notices.categories"))?,
+        categories: u8::try_from(cats)
+            .ok()
+            .and_then(CategorySet::from_bits)
+            .ok_or_else(|| corrupt("notices.categories"))?,
         first: Timestamp(row.get(4)?),
         last: Timestamp(row.get(5)?),
         email: row.get(6)?,
@@ -120,7 +125,8 @@ impl IncidentStore for Store {
 
     fn incidents(&self, limit: usize) -> Result<Vec<Incident>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY id DESC LIMIT ?1"))?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY id DESC LIMIT ?1"))?;
             let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
@@ -174,7 +180,13 @@ impl IncidentStore for Store {
         })
     }
 
-    fn set_state(&self, id: IncidentId, from: IncidentState, to: IncidentState, at: Timestamp) -> Result<bool, StoreError> {
+    fn set_state(
+        &self,
+        id: IncidentId,
+        from: IncidentState,
+        to: IncidentState,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
         self.with_conn(|conn| {
             let closed = (to == IncidentState::Closed).then_some(at.millis());
             let n = conn
@@ -206,7 +218,11 @@ impl IncidentStore for Store {
                         if direct.contains_key(&p) {
                             continue;
                         }
-                        if let Some(o) = stmt.query_row([p.as_i64()], |r| r.get::<_, i64>(0)).optional()?.and_then(PersonId::from_i64) {
+                        if let Some(o) = stmt
+                            .query_row([p.as_i64()], |r| r.get::<_, i64>(0))
+                            .optional()?
+                            .and_then(PersonId::from_i64)
+                        {
                             direct.insert(p, o);
                             next.push(o);
                         }
@@ -321,7 +337,13 @@ impl IncidentStore for Store {
         })
     }
 
-    fn notices(&self, incident: IncidentId, state: NoticeState, after: Option<PersonId>, limit: usize) -> Result<Vec<Notice>, StoreError> {
+    fn notices(
+        &self,
+        incident: IncidentId,
+        state: NoticeState,
+        after: Option<PersonId>,
+        limit: usize,
+    ) -> Result<Vec<Notice>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {NOTICE_COLUMNS} FROM notices WHERE incident = ?1 AND state = ?2 AND person > ?3 ORDER BY person LIMIT ?4"
@@ -342,7 +364,8 @@ impl IncidentStore for Store {
 
     fn notice(&self, incident: IncidentId, person: PersonId) -> Result<Option<Notice>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("SELECT {NOTICE_COLUMNS} FROM notices WHERE incident = ?1 AND person = ?2"))?;
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {NOTICE_COLUMNS} FROM notices WHERE incident = ?1 AND person = ?2"))?;
             stmt.query(params![incident.as_i64(), person.as_i64()])?.next()?.map(notice_row).transpose()
         })
     }
@@ -363,7 +386,15 @@ impl IncidentStore for Store {
                     "UPDATE notices SET state = ?4, attempts = attempts + ?5, updated_ms = ?6, error = ?7 \
                      WHERE incident = ?1 AND person = ?2 AND state = ?3",
                 )?
-                .execute(params![incident.as_i64(), person.as_i64(), from.as_str(), to.as_str(), attempt, at.millis(), error])?;
+                .execute(params![
+                    incident.as_i64(),
+                    person.as_i64(),
+                    from.as_str(),
+                    to.as_str(),
+                    attempt,
+                    at.millis(),
+                    error
+                ])?;
             Ok(n == 1)
         })
     }
@@ -382,7 +413,8 @@ impl IncidentStore for Store {
 
     fn notice_counts(&self, incident: IncidentId) -> Result<NoticeCounts, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM notices WHERE incident = ?1 GROUP BY state")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT state, COUNT(*) FROM notices WHERE incident = ?1 GROUP BY state")?;
             let mut rows = stmt.query([incident.as_i64()])?;
             let mut c = NoticeCounts::default();
             while let Some(r) = rows.next()? {

@@ -49,7 +49,14 @@ fn incidents_keep_their_selectors_decisions_and_state() {
     let i = store.incident(id).unwrap().unwrap();
     assert_eq!(i.selectors, new_incident().selectors);
     assert_eq!((i.state, i.alert, i.awareness_at), (IncidentState::Open, Some(3), Timestamp(900)));
-    let d = |target: Selector, accepted| Decision { incident: id, target, accepted, by: Author::Officer(a(2)), at: Timestamp(5), why: "w".into() };
+    let d = |target: Selector, accepted| Decision {
+        incident: id,
+        target,
+        accepted,
+        by: Author::Officer(a(2)),
+        at: Timestamp(5),
+        why: "w".into(),
+    };
     store.decide(&d(Selector::Agent(a(8)), true)).unwrap();
     store.decide(&d(Selector::Agent(a(9)), false)).unwrap();
     let i = store.incident(id).unwrap().unwrap();
@@ -95,5 +102,9 @@ fn duplicates_lead_to_their_original_and_canaries_are_listed() {
     let originals = store.originals(&persons).unwrap();
     assert_eq!(originals.into_iter().collect::<Vec<_>>(), vec![(p(21), p(1))]);
     let recipients = store.recipients(&[p(1), p(2), p(12_345)]).unwrap();
-    assert_eq!(recipients.iter().map(|r| r.person).collect::<Vec<_>>(), vec![p(1), p(2)], "an unknown person is left out");
+    assert_eq!(
+        recipients.iter().map(|r| r.person).collect::<Vec<_>>(),
+        vec![p(1), p(2)],
+        "an unknown person is left out"
+    );
 }

@@ -43,6 +43,20 @@ pub enum BenchScope {
         #[arg(value_enum)]
         question: Question,
     },
+    /// Write N personalised letters (PDF, and the mail-merge CSV) as a campaign would, and time
+    /// them; the persons are synthetic, drawn like the registry's.
+    Letters {
+        #[arg(long, default_value_t = 100_000)]
+        persons: u64,
+        /// The directory to write into (must not exist); removed afterwards unless --keep.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        keep: bool,
+        /// Threads (default: the cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Every question in a fresh process, and the network question in DuckDB too.
     Compare {
         #[arg(long)]
@@ -111,11 +125,19 @@ fn asked(kind: OrgKind) -> (CategorySet, &'static [(DataCategory, &'static str)]
         ),
         OrgKind::MissionLocale => (
             [Identity, Contact, Status].into_iter().collect(),
-            &[(Identity, "mission-locale-reads-followed"), (Contact, "mission-locale-reads-followed"), (Status, "mission-locale-reads-followed")],
+            &[
+                (Identity, "mission-locale-reads-followed"),
+                (Contact, "mission-locale-reads-followed"),
+                (Status, "mission-locale-reads-followed"),
+            ],
         ),
         OrgKind::TrainingOrg => (
             [Identity, Contact, Status].into_iter().collect(),
-            &[(Identity, "training-org-reads-enrolled"), (Contact, "training-org-reads-enrolled"), (Status, "training-org-reads-enrolled")],
+            &[
+                (Identity, "training-org-reads-enrolled"),
+                (Contact, "training-org-reads-enrolled"),
+                (Status, "training-org-reads-enrolled"),
+            ],
         ),
         OrgKind::Subcontractor => (
             [Identity, Contact].into_iter().collect(),
@@ -142,13 +164,7 @@ fn event(
     AccessEvent {
         at: Timestamp(at),
         request: RequestId(u128::from(rng.r#gen::<u64>())),
-        actor: Actor {
-            agent,
-            org,
-            org_kind: kind,
-            role: Role::Advisor,
-            session: SessionId(session),
-        },
+        actor: Actor { agent, org, org_kind: kind, role: Role::Advisor, session: SessionId(session) },
         action,
         person: person.and_then(PersonId::new),
         requested,
@@ -169,6 +185,7 @@ pub fn run(cmd: BenchScope) -> anyhow::Result<()> {
             Ok(())
         }
         BenchScope::Compare { dir, rounds } => compare(&dir, rounds),
+        BenchScope::Letters { persons, out, keep, threads } => letters(persons, &out, keep, threads),
     }
 }
 
@@ -289,9 +306,14 @@ fn generate(a: &GenArgs) -> anyhow::Result<()> {
     drop(ledger);
     let ledger_dir = a.dir.join("ledger");
     let bytes: u64 = vigie_ledger::list_segments(&ledger_dir)?.iter().map(|s| s.len).sum();
-    println!("generated {written} access entries in {gen_secs:.0} s ({:.0}/s), {:.1} GB", written as f64 / gen_secs, bytes as f64 / 1e9);
+    println!(
+        "generated {written} access entries in {gen_secs:.0} s ({:.0}/s), {:.1} GB",
+        written as f64 / gen_secs,
+        bytes as f64 / 1e9
+    );
     let t = Instant::now();
-    let verifier = vigie_ledger::verifier_from_key_file(&a.dir.join("ledger.key")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let verifier =
+        vigie_ledger::verifier_from_key_file(&a.dir.join("ledger.key")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let report = vigie_ledger::verify_with(
         &ledger_dir,
         &vigie_ledger::VerifyOptions { verifier: Some(verifier), witness_dirs: vec![] },
@@ -385,7 +407,12 @@ fn compare(dir: &Path, rounds: usize) -> anyhow::Result<()> {
                 bail!("query {q}: {}", String::from_utf8_lossy(&out.stderr));
             }
             let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            let secs: f64 = line.split(": ").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+            let secs: f64 = line
+                .split(": ")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN);
             ours.entry(q.to_owned()).or_default().push(secs);
             answers.insert(q.to_owned(), line);
         }
@@ -424,5 +451,97 @@ fn compare(dir: &Path, rounds: usize) -> anyhow::Result<()> {
     let n = median(ours["network"].clone());
     let d = median(duck);
     println!("network scan: Vigie {n:.3} s, DuckDB {d:.3} s ({duck_answer}); ratio Vigie/DuckDB {:.2}", n / d);
+    Ok(())
+}
+
+/// Peak resident memory of this process, from /proc (kB).
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").parse().unwrap_or(0)))
+        })
+        .unwrap_or(0)
+}
+
+fn letters(n: u64, out: &Path, keep: bool, threads: Option<usize>) -> anyhow::Result<()> {
+    use vigie_core::incident::notice::Recipient;
+    use vigie_core::incident::scope::Exposed;
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let now = crate::app::WallClock.now();
+    let incident = vigie_core::incident::Incident {
+        id: vigie_core::ids::IncidentId::new(1).context("id")?,
+        title: "bench".into(),
+        opened_at: now,
+        opened_by: vigie_core::incident::Author::Operator,
+        awareness_at: now,
+        window: Window::new(Timestamp(now.0 - 30 * DAY), now).map_err(|e| anyhow::anyhow!("{e}"))?,
+        selectors: vec![],
+        alert: None,
+        state: vigie_core::incident::IncidentState::Notifying,
+        closed_at: None,
+    };
+    let controller = crate::config_notify::NotifyConfig::default().controller();
+    let engine = vigie_notify::PdfEngine::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Persons drawn by the registry generator: real French names and communes.
+    let params = vigie_gen::GenParams { seed: 9, persons: n, as_of: now.date() };
+    let world = vigie_gen::world(&params);
+    let gen_started = Instant::now();
+    let people: Vec<(Exposed, Recipient)> = (1..=n)
+        .filter_map(PersonId::new)
+        .map(|id| {
+            let p = vigie_gen::person_at(&params, &world, id.get()).person;
+            let mut c = CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact);
+            if id.get() % 7 == 0 {
+                c.insert(DataCategory::Nir);
+            }
+            let e = Exposed {
+                person: id,
+                records: vec![(id, c)],
+                categories: c,
+                first: Timestamp(now.0 - 3 * DAY),
+                last: Timestamp(now.0 - DAY),
+                entries: 1,
+                agents: vec![],
+                sessions: vec![],
+            };
+            let r = Recipient {
+                person: id,
+                sex: p.sex,
+                first_name: p.first_name,
+                last_name: p.last_name,
+                street: p.address.street,
+                postcode: p.address.postcode,
+                commune: p.address.commune,
+                email: p.email,
+            };
+            (e, r)
+        })
+        .collect();
+    eprintln!("{} persons drawn in {:.1} s", people.len(), gen_started.elapsed().as_secs_f64());
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("letters [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let t = Instant::now();
+    let report = vigie_notify::write_letters(&engine, &incident, &controller, now, &people, out, threads, &|d, _| {
+        bar.set_position(d)
+    })?;
+    bar.finish_and_clear();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{} letters (PDF, one font subset embedded each) + mail-merge CSV in {secs:.1} s: {:.0} letters/s on {threads} threads; {:.1} GB, {:.1} KB a letter; peak RSS {} MB (the {} persons' records held in memory included)",
+        report.letters,
+        report.letters as f64 / secs,
+        report.bytes as f64 / 1e9,
+        report.bytes as f64 / report.letters.max(1) as f64 / 1e3,
+        peak_rss_kb() / 1024,
+        n
+    );
+    if !keep {
+        std::fs::remove_dir_all(out)?;
+    }
     Ok(())
 }

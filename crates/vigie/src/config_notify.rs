@@ -115,10 +115,9 @@ impl NotifyConfig {
         if !(1..=600).contains(&s.timeout_seconds) {
             bail!("notify.smtp.timeout_seconds: must be between 1 and 600, got {}", s.timeout_seconds);
         }
-        let from: lettre::message::Mailbox = s
-            .from
-            .parse()
-            .map_err(|_| anyhow::anyhow!("notify.smtp.from: {:?} is not an address like Agence <dpo@agence.example>", s.from))?;
+        let from: lettre::message::Mailbox = s.from.parse().map_err(|_| {
+            anyhow::anyhow!("notify.smtp.from: {:?} is not an address like Agence <dpo@agence.example>", s.from)
+        })?;
         let domain = s.message_id_domain.clone().unwrap_or_else(|| from.email.domain().to_owned());
         if s.username.is_some() && password.is_none() {
             bail!("notify.smtp.username is set: give the password in VIGIE_SMTP_PASSWORD");
@@ -149,7 +148,11 @@ mod tests {
         assert!(n.smtp(None).unwrap_err().to_string().contains("notify.smtp.tls"));
         n.smtp = Some(SmtpConfig { from: "not an address".into(), ..SmtpConfig::default() });
         assert!(n.smtp(None).unwrap_err().to_string().contains("notify.smtp.from"));
-        n.smtp = Some(SmtpConfig { from: "Agence <dpo@agence.example>".into(), username: Some("u".into()), ..SmtpConfig::default() });
+        n.smtp = Some(SmtpConfig {
+            from: "Agence <dpo@agence.example>".into(),
+            username: Some("u".into()),
+            ..SmtpConfig::default()
+        });
         assert!(n.smtp(None).unwrap_err().to_string().contains("VIGIE_SMTP_PASSWORD"));
         let ok = n.smtp(Some("secret".into())).unwrap().unwrap();
         assert_eq!(ok.message_id_domain, "agence.example");

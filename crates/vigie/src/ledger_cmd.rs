@@ -347,6 +347,9 @@ fn export(at: &LedgerAt, out: &std::path::Path, from: Option<&str>, to: Option<&
     if report.shredded > 0 {
         println!("{} entries of shredded months left out (their keys are gone)", report.shredded);
     }
-    println!("try: duckdb -c \"SELECT network, count(DISTINCT person) FROM '{}/*.parquet' WHERE decision = 'allow' GROUP BY 1\"", out.display());
+    println!(
+        "try: duckdb -c \"SELECT network, count(DISTINCT person) FROM '{}/*.parquet' WHERE decision = 'allow' GROUP BY 1\"",
+        out.display()
+    );
     Ok(())
 }

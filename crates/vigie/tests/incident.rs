@@ -40,7 +40,13 @@ fn service(app: &app::App, data: &Path) -> Incidents {
         background: false,
         threads: 2,
     };
-    Incidents::new(app.store.clone(), app.ledger.clone(), Some(app.ledger.verifier().clone()), Arc::new(app::WallClock), settings)
+    Incidents::new(
+        app.store.clone(),
+        app.ledger.clone(),
+        Some(app.ledger.verifier().clone()),
+        Arc::new(app::WallClock),
+        settings,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +84,8 @@ async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
         alert: None,
     };
     let incident = tokio::task::block_in_place(|| incidents.open(request, Author::Operator)).unwrap();
-    let summary = tokio::task::block_in_place(|| incidents.scope_with(incident.id, false, true, Author::Operator)).unwrap();
+    let summary =
+        tokio::task::block_in_place(|| incidents.scope_with(incident.id, false, true, Author::Operator)).unwrap();
     assert!(summary.unverified.is_empty(), "{:?}", summary.unverified);
     assert_eq!(summary.after_checkpoint, 0, "everything relied on is under the cited checkpoint");
 
@@ -101,7 +108,14 @@ async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
     let humans: std::collections::HashSet<PersonId> =
         out.received.keys().map(|p| originals.get(p).copied().unwrap_or(*p)).collect();
     assert_eq!(summary.counts.persons as usize, humans.len());
-    let nir = humans.iter().filter(|h| out.received.iter().any(|(p, c)| originals.get(p).copied().unwrap_or(*p) == **h && c.contains(vigie_core::DataCategory::Nir))).count();
+    let nir = humans
+        .iter()
+        .filter(|h| {
+            out.received.iter().any(|(p, c)| {
+                originals.get(p).copied().unwrap_or(*p) == **h && c.contains(vigie_core::DataCategory::Nir)
+            })
+        })
+        .count();
     assert_eq!(summary.counts.nir as usize, nir);
     // Every entry relied on has an inclusion proof that verifies.
     let proofs = std::fs::read_to_string(incidents.dir(incident.id).join("proofs.jsonl")).unwrap();
@@ -113,7 +127,13 @@ async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
     let cnil = std::fs::read_to_string(incidents.dir(incident.id).join("cnil.md")).unwrap();
     let expected = if humans.len() == 1 { "1 personne".to_owned() } else { format!("{} personnes", fr(humans.len())) };
     assert!(cnil.contains(&expected), "{expected} not in\n{cnil}");
-    assert!(cnil.contains(&format!("| NIR (numéro de sécurité sociale) | {} |", if nir == 1 { "1 personne".into() } else { format!("{} personnes", fr(nir)) })), "{cnil}");
+    assert!(
+        cnil.contains(&format!(
+            "| NIR (numéro de sécurité sociale) | {} |",
+            if nir == 1 { "1 personne".into() } else { format!("{} personnes", fr(nir)) }
+        )),
+        "{cnil}"
+    );
     // One letter per person, and the mail-merge file.
     let letters = incidents.dir(incident.id).join("letters");
     let pdfs = walk(&letters).into_iter().filter(|p| p.extension().is_some_and(|x| x == "pdf")).count();
@@ -203,7 +223,9 @@ impl Sink {
         // Debian's python3-aiosmtpd, or a python3 that has aiosmtpd.
         let python = ["/usr/bin/python3", "python3"]
             .into_iter()
-            .find(|p| std::process::Command::new(p).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success()))
+            .find(|p| {
+                std::process::Command::new(p).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success())
+            })
             .expect("a python3 with aiosmtpd (.ci/run installs python3-aiosmtpd)");
         let mut child = std::process::Command::new(python)
             .arg(&script)
@@ -267,9 +289,25 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
     .unwrap();
     let c = config.to_str().unwrap();
     let iso = |t: Timestamp| {
-        time::OffsetDateTime::from_unix_timestamp(t.0 / 1000).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
+        time::OffsetDateTime::from_unix_timestamp(t.0 / 1000)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
     };
-    ok(vigie(&["incident", "open", "-c", c, "--title", "Compte A5", "--from", &iso(from), "--to", &iso(to), "--agent", "A5"]));
+    ok(vigie(&[
+        "incident",
+        "open",
+        "-c",
+        c,
+        "--title",
+        "Compte A5",
+        "--from",
+        &iso(from),
+        "--to",
+        &iso(to),
+        "--agent",
+        "A5",
+    ]));
     let scoped = ok(vigie(&["incident", "scope", "-c", c, "I1"]));
     assert!(scoped.contains("(600 registry records)"), "{scoped}");
 
@@ -299,7 +337,8 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
     // In-doubt messages (the kill, the faults after acceptance) are settled from the relay's log.
     let ids = dir.path().join("delivered.txt");
     std::fs::write(&ids, sink.delivered().join("\n")).unwrap();
-    let settled = ok(vigie(&["incident", "notices", "-c", c, "I1", "--delivered", ids.to_str().unwrap(), "--resend-in-doubt"]));
+    let settled =
+        ok(vigie(&["incident", "notices", "-c", c, "I1", "--delivered", ids.to_str().unwrap(), "--resend-in-doubt"]));
     ok(vigie(&["incident", "notify", "-c", c, "I1", "--resume"]));
     std::fs::write(&ids, sink.delivered().join("\n")).unwrap();
     let last = ok(vigie(&["incident", "notices", "-c", c, "I1", "--delivered", ids.to_str().unwrap()]));
@@ -311,7 +350,8 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
     let store = vigie_store::Store::open(&data).unwrap();
     let read: Vec<PersonId> = (1..=600).filter_map(PersonId::new).collect();
     let originals = store.originals(&read).unwrap();
-    let humans: std::collections::BTreeSet<PersonId> = read.iter().map(|p| originals.get(p).copied().unwrap_or(*p)).collect();
+    let humans: std::collections::BTreeSet<PersonId> =
+        read.iter().map(|p| originals.get(p).copied().unwrap_or(*p)).collect();
     let with_email = store
         .recipients(&humans.into_iter().collect::<Vec<_>>())
         .unwrap()

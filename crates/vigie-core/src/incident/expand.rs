@@ -136,7 +136,9 @@ impl fmt::Display for Why {
                 f,
                 "signed in with {browser} from {provider}, like compromised session {like} (weak: many agents share both)"
             ),
-            Why::SameCanary { canary } => write!(f, "touched decoy person {canary}, also touched by a compromised account"),
+            Why::SameCanary { canary } => {
+                write!(f, "touched decoy person {canary}, also touched by a compromised account")
+            }
         }
     }
 }
@@ -224,7 +226,8 @@ pub fn propose(
         {
             return;
         }
-        let p = out.entry(target.to_string()).or_insert_with(|| Proposal { target, why: Vec::new(), evidence: Vec::new() });
+        let p =
+            out.entry(target.to_string()).or_insert_with(|| Proposal { target, why: Vec::new(), evidence: Vec::new() });
         if !p.why.contains(&why) {
             p.why.push(why);
         }
@@ -253,12 +256,7 @@ fn detail<'a>(e: &'a SecurityEvent, key: &str) -> Option<&'a str> {
 }
 
 /// Requests, approvals and the enrolments that name the accounts they created.
-fn four_eyes(
-    security: &[SecurityRow],
-    c: &Compromised,
-    window: Window,
-    add: &mut impl FnMut(Selector, Why, &[u64]),
-) {
+fn four_eyes(security: &[SecurityRow], c: &Compromised, window: Window, add: &mut impl FnMut(Selector, Why, &[u64])) {
     // request id → (requester, its entry); request id → (approver, its entry); approval → agent.
     let mut requested: HashMap<String, (AgentId, u64)> = HashMap::new();
     let mut approved: HashMap<String, (AgentId, u64, Timestamp)> = HashMap::new();
@@ -324,27 +322,26 @@ fn shared_infrastructure(
     window: Window,
     add: &mut impl FnMut(Selector, Why, &[u64]),
 ) {
-    let bad: Vec<&SessionInfo> = sessions
-        .iter()
-        .filter(|s| c.holds(s.agent, s.id) && window.contains(s.signed_in))
-        .collect();
+    let bad: Vec<&SessionInfo> =
+        sessions.iter().filter(|s| c.holds(s.agent, s.id) && window.contains(s.signed_in)).collect();
     let mut bad_sorted = bad.clone();
     bad_sorted.sort_by_key(|s| s.id.0);
-    let mut others: Vec<&SessionInfo> = sessions
-        .iter()
-        .filter(|s| !c.holds(s.agent, s.id) && window.contains(s.signed_in))
-        .collect();
+    let mut others: Vec<&SessionInfo> =
+        sessions.iter().filter(|s| !c.holds(s.agent, s.id) && window.contains(s.signed_in)).collect();
     others.sort_by_key(|s| s.id.0);
     for o in others {
         if let Some(b) = bad_sorted.iter().find(|b| b.network == o.network && !o.network.is_empty()) {
-            add(Selector::Session(o.id), Why::SameNetwork { network: o.network.clone(), like: b.id }, &[o.index, b.index]);
+            add(
+                Selector::Session(o.id),
+                Why::SameNetwork { network: o.network.clone(), like: b.id },
+                &[o.index, b.index],
+            );
             continue;
         }
         let provider = provider_of(&o.network);
-        if let Some(b) = bad_sorted
-            .iter()
-            .find(|b| !b.browser.is_empty() && b.browser == o.browser && provider.is_some() && provider_of(&b.network) == provider)
-        {
+        if let Some(b) = bad_sorted.iter().find(|b| {
+            !b.browser.is_empty() && b.browser == o.browser && provider.is_some() && provider_of(&b.network) == provider
+        }) {
             add(
                 Selector::Session(o.id),
                 Why::SameBrowserAndProvider {

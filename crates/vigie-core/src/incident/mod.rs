@@ -8,9 +8,9 @@
 //! arguments. The state an incident goes through is decided here too ([`Incident::transition`]),
 //! so the API and the command line refuse the same things for the same reasons.
 
-mod network;
 pub mod expand;
 pub mod frtime;
+mod network;
 pub mod notice;
 pub mod scope;
 pub mod service;
@@ -257,7 +257,9 @@ mod tests {
             assert_eq!(s.parse::<Selector>().unwrap().to_string(), s);
         }
         assert_eq!("session:255".parse::<Selector>().unwrap(), Selector::Session(SessionId(255)));
-        for bad in ["A12", "agent:12", "session:xyz", "session:0", "network:1.2.3.4", "user:A1", "session:0000000000000000"] {
+        for bad in
+            ["A12", "agent:12", "session:xyz", "session:0", "network:1.2.3.4", "user:A1", "session:0000000000000000"]
+        {
             assert!(bad.parse::<Selector>().is_err(), "{bad}");
         }
     }

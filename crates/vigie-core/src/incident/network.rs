@@ -49,7 +49,9 @@ impl NetPrefix {
 
 fn same_prefix(a: IpAddr, b: IpAddr, len: u8) -> bool {
     match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => mask(u128::from(u32::from(a)), 32, len) == mask(u128::from(u32::from(b)), 32, len),
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            mask(u128::from(u32::from(a)), 32, len) == mask(u128::from(u32::from(b)), 32, len)
+        }
         (IpAddr::V6(a), IpAddr::V6(b)) => mask(u128::from(a), 128, len) == mask(u128::from(b), 128, len),
         _ => false,
     }

@@ -203,7 +203,10 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
 
     blocks.push(Block::Heading("1. Type de notification et délai".into()));
     let mut rows = vec![
-        ("Type de notification".into(), "Initiale (une notification complémentaire suivra si nécessaire, art. 33(4) RGPD)".into()),
+        (
+            "Type de notification".into(),
+            "Initiale (une notification complémentaire suivra si nécessaire, art. 33(4) RGPD)".into(),
+        ),
         ("Référence interne".into(), format!("{} — {}", i.id, i.title)),
         ("Prise de connaissance".into(), frtime::date_time(i.awareness_at)),
         ("Échéance des 72 heures (art. 33(1))".into(), frtime::date_time(deadline)),
@@ -227,7 +230,8 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
     blocks.push(Block::Table(rows));
 
     blocks.push(Block::Heading("3. Chronologie".into()));
-    let ongoing = i.state != super::IncidentState::Closed && f.last.is_some_and(|l| i.window.to().0 > f.now.0 && l.0 > 0);
+    let ongoing =
+        i.state != super::IncidentState::Closed && f.last.is_some_and(|l| i.window.to().0 > f.now.0 && l.0 > 0);
     blocks.push(Block::Table(vec![
         (
             "Début de la violation (première communication de données)".into(),
@@ -237,8 +241,14 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
             "Fin de la violation (dernière communication de données)".into(),
             f.last.map_or("aucune donnée communiquée".into(), frtime::date_time),
         ),
-        ("Fenêtre examinée".into(), format!("du {} au {}", frtime::date_time(i.window.from()), frtime::date_time(i.window.to()))),
-        ("La violation est-elle en cours ?".into(), if ongoing { "Possiblement : la fenêtre examinée n'est pas close".into() } else { "Non".into() }),
+        (
+            "Fenêtre examinée".into(),
+            format!("du {} au {}", frtime::date_time(i.window.from()), frtime::date_time(i.window.to())),
+        ),
+        (
+            "La violation est-elle en cours ?".into(),
+            if ongoing { "Possiblement : la fenêtre examinée n'est pas close".into() } else { "Non".into() },
+        ),
         (
             "Mode de découverte".into(),
             match i.alert {
@@ -255,7 +265,15 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
     blocks.push(Block::Table(vec![
         ("Type".into(), "Violation de la confidentialité".into()),
         ("Origine".into(), "Externe, malveillante (présumée), au moyen d'accès légitimes compromis".into()),
-        ("Circonstances".into(), format!("Consultation de dossiers par {} ; {} compte(s) et {} session(s) en cause", i.selectors.iter().map(selector_fr).collect::<Vec<_>>().join(", "), f.accounts, f.sessions)),
+        (
+            "Circonstances".into(),
+            format!(
+                "Consultation de dossiers par {} ; {} compte(s) et {} session(s) en cause",
+                i.selectors.iter().map(selector_fr).collect::<Vec<_>>().join(", "),
+                f.accounts,
+                f.sessions
+            ),
+        ),
     ]));
 
     blocks.push(Block::Heading("5. Personnes concernées".into()));
@@ -282,13 +300,18 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
         "Hameçonnage et escroqueries ciblées (courriels, SMS, appels) rendus crédibles par les données connues de l'attaquant.".to_owned(),
     ];
     if k.nir > 0 {
-        consequences.push("Usurpation d'identité et fraude aux prestations au moyen du NIR associé à l'identité.".into());
+        consequences
+            .push("Usurpation d'identité et fraude aux prestations au moyen du NIR associé à l'identité.".into());
     }
     if k.sensitive > 0 {
-        consequences.push("Divulgation d'une donnée de santé (RQTH) : atteinte à la vie privée, risque de discrimination.".into());
+        consequences.push(
+            "Divulgation d'une donnée de santé (RQTH) : atteinte à la vie privée, risque de discrimination.".into(),
+        );
     }
     if k.contact > 0 {
-        consequences.push("Démarchage non sollicité et sollicitations frauduleuses à l'adresse, au courriel ou au téléphone.".into());
+        consequences.push(
+            "Démarchage non sollicité et sollicitations frauduleuses à l'adresse, au courriel ou au téléphone.".into(),
+        );
     }
     consequences.push(format!("Gravité estimée : {TO_COMPLETE}"));
     blocks.push(Block::Bullets(consequences));
@@ -299,7 +322,8 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
     if measures.is_empty() {
         measures.push("Aucune mesure enregistrée au registre dans la fenêtre.".into());
     }
-    measures.push("Réinitialisation des moyens d'authentification des comptes en cause avant toute réactivation.".into());
+    measures
+        .push("Réinitialisation des moyens d'authentification des comptes en cause avant toute réactivation.".into());
     measures.push(format!(
         "Information individuelle des personnes (art. 34) : {} courrier(s) pour les personnes dont le NIR ou une \
          donnée sensible a été vu, {} pour les autres.",
@@ -318,7 +342,10 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
     )];
     match &f.checkpoint {
         Some((origin, size, root)) => {
-            proof.push(("Point de contrôle signé cité".into(), format!("{origin}, taille {}, racine {root}", n_fr(*size))));
+            proof.push((
+                "Point de contrôle signé cité".into(),
+                format!("{origin}, taille {}, racine {root}", n_fr(*size)),
+            ));
         }
         None => proof.push(("Point de contrôle signé cité".into(), "aucun (journal non vérifié)".into())),
     }
@@ -337,7 +364,9 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
         ("Plainte déposée".into(), TO_COMPLETE.into()),
     ]));
 
-    Document { title: format!("Notification de violation de données personnelles (art. 33 RGPD) — {}", c.name), blocks }
+    Document {
+        title: format!("Notification de violation de données personnelles (art. 33 RGPD) — {}", c.name), blocks
+    }
 }
 
 /// Which letter a person gets.
@@ -393,7 +422,11 @@ impl Recipient {
             Sex::Female => "Madame",
             Sex::Male => "Monsieur",
         };
-        vec![format!("{civ} {} {}", self.first_name, self.last_name), self.street.clone(), format!("{} {}", self.postcode, self.commune)]
+        vec![
+            format!("{civ} {} {}", self.first_name, self.last_name),
+            self.street.clone(),
+            format!("{} {}", self.postcode, self.commune),
+        ]
     }
 }
 
@@ -406,9 +439,13 @@ fn categories_seen_fr(c: CategorySet) -> Vec<String> {
     c.iter()
         .map(|k| {
             match k {
-                DataCategory::Identity => "votre identité : nom, prénoms, date et lieu de naissance, identifiant France Travail",
+                DataCategory::Identity => {
+                    "votre identité : nom, prénoms, date et lieu de naissance, identifiant France Travail"
+                }
                 DataCategory::Nir => "votre numéro de sécurité sociale (NIR)",
-                DataCategory::Contact => "vos coordonnées : adresse postale, adresse électronique et numéro de téléphone",
+                DataCategory::Contact => {
+                    "vos coordonnées : adresse postale, adresse électronique et numéro de téléphone"
+                }
                 DataCategory::Status => "votre situation d'inscription (statut et dates)",
                 DataCategory::Sensitive => "la reconnaissance de votre qualité de travailleur handicapé (RQTH)",
             }
@@ -442,7 +479,8 @@ pub fn letter(incident: &Incident, exposed: &Exposed, r: &Recipient, c: &Control
     blocks.push(Block::Paragraph(format!("Les informations suivantes ont été consultées {period} :")));
     blocks.push(Block::Bullets(categories_seen_fr(exposed.categories)));
     blocks.push(Block::Paragraph(
-        "Aucun mot de passe et aucune coordonnée bancaire ne figurent dans ce fichier : ils n'ont pas pu être vus.".into(),
+        "Aucun mot de passe et aucune coordonnée bancaire ne figurent dans ce fichier : ils n'ont pas pu être vus."
+            .into(),
     ));
     blocks.push(Block::Heading("Les risques pour vous".into()));
     let mut risks = vec![
@@ -491,10 +529,8 @@ pub fn letter(incident: &Incident, exposed: &Exposed, r: &Recipient, c: &Control
     }
     blocks.push(Block::Bullets(advice));
     blocks.push(Block::Heading("Pour nous contacter".into()));
-    let mut contact = format!(
-        "Notre délégué à la protection des données répond à vos questions : {} ({})",
-        c.dpo_name, c.dpo_email
-    );
+    let mut contact =
+        format!("Notre délégué à la protection des données répond à vos questions : {} ({})", c.dpo_name, c.dpo_email);
     if let Some(p) = &c.dpo_phone {
         let _ = write!(contact, ", téléphone {p}");
     }
@@ -577,7 +613,17 @@ mod tests {
 
     #[test]
     fn the_cnil_draft_carries_the_exact_counts_the_deadline_and_what_is_left_to_complete() {
-        let counts = Counts { persons: 1_234, records: 1_240, nir: 17, sensitive: 2, contact: 900, identity_only: 300, released_entries: 5_000, pairs: 2_400, ..Counts::default() };
+        let counts = Counts {
+            persons: 1_234,
+            records: 1_240,
+            nir: 17,
+            sensitive: 2,
+            contact: 900,
+            identity_only: 300,
+            released_entries: 5_000,
+            pairs: 2_400,
+            ..Counts::default()
+        };
         let i = incident();
         let facts = CnilFacts {
             incident: &i,
@@ -617,8 +663,20 @@ mod tests {
     fn letters_differ_by_what_was_seen_and_never_carry_the_data_itself() {
         use DataCategory::*;
         let i = incident();
-        let serious = letter(&i, &exposed([Identity, Nir].into_iter().collect()), &recipient(), &controller(), Timestamp(1_767_000_000_000));
-        let standard = letter(&i, &exposed([Identity, Contact].into_iter().collect()), &recipient(), &controller(), Timestamp(1_767_000_000_000));
+        let serious = letter(
+            &i,
+            &exposed([Identity, Nir].into_iter().collect()),
+            &recipient(),
+            &controller(),
+            Timestamp(1_767_000_000_000),
+        );
+        let standard = letter(
+            &i,
+            &exposed([Identity, Contact].into_iter().collect()),
+            &recipient(),
+            &controller(),
+            Timestamp(1_767_000_000_000),
+        );
         let (s, t) = (serious.to_text(), standard.to_text());
         assert!(s.contains("numéro de sécurité sociale (NIR)") && s.contains("usurpation"), "{s}");
         assert!(!t.contains("NIR") && t.contains("vos coordonnées"), "{t}");
@@ -631,7 +689,10 @@ mod tests {
 
     #[test]
     fn markdown_escapes_an_officers_free_text() {
-        let d = Document { title: "a *b* [c](d) | e".into(), blocks: vec![Block::Table(vec![("k|".into(), "<v>".into())])] };
+        let d = Document {
+            title: "a *b* [c](d) | e".into(),
+            blocks: vec![Block::Table(vec![("k|".into(), "<v>".into())])],
+        };
         let md = d.to_markdown();
         assert!(md.starts_with("# a \\*b\\* \\[c\\](d) \\| e\n"), "{md}");
         assert!(md.contains("| k\\| | \\<v\\> |"), "{md}");

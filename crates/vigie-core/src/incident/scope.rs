@@ -240,7 +240,8 @@ impl ScopeBuilder {
             let fresh = acc.entries == 0;
             widen(&mut acc.first, &mut acc.last, fresh, at);
             acc.entries += 1;
-            acc.categories = CategorySet::from_bits(acc.categories.bits() | row.returned.bits()).unwrap_or(acc.categories);
+            acc.categories =
+                CategorySet::from_bits(acc.categories.bits() | row.returned.bits()).unwrap_or(acc.categories);
             push_unique(&mut acc.agents, row.agent);
             push_unique(&mut acc.sessions, row.session);
         } else {
@@ -255,7 +256,8 @@ impl ScopeBuilder {
             let acc = self.refused.entry(person).or_default();
             let fresh = acc.denied + acc.withheld == 0;
             widen(&mut acc.first, &mut acc.last, fresh, at);
-            acc.requested = CategorySet::from_bits(acc.requested.bits() | row.requested.bits()).unwrap_or(acc.requested);
+            acc.requested =
+                CategorySet::from_bits(acc.requested.bits() | row.requested.bits()).unwrap_or(acc.requested);
             if withheld {
                 acc.withheld += 1;
             } else {

@@ -110,7 +110,13 @@ pub trait IncidentStore: Send + Sync {
     fn decide(&self, decision: &Decision) -> Result<(), StoreError>;
     fn decisions(&self, incident: IncidentId) -> Result<Vec<Decision>, StoreError>;
     /// Moves the incident to `to` if it is in `from` (compare and set); `false` if it was not.
-    fn set_state(&self, id: IncidentId, from: IncidentState, to: IncidentState, at: Timestamp) -> Result<bool, StoreError>;
+    fn set_state(
+        &self,
+        id: IncidentId,
+        from: IncidentState,
+        to: IncidentState,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// The original record of each of `persons` that is a registry duplicate.
     fn originals(&self, persons: &[PersonId]) -> Result<HashMap<PersonId, PersonId>, StoreError>;
@@ -122,7 +128,13 @@ pub trait IncidentStore: Send + Sync {
     /// notices (a second campaign is refused, so nobody is written to twice).
     fn create_notices(&self, notices: &[Notice]) -> Result<bool, StoreError>;
     /// Up to `limit` notices in `state`, by person id, after `after`.
-    fn notices(&self, incident: IncidentId, state: NoticeState, after: Option<PersonId>, limit: usize) -> Result<Vec<Notice>, StoreError>;
+    fn notices(
+        &self,
+        incident: IncidentId,
+        state: NoticeState,
+        after: Option<PersonId>,
+        limit: usize,
+    ) -> Result<Vec<Notice>, StoreError>;
     fn notice(&self, incident: IncidentId, person: PersonId) -> Result<Option<Notice>, StoreError>;
     /// Moves a notice from `from` to `to`, counting an attempt when it goes to `Sending`;
     /// `false` if it was not in `from`.

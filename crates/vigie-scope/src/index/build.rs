@@ -88,7 +88,8 @@ pub fn build_segment_mapped(
             }
             None => 0,
         };
-        let part = parts.entry(period).or_insert_with(|| PartAcc { min_at: i64::MAX, max_at: i64::MIN, ..PartAcc::default() });
+        let part =
+            parts.entry(period).or_insert_with(|| PartAcc { min_at: i64::MAX, max_at: i64::MIN, ..PartAcc::default() });
         part.entries += 1;
         if e.kind != EntryKind::Opaque {
             part.min_at = part.min_at.min(e.at);
@@ -176,7 +177,8 @@ pub fn build_segment_mapped(
         let meta = &mut header.parts[p];
         if !acc.shredded {
             meta.access_rows = u32::try_from(acc.rows.len()).map_err(|_| IndexError::Io("too many rows".into()))?;
-            meta.security_rows = u32::try_from(acc.security.len()).map_err(|_| IndexError::Io("too many rows".into()))?;
+            meta.security_rows =
+                u32::try_from(acc.security.len()).map_err(|_| IndexError::Io("too many rows".into()))?;
             write_part(&mut body, part_start, body_start, &header_ids(&header), p as u32, acc, key.as_ref())?;
         }
         let meta = &mut header.parts[p];

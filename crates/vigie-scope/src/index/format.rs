@@ -163,7 +163,11 @@ impl Header {
         if Sha256::digest(&b[..end]).as_slice() != digest {
             return Err(IndexError::Format("header checksum mismatch"));
         }
-        if end_offset <= last_offset || last_offset < start_offset || entry_count == 0 || parts.iter().map(|p| p.entries).sum::<u64>() != entry_count {
+        if end_offset <= last_offset
+            || last_offset < start_offset
+            || entry_count == 0
+            || parts.iter().map(|p| p.entries).sum::<u64>() != entry_count
+        {
             return Err(IndexError::Format("inconsistent header counts"));
         }
         Ok((
@@ -242,12 +246,7 @@ pub fn block_aad(segment: u32, first_index: u64, part: u32, offset: u64) -> [u8;
 }
 
 /// Compresses `plain`, seals it if a key is given, and frames it (`len u32 | payload`).
-pub fn write_block(
-    out: &mut Vec<u8>,
-    plain: &[u8],
-    key: Option<&[u8; 32]>,
-    aad: &[u8; 32],
-) -> Result<(), IndexError> {
+pub fn write_block(out: &mut Vec<u8>, plain: &[u8], key: Option<&[u8; 32]>, aad: &[u8; 32]) -> Result<(), IndexError> {
     let compressed = zstd::bulk::compress(plain, 1).map_err(|e| IndexError::Io(format!("compressing: {e}")))?;
     let payload = match key {
         None => compressed,
@@ -273,7 +272,12 @@ pub fn write_block(
 
 /// Opens a framed block's payload (without its length prefix): unseals and decompresses it,
 /// refusing a plain size above `max_plain` (a damaged or hostile file must not make us allocate).
-pub fn read_block(payload: &[u8], key: Option<&[u8; 32]>, aad: &[u8; 32], max_plain: usize) -> Result<Vec<u8>, IndexError> {
+pub fn read_block(
+    payload: &[u8],
+    key: Option<&[u8; 32]>,
+    aad: &[u8; 32],
+    max_plain: usize,
+) -> Result<Vec<u8>, IndexError> {
     let opened;
     let compressed = match key {
         None => payload,
@@ -282,9 +286,9 @@ pub fn read_block(payload: &[u8], key: Option<&[u8; 32]>, aad: &[u8; 32], max_pl
                 return Err(IndexError::Format("sealed block too short"));
             }
             let cipher = XChaCha20Poly1305::new(key.into());
-            opened = cipher
-                .decrypt(XNonce::from_slice(&payload[..24]), Payload { msg: &payload[24..], aad })
-                .map_err(|_| IndexError::Format("an index block does not open with its month's key (damaged, moved or forged)"))?;
+            opened = cipher.decrypt(XNonce::from_slice(&payload[..24]), Payload { msg: &payload[24..], aad }).map_err(
+                |_| IndexError::Format("an index block does not open with its month's key (damaged, moved or forged)"),
+            )?;
             &opened
         }
     };
@@ -295,7 +299,11 @@ pub fn read_block(payload: &[u8], key: Option<&[u8; 32]>, aad: &[u8; 32], max_pl
 
 /// Packs the small fields of a row into 32 bits.
 pub fn pack(action: u8, requested: u8, returned: u8, decision: u8, verdict: u8) -> u32 {
-    u32::from(action) | u32::from(requested) << 8 | u32::from(returned) << 16 | u32::from(decision & 0xF) << 24 | u32::from(verdict & 0xF) << 28
+    u32::from(action)
+        | u32::from(requested) << 8
+        | u32::from(returned) << 16
+        | u32::from(decision & 0xF) << 24
+        | u32::from(verdict & 0xF) << 28
 }
 
 /// The inverse of [`pack`]: (action, requested, returned, decision, verdict).
@@ -319,8 +327,28 @@ mod tests {
             last_leaf: [2; 32],
             sealed: true,
             parts: vec![
-                PartMeta { period: 202611, shredded: false, entries: 20, access_rows: 18, security_rows: 2, min_at: 5, max_at: 9, body_offset: 400, body_len: 77 },
-                PartMeta { period: 202612, shredded: true, entries: 10, access_rows: 0, security_rows: 0, min_at: 10, max_at: 12, body_offset: 477, body_len: 0 },
+                PartMeta {
+                    period: 202611,
+                    shredded: false,
+                    entries: 20,
+                    access_rows: 18,
+                    security_rows: 2,
+                    min_at: 5,
+                    max_at: 9,
+                    body_offset: 400,
+                    body_len: 77,
+                },
+                PartMeta {
+                    period: 202612,
+                    shredded: true,
+                    entries: 10,
+                    access_rows: 0,
+                    security_rows: 0,
+                    min_at: 10,
+                    max_at: 12,
+                    body_offset: 477,
+                    body_len: 0,
+                },
             ],
         }
     }

@@ -51,9 +51,7 @@ impl IndexFile {
 
     fn read(&self, at: u64, len: usize) -> Result<Vec<u8>, IndexError> {
         let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, at)
-            .map_err(|e| IndexError::Io(format!("{}: {e}", self.path.display())))?;
+        self.file.read_exact_at(&mut buf, at).map_err(|e| IndexError::Io(format!("{}: {e}", self.path.display())))?;
         Ok(buf)
     }
 
@@ -65,8 +63,12 @@ impl IndexFile {
             return Ok(None);
         }
         let key = if self.header.sealed && meta.period != 0 {
-            let keys = keys.ok_or_else(|| IndexError::Io("the index is sealed: the ledger's month keys are needed".into()))?;
-            match keys.get(Period(meta.period)).map_err(|e| IndexError::Io(format!("month key {}: {e}", Period(meta.period))))? {
+            let keys =
+                keys.ok_or_else(|| IndexError::Io("the index is sealed: the ledger's month keys are needed".into()))?;
+            match keys
+                .get(Period(meta.period))
+                .map_err(|e| IndexError::Io(format!("month key {}: {e}", Period(meta.period))))?
+            {
                 Some(k) => Some(format::derive_key(&k)?),
                 None => return Ok(None),
             }
@@ -82,7 +84,10 @@ impl IndexFile {
         let payload = self.read(meta.body_offset + 4, dir_len as usize)?;
         let aad = format::block_aad(self.header.segment, self.header.first_index, p as u32, meta.body_offset);
         // A directory holds at most a few entries per row (agents) plus one per group.
-        let max_plain = 16 + (meta.access_rows as usize) * 16 + (meta.access_rows as usize / format::GROUP_ROWS + 1) * (24 + COLUMNS * 12) + 32;
+        let max_plain = 16
+            + (meta.access_rows as usize) * 16
+            + (meta.access_rows as usize / format::GROUP_ROWS + 1) * (24 + COLUMNS * 12)
+            + 32;
         let dir = format::read_block(&payload, key.as_ref(), &aad, max_plain)?;
         let data_start = meta.body_offset + 4 + dir_len;
         PartReader::parse(self, p as u32, meta, key, &dir, data_start).map(Some)
@@ -305,7 +310,8 @@ pub fn coverage(ledger: &Path) -> Result<Coverage, IndexError> {
                 let name = entry.file_name();
                 let Some(name) = name.to_str() else { continue };
                 let Some(stem) = name.strip_suffix(".vgix") else { continue };
-                let parsed = stem.split_once('-').and_then(|(s, f)| Some((s.parse::<u32>().ok()?, f.parse::<u64>().ok()?)));
+                let parsed =
+                    stem.split_once('-').and_then(|(s, f)| Some((s.parse::<u32>().ok()?, f.parse::<u64>().ok()?)));
                 match parsed {
                     Some((s, f)) => by_segment.entry(s).or_default().push((f, entry.path())),
                     None => stale.push(entry.path()),
@@ -338,7 +344,9 @@ pub fn coverage(ledger: &Path) -> Result<Coverage, IndexError> {
                 && h.start_offset == next_offset
                 && h.end_offset <= info.len;
             let leaves_match = chained
-                && reader.entry(info.number, h.start_offset, h.first_index, None).is_ok_and(|e| e.leaf.0 == h.first_leaf)
+                && reader
+                    .entry(info.number, h.start_offset, h.first_index, None)
+                    .is_ok_and(|e| e.leaf.0 == h.first_leaf)
                 && reader
                     .entry(info.number, h.last_offset, h.first_index + h.entry_count - 1, None)
                     .is_ok_and(|e| e.leaf.0 == h.last_leaf && h.last_offset + e.record_len == h.end_offset);
@@ -391,7 +399,10 @@ pub fn check_file(ledger: &Path, keys: Option<&KeyRing>, file: &IndexFile) -> Re
     if let Some(k) = keys {
         entries = entries.with_keys(k.dir());
     }
-    let mismatch = |index: u64, what: &str| IndexError::Stale { path: file.path().to_path_buf(), what: format!("entry {index}: {what}") };
+    let mismatch = |index: u64, what: &str| IndexError::Stale {
+        path: file.path().to_path_buf(),
+        what: format!("entry {index}: {what}"),
+    };
     let mut checked = 0u64;
     for e in entries.take(h.entry_count as usize) {
         let e = e?;
@@ -400,7 +411,8 @@ pub fn check_file(ledger: &Path, keys: Option<&KeyRing>, file: &IndexFile) -> Re
         }
         match e.kind {
             EntryKind::Access => {
-                let head = EventHead::decode(&e.body).ok_or_else(|| mismatch(e.index, "not an access event in the log"))?;
+                let head =
+                    EventHead::decode(&e.body).ok_or_else(|| mismatch(e.index, "not an access event in the log"))?;
                 let want = Row::from_scope(&ScopeRow::from_head(e.index, &head), e.offset);
                 match rows.remove(&e.index) {
                     Some(got) if got == want => checked += 1,

@@ -120,6 +120,9 @@ pub struct OpenArgs {
     /// A compromised account; repeatable.
     #[arg(long)]
     agent: Vec<vigie_core::ids::AgentId>,
+    /// A compromised account by its login; repeatable.
+    #[arg(long)]
+    login: Vec<vigie_core::ids::Login>,
     /// A stolen session (16 hex digits); repeatable.
     #[arg(long)]
     session: Vec<String>,
@@ -155,7 +158,11 @@ fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
             let o = c.ledger.options(&c.data_dir)?;
             (c.data_dir.clone(), o, c.notify.clone())
         }
-        None => (at.data_dir.clone(), crate::app::ledger_options(&at.data_dir), crate::config_notify::NotifyConfig::default()),
+        None => (
+            at.data_dir.clone(),
+            crate::app::ledger_options(&at.data_dir),
+            crate::config_notify::NotifyConfig::default(),
+        ),
     };
     let store = Arc::new(Store::open(&data_dir).context("cannot open the registry")?);
     let ledger_dir = crate::app::ledger_dir(&data_dir);
@@ -175,8 +182,13 @@ fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
         background: false,
         threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
     };
-    let mut service =
-        Incidents::new(store, ledger.clone(), Some(ledger.verifier().clone()), Arc::new(crate::app::WallClock), settings);
+    let mut service = Incidents::new(
+        store,
+        ledger.clone(),
+        Some(ledger.verifier().clone()),
+        Arc::new(crate::app::WallClock),
+        settings,
+    );
     if progress {
         service.progress = Arc::new(progress_bars());
     }
@@ -213,7 +225,11 @@ fn print_incident(i: &Incident) {
     println!("incident {}: {}", i.id, i.title);
     println!("  state      {}", i.state.as_str());
     println!("  window     {} .. {} (Paris time)", frtime::short(i.window.from()), frtime::short(i.window.to()));
-    println!("  aware      {} (Art. 33 deadline {})", frtime::short(i.awareness_at), frtime::short(i.notification_deadline()));
+    println!(
+        "  aware      {} (Art. 33 deadline {})",
+        frtime::short(i.awareness_at),
+        frtime::short(i.notification_deadline())
+    );
     println!("  holds      {}", i.selectors.iter().map(Selector::to_string).collect::<Vec<_>>().join(", "));
 }
 
@@ -250,7 +266,10 @@ fn print_scope(s: &ScopeSummary) {
         None => println!("no checkpoint cited"),
     }
     if s.after_checkpoint > 0 {
-        println!("{} entries relied on are newer than that checkpoint (run scope again in a second)", s.after_checkpoint);
+        println!(
+            "{} entries relied on are newer than that checkpoint (run scope again in a second)",
+            s.after_checkpoint
+        );
     }
     for (month, n) in &s.shredded {
         println!("month {month}: {n} entries unreadable (keys shredded at the end of retention)");
@@ -270,6 +289,12 @@ pub fn run(command: IncidentCommand) -> anyhow::Result<()> {
             let to = parse_time(&a.to).context("--to")?;
             let window = Window::new(from, to).map_err(|e| anyhow::anyhow!("--from/--to: {e}"))?;
             let mut selectors: Vec<Selector> = a.agent.into_iter().map(Selector::Agent).collect();
+            for login in &a.login {
+                let agent = vigie_core::ports::AccountStore::agent_by_login(o.service.store(), login)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .ok_or_else(|| anyhow::anyhow!("--login: no account {login}"))?;
+                selectors.push(Selector::Agent(agent.id));
+            }
             for s in &a.session {
                 selectors.push(Selector::Session(
                     vigie_core::incident::parse_session(s)
@@ -278,7 +303,10 @@ pub fn run(command: IncidentCommand) -> anyhow::Result<()> {
             }
             selectors.extend(a.network.into_iter().map(Selector::Network));
             let awareness_at = a.aware.as_deref().map(parse_time).transpose().context("--aware")?;
-            let i = o.service.open(OpenRequest { title: a.title, window, awareness_at, selectors, alert: a.alert }, Author::Operator).map_err(err)?;
+            let i = o
+                .service
+                .open(OpenRequest { title: a.title, window, awareness_at, selectors, alert: a.alert }, Author::Operator)
+                .map_err(err)?;
             print_incident(&i);
             println!("next: vigie incident scope {} --data-dir {}", i.id, a.at.data_dir.display());
             Ok(())
@@ -298,7 +326,11 @@ pub fn run(command: IncidentCommand) -> anyhow::Result<()> {
             if n != Default::default() {
                 println!(
                     "notifications: {} sent, {} pending, {} in doubt, {} failed, {} without e-mail (post only)",
-                    n.sent, n.pending + n.sending, n.in_doubt, n.failed, n.no_address
+                    n.sent,
+                    n.pending + n.sending,
+                    n.in_doubt,
+                    n.failed,
+                    n.no_address
                 );
             }
             Ok(())
@@ -344,8 +376,16 @@ pub fn run(command: IncidentCommand) -> anyhow::Result<()> {
         }
         IncidentCommand::Notify { at, id, resume } => {
             let o = open_service(&at, true)?;
-            let r = if resume { o.service.resume(id, Author::Operator) } else { o.service.notify(id, Author::Operator) }.map_err(err)?;
-            println!("{} to notify: {} letters NIR or special category, {} others; {} with an e-mail address", persons(r.persons), r.serious, r.standard, r.with_email);
+            let r =
+                if resume { o.service.resume(id, Author::Operator) } else { o.service.notify(id, Author::Operator) }
+                    .map_err(err)?;
+            println!(
+                "{} to notify: {} letters NIR or special category, {} others; {} with an e-mail address",
+                persons(r.persons),
+                r.serious,
+                r.standard,
+                r.with_email
+            );
             for (what, path) in &r.files {
                 println!("{what}: {path}");
             }
@@ -389,7 +429,11 @@ pub fn run(command: IncidentCommand) -> anyhow::Result<()> {
             let n = o.service.notices(id).map_err(err)?;
             println!(
                 "{} sent, {} pending, {} in doubt, {} failed, {} without e-mail (post only)",
-                n.sent, n.pending + n.sending, n.in_doubt, n.failed, n.no_address
+                n.sent,
+                n.pending + n.sending,
+                n.in_doubt,
+                n.failed,
+                n.no_address
             );
             Ok(())
         }

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use vigie_core::ids::{AgentId, IncidentId};
+use vigie_core::incident::Incident;
 use vigie_core::incident::notice::{Document, Measure};
 use vigie_core::incident::scope::{Counts, Scope};
 use vigie_core::incident::service::ScopeSummary;
-use vigie_core::incident::Incident;
 use vigie_core::security::SecurityKind;
 use vigie_core::time::Timestamp;
 use vigie_ledger::merkle;
@@ -160,14 +160,20 @@ pub fn write_proofs(dir: &Path, ledger: &Path, found: &Found, entries: &[u64]) -
     let segments = vigie_ledger::list_segments(ledger).map_err(|e| e.to_string())?;
     for &index in entries {
         if index >= cp.size {
-            writeln!(w, "{}", serde_json::json!({"entry": index, "proof": null, "why": "after the checkpoint"})).map_err(|e| e.to_string())?;
+            writeln!(w, "{}", serde_json::json!({"entry": index, "proof": null, "why": "after the checkpoint"}))
+                .map_err(|e| e.to_string())?;
             continue;
         }
         // The entry's segment: the last whose first index is at or before it.
-        let seg = segments.iter().rev().find(|s| s.first_index.is_some_and(|f| f <= index)).ok_or("entry outside the segments")?;
+        let seg = segments
+            .iter()
+            .rev()
+            .find(|s| s.first_index.is_some_and(|f| f <= index))
+            .ok_or("entry outside the segments")?;
         let leaf = leaf_of(&mut reader, ledger, seg.number, index)?;
         let proof = merkle::inclusion_proof(&tiles, index, cp.size).map_err(|e| format!("entry {index}: {e}"))?;
-        merkle::verify_inclusion(index, cp.size, &leaf, &proof, &cp.root).map_err(|e| format!("entry {index}: {e:?}"))?;
+        merkle::verify_inclusion(index, cp.size, &leaf, &proof, &cp.root)
+            .map_err(|e| format!("entry {index}: {e:?}"))?;
         writeln!(
             w,
             "{}",
@@ -187,7 +193,12 @@ pub fn write_proofs(dir: &Path, ledger: &Path, found: &Found, entries: &[u64]) -
 }
 
 /// The leaf hash of entry `index` in segment `segment`, read from the log.
-fn leaf_of(_reader: &mut vigie_ledger::RecordReader, ledger: &Path, segment: u32, index: u64) -> Result<merkle::Hash, String> {
+fn leaf_of(
+    _reader: &mut vigie_ledger::RecordReader,
+    ledger: &Path,
+    segment: u32,
+    index: u64,
+) -> Result<merkle::Hash, String> {
     let position = vigie_ledger::list_segments(ledger)
         .map_err(|e| e.to_string())?
         .iter()
@@ -276,7 +287,12 @@ pub fn read_summary(dir: &Path) -> Option<ScopeSummary> {
 }
 
 /// The CNIL draft as Markdown and PDF.
-pub fn write_cnil(dir: &Path, doc: &Document, engine: &PdfEngine, now: Timestamp) -> Result<Vec<(String, String)>, String> {
+pub fn write_cnil(
+    dir: &Path,
+    doc: &Document,
+    engine: &PdfEngine,
+    now: Timestamp,
+) -> Result<Vec<(String, String)>, String> {
     fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let md = dir.join("cnil.md");
     let (tmp, mut w) = create(&md).map_err(|e| e.to_string())?;
@@ -287,7 +303,10 @@ pub fn write_cnil(dir: &Path, doc: &Document, engine: &PdfEngine, now: Timestamp
     let (tmp, mut w) = create(&pdf).map_err(|e| e.to_string())?;
     w.write_all(&bytes).map_err(|e| e.to_string())?;
     publish(tmp, w, &pdf).map_err(|e| e.to_string())?;
-    Ok(vec![("CNIL draft (Markdown)".into(), md.display().to_string()), ("CNIL draft (PDF)".into(), pdf.display().to_string())])
+    Ok(vec![
+        ("CNIL draft (Markdown)".into(), md.display().to_string()),
+        ("CNIL draft (PDF)".into(), pdf.display().to_string()),
+    ])
 }
 
 /// The measures the ledger shows for the incident's accounts: sessions ended, accounts disabled,
@@ -299,7 +318,10 @@ pub fn measures(found: &Found, scope: &Scope) -> Vec<Measure> {
         .security
         .iter()
         .filter(|r| r.event.at.0 >= first)
-        .filter(|r| r.event.agent.is_some_and(|a| accounts.contains(&a)) || r.event.subject.is_some_and(|a| accounts.contains(&a)))
+        .filter(|r| {
+            r.event.agent.is_some_and(|a| accounts.contains(&a))
+                || r.event.subject.is_some_and(|a| accounts.contains(&a))
+        })
         .filter_map(|r| {
             let e = &r.event;
             let who = e.subject.or(e.agent).map(|a| a.to_string()).unwrap_or_default();
@@ -327,5 +349,8 @@ pub fn alert_agent(data_dir: &Path, n: u64) -> Result<AgentId, String> {
         .filter(|_| n > 0)
         .ok_or_else(|| format!("no alert {n} in {}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("alert {n} is not JSON: {e}"))?;
-    v.get("agent").and_then(|a| a.as_str()).and_then(|a| a.parse().ok()).ok_or_else(|| format!("alert {n} names no agent"))
+    v.get("agent")
+        .and_then(|a| a.as_str())
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("alert {n} names no agent"))
 }

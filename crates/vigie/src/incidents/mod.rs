@@ -17,7 +17,9 @@ use vigie_core::ids::{IncidentId, PersonId};
 use vigie_core::incident::expand::{self, Compromised};
 use vigie_core::incident::notice::{self, Controller, LetterKind, Recipient};
 use vigie_core::incident::scope::{Exposed, Scope, ScopeBuilder};
-use vigie_core::incident::service::{IncidentError, IncidentService, NotifyReport, OpenRequest, ProposalView, ScopeSummary};
+use vigie_core::incident::service::{
+    IncidentError, IncidentService, NotifyReport, OpenRequest, ProposalView, ScopeSummary,
+};
 use vigie_core::incident::store::{Decision, IncidentStore, NewIncident, Notice, NoticeCounts, NoticeState};
 use vigie_core::incident::{Action, Author, Incident, IncidentState, Selector};
 use vigie_core::ports::AccessLedger;
@@ -114,6 +116,10 @@ impl Incidents {
             .map_err(IncidentError::Unavailable)
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn dir(&self, id: IncidentId) -> PathBuf {
         files::incident_dir(&self.settings.data_dir, id)
     }
@@ -154,14 +160,27 @@ impl Incidents {
         for r in &found.rows {
             builder.add(r);
         }
-        let released: Vec<PersonId> =
-            found.rows.iter().filter(|r| r.released()).filter_map(|r| r.person).collect::<HashSet<_>>().into_iter().collect();
+        let released: Vec<PersonId> = found
+            .rows
+            .iter()
+            .filter(|r| r.released())
+            .filter_map(|r| r.person)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let originals = self.store.originals(&released).map_err(store_err)?;
         let scope = builder.finish(|p| originals.get(&p).copied().unwrap_or(p));
         Ok((scope, found))
     }
 
-    fn summary(&self, incident: &Incident, scope: &Scope, found: &Found, seconds: f64, files: Vec<(String, String)>) -> ScopeSummary {
+    fn summary(
+        &self,
+        incident: &Incident,
+        scope: &Scope,
+        found: &Found,
+        seconds: f64,
+        files: Vec<(String, String)>,
+    ) -> ScopeSummary {
         ScopeSummary {
             incident: incident.id,
             unverified: found.trust.problems.clone(),
@@ -169,9 +188,11 @@ impl Incidents {
             first: scope.exposed.iter().map(|e| e.first).min_by_key(|t| t.0),
             last: scope.exposed.iter().map(|e| e.last).max_by_key(|t| t.0),
             accounts: scope.accounts.clone(),
-            checkpoint: found.trust.checkpoint.as_ref().map(|c| {
-                (c.checkpoint.origin.clone(), c.checkpoint.size, base64_root(&c.checkpoint.root.0))
-            }),
+            checkpoint: found
+                .trust
+                .checkpoint
+                .as_ref()
+                .map(|c| (c.checkpoint.origin.clone(), c.checkpoint.size, base64_root(&c.checkpoint.root.0))),
             shredded: found.shredded.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
             after_checkpoint: found.stats.after_checkpoint,
             files,
@@ -180,7 +201,13 @@ impl Incidents {
     }
 
     /// Scopes and writes the result's files; `proofs` adds an inclusion proof per entry.
-    pub fn scope_with(&self, id: IncidentId, force: bool, proofs: bool, by: Author) -> Result<ScopeSummary, IncidentError> {
+    pub fn scope_with(
+        &self,
+        id: IncidentId,
+        force: bool,
+        proofs: bool,
+        by: Author,
+    ) -> Result<ScopeSummary, IncidentError> {
         let started = std::time::Instant::now();
         let incident = self.load(id)?;
         incident.transition(Action::Scope)?;
@@ -189,7 +216,8 @@ impl Incidents {
             return Err(IncidentError::Unverified(found.trust.problems.clone()));
         }
         let dir = self.dir(id);
-        let written = files::write_scope(&dir, &incident, &scope, &found).map_err(|e| IncidentError::Unavailable(e.to_string()))?;
+        let written = files::write_scope(&dir, &incident, &scope, &found)
+            .map_err(|e| IncidentError::Unavailable(e.to_string()))?;
         let mut file_list = written.files.clone();
         if proofs {
             let path = files::write_proofs(&dir, &self.settings.ledger_dir, &found, &scope.entries)
@@ -266,7 +294,11 @@ impl Incidents {
             accounts: scope.accounts.len(),
             sessions: scope.accounts.iter().map(|a| a.sessions.len()).sum(),
             measures,
-            checkpoint: found.trust.checkpoint.as_ref().map(|c| (c.checkpoint.origin.clone(), c.checkpoint.size, base64_root(&c.checkpoint.root.0))),
+            checkpoint: found
+                .trust
+                .checkpoint
+                .as_ref()
+                .map(|c| (c.checkpoint.origin.clone(), c.checkpoint.size, base64_root(&c.checkpoint.root.0))),
             shredded: found.shredded.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
             letters_serious: serious,
             letters_standard: standard,
@@ -336,7 +368,9 @@ impl Incidents {
         let progress = self.progress.clone();
         let run = move || {
             let writer = vigie_notify::Writer { incident: &incident, controller: &controller, today: clock.now() };
-            let result = vigie_notify::send_pending(store.as_ref(), clock.as_ref(), &smtp, &writer, &|d, t| progress("emails", d, t));
+            let result = vigie_notify::send_pending(store.as_ref(), clock.as_ref(), &smtp, &writer, &|d, t| {
+                progress("emails", d, t)
+            });
             campaigns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&incident.id);
             match &result {
                 Ok(r) => tracing::info!(incident = %incident.id, ?r, "notification e-mails sent"),
@@ -369,7 +403,12 @@ impl Incidents {
     }
 
     /// Settles in-doubt e-mails with the Message-IDs the relay's log shows delivered.
-    pub fn resolve(&self, id: IncidentId, delivered: &HashSet<String>, resend: bool) -> Result<(u64, u64), IncidentError> {
+    pub fn resolve(
+        &self,
+        id: IncidentId,
+        delivered: &HashSet<String>,
+        resend: bool,
+    ) -> Result<(u64, u64), IncidentError> {
         let incident = self.load(id)?;
         vigie_notify::resolve_in_doubt(self.store.as_ref(), self.clock.as_ref(), &incident, delivered, resend)
             .map_err(|e| IncidentError::Unavailable(e.to_string()))
@@ -517,26 +556,31 @@ impl IncidentService for Incidents {
         let found = if touched.is_empty() { first } else { self.find(&incident, touched)? };
         let decided: HashSet<String> =
             self.store.decisions(id).map_err(store_err)?.into_iter().map(|d| d.target.to_string()).collect();
-        Ok(expand::propose(&incident.selectors, incident.window, &found.security, &found.sessions, &found.person_rows, &canaries)
-            .into_iter()
-            .filter(|p| !decided.contains(&p.target.to_string()))
-            .map(|p| ProposalView {
-                weak: p.why.iter().all(expand::Why::weak),
-                why: p.why.iter().map(ToString::to_string).collect(),
-                target: p.target,
-                evidence: p.evidence,
-            })
-            .collect())
+        Ok(expand::propose(
+            &incident.selectors,
+            incident.window,
+            &found.security,
+            &found.sessions,
+            &found.person_rows,
+            &canaries,
+        )
+        .into_iter()
+        .filter(|p| !decided.contains(&p.target.to_string()))
+        .map(|p| ProposalView {
+            weak: p.why.iter().all(expand::Why::weak),
+            why: p.why.iter().map(ToString::to_string).collect(),
+            target: p.target,
+            evidence: p.evidence,
+        })
+        .collect())
     }
 
     fn decide(&self, id: IncidentId, target: Selector, accept: bool, by: Author) -> Result<Incident, IncidentError> {
         let incident = self.load(id)?;
         incident.transition(Action::Decide)?;
-        let proposal = self
-            .proposals(id)?
-            .into_iter()
-            .find(|p| p.target == target)
-            .ok_or_else(|| bad(format!("{target} is not a pending proposal of incident {id} (list them with `expand`)")))?;
+        let proposal = self.proposals(id)?.into_iter().find(|p| p.target == target).ok_or_else(|| {
+            bad(format!("{target} is not a pending proposal of incident {id} (list them with `expand`)"))
+        })?;
         let why = proposal.why.join("; ");
         self.record(
             if accept { SecurityKind::IncidentExpansionAccepted } else { SecurityKind::IncidentExpansionRefused },
@@ -552,7 +596,11 @@ impl IncidentService for Incidents {
     fn notify(&self, id: IncidentId, by: Author) -> Result<NotifyReport, IncidentError> {
         let incident = self.load(id)?;
         incident.transition(Action::Notify)?;
-        if !self.store.set_state(id, IncidentState::Open, IncidentState::Notifying, self.clock.now()).map_err(store_err)? {
+        if !self
+            .store
+            .set_state(id, IncidentState::Open, IncidentState::Notifying, self.clock.now())
+            .map_err(store_err)?
+        {
             // Someone else moved it meanwhile: say what it is now.
             let now = self.load(id)?;
             now.transition(Action::Notify)?;
@@ -566,7 +614,10 @@ impl IncidentService for Incidents {
     fn resume(&self, id: IncidentId, by: Author) -> Result<NotifyReport, IncidentError> {
         let incident = self.load(id)?;
         if incident.state != IncidentState::Notifying {
-            return Err(bad(format!("incident {id} is {}: only a campaign under way can be resumed", incident.state.as_str())));
+            return Err(bad(format!(
+                "incident {id} is {}: only a campaign under way can be resumed",
+                incident.state.as_str()
+            )));
         }
         self.prepare_and_send(&incident, by, false)
     }
