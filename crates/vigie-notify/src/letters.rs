@@ -52,18 +52,26 @@ pub fn letter_path(incident: &Incident, person: vigie_core::ids::PersonId) -> Pa
     PathBuf::from(format!("{:03}", person.get() % 1000)).join(format!("{}.pdf", reference(incident, person)))
 }
 
+/// What every letter of a campaign shares.
+#[derive(Debug, Clone, Copy)]
+pub struct LetterRun<'a> {
+    pub engine: &'a PdfEngine,
+    pub incident: &'a Incident,
+    pub controller: &'a Controller,
+    /// The date printed on the letters.
+    pub today: Timestamp,
+}
+
 /// Writes the letters of `people` (exposed persons with their recipients) into `dir` (which must
-/// not exist yet) and `dir`.csv, on `threads` threads. `progress(done, total)`.
+/// not exist yet), with the mail-merge file inside, on `threads` threads. `progress(done, total)`.
 pub fn write_letters(
-    engine: &PdfEngine,
-    incident: &Incident,
-    controller: &Controller,
-    today: Timestamp,
+    run: &LetterRun<'_>,
     people: &[(Exposed, Recipient)],
     dir: &Path,
     threads: usize,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<LettersReport, LettersError> {
+    let LetterRun { engine, incident, controller, today } = *run;
     if dir.exists() {
         return Err(LettersError::Exists(dir.to_path_buf()));
     }
@@ -103,7 +111,7 @@ pub fn write_letters(
                         Ok(n) => {
                             bytes.fetch_add(n, Ordering::Relaxed);
                             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                            if d % 256 == 0 || d == total {
+                            if d.is_multiple_of(256) || d == total {
                                 progress(d, total);
                             }
                         }

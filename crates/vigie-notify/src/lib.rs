@@ -11,5 +11,5 @@ pub mod letters;
 pub mod pdf;
 
 pub use campaign::{CampaignError, SendReport, SmtpSettings, SmtpTls, Writer, resolve_in_doubt, send_pending};
-pub use letters::{LettersReport, write_letters};
+pub use letters::{LetterRun, LettersReport, write_letters};
 pub use pdf::{LetterFrame, PdfEngine, PdfError};

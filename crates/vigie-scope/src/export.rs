@@ -200,7 +200,7 @@ pub fn export_parquet(
     for e in entries {
         let e = e?;
         seen += 1;
-        if seen % 1_000_000 == 0 {
+        if seen.is_multiple_of(1_000_000) {
             progress(seen);
         }
         if let Some((_, Unsealed::Shredded)) = e.sealed {

@@ -45,6 +45,9 @@ pub struct Query {
     pub selectors: Vec<Selector>,
     /// Entries touching these persons in the window, whoever read them (canaries).
     pub persons: HashSet<PersonId>,
+    /// Also return the security events (sign-ins, four-eyes records) up to the window's end.
+    /// Network selectors need them whatever this says (a network stands for its sessions).
+    pub security: bool,
 }
 
 /// Why scoping could not answer.
@@ -116,7 +119,9 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
     let security_from = w.from().0.saturating_sub(SESSION_LOOKBACK_MS);
     let mut shredded: HashMap<Period, u64> = HashMap::new();
 
-    // Pass 1: security events (sessions, four-eyes records), from the index and the tail.
+    // Pass 1: security events (sessions, four-eyes records), from the index and the tail; only
+    // when asked for or when a network must be resolved to its sessions.
+    let want_security = query.security || query.selectors.iter().any(|s| matches!(s, Selector::Network(_)));
     let mut security: Vec<(u32, u64, u64, Vec<u8>)> = Vec::new();
     let mut span: Option<(i64, i64)> = None;
     for seg in &cover.segments {
@@ -127,22 +132,21 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
                         span.map_or((meta.min_at, meta.max_at), |(a, b)| (a.min(meta.min_at), b.max(meta.max_at))),
                     );
                 }
-                if meta.max_at < security_from || meta.min_at >= w.to().0 {
+                if !want_security || meta.shredded || meta.max_at < security_from || meta.min_at >= w.to().0 {
                     continue;
                 }
-                let Some(part) = file.part(p, src.keys.as_ref())? else {
-                    if meta.min_at < w.to().0 && meta.max_at >= w.from().0 {
-                        *shredded.entry(Period(meta.period)).or_default() += meta.entries;
-                    }
-                    continue;
-                };
+                // A month shredded since the index was built is counted in pass 2.
+                let Some(part) = file.part(p, src.keys.as_ref())? else { continue };
                 for (index, offset, bytes) in part.security_rows()? {
                     security.push((file.header().segment, index, offset, bytes));
                 }
             }
         }
     }
-    let tail = read_tails(src, &cover, security_from, w, &mut shredded, &mut found.stats, &mut span)?;
+    let mut tail = read_tails(src, &cover, security_from, w, &mut shredded, &mut found.stats, &mut span)?;
+    if !want_security {
+        tail.security.clear();
+    }
     security.extend(tail.security.iter().cloned());
     security.sort_by_key(|s| s.1);
     for (_, index, _, bytes) in &security {
@@ -176,10 +180,21 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
     for seg in &cover.segments {
         for file in &seg.files {
             for (p, meta) in file.header().parts.iter().enumerate() {
-                if meta.access_rows == 0 || meta.max_at < w.from().0 || meta.min_at >= w.to().0 {
+                if meta.max_at < w.from().0 || meta.min_at >= w.to().0 {
                     continue;
                 }
-                let Some(part) = file.part(p, src.keys.as_ref())? else { continue };
+                if meta.shredded {
+                    *shredded.entry(Period(meta.period)).or_default() += meta.entries;
+                    continue;
+                }
+                if meta.access_rows == 0 {
+                    continue;
+                }
+                let Some(part) = file.part(p, src.keys.as_ref())? else {
+                    // Its key was shredded after the index was built.
+                    *shredded.entry(Period(meta.period)).or_default() += meta.entries;
+                    continue;
+                };
                 found.stats.parts_read += 1;
                 let segment = file.header().segment;
                 scan_part(&part, &agents, &sessions, &persons, w, |row, by_person| {

@@ -14,12 +14,15 @@ const HEIGHT: u32 = 8;
 /// Tiles kept in memory (8 KiB each): 64 MiB at most.
 const CACHE_TILES: usize = 8192;
 
+/// Tiles read so far, by (level, index).
+type TileCache = HashMap<(u32, u64), std::sync::Arc<Vec<u8>>>;
+
 /// Tiles of a tree of `size` leaves.
 #[derive(Debug)]
 pub struct Tiles {
     dir: PathBuf,
     size: u64,
-    cache: Mutex<HashMap<(u32, u64), Option<std::sync::Arc<Vec<u8>>>>>,
+    cache: Mutex<TileCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +44,7 @@ impl Tiles {
     /// tree ends inside it, or a full one (a full tile is also right for a smaller tree).
     fn tile(&self, level: u32, index: u64) -> Result<std::sync::Arc<Vec<u8>>, TileMissing> {
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(Some(t)) = cache.get(&(level, index)) {
+        if let Some(t) = cache.get(&(level, index)) {
             return Ok(t.clone());
         }
         let stored = (self.size >> (HEIGHT * level)).saturating_sub(index * WIDTH).min(WIDTH) as usize;
@@ -86,7 +89,7 @@ impl Tiles {
         if cache.len() >= CACHE_TILES {
             cache.clear();
         }
-        cache.insert((level, index), Some(t.clone()));
+        cache.insert((level, index), t.clone());
         Ok(t)
     }
 

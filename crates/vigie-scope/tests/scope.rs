@@ -1,6 +1,13 @@
 //! Scoping against a real sealed ledger: the index answers exactly what a full read of the log
 //! answers, a tampered index is caught, shredded months are reported, the uncovered tail is read.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test binary: failing loudly is the point"
+)]
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -176,15 +183,19 @@ fn the_index_answers_exactly_what_reading_the_whole_log_answers() {
         vec![Selector::Session(SessionId(45))],
     ];
     for selectors in queries {
-        let q =
-            Query { window, selectors: selectors.clone(), persons: [PersonId::new(5).unwrap()].into_iter().collect() };
+        let q = Query {
+            window,
+            selectors: selectors.clone(),
+            persons: [PersonId::new(5).unwrap()].into_iter().collect(),
+            security: true,
+        };
         let found = run(&b.source(), &q, false).unwrap();
         let (rows, person_rows) = brute(&b, &q);
         assert!(!rows.is_empty(), "{selectors:?} finds something");
         assert_eq!(found.rows, rows, "{selectors:?}");
         assert_eq!(found.person_rows, person_rows, "{selectors:?}");
         assert!(found.trust.verified(), "{:?}", found.trust);
-        assert_eq!(found.stats.rows_checked as usize >= rows.len(), true);
+        assert!(found.stats.rows_checked as usize >= rows.len());
         assert_eq!(found.stats.tail_entries_read, 0, "everything indexed");
         assert!(found.stats.sample_checked > 0);
     }
@@ -195,7 +206,12 @@ fn an_unindexed_tail_is_read_from_the_log_with_the_same_answer() {
     let b = build(2);
     record_ok(&b.ledger());
     let window = Window::new(Timestamp(T0), Timestamp(T0 + 7 * DAY)).unwrap();
-    let q = Query { window, selectors: vec![Selector::Agent(AgentId::new(7).unwrap())], persons: HashSet::new() };
+    let q = Query {
+        window,
+        selectors: vec![Selector::Agent(AgentId::new(7).unwrap())],
+        persons: HashSet::new(),
+        security: false,
+    };
     // No index at all: everything is tail.
     let found = run(&b.source(), &q, false).unwrap();
     assert!(found.stats.tail_entries_read > 0);
@@ -213,7 +229,12 @@ fn a_tampered_index_is_caught_not_believed() {
     record_ok(&b.ledger());
     refresh(&b.ledger(), Some(&KeyRing::new(&b.keys())), 1, |_, _| {}).unwrap();
     let window = Window::new(Timestamp(T0), Timestamp(T0 + 7 * DAY)).unwrap();
-    let q = Query { window, selectors: vec![Selector::Agent(AgentId::new(7).unwrap())], persons: HashSet::new() };
+    let q = Query {
+        window,
+        selectors: vec![Selector::Agent(AgentId::new(7).unwrap())],
+        persons: HashSet::new(),
+        security: false,
+    };
     // Swap two index files' headers for each other's content: the claims no longer match.
     let dir = index::index_dir(&b.ledger());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -266,7 +287,12 @@ fn shredded_months_are_reported_with_their_counts() {
     vigie_ledger::shred_before(&b.keys(), vigie_ledger::seal::Period(202611)).unwrap();
     refresh(&b.ledger(), Some(&KeyRing::new(&b.keys())), 1, |_, _| {}).unwrap();
     let window = Window::new(Timestamp(T0), Timestamp(T0 + 7 * DAY)).unwrap();
-    let q = Query { window, selectors: vec![Selector::Agent(AgentId::new(7).unwrap())], persons: HashSet::new() };
+    let q = Query {
+        window,
+        selectors: vec![Selector::Agent(AgentId::new(7).unwrap())],
+        persons: HashSet::new(),
+        security: false,
+    };
     let found = run(&b.source(), &q, false).unwrap();
     assert_eq!(found.shredded.len(), 1, "{:?}", found.shredded);
     assert_eq!(found.shredded[0].0, vigie_ledger::seal::Period(202610));
@@ -279,7 +305,12 @@ fn shredded_months_are_reported_with_their_counts() {
 fn an_unverified_ledger_is_said_to_be_so() {
     let b = build(6);
     let window = Window::new(Timestamp(T0), Timestamp(T0 + 7 * DAY)).unwrap();
-    let q = Query { window, selectors: vec![Selector::Agent(AgentId::new(7).unwrap())], persons: HashSet::new() };
+    let q = Query {
+        window,
+        selectors: vec![Selector::Agent(AgentId::new(7).unwrap())],
+        persons: HashSet::new(),
+        security: false,
+    };
     let found = run(&b.source(), &q, true).unwrap();
     assert!(!found.trust.verified());
     assert!(found.trust.problems[0].contains("never been fully verified"), "{:?}", found.trust.problems);

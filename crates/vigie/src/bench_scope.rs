@@ -370,7 +370,11 @@ pub fn query(dir: &Path, q: Question) -> anyhow::Result<(f64, u64, usize)> {
     };
     let src = source(dir)?;
     let t = Instant::now();
-    let found = vigie_scope::run(&src, &Query { window: whole, selectors, persons: Default::default() }, false)?;
+    let found = vigie_scope::run(
+        &src,
+        &Query { window: whole, selectors, persons: Default::default(), security: false },
+        false,
+    )?;
     if !found.trust.verified() {
         bail!("the bench ledger fails its checks: {:?}", found.trust.problems);
     }
@@ -526,9 +530,8 @@ fn letters(n: u64, out: &Path, keep: bool, threads: Option<usize>) -> anyhow::Re
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let t = Instant::now();
-    let report = vigie_notify::write_letters(&engine, &incident, &controller, now, &people, out, threads, &|d, _| {
-        bar.set_position(d)
-    })?;
+    let run = vigie_notify::LetterRun { engine: &engine, incident: &incident, controller: &controller, today: now };
+    let report = vigie_notify::write_letters(&run, &people, out, threads, &|d, _| bar.set_position(d))?;
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     println!(

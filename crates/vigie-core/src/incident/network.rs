@@ -34,7 +34,7 @@ pub enum NetPrefixError {
 }
 
 impl NetPrefix {
-    pub fn len(self) -> u8 {
+    pub fn prefix_len(self) -> u8 {
         self.len
     }
 

@@ -174,7 +174,7 @@ fn n_fr(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('\u{202F}');
         }
         out.push(c);
@@ -469,12 +469,13 @@ pub fn letter(incident: &Incident, exposed: &Exposed, r: &Recipient, c: &Control
     } else {
         format!("entre le {} et le {}", frtime::date(exposed.first), frtime::date(exposed.last))
     };
-    blocks.push(Block::Paragraph(format!(
+    blocks.push(Block::Paragraph(
         "Nous vous écrivons parce que des informations vous concernant ont été consultées sans motif légitime. \
          Une personne malveillante a utilisé l'accès d'un compte de notre réseau de partenaires pour consulter \
          des dossiers de notre fichier. Notre système de surveillance a enregistré chaque consultation : nous \
          savons donc précisément ce qui a été vu vous concernant, et quand."
-    )));
+            .to_owned(),
+    ));
     blocks.push(Block::Heading("Ce qui a été vu vous concernant".into()));
     blocks.push(Block::Paragraph(format!("Les informations suivantes ont été consultées {period} :")));
     blocks.push(Block::Bullets(categories_seen_fr(exposed.categories)));

@@ -348,11 +348,9 @@ pub fn refresh(
             // uncovered bytes hold `min_tail` entries or more (records are at least 50 bytes).
             None => seg.info.len.saturating_sub(seg.covered_offset) >= min_tail.saturating_mul(50).max(1),
         };
-        if worth {
-            if let Some((_, count)) = build_segment(ledger, keys, &seg.info, k, from)? {
-                report.files_written += 1;
-                report.entries_indexed += count;
-            }
+        if worth && let Some((_, count)) = build_segment(ledger, keys, &seg.info, k, from)? {
+            report.files_written += 1;
+            report.entries_indexed += count;
         }
         progress(k + 1, total);
     }

@@ -47,6 +47,9 @@ pub struct IncidentSettings {
     pub threads: usize,
 }
 
+/// Progress of a long step: (what, done, total).
+pub type ProgressFn = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
 /// The service.
 pub struct Incidents {
     store: Arc<Store>,
@@ -57,7 +60,7 @@ pub struct Incidents {
     engine: OnceLock<Result<Arc<PdfEngine>, String>>,
     campaigns: Arc<Mutex<HashSet<IncidentId>>>,
     /// Progress of the long steps: (what, done, total); the CLI draws bars from it.
-    pub progress: Arc<dyn Fn(&str, u64, u64) + Send + Sync>,
+    pub progress: ProgressFn,
 }
 
 impl std::fmt::Debug for Incidents {
@@ -142,7 +145,7 @@ impl Incidents {
 
     /// Runs the ledger query for an incident's selectors (and canaries, if asked).
     fn find(&self, incident: &Incident, persons: HashSet<PersonId>) -> Result<Found, IncidentError> {
-        let query = Query { window: incident.window, selectors: incident.selectors.clone(), persons };
+        let query = Query { window: incident.window, selectors: incident.selectors.clone(), persons, security: true };
         let progress = self.progress.clone();
         progress("index", 0, 1);
         let found = vigie_scope::run(&self.source(), &query, true).map_err(|e| match e {
@@ -310,17 +313,17 @@ impl Incidents {
         let letters_dir = dir.join("letters");
         if !letters_dir.exists() {
             let progress = self.progress.clone();
-            let report = vigie_notify::write_letters(
-                &engine,
+            let run = vigie_notify::LetterRun {
+                engine: &engine,
                 incident,
-                &self.settings.controller,
-                now,
-                &people,
-                &letters_dir,
-                self.settings.threads,
-                &move |d, t| progress("letters", d, t),
-            )
-            .map_err(|e| IncidentError::Unavailable(e.to_string()))?;
+                controller: &self.settings.controller,
+                today: now,
+            };
+            let report =
+                vigie_notify::write_letters(&run, &people, &letters_dir, self.settings.threads, &move |d, t| {
+                    progress("letters", d, t)
+                })
+                .map_err(|e| IncidentError::Unavailable(e.to_string()))?;
             files.push(("letters".into(), report.dir.display().to_string()));
             files.push(("mail merge".into(), report.csv.display().to_string()));
         }
