@@ -32,6 +32,7 @@ pub struct App {
     pub state: Arc<AppState>,
     pub store: Arc<Store>,
     pub ledger: Arc<Ledger>,
+    pub incidents: Arc<crate::incidents::Incidents>,
 }
 
 pub fn ledger_dir(data_dir: &Path) -> PathBuf {
@@ -208,9 +209,36 @@ fn assemble(
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
-    let state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
+    let incidents = Arc::new(crate::incidents::Incidents::new(
+        store.clone(),
+        ledger.clone(),
+        Some(ledger.verifier().clone()),
+        clock.clone(),
+        crate::incidents::IncidentSettings {
+            data_dir: data_dir.to_path_buf(),
+            ledger_dir: ledger_dir(data_dir),
+            keys_dir: settings.ledger.seal_keys.clone(),
+            witness_dirs: settings.ledger.witness_dirs(),
+            controller: settings.notify.controller.clone(),
+            smtp: settings.notify.smtp.clone(),
+            // The server sends in the background, and writes letters on one thread: the
+            // guarded reads keep the other cores.
+            background: true,
+            threads: 1,
+        },
+    ));
+    let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(App { state: Arc::new(state), store, ledger })
+    state.incidents = Some(incidents.clone());
+    state.incident_files = Some(data_dir.join("incidents"));
+    Ok(App { state: Arc::new(state), store, ledger, incidents })
+}
+
+/// Who notifications come from and how e-mails leave.
+#[derive(Clone, Debug)]
+pub struct NotifySettings {
+    pub controller: vigie_core::incident::notice::Controller,
+    pub smtp: Option<vigie_notify::SmtpSettings>,
 }
 
 /// What the binary decides about the HTTP side: the HTTP settings and where mail goes.
@@ -229,6 +257,8 @@ pub struct Settings {
     pub secrets_key_file: Option<PathBuf>,
     /// Start even if the data directory or a secret file can be read by others (warnings).
     pub insecure_skip_file_mode_check: bool,
+    /// Breach notifications.
+    pub notify: NotifySettings,
 }
 
 /// Defaults for a data directory served at `public_url`.
@@ -242,6 +272,7 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         ledger: ledger_options(data_dir),
         secrets_key_file: None,
         insecure_skip_file_mode_check: false,
+        notify: NotifySettings { controller: crate::config_notify::NotifyConfig::default().controller(), smtp: None },
     })
 }
 
@@ -259,6 +290,10 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
         ledger: config.ledger.options(&config.data_dir)?,
         secrets_key_file: Some(config.secrets_key()),
         insecure_skip_file_mode_check: config.insecure_skip_file_mode_check,
+        notify: NotifySettings {
+            controller: config.notify.controller(),
+            smtp: config.notify.smtp(std::env::var("VIGIE_SMTP_PASSWORD").ok())?,
+        },
     })
 }
 
@@ -286,6 +321,9 @@ pub async fn serve(app: &App, listen: std::net::SocketAddr, grace: std::time::Du
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     eprintln!("vigie: serving on http://{addr} (Ctrl-C to stop)");
+    // Campaigns a stop interrupted go on (scoping and letters are blocking work).
+    let incidents = app.incidents.clone();
+    tokio::task::spawn_blocking(move || incidents.resume_all());
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         let signal = signals.recv().await;

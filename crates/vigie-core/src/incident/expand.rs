@@ -261,6 +261,9 @@ fn four_eyes(security: &[SecurityRow], c: &Compromised, window: Window, add: &mu
     let mut requested: HashMap<String, (AgentId, u64)> = HashMap::new();
     let mut approved: HashMap<String, (AgentId, u64, Timestamp)> = HashMap::new();
     let mut created: HashMap<String, (AgentId, u64)> = HashMap::new();
+    // Each approver's latest approval not yet tied to an enrolment (older ledgers' enrolments
+    // do not name their request: the one handler writes the approval, then its enrolment).
+    let mut unmatched: HashMap<AgentId, String> = HashMap::new();
     for row in security {
         let e = &row.event;
         match e.kind {
@@ -272,15 +275,21 @@ fn four_eyes(security: &[SecurityRow], c: &Compromised, window: Window, add: &mu
             SecurityKind::AccountApproved => {
                 if let (Some(by), Some(r)) = (e.agent, detail(e, "request")) {
                     approved.insert(r.to_owned(), (by, row.index, e.at));
+                    unmatched.insert(by, r.to_owned());
                 }
             }
             SecurityKind::EnrolmentSent => {
                 let (Some(by), Some(new)) = (e.agent, e.subject) else { continue };
-                // Enrolments name their request; earlier ones are matched to the approval the
-                // same approver made at the same instant (one handler wrote both).
-                let request = detail(e, "request").map(str::to_owned).or_else(|| {
-                    approved.iter().find(|(_, (a, _, at))| *a == by && *at == e.at).map(|(r, _)| r.clone())
-                });
+                // Enrolments name their request; earlier ones are tied to the same approver's
+                // latest approval, which its handler wrote just before.
+                let named = detail(e, "request").map(str::to_owned);
+                let request = match named {
+                    Some(r) => {
+                        unmatched.retain(|_, pending| *pending != r);
+                        Some(r)
+                    }
+                    None => unmatched.remove(&by),
+                };
                 if let Some(r) = request {
                     created.insert(r, (new, row.index));
                 }

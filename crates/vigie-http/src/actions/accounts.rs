@@ -276,7 +276,10 @@ pub fn approve_request(st: &AppState, authed: &Authed, client: &Client, id: u64)
         .by(authed.caller.agent.id, authed.caller.org.id)
         .subject(agent)
         .detail("to", &request.email)
-        .detail("expires_at", approval.enrolment_expires_at)])?;
+        .detail("expires_at", approval.enrolment_expires_at)
+        // Names the request, so that an investigator (and incident expansion) ties the new
+        // account to who asked for it and who approved it.
+        .detail("request", request.id)])?;
     Ok(agent)
 }
 

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod dbsc;
 pub mod detection;
 pub mod enrolment;
+pub mod incidents;
 pub mod me;
 pub mod organizations;
 pub mod passkeys;
@@ -66,6 +67,17 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
         .route("/v1/persons/{id}", get(persons::person))
         .route("/v1/lookup", post(persons::lookup))
         .route("/v1/alerts", get(alerts::list))
+        .route("/v1/incidents", get(incidents::list).post(incidents::open))
+        .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/scope", post(incidents::scope))
+        .route("/v1/incidents/{id}/proposals", get(incidents::proposals))
+        .route("/v1/incidents/{id}/decisions", post(incidents::decide))
+        .route("/v1/incidents/{id}/notify", post(incidents::notify))
+        .route("/v1/incidents/{id}/resume", post(incidents::resume))
+        .route("/v1/incidents/{id}/notices", get(incidents::notices))
+        .route("/v1/incidents/{id}/notices/{person}", get(incidents::notice))
+        .route("/v1/incidents/{id}/close", post(incidents::close))
+        .route("/v1/incidents/{id}/files/{name}", get(incidents::file))
         .route("/healthz", get(|| async { "ok" }))
         // Device Bound Session Credentials
         .route(REGISTER_PATH, post(dbsc::register))

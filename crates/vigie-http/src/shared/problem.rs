@@ -119,6 +119,11 @@ impl Problem {
         Self::new("not-found", "Not found", StatusCode::NOT_FOUND, "no person matches, or none you may see")
     }
 
+    /// Something other than a person that does not exist (an incident, a file of it).
+    pub fn not_found_detail(detail: impl Into<String>) -> Self {
+        Self::new("not-found", "Not found", StatusCode::NOT_FOUND, detail)
+    }
+
     pub fn route_not_found() -> Self {
         Self::new("no-such-route", "No such route", StatusCode::NOT_FOUND, "see the API section of the README")
     }

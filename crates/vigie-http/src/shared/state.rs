@@ -116,6 +116,10 @@ pub struct AppState {
     /// Service accounts' client assertions seen (account and `jti`), until they expire: each is
     /// accepted once.
     pub assertions: Pending<()>,
+    /// Incidents (scoping, notifications), when the binary wires them.
+    pub incidents: Option<Arc<dyn vigie_core::incident::service::IncidentService>>,
+    /// Where incidents' files are (`<data>/incidents`), to serve them by name.
+    pub incident_files: Option<std::path::PathBuf>,
     pub settings: HttpSettings,
 }
 
@@ -170,6 +174,8 @@ impl AppState {
             dbsc: Mutex::new(vigie_dbsc::Challenges::new(65_536, 600)),
             alerts: None,
             assertions: Pending::new(vigie_dbsc::MAX_ASSERTION_LIFETIME_SECS * 1000, 65_536),
+            incidents: None,
+            incident_files: None,
             settings,
         })
     }
