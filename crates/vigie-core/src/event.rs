@@ -489,7 +489,8 @@ mod tests {
                 let head = EventHead::decode(&out).expect("an encoded event decodes");
                 prop_assert_eq!(head, EventHead {
                     at: e.at, request: e.request, agent: e.actor.agent, org: e.actor.org,
-                    org_kind: e.actor.org_kind, role: e.actor.role, action: e.action, person: e.person,
+                    org_kind: e.actor.org_kind, role: e.actor.role, session: e.actor.session,
+                    action: e.action, person: e.person, requested: e.requested,
                     returned: e.returned, decision: e.decision, verdict: e.verdict.action,
                 });
                 // An encoding cut anywhere before the verdict is refused, not read as another

@@ -57,6 +57,18 @@ pub enum BenchScope {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// The e-mail campaign's sending rate to an SMTP server on loopback (python3-aiosmtpd),
+    /// clean and with dropped connections, and what the server took: none lost, none twice.
+    Mail {
+        /// The scratch directory to create (removed afterwards).
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        persons: u64,
+        /// SMTP connections in parallel.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
     /// Every question in a fresh process, and the network question in DuckDB too.
     Compare {
         #[arg(long)]
@@ -186,6 +198,7 @@ pub fn run(cmd: BenchScope) -> anyhow::Result<()> {
         }
         BenchScope::Compare { dir, rounds } => compare(&dir, rounds),
         BenchScope::Letters { persons, out, keep, threads } => letters(persons, &out, keep, threads),
+        BenchScope::Mail { dir, persons, connections } => crate::bench_mail::run(&dir, persons, connections),
     }
 }
 

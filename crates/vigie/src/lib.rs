@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_mail;
 pub mod bench_scope;
 pub mod config;
 pub mod config_notify;

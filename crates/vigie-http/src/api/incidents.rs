@@ -35,7 +35,7 @@ fn incident_id(raw: &str) -> Result<IncidentId, Problem> {
 }
 
 fn service(st: &AppState) -> Result<&dyn IncidentService, Problem> {
-    st.incidents.as_deref().ok_or_else(|| Problem::unavailable())
+    st.incidents.as_deref().ok_or_else(Problem::unavailable)
 }
 
 fn refused(e: IncidentError) -> Problem {
