@@ -51,7 +51,11 @@ fn service(app: &app::App, data: &Path) -> Incidents {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
-    let dir = tempfile::tempdir().unwrap();
+    // The owner's only, as the server wants a data directory.
+    let dir = {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap()
+    };
     let today = app::WallClock.now().date();
     let params = GenParams { seed: 21, persons: 6_000, as_of: today };
     vigie::generate::generate(dir.path(), &params, false, false).unwrap();
