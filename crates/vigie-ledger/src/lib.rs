@@ -59,7 +59,7 @@ mod key;
 mod ledger;
 pub mod merkle;
 pub mod note;
-mod private;
+pub mod private;
 mod proof;
 mod random;
 mod recover;

@@ -4,13 +4,16 @@
 //! are given at creation (`open(2)`'s and `mkdir(2)`'s mode argument), so there is no moment
 //! when a file exists with a wider mode. Witness directories are another party's storage and
 //! keep the modes that party chose.
+//!
+//! Public because what is derived from the ledger (its scoping index, an incident's files and
+//! letters, a Parquet export) holds the same personal data and follows the same rule.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io;
 use std::path::Path;
 
 /// Options for creating a file readable and writable by the owner only.
-pub(crate) fn file() -> OpenOptions {
+pub fn file() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     {
@@ -21,7 +24,7 @@ pub(crate) fn file() -> OpenOptions {
 }
 
 /// Creates `dir` and its missing parents, each reachable by the owner only.
-pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
+pub fn create_dir_all(dir: &Path) -> io::Result<()> {
     let mut builder = DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

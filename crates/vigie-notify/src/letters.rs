@@ -79,7 +79,7 @@ pub fn write_letters(
     if partial.exists() {
         fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
-    fs::create_dir_all(&partial).map_err(io(&partial))?;
+    vigie_ledger::private::create_dir_all(&partial).map_err(io(&partial))?;
     let created = pdf_time(today);
     let sender: Vec<String> =
         std::iter::once(controller.name.clone()).chain(controller.address.iter().cloned()).collect();
@@ -102,9 +102,15 @@ pub fn write_letters(
                     let result = engine.letter(&frame, &doc, created).map_err(LettersError::from).and_then(|pdf| {
                         let path = partial.join(letter_path(incident, e.person));
                         if let Some(parent) = path.parent() {
-                            fs::create_dir_all(parent).map_err(io(parent))?;
+                            vigie_ledger::private::create_dir_all(parent).map_err(io(parent))?;
                         }
-                        fs::write(&path, &pdf).map_err(io(&path))?;
+                        vigie_ledger::private::file()
+                            .write(true)
+                            .create(true)
+                            .truncate(true)
+                            .open(&path)
+                            .and_then(|mut f| std::io::Write::write_all(&mut f, &pdf))
+                            .map_err(io(&path))?;
                         Ok(pdf.len() as u64)
                     });
                     match result {
@@ -131,7 +137,8 @@ pub fn write_letters(
     }
     // The mail-merge file, in person order.
     let csv_path = partial.join("publipostage.csv");
-    let file = fs::File::create(&csv_path).map_err(io(&csv_path))?;
+    let file =
+        vigie_ledger::private::file().write(true).create(true).truncate(true).open(&csv_path).map_err(io(&csv_path))?;
     let mut out = BufWriter::new(file);
     csv::start(&mut out).map_err(io(&csv_path))?;
     for (e, r) in people {

@@ -107,7 +107,8 @@ impl Out {
         }
         if self.writer.is_none() {
             let path = self.dir.join(format!("access-{:05}.parquet", self.files.len()));
-            let file = File::create(&path).map_err(|e| werr(&path, e))?;
+            let file =
+                vigie_ledger::private::file().write(true).create_new(true).open(&path).map_err(|e| werr(&path, e))?;
             let w =
                 SerializedFileWriter::new(file, self.schema.clone(), self.props.clone()).map_err(|e| werr(&path, e))?;
             self.writer = Some((path, w));
@@ -174,7 +175,7 @@ pub fn export_parquet(
     if partial.exists() {
         fs::remove_dir_all(&partial).map_err(|e| werr(&partial, e))?;
     }
-    fs::create_dir_all(&partial).map_err(|e| werr(&partial, e))?;
+    vigie_ledger::private::create_dir_all(&partial).map_err(|e| werr(&partial, e))?;
     let schema = Arc::new(parse_message_type(SCHEMA).map_err(|e| werr(out, e))?);
     let props = Arc::new(
         WriterProperties::builder()

@@ -55,10 +55,14 @@ pub fn record_verification(ledger: &Path, outcome: Result<u64, &str>, at_ms: i64
         Err(why) => format!("failed {at_ms} {}\n", why.replace('\n', " ")),
     };
     let dir = index_dir(ledger);
-    fs::create_dir_all(&dir)?;
+    vigie_ledger::private::create_dir_all(&dir)?;
     let path = verification_record(ledger);
     let tmp = path.with_extension("tmp");
-    fs::write(&tmp, line)?;
+    {
+        use std::io::Write;
+        let mut f = vigie_ledger::private::file().write(true).create(true).truncate(true).open(&tmp)?;
+        f.write_all(line.as_bytes())?;
+    }
     fs::rename(tmp, path)
 }
 

@@ -465,6 +465,12 @@ fn compare(dir: &Path, rounds: usize) -> anyhow::Result<()> {
     for (q, v) in &ours {
         println!("{q:>13}: median {:.3} s over {} fresh processes ({})", median(v.clone()), v.len(), answers[q]);
     }
+    // Both must give the same answer, or the times compare nothing.
+    let our_persons = answers["network"].split(", ").nth(1).and_then(|p| p.split(' ').next()).unwrap_or("?");
+    let duck_persons = duck_answer.split_whitespace().nth(1).unwrap_or("??");
+    if our_persons != duck_persons {
+        bail!("the network question: Vigie found {our_persons} persons, DuckDB {duck_persons}");
+    }
     let n = median(ours["network"].clone());
     let d = median(duck);
     println!("network scan: Vigie {n:.3} s, DuckDB {d:.3} s ({duck_answer}); ratio Vigie/DuckDB {:.2}", n / d);

@@ -142,6 +142,19 @@ async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
     let letters = incidents.dir(incident.id).join("letters");
     let pdfs = walk(&letters).into_iter().filter(|p| p.extension().is_some_and(|x| x == "pdf")).count();
     assert_eq!(pdfs, humans.len());
+    // Whatever the umask: the incident's files and the scoping index are the owner's only (they
+    // name every person exposed).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for root in [dir.path().join("incidents"), app::ledger_dir(dir.path()).join("index")] {
+            assert_eq!(mode(&root), 0o700, "{}", root.display());
+            for f in walk(&root) {
+                assert_eq!(mode(&f), 0o600, "{}", f.display());
+                assert_eq!(mode(f.parent().unwrap()), 0o700, "{}", f.display());
+            }
+        }
+    }
     // A second notify is refused, and nothing is rewritten.
     let again = tokio::task::block_in_place(|| incidents.notify(incident.id, Author::Operator)).unwrap_err();
     assert!(matches!(again, IncidentError::Transition(_)), "{again}");

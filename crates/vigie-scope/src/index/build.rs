@@ -294,7 +294,7 @@ fn write_part(
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
     let io = |what: &str, e: std::io::Error| IndexError::Io(format!("{what} {}: {e}", path.display()));
-    fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
+    vigie_ledger::private::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
     let tmp = path.with_extension("vgix.tmp");
     let mut f = OpenOptions::new()
         .write(true)
@@ -330,7 +330,8 @@ pub fn refresh(
     report.stale_moved = cover.stale.clone();
     if !cover.stale.is_empty() {
         let stale_dir = index_dir(ledger).join("stale");
-        fs::create_dir_all(&stale_dir).map_err(|e| IndexError::Io(format!("creating {}: {e}", stale_dir.display())))?;
+        vigie_ledger::private::create_dir_all(&stale_dir)
+            .map_err(|e| IndexError::Io(format!("creating {}: {e}", stale_dir.display())))?;
         for path in &cover.stale {
             if let Some(name) = path.file_name() {
                 let _ = fs::rename(path, stale_dir.join(name));

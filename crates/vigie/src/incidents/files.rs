@@ -53,7 +53,7 @@ fn banner(found: &Found) -> Option<String> {
 }
 
 pub fn write_scope(dir: &Path, incident: &Incident, scope: &Scope, found: &Found) -> std::io::Result<Written> {
-    fs::create_dir_all(dir)?;
+    vigie_ledger::private::create_dir_all(dir)?;
     let mut files = Vec::new();
     let banner = banner(found);
 
@@ -293,7 +293,7 @@ pub fn write_cnil(
     engine: &PdfEngine,
     now: Timestamp,
 ) -> Result<Vec<(String, String)>, String> {
-    fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    vigie_ledger::private::create_dir_all(dir).map_err(|e| e.to_string())?;
     let md = dir.join("cnil.md");
     let (tmp, mut w) = create(&md).map_err(|e| e.to_string())?;
     w.write_all(doc.to_markdown().as_bytes()).map_err(|e| e.to_string())?;
