@@ -68,7 +68,7 @@ pub struct LedgerStats {
     pub checkpoints: u64,
     /// Checkpoints that could not be published (disk or witness directory errors).
     pub checkpoint_failures: u64,
-    /// Tile writes that failed (the tiles are rebuilt at the next start).
+    /// Tile writes that failed (each failed tile is tried again until it is written).
     pub tile_failures: u64,
     /// Pushes to HTTP witnesses that failed (each is retried with the latest checkpoint).
     pub witness_push_failures: u64,
@@ -423,40 +423,65 @@ impl Writer {
     }
 }
 
+/// How long the publisher waits before trying again the tiles it could not write.
+pub(crate) const TILE_RETRY: Duration = Duration::from_secs(1);
+
 /// The publisher thread: writes tiles and publishes checkpoints, in order, until the writer is
-/// gone. A tile that cannot be written is counted and rebuilt at the next start; it never holds
-/// a checkpoint back (an intruder who blocks one tile file must not stop the witnessing). A
-/// checkpoint that cannot be published is counted, and appends stop once the log has run
-/// [`crate::LedgerOptions::checkpoint_deadline`] ahead of its last published checkpoint.
+/// gone. A tile that cannot be written (descriptors exhausted, a full disk for a moment) is
+/// counted and kept, and written again before the next job and at least every [`TILE_RETRY`]
+/// until it is: a server that ran out of descriptors under a connection flood has all its
+/// tiles once the flood is over, without a restart (before, `vigie ledger verify` failed until
+/// one rebuilt them). A tile never holds a checkpoint back (an intruder who blocks one tile file
+/// must not stop the witnessing). A checkpoint that cannot be published is counted, and appends
+/// stop once the log has run [`crate::LedgerOptions::checkpoint_deadline`] ahead of its last
+/// published checkpoint.
 pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: Arc<Shared>) {
-    let mut next = jobs.recv().ok();
-    while let Some(job) = next.take() {
+    let mut unwritten: Vec<Tile> = Vec::new();
+    let receive = |unwritten: &Vec<Tile>| -> Result<Option<Job>, ()> {
+        if unwritten.is_empty() {
+            return jobs.recv().map(Some).map_err(|_| ());
+        }
+        match jobs.recv_timeout(TILE_RETRY) {
+            Ok(job) => Ok(Some(job)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(()),
+        }
+    };
+    let mut next = receive(&unwritten);
+    loop {
+        let job = match next {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                write_tiles(&publisher, &shared, Vec::new(), &mut unwritten);
+                next = receive(&unwritten);
+                continue;
+            }
+            // The writer is gone: one last try; what is still unwritten is rebuilt at start-up.
+            Err(()) => {
+                write_tiles(&publisher, &shared, Vec::new(), &mut unwritten);
+                return;
+            }
+        };
         match job {
             Job::Tiles(full) => {
-                let count = full.len() as u64;
-                let mut failed = 0;
-                for tile in &full {
-                    let written = tiles::write_tile(&publisher.dir, tile)
-                        .and_then(|()| tiles::remove_partials(&publisher.dir, tile.level, tile.index, None));
-                    failed += u64::from(written.is_err());
-                }
-                shared.count(|s| {
-                    s.tiles += count - failed;
-                    s.tile_failures += failed;
-                });
-                next = jobs.recv().ok();
+                write_tiles(&publisher, &shared, full, &mut unwritten);
+                next = receive(&unwritten);
             }
             Job::Checkpoint { mut size, mut root, mut partial } => {
                 // Only the newest of consecutive checkpoints matters behind a slow disk.
+                let mut queued = None;
                 loop {
                     match jobs.try_recv() {
                         Ok(Job::Checkpoint { size: s, root: r, partial: p }) => (size, root, partial) = (s, r, p),
                         Ok(tiles) => {
-                            next = Some(tiles);
+                            queued = Some(tiles);
                             break;
                         }
                         Err(_) => break,
                     }
+                }
+                if !unwritten.is_empty() {
+                    write_tiles(&publisher, &shared, Vec::new(), &mut unwritten);
                 }
                 match publisher.publish(size, root, &partial) {
                     Ok((note, tiles_written)) => {
@@ -477,12 +502,35 @@ pub(crate) fn run_publisher(publisher: Publisher, jobs: Receiver<Job>, shared: A
                 }
                 let failures = publisher.http_failures();
                 shared.count(|s| s.witness_push_failures = failures);
-                if next.is_none() {
-                    next = jobs.recv().ok();
-                }
+                next = match queued {
+                    Some(job) => Ok(Some(job)),
+                    None => receive(&unwritten),
+                };
             }
         }
     }
+}
+
+/// Writes the tiles left from before, then `full`, in order; those that fail stay in
+/// `unwritten` for the next try.
+fn write_tiles(publisher: &Publisher, shared: &Shared, full: Vec<Tile>, unwritten: &mut Vec<Tile>) {
+    let tried = std::mem::take(unwritten).into_iter().chain(full);
+    let (mut written, mut failed) = (0u64, 0u64);
+    for tile in tried {
+        let ok = tiles::write_tile(&publisher.dir, &tile)
+            .and_then(|()| tiles::remove_partials(&publisher.dir, tile.level, tile.index, None));
+        match ok {
+            Ok(()) => written += 1,
+            Err(_) => {
+                failed += 1;
+                unwritten.push(tile);
+            }
+        }
+    }
+    shared.count(|s| {
+        s.tiles += written;
+        s.tile_failures += failed;
+    });
 }
 
 /// How long the writer waits for a request before handing over a checkpoint: when the tree has

@@ -623,3 +623,34 @@ fn reading_after_a_time_yields_exactly_the_later_entries_without_reading_older_s
     let read: Vec<_> = vigie_ledger::Entries::open_after(dir.path(), after).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(read.len(), 999);
 }
+
+/// A hash tile that cannot be written for a while (descriptors exhausted by a connection flood,
+/// here a directory squatting its path) is written once it can be, by the running ledger: the
+/// ledger verifies again without a restart.
+#[test]
+fn a_tile_that_could_not_be_written_is_written_once_it_can_be_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let tile = dir.path().join("tile/0/000");
+    fs::create_dir_all(&tile).unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    let batch: Vec<_> = (0..300).map(event).collect();
+    ledger.append(&batch).unwrap();
+    // Bounded waits, no timing assertion: only that each thing happens.
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what} did not happen");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    until("a failed tile write", &|| ledger.stats().tile_failures >= 1);
+    assert!(tile.is_dir(), "the tile could not have been written");
+    fs::remove_dir(&tile).unwrap();
+    until("the tile written", &|| tile.is_file() && ledger.stats().tiles >= 1);
+    assert_eq!(fs::read(&tile).unwrap().len(), 256 * 32);
+    // What `vigie ledger verify` does on the directory, the ledger still open.
+    let report = verify(dir.path()).unwrap();
+    assert!(report.entries >= 256, "{report:?}");
+    drop(ledger);
+    assert_eq!(verify(dir.path()).unwrap().entries, 300);
+}
