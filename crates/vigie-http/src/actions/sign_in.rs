@@ -143,16 +143,32 @@ pub async fn password_sign_in(
     code: TotpCode,
 ) -> Result<(Agent, Organization), Problem> {
     let now = state.clock.now();
-    let account_key = ThrottleKey::Account(login.to_string());
-    let network_key = ThrottleKey::network(client.ip);
-    {
+    // The budgets this attempt counts against: the login from this network, and unless the
+    // login signed in from here before, the login from anywhere and the network for any login
+    // (see vigie_core::signin::throttle).
+    let keys = {
         let mut throttle = state.throttle.lock().map_err(|_| Problem::internal())?;
-        throttle.begin_attempt(&account_key, now).map_err(|ms| throttled(&login, client.ip, ms))?;
-        if let Err(ms) = throttle.begin_attempt(&network_key, now) {
-            throttle.refund(&account_key);
-            return Err(throttled(&login, client.ip, ms));
+        let keys = throttle.password_keys(login.as_str(), client.ip, now);
+        for (i, key) in keys.iter().enumerate() {
+            if let Err(ms) = throttle.begin_attempt(key, now) {
+                for begun in &keys[..i] {
+                    throttle.refund(begun);
+                }
+                return Err(throttled(&login, client.ip, ms));
+            }
         }
-    }
+        keys
+    };
+    let succeeded = |throttle: &mut vigie_core::signin::LoginThrottle| {
+        for key in &keys {
+            match key {
+                // A success from a shared network takes back its own attempt only.
+                ThrottleKey::Network(_) => throttle.refund(key),
+                _ => throttle.record_success(key),
+            }
+        }
+        throttle.signed_in_from(login.as_str(), client.ip, now);
+    };
     let permit = state.hashing.clone().acquire_owned().await.map_err(|_| Problem::internal())?;
     let st = state.clone();
     let login_for_check = login.clone();
@@ -167,17 +183,19 @@ pub async fn password_sign_in(
     let mut throttle = state.throttle.lock().map_err(|_| Problem::internal())?;
     match outcome {
         Ok(who) => {
-            throttle.record_success(&account_key);
-            throttle.refund(&network_key);
+            succeeded(&mut throttle);
             Ok(who)
         }
         Err(LoginFailure::PasskeyRequired) => {
-            throttle.record_success(&account_key);
-            throttle.refund(&network_key);
+            succeeded(&mut throttle);
             Err(Problem::forbidden("this role signs in with a passkey only"))
         }
         Err(LoginFailure::BadCredentials) => {
+            let targeted = throttle.failed_from(login.as_str(), client.ip, now);
             drop(throttle);
+            if let Some(networks) = targeted {
+                targeted_lockout(state, &login, networks, now);
+            }
             tracing::warn!(login = %login, source = %client.ip, "sign-in failed");
             let failed = SecurityEvent::new(now, SecurityKind::SignInFailed)
                 .context(client.describe())
@@ -187,12 +205,25 @@ pub async fn password_sign_in(
             Err(Problem::bad_credentials())
         }
         Err(LoginFailure::Store) => {
-            throttle.refund(&account_key);
-            throttle.refund(&network_key);
+            for key in &keys {
+                throttle.refund(key);
+            }
             tracing::error!(login = %login, "sign-in failed: store unavailable");
             Err(Problem::unavailable())
         }
     }
+}
+
+/// Failures on one login from many networks within the hour: someone is trying to lock this
+/// agent out (or to guess its password from everywhere at once). Logged at warning level with
+/// the login and ledgered as a security event, which the security team's SIEM alerts on.
+fn targeted_lockout(state: &AppState, login: &Login, networks: usize, now: vigie_core::time::Timestamp) {
+    tracing::warn!(login = %login, networks, "sign-in failures on one login from many networks: a targeted lockout attempt");
+    let event = SecurityEvent::new(now, SecurityKind::SignInFailed)
+        .detail("login", login.as_str())
+        .detail("targeted_networks", networks)
+        .detail("alert", "targeted_lockout");
+    let _ = state.record(&[event]);
 }
 
 fn throttled(login: &Login, ip: IpAddr, retry_after_ms: i64) -> Problem {
