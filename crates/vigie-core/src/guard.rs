@@ -25,7 +25,7 @@ use crate::nir::Nir;
 use crate::org::{Agent, Organization};
 use crate::person::{FilteredRecord, Person, ScopeEntry};
 use crate::ports::{AccessLedger, Detector, Durability, Registry, StoreError};
-use crate::relationship::Relationship;
+use crate::relationship::{Relationship, RelationshipKind};
 use crate::time::Timestamp;
 
 /// Who is asking, as established by the session (never by the request body).
@@ -85,6 +85,11 @@ pub enum GuardError {
     /// The detector disables the account (a canary).
     #[error("account suspended")]
     AccountSuspended,
+    /// Categories asked for by name that the caller may never read, whoever the person (see
+    /// [`Guard::never_permitted`]), each with the reason that denies it: refused whole, the
+    /// refusal ledgered.
+    #[error("categories never permitted to this caller")]
+    NeverPermitted(Vec<Reason>),
 }
 
 /// What the guard decided to release, held until the request's events are durable: the data
@@ -314,6 +319,71 @@ impl Guard {
             .map(|released| ScopePage { entries: released.into_iter().map(|(e, _)| e).collect(), next_after })
     }
 
+    /// The categories of `requested` that `caller` may never read, whoever the person: those
+    /// denied even for a person tied to the caller by every kind of relationship, with a second
+    /// factor proven. Each comes with the reason that denies it (a guardrail's `forbid`, or no
+    /// permit at all). It depends on the caller alone, so refusing them says nothing about any
+    /// person; a client that names such a category is refused explicitly rather than answered
+    /// "not found" (the category alone) or silently without it (mixed with others).
+    pub fn never_permitted(&self, caller: &Caller, requested: CategorySet) -> Vec<Reason> {
+        // The id no one has (as for the decoy of a lookup that matched nobody).
+        let Some(nobody) = PersonId::new(i64::MAX as u64) else { return Vec::new() };
+        let closest = closest_relationships(caller, nobody);
+        let outcome = self.authz.decide(
+            &caller.agent,
+            &caller.org,
+            nobody.get(),
+            &closest,
+            AuthContext { mfa: true },
+            requested,
+        );
+        let mut never = Vec::new();
+        for category in requested.iter().filter(|c| !outcome.allowed.contains(*c)) {
+            let mut reasons: Vec<Reason> = outcome
+                .reasons
+                .iter()
+                .filter(|r| r.category == category && r.effect != Effect::Permit)
+                .cloned()
+                .collect();
+            if reasons.is_empty() {
+                reasons.push(Reason { category, effect: Effect::NoPermit, policy: None });
+            }
+            never.extend(reasons);
+        }
+        never
+    }
+
+    /// Refuses a request for categories the caller may never read (`never`, from
+    /// [`Guard::never_permitted`]) without reading anything: the refusal is judged by the
+    /// detector and ledgered like any denial, and answers `NeverPermitted` once durable (or
+    /// the detector's stricter verdict).
+    pub fn refuse_never_permitted<T>(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        action: AccessAction,
+        person: Option<PersonId>,
+        requested: CategorySet,
+        never: Vec<Reason>,
+    ) -> Released<T> {
+        let context = crate::ports::DetectContext {
+            probation: caller.probation,
+            elevated: caller.elevated,
+            reason: caller.reason,
+            sign_in: caller.sign_in,
+        };
+        let mut event = self.event(caller, meta, action, person, requested, Decision::Deny, never.clone());
+        event.verdict = self.detector.assess(&event, &context);
+        let outcome = match event.verdict.action.effective(caller.elevated, caller.reason.is_some()) {
+            VerdictAction::StepUp => GuardError::StepUpRequired,
+            VerdictAction::Throttle => GuardError::Throttled,
+            VerdictAction::SuspendSession => GuardError::SessionSuspended,
+            VerdictAction::SuspendAccount => GuardError::AccountSuspended,
+            VerdictAction::Allow | VerdictAction::Friction => GuardError::NeverPermitted(never),
+        };
+        Released::new(Err(outcome), self.ledger.submit(&[event]))
+    }
+
     /// The guarded path proper: authorize each candidate, fetch only what is permitted, let the
     /// detector judge, hand every event to the ledger, and hold what may leave until they are
     /// durable.
@@ -480,6 +550,24 @@ impl Guard {
             verdict: crate::event::Verdict::allow(),
         }
     }
+}
+
+/// A relationship of every kind between the caller and nobody: the most any person can be to
+/// the caller, for [`Guard::never_permitted`].
+fn closest_relationships(caller: &Caller, nobody: PersonId) -> Vec<Relationship> {
+    RelationshipKind::ALL
+        .into_iter()
+        .map(|kind| Relationship {
+            kind,
+            person: nobody,
+            org: caller.org.id,
+            agent: (kind == RelationshipKind::Caseload).then_some(caller.agent.id),
+            team: if kind == RelationshipKind::Caseload { caller.agent.team } else { None },
+            session: None,
+            valid_from: time::Date::MIN,
+            valid_to: None,
+        })
+        .collect()
 }
 
 /// The reason recorded when a lookup key's categories may not be read by the caller.

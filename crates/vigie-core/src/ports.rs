@@ -485,6 +485,14 @@ pub trait AccountStore: Send + Sync {
     /// Every authenticated request starts here, so an implementation should read all three
     /// at once (the SQLite store does it in one statement).
     fn session_by_access(&self, hash: &[u8; 32], now: Timestamp) -> Result<Option<AccessSession>, StoreError>;
+    /// Whether `hash` is the access token of a live session whose access token has expired (so
+    /// refreshing would help). Asked only after [`AccountStore::session_by_access`] found
+    /// nothing, to tell a client what to do; an unknown, forged or revoked token is `false`
+    /// alike. The default says `false`: "sign in again" is never wrong, only less helpful.
+    fn access_expired(&self, hash: &[u8; 32], now: Timestamp) -> Result<bool, StoreError> {
+        let _ = (hash, now);
+        Ok(false)
+    }
     /// The session whose refresh token hashes to `hash` (expiry is the caller's check).
     fn session_by_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     fn session_by_id(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError>;

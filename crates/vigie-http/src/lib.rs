@@ -16,6 +16,7 @@
 pub mod actions;
 pub mod api;
 pub mod pages;
+pub mod server;
 pub mod shared;
 
 use std::sync::Arc;
@@ -47,12 +48,4 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on an already-bound listener until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}
+pub use server::serve;

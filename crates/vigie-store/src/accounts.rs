@@ -137,6 +137,10 @@ impl AccountStore for Store {
         self.session_by_access_db(hash, now)
     }
 
+    fn access_expired(&self, hash: &[u8; 32], now: Timestamp) -> Result<bool, StoreError> {
+        self.access_expired_db(hash, now)
+    }
+
     fn session_by_refresh(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         self.session_where("refresh_hash = ?1", &hash[..])
     }

@@ -218,6 +218,17 @@ impl Store {
         })
     }
 
+    /// See `AccountStore::access_expired`: the row exists, its access token is past its time,
+    /// the session is not.
+    pub(crate) fn access_expired_db(&self, hash: &[u8; 32], now: Timestamp) -> Result<bool, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT 1 FROM sessions WHERE access_hash = ?1 AND access_expires_ms <= ?2 AND expires_at_ms > ?2",
+            )?;
+            Ok(stmt.exists((&hash[..], now.millis()))?)
+        })
+    }
+
     pub(crate) fn session_where(
         &self,
         clause: &str,

@@ -282,6 +282,8 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
     http.policy = config.session_policy();
     http.policy.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     http.trusted_proxies = config.trusted_proxies.clone();
+    http.limits = config.server.limits()?;
+    http.rates = config.server.rates()?;
     Ok(Settings {
         http,
         outbox_dir: config.outbox(),
@@ -312,12 +314,29 @@ pub async fn connect_sso(app: &mut App, config: &crate::config::Config) -> anyho
     Ok(())
 }
 
+/// Raises the soft descriptor limit to the hard one (as Go's runtime does at start): the soft
+/// limit is often 1 024, which caps connections at 768 after the reserve kept for the ledger
+/// and the store. The hard limit is the operator's (`LimitNOFILE` in the systemd unit).
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the descriptor limit to its hard limit");
+        }
+    }
+    let cap = vigie_http::shared::limits::descriptor_limit();
+    tracing::info!(descriptors = ?cap, "descriptor limit");
+}
+
 /// Binds, serves until SIGTERM or Ctrl-C, and says where. On the signal it stops accepting,
 /// lets requests in flight finish for at most `grace`, and returns; the connections still open
 /// then are closed with the runtime. The last checkpoint and detector snapshot are written when
 /// the [`App`] is dropped, and SQLite checkpoints its WAL when the store's last connection closes.
 pub async fn serve(app: &App, listen: std::net::SocketAddr, grace: std::time::Duration) -> anyhow::Result<()> {
     let signals = crate::stop::Signals::install();
+    raise_descriptor_limit();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     eprintln!("vigie: serving on http://{addr} (Ctrl-C to stop)");

@@ -81,6 +81,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut settings = crate::app::settings(&data_dir, "http://localhost:8080")?;
     settings.http.dangerous_unguarded_bench_route = true;
+    settings.http.rates = vigie_http::shared::rates::RateSettings::dangerous_unlimited();
+    settings.http.limits.max_in_flight = 100_000;
     // Detection on, with quotas out of reach: the bench re-reads the same caseload for minutes,
     // which a real advisor never does; what is measured is the detector's cost, not its verdicts.
     if let Some(d) = settings.detection.as_mut() {

@@ -59,6 +59,118 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// Breach notifications: the controller, its DPO, the mail relay.
     pub notify: crate::config_notify::NotifyConfig,
+    /// Connections and the time and bytes a request may take.
+    pub server: ServerConfig,
+}
+
+/// `[server]`: what one client may hold of the server. Each default is explained in
+/// `vigie_http::shared::limits::ServerLimits`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections open at once (default 10 000), also bounded by the descriptor limit less
+    /// `reserved_descriptors`: set `LimitNOFILE` above the sum (the systemd unit sets 65 536).
+    pub max_connections: usize,
+    /// Connections one client address may hold (default 1 000; trusted proxies are exempt).
+    pub max_connections_per_client: usize,
+    /// Descriptors kept for the ledger, the store and the alerts (default 256).
+    pub reserved_descriptors: u64,
+    /// Time to send a request's line and headers, also an idle keep-alive connection's
+    /// lifetime (default 10 s, 1 to 300).
+    pub header_timeout_seconds: u64,
+    /// Time to send a request's body (default 10 s, 1 to 300).
+    pub body_timeout_seconds: u64,
+    /// Bytes of a request's line and headers (default 16 384, 4 096 to 1 048 576).
+    pub max_header_bytes: usize,
+    /// Requests served at once (default 64); as many more may wait `queue_wait_ms` (default 20)
+    /// for a turn, the rest get a 503 with `Retry-After`.
+    pub max_in_flight: usize,
+    pub queue_wait_ms: u64,
+    /// Requests a second per session (default 10, bursts of `session_burst`, 60) and per
+    /// account, all its sessions together (default 20, bursts of 120): far above a person at a
+    /// browser, far below a script re-reading records (see `vigie_http::shared::rates`).
+    pub session_requests_per_second: u32,
+    pub session_burst: u32,
+    pub account_requests_per_second: u32,
+    pub account_burst: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let d = vigie_http::shared::limits::ServerLimits::default();
+        let r = vigie_http::shared::rates::RateSettings::default();
+        ServerConfig {
+            max_connections: d.max_connections,
+            max_connections_per_client: d.max_connections_per_client,
+            reserved_descriptors: d.reserved_descriptors,
+            header_timeout_seconds: d.header_timeout.as_secs(),
+            body_timeout_seconds: d.body_timeout.as_secs(),
+            max_header_bytes: d.max_header_bytes,
+            max_in_flight: d.max_in_flight,
+            queue_wait_ms: u64::try_from(d.queue_wait.as_millis()).unwrap_or(u64::MAX),
+            session_requests_per_second: r.session.per_second,
+            session_burst: r.session.burst,
+            account_requests_per_second: r.account.per_second,
+            account_burst: r.account.burst,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The request rates, checked.
+    pub fn rates(&self) -> anyhow::Result<vigie_http::shared::rates::RateSettings> {
+        use vigie_http::shared::rates::{Rate, RateSettings};
+        for (name, v) in [
+            ("session_requests_per_second", self.session_requests_per_second),
+            ("session_burst", self.session_burst),
+            ("account_requests_per_second", self.account_requests_per_second),
+            ("account_burst", self.account_burst),
+        ] {
+            if !(1..=1_000_000).contains(&v) {
+                bail!("server.{name}: must be between 1 and 1000000, got {v}");
+            }
+        }
+        Ok(RateSettings {
+            session: Rate { per_second: self.session_requests_per_second, burst: self.session_burst },
+            account: Rate { per_second: self.account_requests_per_second, burst: self.account_burst },
+        })
+    }
+
+    /// The server's limits, checked.
+    pub fn limits(&self) -> anyhow::Result<vigie_http::shared::limits::ServerLimits> {
+        if self.max_connections == 0 {
+            bail!("server.max_connections: must be at least 1");
+        }
+        if self.max_connections_per_client == 0 {
+            bail!("server.max_connections_per_client: must be at least 1");
+        }
+        for (name, secs) in
+            [("header_timeout_seconds", self.header_timeout_seconds), ("body_timeout_seconds", self.body_timeout_seconds)]
+        {
+            if !(1..=300).contains(&secs) {
+                bail!("server.{name}: must be between 1 and 300, got {secs}");
+            }
+        }
+        if !(4_096..=1_048_576).contains(&self.max_header_bytes) {
+            bail!("server.max_header_bytes: must be between 4096 and 1048576, got {}", self.max_header_bytes);
+        }
+        if !(1..=100_000).contains(&self.max_in_flight) {
+            bail!("server.max_in_flight: must be between 1 and 100000, got {}", self.max_in_flight);
+        }
+        if self.queue_wait_ms > 10_000 {
+            bail!("server.queue_wait_ms: must be at most 10000, got {}", self.queue_wait_ms);
+        }
+        Ok(vigie_http::shared::limits::ServerLimits {
+            max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
+            reserved_descriptors: self.reserved_descriptors,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_seconds),
+            max_header_bytes: self.max_header_bytes,
+            max_in_flight: self.max_in_flight,
+            queue_wait: std::time::Duration::from_millis(self.queue_wait_ms),
+        })
+    }
 }
 
 /// `[ledger]`: the access ledger's batching, signing key and witnesses.
@@ -383,6 +495,7 @@ impl Default for Config {
             insecure_skip_file_mode_check: false,
             shutdown_grace_seconds: 10,
             notify: crate::config_notify::NotifyConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -469,6 +582,8 @@ impl Config {
                 self.idle_timeout_minutes
             );
         }
+        self.server.limits()?;
+        self.server.rates()?;
         if !(1..=300).contains(&self.shutdown_grace_seconds) {
             bail!("shutdown_grace_seconds: must be between 1 and 300, got {}", self.shutdown_grace_seconds);
         }

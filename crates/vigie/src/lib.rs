@@ -14,6 +14,7 @@ pub mod generate;
 pub mod incidents;
 pub mod ledger_cmd;
 pub mod live;
+pub mod load;
 pub mod modes;
 pub mod simulate;
 pub mod snapshot;

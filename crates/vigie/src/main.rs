@@ -1,7 +1,9 @@
 //! The `vigie` binary: configuration, wiring and subcommands. Errors end here as one line on
 //! stderr and a non-zero exit; nothing below this file prints or exits.
 
-use vigie::{app, bench, bench_scope, config, credentials, demo, generate, incidents, ledger_cmd, live, simulate};
+use vigie::{
+    app, bench, bench_scope, config, credentials, demo, generate, incidents, ledger_cmd, live, load, simulate,
+};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +92,9 @@ enum Command {
     /// Measure incident scoping on a large synthetic ledger, against DuckDB on the same entries.
     #[command(subcommand)]
     BenchScope(bench_scope::BenchScope),
+    /// Load and abuse benchmark against a real server: a connection flood, and overload with
+    /// and without load shedding; prints figures and verifies the ledger after each.
+    Load(load::LoadArgs),
     /// Replay the incidents against a simulated agency's traffic and measure containment.
     Simulate(simulate::SimulateArgs),
 }
@@ -311,6 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Incident { command } => incidents::cli::run(command),
         Command::BenchScope(cmd) => bench_scope::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::Load(args) => load::run(args),
         Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -87,8 +87,9 @@ async fn training_org_never_obtains_a_nir_through_any_endpoint() {
     assert_eq!(v["categories"], json!(["identity", "contact", "status"]));
     bodies.push(body);
 
+    // Named, a field it may never read is refused by name (tests/hardening.rs has the rest).
     let (status, body) = t.get(&token, &format!("/v1/persons/{trainee}?fields=nir")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!((status, problem_type(&body).as_str()), (StatusCode::FORBIDDEN, "urn:vigie:problem:field-not-permitted"));
     bodies.push(body);
 
     let birth = vigie_core::time::format_date(person.birth_date);
@@ -96,13 +97,22 @@ async fn training_org_never_obtains_a_nir_through_any_endpoint() {
     // as for a NIR nobody has, whatever is asked.
     let ghost = vigie_core::Nir::from_body("1990199999999").unwrap().to_string();
     let (_, nobody) = t.post_auth(&token, "/v1/lookup", json!({"nir": ghost, "birth_date": birth})).await;
-    for fields in [json!(null), json!(["identity"]), json!(["nir"]), json!(["nir", "identity", "sensitive"])] {
+    for fields in [json!(null), json!(["identity"])] {
         let mut req = json!({"nir": nir, "birth_date": birth});
         if !fields.is_null() {
             req["fields"] = fields;
         }
         let (status, body) = t.post_auth(&token, "/v1/lookup", req).await;
         assert_eq!((status, &body), (StatusCode::NOT_FOUND, &nobody));
+        bodies.push(body);
+    }
+    // Naming the NIR is refused whether the key matches or not: the same 403 for both.
+    for fields in [json!(["nir"]), json!(["nir", "identity", "sensitive"])] {
+        let (status, body) =
+            t.post_auth(&token, "/v1/lookup", json!({"nir": nir, "birth_date": birth, "fields": fields})).await;
+        let (_, ghost_body) =
+            t.post_auth(&token, "/v1/lookup", json!({"nir": ghost, "birth_date": birth, "fields": fields})).await;
+        assert_eq!((status, &body), (StatusCode::FORBIDDEN, &ghost_body));
         bodies.push(body);
     }
     let (_, body) =
@@ -315,7 +325,8 @@ async fn sessions_end_at_logout_and_cookies_work() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let (status, body) = t.get(&token, &format!("/v1/persons/{in_scope}")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body.contains("urn:vigie:problem:unauthenticated"));
+    // A bearer token of an ended session: invalid (RFC 6750), sign in again.
+    assert!(body.contains("urn:vigie:problem:invalid-token"), "{body}");
     // No session at all, or a forged token.
     let resp = t.http.get(format!("{}/v1/me", t.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);

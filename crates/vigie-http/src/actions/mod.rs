@@ -21,10 +21,14 @@ pub mod verdicts;
 
 use vigie_core::ports::StoreError;
 
+use crate::shared::log_limit::LogLimit;
 use crate::shared::problem::Problem;
 
 /// A store failure: logged, and answered 503 (the decision path failed: nothing is done).
 pub(crate) fn store_err(e: StoreError) -> Problem {
-    tracing::error!(error = %e, "account store");
+    static FAILED: LogLimit = LogLimit::every_secs(10);
+    if let Some(skipped) = FAILED.allow() {
+        tracing::error!(error = %e, skipped, "account store (skipped: like failures left out since the last line)");
+    }
     Problem::unavailable()
 }

@@ -10,6 +10,7 @@ use vigie_core::signin::EndReason;
 
 use crate::shared::auth::{Authed, end_session};
 use crate::shared::client::Client;
+use crate::shared::log_limit::LogLimit;
 use crate::shared::problem::Problem;
 use crate::shared::state::AppState;
 
@@ -83,13 +84,18 @@ pub fn demand_step_up(st: &AppState, authed: &Authed, client: &Client) -> Result
 fn guard_problem(e: GuardError) -> Problem {
     match e {
         GuardError::NotFound => Problem::not_found(),
+        GuardError::NeverPermitted(reasons) => Problem::never_permitted(&reasons),
         GuardError::StepUpRequired => Problem::step_up_required(STEP_UP_DETAIL),
         GuardError::Throttled => Problem::quota_reached(),
         GuardError::ReasonRequired => Problem::reason_required(),
         GuardError::SessionSuspended => Problem::session_ended("suspended"),
         GuardError::AccountSuspended => Problem::session_ended("account_suspended"),
         GuardError::Unavailable(msg) => {
-            tracing::error!(error = %msg, "guarded read denied: decision path failed");
+            // Once per period: when the ledger or the store fails, every read fails alike.
+            static DENIED: LogLimit = LogLimit::every_secs(10);
+            if let Some(skipped) = DENIED.allow() {
+                tracing::error!(error = %msg, skipped, "guarded read denied: decision path failed (skipped: like failures left out since the last line)");
+            }
             Problem::unavailable()
         }
     }

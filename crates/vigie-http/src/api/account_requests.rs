@@ -3,7 +3,7 @@
 //! mail to the new agent, never in the answer) or rejects (`…/{id}/reject`).
 
 use axum::Json;
-use axum::extract::Path;
+use crate::shared::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;

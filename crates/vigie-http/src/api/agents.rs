@@ -3,7 +3,7 @@
 //! the same (every session ends; the account stays active).
 
 use axum::Json;
-use axum::extract::Path;
+use crate::shared::extract::Path;
 use axum::response::Response;
 use serde_json::json;
 

@@ -1,25 +1,21 @@
 //! `GET /v1/alerts?limit=N`: the detector's recent alerts, newest first. Security officers
 //! only: an agency's see every organization's, a partner's its own.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
 use axum::response::Response;
 use serde_json::json;
 use vigie_core::org::OrgKind;
 
 use crate::shared::caller::{ApiSession, Officer};
+use crate::shared::extract::Query;
 use crate::shared::params::only_params;
 use crate::shared::problem::Problem;
 
 /// `GET /v1/alerts`
 pub async fn list(
     me: ApiSession<Officer>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Query(params): Query,
 ) -> Result<Response, Problem> {
-    let Query(params) = query.map_err(|_| Problem::invalid("query", "not a valid query string"))?;
     only_params(&params, &["limit"])?;
     let limit = match params.get("limit") {
         Some(l) => l

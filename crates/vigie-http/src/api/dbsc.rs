@@ -147,7 +147,13 @@ pub async fn refresh(
             return Ok(resp);
         }
         // The context binding holds for device-bound sessions too.
-        let proven = Presented { access: None, refresh: presented.refresh.clone(), cookies: true, device_proven: true };
+        let proven = Presented {
+            access: None,
+            refresh: presented.refresh.clone(),
+            cookies: true,
+            device_proven: true,
+            bearer: false,
+        };
         let authed = authenticate(&st, &proven, &client);
         let authed = match authed {
             Ok(a) => a,

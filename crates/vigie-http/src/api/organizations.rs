@@ -3,7 +3,7 @@
 //! `POST …/unfreeze` lets a stepped-up security officer lift it.
 
 use axum::Json;
-use axum::extract::Path;
+use crate::shared::extract::Path;
 use axum::response::Response;
 use serde_json::json;
 use vigie_core::ids::OrgId;

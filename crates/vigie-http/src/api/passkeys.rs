@@ -3,7 +3,7 @@
 //! the account: adding or removing one needs a second factor confirmed in the last 15 minutes.
 
 use axum::Json;
-use axum::extract::Path;
+use crate::shared::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;

@@ -3,16 +3,15 @@
 //! (the store and the ledger's durable append block); none reads persons itself. The data
 //! leaves only once the ledger has answered that its events are durable.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use vigie_core::event::AccessAction;
 use vigie_core::guard::{Caller, LookupKey, Released, RequestMeta};
 use vigie_core::ids::{FtId, PersonId};
 use vigie_core::nir::Nir;
@@ -25,6 +24,7 @@ use crate::actions::verdicts::{STEP_UP_DETAIL, enforce};
 use crate::shared::auth::authenticate;
 use crate::shared::body::Body;
 use crate::shared::caller::{ApiSession, finish};
+use crate::shared::extract::{Path, Query};
 use crate::shared::params::{only_params, parse_reason, request_id, with_reason};
 use crate::shared::problem::Problem;
 use crate::shared::state::AppState;
@@ -118,15 +118,21 @@ fn categories<'a>(fields: Option<impl Iterator<Item = &'a str>>) -> Result<Categ
 pub async fn person(
     me: ApiSession,
     reason: Reason,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Path(id): Path<String>,
+    Query(params): Query,
 ) -> Result<Response, Problem> {
-    let Path(id) = path.map_err(|_| Problem::invalid("id", "not a valid path segment"))?;
-    let Query(params) = query.map_err(|_| Problem::invalid("query", "not a valid query string"))?;
     only_params(&params, &["fields"])?;
     let id: PersonId = id.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("id", e.to_string()))?;
-    let requested = categories(params.get("fields").map(|l| l.split(',')))?;
+    let named = params.get("fields").map(|l| l.split(','));
+    let explicit = named.is_some();
+    let requested = categories(named)?;
     guarded(me, reason, move |st, caller, meta| {
+        if explicit {
+            let never = st.guard.never_permitted(caller, requested);
+            if !never.is_empty() {
+                return st.guard.refuse_never_permitted(caller, meta, AccessAction::View, Some(id), requested, never);
+            }
+        }
         st.guard.read_released(caller, meta, id, requested).map(|r| record_json(&r))
     })
     .await
@@ -166,8 +172,20 @@ pub async fn lookup(me: ApiSession, reason: Reason, Body(req): Body<LookupReques
             ));
         }
     };
+    let explicit = req.fields.is_some();
     let requested = categories(req.fields.as_ref().map(|l| l.iter().map(String::as_str)))?;
+    let action = match key {
+        LookupKey::Nir(..) => AccessAction::LookupByNir,
+        LookupKey::FtId(..) => AccessAction::LookupByFtId,
+    };
     guarded(me, reason, move |st, caller, meta| {
+        if explicit {
+            // Refused whether anyone matches or not: it depends on the caller alone.
+            let never = st.guard.never_permitted(caller, requested);
+            if !never.is_empty() {
+                return st.guard.refuse_never_permitted(caller, meta, action, None, requested, never);
+            }
+        }
         st.guard
             .lookup_released(caller, meta, key, requested)
             .map(|found| json!({ "matches": found.iter().map(record_json).collect::<Vec<_>>() }))
@@ -179,9 +197,8 @@ pub async fn lookup(me: ApiSession, reason: Reason, Body(req): Body<LookupReques
 pub async fn scope(
     me: ApiSession,
     reason: Reason,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Query(params): Query,
 ) -> Result<Response, Problem> {
-    let Query(params) = query.map_err(|_| Problem::invalid("query", "not a valid query string"))?;
     only_params(&params, &["after", "limit"])?;
     let after = match params.get("after") {
         Some(a) => Some(a.parse::<PersonId>().map_err(|e| Problem::invalid("after", e.to_string()))?),

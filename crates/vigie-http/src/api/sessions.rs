@@ -2,7 +2,7 @@
 //! I no longer trust). Administrators see an agent's sessions under `/v1/agents`.
 
 use axum::Json;
-use axum::extract::Path;
+use crate::shared::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;

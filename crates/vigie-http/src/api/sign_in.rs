@@ -17,7 +17,7 @@ use crate::actions::{dbsc, passkeys, sign_in};
 use crate::api::me::{AgentView, agent_view};
 use crate::shared::auth::{authenticate, end_session, rotate_access};
 use crate::shared::body::Body;
-use crate::shared::caller::ApiSession;
+use crate::shared::caller::{ApiSession, Write};
 use crate::shared::client::Client;
 use crate::shared::problem::Problem;
 use crate::shared::state::{AppState, REFRESH_COOKIE};
@@ -142,14 +142,16 @@ pub async fn refresh(
     client: Client,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let token = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        Some(auth) => auth.strip_prefix("Bearer ").and_then(|t| SessionToken::parse(t.trim())),
-        None => cookie(&headers, REFRESH_COOKIE).and_then(SessionToken::parse),
-    }
-    .ok_or_else(Problem::unauthenticated)?;
+    let sent = headers.contains_key(header::AUTHORIZATION);
+    let (token, bearer) = match tokens::bearer(&headers) {
+        Some(offered) => (offered, true),
+        None if sent => (None, false),
+        None => (cookie(&headers, REFRESH_COOKIE).and_then(SessionToken::parse), false),
+    };
+    let token = token.ok_or_else(|| if bearer { Problem::invalid_token() } else { Problem::unauthenticated() })?;
     let st = state.clone();
     let tokens = tokio::task::spawn_blocking(move || {
-        let presented = Presented { access: None, refresh: Some(token), cookies: true, device_proven: false };
+        let presented = Presented { access: None, refresh: Some(token), cookies: true, device_proven: false, bearer };
         let authed = authenticate(&st, &presented, &client)?;
         match authed.refreshed {
             Some(t) => Ok(t),
@@ -161,8 +163,9 @@ pub async fn refresh(
     Ok(session_response(&state, &tokens, None))
 }
 
-/// `POST /v1/logout`: ends the session at once (both tokens stop working).
-pub async fn logout(me: ApiSession) -> Result<Response, Problem> {
+/// `POST /v1/logout`: ends the session at once (both tokens stop working). A state change like
+/// any other: with cookies, only from our own origin (another site must not sign agents out).
+pub async fn logout(me: ApiSession<Write>) -> Result<Response, Problem> {
     let mut resp = me
         .run(|st, authed, client| {
             end_session(st, &authed.session, EndReason::Logout, Some(client))?;

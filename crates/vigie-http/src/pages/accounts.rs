@@ -3,12 +3,12 @@
 //! four-eyes rules are the API's (`actions::accounts`).
 
 use askama::Template;
-use axum::extract::{Form, Path};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::lifecycle::RequestState;
 use vigie_core::org::Role;
 
+use crate::shared::extract::{PageForm, PagePath};
 use crate::actions::accounts::{self, NewRequest};
 use crate::shared::caller::{PageSession, Write};
 use crate::shared::render::{Chrome, page, see_other};
@@ -77,7 +77,7 @@ pub struct RequestForm {
 }
 
 /// `POST /accounts/requests` (form)
-pub async fn request_form(me: PageSession<Write>, Form(f): Form<RequestForm>) -> Response {
+pub async fn request_form(me: PageSession<Write>, PageForm(f): PageForm<RequestForm>) -> Response {
     me.render(move |st, authed, client, _| {
         let RequestForm { login, display_name, email, role, justification } = f;
         let req = NewRequest { login, display_name, email, role, team: None, justification };
@@ -89,7 +89,7 @@ pub async fn request_form(me: PageSession<Write>, Form(f): Form<RequestForm>) ->
 }
 
 /// `POST /accounts/requests/{id}/approve` (form)
-pub async fn approve_form(me: PageSession<Write>, Path(id): Path<u64>) -> Response {
+pub async fn approve_form(me: PageSession<Write>, PagePath(id): PagePath<u64>) -> Response {
     me.render(move |st, authed, client, _| {
         accounts::approve_request(st, authed, client, id)?;
         Ok(see_other("/accounts"))
@@ -98,7 +98,7 @@ pub async fn approve_form(me: PageSession<Write>, Path(id): Path<u64>) -> Respon
 }
 
 /// `POST /accounts/requests/{id}/reject` (form)
-pub async fn reject_form(me: PageSession<Write>, Path(id): Path<u64>) -> Response {
+pub async fn reject_form(me: PageSession<Write>, PagePath(id): PagePath<u64>) -> Response {
     me.render(move |st, authed, client, _| {
         accounts::reject_request(st, authed, client, id)?;
         Ok(see_other("/accounts"))

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::signin::{SessionToken, TotpCode};
 
+use crate::shared::extract::{PageForm, PagePath};
 use crate::actions::enrolment;
 use crate::pages::sign_in::TotpForm;
 use crate::shared::client::Client;
@@ -32,7 +33,7 @@ struct EnrolPage {
 }
 
 /// `GET /enrol/{token}`: set up how a new agent signs in.
-pub async fn enrol_page(State(state): State<Arc<AppState>>, ctx: PageCtx, Path(token): Path<String>) -> Response {
+pub async fn enrol_page(State(state): State<Arc<AppState>>, ctx: PageCtx, PagePath(token): PagePath<String>) -> Response {
     let tok = match link(&token) {
         Ok(t) => t,
         Err(p) => return problem_page(&p, &ctx),
@@ -74,8 +75,8 @@ struct AuthenticatorPage {
 pub async fn password_form(
     State(state): State<Arc<AppState>>,
     ctx: PageCtx,
-    Path(token): Path<String>,
-    Form(f): Form<PasswordForm>,
+    PagePath(token): PagePath<String>,
+    PageForm(f): PageForm<PasswordForm>,
 ) -> Response {
     let tok = match link(&token) {
         Ok(t) => t,
@@ -100,8 +101,8 @@ pub async fn confirm_form(
     State(state): State<Arc<AppState>>,
     ctx: PageCtx,
     client: Client,
-    Path(token): Path<String>,
-    Form(f): Form<TotpForm>,
+    PagePath(token): PagePath<String>,
+    PageForm(f): PageForm<TotpForm>,
 ) -> Response {
     let tok = match link(&token) {
         Ok(t) => t,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use vigie_core::guard::{GuardError, RequestMeta};
@@ -16,6 +16,7 @@ use vigie_core::person::{FilteredRecord, Sex};
 use vigie_core::ports::AccessReason;
 use vigie_core::{CategorySet, DataCategory, PersonId};
 
+use crate::shared::extract::{PagePath, PageQuery};
 use crate::actions::verdicts::enforce;
 use crate::shared::caller::PageSession;
 use crate::shared::i18n::Messages;
@@ -43,7 +44,7 @@ struct ScopePage {
 }
 
 /// `GET /scope`; `?reason=` answers the prompt for a reason (see [`reason_prompt`]).
-pub async fn scope_page(me: PageSession, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn scope_page(me: PageSession, PageQuery(q): PageQuery) -> Response {
     let after = q.get("after").and_then(|a| a.parse::<PersonId>().ok());
     let reason = reason_param(&q);
     me.render(move |st, authed, client, ctx| {
@@ -90,7 +91,7 @@ struct PersonPage {
 /// `GET /persons/{id}`; `?reason=` answers the prompt for a reason (see [`reason_prompt`]).
 pub async fn person_page(
     me: PageSession,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
     let id = id.parse::<PersonId>().map_err(|_| Problem::invalid("id", "a person id looks like P123"));

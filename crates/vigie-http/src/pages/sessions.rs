@@ -4,11 +4,11 @@
 //! against the API.
 
 use askama::Template;
-use axum::extract::Path;
 use axum::response::Response;
 use vigie_core::SessionId;
 use vigie_core::signin::EndReason;
 
+use crate::shared::extract::PagePath;
 use crate::actions::passkeys::{parse_passkey_id, passkey_id, remove_passkey};
 use crate::actions::store_err;
 use crate::shared::auth::end_session;
@@ -72,7 +72,7 @@ pub async fn sessions_page(me: PageSession) -> Response {
 }
 
 /// `POST /sessions/{id}/revoke` (form)
-pub async fn revoke_form(me: PageSession<Write>, Path(id): Path<u64>) -> Response {
+pub async fn revoke_form(me: PageSession<Write>, PagePath(id): PagePath<u64>) -> Response {
     me.render(move |st, authed, client, _| match st.accounts.session_by_id(SessionId(id)).map_err(store_err)? {
         Some(s) if s.agent == authed.caller.agent.id => {
             end_session(st, &s, EndReason::Revoked, Some(client))?;
@@ -92,7 +92,7 @@ struct RemovePasskeyPage {
 }
 
 /// `GET /passkeys/{id}/remove`: asks before removing (the sessions it opened end with it).
-pub async fn remove_passkey_page(me: PageSession, Path(id): Path<String>) -> Response {
+pub async fn remove_passkey_page(me: PageSession, PagePath(id): PagePath<String>) -> Response {
     let cred = parse_passkey_id(&id);
     me.render(move |st, authed, _, ctx| {
         let cred = cred?;
@@ -109,7 +109,7 @@ pub async fn remove_passkey_page(me: PageSession, Path(id): Path<String>) -> Res
 }
 
 /// `POST /passkeys/{id}/remove` (the confirmation's form)
-pub async fn remove_passkey_form(me: PageSession<Fresh>, Path(id): Path<String>) -> Response {
+pub async fn remove_passkey_form(me: PageSession<Fresh>, PagePath(id): PagePath<String>) -> Response {
     let cred = parse_passkey_id(&id);
     me.render(move |st, authed, client, _| {
         remove_passkey(st, &authed.caller.agent, &authed.caller.org, &cred?, client)?;

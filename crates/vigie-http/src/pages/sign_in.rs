@@ -4,11 +4,10 @@
 //! Vigie's own second factor after a single sign-on that did not use one; `/lang/{code}`
 //! switches the pages' language.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -16,6 +15,7 @@ use vigie_core::ids::Login;
 use vigie_core::org::Role;
 use vigie_core::signin::{EndReason, Secret, TotpCode};
 
+use crate::shared::extract::{PageForm, PagePath, PageQuery};
 use crate::actions::{dbsc, sign_in, sso};
 use crate::shared::auth::end_session;
 use crate::shared::caller::{OwnOrigin, PageSession, Write};
@@ -54,7 +54,7 @@ struct LoginPage {
 pub async fn login_page(
     State(state): State<Arc<AppState>>,
     ctx: PageCtx,
-    Query(q): Query<HashMap<String, String>>,
+    PageQuery(q): PageQuery,
 ) -> Response {
     page(&LoginPage {
         c: ctx.chrome(ctx.t().sign_in_title),
@@ -86,7 +86,7 @@ pub async fn login_form(
     _: OwnOrigin,
     ctx: PageCtx,
     client: Client,
-    Form(f): Form<LoginForm>,
+    PageForm(f): PageForm<LoginForm>,
 ) -> Response {
     let typed = f.login.trim().chars().take(64).collect::<String>();
     let result = async {
@@ -168,7 +168,7 @@ pub async fn second_factor_form(
     ctx: PageCtx,
     client: Client,
     headers: HeaderMap,
-    Form(f): Form<TotpForm>,
+    PageForm(f): PageForm<TotpForm>,
 ) -> Response {
     let Ok(code) = f.totp.trim().parse::<TotpCode>() else {
         return problem_page(&Problem::invalid("totp", "six digits"), &ctx);
@@ -182,7 +182,7 @@ pub async fn second_factor_form(
 }
 
 /// `GET /lang/{fr|en}?back=/path`: remembers the language chosen and goes back to the page.
-pub async fn switch_language(Path(code): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn switch_language(PagePath(code): PagePath<String>, PageQuery(q): PageQuery) -> Response {
     let mut r = see_other(local_path(q.get("back").map_or("/", String::as_str)));
     if let Some(c) = Lang::parse(&code).and_then(Lang::cookie) {
         r.headers_mut().append(header::SET_COOKIE, c);

@@ -2,14 +2,13 @@
 //! factor (the agent's passkey, or a code from its app for roles that have one) and goes back
 //! to the page the agent asked for; a wrong code ends the session, as in the API.
 
-use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Form, Query};
 use axum::http::header;
 use axum::response::Response;
 use vigie_core::signin::TotpCode;
 
+use crate::shared::extract::{PageForm, PageQuery};
 use crate::actions::step_up;
 use crate::actions::store_err;
 use crate::pages::sign_in::TotpForm;
@@ -29,7 +28,7 @@ struct StepUpPage {
 }
 
 /// `GET /step-up?next=/persons/P12`
-pub async fn step_up_page(me: PageSession, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn step_up_page(me: PageSession, PageQuery(q): PageQuery) -> Response {
     let next = local_path(q.get("next").map_or("/scope", String::as_str)).to_owned();
     me.render(move |st, authed, _, ctx| {
         let keys = st.accounts.passkeys_of(authed.caller.agent.id).map_err(store_err)?;
@@ -44,7 +43,7 @@ pub async fn step_up_page(me: PageSession, Query(q): Query<HashMap<String, Strin
 }
 
 /// `POST /step-up` (form): back to `next` once confirmed.
-pub async fn step_up_form(me: PageSession<Write>, Form(f): Form<TotpForm>) -> Response {
+pub async fn step_up_form(me: PageSession<Write>, PageForm(f): PageForm<TotpForm>) -> Response {
     let code = f.totp.trim().parse::<TotpCode>().map_err(|_| Problem::invalid("totp", "six digits"));
     let next = local_path(f.next.as_deref().unwrap_or("/scope")).to_owned();
     me.render(move |st, authed, client, _| {

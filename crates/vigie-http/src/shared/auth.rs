@@ -105,7 +105,7 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         }
     }
     let Some(session) = record else {
-        return Err(Problem::unauthenticated());
+        return Err(refused(state, presented, now)?);
     };
     let (elevated, step_up_pending, touch) =
         match signin::session::check(policy, &session.state(), &client.context, now) {
@@ -135,6 +135,14 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
         end_session(state, &session, EndReason::AccountDisabled, Some(client))?;
         return Err(Problem::session_ended(EndReason::AccountDisabled.as_str()));
     }
+    // Before any work on the session's behalf (a touch, a refresh, the handler's own).
+    if let Err(wait_ms) = state.rates.admit(session.id, agent.id, now) {
+        static LIMITED: crate::shared::log_limit::LogLimit = crate::shared::log_limit::LogLimit::every_secs(10);
+        if let Some(skipped) = LIMITED.allow() {
+            tracing::warn!(session = session.id.0, agent = %agent.id, skipped, "request rate limited (skipped: like refusals left out since the last line)");
+        }
+        return Err(Problem::rate_limited(wait_ms));
+    }
     if touch || refreshed.is_some() {
         state.accounts.touch_session(session.id, now).map_err(|_| Problem::unavailable())?;
     }
@@ -155,6 +163,20 @@ pub fn authenticate(state: &AppState, presented: &Presented, client: &Client) ->
     };
     let fresh_sign_in = session.method != "oidc" && now < session.created_at.plus_millis(policy.elevation_ms);
     Ok(Authed { caller, session, step_up_pending, refreshed, fresh_sign_in })
+}
+
+/// The refusal of tokens that found no session (RFC 6750): none sent, authenticate; a bearer
+/// access token of a live session that has only expired, refresh; anything else a bearer sent
+/// (forged, revoked, of an ended session, malformed), `invalid_token`, the same for each.
+fn refused(state: &AppState, presented: &Presented, now: Timestamp) -> Result<Problem, Problem> {
+    if !presented.bearer {
+        return Ok(Problem::unauthenticated());
+    }
+    let expired = match &presented.access {
+        Some(access) => state.accounts.access_expired(&access.hash(), now).map_err(|_| Problem::unavailable())?,
+        None => false,
+    };
+    Ok(if expired { Problem::token_expired() } else { Problem::invalid_token() })
 }
 
 /// Issues a new access token for a live session.

@@ -711,10 +711,13 @@ pub fn problem_text(t: &'static Messages, kind: &str) -> (&'static str, &'static
         "session-ended" => t.problem_session_ended,
         "not-found" | "no-such-route" => t.problem_not_found,
         "forbidden" | "cross-origin" | "passkey-refused" => t.problem_forbidden,
-        "invalid-request" | "invalid-body" => t.problem_invalid,
+        "invalid-request" | "invalid-body" | "unsupported-media-type" | "payload-too-large" => t.problem_invalid,
+        "field-not-permitted" => t.problem_forbidden,
         "conflict" => t.problem_conflict,
         "creation-frozen" => t.problem_frozen,
-        "invalid-credentials" | "too-many-attempts" | "unauthenticated" => t.problem_sign_in,
+        "invalid-credentials" | "too-many-attempts" | "unauthenticated" | "invalid-token" | "token-expired" => {
+            t.problem_sign_in
+        }
         "unavailable" => t.problem_unavailable,
         _ => t.problem_other,
     }

@@ -25,8 +25,9 @@ pub struct Problem {
     pub with_reasons: bool,
     #[serde(skip)]
     pub retry_after_secs: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3), if any.
     #[serde(skip)]
-    pub www_authenticate: bool,
+    pub www_authenticate: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,7 +46,7 @@ impl Problem {
             invalid_params: Vec::new(),
             with_reasons: false,
             retry_after_secs: None,
-            www_authenticate: false,
+            www_authenticate: None,
         }
     }
 
@@ -77,6 +78,16 @@ impl Problem {
         )
     }
 
+    /// A page's form posted without its content type.
+    pub fn unsupported_form() -> Self {
+        Self::new(
+            "unsupported-media-type",
+            "Unsupported media type",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the form as application/x-www-form-urlencoded",
+        )
+    }
+
     pub fn unsupported_media_type() -> Self {
         Self::new(
             "unsupported-media-type",
@@ -98,7 +109,35 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             "sign in first: send the session cookie or an Authorization: Bearer token",
         );
-        p.www_authenticate = true;
+        p.www_authenticate = Some(CHALLENGE);
+        p
+    }
+
+    /// A bearer token that opens nothing: unknown, forged, revoked, of an ended or expired
+    /// session, or malformed. The same answer for each (a forger learns nothing from it), and
+    /// refreshing does not help: sign in again.
+    pub fn invalid_token() -> Self {
+        let mut p = Self::new(
+            "invalid-token",
+            "Invalid token",
+            StatusCode::UNAUTHORIZED,
+            "the token is not valid (unknown, revoked or of an ended session): sign in again; refreshing will not help",
+        );
+        p.www_authenticate = Some(INVALID_TOKEN);
+        p
+    }
+
+    /// An access token whose time is over while its session lives: refreshing helps
+    /// (`POST /v1/session/refresh` with the refresh token). Told only to a token that was
+    /// genuinely issued, which a forger cannot present.
+    pub fn token_expired() -> Self {
+        let mut p = Self::new(
+            "token-expired",
+            "Access token expired",
+            StatusCode::UNAUTHORIZED,
+            "the access token has expired: get a new one with POST /v1/session/refresh and the refresh token",
+        );
+        p.www_authenticate = Some(EXPIRED_TOKEN);
         p
     }
 
@@ -109,6 +148,20 @@ impl Problem {
             "Too many attempts",
             StatusCode::TOO_MANY_REQUESTS,
             format!("too many failed sign-ins; retry in {secs} s"),
+        );
+        p.retry_after_secs = Some(secs);
+        p
+    }
+
+    /// Too many requests from this session or account: nothing was done; `Retry-After` says
+    /// when the next is taken.
+    pub fn rate_limited(retry_after_ms: i64) -> Self {
+        let secs = u64::try_from(retry_after_ms).unwrap_or(0).div_ceil(1000).max(1);
+        let mut p = Self::new(
+            "rate-limited",
+            "Too many requests",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many requests from this session or account; nothing was done, retry in {secs} s"),
         );
         p.retry_after_secs = Some(secs);
         p
@@ -185,7 +238,7 @@ impl Problem {
     /// A fresh second factor is needed before this request (or any more data) is served.
     pub fn step_up_required(detail: impl Into<String>) -> Self {
         let mut p = Self::new("step-up-required", "Step-up required", StatusCode::UNAUTHORIZED, detail);
-        p.www_authenticate = true;
+        p.www_authenticate = Some(STEP_UP);
         p
     }
     /// The session was ended by this request (presented from another context, step-up failed
@@ -197,13 +250,38 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             format!("the session has ended ({reason}); sign in again"),
         );
-        p.www_authenticate = true;
+        p.www_authenticate = Some(INVALID_TOKEN);
         p
     }
     /// The caller is signed in but may not do this (not an administrator, other organization,
     /// own request…): the reason names the rule.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new("forbidden", "Forbidden", StatusCode::FORBIDDEN, detail)
+    }
+    /// Categories asked for by name that the caller may never read, whoever the person: each
+    /// named, with the policy that forbids it (in `invalid-params`: `name` the field, `reason`
+    /// the policy). Says nothing about any person: it depends on the caller alone.
+    pub fn never_permitted(reasons: &[vigie_core::event::Reason]) -> Self {
+        let mut named: Vec<(String, String)> = Vec::new();
+        for r in reasons {
+            let field = r.category.as_str().to_owned();
+            let why = match &r.policy {
+                Some(policy) => format!("forbidden by policy {policy}"),
+                None => "no policy permits it to your organization and role".to_owned(),
+            };
+            if !named.iter().any(|(f, _)| *f == field) {
+                named.push((field, why));
+            }
+        }
+        let list = named.iter().map(|(f, why)| format!("{f} ({why})")).collect::<Vec<_>>().join(", ");
+        let mut p = Self::new(
+            "field-not-permitted",
+            "Field never permitted",
+            StatusCode::FORBIDDEN,
+            format!("you may never read {list}, whatever the person; ask again without it (this refusal was recorded)"),
+        );
+        p.invalid_params = named.into_iter().map(|(name, reason)| InvalidParam { name, reason }).collect();
+        p
     }
     /// A conflict with the current state (login taken, request already decided, link used).
     pub fn conflict(detail: impl Into<String>) -> Self {
@@ -247,10 +325,74 @@ impl Problem {
             "no [oidc] section in the configuration",
         )
     }
+    /// The answer to a request the HTTP layer refused before any handler saw it (hyper's own
+    /// 400, 414 and 431, and a body sent too slowly): the status, named.
+    pub fn server_refusal(status: StatusCode, max_header_bytes: usize) -> Self {
+        match status.as_u16() {
+            400 => Self::new(
+                "malformed-request",
+                "Malformed request",
+                status,
+                "the request line or a header is not valid HTTP/1.1",
+            ),
+            408 => Self::request_timeout(),
+            414 => Self::new("uri-too-long", "URI too long", status, "the request's URI is too long"),
+            431 => Self::new(
+                "header-too-large",
+                "Request header fields too large",
+                status,
+                format!("the request's line and headers exceed {max_header_bytes} bytes"),
+            ),
+            _ => Self::new("refused", "Request refused", status, status.canonical_reason().unwrap_or("refused")),
+        }
+    }
+    /// A body that did not arrive within the body timeout: the connection is closed.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            "request-timeout",
+            "Request timeout",
+            StatusCode::REQUEST_TIMEOUT,
+            "the request's body did not arrive in time; send it again at once",
+        )
+    }
+    /// The server serves as many requests as it may and as many wait: this one is not served.
+    pub fn overloaded() -> Self {
+        let mut p = Self::new(
+            "overloaded",
+            "Server overloaded",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is serving as many requests as it can; nothing was done, send it again after the delay",
+        );
+        p.retry_after_secs = Some(1);
+        p
+    }
+    /// The server holds as many connections as it may (all clients, or this client's share):
+    /// this one is closed at once.
+    pub fn too_many_connections() -> Self {
+        let mut p = Self::new(
+            "too-many-connections",
+            "Too many connections",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server holds as many connections as it may; retry shortly, reusing one connection",
+        );
+        p.retry_after_secs = Some(1);
+        p
+    }
     pub fn internal() -> Self {
         Self::new("internal", "Internal error", StatusCode::INTERNAL_SERVER_ERROR, "the request failed; it was logged")
     }
 }
+
+/// No credential came: authenticate (RFC 6750 §3.1: no error code).
+const CHALLENGE: &str = "Bearer realm=\"vigie\"";
+/// A credential that opens nothing (RFC 6750 §3.1 `invalid_token`).
+const INVALID_TOKEN: &str =
+    "Bearer realm=\"vigie\", error=\"invalid_token\", error_description=\"the token is not valid: sign in again\"";
+/// An access token past its time: `invalid_token` too, described so a client knows to refresh.
+const EXPIRED_TOKEN: &str =
+    "Bearer realm=\"vigie\", error=\"invalid_token\", error_description=\"the access token expired: refresh it\"";
+/// A fresh second factor is needed (RFC 9470's error code for step-up authentication).
+const STEP_UP: &str = "Bearer realm=\"vigie\", error=\"insufficient_user_authentication\", error_description=\"step up with a second factor\"";
 
 fn reason_list() -> String {
     vigie_core::ports::AccessReason::ALL.map(|r| r.as_str()).join(", ")
@@ -271,8 +413,8 @@ impl IntoResponse for Problem {
         if let Some(v) = self.retry_after_secs.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
             h.insert(header::RETRY_AFTER, v);
         }
-        if self.www_authenticate {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vigie\""));
+        if let Some(challenge) = self.www_authenticate {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         resp
     }

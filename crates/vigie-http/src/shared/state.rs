@@ -15,7 +15,9 @@ use vigie_core::ids::AgentId;
 use vigie_core::signin::{PasswordHash, TotpSecret};
 use vigie_oidc::{OidcClient, PendingLogin};
 
+use crate::shared::limits::ServerLimits;
 use crate::shared::outbox::Outbox;
+use crate::shared::rates::{RateSettings, RequestRates};
 use crate::shared::pending::Pending;
 
 /// Name of the access cookie (≤ 5 min). `__Host-`: this exact origin, Secure, path /.
@@ -39,6 +41,10 @@ pub struct HttpSettings {
     /// arrives from the proxy's address: without this, the per-network login throttle would
     /// lump every client together, and session binding would see one network for everyone.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connections, timeouts and header bytes (see [`ServerLimits`]).
+    pub limits: ServerLimits,
+    /// Requests per session and per account (see [`RateSettings`]).
+    pub rates: RateSettings,
 }
 
 impl HttpSettings {
@@ -49,6 +55,8 @@ impl HttpSettings {
             public_origin,
             dangerous_unguarded_bench_route: false,
             trusted_proxies: Vec::new(),
+            limits: ServerLimits::default(),
+            rates: RateSettings::default(),
         }
     }
 }
@@ -97,6 +105,8 @@ pub struct AppState {
     pub ledger: Arc<dyn AccessLedger>,
     pub clock: Arc<dyn Clock>,
     pub throttle: Mutex<LoginThrottle>,
+    /// Requests per session and per account.
+    pub rates: RequestRates,
     /// Argon2id is memory-hard (19 MiB per hash): at most one hash per core at a time, so a
     /// burst of logins cannot exhaust memory or starve the guarded reads.
     pub hashing: Arc<Semaphore>,
@@ -164,6 +174,7 @@ impl AppState {
             ledger,
             clock,
             throttle: Mutex::new(LoginThrottle::default()),
+            rates: RequestRates::new(settings.rates),
             hashing: Arc::new(Semaphore::new(cores)),
             webauthn,
             ceremonies: Pending::new(5 * 60 * 1000, 10_000),
@@ -187,7 +198,10 @@ impl AppState {
             tracing::info!(event = e.kind.as_str(), agent = ?e.agent, session = ?e.session, context = %e.context, details = ?e.details, "security event");
         }
         self.ledger.record(events).map(|_| ()).map_err(|e| {
-            tracing::error!(error = %e, "security event not ledgered");
+            static FAILED: crate::shared::log_limit::LogLimit = crate::shared::log_limit::LogLimit::every_secs(10);
+            if let Some(skipped) = FAILED.allow() {
+                tracing::error!(error = %e, skipped, "security event not ledgered (skipped: like failures left out since the last line)");
+            }
             crate::shared::problem::Problem::unavailable()
         })
     }

@@ -88,16 +88,30 @@ pub struct Presented {
     /// The request proved possession of the session's device key (DBSC refresh): only then may
     /// a device-bound session's access token be renewed from the refresh cookie.
     pub device_proven: bool,
+    /// A bearer credential was sent (well-formed or not): a refusal then says `invalid_token`
+    /// (RFC 6750), where a request with none is only asked to authenticate.
+    pub bearer: bool,
+}
+
+/// The credential of an `Authorization: Bearer …` header, the scheme name matched without
+/// regard to case (RFC 7235 §2.1): `None` without the header or with another scheme;
+/// `Some(None)` for a bearer credential that is not a well-formed token.
+pub fn bearer(headers: &HeaderMap) -> Option<Option<SessionToken>> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credential) = auth.trim_start().split_once(' ').unwrap_or((auth, ""));
+    scheme.eq_ignore_ascii_case("bearer").then(|| SessionToken::parse(credential.trim()))
 }
 
 impl Presented {
     pub fn from_headers(headers: &HeaderMap) -> Presented {
-        if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if headers.contains_key(header::AUTHORIZATION) {
+            let offered = bearer(headers);
             return Presented {
-                access: auth.strip_prefix("Bearer ").and_then(|t| SessionToken::parse(t.trim())),
+                access: offered.clone().flatten(),
                 refresh: None,
                 cookies: false,
                 device_proven: false,
+                bearer: offered.is_some(),
             };
         }
         Presented {
@@ -105,6 +119,7 @@ impl Presented {
             refresh: cookie(headers, REFRESH_COOKIE).and_then(SessionToken::parse),
             cookies: true,
             device_proven: false,
+            bearer: false,
         }
     }
 
@@ -130,6 +145,21 @@ mod tests {
         assert!(p.cookies && p.access.is_some() && p.refresh.is_some());
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
         let p = Presented::from_headers(&h);
-        assert!(!p.cookies && p.access.is_none() && p.refresh.is_none());
+        assert!(!p.cookies && p.access.is_none() && p.refresh.is_none() && p.bearer);
+    }
+
+    #[test]
+    fn the_bearer_scheme_name_is_case_insensitive() {
+        let tok = "A".repeat(43);
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("{scheme} {tok}")).unwrap());
+            let p = Presented::from_headers(&h);
+            assert!(p.bearer && p.access.is_some(), "{scheme}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {tok}")).unwrap());
+        let p = Presented::from_headers(&h);
+        assert!(!p.bearer && p.access.is_none() && !p.cookies);
     }
 }

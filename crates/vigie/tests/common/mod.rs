@@ -93,6 +93,10 @@ pub struct Setup {
     pub detection: Detection,
     /// Believe `X-Forwarded-For` from loopback, so that tests can play other networks.
     pub trust_loopback_proxy: bool,
+    /// The server's connection limits and timeouts, when not the defaults.
+    pub limits: Option<vigie_http::shared::limits::ServerLimits>,
+    /// Request rates per session and account; none unless given (see `open`).
+    pub rates: Option<vigie_http::shared::rates::RateSettings>,
 }
 
 impl Default for Setup {
@@ -104,6 +108,8 @@ impl Default for Setup {
             wall_clock: false,
             detection: Detection::Off,
             trust_loopback_proxy: false,
+            limits: None,
+            rates: None,
         }
     }
 }
@@ -153,6 +159,16 @@ impl Setup {
         self
     }
 
+    pub fn rates(mut self, rates: vigie_http::shared::rates::RateSettings) -> Setup {
+        self.rates = Some(rates);
+        self
+    }
+
+    pub fn limits(mut self, limits: vigie_http::shared::limits::ServerLimits) -> Setup {
+        self.limits = Some(limits);
+        self
+    }
+
     /// Copies the registry, binds port 0 and opens the app, not serving yet (to wire more
     /// first, such as single sign-on).
     pub async fn open(self) -> Opened {
@@ -170,6 +186,12 @@ impl Setup {
         if self.trust_loopback_proxy {
             settings.http.trusted_proxies = vec![std::net::Ipv4Addr::LOCALHOST.into()];
         }
+        if let Some(limits) = self.limits.clone() {
+            settings.http.limits = limits;
+        }
+        // Tests read in bulk on a fixed clock, whose buckets would never refill; the tests of
+        // the limits themselves set theirs.
+        settings.http.rates = self.rates.unwrap_or_else(vigie_http::shared::rates::RateSettings::dangerous_unlimited);
         let fixed = (!self.wall_clock)
             .then(|| Arc::new(FixedClock::at(Timestamp::from_date(self.as_of).plus_millis(12 * 3600 * 1000))));
         let clock: Arc<dyn Clock> = match &fixed {
