@@ -366,12 +366,7 @@ impl Guard {
         requested: CategorySet,
         never: Vec<Reason>,
     ) -> Released<T> {
-        let context = crate::ports::DetectContext {
-            probation: caller.probation,
-            elevated: caller.elevated,
-            reason: caller.reason,
-            sign_in: caller.sign_in,
-        };
+        let context = detect_context(caller);
         let mut event = self.event(caller, meta, action, person, requested, Decision::Deny, never.clone());
         event.verdict = self.detector.assess(&event, &context);
         let outcome = match event.verdict.action.effective(caller.elevated, caller.reason.is_some()) {
@@ -401,13 +396,7 @@ impl Guard {
         let mut released = Vec::with_capacity(candidates.len());
         // The strictest verdict of the request's events decides for the whole request.
         let mut strictest = VerdictAction::Allow;
-        let context = crate::ports::DetectContext {
-            probation: caller.probation,
-            elevated: caller.elevated,
-            reason: caller.reason,
-            sign_in: caller.sign_in,
-            team: caller.agent.team,
-        };
+        let context = detect_context(caller);
         let mut judge = |event: &mut AccessEvent| {
             event.verdict = self.detector.assess(event, &context);
             let effective = event.verdict.action.effective(caller.elevated, caller.reason.is_some());
@@ -549,6 +538,17 @@ impl Guard {
             reasons,
             verdict: crate::event::Verdict::allow(),
         }
+    }
+}
+
+/// What the detector knows of the caller beyond the event.
+fn detect_context(caller: &Caller) -> crate::ports::DetectContext {
+    crate::ports::DetectContext {
+        probation: caller.probation,
+        elevated: caller.elevated,
+        reason: caller.reason,
+        sign_in: caller.sign_in,
+        team: caller.agent.team,
     }
 }
 
