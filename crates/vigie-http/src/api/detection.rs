@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -22,6 +22,7 @@ use crate::api::sign_in::session_response;
 use crate::shared::body::Body;
 use crate::shared::caller::{ApiSession, Write};
 use crate::shared::client::Client;
+use crate::shared::extract::Path;
 use crate::shared::params::agent_id;
 use crate::shared::problem::Problem;
 use crate::shared::state::AppState;
