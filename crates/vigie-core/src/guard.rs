@@ -329,14 +329,8 @@ impl Guard {
         // The id no one has (as for the decoy of a lookup that matched nobody).
         let Some(nobody) = PersonId::new(i64::MAX as u64) else { return Vec::new() };
         let closest = closest_relationships(caller, nobody);
-        let outcome = self.authz.decide(
-            &caller.agent,
-            &caller.org,
-            nobody.get(),
-            &closest,
-            AuthContext { mfa: true },
-            requested,
-        );
+        let outcome =
+            self.authz.decide(&caller.agent, &caller.org, nobody.get(), &closest, AuthContext { mfa: true }, requested);
         let mut never = Vec::new();
         for category in requested.iter().filter(|c| !outcome.allowed.contains(*c)) {
             let mut reasons: Vec<Reason> = outcome

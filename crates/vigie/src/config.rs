@@ -144,9 +144,10 @@ impl ServerConfig {
         if self.max_connections_per_client == 0 {
             bail!("server.max_connections_per_client: must be at least 1");
         }
-        for (name, secs) in
-            [("header_timeout_seconds", self.header_timeout_seconds), ("body_timeout_seconds", self.body_timeout_seconds)]
-        {
+        for (name, secs) in [
+            ("header_timeout_seconds", self.header_timeout_seconds),
+            ("body_timeout_seconds", self.body_timeout_seconds),
+        ] {
             if !(1..=300).contains(&secs) {
                 bail!("server.{name}: must be between 1 and 300, got {secs}");
             }

@@ -167,8 +167,8 @@ fn prepare(data: &Path, persons: u64) -> anyhow::Result<Account> {
             }
             ["totp", s] => {
                 if let Some(a) = current.as_mut() {
-                    a.totp = TotpSecret::from_bytes(&base32_decode(s).context("a TOTP secret")?)
-                        .context("a TOTP secret")?;
+                    a.totp =
+                        TotpSecret::from_bytes(&base32_decode(s).context("a TOTP secret")?).context("a TOTP secret")?;
                 }
             }
             ["in", "scope", p] => {
@@ -188,7 +188,10 @@ fn write_config(dir: &Path, data: &Path, name: &str, server: &str) -> anyhow::Re
     let (server, rest) = server.split_once("\n[").map_or((server, String::new()), |(s, r)| (s, format!("\n[{r}")));
     std::fs::write(
         &path,
-        format!("data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 10\n{rest}\n[server]\n{server}", data),
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 10\n{rest}\n[server]\n{server}",
+            data
+        ),
     )?;
     Ok(path)
 }

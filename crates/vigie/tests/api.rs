@@ -89,7 +89,10 @@ async fn training_org_never_obtains_a_nir_through_any_endpoint() {
 
     // Named, a field it may never read is refused by name (tests/hardening.rs has the rest).
     let (status, body) = t.get(&token, &format!("/v1/persons/{trainee}?fields=nir")).await;
-    assert_eq!((status, problem_type(&body).as_str()), (StatusCode::FORBIDDEN, "urn:vigie:problem:field-not-permitted"));
+    assert_eq!(
+        (status, problem_type(&body).as_str()),
+        (StatusCode::FORBIDDEN, "urn:vigie:problem:field-not-permitted")
+    );
     bodies.push(body);
 
     let birth = vigie_core::time::format_date(person.birth_date);

@@ -286,8 +286,7 @@ async fn me_with(t: &TestApp, authorization: Option<&str>) -> (StatusCode, Strin
     }
     let resp = req.send().await.unwrap();
     let status = resp.status();
-    let challenge =
-        resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let challenge = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     (status, challenge, resp.text().await.unwrap())
 }
 
@@ -343,10 +342,15 @@ async fn a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered() {
         for person in [trainee, outside] {
             let before = t.ledger_heads().len();
             let (status, body) = t.get(&token, &format!("/v1/persons/{person}?fields={fields}")).await;
-            assert_eq!((status, problem_type(&body).as_str()), (StatusCode::FORBIDDEN, "urn:vigie:problem:field-not-permitted"), "{fields}: {body}");
+            assert_eq!(
+                (status, problem_type(&body).as_str()),
+                (StatusCode::FORBIDDEN, "urn:vigie:problem:field-not-permitted"),
+                "{fields}: {body}"
+            );
             assert!(body.contains(policy), "{body}");
             let v: Value = serde_json::from_str(&body).unwrap();
-            let named: Vec<&str> = v["invalid-params"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+            let named: Vec<&str> =
+                v["invalid-params"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
             assert_eq!(named, vec![if fields.contains("nir") { "nir" } else { "sensitive" }], "{body}");
             // Ledgered: a denial of this person, nothing returned, the policy named.
             let heads = t.ledger_heads();
@@ -375,9 +379,18 @@ async fn a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered() {
     // A lookup naming the field: refused the same way, whether anyone matches or not.
     let person = t.app.store.person(trainee).unwrap().unwrap();
     let birth = vigie_core::time::format_date(person.birth_date);
-    let (status, body) =
-        t.post_auth(&token, "/v1/lookup", json!({"ft_id": person.ft_id.as_str(), "birth_date": birth, "fields": ["identity", "nir"]})).await;
-    assert_eq!((status, problem_type(&body).as_str()), (StatusCode::FORBIDDEN, "urn:vigie:problem:field-not-permitted"), "{body}");
+    let (status, body) = t
+        .post_auth(
+            &token,
+            "/v1/lookup",
+            json!({"ft_id": person.ft_id.as_str(), "birth_date": birth, "fields": ["identity", "nir"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem_type(&body).as_str()),
+        (StatusCode::FORBIDDEN, "urn:vigie:problem:field-not-permitted"),
+        "{body}"
+    );
 
     // What it may read is served; an agency advisor reads the NIR of its caseload.
     let (status, body) = t.get(&token, &format!("/v1/persons/{trainee}?fields=identity")).await;

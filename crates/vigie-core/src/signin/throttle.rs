@@ -142,9 +142,9 @@ impl LoginThrottle {
 
     /// Whether `login` signed in from this network within `known_for_ms`.
     fn is_known(&self, login: &str, net: [u8; 8], now: Timestamp) -> bool {
-        self.logins.get(login).is_some_and(|s| {
-            s.known.iter().any(|(n, at)| *n == net && now.0 - at.0 < self.policy.known_for_ms)
-        })
+        self.logins
+            .get(login)
+            .is_some_and(|s| s.known.iter().any(|(n, at)| *n == net && now.0 - at.0 < self.policy.known_for_ms))
     }
 
     /// A sign-in of `login` from `ip` succeeded: the network is known for it from now on.
@@ -414,7 +414,10 @@ mod tests {
         for i in 0..100 {
             let _ = attempt(&mut t, &format!("victim{i}"), "192.0.2.99", false, now);
         }
-        assert!(attempt(&mut t, "other", "192.0.2.98", false, now).is_err(), "the network is held back for the guesser");
+        assert!(
+            attempt(&mut t, "other", "192.0.2.98", false, now).is_err(),
+            "the network is held back for the guesser"
+        );
         attempt(&mut t, "colleague", "192.0.2.51", true, now).unwrap();
     }
 
@@ -426,11 +429,11 @@ mod tests {
         let admitted = (0..50).filter(|_| attempt(&mut t, "a", "203.0.113.1", false, now).is_ok()).count();
         assert_eq!(admitted, 4);
         // From a hundred networks at once: the login's own budget (ten free) holds them all.
-        let admitted =
-            (0..100).filter(|i| attempt(&mut t, "b", &format!("198.51.{i}.1"), false, now).is_ok()).count();
+        let admitted = (0..100).filter(|i| attempt(&mut t, "b", &format!("198.51.{i}.1"), false, now).is_ok()).count();
         assert_eq!(admitted, 11);
         // One network trying many logins: twenty free.
-        let admitted = (0..100).filter(|i| attempt(&mut t, &format!("c{i}"), "203.0.113.200", false, now).is_ok()).count();
+        let admitted =
+            (0..100).filter(|i| attempt(&mut t, &format!("c{i}"), "203.0.113.200", false, now).is_ok()).count();
         assert!(admitted <= 21, "{admitted}");
     }
 

@@ -2,8 +2,8 @@
 //! organization, a second administrator approves (`…/{id}/approve`: the enrolment link goes by
 //! mail to the new agent, never in the answer) or rejects (`…/{id}/reject`).
 
-use axum::Json;
 use crate::shared::extract::Path;
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;

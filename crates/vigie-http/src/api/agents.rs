@@ -2,8 +2,8 @@
 //! stops working at once, its sessions end), `GET /v1/agents/{id}/sessions` and `DELETE` of
 //! the same (every session ends; the account stays active).
 
-use axum::Json;
 use crate::shared::extract::Path;
+use axum::Json;
 use axum::response::Response;
 use serde_json::json;
 

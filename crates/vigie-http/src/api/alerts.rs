@@ -12,10 +12,7 @@ use crate::shared::params::only_params;
 use crate::shared::problem::Problem;
 
 /// `GET /v1/alerts`
-pub async fn list(
-    me: ApiSession<Officer>,
-    Query(params): Query,
-) -> Result<Response, Problem> {
+pub async fn list(me: ApiSession<Officer>, Query(params): Query) -> Result<Response, Problem> {
     only_params(&params, &["limit"])?;
     let limit = match params.get("limit") {
         Some(l) => l

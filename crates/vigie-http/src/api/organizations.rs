@@ -2,8 +2,8 @@
 //! its accounts): `GET /v1/organizations/{id}/freeze` says whether, since when and why;
 //! `POST …/unfreeze` lets a stepped-up security officer lift it.
 
-use axum::Json;
 use crate::shared::extract::Path;
+use axum::Json;
 use axum::response::Response;
 use serde_json::json;
 use vigie_core::ids::OrgId;

@@ -2,8 +2,8 @@
 //! one (`DELETE /v1/passkeys/{id}`, which ends the sessions it opened). A passkey is the key to
 //! the account: adding or removing one needs a second factor confirmed in the last 15 minutes.
 
-use axum::Json;
 use crate::shared::extract::Path;
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;

@@ -194,11 +194,7 @@ pub async fn lookup(me: ApiSession, reason: Reason, Body(req): Body<LookupReques
 }
 
 /// `GET /v1/scope?after=P…&limit=N`: the persons my relationships reach, keyset-paginated.
-pub async fn scope(
-    me: ApiSession,
-    reason: Reason,
-    Query(params): Query,
-) -> Result<Response, Problem> {
+pub async fn scope(me: ApiSession, reason: Reason, Query(params): Query) -> Result<Response, Problem> {
     only_params(&params, &["after", "limit"])?;
     let after = match params.get("after") {
         Some(a) => Some(a.parse::<PersonId>().map_err(|e| Problem::invalid("after", e.to_string()))?),

@@ -1,8 +1,8 @@
 //! My sessions: `GET /v1/sessions` lists them, `DELETE /v1/sessions/{id}` ends one (a device
 //! I no longer trust). Administrators see an agent's sessions under `/v1/agents`.
 
-use axum::Json;
 use crate::shared::extract::Path;
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use vigie_core::lifecycle::RequestState;
 use vigie_core::org::Role;
 
-use crate::shared::extract::{PageForm, PagePath};
 use crate::actions::accounts::{self, NewRequest};
 use crate::shared::caller::{PageSession, Write};
+use crate::shared::extract::{PageForm, PagePath};
 use crate::shared::render::{Chrome, page, see_other};
 
 #[derive(Debug)]

@@ -10,10 +10,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::signin::{SessionToken, TotpCode};
 
-use crate::shared::extract::{PageForm, PagePath};
 use crate::actions::enrolment;
 use crate::pages::sign_in::TotpForm;
 use crate::shared::client::Client;
+use crate::shared::extract::{PageForm, PagePath};
 use crate::shared::problem::Problem;
 use crate::shared::render::{Chrome, PageCtx, page, problem_page};
 use crate::shared::state::AppState;
@@ -33,7 +33,11 @@ struct EnrolPage {
 }
 
 /// `GET /enrol/{token}`: set up how a new agent signs in.
-pub async fn enrol_page(State(state): State<Arc<AppState>>, ctx: PageCtx, PagePath(token): PagePath<String>) -> Response {
+pub async fn enrol_page(
+    State(state): State<Arc<AppState>>,
+    ctx: PageCtx,
+    PagePath(token): PagePath<String>,
+) -> Response {
     let tok = match link(&token) {
         Ok(t) => t,
         Err(p) => return problem_page(&p, &ctx),

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 use vigie_core::guard::{GuardError, RequestMeta};
@@ -16,9 +16,9 @@ use vigie_core::person::{FilteredRecord, Sex};
 use vigie_core::ports::AccessReason;
 use vigie_core::{CategorySet, DataCategory, PersonId};
 
-use crate::shared::extract::{PagePath, PageQuery};
 use crate::actions::verdicts::enforce;
 use crate::shared::caller::PageSession;
+use crate::shared::extract::{PagePath, PageQuery};
 use crate::shared::i18n::Messages;
 use crate::shared::params::{parse_reason, request_id, with_reason};
 use crate::shared::problem::Problem;

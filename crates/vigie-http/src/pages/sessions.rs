@@ -8,11 +8,11 @@ use axum::response::Response;
 use vigie_core::SessionId;
 use vigie_core::signin::EndReason;
 
-use crate::shared::extract::PagePath;
 use crate::actions::passkeys::{parse_passkey_id, passkey_id, remove_passkey};
 use crate::actions::store_err;
 use crate::shared::auth::end_session;
 use crate::shared::caller::{Fresh, PageSession, Write};
+use crate::shared::extract::PagePath;
 use crate::shared::problem::Problem;
 use crate::shared::render::{Chrome, page, see_other};
 

@@ -15,11 +15,11 @@ use vigie_core::ids::Login;
 use vigie_core::org::Role;
 use vigie_core::signin::{EndReason, Secret, TotpCode};
 
-use crate::shared::extract::{PageForm, PagePath, PageQuery};
 use crate::actions::{dbsc, sign_in, sso};
 use crate::shared::auth::end_session;
 use crate::shared::caller::{OwnOrigin, PageSession, Write};
 use crate::shared::client::Client;
+use crate::shared::extract::{PageForm, PagePath, PageQuery};
 use crate::shared::i18n::Lang;
 use crate::shared::problem::Problem;
 use crate::shared::render::{Chrome, PageCtx, local_path, page, page_with_status, problem_page, see_other};
@@ -51,11 +51,7 @@ struct LoginPage {
 
 /// `GET /login` (`?passkey=required` after a single sign-on for a passkey-only role,
 /// `?signed_out=1` after signing out).
-pub async fn login_page(
-    State(state): State<Arc<AppState>>,
-    ctx: PageCtx,
-    PageQuery(q): PageQuery,
-) -> Response {
+pub async fn login_page(State(state): State<Arc<AppState>>, ctx: PageCtx, PageQuery(q): PageQuery) -> Response {
     page(&LoginPage {
         c: ctx.chrome(ctx.t().sign_in_title),
         signed_out: q.contains_key("signed_out"),

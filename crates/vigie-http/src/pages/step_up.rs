@@ -2,17 +2,16 @@
 //! factor (the agent's passkey, or a code from its app for roles that have one) and goes back
 //! to the page the agent asked for; a wrong code ends the session, as in the API.
 
-
 use askama::Template;
 use axum::http::header;
 use axum::response::Response;
 use vigie_core::signin::TotpCode;
 
-use crate::shared::extract::{PageForm, PageQuery};
 use crate::actions::step_up;
 use crate::actions::store_err;
 use crate::pages::sign_in::TotpForm;
 use crate::shared::caller::{PageSession, Write};
+use crate::shared::extract::{PageForm, PageQuery};
 use crate::shared::problem::Problem;
 use crate::shared::render::{Chrome, local_path, page, see_other};
 use crate::shared::tokens;

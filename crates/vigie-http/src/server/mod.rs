@@ -27,10 +27,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 use crate::shared::body::BODY_LIMIT;
+pub use crate::shared::limits::{self, ServerLimits};
 use crate::shared::log_limit::LogLimit;
 use crate::shared::problem::Problem;
 use crate::shared::state::AppState;
-pub use crate::shared::limits::{self, ServerLimits};
 use refusals::ProblemIo;
 
 /// Serves the app on an already-bound listener until `shutdown` resolves, then stops accepting,
@@ -111,8 +111,8 @@ fn handler(
     shedder: shedding::Shedder,
     peer: SocketAddr,
     body_timeout: Duration,
-) -> impl Fn(Request<Incoming>) -> std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>
-+ Clone {
+) -> impl Fn(Request<Incoming>) -> std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>> + Clone
+{
     move |request: Request<Incoming>| {
         let router = router.clone();
         let shedder = shedder.clone();
@@ -127,8 +127,7 @@ fn handler(
                 if incoming.size_hint().lower() > BODY_LIMIT as u64 {
                     return Ok(closing(Problem::too_large(BODY_LIMIT).into_response()));
                 }
-                match tokio::time::timeout(body_timeout, axum::body::to_bytes(Body::new(incoming), BODY_LIMIT)).await
-                {
+                match tokio::time::timeout(body_timeout, axum::body::to_bytes(Body::new(incoming), BODY_LIMIT)).await {
                     Ok(Ok(bytes)) => Body::from(bytes),
                     Ok(Err(_)) => return Ok(closing(Problem::too_large(BODY_LIMIT).into_response())),
                     Err(_) => return Ok(closing(Problem::request_timeout().into_response())),
@@ -138,7 +137,10 @@ fn handler(
             let Some(_turn) = shedder.admit().await else {
                 static SHED: LogLimit = LogLimit::every_secs(10);
                 if let Some(skipped) = SHED.allow() {
-                    tracing::warn!(skipped, "request refused: overloaded (skipped: like refusals left out since the last line)");
+                    tracing::warn!(
+                        skipped,
+                        "request refused: overloaded (skipped: like refusals left out since the last line)"
+                    );
                 }
                 return Ok(Problem::overloaded().into_response());
             };

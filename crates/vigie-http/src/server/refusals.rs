@@ -4,10 +4,12 @@
 //! hyper answers a request it cannot parse (a malformed request line or header: 400; a URI
 //! longer than it takes: 414; a head larger than the limit: 431) with a status line and
 //! `content-length: 0`, and closes the connection; there is no hook to give that answer a body.
-//! [`ProblemIo`] wraps the connection's socket and replaces, as it is written, any head of a
-//! 4xx response without a body by the same status with a problem+json body, and says
-//! `connection: close` (hyper closes it anyway). Vigie's own refusals always have a body, so
-//! the only bodiless 4xx heads are hyper's.
+//! [`ProblemIo`] wraps the connection's socket and replaces, as it is written, the head of a
+//! 4xx response without a body and without the security headers every answer of the router
+//! carries (`x-content-type-options`) by the same status with a problem+json body, and says
+//! `connection: close` (hyper closes it anyway). Only hyper's own answers lack those headers; an
+//! answer of the router without a body (the device-binding challenge, a bare 403 with its
+//! header) is left as it is.
 
 use std::io;
 use std::pin::Pin;
@@ -106,6 +108,10 @@ fn rewrite(written: &[u8], max_header_bytes: usize) -> Option<Vec<u8>> {
     if !headers.iter().any(|h| h.eq_ignore_ascii_case("content-length: 0")) {
         return None;
     }
+    let from_router = headers.iter().any(|h| h.len() > 23 && h[..23].eq_ignore_ascii_case("x-content-type-options:"));
+    if from_router {
+        return None;
+    }
     let date = headers.iter().find(|h| h.len() > 5 && h[..5].eq_ignore_ascii_case("date:"));
     let body = problem_json(&Problem::server_refusal(status, max_header_bytes));
     let mut out = format!(
@@ -166,6 +172,8 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
             b"HTTP/1.1 303 See Other\r\nlocation: /login\r\ncontent-length: 0\r\n\r\n",
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n{}",
+            // The router's own bodiless answer (the device-binding challenge): its headers kept.
+            b"HTTP/1.1 403 Forbidden\r\nsecure-session-challenge: \"c\";id=\"1\"\r\nx-content-type-options: nosniff\r\ncontent-length: 0\r\n\r\n",
             b"{\"a\":1}",
         ] {
             assert!(rewrite(kept, 16_384).is_none(), "{}", String::from_utf8_lossy(kept));

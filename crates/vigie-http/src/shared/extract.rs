@@ -39,7 +39,10 @@ where
 }
 
 fn path_problem() -> Problem {
-    Problem::invalid("id", "not a valid path segment: percent-encoded bytes that are not UTF-8, or not the expected form")
+    Problem::invalid(
+        "id",
+        "not a valid path segment: percent-encoded bytes that are not UTF-8, or not the expected form",
+    )
 }
 
 /// A query string's parameters, each at most once (see the module).

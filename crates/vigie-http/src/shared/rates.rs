@@ -31,10 +31,7 @@ pub struct RateSettings {
 
 impl Default for RateSettings {
     fn default() -> Self {
-        RateSettings {
-            session: Rate { per_second: 10, burst: 60 },
-            account: Rate { per_second: 20, burst: 120 },
-        }
+        RateSettings { session: Rate { per_second: 10, burst: 60 }, account: Rate { per_second: 20, burst: 120 } }
     }
 }
 
@@ -91,7 +88,8 @@ impl RequestRates {
                 refill(*b, rate, now_ms).milli < i64::from(rate.burst) * 1000
             });
         }
-        let checks = [(Key::Session(session.0), self.settings.session), (Key::Account(agent.get()), self.settings.account)];
+        let checks =
+            [(Key::Session(session.0), self.settings.session), (Key::Account(agent.get()), self.settings.account)];
         let mut wait = 0;
         let mut next = [Bucket { milli: 0, at_ms: now_ms }; 2];
         for (i, (key, rate)) in checks.iter().enumerate() {

@@ -17,8 +17,8 @@ use vigie_oidc::{OidcClient, PendingLogin};
 
 use crate::shared::limits::ServerLimits;
 use crate::shared::outbox::Outbox;
-use crate::shared::rates::{RateSettings, RequestRates};
 use crate::shared::pending::Pending;
+use crate::shared::rates::{RateSettings, RequestRates};
 
 /// Name of the access cookie (≤ 5 min). `__Host-`: this exact origin, Secure, path /.
 pub const ACCESS_COOKIE: &str = "__Host-vigie_access";
