@@ -49,6 +49,9 @@ pub struct LoadArgs {
     /// How long each overload run lasts.
     #[arg(long, default_value_t = 20)]
     overload_seconds: u64,
+    /// Sign-in attempts of the memory phase (each one an Argon2id hash of 19 MiB).
+    #[arg(long, default_value_t = 2_000)]
+    sign_ins: usize,
     /// One phase only.
     #[arg(long, value_enum)]
     only: Option<Phase>,
@@ -58,6 +61,7 @@ pub struct LoadArgs {
 enum Phase {
     Flood,
     Overload,
+    Signin,
 }
 
 /// Runs the phases and prints their figures.
@@ -96,6 +100,15 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
             let stopped = server.stop()?;
             verified.push(("after an overload run, server stopped", stopped.and_then(|()| verify(&data))));
         }
+    }
+    if args.only.is_none_or(|p| p == Phase::Signin) {
+        let config = write_config(&temp, &data, "signin", "")?;
+        let server = Server::start(&config)?;
+        let report = runtime.block_on(sign_in_memory(&server, args.sign_ins))?;
+        println!("{report}");
+        verified.push(("after the sign-in load, server running", verify(&data)));
+        let stopped = server.stop()?;
+        verified.push(("after the sign-in load, server stopped", stopped.and_then(|()| verify(&data))));
     }
     println!();
     let mut failed = false;
@@ -227,6 +240,13 @@ impl Server {
         });
         let addr = rx.recv_timeout(Duration::from_secs(300)).context("the server did not start")?;
         Ok(Server { child, addr: addr.parse().context("the server's address")? })
+    }
+
+    /// The server's resident memory, in MB.
+    fn rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
     }
 
     fn base(&self) -> String {
@@ -475,5 +495,57 @@ async fn overload(server: &Server, account: &Account, clients: usize, seconds: u
         all.total(),
         all.retry_after,
         all.statuses,
+    ))
+}
+
+/// Failed sign-ins (unknown logins, hashed against a dummy like any other) from 250 networks,
+/// 32 at a time, and the server's resident memory before, after, and after a quiet spell.
+async fn sign_in_memory(server: &Server, attempts: usize) -> anyhow::Result<String> {
+    let base = server.base();
+    let idle_before = server.rss_mb();
+    let next = Arc::new(AtomicU64::new(0));
+    let statuses = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (next, statuses, base) = (next.clone(), statuses.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= attempts {
+                    break;
+                }
+                let from = Ipv4Addr::new(127, 3, (i % 250) as u8, 1);
+                let Ok(http) = client_from(from, false) else { continue };
+                let body = serde_json::json!({"login": format!("nobody.{i}"), "password": "not the password", "totp": "000000"});
+                let status = match http.post(format!("{base}/v1/login")).json(&body).send().await {
+                    Ok(r) => r.status().as_u16().to_string(),
+                    Err(_) => "error".to_owned(),
+                };
+                if let Ok(mut s) = statuses.lock() {
+                    *s.entry(status).or_default() += 1;
+                }
+            }
+        }));
+    }
+    let mut peak = idle_before.unwrap_or(0.0);
+    while tasks.iter().any(|t| !t.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        peak = peak.max(server.rss_mb().unwrap_or(0.0));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let took = started.elapsed().as_secs_f64();
+    let after = server.rss_mb();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let idle_after = server.rss_mb();
+    let statuses = statuses.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    Ok(format!(
+        "sign-in load: {attempts} failed sign-ins (32 at a time, 250 networks) in {took:.1} s, statuses {statuses:?}; \
+         server RSS idle before {:.0} MB, peak {peak:.0} MB, right after {:.0} MB, after 15 s idle {:.0} MB",
+        idle_before.unwrap_or(f64::NAN),
+        after.unwrap_or(f64::NAN),
+        idle_after.unwrap_or(f64::NAN),
     ))
 }

@@ -104,6 +104,12 @@ pub async fn serve(
     Ok(())
 }
 
+/// The answer to one request, as hyper's service wants it.
+type Answer = std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// Connections open per client address.
+type PerClient = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// The service of one connection: the early refusals (a body announced too large, a body too
 /// slow), then the router.
 fn handler(
@@ -111,8 +117,7 @@ fn handler(
     shedder: shedding::Shedder,
     peer: SocketAddr,
     body_timeout: Duration,
-) -> impl Fn(Request<Incoming>) -> std::pin::Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>> + Clone
-{
+) -> impl Fn(Request<Incoming>) -> Answer + Clone {
     move |request: Request<Incoming>| {
         let router = router.clone();
         let shedder = shedder.clone();
@@ -160,7 +165,7 @@ fn closing(mut response: Response<Body>) -> Response<Body> {
 #[derive(Debug)]
 struct Admission {
     slots: Arc<Semaphore>,
-    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_client: PerClient,
     per_client_max: usize,
     exempt: Vec<IpAddr>,
 }
@@ -169,7 +174,7 @@ struct Admission {
 #[derive(Debug)]
 struct Held {
     _slot: OwnedSemaphorePermit,
-    client: Option<(Arc<Mutex<HashMap<IpAddr, usize>>>, IpAddr)>,
+    client: Option<(PerClient, IpAddr)>,
 }
 
 impl Drop for Held {

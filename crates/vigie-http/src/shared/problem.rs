@@ -25,9 +25,10 @@ pub struct Problem {
     pub with_reasons: bool,
     #[serde(skip)]
     pub retry_after_secs: Option<u64>,
-    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3), if any.
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3), if any. An enum, not the
+    /// string: every `Result` of the crate carries a `Problem`, so it stays small.
     #[serde(skip)]
-    pub www_authenticate: Option<&'static str>,
+    pub www_authenticate: Option<Challenge>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,7 +110,7 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             "sign in first: send the session cookie or an Authorization: Bearer token",
         );
-        p.www_authenticate = Some(CHALLENGE);
+        p.www_authenticate = Some(Challenge::Authenticate);
         p
     }
 
@@ -123,7 +124,7 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             "the token is not valid (unknown, revoked or of an ended session): sign in again; refreshing will not help",
         );
-        p.www_authenticate = Some(INVALID_TOKEN);
+        p.www_authenticate = Some(Challenge::InvalidToken);
         p
     }
 
@@ -137,7 +138,7 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             "the access token has expired: get a new one with POST /v1/session/refresh and the refresh token",
         );
-        p.www_authenticate = Some(EXPIRED_TOKEN);
+        p.www_authenticate = Some(Challenge::ExpiredToken);
         p
     }
 
@@ -238,7 +239,7 @@ impl Problem {
     /// A fresh second factor is needed before this request (or any more data) is served.
     pub fn step_up_required(detail: impl Into<String>) -> Self {
         let mut p = Self::new("step-up-required", "Step-up required", StatusCode::UNAUTHORIZED, detail);
-        p.www_authenticate = Some(STEP_UP);
+        p.www_authenticate = Some(Challenge::StepUp);
         p
     }
     /// The session was ended by this request (presented from another context, step-up failed
@@ -250,7 +251,7 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             format!("the session has ended ({reason}); sign in again"),
         );
-        p.www_authenticate = Some(INVALID_TOKEN);
+        p.www_authenticate = Some(Challenge::InvalidToken);
         p
     }
     /// The caller is signed in but may not do this (not an administrator, other organization,
@@ -383,6 +384,26 @@ impl Problem {
     }
 }
 
+/// The `WWW-Authenticate` challenges Vigie answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    Authenticate,
+    InvalidToken,
+    ExpiredToken,
+    StepUp,
+}
+
+impl Challenge {
+    pub fn header(self) -> &'static str {
+        match self {
+            Challenge::Authenticate => CHALLENGE,
+            Challenge::InvalidToken => INVALID_TOKEN,
+            Challenge::ExpiredToken => EXPIRED_TOKEN,
+            Challenge::StepUp => STEP_UP,
+        }
+    }
+}
+
 /// No credential came: authenticate (RFC 6750 §3.1: no error code).
 const CHALLENGE: &str = "Bearer realm=\"vigie\"";
 /// A credential that opens nothing (RFC 6750 §3.1 `invalid_token`).
@@ -414,7 +435,7 @@ impl IntoResponse for Problem {
             h.insert(header::RETRY_AFTER, v);
         }
         if let Some(challenge) = self.www_authenticate {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge.header()));
         }
         resp
     }
