@@ -12,7 +12,6 @@
 //! are served only by name from a fixed list, never by path.
 
 use axum::Json;
-use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -26,6 +25,7 @@ use vigie_core::time::Timestamp;
 
 use crate::shared::body::Body;
 use crate::shared::caller::{ApiSession, Fresh, Officer, Recent};
+use crate::shared::extract::Path;
 use crate::shared::params::person_id;
 use crate::shared::problem::Problem;
 use crate::shared::state::AppState;
