@@ -471,8 +471,15 @@ impl ExfiltrationDetector {
             canary_denied = Some(p);
         }
         if let Some(p) = canary_denied {
-            if self.config.scope_canaries.contains(&p) && e.decision == Decision::Allow {
+            let in_scope = self.config.scope_canaries.contains(&p);
+            if in_scope && e.decision == Decision::Allow {
                 out.push(VerdictAction::StepUp, format!("canary_in_scope={p} corroborated=0"));
+            } else if in_scope {
+                // A scope canary the relationship check refused: it was in some organization's
+                // list, so a stale link of a former colleague's caseload reaches it as it reaches
+                // any other former line (an identifier-space canary was in nobody's). Nothing was
+                // released; the reason goes to the ledger, and any corroboration above suspends.
+                out.push(VerdictAction::Allow, format!("canary_in_scope_denied={p} corroborated=0"));
             } else {
                 out.push(VerdictAction::StepUp, format!("canary_denied={p} corroborated=0"));
             }

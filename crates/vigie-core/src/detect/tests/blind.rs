@@ -252,6 +252,13 @@ fn a_canary_in_a_scope_list_trips_a_scraper_not_a_misclick() {
     let v = p.ask(&d, &view(&a, 11 * HOUR, 5_555)).0;
     assert_eq!(v[0].action, VerdictAction::StepUp, "{:?}", v[0]);
     assert!(v[0].reasons.iter().any(|r| r == "canary_in_scope=P5555 corroborated=0"), "{:?}", v[0]);
+    // Refused (a stale line of a former caseload): nothing released, no step-up, the reason kept.
+    let d = scoped();
+    let b = actor(2, 1, OrgKind::MissionLocale);
+    assert_eq!(judge(&d, &view(&b, 9 * HOUR, 17)).action, VerdictAction::Allow);
+    let v = judge(&d, &event(&b, 9 * HOUR + MIN, AccessAction::View, Some(5_555), false));
+    assert_eq!(v.action, VerdictAction::Allow, "{v:?}");
+    assert!(v.reasons.iter().any(|r| r == "canary_in_scope_denied=P5555 corroborated=0"), "{v:?}");
     let d = scoped();
     let mut scraper = Player::legitimate();
     play(&d, &a, &mut scraper, scrambled(100, 40), 9 * HOUR, 20_000);
