@@ -212,9 +212,21 @@ async fn a_service_account_is_bound_to_a_key_and_signs_in_with_an_assertion_once
     let admin = t.agent_where(|a, _| a.role == Role::AccountAdmin && a.org == service.org);
     let (status, _) = t.post_auth(&t.passkey_session(&admin), "/v1/service-accounts", good.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let before = t.passkey_session(&service);
     let (status, text) = t.post_auth(&token, "/v1/service-accounts", good).await;
     assert_eq!(status, StatusCode::CREATED, "{text}");
     assert!(t.security_events().iter().any(|e| e.kind == SecurityKind::ServiceAccountRegistered));
+    assert!(!before.is_empty(), "before its key was bound, a person's sign-in opened it");
+    // Bound to its key: no other credential opens it any more.
+    {
+        use vigie_http::actions::sign_in::{Opening, open_session};
+        let org = t.app.store.organization(service.org).unwrap().unwrap();
+        for method in ["password_totp", "passkey", "oidc"] {
+            let opening = Opening { method, mfa: true, credential: None, service: None };
+            let refused = open_session(&t.app.state, &service, &org, opening, &t.client());
+            assert!(refused.is_err(), "{method} opened a service account");
+        }
+    }
 
     let audience = format!("{}/v1/token", t.origin);
     let now = t.now().seconds();

@@ -36,6 +36,14 @@ pub fn open_session(
     client: &Client,
 ) -> Result<Tokens, Problem> {
     let now = state.clock.now();
+    // A service account's credentials are its key: no password, passkey or single sign-on
+    // opens it (an infostealer's haul of passwords must not), only its client assertion.
+    if opening.service.is_none()
+        && state.accounts.service_account(agent.id).map_err(|_| Problem::unavailable())?.is_some()
+    {
+        tracing::info!(agent = %agent.id, method = opening.method, "a service account's sign-in without its key refused");
+        return Err(Problem::bad_credentials());
+    }
     let policy = &state.settings.policy;
     let access = random_token();
     let refresh = random_token();
