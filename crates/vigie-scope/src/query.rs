@@ -123,6 +123,23 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
     // when asked for or when a network must be resolved to its sessions.
     let want_security = query.security || query.selectors.iter().any(|s| matches!(s, Selector::Network(_)));
     let mut security: Vec<(u32, u64, u64, Vec<u8>)> = Vec::new();
+    // Only networks to resolve: a record whose bytes lack every network's text cannot be a
+    // sign-in from them, and is not decoded (there is one sign-in per session in the window).
+    let needles: Option<Vec<String>> = if query.security {
+        None
+    } else {
+        query
+            .selectors
+            .iter()
+            .filter_map(|s| match s {
+                Selector::Network(n) => Some(n.ipv4_text_prefix()),
+                _ => None,
+            })
+            .collect()
+    };
+    let finders: Option<Vec<memchr::memmem::Finder<'_>>> =
+        needles.as_ref().map(|n| n.iter().map(memchr::memmem::Finder::new).collect());
+    let wanted = |bytes: &[u8]| finders.as_ref().is_none_or(|f| f.iter().any(|f| f.find(bytes).is_some()));
     let mut span: Option<(i64, i64)> = None;
     for seg in &cover.segments {
         for file in &seg.files {
@@ -137,14 +154,16 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
                 }
                 // A month shredded since the index was built is counted in pass 2.
                 let Some(part) = file.part(p, src.keys.as_ref())? else { continue };
-                for (index, offset, bytes) in part.security_rows()? {
+                for (index, offset, bytes) in part.security_rows_where(wanted)? {
                     security.push((file.header().segment, index, offset, bytes));
                 }
             }
         }
     }
     let mut tail = read_tails(src, &cover, security_from, w, &mut shredded, &mut found.stats, &mut span)?;
-    if !want_security {
+    if want_security {
+        tail.security.retain(|t| wanted(&t.3));
+    } else {
         tail.security.clear();
     }
     security.extend(tail.security.iter().cloned());
@@ -265,9 +284,22 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
         check(&mut reader, hit, &mut ignored)?;
         found.stats.sample_checked += 1;
     }
-    // Security events relied on are checked too (they are few).
+    // Security events relied on are checked too: all of them when the caller asked for them
+    // (expansion reads them all), else the sign-ins of the sessions a network selector holds.
+    // The tail's were read from the log itself.
+    let relied: HashSet<u64> = if query.security {
+        security.iter().map(|s| s.1).collect()
+    } else {
+        found
+            .security
+            .iter()
+            .filter(|r| r.event.session.is_some_and(|s| sessions.contains(&s.0)))
+            .map(|r| r.index)
+            .collect()
+    };
+    let from_tail: HashSet<u64> = tail.security.iter().map(|t| t.1).collect();
     for (segment, index, offset, bytes) in &security {
-        if tail.security.iter().any(|t| t.1 == *index) {
+        if !relied.contains(index) || from_tail.contains(index) {
             continue;
         }
         let entry = reader

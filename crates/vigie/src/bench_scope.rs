@@ -76,6 +76,10 @@ pub enum BenchScope {
         /// Rounds (fresh processes) per question; medians are reported.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Drop the kernel's page cache before each query, Vigie's and DuckDB's alike (root
+        /// only): a cold start from the disk, not only a fresh process.
+        #[arg(long)]
+        drop_caches: bool,
     },
 }
 
@@ -196,7 +200,7 @@ pub fn run(cmd: BenchScope) -> anyhow::Result<()> {
             println!("{question:?}: {secs:.3} s, {persons} persons, {rows} entries");
             Ok(())
         }
-        BenchScope::Compare { dir, rounds } => compare(&dir, rounds),
+        BenchScope::Compare { dir, rounds, drop_caches } => compare(&dir, rounds, drop_caches),
         BenchScope::Letters { persons, out, keep, threads } => letters(persons, &out, keep, threads),
         BenchScope::Mail { dir, persons, connections } => crate::bench_mail::run(&dir, persons, connections),
     }
@@ -413,12 +417,23 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn compare(dir: &Path, rounds: usize) -> anyhow::Result<()> {
+/// Writes the page cache back and drops it (`/proc/sys/vm/drop_caches`, root only).
+fn drop_page_cache() -> anyhow::Result<()> {
+    let status = Command::new("sync").status().context("sync")?;
+    if !status.success() {
+        bail!("sync failed");
+    }
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n").context("dropping the page cache (needs root)")
+}
+
+fn compare(dir: &Path, rounds: usize, cold: bool) -> anyhow::Result<()> {
+    let cool = || if cold { drop_page_cache() } else { Ok(()) };
     let exe = std::env::current_exe()?;
     let mut ours: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     let mut answers: std::collections::BTreeMap<String, String> = Default::default();
     for _ in 0..rounds.max(1) {
         for q in ["ten-accounts", "network", "kairos"] {
+            cool()?;
             let out = Command::new(&exe).args(["bench-scope", "query", "--dir"]).arg(dir).arg(q).output()?;
             if !out.status.success() {
                 bail!("query {q}: {}", String::from_utf8_lossy(&out.stderr));
@@ -447,6 +462,7 @@ fn compare(dir: &Path, rounds: usize) -> anyhow::Result<()> {
     let mut duck = Vec::new();
     let mut duck_answer = String::new();
     for _ in 0..rounds.max(1) {
+        cool()?;
         let out = Command::new("python3")
             .arg(&script)
             .arg(&parquet)
@@ -473,7 +489,11 @@ fn compare(dir: &Path, rounds: usize) -> anyhow::Result<()> {
     }
     let n = median(ours["network"].clone());
     let d = median(duck);
-    println!("network scan: Vigie {n:.3} s, DuckDB {d:.3} s ({duck_answer}); ratio Vigie/DuckDB {:.2}", n / d);
+    println!(
+        "network scan{}: Vigie {n:.3} s, DuckDB {d:.3} s ({duck_answer}); ratio Vigie/DuckDB {:.2}",
+        if cold { " (page cache dropped before each)" } else { " (page cache warm)" },
+        n / d
+    );
     Ok(())
 }
 

@@ -38,6 +38,23 @@ impl NetPrefix {
         self.len
     }
 
+    /// For an IPv4 prefix on an octet boundary (`/8`, `/16`, `/24`), the text every recorded
+    /// network inside it starts with (`"203.0.113."`): a record whose bytes do not hold it
+    /// cannot match, so a scan can skip decoding it. `None` where no such text exists.
+    pub fn ipv4_text_prefix(self) -> Option<String> {
+        let IpAddr::V4(v4) = self.base else { return None };
+        if self.len == 0 || !self.len.is_multiple_of(8) {
+            return None;
+        }
+        let octets = v4.octets();
+        let mut text = String::new();
+        for o in &octets[..usize::from(self.len / 8)] {
+            text.push_str(&o.to_string());
+            text.push('.');
+        }
+        Some(text)
+    }
+
     /// Whether a session's recorded network (`192.0.2.0/24`, `2001:db8:1:2::/64`, as written
     /// at sign-in) lies inside this prefix. A network that does not parse matches nothing.
     pub fn contains_network(self, recorded: &str) -> bool {
@@ -131,6 +148,29 @@ mod tests {
         for (s, why) in cases {
             let e = s.parse::<NetPrefix>().unwrap_err().to_string();
             assert!(e.contains(why), "{s}: {e}");
+        }
+    }
+
+    /// The text prefilter never hides a match: every recorded network a prefix contains holds
+    /// the prefix's text (checked over every /24 recorded under a few /8, /16 and /24).
+    #[test]
+    fn the_text_prefix_is_in_every_network_the_prefix_contains() {
+        for p in ["10.0.0.0/8", "198.51.0.0/16", "203.0.113.0/24", "0.0.0.0/8"] {
+            let p: NetPrefix = p.parse().unwrap();
+            let needle = p.ipv4_text_prefix().unwrap();
+            for a in [0u32, 3, 10, 51, 113, 198, 203, 255] {
+                for b in 0..=255u32 {
+                    for c in [0u32, 51, 113, 255] {
+                        let recorded = format!("{a}.{b}.{c}.0/24");
+                        if p.contains_network(&recorded) {
+                            assert!(recorded.starts_with(&needle), "{recorded} in {p} but not {needle}");
+                        }
+                    }
+                }
+            }
+        }
+        for p in ["2001:db8::/48", "198.48.0.0/12"] {
+            assert_eq!(p.parse::<NetPrefix>().unwrap().ipv4_text_prefix(), None, "{p}: no text prefix");
         }
     }
 

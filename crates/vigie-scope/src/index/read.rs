@@ -232,6 +232,11 @@ impl<'a> PartReader<'a> {
 
     /// The part's security events: (index, offset, encoded event).
     pub fn security_rows(&self) -> Result<Vec<(u64, u64, Vec<u8>)>, IndexError> {
+        self.security_rows_where(|_| true)
+    }
+
+    /// The security rows whose bytes `keep` accepts (the others are not copied).
+    pub fn security_rows_where(&self, keep: impl Fn(&[u8]) -> bool) -> Result<Vec<(u64, u64, Vec<u8>)>, IndexError> {
         let (rel, len, n) = self.security;
         if n == 0 {
             return Ok(Vec::new());
@@ -239,12 +244,15 @@ impl<'a> PartReader<'a> {
         // Security events are small (a few hundred bytes); bound by the part's size.
         let plain = self.block(rel, len, (self.meta.body_len as usize).saturating_mul(64).max(1 << 20))?;
         let mut r = Reader { b: &plain, at: 0 };
-        let mut out = Vec::with_capacity(n as usize);
+        let mut out = Vec::new();
         for _ in 0..n {
             let index = r.u64()?;
             let offset = r.u64()?;
             let len = r.u32()? as usize;
-            out.push((index, offset, r.take(len)?.to_vec()));
+            let bytes = r.take(len)?;
+            if keep(bytes) {
+                out.push((index, offset, bytes.to_vec()));
+            }
         }
         if r.left() != 0 {
             return Err(IndexError::Format("trailing bytes after the security rows"));
