@@ -197,8 +197,8 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
-        let end = self.at.checked_add(n).ok_or_else(|| IndexError::Format("length overflow"))?;
-        let s = self.b.get(self.at..end).ok_or_else(|| IndexError::Format("truncated"))?;
+        let end = self.at.checked_add(n).ok_or(IndexError::Format("length overflow"))?;
+        let s = self.b.get(self.at..end).ok_or(IndexError::Format("truncated"))?;
         self.at = end;
         Ok(s)
     }
