@@ -64,10 +64,14 @@ pub enum SecurityKind {
     IncidentNotified,
     /// An incident closed.
     IncidentClosed,
+    /// Password sign-ins failed on one login from many networks within the hour: someone is
+    /// trying to lock its agent out, or to guess from everywhere at once (the details name the
+    /// login and how many networks).
+    SignInTargeted,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 31] = [
+    const ALL: [SecurityKind; 32] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -99,6 +103,7 @@ impl SecurityKind {
         Self::IncidentScoped,
         Self::IncidentNotified,
         Self::IncidentClosed,
+        Self::SignInTargeted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +139,7 @@ impl SecurityKind {
             Self::IncidentScoped => "incident.scoped",
             Self::IncidentNotified => "incident.notified",
             Self::IncidentClosed => "incident.closed",
+            Self::SignInTargeted => "auth.targeted_lockout",
         }
     }
 

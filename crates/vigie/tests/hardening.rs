@@ -437,3 +437,40 @@ async fn one_token_re_reading_the_same_person_is_held_to_its_rate() {
     t.clock().advance_millis(1_000);
     assert_eq!(read(token).await, StatusCode::OK);
 }
+
+/// "Someone keeps me out": an attacker failing on an agent's login, once each time the wait runs
+/// out and from many networks, does not keep the agent out of the office network he signs in
+/// from; the attempt is ledgered as a targeted lockout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_on_a_login_from_elsewhere_do_not_lock_its_agent_out() {
+    let t = Setup::new().trust_loopback_proxy().start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
+    t.login_from(&agent, "192.0.2.10", "Mozilla/5.0 Firefox/128.0").await;
+    let wrong = json!({"login": agent.login.as_str(), "password": "not the password!", "totp": "000000"});
+    let mut refused = 0;
+    for round in 0..3 {
+        for net in 0..8 {
+            let resp = t
+                .http
+                .post(t.url("/v1/login"))
+                .header("x-forwarded-for", format!("198.51.{net}.7"))
+                .json(&wrong)
+                .send()
+                .await
+                .unwrap();
+            refused += u32::from(resp.status() == StatusCode::TOO_MANY_REQUESTS);
+        }
+        // The attacker's waits run out.
+        t.clock().advance_millis(60_000 * (round + 1));
+    }
+    assert!(refused > 0, "the guessing was never held back");
+    // At the office, the agent signs in (login_from asserts a 200).
+    t.login_from(&agent, "192.0.2.33", "Mozilla/5.0 Firefox/128.0").await;
+    let targeted: Vec<_> = t
+        .security_events()
+        .into_iter()
+        .filter(|e| e.kind == vigie_core::security::SecurityKind::SignInTargeted)
+        .collect();
+    assert_eq!(targeted.len(), 1, "{targeted:?}");
+    assert!(targeted[0].details.iter().any(|(k, v)| k == "login" && v == agent.login.as_str()));
+}

@@ -224,13 +224,12 @@ pub async fn password_sign_in(
 
 /// Failures on one login from many networks within the hour: someone is trying to lock this
 /// agent out (or to guess its password from everywhere at once). Logged at warning level with
-/// the login and ledgered as a security event, which the security team's SIEM alerts on.
+/// the login and ledgered as `auth.targeted_lockout`, which the security team's SIEM alerts on.
 fn targeted_lockout(state: &AppState, login: &Login, networks: usize, now: vigie_core::time::Timestamp) {
     tracing::warn!(login = %login, networks, "sign-in failures on one login from many networks: a targeted lockout attempt");
-    let event = SecurityEvent::new(now, SecurityKind::SignInFailed)
+    let event = SecurityEvent::new(now, SecurityKind::SignInTargeted)
         .detail("login", login.as_str())
-        .detail("targeted_networks", networks)
-        .detail("alert", "targeted_lockout");
+        .detail("networks", networks);
     let _ = state.record(&[event]);
 }
 
