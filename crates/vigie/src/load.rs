@@ -39,6 +39,10 @@ pub struct LoadArgs {
     /// Connections the flood keeps trying to hold (half idle, half slow).
     #[arg(long, default_value_t = 19_000)]
     flood: usize,
+    /// Loopback addresses the flood comes from (each holds at most the per-client share of
+    /// connections, 1 000 by default): 40 saturate the cap of 10 000, 1 shows the share at work.
+    #[arg(long, default_value_t = 40)]
+    flood_addresses: usize,
     /// How long the flood lasts.
     #[arg(long, default_value_t = 30)]
     flood_seconds: u64,
@@ -261,6 +265,16 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A phase that failed half-way leaves no server behind (holding the ledger's lock).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// `vigie ledger verify` on the data directory, as an operator runs it.
 fn verify(data: &Path) -> anyhow::Result<()> {
     let out = Command::new(std::env::current_exe()?).args(["ledger", "verify", "--data-dir"]).arg(data).output()?;
@@ -272,7 +286,14 @@ fn verify(data: &Path) -> anyhow::Result<()> {
 }
 
 async fn sign_in(http: &reqwest::Client, base: &str, a: &Account) -> anyhow::Result<String> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    // A TOTP code is taken once: a second sign-in in the same 30 s step waits for the next.
+    static LAST_STEP: AtomicU64 = AtomicU64::new(0);
+    let mut now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    if now / 30 == LAST_STEP.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs(30 - now % 30 + 1)).await;
+        now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    }
+    LAST_STEP.store(now / 30, Ordering::Relaxed);
     let now = i64::try_from(now)?;
     let body = serde_json::json!({"login": a.login, "password": a.password, "totp": code_at(&a.totp, now)});
     let resp = http.post(format!("{base}/v1/login")).json(&body).send().await?;
@@ -352,7 +373,7 @@ async fn flood(server: &Server, account: &Account, args: &LoadArgs, data: &Path)
     let mut tasks = Vec::new();
     for i in 0..args.flood {
         let (stop, held, opened, refused) = (stop.clone(), held.clone(), opened.clone(), refused.clone());
-        let from = Ipv4Addr::new(127, 0, 1, 10 + (i % 40) as u8);
+        let from = Ipv4Addr::new(127, 0, 1, 10 + (i % args.flood_addresses.clamp(1, 200)) as u8);
         let slow = i % 2 == 1;
         let to = server.addr;
         tasks.push(tokio::spawn(async move {
@@ -431,12 +452,13 @@ async fn flood(server: &Server, account: &Account, args: &LoadArgs, data: &Path)
         h.get(h.len() / 2).copied().unwrap_or(0)
     };
     Ok(format!(
-        "flood: {} connections tried (half idle, half slow, from 40 addresses), {} opened in all, {} held at the median \
+        "flood: {} connections tried (half idle, half slow, from {} addresses), {} opened in all, {} held at the median \
          (client side), {} refused with a 503 by the connection cap\n  \
          reads on a new connection each: {} of {} served, p50 {:.1} ms, p99 {:.1} ms, statuses {:?}\n  \
          reads on a kept connection:     {} of {} served, p50 {:.1} ms, p99 {:.1} ms, statuses {:?}\n  \
          checkpoint tree size {:?} -> {:?} during the reads",
         args.flood,
+        args.flood_addresses,
         opened.load(Ordering::Relaxed),
         median_held,
         refused.load(Ordering::Relaxed),
@@ -457,7 +479,8 @@ async fn flood(server: &Server, account: &Account, args: &LoadArgs, data: &Path)
 
 async fn overload(server: &Server, account: &Account, clients: usize, seconds: u64) -> anyhow::Result<String> {
     let base = server.base();
-    let token = sign_in(&reqwest::Client::new(), &base, account).await?;
+    // From the clients' network: a session is bound to the /24 it was opened from.
+    let token = sign_in(&client_from(Ipv4Addr::new(127, 0, 2, 1), true)?, &base, account).await?;
     let url = format!("{base}/v1/persons/{}", account.person);
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
