@@ -225,10 +225,15 @@ pub fn run(src: &LedgerSource, query: &Query, refresh_index: bool) -> Result<Fou
                     }
                 })?;
                 // A sample of the part's rows, whatever they are, checked like the hits.
-                for _ in 0..SAMPLE_PER_PART.min(meta.access_rows as usize) {
+                // Drawn from one random group: a group's columns are decompressed as a whole, so
+                // eight rows from eight groups cost eight groups' decompression a part.
+                if !part.groups.is_empty() {
                     let g = rng.gen_range(0..part.groups.len());
-                    let i = rng.gen_range(0..part.groups[g].rows as usize);
-                    samples.extend(part.rows(g, &[i])?.into_iter().map(|row| Hit { segment, row }));
+                    let n = part.groups[g].rows as usize;
+                    if n > 0 {
+                        let wanted: Vec<usize> = (0..SAMPLE_PER_PART.min(n)).map(|_| rng.gen_range(0..n)).collect();
+                        samples.extend(part.rows(g, &wanted)?.into_iter().map(|row| Hit { segment, row }));
+                    }
                 }
             }
         }
