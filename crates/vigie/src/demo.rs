@@ -109,7 +109,7 @@ pub fn print(
     if let Some(first) = accounts.first() {
         println!("Try it (a code: `oathtool --totp -b SECRET`, from Debian's oathtool):");
         println!(
-            "  TOKEN=$(curl -s {base}/v1/login -H 'content-type: application/json' \\\n    -d '{{\"login\":\"{}\",\"password\":\"{}\",\"totp\":\"'$(oathtool --totp -b {})'\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')",
+            "  TOKEN=$(curl -fsS {base}/v1/login -H 'content-type: application/json' \\\n    -d '{{\"login\":\"{}\",\"password\":\"{}\",\"totp\":\"'$(oathtool --totp -b {})'\"}}' | sed -n 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/p'); echo \"${{TOKEN:?sign-in failed}}\" >/dev/null",
             first.agent.login,
             first.issued.password.expose(),
             first.issued.totp.to_base32()
