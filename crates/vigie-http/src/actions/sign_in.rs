@@ -154,29 +154,9 @@ pub async fn password_sign_in(
     // The budgets this attempt counts against: the login from this network, and unless the
     // login signed in from here before, the login from anywhere and the network for any login
     // (see vigie_core::signin::throttle).
-    let keys = {
-        let mut throttle = state.throttle.lock().map_err(|_| Problem::internal())?;
-        let keys = throttle.password_keys(login.as_str(), client.ip, now);
-        for (i, key) in keys.iter().enumerate() {
-            if let Err(ms) = throttle.begin_attempt(key, now) {
-                for begun in &keys[..i] {
-                    throttle.refund(begun);
-                }
-                return Err(throttled(&login, client.ip, ms));
-            }
-        }
-        keys
-    };
-    let succeeded = |throttle: &mut vigie_core::signin::LoginThrottle| {
-        for key in &keys {
-            match key {
-                // A success from a shared network takes back its own attempt only.
-                ThrottleKey::Network(_) => throttle.refund(key),
-                _ => throttle.record_success(key),
-            }
-        }
-        throttle.signed_in_from(login.as_str(), client.ip, now);
-    };
+    let keys = begin_attempt(state, &login, client.ip, now)?;
+    let succeeded =
+        |throttle: &mut vigie_core::signin::LoginThrottle| attempt_succeeded(throttle, &keys, &login, client.ip, now);
     let permit = state.hashing.clone().acquire_owned().await.map_err(|_| Problem::internal())?;
     let st = state.clone();
     let login_for_check = login.clone();
@@ -231,6 +211,48 @@ fn targeted_lockout(state: &AppState, login: &Login, networks: usize, now: vigie
         .detail("login", login.as_str())
         .detail("networks", networks);
     let _ = state.record(&[event]);
+}
+
+/// Counts an attempt to prove `login`'s factors from `ip` against the budgets it falls under
+/// (see `vigie_core::signin::throttle`): the login from this network, and unless the login
+/// signed in from here before, the login from anywhere and the network. Refused while any is
+/// waiting out its delay (nothing counted then).
+pub(crate) fn begin_attempt(
+    state: &AppState,
+    login: &Login,
+    ip: IpAddr,
+    now: vigie_core::time::Timestamp,
+) -> Result<Vec<ThrottleKey>, Problem> {
+    let mut throttle = state.throttle.lock().map_err(|_| Problem::internal())?;
+    let keys = throttle.password_keys(login.as_str(), ip, now);
+    for (i, key) in keys.iter().enumerate() {
+        if let Err(ms) = throttle.begin_attempt(key, now) {
+            for begun in &keys[..i] {
+                throttle.refund(begun);
+            }
+            return Err(throttled(login, ip, ms));
+        }
+    }
+    Ok(keys)
+}
+
+/// The attempt succeeded: its budgets are cleared (a shared network's only refunded) and the
+/// network is known for the login from now on.
+pub(crate) fn attempt_succeeded(
+    throttle: &mut vigie_core::signin::LoginThrottle,
+    keys: &[ThrottleKey],
+    login: &Login,
+    ip: IpAddr,
+    now: vigie_core::time::Timestamp,
+) {
+    for key in keys {
+        match key {
+            // A success from a shared network takes back its own attempt only.
+            ThrottleKey::Network(_) => throttle.refund(key),
+            _ => throttle.record_success(key),
+        }
+    }
+    throttle.signed_in_from(login.as_str(), ip, now);
 }
 
 fn throttled(login: &Login, ip: IpAddr, retry_after_ms: i64) -> Problem {

@@ -14,7 +14,7 @@ use vigie_core::org::{Agent, Organization};
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_oidc::FederatedIdentity;
 
-use crate::actions::sign_in::{Opening, check_totp, open_session};
+use crate::actions::sign_in::{Opening, attempt_succeeded, begin_attempt, check_totp, open_session};
 use crate::shared::client::Client;
 use crate::shared::problem::Problem;
 use crate::shared::render;
@@ -147,9 +147,8 @@ pub fn second_factor_totp(
     if vigie_core::lifecycle::passkey_required(agent.role) {
         return Err(Problem::forbidden("this role signs in with a passkey only"));
     }
-    // Guesses count against the account, as at the password sign-in.
-    let key = vigie_core::signin::ThrottleKey::Account(agent.login.to_string());
-    state.throttle.lock().map_err(|_| Problem::internal())?.begin_attempt(&key, now).map_err(Problem::throttled)?;
+    // Guesses count against the same budgets as at the password sign-in.
+    let keys = begin_attempt(state, &agent.login, client.ip, now)?;
     if !check_totp(state, &agent, code)? || !agent.active || !org.active {
         let _ = state.record(&[SecurityEvent::new(now, SecurityKind::SignInFailed)
             .by(agent.id, org.id)
@@ -158,7 +157,7 @@ pub fn second_factor_totp(
         return Err(Problem::bad_credentials());
     }
     if let Ok(mut t) = state.throttle.lock() {
-        t.record_success(&key);
+        attempt_succeeded(&mut t, &keys, &agent.login, client.ip, now);
     }
     let tokens = open_session(
         state,
