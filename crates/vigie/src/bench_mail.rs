@@ -29,15 +29,18 @@ use vigie_gen::GenParams;
 use crate::app;
 use crate::incidents::{IncidentSettings, Incidents};
 
-/// The relay on loopback; killed when dropped.
-struct Sink {
+/// The relay on loopback (`tests/smtp/sink.py`); killed when dropped. The tests use it too.
+#[derive(Debug)]
+pub struct Sink {
     child: std::process::Child,
-    port: u16,
+    pub port: u16,
     log: PathBuf,
 }
 
 impl Sink {
-    fn start(dir: &Path, name: &str, faults: &[&str]) -> anyhow::Result<Sink> {
+    /// Starts the relay, logging what it takes to `<dir>/<name>.jsonl`, with the script's fault
+    /// options (`--drop-rcpt-every N`, `--drop-after-accept-every N`).
+    pub fn start(dir: &Path, name: &str, faults: &[&str]) -> anyhow::Result<Sink> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/sink.py");
         let log = dir.join(format!("{name}.jsonl"));
         let python = ["/usr/bin/python3", "python3"]
@@ -62,7 +65,7 @@ impl Sink {
     }
 
     /// The Message-IDs the relay took, in order.
-    fn taken(&self) -> anyhow::Result<Vec<String>> {
+    pub fn taken(&self) -> anyhow::Result<Vec<String>> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines()
             .map(|l| {

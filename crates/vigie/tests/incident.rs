@@ -226,54 +226,7 @@ fn reads_of_one_account(dir: &Path) -> (Timestamp, Timestamp) {
     (Timestamp(t0 - 60_000), Timestamp(t0 + 700_000))
 }
 
-struct Sink {
-    child: std::process::Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Sink {
-    fn start(dir: &Path, faults: &[&str]) -> Sink {
-        use std::io::BufRead;
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/sink.py");
-        let log = dir.join("sink.jsonl");
-        // Debian's python3-aiosmtpd, or a python3 that has aiosmtpd.
-        let python = ["/usr/bin/python3", "python3"]
-            .into_iter()
-            .find(|p| {
-                std::process::Command::new(p).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success())
-            })
-            .expect("a python3 with aiosmtpd (.ci/run installs python3-aiosmtpd)");
-        let mut child = std::process::Command::new(python)
-            .arg(&script)
-            .arg("--log")
-            .arg(&log)
-            .args(faults)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("LISTENING ").unwrap().parse().unwrap();
-        Sink { child, port, log }
-    }
-
-    fn delivered(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message_id"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use vigie::bench_mail::Sink;
 
 fn vigie(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_vigie")).args(args).output().unwrap()
@@ -292,7 +245,8 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
     let (from, to) = reads_of_one_account(&data);
     // Faults: every 37th connection step dropped at RCPT (not taken, retried), every 150th message
     // dropped after it was taken (in doubt, settled from the relay's log).
-    let sink = Sink::start(dir.path(), &["--drop-rcpt-every", "37", "--drop-after-accept-every", "150"]);
+    let sink =
+        Sink::start(dir.path(), "sink", &["--drop-rcpt-every", "37", "--drop-after-accept-every", "150"]).unwrap();
     let config = dir.path().join("vigie.toml");
     std::fs::write(
         &config,
@@ -336,14 +290,14 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while sink.delivered().len() < 100 {
+    while sink.taken().unwrap().len() < 100 {
         assert!(std::time::Instant::now() < deadline, "the campaign did not get going");
         assert!(child.try_wait().unwrap().is_none(), "the campaign ended before it could be killed");
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let at_kill = sink.delivered().len();
+    let at_kill = sink.taken().unwrap().len();
     assert!(at_kill < 550, "killed too late to prove anything ({at_kill} taken)");
 
     // A second notify is refused; the campaign resumes.
@@ -353,14 +307,14 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
     ok(vigie(&["incident", "notify", "-c", c, "I1", "--resume"]));
     // In-doubt messages (the kill, the faults after acceptance) are settled from the relay's log.
     let ids = dir.path().join("delivered.txt");
-    std::fs::write(&ids, sink.delivered().join("\n")).unwrap();
+    std::fs::write(&ids, sink.taken().unwrap().join("\n")).unwrap();
     let settled =
         ok(vigie(&["incident", "notices", "-c", c, "I1", "--delivered", ids.to_str().unwrap(), "--resend-in-doubt"]));
     ok(vigie(&["incident", "notify", "-c", c, "I1", "--resume"]));
-    std::fs::write(&ids, sink.delivered().join("\n")).unwrap();
+    std::fs::write(&ids, sink.taken().unwrap().join("\n")).unwrap();
     let last = ok(vigie(&["incident", "notices", "-c", c, "I1", "--delivered", ids.to_str().unwrap()]));
 
-    let delivered = sink.delivered();
+    let delivered = sink.taken().unwrap();
     let unique: std::collections::HashSet<&String> = delivered.iter().collect();
     assert_eq!(unique.len(), delivered.len(), "a person got two messages\n{settled}\n{last}");
     // Every human among the persons read (duplicates merged) with an e-mail got exactly one.
