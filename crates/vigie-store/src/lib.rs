@@ -39,7 +39,7 @@ pub use plan::QueryPlan;
 pub use progress::{LoadPhase, Progress};
 pub use schema::SCHEMA_VERSION;
 pub use scope::Reach;
-pub use sealed::Rotation;
+pub use sealed::{Rotation, SecretSealer};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "vigie.db";

@@ -226,6 +226,42 @@ impl Secrets {
     }
 }
 
+/// The keyring sealing second-factor secrets, for a store that is not this crate's SQLite
+/// file (the PostgreSQL store): the same sealed format, associated data and keyring file, so
+/// that a secret sealed by one store opens in the other and a copy of either database alone
+/// gives nobody's second factor.
+#[derive(Debug)]
+pub struct SecretSealer(Secrets);
+
+impl SecretSealer {
+    /// Loads the keyring at `path` if it exists (it is created with the first secret sealed).
+    pub fn load(path: &Path) -> Result<SecretSealer, KeyringError> {
+        Secrets::load(path).map(SecretSealer)
+    }
+
+    /// The keyring file.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// The ids of the keys the keyring holds.
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        self.0.ids()
+    }
+
+    /// Seals `clear` for `agent`'s row: the key id (as stored in `totp_key`) and the bytes.
+    pub fn seal(&self, agent: AgentId, clear: &[u8]) -> Result<(String, Vec<u8>), vigie_core::ports::StoreError> {
+        let (id, sealed) = self.0.seal(agent.as_i64(), clear)?;
+        Ok((id.to_string(), sealed))
+    }
+
+    /// Opens `sealed`, found in `agent`'s row under key `key_id`; an error if it does not open
+    /// there (altered, moved from another row, or a key the keyring lacks).
+    pub fn open(&self, agent: AgentId, key_id: &str, sealed: &[u8]) -> Result<Vec<u8>, vigie_core::ports::StoreError> {
+        Ok(self.0.open(agent, key_id, sealed)?)
+    }
+}
+
 fn join(ids: &[&String]) -> String {
     ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
 }

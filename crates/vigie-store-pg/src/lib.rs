@@ -1,0 +1,166 @@
+//! Vigie's production store: the registry (persons, relationships, organizations, agents), the
+//! accounts, credentials, passkeys, sessions and the account lifecycle in PostgreSQL, behind
+//! the same ports as the embedded SQLite store ([`vigie_core::ports::Registry`],
+//! [`vigie_core::ports::AccountStore`]). Several Vigie nodes can share one database.
+//!
+//! [`PgStore::open`] parses the URL ([`StoreUrl`]), connects with back-off while the server is
+//! unreachable, refuses a schema newer than this binary and applies the pending migrations,
+//! then serves every call from a bounded pool (r2d2) of synchronous connections: the ports are
+//! synchronous and called from the server's blocking threads, as the SQLite store's are. A
+//! bulk load ([`load`]) streams a whole registry in with `COPY` into a fresh schema and swaps it
+//! in atomically.
+//!
+//! The access ledger is not here: each node keeps its own, on its own disk.
+
+mod accounts;
+mod codec;
+mod connect;
+mod error;
+pub mod load;
+mod registry;
+mod schema;
+mod sessions;
+mod target;
+mod tls;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use vigie_core::ports::StoreError;
+use vigie_store::SecretSealer;
+
+pub use error::PgOpenError;
+pub use schema::SCHEMA_VERSION;
+pub use target::StoreUrl;
+
+use crate::error::DbError;
+
+type Manager = PostgresConnectionManager<MakeRustlsConnect>;
+
+/// How to open the PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// Connections this node keeps at most (`[store] pool_size`). Every node has its own pool:
+    /// the server's `max_connections` must cover the sum.
+    pub pool_size: u32,
+    /// How long a call waits for a connection (the server gone, or every connection busy)
+    /// before failing, and the guarded read denying.
+    pub checkout_timeout: Duration,
+    /// How long the first connection is retried at start while the server is unreachable.
+    pub startup_wait: Duration,
+    /// Certificates (PEM) of the CA that signed the server's certificate, besides the web roots.
+    pub ca_file: Option<PathBuf>,
+    /// The keyring that seals second-factor secrets (created with the first secret sealed).
+    pub secrets_key_file: PathBuf,
+}
+
+impl PgOptions {
+    /// Defaults, with the keyring at `secrets_key_file`.
+    pub fn new(secrets_key_file: PathBuf) -> PgOptions {
+        PgOptions {
+            pool_size: 8,
+            checkout_timeout: Duration::from_secs(2),
+            startup_wait: Duration::from_secs(30),
+            ca_file: None,
+            secrets_key_file,
+        }
+    }
+}
+
+/// An open PostgreSQL store. Cheap to share behind an `Arc`; every call takes a pooled
+/// connection.
+pub struct PgStore {
+    url: StoreUrl,
+    pool: r2d2::Pool<Manager>,
+    secrets: SecretSealer,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("url", &self.url).field("pool_size", &self.pool.max_size()).finish()
+    }
+}
+
+impl PgStore {
+    /// Connects (retrying while unreachable, for at most `options.startup_wait`), refuses a
+    /// newer schema, applies pending migrations, checks the keyring against the sealed rows.
+    pub fn open(url: &StoreUrl, options: &PgOptions) -> Result<PgStore, PgOpenError> {
+        let tls = tls::connector(options.ca_file.as_deref())?;
+        let mut client = connect::first(url, &tls, options.startup_wait)?;
+        let server = |e: postgres::Error| PgOpenError::Server { target: url.to_string(), detail: connect::message(&e) };
+        let found = schema::version_of(&mut client, "vigie").map_err(server)?;
+        if found > SCHEMA_VERSION {
+            return Err(PgOpenError::NewerSchema { target: url.to_string(), found, supported: SCHEMA_VERSION });
+        }
+        schema::migrate(&mut client, "vigie").map_err(|(version, e)| PgOpenError::Migration {
+            target: url.to_string(),
+            version,
+            detail: connect::message(&e),
+        })?;
+        let secrets = SecretSealer::load(&options.secrets_key_file)?;
+        check_keyring(&mut client, &secrets).map_err(|reason| PgOpenError::Secrets {
+            path: options.secrets_key_file.clone(),
+            reason,
+        })?;
+        drop(client);
+        let manager = PostgresConnectionManager::new(url.config.clone(), tls);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(options.checkout_timeout)
+            .error_handler(Box::new(LogErrors))
+            .build_unchecked(manager);
+        Ok(PgStore { url: url.clone(), pool, secrets })
+    }
+
+    /// The server, as errors name it (no password).
+    pub fn url(&self) -> &StoreUrl {
+        &self.url
+    }
+
+    /// Runs `f` on a pooled connection, turning its failure into the ports' error.
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| DbError::Pool(format!("no connection to PostgreSQL at {} ({e})", self.url)))?;
+        Ok(f(&mut conn)?)
+    }
+}
+
+/// Refuses a keyring that cannot open the rows: one missing while rows are sealed, or one
+/// without a key they were sealed under.
+fn check_keyring(client: &mut postgres::Client, secrets: &SecretSealer) -> Result<(), String> {
+    let used: Vec<String> = client
+        .query("SELECT DISTINCT totp_key FROM vigie.credentials", &[])
+        .map_err(|e| connect::message(&e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let held: Vec<String> = secrets.key_ids().iter().map(ToString::to_string).collect();
+    let missing: Vec<&String> = used.iter().filter(|u| !held.contains(u)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    Err(if held.is_empty() {
+        format!("the database holds second-factor secrets sealed under key {missing}, and there is no keyring: restore it from its backup")
+    } else {
+        format!("the keyring holds {} but the database has secrets sealed under {missing}", held.join(", "))
+    })
+}
+
+/// The pool's background connection failures, logged (a checkout reports its own).
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<postgres::Error> for LogErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::warn!(error = %connect::message(&error), "PostgreSQL connection failed");
+    }
+}

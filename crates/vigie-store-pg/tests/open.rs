@@ -1,0 +1,136 @@
+//! Opening the PostgreSQL store against a real server: what a wrong URL, an unreachable or
+//! vanished server, a wrong password, a missing database, a newer schema, a missing keyring and
+//! several nodes starting at once do. Each refusal is one line naming the server, never the
+//! password.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use vigie_core::ports::{AccountStore, Credentials, Registry};
+use vigie_core::signin::{PasswordHash, TotpSecret};
+use vigie_store_pg::{PgOpenError, PgOptions, PgStore, SCHEMA_VERSION, StoreUrl};
+
+fn options(keys: &tempfile::TempDir) -> PgOptions {
+    PgOptions { startup_wait: Duration::from_secs(2), ..PgOptions::new(keys.path().join("secrets.key")) }
+}
+
+fn open(url: &str, keys: &tempfile::TempDir) -> Result<PgStore, PgOpenError> {
+    PgStore::open(&StoreUrl::parse(url).unwrap(), &options(keys))
+}
+
+#[test]
+fn an_unreachable_server_is_retried_then_named() {
+    let keys = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let e = open(&format!("postgres://vigie:pw-not-shown@127.0.0.1:{port}/vigie?sslmode=disable"), &keys).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, PgOpenError::Unreachable { attempts, .. } if attempts > 2), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}/vigie")) && !text.contains("pw-not-shown"), "{text}");
+    assert!(started.elapsed() >= Duration::from_millis(500), "gave up without backing off");
+}
+
+#[test]
+fn a_wrong_password_or_a_missing_database_is_refused_at_once() {
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    let bad = cluster.url().replace(common::PASSWORD, "wrong-password");
+    let started = Instant::now();
+    let e = open(&bad, &keys).unwrap_err();
+    assert!(matches!(e, PgOpenError::Authentication { .. }), "{e}");
+    assert!(!e.to_string().contains("wrong-password"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2), "a refusal was retried");
+    let e = open(&cluster.url().replace("/vigie?", "/nosuchdb?"), &keys).unwrap_err();
+    assert!(matches!(e, PgOpenError::NoDatabase { .. }), "{e}");
+    // TLS required by the URL, a server without it: refused, never sent in clear.
+    let e = open(&cluster.url().replace("sslmode=disable", "sslmode=require"), &keys).unwrap_err();
+    assert!(matches!(e, PgOpenError::Tls(_)), "{e}");
+}
+
+#[test]
+fn a_schema_newer_than_the_binary_is_refused_with_both_versions() {
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    drop(open(&cluster.url(), &keys).unwrap());
+    assert_eq!(cluster.psql("vigie", "SELECT max(version) FROM vigie.schema_migrations"), SCHEMA_VERSION.to_string());
+    cluster.psql("vigie", &format!("INSERT INTO vigie.schema_migrations (version) VALUES ({})", SCHEMA_VERSION + 1));
+    let e = open(&cluster.url(), &keys).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, PgOpenError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION), "{text}");
+    assert!(text.contains(&format!("version {}", SCHEMA_VERSION + 1)) && text.contains("upgrade Vigie"), "{text}");
+}
+
+#[test]
+fn nodes_starting_together_apply_each_migration_once() {
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    let url = cluster.url();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| open(&url, &keys).map(drop))).collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+    });
+    assert_eq!(cluster.psql("vigie", "SELECT count(*) FROM vigie.schema_migrations"), SCHEMA_VERSION.to_string());
+}
+
+#[test]
+fn sealed_secrets_need_their_keyring() {
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    let store = open(&cluster.url(), &keys).unwrap();
+    cluster.psql(
+        "vigie",
+        "INSERT INTO vigie.organizations VALUES (1, 'agency', 'O', true); \
+         INSERT INTO vigie.agents (id, login, display_name, email, org, role, active) VALUES (1, 'a@o', 'A', 'a@example.org', 1, 'advisor', true)",
+    );
+    let secret = TotpSecret::from_bytes(&[5; 20]).unwrap();
+    let id = vigie_core::ids::AgentId::new(1).unwrap();
+    store.set_credentials(id, &Credentials { password: PasswordHash("h".into()), totp: secret }, None).unwrap();
+    // The row holds no clear secret.
+    let stored = cluster.psql("vigie", "SELECT encode(totp_secret, 'hex') FROM vigie.credentials");
+    assert!(!stored.contains(&"05".repeat(20)), "the TOTP secret is stored in clear");
+    drop(store);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let e = open(&cluster.url(), &elsewhere).unwrap_err();
+    assert!(matches!(e, PgOpenError::Secrets { .. }), "{e}");
+    let store = open(&cluster.url(), &keys).unwrap();
+    assert_eq!(store.credentials(id).unwrap().unwrap().totp.as_bytes(), &[5; 20]);
+}
+
+/// The server stops while a node serves: calls fail (the guarded read denies) within the
+/// checkout timeout instead of hanging, name the server, and work again once it is back.
+#[test]
+fn a_server_that_goes_away_fails_calls_quickly_and_is_reconnected() {
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    let url = StoreUrl::parse(&cluster.url()).unwrap();
+    let store = PgStore::open(&url, &PgOptions { checkout_timeout: Duration::from_millis(500), ..options(&keys) }).unwrap();
+    let p1 = vigie_core::ids::PersonId::new(1).unwrap();
+    assert_eq!(store.person(p1).unwrap(), None);
+    cluster.stop();
+    let started = Instant::now();
+    let e = store.person(p1).unwrap_err();
+    assert!(e.to_string().contains("127.0.0.1"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10), "a call waited {:?}", started.elapsed());
+    // Every call fails while it is down, none returns data.
+    assert!(store.person(p1).is_err());
+    cluster.pg_ctl_start();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match store.person(p1) {
+            Ok(found) => {
+                assert_eq!(found, None);
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("not reconnected: {e}"),
+        }
+    }
+}
