@@ -73,13 +73,13 @@ impl PgOptions {
 /// connection.
 pub struct PgStore {
     url: StoreUrl,
-    pool: r2d2::Pool<Manager>,
+    pool: Option<r2d2::Pool<Manager>>,
     secrets: SecretSealer,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").field("url", &self.url).field("pool_size", &self.pool.max_size()).finish()
+        f.debug_struct("PgStore").field("url", &self.url).field("pool_size", &self.pool.as_ref().map(r2d2::Pool::max_size)).finish()
     }
 }
 
@@ -112,7 +112,7 @@ impl PgStore {
             .connection_timeout(options.checkout_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
-        Ok(PgStore { url: url.clone(), pool, secrets })
+        Ok(PgStore { url: url.clone(), pool: Some(pool), secrets })
     }
 
     /// The server, as errors name it (no password).
@@ -121,15 +121,58 @@ impl PgStore {
     }
 
     /// Runs `f` on a pooled connection, turning its failure into the ports' error.
+    ///
+    /// The synchronous client drives each connection with a runtime of its own, which tokio
+    /// refuses to start on a thread that is running async tasks (it panics). The server calls
+    /// the ports from its blocking threads, where this is fine; a call made from an async task
+    /// by mistake is moved off the executor instead of bringing the request down.
     pub(crate) fn with_conn<T>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, DbError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| DbError::Pool(format!("no connection to PostgreSQL at {} ({e})", self.url)))?;
-        Ok(f(&mut conn)?)
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, DbError> + Send,
+    ) -> Result<T, StoreError>
+    where
+        T: Send,
+    {
+        let run = || {
+            let mut conn = self
+                .pool()
+                .get()
+                .map_err(|e| DbError::Pool(format!("no connection to PostgreSQL at {} ({e})", self.url)))?;
+            Ok(f(&mut conn)?)
+        };
+        off_the_executor(run)
+    }
+
+    fn pool(&self) -> &r2d2::Pool<Manager> {
+        // `None` only inside `drop`.
+        match &self.pool {
+            Some(p) => p,
+            None => unreachable!("the pool is taken only when the store is dropped"),
+        }
+    }
+}
+
+/// Runs `f` where a blocking call is allowed: here, unless the thread is a runtime's worker,
+/// in which case `block_in_place` (multi-threaded runtime) or a scoped thread (current-thread
+/// runtime) is used.
+fn off_the_executor<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => f(),
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a connection blocks on its runtime: the same care as a call.
+        if let Some(pool) = self.pool.take() {
+            off_the_executor(move || drop(pool));
+        }
     }
 }
 

@@ -134,3 +134,26 @@ fn a_server_that_goes_away_fails_calls_quickly_and_is_reconnected() {
         }
     }
 }
+
+/// A port called from an async task (by mistake: the server uses blocking threads) and the
+/// store dropped there: the synchronous client's own runtime would panic inside tokio's; the
+/// store moves the work off the executor instead.
+#[test]
+fn calls_and_drops_from_async_tasks_do_not_panic() {
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    let url = cluster.url();
+    for multi in [true, false] {
+        let rt = if multi {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+        } else {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        };
+        let store = open(&url, &keys).unwrap();
+        rt.block_on(async move {
+            let p1 = vigie_core::ids::PersonId::new(1).unwrap();
+            assert_eq!(store.person(p1).unwrap(), None);
+            drop(store);
+        });
+    }
+}

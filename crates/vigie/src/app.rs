@@ -155,7 +155,7 @@ pub fn store_options(secrets_key_file: Option<PathBuf>) -> vigie_store::OpenOpti
 
 /// Refuses a data directory, or a secret file in or for it, that other users can reach
 /// (`modes`), unless the settings say `insecure_skip_file_mode_check`.
-fn check_modes(data_dir: &Path, settings: &Settings) -> anyhow::Result<()> {
+pub(crate) fn check_modes(data_dir: &Path, settings: &Settings) -> anyhow::Result<()> {
     let mut nested = vec![settings.outbox_dir.clone()];
     nested.extend(settings.ledger.seal_keys.clone());
     let mut elsewhere = vec![
@@ -181,31 +181,7 @@ fn assemble(
 ) -> anyhow::Result<App> {
     let authz = Arc::new(load_policies(policies_dir)?);
     let store = Arc::new(open_store(data_dir, &settings)?);
-    let ledger = Arc::new(
-        Ledger::open(&ledger_dir(data_dir), settings.ledger.clone())
-            .with_context(|| format!("access ledger {}", ledger_dir(data_dir).display()))?,
-    );
-    let report = ledger.open_report();
-    tracing::info!(?report, "ledger opened");
-    // Opening re-hashed every entry and checked it against the published checkpoints: a full
-    // verification, which incident scoping requires to have passed (it cannot afford one).
-    if let Err(e) = vigie_scope::record_verification(&ledger_dir(data_dir), Ok(report.entries), clock.now().millis()) {
-        tracing::warn!(error = %e, "could not record the ledger's verification");
-    }
-    if let Some(torn) = &report.torn_tail {
-        let started;
-        let alerter = match alerter {
-            Some(a) => a,
-            None => {
-                started = vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 16);
-                &started
-            }
-        };
-        crate::torn::raise(torn, &ledger, alerter, clock.now());
-    }
-    if !report.repaired_tiles.is_empty() {
-        tracing::warn!(tiles = report.repaired_tiles.len(), "ledger: hash tiles rebuilt from the entries");
-    }
+    let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter)?;
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
@@ -232,6 +208,43 @@ fn assemble(
     state.incidents = Some(incidents.clone());
     state.incident_files = Some(data_dir.join("incidents"));
     Ok(App { state: Arc::new(state), store, ledger, incidents })
+}
+
+/// Opens the node's access ledger (re-hashing and checking it), records the verification that
+/// incident scoping relies on, and raises a torn tail cut at open through `alerter` (one is
+/// started for it if `None`).
+pub(crate) fn open_ledger(
+    data_dir: &Path,
+    settings: &Settings,
+    clock: &dyn Clock,
+    alerter: Option<&vigie_alerts::Alerter>,
+) -> anyhow::Result<Arc<Ledger>> {
+    let ledger = Arc::new(
+        Ledger::open(&ledger_dir(data_dir), settings.ledger.clone())
+            .with_context(|| format!("access ledger {}", ledger_dir(data_dir).display()))?,
+    );
+    let report = ledger.open_report();
+    tracing::info!(?report, "ledger opened");
+    // Opening re-hashed every entry and checked it against the published checkpoints: a full
+    // verification, which incident scoping requires to have passed (it cannot afford one).
+    if let Err(e) = vigie_scope::record_verification(&ledger_dir(data_dir), Ok(report.entries), clock.now().millis()) {
+        tracing::warn!(error = %e, "could not record the ledger's verification");
+    }
+    if let Some(torn) = &report.torn_tail {
+        let started;
+        let alerter = match alerter {
+            Some(a) => a,
+            None => {
+                started = vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 16);
+                &started
+            }
+        };
+        crate::torn::raise(torn, &ledger, alerter, clock.now());
+    }
+    if !report.repaired_tiles.is_empty() {
+        tracing::warn!(tiles = report.repaired_tiles.len(), "ledger: hash tiles rebuilt from the entries");
+    }
+    Ok(ledger)
 }
 
 /// Who notifications come from and how e-mails leave.
@@ -302,6 +315,11 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
 /// Connects single sign-on when the configuration has an `[oidc]` section: discovery happens
 /// at start-up, so a wrong issuer or an unreachable provider stops the server with the reason.
 pub async fn connect_sso(app: &mut App, config: &crate::config::Config) -> anyhow::Result<()> {
+    connect_sso_state(&mut app.state, config).await
+}
+
+/// [`connect_sso`] on a state not yet shared.
+pub async fn connect_sso_state(state: &mut Arc<AppState>, config: &crate::config::Config) -> anyhow::Result<()> {
     let Some(o) = &config.oidc else { return Ok(()) };
     let redirect = config.public_origin()?.join("auth/oidc/callback")?.to_string();
     let mut provider = vigie_oidc::ProviderConfig::new(o.issuer.clone(), o.client_id.clone(), redirect);
@@ -309,7 +327,7 @@ pub async fn connect_sso(app: &mut App, config: &crate::config::Config) -> anyho
     provider.mfa_acr_values = o.mfa_acr_values.clone();
     let client =
         vigie_oidc::OidcClient::discover(&provider).await.with_context(|| format!("oidc provider {}", o.issuer))?;
-    let state = Arc::get_mut(&mut app.state).context("single sign-on must be connected before serving")?;
+    let state = Arc::get_mut(state).context("single sign-on must be connected before serving")?;
     state.sso = Some(vigie_http::shared::state::Sso::new(client));
     Ok(())
 }
@@ -335,21 +353,33 @@ fn raise_descriptor_limit() {
 /// then are closed with the runtime. The last checkpoint and detector snapshot are written when
 /// the [`App`] is dropped, and SQLite checkpoints its WAL when the store's last connection closes.
 pub async fn serve(app: &App, listen: std::net::SocketAddr, grace: std::time::Duration) -> anyhow::Result<()> {
+    serve_state(app.state.clone(), Some(app.incidents.clone()), listen, grace).await
+}
+
+/// Serves `state` until a signal, then gives requests in flight `grace` to finish. Incident
+/// campaigns a stop interrupted are resumed first, where the node runs them.
+pub async fn serve_state(
+    state: Arc<AppState>,
+    incidents: Option<Arc<crate::incidents::Incidents>>,
+    listen: std::net::SocketAddr,
+    grace: std::time::Duration,
+) -> anyhow::Result<()> {
     let signals = crate::stop::Signals::install();
     raise_descriptor_limit();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     eprintln!("vigie: serving on http://{addr} (Ctrl-C to stop)");
     // Campaigns a stop interrupted go on (scoping and letters are blocking work).
-    let incidents = app.incidents.clone();
-    tokio::task::spawn_blocking(move || incidents.resume_all());
+    if let Some(incidents) = incidents {
+        tokio::task::spawn_blocking(move || incidents.resume_all());
+    }
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         let signal = signals.recv().await;
         eprintln!("vigie: {signal}: stopping (requests in flight have {} s to finish)", grace.as_secs_f32());
         let _ = stopping.send(());
     };
-    let server = vigie_http::serve(listener, app.state.clone(), shutdown);
+    let server = vigie_http::serve(listener, state, shutdown);
     tokio::pin!(server);
     tokio::select! {
         served = &mut server => served.context("server stopped"),

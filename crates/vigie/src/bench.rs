@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use vigie_core::ids::PersonId;
+use vigie_core::ports::{AccountStore, Registry};
 use vigie_core::signin::totp::code_at;
 use vigie_core::time::Clock;
 use vigie_gen::GenParams;
@@ -36,12 +37,26 @@ pub struct BenchArgs {
     /// Runs one side only, to profile it (`perf record`, `perf stat`); no ratio is printed.
     #[arg(long, value_enum)]
     only: Option<Mode>,
+    /// Measures a node on PostgreSQL instead of SQLite: the registry is generated into this
+    /// database once (if it has none), the node's ledger goes to the data directory.
+    #[arg(long, value_name = "postgres://…")]
+    store: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Mode {
     Unguarded,
     Guarded,
+}
+
+/// The node measured, on either store.
+struct Node {
+    state: Arc<vigie_http::AppState>,
+    ledger: Arc<vigie_ledger::Ledger>,
+    registry: Arc<dyn Registry>,
+    accounts: Arc<dyn AccountStore>,
+    /// The application itself, held until the end (its detector writes a snapshot on drop).
+    _keep: Box<dyn std::any::Any + Send>,
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +89,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let data_dir =
         args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("vigie-bench-{}", args.persons)));
-    if !data_dir.join(vigie_store::DB_FILE).exists() {
+    let pg = match &args.store {
+        Some(url) => Some(vigie_store_pg::StoreUrl::parse(url).context("--store")?),
+        None => None,
+    };
+    if let Some(url) = &pg {
+        let params = GenParams { seed: 2026, persons: args.persons, as_of: crate::app::WallClock.now().date() };
+        match crate::generate::generate_postgres(url, &params, false, true) {
+            Ok(_) => eprintln!("bench: generated {} persons into {url}", args.persons),
+            Err(e) if format!("{e:#}").contains("already has a registry") => {
+                eprintln!("bench: reusing the registry in {url}")
+            }
+            Err(e) => return Err(e),
+        }
+        std::fs::create_dir_all(&data_dir)?;
+        std::fs::set_permissions(&data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    } else if !data_dir.join(vigie_store::DB_FILE).exists() {
         eprintln!("bench: generating {} persons into {}", args.persons, data_dir.display());
         let params = GenParams { seed: 2026, persons: args.persons, as_of: crate::app::WallClock.now().date() };
         crate::generate::generate(&data_dir, &params, false, true)?;
@@ -99,15 +129,28 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             };
         }
     }
-    let app = crate::app::open(&data_dir, None, settings)?;
+    let app = match &pg {
+        None => {
+            let app = crate::app::open(&data_dir, None, settings)?;
+            let (registry, accounts): (Arc<dyn Registry>, Arc<dyn AccountStore>) = (app.store.clone(), app.store.clone());
+            Node { state: app.state.clone(), ledger: app.ledger.clone(), registry, accounts, _keep: Box::new(app) }
+        }
+        Some(url) => {
+            let key = data_dir.join("secrets.key");
+            let options = vigie_store_pg::PgOptions { pool_size: 32, ..vigie_store_pg::PgOptions::new(key) };
+            let app = crate::app_pg::open(&data_dir, None, settings, url, &options, Arc::new(crate::app::WallClock))?;
+            let (registry, accounts): (Arc<dyn Registry>, Arc<dyn AccountStore>) = (app.store.clone(), app.store.clone());
+            Node { state: app.state.clone(), ledger: app.ledger.clone(), registry, accounts, _keep: Box::new(app) }
+        }
+    };
     let today = crate::app::WallClock.now().date();
 
     // The busiest agency advisor we can find quickly: a caseload to read from.
-    let (agent, _org, _) = crate::demo::pick_accounts(&app.store, today)?
+    let (agent, _org, _) = crate::demo::pick_accounts_in(app.registry.as_ref(), today)?
         .into_iter()
         .find(|(a, o, _)| o.kind == vigie_core::org::OrgKind::Agency && a.role == vigie_core::org::Role::Advisor)
         .context("no agency advisor with a caseload in this registry")?;
-    let issued = crate::credentials::issue(app.store.as_ref(), agent.id)?;
+    let issued = crate::credentials::issue(app.accounts.as_ref(), agent.id)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

@@ -61,6 +61,8 @@ pub struct Config {
     pub notify: crate::config_notify::NotifyConfig,
     /// Connections and the time and bytes a request may take.
     pub server: ServerConfig,
+    /// Where the registry, accounts and sessions are: SQLite in `data_dir` or PostgreSQL.
+    pub store: crate::config_store::StoreConfig,
 }
 
 /// `[server]`: what one client may hold of the server. Each default is explained in
@@ -497,6 +499,7 @@ impl Default for Config {
             shutdown_grace_seconds: 10,
             notify: crate::config_notify::NotifyConfig::default(),
             server: ServerConfig::default(),
+            store: crate::config_store::StoreConfig::default(),
         }
     }
 }
@@ -536,6 +539,9 @@ impl Config {
         if let Some(v) = env("VIGIE_SESSION_TTL_MINUTES") {
             config.session_ttl_minutes =
                 v.parse().with_context(|| format!("VIGIE_SESSION_TTL_MINUTES: {v:?} is not a number of minutes"))?;
+        }
+        if let Some(v) = env("VIGIE_STORE_URL") {
+            config.store.url = Some(v);
         }
         if let Some(v) = env("VIGIE_PUBLIC_URL") {
             config.public_url = Some(v);

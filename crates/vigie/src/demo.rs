@@ -24,6 +24,14 @@ pub struct DemoAccount {
 
 /// One advisor per organization kind (with a non-empty scope), plus an agency manager.
 pub fn pick_accounts(store: &Store, today: time::Date) -> anyhow::Result<Vec<(Agent, Organization, Option<PersonId>)>> {
+    pick_accounts_in(store, today)
+}
+
+/// [`pick_accounts`] through the registry port (either store).
+pub fn pick_accounts_in(
+    store: &dyn vigie_core::ports::Registry,
+    today: time::Date,
+) -> anyhow::Result<Vec<(Agent, Organization, Option<PersonId>)>> {
     let mut wanted: Vec<(OrgKind, Role)> = OrgKind::ALL.iter().map(|k| (*k, Role::Advisor)).collect();
     wanted.push((OrgKind::Agency, Role::Manager));
     let order = wanted.clone();

@@ -3,11 +3,13 @@
 //! and prints errors.
 
 pub mod app;
+pub mod app_pg;
 pub mod bench;
 pub mod bench_mail;
 pub mod bench_scope;
 pub mod config;
 pub mod config_notify;
+pub mod config_store;
 pub mod credentials;
 pub mod demo;
 pub mod generate;

@@ -67,9 +67,13 @@ enum Command {
         /// Reference date (YYYY-MM-DD) for ages and relationship validity; default today.
         #[arg(long)]
         as_of: Option<String>,
-        /// Replace an existing registry in the data directory.
+        /// Replace an existing registry in the data directory (or the database).
         #[arg(long)]
         replace: bool,
+        /// Load into PostgreSQL instead of the data directory: `postgres://user@host/db` (the
+        /// password better in VIGIE_STORE_URL, which this option defaults to).
+        #[arg(long, env = "VIGIE_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Account administration.
     Account {
@@ -177,6 +181,34 @@ fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
 }
 
 /// The grace period of a stop when no configuration says (`shutdown_grace_seconds`).
+/// `vigie serve` on a PostgreSQL store (`[store] url` or `VIGIE_STORE_URL`).
+fn serve_postgres(
+    config: &config::Config,
+    url: &vigie_store_pg::StoreUrl,
+    options: &vigie_store_pg::PgOptions,
+) -> anyhow::Result<()> {
+    let settings = app::settings_from(config)?;
+    let mut app = vigie::app_pg::open(
+        &config.data_dir,
+        config.policies_dir.as_deref(),
+        settings,
+        url,
+        options,
+        std::sync::Arc::new(app::WallClock),
+    )?;
+    eprintln!(
+        "vigie: {} policies loaded, registry in {url}, ledger in {}, pages at {}",
+        app.state.guard.authz.policy_count(),
+        config.data_dir.display(),
+        config.public_origin()?
+    );
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+    block_on(async {
+        app::connect_sso_state(&mut app.state, config).await?;
+        app::serve_state(app.state.clone(), None, config.listen, grace).await
+    })?
+}
+
 fn default_grace() -> std::time::Duration {
     std::time::Duration::from_secs(config::Config::default().shutdown_grace_seconds)
 }
@@ -239,6 +271,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { config } => {
             let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
+            if let Some((url, options)) = config.store.postgres(config.secrets_key())? {
+                return serve_postgres(&config, &url, &options);
+            }
             let mut app = app::open(&config.data_dir, config.policies_dir.as_deref(), app::settings_from(&config)?)?;
             eprintln!(
                 "vigie: {} policies loaded, data in {}, pages at {}",
@@ -252,7 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 app::serve(&app, config.listen, grace).await
             })?
         }
-        Command::Generate { data_dir, persons, seed, as_of, replace } => {
+        Command::Generate { data_dir, persons, seed, as_of, replace, store } => {
             if persons == 0 || persons > 100_000_000 {
                 anyhow::bail!("--persons: between 1 and 100000000, got {persons}");
             }
@@ -262,6 +297,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => today(),
             };
             let params = GenParams { seed, persons, as_of };
+            if let Some(url) = store {
+                let url = vigie_store_pg::StoreUrl::parse(&url).context("--store (or VIGIE_STORE_URL)")?;
+                let r = generate::generate_postgres(&url, &params, replace, true)?;
+                println!(
+                    "{} persons, {} relationships, {} accounts into {url} in {:.1} s ({:.0} persons/s)",
+                    r.persons,
+                    r.relationships,
+                    r.agents,
+                    r.seconds,
+                    r.persons as f64 / r.seconds
+                );
+                return Ok(());
+            }
             let (_, r) = generate::generate(&data_dir, &params, replace, true)?;
             println!(
                 "{} persons, {} relationships, {} accounts into {} in {:.1} s ({:.0} persons/s)",

@@ -3,7 +3,7 @@
 //! stopped and removed when dropped. PostgreSQL refuses to run as root: when the tests run as
 //! root (CI does), the cluster runs as the unprivileged user `vigie-test`, created if missing.
 //! No mock: the store's tests talk to a real server.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod world;
 

@@ -1,6 +1,6 @@
 //! The hand-made registry of the SQLite store's tests (`vigie-store/tests/common`), loaded
 //! through either store's bulk loader, so that one suite runs against both.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use time::macros::date;
 use vigie_core::ids::{AgentId, FtId, Login, OrgId, PersonId, SessionGroupId, TeamId};

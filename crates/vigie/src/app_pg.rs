@@ -1,0 +1,77 @@
+//! Wiring of a node whose registry, accounts and sessions are in PostgreSQL (`[store] url`):
+//! the same guard, detector, ledger and HTTP state as `app.rs`, with the PostgreSQL store
+//! behind the ports. The node's ledger, its keys, the detector's snapshot and the alerts stay in
+//! its own data directory: each node is its own ledger origin.
+//!
+//! Not wired on PostgreSQL yet: breach incidents (their tables and letters are the SQLite
+//! store's; the incident routes answer that they are not available on this node) and the
+//! operator's account commands, which open the SQLite file.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use vigie_core::guard::Guard;
+use vigie_core::ports::{Detector, NoDetection};
+use vigie_core::time::Clock;
+use vigie_http::AppState;
+use vigie_http::shared::outbox::DirOutbox;
+use vigie_ledger::Ledger;
+use vigie_store_pg::{PgOptions, PgStore, StoreUrl};
+
+use crate::app::{Settings, check_modes, ledger_dir, load_policies, open_ledger};
+
+/// A running node on PostgreSQL.
+#[derive(Debug)]
+pub struct PgApp {
+    pub state: Arc<AppState>,
+    pub store: Arc<PgStore>,
+    pub ledger: Arc<Ledger>,
+}
+
+/// Opens the PostgreSQL store (retrying while it is unreachable), the node's ledger in
+/// `data_dir`, and assembles the guard around the detector the settings ask for.
+pub fn open(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: Settings,
+    url: &StoreUrl,
+    options: &PgOptions,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<PgApp> {
+    check_modes(data_dir, &settings)?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
+    let store = Arc::new(PgStore::open(url, options).context("cannot open the registry")?);
+    let authz = Arc::new(load_policies(policies_dir)?);
+    let (detector, alerter): (Arc<dyn Detector>, Option<Arc<vigie_alerts::Alerter>>) = match &settings.detection {
+        None => (Arc::new(NoDetection), None),
+        Some(config) => {
+            let mut config = config.clone();
+            config.canaries = store.canaries().context("reading the canary persons")?.into_iter().collect();
+            config.scope_canaries =
+                store.scope_canaries().context("reading the canaries placed in scope lists")?.into_iter().collect();
+            let campaigns = vigie_core::ports::AccountStore::active_campaigns(store.as_ref(), clock.now())
+                .context("reading the declared campaigns")?;
+            // The last snapshot and this node's ledger after it.
+            let restored = crate::snapshot::restore(config, data_dir, &ledger_dir(data_dir), clock.now());
+            for c in &campaigns {
+                restored.detector.declare_campaign(c);
+            }
+            let inner = crate::snapshot::SnapshottingDetector::start(
+                &restored,
+                crate::snapshot::path(data_dir),
+                crate::snapshot::EVERY,
+            );
+            let alerter = Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000));
+            (Arc::new(vigie_alerts::AlertingDetector { inner, alerter: alerter.clone() }), Some(alerter))
+        }
+    };
+    let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.as_deref())?;
+    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
+    let outbox =
+        Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
+    let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.alerts = alerter.map(|a| a.feed.clone());
+    Ok(PgApp { state: Arc::new(state), store, ledger })
+}

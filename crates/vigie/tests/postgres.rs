@@ -1,0 +1,121 @@
+//! A node on PostgreSQL, end to end: `vigie generate --store` loads the registry with `COPY`, the
+//! node serves guarded reads from it (sign-in, session, relationship, record, ledger), and when
+//! the database goes away guarded reads are refused with a 503 (no record without its ledger
+//! entry) until it is back. The server is a throw-away cluster (see
+//! `vigie-store-pg/tests/common`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+#[path = "../../vigie-store-pg/tests/common/mod.rs"]
+mod pg;
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use vigie::app;
+use vigie_core::org::{OrgKind, Role};
+use vigie_core::ports::Registry;
+use vigie_core::signin::totp::code_at;
+use vigie_core::time::{Clock, FixedClock, Timestamp};
+use vigie_gen::GenParams;
+use vigie_store_pg::{PgOptions, StoreUrl};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_postgres_serves_guarded_reads_and_refuses_them_while_the_database_is_down() {
+    let cluster = pg::Cluster::start();
+    let url = StoreUrl::parse(&cluster.url()).unwrap();
+    let as_of = time::macros::date!(2026 - 03 - 02);
+    let params = GenParams { seed: 7, persons: 3_000, as_of };
+    let report = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || vigie::generate::generate_postgres(&url, &params, false, false))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(report.persons, 3_000);
+    assert_eq!(cluster.psql("vigie", "SELECT count(*) FROM vigie.persons"), "3000");
+
+    let dir = tempfile::Builder::new().prefix("vigie-node-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = app::settings(dir.path(), &format!("http://localhost:{port}")).unwrap();
+    settings.http.rates = vigie_http::shared::rates::RateSettings::dangerous_unlimited();
+    let clock = Arc::new(FixedClock::at(Timestamp::from_date(as_of).plus_millis(12 * 3600 * 1000)));
+    let options = PgOptions {
+        checkout_timeout: std::time::Duration::from_millis(500),
+        ..PgOptions::new(dir.path().join("secrets.key"))
+    };
+    let node = {
+        let (dir, url, clock) = (dir.path().to_path_buf(), url.clone(), clock.clone());
+        tokio::task::spawn_blocking(move || vigie::app_pg::open(&dir, None, settings, &url, &options, clock))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    tokio::spawn(vigie_http::serve(listener, node.state.clone(), std::future::pending()));
+
+    // An agency advisor with someone in scope, found through the ports.
+    let store = node.store.clone();
+    let (agent, person) = tokio::task::spawn_blocking(move || {
+        (1..10_000u64)
+            .filter_map(vigie_core::ids::AgentId::new)
+            .map_while(|id| store.agent(id).unwrap())
+            .filter(|a| a.active && a.role == Role::Advisor)
+            .filter(|a| store.organization(a.org).unwrap().is_some_and(|o| o.kind == OrgKind::Agency && o.active))
+            .find_map(|a| {
+                let page = store.scope_page(&a, None, 1, as_of).unwrap();
+                page.first().map(|(e, _)| (a.clone(), e.id))
+            })
+            .expect("an advisor with a scope")
+    })
+    .await
+    .unwrap();
+    let issued = vigie::credentials::issue(node.store.as_ref(), agent.id).unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let resp = http
+        .post(format!("{base}/v1/login"))
+        .json(&json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": code_at(&issued.totp, clock.now().seconds())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+
+    let read = |token: String| {
+        let http = http.clone();
+        let url = format!("{base}/v1/persons/{person}");
+        async move {
+            let resp = http.get(url).bearer_auth(token).send().await.unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        }
+    };
+    let before = node.ledger.head().count;
+    let (status, body) = read(token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let record: Value = serde_json::from_str(&body).unwrap();
+    let name = record["identity"]["last_name"].as_str().unwrap_or("").to_owned();
+    assert!(!name.is_empty(), "no name in the record: {body}");
+    assert!(node.ledger.head().count > before, "a read served without its ledger entry");
+
+    // The database goes away: guarded reads are refused (503), no record leaves.
+    cluster.stop();
+    let (status, body) = read(token.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(!body.contains(&name), "a record left while the database was down");
+
+    // Back: the same session reads again.
+    cluster.pg_ctl_start();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = read(token.clone()).await.0;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "not served again once the database was back");
+}
