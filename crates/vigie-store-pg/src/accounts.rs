@@ -145,8 +145,14 @@ impl PgStore {
         })
     }
 
-    fn agent_ids(&self, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> Result<Option<AgentId>, StoreError> {
-        self.with_conn(|c| Ok(c.query_opt(sql, params)?.map(|r| r.try_get::<_, i64>(0)).transpose()?.and_then(AgentId::from_i64)))
+    fn agent_ids(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<AgentId>, StoreError> {
+        self.with_conn(|c| {
+            Ok(c.query_opt(sql, params)?.map(|r| r.try_get::<_, i64>(0)).transpose()?.and_then(AgentId::from_i64))
+        })
     }
 }
 
@@ -179,7 +185,12 @@ impl AccountStore for PgStore {
         })
     }
 
-    fn register_service_account(&self, s: &ServiceAccount, at: Timestamp, by: Option<AgentId>) -> Result<(), StoreError> {
+    fn register_service_account(
+        &self,
+        s: &ServiceAccount,
+        at: Timestamp,
+        by: Option<AgentId>,
+    ) -> Result<(), StoreError> {
         let (kind, key): (&str, &[u8]) = match &s.key {
             BoundKey::ClientAssertionEs256 { public_key } => ("client_assertion_es256", public_key),
             BoundKey::TlsCertificate { sha256 } => ("tls_certificate", sha256),
@@ -260,11 +271,14 @@ impl AccountStore for PgStore {
 
     fn credentials(&self, agent: AgentId) -> Result<Option<Credentials>, StoreError> {
         let row = self.with_conn(|c| {
-            Ok(c.query_opt("SELECT password_hash, totp_secret, totp_key FROM credentials WHERE agent = $1", &[
-                &agent.as_i64(),
-            ])?
-            .map(|r| Ok::<_, DbError>((r.try_get::<_, String>(0)?, r.try_get::<_, Vec<u8>>(1)?, r.try_get::<_, String>(2)?)))
-            .transpose()?)
+            c.query_opt(
+                "SELECT password_hash, totp_secret, totp_key FROM credentials WHERE agent = $1",
+                &[&agent.as_i64()],
+            )?
+            .map(|r| {
+                Ok::<_, DbError>((r.try_get::<_, String>(0)?, r.try_get::<_, Vec<u8>>(1)?, r.try_get::<_, String>(2)?))
+            })
+            .transpose()
         })?;
         let Some((password, sealed, key)) = row else { return Ok(None) };
         let secret = self.secrets.open(agent, &key, &sealed)?;
@@ -273,7 +287,12 @@ impl AccountStore for PgStore {
         Ok(Some(Credentials { password: PasswordHash(password), totp }))
     }
 
-    fn set_credentials(&self, agent: AgentId, credentials: &Credentials, changed_at: Option<Timestamp>) -> Result<(), StoreError> {
+    fn set_credentials(
+        &self,
+        agent: AgentId,
+        credentials: &Credentials,
+        changed_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
         let (key, sealed) = self.secrets.seal(agent, credentials.totp.as_bytes())?;
         self.with_conn(|c| {
             let mut tx = c.transaction()?;
@@ -320,34 +339,33 @@ impl AccountStore for PgStore {
     }
 
     fn rotate_access(&self, id: SessionId, hash: &[u8; 32], expires_at: Timestamp) -> Result<bool, StoreError> {
-        Ok(self.exec("UPDATE sessions SET access_hash = $2, access_expires_ms = $3 WHERE id = $1", &[
-            &sid(id),
-            &&hash[..],
-            &expires_at.millis(),
-        ])? == 1)
+        Ok(self.exec(
+            "UPDATE sessions SET access_hash = $2, access_expires_ms = $3 WHERE id = $1",
+            &[&sid(id), &&hash[..], &expires_at.millis()],
+        )? == 1)
     }
 
     fn touch_session(&self, id: SessionId, now: Timestamp) -> Result<(), StoreError> {
-        self.exec("UPDATE sessions SET last_seen_ms = greatest(last_seen_ms, $2) WHERE id = $1", &[
-            &sid(id),
-            &now.millis(),
-        ])?;
+        self.exec(
+            "UPDATE sessions SET last_seen_ms = greatest(last_seen_ms, $2) WHERE id = $1",
+            &[&sid(id), &now.millis()],
+        )?;
         Ok(())
     }
 
     fn demand_step_up(&self, id: SessionId, at: Timestamp) -> Result<(), StoreError> {
-        self.exec("UPDATE sessions SET step_up_demanded_ms = coalesce(step_up_demanded_ms, $2) WHERE id = $1", &[
-            &sid(id),
-            &at.millis(),
-        ])?;
+        self.exec(
+            "UPDATE sessions SET step_up_demanded_ms = coalesce(step_up_demanded_ms, $2) WHERE id = $1",
+            &[&sid(id), &at.millis()],
+        )?;
         Ok(())
     }
 
     fn elevate(&self, id: SessionId, until: Timestamp) -> Result<(), StoreError> {
-        self.exec("UPDATE sessions SET elevated_until_ms = $2, step_up_demanded_ms = NULL WHERE id = $1", &[
-            &sid(id),
-            &until.millis(),
-        ])?;
+        self.exec(
+            "UPDATE sessions SET elevated_until_ms = $2, step_up_demanded_ms = NULL WHERE id = $1",
+            &[&sid(id), &until.millis()],
+        )?;
         Ok(())
     }
 
@@ -395,7 +413,14 @@ impl AccountStore for PgStore {
             tx.execute(
                 "INSERT INTO passkeys (credential_id, agent, user_handle, label, passkey, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&p.credential_id, &p.agent.as_i64(), &&p.user_handle[..], &p.label, &p.passkey, &p.created_at.millis()],
+                &[
+                    &p.credential_id,
+                    &p.agent.as_i64(),
+                    &&p.user_handle[..],
+                    &p.label,
+                    &p.passkey,
+                    &p.created_at.millis(),
+                ],
             )
             .map_err(|e| no_such_agent(e, p.agent))?;
             tx.execute(CREDENTIAL_CHANGED_SQL, &[&p.agent.as_i64(), &Some(p.created_at.millis())])?;
@@ -405,16 +430,16 @@ impl AccountStore for PgStore {
     }
 
     fn update_passkey(&self, credential_id: &[u8], passkey: &str, now: Timestamp) -> Result<(), StoreError> {
-        self.exec("UPDATE passkeys SET passkey = $2, last_used_ms = $3 WHERE credential_id = $1", &[
-            &credential_id,
-            &passkey,
-            &now.millis(),
-        ])?;
+        self.exec(
+            "UPDATE passkeys SET passkey = $2, last_used_ms = $3 WHERE credential_id = $1",
+            &[&credential_id, &passkey, &now.millis()],
+        )?;
         Ok(())
     }
 
     fn remove_passkey(&self, agent: AgentId, credential_id: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.exec("DELETE FROM passkeys WHERE agent = $1 AND credential_id = $2", &[&agent.as_i64(), &credential_id])?
+        Ok(self
+            .exec("DELETE FROM passkeys WHERE agent = $1 AND credential_id = $2", &[&agent.as_i64(), &credential_id])?
             == 1)
     }
 
@@ -468,9 +493,10 @@ impl AccountStore for PgStore {
                     &format!("SELECT {REQUEST_COLUMNS} FROM account_requests WHERE org = $1 ORDER BY id DESC LIMIT $2"),
                     &[&org.as_i64(), &limit],
                 )?,
-                None => c.query(&format!("SELECT {REQUEST_COLUMNS} FROM account_requests ORDER BY id DESC LIMIT $1"), &[
-                    &limit,
-                ])?,
+                None => c.query(
+                    &format!("SELECT {REQUEST_COLUMNS} FROM account_requests ORDER BY id DESC LIMIT $1"),
+                    &[&limit],
+                )?,
             };
             rows.iter().map(request_row).collect()
         })
@@ -479,10 +505,10 @@ impl AccountStore for PgStore {
     fn requests_made_since(&self, agent: AgentId, since: Timestamp) -> Result<usize, StoreError> {
         self.with_conn(|c| {
             let n: i64 = c
-                .query_one("SELECT count(*) FROM account_requests WHERE requested_by = $1 AND created_at_ms >= $2", &[
-                    &agent.as_i64(),
-                    &since.millis(),
-                ])?
+                .query_one(
+                    "SELECT count(*) FROM account_requests WHERE requested_by = $1 AND created_at_ms >= $2",
+                    &[&agent.as_i64(), &since.millis()],
+                )?
                 .try_get(0)?;
             Ok(usize::try_from(n).unwrap_or(0))
         })
@@ -594,10 +620,13 @@ impl AccountStore for PgStore {
 
     fn unfreeze_org_creation(&self, org: OrgId) -> Result<Option<OrgFreeze>, StoreError> {
         self.with_conn(|c| {
-            c.query_opt(&format!("DELETE FROM org_freezes WHERE org = $1 RETURNING {FREEZE_COLUMNS}"), &[&org.as_i64()])?
-                .as_ref()
-                .map(freeze_row)
-                .transpose()
+            c.query_opt(
+                &format!("DELETE FROM org_freezes WHERE org = $1 RETURNING {FREEZE_COLUMNS}"),
+                &[&org.as_i64()],
+            )?
+            .as_ref()
+            .map(freeze_row)
+            .transpose()
         })
     }
 
@@ -611,7 +640,10 @@ impl AccountStore for PgStore {
     }
 
     fn federated_agent(&self, issuer: &str, subject: &str) -> Result<Option<AgentId>, StoreError> {
-        self.agent_ids("SELECT agent FROM federated_identities WHERE issuer = $1 AND subject = $2", &[&issuer, &subject])
+        self.agent_ids(
+            "SELECT agent FROM federated_identities WHERE issuer = $1 AND subject = $2",
+            &[&issuer, &subject],
+        )
     }
 
     fn link_identity(&self, issuer: &str, subject: &str, agent: AgentId, at: Timestamp) -> Result<bool, StoreError> {

@@ -67,7 +67,9 @@ fn classify(url: &StoreUrl, e: &postgres::Error) -> Option<PgOpenError> {
     if *code == SqlState::INVALID_CATALOG_NAME {
         return Some(PgOpenError::NoDatabase { target, detail });
     }
-    if *code == SqlState::CANNOT_CONNECT_NOW || *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::TOO_MANY_CONNECTIONS
+    if *code == SqlState::CANNOT_CONNECT_NOW
+        || *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::TOO_MANY_CONNECTIONS
     {
         return None;
     }

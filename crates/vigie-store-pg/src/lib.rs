@@ -79,7 +79,10 @@ pub struct PgStore {
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").field("url", &self.url).field("pool_size", &self.pool.as_ref().map(r2d2::Pool::max_size)).finish()
+        f.debug_struct("PgStore")
+            .field("url", &self.url)
+            .field("pool_size", &self.pool.as_ref().map(r2d2::Pool::max_size))
+            .finish()
     }
 }
 
@@ -100,10 +103,8 @@ impl PgStore {
             detail: connect::message(&e),
         })?;
         let secrets = SecretSealer::load(&options.secrets_key_file)?;
-        check_keyring(&mut client, &secrets).map_err(|reason| PgOpenError::Secrets {
-            path: options.secrets_key_file.clone(),
-            reason,
-        })?;
+        check_keyring(&mut client, &secrets)
+            .map_err(|reason| PgOpenError::Secrets { path: options.secrets_key_file.clone(), reason })?;
         drop(client);
         let manager = PostgresConnectionManager::new(url.config.clone(), tls);
         let pool = r2d2::Pool::builder()
@@ -192,7 +193,9 @@ fn check_keyring(client: &mut postgres::Client, secrets: &SecretSealer) -> Resul
     }
     let missing = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
     Err(if held.is_empty() {
-        format!("the database holds second-factor secrets sealed under key {missing}, and there is no keyring: restore it from its backup")
+        format!(
+            "the database holds second-factor secrets sealed under key {missing}, and there is no keyring: restore it from its backup"
+        )
     } else {
         format!("the keyring holds {} but the database has secrets sealed under {missing}", held.join(", "))
     })

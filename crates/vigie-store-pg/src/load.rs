@@ -116,7 +116,9 @@ impl PgLoader {
         }
         let live = schema::version_of(&mut control, "vigie").map_err(server("reading the live version"))?;
         if live > schema::SCHEMA_VERSION {
-            return Err(crate::PgOpenError::NewerSchema { target, found: live, supported: schema::SCHEMA_VERSION }.into());
+            return Err(
+                crate::PgOpenError::NewerSchema { target, found: live, supported: schema::SCHEMA_VERSION }.into()
+            );
         }
         if live > 0 && !replace {
             let persons: bool = control
@@ -161,67 +163,77 @@ impl PgLoader {
     }
 
     pub fn add_org(&mut self, o: &Organization) {
-        row(&mut self.small.orgs, &[
-            Some(&o.id.as_i64().to_string()),
-            Some(o.kind.as_str()),
-            Some(&o.name),
-            Some(flag(o.active)),
-        ]);
+        row(
+            &mut self.small.orgs,
+            &[Some(&o.id.as_i64().to_string()), Some(o.kind.as_str()), Some(&o.name), Some(flag(o.active))],
+        );
     }
 
     pub fn add_team(&mut self, t: &Team) {
-        row(&mut self.small.teams, &[Some(&t.id.as_i64().to_string()), Some(&t.org.as_i64().to_string()), Some(&t.name)]);
+        row(
+            &mut self.small.teams,
+            &[Some(&t.id.as_i64().to_string()), Some(&t.org.as_i64().to_string()), Some(&t.name)],
+        );
     }
 
     pub fn add_agent(&mut self, a: &Agent) {
-        row(&mut self.small.agents, &[
-            Some(&a.id.as_i64().to_string()),
-            Some(a.login.as_str()),
-            Some(&a.display_name),
-            Some(&a.email),
-            Some(&a.org.as_i64().to_string()),
-            Some(a.role.as_str()),
-            a.team.map(|t| t.as_i64().to_string()).as_deref(),
-            Some(flag(a.active)),
-        ]);
+        row(
+            &mut self.small.agents,
+            &[
+                Some(&a.id.as_i64().to_string()),
+                Some(a.login.as_str()),
+                Some(&a.display_name),
+                Some(&a.email),
+                Some(&a.org.as_i64().to_string()),
+                Some(a.role.as_str()),
+                a.team.map(|t| t.as_i64().to_string()).as_deref(),
+                Some(flag(a.active)),
+            ],
+        );
     }
 
     pub fn add_session(&mut self, s: &TrainingSession) {
-        row(&mut self.small.sessions, &[
-            Some(&s.id.as_i64().to_string()),
-            Some(&s.org.as_i64().to_string()),
-            Some(&s.name),
-            Some(&format_date(s.starts_on)),
-            Some(&format_date(s.ends_on)),
-        ]);
+        row(
+            &mut self.small.sessions,
+            &[
+                Some(&s.id.as_i64().to_string()),
+                Some(&s.org.as_i64().to_string()),
+                Some(&s.name),
+                Some(&format_date(s.starts_on)),
+                Some(&format_date(s.ends_on)),
+            ],
+        );
     }
 
     /// Adds a person; `canary` marks a decoy, `duplicate_of` the record this one duplicates.
     pub fn add_person(&mut self, p: &Person, canary: bool, duplicate_of: Option<PersonId>) -> Result<(), PgLoadError> {
         let id = p.id.as_i64().to_string();
         let mut buf = std::mem::take(&mut self.persons.buf);
-        row(&mut buf, &[
-            Some(&id),
-            Some(p.ft_id.as_str()),
-            Some(p.nir.as_str()),
-            Some(&p.last_name),
-            Some(&p.first_name),
-            Some(&format_date(p.birth_date)),
-            Some(&p.birth_place.code),
-            Some(&p.birth_place.name),
-            Some(p.sex.as_str()),
-            p.email.as_deref(),
-            p.phone.as_deref(),
-            Some(&p.address.street),
-            Some(&p.address.postcode),
-            Some(&p.address.commune),
-            Some(&p.address.commune_code),
-            Some(&codec::status_code(p.status).to_string()),
-            Some(&format_date(p.registered_on)),
-            p.deregistered_on.map(format_date).as_deref(),
-            Some(flag(p.youth)),
-            Some(flag(p.rqth)),
-        ]);
+        row(
+            &mut buf,
+            &[
+                Some(&id),
+                Some(p.ft_id.as_str()),
+                Some(p.nir.as_str()),
+                Some(&p.last_name),
+                Some(&p.first_name),
+                Some(&format_date(p.birth_date)),
+                Some(&p.birth_place.code),
+                Some(&p.birth_place.name),
+                Some(p.sex.as_str()),
+                p.email.as_deref(),
+                p.phone.as_deref(),
+                Some(&p.address.street),
+                Some(&p.address.postcode),
+                Some(&p.address.commune),
+                Some(&p.address.commune_code),
+                Some(&codec::status_code(p.status).to_string()),
+                Some(&format_date(p.registered_on)),
+                p.deregistered_on.map(format_date).as_deref(),
+                Some(flag(p.youth)),
+                Some(flag(p.rqth)),
+            ],
+        );
         self.persons.buf = buf;
         self.persons.row_done().map_err(|e| self.stream_failed("persons", e))?;
         if canary {
@@ -243,15 +255,18 @@ impl PgLoader {
 
     /// Adds a relationship. Its `team` is not stored: it is read from the holding agent.
     pub fn add_relationship(&mut self, r: &Relationship) -> Result<(), PgLoadError> {
-        row(&mut self.relationships.buf, &[
-            Some(&codec::kind_code(r.kind).to_string()),
-            Some(&r.person.as_i64().to_string()),
-            Some(&r.org.as_i64().to_string()),
-            r.agent.map(|a| a.as_i64().to_string()).as_deref(),
-            r.session.map(|s| s.as_i64().to_string()).as_deref(),
-            Some(&format_date(r.valid_from)),
-            r.valid_to.map(format_date).as_deref(),
-        ]);
+        row(
+            &mut self.relationships.buf,
+            &[
+                Some(&codec::kind_code(r.kind).to_string()),
+                Some(&r.person.as_i64().to_string()),
+                Some(&r.org.as_i64().to_string()),
+                r.agent.map(|a| a.as_i64().to_string()).as_deref(),
+                r.session.map(|s| s.as_i64().to_string()).as_deref(),
+                Some(&format_date(r.valid_from)),
+                r.valid_to.map(format_date).as_deref(),
+            ],
+        );
         self.relationships.row_done().map_err(|e| self.stream_failed("relationships", e))
     }
 
@@ -284,8 +299,13 @@ impl PgLoader {
             ("agents", "id, login, display_name, email, org, role, team, active", &self.small.agents),
             ("training_sessions", "id, org, name, starts_on, ends_on", &self.small.sessions),
         ] {
-            let mut w = c.copy_in(&format!("COPY {table} ({columns}) FROM STDIN")).map_err(server("copying a small table"))?;
-            w.write_all(data).map_err(|e| PgLoadError::Server { target: target.clone(), what: "copying a small table", detail: e.to_string() })?;
+            let mut w =
+                c.copy_in(&format!("COPY {table} ({columns}) FROM STDIN")).map_err(server("copying a small table"))?;
+            w.write_all(data).map_err(|e| PgLoadError::Server {
+                target: target.clone(),
+                what: "copying a small table",
+                detail: e.to_string(),
+            })?;
             w.finish().map_err(server("copying a small table"))?;
         }
         c.execute("UPDATE canaries SET in_scope = true WHERE person_id = ANY($1)", &[&self.scope_canaries])
@@ -294,10 +314,9 @@ impl PgLoader {
             // Foreign keys are validated here: a relationship to a person that was never loaded
             // stops the load, and nothing is published.
             c.batch_execute(ddl).map_err(|e| match e.code() {
-                Some(code) if *code == postgres::error::SqlState::FOREIGN_KEY_VIOLATION => PgLoadError::Inconsistent {
-                    target: target.clone(),
-                    detail: connect::message(&e),
-                },
+                Some(code) if *code == postgres::error::SqlState::FOREIGN_KEY_VIOLATION => {
+                    PgLoadError::Inconsistent { target: target.clone(), detail: connect::message(&e) }
+                }
                 _ => server("rebuilding indexes and foreign keys")(e),
             })?;
         }
@@ -316,9 +335,11 @@ impl PgLoader {
                     return Err(PgLoadError::Exists { target });
                 }
             }
-            tx.batch_execute("ALTER SCHEMA vigie RENAME TO vigie_retired").map_err(server("swapping the registry in"))?;
+            tx.batch_execute("ALTER SCHEMA vigie RENAME TO vigie_retired")
+                .map_err(server("swapping the registry in"))?;
         }
-        tx.batch_execute(&format!("ALTER SCHEMA {LOAD_SCHEMA} RENAME TO vigie")).map_err(server("swapping the registry in"))?;
+        tx.batch_execute(&format!("ALTER SCHEMA {LOAD_SCHEMA} RENAME TO vigie"))
+            .map_err(server("swapping the registry in"))?;
         if live > 0 {
             tx.batch_execute("DROP SCHEMA vigie_retired CASCADE").map_err(server("dropping the previous registry"))?;
         }
@@ -336,7 +357,11 @@ impl PgLoader {
             _ => &mut self.duplicates,
         };
         let detail = stream.finish().err().unwrap_or_else(|| "the stream closed".into());
-        PgLoadError::Server { target: self.url.to_string(), what: "streaming rows", detail: format!("{table}: {detail}") }
+        PgLoadError::Server {
+            target: self.url.to_string(),
+            what: "streaming rows",
+            detail: format!("{table}: {detail}"),
+        }
     }
 }
 
@@ -416,9 +441,8 @@ impl Stream {
         client.batch_execute(&format!("SET search_path TO {LOAD_SCHEMA}"))?;
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let thread = std::thread::spawn(move || -> Result<u64, String> {
-            let mut w = client
-                .copy_in(&format!("COPY {table} ({columns}) FROM STDIN"))
-                .map_err(|e| connect::message(&e))?;
+            let mut w =
+                client.copy_in(&format!("COPY {table} ({columns}) FROM STDIN")).map_err(|e| connect::message(&e))?;
             for chunk in rx {
                 w.write_all(&chunk).map_err(|e| e.to_string())?;
             }

@@ -41,7 +41,11 @@ impl PgStore {
             .next())
     }
 
-    fn person_ids(&self, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> Result<Vec<PersonId>, StoreError> {
+    fn person_ids(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<PersonId>, StoreError> {
         self.with_conn(|c| {
             c.query(sql, params)?
                 .iter()
@@ -52,8 +56,7 @@ impl PgStore {
 }
 
 /// The guarded read's first query: a person's relationships active on a day.
-const ACTIVE_RELATIONSHIPS_SQL: &str =
-    "SELECT r.kind, r.person, r.org, r.agent, CASE WHEN r.kind = 1 THEN a.team END, r.session, r.valid_from, r.valid_to \
+const ACTIVE_RELATIONSHIPS_SQL: &str = "SELECT r.kind, r.person, r.org, r.agent, CASE WHEN r.kind = 1 THEN a.team END, r.session, r.valid_from, r.valid_to \
      FROM relationships r LEFT JOIN agents a ON a.id = r.agent \
      WHERE r.person = $1 AND r.valid_from <= $2 AND (r.valid_to IS NULL OR r.valid_to > $2) ORDER BY r.id";
 
@@ -79,7 +82,10 @@ impl Registry for PgStore {
 
     fn active_relationships(&self, person: PersonId, day: time::Date) -> Result<Vec<Relationship>, StoreError> {
         self.with_conn(|c| {
-            c.query(ACTIVE_RELATIONSHIPS_SQL, &[&person.as_i64(), &day])?.iter().map(|r| codec::relationship(r, 0)).collect()
+            c.query(ACTIVE_RELATIONSHIPS_SQL, &[&person.as_i64(), &day])?
+                .iter()
+                .map(|r| codec::relationship(r, 0))
+                .collect()
         })
     }
 
@@ -93,17 +99,17 @@ impl Registry for PgStore {
     }
 
     fn find_by_nir(&self, nir: &Nir, birth_date: time::Date) -> Result<Vec<PersonId>, StoreError> {
-        self.person_ids("SELECT id FROM persons WHERE nir = $1 AND birth_date = $2 ORDER BY id", &[
-            &nir.as_str(),
-            &birth_date,
-        ])
+        self.person_ids(
+            "SELECT id FROM persons WHERE nir = $1 AND birth_date = $2 ORDER BY id",
+            &[&nir.as_str(), &birth_date],
+        )
     }
 
     fn find_by_ft_id(&self, ft_id: &FtId, birth_date: time::Date) -> Result<Vec<PersonId>, StoreError> {
-        self.person_ids("SELECT id FROM persons WHERE ft_id = $1 AND birth_date = $2 ORDER BY id", &[
-            &ft_id.as_str(),
-            &birth_date,
-        ])
+        self.person_ids(
+            "SELECT id FROM persons WHERE ft_id = $1 AND birth_date = $2 ORDER BY id",
+            &[&ft_id.as_str(), &birth_date],
+        )
     }
 
     fn scope_page(
@@ -176,13 +182,10 @@ fn scope_page(
         Reach::OwnCaseload(id) => {
             c.query(&page("r.agent = $1 AND r.kind = $5"), &[&id.as_i64(), &after, &day, &limit, &caseload])?
         }
-        Reach::Org(id, kind) => c.query(&page("r.org = $1 AND r.kind = $5"), &[
-            &id.as_i64(),
-            &after,
-            &day,
-            &limit,
-            &codec::kind_code(kind),
-        ])?,
+        Reach::Org(id, kind) => c.query(
+            &page("r.org = $1 AND r.kind = $5"),
+            &[&id.as_i64(), &after, &day, &limit, &codec::kind_code(kind)],
+        )?,
     };
     rows.iter()
         .map(|row| {

@@ -237,7 +237,8 @@ pub(crate) fn version_of(client: &mut impl postgres::GenericClient, schema: &str
     if !exists {
         return Ok(0);
     }
-    let row = client.query_one(&format!("SELECT coalesce(max(version), 0) FROM \"{schema}\".schema_migrations"), &[])?;
+    let row =
+        client.query_one(&format!("SELECT coalesce(max(version), 0) FROM \"{schema}\".schema_migrations"), &[])?;
     Ok(row.get::<_, i64>(0))
 }
 
@@ -261,8 +262,7 @@ fn apply(tx: &mut Transaction<'_>, schema: &str, to: i64, sql: &str) -> Result<(
         "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET LOCAL search_path TO \"{schema}\"; \
          CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
     ))?;
-    let done: bool =
-        tx.query_one("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)", &[&to])?.get(0);
+    let done: bool = tx.query_one("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)", &[&to])?.get(0);
     if done {
         return Ok(());
     }

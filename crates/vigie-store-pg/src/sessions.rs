@@ -115,32 +115,35 @@ impl PgStore {
             let mut tx = c.transaction()?;
             let agent = s.agent.as_i64();
             let id: i64 = tx
-                .query_one(INSERT_SESSION_SQL, &[
-                    &agent,
-                    &&s.refresh_hash[..],
-                    &&s.access_hash[..],
-                    &s.access_expires_at.millis(),
-                    &s.created_at.millis(),
-                    &s.expires_at.millis(),
-                    &s.method,
-                    &s.mfa,
-                    &s.credential,
-                    &s.source,
-                    &s.context.network,
-                    &s.context.ua_family.as_str(),
-                    &s.user_agent,
-                    &s.probation_until.map(Timestamp::millis),
-                    &network_to_column(s.sign_in.network),
-                    &s.sign_in.ua_family.map(UaFamily::as_str),
-                    &s.sign_in.account_created_at.map(Timestamp::millis),
-                    &s.sign_in.created_by.map(AgentId::as_i64),
-                    &s.sign_in.approved_by.map(AgentId::as_i64),
-                    &network_to_column(s.sign_in.provider),
-                    &i64::from(s.sign_in.build),
-                    &s.sign_in.device_bound,
-                    &s.sign_in.service.map(|e| i64::from(e.persons_hour)),
-                    &s.sign_in.service.map(|e| i64::from(e.persons_day)),
-                ])
+                .query_one(
+                    INSERT_SESSION_SQL,
+                    &[
+                        &agent,
+                        &&s.refresh_hash[..],
+                        &&s.access_hash[..],
+                        &s.access_expires_at.millis(),
+                        &s.created_at.millis(),
+                        &s.expires_at.millis(),
+                        &s.method,
+                        &s.mfa,
+                        &s.credential,
+                        &s.source,
+                        &s.context.network,
+                        &s.context.ua_family.as_str(),
+                        &s.user_agent,
+                        &s.probation_until.map(Timestamp::millis),
+                        &network_to_column(s.sign_in.network),
+                        &s.sign_in.ua_family.map(UaFamily::as_str),
+                        &s.sign_in.account_created_at.map(Timestamp::millis),
+                        &s.sign_in.created_by.map(AgentId::as_i64),
+                        &s.sign_in.approved_by.map(AgentId::as_i64),
+                        &network_to_column(s.sign_in.provider),
+                        &i64::from(s.sign_in.build),
+                        &s.sign_in.device_bound,
+                        &s.sign_in.service.map(|e| i64::from(e.persons_hour)),
+                        &s.sign_in.service.map(|e| i64::from(e.persons_day)),
+                    ],
+                )
                 .map_err(|e| crate::accounts::no_such_agent(e, s.agent))?
                 .try_get(0)?;
             tx.execute("UPDATE agents SET last_sign_in_ms = $2 WHERE id = $1", &[&agent, &s.created_at.millis()])?;

@@ -45,8 +45,9 @@ impl StoreUrl {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(PgOpenError::BadUrl { reason: "a store URL starts with postgres:// or postgresql://".into() });
         }
-        let mut config = postgres::Config::from_str(url)
-            .map_err(|e| PgOpenError::BadUrl { reason: format!("{} (password not shown)", crate::connect::message(&e)) })?;
+        let mut config = postgres::Config::from_str(url).map_err(|e| PgOpenError::BadUrl {
+            reason: format!("{} (password not shown)", crate::connect::message(&e)),
+        })?;
         if config.get_hosts().is_empty() {
             return Err(PgOpenError::BadUrl { reason: "the URL names no host".into() });
         }

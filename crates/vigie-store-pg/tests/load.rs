@@ -30,7 +30,8 @@ fn persons(cluster: &common::Cluster) -> String {
 }
 
 fn schemas(cluster: &common::Cluster) -> String {
-    cluster.psql("vigie", "SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE nspname LIKE 'vigie%'")
+    cluster
+        .psql("vigie", "SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE nspname LIKE 'vigie%'")
 }
 
 #[test]

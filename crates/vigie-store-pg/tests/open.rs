@@ -59,7 +59,10 @@ fn a_schema_newer_than_the_binary_is_refused_with_both_versions() {
     cluster.psql("vigie", &format!("INSERT INTO vigie.schema_migrations (version) VALUES ({})", SCHEMA_VERSION + 1));
     let e = open(&cluster.url(), &keys).unwrap_err();
     let text = e.to_string();
-    assert!(matches!(e, PgOpenError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION), "{text}");
+    assert!(
+        matches!(e, PgOpenError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{text}"
+    );
     assert!(text.contains(&format!("version {}", SCHEMA_VERSION + 1)) && text.contains("upgrade Vigie"), "{text}");
 }
 
@@ -108,7 +111,8 @@ fn a_server_that_goes_away_fails_calls_quickly_and_is_reconnected() {
     let cluster = common::Cluster::start();
     let keys = tempfile::tempdir().unwrap();
     let url = StoreUrl::parse(&cluster.url()).unwrap();
-    let store = PgStore::open(&url, &PgOptions { checkout_timeout: Duration::from_millis(500), ..options(&keys) }).unwrap();
+    let store =
+        PgStore::open(&url, &PgOptions { checkout_timeout: Duration::from_millis(500), ..options(&keys) }).unwrap();
     let p1 = vigie_core::ids::PersonId::new(1).unwrap();
     assert_eq!(store.person(p1).unwrap(), None);
     cluster.stop();

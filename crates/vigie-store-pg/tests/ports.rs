@@ -84,8 +84,8 @@ fn postgres() -> (Keep, vigie_store_pg::PgStore) {
     fill_small_world(&mut l);
     l.finish().unwrap();
     let keys = tempfile::tempdir().unwrap();
-    let store = vigie_store_pg::PgStore::open(&url, &vigie_store_pg::PgOptions::new(keys.path().join("secrets.key")))
-        .unwrap();
+    let store =
+        vigie_store_pg::PgStore::open(&url, &vigie_store_pg::PgOptions::new(keys.path().join("secrets.key"))).unwrap();
     (Keep::Cluster(cluster, keys), store)
 }
 
@@ -360,9 +360,10 @@ fn passkeys<S: Store>(s: &std::sync::Arc<S>) {
     s.add_passkey(&key(2)).unwrap();
     assert!(s.add_passkey(&key(1)).is_err(), "the same passkey twice");
     assert_eq!(s.passkeys_of(a(1)).unwrap().len(), 2);
-    assert_eq!(s.passkeys_by_handle(&[3; 16]).unwrap().iter().map(|k| k.label.clone()).collect::<Vec<_>>(), [
-        "key 1", "key 2"
-    ]);
+    assert_eq!(
+        s.passkeys_by_handle(&[3; 16]).unwrap().iter().map(|k| k.label.clone()).collect::<Vec<_>>(),
+        ["key 1", "key 2"]
+    );
     s.update_passkey(&[1; 16], "{\"counter\":2}", Timestamp(5_000)).unwrap();
     let k1 = s.passkeys_of(a(1)).unwrap().remove(0);
     assert_eq!((k1.passkey.as_str(), k1.last_used), ("{\"counter\":2}", Some(Timestamp(5_000))));
@@ -423,7 +424,8 @@ fn lifecycle<S: Store>(s: &std::sync::Arc<S>) {
     assert_eq!(s.federated_agent("https://idp", "sub-1").unwrap(), Some(agent));
     assert_eq!(s.agents_by_email("agent3@example.org").unwrap().iter().map(|x| x.id).collect::<Vec<_>>(), vec![a(3)]);
     assert_eq!(s.team_org(t(3)).unwrap(), Some(o(2)));
-    let freeze = OrgFreeze { org: o(3), frozen_at: Timestamp(5), reason: "account_suspended".into(), agent: Some(a(6)) };
+    let freeze =
+        OrgFreeze { org: o(3), frozen_at: Timestamp(5), reason: "account_suspended".into(), agent: Some(a(6)) };
     assert!(s.freeze_org_creation(&freeze).unwrap());
     assert!(!s.freeze_org_creation(&OrgFreeze { frozen_at: Timestamp(9), ..freeze.clone() }).unwrap());
     assert_eq!(s.org_creation_frozen(o(3)).unwrap(), Some(freeze.clone()));

@@ -132,14 +132,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let app = match &pg {
         None => {
             let app = crate::app::open(&data_dir, None, settings)?;
-            let (registry, accounts): (Arc<dyn Registry>, Arc<dyn AccountStore>) = (app.store.clone(), app.store.clone());
+            let (registry, accounts): (Arc<dyn Registry>, Arc<dyn AccountStore>) =
+                (app.store.clone(), app.store.clone());
             Node { state: app.state.clone(), ledger: app.ledger.clone(), registry, accounts, _keep: Box::new(app) }
         }
         Some(url) => {
             let key = data_dir.join("secrets.key");
             let options = vigie_store_pg::PgOptions { pool_size: 32, ..vigie_store_pg::PgOptions::new(key) };
             let app = crate::app_pg::open(&data_dir, None, settings, url, &options, Arc::new(crate::app::WallClock))?;
-            let (registry, accounts): (Arc<dyn Registry>, Arc<dyn AccountStore>) = (app.store.clone(), app.store.clone());
+            let (registry, accounts): (Arc<dyn Registry>, Arc<dyn AccountStore>) =
+                (app.store.clone(), app.store.clone());
             Node { state: app.state.clone(), ledger: app.ledger.clone(), registry, accounts, _keep: Box::new(app) }
         }
     };

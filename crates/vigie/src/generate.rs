@@ -135,7 +135,8 @@ pub fn generate_postgres(
 ) -> anyhow::Result<GenerateReport> {
     let started = Instant::now();
     let world = vigie_gen::world(params);
-    let mut loader = vigie_store_pg::load::PgLoader::start(url, replace).with_context(|| format!("cannot load into {url}"))?;
+    let mut loader =
+        vigie_store_pg::load::PgLoader::start(url, replace).with_context(|| format!("cannot load into {url}"))?;
     for o in &world.orgs {
         loader.add_org(o);
     }

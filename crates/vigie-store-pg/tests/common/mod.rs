@@ -80,7 +80,10 @@ impl Cluster {
             self.dir.path().display()
         );
         let log = self.dir.path().join("log");
-        self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "-w", "-l", log.to_str().unwrap(), "-o", &opts, "start"]);
+        self.run(
+            "pg_ctl",
+            &["-D", self.data().to_str().unwrap(), "-w", "-l", log.to_str().unwrap(), "-o", &opts, "start"],
+        );
     }
 
     /// Stops the server at once (as a crash would).
@@ -90,24 +93,28 @@ impl Cluster {
 
     /// Runs SQL as the superuser through psql.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = self.command("psql", &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            USER,
-            "-d",
-            db,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-tA",
-            "-c",
-            sql,
-        ])
-        .env("PGPASSWORD", PASSWORD)
-        .output()
-        .expect("psql");
+        let out = self
+            .command(
+                "psql",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    USER,
+                    "-d",
+                    db,
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-tA",
+                    "-c",
+                    sql,
+                ],
+            )
+            .env("PGPASSWORD", PASSWORD)
+            .output()
+            .expect("psql");
         assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
