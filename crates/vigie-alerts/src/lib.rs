@@ -52,7 +52,7 @@ use std::time::Duration;
 
 pub use alert::{Alert, raises_alert};
 pub use detector::AlertingDetector;
-pub use feed::AlertFeed;
+pub use feed::{AlertFeed, Handling, QueueFilter, Queued};
 pub use syslog::{Facility, Syslog, SyslogTarget, Transport};
 pub use webhook::{Webhook, signature};
 

@@ -9,6 +9,7 @@
 pub mod authz;
 pub mod campaign;
 pub mod category;
+pub mod console;
 pub mod detect;
 pub mod event;
 pub mod guard;

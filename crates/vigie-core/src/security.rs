@@ -68,10 +68,14 @@ pub enum SecurityKind {
     /// trying to lock its agent out, or to guess from everywhere at once (the details name the
     /// login and how many networks).
     SignInTargeted,
+    /// A security officer re-enabled an account (after a suspension by the detector or by hand).
+    AccountReinstated,
+    /// A security officer ran a full verification of the ledger.
+    LedgerVerified,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 32] = [
+    const ALL: [SecurityKind; 34] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -104,6 +108,8 @@ impl SecurityKind {
         Self::IncidentNotified,
         Self::IncidentClosed,
         Self::SignInTargeted,
+        Self::AccountReinstated,
+        Self::LedgerVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +146,8 @@ impl SecurityKind {
             Self::IncidentNotified => "incident.notified",
             Self::IncidentClosed => "incident.closed",
             Self::SignInTargeted => "auth.targeted_lockout",
+            Self::AccountReinstated => "account.reinstated",
+            Self::LedgerVerified => "ledger.verified",
         }
     }
 

@@ -206,6 +206,7 @@ fn assemble(
     let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.incidents = Some(incidents.clone());
+    state.ledger_view = Some(incidents.clone());
     state.incident_files = Some(data_dir.join("incidents"));
     Ok(App { state: Arc::new(state), store, ledger, incidents })
 }
@@ -295,6 +296,7 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
     http.policy = config.session_policy();
     http.policy.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     http.trusted_proxies = config.trusted_proxies.clone();
+    http.security_contact = config.security_contact.clone();
     http.limits = config.server.limits()?;
     http.rates = config.server.rates()?;
     Ok(Settings {

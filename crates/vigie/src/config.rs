@@ -47,6 +47,9 @@ pub struct Config {
     /// Addresses of the reverse proxies in front of Vigie, whose `X-Forwarded-For` gives the
     /// client's address (for the per-network login throttle and the session's source).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How agents reach the security team (`rssi@agence.example`, a phone number), shown on the
+    /// pages that send them there: a quota reached, a session ended, an action refused.
+    pub security_contact: Option<String>,
     /// The keyring sealing the agents' TOTP secrets in `vigie.db` (created, mode 0600, with the
     /// first secret). Default `<data_dir>/secrets.key`; better on another volume than the
     /// database's backups, e.g. a systemd credential. Rotate with `vigie account rotate-secrets-key`.
@@ -494,6 +497,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             insecure_http_on_public_interface: false,
             trusted_proxies: Vec::new(),
+            security_contact: None,
             secrets_key_file: None,
             insecure_skip_file_mode_check: false,
             shutdown_grace_seconds: 10,

@@ -112,6 +112,12 @@ pub fn print(
         println!();
     }
     println!("Pages: {base}/login (use localhost, not 127.0.0.1: passkeys are bound to the host name).");
+    if let Some((officer, _)) = admins.iter().find(|(a, _)| a.role == vigie_core::org::Role::SecurityOfficer) {
+        println!(
+            "Security console: {base}/console for the security officer {} (enrol its passkey from its link above, then sign in).",
+            officer.login.as_str()
+        );
+    }
     println!("Enrolment links and notices are written as mail files to {}/outbox.", data_dir.display());
     println!();
     if let Some(first) = accounts.first() {

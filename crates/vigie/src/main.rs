@@ -44,12 +44,16 @@ enum Command {
         /// Allow a non-loopback --listen over plain HTTP (the demo prints live credentials).
         #[arg(long)]
         insecure_http_on_public_interface: bool,
-        /// Once serving, play an attack against the server over HTTP (live mode of
-        /// `vigie simulate`) beside benign agents, and show it contained; the server goes on.
-        /// Optionally a scenario file (default: the stolen-session fast bulk).
+        /// The attack played against the server over HTTP once it serves (live mode of
+        /// `vigie simulate`) beside benign agents, so that the console shows an alert and its
+        /// containment within a minute; the server goes on. Default: the stolen-session fast
+        /// bulk, built into the binary.
         #[arg(long, value_name = "SCENARIO", num_args = 0..=1,
               default_missing_value = "scenarios/stolen-session-fast-bulk.toml")]
         attack: Option<PathBuf>,
+        /// Serve without playing an attack.
+        #[arg(long, conflicts_with = "attack")]
+        no_attack: bool,
     },
     /// Serve the API with a configuration file (see vigie.example.toml).
     Serve {
@@ -93,6 +97,9 @@ enum Command {
     },
     /// Measure guarded reads against unguarded ones through the HTTP API.
     Bench(bench::BenchArgs),
+    /// Time the security console's alert queue (10 000 open alerts) and an account's page
+    /// (90 days of its accesses read from the ledger) over HTTP, against a plain page.
+    BenchConsole(vigie::bench_console::BenchConsoleArgs),
     /// Measure incident scoping on a large synthetic ledger, against DuckDB on the same entries.
     #[command(subcommand)]
     BenchScope(bench_scope::BenchScope),
@@ -215,13 +222,24 @@ fn default_grace() -> std::time::Duration {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { data_dir, persons, seed, listen, no_serve, insecure_http_on_public_interface, attack } => {
+        Command::Demo {
+            data_dir,
+            persons,
+            seed,
+            listen,
+            no_serve,
+            insecure_http_on_public_interface,
+            attack,
+            no_attack,
+        } => {
             if attack.is_some() && no_serve {
                 anyhow::bail!("--attack plays against the demo's server: it cannot go with --no-serve");
             }
-            let attack = attack
-                .map(|f| simulate::live_scenario(std::slice::from_ref(&f), std::path::Path::new(".")))
-                .transpose()?;
+            let attack = match attack {
+                Some(f) => Some(simulate::live_scenario(std::slice::from_ref(&f), std::path::Path::new("."))?),
+                None if no_attack || no_serve => None,
+                None => Some(simulate::default_live_scenario()?),
+            };
             if !listen.ip().is_loopback() && !insecure_http_on_public_interface {
                 anyhow::bail!(
                     "--listen: {listen} is not a loopback address; the demo serves plain HTTP and prints live \
@@ -366,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Incident { command } => incidents::cli::run(command),
         Command::BenchScope(cmd) => bench_scope::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::BenchConsole(args) => vigie::bench_console::run(args),
         Command::Load(args) => load::run(args),
         Command::Simulate(args) => simulate::run(args),
     }

@@ -181,6 +181,16 @@ pub fn live_scenario(files: &[PathBuf], dir: &Path) -> anyhow::Result<vigie_sim:
     Ok(vigie_sim::scenario::load(&file, &bounds)?)
 }
 
+/// The demo's attack when none is named: the stolen-session fast bulk, built into the binary (a
+/// demo started from any directory plays it).
+pub fn default_live_scenario() -> anyhow::Result<vigie_sim::scenario::Scenario> {
+    const TEXT: &str = include_str!("../../../scenarios/stolen-session-fast-bulk.toml");
+    let start = vigie_sim::default_start();
+    let names = vigie_sim::org_names(1, 1_000_000, start);
+    let bounds = vigie_sim::scenario::Bounds { warmup_days: 30, days: 90, org_names: &names };
+    Ok(vigie_sim::scenario::parse("stolen-session-fast-bulk.toml", TEXT, &bounds)?)
+}
+
 /// The seed set's name and its seeds.
 fn parse_seeds(s: &str) -> anyhow::Result<(String, Vec<u64>)> {
     match s {

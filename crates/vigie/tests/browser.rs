@@ -444,3 +444,182 @@ async fn advisor_adds_a_passkey_after_a_password_sign_in_and_then_uses_it() {
         .collect();
     assert_eq!(methods, ["password_totp", "passkey"]);
 }
+
+/// For the console test: throttles an account once it has opened more than five different records
+/// in the test (a stand-in for the detector's quota, whose own tests are in `vigie-core`), with
+/// the reason the real detector would give. Wrapped in the real alerter, so the alert reaches
+/// the console's queue as any other.
+#[derive(Default)]
+struct FiveAndThrottle(
+    std::sync::Mutex<std::collections::HashMap<vigie_core::ids::AgentId, std::collections::HashSet<u64>>>,
+);
+
+impl vigie_core::ports::Detector for FiveAndThrottle {
+    fn assess(
+        &self,
+        e: &vigie_core::event::AccessEvent,
+        _: &vigie_core::ports::DetectContext,
+    ) -> vigie_core::event::Verdict {
+        use vigie_core::event::{AccessAction, Verdict, VerdictAction};
+        if e.action != AccessAction::View {
+            return Verdict { action: VerdictAction::Allow, reasons: Vec::new() };
+        }
+        let mut seen = self.0.lock().unwrap();
+        let persons = seen.entry(e.actor.agent).or_default();
+        persons.extend(e.person.map(|p| p.get()));
+        if persons.len() > 5 {
+            let reason = format!("self_distinct_today={} median=2 z=9.0 threshold=8", persons.len());
+            Verdict { action: VerdictAction::Throttle, reasons: vec![reason] }
+        } else {
+            Verdict { action: VerdictAction::Allow, reasons: Vec::new() }
+        }
+    }
+}
+
+/// Where the console test leaves its screenshots: `docs/screenshots/` of the repository.
+fn screenshot_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+}
+
+impl Tab {
+    /// The page at 1280×800, as the console is meant to be used.
+    async fn laptop_screen(&self) {
+        let metrics = json!({ "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": false });
+        self.page.call("Emulation.setDeviceMetricsOverride", metrics).await.unwrap();
+    }
+
+    /// Saves a PNG of the page's first screen to `docs/screenshots/<name>.png`.
+    async fn screenshot(&self, name: &str) {
+        let shot = self.page.call("Page.captureScreenshot", json!({ "format": "png" })).await.unwrap();
+        let png = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            shot["data"].as_str().expect("a screenshot"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(screenshot_dir()).unwrap();
+        std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Runs axe-core (from npm, `tests/axe`) in the page; returns its serious and critical
+    /// violations, each as "rule: target".
+    async fn serious_violations(&self) -> Vec<String> {
+        let axe =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/axe/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&axe)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `npm ci --prefix tests/axe`)", axe.display()));
+        self.eval(&source).await;
+        let found = self
+            .eval(
+                "axe.run(document, { resultTypes: ['violations'] }).then(r => r.violations \
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                 .flatMap(v => v.nodes.map(n => v.id + ': ' + n.target.join(' '))))",
+            )
+            .await;
+        serde_json::from_value(found).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_incident() {
+    if !browser_tests_enabled().unwrap() {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let alerter = std::sync::Arc::new(vigie_alerts::Alerter::start(vigie_alerts::Sinks::default(), 10_000));
+    let detector = vigie_alerts::AlertingDetector { inner: FiveAndThrottle::default(), alerter: alerter.clone() };
+    let mut opened = common::Setup::new()
+        .persons(2_000)
+        .on(common::today())
+        .wall_clock()
+        .detector(std::sync::Arc::new(detector))
+        .open()
+        .await;
+    std::sync::Arc::get_mut(&mut opened.app.state).unwrap().alerts = Some(alerter.feed.clone());
+    let t = TestApp(opened.serve());
+    let (officer, link) = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), now()).unwrap().pop().unwrap();
+    assert_eq!(officer.role, Role::SecurityOfficer);
+
+    // The officer enrols a passkey and signs in with it: the console is where an officer lands.
+    let tab = Tab::open().await;
+    tab.laptop_screen().await;
+    tab.enrol(&t, &link).await;
+    tab.passkey_sign_in(&t, "/console").await;
+    let words = tab.words().await;
+    assert!(tab.text("header .area").await.contains(words.console.title));
+    tab.screenshot("console-overview").await;
+    let mut violations = tab.serious_violations().await;
+
+    // The queue is open, empty of this account, when the attack starts.
+    tab.goto(&t.url("/console/alerts")).await;
+    let agent = t.advisor();
+    assert_eq!(tab.eval("document.querySelectorAll('#alert-rows tr').length").await, json!(0));
+    let token = t.login(&agent).await;
+    let scope: Value = serde_json::from_str(&t.get(&token, "/v1/scope?limit=20").await.1).unwrap();
+    let persons: Vec<String> =
+        scope["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+    assert!(persons.len() > 6, "{scope}");
+    let attack = {
+        let (base, http, token) = (t.base.clone(), t.http.clone(), token.clone());
+        tokio::spawn(async move {
+            for p in persons {
+                let _ = http.get(format!("{base}/v1/persons/{p}")).bearer_auth(&token).send().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    };
+    // The alert appears without a reload (the page refreshes its rows), in plain words.
+    let row = format!("#alert-rows a[href=\"/console/agents/{}\"]", agent.id);
+    tab.page.wait_for(&format!("document.querySelector({})", js_str(&row)), Duration::from_secs(20)).await.unwrap();
+    let why = tab.text("#alert-rows").await;
+    assert!(why.contains(&words.console.reason("self_distinct_today=6 median=2 z=9.0 threshold=8")), "{why}");
+    tab.screenshot("console-alerts").await;
+    violations.extend(tab.serious_violations().await);
+    attack.await.unwrap();
+
+    // The account: chart, timeline from the ledger; suspended in one click.
+    tab.click(&row).await;
+    tab.wait_for_path(&format!("/console/agents/{}", agent.id)).await;
+    assert_eq!(tab.eval("!!document.querySelector('svg.chart path.self')").await, json!(true));
+    assert!(tab.text("main").await.contains(words.console.action("view")), "the timeline");
+    tab.screenshot("console-account").await;
+    violations.extend(tab.serious_violations().await);
+    tab.click("form[action$=\"/respond/suspend\"] button").await;
+    tab.wait_until("location.search === '?done=1' && document.readyState === 'complete'").await;
+    assert_eq!(tab.eval("document.querySelector('[data-active]').dataset.active").await, json!("false"));
+    assert!(!vigie_core::ports::Registry::agent(t.app.store.as_ref(), agent.id).unwrap().unwrap().active, "suspended");
+    let by_officer = t
+        .security_events()
+        .into_iter()
+        .any(|e| e.kind == SecurityKind::AccountDisabled && e.agent == Some(officer.id) && e.subject == Some(agent.id));
+    assert!(by_officer, "the suspension is ledgered with its author");
+
+    // An incident from the alert, its scoping read on its page.
+    let alert =
+        tab.eval("document.querySelector('main table a[href^=\"/console/alerts/\"]').getAttribute('href')").await;
+    tab.goto(&t.url(alert.as_str().unwrap())).await;
+    assert!(tab.text("main").await.contains(words.console.blast_title));
+    tab.screenshot("console-alert").await;
+    violations.extend(tab.serious_violations().await);
+    tab.click("form[action$=\"/respond/incident\"] button").await;
+    tab.wait_until("location.pathname.startsWith('/console/incidents/I') && document.readyState === 'complete'").await;
+    tab.click("form[action$=\"/scope\"] button").await;
+    tab.wait_until("!!document.querySelector('[data-scope-persons]')").await;
+    let persons: u64 = tab
+        .eval("document.querySelector('[data-scope-persons]').dataset.scopePersons")
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(persons >= 5, "the persons the account read, scoped from the ledger: {persons}");
+    tab.screenshot("console-incident").await;
+    violations.extend(tab.serious_violations().await);
+
+    // Keyboard: the first Tab reaches the skip link, and focus is visible.
+    tab.eval("document.activeElement.blur()").await;
+    let outline = tab
+        .eval("(() => { const a = document.querySelector('a.skip'); a.focus(); return getComputedStyle(a).outlineStyle; })()")
+        .await;
+    assert_ne!(outline, json!("none"), "a visible focus ring");
+    assert!(violations.is_empty(), "axe-core: serious violations: {violations:#?}");
+}

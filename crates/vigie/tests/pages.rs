@@ -190,3 +190,58 @@ async fn the_step_up_says_why_and_goes_back_to_the_record_asked_for() {
     let (status, location, html) = form(&t, Some(&token), "/step-up", &[("totp", &code), ("next", &record)]).await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, record.as_str()), "{html}");
 }
+
+/// Always throttles: the quota is reached.
+struct Throttle;
+impl Detector for Throttle {
+    fn assess(&self, _: &AccessEvent, _: &DetectContext) -> Verdict {
+        Verdict { action: VerdictAction::Throttle, reasons: vec!["self_distinct_today=200 median=40".into()] }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reached_quota_says_until_when_in_paris_time_and_whom_to_contact() {
+    let mut opened = Setup::new().detector(Arc::new(Throttle)).open().await;
+    Arc::get_mut(&mut opened.app.state).unwrap().settings.security_contact = Some("rssi@agence.example".into());
+    let t = opened.serve();
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
+    let token = t.login(&agent).await;
+    let (status, _, html) = page(&t, Some(&token), &format!("/persons/{in_scope}"), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");
+    assert!(has_menu(&html), "{html}");
+    // The fixed clock is noon UTC; the quota lifts a minute later, said in Paris time.
+    let lifts = vigie_http::shared::i18n::paris(t.now().plus_millis(60_000));
+    let at = format!("à {:02}:{:02}", lifts.hour(), lifts.minute());
+    assert!(html.contains("Vous pourrez réessayer à partir du") && html.contains(&at), "{at}: {html}");
+    assert!(html.contains("rssi@agence.example"), "whom to contact: {html}");
+    assert!(!html.contains("for now"), "no vague English: {html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scope_list_counts_and_goes_back_a_page() {
+    let t = Setup::new().start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
+    let token = t.login(&agent).await;
+    let reach = t.app.store.scope_page(&agent, None, 5000, t.as_of).unwrap().len();
+    assert!(reach > 100, "an advisor with three pages or more: {reach}");
+    let (status, _, first) = page(&t, Some(&token), "/scope", None).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(first.contains(&format!("data-count=\"{reach}\"")), "the count: {first}");
+    assert!(!first.contains("rel=\"prev\""), "no previous page on the first: {first}");
+    let link = |html: &str, rel: &str| {
+        let at = html.find(&format!("rel=\"{rel}\"")).unwrap_or_else(|| panic!("no {rel} link: {html}"));
+        let start = html[..at].rfind("href=\"").unwrap() + 6;
+        html[start..start + html[start..].find('"').unwrap()].replace("&#38;", "&").replace("&amp;", "&")
+    };
+    let second = link(&first, "next");
+    let (_, _, html2) = page(&t, Some(&token), &second, None).await;
+    let third = link(&html2, "next");
+    let (_, _, html3) = page(&t, Some(&token), &third, None).await;
+    // Back from the third page: the second one again, the same persons.
+    let back = link(&html3, "prev");
+    assert_eq!(back, second, "previous of the third is the second");
+    let (_, _, again) = page(&t, Some(&token), &back, None).await;
+    let rows = |h: &str| h.matches("<tr><td><a href=\"/persons/").count();
+    assert_eq!((rows(&again), link(&again, "next")), (rows(&html2), link(&html2, "next")), "the same page");
+    assert_eq!(link(&html2, "prev"), "/scope", "previous of the second is the first");
+}

@@ -32,7 +32,7 @@ pub fn refusal(r: Refusal) -> Problem {
     }
 }
 
-fn actor<'a>(state: &AppState, authed: &'a Authed) -> Result<Actor<'a>, Problem> {
+pub(crate) fn actor<'a>(state: &AppState, authed: &'a Authed) -> Result<Actor<'a>, Problem> {
     let origin = state.accounts.account_origin(authed.caller.agent.id).map_err(store_err)?;
     Ok(Actor {
         agent: &authed.caller.agent,

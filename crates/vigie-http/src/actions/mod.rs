@@ -10,6 +10,7 @@
 //! Depends on `shared` only; never on `api` or `pages`.
 
 pub mod accounts;
+pub mod console;
 pub mod dbsc;
 pub mod detection;
 pub mod enrolment;

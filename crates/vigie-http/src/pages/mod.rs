@@ -9,6 +9,7 @@
 //! Depends on `shared` and `actions`; never on `api`.
 
 pub mod accounts;
+pub mod console;
 pub mod enrolment;
 pub mod records;
 pub mod sessions;
@@ -51,6 +52,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/enrol/{token}/confirm", post(enrolment::confirm_form))
         .route("/static/vigie.js", get(static_js))
         .route("/static/vigie.css", get(static_css))
+        .route("/static/console.js", get(console_js))
+        .merge(console::routes())
+}
+
+async fn console_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../static/console.js"),
+    )
+        .into_response()
 }
 
 async fn static_js() -> Response {

@@ -38,14 +38,45 @@ struct ScopeRow {
 struct ScopePage {
     c: Chrome,
     entries: Vec<ScopeRow>,
-    next: Option<PersonId>,
+    /// The next page's link (its query string), if there is one.
+    next: Option<String>,
+    /// The previous page's link, past the first page.
+    previous: Option<String>,
     /// Past the first page: a link back to it.
     paged: bool,
+    /// How many persons the scope holds ("at least" past [`COUNT_CAP`]).
+    count: String,
+}
+
+/// Persons counted in a scope, at most: the count is for the agent's bearings, not a figure
+/// worth a long query on a large caseload.
+const COUNT_CAP: usize = 5000;
+
+/// Pages kept behind, for "previous" (the cursor is a person id, which only goes forward).
+const TRAIL_CAP: usize = 100;
+
+/// The trail of the pages before this one: the `after` of each (`0` for the first page).
+fn trail(q: &HashMap<String, String>) -> Vec<u64> {
+    q.get("trail")
+        .map(|t| t.split(',').filter_map(|x| x.parse::<u64>().ok()).take(TRAIL_CAP).collect())
+        .unwrap_or_default()
+}
+
+fn page_link(after: Option<u64>, trail: &[u64]) -> String {
+    let mut q = Vec::new();
+    if let Some(a) = after.filter(|a| *a > 0) {
+        q.push(format!("after=P{a}"));
+    }
+    if !trail.is_empty() {
+        q.push(format!("trail={}", trail.iter().map(u64::to_string).collect::<Vec<_>>().join("%2C")));
+    }
+    if q.is_empty() { "/scope".to_owned() } else { format!("/scope?{}", q.join("&")) }
 }
 
 /// `GET /scope`; `?reason=` answers the prompt for a reason (see [`reason_prompt`]).
 pub async fn scope_page(me: PageSession, PageQuery(q): PageQuery) -> Response {
     let after = q.get("after").and_then(|a| a.parse::<PersonId>().ok());
+    let behind = trail(&q);
     let reason = reason_param(&q);
     me.render(move |st, authed, client, ctx| {
         // Bad input is refused before the guard, on a page that keeps the menu.
@@ -73,7 +104,20 @@ pub async fn scope_page(me: PageSession, PageQuery(q): PageQuery) -> Response {
                 through: t.relationship(e.relationship),
             })
             .collect();
-        Ok(page(&ScopePage { c: ctx.chrome(t.scope_title), entries, next: list.next_after, paged: after.is_some() }))
+        let reach =
+            st.registry.scope_page(&authed.caller.agent, None, COUNT_CAP, meta.at.date()).map_or(0, |r| r.len());
+        let count = if reach >= COUNT_CAP { format!("≥ {COUNT_CAP}") } else { reach.to_string() };
+        let here = after.map_or(0, PersonId::get);
+        let next = list.next_after.map(|n| {
+            let mut t = behind.clone();
+            t.push(here);
+            page_link(Some(n.get()), &t[t.len().saturating_sub(TRAIL_CAP)..])
+        });
+        let previous = after.map(|_| match behind.split_last() {
+            Some((prev, rest)) => page_link(Some(*prev), rest),
+            None => "/scope".to_owned(),
+        });
+        Ok(page(&ScopePage { c: ctx.chrome(t.scope_title), entries, next, previous, paged: after.is_some(), count }))
     })
     .await
 }

@@ -30,8 +30,14 @@ use crate::shared::tokens;
 /// session, the sign-in page.
 pub async fn home(me: PageSession) -> Response {
     me.render(|_, authed, _, _| {
-        let admin = matches!(authed.caller.agent.role, Role::AccountAdmin | Role::SecurityOfficer);
-        Ok(see_other(if admin { "/accounts" } else { "/scope" }))
+        // Security officers signed in with a passkey watch the console; administrators decide
+        // account requests; agents read their scope.
+        let to = match authed.caller.agent.role {
+            Role::SecurityOfficer if authed.session.method == "passkey" => "/console",
+            Role::AccountAdmin | Role::SecurityOfficer => "/accounts",
+            _ => "/scope",
+        };
+        Ok(see_other(to))
     })
     .await
 }

@@ -40,6 +40,9 @@ use crate::shared::tokens::{self, Presented, Tokens};
 pub trait Gate: Send + 'static {
     /// A state-changing route: a cookie-authenticated request must come from our own origin.
     const WRITES: bool;
+    /// A route whose existence is not confirmed to whoever may not pass: a page answers 404
+    /// to a browser without a session too, rather than sending it to the sign-in page.
+    const HIDDEN: bool = false;
     /// Admits the caller, or says why not.
     fn admit(authed: &Authed) -> Result<(), Problem>;
 }
@@ -106,9 +109,29 @@ impl Gate for Officer {
     }
 }
 
+/// The security console: security officers signed in with a passkey. Anyone else is told the
+/// page does not exist (a partner agent learns nothing of the console); an officer who signed
+/// in otherwise is told to sign in with a passkey.
+#[derive(Debug)]
+pub struct Console;
+impl Gate for Console {
+    const WRITES: bool = false;
+    const HIDDEN: bool = true;
+    fn admit(authed: &Authed) -> Result<(), Problem> {
+        if authed.caller.agent.role != Role::SecurityOfficer {
+            return Err(Problem::not_found());
+        }
+        if authed.session.method != "passkey" {
+            return Err(Problem::passkey_only());
+        }
+        Ok(())
+    }
+}
+
 /// Both gates, in order: `(Officer, Fresh)` is an officer's action.
 impl<A: Gate, B: Gate> Gate for (A, B) {
     const WRITES: bool = A::WRITES || B::WRITES;
+    const HIDDEN: bool = A::HIDDEN || B::HIDDEN;
     fn admit(authed: &Authed) -> Result<(), Problem> {
         A::admit(authed)?;
         B::admit(authed)
@@ -218,6 +241,10 @@ impl<G: Gate> PageSession<G> {
         .await;
         match out {
             Ok(Ok((resp, refreshed))) => finish(&state, resp, refreshed),
+            // A hidden route says nothing to a browser without a session.
+            Ok(Err(p)) if G::HIDDEN && p.status == 401 => {
+                finish(&state, render::problem_page(&Problem::not_found(), &outer), None)
+            }
             // No session, or one that just ended: to the sign-in page, with the cookies cleared.
             Ok(Err(p)) if p.status == 401 && !p.kind.ends_with(":step-up-required") => {
                 let mut r = Redirect::to("/login").into_response();

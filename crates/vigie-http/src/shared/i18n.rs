@@ -16,6 +16,7 @@ use vigie_core::ports::AccessReason;
 use vigie_core::relationship::RelationshipKind;
 use vigie_core::time::Timestamp;
 
+use crate::shared::i18n_console::{CONSOLE_EN, CONSOLE_FR, ConsoleMessages};
 use crate::shared::tokens::cookie;
 
 /// The cookie that remembers the language an agent chose.
@@ -107,6 +108,7 @@ pub struct Messages {
     pub lang: Lang,
     // The header and its menu.
     pub menu_label: &'static str,
+    pub skip_to_content: &'static str,
     pub nav_scope: &'static str,
     pub nav_sessions: &'static str,
     pub nav_accounts: &'static str,
@@ -148,6 +150,9 @@ pub struct Messages {
     pub scope_through: &'static str,
     pub scope_empty: &'static str,
     pub next_page: &'static str,
+    pub previous_page: &'static str,
+    /// Before the number of persons in the agent's scope.
+    pub scope_count: &'static str,
     pub first_page: &'static str,
     pub person_title: &'static str,
     pub not_shown: &'static str,
@@ -237,6 +242,12 @@ pub struct Messages {
     pub all_set: &'static str,
 
     // Refusals: a headline and what to do next, by problem.
+    /// Before the moment a refusal lifts (a quota): "you may try again from".
+    pub retry_from: &'static str,
+    /// Before the security team's contact on an error page.
+    pub contact_security: &'static str,
+    /// When no contact is configured.
+    pub contact_security_default: &'static str,
     pub problem_step_up: (&'static str, &'static str),
     pub problem_quota: (&'static str, &'static str),
     pub problem_session_ended: (&'static str, &'static str),
@@ -248,6 +259,8 @@ pub struct Messages {
     pub problem_sign_in: (&'static str, &'static str),
     pub problem_unavailable: (&'static str, &'static str),
     pub problem_other: (&'static str, &'static str),
+    /// The security console's words.
+    pub console: &'static ConsoleMessages,
 }
 
 impl Messages {
@@ -376,7 +389,9 @@ impl Messages {
 /// French: the agents' language, and the default.
 pub static FR: Messages = Messages {
     lang: Lang::Fr,
+    console: &CONSOLE_FR,
     menu_label: "Menu principal",
+    skip_to_content: "Aller au contenu",
     nav_scope: "Mes dossiers",
     nav_sessions: "Sessions et clés d'accès",
     nav_accounts: "Comptes",
@@ -415,6 +430,8 @@ pub static FR: Messages = Messages {
     scope_through: "Lien",
     scope_empty: "Aucune personne dans votre périmètre.",
     next_page: "Page suivante",
+    previous_page: "Page précédente",
+    scope_count: "Personnes dans votre périmètre :",
     first_page: "Première page",
     person_title: "Dossier",
     not_shown: "Non affiché (vous n'y avez pas accès) :",
@@ -506,6 +523,9 @@ pub static FR: Messages = Messages {
     all_set_title: "C'est prêt",
     all_set: "Votre compte est prêt.",
 
+    retry_from: "Vous pourrez réessayer à partir du",
+    contact_security: "Si votre travail l'exige, contactez l'équipe sécurité :",
+    contact_security_default: "Si votre travail l'exige, contactez le responsable de la sécurité de votre organisation.",
     problem_step_up: (
         "Confirmez votre identité pour continuer",
         "Vigie a remarqué une activité inhabituelle sur cette session, ou l'action demandée est sensible. \
@@ -544,7 +564,9 @@ pub static FR: Messages = Messages {
 /// English.
 pub static EN: Messages = Messages {
     lang: Lang::En,
+    console: &CONSOLE_EN,
     menu_label: "Main menu",
+    skip_to_content: "Skip to content",
     nav_scope: "My scope",
     nav_sessions: "Sessions & passkeys",
     nav_accounts: "Accounts",
@@ -583,6 +605,8 @@ pub static EN: Messages = Messages {
     scope_through: "Through",
     scope_empty: "No one in your scope.",
     next_page: "Next page",
+    previous_page: "Previous page",
+    scope_count: "Persons in your scope:",
     first_page: "First page",
     person_title: "Person",
     not_shown: "Not shown (not permitted to you):",
@@ -672,6 +696,9 @@ pub static EN: Messages = Messages {
     all_set_title: "All set",
     all_set: "Your account is ready.",
 
+    retry_from: "You may try again from",
+    contact_security: "If your work requires it, contact the security team:",
+    contact_security_default: "If your work requires it, contact your organization's security officer.",
     problem_step_up: (
         "Confirm it is you to continue",
         "Vigie noticed something unusual on this session, or the action is sensitive. Confirm it is you: you will \
@@ -719,6 +746,8 @@ pub fn problem_text(t: &'static Messages, kind: &str) -> (&'static str, &'static
             t.problem_sign_in
         }
         "unavailable" => t.problem_unavailable,
+        "form-stale" => t.console.form_stale,
+        "passkey-only" => t.console.passkey_only,
         _ => t.problem_other,
     }
 }

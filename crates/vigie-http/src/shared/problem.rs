@@ -285,6 +285,27 @@ impl Problem {
         p
     }
     /// A conflict with the current state (login taken, request already decided, link used).
+    /// A console form that was used already, expired, or was not issued to this session (a
+    /// replay, or a forged post).
+    pub fn form_stale() -> Self {
+        Self::new(
+            "form-stale",
+            "Form no longer valid",
+            StatusCode::CONFLICT,
+            "this form was used already, expired, or was not issued to this session: reload the page",
+        )
+    }
+
+    /// The console is opened only by a passkey sign-in.
+    pub fn passkey_only() -> Self {
+        Self::new(
+            "passkey-only",
+            "Passkey sign-in required",
+            StatusCode::FORBIDDEN,
+            "the security console is opened only by a session signed in with a passkey",
+        )
+    }
+
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new("conflict", "Conflict", StatusCode::CONFLICT, detail)
     }

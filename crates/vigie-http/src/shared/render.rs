@@ -35,18 +35,28 @@ pub struct PageCtx {
     pub here: String,
     /// The signed-in agent, once known.
     pub who: Option<Who>,
+    /// When the request arrived (the server's clock), to say when a refusal lifts.
+    pub now: vigie_core::time::Timestamp,
+    /// The security team's contact, when configured, for the pages that send agents to it.
+    pub contact: Option<String>,
 }
 
 impl FromRequestParts<Arc<AppState>> for PageCtx {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let here = if parts.method == Method::GET {
             parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned())
         } else {
             page_of_form(parts.uri.path()).to_owned()
         };
-        Ok(PageCtx { lang: Lang::of(&parts.headers), here, who: None })
+        Ok(PageCtx {
+            lang: Lang::of(&parts.headers),
+            here,
+            who: None,
+            now: state.clock.now(),
+            contact: state.settings.security_contact.clone(),
+        })
     }
 }
 
@@ -63,7 +73,19 @@ impl PageCtx {
 
     /// What the layout needs, for a page titled `title`.
     pub fn chrome(&self, title: impl Into<String>) -> Chrome {
-        Chrome { lang: self.lang, t: self.t(), title: title.into(), here: self.here.clone(), who: self.who.clone() }
+        Chrome {
+            lang: self.lang,
+            t: self.t(),
+            title: title.into(),
+            here: self.here.clone(),
+            who: self.who.clone(),
+            console: false,
+        }
+    }
+
+    /// The same for a page of the security console (its own menu).
+    pub fn console_chrome(&self, title: impl Into<String>) -> Chrome {
+        Chrome { console: true, ..self.chrome(title) }
     }
 }
 
@@ -71,6 +93,7 @@ impl PageCtx {
 /// comes back to, since a form's own address answers only a post.
 fn page_of_form(path: &str) -> &'static str {
     match path.split('/').nth(1).unwrap_or("") {
+        "console" => "/console",
         "accounts" => "/accounts",
         "sessions" | "passkeys" => "/sessions",
         "enrol" | "login" | "logout" | "auth" => "/login",
@@ -87,6 +110,7 @@ pub struct Who {
     /// Sensitive actions are open (a step-up, or a fresh two-factor sign-in).
     pub confirmed: bool,
     pub admin: bool,
+    pub officer: bool,
 }
 
 impl Who {
@@ -97,6 +121,7 @@ impl Who {
             org: a.caller.org.name.clone(),
             confirmed: a.recent_factor(),
             admin: matches!(a.caller.agent.role, Role::AccountAdmin | Role::SecurityOfficer),
+            officer: a.caller.agent.role == Role::SecurityOfficer && a.session.method == "passkey",
         }
     }
 }
@@ -109,6 +134,8 @@ pub struct Chrome {
     pub title: String,
     pub here: String,
     pub who: Option<Who>,
+    /// A console page: the console's menu.
+    pub console: bool,
 }
 
 /// Renders a page's template with the pages' headers.
@@ -149,6 +176,10 @@ struct ErrorPage<'a> {
     /// used); the guard's verdicts say all in the agent's language, without API words.
     detail: Option<&'a str>,
     step_up: bool,
+    /// When the refusal lifts (a quota), in the agent's local time.
+    retry_at: Option<String>,
+    /// Who to contact, for refusals an agent may need lifted for their work.
+    contact: Option<Option<String>>,
 }
 
 /// A refusal as a page: what happened and what to do next in the agent's language, the
@@ -156,12 +187,23 @@ struct ErrorPage<'a> {
 /// signed in.
 pub fn problem_page(p: &Problem, ctx: &PageCtx) -> Response {
     let (headline, next) = problem_text(ctx.t(), &p.kind);
+    // An officer's refusal inside the console keeps the console's menu.
+    let in_console = ctx.here.starts_with("/console") && ctx.who.as_ref().is_some_and(|w| w.officer);
     let tpl = ErrorPage {
-        c: ctx.chrome(headline),
+        c: if in_console { ctx.console_chrome(headline) } else { ctx.chrome(headline) },
         kind: &p.kind,
         next,
         detail: Some(p.detail.as_str()).filter(|_| !SAID_IN_FULL.iter().any(|k| p.kind.ends_with(k))),
         step_up: p.kind.ends_with(":step-up-required"),
+        retry_at: p.retry_after_secs.filter(|_| p.kind.ends_with(":quota-reached")).map(|s| {
+            ctx.t().moment(ctx.now.plus_millis(i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1000)))
+        }),
+        contact: p
+            .kind
+            .rsplit(':')
+            .next()
+            .filter(|k| ["quota-reached", "session-ended", "forbidden"].contains(k))
+            .map(|_| ctx.contact.clone()),
     };
     let mut resp = page(&tpl);
     *resp.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);

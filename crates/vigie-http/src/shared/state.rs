@@ -45,6 +45,9 @@ pub struct HttpSettings {
     pub limits: ServerLimits,
     /// Requests per session and per account (see [`RateSettings`]).
     pub rates: RateSettings,
+    /// How agents reach the security team (a mail address, a phone number), shown on the
+    /// pages that send them there (a quota reached, a session ended, an action refused).
+    pub security_contact: Option<String>,
 }
 
 impl HttpSettings {
@@ -57,6 +60,7 @@ impl HttpSettings {
             trusted_proxies: Vec::new(),
             limits: ServerLimits::default(),
             rates: RateSettings::default(),
+            security_contact: None,
         }
     }
 }
@@ -97,6 +101,19 @@ impl Sso {
     }
 }
 
+/// A full verification of the ledger started from the console.
+#[derive(Clone, Debug, Default)]
+pub struct Verification {
+    pub running: bool,
+    /// Bytes verified, and to verify.
+    pub done: u64,
+    pub total: u64,
+    /// The last outcome: entries verified, or why it failed.
+    pub outcome: Option<Result<u64, String>>,
+    /// Who started the last one, and when (ms).
+    pub started_by: Option<(String, i64)>,
+}
+
 /// What every handler shares (see the module's documentation).
 pub struct AppState {
     pub guard: Arc<Guard>,
@@ -126,6 +143,13 @@ pub struct AppState {
     /// Service accounts' client assertions seen (account and `jti`), until they expire: each is
     /// accepted once.
     pub assertions: Pending<()>,
+    /// The console's single-use form tokens.
+    pub forms: Pending<crate::shared::forms::FormGrant>,
+    /// The ledger as the console reads it (an account's accesses, the ledger's state), when
+    /// the binary wires it.
+    pub ledger_view: Option<Arc<dyn vigie_core::console::LedgerView>>,
+    /// The console's full verification of the ledger: at most one at a time, its progress.
+    pub verification: Arc<Mutex<Verification>>,
     /// Incidents (scoping, notifications), when the binary wires them.
     pub incidents: Option<Arc<dyn vigie_core::incident::service::IncidentService>>,
     /// Where incidents' files are (`<data>/incidents`), to serve them by name.
@@ -185,6 +209,9 @@ impl AppState {
             dbsc: Mutex::new(vigie_dbsc::Challenges::new(65_536, 600)),
             alerts: None,
             assertions: Pending::new(vigie_dbsc::MAX_ASSERTION_LIFETIME_SECS * 1000, 65_536),
+            forms: Pending::new(crate::shared::forms::FORM_TTL_MS, 100_000),
+            ledger_view: None,
+            verification: Arc::new(Mutex::new(Verification::default())),
             incidents: None,
             incident_files: None,
             settings,

@@ -8,6 +8,7 @@
 
 pub mod cli;
 mod files;
+mod ledger_view;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,67 @@
+//! The console's view of the ledger (`vigie_core::console::LedgerView`), answered from the same
+//! source as scoping: an account's entries in a window read through the index and checked
+//! against the log, the trust checks (checkpoint, witnesses, last verification), and a full
+//! verification whose outcome is recorded where scoping reads it.
+
+use vigie_core::console::{LedgerStatus, LedgerView};
+use vigie_core::ids::AgentId;
+use vigie_core::incident::scope::ScopeRow;
+use vigie_core::incident::{Selector, Window};
+use vigie_ledger::VerifyOptions;
+use vigie_scope::{Query, ScopeError};
+
+use super::Incidents;
+
+impl LedgerView for Incidents {
+    fn accesses(&self, agent: AgentId, window: Window) -> Result<Vec<ScopeRow>, String> {
+        let query =
+            Query { window, selectors: vec![Selector::Agent(agent)], persons: Default::default(), security: false };
+        match vigie_scope::run(&self.source(), &query, true) {
+            Ok(found) => {
+                let mut rows = found.rows;
+                rows.sort_by_key(|r| r.index);
+                Ok(rows)
+            }
+            // Nothing written in that window (a ledger just started): nothing to show.
+            Err(ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger) => Ok(Vec::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn status(&self) -> LedgerStatus {
+        let src = self.source();
+        let trust = vigie_scope::trust::check(&src.dir, src.verifier.as_ref(), &src.witness_dirs);
+        let witnesses = src
+            .witness_dirs
+            .iter()
+            .map(|w| {
+                let name = w.display().to_string();
+                let problem = trust.problems.iter().find(|p| p.contains(&name)).cloned();
+                (name, problem)
+            })
+            .collect();
+        LedgerStatus {
+            checkpoint_size: trust.checkpoint.as_ref().map(|c| c.checkpoint.size),
+            checkpoint: trust.checkpoint.as_ref().map(|c| {
+                (c.checkpoint.origin.clone(), c.checkpoint.text().lines().nth(2).unwrap_or_default().to_owned())
+            }),
+            witnesses,
+            problems: trust.problems,
+            last_verification: trust.last_verification,
+        }
+    }
+
+    fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, String> {
+        let src = self.source();
+        let options = VerifyOptions { verifier: src.verifier.clone(), witness_dirs: src.witness_dirs.clone() };
+        let result =
+            vigie_ledger::verify_with(&src.dir, &options, progress).map(|r| r.entries).map_err(|e| e.to_string());
+        let now = self.clock.now().millis();
+        if let Err(e) =
+            vigie_scope::record_verification(&src.dir, result.as_ref().map(|n| *n).map_err(String::as_str), now)
+        {
+            tracing::error!(error = %e, "the verification could not be recorded");
+        }
+        result
+    }
+}

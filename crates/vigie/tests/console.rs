@@ -1,0 +1,263 @@
+//! The security console as an officer and as everyone else meets it (issue 23): a console
+//! address is a 404 to a partner agent, an administrator and a browser without a session; an
+//! officer signed in with a passkey sees the detector's alert in the queue in plain words,
+//! its blast radius and the account's timeline from the ledger, and answers it with one-click
+//! responses that are ledgered with their author, refused without a fresh identity check, and
+//! refused when forged or replayed; an incident opened from the alert is scoped from its page;
+//! the ledger is verified from its page. The real app on port 0 (see `common`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test binary: failing loudly is the point"
+)]
+
+mod common;
+
+use common::{ACCESS_COOKIE, Setup, TestApp};
+use reqwest::StatusCode;
+use vigie_core::org::{Agent, OrgKind};
+use vigie_core::ports::Registry;
+use vigie_core::security::SecurityKind;
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The cookie header for a token (an access token alone), or the header itself when given whole.
+fn cookie(token: &str) -> String {
+    if token.contains('=') { token.to_owned() } else { format!("{ACCESS_COOKIE}={token}") }
+}
+
+/// A page as a browser asks for it: (status, `Location`, HTML).
+async fn page(t: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, String, String) {
+    let mut req = no_redirects().get(t.url(path));
+    if let Some(tok) = token {
+        req = req.header("cookie", cookie(tok));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location, resp.text().await.unwrap())
+}
+
+/// A form posted with the given `Origin` (a browser sends its page's).
+async fn post(
+    t: &TestApp,
+    token: &str,
+    path: &str,
+    origin: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let resp = no_redirects()
+        .post(t.url(path))
+        .header("origin", origin)
+        .header("cookie", cookie(token))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location, resp.text().await.unwrap())
+}
+
+/// The single-use token of the form posting to `action` on a page.
+fn token_of(html: &str, action: &str) -> String {
+    let at = html.find(&format!("action=\"{action}\"")).unwrap_or_else(|| panic!("no form to {action}: {html}"));
+    let rest = &html[at..];
+    let v = rest.find("name=\"token\" value=\"").unwrap() + "name=\"token\" value=\"".len();
+    rest[v..v + rest[v..].find('"').unwrap()].to_owned()
+}
+
+fn officer_and_admin(t: &TestApp) -> (Agent, Agent) {
+    let pair = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), t.now()).unwrap();
+    (pair[1].0.clone(), pair[0].0.clone())
+}
+
+/// Suspends `agent` by the detector: a walk of ids onto a canary (as in the API tests).
+async fn canary_walk(t: &TestApp, token: &str) {
+    let canary = t.app.store.canaries().unwrap()[0];
+    for id in [canary.get() - 2, canary.get() - 1, canary.get()] {
+        t.get(token, &format!("/v1/persons/P{id}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey() {
+    let t = Setup::new().start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
+    let advisor = t.login(&agent).await;
+    let (officer, admin) = officer_and_admin(&t);
+    let admin = t.passkey_session(&admin);
+    for path in ["/console", "/console/alerts", "/console/alerts/1", "/console/agents/A1", "/console/ledger"] {
+        for (who, token) in
+            [("nobody", None), ("an advisor", Some(advisor.as_str())), ("an admin", Some(admin.as_str()))]
+        {
+            let (status, location, html) = page(&t, token, path).await;
+            assert_eq!((status, location.as_str()), (StatusCode::NOT_FOUND, ""), "{who} {path}: {html}");
+            assert!(!html.contains("Console"), "{who} {path}: nothing names the console: {html}");
+        }
+    }
+    // An advisor's post to a console action is a 404 as well, whatever it carries.
+    let (status, _, _) = post(&t, &advisor, "/console/agents/A1/respond/suspend", &t.origin, &[("token", "x")]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let officer = t.passkey_session(&officer);
+    let (status, _, html) = page(&t, Some(&officer), "/console").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("<html lang=\"fr\">")
+            && html.contains("Vue d&#39;ensemble")
+            && html.contains("action=\"/logout\"")
+    );
+    // Officers land on the console.
+    let (status, location, _) = page(&t, Some(&officer), "/").await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once() {
+    let t = Setup::new().trust_loopback_proxy().server_detector().start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
+    let advisor = t.login(&agent).await;
+    assert_eq!(t.get(&advisor, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
+    canary_walk(&t, &advisor).await;
+    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active, "the detector suspended it");
+    let (officer_agent, _) = officer_and_admin(&t);
+    let officer = t.passkey_session(&officer_agent);
+
+    // The queue, in words, filtered.
+    let (status, _, html) = page(&t, Some(&officer), "/console/alerts?open=1&verdict=suspend_account").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("href=\"/console/agents/{}\"", agent.id)), "{html}");
+    assert!(html.contains("a touché une personne leurre"), "the reason in words: {html}");
+    assert!(html.contains("compte suspendu") && html.contains("à traiter"), "{html}");
+    let (_, _, none) = page(&t, Some(&officer), "/console/alerts?verdict=friction").await;
+    assert!(!none.contains(&format!("/console/agents/{}\"", agent.id)), "filtered out: {none}");
+    let (status, _, _) = page(&t, Some(&officer), "/console/alerts?verdict=everything").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a bad filter is refused, by name");
+    let (status, _, rows) = page(&t, Some(&officer), "/console/alerts/rows").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(rows.contains("data-alert=\"1\"") && !rows.contains("<html"), "the refresh gets rows alone: {rows}");
+
+    // The alert: its reasons, its blast radius from the ledger, the responses.
+    let (status, _, html) = page(&t, Some(&officer), "/console/alerts/1").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("data-blast-persons=\""), "the blast radius: {html}");
+    assert!(html.contains("canary_by=walking_ids"), "the raw signal beside the words: {html}");
+    let reinstate = "/console/alerts/1/respond/reinstate";
+    assert!(!html.contains("/respond/suspend\""), "a suspended account offers no suspension: {html}");
+    let token = token_of(&html, reinstate);
+
+    // A forged post (another origin) and a post without its token are refused; nothing done.
+    let (status, _, _) = post(&t, &officer, reinstate, "https://evil.example", &[("token", &token)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = post(&t, &officer, reinstate, &t.origin, &[("token", "forged")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("Ce formulaire n&#39;est plus valable"), "{body}");
+    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active);
+
+    // The real click: reinstated, ledgered with its author, the alert handled.
+    let (status, location, _) = post(&t, &officer, reinstate, &t.origin, &[("token", &token)]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/alerts/1?done=1"));
+    assert!(t.app.store.agent(agent.id).unwrap().unwrap().active);
+    let by_officer = |kind: SecurityKind| {
+        t.security_events()
+            .into_iter()
+            .filter(|e| e.kind == kind && e.agent == Some(officer_agent.id) && e.subject == Some(agent.id))
+            .count()
+    };
+    assert_eq!(by_officer(SecurityKind::AccountReinstated), 1);
+    // Replayed: refused, and still one entry.
+    let (status, _, _) = post(&t, &officer, reinstate, &t.origin, &[("token", &token)]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(by_officer(SecurityKind::AccountReinstated), 1);
+    let (_, _, html) = page(&t, Some(&officer), "/console/alerts/1?done=1").await;
+    assert!(html.contains("inscrit au journal") && html.contains("Rétablir le compte ·"), "{html}");
+
+    // The account: its timeline from the ledger, its lifecycle, its sessions, its alerts.
+    let account = format!("/console/agents/{}", agent.id);
+    let (status, _, html) = page(&t, Some(&officer), &account).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("fiche consultée") && html.contains("données remises"), "the timeline: {html}");
+    assert!(html.contains("<svg class=\"chart\""), "the chart: {html}");
+    assert!(html.contains("data-alert=\"1\""), "its alerts: {html}");
+    // An identity check more than 15 minutes old: the action asks for a new one first (the
+    // browser sends both cookies; the access token is refreshed on the way, not the factor).
+    let suspend = format!("{account}/respond/suspend");
+    let (access, refresh) = t.passkey_session_full(&officer_agent);
+    t.clock().advance_millis(16 * 60 * 1000);
+    let stale = format!("{ACCESS_COOKIE}={access}; __Host-vigie_session={refresh}");
+    let (status, _, html) = page(&t, Some(&stale), &account).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, _, body) = post(&t, &stale, &suspend, &t.origin, &[("token", &token_of(&html, &suspend))]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("/step-up?next="), "the way on is a step-up: {body}");
+    assert!(t.app.store.agent(agent.id).unwrap().unwrap().active, "not suspended without it");
+
+    // Fresh again: suspended, ledgered with its author.
+    let fresh = t.passkey_session(&officer_agent);
+    let (_, _, html) = page(&t, Some(&fresh), &account).await;
+    let (status, _, _) = post(&t, &fresh, &suspend, &t.origin, &[("token", &token_of(&html, &suspend))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active);
+    assert_eq!(by_officer(SecurityKind::AccountDisabled), 1);
+
+    // An incident from the alert, scoped from its page.
+    let (_, _, html) = page(&t, Some(&fresh), "/console/alerts/1").await;
+    let open = "/console/alerts/1/respond/incident";
+    let (status, location, body) = post(&t, &fresh, open, &t.origin, &[("token", &token_of(&html, open))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(location.starts_with("/console/incidents/I"), "{location}");
+    let (status, _, html) = page(&t, Some(&fresh), &location).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Le périmètre n&#39;a pas encore été établi"), "{html}");
+    let scope = format!("{location}/scope");
+    let (status, _, body) = post(&t, &fresh, &scope, &t.origin, &[("token", &token_of(&html, &scope))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let (_, _, html) = page(&t, Some(&fresh), &location).await;
+    assert!(html.contains("data-scope-persons=\""), "the scoping result: {html}");
+    assert!(html.contains("/files/"), "drafts to download: {html}");
+    let (_, _, list) = page(&t, Some(&fresh), "/console/incidents").await;
+    assert!(list.contains(&format!("Alerte 1 : compte {}", agent.id)), "{list}");
+
+    // English on request, in the same catalogue.
+    let resp = no_redirects()
+        .get(t.url("/console/alerts"))
+        .header("cookie", format!("{ACCESS_COOKIE}={fresh}; vigie_lang=en"))
+        .send()
+        .await
+        .unwrap();
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<html lang=\"en\">") && html.contains("touched a decoy person"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_is_verified_from_its_page_and_the_run_is_ledgered() {
+    let t = Setup::new().start().await;
+    let (officer_agent, _) = officer_and_admin(&t);
+    let officer = t.passkey_session(&officer_agent);
+    let (status, _, html) = page(&t, Some(&officer), "/console/ledger").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("data-entries=\""), "{html}");
+    let verify = "/console/ledger/verify";
+    let (status, location, _) = post(&t, &officer, verify, &t.origin, &[("token", &token_of(&html, verify))]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/ledger"));
+    let mut outcome = String::new();
+    for _ in 0..200 {
+        let (_, _, html) = page(&t, Some(&officer), "/console/ledger").await;
+        if let Some(at) = html.find("data-outcome=\"") {
+            outcome = html[at..].chars().take(60).collect();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(outcome.starts_with("data-outcome=\"ok"), "the verification passed: {outcome}");
+    let runs = t
+        .security_events()
+        .into_iter()
+        .filter(|e| e.kind == SecurityKind::LedgerVerified && e.agent == Some(officer_agent.id))
+        .count();
+    assert_eq!(runs, 1);
+}
