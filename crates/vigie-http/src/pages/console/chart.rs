@@ -110,7 +110,11 @@ mod tests {
         assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;") && svg.contains("&lt;x&gt;") && !svg.contains("<x>"));
         let line = &svg[svg.find(r#"class="self" d=""#).unwrap()..];
         let line = &line[..line.find("/>").unwrap()];
-        assert_eq!((line.matches('M').count(), line.matches('L').count()), (1, 2), "three points in the account's line");
+        assert_eq!(
+            (line.matches('M').count(), line.matches('L').count()),
+            (1, 2),
+            "three points in the account's line"
+        );
         assert!(svg.contains(r#"class="baseline" d="M"#), "the baseline starts where it is known");
         let b = bars("t", &[0, 3, 1, 0], &[String::new(), String::new(), String::new(), String::new()]);
         assert_eq!(b.matches("<rect").count(), 4);
