@@ -476,9 +476,13 @@ impl vigie_core::ports::Detector for FiveAndThrottle {
     }
 }
 
-/// Where the console test leaves its screenshots: `docs/screenshots/` of the repository.
+/// Where the console test leaves its screenshots: `VIGIE_SCREENSHOT_DIR` if set (the README's
+/// come from `VIGIE_SCREENSHOT_DIR=docs/screenshots`), else `target/screenshots/` (a test run
+/// leaves the repository's files as they are).
 fn screenshot_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+    // Relative to the repository's root (the test runs in crates/vigie).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.join(std::env::var_os("VIGIE_SCREENSHOT_DIR").unwrap_or_else(|| "target/screenshots".into()))
 }
 
 impl Tab {
