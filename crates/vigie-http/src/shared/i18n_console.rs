@@ -203,7 +203,7 @@ impl ConsoleMessages {
         let fr = std::ptr::eq(self, &CONSOLE_FR);
         let kv: HashMap<&str, &str> = raw.split(' ').filter_map(|w| w.split_once('=')).collect();
         let v = |k: &str| kv.get(k).copied().unwrap_or("?");
-        let first = raw.split('=').next().unwrap_or("");
+        let first = raw.split([' ', '=']).next().unwrap_or("");
         match (first, fr) {
             ("self_distinct_today", true) => {
                 format!(
@@ -263,6 +263,28 @@ impl ConsoleMessages {
                 format!("a listé {} lignes de son périmètre cette heure-ci", v("scope_lines_hour"))
             }
             ("scope_lines_hour", false) => format!("listed {} lines of its scope this hour", v("scope_lines_hour")),
+            ("scripted_cadence", true) => {
+                format!("lit à un rythme de machine : une fiche toutes les {} ms, presque sans variation", v("mean_ms"))
+            }
+            ("scripted_cadence", false) => {
+                format!("reads at a machine's pace: a record every {} ms, with almost no variation", v("mean_ms"))
+            }
+            ("attempted_persons", true) => {
+                format!("a tenté d'ouvrir {} personnes cette heure-ci, {} aujourd'hui", v("hour"), v("day"))
+            }
+            ("attempted_persons", false) => {
+                format!("tried to open {} persons this hour, {} today", v("hour"), v("day"))
+            }
+            ("kind_new_persons_today", true) => format!(
+                "les comptes de ce type ouvrent {} fiches nouvelles aujourd'hui ; d'habitude {}",
+                v("kind_new_persons_today"),
+                v("usual")
+            ),
+            ("kind_new_persons_today", false) => format!(
+                "accounts of this kind open {} new records today; usually {}",
+                v("kind_new_persons_today"),
+                v("usual")
+            ),
             ("cusum", true) => "un rythme de lecture qui monte depuis plusieurs heures".to_owned(),
             ("cusum", false) => "a reading pace rising for hours".to_owned(),
             ("canary" | "canary_denied" | "canary_in_scope" | "canary_in_scope_denied" | "canary_by", true) => {
@@ -583,6 +605,11 @@ mod tests {
         let en = CONSOLE_EN.reason("self_distinct_today=200 median=40 z=40.0 threshold=8");
         assert_eq!(en, "read 200 different people today; usually 40");
         assert!(CONSOLE_EN.reason("shadow=1 would=suspend_account").contains("account suspended"));
+        assert_eq!(
+            CONSOLE_EN.reason("scripted_cadence mean_ms=302 sd_ms=3"),
+            "reads at a machine's pace: a record every 302 ms, with almost no variation",
+            "a reason whose first word has no value"
+        );
         assert_eq!(CONSOLE_FR.reason("something_new=3"), "something_new=3", "unknown reasons shown as they are");
         assert_eq!(CONSOLE_FR.verdict("throttle"), "ralenti");
         assert_eq!(CONSOLE_EN.verdict("throttle"), "throttled");
