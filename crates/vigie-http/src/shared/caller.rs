@@ -203,7 +203,11 @@ impl<G: Gate> FromRequestParts<Arc<AppState>> for PageSession<G> {
         let client = Client::from_request_parts(parts, state).await.map_err(|p| render::problem_page(&p, &ctx))?;
         let presented = Presented::from_headers(&parts.headers);
         if G::WRITES {
-            same_origin(state, &parts.headers, &presented).map_err(|p| render::problem_page(&p, &ctx))?;
+            same_origin(state, &parts.headers, &presented).map_err(|p| {
+                // A hidden route says nothing to a forged post either.
+                let p = if G::HIDDEN { Problem::not_found() } else { p };
+                render::problem_page(&p, &ctx)
+            })?;
         }
         Ok(PageSession { state: state.clone(), presented, client, ctx, gate: PhantomData })
     }
