@@ -556,7 +556,7 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
     // The queue is open, empty of this account, when the attack starts.
     tab.goto(&t.url("/console/alerts")).await;
     let agent = t.advisor();
-    assert_eq!(tab.eval("document.querySelectorAll('#alert-rows tr').length").await, json!(0));
+    assert_eq!(tab.eval("document.querySelectorAll('#alert-rows tr[data-alert]').length").await, json!(0));
     let token = t.login(&agent).await;
     let scope: Value = serde_json::from_str(&t.get(&token, "/v1/scope?limit=20").await.1).unwrap();
     let persons: Vec<String> =

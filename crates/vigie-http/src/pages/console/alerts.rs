@@ -124,6 +124,7 @@ struct QueuePage {
 #[derive(Template)]
 #[template(path = "console/alert_rows.html")]
 struct RowsFragment {
+    c: Chrome,
     rows: Vec<Row>,
 }
 
@@ -160,7 +161,7 @@ pub async fn queue_rows(me: PageSession<Console>, PageQuery(q): PageQuery) -> Re
         let Filters { filter, .. } = parsed?;
         let t = ctx.t();
         let (queued, _) = st.alerts.as_ref().map(|f| f.queue(&filter, PAGE)).unwrap_or_default();
-        let mut r = page(&RowsFragment { rows: queued.iter().map(|q| row(t, q)).collect() });
+        let mut r = page(&RowsFragment { c: ctx.console_chrome(""), rows: queued.iter().map(|q| row(t, q)).collect() });
         if let Some(newest) = queued.first().and_then(|q| axum::http::HeaderValue::from_str(&q.id.to_string()).ok()) {
             r.headers_mut().insert("vigie-newest-alert", newest);
         }
