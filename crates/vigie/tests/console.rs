@@ -261,3 +261,23 @@ async fn the_ledger_is_verified_from_its_page_and_the_run_is_ledgered() {
         .count();
     assert_eq!(runs, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_show_what_the_approver_must_see() {
+    let t = Setup::new().start().await;
+    let (officer, admin) = officer_and_admin(&t);
+    let domain = admin.email.rsplit_once('@').unwrap().1.to_owned();
+    let ask = serde_json::json!({
+        "login": "new.advisor", "display_name": "Nouvelle Conseillère", "email": format!("new.advisor@{domain}"),
+        "role": "advisor", "justification": "recrutée le 2 novembre",
+    });
+    let (status, body) = t.post_auth(&t.passkey_session(&admin), "/v1/account-requests", ask).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _, html) = page(&t, Some(&t.passkey_session(&officer)), "/console/approvals").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for seen in ["Nouvelle Conseillère", domain.as_str(), "recrutée le 2 novembre", admin.id.to_string().as_str()] {
+        assert!(html.contains(seen), "{seen}: {html}");
+    }
+    assert!(html.contains("/approve\"") && html.contains("/reject\""), "{html}");
+    assert!(!html.contains(&format!("new.advisor@{domain}")), "the domain, not the whole address: {html}");
+}
