@@ -250,6 +250,7 @@ pub struct Messages {
     pub contact_security_default: &'static str,
     pub problem_step_up: (&'static str, &'static str),
     pub problem_quota: (&'static str, &'static str),
+    pub problem_rate: (&'static str, &'static str),
     pub problem_session_ended: (&'static str, &'static str),
     pub problem_not_found: (&'static str, &'static str),
     pub problem_forbidden: (&'static str, &'static str),
@@ -537,6 +538,11 @@ pub static FR: Messages = Messages {
          quelques minutes, et cela a été enregistré. Réessayez plus tard ; si votre travail l'exige, \
          contactez votre responsable de la sécurité.",
     ),
+    problem_rate: (
+        "Trop de demandes à la suite",
+        "Cette session a envoyé beaucoup de demandes en très peu de temps : rien n'a été fait. \
+         Attendez un instant, puis réessayez.",
+    ),
     problem_session_ended: (
         "Votre session est fermée",
         "Pour votre sécurité, cette session a été fermée. Reconnectez-vous ; si cela se reproduit, \
@@ -709,6 +715,10 @@ pub static EN: Messages = Messages {
         "You have consulted many different persons recently: nothing more is shown for a few minutes, and this was \
          recorded. Try again later; if your work requires it, contact your security officer.",
     ),
+    problem_rate: (
+        "Too many requests in a row",
+        "This session sent many requests in very little time: nothing was done. Wait a moment, then try again.",
+    ),
     problem_session_ended: (
         "Your session has ended",
         "For your security this session was closed. Sign in again; if it happens again, tell your security officer.",
@@ -735,6 +745,7 @@ pub fn problem_text(t: &'static Messages, kind: &str) -> (&'static str, &'static
     match slug {
         "step-up-required" => t.problem_step_up,
         "quota-reached" => t.problem_quota,
+        "rate-limited" => t.problem_rate,
         "session-ended" => t.problem_session_ended,
         "not-found" | "no-such-route" => t.problem_not_found,
         "forbidden" | "cross-origin" | "passkey-refused" => t.problem_forbidden,
@@ -817,7 +828,9 @@ mod tests {
 
     #[test]
     fn every_problem_a_page_can_show_has_its_words() {
-        for slug in ["step-up-required", "quota-reached", "session-ended", "not-found", "invalid-request"] {
+        for slug in
+            ["step-up-required", "quota-reached", "rate-limited", "session-ended", "not-found", "invalid-request"]
+        {
             let (fr, _) = problem_text(&FR, &format!("urn:vigie:problem:{slug}"));
             let (en, _) = problem_text(&EN, &format!("urn:vigie:problem:{slug}"));
             assert_ne!(fr, FR.problem_other.0, "{slug}");

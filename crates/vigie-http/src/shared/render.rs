@@ -163,8 +163,15 @@ pub fn page_with_status(status: StatusCode, tpl: &impl Template) -> Response {
 
 /// Problems whose page says everything in the agent's language: their detail, written for API
 /// clients (`POST /v1/step-up…`), is not shown.
-const SAID_IN_FULL: [&str; 6] =
-    [":step-up-required", ":quota-reached", ":session-ended", ":not-found", ":unavailable", ":internal"];
+const SAID_IN_FULL: [&str; 7] = [
+    ":step-up-required",
+    ":quota-reached",
+    ":rate-limited",
+    ":session-ended",
+    ":not-found",
+    ":unavailable",
+    ":internal",
+];
 
 #[derive(Template)]
 #[template(path = "error.html")]
