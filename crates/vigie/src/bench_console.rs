@@ -86,8 +86,9 @@ fn measure(a: &BenchConsoleArgs, data: &std::path::Path) -> anyhow::Result<()> {
     let requested = CategorySet::EMPTY.with(DataCategory::Identity).with(DataCategory::Contact);
     let mut written = 0u64;
     let started = Instant::now();
+    let first_day = clock.now().0 / DAY_MS + 1;
     for day in 0..a.days {
-        let day0 = (clock.now().0 / DAY_MS + 1 + day) * DAY_MS;
+        let day0 = (first_day + day) * DAY_MS;
         if (day0 / DAY_MS + 4) % 7 >= 5 {
             continue;
         }
@@ -114,6 +115,16 @@ fn measure(a: &BenchConsoleArgs, data: &std::path::Path) -> anyhow::Result<()> {
             })
             .collect();
         clock.set(Timestamp(day0 + DAY_MS - 1));
+        // The day's sign-in first, as a server writes it: scoping finds a session by it.
+        let sign_in = vigie_core::security::SecurityEvent::new(
+            Timestamp(day0 + 8 * 3_600_000 - 60_000),
+            vigie_core::security::SecurityKind::SignIn,
+        )
+        .by(advisor.id, org.id)
+        .session(session)
+        .context("192.0.2.0/24 firefox".to_owned())
+        .detail("method", "password_totp");
+        app.ledger.record(&[sign_in]).context("writing the account's sign-in")?;
         app.ledger.append(&events).context("writing the account's history")?;
         written += events.len() as u64;
     }
@@ -173,7 +184,7 @@ fn measure(a: &BenchConsoleArgs, data: &std::path::Path) -> anyhow::Result<()> {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
-        let http = reqwest::Client::new();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
         let base = format!("http://127.0.0.1:{port}");
         // One untimed request first when `warm`, then `rounds` timed ones: (first, latencies ms).
         let time = |path: String, rounds: usize, warm: bool| {
@@ -192,6 +203,18 @@ fn measure(a: &BenchConsoleArgs, data: &std::path::Path) -> anyhow::Result<()> {
                         "{path}: {status}: {}",
                         body.chars().take(300).collect::<String>()
                     );
+                    // The page itself, not a sign-in page or an empty one.
+                    let shows = if path.starts_with("/console/alerts") {
+                        body.matches("data-alert=").count() == 50
+                    } else if path.starts_with("/console/agents/") {
+                        body.contains("<svg class=\"chart\"") && body.matches("<tr><td>").count() >= 30
+                    } else {
+                        body.contains("action=\"/logout\"")
+                    };
+                    if !shows {
+                        let main = body.find("id=\"timeline\"").map_or("", |m| &body[m..]);
+                        anyhow::bail!("{path}: not the page expected: {}", main.chars().take(1500).collect::<String>());
+                    }
                     if warm && i == 0 {
                         first = Some(took);
                     } else {
