@@ -84,6 +84,7 @@ pub struct ConsoleMessages {
     pub col_outcome: &'static str,
     pub outcome_released: &'static str,
     pub outcome_withheld: &'static str,
+    pub outcome_denied: &'static str,
     pub no_timeline: &'static str,
     pub account_alerts: &'static str,
 
@@ -393,6 +394,7 @@ pub static CONSOLE_FR: ConsoleMessages = ConsoleMessages {
     col_outcome: "Résultat",
     outcome_released: "données remises",
     outcome_withheld: "retenu",
+    outcome_denied: "refusé (hors droits)",
     no_timeline: "Aucune consultation dans le journal sur 90 jours.",
     account_alerts: "Ses alertes",
 
@@ -532,6 +534,7 @@ pub static CONSOLE_EN: ConsoleMessages = ConsoleMessages {
     col_outcome: "Outcome",
     outcome_released: "data released",
     outcome_withheld: "withheld",
+    outcome_denied: "refused (not permitted)",
     no_timeline: "No access in the ledger over 90 days.",
     account_alerts: "Its alerts",
 

@@ -80,6 +80,7 @@ struct Scoped {
     by_category: Vec<(&'static str, u64)>,
     released_entries: u64,
     denied_entries: u64,
+    withheld_entries: u64,
     accounts: Vec<String>,
     first: String,
     last: String,
@@ -132,6 +133,7 @@ pub async fn incident_page(me: PageSession<Console>, PagePath(id): PagePath<Stri
             ],
             released_entries: s.counts.released_entries,
             denied_entries: s.counts.denied_entries,
+            withheld_entries: s.counts.withheld_entries,
             accounts: s
                 .accounts
                 .iter()
