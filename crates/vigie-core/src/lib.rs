@@ -21,6 +21,7 @@ pub mod org;
 pub mod person;
 pub mod ports;
 pub mod relationship;
+pub mod route;
 pub mod security;
 pub mod service;
 pub mod signin;

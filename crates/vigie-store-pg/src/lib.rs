@@ -13,6 +13,7 @@
 //! The access ledger is not here: each node keeps its own, on its own disk.
 
 mod accounts;
+pub mod audit;
 mod codec;
 mod connect;
 mod error;
@@ -156,7 +157,7 @@ impl PgStore {
 /// Runs `f` where a blocking call is allowed: here, unless the thread is a runtime's worker,
 /// in which case `block_in_place` (multi-threaded runtime) or a scoped thread (current-thread
 /// runtime) is used.
-fn off_the_executor<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_the_executor<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Err(_) => f(),

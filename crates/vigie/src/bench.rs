@@ -41,12 +41,25 @@ pub struct BenchArgs {
     /// database once (if it has none), the node's ledger goes to the data directory.
     #[arg(long, value_name = "postgres://…")]
     store: Option<String>,
+    /// With `--store`: also measures the unguarded read with PostgreSQL's pgaudit logging every
+    /// `SELECT` (the peer a database administrator would pick), toggled between phases (the
+    /// URL's user must be a superuser; the server must load pgaudit).
+    #[arg(long, requires = "store")]
+    pgaudit: bool,
+    /// Also measures latency at a fixed rate (reads a second, open loop: a late request counts
+    /// from when it was due), for `--paced-seconds` per round and mode. 0: off.
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
+    #[arg(long, default_value_t = 5)]
+    paced_seconds: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Mode {
     Unguarded,
     Guarded,
+    /// The unguarded read with pgaudit logging it on the server (`--pgaudit`).
+    Audited,
 }
 
 /// The node measured, on either store.
@@ -67,6 +80,10 @@ struct Samples {
     /// machine moves much less than it moves throughput.
     cpu_us: Vec<f64>,
     latencies_us: Vec<f64>,
+    /// Latencies at the fixed `--rate`, from each request's due time.
+    paced_us: Vec<f64>,
+    /// Paced reads that failed (a 503 when the store's pool had no connection in time).
+    paced_failed: usize,
     /// The ledger writer's share of the throughput phase, one figure a round (guarded only).
     writer: Vec<WriterLoad>,
 }
@@ -217,15 +234,43 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let ids = Arc::new(ids);
         let mut unguarded = Samples::default();
         let mut guarded = Samples::default();
+        let mut audited = Samples::default();
+        let audit_url = if args.pgaudit { pg.clone() } else { None };
+        let set_audit = |on: bool| {
+            let url = audit_url.clone();
+            async move {
+                match url {
+                    Some(url) => tokio::task::spawn_blocking(move || vigie_store_pg::audit::set_read_logging(&url, on))
+                        .await?
+                        .context("--pgaudit"),
+                    None => Ok(()),
+                }
+            }
+        };
+        set_audit(false).await?;
         for round in 0..args.rounds {
-            let order =
-                if round % 2 == 0 { [Mode::Unguarded, Mode::Guarded] } else { [Mode::Guarded, Mode::Unguarded] };
+            let mut order =
+                if round % 2 == 0 { vec![Mode::Unguarded, Mode::Guarded] } else { vec![Mode::Guarded, Mode::Unguarded] };
+            if args.pgaudit {
+                order.insert(round % 3, Mode::Audited);
+            }
             for mode in order.into_iter().filter(|m| args.only.is_none_or(|o| o == *m)) {
                 // The access token lives five minutes: take a fresh one before each phase.
                 token = refreshed(&client, &base, &refresh).await?;
-                let target = if mode == Mode::Guarded { &mut guarded } else { &mut unguarded };
+                set_audit(mode == Mode::Audited).await?;
+                let target = match mode {
+                    Mode::Guarded => &mut guarded,
+                    Mode::Unguarded => &mut unguarded,
+                    Mode::Audited => &mut audited,
+                };
                 let mut lat = latency_phase(&client, &base, &token, &ids, mode, args.latency_requests).await?;
                 target.latencies_us.append(&mut lat);
+                if args.rate > 0 {
+                    let (mut paced, failed) =
+                        paced_phase(&client, &base, &token, &ids, mode, args.rate, args.paced_seconds).await?;
+                    target.paced_us.append(&mut paced);
+                    target.paced_failed += failed;
+                }
                 let (cpu_before, writer_before, stats_before) =
                     (process_cpu_secs(), thread_cpu_secs(LEDGER_WRITER), app.ledger.stats());
                 let started = Instant::now();
@@ -254,10 +299,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 eprintln!("bench: round {} {:?}: {:.0} req/s, {:.0} µs CPU per request", round + 1, mode, rps, cpu_us);
             }
         }
+        set_audit(false).await?;
         if args.only.is_some() {
             return Ok(());
         }
         report(&args, &unguarded, &guarded, &app.ledger.stats());
+        if args.pgaudit || args.rate > 0 {
+            println!();
+            report_modes(&args, &[("unguarded", &unguarded), ("guarded", &guarded), ("unguarded + pgaudit", &audited)]);
+        }
         println!();
         println!("In-process cost of each stage of one guarded read (median over {} reads, µs):", BREAKDOWN_N);
         println!("| stage | median µs |");
@@ -305,7 +355,7 @@ async fn scope_ids(client: &reqwest::Client, base: &str, token: &str) -> anyhow:
 async fn one(client: &reqwest::Client, base: &str, token: &str, id: PersonId, mode: Mode) -> anyhow::Result<()> {
     let resp = match mode {
         Mode::Guarded => client.get(format!("{base}/v1/persons/{id}")).bearer_auth(token).send().await?,
-        Mode::Unguarded => client.get(format!("{base}/bench/unguarded/persons/{id}")).send().await?,
+        Mode::Unguarded | Mode::Audited => client.get(format!("{base}/bench/unguarded/persons/{id}")).send().await?,
     };
     let status = resp.status();
     let body = resp.bytes().await?;
@@ -361,6 +411,69 @@ async fn throughput_phase(
         t.await.context("bench client task")??;
     }
     Ok(requests as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Requests at a fixed rate for `seconds`, each sent when due (open loop) on its own task; a
+/// request's latency counts from when it was due, so a stall shows in every request it delays.
+/// Returns the latencies of the reads served and how many failed.
+async fn paced_phase(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    ids: &Arc<Vec<PersonId>>,
+    mode: Mode,
+    rate: u32,
+    seconds: u64,
+) -> anyhow::Result<(Vec<f64>, usize)> {
+    let n = (u64::from(rate) * seconds) as usize;
+    let interval = std::time::Duration::from_secs_f64(1.0 / f64::from(rate));
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let due = started + interval * u32::try_from(i).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(due).await;
+        let (client, base, token, id) = (client.clone(), base.to_owned(), token.to_owned(), ids[i % ids.len()]);
+        tasks.push(tokio::spawn(async move {
+            one(&client, &base, &token, id, mode).await.map(|()| due.elapsed().as_secs_f64() * 1e6)
+        }));
+    }
+    let (mut out, mut failed) = (Vec::with_capacity(n), 0);
+    for t in tasks {
+        match t.await.context("paced client task")? {
+            Ok(us) => out.push(us),
+            Err(_) => failed += 1,
+        }
+    }
+    Ok((out, failed))
+}
+
+/// Every mode measured, side by side: throughput, CPU, sequential and paced latencies.
+fn report_modes(args: &BenchArgs, modes: &[(&str, &Samples)]) {
+    println!(
+        "Side by side ({} store, medians over rounds; paced: {} reads/s for {} s a round, from each read's due time):",
+        if args.store.is_some() { "PostgreSQL" } else { "SQLite" },
+        args.rate,
+        args.paced_seconds
+    );
+    println!("| read | req/s | CPU µs/req | p50 µs | p99 µs | paced p50 µs | paced p99 µs | paced failed |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, s) in modes {
+        if s.rps.is_empty() {
+            continue;
+        }
+        let (mut lat, mut paced) = (s.latencies_us.clone(), s.paced_us.clone());
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} of {} |",
+            median(&mut s.rps.clone()),
+            median(&mut s.cpu_us.clone()),
+            median(&mut lat),
+            percentile(&mut lat, 0.99),
+            median(&mut paced),
+            percentile(&mut paced, 0.99),
+            s.paced_failed,
+            s.paced_failed + s.paced_us.len()
+        );
+    }
 }
 
 /// CPU time this process has used so far, all threads included (exited ones too), from the
