@@ -49,6 +49,17 @@ impl DataCategory {
         }
     }
 
+    /// The Cedar action that permits putting this category in a bulk extract.
+    pub fn extract_action(self) -> &'static str {
+        match self {
+            DataCategory::Identity => "extractIdentity",
+            DataCategory::Nir => "extractNir",
+            DataCategory::Contact => "extractContact",
+            DataCategory::Status => "extractStatus",
+            DataCategory::Sensitive => "extractSensitive",
+        }
+    }
+
     fn bit(self) -> u8 {
         1 << (self as u8)
     }

@@ -26,6 +26,9 @@ pub enum AccessAction {
     LookupByFtId,
     /// One line of the agent's scope list (names only).
     ScopeList,
+    /// One row of a governed bulk extract (the actor is the requester, the request id names
+    /// the extract).
+    Extract,
 }
 
 impl AccessAction {
@@ -35,6 +38,7 @@ impl AccessAction {
             AccessAction::LookupByNir => "lookup_nir",
             AccessAction::LookupByFtId => "lookup_ft_id",
             AccessAction::ScopeList => "scope_list",
+            AccessAction::Extract => "extract",
         }
     }
     pub fn code(self) -> u8 {
@@ -43,10 +47,13 @@ impl AccessAction {
             AccessAction::LookupByNir => 2,
             AccessAction::LookupByFtId => 3,
             AccessAction::ScopeList => 4,
+            AccessAction::Extract => 5,
         }
     }
     pub fn from_code(c: u8) -> Option<Self> {
-        [Self::View, Self::LookupByNir, Self::LookupByFtId, Self::ScopeList].into_iter().find(|a| a.code() == c)
+        [Self::View, Self::LookupByNir, Self::LookupByFtId, Self::ScopeList, Self::Extract]
+            .into_iter()
+            .find(|a| a.code() == c)
     }
 }
 

@@ -572,7 +572,7 @@ fn key_categories(action: AccessAction) -> CategorySet {
     match action {
         AccessAction::LookupByNir => CategorySet::EMPTY.with(DataCategory::Nir).with(DataCategory::Identity),
         AccessAction::LookupByFtId => CategorySet::EMPTY.with(DataCategory::Identity),
-        AccessAction::View | AccessAction::ScopeList => CategorySet::EMPTY,
+        AccessAction::View | AccessAction::ScopeList | AccessAction::Extract => CategorySet::EMPTY,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod category;
 pub mod console;
 pub mod detect;
 pub mod event;
+pub mod extract;
 pub mod guard;
 pub mod ids;
 pub mod incident;

@@ -72,10 +72,29 @@ pub enum SecurityKind {
     AccountReinstated,
     /// A security officer ran a full verification of the ledger.
     LedgerVerified,
+    /// A bulk extract asked for: purpose, legal basis, relationship, fields, recipient key,
+    /// retention.
+    ExtractRequested,
+    /// An extract approved by a second person.
+    ExtractApproved,
+    /// An extract refused by an approver.
+    ExtractRefused,
+    /// Production of an extract started (its rows follow as access entries).
+    ExtractProductionStarted,
+    /// An extract produced: rows, canaries, fields, the ciphertext's hash.
+    ExtractProduced,
+    /// An extract's ciphertext handed out.
+    ExtractDownloaded,
+    /// An extract's file key unwrapped for its recipient (Vigie's age plugin).
+    ExtractOpened,
+    /// The recipient's signed deletion receipt accepted.
+    ExtractDeleted,
+    /// An extract past its retention without a deletion receipt.
+    ExtractOverdue,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 34] = [
+    const ALL: [SecurityKind; 43] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -110,6 +129,15 @@ impl SecurityKind {
         Self::SignInTargeted,
         Self::AccountReinstated,
         Self::LedgerVerified,
+        Self::ExtractRequested,
+        Self::ExtractApproved,
+        Self::ExtractRefused,
+        Self::ExtractProductionStarted,
+        Self::ExtractProduced,
+        Self::ExtractDownloaded,
+        Self::ExtractOpened,
+        Self::ExtractDeleted,
+        Self::ExtractOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +176,15 @@ impl SecurityKind {
             Self::SignInTargeted => "auth.targeted_lockout",
             Self::AccountReinstated => "account.reinstated",
             Self::LedgerVerified => "ledger.verified",
+            Self::ExtractRequested => "extract.requested",
+            Self::ExtractApproved => "extract.approved",
+            Self::ExtractRefused => "extract.refused",
+            Self::ExtractProductionStarted => "extract.production_started",
+            Self::ExtractProduced => "extract.produced",
+            Self::ExtractDownloaded => "extract.downloaded",
+            Self::ExtractOpened => "extract.opened",
+            Self::ExtractDeleted => "extract.deleted",
+            Self::ExtractOverdue => "extract.overdue",
         }
     }
 

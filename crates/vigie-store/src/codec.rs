@@ -49,7 +49,7 @@ pub(crate) fn kind_code(k: RelationshipKind) -> i64 {
 /// The code of caseloads, which the SQL of this crate spells `1`.
 pub(crate) const CASELOAD: i64 = 1;
 
-fn kind_from_code(code: i64) -> Option<RelationshipKind> {
+pub(crate) fn kind_from_code(code: i64) -> Option<RelationshipKind> {
     RelationshipKind::ALL.into_iter().find(|k| kind_code(*k) == code)
 }
 
@@ -60,6 +60,8 @@ macro_rules! person_columns {
          street, postcode, commune, commune_code, status, registered_on, deregistered_on, youth, rqth"
     };
 }
+/// The columns [`person`] reads, for statements built at run time.
+pub(crate) const PERSON_COLUMNS: &str = person_columns!();
 /// A person by id: every read of a record, guarded or not. A literal, so that the statement
 /// cache is probed without formatting the text first.
 pub(crate) const PERSON_BY_ID_SQL: &str = concat!("SELECT ", person_columns!(), " FROM persons WHERE id = ?1");

@@ -14,6 +14,7 @@
 mod accounts;
 mod codec;
 mod detection;
+mod extracts;
 mod error;
 mod incidents;
 mod keyring;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{LoadError, OpenError};
+pub use extracts::{NewExtract, PlacedCanary, Production};
 pub use keyring::{KeyId, KeyringError, SECRETS_KEY_FILE};
 pub use load::{LoadOptions, Loader};
 pub use plan::QueryPlan;

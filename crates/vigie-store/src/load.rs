@@ -65,7 +65,7 @@ const INSERT_AGENT: &str = "INSERT INTO agents (id, login, display_name, email, 
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const INSERT_SESSION: &str =
     "INSERT INTO training_sessions (id, org, name, starts_on, ends_on) VALUES (?1, ?2, ?3, ?4, ?5)";
-const INSERT_PERSON: &str = "INSERT INTO persons (id, ft_id, nir, last_name, first_name, birth_date, birth_place_code, \
+pub(crate) const INSERT_PERSON: &str = "INSERT INTO persons (id, ft_id, nir, last_name, first_name, birth_date, birth_place_code, \
      birth_place_name, sex, email, phone, street, postcode, commune, commune_code, status, registered_on, \
      deregistered_on, youth, rqth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 const INSERT_CANARY: &str = "INSERT INTO canaries (person_id) VALUES (?1)";

@@ -23,7 +23,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 const V1: &str = r#"
 -- Partner organizations and agencies. A partner whose contract ended keeps its row (the
@@ -404,6 +404,46 @@ CREATE TABLE notices (
     PRIMARY KEY (incident, person)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX notices_by_state ON notices (incident, state, person)
+"#;
+
+/// Governed bulk extracts (issue 21): the requests and their life, and the canary persons each
+/// extract carries (also in `persons` and `canaries`, so that a lookup or read of one trips the
+/// detector), with the contact points attribution matches.
+const V7: &str = r#"
+CREATE TABLE extracts (
+    id                INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 4294967295),
+    org               INTEGER NOT NULL REFERENCES organizations (id),
+    requested_by      INTEGER NOT NULL REFERENCES agents (id),
+    purpose           TEXT NOT NULL,
+    description       TEXT NOT NULL,
+    legal_basis       TEXT NOT NULL,
+    relationship      INTEGER NOT NULL CHECK (relationship BETWEEN 1 AND 4),
+    fields            INTEGER NOT NULL CHECK (fields BETWEEN 1 AND 31),
+    recipient         TEXT NOT NULL,
+    receipt_key       TEXT NOT NULL,
+    expires_at_ms     INTEGER NOT NULL,
+    created_at_ms     INTEGER NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('requested', 'approved', 'refused', 'produced', 'deleted')),
+    decided_by        INTEGER REFERENCES agents (id),
+    decided_at_ms     INTEGER,
+    produced_at_ms    INTEGER,
+    rows              INTEGER,
+    canaries          INTEGER,
+    ciphertext_sha256 TEXT,
+    deleted_at_ms     INTEGER,
+    overdue_noted     INTEGER NOT NULL DEFAULT 0 CHECK (overdue_noted IN (0, 1))
+) STRICT;
+CREATE INDEX extracts_by_org ON extracts (org, produced_at_ms);
+CREATE TABLE extract_canaries (
+    person_id INTEGER PRIMARY KEY REFERENCES persons (id),
+    extract   INTEGER NOT NULL REFERENCES extracts (id),
+    number    INTEGER NOT NULL,
+    email     TEXT NOT NULL,
+    phone     TEXT NOT NULL,
+    UNIQUE (extract, number)
+) STRICT;
+CREATE INDEX extract_canaries_by_email ON extract_canaries (email);
+CREATE INDEX extract_canaries_by_phone ON extract_canaries (phone)
 "#;
 
 /// Settings of every connection (those not stored in the file).

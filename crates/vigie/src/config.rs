@@ -66,6 +66,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Where the registry, accounts and sessions are: SQLite in `data_dir` or PostgreSQL.
     pub store: crate::config_store::StoreConfig,
+    /// Governed bulk extracts: retention, quota, canaries.
+    pub extracts: crate::config_extracts::ExtractsConfig,
 }
 
 /// `[server]`: what one client may hold of the server. Each default is explained in
@@ -504,6 +506,7 @@ impl Default for Config {
             notify: crate::config_notify::NotifyConfig::default(),
             server: ServerConfig::default(),
             store: crate::config_store::StoreConfig::default(),
+            extracts: crate::config_extracts::ExtractsConfig::default(),
         }
     }
 }
@@ -580,6 +583,7 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        self.extracts.check()?;
         if !(5..=600).contains(&self.session_ttl_minutes) {
             bail!("session_ttl_minutes: must be between 5 and 600 (one working day), got {}", self.session_ttl_minutes);
         }

@@ -90,6 +90,12 @@ enum Command {
         #[command(subcommand)]
         command: incidents::cli::IncidentCommand,
     },
+    /// Governed bulk extracts: request, approve, produce, download, receipt, attribute, list
+    /// (on a data directory at rest).
+    Extract {
+        #[command(subcommand)]
+        command: vigie::extracts::cli::ExtractCommand,
+    },
     /// The access ledger: verify it, prove an entry, print the latest checkpoint.
     Ledger {
         #[command(subcommand)]
@@ -100,6 +106,9 @@ enum Command {
     /// Time the security console's alert queue (10 000 open alerts) and an account's page
     /// (90 days of its accesses read from the ledger) over HTTP, against a plain page.
     BenchConsole(vigie::bench_console::BenchConsoleArgs),
+    /// Measure the production of a governed extract of N persons against age encrypting the
+    /// same rows in clear.
+    BenchExtract(vigie::bench_extract::BenchExtractArgs),
     /// Measure incident scoping on a large synthetic ledger, against DuckDB on the same entries.
     #[command(subcommand)]
     BenchScope(bench_scope::BenchScope),
@@ -382,6 +391,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ledger { command } => ledger_cmd::run(command),
         Command::Incident { command } => incidents::cli::run(command),
+        Command::Extract { command } => vigie::extracts::cli::run(command),
+        Command::BenchExtract(args) => vigie::bench_extract::run(args),
         Command::BenchScope(cmd) => bench_scope::run(cmd),
         Command::Bench(args) => bench::run(args),
         Command::BenchConsole(args) => vigie::bench_console::run(args),

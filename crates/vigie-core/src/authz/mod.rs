@@ -58,6 +58,8 @@ pub struct Authz {
     names: Names,
     authorizer: CedarAuthorizer,
     policy_ids: HashMap<String, Arc<str>>,
+    /// Every policy, for decisions taken once per job rather than per person (extracts).
+    all: PolicySet,
     /// Outcomes already decided, when the policies allow it (see `cache`).
     memo: Option<cache::Memo>,
 }
@@ -156,6 +158,7 @@ impl Authz {
             authorizer: CedarAuthorizer::new(),
             memo: (!names_a_person(&all)).then(|| cache::Memo::new(MEMO_CAPACITY)),
             policy_ids,
+            all,
         })
     }
 
@@ -230,6 +233,61 @@ impl Authz {
         AuthzOutcome { allowed, reasons, relationship: None }
     }
 
+    /// Decides which of `requested` categories `agent` may put in a bulk extract for `purpose`
+    /// through `relationship`, and whether rows may carry the real France Travail id (else a
+    /// pseudonym). Taken once per extract, on the whole policy set. Never fails: errors deny.
+    pub fn decide_extract(
+        &self,
+        agent: &Agent,
+        org: &Organization,
+        purpose: &str,
+        relationship: RelationshipKind,
+        ctx: AuthContext,
+        requested: CategorySet,
+    ) -> ExtractOutcome {
+        let slice = self.extract_slice(agent, org, purpose, relationship, ctx);
+        let mut allowed = CategorySet::EMPTY;
+        let mut reasons = Vec::with_capacity(5);
+        let decide = |action: &str| -> (Effect, Option<Arc<str>>) {
+            let Ok((entities, principal, resource, context)) = &slice else { return (Effect::EvalError, None) };
+            let Ok(action) = EntityTypeName::from_str("Action")
+                .map(|t| EntityUid::from_type_name_and_id(t, EntityId::new(action)))
+            else {
+                return (Effect::EvalError, None);
+            };
+            let Ok(request) = Request::new(principal.clone(), action, resource.clone(), context.clone(), None) else {
+                return (Effect::EvalError, None);
+            };
+            let response = self.authorizer.is_authorized(&request, &self.all, entities);
+            let diagnostics = response.diagnostics();
+            if let Some(cedar_policy::AuthorizationError::PolicyEvaluationError(pe)) = diagnostics.errors().next() {
+                return (Effect::EvalError, Some(self.intern(pe.policy_id().to_string())));
+            }
+            let mut determining: Vec<String> = diagnostics.reason().map(|id| id.to_string()).collect();
+            determining.sort();
+            let policy = determining.into_iter().next().map(|id| self.intern(id));
+            match response.decision() {
+                CedarDecision::Allow => (Effect::Permit, policy),
+                CedarDecision::Deny if policy.is_some() => (Effect::Forbid, policy),
+                CedarDecision::Deny => (Effect::NoPermit, None),
+            }
+        };
+        for category in requested.iter() {
+            let (effect, policy) = decide(category.extract_action());
+            if effect == Effect::Permit {
+                allowed.insert(category);
+            }
+            reasons.push(Reason { category, effect, policy });
+        }
+        let (ids, ids_policy) = decide("extractRealIds");
+        ExtractOutcome {
+            allowed,
+            reasons,
+            real_ids: ids == Effect::Permit && allowed.contains(DataCategory::Identity),
+            real_ids_policy: ids_policy,
+        }
+    }
+
     fn decide_one(
         &self,
         category: DataCategory,
@@ -269,6 +327,16 @@ impl Authz {
     fn intern(&self, id: String) -> Arc<str> {
         self.policy_ids.get(&id).cloned().unwrap_or_else(|| Arc::from(id))
     }
+}
+
+/// What an extract may carry: the categories permitted (with a reason for each asked), and
+/// whether the real France Travail id may leave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtractOutcome {
+    pub allowed: CategorySet,
+    pub reasons: Vec<Reason>,
+    pub real_ids: bool,
+    pub real_ids_policy: Option<Arc<str>>,
 }
 
 /// The relationship kind through which `agent` reaches the person, mirroring the policies'
@@ -339,6 +407,7 @@ pub mod shipped {
     pub const POLICIES: &[(&str, &str)] = &[
         ("policies/read-access.cedar", include_str!("../../../../policies/read-access.cedar")),
         ("policies/guardrails.cedar", include_str!("../../../../policies/guardrails.cedar")),
+        ("policies/extracts.cedar", include_str!("../../../../policies/extracts.cedar")),
     ];
 }
 

@@ -2,6 +2,7 @@
 //! references, built in code from the registry's rows (never from client input).
 
 use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
 
 use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression, Schema};
 
@@ -86,5 +87,28 @@ impl Authz {
         let context =
             Context::from_pairs([("mfa".to_owned(), RestrictedExpression::new_bool(ctx.mfa))]).map_err(|_| ())?;
         Ok((entities, agent_uid, person_uid, context))
+    }
+
+    /// The entities of an extract decision: the agent, its organization, and the request (its
+    /// purpose token and relationship kind), validated against the schema (once per extract).
+    pub(super) fn extract_slice(
+        &self,
+        agent: &Agent,
+        org: &Organization,
+        purpose: &str,
+        relationship: RelationshipKind,
+        ctx: AuthContext,
+    ) -> Result<(Entities, EntityUid, EntityUid, Context), ()> {
+        let (entities, agent_uid, _, context) = self.slice(agent, org, 0, &[], ctx, None)?;
+        let ty = cedar_policy::EntityTypeName::from_str("ExtractRequest").map_err(|_| ())?;
+        let request_uid = named_uid(&ty, "request");
+        let attrs = HashMap::from([
+            ("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned())),
+            ("relationship".to_owned(), RestrictedExpression::new_string(relationship.as_str().to_owned())),
+        ]);
+        let request = Entity::new(request_uid.clone(), attrs, HashSet::new()).map_err(|_| ())?;
+        let all: Vec<Entity> = entities.into_iter().chain([request]).collect();
+        let entities = Entities::from_entities(all, Some(&self.schema)).map_err(|_| ())?;
+        Ok((entities, agent_uid, request_uid, context))
     }
 }

@@ -1191,7 +1191,8 @@ fn observe_tallies(a: &mut Account, now: i64, action: AccessAction, decision: De
             }
         }
         AccessAction::LookupByNir | AccessAction::LookupByFtId => a.day.lookups += 1,
-        AccessAction::ScopeList => {}
+        // Extract rows are an approved job's, counted by the organization's extract quota.
+        AccessAction::ScopeList | AccessAction::Extract => {}
     }
 }
 
