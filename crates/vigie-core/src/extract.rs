@@ -56,7 +56,10 @@ impl FromStr for ExtractId {
             expected: "'X' followed by a positive number without leading zeros, e.g. X42",
         };
         let digits = s.strip_prefix('X').ok_or(ERR)?;
-        if digits.is_empty() || digits.len() > 10 || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit())
+        if digits.is_empty()
+            || digits.len() > 10
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
         {
             return Err(ERR);
         }

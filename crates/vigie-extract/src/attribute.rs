@@ -80,11 +80,7 @@ pub fn attribute(leak: &[u8], pseudonyms: &Pseudonyms, known: &dyn Known) -> Res
     } else {
         b','
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(leak);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(leak);
     let mut out = Attribution::default();
     let mut cells = 0u64;
     let mut record = csv::ByteRecord::new();

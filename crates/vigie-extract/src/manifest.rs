@@ -97,8 +97,7 @@ pub fn check_receipt(
     extract: &str,
     sha256_hex: &str,
 ) -> Result<Receipt, ExtractError> {
-    let receipt: Receipt =
-        serde_json::from_slice(bytes).map_err(|e| ExtractError::MalformedReceipt(e.to_string()))?;
+    let receipt: Receipt = serde_json::from_slice(bytes).map_err(|e| ExtractError::MalformedReceipt(e.to_string()))?;
     if receipt.format != RECEIPT_FORMAT {
         return Err(ExtractError::MalformedReceipt(format!("format is '{}', not '{RECEIPT_FORMAT}'", receipt.format)));
     }

@@ -1,5 +1,8 @@
 //! Producing an extract's file: rows → CSV → age (to the recipient's X25519 key) → a `.partial`
-#![allow(deprecated, reason = "age 0.13 deprecates classic X25519 recipients in favour of post-quantum ones, which Debian's age 1.1.1 (the recipients' tool) cannot decrypt; the issue asks for X25519")]
+#![allow(
+    deprecated,
+    reason = "age 0.13 deprecates classic X25519 recipients in favour of post-quantum ones, which Debian's age 1.1.1 (the recipients' tool) cannot decrypt; the issue asks for X25519"
+)]
 //! file created 0600, hashed (SHA-256) as it is written, synced, and renamed to its final name
 //! only by [`Produced::publish`]. The plaintext exists only in a 64 KiB buffer in memory: a
 //! production killed at any point leaves a `.partial` file of ciphertext (removed by the next

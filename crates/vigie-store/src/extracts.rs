@@ -20,9 +20,8 @@ const COLUMNS: &str = "id, org, requested_by, purpose, description, legal_basis,
 
 fn row(r: &Row<'_>) -> Result<Extract, DbError> {
     let bad = |c: &str| corrupt(format!("extracts.{c}"));
-    let opt_agent = |i: usize| -> Result<Option<AgentId>, DbError> {
-        Ok(r.get::<_, Option<i64>>(i)?.and_then(AgentId::from_i64))
-    };
+    let opt_agent =
+        |i: usize| -> Result<Option<AgentId>, DbError> { Ok(r.get::<_, Option<i64>>(i)?.and_then(AgentId::from_i64)) };
     let opt_u64 = |i: usize| -> Result<Option<u64>, DbError> { Ok(r.get::<_, Option<i64>>(i)?.map(|n| n as u64)) };
     Ok(Extract {
         id: ExtractId::new(r.get::<_, i64>(0)? as u64).ok_or_else(|| bad("id"))?,
@@ -110,8 +109,7 @@ impl Store {
                     x.created_at.millis(),
                 ],
             )?;
-            let out = tx
-                .query_row(&format!("SELECT {COLUMNS} FROM extracts WHERE id = ?1"), [next], |r| Ok(row(r)))?;
+            let out = tx.query_row(&format!("SELECT {COLUMNS} FROM extracts WHERE id = ?1"), [next], |r| Ok(row(r)))?;
             tx.commit()?;
             out
         })
@@ -288,7 +286,11 @@ impl Store {
     }
 
     /// The extract canaries whose normalized e-mail (or phone) is this: (extract, number).
-    pub fn extract_canaries_by(&self, email: Option<&str>, phone: Option<&str>) -> Result<Vec<(ExtractId, u32)>, StoreError> {
+    pub fn extract_canaries_by(
+        &self,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Vec<(ExtractId, u32)>, StoreError> {
         self.with_conn(|conn| {
             let (sql, key) = match (email, phone) {
                 (Some(e), _) => ("SELECT extract, number FROM extract_canaries WHERE email = ?1", e),
@@ -299,7 +301,8 @@ impl Store {
             let mut rows = stmt.query([key])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                let x = ExtractId::new(r.get::<_, i64>(0)? as u64).ok_or_else(|| corrupt("extract_canaries.extract"))?;
+                let x =
+                    ExtractId::new(r.get::<_, i64>(0)? as u64).ok_or_else(|| corrupt("extract_canaries.extract"))?;
                 out.push((x, r.get::<_, i64>(1)? as u32));
             }
             Ok(out)
@@ -314,7 +317,8 @@ impl Store {
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 let p = PersonId::from_i64(r.get(0)?).ok_or_else(|| corrupt("extract_canaries.person_id"))?;
-                let x = ExtractId::new(r.get::<_, i64>(1)? as u64).ok_or_else(|| corrupt("extract_canaries.extract"))?;
+                let x =
+                    ExtractId::new(r.get::<_, i64>(1)? as u64).ok_or_else(|| corrupt("extract_canaries.extract"))?;
                 out.push((p, x));
             }
             Ok(out)

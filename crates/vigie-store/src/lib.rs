@@ -14,8 +14,8 @@
 mod accounts;
 mod codec;
 mod detection;
-mod extracts;
 mod error;
+mod extracts;
 mod incidents;
 mod keyring;
 mod lifecycle;

@@ -44,7 +44,11 @@ fn age_keygen(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
     let key = dir.join("recipient-key.txt");
     let pub_file = dir.join("recipient.pub");
     if !key.exists() {
-        let out = Command::new("age-keygen").arg("-o").arg(&key).output().context("running age-keygen (apt-get install age)")?;
+        let out = Command::new("age-keygen")
+            .arg("-o")
+            .arg(&key)
+            .output()
+            .context("running age-keygen (apt-get install age)")?;
         if !out.status.success() {
             bail!("age-keygen: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -60,7 +64,9 @@ fn age_keygen(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches(" kB").parse().ok()))
+        })
         .unwrap_or(0)
 }
 
@@ -104,7 +110,8 @@ pub fn run(args: BenchExtractArgs) -> anyhow::Result<()> {
     let svc = Extracts::new(store.clone(), ledger.clone(), authz, Arc::new(crate::app::WallClock), dir, config)?;
     let receipt_key = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key().as_bytes())
+        base64::engine::general_purpose::STANDARD
+            .encode(ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key().as_bytes())
     };
     let (mut vigie_s, mut floor_s, mut ratios, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     println!("round\trows\tcanaries\tbytes\tvigie_s\tage_floor_s\tratio\tpeak_rss_mb");

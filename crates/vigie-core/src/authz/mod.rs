@@ -250,8 +250,8 @@ impl Authz {
         let mut reasons = Vec::with_capacity(5);
         let decide = |action: &str| -> (Effect, Option<Arc<str>>) {
             let Ok((entities, principal, resource, context)) = &slice else { return (Effect::EvalError, None) };
-            let Ok(action) = EntityTypeName::from_str("Action")
-                .map(|t| EntityUid::from_type_name_and_id(t, EntityId::new(action)))
+            let Ok(action) =
+                EntityTypeName::from_str("Action").map(|t| EntityUid::from_type_name_and_id(t, EntityId::new(action)))
             else {
                 return (Effect::EvalError, None);
             };

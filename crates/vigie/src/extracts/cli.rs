@@ -179,9 +179,10 @@ fn open(at: &DataAt) -> anyhow::Result<Opened> {
     };
     let store = Arc::new(Store::open(&data_dir).context("cannot open the registry")?);
     let ledger_dir = crate::app::ledger_dir(&data_dir);
-    let ledger = Arc::new(Ledger::open(&ledger_dir, options).with_context(|| {
-        format!("access ledger {} (is the server running? stop it first)", ledger_dir.display())
-    })?);
+    let ledger =
+        Arc::new(Ledger::open(&ledger_dir, options).with_context(|| {
+            format!("access ledger {} (is the server running? stop it first)", ledger_dir.display())
+        })?);
     let authz = Arc::new(crate::app::load_policies(policies.as_deref())?);
     let service =
         Extracts::new(store.clone(), ledger.clone(), authz, Arc::new(crate::app::WallClock), &data_dir, extracts)?;
@@ -220,7 +221,13 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
                     retain_until: a.retain_until,
                 },
             )?;
-            println!("{}\trequested\t{} persons' {} for '{}'; waiting for another person's approval", x.id, count_of(&o.store, &x), fields(&x), x.purpose);
+            println!(
+                "{}\trequested\t{} persons' {} for '{}'; waiting for another person's approval",
+                x.id,
+                count_of(&o.store, &x),
+                fields(&x),
+                x.purpose
+            );
         }
         ExtractCommand::Approve { at, who, id, refuse } => {
             let o = open(&at)?;
@@ -283,9 +290,17 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
             let a = o.service.attribute(&bytes)?;
             let named = a.named();
             if named.is_empty() {
-                println!("no extract named: {} rows read, no mark strong enough (false attribution bound ≥ 1e-6)", a.rows);
+                println!(
+                    "no extract named: {} rows read, no mark strong enough (false attribution bound ≥ 1e-6)",
+                    a.rows
+                );
                 for (x, e) in &a.per_extract {
-                    println!("  weak\t{x}\t{} pseudonyms, {} canaries, bound 1e{:.1}", e.pseudonym_rows, e.canaries.len(), e.log10_false);
+                    println!(
+                        "  weak\t{x}\t{} pseudonyms, {} canaries, bound 1e{:.1}",
+                        e.pseudonym_rows,
+                        e.canaries.len(),
+                        e.log10_false
+                    );
                 }
                 std::process::exit(3);
             }

@@ -188,7 +188,13 @@ impl Extracts {
         self.keys.verifying_key_base64()
     }
 
-    fn record(&self, kind: SecurityKind, agent: Option<&Agent>, x: &Extract, details: &[(&str, String)]) -> Result<(), ExtractFailure> {
+    fn record(
+        &self,
+        kind: SecurityKind,
+        agent: Option<&Agent>,
+        x: &Extract,
+        details: &[(&str, String)],
+    ) -> Result<(), ExtractFailure> {
         let mut e = SecurityEvent::new(self.clock.now(), kind);
         e.agent = agent.map(|a| a.id);
         e.org = Some(x.org);
@@ -201,7 +207,10 @@ impl Extracts {
     }
 
     fn load(&self, id: ExtractId) -> Result<Extract, ExtractFailure> {
-        self.store.extract(id).map_err(|e| internal("reading the extract")(e.to_string()))?.ok_or(ExtractFailure::NotFound(id))
+        self.store
+            .extract(id)
+            .map_err(|e| internal("reading the extract")(e.to_string()))?
+            .ok_or(ExtractFailure::NotFound(id))
     }
 
     fn org_of(&self, agent: &Agent) -> Result<Organization, ExtractFailure> {
@@ -229,7 +238,10 @@ impl Extracts {
             OrgKind::Agency | OrgKind::CapEmploi => None,
         };
         if expected != Some(relationship) {
-            return Err(Refusal::WrongRelationship { relationship: relationship.as_str(), org_kind: org.kind.as_str() });
+            return Err(Refusal::WrongRelationship {
+                relationship: relationship.as_str(),
+                org_kind: org.kind.as_str(),
+            });
         }
         // MFA: extracts are asked and approved with a second factor; NIR and RQTH need it anyway.
         let outcome =
@@ -341,11 +353,18 @@ impl Extracts {
     }
 
     /// Approves (or refuses) a request. `elevated`: the approver proved a fresh second factor.
-    pub fn decide(&self, id: ExtractId, approver: &Agent, elevated: bool, approve: bool) -> Result<Extract, ExtractFailure> {
+    pub fn decide(
+        &self,
+        id: ExtractId,
+        approver: &Agent,
+        elevated: bool,
+        approve: bool,
+    ) -> Result<Extract, ExtractFailure> {
         let x = self.load(id)?;
         let org = self.org_of(approver)?;
         let now = self.clock.now();
-        let mine = self.store.account_origin(approver.id).map_err(|e| internal("reading the account")(e.to_string()))?;
+        let mine =
+            self.store.account_origin(approver.id).map_err(|e| internal("reading the account")(e.to_string()))?;
         let theirs =
             self.store.account_origin(x.requested_by).map_err(|e| internal("reading the account")(e.to_string()))?;
         let actor = rules::Actor {
@@ -464,26 +483,27 @@ impl Extracts {
         };
         let progress = self.progress.clone();
         let mut done = 0u64;
-        let walk = self.store.for_each_extract_person(x.org, x.relationship, now.date(), |p| -> Result<(), ExtractFailure> {
-            producer.push(&p).map_err(|e| internal("writing the file")(e.to_string()))?;
-            let mut e = template.clone();
-            e.person = Some(p.id);
-            batch.push(e);
-            if batch.len() == BATCH {
-                pending.push_back(self.ledger.submit(&batch));
-                batch.clear();
-                if pending.len() > IN_FLIGHT {
-                    if let Some(d) = pending.pop_front() {
-                        take(d, &mut first_entry, &mut entries)?;
+        let walk =
+            self.store.for_each_extract_person(x.org, x.relationship, now.date(), |p| -> Result<(), ExtractFailure> {
+                producer.push(&p).map_err(|e| internal("writing the file")(e.to_string()))?;
+                let mut e = template.clone();
+                e.person = Some(p.id);
+                batch.push(e);
+                if batch.len() == BATCH {
+                    pending.push_back(self.ledger.submit(&batch));
+                    batch.clear();
+                    if pending.len() > IN_FLIGHT {
+                        if let Some(d) = pending.pop_front() {
+                            take(d, &mut first_entry, &mut entries)?;
+                        }
                     }
                 }
-            }
-            done += 1;
-            if done % 65_536 == 0 {
-                progress(done, persons);
-            }
-            Ok(())
-        });
+                done += 1;
+                if done % 65_536 == 0 {
+                    progress(done, persons);
+                }
+                Ok(())
+            });
         if let Err(e) = walk {
             // Wait for what was handed over, then leave only ciphertext behind.
             for d in pending {
@@ -534,7 +554,8 @@ impl Extracts {
         let manifest_path = self.dir.join(format!("{}.manifest.json", x.id));
         let sig_path = self.dir.join(format!("{}.manifest.json.sig", x.id));
         write_private(&manifest_path, &bytes).map_err(|e| internal("writing the manifest")(e.to_string()))?;
-        write_private(&sig_path, format!("{sig}\n").as_bytes()).map_err(|e| internal("writing the signature")(e.to_string()))?;
+        write_private(&sig_path, format!("{sig}\n").as_bytes())
+            .map_err(|e| internal("writing the signature")(e.to_string()))?;
         let committed = self
             .store
             .commit_production(
@@ -619,7 +640,10 @@ impl Extracts {
             &[
                 ("deleted_at", receipt.deleted_at.clone()),
                 ("statement", receipt.statement.chars().take(200).collect()),
-                ("receipt_sha256", hex(&sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), bytes)).into())),
+                (
+                    "receipt_sha256",
+                    hex(&sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), bytes)).into()),
+                ),
             ],
         )?;
         let now = self.clock.now();
