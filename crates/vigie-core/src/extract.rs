@@ -502,3 +502,95 @@ mod tests {
         assert!(within_quota(100, 60, 41).is_err());
     }
 }
+
+/// The extract service as the API sees it (the binary implements it over the store, the
+/// ledger and the files).
+pub mod service {
+    use super::{Extract, ExtractId};
+    use crate::org::Agent;
+
+    /// What a requester asks for, as typed.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct RequestInput {
+        pub purpose: String,
+        pub description: String,
+        pub legal_basis: String,
+        pub relationship: String,
+        pub fields: Vec<String>,
+        pub recipient: String,
+        pub receipt_key: String,
+        /// The last day the recipient may keep the file (`YYYY-MM-DD`, UTC; it expires at the
+        /// end of that day).
+        pub retain_until: String,
+    }
+
+    /// Why an extract step failed: refused (the caller's request) or broken (Vigie's side).
+    #[derive(Debug, thiserror::Error)]
+    pub enum ExtractFailure {
+        #[error("{0}")]
+        Refused(String),
+        #[error("no extract {0}")]
+        NotFound(ExtractId),
+        #[error("{0}")]
+        Internal(String),
+    }
+
+    impl From<super::Refusal> for ExtractFailure {
+        fn from(r: super::Refusal) -> Self {
+            ExtractFailure::Refused(r.to_string())
+        }
+    }
+
+    impl From<crate::ports::StoreError> for ExtractFailure {
+        fn from(e: crate::ports::StoreError) -> Self {
+            ExtractFailure::Internal(e.to_string())
+        }
+    }
+
+    /// One of an extract's files, served by name only.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ExtractFile {
+        Ciphertext,
+        Manifest,
+        Signature,
+    }
+
+    /// The evidence for one extract named by attribution.
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Named {
+        pub extract: ExtractId,
+        pub pseudonym_rows: u64,
+        pub canaries: u64,
+        pub log10_false: f64,
+    }
+
+    /// What production did.
+    #[derive(Clone, Debug)]
+    pub struct Produced {
+        pub extract: Extract,
+        pub rows: u64,
+        pub canaries: u64,
+        pub bytes: u64,
+        pub columns: Vec<String>,
+        pub pseudonymized: bool,
+    }
+
+    pub trait ExtractService: Send + Sync {
+        fn request(&self, by: &Agent, input: &RequestInput) -> Result<Extract, ExtractFailure>;
+        /// `elevated`: the approver proved a second factor in the elevation window.
+        fn decide(&self, id: ExtractId, by: &Agent, elevated: bool, approve: bool) -> Result<Extract, ExtractFailure>;
+        fn produce(&self, id: ExtractId, by: &Agent) -> Result<Produced, ExtractFailure>;
+        fn get(&self, id: ExtractId) -> Result<Extract, ExtractFailure>;
+        fn list(&self, limit: usize) -> Result<Vec<Extract>, ExtractFailure>;
+        /// A produced file's bytes, for the requester, a manager of its organization or an
+        /// officer, before expiry; the ciphertext's hand-over is ledgered.
+        fn file(&self, id: ExtractId, by: &Agent, which: ExtractFile) -> Result<Vec<u8>, ExtractFailure>;
+        fn receipt(&self, id: ExtractId, bytes: &[u8], signature: &str) -> Result<Extract, ExtractFailure>;
+        /// The extracts a leaked fragment names (false attribution bound below 10⁻⁶), and the
+        /// rows read.
+        fn attribute(&self, leak: &[u8]) -> Result<(u64, Vec<Named>), ExtractFailure>;
+        fn overdue(&self) -> Result<Vec<Extract>, ExtractFailure>;
+        /// The public key (Ed25519, base64) manifests are signed with.
+        fn signing_key(&self) -> String;
+    }
+}

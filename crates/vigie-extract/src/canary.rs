@@ -113,7 +113,7 @@ fn first8(b: &[u8; 32]) -> [u8; 8] {
 
 /// A placeholder id for a canary not yet in the registry.
 pub fn placeholder_id() -> PersonId {
-    PersonId::new(i64::MAX as u64).unwrap_or_else(|| unreachable_id())
+    PersonId::new(i64::MAX as u64).unwrap_or_else(unreachable_id)
 }
 
 fn unreachable_id() -> PersonId {

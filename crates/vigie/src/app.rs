@@ -182,6 +182,17 @@ fn assemble(
     let authz = Arc::new(load_policies(policies_dir)?);
     let store = Arc::new(open_store(data_dir, &settings)?);
     let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter)?;
+    let extracts = Arc::new(
+        crate::extracts::Extracts::new(
+            store.clone(),
+            ledger.clone(),
+            authz.clone(),
+            clock.clone(),
+            data_dir,
+            settings.extracts.clone(),
+        )?
+        .with_detector(detector.clone())?,
+    );
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
@@ -208,6 +219,7 @@ fn assemble(
     state.incidents = Some(incidents.clone());
     state.ledger_view = Some(incidents.clone());
     state.incident_files = Some(data_dir.join("incidents"));
+    state.extracts = Some(extracts);
     Ok(App { state: Arc::new(state), store, ledger, incidents })
 }
 
@@ -273,6 +285,8 @@ pub struct Settings {
     pub insecure_skip_file_mode_check: bool,
     /// Breach notifications.
     pub notify: NotifySettings,
+    /// Governed bulk extracts.
+    pub extracts: crate::config_extracts::ExtractsConfig,
 }
 
 /// Defaults for a data directory served at `public_url`.
@@ -287,6 +301,7 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         secrets_key_file: None,
         insecure_skip_file_mode_check: false,
         notify: NotifySettings { controller: crate::config_notify::NotifyConfig::default().controller(), smtp: None },
+        extracts: crate::config_extracts::ExtractsConfig::default(),
     })
 }
 
@@ -307,6 +322,7 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
         ledger: config.ledger.options(&config.data_dir)?,
         secrets_key_file: Some(config.secrets_key()),
         insecure_skip_file_mode_check: config.insecure_skip_file_mode_check,
+        extracts: config.extracts.clone(),
         notify: NotifySettings {
             controller: config.notify.controller(),
             smtp: config.notify.smtp(std::env::var("VIGIE_SMTP_PASSWORD").ok())?,

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod dbsc;
 pub mod detection;
 pub mod enrolment;
+pub mod extracts;
 pub mod incidents;
 pub mod me;
 pub mod organizations;
@@ -78,6 +79,15 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
         .route("/v1/incidents/{id}/notices/{person}", get(incidents::notice))
         .route("/v1/incidents/{id}/close", post(incidents::close))
         .route("/v1/incidents/{id}/files/{name}", get(incidents::file))
+        .route("/v1/extracts", get(extracts::list).post(extracts::request))
+        .route("/v1/extracts/overdue", get(extracts::overdue))
+        .route("/v1/extracts/attribute", post(extracts::attribute))
+        .route("/v1/extracts/{id}", get(extracts::show))
+        .route("/v1/extracts/{id}/approve", post(extracts::approve))
+        .route("/v1/extracts/{id}/refuse", post(extracts::refuse))
+        .route("/v1/extracts/{id}/produce", post(extracts::produce))
+        .route("/v1/extracts/{id}/receipt", post(extracts::receipt))
+        .route("/v1/extracts/{id}/files/{name}", get(extracts::file))
         .route("/healthz", get(|| async { "ok" }))
         // Device Bound Session Credentials
         .route(REGISTER_PATH, post(dbsc::register))

@@ -154,6 +154,8 @@ pub struct AppState {
     pub incidents: Option<Arc<dyn vigie_core::incident::service::IncidentService>>,
     /// Where incidents' files are (`<data>/incidents`), to serve them by name.
     pub incident_files: Option<std::path::PathBuf>,
+    /// Governed bulk extracts, when the binary wires them.
+    pub extracts: Option<Arc<dyn vigie_core::extract::service::ExtractService>>,
     pub settings: HttpSettings,
 }
 
@@ -214,6 +216,7 @@ impl AppState {
             verification: Arc::new(Mutex::new(Verification::default())),
             incidents: None,
             incident_files: None,
+            extracts: None,
             settings,
         })
     }

@@ -35,28 +35,8 @@ use vigie_store::{NewExtract, PlacedCanary, Production, Store};
 
 use crate::config_extracts::ExtractsConfig;
 
-/// Why an extract step failed: refused (the caller's request) or broken (Vigie's side).
-#[derive(Debug, thiserror::Error)]
-pub enum ExtractFailure {
-    #[error("{0}")]
-    Refused(String),
-    #[error("no extract {0}")]
-    NotFound(ExtractId),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<vigie_core::ports::StoreError> for ExtractFailure {
-    fn from(e: vigie_core::ports::StoreError) -> Self {
-        ExtractFailure::Internal(e.to_string())
-    }
-}
-
-impl From<Refusal> for ExtractFailure {
-    fn from(r: Refusal) -> Self {
-        ExtractFailure::Refused(r.to_string())
-    }
-}
+pub use vigie_core::extract::service::{ExtractFailure, RequestInput};
+use vigie_core::extract::service::{ExtractFile, ExtractService, Named, Produced};
 
 fn internal(what: &str) -> impl Fn(String) -> ExtractFailure + '_ {
     move |e| ExtractFailure::Internal(format!("{what}: {e}"))
@@ -70,21 +50,6 @@ pub fn extract_session(id: ExtractId) -> SessionId {
 /// The request id an extract's entries carry.
 fn extract_request(id: ExtractId) -> RequestId {
     RequestId((0xE0u128 << 120) | u128::from(id.get()))
-}
-
-/// What a requester asks for.
-#[derive(Clone, Debug)]
-pub struct RequestInput {
-    pub purpose: String,
-    pub description: String,
-    pub legal_basis: String,
-    pub relationship: String,
-    pub fields: Vec<String>,
-    pub recipient: String,
-    pub receipt_key: String,
-    /// The last day the recipient may keep the file (`YYYY-MM-DD`, UTC; it expires at the
-    /// end of that day).
-    pub retain_until: String,
 }
 
 /// What a production did.
@@ -492,14 +457,14 @@ impl Extracts {
                 if batch.len() == BATCH {
                     pending.push_back(self.ledger.submit(&batch));
                     batch.clear();
-                    if pending.len() > IN_FLIGHT {
-                        if let Some(d) = pending.pop_front() {
-                            take(d, &mut first_entry, &mut entries)?;
-                        }
+                    if pending.len() > IN_FLIGHT
+                        && let Some(d) = pending.pop_front()
+                    {
+                        take(d, &mut first_entry, &mut entries)?;
                     }
                 }
                 done += 1;
-                if done % 65_536 == 0 {
+                if done.is_multiple_of(65_536) {
                     progress(done, persons);
                 }
                 Ok(())
@@ -593,32 +558,42 @@ impl Extracts {
         })
     }
 
-    /// Hands out a produced extract's files (copied to `to`), ledgered. Only the requester, a
-    /// manager of its organization or a security officer, before expiry.
-    pub fn download(&self, id: ExtractId, by: &Agent, to: &Path) -> Result<Vec<PathBuf>, ExtractFailure> {
-        let x = self.load(id)?;
-        let now = self.clock.now();
+    /// Whether `by` may take a produced extract's files at `now`: the requester, a manager of
+    /// its organization or a security officer, before expiry.
+    fn may_take(&self, x: &Extract, by: &Agent) -> Result<(), ExtractFailure> {
         if x.state != vigie_core::extract::ExtractState::Produced {
             return Err(Refusal::WrongState(x.state.as_str(), "produced").into());
         }
-        if now >= x.expires_at {
+        if self.clock.now() >= x.expires_at {
             return Err(Refusal::PastExpiry.into());
         }
-        let allowed = by.active
-            && (by.id == x.requested_by
-                || (by.org == x.org && by.role == vigie_core::org::Role::Manager)
-                || by.role == vigie_core::org::Role::SecurityOfficer);
-        if !allowed {
+        if !may_handle(x, by) {
             return Err(ExtractFailure::Refused(
                 "only the requester, a manager of its organization or a security officer downloads an extract".into(),
             ));
         }
+        Ok(())
+    }
+
+    fn path_of(&self, id: ExtractId, which: ExtractFile) -> PathBuf {
+        self.dir.join(match which {
+            ExtractFile::Ciphertext => produce::file_name(id),
+            ExtractFile::Manifest => format!("{id}.manifest.json"),
+            ExtractFile::Signature => format!("{id}.manifest.json.sig"),
+        })
+    }
+
+    /// Hands out a produced extract's files (copied to `to`), ledgered.
+    pub fn download(&self, id: ExtractId, by: &Agent, to: &Path) -> Result<Vec<PathBuf>, ExtractFailure> {
+        let x = self.load(id)?;
+        self.may_take(&x, by)?;
         self.record(SecurityKind::ExtractDownloaded, Some(by), &x, &[])?;
         std::fs::create_dir_all(to).map_err(|e| internal("creating the directory")(e.to_string()))?;
         let mut out = Vec::new();
-        for name in [produce::file_name(id), format!("{id}.manifest.json"), format!("{id}.manifest.json.sig")] {
-            let dest = to.join(&name);
-            std::fs::copy(self.dir.join(&name), &dest).map_err(|e| internal("copying")(format!("{name}: {e}")))?;
+        for which in [ExtractFile::Ciphertext, ExtractFile::Manifest, ExtractFile::Signature] {
+            let from = self.path_of(id, which);
+            let dest = to.join(from.file_name().unwrap_or_default());
+            std::fs::copy(&from, &dest).map_err(|e| internal("copying")(format!("{}: {e}", from.display())))?;
             out.push(dest);
         }
         Ok(out)
@@ -677,6 +652,77 @@ impl Extracts {
         let known = StoreKnown::new(&self.store).map_err(|e| internal("reading extracts")(e.to_string()))?;
         vigie_extract::attribute::attribute(leak, &self.pseudonyms, &known)
             .map_err(|e| ExtractFailure::Refused(e.to_string()))
+    }
+}
+
+/// The requester, a manager of its organization, or a security officer.
+fn may_handle(x: &Extract, by: &Agent) -> bool {
+    by.active
+        && (by.id == x.requested_by
+            || (by.org == x.org && by.role == vigie_core::org::Role::Manager)
+            || by.role == vigie_core::org::Role::SecurityOfficer)
+}
+
+impl ExtractService for Extracts {
+    fn request(&self, by: &Agent, input: &RequestInput) -> Result<Extract, ExtractFailure> {
+        Extracts::request(self, by, input)
+    }
+    fn decide(&self, id: ExtractId, by: &Agent, elevated: bool, approve: bool) -> Result<Extract, ExtractFailure> {
+        Extracts::decide(self, id, by, elevated, approve)
+    }
+    fn produce(&self, id: ExtractId, by: &Agent) -> Result<Produced, ExtractFailure> {
+        let x = self.load(id)?;
+        if !may_handle(&x, by) {
+            return Err(ExtractFailure::Refused(
+                "only the requester, a manager of its organization or a security officer starts a production".into(),
+            ));
+        }
+        let r = Extracts::produce(self, id)?;
+        Ok(Produced {
+            extract: r.extract,
+            rows: r.rows,
+            canaries: r.canaries,
+            bytes: r.bytes,
+            columns: r.columns,
+            pseudonymized: r.pseudonymized,
+        })
+    }
+    fn get(&self, id: ExtractId) -> Result<Extract, ExtractFailure> {
+        self.load(id)
+    }
+    fn list(&self, limit: usize) -> Result<Vec<Extract>, ExtractFailure> {
+        Extracts::list(self, limit)
+    }
+    fn file(&self, id: ExtractId, by: &Agent, which: ExtractFile) -> Result<Vec<u8>, ExtractFailure> {
+        let x = self.load(id)?;
+        self.may_take(&x, by)?;
+        if which == ExtractFile::Ciphertext {
+            self.record(SecurityKind::ExtractDownloaded, Some(by), &x, &[])?;
+        }
+        std::fs::read(self.path_of(id, which)).map_err(|e| internal("reading the file")(e.to_string()))
+    }
+    fn receipt(&self, id: ExtractId, bytes: &[u8], signature: &str) -> Result<Extract, ExtractFailure> {
+        Extracts::receipt(self, id, bytes, signature)
+    }
+    fn attribute(&self, leak: &[u8]) -> Result<(u64, Vec<Named>), ExtractFailure> {
+        let a = Extracts::attribute(self, leak)?;
+        let named = a
+            .named()
+            .into_iter()
+            .map(|(x, e)| Named {
+                extract: x,
+                pseudonym_rows: e.pseudonym_rows,
+                canaries: e.canaries.len() as u64,
+                log10_false: e.log10_false,
+            })
+            .collect();
+        Ok((a.rows, named))
+    }
+    fn overdue(&self) -> Result<Vec<Extract>, ExtractFailure> {
+        Extracts::overdue(self)
+    }
+    fn signing_key(&self) -> String {
+        Extracts::signing_key(self)
     }
 }
 

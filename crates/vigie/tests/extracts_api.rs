@@ -1,0 +1,143 @@
+//! Governed extracts through the API: a partner asks, the same person cannot approve, an officer
+//! approves with a fresh second factor, the requester produces and downloads, Debian's `age`
+//! decrypts, the recipient's receipt closes it; refusals are problem+json naming the problem.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test binary: failing loudly is the point"
+)]
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use vigie_core::org::{OrgKind, Role};
+use vigie_core::time::{Timestamp, format_date};
+
+async fn bytes(t: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>) {
+    let r = reqwest::Client::new().get(t.url(path)).bearer_auth(token).send().await.unwrap();
+    (r.status(), r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extract_goes_through_its_life_over_the_api() {
+    let t = Setup::new().persons(4_000).start().await;
+    let requester = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
+    let other = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::TrainingOrg);
+    let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
+    let tok = t.login(&requester).await;
+    let tok_other = t.login(&other).await;
+    let tok_officer = t.passkey_session(&officer);
+
+    let key_file = t.dir.path().join("recipient.txt");
+    let out = std::process::Command::new("age-keygen").arg("-o").arg(&key_file).output().unwrap();
+    let recipient = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("Public key: ").to_owned();
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let receipt_key = base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    let until = format_date(Timestamp(t.now().millis() + 30 * 86_400_000).date());
+    let body = json!({
+        "purpose": "document_processing", "description": "courriers", "legal_basis": "public_task",
+        "relationship": "assignment", "fields": ["identity", "contact"], "recipient": recipient,
+        "receipt_key": receipt_key, "retain_until": until,
+    });
+
+    // Bad input: over-broad, a bad key, an unknown field, a malformed id.
+    let mut broad = body.clone();
+    broad["fields"] = json!(["identity", "nir"]);
+    let (status, text) = t.post_auth(&tok, "/v1/extracts", broad).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("does not allow nir"), "{text}");
+    let mut bad_key = body.clone();
+    bad_key["recipient"] = json!("age1bogus");
+    let (status, text) = t.post_auth(&tok, "/v1/extracts", bad_key).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("age X25519 public key"), "{text}");
+    let mut unknown = body.clone();
+    unknown["rows"] = json!(10);
+    let (status, text) = t.post_auth(&tok, "/v1/extracts", unknown).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("rows"), "{text}");
+    let (status, text) = t.get(&tok, "/v1/extracts/X0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(problem_type(&text).ends_with("invalid-request"), "{text}");
+
+    // The request, then approvals: not by oneself, by an officer.
+    let (status, text) = t.post_auth(&tok, "/v1/extracts", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let x: Value = serde_json::from_str(&text).unwrap();
+    let id = x["id"].as_str().unwrap().to_owned();
+    assert_eq!(x["state"], "requested");
+    let (status, text) = t.post_auth(&tok, &format!("/v1/extracts/{id}/produce"), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    let (status, text) = t.post_auth(&tok, &format!("/v1/extracts/{id}/approve"), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("your own"), "{text}");
+    let (status, text) = t.post_auth(&tok_officer, &format!("/v1/extracts/{id}/approve"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    // Another organization does not see it.
+    let (_, text) = t.get(&tok_other, "/v1/extracts").await;
+    assert!(!text.contains(&id), "{text}");
+    let (status, _) = t.get(&tok_other, &format!("/v1/extracts/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Produced, downloaded, decrypted by age, the manifest checked.
+    let (status, text) = t.post_auth(&tok, &format!("/v1/extracts/{id}/produce"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let produced: Value = serde_json::from_str(&text).unwrap();
+    let signing_key = produced["signing_key"].as_str().unwrap().to_owned();
+    let (status, cipher) = bytes(&t, &tok, &format!("/v1/extracts/{id}/files/{id}.csv.age")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, manifest) = bytes(&t, &tok, &format!("/v1/extracts/{id}/files/manifest.json")).await;
+    let (_, sig) = bytes(&t, &tok, &format!("/v1/extracts/{id}/files/manifest.json.sig")).await;
+    assert!(vigie_extract::manifest::verify_manifest(&manifest, &String::from_utf8(sig).unwrap(), &signing_key));
+    let (status, _) = bytes(&t, &tok_other, &format!("/v1/extracts/{id}/files/{id}.csv.age")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another organization's agent gets nothing");
+    let (status, _) = bytes(&t, &tok, &format!("/v1/extracts/{id}/files/..%2Fvigie.db")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "files are served by name only");
+    let file = t.dir.path().join("got.age");
+    std::fs::write(&file, &cipher).unwrap();
+    let out = std::process::Command::new("age").arg("-d").arg("-i").arg(&key_file).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plain = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        plain
+            .starts_with("ref,last_name,first_name,birth_date,birth_place,sex,email,phone,street,postcode,commune\r\n"),
+        "{}",
+        &plain[..200]
+    );
+    assert_eq!(plain.lines().count() as u64 - 1, produced["rows_in_file"].as_u64().unwrap());
+
+    // The receipt: forged, then the recipient's.
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    let receipt = vigie_extract::manifest::Receipt {
+        format: vigie_extract::manifest::RECEIPT_FORMAT.into(),
+        extract: id.clone(),
+        ciphertext_sha256: m["ciphertext_sha256"].as_str().unwrap().to_owned(),
+        deleted_at: "2026-12-07T12:00:00Z".into(),
+        statement: "supprimé".into(),
+    };
+    let (doc, forged) = receipt.sign(&ed25519_dalek::SigningKey::from_bytes(&[6; 32])).unwrap();
+    let doc = String::from_utf8(doc).unwrap();
+    let (status, text) =
+        t.post_auth(&tok, &format!("/v1/extracts/{id}/receipt"), json!({"receipt": doc, "signature": forged})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("signature does not verify"), "{text}");
+    let (_, good) = receipt.sign(&signing).unwrap();
+    let (status, text) =
+        t.post_auth(&tok, &format!("/v1/extracts/{id}/receipt"), json!({"receipt": doc, "signature": good})).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("\"state\":\"deleted\""), "{text}");
+
+    // Each step is in the ledger.
+    let kinds: Vec<String> = t.security_events().iter().map(|e| e.kind.as_str().to_owned()).collect();
+    for k in ["extract.requested", "extract.approved", "extract.produced", "extract.downloaded", "extract.deleted"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+    // Attribution is for officers.
+    let (status, _) = t.post_auth(&tok, "/v1/extracts/attribute", json!({"csv": "a,b\n"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
