@@ -50,4 +50,8 @@ impl<D: Detector> Detector for AlertingDetector<D> {
     fn lift(&self, agent: AgentId, by: AgentId, at: Timestamp) -> bool {
         self.inner.lift(agent, by, at)
     }
+
+    fn add_extract_canaries(&self, canaries: &[(vigie_core::PersonId, u32)]) {
+        self.inner.add_extract_canaries(canaries)
+    }
 }

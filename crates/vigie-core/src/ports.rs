@@ -167,6 +167,11 @@ pub trait Detector: Send + Sync {
     fn lift(&self, _agent: AgentId, _by: AgentId, _at: Timestamp) -> bool {
         false
     }
+
+    /// Canaries of governed extracts, each with its extract's number: any later lookup or read
+    /// of one suspends the account, and the verdict names the extract. Called at start with
+    /// every extract's canaries and after each production.
+    fn add_extract_canaries(&self, _canaries: &[(crate::ids::PersonId, u32)]) {}
 }
 
 /// A relationship about to be created by an account, as the detector sees it.

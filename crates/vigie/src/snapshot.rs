@@ -248,6 +248,24 @@ impl Detector for SnapshottingDetector {
     fn lifecycle(&self, action: &LifecycleAction) -> Verdict {
         self.inner.lifecycle(action)
     }
+
+    // Every other judgement goes to the detector too: a wrapper that kept the port's defaults
+    // would silently allow every relationship and drop campaigns and lifted throttles.
+    fn relationship(&self, event: &vigie_core::ports::RelationshipEvent, context: &DetectContext) -> Verdict {
+        self.inner.relationship(event, context)
+    }
+
+    fn declare_campaign(&self, campaign: &vigie_core::campaign::CampaignDeclaration) {
+        self.inner.declare_campaign(campaign)
+    }
+
+    fn lift(&self, agent: vigie_core::ids::AgentId, by: vigie_core::ids::AgentId, at: Timestamp) -> bool {
+        self.inner.lift(agent, by, at)
+    }
+
+    fn add_extract_canaries(&self, canaries: &[(vigie_core::ids::PersonId, u32)]) {
+        self.inner.add_extract_canaries(canaries)
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ async fn bytes(t: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_extract_goes_through_its_life_over_the_api() {
-    let t = Setup::new().persons(4_000).start().await;
+    let t = Setup::new().persons(4_000).server_detector().start().await;
     let requester = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
     let other = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::TrainingOrg);
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
@@ -131,6 +131,26 @@ async fn an_extract_goes_through_its_life_over_the_api() {
         t.post_auth(&tok, &format!("/v1/extracts/{id}/receipt"), json!({"receipt": doc, "signature": good})).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(text.contains("\"state\":\"deleted\""), "{text}");
+
+    // A canary of the extract looked up later (someone holding the file, or a copy, turning it
+    // into identifiers): the account is suspended and the alert names the extract.
+    let (canary, of) = t.app.store.extract_canaries().unwrap()[0];
+    assert_eq!(of.to_string(), id);
+    let c = vigie_core::ports::Registry::person(t.app.store.as_ref(), canary).unwrap().unwrap();
+    let looker = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Agency);
+    let tok_looker = t.login(&looker).await;
+    let (status, text) = t
+        .post_auth(
+            &tok_looker,
+            "/v1/lookup",
+            json!({"ft_id": c.ft_id.as_str(), "birth_date": format_date(c.birth_date)}),
+        )
+        .await;
+    assert_ne!(status, StatusCode::OK, "{text}");
+    let (_, alerts) = t.get(&tok_officer, "/v1/alerts").await;
+    assert!(alerts.contains(&format!("extract={id}")), "the alert names the extract: {alerts}");
+    let (status, _) = t.get(&tok_looker, "/v1/me").await;
+    assert_ne!(status, StatusCode::OK, "the looker's session is ended");
 
     // Each step is in the ledger.
     let kinds: Vec<String> = t.security_events().iter().map(|e| e.kind.as_str().to_owned()).collect();

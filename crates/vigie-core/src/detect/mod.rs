@@ -116,6 +116,9 @@ pub struct State {
     pub kinds: [KindDay; 5],
     /// Relationships created today per organization: (day, count).
     pub org_created: FastMap<OrgId, (i64, u32)>,
+    /// Canaries of governed extracts and their extract's number: any touch suspends. Not in
+    /// snapshots: the registry holds them, and the binary hands them over at start.
+    pub extract_canaries: FastMap<crate::ids::PersonId, u32>,
 }
 
 /// One organization kind's day of persons new to their reader in unusual sessions.
@@ -395,6 +398,7 @@ impl ExfiltrationDetector {
             linker,
             kinds,
             org_created: _,
+            extract_canaries,
         } = st;
         // The person's last touch is looked for first, then the account and the organization:
         // all three are likely out of cache, and their addresses follow from the event alone,
@@ -428,8 +432,12 @@ impl ExfiltrationDetector {
         let mut canary_denied = None;
         if let Some(p) = e.person
             && on.contains(Layer::Canaries)
-            && self.config.canaries.contains(&p)
+            && (self.config.canaries.contains(&p)
+                || (!extract_canaries.is_empty() && extract_canaries.contains_key(&p)))
         {
+            // An extract's canary is in a file handed to one recipient and in nobody's
+            // relationships: whoever looks it up or reads it has the file (or a copy).
+            let extract = extract_canaries.get(&p).copied();
             // A canary placed in a scope list has a (plausible) relationship: the check releases
             // it, and a list misclick is possible. Its read suspends during a burst.
             let in_scope = self.config.scope_canaries.contains(&p);
@@ -455,6 +463,7 @@ impl ExfiltrationDetector {
                 (probing, "probing"),
                 (refused, "mostly_refused_today"),
                 (again, "second_canary_24h"),
+                (extract.is_some(), "extract_canary"),
             ]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
@@ -463,10 +472,11 @@ impl ExfiltrationDetector {
             if !corroboration.is_empty() {
                 a.suspended = true;
                 suspects.insert(agent, now + SUSPICION_MS);
-                return Verdict {
-                    action: VerdictAction::SuspendAccount,
-                    reasons: vec![format!("canary={p}"), format!("canary_by={}", corroboration.join(","))],
-                };
+                let mut reasons = vec![format!("canary={p}"), format!("canary_by={}", corroboration.join(","))];
+                if let Some(x) = extract {
+                    reasons.push(format!("extract=X{x}"));
+                }
+                return Verdict { action: VerdictAction::SuspendAccount, reasons };
             }
             canary_denied = Some(p);
         }
@@ -1322,6 +1332,12 @@ impl crate::ports::Detector for ExfiltrationDetector {
             if !st.campaigns.contains(campaign) {
                 st.campaigns.push(campaign.clone());
             }
+        }
+    }
+
+    fn add_extract_canaries(&self, canaries: &[(crate::ids::PersonId, u32)]) {
+        if let Ok(mut st) = self.state.lock() {
+            st.extract_canaries.extend(canaries.iter().copied());
         }
     }
 

@@ -79,6 +79,8 @@ pub struct Extracts {
     pseudonyms: Pseudonyms,
     dir: PathBuf,
     config: ExtractsConfig,
+    /// Told of each production's canaries (a running server's detector; none at rest).
+    detector: Option<Arc<dyn vigie_core::ports::Detector>>,
     pub progress: Progress,
 }
 
@@ -140,8 +142,17 @@ impl Extracts {
             keys,
             dir,
             config,
+            detector: None,
             progress: Arc::new(|_, _| {}),
         })
+    }
+
+    /// Tells `detector` of every extract canary now, and of each production's from now on.
+    pub fn with_detector(mut self, detector: Arc<dyn vigie_core::ports::Detector>) -> anyhow::Result<Self> {
+        let known: Vec<_> = self.store.extract_canaries()?.into_iter().map(|(p, x)| (p, x.get())).collect();
+        detector.add_extract_canaries(&known);
+        self.detector = Some(detector);
+        Ok(self)
     }
 
     pub fn dir(&self) -> &Path {
@@ -528,8 +539,12 @@ impl Extracts {
                 &Production { at: now, rows: produced.real_rows, sha256_hex: sha.clone(), canaries: placed },
             )
             .map_err(|e| internal("recording the production")(e.to_string()))?;
-        if committed.is_none() {
+        let Some(canary_ids) = committed else {
             return Err(ExtractFailure::Refused("the extract is no longer approved".into()));
+        };
+        if let Some(d) = &self.detector {
+            let tripwires: Vec<_> = canary_ids.iter().map(|p| (*p, x.id.get())).collect();
+            d.add_extract_canaries(&tripwires);
         }
         self.record(
             SecurityKind::ExtractProduced,
