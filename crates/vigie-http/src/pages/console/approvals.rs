@@ -40,10 +40,36 @@ pub struct ExtractRow {
     pub link: String,
 }
 
-/// The extract requests waiting for this officer. Until governed extracts are wired into the
-/// HTTP state (issue 21), there are none to list, and the page says so.
-pub fn extract_requests(_st: &AppState, _authed: &Authed) -> Result<Option<Vec<ExtractRow>>, Problem> {
-    Ok(None)
+/// The extract requests waiting for a decision, with what the approver must see: who asks, the
+/// purpose and its legal basis, the fields, the recipient's key and the retention. `None` when
+/// the binary wired no extract service. The decision itself is taken through
+/// `POST /v1/extracts/{id}/approve` (or `vigie extract approve`), with a fresh second factor.
+pub fn extract_requests(st: &AppState, _authed: &Authed) -> Result<Option<Vec<ExtractRow>>, Problem> {
+    let Some(svc) = st.extracts.as_deref() else { return Ok(None) };
+    let list = svc.list(500).map_err(|e| {
+        tracing::error!(error = %e, "listing extracts");
+        Problem::unavailable()
+    })?;
+    Ok(Some(
+        list.into_iter()
+            .filter(|x| x.state == vigie_core::extract::ExtractState::Requested)
+            .map(|x| ExtractRow {
+                id: x.id.to_string(),
+                asked_by: format!("{} ({})", x.requested_by, x.org),
+                purpose: format!(
+                    "{} — {} ({}), {} until {}",
+                    x.purpose,
+                    x.description,
+                    x.legal_basis.article(),
+                    x.relationship.as_str(),
+                    vigie_core::time::format_date(x.expires_at.date())
+                ),
+                fields: x.fields.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                recipient: x.recipient,
+                link: format!("/v1/extracts/{}", x.id),
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Template)]
