@@ -448,3 +448,60 @@ fn a_production_killed_midway_leaves_only_ciphertext_and_counts_nothing() {
     assert!(!partial.exists());
     let _ = recipient_key;
 }
+
+#[test]
+fn an_incident_on_the_requesters_account_scopes_the_persons_its_extracts_held() {
+    use vigie_core::incident::service::{IncidentService, OpenRequest};
+    use vigie_core::incident::{Author, Selector, Window};
+    let f = fixture(4_000, false, ExtractsConfig::default());
+    let a = f.approved(&["identity", "contact", "status"]);
+    let ra = f.svc.produce(a).unwrap();
+    // Every entry under a published checkpoint, the verification recorded as the server does.
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    let data = f.dir.path();
+    vigie_scope::record_verification(
+        &vigie::app::ledger_dir(data),
+        Ok(f.ledger.open_report().entries),
+        f.clock.now().millis(),
+    )
+    .unwrap();
+    let incidents = vigie::incidents::Incidents::new(
+        f.store.clone(),
+        f.ledger.clone(),
+        Some(f.ledger.verifier().clone()),
+        f.clock.clone(),
+        vigie::incidents::IncidentSettings {
+            data_dir: data.to_path_buf(),
+            ledger_dir: vigie::app::ledger_dir(data),
+            keys_dir: Some(vigie::app::ledger_keys_dir(data)),
+            witness_dirs: vec![],
+            controller: vigie::config_notify::NotifyConfig::default().controller(),
+            smtp: None,
+            background: false,
+            threads: 1,
+        },
+    );
+    let now = f.clock.now();
+    let window = Window::new(Timestamp(now.millis() - 3_600_000), Timestamp(now.millis() + 3_600_000)).unwrap();
+    let i = incidents
+        .open(
+            OpenRequest {
+                title: "Fichier du prestataire".into(),
+                window,
+                awareness_at: None,
+                selectors: vec![Selector::Agent(f.requester.id)],
+                alert: None,
+            },
+            Author::Operator,
+        )
+        .unwrap();
+    let s = incidents.scope(i.id, true, Author::Operator).unwrap();
+    // Every row of the file counts as released to the requester's organization (the canaries,
+    // not persons, are not counted), and nothing else: the requester read no record itself.
+    assert_eq!(s.counts.records, ra.rows, "{s:?}");
+    assert_eq!(s.counts.contact, s.counts.persons);
+    assert!(s.counts.persons <= ra.rows && s.counts.persons > 0);
+    assert_eq!(s.counts.nir, 0);
+    assert_eq!(s.accounts.len(), 1);
+    assert_eq!(s.accounts[0].agent, f.requester.id);
+}
