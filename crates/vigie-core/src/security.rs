@@ -91,10 +91,13 @@ pub enum SecurityKind {
     ExtractDeleted,
     /// An extract past its retention without a deletion receipt.
     ExtractOverdue,
+    /// An attempt to approve or refuse an extract that the four-eyes rules turned down (one's
+    /// own request, a related account, no fresh second factor…): the details say which rule.
+    ExtractDecisionRefused,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 43] = [
+    const ALL: [SecurityKind; 44] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -138,6 +141,7 @@ impl SecurityKind {
         Self::ExtractOpened,
         Self::ExtractDeleted,
         Self::ExtractOverdue,
+        Self::ExtractDecisionRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -185,6 +189,7 @@ impl SecurityKind {
             Self::ExtractOpened => "extract.opened",
             Self::ExtractDeleted => "extract.deleted",
             Self::ExtractOverdue => "extract.overdue",
+            Self::ExtractDecisionRefused => "extract.decision_refused",
         }
     }
 

@@ -352,7 +352,7 @@ impl Extracts {
         };
         let origin = RequesterOrigin { created_by: theirs.created_by, approved_by: theirs.approved_by };
         if let Err(r) = rules::may_decide(&actor, &x, origin, now) {
-            let _ = self.record(SecurityKind::ExtractRefused, Some(approver), &x, &[("refused_step", r.to_string())]);
+            let _ = self.record(SecurityKind::ExtractDecisionRefused, Some(approver), &x, &[("why", r.to_string())]);
             return Err(r.into());
         }
         let kind = if approve { SecurityKind::ExtractApproved } else { SecurityKind::ExtractRefused };
