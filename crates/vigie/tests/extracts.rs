@@ -406,7 +406,7 @@ fn a_production_killed_midway_leaves_only_ciphertext_and_counts_nothing() {
     let x = f.approved(&["identity", "contact", "status"]);
     let data = f.dir.path().to_path_buf();
     let partial = f.svc.dir().join(format!("{x}.csv.age.partial"));
-    let Fixture { svc, ledger, store, clock, recipient_key, .. } = f;
+    let Fixture { svc, ledger, store, clock, .. } = f;
     drop(svc);
     drop(ledger);
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
@@ -446,7 +446,6 @@ fn a_production_killed_midway_leaves_only_ciphertext_and_counts_nothing() {
     let r = svc.produce(x).unwrap();
     assert_eq!(r.extract.state, ExtractState::Produced);
     assert!(!partial.exists());
-    let _ = recipient_key;
 }
 
 #[test]
