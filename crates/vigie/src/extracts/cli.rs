@@ -339,7 +339,7 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
                     fields(&x),
                     x.rows.map(|n| n.to_string()).unwrap_or_default(),
                     x.canaries.map(|n| n.to_string()).unwrap_or_default(),
-                    super::rfc3339(x.expires_at)
+                    x.expires_at
                 );
             }
         }
@@ -361,7 +361,7 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
                 format: vigie_extract::manifest::RECEIPT_FORMAT.into(),
                 extract: extract.to_string(),
                 ciphertext_sha256: sha256,
-                deleted_at: super::rfc3339(crate::app::WallClock.now()),
+                deleted_at: crate::app::WallClock.now().to_string(),
                 statement,
             };
             let (bytes, sig) = receipt.sign(&signing)?;

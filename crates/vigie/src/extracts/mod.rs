@@ -520,7 +520,7 @@ impl Extracts {
             pseudonymized_ids: !outcome.real_ids,
             rows: produced.real_rows + produced.canary_rows,
             expires_on: format_date(Timestamp(x.expires_at.millis() - 1).date()),
-            produced_at: rfc3339(now),
+            produced_at: now.to_string(),
             file: produce::file_name(x.id),
             ciphertext_sha256: sha.clone(),
             ciphertext_bytes: produced.bytes,
@@ -653,7 +653,7 @@ impl Extracts {
         let mut out = Vec::with_capacity(all.len());
         for (x, noted) in all {
             if !noted {
-                self.record(SecurityKind::ExtractOverdue, None, &x, &[("expired", rfc3339(x.expires_at))])?;
+                self.record(SecurityKind::ExtractOverdue, None, &x, &[("expired", x.expires_at.to_string())])?;
                 self.store.note_extract_overdue(x.id).map_err(|e| internal("noting")(e.to_string()))?;
                 tracing::warn!(extract = %x.id, org = %x.org, "extract past its retention without a deletion receipt");
             }
@@ -778,13 +778,6 @@ fn field_names(s: CategorySet) -> String {
 
 fn hex(b: &[u8; 32]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-pub(crate) fn rfc3339(t: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.millis()) * 1_000_000)
-        .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
