@@ -4,7 +4,9 @@
 //! raises the third kind (`event: "system"`): something about its own evidence that a security
 //! team must look at, such as ledger entries cut at start.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
 use vigie_core::ports::LifecycleAction;
 
@@ -19,20 +21,20 @@ pub struct Alert {
     pub at_ms: i64,
     pub agent: String,
     pub organization: String,
-    pub organization_kind: Option<&'static str>,
-    pub role: Option<&'static str>,
+    pub organization_kind: Option<Cow<'static, str>>,
+    pub role: Option<Cow<'static, str>>,
     pub session: Option<String>,
     pub request: Option<String>,
     /// What the agent did: `view`, `lookup_nir`, … for an access; `request` or `approval` for a
     /// lifecycle action.
-    pub action: &'static str,
+    pub action: Cow<'static, str>,
     pub person: Option<String>,
-    pub verdict: &'static str,
+    pub verdict: Cow<'static, str>,
     /// Decided in shadow mode: logged, not enforced.
     pub shadow: bool,
     pub reasons: Vec<String>,
     /// `access`, `lifecycle`, `relationship` (a relationship creation) or `system`.
-    pub event: &'static str,
+    pub event: Cow<'static, str>,
     /// For the agent's manager too: a reason asked past a passed step-up, or the throttle to
     /// the account's own pace that the manager (or a security officer) may lift.
     pub manager_review: bool,
@@ -40,6 +42,10 @@ pub struct Alert {
     /// decision the one it would have enforced. Sets the alert's urgency.
     #[serde(skip)]
     pub decided: VerdictAction,
+    /// The alert's number: one sequence shared by the console, `GET /v1/alerts`, the sinks and
+    /// `vigie incident open --alert N`, kept across restarts (see [`crate::numbering`]); 0 until
+    /// the feed numbers it.
+    pub id: u64,
 }
 
 impl Alert {
@@ -49,18 +55,19 @@ impl Alert {
             at_ms: e.at.millis(),
             agent: e.actor.agent.to_string(),
             organization: e.actor.org.to_string(),
-            organization_kind: Some(e.actor.org_kind.as_str()),
-            role: Some(e.actor.role.as_str()),
+            organization_kind: Some(e.actor.org_kind.as_str().into()),
+            role: Some(e.actor.role.as_str().into()),
             session: Some(e.actor.session.0.to_string()),
             request: Some(e.request.to_string()),
-            action: e.action.as_str(),
+            action: e.action.as_str().into(),
             person: e.person.map(|p| p.to_string()),
-            verdict: v.action.as_str(),
+            verdict: v.action.as_str().into(),
             shadow: is_shadow(v),
             reasons: v.reasons.clone(),
-            event: "access",
+            event: "access".into(),
             manager_review: manager_review(v),
             decided: decided(v),
+            id: 0,
         }
     }
 
@@ -70,18 +77,19 @@ impl Alert {
             at_ms: e.at.millis(),
             agent: e.actor.agent.to_string(),
             organization: e.actor.org.to_string(),
-            organization_kind: Some(e.actor.org_kind.as_str()),
-            role: Some(e.actor.role.as_str()),
+            organization_kind: Some(e.actor.org_kind.as_str().into()),
+            role: Some(e.actor.role.as_str().into()),
             session: Some(e.actor.session.0.to_string()),
             request: Some(e.request.to_string()),
-            action: "create_relationship",
+            action: "create_relationship".into(),
             person: Some(e.person.to_string()),
-            verdict: v.action.as_str(),
+            verdict: v.action.as_str().into(),
             shadow: is_shadow(v),
             reasons: v.reasons.clone(),
-            event: "relationship",
+            event: "relationship".into(),
             manager_review: manager_review(v),
             decided: decided(v),
+            id: 0,
         }
     }
 
@@ -95,14 +103,15 @@ impl Alert {
             role: None,
             session: None,
             request: None,
-            action: a.kind.as_str(),
+            action: a.kind.as_str().into(),
             person: None,
-            verdict: v.action.as_str(),
+            verdict: v.action.as_str().into(),
             shadow: is_shadow(v),
             reasons: v.reasons.clone(),
-            event: "lifecycle",
+            event: "lifecycle".into(),
             manager_review: false,
             decided: decided(v),
+            id: 0,
         }
     }
 
@@ -120,15 +129,46 @@ impl Alert {
             role: None,
             session: None,
             request: None,
-            action,
+            action: action.into(),
             person: None,
-            verdict: "alert",
+            verdict: "alert".into(),
             shadow: false,
             reasons,
-            event: "system",
+            event: "system".into(),
             manager_review: false,
             decided: VerdictAction::SuspendAccount,
+            id: 0,
         }
+    }
+
+    /// An alert as a sink's JSON line wrote it (what the feed reloads at start), or `None` for
+    /// a line that is not one (cut, edited, another program's). `decided` is found again from
+    /// the verdict and the shadow reason, as it was when the alert was raised.
+    pub fn from_json_line(line: &str) -> Option<Alert> {
+        let w: Written = serde_json::from_str(line).ok()?;
+        let verdict = Verdict {
+            action: VERDICTS.into_iter().find(|a| a.as_str() == w.verdict).unwrap_or(VerdictAction::SuspendAccount),
+            reasons: w.reasons,
+        };
+        Some(Alert {
+            at: w.at,
+            at_ms: w.at_ms,
+            agent: w.agent,
+            organization: w.organization,
+            organization_kind: w.organization_kind.map(Cow::Owned),
+            role: w.role.map(Cow::Owned),
+            session: w.session,
+            request: w.request,
+            action: Cow::Owned(w.action),
+            person: w.person,
+            verdict: Cow::Owned(w.verdict),
+            shadow: w.shadow,
+            event: Cow::Owned(w.event),
+            manager_review: w.manager_review,
+            decided: decided(&verdict),
+            reasons: verdict.reasons,
+            id: w.id,
+        })
     }
 
     /// Whether the alert goes beyond the in-process feed, to the file, the webhook and syslog.
@@ -153,23 +193,50 @@ fn is_shadow(v: &Verdict) -> bool {
     v.reasons.iter().any(|r| r.starts_with("shadow=1"))
 }
 
+const VERDICTS: [VerdictAction; 6] = [
+    VerdictAction::Allow,
+    VerdictAction::Friction,
+    VerdictAction::StepUp,
+    VerdictAction::Throttle,
+    VerdictAction::SuspendSession,
+    VerdictAction::SuspendAccount,
+];
+
 /// The detector writes shadow decisions as `shadow=1 would=<verdict>`.
 fn decided(v: &Verdict) -> VerdictAction {
-    const ALL: [VerdictAction; 6] = [
-        VerdictAction::Allow,
-        VerdictAction::Friction,
-        VerdictAction::StepUp,
-        VerdictAction::Throttle,
-        VerdictAction::SuspendSession,
-        VerdictAction::SuspendAccount,
-    ];
     v.reasons
         .iter()
         .filter(|r| r.starts_with("shadow=1"))
         .flat_map(|r| r.split(' '))
         .filter_map(|word| word.strip_prefix("would="))
-        .find_map(|would| ALL.into_iter().find(|a| a.as_str() == would))
+        .find_map(|would| VERDICTS.into_iter().find(|a| a.as_str() == would))
         .unwrap_or(v.action)
+}
+
+/// An alert's JSON line as read back (the fields [`Alert`] writes; `id` is 0 in lines written
+/// before alerts were numbered).
+#[derive(Deserialize)]
+struct Written {
+    at: String,
+    at_ms: i64,
+    agent: String,
+    organization: String,
+    organization_kind: Option<String>,
+    role: Option<String>,
+    session: Option<String>,
+    request: Option<String>,
+    action: String,
+    person: Option<String>,
+    verdict: String,
+    #[serde(default)]
+    shadow: bool,
+    #[serde(default)]
+    reasons: Vec<String>,
+    event: String,
+    #[serde(default)]
+    manager_review: bool,
+    #[serde(default)]
+    id: u64,
 }
 
 /// The alert as JSON in ASCII only (anything else escaped as `\uXXXX`): the same JSON value as

@@ -4,12 +4,15 @@
 //!
 //! Each alert has a number, in order of arrival, that the console names it by; an alert is
 //! open until an officer's response to it ([`Handling`]) is noted here (the response itself is
-//! in the ledger, with its author, before it takes effect).
+//! in the ledger, with its author, before it takes effect). A feed opened with a
+//! [`Numbering`] keeps its numbers and its responses across restarts (see [`crate::numbering`]);
+//! one without (tests, the simulator) numbers from 1 in memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::Alert;
+use crate::numbering::{Numbering, Restored};
 
 /// An officer's response to an alert, as the queue shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +66,8 @@ struct Lanes {
     friction: VecDeque<(u64, Alert)>,
     /// Responses noted, by alert number (pruned with the alerts).
     handled: HashMap<u64, Handling>,
+    /// Where the numbers are reserved and the responses journaled, if they outlive the process.
+    numbering: Option<Numbering>,
 }
 
 impl AlertFeed {
@@ -71,11 +76,38 @@ impl AlertFeed {
         AlertFeed { capacity: capacity.max(1), lanes: Mutex::new(Lanes::default()) }
     }
 
-    /// Adds an alert (the alerter does, for every alert raised); returns its number.
-    pub fn push(&self, a: Alert) -> u64 {
+    /// A feed whose numbers go on from `restored` and are reserved in `numbering`, holding the
+    /// restored alerts and their responses.
+    pub fn durable(capacity: usize, numbering: Numbering, restored: Restored) -> Self {
+        let feed = AlertFeed::new(capacity);
+        if let Ok(mut lanes) = feed.lanes.lock() {
+            lanes.next = restored.last;
+            let capacity = feed.capacity;
+            for a in restored.alerts {
+                let lane = if a.leaves_the_process() { &mut lanes.notable } else { &mut lanes.friction };
+                if lane.len() == capacity {
+                    lane.pop_front();
+                }
+                lane.push_back((a.id, a));
+            }
+            lanes.handled = restored.handled.into_iter().collect();
+            lanes.numbering = Some(numbering);
+        }
+        feed
+    }
+
+    /// Adds an alert (the alerter does, for every alert raised), numbering it; returns its
+    /// number.
+    pub fn push(&self, mut a: Alert) -> u64 {
         let Ok(mut lanes) = self.lanes.lock() else { return 0 };
         lanes.next += 1;
         let seq = lanes.next;
+        a.id = seq;
+        if let Some(numbering) = &mut lanes.numbering
+            && let Err(e) = numbering.give(seq)
+        {
+            tracing::error!(error = %e, alert = seq, "alert numbering: cannot reserve numbers (a crash could give them again)");
+        }
         let capacity = self.capacity;
         let Lanes { notable, friction, handled, .. } = &mut *lanes;
         let lane = if a.leaves_the_process() { notable } else { friction };
@@ -140,6 +172,11 @@ impl AlertFeed {
             .collect();
         for s in &ids {
             handled.insert(*s, handling.clone());
+        }
+        if let Some(numbering) = &lanes.numbering
+            && let Err(e) = numbering.note(&ids, &handling)
+        {
+            tracing::error!(error = %e, alert = id, "alert response not journaled: the queue will show it open after a restart");
         }
         ids.len()
     }

@@ -41,6 +41,7 @@
 mod alert;
 mod detector;
 mod feed;
+pub mod numbering;
 pub mod syslog;
 mod webhook;
 
@@ -63,6 +64,10 @@ pub struct Sinks {
     pub jsonl: Option<PathBuf>,
     pub webhook: Option<Webhook>,
     pub syslog: Option<Syslog>,
+    /// Where the alert numbers are reserved and the officers' responses journaled, so that an
+    /// alert keeps its number and its response across restarts (`None`: numbered in memory
+    /// from 1, for tests and tools).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Emits alerts: the feed at once, the sinks through a worker thread.
@@ -97,9 +102,19 @@ impl Drop for Alerter {
 }
 
 impl Alerter {
-    /// Starts the worker if there is a sink.
-    pub fn start(sinks: Sinks, feed_capacity: usize) -> Alerter {
-        let feed = Arc::new(AlertFeed::new(feed_capacity));
+    /// Starts the worker if there is a sink. With a `state_dir`, the feed goes on numbering
+    /// from where the last run stopped and holds its newest alerts again (read back from the
+    /// JSON-lines file); if that state cannot be read the alerter does not start (numbers could
+    /// be given twice).
+    pub fn start(sinks: Sinks, feed_capacity: usize) -> std::io::Result<Alerter> {
+        let feed = match &sinks.state_dir {
+            Some(dir) => {
+                let (numbering, restored) = numbering::Numbering::open(dir, sinks.jsonl.as_deref(), feed_capacity)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("alert numbering in {}: {e}", dir.display())))?;
+                Arc::new(AlertFeed::durable(feed_capacity, numbering, restored))
+            }
+            None => Arc::new(AlertFeed::new(feed_capacity)),
+        };
         let counters = Counters::default();
         let (queue, finished) = if sinks.jsonl.is_some() || sinks.webhook.is_some() || sinks.syslog.is_some() {
             let (tx, rx) = crossbeam_channel::bounded::<Alert>(10_000);
@@ -120,23 +135,23 @@ impl Alerter {
             (None, None)
         };
         let Counters { dropped, delivered, failed_attempts } = counters;
-        Alerter { feed, queue, dropped, delivered, failed_attempts, finished }
+        Ok(Alerter { feed, queue, dropped, delivered, failed_attempts, finished })
     }
 
-    /// Puts the alert in the feed and queues it for the sinks (friction only in the feed);
-    /// never waits.
-    pub fn emit(&self, alert: Alert) {
+    /// Numbers the alert, puts it in the feed and queues it for the sinks (friction only in the
+    /// feed); never waits (but once per [`numbering::BLOCK`] alerts, for a small `fsync`).
+    pub fn emit(&self, mut alert: Alert) {
         if !alert.leaves_the_process() {
             tracing::debug!(agent = %alert.agent, reasons = ?alert.reasons, "detector friction");
             self.feed.push(alert);
             return;
         }
+        alert.id = self.feed.push(alert.clone());
         if alert.event == "system" {
-            tracing::error!(action = alert.action, reasons = ?alert.reasons, "security alert");
+            tracing::error!(id = alert.id, action = %alert.action, reasons = ?alert.reasons, "security alert");
         } else {
-            tracing::warn!(agent = %alert.agent, verdict = alert.verdict, reasons = ?alert.reasons, "detector alert");
+            tracing::warn!(id = alert.id, agent = %alert.agent, verdict = %alert.verdict, reasons = ?alert.reasons, "detector alert");
         }
-        self.feed.push(alert.clone());
         if let Some(q) = &self.queue
             && q.try_send(alert).is_err()
         {

@@ -71,8 +71,9 @@ async fn a_canary_alert_reaches_the_feed_the_file_and_the_webhook() {
         jsonl: Some(jsonl.clone()),
         webhook: Some(Webhook { url, secret, attempts: 3, first_backoff: Duration::from_millis(50) }),
         syslog: None,
+        state_dir: None,
     };
-    let alerter = Arc::new(Alerter::start(sinks, 100));
+    let alerter = Arc::new(Alerter::start(sinks, 100).unwrap());
     let detector = AlertingDetector {
         inner: ExfiltrationDetector::new(DetectConfig::with_canaries([PersonId::new(4242).unwrap()])),
         alerter: alerter.clone(),
@@ -86,7 +87,7 @@ async fn a_canary_alert_reaches_the_feed_the_file_and_the_webhook() {
     let feed = alerter.feed.recent(10, |_| true);
     assert_eq!(feed.len(), 1);
     assert_eq!(
-        (feed[0].verdict, feed[0].reasons.clone()),
+        (feed[0].verdict.as_ref(), feed[0].reasons.clone()),
         ("suspend_account", vec!["canary=P4242".to_owned(), "canary_by=exact_key".to_owned()])
     );
     for _ in 0..100 {
@@ -107,7 +108,7 @@ async fn a_canary_alert_reaches_the_feed_the_file_and_the_webhook() {
 
 #[test]
 fn the_feed_keeps_the_newest() {
-    let alerter = Alerter::start(Sinks::default(), 2);
+    let alerter = Alerter::start(Sinks::default(), 2).unwrap();
     let d = AlertingDetector {
         inner: ExfiltrationDetector::new(DetectConfig::with_canaries((1..=3).filter_map(PersonId::new))),
         alerter: Arc::new(alerter),
@@ -139,7 +140,7 @@ impl Detector for Says {
 fn lifecycle_actions_raise_alerts_and_friction_stays_in_the_feed() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("alerts.jsonl");
-    let alerter = Arc::new(Alerter::start(Sinks { jsonl: Some(jsonl.clone()), ..Sinks::default() }, 100));
+    let alerter = Arc::new(Alerter::start(Sinks { jsonl: Some(jsonl.clone()), ..Sinks::default() }, 100).unwrap());
     let request = LifecycleAction {
         at: Timestamp(1_780_000_000_000),
         actor: AgentId::new(8).unwrap(),
@@ -159,7 +160,8 @@ fn lifecycle_actions_raise_alerts_and_friction_stays_in_the_feed() {
     assert_eq!(v, Verdict { action: VerdictAction::Throttle, reasons: vec!["requests_week=9 quota=5".to_owned()] });
 
     let feed = alerter.feed.recent(10, |_| true);
-    let summary: Vec<_> = feed.iter().map(|a| (a.event, a.action, a.verdict, a.shadow)).collect();
+    let summary: Vec<_> =
+        feed.iter().map(|a| (a.event.as_ref(), a.action.as_ref(), a.verdict.as_ref(), a.shadow)).collect();
     assert_eq!(
         summary,
         [

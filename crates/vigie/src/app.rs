@@ -123,7 +123,7 @@ pub fn open_with_clock(
         crate::snapshot::path(data_dir),
         crate::snapshot::EVERY,
     );
-    let alerter = Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000));
+    let alerter = Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000).context("alerts")?);
     let feed = alerter.feed.clone();
     let detector = vigie_alerts::AlertingDetector { inner, alerter: alerter.clone() };
     let mut app = assemble(data_dir, policies_dir, settings, clock, Arc::new(detector), Some(&alerter))?;
@@ -196,7 +196,7 @@ fn assemble(
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
-    let incidents = Arc::new(crate::incidents::Incidents::new(
+    let mut incidents = crate::incidents::Incidents::new(
         store.clone(),
         ledger.clone(),
         Some(ledger.verifier().clone()),
@@ -213,7 +213,11 @@ fn assemble(
             background: true,
             threads: 1,
         },
-    ));
+    );
+    if let Some(file) = &settings.alert_sinks.jsonl {
+        incidents.alerts_file = file.clone();
+    }
+    let incidents = Arc::new(incidents);
     let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.incidents = Some(incidents.clone());
@@ -248,7 +252,7 @@ pub(crate) fn open_ledger(
         let alerter = match alerter {
             Some(a) => a,
             None => {
-                started = vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 16);
+                started = vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 16).context("alerts")?;
                 &started
             }
         };
@@ -296,7 +300,11 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         http: HttpSettings::new(origin),
         outbox_dir: data_dir.join("outbox"),
         detection: Some(vigie_core::detect::DetectConfig::with_canaries([])),
-        alert_sinks: vigie_alerts::Sinks { jsonl: Some(data_dir.join("alerts.jsonl")), ..Default::default() },
+        alert_sinks: vigie_alerts::Sinks {
+            jsonl: Some(data_dir.join("alerts.jsonl")),
+            state_dir: Some(data_dir.to_path_buf()),
+            ..Default::default()
+        },
         ledger: ledger_options(data_dir),
         secrets_key_file: None,
         insecure_skip_file_mode_check: false,

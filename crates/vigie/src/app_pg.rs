@@ -62,7 +62,8 @@ pub fn open(
                 crate::snapshot::path(data_dir),
                 crate::snapshot::EVERY,
             );
-            let alerter = Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000));
+            let alerter =
+                Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000).context("alerts")?);
             (Arc::new(vigie_alerts::AlertingDetector { inner, alerter: alerter.clone() }), Some(alerter))
         }
     };

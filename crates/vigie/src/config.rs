@@ -319,6 +319,7 @@ impl AlertsConfig {
             jsonl: Some(self.jsonl.clone().unwrap_or_else(|| data_dir.join("alerts.jsonl"))),
             webhook,
             syslog,
+            state_dir: Some(data_dir.to_path_buf()),
         })
     }
 }

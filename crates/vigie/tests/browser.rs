@@ -529,7 +529,7 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
         return;
     }
     let _serial = ONE_AT_A_TIME.lock().await;
-    let alerter = std::sync::Arc::new(vigie_alerts::Alerter::start(vigie_alerts::Sinks::default(), 10_000));
+    let alerter = std::sync::Arc::new(vigie_alerts::Alerter::start(vigie_alerts::Sinks::default(), 10_000).unwrap());
     let detector = vigie_alerts::AlertingDetector { inner: FiveAndThrottle::default(), alerter: alerter.clone() };
     let mut opened = common::Setup::new()
         .persons(2_000)

@@ -281,3 +281,58 @@ async fn approvals_show_what_the_approver_must_see() {
     assert!(html.contains("/approve\"") && html.contains("/reject\""), "{html}");
     assert!(!html.contains(&format!("new.advisor@{domain}")), "the domain, not the whole address: {html}");
 }
+
+/// The number of the first alert on the queue's page for `agent` (its `data-alert`).
+fn alert_number(html: &str, agent: &Agent) -> u64 {
+    let link = format!("href=\"/console/agents/{}\"", agent.id);
+    let at = html.find(&link).unwrap_or_else(|| panic!("no alert of {}: {html}", agent.id));
+    let before = &html[..at];
+    let v = before.rfind("data-alert=\"").unwrap() + "data-alert=\"".len();
+    before[v..v + before[v..].find('"').unwrap()].parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_keeps_its_number_across_a_restart_and_the_cli_opens_that_one() {
+    let t = Setup::new().server_detector().start().await;
+    // Two accounts raise alerts, so that a number names one account and not the other.
+    let (first, _, _) = t.advisor(OrgKind::Agency);
+    let second = t.agent_where(|a, o| o.kind == OrgKind::Agency && a.id != first.id && a.role == first.role);
+    for agent in [&first, &second] {
+        let token = t.login(agent).await;
+        canary_walk(&t, &token).await;
+    }
+    let (officer_agent, _) = officer_and_admin(&t);
+    let officer = t.passkey_session(&officer_agent);
+    let filter = "/console/alerts?verdict=suspend_account";
+    let (_, _, html) = page(&t, Some(&officer), filter).await;
+    let n = alert_number(&html, &second);
+    assert_ne!(n, alert_number(&html, &first));
+    let (_, api) = t.get(&officer, "/v1/alerts").await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    let listed = api["alerts"].as_array().unwrap().iter().find(|a| a["id"] == n).unwrap_or_else(|| panic!("{api}"));
+    assert_eq!(listed["agent"], second.id.to_string(), "the API names it by the console's number");
+
+    // Restarted: the same alert under the same number, on the console and over the API.
+    let t = t.restart().await;
+    let officer = t.passkey_session(&officer_agent);
+    let (status, _, html) = page(&t, Some(&officer), &format!("/console/alerts/{n}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("href=\"/console/agents/{}\"", second.id)), "{html}");
+    let (_, _, html) = page(&t, Some(&officer), filter).await;
+    assert_eq!(alert_number(&html, &second), n);
+    let (_, api) = t.get(&officer, "/v1/alerts").await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert!(api["alerts"].as_array().unwrap().iter().any(|a| a["id"] == n && a["agent"] == second.id.to_string()));
+
+    // Stopped: `vigie incident open --alert N` opens the account the console showed as N.
+    let dir = t.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["incident", "open", "--data-dir", dir.path().to_str().unwrap(), "--title", "Alerte"])
+        .args(["--from", "2020-01-01", "--to", "2030-01-01", "--alert", &n.to_string()])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    let holds = text.lines().find(|l| l.trim_start().starts_with("holds")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(holds.split_whitespace().nth(1), Some(format!("agent:{}", second.id).as_str()), "{text}");
+}

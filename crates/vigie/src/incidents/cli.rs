@@ -129,7 +129,8 @@ pub struct OpenArgs {
     /// A source network, e.g. 203.0.113.0/24; repeatable.
     #[arg(long)]
     network: Vec<vigie_core::incident::NetPrefix>,
-    /// The alert it starts from (its line in alerts.jsonl, from 1).
+    /// The alert it starts from: its number, as the console and `GET /v1/alerts` show it (the
+    /// `id` of its line in the alerts file).
     #[arg(long)]
     alert: Option<u64>,
 }
@@ -152,16 +153,18 @@ struct Opened {
 }
 
 fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
-    let (data_dir, options, notify) = match &at.config {
+    let (data_dir, options, notify, alerts_file) = match &at.config {
         Some(p) => {
             let c = crate::config::Config::load(Some(p), |k| std::env::var(k).ok())?;
             let o = c.ledger.options(&c.data_dir)?;
-            (c.data_dir.clone(), o, c.notify.clone())
+            let alerts = c.alerts.jsonl.clone().unwrap_or_else(|| c.data_dir.join("alerts.jsonl"));
+            (c.data_dir.clone(), o, c.notify.clone(), alerts)
         }
         None => (
             at.data_dir.clone(),
             crate::app::ledger_options(&at.data_dir),
             crate::config_notify::NotifyConfig::default(),
+            at.data_dir.join("alerts.jsonl"),
         ),
     };
     let store = Arc::new(Store::open(&data_dir).context("cannot open the registry")?);
@@ -189,6 +192,7 @@ fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
         Arc::new(crate::app::WallClock),
         settings,
     );
+    service.alerts_file = alerts_file;
     if progress {
         service.progress = Arc::new(progress_bars());
     }

@@ -339,18 +339,16 @@ pub fn measures(found: &Found, scope: &Scope) -> Vec<Measure> {
         .collect()
 }
 
-/// The agent of alert number `n` (1-based line) of `<data>/alerts.jsonl`.
-pub fn alert_agent(data_dir: &Path, n: u64) -> Result<AgentId, String> {
-    let path = data_dir.join("alerts.jsonl");
-    let text = fs::read_to_string(&path).map_err(|e| format!("alert {n}: cannot read {}: {e}", path.display()))?;
-    let line = text
-        .lines()
-        .nth(usize::try_from(n).unwrap_or(usize::MAX).saturating_sub(1))
-        .filter(|_| n > 0)
-        .ok_or_else(|| format!("no alert {n} in {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("alert {n} is not JSON: {e}"))?;
-    v.get("agent")
-        .and_then(|a| a.as_str())
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| format!("alert {n} names no agent"))
+/// The agent of alert number `n` (as the console shows it) in the alerts' JSON-lines file.
+pub fn alert_agent(alerts_file: &Path, n: u64) -> Result<AgentId, String> {
+    let path = alerts_file;
+    let alert = vigie_alerts::numbering::find(path, n)
+        .map_err(|e| format!("alert {n}: cannot read {}: {e}", path.display()))?
+        .ok_or_else(|| {
+            format!(
+                "no alert {n} in {} (friction alerts stay in the server: start from the account, --agent)",
+                path.display()
+            )
+        })?;
+    alert.agent.parse().map_err(|_| format!("alert {n} names no account (a system alert): give --agent"))
 }

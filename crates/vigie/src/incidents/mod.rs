@@ -62,6 +62,9 @@ pub struct Incidents {
     campaigns: Arc<Mutex<HashSet<IncidentId>>>,
     /// Progress of the long steps: (what, done, total); the CLI draws bars from it.
     pub progress: ProgressFn,
+    /// The alerts' JSON-lines file, where an incident opened from alert N finds it (by its
+    /// number): `<data>/alerts.jsonl` unless `[alerts] jsonl` puts it elsewhere.
+    pub alerts_file: PathBuf,
 }
 
 impl std::fmt::Debug for Incidents {
@@ -97,10 +100,11 @@ impl Incidents {
             ledger,
             verifier,
             clock,
-            settings,
             engine: OnceLock::new(),
             campaigns: Arc::new(Mutex::new(HashSet::new())),
             progress: Arc::new(|_, _, _| {}),
+            alerts_file: settings.data_dir.join("alerts.jsonl"),
+            settings,
         }
     }
 
@@ -455,7 +459,7 @@ impl IncidentService for Incidents {
         let now = self.clock.now();
         let mut selectors = request.selectors.clone();
         if let Some(n) = request.alert {
-            let agent = files::alert_agent(&self.settings.data_dir, n).map_err(bad)?;
+            let agent = files::alert_agent(&self.alerts_file, n).map_err(bad)?;
             if !selectors.contains(&Selector::Agent(agent)) {
                 selectors.insert(0, Selector::Agent(agent));
             }

@@ -236,8 +236,12 @@ impl Opened {
     /// Serves the app until the test's runtime ends.
     pub fn serve(self) -> TestApp {
         let Opened { listener, port, origin, app, clock, fixed, dir, as_of, persons } = self;
-        tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(vigie_http::serve(listener, app.state.clone(), async move {
+            let _ = stopped.await;
+        }));
         TestApp {
+            stop: Some((stop, served)),
             base: format!("http://127.0.0.1:{port}"),
             origin,
             port,
@@ -268,9 +272,48 @@ pub struct TestApp {
     pub as_of: time::Date,
     pub persons: u64,
     issued: Mutex<HashMap<AgentId, Issued>>,
+    /// Stops serving, and the serving task.
+    stop: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)>,
 }
 
 impl TestApp {
+    /// Stops serving and closes the app (its ledger, store and alert feed), as a stopped server
+    /// does; returns the data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some((stop, served)) = self.stop.take() {
+            let _ = stop.send(());
+            served.await.unwrap().unwrap();
+        }
+        let TestApp { app, dir, http, .. } = self;
+        drop(http);
+        drop(app);
+        dir
+    }
+
+    /// Stops the app and starts it again on the same data directory, on a new port, with the
+    /// server's detector (as `Setup::server_detector`) and the same clock.
+    pub async fn restart(self) -> TestApp {
+        let (clock, fixed, as_of, persons) = (self.clock.clone(), self.fixed.clone(), self.as_of, self.persons);
+        let dir = self.stop().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = format!("http://localhost:{port}");
+        let mut settings = app::settings(dir.path(), &origin).unwrap();
+        settings.http.rates = vigie_http::shared::rates::RateSettings::dangerous_unlimited();
+        // The last connection's task may still hold the old app for a moment (a deadline).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let app = loop {
+            match app::open_with_clock(dir.path(), None, settings.clone(), clock.clone()) {
+                Ok(app) => break app,
+                Err(e) if std::time::Instant::now() < deadline && format!("{e:#}").contains("lock") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("the app did not open again: {e:#}"),
+            }
+        };
+        Opened { listener, port, origin, app, clock, fixed, dir, as_of, persons }.serve()
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

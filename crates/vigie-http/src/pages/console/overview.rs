@@ -23,7 +23,7 @@ struct OverviewPage {
     pending: usize,
     incidents: Option<usize>,
     entries: Option<u64>,
-    by_verdict: Vec<(&'static str, &'static str, usize)>,
+    by_verdict: Vec<(String, &'static str, usize)>,
     chart: String,
 }
 
@@ -35,11 +35,11 @@ pub async fn overview_page(me: PageSession<Console>) -> Response {
         let now = st.clock.now();
         let (open_alerts, _) = st.alerts.as_ref().map(|f| f.open_count()).unwrap_or_default();
         let all = st.alerts.as_ref().map(|f| f.queue(&QueueFilter::default(), 100_000).0).unwrap_or_default();
-        let mut by_verdict: Vec<(&'static str, &'static str, usize)> = Vec::new();
+        let mut by_verdict: Vec<(String, &'static str, usize)> = Vec::new();
         for q in &all {
             match by_verdict.iter_mut().find(|(k, _, _)| *k == q.alert.verdict) {
                 Some(e) => e.2 += 1,
-                None => by_verdict.push((q.alert.verdict, c.verdict(q.alert.verdict), 1)),
+                None => by_verdict.push((q.alert.verdict.to_string(), c.verdict(&q.alert.verdict), 1)),
             }
         }
         let hour_now = now.0.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS;
