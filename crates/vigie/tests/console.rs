@@ -278,8 +278,51 @@ async fn approvals_show_what_the_approver_must_see() {
     for seen in ["Nouvelle Conseillère", domain.as_str(), "recrutée le 2 novembre", admin.id.to_string().as_str()] {
         assert!(html.contains(seen), "{seen}: {html}");
     }
-    assert!(html.contains("/approve\"") && html.contains("/reject\""), "{html}");
     assert!(!html.contains(&format!("new.advisor@{domain}")), "the domain, not the whole address: {html}");
+
+    // Decided like every console action: its own single-use token, a recent factor, ledgered
+    // with its author; a replay is refused and changes nothing.
+    let at = html.find("action=\"/console/approvals/accounts/").unwrap_or_else(|| panic!("{html}"));
+    let id: String =
+        html[at + "action=\"/console/approvals/accounts/".len()..].chars().take_while(char::is_ascii_digit).collect();
+    let approve = format!("/console/approvals/accounts/{id}/approve");
+    let reject = format!("/console/approvals/accounts/{id}/reject");
+    assert!(html.contains(&format!("action=\"{reject}\"")), "{html}");
+    assert!(!html.contains("action=\"/accounts/requests/"), "no form without a token: {html}");
+    let officer_token = t.passkey_session(&officer);
+    let (status, _, body) = post(&t, &officer_token, &approve, &t.origin, &[("token", "forged")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // A token drawn for the rejection does not approve.
+    let (status, _, _) = post(&t, &officer_token, &approve, &t.origin, &[("token", &token_of(&html, &reject))]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let approved = |t: &TestApp| {
+        t.security_events()
+            .into_iter()
+            .filter(|e| e.kind == SecurityKind::AccountApproved && e.agent == Some(officer.id))
+            .count()
+    };
+    assert_eq!(approved(&t), 0);
+    // A factor older than 15 minutes: a step-up first, the request still pending.
+    let (access, refresh) = t.passkey_session_full(&officer);
+    let stale = format!("{ACCESS_COOKIE}={access}; __Host-vigie_session={refresh}");
+    t.clock().advance_millis(16 * 60 * 1000);
+    let (_, _, html) = page(&t, Some(&stale), "/console/approvals").await;
+    let (status, _, body) = post(&t, &stale, &approve, &t.origin, &[("token", &token_of(&html, &approve))]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("/step-up?next="), "{body}");
+    assert_eq!(approved(&t), 0);
+    // Fresh: approved once, by the officer.
+    let fresh = t.passkey_session(&officer);
+    let (_, _, html) = page(&t, Some(&fresh), "/console/approvals").await;
+    let token = token_of(&html, &approve);
+    let (status, location, body) = post(&t, &fresh, &approve, &t.origin, &[("token", &token)]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/approvals?done=1"), "{body}");
+    assert_eq!(approved(&t), 1);
+    let (status, _, _) = post(&t, &fresh, &approve, &t.origin, &[("token", &token)]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a replay is refused");
+    assert_eq!(approved(&t), 1);
+    let (_, _, html) = page(&t, Some(&fresh), "/console/approvals?done=1").await;
+    assert!(html.contains("inscrit au journal") && !html.contains(&approve), "{html}");
 }
 
 /// The number of the first alert on the queue's page for `agent` (its `data-alert`).

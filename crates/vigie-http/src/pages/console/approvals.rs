@@ -1,6 +1,8 @@
 //! Approvals (`/console/approvals`): the pending account requests an officer may decide, with
 //! what the approver must see (who asked, the team, the mail domain the enrolment link goes to,
-//! the purpose), deciding through the same four-eyes action as `/accounts`.
+//! the purpose), deciding through the same four-eyes action as `/accounts`, like every other
+//! console action: a single-use token for that request and that decision, a factor in the last
+//! 15 minutes, and the decision ledgered with its author before it takes effect.
 //!
 //! Extract requests (issue 21) are to be listed here too: [`extract_requests`] is the hook.
 
@@ -9,10 +11,13 @@ use axum::response::Response;
 use vigie_core::lifecycle::RequestState;
 
 use crate::actions::accounts;
+use crate::pages::console::TokenForm;
 use crate::shared::auth::Authed;
-use crate::shared::caller::{Console, PageSession};
+use crate::shared::caller::{Console, Fresh, PageSession};
+use crate::shared::extract::{PageForm, PagePath, PageQuery};
+use crate::shared::forms;
 use crate::shared::problem::Problem;
-use crate::shared::render::{Chrome, page};
+use crate::shared::render::{Chrome, page, see_other};
 use crate::shared::state::AppState;
 
 #[derive(Debug)]
@@ -26,6 +31,14 @@ struct RequestRow {
     mail_domain: String,
     purpose: String,
     asked_at: String,
+    /// The single-use tokens of its two forms.
+    approve_token: String,
+    reject_token: String,
+}
+
+/// Where the form deciding account request `id` posts (`approve` or `reject`).
+fn account_action(id: u64, decision: &str) -> String {
+    format!("/console/approvals/accounts/{id}/{decision}")
 }
 
 /// An extract request as the approvals page lists it.
@@ -78,11 +91,13 @@ struct ApprovalsPage {
     c: Chrome,
     requests: Vec<RequestRow>,
     extracts: Option<Vec<ExtractRow>>,
+    done: bool,
 }
 
 /// `GET /console/approvals`
-pub async fn approvals_page(me: PageSession<Console>) -> Response {
-    me.render(|st, authed, _, ctx| {
+pub async fn approvals_page(me: PageSession<Console>, PageQuery(q): PageQuery) -> Response {
+    let done = q.get("done").is_some_and(|v| v == "1");
+    me.render(move |st, authed, _, ctx| {
         let t = ctx.t();
         let now = st.clock.now();
         let requests = accounts::visible_requests(st, authed)?
@@ -98,10 +113,37 @@ pub async fn approvals_page(me: PageSession<Console>) -> Response {
                 mail_domain: r.email.rsplit_once('@').map_or_else(|| r.email.clone(), |(_, d)| d.to_owned()),
                 purpose: r.justification,
                 asked_at: t.moment(r.created_at),
+                approve_token: forms::issue(st, authed, &account_action(r.id, "approve")),
+                reject_token: forms::issue(st, authed, &account_action(r.id, "reject")),
             })
             .collect();
         let extracts = extract_requests(st, authed)?;
-        Ok(page(&ApprovalsPage { c: ctx.console_chrome(t.console.approvals_title), requests, extracts }))
+        Ok(page(&ApprovalsPage { c: ctx.console_chrome(t.console.approvals_title), requests, extracts, done }))
+    })
+    .await
+}
+
+/// `POST /console/approvals/accounts/{id}/{approve|reject}`: the account request decided by the
+/// four-eyes action `/accounts` and the API use, once per token, with a recent factor.
+pub async fn decide_account_form(
+    me: PageSession<(Console, Fresh)>,
+    PagePath((id, decision)): PagePath<(u64, String)>,
+    PageForm(form): PageForm<TokenForm>,
+) -> Response {
+    let path = account_action(id, &decision);
+    me.render(move |st, authed, client, _| {
+        let approve = match decision.as_str() {
+            "approve" => true,
+            "reject" => false,
+            _ => return Err(Problem::invalid("decision", "approve or reject")),
+        };
+        forms::redeem(st, authed, &path, form.token.as_deref())?;
+        if approve {
+            accounts::approve_request(st, authed, client, id)?;
+        } else {
+            accounts::reject_request(st, authed, client, id)?;
+        }
+        Ok(see_other("/console/approvals?done=1"))
     })
     .await
 }

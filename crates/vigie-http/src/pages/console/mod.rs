@@ -35,6 +35,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/agents/{id}", get(accounts::account_page))
         .route("/console/agents/{id}/respond/{response}", post(accounts::respond_form))
         .route("/console/approvals", get(approvals::approvals_page))
+        .route("/console/approvals/accounts/{id}/{decision}", post(approvals::decide_account_form))
         .route("/console/incidents", get(incidents::incidents_page))
         .route("/console/incidents/{id}", get(incidents::incident_page))
         .route("/console/incidents/{id}/scope", post(incidents::scope_form))
