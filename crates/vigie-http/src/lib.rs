@@ -36,6 +36,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(pages::routes())
         .fallback(|| async { Problem::route_not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        // Several nodes: each request to the node that judges its session's agent.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), shared::cluster::route))
         .layer(DefaultBodyLimit::max(shared::body::BODY_LIMIT))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))

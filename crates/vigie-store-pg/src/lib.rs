@@ -13,6 +13,7 @@
 //! The access ledger is not here: each node keeps its own, on its own disk.
 
 mod accounts;
+pub mod cluster;
 pub mod audit;
 mod codec;
 mod connect;

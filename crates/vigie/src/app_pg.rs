@@ -27,6 +27,9 @@ pub struct PgApp {
     pub state: Arc<AppState>,
     pub store: Arc<PgStore>,
     pub ledger: Arc<Ledger>,
+    /// Among several nodes (`[cluster]`): this node's view, and its heartbeat (dropped last: a
+    /// clean stop leaves the cluster).
+    pub cluster: Option<(Arc<crate::cluster::Node>, crate::cluster::Running)>,
 }
 
 /// Opens the PostgreSQL store (retrying while it is unreachable), the node's ledger in
@@ -39,9 +42,48 @@ pub fn open(
     options: &PgOptions,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<PgApp> {
+    open_node(data_dir, policies_dir, settings, url, options, clock, None)
+}
+
+/// [`open`], as one node among several when `cluster` is given: it joins the cluster (its clock
+/// checked against the database's, its name and ledger origin its own), its detector judges
+/// only the agents it owns, and its heartbeat starts.
+pub fn open_node(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: Settings,
+    url: &StoreUrl,
+    options: &PgOptions,
+    clock: Arc<dyn Clock>,
+    cluster: Option<crate::config_cluster::ClusterSettings>,
+) -> anyhow::Result<PgApp> {
     check_modes(data_dir, &settings)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
     let store = Arc::new(PgStore::open(url, options).context("cannot open the registry")?);
+    let joined = match cluster {
+        None => None,
+        Some(c) => {
+            let dir = std::fs::canonicalize(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
+            let info = vigie_store_pg::cluster::NodeInfo {
+                name: c.node.clone(),
+                address: c.address.to_string(),
+                data_dir: dir.display().to_string(),
+                origin: settings.ledger.origin.clone(),
+            };
+            let now = clock.clone();
+            let (db, key) = vigie_store_pg::cluster::ClusterDb::join(
+                url,
+                options.ca_file.as_deref(),
+                &info,
+                c.lease,
+                c.max_skew,
+                move || now.now().millis(),
+            )
+            .with_context(|| format!("cannot join the cluster as node {:?}", c.node))?;
+            Some((Arc::new(crate::cluster::Node::new(c, key)), db, dir))
+        }
+    };
+    let mut exfiltration = None;
     let authz = Arc::new(load_policies(policies_dir)?);
     let (detector, alerter): (Arc<dyn Detector>, Option<Arc<vigie_alerts::Alerter>>) = match &settings.detection {
         None => (Arc::new(NoDetection), None),
@@ -57,6 +99,7 @@ pub fn open(
             for c in &campaigns {
                 restored.detector.declare_campaign(c);
             }
+            exfiltration = Some(restored.detector.clone());
             let inner = crate::snapshot::SnapshottingDetector::start(
                 &restored,
                 crate::snapshot::path(data_dir),
@@ -67,12 +110,24 @@ pub fn open(
             (Arc::new(vigie_alerts::AlertingDetector { inner, alerter: alerter.clone() }), Some(alerter))
         }
     };
+    let detector: Arc<dyn Detector> = match &joined {
+        Some((node, _, _)) => Arc::new(crate::cluster::fence::Fenced { inner: detector, node: node.clone() }),
+        None => detector,
+    };
     let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.as_deref())?;
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
-    let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
+    let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock.clone(), outbox, settings.http)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.alerts = alerter.map(|a| a.feed.clone());
-    Ok(PgApp { state: Arc::new(state), store, ledger })
+    let cluster = match joined {
+        None => None,
+        Some((node, db, dir)) => {
+            state.cluster = Some(node.clone());
+            let heart = crate::cluster::Heart { node: node.clone(), db, detector: exfiltration, clock: clock.clone(), data_dir: dir };
+            Some((node, crate::cluster::start(heart)?))
+        }
+    };
+    Ok(PgApp { state: Arc::new(state), store, ledger, cluster })
 }

@@ -68,6 +68,8 @@ pub struct Config {
     pub store: crate::config_store::StoreConfig,
     /// Governed bulk extracts: retention, quota, canaries.
     pub extracts: crate::config_extracts::ExtractsConfig,
+    /// Several nodes on one PostgreSQL: this node's name and lease (absent: a single node).
+    pub cluster: Option<crate::config_cluster::ClusterConfig>,
 }
 
 /// `[server]`: what one client may hold of the server. Each default is explained in
@@ -508,6 +510,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             store: crate::config_store::StoreConfig::default(),
             extracts: crate::config_extracts::ExtractsConfig::default(),
+            cluster: None,
         }
     }
 }

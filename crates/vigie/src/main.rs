@@ -204,13 +204,15 @@ fn serve_postgres(
     options: &vigie_store_pg::PgOptions,
 ) -> anyhow::Result<()> {
     let settings = app::settings_from(config)?;
-    let mut app = vigie::app_pg::open(
+    let cluster = config.cluster.as_ref().map(|c| c.settings(config.listen)).transpose()?;
+    let mut app = vigie::app_pg::open_node(
         &config.data_dir,
         config.policies_dir.as_deref(),
         settings,
         url,
         options,
         std::sync::Arc::new(app::WallClock),
+        cluster,
     )?;
     eprintln!(
         "vigie: {} policies loaded, registry in {url}, ledger in {}, pages at {}",
@@ -300,6 +302,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = config::Config::load(config.as_deref(), |k| std::env::var(k).ok())?;
             if let Some((url, options)) = config.store.postgres(config.secrets_key())? {
                 return serve_postgres(&config, &url, &options);
+            }
+            if config.cluster.is_some() {
+                anyhow::bail!(
+                    "[cluster]: several nodes share a PostgreSQL store; set [store] url (or VIGIE_STORE_URL), or remove [cluster]"
+                );
             }
             let mut app = app::open(&config.data_dir, config.policies_dir.as_deref(), app::settings_from(&config)?)?;
             eprintln!(

@@ -46,6 +46,10 @@ pub struct SessionResponse {
     session_expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     agent: Option<AgentView>,
+    /// Several nodes: the value to send as `Vigie-Route` on every request of this session, so
+    /// that the load balancer sends it to the agent's node (see `shared::cluster`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<String>,
 }
 
 impl std::fmt::Debug for SessionResponse {
@@ -63,8 +67,24 @@ pub fn session_response(state: &AppState, tokens: &Tokens, who: Option<(&Agent, 
         refresh_token: tokens.refresh.as_ref().map(|t| t.expose().to_owned()),
         session_expires_at: tokens.session_expires_at.to_string(),
         agent: who.map(|(a, o)| agent_view(a, o)),
+        route: state.cluster.as_ref().zip(who).map(|(c, (a, _))| c.route(a.id)),
     };
+    let route = body.route.clone();
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+    if let Some(route) = route {
+        // The header for API clients to echo, the cookie for browsers (the load balancer reads
+        // either; see docs/cluster). Not a secret, and not trusted by any node.
+        let cookie = format!(
+            "{}={route}; Path=/; Max-Age={}; Secure; SameSite=Strict",
+            crate::shared::cluster::ROUTE_COOKIE,
+            (tokens.session_expires_at.millis() - state.clock.now().millis()).max(0) / 1000
+        );
+        for (name, value) in [(header::HeaderName::from_static(crate::shared::cluster::ROUTE_HEADER), route), (header::SET_COOKIE, cookie)] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().append(name, v);
+            }
+        }
+    }
     if tokens.refresh.is_some() {
         dbsc::offer(state, &mut resp);
     }

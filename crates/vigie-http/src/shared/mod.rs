@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod caller;
 pub mod client;
+pub mod cluster;
 pub mod extract;
 pub mod forms;
 pub mod i18n;

@@ -156,6 +156,10 @@ pub struct AppState {
     pub incident_files: Option<std::path::PathBuf>,
     /// Governed bulk extracts, when the binary wires them.
     pub extracts: Option<Arc<dyn vigie_core::extract::service::ExtractService>>,
+    /// Several nodes: which one judges an agent, when the binary wires it (`[cluster]`).
+    pub cluster: Option<Arc<dyn crate::shared::cluster::Cluster>>,
+    /// The client that forwards a request to the node that judges its agent.
+    pub forwarder: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, axum::body::Body>,
     pub settings: HttpSettings,
 }
 
@@ -217,6 +221,8 @@ impl AppState {
             incidents: None,
             incident_files: None,
             extracts: None,
+            cluster: None,
+            forwarder: crate::shared::cluster::client(),
             settings,
         })
     }
