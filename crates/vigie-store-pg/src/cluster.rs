@@ -149,7 +149,8 @@ impl ClusterDb {
         // The schema's `IF NOT EXISTS` notices are not worth a log line each.
         db.client.batch_execute("SET client_min_messages = warning").map_err(|e| db_error(&db.target, &e))?;
         let mut tx = db.client.transaction().map_err(|e| db_error(&db.target, &e))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&crate::schema::LOCK_KEY]).map_err(|e| db_error(&db.target, &e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&crate::schema::LOCK_KEY])
+            .map_err(|e| db_error(&db.target, &e))?;
         tx.batch_execute(SCHEMA).map_err(|e| db_error(&db.target, &e))?;
         tx.commit().map_err(|e| db_error(&db.target, &e))?;
         db.ensure_route_key()?;
@@ -275,10 +276,7 @@ impl ClusterDb {
     pub fn view(&mut self) -> Result<View, ClusterError> {
         let rows = self
             .client
-            .query(
-                "SELECT name, address, data_dir, lease_until > now() FROM vigie_cluster.nodes ORDER BY name",
-                &[],
-            )
+            .query("SELECT name, address, data_dir, lease_until > now() FROM vigie_cluster.nodes ORDER BY name", &[])
             .map_err(|e| db_error(&self.target, &e))?;
         let nodes: Vec<Peer> = rows
             .iter()
@@ -383,7 +381,9 @@ impl ClusterDb {
 
 fn db_error(target: &str, e: &postgres::Error) -> ClusterError {
     let detail = match e.code() {
-        Some(c) if *c == SqlState::UNDEFINED_FUNCTION => format!("{} (PostgreSQL 13 or later is needed)", crate::connect::message(e)),
+        Some(c) if *c == SqlState::UNDEFINED_FUNCTION => {
+            format!("{} (PostgreSQL 13 or later is needed)", crate::connect::message(e))
+        }
         _ => crate::connect::message(e),
     };
     ClusterError::Db { target: target.to_owned(), detail }

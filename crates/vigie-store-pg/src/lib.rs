@@ -13,8 +13,8 @@
 //! The access ledger is not here: each node keeps its own, on its own disk.
 
 mod accounts;
-pub mod cluster;
 pub mod audit;
+pub mod cluster;
 mod codec;
 mod connect;
 mod error;

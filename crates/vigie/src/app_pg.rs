@@ -63,7 +63,8 @@ pub fn open_node(
     let joined = match cluster {
         None => None,
         Some(c) => {
-            let dir = std::fs::canonicalize(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
+            let dir =
+                std::fs::canonicalize(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
             let info = vigie_store_pg::cluster::NodeInfo {
                 name: c.node.clone(),
                 address: c.address.to_string(),
@@ -118,14 +119,21 @@ pub fn open_node(
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
-    let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock.clone(), outbox, settings.http)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut state =
+        AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock.clone(), outbox, settings.http)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.alerts = alerter.map(|a| a.feed.clone());
     let cluster = match joined {
         None => None,
         Some((node, db, dir)) => {
             state.cluster = Some(node.clone());
-            let heart = crate::cluster::Heart { node: node.clone(), db, detector: exfiltration, clock: clock.clone(), data_dir: dir };
+            let heart = crate::cluster::Heart {
+                node: node.clone(),
+                db,
+                detector: exfiltration,
+                clock: clock.clone(),
+                data_dir: dir,
+            };
             Some((node, crate::cluster::start(heart)?))
         }
     };

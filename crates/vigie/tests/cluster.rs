@@ -131,7 +131,8 @@ impl Drop for Haproxy {
 /// replaced): consistent hashing on the routing value, redispatch when a node is down.
 fn haproxy(dir: &Path, nodes: &[Node]) -> Haproxy {
     let port = free_port();
-    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cluster/haproxy.cfg")).unwrap();
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cluster/haproxy.cfg")).unwrap();
     let mut cfg = template.replace("bind 127.0.0.1:8080", &format!("bind 127.0.0.1:{port}"));
     for (i, n) in nodes.iter().enumerate() {
         cfg = cfg.replace(&format!("127.0.0.1:808{}", i + 1), &format!("127.0.0.1:{}", n.port));
@@ -139,7 +140,8 @@ fn haproxy(dir: &Path, nodes: &[Node]) -> Haproxy {
     assert!(!cfg.contains(":8081") && !cfg.contains(":8080"), "the example's ports were not all replaced:\n{cfg}");
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, cfg).unwrap();
-    let check = Command::new("haproxy").arg("-c").arg("-f").arg(&path).output().expect("haproxy (apt-get install haproxy)");
+    let check =
+        Command::new("haproxy").arg("-c").arg("-f").arg(&path).output().expect("haproxy (apt-get install haproxy)");
     assert!(check.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&check.stderr));
     let child = Command::new("haproxy")
         .arg("-db")
@@ -273,14 +275,18 @@ where
             if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY {
                 out.retried += 1;
                 let since = *waiting_since.get_or_insert_with(Instant::now);
-                assert!(since.elapsed() < Duration::from_secs(20), "no node judged the agent for 20 s: {status} {body}");
+                assert!(
+                    since.elapsed() < Duration::from_secs(20),
+                    "no node judged the agent for 20 s: {status} {body}"
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
             if status == StatusCode::OK {
                 out.exposed.insert(*p);
             } else {
-                let kind = serde_json::from_str::<Value>(&body).ok().and_then(|v| v["type"].as_str().map(str::to_owned));
+                let kind =
+                    serde_json::from_str::<Value>(&body).ok().and_then(|v| v["type"].as_str().map(str::to_owned));
                 out.refusals.push(format!("{status} {}", kind.unwrap_or(body)));
             }
             break;
@@ -294,9 +300,8 @@ where
 fn ledgered(dirs: &[PathBuf], agent: AgentId) -> Vec<(Option<PersonId>, bool)> {
     let mut out = Vec::new();
     for d in dirs {
-        let entries = vigie_ledger::Entries::open_after(&d.join("ledger"), i64::MIN)
-            .unwrap()
-            .with_keys(&d.join("ledger-keys"));
+        let entries =
+            vigie_ledger::Entries::open_after(&d.join("ledger"), i64::MIN).unwrap().with_keys(&d.join("ledger-keys"));
         for e in entries {
             let e = e.unwrap();
             if let Some(h) = vigie_core::event::EventHead::decode(&e.body)
@@ -459,7 +464,7 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
     let half = one.exposed.len() / 2;
     let mut killed_at: Option<Instant> = None;
     let mut handed_over: Option<Duration> = None;
-    let victim_node = std::sync::Mutex::new(&mut nodes[victim]);
+    let victim_node = &mut nodes[victim];
     let killed = attack(
         &http,
         &token,
@@ -467,7 +472,7 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
         |_| (front.clone(), Some(route.clone())),
         |n, _| {
             if n == half && killed_at.is_none() {
-                victim_node.lock().unwrap().kill9();
+                victim_node.kill9();
                 killed_at = Some(Instant::now());
             } else if let Some(at) = killed_at
                 && handed_over.is_none()
@@ -478,7 +483,6 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
         },
     )
     .await;
-    drop(victim_node);
     let handed_over = handed_over.expect("the attack went on after the kill");
     let new_owner = owner_of(&cluster, c.agent);
     eprintln!(

@@ -79,7 +79,10 @@ pub fn session_response(state: &AppState, tokens: &Tokens, who: Option<(&Agent, 
             crate::shared::cluster::ROUTE_COOKIE,
             (tokens.session_expires_at.millis() - state.clock.now().millis()).max(0) / 1000
         );
-        for (name, value) in [(header::HeaderName::from_static(crate::shared::cluster::ROUTE_HEADER), route), (header::SET_COOKIE, cookie)] {
+        for (name, value) in [
+            (header::HeaderName::from_static(crate::shared::cluster::ROUTE_HEADER), route),
+            (header::SET_COOKIE, cookie),
+        ] {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 resp.headers_mut().append(name, v);
             }

@@ -110,7 +110,8 @@ pub async fn route(State(state): State<Arc<AppState>>, request: Request, next: N
 fn session_agent(state: &AppState, presented: &Presented) -> Result<Option<AgentId>, Problem> {
     let now = state.clock.now();
     if let Some(access) = &presented.access
-        && let Some(found) = state.accounts.session_by_access(&access.hash(), now).map_err(|_| Problem::unavailable())?
+        && let Some(found) =
+            state.accounts.session_by_access(&access.hash(), now).map_err(|_| Problem::unavailable())?
     {
         return Ok(Some(found.session.agent));
     }

@@ -159,7 +159,8 @@ pub struct AppState {
     /// Several nodes: which one judges an agent, when the binary wires it (`[cluster]`).
     pub cluster: Option<Arc<dyn crate::shared::cluster::Cluster>>,
     /// The client that forwards a request to the node that judges its agent.
-    pub forwarder: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, axum::body::Body>,
+    pub forwarder:
+        hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, axum::body::Body>,
     pub settings: HttpSettings,
 }
 

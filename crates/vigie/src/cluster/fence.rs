@@ -52,7 +52,12 @@ impl Detector for Fenced {
         self.inner.declare_campaign(campaign)
     }
 
-    fn lift(&self, agent: vigie_core::ids::AgentId, by: vigie_core::ids::AgentId, at: vigie_core::time::Timestamp) -> bool {
+    fn lift(
+        &self,
+        agent: vigie_core::ids::AgentId,
+        by: vigie_core::ids::AgentId,
+        at: vigie_core::time::Timestamp,
+    ) -> bool {
         self.inner.lift(agent, by, at)
     }
 

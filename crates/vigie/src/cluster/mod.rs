@@ -70,7 +70,10 @@ pub struct Takeover {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("node", &self.settings.node).field("judging", &self.judging()).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("node", &self.settings.node)
+            .field("judging", &self.judging())
+            .finish_non_exhaustive()
     }
 }
 
@@ -227,7 +230,7 @@ fn beat(heart: &mut Heart, n: u64) -> Result<(), ClusterError> {
     // Ends a tenth early: the database's lease started after `sent`.
     let lease = node.settings.lease - node.settings.lease / 10;
     node.lease_until.store(node.ms(sent + lease), Ordering::SeqCst);
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         let clock = heart.clock.clone();
         match heart.db.check_clock(node.settings.max_skew, move || clock.now().millis()) {
             Ok(_) => {
@@ -317,7 +320,12 @@ fn take_over(heart: &mut Heart, claimed: &[u16], view: &View) {
     }
     for kg in claimed {
         // Unless the view in between found it taken (this node's lease lapsed meanwhile).
-        let _ = heart.node.groups[usize::from(*kg)].compare_exchange(REBUILDING, JUDGING, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = heart.node.groups[usize::from(*kg)].compare_exchange(
+            REBUILDING,
+            JUDGING,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
     }
     let rebuild_ms = started.elapsed().as_millis() as u64;
     tracing::info!(node = %heart.node.settings.node, groups = claimed.len(), events, rebuild_ms, "key groups taken over");
