@@ -198,6 +198,8 @@ pub struct Extract {
     /// SHA-256 of the ciphertext, hex.
     pub ciphertext_sha256: Option<String>,
     pub deleted_at: Option<Timestamp>,
+    /// When the ciphertext was first handed over (each hand-over is ledgered).
+    pub downloaded_at: Option<Timestamp>,
 }
 
 impl Extract {
@@ -396,6 +398,7 @@ mod tests {
             canaries: None,
             ciphertext_sha256: None,
             deleted_at: None,
+            downloaded_at: None,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::error::{DbError, corrupt};
 
 const COLUMNS: &str = "id, org, requested_by, purpose, description, legal_basis, relationship, fields, recipient, \
     receipt_key, expires_at_ms, created_at_ms, state, decided_by, decided_at_ms, produced_at_ms, rows, canaries, \
-    ciphertext_sha256, deleted_at_ms";
+    ciphertext_sha256, deleted_at_ms, downloaded_at_ms";
 
 fn row(r: &Row<'_>) -> Result<Extract, DbError> {
     let bad = |c: &str| corrupt(format!("extracts.{c}"));
@@ -44,6 +44,7 @@ fn row(r: &Row<'_>) -> Result<Extract, DbError> {
         canaries: opt_u64(17)?,
         ciphertext_sha256: r.get(18)?,
         deleted_at: r.get::<_, Option<i64>>(19)?.map(Timestamp),
+        downloaded_at: r.get::<_, Option<i64>>(20)?.map(Timestamp),
     })
 }
 
@@ -262,6 +263,18 @@ impl Store {
         })
     }
 
+    /// Notes that the ciphertext was handed over at `at`, if it was not before (the first
+    /// hand-over is kept; each one is in the ledger).
+    pub fn record_extract_downloaded(&self, id: ExtractId, at: Timestamp) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "UPDATE extracts SET downloaded_at_ms = coalesce(downloaded_at_ms, ?2) WHERE id = ?1",
+                params![i64::from(id.get()), at.millis()],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Produced extracts past their retention without a receipt, and whether each was already
     /// noted (ledgered and alerted once).
     pub fn overdue_extracts(&self, now: Timestamp) -> Result<Vec<(Extract, bool)>, StoreError> {
@@ -272,7 +285,7 @@ impl Store {
             let mut rows = stmt.query([now.millis()])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push((row(r)?, r.get::<_, i64>(20)? == 1));
+                out.push((row(r)?, r.get::<_, i64>(21)? == 1));
             }
             Ok(out)
         })

@@ -23,7 +23,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x5649_4749;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 const V1: &str = r#"
 -- Partner organizations and agencies. A partner whose contract ended keeps its row (the
@@ -444,6 +444,12 @@ CREATE TABLE extract_canaries (
 ) STRICT;
 CREATE INDEX extract_canaries_by_email ON extract_canaries (email);
 CREATE INDEX extract_canaries_by_phone ON extract_canaries (phone)
+"#;
+
+/// When an extract's ciphertext was first handed over (the security console's extracts page
+/// shows it; every hand-over is in the ledger as `extract.downloaded`).
+const V8: &str = r#"
+ALTER TABLE extracts ADD COLUMN downloaded_at_ms INTEGER
 "#;
 
 /// Settings of every connection (those not stored in the file).

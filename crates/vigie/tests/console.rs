@@ -379,3 +379,105 @@ async fn an_alert_keeps_its_number_across_a_restart_and_the_cli_opens_that_one()
     let holds = text.lines().find(|l| l.trim_start().starts_with("holds")).unwrap_or_else(|| panic!("{text}"));
     assert_eq!(holds.split_whitespace().nth(1), Some(format!("agent:{}", second.id).as_str()), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extract_requests_are_decided_on_the_console_and_followed_on_the_extracts_page() {
+    use vigie_core::org::Role;
+    let t = Setup::new().server_detector().start().await;
+    let requester = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
+    let (officer, _) = officer_and_admin(&t);
+    let tok = t.login(&requester).await;
+    let key_file = t.dir.path().join("recipient.txt");
+    let out = std::process::Command::new("age-keygen").arg("-o").arg(&key_file).output().unwrap();
+    let recipient = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("Public key: ").to_owned();
+    let until = vigie_core::time::format_date(vigie_core::time::Timestamp(t.now().millis() + 30 * 86_400_000).date());
+    let body = serde_json::json!({
+        "purpose": "document_processing", "description": "courriers", "legal_basis": "public_task",
+        "relationship": "assignment", "fields": ["identity", "contact"], "recipient": recipient,
+        "receipt_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "retain_until": until,
+    });
+    for _ in 0..2 {
+        let (status, text) = t.post_auth(&tok, "/v1/extracts", body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+    }
+
+    // The approvals page: both requests, each with its two forms and their tokens.
+    let fresh = t.passkey_session(&officer);
+    let (_, _, html) = page(&t, Some(&fresh), "/console/approvals").await;
+    let (approve1, approve2, refuse2) = (
+        "/console/approvals/extracts/X1/approve",
+        "/console/approvals/extracts/X2/approve",
+        "/console/approvals/extracts/X2/refuse",
+    );
+    for action in [approve1, approve2, refuse2] {
+        assert!(html.contains(&format!("action=\"{action}\"")), "{action}: {html}");
+    }
+    // A forged token, and another form's token, decide nothing.
+    let (status, _, _) = post(&t, &fresh, approve1, &t.origin, &[("token", "forged")]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _, _) = post(&t, &fresh, approve1, &t.origin, &[("token", &token_of(&html, refuse2))]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A factor older than 15 minutes: a step-up first.
+    let (access, refresh) = t.passkey_session_full(&officer);
+    let stale = format!("{ACCESS_COOKIE}={access}; __Host-vigie_session={refresh}");
+    t.clock().advance_millis(16 * 60 * 1000);
+    let (_, _, html) = page(&t, Some(&stale), "/console/approvals").await;
+    let (status, _, body) = post(&t, &stale, approve1, &t.origin, &[("token", &token_of(&html, approve1))]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // Approved through the extract service, once; a replay is refused.
+    let fresh = t.passkey_session(&officer);
+    assert_eq!(extract_state(&t, &fresh, "X1").await, "requested", "not without the step-up");
+    let (_, _, html) = page(&t, Some(&fresh), "/console/approvals").await;
+    let (token1, token2_approve, token2_refuse) =
+        (token_of(&html, approve1), token_of(&html, approve2), token_of(&html, refuse2));
+    let (status, location, body) = post(&t, &fresh, approve1, &t.origin, &[("token", &token1)]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/approvals?done=1"), "{body}");
+    assert_eq!(extract_state(&t, &fresh, "X1").await, "approved");
+    let (status, _, _) = post(&t, &fresh, approve1, &t.origin, &[("token", &token1)]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a replay is refused");
+    let approved_by_officer = t
+        .security_events()
+        .into_iter()
+        .filter(|e| e.kind == SecurityKind::ExtractApproved && e.agent == Some(officer.id))
+        .count();
+    assert_eq!(approved_by_officer, 1, "ledgered once, with its author");
+    // Refused; approving it afterwards is turned down by the service, in plain words.
+    let (status, _, _) = post(&t, &fresh, refuse2, &t.origin, &[("token", &token2_refuse)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(extract_state(&t, &fresh, "X2").await, "refused");
+    let (status, _, body) = post(&t, &fresh, approve2, &t.origin, &[("token", &token2_approve)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("n&#39;est plus en attente"), "in plain words: {body}");
+    assert_eq!(extract_state(&t, &fresh, "X2").await, "refused");
+
+    // The extracts page follows each one: produced and downloaded, refused; then overdue.
+    let tok = t.login(&requester).await;
+    let (status, text) = t.post_auth(&tok, "/v1/extracts/X1/produce", serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, _, html) = page(&t, Some(&fresh), "/console/extracts").await;
+    assert!(html.contains("data-extract=\"X1\" data-state=\"produced\""), "{html}");
+    let r = reqwest::Client::new().get(t.url("/v1/extracts/X1/files/X1.csv.age")).bearer_auth(&tok).send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::OK);
+    let (_, _, html) = page(&t, Some(&fresh), "/console/extracts").await;
+    assert!(html.contains("data-extract=\"X1\" data-state=\"downloaded\""), "{html}");
+    assert!(html.contains("data-extract=\"X2\" data-state=\"refused\""), "{html}");
+    assert!(!html.contains("class=\"overdue\""), "{html}");
+    t.clock().advance_millis(31 * 86_400_000);
+    let officer_later = t.passkey_session(&officer);
+    let (status, _, html) = page(&t, Some(&officer_later), "/console/extracts").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("<tr data-extract=\"X1\" data-state=\"overdue\" class=\"overdue\">")
+            && html.contains("data-overdue=\"1\""),
+        "the overdue one highlighted: {html}"
+    );
+    assert!(html.find("data-extract=\"X1\"").unwrap() < html.find("data-extract=\"X2\"").unwrap(), "overdue first");
+}
+
+/// An extract's state, as the API tells an officer.
+async fn extract_state(t: &TestApp, officer: &str, id: &str) -> String {
+    let (_, text) = t.get(officer, &format!("/v1/extracts/{id}")).await;
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{id}: {text}"));
+    v["state"].as_str().unwrap_or_else(|| panic!("{id}: {text}")).to_owned()
+}

@@ -66,6 +66,7 @@ pub fn extract_json(x: &Extract) -> Value {
         "rows": x.rows,
         "ciphertext_sha256": x.ciphertext_sha256,
         "deleted_at": x.deleted_at.map(|t| t.to_string()),
+        "downloaded_at": x.downloaded_at.map(|t| t.to_string()),
     })
 }
 

@@ -16,6 +16,8 @@ pub struct ConsoleMessages {
     pub nav_incidents: &'static str,
     pub nav_ledger: &'static str,
     pub nav_partner: &'static str,
+    /// The extracts' words.
+    pub extracts: &'static crate::shared::i18n_extracts::ExtractMessages,
 
     pub alerts_title: &'static str,
     pub col_when: &'static str,
@@ -323,6 +325,7 @@ pub static CONSOLE_FR: ConsoleMessages = ConsoleMessages {
     nav_overview: "Vue d'ensemble",
     nav_alerts: "Alertes",
     nav_approvals: "Approbations",
+    extracts: &crate::shared::i18n_extracts::EXTRACTS_FR,
     nav_incidents: "Incidents",
     nav_ledger: "Journal",
     nav_partner: "Pages agents",
@@ -463,6 +466,7 @@ pub static CONSOLE_EN: ConsoleMessages = ConsoleMessages {
     nav_overview: "Overview",
     nav_alerts: "Alerts",
     nav_approvals: "Approvals",
+    extracts: &crate::shared::i18n_extracts::EXTRACTS_EN,
     nav_incidents: "Incidents",
     nav_ledger: "Ledger",
     nav_partner: "Agent pages",

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod forms;
 pub mod i18n;
 pub mod i18n_console;
+pub mod i18n_extracts;
 pub mod limits;
 pub mod log_limit;
 pub mod outbox;

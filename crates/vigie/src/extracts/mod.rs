@@ -182,6 +182,14 @@ impl Extracts {
         self.ledger.record(&[e]).map(|_| ()).map_err(|e| ExtractFailure::Internal(e.to_string()))
     }
 
+    /// Notes the first hand-over in the store, for the console (after the ledger has it: a
+    /// failure here is logged, the hand-over itself is on record).
+    fn note_downloaded(&self, id: ExtractId) {
+        if let Err(e) = self.store.record_extract_downloaded(id, self.clock.now()) {
+            tracing::warn!(extract = %id, error = %e, "the extract's hand-over is ledgered but not noted in the store");
+        }
+    }
+
     fn load(&self, id: ExtractId) -> Result<Extract, ExtractFailure> {
         self.store
             .extract(id)
@@ -603,6 +611,7 @@ impl Extracts {
         let x = self.load(id)?;
         self.may_take(&x, by)?;
         self.record(SecurityKind::ExtractDownloaded, Some(by), &x, &[])?;
+        self.note_downloaded(id);
         std::fs::create_dir_all(to).map_err(|e| internal("creating the directory")(e.to_string()))?;
         let mut out = Vec::new();
         for which in [ExtractFile::Ciphertext, ExtractFile::Manifest, ExtractFile::Signature] {
@@ -713,6 +722,7 @@ impl ExtractService for Extracts {
         self.may_take(&x, by)?;
         if which == ExtractFile::Ciphertext {
             self.record(SecurityKind::ExtractDownloaded, Some(by), &x, &[])?;
+            self.note_downloaded(id);
         }
         std::fs::read(self.path_of(id, which)).map_err(|e| internal("reading the file")(e.to_string()))
     }

@@ -4,10 +4,13 @@
 //! console action: a single-use token for that request and that decision, a factor in the last
 //! 15 minutes, and the decision ledgered with its author before it takes effect.
 //!
-//! Extract requests (issue 21) are to be listed here too: [`extract_requests`] is the hook.
+//! Extract requests (issue 21) are listed here too and decided the same way, through the
+//! extract service the API calls (`ExtractService::decide`); a decision its four-eyes rules turn
+//! down is shown in plain words.
 
 use askama::Template;
 use axum::response::Response;
+use vigie_core::extract::service::ExtractFailure;
 use vigie_core::lifecycle::RequestState;
 
 use crate::actions::accounts;
@@ -49,15 +52,20 @@ pub struct ExtractRow {
     pub purpose: String,
     pub fields: String,
     pub recipient: String,
-    /// Where the officer decides it.
-    pub link: String,
+    /// The single-use tokens of its two forms.
+    pub approve_token: String,
+    pub refuse_token: String,
+}
+
+/// Where the form deciding extract `id` posts (`approve` or `refuse`).
+fn extract_action(id: &str, decision: &str) -> String {
+    format!("/console/approvals/extracts/{id}/{decision}")
 }
 
 /// The extract requests waiting for a decision, with what the approver must see: who asks, the
 /// purpose and its legal basis, the fields, the recipient's key and the retention. `None` when
-/// the binary wired no extract service. The decision itself is taken through
-/// `POST /v1/extracts/{id}/approve` (or `vigie extract approve`), with a fresh second factor.
-pub fn extract_requests(st: &AppState, _authed: &Authed) -> Result<Option<Vec<ExtractRow>>, Problem> {
+/// the binary wired no extract service.
+pub fn extract_requests(st: &AppState, authed: &Authed) -> Result<Option<Vec<ExtractRow>>, Problem> {
     let Some(svc) = st.extracts.as_deref() else { return Ok(None) };
     let list = svc.list(500).map_err(|e| {
         tracing::error!(error = %e, "listing extracts");
@@ -79,7 +87,8 @@ pub fn extract_requests(st: &AppState, _authed: &Authed) -> Result<Option<Vec<Ex
                 ),
                 fields: x.fields.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
                 recipient: x.recipient,
-                link: format!("/v1/extracts/{}", x.id),
+                approve_token: forms::issue(st, authed, &extract_action(&x.id.to_string(), "approve")),
+                refuse_token: forms::issue(st, authed, &extract_action(&x.id.to_string(), "refuse")),
             })
             .collect(),
     ))
@@ -143,6 +152,39 @@ pub async fn decide_account_form(
         } else {
             accounts::reject_request(st, authed, client, id)?;
         }
+        Ok(see_other("/console/approvals?done=1"))
+    })
+    .await
+}
+
+/// `POST /console/approvals/extracts/{id}/{approve|refuse}`: the extract request decided by the
+/// service the API calls, once per token, with a recent factor; a refusal of the four-eyes
+/// rules (one's own request, an account one created, …) is answered in plain words.
+pub async fn decide_extract_form(
+    me: PageSession<(Console, Fresh)>,
+    PagePath((id, decision)): PagePath<(String, String)>,
+    PageForm(form): PageForm<TokenForm>,
+) -> Response {
+    let path = extract_action(&id, &decision);
+    let parsed = id.parse::<vigie_core::extract::ExtractId>().map_err(|e| Problem::invalid("extract", e.to_string()));
+    me.render(move |st, authed, _, ctx| {
+        let id = parsed?;
+        let approve = match decision.as_str() {
+            "approve" => true,
+            "refuse" => false,
+            _ => return Err(Problem::invalid("decision", "approve or refuse")),
+        };
+        forms::redeem(st, authed, &path, form.token.as_deref())?;
+        let svc = st.extracts.as_deref().ok_or_else(Problem::unavailable)?;
+        // The gate proved a factor in the elevation window.
+        svc.decide(id, &authed.caller.agent, true, approve).map_err(|e| match e {
+            ExtractFailure::NotFound(id) => Problem::not_found_detail(format!("no extract {id}")),
+            ExtractFailure::Refused(why) => Problem::forbidden(ctx.t().console.extracts.refusal(&why)),
+            ExtractFailure::Internal(why) => {
+                tracing::error!(error = %why, "extract service");
+                Problem::unavailable()
+            }
+        })?;
         Ok(see_other("/console/approvals?done=1"))
     })
     .await

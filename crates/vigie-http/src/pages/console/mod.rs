@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod approvals;
 pub mod chart;
+pub mod extracts;
 pub mod incidents;
 pub mod ledger;
 pub mod overview;
@@ -36,6 +37,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/console/agents/{id}/respond/{response}", post(accounts::respond_form))
         .route("/console/approvals", get(approvals::approvals_page))
         .route("/console/approvals/accounts/{id}/{decision}", post(approvals::decide_account_form))
+        .route("/console/approvals/extracts/{id}/{decision}", post(approvals::decide_extract_form))
+        .route("/console/extracts", get(extracts::extracts_page))
         .route("/console/incidents", get(incidents::incidents_page))
         .route("/console/incidents/{id}", get(incidents::incident_page))
         .route("/console/incidents/{id}/scope", post(incidents::scope_form))
