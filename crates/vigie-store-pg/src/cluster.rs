@@ -29,7 +29,8 @@ const SCHEMA: &str = r#"
 CREATE SCHEMA IF NOT EXISTS vigie_cluster;
 CREATE TABLE IF NOT EXISTS vigie_cluster.settings (
     id        boolean PRIMARY KEY DEFAULT true CHECK (id),
-    route_key bytea NOT NULL CHECK (length(route_key) = 32)
+    route_key bytea NOT NULL CHECK (length(route_key) = 32),
+    hll_key   bigint NOT NULL
 );
 CREATE TABLE IF NOT EXISTS vigie_cluster.nodes (
     name        text PRIMARY KEY,
@@ -106,6 +107,22 @@ pub struct View {
     pub owners: Vec<Option<usize>>,
 }
 
+/// The keys every node of the cluster shares, drawn by the first one (a CSPRNG's output:
+/// `gen_random_uuid()`) into `vigie_cluster.settings`.
+#[derive(Clone, Copy)]
+pub struct ClusterKeys {
+    /// Signs the routing values.
+    pub route: [u8; 32],
+    /// Keys the organizations' HyperLogLog hash, so that their sketches merge across nodes.
+    pub hll: u64,
+}
+
+impl std::fmt::Debug for ClusterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterKeys(..)")
+    }
+}
+
 /// A node's dedicated connection to the cluster tables.
 pub struct ClusterDb {
     client: postgres::Client,
@@ -127,7 +144,7 @@ impl ClusterDb {
     /// waits out a previous incarnation's lease (a restart after a crash), refuses a name or an
     /// origin another live node holds, registers this node with a lease, and gives back the
     /// groups a previous incarnation held (their detector state is in its ledger, which the
-    /// claimer replays). Returns the connection and the cluster's routing key.
+    /// claimer replays). Returns the connection and the cluster's keys.
     pub fn join(
         url: &StoreUrl,
         ca_file: Option<&std::path::Path>,
@@ -135,7 +152,7 @@ impl ClusterDb {
         lease: Duration,
         max_skew: Duration,
         local_now_ms: impl Fn() -> i64,
-    ) -> Result<(ClusterDb, [u8; 32]), ClusterError> {
+    ) -> Result<(ClusterDb, ClusterKeys), ClusterError> {
         let tls = crate::tls::connector(ca_file)?;
         let client = crate::connect::first(url, &tls, Duration::from_secs(30))?;
         let mut db = ClusterDb {
@@ -155,7 +172,7 @@ impl ClusterDb {
         tx.commit().map_err(|e| db_error(&db.target, &e))?;
         db.ensure_route_key()?;
         db.check_clock(max_skew, &local_now_ms)?;
-        let key = db.route_key()?;
+        let key = db.keys()?;
         // A previous incarnation's lease (a crash and a quick restart): wait it out rather than
         // judge beside a process that may still be running.
         let deadline = std::time::Instant::now() + lease * 4;
@@ -213,24 +230,28 @@ impl ClusterDb {
     fn ensure_route_key(&mut self) -> Result<(), ClusterError> {
         self.client
             .execute(
-                "INSERT INTO vigie_cluster.settings (route_key) \
-                 VALUES (uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())) ON CONFLICT DO NOTHING",
+                "INSERT INTO vigie_cluster.settings (route_key, hll_key) \
+                 VALUES (uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), \
+                         ('x' || encode(substr(uuid_send(gen_random_uuid()), 1, 8), 'hex'))::bit(64)::bigint) \
+                 ON CONFLICT DO NOTHING",
                 &[],
             )
             .map_err(|e| db_error(&self.target, &e))?;
         Ok(())
     }
 
-    fn route_key(&mut self) -> Result<[u8; 32], ClusterError> {
-        let key: Vec<u8> = self
+    fn keys(&mut self) -> Result<ClusterKeys, ClusterError> {
+        let row = self
             .client
-            .query_one("SELECT route_key FROM vigie_cluster.settings", &[])
-            .map_err(|e| db_error(&self.target, &e))?
-            .get(0);
-        key.try_into().map_err(|_| ClusterError::Db {
+            .query_one("SELECT route_key, hll_key FROM vigie_cluster.settings", &[])
+            .map_err(|e| db_error(&self.target, &e))?;
+        let route: Vec<u8> = row.get(0);
+        let hll: i64 = row.get(1);
+        let route = route.try_into().map_err(|_| ClusterError::Db {
             target: self.target.clone(),
             detail: "vigie_cluster.settings.route_key is not 32 bytes".into(),
-        })
+        })?;
+        Ok(ClusterKeys { route, hll: hll as u64 })
     }
 
     /// Refuses a local clock further than `max_skew` from the server's. Returns the skew (ms,
@@ -360,13 +381,18 @@ impl ClusterDb {
         tx.commit().map_err(|e| db_error(&self.target, &e))
     }
 
-    /// The other nodes' sketches, per organization.
-    pub fn others_sketches(&mut self) -> Result<Vec<(i64, Vec<u8>)>, ClusterError> {
+    /// The other nodes' sketches written after `after_ms` (the server's time, ms), per
+    /// organization, with when each was written.
+    pub fn others_sketches(&mut self, after_ms: i64) -> Result<Vec<(i64, Vec<u8>, i64)>, ClusterError> {
         let rows = self
             .client
-            .query("SELECT org, sketch FROM vigie_cluster.org_sketches WHERE node <> $1", &[&self.name])
+            .query(
+                "SELECT org, sketch, (extract(epoch FROM updated_at) * 1000)::bigint FROM vigie_cluster.org_sketches \
+                 WHERE node <> $1 AND updated_at > to_timestamp($2::bigint / 1000.0)",
+                &[&self.name, &after_ms],
+            )
             .map_err(|e| db_error(&self.target, &e))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
     /// Reconnects if the connection was lost (the server restarted): one attempt, so that the

@@ -81,7 +81,7 @@ pub fn open_node(
                 move || now.now().millis(),
             )
             .with_context(|| format!("cannot join the cluster as node {:?}", c.node))?;
-            Some((Arc::new(crate::cluster::Node::new(c, key)), db, dir))
+            Some((Arc::new(crate::cluster::Node::new(c, key.route)), db, dir, key.hll))
         }
     };
     let mut exfiltration = None;
@@ -90,6 +90,10 @@ pub fn open_node(
         None => (Arc::new(NoDetection), None),
         Some(config) => {
             let mut config = config.clone();
+            if let Some((_, _, _, hll)) = &joined {
+                // One key for the cluster: the organizations' sketches merge across nodes.
+                config.hll_key = *hll;
+            }
             config.canaries = store.canaries().context("reading the canary persons")?.into_iter().collect();
             config.scope_canaries =
                 store.scope_canaries().context("reading the canaries placed in scope lists")?.into_iter().collect();
@@ -112,7 +116,7 @@ pub fn open_node(
         }
     };
     let detector: Arc<dyn Detector> = match &joined {
-        Some((node, _, _)) => Arc::new(crate::cluster::fence::Fenced { inner: detector, node: node.clone() }),
+        Some((node, _, _, _)) => Arc::new(crate::cluster::fence::Fenced { inner: detector, node: node.clone() }),
         None => detector,
     };
     let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.as_deref())?;
@@ -125,7 +129,7 @@ pub fn open_node(
     state.alerts = alerter.map(|a| a.feed.clone());
     let cluster = match joined {
         None => None,
-        Some((node, db, dir)) => {
+        Some((node, db, dir, _)) => {
             state.cluster = Some(node.clone());
             let heart = crate::cluster::Heart {
                 node: node.clone(),
@@ -133,6 +137,7 @@ pub fn open_node(
                 detector: exfiltration,
                 clock: clock.clone(),
                 data_dir: dir,
+                sketches: crate::cluster::sketches::Exchange::new(),
             };
             Some((node, crate::cluster::start(heart)?))
         }

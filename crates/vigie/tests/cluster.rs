@@ -9,6 +9,8 @@
 //!   takes its agents over (the time is printed), rebuilds their state from the dead node's
 //!   ledger, and the attacker is still stopped at the same figure; every read served is in a
 //!   ledger; every node's ledger verifies afterwards;
+//! - organizations' counts are merged across nodes: two colleagues judged on two nodes are
+//!   stopped together at their organization's quota;
 //! - a node whose clock is off the database's refuses to start, naming the bound.
 //!
 //! PostgreSQL and HAProxy are Debian's (`.ci/run` installs them); the test fails loudly without.
@@ -183,6 +185,10 @@ account_burst = 1000
 [detection]
 enabled = true
 
+# An organization's quota is then its largest account's (20 an hour): small enough to test.
+[detection.statistics]
+org_quota_percent = 1
+
 [[detection.thresholds]]
 kind = "agency"
 role = "advisor"
@@ -198,22 +204,27 @@ quota_week = 100
     path
 }
 
-/// An agency advisor with at least `min` persons in scope, and those persons.
-fn advisor_with_scope(store: &PgStore, min: usize, as_of: time::Date, not: &[AgentId]) -> (Agent, Vec<PersonId>) {
+/// Active agency advisors with at least `min` persons in scope, with those persons, outside
+/// the organizations `not_in`.
+fn advisors_with_scope(
+    store: &PgStore,
+    min: usize,
+    as_of: time::Date,
+    not_in: &[vigie_core::ids::OrgId],
+) -> impl Iterator<Item = (Agent, Vec<PersonId>)> {
     (1..20_000u64)
         .filter_map(AgentId::new)
-        .filter(|id| !not.contains(id))
         .map_while(|id| store.agent(id).unwrap())
-        .filter(|a| a.active && a.role == Role::Advisor)
+        .filter(move |a| a.active && a.role == Role::Advisor && !not_in.contains(&a.org))
         .filter(|a| store.organization(a.org).unwrap().is_some_and(|o| o.kind == OrgKind::Agency && o.active))
-        .find_map(|a| {
+        .filter_map(move |a| {
             let page = store.scope_page(&a, None, 100, as_of).unwrap();
             (page.len() >= min).then(|| (a.clone(), page.iter().map(|(e, _)| e.id).collect()))
         })
-        .expect("an advisor with a large scope")
 }
 
 struct Attacker {
+    org: vigie_core::ids::OrgId,
     login: String,
     password: String,
     totp: vigie_core::signin::TotpSecret,
@@ -328,7 +339,7 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
     let as_of = vigie::app::WallClock.now().date();
     {
         let url = url.clone();
-        let params = GenParams { seed: 11, persons: 4_000, as_of };
+        let params = GenParams { seed: 11, persons: 8_000, as_of };
         tokio::task::spawn_blocking(move || vigie::generate::generate_postgres(&url, &params, false, false))
             .await
             .unwrap()
@@ -340,24 +351,50 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
 
     // Three attackers' credentials, issued before the nodes start (the keyring is created with
     // the first secret sealed, and each node loads it at start).
-    let attackers: Vec<Attacker> = {
+    // Three attackers of one organization, and five colleagues of another whose reads together
+    // meet their organization's quota.
+    let (attackers, colleagues): (Vec<Attacker>, Vec<Attacker>) = {
         let (url, root) = (url.clone(), root.clone());
         tokio::task::spawn_blocking(move || {
             let store = PgStore::open(&url, &PgOptions::new(root.join("secrets.key"))).unwrap();
-            let mut out: Vec<Attacker> = Vec::new();
-            for _ in 0..3 {
-                let not: Vec<AgentId> = out.iter().map(|a| a.agent).collect();
-                let (agent, persons) = advisor_with_scope(&store, 3 * QUOTA_HOUR, as_of, &not);
+            let issue = |(agent, persons): (Agent, Vec<PersonId>)| {
                 let issued = vigie::credentials::issue(&store, agent.id).unwrap();
-                out.push(Attacker {
+                Attacker {
+                    org: agent.org,
                     login: agent.login.as_str().to_owned(),
                     password: issued.password.expose().to_owned(),
                     totp: issued.totp,
                     persons,
                     agent: agent.id,
-                });
-            }
-            out
+                }
+            };
+            // Colleagues: their organization's scope, so the same persons in the same order;
+            // their organization's count is the largest of theirs and stays under its quota.
+            let first =
+                advisors_with_scope(&store, 2 * QUOTA_HOUR, as_of, &[]).next().expect("an advisor with a scope");
+            let org = first.0.org;
+            let attackers: Vec<Attacker> = std::iter::once(first)
+                .chain(
+                    advisors_with_scope(&store, 2 * QUOTA_HOUR, as_of, &[])
+                        .filter(|(a, _)| a.org == org)
+                        .skip(1)
+                        .take(2),
+                )
+                .map(issue)
+                .collect();
+            assert_eq!(attackers.len(), 3);
+            let not: Vec<_> = attackers.iter().map(|a| a.org).collect();
+            let mut by_org: std::collections::BTreeMap<vigie_core::ids::OrgId, Vec<(Agent, Vec<PersonId>)>> =
+                std::collections::BTreeMap::new();
+            let team = advisors_with_scope(&store, QUOTA_HOUR, as_of, &not)
+                .find_map(|(a, p)| {
+                    let v = by_org.entry(a.org).or_default();
+                    v.push((a, p));
+                    (v.len() == 5).then(|| std::mem::take(v))
+                })
+                .expect("five advisors of one organization with a scope");
+            let colleagues = team.into_iter().map(issue).collect();
+            (attackers, colleagues)
         })
         .await
         .unwrap()
@@ -456,6 +493,46 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
         "a session spread over the nodes exposed another figure than on one node: {spread:?}"
     );
 
+    // 4. An organization's count across nodes: two colleagues judged on two nodes. The first
+    //    reads 14 persons; once the sketches are exchanged (every second), the second is stopped
+    //    when the organization reaches its quota (20), not at its own. Its reads are a second
+    //    apart, the pace at which a node re-estimates an organization's count.
+    let owners: Vec<String> = colleagues.iter().map(|c| owner_of(&cluster, c.agent)).collect();
+    let (x, y) = (0..colleagues.len())
+        .flat_map(|i| (0..colleagues.len()).map(move |j| (i, j)))
+        .find(|(i, j)| owners[*i] != owners[*j])
+        .map(|(i, j)| (&colleagues[i], &colleagues[j]))
+        .expect("two colleagues judged on two nodes");
+    let (token, route) = sign_in(&http, &front, x).await;
+    let first = attack(&http, &token, &x.persons[..14], |_| (front.clone(), Some(route.clone())), |_, _| None).await;
+    assert_eq!(first.exposed.len(), 14, "{first:?}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (token, route) = sign_in(&http, &front, y).await;
+    let theirs: Vec<PersonId> = y.persons.iter().filter(|p| !first.exposed.contains(p)).take(14).copied().collect();
+    let mut second = Outcome::default();
+    for p in theirs {
+        let out = attack(&http, &token, &[p], |_| (front.clone(), Some(route.clone())), |_, _| None).await;
+        second.exposed.extend(out.exposed);
+        second.refusals.extend(out.refusals);
+        if !second.refusals.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1_050)).await;
+    }
+    eprintln!(
+        "organization's count across nodes: {} on {}, then {} on {} before {:?}",
+        first.exposed.len(),
+        owners[colleagues.iter().position(|c| c.agent == x.agent).unwrap()],
+        second.exposed.len(),
+        owners[colleagues.iter().position(|c| c.agent == y.agent).unwrap()],
+        second.refusals.first()
+    );
+    assert!(
+        first.exposed.len() + second.exposed.len() <= QUOTA_HOUR,
+        "the organization went past its quota: the other node's count was not merged ({second:?})"
+    );
+    assert!(second.refusals.first().is_some_and(|r| r.starts_with("429")), "{second:?}");
+
     // 3. kill -9 of the node judging the third attacker, half-way to its quota.
     let c = &attackers[2];
     let (token, route) = (c_token, other_route.clone());
@@ -500,7 +577,7 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
 
     // Every record served is in a ledger (no acknowledged entry lost with the killed node).
     let dirs: Vec<PathBuf> = nodes.iter().map(|n| n.dir.clone()).collect();
-    for (att, out) in [(a, &one), (b, &spread), (c, &killed)] {
+    for (att, out) in [(a, &one), (b, &spread), (c, &killed), (x, &first), (y, &second)] {
         let in_ledgers: BTreeSet<PersonId> =
             ledgered(&dirs, att.agent).into_iter().filter(|(_, ret)| *ret).filter_map(|(p, _)| p).collect();
         for p in &out.exposed {

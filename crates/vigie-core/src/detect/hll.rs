@@ -132,6 +132,11 @@ impl SlidingHll {
         }
     }
 
+    /// The latest time (ms) an item was counted at.
+    pub fn latest_ms(&self) -> i64 {
+        self.latest_ms
+    }
+
     /// Whether two sketches hash items alike (sketches restored from a snapshot keep the key
     /// they were made with; new ones get the running process's).
     pub fn same_key(&self, other: &SlidingHll) -> bool {
@@ -141,7 +146,33 @@ impl SlidingHll {
     /// [`SlidingHll::insert`] of an item already hashed by [`SlidingHll::hash`] of a sketch
     /// with the same key (another key's hash would count a different, unkeyed item).
     pub fn insert_hashed(&mut self, h: u64, at: Timestamp) {
-        let at = at.millis();
+        let p = u32::from(self.precision);
+        let reg = (h >> (64 - p)) as usize;
+        let rho = (h << p).leading_zeros().min(64 - p) + 1;
+        self.insert_rho(reg, at.millis(), rho);
+    }
+
+    /// Adds every pair of `other`, a sketch with the same precision and key (another node's
+    /// count of the same organization): afterwards this sketch answers every window as if it had
+    /// seen both streams, exactly (the pairs a list keeps do not depend on the order they came
+    /// in), so merging is idempotent and sketches converge whatever the order of exchanges.
+    /// Returns `false`, merging nothing, if the precision or the key differ.
+    pub fn merge(&mut self, other: &SlidingHll) -> bool {
+        if other.precision != self.precision || other.key.key != self.key.key {
+            return false;
+        }
+        let Some(epoch) = other.epoch_s else { return true };
+        for reg in 0..other.registers() {
+            for &pair in other.pairs(reg) {
+                let at = (epoch + i64::from(time_of(pair))).saturating_mul(1000);
+                self.insert_rho(reg, at, rho_of(pair));
+            }
+        }
+        true
+    }
+
+    /// Counts a pair (register, time, rho) as [`SlidingHll::insert_hashed`] does.
+    fn insert_rho(&mut self, reg: usize, at: i64, rho: u32) {
         self.latest_ms = self.latest_ms.max(at);
         let window = self.max_window_ms;
         let epoch = *self.epoch_s.get_or_insert_with(|| second_of(at.saturating_sub(window)));
@@ -151,12 +182,9 @@ impl SlidingHll {
         let Some(epoch) = self.epoch_s else { return };
         let time = second_of(at).saturating_sub(epoch);
         let floor = self.floor(epoch);
-        if time < i64::from(floor) || time >= TIME_SPAN_S {
+        if time < i64::from(floor) || time >= TIME_SPAN_S || reg >= self.registers() {
             return;
         }
-        let p = u32::from(self.precision);
-        let reg = (h >> (64 - p)) as usize;
-        let rho = (h << p).leading_zeros().min(64 - p) + 1;
         match self.spilled(reg) {
             Some(i) => self.update_spilled(i, floor, time as u32, rho),
             None => self.update_inline(reg, floor, time as u32, rho),
@@ -671,6 +699,50 @@ mod tests {
 
     fn lists(h: &SlidingHll) -> Vec<Vec<u32>> {
         (0..h.registers()).map(|r| h.pairs(r).to_vec()).collect()
+    }
+
+    #[test]
+    fn merging_two_nodes_sketches_counts_their_union_exactly() {
+        let t0 = 1_800_000_000_000i64;
+        let (mut a, mut b, mut union) = (
+            SlidingHll::new(11, 7 * 86_400_000, 9),
+            SlidingHll::new(11, 7 * 86_400_000, 9),
+            SlidingHll::new(11, 7 * 86_400_000, 9),
+        );
+        for i in 0..30_000u64 {
+            // Overlapping streams, at times spread over two days, out of order.
+            let at = Timestamp(t0 + ((i * 7919) % 172_800) as i64 * 1000);
+            if i % 3 != 0 {
+                a.insert(i, at);
+            }
+            if i % 2 == 0 {
+                b.insert(i % 20_000, at);
+            }
+            if i % 3 != 0 || i % 2 == 0 {
+                if i % 3 != 0 {
+                    union.insert(i, at);
+                }
+                if i % 2 == 0 {
+                    union.insert(i % 20_000, at);
+                }
+            }
+        }
+        let now = Timestamp(t0 + 172_800_000);
+        let windows = [3_600_000, 86_400_000, 7 * 86_400_000];
+        let mut merged = a.clone();
+        assert!(merged.merge(&b));
+        assert_eq!(merged.estimates(now, windows), union.estimates(now, windows));
+        // Idempotent, and in either order.
+        assert!(merged.merge(&b) && merged.merge(&a));
+        assert_eq!(merged.estimates(now, windows), union.estimates(now, windows));
+        let mut other_way = b.clone();
+        assert!(other_way.merge(&a));
+        assert_eq!(other_way.estimates(now, windows), union.estimates(now, windows));
+        // Another key or precision: nothing merged.
+        let before = merged.estimates(now, windows);
+        assert!(!merged.merge(&SlidingHll::new(11, 7 * 86_400_000, 10)));
+        assert!(!merged.merge(&SlidingHll::new(12, 7 * 86_400_000, 9)));
+        assert_eq!(merged.estimates(now, windows), before);
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub mod hll;
 pub mod link;
 pub mod org;
 pub mod places;
+pub mod shared_counts;
 pub mod snapshot;
 pub mod surge;
 pub mod window;

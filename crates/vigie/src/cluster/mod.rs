@@ -167,6 +167,7 @@ pub struct Heart {
     /// This node's data directory (its own ledger is not replayed on a take-over: its events
     /// are already in its state).
     pub data_dir: PathBuf,
+    pub sketches: sketches::Exchange,
 }
 
 impl std::fmt::Debug for Heart {
@@ -189,7 +190,17 @@ fn run(mut heart: Heart, stopped: &std::sync::mpsc::Receiver<()>) {
     let every = heart.node.settings.heartbeat;
     let mut beats: u64 = 0;
     let mut failing = false;
+    let mut exchanged = Instant::now();
     loop {
+        if exchanged.elapsed() >= sketches::EVERY
+            && let Some(detector) = heart.detector.clone()
+        {
+            exchanged = Instant::now();
+            let now = heart.clock.now();
+            if let Err(e) = heart.sketches.run(&mut heart.db, &detector, now) {
+                tracing::warn!(error = %e, "organizations' counts not exchanged with the other nodes this time");
+            }
+        }
         match beat(&mut heart, beats) {
             Ok(()) => {
                 if failing {
