@@ -180,7 +180,9 @@ pub struct Extract {
     pub relationship: RelationshipKind,
     /// The categories asked for; production gives only those Cedar permits for the purpose.
     pub fields: CategorySet,
-    /// The recipient's age X25519 public key (`age1…`).
+    /// The recipient: `age1vigie1…` (sealed: opens with the recipient's key and Vigie's
+    /// release, see `age-plugin-vigie`), or a plain age X25519 key `age1…` where the deployment
+    /// allows files that open offline.
     pub recipient: String,
     /// The recipient's Ed25519 public key (base64) that signs its deletion receipt.
     pub receipt_key: String,
@@ -534,6 +536,9 @@ pub mod service {
         Refused(String),
         #[error("no extract {0}")]
         NotFound(ExtractId),
+        /// The extract may no longer be opened (past its retention, or its deletion confirmed).
+        #[error("{0}")]
+        Gone(String),
         #[error("{0}")]
         Internal(String),
     }
@@ -578,7 +583,30 @@ pub mod service {
         pub pseudonymized: bool,
     }
 
+    /// `age-plugin-vigie`'s request for an extract's opening secret (`vigie_seal::OpenRequest`,
+    /// field for field): signed by the recipient's registered Ed25519 key.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct OpenInput {
+        pub format: String,
+        pub at: String,
+        pub nonce: String,
+        pub signature: String,
+    }
+
+    /// Vigie's answer (`vigie_seal::OpenReply`): the opening secret sealed to the recipient.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Opened {
+        pub expires_on: String,
+        pub epk: String,
+        pub sealed: String,
+    }
+
     pub trait ExtractService: Send + Sync {
+        /// Releases an extract's opening secret to its recipient's plugin, ledgered first;
+        /// refused after expiry or a deletion receipt (ledgered and alerted: someone still holds
+        /// the file), on a bad signature, a stale date or a replayed nonce. `from`: the client's
+        /// address, for the ledger.
+        fn open(&self, id: ExtractId, input: &OpenInput, from: &str) -> Result<Opened, ExtractFailure>;
         fn request(&self, by: &Agent, input: &RequestInput) -> Result<Extract, ExtractFailure>;
         /// `elevated`: the approver proved a second factor in the elevation window.
         fn decide(&self, id: ExtractId, by: &Agent, elevated: bool, approve: bool) -> Result<Extract, ExtractFailure>;

@@ -94,10 +94,14 @@ pub enum SecurityKind {
     /// An attempt to approve or refuse an extract that the four-eyes rules turned down (one's
     /// own request, a related account, no fresh second factor…): the details say which rule.
     ExtractDecisionRefused,
+    /// An opening of an extract refused because it expired or its deletion was confirmed:
+    /// someone still holds the file and the recipient's key (the details say why, and from
+    /// where).
+    ExtractOpenRefused,
 }
 
 impl SecurityKind {
-    const ALL: [SecurityKind; 44] = [
+    const ALL: [SecurityKind; 45] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SessionEnded,
@@ -142,6 +146,7 @@ impl SecurityKind {
         Self::ExtractDeleted,
         Self::ExtractOverdue,
         Self::ExtractDecisionRefused,
+        Self::ExtractOpenRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -190,6 +195,7 @@ impl SecurityKind {
             Self::ExtractDeleted => "extract.deleted",
             Self::ExtractOverdue => "extract.overdue",
             Self::ExtractDecisionRefused => "extract.decision_refused",
+            Self::ExtractOpenRefused => "extract.open_refused",
         }
     }
 

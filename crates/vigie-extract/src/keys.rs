@@ -9,6 +9,7 @@ use sha2::Sha256;
 pub struct ExtractKeys {
     pub(crate) pseudonym: [u8; 16],
     pub(crate) canary: [u8; 32],
+    opening: [u8; 32],
     signing: SigningKey,
 }
 
@@ -39,6 +40,7 @@ impl ExtractKeys {
         ExtractKeys {
             pseudonym,
             canary: derive(secret, "canary"),
+            opening: derive(secret, "opening"),
             signing: SigningKey::from_bytes(&derive(secret, "manifest-signing")),
         }
     }
@@ -51,6 +53,15 @@ impl ExtractKeys {
     pub fn verifying_key_base64(&self) -> String {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(self.signing.verifying_key().as_bytes())
+    }
+
+    /// The opening secret of one extract's sealed stanza (see `vigie_seal`): derived, never
+    /// stored, released to the recipient's plugin only while the extract may be opened.
+    pub fn opening(&self, extract: u32) -> vigie_seal::OpeningSecret {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.opening).unwrap_or_else(|_| unreachable_key());
+        mac.update(b"open ");
+        mac.update(&extract.to_be_bytes());
+        vigie_seal::OpeningSecret(zeroize::Zeroizing::new(mac.finalize().into_bytes().into()))
     }
 
     /// A keyed PRF for the canaries and the row order of one extract.

@@ -47,7 +47,13 @@ pub struct Manifest {
     pub ciphertext_bytes: u64,
     /// The public key (Ed25519, base64) whose signature the `.sig` file holds.
     pub signing_key: String,
+    /// How the file opens: [`OPENS_WITH_PLUGIN`] (sealed: the recipient's key and Vigie's
+    /// release, refused after `expires_on`) or [`OPENS_OFFLINE`].
+    pub opens_with: String,
 }
+
+pub const OPENS_WITH_PLUGIN: &str = "age-plugin-vigie, until expires_on";
+pub const OPENS_OFFLINE: &str = "the recipient's age key alone (offline: expiry not enforced)";
 
 impl Manifest {
     /// The manifest's bytes (pretty JSON, ending in a newline) and their detached signature.

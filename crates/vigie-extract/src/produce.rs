@@ -1,4 +1,5 @@
-//! Producing an extract's file: rows → CSV → age (to the recipient's X25519 key) → a `.partial`
+//! Producing an extract's file: rows → CSV → age (to the recipient: sealed with Vigie's opening
+//! secret, or a plain X25519 key where the deployment allows it) → a `.partial`
 #![allow(
     deprecated,
     reason = "age 0.13 deprecates classic X25519 recipients in favour of post-quantum ones, which Debian's age 1.1.1 (the recipients' tool) cannot decrypt; the issue asks for X25519"
@@ -22,9 +23,65 @@ use crate::ExtractError;
 use crate::columns::{self, Column};
 use crate::pseudonym::{Pseudonyms, Subject};
 
-/// Parses a recipient's age X25519 public key (`age1…`).
-pub fn recipient(text: &str) -> Result<age::x25519::Recipient, ExtractError> {
-    age::x25519::Recipient::from_str(text.trim()).map_err(|e| ExtractError::RecipientKey(e.to_string()))
+/// Who an extract's file is encrypted to.
+#[derive(Clone, Debug)]
+pub enum Recipient {
+    /// `age1vigie1…`: sealed to the recipient's X25519 key *and* the extract's opening secret,
+    /// which Vigie releases (to `age-plugin-vigie`, ledgered) only before expiry and deletion.
+    Sealed(vigie_seal::RecipientKey),
+    /// `age1…`: a plain age X25519 recipient; the file opens offline, without Vigie, forever.
+    /// Accepted only where the deployment says `insecure_offline_recipients`.
+    Offline(age::x25519::Recipient),
+}
+
+impl Recipient {
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Recipient::Sealed(_))
+    }
+}
+
+/// Parses a recipient: `age1vigie1…` (made by `age-plugin-vigie --generate`) or a plain age
+/// X25519 key (`age1…`, made by `age-keygen`).
+pub fn recipient(text: &str) -> Result<Recipient, ExtractError> {
+    let text = text.trim();
+    if text.to_ascii_lowercase().starts_with("age1vigie1") {
+        return text
+            .parse()
+            .map(Recipient::Sealed)
+            .map_err(|e: vigie_seal::SealError| ExtractError::RecipientKey(e.to_string()));
+    }
+    age::x25519::Recipient::from_str(text)
+        .map(Recipient::Offline)
+        .map_err(|e| ExtractError::RecipientKey(format!("{text:?}: {e}")))
+}
+
+/// The age recipient that writes an extract's `vigie` stanza.
+struct SealedAgeRecipient<'a> {
+    extract: String,
+    to: &'a vigie_seal::RecipientKey,
+    opening: &'a vigie_seal::OpeningSecret,
+}
+
+impl age::Recipient for SealedAgeRecipient<'_> {
+    fn wrap_file_key(
+        &self,
+        file_key: &age_core::format::FileKey,
+    ) -> Result<(Vec<age_core::format::Stanza>, std::collections::HashSet<String>), age::EncryptError> {
+        use age_core::secrecy::ExposeSecret;
+        let stanza = vigie_seal::SealedStanza::wrap(file_key.expose_secret(), &self.extract, self.to, self.opening)
+            .map_err(|e| age::EncryptError::Io(std::io::Error::other(e.to_string())))?;
+        // A label of its own: age refuses to add any other recipient's stanza beside this one,
+        // which would open the file without Vigie.
+        let labels = std::iter::once(format!("vigie-sealed-{}", self.extract)).collect();
+        Ok((
+            vec![age_core::format::Stanza {
+                tag: vigie_seal::STANZA_TAG.into(),
+                args: stanza.args(),
+                body: stanza.body,
+            }],
+            labels,
+        ))
+    }
 }
 
 /// The file names of an extract in its directory.
@@ -91,7 +148,8 @@ impl<'p> Producer<'p> {
         dir: &Path,
         extract: ExtractId,
         columns: Vec<Column>,
-        recipient: &age::x25519::Recipient,
+        recipient: &Recipient,
+        opening: &vigie_seal::OpeningSecret,
         pseudonyms: &'p Pseudonyms,
         canaries: Vec<(u64, u32, Person)>,
     ) -> Result<Self, ExtractError> {
@@ -102,8 +160,16 @@ impl<'p> Producer<'p> {
         }
         let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial)?;
         let sink = Hashing { inner: BufWriter::with_capacity(1 << 20, file), hash: Sha256::new(), bytes: 0 };
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
-            .map_err(|e| ExtractError::Encrypt(e.to_string()))?;
+        let sealed;
+        let to: &dyn age::Recipient = match recipient {
+            Recipient::Sealed(key) => {
+                sealed = SealedAgeRecipient { extract: extract.to_string(), to: key, opening };
+                &sealed
+            }
+            Recipient::Offline(key) => key,
+        };
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(to)).map_err(|e| ExtractError::Encrypt(e.to_string()))?;
         let out = encryptor.wrap_output(sink)?;
         let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
         columns::header(&columns, &mut buf);

@@ -177,22 +177,27 @@ fn assemble(
     settings: Settings,
     clock: Arc<dyn Clock>,
     detector: Arc<dyn vigie_core::ports::Detector>,
-    alerter: Option<&vigie_alerts::Alerter>,
+    alerter: Option<&Arc<vigie_alerts::Alerter>>,
 ) -> anyhow::Result<App> {
     let authz = Arc::new(load_policies(policies_dir)?);
     let store = Arc::new(open_store(data_dir, &settings)?);
-    let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter)?;
-    let extracts = Arc::new(
-        crate::extracts::Extracts::new(
-            store.clone(),
-            ledger.clone(),
-            authz.clone(),
-            clock.clone(),
-            data_dir,
-            settings.extracts.clone(),
-        )?
-        .with_detector(detector.clone())?,
-    );
+    let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.map(|a| a.as_ref()))?;
+    let mut extracts = crate::extracts::Extracts::new(
+        store.clone(),
+        ledger.clone(),
+        authz.clone(),
+        clock.clone(),
+        data_dir,
+        settings.extracts.clone(),
+    )?
+    .with_detector(detector.clone())?;
+    if let Some(a) = alerter {
+        extracts = extracts.with_alerter(a.clone());
+    }
+    let extracts = Arc::new(extracts);
+    if alerter.is_some() {
+        crate::extracts::watch_overdue(Arc::downgrade(&extracts));
+    }
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });

@@ -20,6 +20,12 @@ pub struct ExtractsConfig {
     /// The mail domain whose inbox the deployment watches: canaries' e-mail addresses are
     /// there. The default is a reserved name that receives nothing; set it to a watched domain.
     pub canary_mail_domain: String,
+    /// Accept plain age X25519 recipients (`age1…`). Their files open offline with the
+    /// recipient's key alone, forever: the expiry is then a promise, not enforced, and openings
+    /// are not ledgered. Default false: recipients give an `age1vigie1…` key (made by
+    /// `age-plugin-vigie --generate`), and Vigie releases each file's opening secret only
+    /// before its expiry.
+    pub insecure_offline_recipients: bool,
 }
 
 impl Default for ExtractsConfig {
@@ -30,6 +36,7 @@ impl Default for ExtractsConfig {
             canary_per_mille: 10,
             canary_min: 8,
             canary_mail_domain: "canari.vigie.invalid".into(),
+            insecure_offline_recipients: false,
         }
     }
 }

@@ -88,6 +88,9 @@ fn fixture(persons: u64, everyone: bool, config: ExtractsConfig) -> Fixture {
         Arc::new(Ledger::open(&vigie::app::ledger_dir(dir.path()), vigie::app::ledger_options(dir.path())).unwrap());
     let clock = Arc::new(FixedClock::at(vigie::app::WallClock.now()));
     let authz = Arc::new(vigie::app::load_policies(None).unwrap());
+    // These tests decrypt with Debian's `age` alone: plain X25519 recipients, which a
+    // deployment accepts only when it says so (the sealed default is tested below and in the API).
+    let config = ExtractsConfig { insecure_offline_recipients: true, ..config };
     let svc = Extracts::new(store.clone(), ledger.clone(), authz, clock.clone(), dir.path(), config).unwrap();
     let recipient_key = dir.path().join("recipient-key.txt");
     let out = Command::new("age-keygen").arg("-o").arg(&recipient_key).output().expect("Debian's age-keygen");
@@ -316,7 +319,8 @@ fn every_bad_request_is_refused_and_nothing_is_half_written() {
     f.svc.produce(y).unwrap();
     refused(f.svc.download(y, &advisor, &f.dir.path().join("elsewhere")), "only the requester");
     // Over quota: the organization's persons over 30 days.
-    let small = ExtractsConfig { quota_persons_30_days: 5, ..ExtractsConfig::default() };
+    let small =
+        ExtractsConfig { quota_persons_30_days: 5, insecure_offline_recipients: true, ..ExtractsConfig::default() };
     let authz = Arc::new(vigie::app::load_policies(None).unwrap());
     let strict = Extracts::new(f.store.clone(), f.ledger.clone(), authz, f.clock.clone(), f.dir.path(), small).unwrap();
     refused(strict.request(&f.requester, &ok(&["identity"])), "extract quota is 5 persons per 30 days");
@@ -403,7 +407,13 @@ fn a_leaked_sample_without_identifiers_names_its_extract_and_one_row_names_it_to
 #[test]
 fn a_production_killed_midway_leaves_only_ciphertext_and_counts_nothing() {
     let f = fixture(100_000, true, ExtractsConfig::default());
-    let x = f.approved(&["identity", "contact", "status"]);
+    // Sealed (the CLI below runs on the default configuration, which refuses plain keys).
+    let identity = vigie_seal::Identity::generate("http://127.0.0.1:9").unwrap();
+    let mut input = f.input(&["identity", "contact", "status"], 30);
+    input.recipient = identity.recipient().to_string();
+    input.receipt_key = identity.receipt_key();
+    let x = f.svc.request(&f.requester, &input).unwrap().id;
+    f.svc.decide(x, &f.officer, true, true).unwrap();
     let data = f.dir.path().to_path_buf();
     let partial = f.svc.dir().join(format!("{x}.csv.age.partial"));
     let Fixture { svc, ledger, store, clock, .. } = f;
@@ -503,4 +513,75 @@ fn an_incident_on_the_requesters_account_scopes_the_persons_its_extracts_held() 
     assert_eq!(s.counts.nir, 0);
     assert_eq!(s.accounts.len(), 1);
     assert_eq!(s.accounts[0].agent, f.requester.id);
+}
+
+fn kinds(ledger: &Ledger) -> Vec<String> {
+    ledger
+        .entries()
+        .unwrap()
+        .filter_map(|e| vigie_core::security::SecurityEvent::decode(&e.unwrap().body))
+        .map(|e| e.kind.as_str().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_sealed_extract_opens_until_it_expires_and_never_after() {
+    let f = fixture(3_000, false, ExtractsConfig::default());
+    let identity = vigie_seal::Identity::generate("http://127.0.0.1:9").unwrap();
+    let mut input = f.input(&["identity", "contact"], 3);
+    input.recipient = identity.recipient().to_string();
+    input.receipt_key = identity.receipt_key();
+    let x = f.svc.request(&f.requester, &input).unwrap();
+    f.svc.decide(x.id, &f.officer, true, true).unwrap();
+    let report = f.svc.produce(x.id).unwrap();
+
+    let ask = |at: Timestamp| {
+        let r = vigie_seal::OpenRequest::new(&identity, &x.id.to_string(), &at.to_string());
+        let input = vigie::extracts::OpenInput {
+            format: r.format.clone(),
+            at: r.at.clone(),
+            nonce: r.nonce.clone(),
+            signature: r.signature.clone(),
+        };
+        (r, f.svc.open(x.id, &input, "192.0.2.7"))
+    };
+    let (r, opened) = ask(f.clock.now());
+    let opened = opened.unwrap();
+    let reply = vigie_seal::OpenReply {
+        extract: x.id.to_string(),
+        expires_on: opened.expires_on.clone(),
+        epk: opened.epk,
+        sealed: opened.sealed,
+    };
+    let secret = reply.open(&r, &identity).unwrap();
+    // The secret is the one the file's stanza needs: read the stanza from the header.
+    let head = std::fs::read(&report.file).unwrap();
+    let text = String::from_utf8_lossy(&head[..400]).to_string();
+    let line = text.lines().find(|l| l.starts_with("-> vigie ")).expect("a vigie stanza");
+    let args: Vec<String> = line.split(' ').skip(2).map(str::to_owned).collect();
+    let body_line = text.lines().skip_while(|l| !l.starts_with("-> vigie ")).nth(1).unwrap();
+    let body = base64::engine::general_purpose::STANDARD_NO_PAD.decode(body_line).unwrap();
+    let stanza = vigie_seal::SealedStanza::from_parts(&args, &body).unwrap();
+    stanza.unwrap(&identity, &secret).expect("the released secret unwraps the file key");
+    assert!(kinds(&f.ledger).iter().any(|k| k == "extract.opened"));
+
+    // Four days later, past the retention: refused, ledgered.
+    f.clock.advance_millis(4 * DAY);
+    let (_, late) = ask(f.clock.now());
+    match late {
+        Err(ExtractFailure::Gone(m)) => assert!(m.contains("expired on"), "{m}"),
+        other => panic!("an expired extract opened: {other:?}"),
+    }
+    assert!(kinds(&f.ledger).iter().any(|k| k == "extract.open_refused"));
+    // A plain age key is refused where the deployment has not said insecure_offline_recipients.
+    let strict = Extracts::new(
+        f.store.clone(),
+        f.ledger.clone(),
+        Arc::new(vigie::app::load_policies(None).unwrap()),
+        f.clock.clone(),
+        f.dir.path(),
+        ExtractsConfig::default(),
+    )
+    .unwrap();
+    refused(strict.request(&f.requester, &f.input(&["identity"], 3)), "insecure_offline_recipients");
 }

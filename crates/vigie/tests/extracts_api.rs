@@ -1,6 +1,8 @@
 //! Governed extracts through the API: a partner asks, the same person cannot approve, an officer
 //! approves with a fresh second factor, the requester produces and downloads, Debian's `age`
-//! decrypts, the recipient's receipt closes it; refusals are problem+json naming the problem.
+//! decrypts through `age-plugin-vigie` (Vigie releases the opening secret, ledgered), the
+//! recipient's receipt closes it and the file no longer opens; refusals are problem+json naming
+//! the problem.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,12 +13,35 @@
 
 mod common;
 
-use base64::Engine;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use vigie_core::org::{OrgKind, Role};
-use vigie_core::time::{Timestamp, format_date};
+use vigie_core::time::{Clock, Timestamp, format_date};
+
+/// Debian's `age --decrypt` with Vigie's plugin on its PATH, off the server's threads.
+async fn age_decrypt(identity: &std::path::Path, file: &std::path::Path) -> std::process::Output {
+    let plugin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_age-plugin-vigie")).parent().unwrap().to_owned();
+    let path = format!("{}:{}", plugin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let (identity, file) = (identity.to_owned(), file.to_owned());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("age")
+            .env("PATH", path)
+            .arg("-d")
+            .arg("-i")
+            .arg(identity)
+            .arg(file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn post_anon(t: &TestApp, path: &str, body: Value) -> (StatusCode, String) {
+    let r = t.post(path, body).await;
+    (r.status(), r.text().await.unwrap())
+}
 
 async fn bytes(t: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>) {
     let r = reqwest::Client::new().get(t.url(path)).bearer_auth(token).send().await.unwrap();
@@ -25,7 +50,8 @@ async fn bytes(t: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_extract_goes_through_its_life_over_the_api() {
-    let t = Setup::new().persons(4_000).server_detector().start().await;
+    // The wall clock: the plugin dates its requests by it, and Vigie refuses a stale one.
+    let t = Setup::new().on(today()).wall_clock().persons(4_000).server_detector().start().await;
     let requester = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
     let other = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::TrainingOrg);
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
@@ -33,11 +59,20 @@ async fn an_extract_goes_through_its_life_over_the_api() {
     let tok_other = t.login(&other).await;
     let tok_officer = t.passkey_session(&officer);
 
-    let key_file = t.dir.path().join("recipient.txt");
-    let out = std::process::Command::new("age-keygen").arg("-o").arg(&key_file).output().unwrap();
-    let recipient = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("Public key: ").to_owned();
-    let signing = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
-    let receipt_key = base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    // The recipient's identity, made by the plugin: its age1vigie1 recipient and receipt key.
+    let key_file = t.dir.path().join("vigie-identity.txt");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_age-plugin-vigie"))
+        .args(["--generate", "--url", &t.url("")])
+        .arg("-o")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let identity = age_plugin_vigie::read_identity(key_file.to_str().unwrap()).unwrap();
+    let recipient = identity.recipient().to_string();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&recipient));
+    let signing = identity.signing_key().clone();
+    let receipt_key = identity.receipt_key();
     let until = format_date(Timestamp(t.now().millis() + 30 * 86_400_000).date());
     let body = json!({
         "purpose": "document_processing", "description": "courriers", "legal_basis": "public_task",
@@ -56,6 +91,12 @@ async fn an_extract_goes_through_its_life_over_the_api() {
     let (status, text) = t.post_auth(&tok, "/v1/extracts", bad_key).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
     assert!(text.contains("age X25519 public key"), "{text}");
+    // A plain age key would open the file offline, forever: refused unless the deployment says so.
+    let mut offline = body.clone();
+    offline["recipient"] = json!("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p");
+    let (status, text) = t.post_auth(&tok, "/v1/extracts", offline).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("insecure_offline_recipients"), "{text}");
     let mut unknown = body.clone();
     unknown["rows"] = json!(10);
     let (status, text) = t.post_auth(&tok, "/v1/extracts", unknown).await;
@@ -100,9 +141,42 @@ async fn an_extract_goes_through_its_life_over_the_api() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "files are served by name only");
     let file = t.dir.path().join("got.age");
     std::fs::write(&file, &cipher).unwrap();
-    let out = std::process::Command::new("age").arg("-d").arg("-i").arg(&key_file).arg(&file).output().unwrap();
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(m["opens_with"], "age-plugin-vigie, until expires_on");
+    let opened_before = t.security_events().iter().filter(|e| e.kind.as_str() == "extract.opened").count();
+    let out = age_decrypt(&key_file, &file).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let plain = String::from_utf8(out.stdout).unwrap();
+    let opened = t.security_events().iter().filter(|e| e.kind.as_str() == "extract.opened").count();
+    assert_eq!(opened, opened_before + 1, "the opening is ledgered");
+    // The stanza holds no plain X25519 recipient: the recipient's key alone does not open it.
+    let header = String::from_utf8_lossy(&cipher[..cipher.len().min(400)]).to_string();
+    assert!(header.contains("-> vigie "), "{header}");
+    assert!(!header.contains("-> X25519"), "{header}");
+
+    // The opening endpoint: another key's signature, an address that does not match, a replay.
+    let other_id = vigie_seal::Identity::generate(&t.url("")).unwrap();
+    let now = vigie::app::WallClock.now().to_string();
+    let forged = vigie_seal::OpenRequest::new(&other_id, &id, &now);
+    let (status, text) =
+        post_anon(&t, &format!("/v1/extracts/{id}/open"), serde_json::to_value(&forged).unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("does not verify"), "{text}");
+    let good = vigie_seal::OpenRequest::new(&identity, &id, &now);
+    let (status, text) = post_anon(&t, "/v1/extracts/X999/open", serde_json::to_value(&good).unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    let (status, text) = post_anon(&t, &format!("/v1/extracts/{id}/open"), serde_json::to_value(&good).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let reply: vigie_seal::OpenReply = serde_json::from_str(&text).unwrap();
+    assert!(reply.open(&good, &other_id).is_err(), "the reply opens for its recipient only");
+    reply.open(&good, &identity).unwrap();
+    let (status, text) = post_anon(&t, &format!("/v1/extracts/{id}/open"), serde_json::to_value(&good).unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("replay"), "{text}");
+    let stale = vigie_seal::OpenRequest::new(&identity, &id, "2020-01-01T00:00:00Z");
+    let (status, text) = post_anon(&t, &format!("/v1/extracts/{id}/open"), serde_json::to_value(&stale).unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("check the clock"), "{text}");
     assert!(
         plain
             .starts_with("ref,last_name,first_name,birth_date,birth_place,sex,email,phone,street,postcode,commune\r\n"),
@@ -112,7 +186,6 @@ async fn an_extract_goes_through_its_life_over_the_api() {
     assert_eq!(plain.lines().count() as u64 - 1, produced["rows_in_file"].as_u64().unwrap());
 
     // The receipt: forged, then the recipient's.
-    let m: Value = serde_json::from_slice(&manifest).unwrap();
     let receipt = vigie_extract::manifest::Receipt {
         format: vigie_extract::manifest::RECEIPT_FORMAT.into(),
         extract: id.clone(),
@@ -131,6 +204,12 @@ async fn an_extract_goes_through_its_life_over_the_api() {
         t.post_auth(&tok, &format!("/v1/extracts/{id}/receipt"), json!({"receipt": doc, "signature": good})).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(text.contains("\"state\":\"deleted\""), "{text}");
+    // Deleted, says the recipient: the file no longer opens, and the attempt is an alert.
+    let out = age_decrypt(&key_file, &file).await;
+    assert!(!out.status.success(), "a deleted extract still opened");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no longer opens"), "{err}");
+    assert!(err.contains("confirmed the deletion"), "{err}");
 
     // A canary of the extract looked up later (someone holding the file, or a copy, turning it
     // into identifiers): the account is suspended and the alert names the extract.
@@ -154,7 +233,16 @@ async fn an_extract_goes_through_its_life_over_the_api() {
 
     // Each step is in the ledger.
     let kinds: Vec<String> = t.security_events().iter().map(|e| e.kind.as_str().to_owned()).collect();
-    for k in ["extract.requested", "extract.approved", "extract.produced", "extract.downloaded", "extract.deleted"] {
+    assert!(alerts.contains("extract_open_refused"), "the refused opening is an alert: {alerts}");
+    for k in [
+        "extract.requested",
+        "extract.approved",
+        "extract.produced",
+        "extract.downloaded",
+        "extract.opened",
+        "extract.deleted",
+        "extract.open_refused",
+    ] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
     // Attribution is for officers.

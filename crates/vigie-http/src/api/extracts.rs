@@ -7,7 +7,10 @@
 //! - `GET …/{id}/files/{name}` (`{id}.csv.age`, `manifest.json`, `manifest.json.sig`: the
 //!   ciphertext's hand-over is ledgered); `POST …/{id}/receipt` (the recipient's signed
 //!   deletion receipt); `POST /v1/extracts/attribute` (officers: a leaked fragment, as text);
-//!   `GET /v1/extracts/overdue` (officers).
+//!   `GET /v1/extracts/overdue` (officers);
+//! - `POST …/{id}/open`: `age-plugin-vigie` asks for the extract's opening secret. No session:
+//!   the request is signed by the recipient's registered key, and the answer is sealed to its
+//!   X25519 key; after expiry or a deletion receipt, 410 (ledgered and alerted).
 //!
 //! The work is the extract service's; the rules (who asks, who approves, what a purpose
 //! allows, quotas, retention) are in the core and Cedar, and every refusal names its reason.
@@ -23,6 +26,7 @@ use vigie_core::org::Role;
 
 use crate::shared::body::Body;
 use crate::shared::caller::{ApiSession, Fresh, Officer, Read, Recent, Write};
+use crate::shared::client::Client;
 use crate::shared::extract::Path;
 use crate::shared::problem::Problem;
 use crate::shared::state::AppState;
@@ -39,6 +43,7 @@ fn refused(e: ExtractFailure) -> Problem {
     match e {
         ExtractFailure::NotFound(id) => Problem::not_found_detail(format!("no extract {id}")),
         ExtractFailure::Refused(why) => Problem::forbidden(why),
+        ExtractFailure::Gone(why) => Problem::gone(why),
         ExtractFailure::Internal(why) => {
             tracing::error!(error = %why, "extract service");
             Problem::unavailable()
@@ -254,4 +259,40 @@ pub async fn overdue(me: ApiSession<(Officer, Recent)>) -> Result<Response, Prob
         Ok(Json(json!({ "extracts": list.iter().map(extract_json).collect::<Vec<_>>() })))
     })
     .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBody {
+    format: String,
+    extract: String,
+    at: String,
+    nonce: String,
+    signature: String,
+}
+
+/// `POST /v1/extracts/{id}/open`: no session; the signature is the credential.
+pub async fn open(
+    axum::extract::State(st): axum::extract::State<std::sync::Arc<AppState>>,
+    client: Client,
+    Path(id): Path<String>,
+    Body(b): Body<OpenBody>,
+) -> Result<Response, Problem> {
+    let id = extract_id(&id)?;
+    if b.extract != id.to_string() {
+        return Err(Problem::invalid("extract", format!("{} does not match the address's {id}", b.extract)));
+    }
+    let input =
+        vigie_core::extract::service::OpenInput { format: b.format, at: b.at, nonce: b.nonce, signature: b.signature };
+    let from = client.ip.to_string();
+    let opened = tokio::task::spawn_blocking(move || service(&st)?.open(id, &input, &from).map_err(refused))
+        .await
+        .map_err(|_| Problem::internal())??;
+    Ok(Json(json!({
+        "extract": id.to_string(),
+        "expires_on": opened.expires_on,
+        "epk": opened.epk,
+        "sealed": opened.sealed,
+    }))
+    .into_response())
 }

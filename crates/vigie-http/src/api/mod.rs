@@ -87,6 +87,7 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
         .route("/v1/extracts/{id}/refuse", post(extracts::refuse))
         .route("/v1/extracts/{id}/produce", post(extracts::produce))
         .route("/v1/extracts/{id}/receipt", post(extracts::receipt))
+        .route("/v1/extracts/{id}/open", post(extracts::open))
         .route("/v1/extracts/{id}/files/{name}", get(extracts::file))
         .route("/healthz", get(|| async { "ok" }))
         // Device Bound Session Credentials

@@ -306,6 +306,11 @@ impl Problem {
         )
     }
 
+    /// What was asked for existed and no longer may be had (an extract past its expiry).
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::new("gone", "Gone", StatusCode::GONE, detail)
+    }
+
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new("conflict", "Conflict", StatusCode::CONFLICT, detail)
     }

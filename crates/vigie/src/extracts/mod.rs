@@ -28,15 +28,15 @@ use vigie_extract::attribute::{Attribution, Known};
 use vigie_extract::canary::{self, Canaries};
 use vigie_extract::columns;
 use vigie_extract::keys::ExtractKeys;
-use vigie_extract::manifest::{MANIFEST_FORMAT, Manifest};
+use vigie_extract::manifest::{MANIFEST_FORMAT, Manifest, OPENS_OFFLINE, OPENS_WITH_PLUGIN};
 use vigie_extract::produce::{self, Producer};
 use vigie_extract::pseudonym::Pseudonyms;
 use vigie_store::{NewExtract, PlacedCanary, Production, Store};
 
 use crate::config_extracts::ExtractsConfig;
 
-pub use vigie_core::extract::service::{ExtractFailure, RequestInput};
-use vigie_core::extract::service::{ExtractFile, ExtractService, Named, Produced};
+pub use vigie_core::extract::service::{ExtractFailure, OpenInput, RequestInput};
+use vigie_core::extract::service::{ExtractFile, ExtractService, Named, Opened, Produced};
 
 fn internal(what: &str) -> impl Fn(String) -> ExtractFailure + '_ {
     move |e| ExtractFailure::Internal(format!("{what}: {e}"))
@@ -81,6 +81,10 @@ pub struct Extracts {
     config: ExtractsConfig,
     /// Told of each production's canaries (a running server's detector; none at rest).
     detector: Option<Arc<dyn vigie_core::ports::Detector>>,
+    /// Where overdue extracts and refused openings are raised (a running server's alerter).
+    alerter: Option<Arc<vigie_alerts::Alerter>>,
+    /// Opening requests' nonces seen within the date window, with when they may be forgotten.
+    nonces: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     pub progress: Progress,
 }
 
@@ -143,6 +147,8 @@ impl Extracts {
             dir,
             config,
             detector: None,
+            alerter: None,
+            nonces: std::sync::Mutex::new(std::collections::HashMap::new()),
             progress: Arc::new(|_, _| {}),
         })
     }
@@ -153,6 +159,32 @@ impl Extracts {
         detector.add_extract_canaries(&known);
         self.detector = Some(detector);
         Ok(self)
+    }
+
+    /// Raises overdue extracts and refused openings through `alerter` from now on.
+    pub fn with_alerter(mut self, alerter: Arc<vigie_alerts::Alerter>) -> Self {
+        self.alerter = Some(alerter);
+        self
+    }
+
+    fn alert(&self, action: &'static str, reasons: Vec<String>) {
+        if let Some(a) = &self.alerter {
+            a.emit(vigie_alerts::Alert::system(self.clock.now().millis(), action, reasons));
+        }
+    }
+
+    /// The recipient of a request or an extract, refused if it is a plain age key and the
+    /// deployment does not accept files that open offline.
+    fn recipient(&self, text: &str) -> Result<produce::Recipient, ExtractFailure> {
+        let r = produce::recipient(text).map_err(|e| ExtractFailure::Refused(e.to_string()))?;
+        if !r.is_sealed() && !self.config.insecure_offline_recipients {
+            return Err(ExtractFailure::Refused(format!(
+                "{}: a plain age key opens the file offline, forever, whatever its expiry; give the recipient's \
+                 age1vigie1… key (age-plugin-vigie --generate), or set [extracts] insecure_offline_recipients",
+                text.trim()
+            )));
+        }
+        Ok(r)
     }
 
     pub fn dir(&self) -> &Path {
@@ -281,7 +313,7 @@ impl Extracts {
             })?;
             fields.insert(c);
         }
-        produce::recipient(&input.recipient).map_err(|e| ExtractFailure::Refused(e.to_string()))?;
+        self.recipient(&input.recipient)?;
         if vigie_extract::manifest::verifying_key(&input.receipt_key).is_none() {
             return Err(ExtractFailure::Refused(
                 vigie_extract::ExtractError::ReceiptKey(input.receipt_key.clone()).to_string(),
@@ -401,7 +433,7 @@ impl Extracts {
             .extracted_since(x.org, Timestamp(now.millis() - rules::QUOTA_WINDOW_MS))
             .map_err(|e| internal("reading the quota")(e.to_string()))?;
         rules::within_quota(self.config.quota_persons_30_days, used, persons)?;
-        let recipient = produce::recipient(&x.recipient).map_err(|e| ExtractFailure::Refused(e.to_string()))?;
+        let recipient = self.recipient(&x.recipient)?;
 
         // Canaries, drawn for this extract and placed at keyed positions.
         let count = canary::count(persons, self.config.canary_per_mille, self.config.canary_min);
@@ -428,8 +460,10 @@ impl Extracts {
             &[("persons", persons.to_string()), ("fields", field_names(outcome.allowed))],
         )?;
         let _ = std::fs::remove_file(self.dir.join(produce::file_name(x.id)));
-        let mut producer = Producer::create(&self.dir, x.id, cols.clone(), &recipient, &self.pseudonyms, positioned)
-            .map_err(|e| internal("starting the file")(e.to_string()))?;
+        let opening = self.keys.opening(x.id.get());
+        let mut producer =
+            Producer::create(&self.dir, x.id, cols.clone(), &recipient, &opening, &self.pseudonyms, positioned)
+                .map_err(|e| internal("starting the file")(e.to_string()))?;
 
         // Each real row's access entry, handed to the ledger in batches while the file is
         // written; at most a few batches in flight, all durable before the file is published.
@@ -533,6 +567,7 @@ impl Extracts {
             ciphertext_sha256: sha.clone(),
             ciphertext_bytes: produced.bytes,
             signing_key: self.keys.verifying_key_base64(),
+            opens_with: if recipient.is_sealed() { OPENS_WITH_PLUGIN } else { OPENS_OFFLINE }.into(),
         };
         let (bytes, sig) = manifest.sign(self.keys.signing()).map_err(|e| internal("signing")(e.to_string()))?;
         let manifest_path = self.dir.join(format!("{}.manifest.json", x.id));
@@ -665,10 +700,96 @@ impl Extracts {
                 self.record(SecurityKind::ExtractOverdue, None, &x, &[("expired", x.expires_at.to_string())])?;
                 self.store.note_extract_overdue(x.id).map_err(|e| internal("noting")(e.to_string()))?;
                 tracing::warn!(extract = %x.id, org = %x.org, "extract past its retention without a deletion receipt");
+                self.alert(
+                    "extract_overdue",
+                    vec![format!(
+                        "extract {} of organization {} expired on {} and its recipient has not confirmed deletion",
+                        x.id,
+                        x.org,
+                        format_date(Timestamp(x.expires_at.millis() - 1).date())
+                    )],
+                );
             }
             out.push(x);
         }
         Ok(out)
+    }
+
+    /// Releases the opening secret of extract `id` to its recipient's plugin (see
+    /// [`ExtractService::open`]).
+    pub fn open(&self, id: ExtractId, input: &OpenInput, from: &str) -> Result<Opened, ExtractFailure> {
+        use vigie_core::extract::ExtractState;
+        let x = self.load(id)?;
+        let to = match self.recipient(&x.recipient)? {
+            produce::Recipient::Sealed(key) => key,
+            produce::Recipient::Offline(_) => {
+                return Err(ExtractFailure::Refused(format!(
+                    "{id} was encrypted to a plain age key: it opens without Vigie"
+                )));
+            }
+        };
+        let request = vigie_seal::OpenRequest {
+            format: input.format.clone(),
+            extract: id.to_string(),
+            at: input.at.clone(),
+            nonce: input.nonce.clone(),
+            signature: input.signature.clone(),
+        };
+        request.verify(&x.receipt_key).map_err(|e| ExtractFailure::Refused(format!("{id}: {e}")))?;
+        let now = self.clock.now();
+        let at = time::OffsetDateTime::parse(&input.at, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| ExtractFailure::Refused(format!("the request's date {:?} is not RFC 3339", input.at)))?;
+        let skew = (at.unix_timestamp() - now.seconds()).abs();
+        if skew > vigie_seal::OPEN_SKEW_SECONDS {
+            return Err(ExtractFailure::Refused(format!(
+                "the request is dated {}, {skew} s from Vigie's clock ({now}): more than {} s; check the clock",
+                input.at,
+                vigie_seal::OPEN_SKEW_SECONDS
+            )));
+        }
+        {
+            let mut seen = self.nonces.lock().map_err(|_| ExtractFailure::Internal("nonce cache poisoned".into()))?;
+            seen.retain(|_, until| *until > now.seconds());
+            if seen.contains_key(&input.nonce) {
+                return Err(ExtractFailure::Refused("this opening request was used already (a replay)".into()));
+            }
+            seen.insert(input.nonce.clone(), now.seconds() + 2 * vigie_seal::OPEN_SKEW_SECONDS);
+        }
+        let expires_on = format_date(Timestamp(x.expires_at.millis() - 1).date());
+        let refuse = |why: String| -> Result<Opened, ExtractFailure> {
+            self.record(
+                SecurityKind::ExtractOpenRefused,
+                None,
+                &x,
+                &[("reason", why.clone()), ("from", from.to_owned())],
+            )?;
+            self.alert(
+                "extract_open_refused",
+                vec![format!("{why}, yet someone holding the recipient's key tried to open it from {from}")],
+            );
+            Err(ExtractFailure::Gone(format!("{id}: {why}; Vigie no longer opens it")))
+        };
+        match x.state {
+            ExtractState::Produced => {}
+            ExtractState::Deleted => {
+                let on = x.deleted_at.map(|t| t.to_string()).unwrap_or_default();
+                return refuse(format!("the recipient confirmed the deletion of {id} on {on}"));
+            }
+            other => return Err(Refusal::WrongState(other.as_str(), "produced").into()),
+        }
+        if now >= x.expires_at {
+            return refuse(format!("{id} expired on {expires_on}"));
+        }
+        // Ledgered (durably) before the secret leaves.
+        self.record(
+            SecurityKind::ExtractOpened,
+            None,
+            &x,
+            &[("from", from.to_owned()), ("nonce", input.nonce.clone())],
+        )?;
+        let reply = vigie_seal::OpenReply::seal(&request, &to, &self.keys.opening(id.get()), &expires_on)
+            .map_err(|e| internal("sealing the reply")(e.to_string()))?;
+        Ok(Opened { expires_on: reply.expires_on, epk: reply.epk, sealed: reply.sealed })
     }
 
     /// Names the extract a leaked file came from.
@@ -676,6 +797,28 @@ impl Extracts {
         let known = StoreKnown::new(&self.store).map_err(|e| internal("reading extracts")(e.to_string()))?;
         vigie_extract::attribute::attribute(leak, &self.pseudonyms, &known)
             .map_err(|e| ExtractFailure::Refused(e.to_string()))
+    }
+}
+
+/// How often a serving node looks for extracts past their retention.
+pub const OVERDUE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Looks for overdue extracts at start and every [`OVERDUE_EVERY`] while `extracts` lives:
+/// each newly overdue one is ledgered and raised through the alerter once.
+pub fn watch_overdue(extracts: std::sync::Weak<Extracts>) {
+    let spawned = std::thread::Builder::new().name("vigie-extract-overdue".into()).spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        loop {
+            let Some(x) = extracts.upgrade() else { return };
+            if let Err(e) = x.overdue() {
+                tracing::warn!(error = %e, "could not look for overdue extracts");
+            }
+            drop(x);
+            std::thread::sleep(OVERDUE_EVERY);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the overdue-extract watch");
     }
 }
 
@@ -688,6 +831,9 @@ fn may_handle(x: &Extract, by: &Agent) -> bool {
 }
 
 impl ExtractService for Extracts {
+    fn open(&self, id: ExtractId, input: &OpenInput, from: &str) -> Result<Opened, ExtractFailure> {
+        Extracts::open(self, id, input, from)
+    }
     fn request(&self, by: &Agent, input: &RequestInput) -> Result<Extract, ExtractFailure> {
         Extracts::request(self, by, input)
     }
