@@ -67,6 +67,18 @@ impl FromStr for ExtractId {
     }
 }
 
+/// The session an extract's ledger entries carry: `e0000000` then the extract's number (16 hex
+/// digits), so that "this recipient's server leaked" is one session to scope
+/// (`extract:X3` as an incident selector).
+pub fn session_of(id: ExtractId) -> crate::ids::SessionId {
+    crate::ids::SessionId(0xE000_0000_0000_0000 | u64::from(id.0))
+}
+
+/// The extract whose entries carry this session, if it is an extract's.
+pub fn of_session(s: crate::ids::SessionId) -> Option<ExtractId> {
+    (s.0 >> 32 == 0xE000_0000).then(|| ExtractId::new(s.0 & 0xFFFF_FFFF)).flatten()
+}
+
 /// The legal basis of the processing (GDPR Art. 6(1)); consent is not one a public service
 /// hands files on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

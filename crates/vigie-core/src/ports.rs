@@ -199,6 +199,10 @@ pub enum LifecycleKind {
     Request,
     /// Approved someone else's request.
     Approval,
+    /// Asked for a bulk extract (the persons of a relationship, in one file).
+    ExtractRequest,
+    /// Approved someone else's extract.
+    ExtractApproval,
 }
 
 impl LifecycleKind {
@@ -206,6 +210,8 @@ impl LifecycleKind {
         match self {
             LifecycleKind::Request => "request",
             LifecycleKind::Approval => "approval",
+            LifecycleKind::ExtractRequest => "extract_request",
+            LifecycleKind::ExtractApproval => "extract_approval",
         }
     }
 }

@@ -513,6 +513,26 @@ fn an_incident_on_the_requesters_account_scopes_the_persons_its_extracts_held() 
     assert_eq!(s.counts.nir, 0);
     assert_eq!(s.accounts.len(), 1);
     assert_eq!(s.accounts[0].agent, f.requester.id);
+
+    // "This recipient's server leaked": one extract, not the requester's other one.
+    let b = f.approved(&["identity"]);
+    let rb = f.svc.produce(b).unwrap();
+    let selector: Selector = format!("extract:{a}").parse().unwrap();
+    assert_eq!(selector.to_string(), format!("extract:{a}"));
+    let one = |selectors: Vec<Selector>| {
+        incidents.open(
+            OpenRequest { title: "Serveur du prestataire".into(), window, awareness_at: None, selectors, alert: None },
+            Author::Operator,
+        )
+    };
+    let i = one(vec![selector]).unwrap();
+    let s = incidents.scope(i.id, true, Author::Operator).unwrap();
+    assert_eq!(s.counts.records, ra.rows, "only the rows of {a}, not the {} of {b}", rb.rows);
+    assert_eq!(s.counts.contact, s.counts.persons);
+    // An extract never produced is refused, naming it.
+    let never: Selector = "extract:X999".parse().unwrap();
+    let err = one(vec![never]).unwrap_err().to_string();
+    assert!(err.contains("no extract X999 was produced"), "{err}");
 }
 
 fn kinds(ledger: &Ledger) -> Vec<String> {
@@ -584,4 +604,86 @@ fn a_sealed_extract_opens_until_it_expires_and_never_after() {
     )
     .unwrap();
     refused(strict.request(&f.requester, &f.input(&["identity"], 3)), "insecure_offline_recipients");
+}
+
+/// A detector that holds back every extract request or approval, as the ladder does for an
+/// account it is containing.
+struct HoldsBack;
+
+impl vigie_core::ports::Detector for HoldsBack {
+    fn assess(
+        &self,
+        _: &vigie_core::event::AccessEvent,
+        _: &vigie_core::ports::DetectContext,
+    ) -> vigie_core::event::Verdict {
+        vigie_core::event::Verdict::allow()
+    }
+    fn lifecycle(&self, a: &vigie_core::ports::LifecycleAction) -> vigie_core::event::Verdict {
+        vigie_core::event::Verdict {
+            action: vigie_core::event::VerdictAction::Throttle,
+            reasons: vec![format!("{}_while_contained=1", a.kind.as_str())],
+        }
+    }
+}
+
+#[test]
+fn an_account_the_detector_contains_neither_requests_approves_nor_receives_an_extract() {
+    let f = fixture(2_000, false, ExtractsConfig::default());
+    let x = f.svc.request(&f.requester, &f.input(&["identity"], 30)).unwrap();
+    let held = Extracts::new(
+        f.store.clone(),
+        f.ledger.clone(),
+        Arc::new(vigie::app::load_policies(None).unwrap()),
+        f.clock.clone(),
+        f.dir.path(),
+        ExtractsConfig { insecure_offline_recipients: true, ..ExtractsConfig::default() },
+    )
+    .unwrap()
+    .with_detector(Arc::new(HoldsBack))
+    .unwrap();
+    refused(held.request(&f.requester, &f.input(&["identity"], 30)), "extract_request_while_contained=1");
+    refused(held.decide(x.id, &f.officer, true, true), "extract_approval_while_contained=1");
+    assert!(kinds(&f.ledger).iter().any(|k| k == "extract.decision_refused"));
+    f.svc.decide(x.id, &f.officer, true, true).unwrap();
+    // Approved before the requester was contained: production refuses it now, and writes nothing.
+    refused(held.produce(x.id), "extract_request_while_contained=1");
+    assert_eq!(f.store.extract(x.id).unwrap().unwrap().state, ExtractState::Approved);
+    assert!(!held.dir().join(format!("{}.csv.age", x.id)).exists());
+}
+
+#[test]
+fn an_overdue_extract_is_ledgered_and_raised_once() {
+    let f = fixture(2_000, false, ExtractsConfig::default());
+    let jsonl = f.dir.path().join("alerts.jsonl");
+    let alerter = Arc::new(vigie_alerts::Alerter::start(
+        vigie_alerts::Sinks { jsonl: Some(jsonl.clone()), ..vigie_alerts::Sinks::default() },
+        16,
+    ));
+    let svc = Extracts::new(
+        f.store.clone(),
+        f.ledger.clone(),
+        Arc::new(vigie::app::load_policies(None).unwrap()),
+        f.clock.clone(),
+        f.dir.path(),
+        ExtractsConfig { insecure_offline_recipients: true, ..ExtractsConfig::default() },
+    )
+    .unwrap()
+    .with_alerter(alerter);
+    let x = f.approved(&["identity"]);
+    svc.produce(x).unwrap();
+    assert!(svc.overdue().unwrap().is_empty());
+    f.clock.advance_millis(31 * DAY);
+    assert_eq!(svc.overdue().unwrap().len(), 1);
+    assert_eq!(svc.overdue().unwrap().len(), 1, "still listed");
+    let started = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
+        if text.contains("extract_overdue") || started.elapsed() > std::time::Duration::from_secs(10) {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(text.matches("extract_overdue").count(), 1, "raised once: {text}");
+    assert!(text.contains(&format!("extract {x} of organization")), "{text}");
+    assert_eq!(kinds(&f.ledger).iter().filter(|k| *k == "extract.overdue").count(), 1);
 }

@@ -55,7 +55,7 @@ use crate::campaign::CampaignDeclaration;
 use crate::event::{AccessAction, AccessEvent, Decision, EventHead, Verdict, VerdictAction};
 use crate::ids::{AgentId, OrgId};
 use crate::org::{OrgKind, Role};
-use crate::ports::{DetectContext, LifecycleAction, RelationshipEvent};
+use crate::ports::{DetectContext, LifecycleAction, LifecycleKind, RelationshipEvent};
 use account::{Account, insist, novelty};
 use baseline::PeerHistogram;
 use org::{GroupState, OrgState};
@@ -1090,6 +1090,24 @@ impl ExfiltrationDetector {
         let a = st.accounts.entry(act.actor).or_default();
         if a.suspended {
             return Verdict { action: VerdictAction::SuspendAccount, reasons: vec!["account_suspended=1".into()] };
+        }
+        if matches!(act.kind, LifecycleKind::ExtractRequest | LifecycleKind::ExtractApproval) {
+            // A bulk extract is the whole scope at once: an account the ladder is containing
+            // (a manager's review asked, or throttled to its own pace) or under suspicion for
+            // what it created does not turn to the bulk path instead. Extracts are not
+            // account creations: they do not count against those quotas.
+            let mut reasons = Vec::new();
+            if a.insist != insist::NONE {
+                reasons.push(format!("{}_while_contained=1", act.kind.as_str()));
+            }
+            if under_suspicion {
+                reasons.push("actor_under_suspicion=1".into());
+            }
+            return if reasons.is_empty() {
+                Verdict::allow()
+            } else {
+                Verdict { action: VerdictAction::Throttle, reasons }
+            };
         }
         let creations = &mut a.cold.creations;
         while creations.front().is_some_and(|&t| now - t >= WEEK_MS) {

@@ -592,6 +592,15 @@ fn self_baselines_catch_a_jump_and_a_slow_ramp() {
     assert_eq!(first.action, VerdictAction::StepUp, "statistics first ask for a step-up: {first:?}");
     assert!(o.reason("manager_review=1") && o.reason("pace_throttle=1"), "{:?}", o.verdicts.last());
     assert_eq!(o.worst(), VerdictAction::Throttle, "{:?}", o.verdicts.last());
+    // Held to its pace, it does not turn to a bulk extract instead; lifted by a human, it may.
+    let ask = |kind| LifecycleAction { at: Timestamp(T0 + 21 * DAY + 20 * HOUR), actor: a.agent, org: a.org, kind };
+    let v = d.lifecycle(&ask(LifecycleKind::ExtractRequest));
+    assert_eq!(v.action, VerdictAction::Throttle, "{v:?}");
+    assert!(v.reasons.contains(&"extract_request_while_contained=1".to_owned()), "{v:?}");
+    let v = d.lifecycle(&ask(LifecycleKind::ExtractApproval));
+    assert!(v.reasons.contains(&"extract_approval_while_contained=1".to_owned()), "{v:?}");
+    assert!(d.lift(a.agent, AgentId::new(99).unwrap(), Timestamp(T0 + 21 * DAY + 21 * HOUR)));
+    assert_eq!(d.lifecycle(&ask(LifecycleKind::ExtractRequest)).action, VerdictAction::Allow);
 
     // The slow ramp: 15 more persons a day than usual, never an outlier on its own.
     let d = detector(&[]);
@@ -722,9 +731,21 @@ fn unusual_account_creation_is_held_and_its_accounts_share_the_risk() {
     let v = d.lifecycle(&act(10));
     assert_eq!(v.action, VerdictAction::Throttle);
     assert!(v.reasons.contains(&"account_requests_day=11 quota=10".to_owned()), "{v:?}");
-    // Later creations by the same account stay held while it is under suspicion.
+    // Later creations by the same account stay held while it is under suspicion, and so do
+    // its extracts.
     let v = d.lifecycle(&LifecycleAction { at: Timestamp(T0 + 2 * DAY), ..act(0) });
     assert!(v.reasons.contains(&"actor_under_suspicion=1".to_owned()), "{v:?}");
+    let v =
+        d.lifecycle(&LifecycleAction { at: Timestamp(T0 + 2 * DAY), kind: LifecycleKind::ExtractRequest, ..act(0) });
+    assert_eq!(v.action, VerdictAction::Throttle, "{v:?}");
+    assert!(v.reasons.contains(&"actor_under_suspicion=1".to_owned()), "{v:?}");
+    // Extracts are not account creations: another administrator's twenty are not held.
+    let other = AgentId::new(950).unwrap();
+    for i in 0..20 {
+        let x = LifecycleAction { at: Timestamp(T0 + i * MIN), actor: other, org, kind: LifecycleKind::ExtractRequest };
+        assert_eq!(d.lifecycle(&x).action, VerdictAction::Allow, "extract request {i}");
+    }
+    assert_eq!(d.lifecycle(&LifecycleAction { actor: other, ..act(30) }).action, VerdictAction::Allow);
 
     // An account it approved, on probation, reading a training organization's trainees.
     let made = actor(901, 5, OrgKind::TrainingOrg);

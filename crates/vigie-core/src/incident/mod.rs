@@ -74,7 +74,9 @@ pub enum Selector {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SelectorError {
-    #[error("'{0}' is not a selector: expected agent:A12, session:<16 hex digits> or network:203.0.113.0/24")]
+    #[error(
+        "'{0}' is not a selector: expected agent:A12, session:<16 hex digits>, network:203.0.113.0/24 or extract:X3"
+    )]
     Syntax(String),
     #[error("{0}")]
     Agent(#[from] crate::ids::IdError),
@@ -90,6 +92,9 @@ impl FromStr for Selector {
             "agent" => Ok(Selector::Agent(value.parse()?)),
             "session" => parse_session(value).map(Selector::Session).ok_or_else(|| SelectorError::Syntax(s.to_owned())),
             "network" => Ok(Selector::Network(value.parse()?)),
+            // An extract's rows are ledgered under a session of their own: "this recipient's
+            // server leaked" is that session.
+            "extract" => Ok(Selector::Session(crate::extract::session_of(value.parse()?))),
             _ => Err(SelectorError::Syntax(s.to_owned())),
         }
     }
@@ -110,7 +115,10 @@ impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Selector::Agent(a) => write!(f, "agent:{a}"),
-            Selector::Session(s) => write!(f, "session:{s}"),
+            Selector::Session(s) => match crate::extract::of_session(*s) {
+                Some(x) => write!(f, "extract:{x}"),
+                None => write!(f, "session:{s}"),
+            },
             Selector::Network(n) => write!(f, "network:{n}"),
         }
     }

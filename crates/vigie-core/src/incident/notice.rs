@@ -164,7 +164,10 @@ pub struct CnilFacts<'a> {
 fn selector_fr(s: &Selector) -> String {
     match s {
         Selector::Agent(a) => format!("compte {a}"),
-        Selector::Session(id) => format!("session {id}"),
+        Selector::Session(id) => match crate::extract::of_session(*id) {
+            Some(x) => format!("extrait {x} (fichier remis au destinataire)"),
+            None => format!("session {id}"),
+        },
         Selector::Network(n) => format!("sessions ouvertes depuis le réseau {n}"),
     }
 }

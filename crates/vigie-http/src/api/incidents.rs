@@ -170,6 +170,9 @@ pub struct OpenBody {
     sessions: Vec<String>,
     #[serde(default)]
     networks: Vec<String>,
+    /// Bulk extracts whose file leaked (`X3`): exactly the rows each file held.
+    #[serde(default)]
+    extracts: Vec<String>,
     #[serde(default)]
     alert: Option<u64>,
 }
@@ -197,6 +200,11 @@ impl OpenBody {
             let id = vigie_core::incident::parse_session(s)
                 .ok_or_else(|| Problem::invalid("sessions", format!("{s:?} is not a session id (16 hex digits)")))?;
             selectors.push(Selector::Session(id));
+        }
+        for x in &self.extracts {
+            let x: vigie_core::extract::ExtractId =
+                x.parse().map_err(|e: vigie_core::ids::IdError| Problem::invalid("extracts", e.to_string()))?;
+            selectors.push(Selector::Session(vigie_core::extract::session_of(x)));
         }
         for n in &self.networks {
             let p: NetPrefix = n

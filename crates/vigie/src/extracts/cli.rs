@@ -77,9 +77,11 @@ pub enum ExtractCommand {
         #[arg(long)]
         overdue: bool,
     },
-    /// For a recipient: sign a deletion receipt with its Ed25519 key (32-byte seed file).
+    /// For a recipient: sign a deletion receipt with its Ed25519 key (its age-plugin-vigie
+    /// identity, or a 32-byte seed file).
     SignReceipt {
-        /// The recipient's signing key: 32 raw bytes or their base64.
+        /// The recipient's signing key: its age-plugin-vigie identity file, or an Ed25519 seed
+        /// (32 raw bytes or their base64).
         #[arg(long)]
         key: PathBuf,
         #[arg(long)]
@@ -146,10 +148,13 @@ pub struct RequestArgs {
     /// Categories, comma-separated: identity, contact, status, nir, sensitive.
     #[arg(long, value_delimiter = ',')]
     fields: Vec<String>,
-    /// The recipient's age X25519 public key (age1…).
+    /// The recipient: `age1vigie1…` from `age-plugin-vigie --generate` (the file then opens only
+    /// through Vigie, until expiry), or a plain age key `age1…` where the deployment allows
+    /// `insecure_offline_recipients`.
     #[arg(long)]
     recipient: String,
-    /// The recipient's Ed25519 public key (base64) that will sign the deletion receipt.
+    /// The recipient's Ed25519 public key (base64) that will sign the deletion receipt (and, for
+    /// a sealed file, its openings): `age-plugin-vigie --receipt-key IDENTITY` prints it.
     #[arg(long)]
     receipt_key: String,
     /// The last day the recipient may keep the file (YYYY-MM-DD).
@@ -345,7 +350,12 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
         }
         ExtractCommand::SignReceipt { key, extract, sha256, statement, out } => {
             let raw = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+            let identity = String::from_utf8_lossy(&raw).to_ascii_uppercase().contains("AGE-PLUGIN-VIGIE-1");
             let seed: [u8; 32] = match raw.len() {
+                _ if identity => age_plugin_vigie::read_identity(&key.to_string_lossy())
+                    .map_err(|e| anyhow::anyhow!(e))?
+                    .signing_key()
+                    .to_bytes(),
                 32 => raw.try_into().map_err(|_| anyhow::anyhow!("key"))?,
                 _ => {
                     use base64::Engine;

@@ -42,9 +42,9 @@ fn internal(what: &str) -> impl Fn(String) -> ExtractFailure + '_ {
     move |e| ExtractFailure::Internal(format!("{what}: {e}"))
 }
 
-/// The session id an extract's entries carry: `e0` then the extract's number (16 hex digits).
+/// The session id an extract's entries carry: `e0000000` then the extract's number.
 pub fn extract_session(id: ExtractId) -> SessionId {
-    SessionId(0xE000_0000_0000_0000 | u64::from(id.get()))
+    vigie_core::extract::session_of(id)
 }
 
 /// The request id an extract's entries carry.
@@ -187,6 +187,25 @@ impl Extracts {
         Ok(r)
     }
 
+    /// Asks the detector whether `agent` may request or approve an extract now: an account the
+    /// ladder is containing, or under suspicion, does not turn to the bulk path (the detector
+    /// raises its alert; nothing is stored).
+    fn ask_detector(&self, agent: &Agent, kind: vigie_core::ports::LifecycleKind) -> Result<(), ExtractFailure> {
+        use vigie_core::event::VerdictAction;
+        let Some(d) = &self.detector else { return Ok(()) };
+        let action = vigie_core::ports::LifecycleAction { at: self.clock.now(), actor: agent.id, org: agent.org, kind };
+        let verdict = d.lifecycle(&action);
+        match verdict.action {
+            VerdictAction::Allow | VerdictAction::Friction | VerdictAction::StepUp => Ok(()),
+            _ => Err(ExtractFailure::Refused(format!(
+                "the detector holds account {} back ({}): a security officer reviews it before it requests or \
+                 approves an extract",
+                agent.id,
+                verdict.reasons.join(", ")
+            ))),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -294,6 +313,7 @@ impl Extracts {
             approved_by: origin.approved_by,
         })?;
         let purpose: Purpose = input.purpose.parse()?;
+        self.ask_detector(agent, vigie_core::ports::LifecycleKind::ExtractRequest)?;
         let legal_basis = LegalBasis::parse(&input.legal_basis).ok_or_else(|| {
             let all: Vec<&str> = LegalBasis::ALL.iter().map(|b| b.as_str()).collect();
             ExtractFailure::Refused(format!("legal basis '{}' is not one of: {}", input.legal_basis, all.join(", ")))
@@ -395,6 +415,10 @@ impl Extracts {
             let _ = self.record(SecurityKind::ExtractDecisionRefused, Some(approver), &x, &[("why", r.to_string())]);
             return Err(r.into());
         }
+        if approve && let Err(e) = self.ask_detector(approver, vigie_core::ports::LifecycleKind::ExtractApproval) {
+            let _ = self.record(SecurityKind::ExtractDecisionRefused, Some(approver), &x, &[("why", e.to_string())]);
+            return Err(e);
+        }
         let kind = if approve { SecurityKind::ExtractApproved } else { SecurityKind::ExtractRefused };
         self.record(kind, Some(approver), &x, &[])?;
         if !self.store.decide_extract(id, approve, approver.id, now).map_err(|e| internal("deciding")(e.to_string()))? {
@@ -423,6 +447,8 @@ impl Extracts {
             created_by: None,
             approved_by: None,
         })?;
+        // And the detector again: a requester contained since the approval gets no file.
+        self.ask_detector(&requester, vigie_core::ports::LifecycleKind::ExtractRequest)?;
         let outcome = self.minimized(&requester, &org, &x.purpose, x.relationship, x.fields)?;
         let persons = self
             .store

@@ -129,6 +129,10 @@ pub struct OpenArgs {
     /// A source network, e.g. 203.0.113.0/24; repeatable.
     #[arg(long)]
     network: Vec<vigie_core::incident::NetPrefix>,
+    /// A bulk extract whose file leaked (its recipient's server, a transfer server), e.g. X3:
+    /// exactly the rows the file held; repeatable.
+    #[arg(long)]
+    extract: Vec<vigie_core::extract::ExtractId>,
     /// The alert it starts from: its number, as the console and `GET /v1/alerts` show it (the
     /// `id` of its line in the alerts file).
     #[arg(long)]
@@ -306,6 +310,7 @@ pub fn run(command: IncidentCommand) -> anyhow::Result<()> {
                 ));
             }
             selectors.extend(a.network.into_iter().map(Selector::Network));
+            selectors.extend(a.extract.into_iter().map(|x| Selector::Session(vigie_core::extract::session_of(x))));
             let awareness_at = a.aware.as_deref().map(parse_time).transpose().context("--aware")?;
             let i = o
                 .service

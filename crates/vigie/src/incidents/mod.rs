@@ -497,6 +497,12 @@ impl IncidentService for Incidents {
         let found = self.find(&probe, HashSet::new())?;
         for s in &selectors {
             match s {
+                Selector::Session(id) if let Some(x) = vigie_core::extract::of_session(*id) => {
+                    let produced = self.store.extract(x).map_err(store_err)?.is_some_and(|x| x.produced_at.is_some());
+                    if !produced {
+                        return Err(bad(format!("no extract {x} was produced")));
+                    }
+                }
                 Selector::Session(id) if found.sessions.get(*id).is_none() => {
                     return Err(bad(format!("no session {id} signed in before the window's end (unknown session)")));
                 }
