@@ -655,10 +655,13 @@ fn an_account_the_detector_contains_neither_requests_approves_nor_receives_an_ex
 fn an_overdue_extract_is_ledgered_and_raised_once() {
     let f = fixture(2_000, false, ExtractsConfig::default());
     let jsonl = f.dir.path().join("alerts.jsonl");
-    let alerter = Arc::new(vigie_alerts::Alerter::start(
-        vigie_alerts::Sinks { jsonl: Some(jsonl.clone()), ..vigie_alerts::Sinks::default() },
-        16,
-    ));
+    let alerter = Arc::new(
+        vigie_alerts::Alerter::start(
+            vigie_alerts::Sinks { jsonl: Some(jsonl.clone()), ..vigie_alerts::Sinks::default() },
+            16,
+        )
+        .unwrap(),
+    );
     let svc = Extracts::new(
         f.store.clone(),
         f.ledger.clone(),

@@ -185,6 +185,22 @@ async fn an_extract_goes_through_its_life_over_the_api() {
     );
     assert_eq!(plain.lines().count() as u64 - 1, produced["rows_in_file"].as_u64().unwrap());
 
+    // "The subcontractor's server leaked": an incident on this extract alone.
+    let window = |extracts: Value| {
+        json!({
+            "title": "Serveur du prestataire",
+            "from": Timestamp(t.now().millis() - 3_600_000).to_string(),
+            "to": t.now().to_string(),
+            "extracts": extracts,
+        })
+    };
+    let (status, text) = t.post_auth(&tok_officer, "/v1/incidents", window(json!(["X0"]))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("extracts"), "{text}");
+    let (status, text) = t.post_auth(&tok_officer, "/v1/incidents", window(json!([id]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert!(text.contains(&format!("extract:{id}")), "{text}");
+
     // The receipt: forged, then the recipient's.
     let receipt = vigie_extract::manifest::Receipt {
         format: vigie_extract::manifest::RECEIPT_FORMAT.into(),
