@@ -625,9 +625,10 @@ pub mod service {
         fn produce(&self, id: ExtractId, by: &Agent) -> Result<Produced, ExtractFailure>;
         fn get(&self, id: ExtractId) -> Result<Extract, ExtractFailure>;
         fn list(&self, limit: usize) -> Result<Vec<Extract>, ExtractFailure>;
-        /// A produced file's bytes, for the requester, a manager of its organization or an
-        /// officer, before expiry; the ciphertext's hand-over is ledgered.
-        fn file(&self, id: ExtractId, by: &Agent, which: ExtractFile) -> Result<Vec<u8>, ExtractFailure>;
+        /// A produced file, opened for reading (the caller streams it: an extract of millions
+        /// of persons is hundreds of megabytes), for the requester, a manager of its
+        /// organization or an officer, before expiry; the ciphertext's hand-over is ledgered.
+        fn file(&self, id: ExtractId, by: &Agent, which: ExtractFile) -> Result<std::fs::File, ExtractFailure>;
         fn receipt(&self, id: ExtractId, bytes: &[u8], signature: &str) -> Result<Extract, ExtractFailure>;
         /// The extracts a leaked fragment names (false attribution bound below 10⁻⁶), and the
         /// rows read.

@@ -36,7 +36,9 @@ fn extract_id(raw: &str) -> Result<ExtractId, Problem> {
 }
 
 fn service(st: &AppState) -> Result<&dyn ExtractService, Problem> {
-    st.extracts.as_deref().ok_or_else(Problem::unavailable)
+    st.extracts.as_deref().ok_or_else(|| {
+        Problem::not_implemented("governed extracts run on the embedded store only: this node (PostgreSQL) has none")
+    })
 }
 
 fn refused(e: ExtractFailure) -> Problem {
@@ -183,14 +185,20 @@ pub async fn file(me: ApiSession<Recent>, Path((id, name)): Path<(String, String
         _ => return Err(Problem::invalid("name", format!("one of {id}.csv.age, manifest.json, manifest.json.sig"))),
     };
     me.run(move |st, authed, _| {
-        let bytes = service(st)?.file(id, &authed.caller.agent, which).map_err(refused)?;
+        let file = service(st)?.file(id, &authed.caller.agent, which).map_err(refused)?;
+        let length = file.metadata().map(|m| m.len()).ok();
+        // Streamed in 64 KiB reads: a file of a million persons never sits in memory.
+        let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
         let media = match which {
             ExtractFile::Ciphertext => "application/octet-stream",
             ExtractFile::Manifest => "application/json",
             ExtractFile::Signature => "text/plain; charset=utf-8",
         };
-        let mut r = bytes.into_response();
+        let mut r = axum::body::Body::from_stream(stream).into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+        if let Some(n) = length {
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
         if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}-{name}\"")) {
             r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }

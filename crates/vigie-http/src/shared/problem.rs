@@ -306,6 +306,11 @@ impl Problem {
         )
     }
 
+    /// A capability this node does not have (not a failure: asking again will not help).
+    pub fn not_implemented(detail: impl Into<String>) -> Self {
+        Self::new("not-implemented", "Not implemented on this node", StatusCode::NOT_IMPLEMENTED, detail)
+    }
+
     /// What was asked for existed and no longer may be had (an extract past its expiry).
     pub fn gone(detail: impl Into<String>) -> Self {
         Self::new("gone", "Gone", StatusCode::GONE, detail)

@@ -889,14 +889,18 @@ impl ExtractService for Extracts {
     fn list(&self, limit: usize) -> Result<Vec<Extract>, ExtractFailure> {
         Extracts::list(self, limit)
     }
-    fn file(&self, id: ExtractId, by: &Agent, which: ExtractFile) -> Result<Vec<u8>, ExtractFailure> {
+    fn file(&self, id: ExtractId, by: &Agent, which: ExtractFile) -> Result<std::fs::File, ExtractFailure> {
         let x = self.load(id)?;
         self.may_take(&x, by)?;
+        // Opened before the hand-over is ledgered, so that a missing file is an error, not a
+        // download on record.
+        let file =
+            std::fs::File::open(self.path_of(id, which)).map_err(|e| internal("opening the file")(e.to_string()))?;
         if which == ExtractFile::Ciphertext {
             self.record(SecurityKind::ExtractDownloaded, Some(by), &x, &[])?;
             self.note_downloaded(id);
         }
-        std::fs::read(self.path_of(id, which)).map_err(|e| internal("reading the file")(e.to_string()))
+        Ok(file)
     }
     fn receipt(&self, id: ExtractId, bytes: &[u8], signature: &str) -> Result<Extract, ExtractFailure> {
         Extracts::receipt(self, id, bytes, signature)
