@@ -319,6 +319,45 @@ impl Guard {
             .map(|released| ScopePage { entries: released.into_iter().map(|(e, _)| e).collect(), next_after })
     }
 
+    /// One page of a search within the caller's own scope (`crate::scope_search`): the scope's
+    /// persons that `query` matches, released and ledgered exactly as lines of the scope list
+    /// are; the scope is filtered, never widened.
+    pub fn scope_search(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        query: &crate::scope_search::ScopeQuery,
+        after: Option<PersonId>,
+        limit: usize,
+    ) -> Result<ScopePage, GuardError> {
+        let limit = limit.clamp(1, MAX_SCOPE_PAGE);
+        let requested = CategorySet::EMPTY.with(crate::category::DataCategory::Identity);
+        let found = match crate::scope_search::search(
+            self.registry.as_ref(),
+            &caller.agent,
+            query,
+            after,
+            limit,
+            meta.at.date(),
+        ) {
+            Ok(found) => found,
+            Err(e) => {
+                return Released::failed(self.fail(caller, meta, AccessAction::ScopeList, None, requested, e)).wait();
+            }
+        };
+        let candidates = found
+            .rows
+            .into_iter()
+            .map(|(entry, rel)| Candidate { person: Some(entry.id), relationships: vec![rel], data: Some(entry) })
+            .collect();
+        self.pass(caller, meta, AccessAction::ScopeList, requested, candidates, |_| Ok(None))
+            .map(|released| ScopePage {
+                entries: released.into_iter().map(|(e, _)| e).collect(),
+                next_after: found.next_after,
+            })
+            .wait()
+    }
+
     /// The categories of `requested` that `caller` may never read, whoever the person: those
     /// denied even for a person tied to the caller by every kind of relationship, with a second
     /// factor proven. Each comes with the reason that denies it (a guardrail's `forbid`, or no

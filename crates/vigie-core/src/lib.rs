@@ -23,6 +23,7 @@ pub mod person;
 pub mod ports;
 pub mod relationship;
 pub mod route;
+pub mod scope_search;
 pub mod security;
 pub mod service;
 pub mod signin;

@@ -245,3 +245,50 @@ async fn the_scope_list_counts_and_goes_back_a_page() {
     assert_eq!((rows(&again), link(&again, "next")), (rows(&html2), link(&html2, "next")), "the same page");
     assert_eq!(link(&html2, "prev"), "/scope", "previous of the second is the first");
 }
+
+/// The person ids a scope page lists.
+fn listed(html: &str) -> Vec<String> {
+    html.split("<tr><td><a href=\"/persons/").skip(1).map(|s| s[..s.find('"').unwrap()].to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_finds_within_the_scope_and_never_beyond() {
+    let t = Setup::new().start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
+    let token = t.login(&agent).await;
+    let scope: Vec<_> = t.app.store.scope_page(&agent, None, 5000, t.as_of).unwrap();
+    let in_scope: std::collections::HashSet<String> = scope.iter().map(|(e, _)| e.id.to_string()).collect();
+    let search = |q: &str| {
+        format!("/scope?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("q", q).finish())
+    };
+
+    // A person of the scope, by last name, by both names, by number.
+    let (mine, _) = &scope[scope.len() / 2];
+    for q in [mine.last_name.clone(), format!("{} {}", mine.first_name, mine.last_name), mine.id.to_string()] {
+        let (status, _, html) = page(&t, Some(&token), &search(&q), None).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        let found = listed(&html);
+        assert!(found.contains(&mine.id.to_string()), "{q}: {html}");
+        assert!(found.iter().all(|id| in_scope.contains(id)), "{q}: only the scope: {found:?}");
+        assert!(html.contains("role=\"search\"") && html.contains("<label for=\"scope-q\""), "a labelled search");
+    }
+
+    // A person outside the scope is never found, by name or by number, though it exists.
+    let outside = t.outside_scope_of(&agent);
+    let person = t.app.store.person(outside).unwrap().expect("an existing person");
+    let (last, first) = (person.last_name.clone(), person.first_name.clone());
+    for q in [format!("{last} {first}"), last.clone(), outside.to_string()] {
+        let (status, _, html) = page(&t, Some(&token), &search(&q), None).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        let found = listed(&html);
+        assert!(!found.contains(&outside.to_string()), "{q}: a person outside the scope found: {html}");
+        assert!(found.iter().all(|id| in_scope.contains(id)), "{q}: only the scope: {found:?}");
+    }
+    let (_, _, html) = page(&t, Some(&token), &search(&outside.to_string()), None).await;
+    assert!(html.contains("data-search-empty=\"1\""), "said plainly: {html}");
+
+    // Bad input: named, on a page that keeps the menu.
+    let (status, _, html) = page(&t, Some(&token), &search(&"x".repeat(65)), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(has_menu(&html), "{html}");
+}

@@ -14,6 +14,7 @@ use axum::response::Response;
 use vigie_core::guard::{GuardError, RequestMeta};
 use vigie_core::person::{FilteredRecord, Sex};
 use vigie_core::ports::AccessReason;
+use vigie_core::scope_search::ScopeQuery;
 use vigie_core::{CategorySet, DataCategory, PersonId};
 
 use crate::actions::verdicts::enforce;
@@ -46,6 +47,8 @@ struct ScopePage {
     paged: bool,
     /// How many persons the scope holds ("at least" past [`COUNT_CAP`]).
     count: String,
+    /// The search within the scope, as typed, when there is one.
+    query: Option<String>,
 }
 
 /// Persons counted in a scope, at most: the count is for the agent's bearings, not a figure
@@ -62,8 +65,11 @@ fn trail(q: &HashMap<String, String>) -> Vec<u64> {
         .unwrap_or_default()
 }
 
-fn page_link(after: Option<u64>, trail: &[u64]) -> String {
+fn page_link(after: Option<u64>, trail: &[u64], search: Option<&str>) -> String {
     let mut q = Vec::new();
+    if let Some(s) = search {
+        q.push(url::form_urlencoded::Serializer::new(String::new()).append_pair("q", s).finish());
+    }
     if let Some(a) = after.filter(|a| *a > 0) {
         q.push(format!("after=P{a}"));
     }
@@ -78,17 +84,27 @@ pub async fn scope_page(me: PageSession, PageQuery(q): PageQuery) -> Response {
     let after = q.get("after").and_then(|a| a.parse::<PersonId>().ok());
     let behind = trail(&q);
     let reason = reason_param(&q);
+    let search = q.get("q").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let parsed = search.as_deref().map(ScopeQuery::parse).transpose().map_err(|e| Problem::invalid("q", e.to_string()));
     me.render(move |st, authed, client, ctx| {
         // Bad input is refused before the guard, on a page that keeps the menu.
         let reason = reason?;
+        let parsed = parsed?;
         if authed.step_up_pending {
             return Err(Problem::step_up_required("confirm it is you before seeing more records"));
         }
         let meta = RequestMeta { request: request_id(), at: st.clock.now() };
-        let list = match st.guard.scope(&with_reason(&authed.caller, reason), meta, after, 50) {
+        let caller = with_reason(&authed.caller, reason);
+        let list = match &parsed {
+            None => st.guard.scope(&caller, meta, after, 50),
+            // Filtered within the scope by the guard: never a person outside it.
+            Some(query) => st.guard.scope_search(&caller, meta, query, after, 50),
+        };
+        let list = match list {
             Ok(p) => p,
             Err(GuardError::ReasonRequired) => {
-                let keep: Vec<(&str, String)> = after.map(|a| ("after", a.to_string())).into_iter().collect();
+                let mut keep: Vec<(&str, String)> = after.map(|a| ("after", a.to_string())).into_iter().collect();
+                keep.extend(search.clone().map(|s| ("q", s)));
                 return Ok(reason_prompt(ctx, "/scope", keep));
             }
             Err(e) => return Err(enforce(st, authed, client, e)),
@@ -111,13 +127,21 @@ pub async fn scope_page(me: PageSession, PageQuery(q): PageQuery) -> Response {
         let next = list.next_after.map(|n| {
             let mut t = behind.clone();
             t.push(here);
-            page_link(Some(n.get()), &t[t.len().saturating_sub(TRAIL_CAP)..])
+            page_link(Some(n.get()), &t[t.len().saturating_sub(TRAIL_CAP)..], search.as_deref())
         });
         let previous = after.map(|_| match behind.split_last() {
-            Some((prev, rest)) => page_link(Some(*prev), rest),
-            None => "/scope".to_owned(),
+            Some((prev, rest)) => page_link(Some(*prev), rest, search.as_deref()),
+            None => page_link(None, &[], search.as_deref()),
         });
-        Ok(page(&ScopePage { c: ctx.chrome(t.scope_title), entries, next, previous, paged: after.is_some(), count }))
+        Ok(page(&ScopePage {
+            c: ctx.chrome(t.scope_title),
+            entries,
+            next,
+            previous,
+            paged: after.is_some(),
+            count,
+            query: search,
+        }))
     })
     .await
 }
