@@ -180,6 +180,7 @@ pub async fn decide_extract_form(
         svc.decide(id, &authed.caller.agent, true, approve).map_err(|e| match e {
             ExtractFailure::NotFound(id) => Problem::not_found_detail(format!("no extract {id}")),
             ExtractFailure::Refused(why) => Problem::forbidden(ctx.t().console.extracts.refusal(&why)),
+            ExtractFailure::Gone(why) => Problem::gone(why),
             ExtractFailure::Internal(why) => {
                 tracing::error!(error = %why, "extract service");
                 Problem::unavailable()
