@@ -21,6 +21,36 @@ pub trait LedgerView: Send + Sync {
     /// Re-hashes every entry (minutes on a large ledger), reporting `(done, total)` bytes as it
     /// goes; the outcome is recorded where scoping reads it. Returns the entries verified.
     fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, String>;
+    /// The access entries in `window` of `agent`'s peers (active accounts of the same
+    /// organization kind and role, a fixed sample of at most [`PEER_SAMPLE`]), and how many
+    /// peers were sampled. `Ok(None)` where the view cannot list peers.
+    fn peer_accesses(&self, agent: AgentId, window: Window) -> Result<Option<(usize, Vec<ScopeRow>)>, String> {
+        let _ = (agent, window);
+        Ok(None)
+    }
+}
+
+/// At most this many peers are read for an account's chart: the mean of fifty accounts is a
+/// steady reference, and reading more would slow the account's page for little.
+pub const PEER_SAMPLE: usize = 50;
+
+/// The peers' mean of distinct persons per hour, over `hours` hours from `from`: for each hour,
+/// the sum over the `peers` sampled accounts of the persons each read in that hour, divided by
+/// `peers` (an idle peer counts as zero, as it is part of what is usual). `None` throughout
+/// without peers.
+pub fn peer_mean_per_hour(rows: &[ScopeRow], peers: usize, from: Timestamp, hours: usize) -> Vec<Option<f64>> {
+    if peers == 0 {
+        return vec![None; hours];
+    }
+    let mut sets: Vec<HashSet<(AgentId, PersonId)>> = (0..hours).map(|_| HashSet::new()).collect();
+    for r in rows {
+        let Some(p) = r.person else { continue };
+        let h = (r.at.0 - from.0).div_euclid(HOUR_MS);
+        if let Some(set) = usize::try_from(h).ok().and_then(|h| sets.get_mut(h)) {
+            set.insert((r.agent, p));
+        }
+    }
+    sets.iter().map(|s| Some(s.len() as f64 / peers as f64)).collect()
 }
 
 /// The ledger's state, as the console shows it.
@@ -185,6 +215,19 @@ mod tests {
             decision: Decision::Allow,
             verdict,
         }
+    }
+
+    #[test]
+    fn the_peer_line_is_the_mean_over_the_sampled_peers_idle_ones_included() {
+        let of = |agent: u64, at: i64, person: u64| ScopeRow {
+            agent: AgentId::new(agent).unwrap(),
+            ..row(0, at, person, true, VerdictAction::Allow)
+        };
+        // Hour 0: peer 8 reads persons 1, 1, 2; peer 9 reads person 1. Hour 1: peer 9, person 3.
+        let rows = [of(8, 10, 1), of(8, 20, 1), of(8, 30, 2), of(9, 40, 1), of(9, HOUR_MS + 5, 3)];
+        // Four peers sampled, two of them idle.
+        assert_eq!(peer_mean_per_hour(&rows, 4, Timestamp(0), 3), [Some(0.75), Some(0.25), Some(0.0)]);
+        assert_eq!(peer_mean_per_hour(&rows, 0, Timestamp(0), 2), [None, None], "no peers, no line");
     }
 
     #[test]

@@ -135,3 +135,34 @@ impl Registry for Store {
         })
     }
 }
+
+impl Store {
+    /// Up to `limit` active accounts of the same organization kind and role as `agent` (its
+    /// peers, as the detector groups them), `agent` excepted, lowest ids first: a fixed sample,
+    /// so the console's peer line does not move from one drawing to the next.
+    pub fn peer_agents(
+        &self,
+        agent: &Agent,
+        kind: vigie_core::org::OrgKind,
+        limit: usize,
+    ) -> Result<Vec<AgentId>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT a.id FROM agents a JOIN organizations o ON o.id = a.org \
+                 WHERE o.kind = ?1 AND a.role = ?2 AND a.active = 1 AND a.id != ?3 ORDER BY a.id LIMIT ?4",
+            )?;
+            let ids = stmt
+                .query_map(
+                    rusqlite::params![
+                        kind.as_str(),
+                        agent.role.as_str(),
+                        agent.id.as_i64(),
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok(ids.into_iter().filter_map(AgentId::from_i64).collect())
+        })
+    }
+}

@@ -182,6 +182,8 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("fiche consultée") && html.contains("données remises"), "the timeline: {html}");
     assert!(html.contains("<svg class=\"chart\""), "the chart: {html}");
+    // Its peers' line: the mean of the other agency advisors, read from the ledger.
+    assert!(html.contains("<path class=\"peers\" d=\"M") && html.contains("data-peers=\""), "the peers: {html}");
     assert!(html.contains("data-alert=\"1\""), "its alerts: {html}");
     // An identity check more than 15 minutes old: the action asks for a new one first (the
     // browser sends both cookies; the access token is refreshed on the way, not the factor).
@@ -193,7 +195,10 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     assert_eq!(status, StatusCode::OK, "{html}");
     let (status, _, body) = post(&t, &stale, &suspend, &t.origin, &[("token", &token_of(&html, &suspend))]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body.contains("/step-up?next="), "the way on is a step-up: {body}");
+    assert!(
+        body.contains(&format!("/step-up?next=%2Fconsole%2Fagents%2F{}\"", agent.id)),
+        "the way on is a step-up, back to the account: {body}"
+    );
     assert!(t.app.store.agent(agent.id).unwrap().unwrap().active, "not suspended without it");
 
     // Fresh again: suspended, ledgered with its author.
@@ -309,7 +314,7 @@ async fn approvals_show_what_the_approver_must_see() {
     let (_, _, html) = page(&t, Some(&stale), "/console/approvals").await;
     let (status, _, body) = post(&t, &stale, &approve, &t.origin, &[("token", &token_of(&html, &approve))]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body.contains("/step-up?next="), "{body}");
+    assert!(body.contains("/step-up?next=%2Fconsole%2Fapprovals\""), "back to the approvals: {body}");
     assert_eq!(approved(&t), 0);
     // Fresh: approved once, by the officer.
     let fresh = t.passkey_session(&officer);
@@ -387,14 +392,14 @@ async fn extract_requests_are_decided_on_the_console_and_followed_on_the_extract
     let requester = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
     let (officer, _) = officer_and_admin(&t);
     let tok = t.login(&requester).await;
-    let key_file = t.dir.path().join("recipient.txt");
-    let out = std::process::Command::new("age-keygen").arg("-o").arg(&key_file).output().unwrap();
-    let recipient = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("Public key: ").to_owned();
+    // The recipient's identity, as age-plugin-vigie makes it (its age1vigie1 recipient).
+    let identity = vigie_seal::Identity::generate(&t.url("")).unwrap();
+    let (recipient, receipt_key) = (identity.recipient().to_string(), identity.receipt_key());
     let until = vigie_core::time::format_date(vigie_core::time::Timestamp(t.now().millis() + 30 * 86_400_000).date());
     let body = serde_json::json!({
         "purpose": "document_processing", "description": "courriers", "legal_basis": "public_task",
         "relationship": "assignment", "fields": ["identity", "contact"], "recipient": recipient,
-        "receipt_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "retain_until": until,
+        "receipt_key": receipt_key, "retain_until": until,
     });
     for _ in 0..2 {
         let (status, text) = t.post_auth(&tok, "/v1/extracts", body.clone()).await;

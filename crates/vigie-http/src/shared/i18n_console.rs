@@ -18,6 +18,8 @@ pub struct ConsoleMessages {
     pub nav_partner: &'static str,
     /// The extracts' words.
     pub extracts: &'static crate::shared::i18n_extracts::ExtractMessages,
+    /// The overview's words.
+    pub overview: &'static crate::shared::i18n_overview::OverviewMessages,
 
     pub alerts_title: &'static str,
     pub col_when: &'static str,
@@ -326,6 +328,7 @@ pub static CONSOLE_FR: ConsoleMessages = ConsoleMessages {
     nav_alerts: "Alertes",
     nav_approvals: "Approbations",
     extracts: &crate::shared::i18n_extracts::EXTRACTS_FR,
+    overview: &crate::shared::i18n_overview::OVERVIEW_FR,
     nav_incidents: "Incidents",
     nav_ledger: "Journal",
     nav_partner: "Pages agents",
@@ -375,7 +378,7 @@ pub static CONSOLE_FR: ConsoleMessages = ConsoleMessages {
     chart_title: "Personnes différentes par heure (48 dernières heures)",
     chart_self: "ce compte",
     chart_baseline: "sa moyenne à la même heure les 7 jours d'avant",
-    chart_peers: "Pairs (même type d'organisation) : seuil du détecteur",
+    chart_peers: "la moyenne de ses pairs (comptes de même rôle et même type d'organisation)",
     sessions_title: "Sessions ouvertes",
     col_started: "Ouverte le",
     col_last_seen: "Dernière activité",
@@ -467,6 +470,7 @@ pub static CONSOLE_EN: ConsoleMessages = ConsoleMessages {
     nav_alerts: "Alerts",
     nav_approvals: "Approvals",
     extracts: &crate::shared::i18n_extracts::EXTRACTS_EN,
+    overview: &crate::shared::i18n_overview::OVERVIEW_EN,
     nav_incidents: "Incidents",
     nav_ledger: "Ledger",
     nav_partner: "Agent pages",
@@ -516,7 +520,7 @@ pub static CONSOLE_EN: ConsoleMessages = ConsoleMessages {
     chart_title: "Different people per hour (last 48 hours)",
     chart_self: "this account",
     chart_baseline: "its mean at the same hour over the 7 days before",
-    chart_peers: "Peers (same organization kind): the detector's threshold",
+    chart_peers: "its peers' mean (accounts of the same role and organization kind)",
     sessions_title: "Open sessions",
     col_started: "Opened",
     col_last_seen: "Last activity",

@@ -17,6 +17,7 @@ pub mod forms;
 pub mod i18n;
 pub mod i18n_console;
 pub mod i18n_extracts;
+pub mod i18n_overview;
 pub mod limits;
 pub mod log_limit;
 pub mod outbox;

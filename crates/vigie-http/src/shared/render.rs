@@ -48,7 +48,7 @@ impl FromRequestParts<Arc<AppState>> for PageCtx {
         let here = if parts.method == Method::GET {
             parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned())
         } else {
-            page_of_form(parts.uri.path()).to_owned()
+            page_of_form(parts.uri.path())
         };
         Ok(PageCtx {
             lang: Lang::of(&parts.headers),
@@ -90,14 +90,19 @@ impl PageCtx {
 }
 
 /// The page a form belongs to: where its refusal's "way on" (a step-up, the language switch)
-/// comes back to, since a form's own address answers only a post.
-fn page_of_form(path: &str) -> &'static str {
-    match path.split('/').nth(1).unwrap_or("") {
-        "console" => "/console",
-        "accounts" => "/accounts",
-        "sessions" | "passkeys" => "/sessions",
-        "enrol" | "login" | "logout" | "auth" => "/login",
-        _ => "/",
+/// comes back to, since a form's own address answers only a post. A console form goes back to
+/// the page that drew it (the alert, the account, the incident), so that an officer asked for a
+/// step-up in the middle of a response finds the account again, not the overview.
+fn page_of_form(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["console", area @ ("alerts" | "agents" | "incidents"), id, _, ..] => format!("/console/{area}/{id}"),
+        ["console", area @ ("approvals" | "ledger" | "extracts"), ..] => format!("/console/{area}"),
+        ["console", ..] => "/console".to_owned(),
+        ["accounts", ..] => "/accounts".to_owned(),
+        ["sessions" | "passkeys", ..] => "/sessions".to_owned(),
+        ["enrol" | "login" | "logout" | "auth", ..] => "/login".to_owned(),
+        _ => "/".to_owned(),
     }
 }
 
@@ -269,6 +274,27 @@ mod tests {
         for bad in ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "", "/a\nb"]
         {
             assert_eq!(local_path(bad), "/scope", "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod form_page_tests {
+    #[test]
+    fn a_form_goes_back_to_the_page_that_drew_it() {
+        for (post, page) in [
+            ("/console/agents/A12/respond/suspend", "/console/agents/A12"),
+            ("/console/alerts/7/respond/reinstate", "/console/alerts/7"),
+            ("/console/incidents/I3/scope", "/console/incidents/I3"),
+            ("/console/approvals/accounts/4/approve", "/console/approvals"),
+            ("/console/approvals/extracts/X1/refuse", "/console/approvals"),
+            ("/console/ledger/verify", "/console/ledger"),
+            ("/console/whatever", "/console"),
+            ("/passkeys/3/remove", "/sessions"),
+            ("/accounts/requests/2/approve", "/accounts"),
+            ("/elsewhere", "/"),
+        ] {
+            assert_eq!(super::page_of_form(post), page, "{post}");
         }
     }
 }

@@ -28,6 +28,29 @@ impl LedgerView for Incidents {
         }
     }
 
+    fn peer_accesses(&self, agent: AgentId, window: Window) -> Result<Option<(usize, Vec<ScopeRow>)>, String> {
+        use vigie_core::ports::Registry;
+        let store = self.store.as_ref();
+        let Some(me) = store.agent(agent).map_err(|e| e.to_string())? else { return Ok(None) };
+        let Some(org) = store.organization(me.org).map_err(|e| e.to_string())? else { return Ok(None) };
+        let peers = store.peer_agents(&me, org.kind, vigie_core::console::PEER_SAMPLE).map_err(|e| e.to_string())?;
+        if peers.is_empty() {
+            return Ok(Some((0, Vec::new())));
+        }
+        // One read of the index for the whole sample.
+        let query = Query {
+            window,
+            selectors: peers.iter().map(|a| Selector::Agent(*a)).collect(),
+            persons: Default::default(),
+            security: false,
+        };
+        match vigie_scope::run(&self.source(), &query, true) {
+            Ok(found) => Ok(Some((peers.len(), found.rows))),
+            Err(ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger) => Ok(Some((peers.len(), Vec::new()))),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     fn status(&self) -> LedgerStatus {
         let src = self.source();
         let trust = vigie_scope::trust::check(&src.dir, src.verifier.as_ref(), &src.witness_dirs);

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::response::Response;
 use vigie_alerts::QueueFilter;
-use vigie_core::console::{distinct_per_hour, hourly_baseline, timeline};
+use vigie_core::console::{distinct_per_hour, hourly_baseline, peer_mean_per_hour, timeline};
 use vigie_core::ids::AgentId;
 use vigie_core::incident::Window;
 use vigie_core::time::Timestamp;
@@ -67,6 +67,8 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     scope_count: String,
     chart: String,
+    /// Peers sampled for the chart's third line (`None`: no line).
+    peers: Option<usize>,
     timeline: Vec<TimelineRow>,
     ledger_error: Option<String>,
     alerts: Vec<Row>,
@@ -113,7 +115,7 @@ pub async fn account_page(
         // One read of the ledger: 90 days, of which the chart takes the last 8.
         let hour_now = now.0.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS;
         let from = Timestamp(hour_now - TIMELINE_DAYS * 24 * HOUR_MS);
-        let (mut chart_svg, mut lines, mut ledger_error) = (String::new(), Vec::new(), None);
+        let (mut chart_svg, mut lines, mut ledger_error, mut peers) = (String::new(), Vec::new(), None, None);
         if let Some(view) = &st.ledger_view {
             let window =
                 Window::new(from, Timestamp(hour_now)).map_err(|e| Problem::invalid("window", e.to_string()))?;
@@ -130,7 +132,21 @@ pub async fn account_page(
                             if at.hour().is_multiple_of(6) { format!("{:02}h", at.hour()) } else { String::new() }
                         })
                         .collect();
-                    chart_svg = chart::lines(c.chart_title, shown, &baseline, &labels);
+                    // The peers over the chart's hours only (one index read for the sample).
+                    let shown_from = Timestamp(hour_now - (CHART_HOURS as i64) * HOUR_MS);
+                    let peer_line =
+                        match Window::new(shown_from, Timestamp(hour_now)).map(|w| view.peer_accesses(id, w)) {
+                            Ok(Ok(Some((n, rows)))) if n > 0 => {
+                                peers = Some(n);
+                                peer_mean_per_hour(&rows, n, shown_from, CHART_HOURS)
+                            }
+                            Ok(Err(e)) => {
+                                ledger_error = Some(e);
+                                Vec::new()
+                            }
+                            _ => Vec::new(),
+                        };
+                    chart_svg = chart::lines(c.chart_title, shown, &baseline, &peer_line, &labels);
                     lines = timeline(&rows, 200)
                         .into_iter()
                         .map(|l| TimelineRow {
@@ -173,6 +189,7 @@ pub async fn account_page(
             sessions,
             scope_count,
             chart: chart_svg,
+            peers,
             timeline: lines,
             ledger_error,
             alerts,

@@ -45,10 +45,23 @@ fn scale(values: impl Iterator<Item = f64>) -> f64 {
     if m <= 0.0 { 4.0 } else { (m * 1.1).ceil() }
 }
 
-/// A line of `values` per hour and a dashed line of `baseline` (gaps where it is unknown).
-/// `labels` has one entry per hour (empty where none is drawn).
-pub fn lines(title: &str, values: &[u32], baseline: &[Option<f64>], labels: &[String]) -> String {
-    let max = scale(values.iter().map(|v| f64::from(*v)).chain(baseline.iter().flatten().copied()));
+/// A line of `values` per hour, a dashed line of `baseline` and a dotted line of `peers` (gaps
+/// where they are unknown; `peers` may be empty). `labels` has one entry per hour (empty where
+/// none is drawn).
+pub fn lines(
+    title: &str,
+    values: &[u32],
+    baseline: &[Option<f64>],
+    peers: &[Option<f64>],
+    labels: &[String],
+) -> String {
+    let max = scale(
+        values
+            .iter()
+            .map(|v| f64::from(*v))
+            .chain(baseline.iter().flatten().copied())
+            .chain(peers.iter().flatten().copied()),
+    );
     let mut out = String::with_capacity(4096);
     frame(&mut out, title, max, values.len(), labels);
     let plot_h = H - PAD_B - PAD_T;
@@ -59,18 +72,45 @@ pub fn lines(title: &str, values: &[u32], baseline: &[Option<f64>], labels: &[St
     for (i, v) in values.iter().enumerate() {
         let _ = write!(path, "{}{:.1},{:.1} ", if i == 0 { "M" } else { "L" }, x(i), y(f64::from(*v)));
     }
-    let mut base = String::new();
-    let mut pen_up = true;
-    for (i, b) in baseline.iter().enumerate() {
-        match b {
-            Some(v) => {
-                let _ = write!(base, "{}{:.1},{:.1} ", if pen_up { "M" } else { "L" }, x(i), y(*v));
-                pen_up = false;
+    let broken = |known: &[Option<f64>]| {
+        let mut d = String::new();
+        let mut pen_up = true;
+        for (i, b) in known.iter().enumerate() {
+            match b {
+                Some(v) => {
+                    let _ = write!(d, "{}{:.1},{:.1} ", if pen_up { "M" } else { "L" }, x(i), y(*v));
+                    pen_up = false;
+                }
+                None => pen_up = true,
             }
-            None => pen_up = true,
         }
+        d
+    };
+    let base = broken(baseline);
+    if peers.iter().any(Option::is_some) {
+        let _ = write!(out, r#"<path class="peers" d="{}"/>"#, broken(peers));
     }
     let _ = write!(out, r#"<path class="baseline" d="{base}"/><path class="self" d="{path}"/></svg>"#);
+    out
+}
+
+/// One line per series (its CSS class, its values per hour), on one scale.
+pub fn series(title: &str, series: &[(&str, &[u32])], labels: &[String]) -> String {
+    let hours = series.first().map_or(0, |(_, v)| v.len());
+    let max = scale(series.iter().flat_map(|(_, v)| v.iter().map(|x| f64::from(*x))));
+    let mut out = String::with_capacity(4096);
+    frame(&mut out, title, max, hours, labels);
+    let plot_h = H - PAD_B - PAD_T;
+    let step = (W - PAD_L) / hours.max(1) as f64;
+    for (class, values) in series {
+        let mut d = String::new();
+        for (i, v) in values.iter().enumerate() {
+            let (x, y) = (PAD_L + step * (i as f64 + 0.5), PAD_T + plot_h - plot_h * f64::from(*v) / max);
+            let _ = write!(d, "{}{x:.1},{y:.1} ", if i == 0 { "M" } else { "L" });
+        }
+        let _ = write!(out, r#"<path class="series {}" d="{d}"/>"#, esc(class));
+    }
+    out.push_str("</svg>");
     out
 }
 
@@ -105,6 +145,7 @@ mod tests {
             "a <b> & \"c\"",
             &[1, 5, 2],
             &[None, Some(2.0), Some(2.5)],
+            &[Some(1.0), Some(1.5), None],
             &["<x>".into(), String::new(), String::new()],
         );
         assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;") && svg.contains("&lt;x&gt;") && !svg.contains("<x>"));
@@ -116,6 +157,10 @@ mod tests {
             "three points in the account's line"
         );
         assert!(svg.contains(r#"class="baseline" d="M"#), "the baseline starts where it is known");
+        let peers = &svg[svg.find(r#"class="peers" d=""#).unwrap()..];
+        let peers = &peers[..peers.find("/>").unwrap()];
+        assert_eq!((peers.matches('M').count(), peers.matches('L').count()), (1, 1), "the peers' two known hours");
+        assert!(!lines("t", &[1], &[None], &[], &[String::new()]).contains("peers"), "no peers, no line");
         let b = bars("t", &[0, 3, 1, 0], &[String::new(), String::new(), String::new(), String::new()]);
         assert_eq!(b.matches("<rect").count(), 4);
     }
