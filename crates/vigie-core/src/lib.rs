@@ -19,6 +19,7 @@ pub mod incident;
 pub mod lifecycle;
 pub mod nir;
 pub mod org;
+pub mod overview;
 pub mod person;
 pub mod ports;
 pub mod relationship;

@@ -198,7 +198,11 @@ fn assemble(
     if alerter.is_some() {
         crate::extracts::watch_overdue(Arc::downgrade(&extracts));
     }
-    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
+    // The guard's ledger counts what it is handed, for the console's overview.
+    let counts = crate::read_counts::Counts::new(clock.now());
+    let counting = crate::read_counts::CountingLedger { inner: ledger.clone(), counts: counts.clone() };
+    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: Arc::new(counting) });
+    let simulation = crate::sim_report::ReportDir(settings.simulation_report.clone());
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
     let mut incidents = crate::incidents::Incidents::new(
@@ -229,6 +233,8 @@ fn assemble(
     state.ledger_view = Some(incidents.clone());
     state.incident_files = Some(data_dir.join("incidents"));
     state.extracts = Some(extracts);
+    state.reads = Some(counts);
+    state.simulation = Some(Arc::new(simulation));
     Ok(App { state: Arc::new(state), store, ledger, incidents })
 }
 
@@ -296,6 +302,8 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// Governed bulk extracts.
     pub extracts: crate::config_extracts::ExtractsConfig,
+    /// Where `vigie simulate` wrote the report the console's overview summarizes.
+    pub simulation_report: PathBuf,
 }
 
 /// Defaults for a data directory served at `public_url`.
@@ -315,6 +323,7 @@ pub fn settings(data_dir: &Path, public_url: &str) -> anyhow::Result<Settings> {
         insecure_skip_file_mode_check: false,
         notify: NotifySettings { controller: crate::config_notify::NotifyConfig::default().controller(), smtp: None },
         extracts: crate::config_extracts::ExtractsConfig::default(),
+        simulation_report: PathBuf::from("simulation-report"),
     })
 }
 
@@ -336,6 +345,7 @@ pub fn settings_from(config: &crate::config::Config) -> anyhow::Result<Settings>
         secrets_key_file: Some(config.secrets_key()),
         insecure_skip_file_mode_check: config.insecure_skip_file_mode_check,
         extracts: config.extracts.clone(),
+        simulation_report: config.simulation_report.clone().unwrap_or_else(|| PathBuf::from("simulation-report")),
         notify: NotifySettings {
             controller: config.notify.controller(),
             smtp: config.notify.smtp(std::env::var("VIGIE_SMTP_PASSWORD").ok())?,

@@ -50,6 +50,10 @@ pub struct Config {
     /// How agents reach the security team (`rssi@agence.example`, a phone number), shown on the
     /// pages that send them there: a quota reached, a session ended, an action refused.
     pub security_contact: Option<String>,
+    /// The directory `vigie simulate --out` wrote its report into, whose containment figures
+    /// the console's overview shows; default `simulation-report` (simulate's own default), in
+    /// the working directory.
+    pub simulation_report: Option<PathBuf>,
     /// The keyring sealing the agents' TOTP secrets in `vigie.db` (created, mode 0600, with the
     /// first secret). Default `<data_dir>/secrets.key`; better on another volume than the
     /// database's backups, e.g. a systemd credential. Rotate with `vigie account rotate-secrets-key`.
@@ -503,6 +507,7 @@ impl Default for Config {
             insecure_http_on_public_interface: false,
             trusted_proxies: Vec::new(),
             security_contact: None,
+            simulation_report: None,
             secrets_key_file: None,
             insecure_skip_file_mode_check: false,
             shutdown_grace_seconds: 10,

@@ -24,6 +24,8 @@ pub mod ledger_cmd;
 pub mod live;
 pub mod load;
 pub mod modes;
+pub mod read_counts;
+pub mod sim_report;
 pub mod simulate;
 pub mod snapshot;
 pub mod stop;

@@ -486,3 +486,58 @@ async fn extract_state(t: &TestApp, officer: &str, id: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{id}: {text}"));
     v["state"].as_str().unwrap_or_else(|| panic!("{id}: {text}")).to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_counts_reads_by_organization_kind_and_shows_the_last_simulation() {
+    let t = Setup::new().server_detector().start().await;
+    let (officer, _) = officer_and_admin(&t);
+    let officer = t.passkey_session(&officer);
+    let reads_of = |html: &str, kind: &str| -> u64 {
+        let row = &html[html.find(&format!("<tr data-kind=\"{kind}\">")).unwrap_or_else(|| panic!("{kind}: {html}"))..];
+        let v = row.find("data-reads-day=\"").unwrap() + "data-reads-day=\"".len();
+        row[v..v + row[v..].find('"').unwrap()].parse().unwrap()
+    };
+    let (status, _, html) = page(&t, Some(&officer), "/console").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("data-simulation=\"none\"") && html.contains("Pas encore de simulation"), "{html}");
+    let before = (reads_of(&html, "agency"), reads_of(&html, "training_org"));
+
+    // Three records read by a training organization's advisor, one refused: three counted.
+    let (agent, _, in_scope) = t.advisor(OrgKind::TrainingOrg);
+    let token = t.login(&agent).await;
+    let scope = t.app.store.scope_page(&agent, None, 3, t.as_of).unwrap();
+    for (e, _) in &scope {
+        assert_eq!(t.get(&token, &format!("/v1/persons/{}", e.id)).await.0, StatusCode::OK);
+    }
+    let _ = in_scope;
+    let outside = t.outside_scope_of(&agent);
+    assert_eq!(t.get(&token, &format!("/v1/persons/{outside}")).await.0, StatusCode::NOT_FOUND);
+    let (_, _, html) = page(&t, Some(&officer), "/console").await;
+    assert_eq!(reads_of(&html, "training_org"), before.1 + scope.len() as u64, "{html}");
+    assert_eq!(reads_of(&html, "agency"), before.0);
+    assert!(html.contains("<path class=\"series training_org\""), "the chart: {html}");
+
+    // A report from `vigie simulate`: Vigie's figures, not another system's.
+    let dir = t.dir.path().join("simulation-report");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("report.json"),
+        r#"{"seeds":[1001,1002,1003],"days":90,"scenarios":[{"name":"stolen_session","summary":"a stolen cookie reads in bulk",
+          "results":[{"system":"static_quotas","rebc_median":5000.0,"ttc_median":null,"contained":0.2},
+                     {"system":"vigie","rebc_median":38.0,"ttc_median":95.0,"contained":1.0}]}]}"#,
+    )
+    .unwrap();
+    let (_, _, html) = page(&t, Some(&officer), "/console").await;
+    assert!(
+        html.contains("data-simulation=\"ran\"") && html.contains("3 graines") && html.contains("90 jours"),
+        "{html}"
+    );
+    let row = &html[html.find("<tr data-scenario=\"stolen_session\">").unwrap_or_else(|| panic!("{html}"))..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>38</td>") && row.contains("1 min 35 s") && row.contains("100 %"), "{row}");
+    assert!(!row.contains("5000"), "{row}");
+    // A damaged report says so, rather than showing nothing.
+    std::fs::write(dir.join("report.json"), "{").unwrap();
+    let (_, _, html) = page(&t, Some(&officer), "/console").await;
+    assert!(html.contains("data-simulation=\"unreadable\""), "{html}");
+}

@@ -156,6 +156,10 @@ pub struct AppState {
     pub incident_files: Option<std::path::PathBuf>,
     /// Governed bulk extracts, when the binary wires them.
     pub extracts: Option<Arc<dyn vigie_core::extract::service::ExtractService>>,
+    /// Records released per hour by organization kind (the console's overview), when counted.
+    pub reads: Option<Arc<dyn vigie_core::overview::ReadsByKind>>,
+    /// Where the last simulation report is read (the console's overview).
+    pub simulation: Option<Arc<dyn vigie_core::overview::SimulationReport>>,
     /// Several nodes: which one judges an agent, when the binary wires it (`[cluster]`).
     pub cluster: Option<Arc<dyn crate::shared::cluster::Cluster>>,
     /// The client that forwards a request to the node that judges its agent.
@@ -222,6 +226,8 @@ impl AppState {
             incidents: None,
             incident_files: None,
             extracts: None,
+            reads: None,
+            simulation: None,
             cluster: None,
             forwarder: crate::shared::cluster::client(),
             settings,

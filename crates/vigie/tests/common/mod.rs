@@ -183,6 +183,8 @@ impl Setup {
         let port = listener.local_addr().unwrap().port();
         let origin = format!("http://localhost:{port}");
         let mut settings = app::settings(dir.path(), &origin).unwrap();
+        // The simulation report the overview reads: in the data directory, not the working one.
+        settings.simulation_report = dir.path().join("simulation-report");
         if self.trust_loopback_proxy {
             settings.http.trusted_proxies = vec![std::net::Ipv4Addr::LOCALHOST.into()];
         }
@@ -299,6 +301,7 @@ impl TestApp {
         let port = listener.local_addr().unwrap().port();
         let origin = format!("http://localhost:{port}");
         let mut settings = app::settings(dir.path(), &origin).unwrap();
+        settings.simulation_report = dir.path().join("simulation-report");
         settings.http.rates = vigie_http::shared::rates::RateSettings::dangerous_unlimited();
         // The last connection's task may still hold the old app for a moment (a deadline).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
