@@ -550,7 +550,6 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
     tab.passkey_sign_in(&t, "/console").await;
     let words = tab.words().await;
     assert!(tab.text("header .area").await.contains(words.console.title));
-    tab.screenshot("console-overview").await;
     let mut violations = tab.serious_violations().await;
 
     // The queue is open, empty of this account, when the attack starts.
@@ -618,6 +617,20 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
     assert!(persons >= 5, "the persons the account read, scoped from the ledger: {persons}");
     tab.screenshot("console-incident").await;
     violations.extend(tab.serious_violations().await);
+
+    // The overview after the attack (records read by organization kind, alerts over time, the
+    // simulation's place), the approvals and the extracts: usable and accessible too.
+    tab.goto(&t.url("/console")).await;
+    assert_eq!(tab.eval("!!document.querySelector('svg.chart path.series')").await, json!(true));
+    assert_eq!(tab.eval("!!document.querySelector('[data-simulation]')").await, json!(true));
+    tab.screenshot("console-overview").await;
+    tab.eval("document.getElementById('reads').scrollIntoView()").await;
+    tab.screenshot("console-overview-reads").await;
+    violations.extend(tab.serious_violations().await);
+    for path in ["/console/approvals", "/console/extracts"] {
+        tab.goto(&t.url(path)).await;
+        violations.extend(tab.serious_violations().await);
+    }
 
     // Keyboard: the first Tab reaches the skip link, and focus is visible.
     tab.eval("document.activeElement.blur()").await;
