@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS vigie_cluster.nodes (
     address     text NOT NULL,
     data_dir    text NOT NULL,
     origin      text NOT NULL,
+    key_file    text NOT NULL,
+    witness_dirs text[] NOT NULL,
     incarnation bigint NOT NULL,
     lease_until timestamptz NOT NULL,
     joined_at   timestamptz NOT NULL
@@ -88,6 +90,10 @@ pub struct NodeInfo {
     pub data_dir: String,
     /// Its ledger's origin line.
     pub origin: String,
+    /// Its ledger's signing key file, and the directories its checkpoints are witnessed in:
+    /// what a verification of every node's ledger needs.
+    pub key_file: String,
+    pub witness_dirs: Vec<String>,
 }
 
 /// A node as the others see it.
@@ -209,12 +215,14 @@ impl ClusterDb {
         let mut tx = db.client.transaction().map_err(|e| db_error(&db.target, &e))?;
         let incarnation: i64 = tx
             .query_one(
-                "INSERT INTO vigie_cluster.nodes (name, address, data_dir, origin, incarnation, lease_until, joined_at) \
-                 VALUES ($1, $2, $3, $4, 1, now() + $5::bigint * interval '1 millisecond', now()) \
-                 ON CONFLICT (name) DO UPDATE SET address = $2, data_dir = $3, origin = $4, \
-                 incarnation = nodes.incarnation + 1, lease_until = excluded.lease_until, joined_at = now() \
+                "INSERT INTO vigie_cluster.nodes (name, address, data_dir, origin, key_file, witness_dirs, incarnation, \
+                 lease_until, joined_at) \
+                 VALUES ($1, $2, $3, $4, $6, $7, 1, now() + $5::bigint * interval '1 millisecond', now()) \
+                 ON CONFLICT (name) DO UPDATE SET address = $2, data_dir = $3, origin = $4, key_file = $6, \
+                 witness_dirs = $7, incarnation = nodes.incarnation + 1, lease_until = excluded.lease_until, \
+                 joined_at = now() \
                  RETURNING incarnation",
-                &[&node.name, &node.address, &node.data_dir, &node.origin, &lease_ms],
+                &[&node.name, &node.address, &node.data_dir, &node.origin, &lease_ms, &node.key_file, &node.witness_dirs],
             )
             .map_err(|e| db_error(&db.target, &e))?
             .get(0);
@@ -403,6 +411,44 @@ impl ClusterDb {
         }
         Ok(())
     }
+}
+
+/// A node as registered, for tools that read every node's ledger.
+#[derive(Debug, Clone)]
+pub struct NodeRecord {
+    pub name: String,
+    pub data_dir: String,
+    pub origin: String,
+    pub key_file: String,
+    pub witness_dirs: Vec<String>,
+}
+
+/// Every node that ever joined the cluster on `url` (live or not: a dead node's ledger is
+/// verified too), by name. Read-only; an empty list if no cluster was ever formed there.
+pub fn registered_nodes(url: &StoreUrl, ca_file: Option<&std::path::Path>) -> Result<Vec<NodeRecord>, ClusterError> {
+    let tls = crate::tls::connector(ca_file)?;
+    let mut client = crate::connect::first(url, &tls, Duration::from_secs(10))?;
+    let target = url.to_string();
+    let exists: bool = client
+        .query_one("SELECT to_regclass('vigie_cluster.nodes') IS NOT NULL", &[])
+        .map_err(|e| db_error(&target, &e))?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT name, data_dir, origin, key_file, witness_dirs FROM vigie_cluster.nodes ORDER BY name", &[])
+        .map_err(|e| db_error(&target, &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| NodeRecord {
+            name: r.get(0),
+            data_dir: r.get(1),
+            origin: r.get(2),
+            key_file: r.get(3),
+            witness_dirs: r.get(4),
+        })
+        .collect())
 }
 
 fn db_error(target: &str, e: &postgres::Error) -> ClusterError {

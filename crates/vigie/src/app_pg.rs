@@ -70,6 +70,13 @@ pub fn open_node(
                 address: c.address.to_string(),
                 data_dir: dir.display().to_string(),
                 origin: settings.ledger.origin.clone(),
+                key_file: absolute(&settings.ledger.key_path(&ledger_dir(data_dir)))?.display().to_string(),
+                witness_dirs: settings
+                    .ledger
+                    .witness_dirs()
+                    .iter()
+                    .map(|d| absolute(d).map(|p| p.display().to_string()))
+                    .collect::<anyhow::Result<_>>()?,
             };
             let now = clock.clone();
             let (db, key) = vigie_store_pg::cluster::ClusterDb::join(
@@ -143,4 +150,9 @@ pub fn open_node(
         }
     };
     Ok(PgApp { state: Arc::new(state), store, ledger, cluster })
+}
+
+/// `p` made absolute against the current directory (the other nodes and the tools read it).
+fn absolute(p: &Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(p).with_context(|| format!("path {}", p.display()))
 }

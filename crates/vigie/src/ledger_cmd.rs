@@ -25,6 +25,11 @@ pub enum LedgerCommand {
         /// Another witness directory to check (besides those of the configuration).
         #[arg(long)]
         witness_dir: Vec<PathBuf>,
+        /// Several nodes: verify every node's ledger, as the cluster's tables in PostgreSQL list
+        /// them (each node's data directory, key file and witness directories), with `--config`
+        /// naming the store. Fails naming every node whose ledger does not verify.
+        #[arg(long, requires = "config")]
+        all_nodes: bool,
     },
     /// Print entry ENTRY's leaf hash, its inclusion proof to the latest checkpoint, and that
     /// checkpoint (signed): enough for anyone holding the log's public key to check it.
@@ -122,7 +127,8 @@ impl LedgerAt {
 
 pub fn run(command: LedgerCommand) -> anyhow::Result<()> {
     match command {
-        LedgerCommand::Verify { at, witness_dir } => verify(&at, witness_dir),
+        LedgerCommand::Verify { at, witness_dir, all_nodes: false } => verify(&at, witness_dir),
+        LedgerCommand::Verify { at, witness_dir, all_nodes: true } => verify_all_nodes(&at, witness_dir),
         LedgerCommand::Prove { at, entry } => prove(&at, entry),
         LedgerCommand::Checkpoint { at, vkey_only } => checkpoint(&at, vkey_only),
         LedgerCommand::Shred { at, before } => shred(&at, &before),
@@ -133,6 +139,56 @@ pub fn run(command: LedgerCommand) -> anyhow::Result<()> {
 
 fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
     let (dir, options, verifier) = at.resolve()?;
+    verify_one(&dir, &options, &verifier, extra_witnesses, at.vkey.is_some())
+}
+
+/// Every node's ledger, from the cluster's list in PostgreSQL. Each is verified as `verify`
+/// does one (its key from its key file: pin each with the per-node command and `--vkey`).
+fn verify_all_nodes(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
+    let Some(path) = &at.config else { anyhow::bail!("--all-nodes needs --config (the store's URL)") };
+    let config = crate::config::Config::load(Some(path), |k| std::env::var(k).ok())?;
+    let Some((url, options)) = config.store.postgres(config.secrets_key())? else {
+        anyhow::bail!("--all-nodes: the configuration's store is not PostgreSQL ([store] url or VIGIE_STORE_URL)")
+    };
+    let nodes = vigie_store_pg::cluster::registered_nodes(&url, options.ca_file.as_deref())
+        .context("reading the cluster's nodes")?;
+    if nodes.is_empty() {
+        anyhow::bail!("--all-nodes: no node has joined a cluster on {url}");
+    }
+    let mut failed = Vec::new();
+    for node in &nodes {
+        println!("== node {} ({})", node.name, node.origin);
+        let data_dir = PathBuf::from(&node.data_dir);
+        let options = LedgerOptions {
+            origin: node.origin.clone(),
+            key_file: Some(PathBuf::from(&node.key_file)),
+            witnesses: node.witness_dirs.iter().map(|d| vigie_ledger::Witness::Directory(PathBuf::from(d))).collect(),
+            ..LedgerOptions::default()
+        };
+        let dir = crate::app::ledger_dir(&data_dir);
+        let result = vigie_ledger::verifier_from_key_file(&options.key_path(&dir))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .and_then(|verifier| verify_one(&dir, &options, &verifier, extra_witnesses.clone(), false));
+        if let Err(e) = result {
+            eprintln!("node {}: {e:#}", node.name);
+            failed.push(node.name.clone());
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{} of {} nodes' ledgers FAILED verification: {}", failed.len(), nodes.len(), failed.join(", "));
+    }
+    println!("all {} nodes' ledgers: OK", nodes.len());
+    Ok(())
+}
+
+fn verify_one(
+    dir: &std::path::Path,
+    options: &LedgerOptions,
+    verifier: &NoteVerifier,
+    extra_witnesses: Vec<PathBuf>,
+    pinned: bool,
+) -> anyhow::Result<()> {
+    let dir = dir.to_path_buf();
     let mut witness_dirs = options.witness_dirs();
     witness_dirs.extend(extra_witnesses);
     let witnessed = !witness_dirs.is_empty();
@@ -187,7 +243,7 @@ fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
     }
     println!("time         {seconds:.2} s ({:.0} entries/s)", report.entries as f64 / seconds.max(1e-9));
     // What this check cannot see: a log rolled back and re-signed with the key it trusts.
-    if at.vkey.is_none() {
+    if !pinned {
         eprintln!(
             "warning: the key was taken from the data directory being checked; pin the log's public key with --vkey \
              (from `vigie ledger checkpoint --vkey-only`, kept elsewhere)"

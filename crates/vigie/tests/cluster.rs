@@ -159,6 +159,7 @@ fn haproxy(dir: &Path, nodes: &[Node]) -> Haproxy {
 fn node_config(root: &Path, name: &str, port: u16, url: &str, public_port: u16) -> PathBuf {
     let dir = root.join(name);
     private_dir(&dir);
+    private_dir(&root.join("witness").join(name));
     let text = format!(
         r#"data_dir = "{dir}"
 listen = "127.0.0.1:{port}"
@@ -172,6 +173,7 @@ pool_size = 4
 
 [ledger]
 origin = "localhost/vigie/{name}"
+witness_dirs = ["{witness}"]
 
 [cluster]
 node = "{name}"
@@ -198,6 +200,7 @@ quota_week = 100
 "#,
         dir = dir.display(),
         keys = root.join("secrets.key").display(),
+        witness = root.join("witness").join(name).display(),
     );
     let path = root.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -598,6 +601,24 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
     for n in &mut nodes {
         n.stop();
     }
+    // Every node's ledger at once, as the cluster lists them in PostgreSQL.
+    let all = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["ledger", "verify", "--all-nodes", "--config"])
+        .arg(&nodes[0].config)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&all.stdout);
+    assert!(all.status.success(), "{printed}{}", String::from_utf8_lossy(&all.stderr));
+    assert!(printed.contains("all 3 nodes' ledgers: OK"), "{printed}");
+    for n in &nodes {
+        assert!(printed.contains(&format!("== node {} (localhost/vigie/{})", n.name, n.name)), "{printed}");
+        let witness = root.join("witness").join(&n.name);
+        assert!(
+            printed.contains(&witness.display().to_string()),
+            "{}'s witnessed checkpoints not checked: {printed}",
+            n.name
+        );
+    }
     for n in &nodes {
         let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
             .args(["ledger", "verify", "--config"])
@@ -612,6 +633,20 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // One byte changed in n2's ledger: the check of every node fails and names it.
+    let segment = nodes[1].dir.join("ledger").join("00000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let all = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["ledger", "verify", "--all-nodes", "--config"])
+        .arg(&nodes[0].config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&all.stderr);
+    assert!(!all.status.success(), "a damaged node's ledger passed");
+    assert!(said.contains("1 of 3 nodes' ledgers FAILED verification: n2"), "{said}");
 }
 
 /// A node whose clock is off the database's by more than `max_clock_skew_ms` refuses to start,
