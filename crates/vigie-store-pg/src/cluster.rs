@@ -233,6 +233,21 @@ impl ClusterDb {
         Ok((db, key))
     }
 
+    /// Another connection for the same node (its lease is renewed on one connection and thread,
+    /// the groups managed on another: a slow take-over never delays a renewal).
+    pub fn another(&self) -> Result<ClusterDb, ClusterError> {
+        let mut client = crate::connect::first(&self.url, &self.tls, Duration::from_secs(5))?;
+        client.batch_execute("SET client_min_messages = warning").map_err(|e| db_error(&self.target, &e))?;
+        Ok(ClusterDb {
+            client,
+            url: self.url.clone(),
+            tls: self.tls.clone(),
+            target: self.target.clone(),
+            name: self.name.clone(),
+            incarnation: self.incarnation,
+        })
+    }
+
     /// The server has no `pgcrypto` necessarily: the key is drawn from `gen_random_uuid()`
     /// (PostgreSQL 13+, a CSPRNG), two of them for 32 bytes.
     fn ensure_route_key(&mut self) -> Result<(), ClusterError> {

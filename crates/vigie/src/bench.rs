@@ -332,7 +332,7 @@ async fn refreshed(client: &reqwest::Client, base: &str, refresh: &str) -> anyho
     Ok(v["access_token"].as_str().context("refresh returned no token")?.to_owned())
 }
 
-async fn scope_ids(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<Vec<PersonId>> {
+pub(crate) async fn scope_ids(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<Vec<PersonId>> {
     let mut ids = Vec::new();
     let mut after: Option<String> = None;
     while ids.len() < 2_000 {
@@ -479,7 +479,7 @@ fn report_modes(args: &BenchArgs, modes: &[(&str, &Samples)]) {
 /// CPU time this process has used so far, all threads included (exited ones too), from the
 /// `utime` and `stime` of `/proc/self/stat`, which count in 1/100 s (Linux's `USER_HZ`, fixed
 /// at 100 for user space). `None` where there is no such file.
-fn process_cpu_secs() -> Option<f64> {
+pub(crate) fn process_cpu_secs() -> Option<f64> {
     stat_cpu_secs(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
@@ -512,11 +512,11 @@ fn stat_cpu_secs(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     percentile(v, 0.5)
 }
 
-fn percentile(v: &mut [f64], q: f64) -> f64 {
+pub(crate) fn percentile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod app_pg;
 pub mod bench;
+pub mod bench_cluster;
 pub mod bench_console;
 pub mod bench_extract;
 pub mod bench_mail;

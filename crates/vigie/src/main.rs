@@ -106,6 +106,9 @@ enum Command {
     /// Time the security console's alert queue (10 000 open alerts) and an account's page
     /// (90 days of its accesses read from the ledger) over HTTP, against a plain page.
     BenchConsole(vigie::bench_console::BenchConsoleArgs),
+    /// Guarded reads of one node against several on one PostgreSQL (`--store`, `--nodes`), the
+    /// nodes in this process, requests spread over them as a balancer unaware of ownership would.
+    BenchCluster(vigie::bench_cluster::BenchClusterArgs),
     /// Measure the production of a governed extract of N persons against age encrypting the
     /// same rows in clear.
     BenchExtract(vigie::bench_extract::BenchExtractArgs),
@@ -402,6 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchExtract(args) => vigie::bench_extract::run(args),
         Command::BenchScope(cmd) => bench_scope::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::BenchCluster(args) => vigie::bench_cluster::run(args),
         Command::BenchConsole(args) => vigie::bench_console::run(args),
         Command::Load(args) => load::run(args),
         Command::Simulate(args) => simulate::run(args),

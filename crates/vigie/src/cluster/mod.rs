@@ -145,15 +145,24 @@ impl Cluster for Node {
 pub struct Running {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    lease_stop: Option<std::sync::mpsc::Sender<()>>,
+    lease_thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // The groups first (the manager frees them), then the lease.
         drop(self.stop.take());
         if let Some(t) = self.thread.take()
             && t.join().is_err()
         {
-            tracing::warn!("the cluster heartbeat thread panicked");
+            tracing::warn!("the cluster thread panicked");
+        }
+        drop(self.lease_stop.take());
+        if let Some(t) = self.lease_thread.take()
+            && t.join().is_err()
+        {
+            tracing::warn!("the cluster lease thread panicked");
         }
     }
 }
@@ -176,14 +185,87 @@ impl std::fmt::Debug for Heart {
     }
 }
 
-/// Starts the heartbeat thread.
+/// Starts the lease thread (renewals only, on a connection of its own) and the thread that
+/// manages the groups.
 pub fn start(heart: Heart) -> anyhow::Result<Running> {
+    let lease_db = heart.db.another().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (lease_stop, lease_stopped) = std::sync::mpsc::channel::<()>();
+    let (node, clock) = (heart.node.clone(), heart.clock.clone());
+    let lease_thread = std::thread::Builder::new()
+        .name("cluster-lease".into())
+        .spawn(move || renew(&node, lease_db, clock.as_ref(), &lease_stopped))
+        .map_err(|e| anyhow::anyhow!("cannot start the cluster lease thread: {e}"))?;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
-        .name("cluster-heartbeat".into())
+        .name("cluster-groups".into())
         .spawn(move || run(heart, &stopped))
-        .map_err(|e| anyhow::anyhow!("cannot start the cluster heartbeat thread: {e}"))?;
-    Ok(Running { stop: Some(stop), thread: Some(thread) })
+        .map_err(|e| anyhow::anyhow!("cannot start the cluster thread: {e}"))?;
+    Ok(Running {
+        stop: Some(stop),
+        thread: Some(thread),
+        lease_stop: Some(lease_stop),
+        lease_thread: Some(lease_thread),
+    })
+}
+
+/// Renews the lease every heartbeat, and checks the clock every ten. A renewal that comes after
+/// the lease lapsed (this process stalled, or the database was out of reach) first forgets every
+/// group: the others may have taken them meanwhile, and the manager claims again from scratch.
+fn renew(node: &Node, mut db: ClusterDb, clock: &dyn Clock, stopped: &std::sync::mpsc::Receiver<()>) {
+    let mut beats: u64 = 0;
+    let mut failing = false;
+    loop {
+        let sent = Instant::now();
+        let renewed = db.reconnect_if_closed().and_then(|()| db.heartbeat(node.settings.lease));
+        match renewed {
+            Ok(()) => {
+                if node.ms(sent) >= node.lease_until.load(Ordering::SeqCst)
+                    && node.groups.iter().any(|g| g.load(Ordering::SeqCst) != OTHER)
+                {
+                    tracing::warn!(node = %node.settings.node, "the lease had lapsed: this node forgets its key groups and claims again");
+                    for g in &node.groups {
+                        g.store(OTHER, Ordering::SeqCst);
+                    }
+                }
+                // Ends a tenth early: the database's lease started after `sent`.
+                let lease = node.settings.lease - node.settings.lease / 10;
+                node.lease_until.store(node.ms(sent + lease), Ordering::SeqCst);
+                if failing {
+                    tracing::warn!(node = %node.settings.node, "cluster lease renewed again");
+                }
+                failing = false;
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::error!(node = %node.settings.node, error = %e, "cluster lease not renewed: this node stops judging when it ends");
+                }
+                failing = true;
+                if matches!(e, ClusterError::Superseded(_)) {
+                    node.superseded.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        if beats.is_multiple_of(10) {
+            match db.check_clock(node.settings.max_skew, || clock.now().millis()) {
+                Ok(_) => {
+                    if node.skewed.swap(false, Ordering::SeqCst) {
+                        tracing::warn!("this node's clock is back within the bound: judging again");
+                    }
+                }
+                Err(e @ ClusterError::ClockSkew { .. }) => {
+                    if !node.skewed.swap(true, Ordering::SeqCst) {
+                        tracing::error!(error = %e, "this node stops judging");
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        beats += 1;
+        match stopped.recv_timeout(node.settings.heartbeat) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => break,
+        }
+    }
 }
 
 fn run(mut heart: Heart, stopped: &std::sync::mpsc::Receiver<()>) {
@@ -204,18 +286,15 @@ fn run(mut heart: Heart, stopped: &std::sync::mpsc::Receiver<()>) {
         match beat(&mut heart, beats) {
             Ok(()) => {
                 if failing {
-                    tracing::warn!(node = %heart.node.settings.node, "cluster heartbeat back");
+                    tracing::warn!(node = %heart.node.settings.node, "cluster tables readable again");
                 }
                 failing = false;
             }
             Err(e) => {
                 if !failing {
-                    tracing::error!(node = %heart.node.settings.node, error = %e, "cluster heartbeat failed: this node stops judging when its lease ends");
+                    tracing::error!(node = %heart.node.settings.node, error = %e, "cluster tables unreadable: no group claimed or given up meanwhile");
                 }
                 failing = true;
-                if matches!(e, ClusterError::Superseded(_)) {
-                    heart.node.superseded.store(true, Ordering::SeqCst);
-                }
             }
         }
         beats += 1;
@@ -232,31 +311,10 @@ fn run(mut heart: Heart, stopped: &std::sync::mpsc::Receiver<()>) {
     }
 }
 
-/// One heartbeat: renew, read, give up or claim, rebuild.
-fn beat(heart: &mut Heart, n: u64) -> Result<(), ClusterError> {
+/// One round: read, give up or claim, rebuild.
+fn beat(heart: &mut Heart, _n: u64) -> Result<(), ClusterError> {
     let node = heart.node.clone();
     heart.db.reconnect_if_closed()?;
-    let sent = Instant::now();
-    heart.db.heartbeat(node.settings.lease)?;
-    // Ends a tenth early: the database's lease started after `sent`.
-    let lease = node.settings.lease - node.settings.lease / 10;
-    node.lease_until.store(node.ms(sent + lease), Ordering::SeqCst);
-    if n.is_multiple_of(10) {
-        let clock = heart.clock.clone();
-        match heart.db.check_clock(node.settings.max_skew, move || clock.now().millis()) {
-            Ok(_) => {
-                if node.skewed.swap(false, Ordering::SeqCst) {
-                    tracing::warn!("this node's clock is back within the bound: judging again");
-                }
-            }
-            Err(e @ ClusterError::ClockSkew { .. }) => {
-                if !node.skewed.swap(true, Ordering::SeqCst) {
-                    tracing::error!(error = %e, "this node stops judging");
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
     let view = heart.db.view()?;
     apply(&node, &view);
     let live = view.nodes.iter().filter(|p| p.live).count().max(1);
@@ -283,13 +341,14 @@ fn apply(node: &Node, view: &View) {
         .iter()
         .map(|o| o.and_then(|i| view.nodes.get(i)).filter(|p| p.live).and_then(|p| p.address.parse().ok()))
         .collect();
+    let mut lost = 0;
     for (kg, owner) in view.owners.iter().enumerate() {
-        if *owner != me && me.is_some() {
-            let was = node.groups[kg].swap(OTHER, Ordering::SeqCst);
-            if was == JUDGING {
-                tracing::warn!(kg, "key group taken by another node while this one's lease had lapsed");
-            }
+        if *owner != me && me.is_some() && node.groups[kg].swap(OTHER, Ordering::SeqCst) == JUDGING {
+            lost += 1;
         }
+    }
+    if lost > 0 {
+        tracing::warn!(groups = lost, "key groups taken by other nodes while this one's lease had lapsed");
     }
     if let Ok(mut o) = node.owners.write() {
         *o = addresses;
