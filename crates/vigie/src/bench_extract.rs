@@ -75,12 +75,44 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-pub fn run(args: BenchExtractArgs) -> anyhow::Result<()> {
-    let dir = &args.dir;
+/// A data directory ready for extracts: a registry whose persons a subcontractor is assigned
+/// every one of, its advisor who asks, an officer who approves, a recipient key from
+/// `age-keygen`, and the service (organization quota lifted; plain X25519 recipients accepted,
+/// so that files decrypt without a server).
+pub(crate) struct Prepared {
+    pub store: Arc<Store>,
+    pub svc: Extracts,
+    pub requester: vigie_core::org::Agent,
+    pub officer: vigie_core::org::Agent,
+    pub key: PathBuf,
+    pub recipient: String,
+    pub receipt_key: String,
+}
+
+impl Prepared {
+    /// Files, approves and produces one extract of `fields`.
+    pub fn produce(&self, description: &str, fields: &[&str]) -> anyhow::Result<crate::extracts::ProductionReport> {
+        let input = RequestInput {
+            purpose: "document_processing".into(),
+            description: description.into(),
+            legal_basis: "public_task".into(),
+            relationship: "assignment".into(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            recipient: self.recipient.clone(),
+            receipt_key: self.receipt_key.clone(),
+            retain_until: format_date(Timestamp(crate::app::WallClock.now().millis() + 30 * 86_400_000).date()),
+        };
+        let x = self.svc.request(&self.requester, &input)?;
+        self.svc.decide(x.id, &self.officer, true, true)?;
+        Ok(self.svc.produce(x.id)?)
+    }
+}
+
+pub(crate) fn prepare(dir: &Path, persons: u64) -> anyhow::Result<Prepared> {
     let today = crate::app::WallClock.now().date();
     if !dir.join("vigie.db").exists() {
-        eprintln!("making a registry of {} persons in {} (once)…", args.persons, dir.display());
-        let params = GenParams { seed: 2023, persons: args.persons, as_of: today };
+        eprintln!("making a registry of {persons} persons in {} (once)…", dir.display());
+        let params = GenParams { seed: 2023, persons, as_of: today };
         crate::generate::generate(dir, &params, false, true)?;
     }
     let store = Arc::new(Store::open(dir).context("opening the registry")?);
@@ -113,41 +145,36 @@ pub fn run(args: BenchExtractArgs) -> anyhow::Result<()> {
         insecure_offline_recipients: true,
         ..ExtractsConfig::default()
     };
-    let svc = Extracts::new(store.clone(), ledger.clone(), authz, Arc::new(crate::app::WallClock), dir, config)?;
+    let svc = Extracts::new(store.clone(), ledger, authz, Arc::new(crate::app::WallClock), dir, config)?;
     let receipt_key = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD
             .encode(ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key().as_bytes())
     };
+    Ok(Prepared { store, svc, requester, officer, key, recipient, receipt_key })
+}
+
+pub fn run(args: BenchExtractArgs) -> anyhow::Result<()> {
+    let dir = &args.dir;
+    let p = prepare(dir, args.persons)?;
+    let (key, recipient) = (&p.key, &p.recipient);
     let (mut vigie_s, mut floor_s, mut ratios, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     println!("round\trows\tcanaries\tbytes\tvigie_s\tage_floor_s\tratio\tpeak_rss_mb");
     for round in 1..=args.rounds {
-        let input = RequestInput {
-            purpose: "document_processing".into(),
-            description: format!("benchmark round {round}"),
-            legal_basis: "public_task".into(),
-            relationship: "assignment".into(),
-            fields: vec!["identity".into(), "contact".into(), "status".into()],
-            recipient: recipient.clone(),
-            receipt_key: receipt_key.clone(),
-            retain_until: format_date(Timestamp(crate::app::WallClock.now().millis() + 30 * 86_400_000).date()),
-        };
-        let x = svc.request(&requester, &input)?;
-        svc.decide(x.id, &officer, true, true)?;
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let t = Instant::now();
-        let r = svc.produce(x.id)?;
+        let r = p.produce(&format!("benchmark round {round}"), &["identity", "contact", "status"])?;
         let secs = t.elapsed().as_secs_f64();
         let peak = peak_rss_kb() as f64 / 1024.0;
         // The floor: the same rows in clear, encrypted by age to the same recipient.
         let plain = dir.join("floor.csv");
-        let out = Command::new("age").arg("-d").arg("-i").arg(&key).arg("-o").arg(&plain).arg(&r.file).output()?;
+        let out = Command::new("age").arg("-d").arg("-i").arg(key).arg("-o").arg(&plain).arg(&r.file).output()?;
         if !out.status.success() {
             bail!("age -d: {}", String::from_utf8_lossy(&out.stderr));
         }
         let floor_out = dir.join("floor.csv.age");
         let t = Instant::now();
-        let out = Command::new("age").arg("-r").arg(&recipient).arg("-o").arg(&floor_out).arg(&plain).output()?;
+        let out = Command::new("age").arg("-r").arg(recipient).arg("-o").arg(&floor_out).arg(&plain).output()?;
         let floor = t.elapsed().as_secs_f64();
         if !out.status.success() {
             bail!("age -r: {}", String::from_utf8_lossy(&out.stderr));

@@ -18,6 +18,7 @@ pub mod config_notify;
 pub mod config_store;
 pub mod credentials;
 pub mod demo;
+pub mod eval_attribution;
 pub mod extracts;
 pub mod generate;
 pub mod incidents;

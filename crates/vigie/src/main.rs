@@ -112,6 +112,9 @@ enum Command {
     /// Measure the production of a governed extract of N persons against age encrypting the
     /// same rows in clear.
     BenchExtract(vigie::bench_extract::BenchExtractArgs),
+    /// Attribute leaked fragments (identifying columns removed) among many extracts of the same
+    /// persons: right, wrong, none, and the false-attribution bounds.
+    EvalAttribution(vigie::eval_attribution::EvalAttributionArgs),
     /// Measure incident scoping on a large synthetic ledger, against DuckDB on the same entries.
     #[command(subcommand)]
     BenchScope(bench_scope::BenchScope),
@@ -403,6 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Incident { command } => incidents::cli::run(command),
         Command::Extract { command } => vigie::extracts::cli::run(command),
         Command::BenchExtract(args) => vigie::bench_extract::run(args),
+        Command::EvalAttribution(args) => vigie::eval_attribution::run(args),
         Command::BenchScope(cmd) => bench_scope::run(cmd),
         Command::Bench(args) => bench::run(args),
         Command::BenchCluster(args) => vigie::bench_cluster::run(args),
