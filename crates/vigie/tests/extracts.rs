@@ -584,6 +584,13 @@ fn a_sealed_extract_opens_until_it_expires_and_never_after() {
     let stanza = vigie_seal::SealedStanza::from_parts(&args, &body).unwrap();
     stanza.unwrap(&identity, &secret).expect("the released secret unwraps the file key");
     assert!(kinds(&f.ledger).iter().any(|k| k == "extract.opened"));
+    // A key in a loop is held back after a few dozen openings in ten minutes.
+    for _ in 1..vigie::extracts::OPENINGS_PER_WINDOW {
+        ask(f.clock.now()).1.unwrap();
+    }
+    refused(ask(f.clock.now()).1, "try again later");
+    f.clock.advance_millis(11 * 60_000);
+    ask(f.clock.now()).1.unwrap();
 
     // Four days later, past the retention: refused, ledgered.
     f.clock.advance_millis(4 * DAY);

@@ -83,8 +83,9 @@ pub struct Extracts {
     detector: Option<Arc<dyn vigie_core::ports::Detector>>,
     /// Where overdue extracts and refused openings are raised (a running server's alerter).
     alerter: Option<Arc<vigie_alerts::Alerter>>,
-    /// Opening requests' nonces seen within the date window, with when they may be forgotten.
-    nonces: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Opening requests' nonces seen within the date window: the extract and when the nonce
+    /// may be forgotten.
+    nonces: std::sync::Mutex<std::collections::HashMap<String, (ExtractId, i64)>>,
     pub progress: Progress,
 }
 
@@ -775,11 +776,18 @@ impl Extracts {
         }
         {
             let mut seen = self.nonces.lock().map_err(|_| ExtractFailure::Internal("nonce cache poisoned".into()))?;
-            seen.retain(|_, until| *until > now.seconds());
+            seen.retain(|_, (_, until)| *until > now.seconds());
             if seen.contains_key(&input.nonce) {
                 return Err(ExtractFailure::Refused("this opening request was used already (a replay)".into()));
             }
-            seen.insert(input.nonce.clone(), now.seconds() + 2 * vigie_seal::OPEN_SKEW_SECONDS);
+            // A recipient opens its file a few times; a key in a loop fills the ledger instead.
+            if seen.values().filter(|(of, _)| *of == id).count() >= OPENINGS_PER_WINDOW {
+                return Err(ExtractFailure::Refused(format!(
+                    "{id} was opened {OPENINGS_PER_WINDOW} times in the last {} minutes: try again later",
+                    2 * vigie_seal::OPEN_SKEW_SECONDS / 60
+                )));
+            }
+            seen.insert(input.nonce.clone(), (id, now.seconds() + 2 * vigie_seal::OPEN_SKEW_SECONDS));
         }
         let expires_on = format_date(Timestamp(x.expires_at.millis() - 1).date());
         let refuse = |why: String| -> Result<Opened, ExtractFailure> {
@@ -825,6 +833,9 @@ impl Extracts {
             .map_err(|e| ExtractFailure::Refused(e.to_string()))
     }
 }
+
+/// Openings of one extract accepted within the nonce window (10 minutes).
+pub const OPENINGS_PER_WINDOW: usize = 30;
 
 /// How often a serving node looks for extracts past their retention.
 pub const OVERDUE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
