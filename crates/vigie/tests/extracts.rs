@@ -118,6 +118,13 @@ impl Fixture {
         }
     }
 
+    /// Another service over the same registry, ledger and clock, with `config`.
+    fn service(&self, config: ExtractsConfig) -> Extracts {
+        let authz = Arc::new(vigie::app::load_policies(None).unwrap());
+        Extracts::new(self.store.clone(), self.ledger.clone(), authz, self.clock.clone(), self.dir.path(), config)
+            .unwrap()
+    }
+
     fn approved(&self, fields: &[&str]) -> ExtractId {
         let x = self.svc.request(&self.requester, &self.input(fields, 30)).unwrap();
         self.svc.decide(x.id, &self.officer, true, true).unwrap();
@@ -321,8 +328,7 @@ fn every_bad_request_is_refused_and_nothing_is_half_written() {
     // Over quota: the organization's persons over 30 days.
     let small =
         ExtractsConfig { quota_persons_30_days: 5, insecure_offline_recipients: true, ..ExtractsConfig::default() };
-    let authz = Arc::new(vigie::app::load_policies(None).unwrap());
-    let strict = Extracts::new(f.store.clone(), f.ledger.clone(), authz, f.clock.clone(), f.dir.path(), small).unwrap();
+    let strict = f.service(small);
     refused(strict.request(&f.requester, &ok(&["identity"])), "extract quota is 5 persons per 30 days");
     // Overdue: past retention without a receipt, listed (and ledgered once).
     assert!(f.svc.overdue().unwrap().is_empty());
@@ -601,15 +607,7 @@ fn a_sealed_extract_opens_until_it_expires_and_never_after() {
     }
     assert!(kinds(&f.ledger).iter().any(|k| k == "extract.open_refused"));
     // A plain age key is refused where the deployment has not said insecure_offline_recipients.
-    let strict = Extracts::new(
-        f.store.clone(),
-        f.ledger.clone(),
-        Arc::new(vigie::app::load_policies(None).unwrap()),
-        f.clock.clone(),
-        f.dir.path(),
-        ExtractsConfig::default(),
-    )
-    .unwrap();
+    let strict = f.service(ExtractsConfig::default());
     refused(strict.request(&f.requester, &f.input(&["identity"], 3)), "insecure_offline_recipients");
 }
 
@@ -637,17 +635,10 @@ impl vigie_core::ports::Detector for HoldsBack {
 fn an_account_the_detector_contains_neither_requests_approves_nor_receives_an_extract() {
     let f = fixture(2_000, false, ExtractsConfig::default());
     let x = f.svc.request(&f.requester, &f.input(&["identity"], 30)).unwrap();
-    let held = Extracts::new(
-        f.store.clone(),
-        f.ledger.clone(),
-        Arc::new(vigie::app::load_policies(None).unwrap()),
-        f.clock.clone(),
-        f.dir.path(),
-        ExtractsConfig { insecure_offline_recipients: true, ..ExtractsConfig::default() },
-    )
-    .unwrap()
-    .with_detector(Arc::new(HoldsBack))
-    .unwrap();
+    let held = f
+        .service(ExtractsConfig { insecure_offline_recipients: true, ..ExtractsConfig::default() })
+        .with_detector(Arc::new(HoldsBack))
+        .unwrap();
     refused(held.request(&f.requester, &f.input(&["identity"], 30)), "extract_request_while_contained=1");
     refused(held.decide(x.id, &f.officer, true, true), "extract_approval_while_contained=1");
     assert!(kinds(&f.ledger).iter().any(|k| k == "extract.decision_refused"));
@@ -669,16 +660,9 @@ fn an_overdue_extract_is_ledgered_and_raised_once() {
         )
         .unwrap(),
     );
-    let svc = Extracts::new(
-        f.store.clone(),
-        f.ledger.clone(),
-        Arc::new(vigie::app::load_policies(None).unwrap()),
-        f.clock.clone(),
-        f.dir.path(),
-        ExtractsConfig { insecure_offline_recipients: true, ..ExtractsConfig::default() },
-    )
-    .unwrap()
-    .with_alerter(alerter);
+    let svc = f
+        .service(ExtractsConfig { insecure_offline_recipients: true, ..ExtractsConfig::default() })
+        .with_alerter(alerter);
     let x = f.approved(&["identity"]);
     svc.produce(x).unwrap();
     assert!(svc.overdue().unwrap().is_empty());
