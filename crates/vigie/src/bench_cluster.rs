@@ -181,7 +181,7 @@ fn start_nodes(
             lease_ms: 500,
             max_clock_skew_ms: 1_000,
         }
-        .settings(addr)?;
+        .settings(addr, &[addr.ip()])?;
         let options = vigie_store_pg::PgOptions { pool_size: 16, ..vigie_store_pg::PgOptions::new(key.to_path_buf()) };
         let app = crate::app_pg::open_node(
             &dir,

@@ -52,7 +52,15 @@ pub struct ClusterSettings {
 }
 
 impl ClusterConfig {
-    pub fn settings(&self, listen: SocketAddr) -> anyhow::Result<ClusterSettings> {
+    /// The checked settings. `trusted_proxies` must hold this node's own address: the other
+    /// nodes forward requests from their addresses, and a node that does not trust them sees a
+    /// session presented from another network and ends it (every node's address belongs there,
+    /// as HAProxy's does; this node can check only its own).
+    pub fn settings(
+        &self,
+        listen: SocketAddr,
+        trusted_proxies: &[std::net::IpAddr],
+    ) -> anyhow::Result<ClusterSettings> {
         let ok_name = !self.node.is_empty()
             && self.node.len() <= 63
             && self.node.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -62,6 +70,14 @@ impl ClusterConfig {
         let address = self.address.unwrap_or(listen);
         if address.ip().is_unspecified() {
             bail!("cluster.address: {address} is not an address other nodes can reach; set it to this node's own");
+        }
+        if !trusted_proxies.contains(&address.ip()) {
+            bail!(
+                "cluster.address: {} is not in trusted_proxies; list every node's address there (and HAProxy's): \
+                 a request another node forwards would otherwise look like a session used from another network, \
+                 which ends it",
+                address.ip()
+            );
         }
         if !(50..=5_000).contains(&self.heartbeat_ms) {
             bail!("cluster.heartbeat_ms: must be between 50 and 5000, got {}", self.heartbeat_ms);
@@ -100,12 +116,14 @@ mod tests {
             lease_ms: 500,
             max_clock_skew_ms: 1000,
         };
-        assert_eq!(ok.settings(listen).unwrap().address, listen);
+        let trusted = [listen.ip()];
+        assert_eq!(ok.settings(listen, &trusted).unwrap().address, listen);
         let err = |f: fn(&mut ClusterConfig)| {
             let mut c = ok.clone();
             f(&mut c);
-            format!("{:#}", c.settings(listen).unwrap_err())
+            format!("{:#}", c.settings(listen, &trusted).unwrap_err())
         };
+        assert!(format!("{:#}", ok.settings(listen, &[]).unwrap_err()).contains("not in trusted_proxies"));
         assert!(err(|c| c.node = "a b".into()).contains("cluster.node"));
         assert!(err(|c| c.node = String::new()).contains("cluster.node"));
         assert!(err(|c| c.address = Some("0.0.0.0:1".parse().unwrap())).contains("cluster.address"));

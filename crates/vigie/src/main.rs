@@ -210,7 +210,7 @@ fn serve_postgres(
     options: &vigie_store_pg::PgOptions,
 ) -> anyhow::Result<()> {
     let settings = app::settings_from(config)?;
-    let cluster = config.cluster.as_ref().map(|c| c.settings(config.listen)).transpose()?;
+    let cluster = config.cluster.as_ref().map(|c| c.settings(config.listen, &config.trusted_proxies)).transpose()?;
     let mut app = vigie::app_pg::open_node(
         &config.data_dir,
         config.policies_dir.as_deref(),

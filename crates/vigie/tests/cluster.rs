@@ -667,7 +667,7 @@ async fn a_node_whose_clock_is_off_the_databases_refuses_to_join() {
         lease_ms: 500,
         max_clock_skew_ms: 1_000,
     }
-    .settings("127.0.0.1:9".parse().unwrap())
+    .settings("127.0.0.1:9".parse().unwrap(), &["127.0.0.1".parse().unwrap()])
     .unwrap();
     let options = PgOptions::new(dir.path().join("secrets.key"));
     let dir_path = dir.path().to_path_buf();
