@@ -66,6 +66,31 @@ pub trait Cluster: Send + Sync + std::fmt::Debug {
     fn gate(&self) -> &tokio::sync::RwLock<()>;
 }
 
+/// The agents of sessions seen, by token hash: routing reads the session's agent once per
+/// token, not once per request (a PostgreSQL statement each). Safe to cache: a token's agent
+/// never changes, and a token revoked since still only picks the node that then refuses it.
+/// Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub struct SessionAgents(std::sync::Mutex<std::collections::HashMap<[u8; 32], AgentId>>);
+
+/// Entries kept at most (about 50 bytes each).
+const SESSION_AGENTS_MAX: usize = 200_000;
+
+impl SessionAgents {
+    fn get(&self, hash: &[u8; 32]) -> Option<AgentId> {
+        self.0.lock().ok()?.get(hash).copied()
+    }
+
+    fn put(&self, hash: [u8; 32], agent: AgentId) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= SESSION_AGENTS_MAX {
+                m.clear();
+            }
+            m.insert(hash, agent);
+        }
+    }
+}
+
 /// The forwarding client, one per process.
 pub fn client() -> HttpClient<HttpConnector, Body> {
     let mut connector = HttpConnector::new();
@@ -82,11 +107,18 @@ pub async fn route(State(state): State<Arc<AppState>>, request: Request, next: N
         // No session (sign-in, public pages): any node.
         return next.run(request).await;
     }
-    let st = state.clone();
-    let agent = match tokio::task::spawn_blocking(move || session_agent(&st, &presented)).await {
-        Ok(Ok(agent)) => agent,
-        Ok(Err(p)) => return p.into_response(),
-        Err(_) => return Problem::internal().into_response(),
+    let cached =
+        presented.access.as_ref().or(presented.refresh.as_ref()).and_then(|t| state.session_agents.get(&t.hash()));
+    let agent = match cached {
+        Some(agent) => Some(agent),
+        None => {
+            let st = state.clone();
+            match tokio::task::spawn_blocking(move || session_agent(&st, &presented)).await {
+                Ok(Ok(agent)) => agent,
+                Ok(Err(p)) => return p.into_response(),
+                Err(_) => return Problem::internal().into_response(),
+            }
+        }
     };
     // No such session: the handler answers 401 as on one node.
     let Some(agent) = agent else { return next.run(request).await };
@@ -113,11 +145,13 @@ fn session_agent(state: &AppState, presented: &Presented) -> Result<Option<Agent
         && let Some(found) =
             state.accounts.session_by_access(&access.hash(), now).map_err(|_| Problem::unavailable())?
     {
+        state.session_agents.put(access.hash(), found.session.agent);
         return Ok(Some(found.session.agent));
     }
     if let Some(refresh) = &presented.refresh
         && let Some(s) = state.accounts.session_by_refresh(&refresh.hash()).map_err(|_| Problem::unavailable())?
     {
+        state.session_agents.put(refresh.hash(), s.agent);
         return Ok(Some(s.agent));
     }
     Ok(None)

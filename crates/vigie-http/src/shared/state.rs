@@ -162,6 +162,8 @@ pub struct AppState {
     pub simulation: Option<Arc<dyn vigie_core::overview::SimulationReport>>,
     /// Several nodes: which one judges an agent, when the binary wires it (`[cluster]`).
     pub cluster: Option<Arc<dyn crate::shared::cluster::Cluster>>,
+    /// Sessions' agents by token hash, for routing (see `shared::cluster`).
+    pub session_agents: crate::shared::cluster::SessionAgents,
     /// The client that forwards a request to the node that judges its agent.
     pub forwarder:
         hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, axum::body::Body>,
@@ -229,6 +231,7 @@ impl AppState {
             reads: None,
             simulation: None,
             cluster: None,
+            session_agents: crate::shared::cluster::SessionAgents::default(),
             forwarder: crate::shared::cluster::client(),
             settings,
         })
