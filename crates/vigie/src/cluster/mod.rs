@@ -403,3 +403,64 @@ fn take_over(heart: &mut Heart, claimed: &[u16], view: &View) {
         *t = Some(Takeover { groups: claimed.len(), events, rebuild_ms });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn node() -> Node {
+        let settings = crate::config_cluster::ClusterConfig {
+            node: "a".into(),
+            address: Some("127.0.0.1:1".parse().unwrap()),
+            heartbeat_ms: 100,
+            lease_ms: 500,
+            max_clock_skew_ms: 1000,
+        }
+        .settings("127.0.0.1:1".parse().unwrap(), &["127.0.0.1".parse().unwrap()])
+        .unwrap();
+        Node::new(settings, [3; 32])
+    }
+
+    #[test]
+    fn an_agent_is_judged_here_only_while_its_group_is_owned_rebuilt_and_the_lease_live() {
+        let n = node();
+        let agent = AgentId::new(42).unwrap();
+        let kg = usize::from(key_group(agent));
+        let peer: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        // Nobody known: refused, never judged here.
+        assert_eq!(n.place(agent), Place::Unavailable);
+        // Another node owns it: forwarded.
+        n.owners.write().unwrap()[kg] = Some(peer);
+        assert_eq!(n.place(agent), Place::Peer(peer));
+        // Claimed here but still rebuilding: refused (the owners' table says this node).
+        n.owners.write().unwrap()[kg] = Some(n.settings.address);
+        n.groups[kg].store(REBUILDING, Ordering::SeqCst);
+        n.lease_until.store(n.ms(Instant::now()) + 10_000, Ordering::SeqCst);
+        assert_eq!(n.place(agent), Place::Unavailable);
+        assert!(!n.judges(key_group(agent)));
+        n.groups[kg].store(JUDGING, Ordering::SeqCst);
+        assert_eq!(n.place(agent), Place::Here);
+        // The lease lapsed by this node's clock: it stops at once.
+        n.lease_until.store(0, Ordering::SeqCst);
+        assert_eq!(n.place(agent), Place::Unavailable);
+        assert!(!n.judges(key_group(agent)));
+        // A clock off the database's, or a node replaced under its name: the same.
+        n.lease_until.store(n.ms(Instant::now()) + 10_000, Ordering::SeqCst);
+        n.skewed.store(true, Ordering::SeqCst);
+        assert!(!n.judges(key_group(agent)));
+        n.skewed.store(false, Ordering::SeqCst);
+        n.superseded.store(true, Ordering::SeqCst);
+        assert!(!n.judges(key_group(agent)));
+    }
+
+    #[test]
+    fn the_routing_value_is_the_clusters_and_names_the_agents_group() {
+        let n = node();
+        let agent = AgentId::new(7).unwrap();
+        let value = n.route(agent);
+        assert_eq!(n.verify_route(&value), Some(key_group(agent)));
+        assert_eq!(Node::new(n.settings.clone(), [4; 32]).verify_route(&value), None, "another cluster's key");
+    }
+}
