@@ -474,6 +474,7 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
     //    a routing value made up (another group's, unsigned) or another session's.
     let b = &attackers[1];
     let (token, route) = sign_in(&http, &front, b).await;
+    let b_token = token.clone();
     // The third attacker's session (used in 3.), whose value the second one borrows.
     let (c_token, other_route) = sign_in(&http, &front, &attackers[2]).await;
     assert_ne!(route, other_route);
@@ -535,6 +536,20 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
         "the organization went past its quota: the other node's count was not merged ({second:?})"
     );
     assert!(second.refusals.first().is_some_and(|r| r.starts_with("429")), "{second:?}");
+
+    // A request of the second attacker's session marked as forwarded by a peer, sent to a node
+    // that does not judge its agent, is refused there: the mark grants nothing and is never
+    // forwarded again.
+    let b_owner = owner_of(&cluster, b.agent);
+    let other = nodes.iter().find(|n| n.name != b_owner).unwrap();
+    let resp = http
+        .get(format!("{}/v1/persons/{}", other.base(), b.persons[0]))
+        .bearer_auth(&b_token)
+        .header("vigie-forwarded", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", resp.text().await.unwrap());
 
     // 3. kill -9 of the node judging the third attacker, half-way to its quota.
     let c = &attackers[2];
