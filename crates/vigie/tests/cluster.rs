@@ -510,6 +510,23 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
     let (token, route) = sign_in(&http, &front, x).await;
     let first = attack(&http, &token, &x.persons[..14], |_| (front.clone(), Some(route.clone())), |_, _| None).await;
     assert_eq!(first.exposed.len(), 14, "{first:?}");
+    // The first colleague's node has published its sketch (a loaded machine may delay its
+    // heartbeat); the second's node merges it within the next exchanges.
+    let published = Instant::now();
+    let x_owner = owner_of(&cluster, x.agent);
+    let read_by = cluster.psql("vigie", "SELECT now()");
+    while cluster.psql(
+        "vigie",
+        &format!(
+            "SELECT count(*) FROM vigie_cluster.org_sketches WHERE org = {} AND node = '{x_owner}' \
+             AND updated_at > '{read_by}'",
+            x.org.as_i64()
+        ),
+    ) != "1"
+    {
+        assert!(published.elapsed() < Duration::from_secs(20), "node {x_owner} never published its sketch");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     let (token, route) = sign_in(&http, &front, y).await;
     let theirs: Vec<PersonId> = y.persons.iter().filter(|p| !first.exposed.contains(p)).take(14).copied().collect();
@@ -531,11 +548,16 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
         owners[colleagues.iter().position(|c| c.agent == y.agent).unwrap()],
         second.refusals.first()
     );
+    // Without the merge the second would read all 14 (its own quota is 20) and never be
+    // refused. With it, the organization stops at its quota as its sketch estimates it: 2 048
+    // registers count 20 persons by linear counting, exact unless two persons share a register
+    // (one pair in about 9 % of the cluster's random keys, which lets one more read through;
+    // three pairs about once in 7 500), so the bound allows two.
+    assert!(second.refusals.first().is_some_and(|r| r.starts_with("429")), "{second:?}");
     assert!(
-        first.exposed.len() + second.exposed.len() <= QUOTA_HOUR,
+        first.exposed.len() + second.exposed.len() <= QUOTA_HOUR + 2,
         "the organization went past its quota: the other node's count was not merged ({second:?})"
     );
-    assert!(second.refusals.first().is_some_and(|r| r.starts_with("429")), "{second:?}");
 
     // A request of the second attacker's session marked as forwarded by a peer, sent to a node
     // that does not judge its agent, is refused there: the mark grants nothing and is never
