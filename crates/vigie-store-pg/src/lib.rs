@@ -16,6 +16,7 @@ mod accounts;
 pub mod audit;
 pub mod cluster;
 mod codec;
+mod conn;
 mod connect;
 mod error;
 pub mod load;
@@ -29,7 +30,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use r2d2_postgres::PostgresConnectionManager;
-use tokio_postgres_rustls::MakeRustlsConnect;
 use vigie_core::ports::StoreError;
 use vigie_store::SecretSealer;
 
@@ -37,9 +37,8 @@ pub use error::PgOpenError;
 pub use schema::SCHEMA_VERSION;
 pub use target::StoreUrl;
 
+use crate::conn::{Conn, Manager};
 use crate::error::DbError;
-
-type Manager = PostgresConnectionManager<MakeRustlsConnect>;
 
 /// How to open the PostgreSQL store.
 #[derive(Clone, Debug)]
@@ -108,10 +107,13 @@ impl PgStore {
         check_keyring(&mut client, &secrets)
             .map_err(|reason| PgOpenError::Secrets { path: options.secrets_key_file.clone(), reason })?;
         drop(client);
-        let manager = PostgresConnectionManager::new(url.config.clone(), tls);
+        let manager = Manager(PostgresConnectionManager::new(url.config.clone(), tls));
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
+            // No ping before each call (see `conn`): a closed connection fails its call and is
+            // dropped on its return.
+            .test_on_check_out(false)
             .connection_timeout(options.checkout_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
@@ -129,10 +131,7 @@ impl PgStore {
     /// refuses to start on a thread that is running async tasks (it panics). The server calls
     /// the ports from its blocking threads, where this is fine; a call made from an async task
     /// by mistake is moved off the executor instead of bringing the request down.
-    pub(crate) fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, DbError> + Send,
-    ) -> Result<T, StoreError>
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, DbError> + Send) -> Result<T, StoreError>
     where
         T: Send,
     {
@@ -141,7 +140,15 @@ impl PgStore {
                 .pool()
                 .get()
                 .map_err(|e| DbError::Pool(format!("no connection to PostgreSQL at {} ({e})", self.url)))?;
-            Ok(f(&mut conn)?)
+            match f(&mut conn) {
+                Ok(v) => Ok::<T, StoreError>(v),
+                // The server went away under this call (the pool drops the connection on its
+                // return): say which server, as a failed checkout does.
+                Err(DbError::Pg(e)) if conn.is_closed() => {
+                    Err(DbError::Pool(format!("lost the connection to PostgreSQL at {} ({e})", self.url)).into())
+                }
+                Err(e) => Err(e.into()),
+            }
         };
         off_the_executor(run)
     }

@@ -82,7 +82,7 @@ impl Registry for PgStore {
 
     fn active_relationships(&self, person: PersonId, day: time::Date) -> Result<Vec<Relationship>, StoreError> {
         self.with_conn(|c| {
-            c.query(ACTIVE_RELATIONSHIPS_SQL, &[&person.as_i64(), &day])?
+            c.query_prepared(ACTIVE_RELATIONSHIPS_SQL, &[&person.as_i64(), &day])?
                 .iter()
                 .map(|r| codec::relationship(r, 0))
                 .collect()
@@ -91,7 +91,7 @@ impl Registry for PgStore {
 
     fn person(&self, person: PersonId) -> Result<Option<Person>, StoreError> {
         self.with_conn(|c| {
-            c.query_opt(&format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = $1"), &[&person.as_i64()])?
+            c.query_opt_prepared(&format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = $1"), &[&person.as_i64()])?
                 .as_ref()
                 .map(codec::person)
                 .transpose()
@@ -124,7 +124,7 @@ impl Registry for PgStore {
 
     fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
         self.with_conn(|c| {
-            c.query_opt(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"), &[&id.as_i64()])?
+            c.query_opt_prepared(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"), &[&id.as_i64()])?
                 .as_ref()
                 .map(codec::agent)
                 .transpose()
@@ -133,7 +133,7 @@ impl Registry for PgStore {
 
     fn organization(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
         self.with_conn(|c| {
-            c.query_opt(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"), &[&id.as_i64()])?
+            c.query_opt_prepared(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"), &[&id.as_i64()])?
                 .as_ref()
                 .map(codec::organization)
                 .transpose()

@@ -172,7 +172,7 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<Option<AccessSession>, StoreError> {
         self.with_conn(|c| {
-            let Some(row) = c.query_opt(
+            let Some(row) = c.query_opt_prepared(
                 &format!(
                     "SELECT {SESSION_COLUMNS}, {AGENT_COLUMNS_A}, {ORG_COLUMNS_O} FROM sessions s \
                      LEFT JOIN agents a ON a.id = s.agent LEFT JOIN organizations o ON o.id = a.org \

@@ -84,6 +84,12 @@ fn an_existing_registry_is_replaced_only_when_asked_and_atomically() {
     let e = PgLoader::start(&url, false).unwrap_err();
     assert!(matches!(e, PgLoadError::Exists { .. }), "{e}");
     assert!(e.to_string().contains("--replace"), "{e}");
+    // A node serving meanwhile, on one connection: its prepared statements were planned
+    // against the previous registry's tables.
+    let keys = tempfile::tempdir().unwrap();
+    let store = PgStore::open(&url, &PgOptions { pool_size: 1, ..PgOptions::new(keys.path().join("k")) }).unwrap();
+    assert_eq!(store.person(p(105)).unwrap(), None);
+    assert!(store.active_relationships(p(105), TODAY).unwrap().is_empty());
     let mut l = PgLoader::start(&url, true).unwrap();
     fill_small_world(&mut l);
     for n in 100..110 {
@@ -91,6 +97,9 @@ fn an_existing_registry_is_replaced_only_when_asked_and_atomically() {
     }
     l.finish().unwrap();
     assert_eq!(persons(&cluster), "33");
+    // The swap dropped those tables: the same statements read the new registry.
+    assert_eq!(store.person(p(105)).unwrap(), Some(person(105)));
+    assert_eq!(store.person(p(1)).unwrap(), Some(person(1)));
 }
 
 #[test]

@@ -1,0 +1,110 @@
+//! A pooled connection that keeps the statements it prepared.
+//!
+//! A statement given as text costs two round trips to the server (parse and describe, then bind
+//! and execute), each handed through the synchronous client's runtime thread. The guarded
+//! read's statements are few and run for every read, so each connection prepares them once and
+//! then executes them in one round trip ([`Conn::query_prepared`]). A statement that fails is
+//! forgotten and prepared again on its next use; a bulk load's swap of the schema drops the old
+//! tables, which makes the server re-plan the prepared statements against the new ones.
+//!
+//! The pool does not ping a connection before lending it (one more round trip per call): a
+//! connection the server closed fails its call, which is refused like any store failure, and
+//! the pool drops it when it comes back ([`Manager::has_broken`]).
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+
+use postgres::types::ToSql;
+use postgres::{Client, Row, Statement};
+use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Statements a connection keeps at most; past it, it forgets them all and starts again (the
+/// hot ones come back at once). Statements built per call with varying text never reach the
+/// cache: only the `*_prepared` calls fill it.
+const MAX_PREPARED: usize = 64;
+
+/// A connection and its prepared statements, by their text.
+pub(crate) struct Conn {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl Conn {
+    /// The statement of `sql`, prepared on this connection once.
+    fn prepared(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        if self.prepared.len() >= MAX_PREPARED {
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs `sql` as a statement prepared once on this connection: one round trip.
+    pub(crate) fn query_prepared(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query(&statement, params).inspect_err(|_| {
+            self.prepared.remove(sql);
+        })
+    }
+
+    /// [`Conn::query_prepared`] of a statement that returns at most one row.
+    pub(crate) fn query_opt_prepared(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query_opt(&statement, params).inspect_err(|_| {
+            self.prepared.remove(sql);
+        })
+    }
+}
+
+impl Deref for Conn {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// Makes [`Conn`]s: r2d2-postgres's manager, with a statement cache per connection.
+pub(crate) struct Manager(pub(crate) PostgresConnectionManager<MakeRustlsConnect>);
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Manager")
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Conn, postgres::Error> {
+        Ok(Conn { client: self.0.connect()?, prepared: HashMap::new() })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
