@@ -51,6 +51,10 @@ impl<D: Detector> Detector for AlertingDetector<D> {
         self.inner.lift(agent, by, at)
     }
 
+    fn reinstate(&self, agent: AgentId, by: AgentId, at: Timestamp) -> bool {
+        self.inner.reinstate(agent, by, at)
+    }
+
     fn add_extract_canaries(&self, canaries: &[(vigie_core::PersonId, u32)]) {
         self.inner.add_extract_canaries(canaries)
     }

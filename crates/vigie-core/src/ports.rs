@@ -168,6 +168,16 @@ pub trait Detector: Send + Sync {
         false
     }
 
+    /// A security officer reinstated `agent` after the detector (or an officer) suspended it;
+    /// the decision is ledgered and the account enabled before this is called. The detector
+    /// stops holding the account as suspended, and lifts its throttle as [`Detector::lift`]
+    /// does (the officer vouches for the account); its baselines and signals stay. Returns
+    /// whether the detector held it suspended. A wrapper must forward it: with the default,
+    /// the account's next read would suspend it again.
+    fn reinstate(&self, _agent: AgentId, _by: AgentId, _at: Timestamp) -> bool {
+        false
+    }
+
     /// Canaries of governed extracts, each with its extract's number: any later lookup or read
     /// of one suspends the account, and the verdict names the extract. Called at start with
     /// every extract's canaries and after each production.

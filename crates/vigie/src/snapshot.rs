@@ -263,6 +263,10 @@ impl Detector for SnapshottingDetector {
         self.inner.lift(agent, by, at)
     }
 
+    fn reinstate(&self, agent: vigie_core::ids::AgentId, by: vigie_core::ids::AgentId, at: Timestamp) -> bool {
+        self.inner.reinstate(agent, by, at)
+    }
+
     fn add_extract_canaries(&self, canaries: &[(vigie_core::ids::PersonId, u32)]) {
         self.inner.add_extract_canaries(canaries)
     }

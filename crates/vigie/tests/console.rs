@@ -103,6 +103,23 @@ async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey() {
     // An advisor's post to a console action is a 404 as well, whatever it carries.
     let (status, _, _) = post(&t, &advisor, "/console/agents/A1/respond/suspend", &t.origin, &[("token", "x")]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // An officer whose session was not opened with a passkey (single sign-on, say) is told to
+    // sign in with one; the console is not shown.
+    let other = {
+        use vigie_http::actions::sign_in::{Opening, open_session};
+        let org = t.app.store.organization(officer.org).unwrap().unwrap();
+        let opening = Opening { method: "sso", mfa: true, credential: None, service: None };
+        let tokens = open_session(&t.app.state, &officer, &org, opening, &t.client()).unwrap();
+        tokens.access.expose().to_owned()
+    };
+    for path in ["/console", "/console/alerts"] {
+        let (status, _, html) = page(&t, Some(&other), path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {html}");
+        assert!(
+            html.contains("urn:vigie:problem:passkey-only") && !html.contains("href=\"/console/alerts\""),
+            "{html}"
+        );
+    }
     let officer = t.passkey_session(&officer);
     let (status, _, html) = page(&t, Some(&officer), "/console").await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -122,6 +139,7 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let advisor = t.login(&agent).await;
     assert_eq!(t.get(&advisor, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
+    t.clock().advance_millis(60_000); // the read comes a minute before the walk
     canary_walk(&t, &advisor).await;
     assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active, "the detector suspended it");
     let (officer_agent, _) = officer_and_admin(&t);
@@ -144,7 +162,9 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     // The alert: its reasons, its blast radius from the ledger, the responses.
     let (status, _, html) = page(&t, Some(&officer), "/console/alerts/1").await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    assert!(html.contains("data-blast-persons=\""), "the blast radius: {html}");
+    // Nothing was released to it since the alert's first signal (the read before it is not
+    // counted; the walk and the decoy were withheld).
+    assert!(html.contains("data-blast-persons=\"0\""), "the blast radius: {html}");
     assert!(html.contains("canary_by=walking_ids"), "the raw signal beside the words: {html}");
     let reinstate = "/console/alerts/1/respond/reinstate";
     assert!(!html.contains("/respond/suspend\""), "a suspended account offers no suspension: {html}");
@@ -175,6 +195,12 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     assert_eq!(by_officer(SecurityKind::AccountReinstated), 1);
     let (_, _, html) = page(&t, Some(&officer), "/console/alerts/1?done=1").await;
     assert!(html.contains("inscrit au journal") && html.contains("Rétablir le compte ·"), "{html}");
+    // Reinstated, it reads again: the blast radius counts the person released since the signal.
+    let again = t.login(&agent).await;
+    let (status, body) = t.get(&again, &format!("/v1/persons/{in_scope}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, _, html) = page(&t, Some(&officer), "/console/alerts/1").await;
+    assert!(html.contains("data-blast-persons=\"1\""), "one person released since the signal: {html}");
 
     // The account: its timeline from the ledger, its lifecycle, its sessions, its alerts.
     let account = format!("/console/agents/{}", agent.id);
@@ -540,4 +566,57 @@ async fn the_overview_counts_reads_by_organization_kind_and_shows_the_last_simul
     std::fs::write(dir.join("report.json"), "{").unwrap();
     let (_, _, html) = page(&t, Some(&officer), "/console").await;
     assert!(html.contains("data-simulation=\"unreadable\""), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_sessions_and_asking_a_step_up_from_the_console_reach_the_agent_and_are_ledgered() {
+    let t = Setup::new().start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
+    let read = format!("/v1/persons/{in_scope}");
+    let advisor = t.login(&agent).await;
+    assert_eq!(t.get(&advisor, &read).await.0, StatusCode::OK);
+    let (officer_agent, _) = officer_and_admin(&t);
+    let officer = t.passkey_session(&officer_agent);
+    let account = format!("/console/agents/{}", agent.id);
+    let by_officer = |kind: SecurityKind| {
+        t.security_events()
+            .into_iter()
+            .filter(|e| e.kind == kind && e.agent == Some(officer_agent.id) && e.subject == Some(agent.id))
+            .count()
+    };
+
+    // Require a step-up: the agent's next read asks for one; ledgered with its author.
+    let step_up = format!("{account}/respond/step_up");
+    let (_, _, html) = page(&t, Some(&officer), &account).await;
+    let (status, location, body) =
+        post(&t, &officer, &step_up, &t.origin, &[("token", &token_of(&html, &step_up))]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, format!("{account}?done=1").as_str()), "{body}");
+    assert_eq!(by_officer(SecurityKind::StepUpDemanded), 1);
+    let (status, body) = t.get(&advisor, &read).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("step-up-required"), "{body}");
+
+    // End its sessions: its token opens nothing more; each ending ledgered with its author;
+    // the account stays active.
+    let end = format!("{account}/respond/end_sessions");
+    let (_, _, html) = page(&t, Some(&officer), &account).await;
+    let (status, _, body) = post(&t, &officer, &end, &t.origin, &[("token", &token_of(&html, &end))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(by_officer(SecurityKind::SessionEnded), 1);
+    let (status, _) = t.get(&advisor, &read).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session is over");
+    assert!(t.app.store.agent(agent.id).unwrap().unwrap().active);
+
+    // An incident opened from the account: ledgered with the officer as its author.
+    let open = format!("{account}/respond/incident");
+    let (_, _, html) = page(&t, Some(&officer), &account).await;
+    let (status, location, body) = post(&t, &officer, &open, &t.origin, &[("token", &token_of(&html, &open))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(location.starts_with("/console/incidents/I"), "{location}");
+    let opened = t
+        .security_events()
+        .into_iter()
+        .filter(|e| e.kind == SecurityKind::IncidentOpened && e.agent == Some(officer_agent.id))
+        .count();
+    assert_eq!(opened, 1, "the incident's opening names its author");
 }

@@ -1360,6 +1360,15 @@ impl crate::ports::Detector for ExfiltrationDetector {
         }
     }
 
+    fn reinstate(&self, agent: AgentId, by: AgentId, at: crate::time::Timestamp) -> bool {
+        let held = match self.state.lock() {
+            Ok(mut st) => st.accounts.get_mut(&agent).is_some_and(|a| std::mem::replace(&mut a.suspended, false)),
+            Err(_) => return false,
+        };
+        self.lift(agent, by, at);
+        held
+    }
+
     fn lift(&self, agent: AgentId, _by: AgentId, _at: crate::time::Timestamp) -> bool {
         let Ok(mut guard) = self.state.lock() else { return false };
         let st = &mut *guard;

@@ -317,6 +317,23 @@ fn a_canary_read_or_looked_up_suspends_the_account_at_once() {
 }
 
 #[test]
+fn an_officers_reinstatement_ends_the_suspension_and_a_throttle_lift_does_not() {
+    let d = detector(&[4242]);
+    let a = actor(1, 1, OrgKind::Agency);
+    let officer = AgentId::new(99).unwrap();
+    assert_eq!(judge(&d, &event(&a, 1, AccessAction::View, Some(4242), true)).action, VerdictAction::SuspendAccount);
+    // A manager lifting a throttle does not undo a suspension.
+    d.lift(a.agent, officer, Timestamp(T0 + 2));
+    assert_eq!(judge(&d, &view(&a, 3, 2)).action, VerdictAction::SuspendAccount);
+    // An officer's reinstatement does: the next ordinary read passes.
+    assert!(d.reinstate(a.agent, officer, Timestamp(T0 + 4)), "it was held suspended");
+    assert_eq!(judge(&d, &view(&a, 5, 2)).action, VerdictAction::Allow);
+    assert!(!d.reinstate(a.agent, officer, Timestamp(T0 + 6)), "no longer held");
+    // The decoy still trips it: the reinstatement vouches for the account, not for canaries.
+    assert_eq!(judge(&d, &event(&a, 7, AccessAction::View, Some(4242), true)).action, VerdictAction::SuspendAccount);
+}
+
+#[test]
 fn a_refused_view_of_a_canary_suspends_when_corroborated_and_asks_a_step_up_alone() {
     // Alone (a stale link, a mistyped id): nothing was released; a step-up and an alert.
     let d = detector(&[4242, 9000]);

@@ -313,7 +313,8 @@ pub fn managed(st: &AppState, authed: &Authed, id: AgentId) -> Result<Agent, Pro
 }
 
 /// Ends every session of an agent the caller manages (the account stays active: the agent
-/// signs in again, with its own factors). Returns the sessions ended.
+/// signs in again, with its own factors). Returns the sessions ended. Each ending is in the
+/// ledger, with its author, before the sessions end (one opened in between is recorded after).
 pub fn end_agent_sessions(
     st: &AppState,
     authed: &Authed,
@@ -322,19 +323,29 @@ pub fn end_agent_sessions(
 ) -> Result<Vec<SessionId>, Problem> {
     let target = managed(st, authed, id)?;
     let now = st.clock.now();
+    let ending = |sessions: &[SessionId]| -> Vec<SecurityEvent> {
+        sessions
+            .iter()
+            .map(|s| {
+                SecurityEvent::new(now, SecurityKind::SessionEnded)
+                    .by(authed.caller.agent.id, authed.caller.org.id)
+                    .session(*s)
+                    .subject(target.id)
+                    .context(client.describe())
+                    .detail("reason", EndReason::Revoked.as_str())
+            })
+            .collect()
+    };
+    let live: Vec<SessionId> =
+        st.accounts.sessions_of(target.id, now).map_err(store_err)?.iter().map(|s| s.id).collect();
+    if !live.is_empty() {
+        st.record(&ending(&live))?;
+    }
     let ended = st.accounts.end_sessions_of(target.id).map_err(store_err)?;
-    let events: Vec<_> = ended
-        .iter()
-        .map(|s| {
-            SecurityEvent::new(now, SecurityKind::SessionEnded)
-                .by(authed.caller.agent.id, authed.caller.org.id)
-                .session(*s)
-                .subject(target.id)
-                .context(client.describe())
-                .detail("reason", EndReason::Revoked.as_str())
-        })
-        .collect();
-    st.record(&events)?;
+    let late: Vec<SessionId> = ended.iter().copied().filter(|s| !live.contains(s)).collect();
+    if !late.is_empty() {
+        st.record(&ending(&late))?;
+    }
     Ok(ended)
 }
 
@@ -347,9 +358,11 @@ pub fn disable_agent(st: &AppState, authed: &Authed, client: &Client, id: AgentI
         Refusal::OtherOrganization => Problem::not_found(),
         r => refusal(r),
     })?;
+    // In the ledger, with its author, before it takes effect; the sessions it ends after.
+    st.record(&[authed.event(now, SecurityKind::AccountDisabled, client).subject(id)])?;
     st.accounts.set_agent_active(id, false).map_err(store_err)?;
     let ended = st.accounts.end_sessions_of(id).map_err(store_err)?;
-    let mut events = vec![authed.event(now, SecurityKind::AccountDisabled, client).subject(id)];
+    let mut events = Vec::new();
     for s in ended {
         events.push(
             SecurityEvent::new(now, SecurityKind::SessionEnded)
@@ -358,7 +371,7 @@ pub fn disable_agent(st: &AppState, authed: &Authed, client: &Client, id: AgentI
                 .detail("reason", EndReason::AccountDisabled.as_str()),
         );
     }
-    st.record(&events)
+    if events.is_empty() { Ok(()) } else { st.record(&events) }
 }
 
 /// Whether account creation in `org` is frozen, since when and why; for the organization's

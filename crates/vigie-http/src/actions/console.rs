@@ -84,8 +84,8 @@ pub fn respond(
     Ok(done)
 }
 
-/// Re-enables an account the detector or an officer suspended, and lifts the detector's hold
-/// on it. The same people who may disable it may reinstate it, stepped up.
+/// Re-enables an account the detector or an officer suspended, and ends the detector's hold
+/// on it (its suspension and its throttle). The same people who may disable it may reinstate it, stepped up.
 fn reinstate(st: &AppState, authed: &Authed, client: &Client, id: AgentId) -> Result<(), Problem> {
     let now = st.clock.now();
     let target = st.registry.agent(id).map_err(store_err)?.ok_or_else(Problem::not_found)?;
@@ -95,7 +95,8 @@ fn reinstate(st: &AppState, authed: &Authed, client: &Client, id: AgentId) -> Re
     })?;
     st.record(&[authed.event(now, SecurityKind::AccountReinstated, client).subject(id)])?;
     st.accounts.set_agent_active(id, true).map_err(store_err)?;
-    st.guard.detector.lift(id, authed.caller.agent.id, now);
+    // The detector stops holding it suspended (else its next read would suspend it again).
+    st.guard.detector.reinstate(id, authed.caller.agent.id, now);
     Ok(())
 }
 

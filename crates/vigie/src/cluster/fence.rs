@@ -61,6 +61,15 @@ impl Detector for Fenced {
         self.inner.lift(agent, by, at)
     }
 
+    fn reinstate(
+        &self,
+        agent: vigie_core::ids::AgentId,
+        by: vigie_core::ids::AgentId,
+        at: vigie_core::time::Timestamp,
+    ) -> bool {
+        self.inner.reinstate(agent, by, at)
+    }
+
     fn add_extract_canaries(&self, canaries: &[(vigie_core::ids::PersonId, u32)]) {
         self.inner.add_extract_canaries(canaries)
     }
