@@ -79,7 +79,8 @@ async function passkeyEnrol(button) {
   const token = button.dataset.token;
   await register('/v1/enrol/' + token + '/passkey/start', '/v1/enrol/' + token + '/passkey/finish', 'passkey');
   status(message('done', 'Passkey registered. You can now sign in.'));
-  window.location.assign('/login');
+  // The sign-in page says it too: this page's status is gone as soon as it is left.
+  window.location.assign('/login?enrolled=1');
 }
 
 async function passkeyStepUp(button) {

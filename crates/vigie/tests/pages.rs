@@ -176,19 +176,44 @@ async fn the_step_up_says_why_and_goes_back_to_the_record_asked_for() {
     assert!(has_menu(&html), "the guard's page keeps the menu and the sign-out button: {html}");
     assert!(html.contains("Confirmez votre identité"), "{html}");
     assert!(!html.contains("POST /v1"), "no API path on a page: {html}");
+    // A fresh sign-in, yet Vigie asks to confirm: the header does not say it is confirmed.
+    assert!(!html.contains("identité confirmée"), "the header contradicts the page: {html}");
     let link = format!("/step-up?next={}", record.replace('/', "%2F"));
     assert!(html.contains(&link), "the way on returns to the record: {html}");
     let (status, _, html) = page(&t, Some(&token), &link, None).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("Vigie vous demande de confirmer"), "it says why: {html}");
     assert!(html.contains(&format!("name=\"next\" value=\"{record}\"")), "{html}");
+    assert!(!html.contains("identité confirmée"), "the header contradicts the page: {html}");
     // Another site is never where a step-up leads.
     let (_, _, html) = page(&t, Some(&token), "/step-up?next=//evil.example/", None).await;
     assert!(html.contains("name=\"next\" value=\"/scope\""), "{html}");
     t.clock().advance_millis(30_000);
     let code = t.code(&t.last_issued(&agent));
-    let (status, location, html) = form(&t, Some(&token), "/step-up", &[("totp", &code), ("next", &record)]).await;
-    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, record.as_str()), "{html}");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = http
+        .post(t.url("/step-up"))
+        .header("origin", t.origin.clone())
+        .header("cookie", format!("{ACCESS_COOKIE}={token}"))
+        .form(&[("totp", code.as_str()), ("next", record.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert_eq!((resp.status(), location.as_str()), (StatusCode::SEE_OTHER, record.as_str()));
+    // The access token is cycled on a step-up: the browser holds the new one.
+    let prefix = format!("{ACCESS_COOKIE}=");
+    let token = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().unwrap().split(';').next()?.strip_prefix(prefix.as_str()).map(str::to_owned))
+        .next()
+        .expect("a new access cookie");
+    // Confirmed now: the record is shown, and the header says so.
+    let (status, _, html) = page(&t, Some(&token), &record, None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("identité confirmée"), "{html}");
 }
 
 /// Always throttles: the quota is reached.
@@ -291,4 +316,78 @@ async fn a_search_finds_within_the_scope_and_never_beyond() {
     let (status, _, html) = page(&t, Some(&token), &search(&"x".repeat(65)), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
     assert!(has_menu(&html), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_passkey_asks_first_and_an_enrolment_is_confirmed() {
+    use base64::Engine;
+    use vigie_core::ports::{AccountStore, StoredPasskey};
+    let t = Setup::new().start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
+    let token = t.login(&agent).await;
+    let credential = vec![9u8; 16];
+    let stored = StoredPasskey {
+        credential_id: credential.clone(),
+        agent: agent.id,
+        user_handle: [3; 16],
+        label: "Poste du bureau".into(),
+        passkey: "{}".into(),
+        created_at: t.now(),
+        last_used: None,
+    };
+    t.app.store.add_passkey(&stored).unwrap();
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&credential);
+    let remove = format!("/passkeys/{id}/remove");
+    let (status, _, html) = page(&t, Some(&token), "/sessions", None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("href=\"{remove}\"")), "removal is a link to a question: {html}");
+
+    // The question: which passkey, a button to confirm and a way back; nothing removed yet.
+    let (status, _, html) = page(&t, Some(&token), &remove, None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Poste du bureau") && html.contains(&format!("action=\"{remove}\"")), "{html}");
+    assert!(html.contains("href=\"/sessions\""), "a way back: {html}");
+    assert!(has_menu(&html), "{html}");
+    assert_eq!(t.app.store.passkeys_of(agent.id).unwrap().len(), 1, "asking removes nothing");
+
+    // Confirmed: removed, back on the sessions page.
+    let (status, location, html) = form(&t, Some(&token), &remove, &[]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/sessions"), "{html}");
+    assert!(t.app.store.passkeys_of(agent.id).unwrap().is_empty());
+
+    // After an enrolment with a passkey, the sign-in page says it was registered.
+    let (_, _, html) = page(&t, None, "/login?enrolled=1", None).await;
+    assert!(html.contains("data-enrolled=\"1\"") && html.contains("Clé d&#39;accès enregistrée"), "{html}");
+    let (_, _, html) = page(&t, None, "/login", None).await;
+    assert!(!html.contains("data-enrolled"), "{html}");
+}
+
+/// Always answers the same verdict.
+struct Always(VerdictAction);
+impl Detector for Always {
+    fn assess(&self, _: &AccessEvent, _: &DetectContext) -> Verdict {
+        Verdict { action: self.0, reasons: vec!["canary=1".into()] }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_says_what_happened_and_whether_signing_in_again_helps() {
+    for (action, headline, next) in [
+        (VerdictAction::SuspendSession, "Session fermée par précaution", "Reconnectez-vous pour continuer"),
+        (VerdictAction::SuspendAccount, "Votre compte est suspendu", "Vous ne pourrez pas vous reconnecter"),
+    ] {
+        let t = Setup::new().detector(Arc::new(Always(action))).start().await;
+        let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
+        let token = t.login(&agent).await;
+        let (status, _, html) = page(&t, Some(&token), &format!("/persons/{in_scope}"), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{action:?}: {html}");
+        assert!(html.contains(headline) && html.contains(next), "{action:?}: what happened, what next: {html}");
+        assert!(html.contains("fuite de données"), "{action:?}: why: {html}");
+        assert!(html.contains("responsable de la sécurité"), "{action:?}: whom to tell: {html}");
+        // The session is over: no menu of it, a way to the sign-in page.
+        assert!(html.contains("href=\"/login\"") && !html.contains("action=\"/logout\""), "{action:?}: {html}");
+        if action == VerdictAction::SuspendAccount {
+            assert!(!html.contains("Reconnectez-vous"), "a suspended account cannot sign in again: {html}");
+        }
+    }
 }

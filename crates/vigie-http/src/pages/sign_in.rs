@@ -47,6 +47,8 @@ pub async fn home(me: PageSession) -> Response {
 struct LoginPage {
     c: Chrome,
     signed_out: bool,
+    /// Back from an enrolment link with a passkey registered: said, before signing in with it.
+    enrolled: bool,
     passkey_required: bool,
     /// The problem of a failed attempt, shown on the form.
     error: Option<String>,
@@ -56,11 +58,12 @@ struct LoginPage {
 }
 
 /// `GET /login` (`?passkey=required` after a single sign-on for a passkey-only role,
-/// `?signed_out=1` after signing out).
+/// `?signed_out=1` after signing out, `?enrolled=1` after a passkey enrolment).
 pub async fn login_page(State(state): State<Arc<AppState>>, ctx: PageCtx, PageQuery(q): PageQuery) -> Response {
     page(&LoginPage {
         c: ctx.chrome(ctx.t().sign_in_title),
         signed_out: q.contains_key("signed_out"),
+        enrolled: q.contains_key("enrolled"),
         passkey_required: q.get("passkey").map(String::as_str) == Some("required"),
         error: None,
         login: String::new(),
@@ -113,6 +116,7 @@ pub async fn login_form(
             let form = LoginPage {
                 c: ctx.chrome(ctx.t().sign_in_title),
                 signed_out: false,
+                enrolled: false,
                 passkey_required: false,
                 error: Some(p.kind.clone()),
                 login: typed,

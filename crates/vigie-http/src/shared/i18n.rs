@@ -258,6 +258,10 @@ pub struct Messages {
     pub problem_quota: (&'static str, &'static str),
     pub problem_rate: (&'static str, &'static str),
     pub problem_session_ended: (&'static str, &'static str),
+    /// The detector ended this session (a tripwire with corroboration).
+    pub problem_session_suspended: (&'static str, &'static str),
+    /// The detector suspended the account: signing in again will not work, an officer must act.
+    pub problem_account_suspended: (&'static str, &'static str),
     pub problem_not_found: (&'static str, &'static str),
     pub problem_forbidden: (&'static str, &'static str),
     pub problem_invalid: (&'static str, &'static str),
@@ -560,6 +564,20 @@ pub static FR: Messages = Messages {
         "Pour votre sécurité, cette session a été fermée. Reconnectez-vous ; si cela se reproduit, \
          prévenez votre responsable de la sécurité.",
     ),
+    problem_session_suspended: (
+        "Session fermée par précaution",
+        "Vigie a relevé sur cette session des consultations qui ressemblent à une fuite de données et l'a \
+         fermée ; rien de plus n'a été affiché. \
+         Reconnectez-vous pour continuer votre travail ; si ce n'était pas vous, prévenez tout de suite \
+         votre responsable de la sécurité.",
+    ),
+    problem_account_suspended: (
+        "Votre compte est suspendu",
+        "Vigie a relevé sur votre compte une consultation qui ressemble à une fuite de données (par exemple \
+         une fiche de contrôle qu'aucun dossier ne justifie) et l'a suspendu par précaution : vos sessions \
+         sont fermées et rien de plus n'a été affiché. Vous ne pourrez pas vous reconnecter tant qu'un \
+         responsable de la sécurité n'aura pas vérifié et rétabli votre compte : contactez-le.",
+    ),
     problem_not_found: (
         "Introuvable",
         "Aucune personne ne correspond, ou aucune que vous puissiez voir. Vérifiez l'identifiant.",
@@ -740,6 +758,17 @@ pub static EN: Messages = Messages {
     problem_session_ended: (
         "Your session has ended",
         "For your security this session was closed. Sign in again; if it happens again, tell your security officer.",
+    ),
+    problem_session_suspended: (
+        "Session closed as a precaution",
+        "Vigie saw on this session reads that look like a data leak and closed it; nothing more was shown. \
+         Sign in again to go on with your work; if it was not you, tell your security officer at once.",
+    ),
+    problem_account_suspended: (
+        "Your account is suspended",
+        "Vigie saw on your account a read that looks like a data leak (a control record no case accounts for, \
+         for example) and suspended it as a precaution: your sessions are closed and nothing more was shown. \
+         You cannot sign in again until a security officer has checked and reinstated your account: contact them.",
     ),
     problem_not_found: ("Not found", "No person matches, or none you may see. Check the identifier."),
     problem_forbidden: ("Not allowed", "This action is not open to your account."),

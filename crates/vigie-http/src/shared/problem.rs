@@ -249,10 +249,19 @@ impl Problem {
             "session-ended",
             "Session ended",
             StatusCode::UNAUTHORIZED,
-            format!("the session has ended ({reason}); sign in again"),
+            format!("{SESSION_ENDED_PREFIX}{reason}); sign in again"),
         );
         p.www_authenticate = Some(Challenge::InvalidToken);
         p
+    }
+    /// Why a session ended, as [`Problem::session_ended`] wrote it (`suspended`,
+    /// `account_suspended`, `step_up_failed`…): a page tells an agent what happened and what
+    /// to do next from it (signing in again does not help a suspended account).
+    pub fn ended_because(&self) -> Option<&str> {
+        if !self.kind.ends_with(":session-ended") {
+            return None;
+        }
+        self.detail.strip_prefix(SESSION_ENDED_PREFIX)?.split_once(')').map(|(reason, _)| reason)
     }
     /// The caller is signed in but may not do this (not an administrator, other organization,
     /// own request…): the reason names the rule.
@@ -434,6 +443,9 @@ impl Challenge {
         }
     }
 }
+
+/// How a session-ended problem's detail starts, before its reason.
+const SESSION_ENDED_PREFIX: &str = "the session has ended (";
 
 /// No credential came: authenticate (RFC 6750 §3.1: no error code).
 const CHALLENGE: &str = "Bearer realm=\"vigie\"";

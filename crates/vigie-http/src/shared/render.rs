@@ -112,7 +112,9 @@ pub struct Who {
     pub name: String,
     pub role: &'static str,
     pub org: String,
-    /// Sensitive actions are open (a step-up, or a fresh two-factor sign-in).
+    /// Sensitive actions are open (a step-up, or a fresh two-factor sign-in) and Vigie is not
+    /// asking this session to confirm who it is: the header never says "identity confirmed"
+    /// on a page that asks the agent to confirm it.
     pub confirmed: bool,
     pub admin: bool,
     pub officer: bool,
@@ -124,7 +126,7 @@ impl Who {
             name: a.caller.agent.display_name.clone(),
             role: t.role(a.caller.agent.role),
             org: a.caller.org.name.clone(),
-            confirmed: a.recent_factor(),
+            confirmed: a.recent_factor() && !a.step_up_pending,
             admin: matches!(a.caller.agent.role, Role::AccountAdmin | Role::SecurityOfficer),
             officer: a.caller.agent.role == Role::SecurityOfficer && a.session.method == "passkey",
         }
@@ -198,15 +200,26 @@ struct ErrorPage<'a> {
 /// problem's detail, a way on, and the menu (with the sign-out button) whenever `ctx` is
 /// signed in.
 pub fn problem_page(p: &Problem, ctx: &PageCtx) -> Response {
-    let (headline, next) = problem_text(ctx.t(), &p.kind);
+    let t = ctx.t();
+    let (headline, next) = match p.ended_because() {
+        Some("suspended") => t.problem_session_suspended,
+        Some("account_suspended") => t.problem_account_suspended,
+        _ => problem_text(t, &p.kind),
+    };
     // An officer's refusal inside the console keeps the console's menu.
     let in_console = ctx.here.starts_with("/console") && ctx.who.as_ref().is_some_and(|w| w.officer);
+    let step_up = p.kind.ends_with(":step-up-required");
+    let mut c = if in_console { ctx.console_chrome(headline) } else { ctx.chrome(headline) };
+    if let Some(who) = c.who.as_mut().filter(|_| step_up) {
+        // This page asks the agent to confirm who it is (the caller was read before the demand).
+        who.confirmed = false;
+    }
     let tpl = ErrorPage {
-        c: if in_console { ctx.console_chrome(headline) } else { ctx.chrome(headline) },
+        c,
         kind: &p.kind,
         next,
         detail: Some(p.detail.as_str()).filter(|_| !SAID_IN_FULL.iter().any(|k| p.kind.ends_with(k))),
-        step_up: p.kind.ends_with(":step-up-required"),
+        step_up,
         retry_at: p.retry_after_secs.filter(|_| p.kind.ends_with(":quota-reached")).map(|s| {
             ctx.t().moment(ctx.now.plus_millis(i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1000)))
         }),
