@@ -166,6 +166,9 @@ impl Tab {
         self.wait_until("location.pathname === '/login' || document.querySelector('#status.error')").await;
         assert_eq!(self.path().await, "/login", "enrolment refused: {}", self.text("#status").await);
         self.wait_for_path("/login").await;
+        // The sign-in page confirms the enrolment, in the page's language.
+        let said = self.text("[data-enrolled]").await;
+        assert_eq!(said, self.words().await.passkey_registered, "no confirmation of the enrolment");
     }
 
     /// Signs in with the passkey from the sign-in page; ends on the role's own page (`lands_on`:
@@ -492,6 +495,36 @@ impl Tab {
         self.page.call("Emulation.setDeviceMetricsOverride", metrics).await.unwrap();
     }
 
+    /// Presses a key as the keyboard does (a trusted event: focus moves, links follow).
+    async fn press(&self, key: &str, code: u32) {
+        for kind in ["rawKeyDown", "keyUp"] {
+            let event = json!({ "type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code });
+            self.page.call("Input.dispatchKeyEvent", event).await.unwrap();
+        }
+        if key == "Enter" {
+            let event = json!({ "type": "char", "text": "\r", "key": key, "code": key, "windowsVirtualKeyCode": code });
+            self.page.call("Input.dispatchKeyEvent", event).await.unwrap();
+        }
+    }
+
+    /// The focused element (`tag.class` or `tag#id`) and its outline style.
+    async fn focused(&self) -> (String, String) {
+        let v = self
+            .eval(
+                "(() => { const e = document.activeElement;                  return [e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''),                  getComputedStyle(e).outlineStyle]; })()",
+            )
+            .await;
+        (v[0].as_str().unwrap_or_default().to_owned(), v[1].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// How much wider than the window the page is, in CSS pixels (0: no horizontal scrolling).
+    async fn overflow_x(&self) -> i64 {
+        self.eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            .await
+            .as_i64()
+            .unwrap_or(i64::MAX)
+    }
+
     /// Saves a PNG of the page's first screen to `docs/screenshots/<name>.png`.
     async fn screenshot(&self, name: &str) {
         let shot = self.page.call("Page.captureScreenshot", json!({ "format": "png" })).await.unwrap();
@@ -615,6 +648,7 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
         .parse()
         .unwrap();
     assert!(persons >= 5, "the persons the account read, scoped from the ledger: {persons}");
+    let incident = tab.path().await;
     tab.screenshot("console-incident").await;
     violations.extend(tab.serious_violations().await);
 
@@ -631,12 +665,40 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
         tab.goto(&t.url(path)).await;
         violations.extend(tab.serious_violations().await);
     }
+    // At 1280×800 every console page fits the window's width (no sideways scrolling).
+    for path in [
+        "/console".to_owned(),
+        "/console/alerts".to_owned(),
+        alert.as_str().unwrap().to_owned(),
+        format!("/console/agents/{}", agent.id),
+        "/console/approvals".to_owned(),
+        "/console/extracts".to_owned(),
+        "/console/incidents".to_owned(),
+        incident.clone(),
+        "/console/ledger".to_owned(),
+    ] {
+        tab.goto(&t.url(&path)).await;
+        assert_eq!(tab.overflow_x().await, 0, "{path} is wider than 1280 px");
+    }
 
-    // Keyboard: the first Tab reaches the skip link, and focus is visible.
-    tab.eval("document.activeElement.blur()").await;
-    let outline = tab
-        .eval("(() => { const a = document.querySelector('a.skip'); a.focus(); return getComputedStyle(a).outlineStyle; })()")
-        .await;
-    assert_ne!(outline, json!("none"), "a visible focus ring");
+    // Keyboard, on a freshly loaded page: the first Tab reaches the skip link, shown with a
+    // visible focus ring; Enter takes focus to the content; the next Tabs reach the page's own
+    // controls, each with its ring.
+    tab.goto(&t.url("/console/alerts")).await;
+    tab.press("Tab", 9).await;
+    let (first, outline) = tab.focused().await;
+    assert_eq!(first, "a.skip", "the first Tab reaches the skip link");
+    assert_eq!(outline, "solid", "a visible focus ring on {first}");
+    let left = tab.eval("document.querySelector('a.skip').getBoundingClientRect().left").await;
+    assert!(left.as_f64().unwrap() >= 0.0, "the skip link is on screen once focused: {left}");
+    tab.press("Enter", 13).await;
+    tab.wait_until("location.hash === '#main'").await;
+    assert_eq!(tab.focused().await.0, "main#main", "Enter on the skip link moves focus to the content");
+    for _ in 0..3 {
+        tab.press("Tab", 9).await;
+        let (el, outline) = tab.focused().await;
+        assert!(!el.starts_with("body"), "Tab reaches a control");
+        assert_eq!(outline, "solid", "a visible focus ring on {el}");
+    }
     assert!(violations.is_empty(), "axe-core: serious violations: {violations:#?}");
 }
