@@ -14,6 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use vigie::app;
 use vigie::incidents::{IncidentSettings, Incidents};
 use vigie::live::{self, LiveOptions};
@@ -51,22 +53,22 @@ fn service(app: &app::App, data: &Path) -> Incidents {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
-    // The owner's only, as the server wants a data directory.
-    let dir = {
-        use std::os::unix::fs::PermissionsExt;
-        tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap()
-    };
+    // The server as `vigie serve` runs it (its detector, its request rates, the wall clock),
+    // started the one way the API tests start one.
     let today = app::WallClock.now().date();
-    let params = GenParams { seed: 21, persons: 6_000, as_of: today };
-    vigie::generate::generate(dir.path(), &params, false, false).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let settings = app::settings(dir.path(), &format!("http://localhost:{}", addr.port())).unwrap();
-    let app = app::open(dir.path(), None, settings).unwrap();
-    tokio::spawn(vigie_http::serve(listener, app.state.clone(), std::future::pending()));
+    let t = common::Setup::new()
+        .seed(21)
+        .persons(6_000)
+        .on(today)
+        .wall_clock()
+        .server_detector()
+        .rates(vigie_http::shared::rates::RateSettings::default())
+        .start()
+        .await;
+    let (app, dir) = (&t.app, &t.dir);
     let scenario = scenario("stolen-session-fast-bulk");
     let cast = live::cast(&app.store, &scenario, 2, today, &[], 5).unwrap();
-    let mut opts = LiveOptions::new(format!("http://{addr}"));
+    let mut opts = LiveOptions::new(t.base.clone());
     opts.warmup = Duration::from_secs(1);
     opts.linger = Duration::from_secs(2);
     opts.duration = Duration::from_secs(60);
@@ -78,7 +80,7 @@ async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
     // Every entry under a checkpoint.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
 
-    let incidents = service(&app, dir.path());
+    let incidents = service(app, dir.path());
     let window = Window::new(Timestamp(started.0 - 60_000), app::WallClock.now().plus_millis(1)).unwrap();
     let request = OpenRequest {
         title: "Session volée d'un conseiller".into(),
@@ -158,7 +160,7 @@ async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
     // A second notify is refused, and nothing is rewritten.
     let again = tokio::task::block_in_place(|| incidents.notify(incident.id, Author::Operator)).unwrap_err();
     assert!(matches!(again, IncidentError::Transition(_)), "{again}");
-    drop(app);
+    drop(t);
 }
 
 fn fr(n: usize) -> String {
