@@ -208,6 +208,13 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("fiche consultée") && html.contains("données remises"), "the timeline: {html}");
     assert!(html.contains("<svg class=\"chart\""), "the chart: {html}");
+    // Its open session (the sign-in after the reinstatement): network and browser, method,
+    // device binding; and its lifecycle (a loader's account: no request behind it).
+    let sessions = &html[html.find("id=\"sessions\"").unwrap_or_else(|| panic!("{html}"))..];
+    let sessions = &sessions[..sessions.find("</section>").unwrap()];
+    assert_eq!(sessions.matches("<td>password_totp</td>").count(), 1, "one session, by password and code: {sessions}");
+    assert!(sessions.contains("<td>127.0.0."), "its network: {sessions}");
+    assert!(html.contains("id=\"lifecycle\""), "{html}");
     // Its peers' line: the mean of the other agency advisors, read from the ledger.
     assert!(html.contains("<path class=\"peers\" d=\"M") && html.contains("data-peers=\""), "the peers: {html}");
     assert!(html.contains("data-alert=\"1\""), "its alerts: {html}");

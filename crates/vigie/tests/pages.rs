@@ -391,3 +391,32 @@ async fn a_suspension_says_what_happened_and_whether_signing_in_again_helps() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolment_with_a_password_ends_on_a_confirmation_and_the_way_to_sign_in() {
+    let t = Setup::new().start().await;
+    let (agent, _, _) = t.advisor(OrgKind::Agency);
+    let link = vigie::credentials::enrolment_link(&t.app.store, t.app.ledger.as_ref(), agent.id, t.now()).unwrap();
+    let (status, _, html) = page(&t, None, &link, None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<html lang=\"fr\">") && html.contains(&format!("action=\"{link}/password\"")), "{html}");
+    let (status, _, html) =
+        form(&t, None, &format!("{link}/password"), &[("password", "un mot de passe assez long")]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let secret = {
+        let open = "<code class=\"secret\">";
+        let at = html.find(open).unwrap_or_else(|| panic!("the key is shown: {html}")) + open.len();
+        let raw = &html[at..at + html[at..].find('<').unwrap()];
+        vigie_core::signin::TotpSecret::from_bytes(&vigie_core::signin::totp::base32_decode(raw).unwrap()).unwrap()
+    };
+    let code = vigie_core::signin::totp::code_at(&secret, t.now().seconds());
+    let (status, _, html) = form(&t, None, &format!("{link}/confirm"), &[("totp", &code)]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Votre compte est prêt") && html.contains("href=\"/login\""),
+        "confirmed, and where to go: {html}"
+    );
+    // The link has served: a second use says so, in words.
+    let (status, _, html) = page(&t, None, &link, None).await;
+    assert_ne!(status, StatusCode::OK, "{html}");
+}
