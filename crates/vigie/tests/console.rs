@@ -128,6 +128,32 @@ async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey() {
             && html.contains("Vue d&#39;ensemble")
             && html.contains("action=\"/logout\"")
     );
+    // Bad input is named on a console page that keeps the console's menu; a number that
+    // names nothing is a 404.
+    for (path, field) in [
+        ("/console/agents/not-an-id", "agent"),
+        ("/console/alerts/0", "alert"),
+        ("/console/alerts/abc", "alert"),
+        ("/console/alerts?agent=12", "agent"),
+        ("/console/alerts?org=x", "org"),
+        ("/console/alerts?colour=red", "colour"),
+    ] {
+        let (status, _, html) = page(&t, Some(&officer), path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {html}");
+        assert!(html.contains(field) && html.contains("href=\"/console/alerts\""), "{path}: {html}");
+    }
+    let (status, _, _) = page(&t, Some(&officer), "/console/alerts/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, html) = page(&t, Some(&officer), "/console/agents/A1").await;
+    let (status, _, html) = post(
+        &t,
+        &officer,
+        "/console/agents/A1/respond/explode",
+        &t.origin,
+        &[("token", &token_of(&html, "/console/agents/A1/respond/end_sessions"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not a response: {html}");
     // Officers land on the console.
     let (status, location, _) = page(&t, Some(&officer), "/").await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console"));
