@@ -35,7 +35,9 @@ fn incident_id(raw: &str) -> Result<IncidentId, Problem> {
 }
 
 fn service(st: &AppState) -> Result<&dyn IncidentService, Problem> {
-    st.incidents.as_deref().ok_or_else(Problem::unavailable)
+    st.incidents.as_deref().ok_or_else(|| {
+        Problem::not_implemented("breach incidents run on the embedded store only: this node (PostgreSQL) has none yet")
+    })
 }
 
 fn refused(e: IncidentError) -> Problem {
