@@ -53,8 +53,8 @@ pub fn issue_at(
 /// over: how the first administrators get their passkey. The one account step outside four
 /// eyes, so it is ledgered first (`account.enrolment_sent` by the operator). Returns the
 /// link's path.
-pub fn enrolment_link(
-    store: &vigie_store::Store,
+pub fn enrolment_link<S: EnrolmentStore + ?Sized>(
+    store: &S,
     ledger: &dyn vigie_core::ports::AccessLedger,
     agent: AgentId,
     now: vigie_core::time::Timestamp,
@@ -71,6 +71,103 @@ pub fn enrolment_link(
         .issue_enrolment(agent, &token.hash(), now, now.plus_millis(vigie_core::lifecycle::ENROLMENT_TTL_MS))
         .with_context(|| format!("cannot store the enrolment link of {agent}"))?;
     Ok(format!("/enrol/{}", token.expose()))
+}
+
+/// A store that keeps an operator's enrolment links: both stores do, outside the ports (the
+/// server only redeems them).
+pub trait EnrolmentStore {
+    /// Stores a link's hash for `agent` until `expires_at`; earlier unused links stop working.
+    fn issue_enrolment(
+        &self,
+        agent: AgentId,
+        hash: &[u8; 32],
+        now: vigie_core::time::Timestamp,
+        expires_at: vigie_core::time::Timestamp,
+    ) -> Result<(), vigie_core::ports::StoreError>;
+}
+
+impl EnrolmentStore for vigie_store::Store {
+    fn issue_enrolment(
+        &self,
+        agent: AgentId,
+        hash: &[u8; 32],
+        now: vigie_core::time::Timestamp,
+        expires_at: vigie_core::time::Timestamp,
+    ) -> Result<(), vigie_core::ports::StoreError> {
+        vigie_store::Store::issue_enrolment(self, agent, hash, now, expires_at)
+    }
+}
+
+impl EnrolmentStore for vigie_store_pg::PgStore {
+    fn issue_enrolment(
+        &self,
+        agent: AgentId,
+        hash: &[u8; 32],
+        now: vigie_core::time::Timestamp,
+        expires_at: vigie_core::time::Timestamp,
+    ) -> Result<(), vigie_core::ports::StoreError> {
+        vigie_store_pg::PgStore::issue_enrolment(self, agent, hash, now, expires_at)
+    }
+}
+
+impl<T: EnrolmentStore + ?Sized> EnrolmentStore for std::sync::Arc<T> {
+    fn issue_enrolment(
+        &self,
+        agent: AgentId,
+        hash: &[u8; 32],
+        now: vigie_core::time::Timestamp,
+        expires_at: vigie_core::time::Timestamp,
+    ) -> Result<(), vigie_core::ports::StoreError> {
+        T::issue_enrolment(self, agent, hash, now, expires_at)
+    }
+}
+
+/// Where `vigie account reset-credentials` and `enrol` find the accounts: the data directory's
+/// SQLite store, or PostgreSQL when a store URL is given (`--store`, `VIGIE_STORE_URL`). Either
+/// way the keyring is `secrets_key_file`, else `<data_dir>/secrets.key`, as `vigie serve`'s.
+#[derive(Debug)]
+pub enum OperatorStore {
+    Sqlite(vigie_store::Store),
+    Postgres(vigie_store_pg::PgStore),
+}
+
+impl OperatorStore {
+    pub fn open(
+        data_dir: &std::path::Path,
+        store_url: Option<&str>,
+        secrets_key_file: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<OperatorStore> {
+        match store_url {
+            None => Ok(OperatorStore::Sqlite(
+                vigie_store::Store::open_with(data_dir, &crate::app::store_options(secrets_key_file))
+                    .with_context(|| format!("data directory {}", data_dir.display()))?,
+            )),
+            Some(url) => {
+                let url = vigie_store_pg::StoreUrl::parse(url).context("--store (or VIGIE_STORE_URL)")?;
+                let keyring = secrets_key_file.unwrap_or_else(|| data_dir.join(vigie_store::SECRETS_KEY_FILE));
+                let options = vigie_store_pg::PgOptions {
+                    pool_size: 2,
+                    startup_wait: std::time::Duration::from_secs(5),
+                    ..vigie_store_pg::PgOptions::new(keyring)
+                };
+                Ok(OperatorStore::Postgres(vigie_store_pg::PgStore::open(&url, &options)?))
+            }
+        }
+    }
+
+    pub fn accounts(&self) -> &dyn AccountStore {
+        match self {
+            OperatorStore::Sqlite(s) => s,
+            OperatorStore::Postgres(s) => s,
+        }
+    }
+
+    pub fn enrolments(&self) -> &dyn EnrolmentStore {
+        match self {
+            OperatorStore::Sqlite(s) => s,
+            OperatorStore::Postgres(s) => s,
+        }
+    }
 }
 
 /// `vigie account rotate-secrets-key`: re-seals every stored TOTP secret under a new key and

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use vigie_core::ids::Login;
-use vigie_core::ports::AccountStore;
 use vigie_gen::GenParams;
 
 #[derive(Parser, Debug)]
@@ -134,6 +133,10 @@ enum AccountCommand {
         /// The keyring sealing TOTP secrets (the configuration's secrets_key_file).
         #[arg(long, env = "VIGIE_SECRETS_KEY_FILE", value_name = "FILE")]
         secrets_key_file: Option<PathBuf>,
+        /// The accounts are in PostgreSQL: `postgres://user@host/db` (the password better in
+        /// VIGIE_STORE_URL, which this option defaults to); else in the data directory.
+        #[arg(long, env = "VIGIE_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
         login: String,
     },
     /// Re-seal every agent's TOTP secret under a new key and retire the old one (server stopped).
@@ -155,6 +158,10 @@ enum AccountCommand {
         /// The keyring sealing TOTP secrets (the configuration's secrets_key_file).
         #[arg(long, env = "VIGIE_SECRETS_KEY_FILE", value_name = "FILE")]
         secrets_key_file: Option<PathBuf>,
+        /// The accounts are in PostgreSQL (as for reset-credentials); the link is still
+        /// ledgered in the data directory's ledger (a node's, stopped).
+        #[arg(long, env = "VIGIE_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
         login: String,
     },
 }
@@ -362,14 +369,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Account { command: AccountCommand::ResetCredentials { data_dir, secrets_key_file, login } } => {
+        Command::Account { command: AccountCommand::ResetCredentials { data_dir, secrets_key_file, store, login } } => {
             let login: Login = login.parse().map_err(|e| anyhow::anyhow!("login: {e}"))?;
-            let store = vigie_store::Store::open_with(&data_dir, &app::store_options(secrets_key_file))
-                .with_context(|| format!("data directory {}", data_dir.display()))?;
+            let opened = credentials::OperatorStore::open(&data_dir, store.as_deref(), secrets_key_file)?;
+            let store = opened.accounts();
             let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
             // An operator's reset: the detector is told the credentials just changed.
             let now = vigie_core::time::Clock::now(&app::WallClock);
-            let issued = credentials::issue_at(&store, agent.id, Some(now))?;
+            let issued = credentials::issue_at(store, agent.id, Some(now))?;
             let ended = store.end_sessions_of(agent.id)?;
             println!(
                 "login     {login}\npassword  {}\ntotp      {}",
@@ -383,12 +390,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account { command: AccountCommand::RotateSecretsKey { data_dir, secrets_key_file } } => {
             credentials::rotate_secrets_key(&data_dir, secrets_key_file)
         }
-        Command::Account { command: AccountCommand::Enrol { data_dir, public_url, secrets_key_file, login } } => {
+        Command::Account {
+            command: AccountCommand::Enrol { data_dir, public_url, secrets_key_file, store, login },
+        } => {
             let login: Login = login.parse().map_err(|e| anyhow::anyhow!("login: {e}"))?;
             let base = url::Url::parse(&public_url).with_context(|| format!("--public-url: {public_url:?}"))?;
-            let store = vigie_store::Store::open_with(&data_dir, &app::store_options(secrets_key_file))
-                .with_context(|| format!("data directory {}", data_dir.display()))?;
-            let agent = store.agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
+            let opened = credentials::OperatorStore::open(&data_dir, store.as_deref(), secrets_key_file)?;
+            let agent =
+                opened.accounts().agent_by_login(&login)?.with_context(|| format!("no account with login {login}"))?;
             if !agent.active {
                 anyhow::bail!("{login} is disabled");
             }
@@ -398,7 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     format!("access ledger {} (is the server running? stop it first)", ledger_dir.display())
                 })?;
             let now = vigie_core::time::Clock::now(&app::WallClock);
-            let path = credentials::enrolment_link(&store, &ledger, agent.id, now)?;
+            let path = credentials::enrolment_link(opened.enrolments(), &ledger, agent.id, now)?;
             println!("{}", base.join(path.trim_start_matches('/'))?);
             Ok(())
         }

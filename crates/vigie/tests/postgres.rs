@@ -119,3 +119,134 @@ async fn a_node_on_postgres_serves_guarded_reads_and_refuses_them_while_the_data
     }
     assert_eq!(status, StatusCode::OK, "not served again once the database was back");
 }
+
+/// Runs `vigie` with `args`; (exit success, stdout, stderr).
+fn vigie(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(args)
+        .env_remove("VIGIE_STORE_URL")
+        .env_remove("VIGIE_SECRETS_KEY_FILE")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// How the first administrators of a PostgreSQL deployment get in: the operator's `vigie
+/// account enrol` and `reset-credentials` work on the database (`--store`), the link is
+/// ledgered in the node's ledger first, and both open the node that then serves: the link's
+/// page and a sign-in with the printed credentials. Bad input is one line naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_enrols_and_resets_accounts_on_postgres() {
+    let cluster = pg::Cluster::start();
+    let url = StoreUrl::parse(&cluster.url()).unwrap();
+    let as_of = vigie::app::WallClock.now().date();
+    {
+        let url = url.clone();
+        let params = GenParams { seed: 7, persons: 2_000, as_of };
+        tokio::task::spawn_blocking(move || vigie::generate::generate_postgres(&url, &params, false, false))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let dir = tempfile::Builder::new().prefix("vigie-node-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let store_url = cluster.url();
+    let login = |role: &str| {
+        cluster.psql(
+            "vigie",
+            &format!("SELECT login FROM vigie.agents WHERE role = '{role}' AND active ORDER BY id LIMIT 1"),
+        )
+    };
+    let (officer, advisor) = (login("security_officer"), login("advisor"));
+    assert!(!officer.is_empty() && !advisor.is_empty());
+
+    // The officer's enrolment link, from the database, ledgered in the node's ledger.
+    let (ok, link, err) = vigie(&[
+        "account",
+        "enrol",
+        "--data-dir",
+        &data,
+        "--store",
+        &store_url,
+        "--public-url",
+        "http://localhost:8080",
+        &officer,
+    ]);
+    assert!(ok, "{err}");
+    let link = link.trim().to_owned();
+    assert!(link.starts_with("http://localhost:8080/enrol/"), "{link}");
+    let stored = cluster.psql(
+        "vigie",
+        &format!(
+            "SELECT count(*) FROM vigie.enrolments e JOIN vigie.agents a ON a.id = e.agent \
+             WHERE a.login = '{officer}' AND e.used_at_ms IS NULL"
+        ),
+    );
+    assert_eq!(stored, "1", "the link is in the database");
+
+    // The advisor's new credentials, printed once.
+    let (ok, printed, err) =
+        vigie(&["account", "reset-credentials", "--data-dir", &data, "--store", &store_url, &advisor]);
+    assert!(ok, "{err}");
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {name} in {printed}"))
+    };
+    let (password, totp) = (field("password"), field("totp"));
+
+    // Bad input: one line each, nothing done.
+    let (ok, _, err) =
+        vigie(&["account", "reset-credentials", "--data-dir", &data, "--store", "mysql://x/y", &advisor]);
+    assert!(!ok && err.contains("VIGIE_STORE_URL"), "{err}");
+    let (ok, _, err) =
+        vigie(&["account", "reset-credentials", "--data-dir", &data, "--store", &store_url, "nobody@example.org"]);
+    assert!(!ok && err.contains("no account with login nobody@example.org"), "{err}");
+
+    // The node on this data directory and database: the link opens, the credentials sign in.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = app::settings(dir.path(), "http://localhost:8080").unwrap();
+    settings.http.rates = vigie_http::shared::rates::RateSettings::dangerous_unlimited();
+    let options = PgOptions::new(dir.path().join("secrets.key"));
+    let node = {
+        let (dir, url) = (dir.path().to_path_buf(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            vigie::app_pg::open(&dir, None, settings, &url, &options, Arc::new(vigie::app::WallClock))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    let sent = node
+        .ledger
+        .entries()
+        .unwrap()
+        .filter_map(|e| vigie_core::security::SecurityEvent::decode(&e.unwrap().body))
+        .filter(|e| e.kind == vigie_core::security::SecurityKind::EnrolmentSent)
+        .count();
+    assert_eq!(sent, 1, "the enrolment link was ledgered in the node's ledger");
+    tokio::spawn(vigie_http::serve(listener, node.state.clone(), std::future::pending()));
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let path = link.trim_start_matches("http://localhost:8080");
+    let resp = http.get(format!("{base}{path}")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "the enrolment page");
+    // The code from the printed secret, by Debian's oathtool (as an authenticator app would).
+    let code = std::process::Command::new("oathtool").args(["--totp", "-b", &totp]).output().unwrap();
+    assert!(code.status.success(), "oathtool: {}", String::from_utf8_lossy(&code.stderr));
+    let code = String::from_utf8_lossy(&code.stdout).trim().to_owned();
+    let resp = http
+        .post(format!("{base}/v1/login"))
+        .json(&json!({"login": advisor, "password": password, "totp": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+}
