@@ -188,6 +188,8 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     // The alert: its reasons, its blast radius from the ledger, the responses.
     let (status, _, html) = page(&t, Some(&officer), "/console/alerts/1").await;
     assert_eq!(status, StatusCode::OK, "{html}");
+    // Who the account is, not only its number.
+    assert!(html.contains(&format!("({}) · {}", agent.login, agent.id)), "the account named: {html}");
     // Nothing was released to it since the alert's first signal (the read before it is not
     // counted; the walk and the decoy were withheld).
     assert!(html.contains("data-blast-persons=\"0\""), "the blast radius: {html}");

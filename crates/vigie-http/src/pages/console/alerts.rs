@@ -183,6 +183,9 @@ struct AlertPage {
     blast_error: Option<String>,
     buttons: Vec<ResponseButton>,
     agent_link: Option<String>,
+    /// Who the account is and its organization, as the registry names them now.
+    agent_name: Option<String>,
+    org_name: Option<String>,
     done: bool,
 }
 
@@ -238,10 +241,10 @@ pub async fn alert_page(me: PageSession<Console>, PagePath(id): PagePath<String>
                 Err(e) => blast_error = Some(e),
             }
         }
-        let active = match agent {
-            Some(a) => st.registry.agent(a).ok().flatten().is_some_and(|a| a.active),
-            None => false,
-        };
+        let known = agent.and_then(|a| st.registry.agent(a).ok().flatten());
+        let active = known.as_ref().is_some_and(|a| a.active);
+        let org_name = known.as_ref().and_then(|a| st.registry.organization(a.org).ok().flatten()).map(|o| o.name);
+        let agent_name = known.map(|a| format!("{} ({})", a.display_name, a.login));
         let buttons = if agent.is_some() {
             response_buttons(st, authed, t.console, &format!("/console/alerts/{id}"), active)
         } else {
@@ -258,6 +261,8 @@ pub async fn alert_page(me: PageSession<Console>, PagePath(id): PagePath<String>
             blast_error,
             buttons,
             agent_link: agent.map(|a| format!("/console/agents/{a}")),
+            agent_name,
+            org_name,
             done,
         }))
     })
