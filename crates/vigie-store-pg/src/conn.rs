@@ -7,12 +7,16 @@
 //! forgotten and prepared again on its next use; a bulk load's swap of the schema drops the old
 //! tables, which makes the server re-plan the prepared statements against the new ones.
 //!
-//! The pool does not ping a connection before lending it (one more round trip per call): a
-//! connection the server closed fails its call, which is refused like any store failure, and
+//! The pool pings a connection before lending it only when it has been idle for a while
+//! ([`IDLE_CHECK`]): a busy connection is lent at once (a ping per call was one more round trip
+//! per statement), an idle one that the server, a restart or a firewall closed is found and
+//! replaced before a call fails on it (HikariCP's "alive bypass window"). One the server closes
+//! in the middle of a busy period fails its call, which is refused like any store failure, and
 //! the pool drops it when it comes back ([`Manager::has_broken`]).
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
@@ -24,13 +28,22 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// cache: only the `*_prepared` calls fill it.
 const MAX_PREPARED: usize = 64;
 
-/// A connection and its prepared statements, by their text.
+/// A connection used this recently is lent without a ping.
+pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// A connection, its prepared statements by their text, and when it last answered.
 pub(crate) struct Conn {
     client: Client,
     prepared: HashMap<String, Statement>,
+    used: Instant,
 }
 
 impl Conn {
+    /// Notes that the connection just answered a call.
+    pub(crate) fn used(&mut self) {
+        self.used = Instant::now();
+    }
+
     /// The statement of `sql`, prepared on this connection once.
     fn prepared(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
         if let Some(s) = self.prepared.get(sql) {
@@ -97,11 +110,16 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<Conn, postgres::Error> {
-        Ok(Conn { client: self.0.connect()?, prepared: HashMap::new() })
+        Ok(Conn { client: self.0.connect()?, prepared: HashMap::new(), used: Instant::now() })
     }
 
     fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
-        self.0.is_valid(&mut conn.client)
+        if conn.used.elapsed() < IDLE_CHECK && !conn.client.is_closed() {
+            return Ok(());
+        }
+        self.0.is_valid(&mut conn.client)?;
+        conn.used();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {

@@ -111,9 +111,8 @@ impl PgStore {
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
-            // No ping before each call (see `conn`): a closed connection fails its call and is
-            // dropped on its return.
-            .test_on_check_out(false)
+            // A ping only for a connection idle for a while (see `conn`).
+            .test_on_check_out(true)
             .connection_timeout(options.checkout_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
@@ -141,7 +140,10 @@ impl PgStore {
                 .get()
                 .map_err(|e| DbError::Pool(format!("no connection to PostgreSQL at {} ({e})", self.url)))?;
             match f(&mut conn) {
-                Ok(v) => Ok::<T, StoreError>(v),
+                Ok(v) => {
+                    conn.used();
+                    Ok::<T, StoreError>(v)
+                }
                 // The server went away under this call (the pool drops the connection on its
                 // return): say which server, as a failed checkout does.
                 Err(DbError::Pg(e)) if conn.is_closed() => {

@@ -139,6 +139,26 @@ fn a_server_that_goes_away_fails_calls_quickly_and_is_reconnected() {
     }
 }
 
+/// The server restarts while the node is idle (a failover, a maintenance window): the pooled
+/// connections it closed are found by the check an idle connection gets before it is lent, so
+/// the first call afterwards is served instead of failing on a dead connection.
+#[test]
+fn after_a_restart_the_first_call_is_served() {
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    let url = StoreUrl::parse(&cluster.url()).unwrap();
+    let store = PgStore::open(&url, &PgOptions { pool_size: 2, ..options(&keys) }).unwrap();
+    let p1 = vigie_core::ids::PersonId::new(1).unwrap();
+    assert_eq!(store.person(p1).unwrap(), None);
+    cluster.stop();
+    cluster.pg_ctl_start();
+    // Idle for longer than the window in which a connection is lent without a check.
+    std::thread::sleep(Duration::from_millis(800));
+    for _ in 0..4 {
+        assert_eq!(store.person(p1).unwrap(), None, "a call failed on a connection the restart closed");
+    }
+}
+
 /// A port called from an async task (by mistake: the server uses blocking threads) and the
 /// store dropped there: the synchronous client's own runtime would panic inside tokio's; the
 /// store moves the work off the executor instead.
