@@ -110,18 +110,6 @@ impl EnrolmentStore for vigie_store_pg::PgStore {
     }
 }
 
-impl<T: EnrolmentStore + ?Sized> EnrolmentStore for std::sync::Arc<T> {
-    fn issue_enrolment(
-        &self,
-        agent: AgentId,
-        hash: &[u8; 32],
-        now: vigie_core::time::Timestamp,
-        expires_at: vigie_core::time::Timestamp,
-    ) -> Result<(), vigie_core::ports::StoreError> {
-        T::issue_enrolment(self, agent, hash, now, expires_at)
-    }
-}
-
 /// Where `vigie account reset-credentials` and `enrol` find the accounts: the data directory's
 /// SQLite store, or PostgreSQL when a store URL is given (`--store`, `VIGIE_STORE_URL`). Either
 /// way the keyring is `secrets_key_file`, else `<data_dir>/secrets.key`, as `vigie serve`'s.

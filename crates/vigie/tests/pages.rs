@@ -396,7 +396,8 @@ async fn a_suspension_says_what_happened_and_whether_signing_in_again_helps() {
 async fn an_enrolment_with_a_password_ends_on_a_confirmation_and_the_way_to_sign_in() {
     let t = Setup::new().start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
-    let link = vigie::credentials::enrolment_link(&t.app.store, t.app.ledger.as_ref(), agent.id, t.now()).unwrap();
+    let link =
+        vigie::credentials::enrolment_link(t.app.store.as_ref(), t.app.ledger.as_ref(), agent.id, t.now()).unwrap();
     let (status, _, html) = page(&t, None, &link, None).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("<html lang=\"fr\">") && html.contains(&format!("action=\"{link}/password\"")), "{html}");
