@@ -63,10 +63,7 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        let statement = self.prepared(sql)?;
-        self.client.query(&statement, params).inspect_err(|_| {
-            self.prepared.remove(sql);
-        })
+        self.run_prepared(sql, |client, statement| client.query(statement, params))
     }
 
     /// [`Conn::query_prepared`] of a statement that returns at most one row.
@@ -75,8 +72,17 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, postgres::Error> {
+        self.run_prepared(sql, |client, statement| client.query_opt(statement, params))
+    }
+
+    /// Runs `run` with the statement of `sql`, forgetting the statement if it fails.
+    fn run_prepared<R>(
+        &mut self,
+        sql: &str,
+        run: impl FnOnce(&mut Client, &Statement) -> Result<R, postgres::Error>,
+    ) -> Result<R, postgres::Error> {
         let statement = self.prepared(sql)?;
-        self.client.query_opt(&statement, params).inspect_err(|_| {
+        run(&mut self.client, &statement).inspect_err(|_| {
             self.prepared.remove(sql);
         })
     }
