@@ -45,6 +45,20 @@ pub fn open(
     open_node(data_dir, policies_dir, settings, url, options, clock, None)
 }
 
+/// [`open`] around the detector given rather than the settings' (tests and the simulator pass
+/// their own, as [`crate::app::open_with_detector`] does on SQLite). No alert feed is started.
+pub fn open_with_detector(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: Settings,
+    url: &StoreUrl,
+    options: &PgOptions,
+    clock: Arc<dyn Clock>,
+    detector: Arc<dyn Detector>,
+) -> anyhow::Result<PgApp> {
+    assemble(data_dir, policies_dir, settings, url, options, clock, None, Some(detector))
+}
+
 /// [`open`], as one node among several when `cluster` is given: it joins the cluster (its clock
 /// checked against the database's, its name and ledger origin its own), its detector judges
 /// only the agents it owns, and its heartbeat starts.
@@ -56,6 +70,20 @@ pub fn open_node(
     options: &PgOptions,
     clock: Arc<dyn Clock>,
     cluster: Option<crate::config_cluster::ClusterSettings>,
+) -> anyhow::Result<PgApp> {
+    assemble(data_dir, policies_dir, settings, url, options, clock, cluster, None)
+}
+
+#[allow(clippy::too_many_arguments)] // the two entry points above name what they pass
+fn assemble(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: Settings,
+    url: &StoreUrl,
+    options: &PgOptions,
+    clock: Arc<dyn Clock>,
+    cluster: Option<crate::config_cluster::ClusterSettings>,
+    given: Option<Arc<dyn Detector>>,
 ) -> anyhow::Result<PgApp> {
     check_modes(data_dir, &settings)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
@@ -93,35 +121,37 @@ pub fn open_node(
     };
     let mut exfiltration = None;
     let authz = Arc::new(load_policies(policies_dir)?);
-    let (detector, alerter): (Arc<dyn Detector>, Option<Arc<vigie_alerts::Alerter>>) = match &settings.detection {
-        None => (Arc::new(NoDetection), None),
-        Some(config) => {
-            let mut config = config.clone();
-            if let Some((_, _, _, hll)) = &joined {
-                // One key for the cluster: the organizations' sketches merge across nodes.
-                config.hll_key = *hll;
+    let (detector, alerter): (Arc<dyn Detector>, Option<Arc<vigie_alerts::Alerter>>) =
+        match (given, &settings.detection) {
+            (Some(given), _) => (given, None),
+            (None, None) => (Arc::new(NoDetection), None),
+            (None, Some(config)) => {
+                let mut config = config.clone();
+                if let Some((_, _, _, hll)) = &joined {
+                    // One key for the cluster: the organizations' sketches merge across nodes.
+                    config.hll_key = *hll;
+                }
+                config.canaries = store.canaries().context("reading the canary persons")?.into_iter().collect();
+                config.scope_canaries =
+                    store.scope_canaries().context("reading the canaries placed in scope lists")?.into_iter().collect();
+                let campaigns = vigie_core::ports::AccountStore::active_campaigns(store.as_ref(), clock.now())
+                    .context("reading the declared campaigns")?;
+                // The last snapshot and this node's ledger after it.
+                let restored = crate::snapshot::restore(config, data_dir, &ledger_dir(data_dir), clock.now());
+                for c in &campaigns {
+                    restored.detector.declare_campaign(c);
+                }
+                exfiltration = Some(restored.detector.clone());
+                let inner = crate::snapshot::SnapshottingDetector::start(
+                    &restored,
+                    crate::snapshot::path(data_dir),
+                    crate::snapshot::EVERY,
+                );
+                let alerter =
+                    Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000).context("alerts")?);
+                (Arc::new(vigie_alerts::AlertingDetector { inner, alerter: alerter.clone() }), Some(alerter))
             }
-            config.canaries = store.canaries().context("reading the canary persons")?.into_iter().collect();
-            config.scope_canaries =
-                store.scope_canaries().context("reading the canaries placed in scope lists")?.into_iter().collect();
-            let campaigns = vigie_core::ports::AccountStore::active_campaigns(store.as_ref(), clock.now())
-                .context("reading the declared campaigns")?;
-            // The last snapshot and this node's ledger after it.
-            let restored = crate::snapshot::restore(config, data_dir, &ledger_dir(data_dir), clock.now());
-            for c in &campaigns {
-                restored.detector.declare_campaign(c);
-            }
-            exfiltration = Some(restored.detector.clone());
-            let inner = crate::snapshot::SnapshottingDetector::start(
-                &restored,
-                crate::snapshot::path(data_dir),
-                crate::snapshot::EVERY,
-            );
-            let alerter =
-                Arc::new(vigie_alerts::Alerter::start(settings.alert_sinks.clone(), 10_000).context("alerts")?);
-            (Arc::new(vigie_alerts::AlertingDetector { inner, alerter: alerter.clone() }), Some(alerter))
-        }
-    };
+        };
     let detector: Arc<dyn Detector> = match &joined {
         Some((node, _, _, _)) => Arc::new(crate::cluster::fence::Fenced { inner: detector, node: node.clone() }),
         None => detector,
