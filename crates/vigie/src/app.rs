@@ -215,6 +215,7 @@ fn assemble(
             ledger_dir: ledger_dir(data_dir),
             keys_dir: settings.ledger.seal_keys.clone(),
             witness_dirs: settings.ledger.witness_dirs(),
+            cluster: None,
             controller: settings.notify.controller.clone(),
             smtp: settings.notify.smtp.clone(),
             // The server sends in the background, and writes letters on one thread: the

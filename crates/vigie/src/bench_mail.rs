@@ -151,6 +151,7 @@ fn campaign(
             ledger_dir: app::ledger_dir(&data),
             keys_dir: Some(app::ledger_keys_dir(&data)),
             witness_dirs: vec![],
+            cluster: None,
             controller: crate::config_notify::NotifyConfig::default().controller(),
             smtp: None,
             background: false,

@@ -490,6 +490,7 @@ fn an_incident_on_the_requesters_account_scopes_the_persons_its_extracts_held() 
             ledger_dir: vigie::app::ledger_dir(data),
             keys_dir: Some(vigie::app::ledger_keys_dir(data)),
             witness_dirs: vec![],
+            cluster: None,
             controller: vigie::config_notify::NotifyConfig::default().controller(),
             smtp: None,
             background: false,

@@ -37,6 +37,7 @@ fn service(app: &app::App, data: &Path) -> Incidents {
         ledger_dir: app::ledger_dir(data),
         keys_dir: Some(app::ledger_keys_dir(data)),
         witness_dirs: vec![],
+        cluster: None,
         controller: vigie::config_notify::NotifyConfig::default().controller(),
         smtp: None,
         background: false,

@@ -151,8 +151,9 @@ pub struct CnilFacts<'a> {
     pub accounts: usize,
     pub sessions: usize,
     pub measures: Vec<Measure>,
-    /// The signed checkpoint the result is proved against: origin, size, root.
-    pub checkpoint: Option<(String, u64, String)>,
+    /// The signed checkpoints the result is proved against, one per ledger read (one per node
+    /// among several): origin, size, root.
+    pub checkpoints: Vec<(String, u64, String)>,
     /// Months whose ledger keys were shredded within the window: (month, entries).
     pub shredded: Vec<(String, u64)>,
     /// Whether the persons are being informed, and how many letters of each kind.
@@ -343,14 +344,11 @@ pub fn cnil_draft(f: &CnilFacts<'_>, c: &Controller) -> Document {
          le périmètre retient les seules consultations ayant communiqué des données."
             .to_owned(),
     )];
-    match &f.checkpoint {
-        Some((origin, size, root)) => {
-            proof.push((
-                "Point de contrôle signé cité".into(),
-                format!("{origin}, taille {}, racine {root}", n_fr(*size)),
-            ));
-        }
-        None => proof.push(("Point de contrôle signé cité".into(), "aucun (journal non vérifié)".into())),
+    if f.checkpoints.is_empty() {
+        proof.push(("Point de contrôle signé cité".into(), "aucun (journal non vérifié)".into()));
+    }
+    for (origin, size, root) in &f.checkpoints {
+        proof.push(("Point de contrôle signé cité".into(), format!("{origin}, taille {}, racine {root}", n_fr(*size))));
     }
     for (month, entries) in &f.shredded {
         proof.push((
@@ -637,7 +635,7 @@ mod tests {
             accounts: 1,
             sessions: 2,
             measures: vec![Measure { at: Timestamp(1_766_600_100_000), what: "compte A12 suspendu".into() }],
-            checkpoint: Some(("vigie/ledger".into(), 10_000, "abc=".into())),
+            checkpoints: vec![("vigie/ledger".into(), 10_000, "abc=".into())],
             shredded: vec![("2025-01".into(), 77)],
             letters_serious: 19,
             letters_standard: 1_215,

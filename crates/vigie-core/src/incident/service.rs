@@ -32,8 +32,9 @@ pub struct ScopeSummary {
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
     pub accounts: Vec<AccountPart>,
-    /// The signed checkpoint cited: origin, size, root (base64).
-    pub checkpoint: Option<(String, u64, String)>,
+    /// The signed checkpoints cited, one per ledger read (one per node among several):
+    /// origin, size, root (base64).
+    pub checkpoints: Vec<(String, u64, String)>,
     /// Months in the window whose keys are shredded, with their entry counts.
     pub shredded: Vec<(String, u64)>,
     /// Entries relied on that no checkpoint covers yet.
@@ -49,7 +50,8 @@ pub struct ProposalView {
     pub target: Selector,
     pub why: Vec<String>,
     pub weak: bool,
-    pub evidence: Vec<u64>,
+    /// The ledger entries that show it: `1234`, or `n2:1234` (node n2's ledger) among several.
+    pub evidence: Vec<String>,
 }
 
 /// What `notify` did.

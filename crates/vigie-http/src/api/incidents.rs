@@ -106,7 +106,10 @@ pub fn scope_json(s: &ScopeSummary) -> Value {
         "first": s.first.map(time),
         "last": s.last.map(time),
         "accounts": s.accounts.iter().map(account_json).collect::<Vec<_>>(),
-        "checkpoint": s.checkpoint.as_ref().map(|(o, n, r)| json!({"origin": o, "size": n, "root": r})),
+        // One per ledger read (one per node among several); `checkpoint` is the first, as
+        // before several nodes.
+        "checkpoint": s.checkpoints.first().map(|(o, n, r)| json!({"origin": o, "size": n, "root": r})),
+        "checkpoints": s.checkpoints.iter().map(|(o, n, r)| json!({"origin": o, "size": n, "root": r})).collect::<Vec<_>>(),
         "shredded": s.shredded.iter().map(|(m, n)| json!({"month": m, "entries": n})).collect::<Vec<_>>(),
         "after_checkpoint": s.after_checkpoint,
         "files": s.files.iter().map(|(w, p)| json!({"what": w, "name": file_name(p)})).collect::<Vec<_>>(),

@@ -184,6 +184,7 @@ fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
         ledger_dir,
         keys_dir: options.seal_keys.clone(),
         witness_dirs: options.witness_dirs(),
+        cluster: None,
         controller: notify.controller(),
         smtp: notify.smtp(std::env::var("VIGIE_SMTP_PASSWORD").ok())?,
         background: false,
@@ -269,9 +270,11 @@ fn print_scope(s: &ScopeSummary) {
             a.sessions.len()
         );
     }
-    match &s.checkpoint {
-        Some((origin, size, root)) => println!("proved against checkpoint {origin} size {size} root {root}"),
-        None => println!("no checkpoint cited"),
+    if s.checkpoints.is_empty() {
+        println!("no checkpoint cited");
+    }
+    for (origin, size, root) in &s.checkpoints {
+        println!("proved against checkpoint {origin} size {size} root {root}");
     }
     if s.after_checkpoint > 0 {
         println!(
@@ -369,7 +372,7 @@ pub fn run(command: IncidentCommand) -> anyhow::Result<()> {
                     for w in &p.why {
                         println!("    because {w}");
                     }
-                    println!("    entries {}", p.evidence.iter().map(u64::to_string).collect::<Vec<_>>().join(" "));
+                    println!("    entries {}", p.evidence.join(" "));
                 }
                 return Ok(());
             }

@@ -21,6 +21,8 @@ use vigie_ledger::merkle;
 use vigie_notify::PdfEngine;
 use vigie_scope::{Found, Tiles};
 
+use super::ledgers::{Merged, NODE_SHIFT};
+
 pub fn incident_dir(data_dir: &Path, id: IncidentId) -> PathBuf {
     data_dir.join("incidents").join(id.to_string())
 }
@@ -52,7 +54,8 @@ fn banner(found: &Found) -> Option<String> {
     (!found.trust.verified()).then(|| format!("# UNVERIFIED: {}", found.trust.problems.join("; ")))
 }
 
-pub fn write_scope(dir: &Path, incident: &Incident, scope: &Scope, found: &Found) -> std::io::Result<Written> {
+pub fn write_scope(dir: &Path, incident: &Incident, scope: &Scope, merged: &Merged) -> std::io::Result<Written> {
+    let found = &merged.found;
     vigie_ledger::private::create_dir_all(dir)?;
     let mut files = Vec::new();
     let banner = banner(found);
@@ -130,14 +133,20 @@ pub fn write_scope(dir: &Path, incident: &Incident, scope: &Scope, found: &Found
     if let Some(b) = &banner {
         writeln!(w, "{b}")?;
     }
-    if let Some(c) = &found.trust.checkpoint {
-        // The checkpoint the entries are proved against, as signed.
-        for l in c.note.lines() {
-            writeln!(w, "# {l}")?;
+    // Each ledger's entries, after the checkpoint they are proved against, as signed. Among
+    // several nodes each block is headed by its node, and an entry is `node:index`.
+    for (position, part) in merged.parts.iter().enumerate() {
+        if let Some(node) = &part.node {
+            writeln!(w, "# node {node}: ledger {}", part.dir.display())?;
         }
-    }
-    for e in &scope.entries {
-        writeln!(w, "{e}")?;
+        if let Some(c) = &part.trust.checkpoint {
+            for l in c.note.lines() {
+                writeln!(w, "# {l}")?;
+            }
+        }
+        for e in scope.entries.iter().filter(|e| (**e >> NODE_SHIFT) as usize == position) {
+            writeln!(w, "{}", merged.entry(*e))?;
+        }
     }
     publish(tmp, w, &path)?;
     files.push(("ledger entries relied on".into(), path.display().to_string()));
@@ -149,18 +158,57 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// One inclusion proof per entry relied on, against the cited checkpoint (JSON lines).
-pub fn write_proofs(dir: &Path, ledger: &Path, found: &Found, entries: &[u64]) -> Result<PathBuf, String> {
-    let Some(cited) = &found.trust.checkpoint else { return Err("no checkpoint to prove against".into()) };
-    let cp = &cited.checkpoint;
-    let tiles = Tiles::new(ledger, cp.size);
+/// One inclusion proof per entry relied on, against its ledger's cited checkpoint (JSON lines;
+/// among several nodes each line names its node, and each node's checkpoint follows its entries).
+pub fn write_proofs(dir: &Path, merged: &Merged, entries: &[u64]) -> Result<PathBuf, String> {
     let path = dir.join("proofs.jsonl");
     let (tmp, mut w) = create(&path).map_err(|e| e.to_string())?;
+    for (position, part) in merged.parts.iter().enumerate() {
+        let mine: Vec<u64> = entries
+            .iter()
+            .filter(|e| (**e >> NODE_SHIFT) as usize == position)
+            .map(|e| merged.entry(*e).index)
+            .collect();
+        let node = part.node.as_deref();
+        let Some(cited) = &part.trust.checkpoint else {
+            if mine.is_empty() {
+                continue;
+            }
+            return Err(match node {
+                Some(n) => format!("node {n}: no checkpoint to prove against"),
+                None => "no checkpoint to prove against".into(),
+            });
+        };
+        prove_part(&mut w, &part.dir, node, cited, &mine).map_err(|e| match node {
+            Some(n) => format!("node {n}: {e}"),
+            None => e,
+        })?;
+    }
+    publish(tmp, w, &path).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// One ledger's proofs, then its checkpoint.
+fn prove_part(
+    w: &mut BufWriter<fs::File>,
+    ledger: &Path,
+    node: Option<&str>,
+    cited: &vigie_scope::Cited,
+    entries: &[u64],
+) -> Result<(), String> {
+    let cp = &cited.checkpoint;
+    let tiles = Tiles::new(ledger, cp.size);
     let mut reader = vigie_ledger::RecordReader::new(ledger);
     let segments = vigie_ledger::list_segments(ledger).map_err(|e| e.to_string())?;
+    let line = |mut v: serde_json::Value| {
+        if let (Some(n), Some(o)) = (node, v.as_object_mut()) {
+            o.insert("node".into(), n.into());
+        }
+        v
+    };
     for &index in entries {
         if index >= cp.size {
-            writeln!(w, "{}", serde_json::json!({"entry": index, "proof": null, "why": "after the checkpoint"}))
+            writeln!(w, "{}", line(serde_json::json!({"entry": index, "proof": null, "why": "after the checkpoint"})))
                 .map_err(|e| e.to_string())?;
             continue;
         }
@@ -177,19 +225,17 @@ pub fn write_proofs(dir: &Path, ledger: &Path, found: &Found, entries: &[u64]) -
         writeln!(
             w,
             "{}",
-            serde_json::json!({
+            line(serde_json::json!({
                 "entry": index,
                 "leaf": leaf.to_hex(),
                 "size": cp.size,
                 "root": cp.root.to_hex(),
                 "proof": proof.iter().map(merkle::Hash::to_hex).collect::<Vec<_>>(),
-            })
+            }))
         )
         .map_err(|e| e.to_string())?;
     }
-    writeln!(w, "{}", serde_json::json!({"checkpoint": cited.note})).map_err(|e| e.to_string())?;
-    publish(tmp, w, &path).map_err(|e| e.to_string())?;
-    Ok(path)
+    writeln!(w, "{}", line(serde_json::json!({"checkpoint": cited.note}))).map_err(|e| e.to_string())
 }
 
 /// The leaf hash of entry `index` in segment `segment`, read from the log.
@@ -231,7 +277,7 @@ pub fn write_summary(dir: &Path, s: &ScopeSummary) -> std::io::Result<()> {
             "released_entries": a.released_entries, "persons": a.persons, "denied": a.denied, "withheld": a.withheld,
             "unmatched_lookups": a.unmatched_lookups, "first_ms": a.first.0, "last_ms": a.last.0,
         })).collect::<Vec<_>>(),
-        "checkpoint": s.checkpoint.as_ref().map(|(o, n, r)| serde_json::json!({"origin": o, "size": n, "root": r})),
+        "checkpoints": s.checkpoints.iter().map(|(o, n, r)| serde_json::json!({"origin": o, "size": n, "root": r})).collect::<Vec<_>>(),
         "shredded": s.shredded.iter().map(|(m, n)| serde_json::json!({"month": m, "entries": n})).collect::<Vec<_>>(),
         "after_checkpoint": s.after_checkpoint,
         "files": s.files.iter().map(|(k, v)| serde_json::json!({"what": k, "path": v})).collect::<Vec<_>>(),
@@ -266,9 +312,22 @@ pub fn read_summary(dir: &Path) -> Option<ScopeSummary> {
         first: v.get("first_ms").and_then(serde_json::Value::as_i64).map(Timestamp),
         last: v.get("last_ms").and_then(serde_json::Value::as_i64).map(Timestamp),
         accounts: Vec::new(),
-        checkpoint: v.get("checkpoint").and_then(|c| {
-            Some((c.get("origin")?.as_str()?.to_owned(), c.get("size")?.as_u64()?, c.get("root")?.as_str()?.to_owned()))
-        }),
+        // `checkpoint` (one) in summaries written before several nodes.
+        checkpoints: v
+            .get("checkpoints")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().collect::<Vec<_>>())
+            .or_else(|| v.get("checkpoint").map(|c| vec![c]))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| {
+                Some((
+                    c.get("origin")?.as_str()?.to_owned(),
+                    c.get("size")?.as_u64()?,
+                    c.get("root")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
         shredded: v
             .get("shredded")?
             .as_array()?

@@ -8,7 +8,7 @@ use vigie_core::ids::AgentId;
 use vigie_core::incident::scope::ScopeRow;
 use vigie_core::incident::{Selector, Window};
 use vigie_ledger::VerifyOptions;
-use vigie_scope::{Query, ScopeError};
+use vigie_scope::Query;
 
 use super::Incidents;
 
@@ -16,21 +16,20 @@ impl LedgerView for Incidents {
     fn accesses(&self, agent: AgentId, window: Window) -> Result<Vec<ScopeRow>, String> {
         let query =
             Query { window, selectors: vec![Selector::Agent(agent)], persons: Default::default(), security: false };
-        match vigie_scope::run(&self.source(), &query, true) {
-            Ok(found) => {
-                let mut rows = found.rows;
-                rows.sort_by_key(|r| r.index);
+        match self.ledgers().run(&query, true) {
+            Ok(merged) => {
+                let mut rows = merged.found.rows;
+                rows.sort_by_key(|r| (r.at.0, r.index));
                 Ok(rows)
             }
             // Nothing written in that window (a ledger just started): nothing to show.
-            Err(ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger) => Ok(Vec::new()),
+            Err(e) if e.outside() => Ok(Vec::new()),
             Err(e) => Err(e.to_string()),
         }
     }
 
     fn peer_accesses(&self, agent: AgentId, window: Window) -> Result<Option<(usize, Vec<ScopeRow>)>, String> {
-        use vigie_core::ports::Registry;
-        let store = self.store.as_ref();
+        let store = self.store();
         let Some(me) = store.agent(agent).map_err(|e| e.to_string())? else { return Ok(None) };
         let Some(org) = store.organization(me.org).map_err(|e| e.to_string())? else { return Ok(None) };
         let peers = store.peer_agents(&me, org.kind, vigie_core::console::PEER_SAMPLE).map_err(|e| e.to_string())?;
@@ -44,15 +43,15 @@ impl LedgerView for Incidents {
             persons: Default::default(),
             security: false,
         };
-        match vigie_scope::run(&self.source(), &query, true) {
-            Ok(found) => Ok(Some((peers.len(), found.rows))),
-            Err(ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger) => Ok(Some((peers.len(), Vec::new()))),
+        match self.ledgers().run(&query, true) {
+            Ok(merged) => Ok(Some((peers.len(), merged.found.rows))),
+            Err(e) if e.outside() => Ok(Some((peers.len(), Vec::new()))),
             Err(e) => Err(e.to_string()),
         }
     }
 
     fn status(&self) -> LedgerStatus {
-        let src = self.source();
+        let src = self.own_source();
         let trust = vigie_scope::trust::check(&src.dir, src.verifier.as_ref(), &src.witness_dirs);
         let witnesses = src
             .witness_dirs
@@ -75,7 +74,7 @@ impl LedgerView for Incidents {
     }
 
     fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, String> {
-        let src = self.source();
+        let src = self.own_source();
         let options = VerifyOptions { verifier: src.verifier.clone(), witness_dirs: src.witness_dirs.clone() };
         let result =
             vigie_ledger::verify_with(&src.dir, &options, progress).map(|r| r.entries).map_err(|e| e.to_string());

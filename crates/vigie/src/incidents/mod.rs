@@ -6,9 +6,11 @@
 //! scoped with its counts and the digest of its person list, notified, closed), and its files
 //! go to `<data>/incidents/I<n>/`.
 
+pub mod backend;
 pub mod cli;
 mod files;
 mod ledger_view;
+pub mod ledgers;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,16 +23,17 @@ use vigie_core::incident::scope::{Exposed, Scope, ScopeBuilder};
 use vigie_core::incident::service::{
     IncidentError, IncidentService, NotifyReport, OpenRequest, ProposalView, ScopeSummary,
 };
-use vigie_core::incident::store::{Decision, IncidentStore, NewIncident, Notice, NoticeCounts, NoticeState};
+use vigie_core::incident::store::{Decision, NewIncident, Notice, NoticeCounts, NoticeState};
 use vigie_core::incident::{Action, Author, Incident, IncidentState, Selector};
 use vigie_core::ports::AccessLedger;
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::time::Clock;
 use vigie_ledger::note::NoteVerifier;
-use vigie_ledger::seal::KeyRing;
 use vigie_notify::{PdfEngine, SmtpSettings};
-use vigie_scope::{Found, LedgerSource, Query};
-use vigie_store::Store;
+use vigie_scope::Query;
+
+pub use backend::IncidentBackend;
+pub use ledgers::{Ledgers, Merged, OwnLedger};
 
 /// Where the service finds what it needs.
 #[derive(Clone, Debug)]
@@ -39,6 +42,8 @@ pub struct IncidentSettings {
     pub ledger_dir: PathBuf,
     pub keys_dir: Option<PathBuf>,
     pub witness_dirs: Vec<PathBuf>,
+    /// Every node's ledger, when this node is one of a cluster's; its own (above) if `None`.
+    pub cluster: Option<(vigie_store_pg::StoreUrl, Option<PathBuf>)>,
     pub controller: Controller,
     /// The mail relay; without it, e-mails are drafted but not sent.
     pub smtp: Option<SmtpSettings>,
@@ -53,9 +58,10 @@ pub type ProgressFn = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
 /// The service.
 pub struct Incidents {
-    store: Arc<Store>,
+    store: Arc<dyn IncidentBackend>,
     ledger: Arc<dyn AccessLedger>,
     verifier: Option<NoteVerifier>,
+    ledgers: Ledgers,
     clock: Arc<dyn Clock>,
     settings: IncidentSettings,
     engine: OnceLock<Result<Arc<PdfEngine>, String>>,
@@ -89,16 +95,26 @@ const MAX_TITLE: usize = 200;
 
 impl Incidents {
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn IncidentBackend>,
         ledger: Arc<dyn AccessLedger>,
         verifier: Option<NoteVerifier>,
         clock: Arc<dyn Clock>,
         settings: IncidentSettings,
     ) -> Incidents {
+        let ledgers = match &settings.cluster {
+            Some((url, ca_file)) => Ledgers::Cluster { url: url.clone(), ca_file: ca_file.clone() },
+            None => Ledgers::Own(OwnLedger {
+                dir: settings.ledger_dir.clone(),
+                keys_dir: settings.keys_dir.clone(),
+                verifier: verifier.clone(),
+                witness_dirs: settings.witness_dirs.clone(),
+            }),
+        };
         Incidents {
             store,
             ledger,
             verifier,
+            ledgers,
             clock,
             engine: OnceLock::new(),
             campaigns: Arc::new(Mutex::new(HashSet::new())),
@@ -108,13 +124,19 @@ impl Incidents {
         }
     }
 
-    fn source(&self) -> LedgerSource {
-        LedgerSource {
+    /// This node's own ledger (the console's ledger page, its verification).
+    fn own_source(&self) -> vigie_scope::LedgerSource {
+        vigie_scope::LedgerSource {
             dir: self.settings.ledger_dir.clone(),
-            keys: self.settings.keys_dir.as_deref().map(KeyRing::new),
+            keys: self.settings.keys_dir.as_deref().map(vigie_ledger::seal::KeyRing::new),
             verifier: self.verifier.clone(),
             witness_dirs: self.settings.witness_dirs.clone(),
         }
+    }
+
+    /// The ledgers scoping reads: this node's, or every node's of its cluster.
+    pub fn ledgers(&self) -> &Ledgers {
+        &self.ledgers
     }
 
     fn engine(&self) -> Result<Arc<PdfEngine>, IncidentError> {
@@ -124,8 +146,8 @@ impl Incidents {
             .map_err(IncidentError::Unavailable)
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> &dyn IncidentBackend {
+        self.store.as_ref()
     }
 
     pub fn dir(&self, id: IncidentId) -> PathBuf {
@@ -149,12 +171,12 @@ impl Incidents {
     }
 
     /// Runs the ledger query for an incident's selectors (and canaries, if asked).
-    fn find(&self, incident: &Incident, persons: HashSet<PersonId>) -> Result<Found, IncidentError> {
+    fn find(&self, incident: &Incident, persons: HashSet<PersonId>) -> Result<Merged, IncidentError> {
         let query = Query { window: incident.window, selectors: incident.selectors.clone(), persons, security: true };
         let progress = self.progress.clone();
         progress("index", 0, 1);
-        let found = vigie_scope::run(&self.source(), &query, true).map_err(|e| match e {
-            vigie_scope::ScopeError::OutsideLedger { .. } | vigie_scope::ScopeError::EmptyLedger => bad(e.to_string()),
+        let found = self.ledgers.run(&query, true).map_err(|e| match e {
+            e if e.outside() => bad(e.to_string()),
             e => IncidentError::Unavailable(e.to_string()),
         })?;
         progress("index", 1, 1);
@@ -162,8 +184,9 @@ impl Incidents {
     }
 
     /// The exact scope of an incident, merged by duplicates.
-    fn compute(&self, incident: &Incident) -> Result<(Scope, Found), IncidentError> {
-        let found = self.find(incident, HashSet::new())?;
+    fn compute(&self, incident: &Incident) -> Result<(Scope, Merged), IncidentError> {
+        let merged = self.find(incident, HashSet::new())?;
+        let found = &merged.found;
         let mut builder = ScopeBuilder::new();
         for r in &found.rows {
             builder.add(r);
@@ -178,17 +201,18 @@ impl Incidents {
             .collect();
         let originals = self.store.originals(&released).map_err(store_err)?;
         let scope = builder.finish(|p| originals.get(&p).copied().unwrap_or(p));
-        Ok((scope, found))
+        Ok((scope, merged))
     }
 
     fn summary(
         &self,
         incident: &Incident,
         scope: &Scope,
-        found: &Found,
+        merged: &Merged,
         seconds: f64,
         files: Vec<(String, String)>,
     ) -> ScopeSummary {
+        let found = &merged.found;
         ScopeSummary {
             incident: incident.id,
             unverified: found.trust.problems.clone(),
@@ -196,11 +220,7 @@ impl Incidents {
             first: scope.exposed.iter().map(|e| e.first).min_by_key(|t| t.0),
             last: scope.exposed.iter().map(|e| e.last).max_by_key(|t| t.0),
             accounts: scope.accounts.clone(),
-            checkpoint: found
-                .trust
-                .checkpoint
-                .as_ref()
-                .map(|c| (c.checkpoint.origin.clone(), c.checkpoint.size, base64_root(&c.checkpoint.root.0))),
+            checkpoints: merged.checkpoints(),
             shredded: found.shredded.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
             after_checkpoint: found.stats.after_checkpoint,
             files,
@@ -219,20 +239,20 @@ impl Incidents {
         let started = std::time::Instant::now();
         let incident = self.load(id)?;
         incident.transition(Action::Scope)?;
-        let (scope, found) = self.compute(&incident)?;
+        let (scope, merged) = self.compute(&incident)?;
+        let found = &merged.found;
         if !found.trust.verified() && !force {
             return Err(IncidentError::Unverified(found.trust.problems.clone()));
         }
         let dir = self.dir(id);
-        let written = files::write_scope(&dir, &incident, &scope, &found)
+        let written = files::write_scope(&dir, &incident, &scope, &merged)
             .map_err(|e| IncidentError::Unavailable(e.to_string()))?;
         let mut file_list = written.files.clone();
         if proofs {
-            let path = files::write_proofs(&dir, &self.settings.ledger_dir, &found, &scope.entries)
-                .map_err(IncidentError::Unavailable)?;
+            let path = files::write_proofs(&dir, &merged, &scope.entries).map_err(IncidentError::Unavailable)?;
             file_list.push(("inclusion proofs".into(), path.display().to_string()));
         }
-        let summary = self.summary(&incident, &scope, &found, started.elapsed().as_secs_f64(), file_list);
+        let summary = self.summary(&incident, &scope, &merged, started.elapsed().as_secs_f64(), file_list);
         let c = &scope.counts;
         self.record(
             SecurityKind::IncidentScoped,
@@ -246,7 +266,7 @@ impl Incidents {
                 ("contact", c.contact.to_string()),
                 ("identity_only", c.identity_only.to_string()),
                 ("released_entries", c.released_entries.to_string()),
-                ("checkpoint_size", summary.checkpoint.as_ref().map_or(0, |c| c.1).to_string()),
+                ("checkpoint_size", summary.checkpoints.iter().map(|c| c.1.to_string()).collect::<Vec<_>>().join(" ")),
                 ("persons_sha256", written.digest.clone()),
                 ("verified", found.trust.verified().to_string()),
             ],
@@ -272,7 +292,8 @@ impl Incidents {
 
     /// Drafts (CNIL), letters and notices; then sending. Shared by `notify` and `resume`.
     fn prepare_and_send(&self, incident: &Incident, by: Author, fresh: bool) -> Result<NotifyReport, IncidentError> {
-        let (scope, found) = self.compute(incident)?;
+        let (scope, merged) = self.compute(incident)?;
+        let found = &merged.found;
         if !found.trust.verified() {
             return Err(IncidentError::Unverified(found.trust.problems.clone()));
         }
@@ -293,7 +314,7 @@ impl Incidents {
                 ],
             )?;
         }
-        let measures = files::measures(&found, &scope);
+        let measures = files::measures(found, &scope);
         let facts = notice::CnilFacts {
             incident,
             counts: scope.counts,
@@ -302,11 +323,7 @@ impl Incidents {
             accounts: scope.accounts.len(),
             sessions: scope.accounts.iter().map(|a| a.sessions.len()).sum(),
             measures,
-            checkpoint: found
-                .trust
-                .checkpoint
-                .as_ref()
-                .map(|c| (c.checkpoint.origin.clone(), c.checkpoint.size, base64_root(&c.checkpoint.root.0))),
+            checkpoints: merged.checkpoints(),
             shredded: found.shredded.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
             letters_serious: serious,
             letters_standard: standard,
@@ -423,25 +440,6 @@ impl Incidents {
     }
 }
 
-fn base64_root(root: &[u8; 32]) -> String {
-    use std::fmt::Write as _;
-    // The checkpoint's root as it appears in the note: standard base64.
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in root.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let _ = out.write_char(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn validate_title(t: &str) -> Result<String, IncidentError> {
     let t = t.trim();
     if t.is_empty() {
@@ -476,7 +474,7 @@ impl IncidentService for Incidents {
         }
         for s in &selectors {
             if let Selector::Agent(a) = s
-                && vigie_core::ports::Registry::agent(self.store.as_ref(), *a).map_err(store_err)?.is_none()
+                && self.store.agent(*a).map_err(store_err)?.is_none()
             {
                 return Err(bad(format!("no account {a}")));
             }
@@ -494,11 +492,11 @@ impl IncidentService for Incidents {
             state: IncidentState::Open,
             closed_at: None,
         };
-        let found = self.find(&probe, HashSet::new())?;
+        let found = self.find(&probe, HashSet::new())?.found;
         for s in &selectors {
             match s {
                 Selector::Session(id) if let Some(x) = vigie_core::extract::of_session(*id) => {
-                    let produced = self.store.extract(x).map_err(store_err)?.is_some_and(|x| x.produced_at.is_some());
+                    let produced = self.store.extract_produced(x).map_err(IncidentError::Unavailable)?;
                     if !produced {
                         return Err(bad(format!("no extract {x} was produced")));
                     }
@@ -558,16 +556,18 @@ impl IncidentService for Incidents {
 
     fn proposals(&self, id: IncidentId) -> Result<Vec<ProposalView>, IncidentError> {
         let incident = self.load(id)?;
-        let canaries = IncidentStore::canaries(self.store.as_ref()).map_err(store_err)?;
+        let canaries = self.store.canaries().map_err(store_err)?;
         let first = self.find(&incident, HashSet::new())?;
-        let held = Compromised::resolve(&incident.selectors, &first.sessions);
+        let held = Compromised::resolve(&incident.selectors, &first.found.sessions);
         let touched: HashSet<PersonId> = first
+            .found
             .rows
             .iter()
             .filter(|r| held.holds(r.agent, r.session))
             .filter_map(|r| r.person.filter(|p| canaries.contains(p)))
             .collect();
-        let found = if touched.is_empty() { first } else { self.find(&incident, touched)? };
+        let merged = if touched.is_empty() { first } else { self.find(&incident, touched)? };
+        let found = &merged.found;
         let decided: HashSet<String> =
             self.store.decisions(id).map_err(store_err)?.into_iter().map(|d| d.target.to_string()).collect();
         Ok(expand::propose(
@@ -584,7 +584,7 @@ impl IncidentService for Incidents {
             weak: p.why.iter().all(expand::Why::weak),
             why: p.why.iter().map(ToString::to_string).collect(),
             target: p.target,
-            evidence: p.evidence,
+            evidence: p.evidence.iter().map(|e| merged.entry(*e).to_string()).collect(),
         })
         .collect())
     }

@@ -152,7 +152,7 @@ pub async fn incident_page(me: PageSession<Console>, PagePath(id): PagePath<Stri
             first: s.first.map(|f| t.moment(f)).unwrap_or_default(),
             last: s.last.map(|f| t.moment(f)).unwrap_or_default(),
             unverified: s.unverified,
-            checkpoint: s.checkpoint.map(|(o, n, _)| format!("{o} · {n}")).unwrap_or_default(),
+            checkpoint: s.checkpoints.iter().map(|(o, n, _)| format!("{o} · {n}")).collect::<Vec<_>>().join(", "),
         });
         let n = svc.notices(id).map_err(refused)?;
         let sending = vec![
