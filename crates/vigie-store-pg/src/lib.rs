@@ -1,7 +1,8 @@
 //! Vigie's production store: the registry (persons, relationships, organizations, agents), the
-//! accounts, credentials, passkeys, sessions and the account lifecycle in PostgreSQL, behind
-//! the same ports as the embedded SQLite store ([`vigie_core::ports::Registry`],
-//! [`vigie_core::ports::AccountStore`]). Several Vigie nodes can share one database.
+//! accounts, credentials, passkeys, sessions, the account lifecycle, and incidents with their
+//! notifications in PostgreSQL, behind the same ports as the embedded SQLite store
+//! ([`vigie_core::ports::Registry`], [`vigie_core::ports::AccountStore`],
+//! [`vigie_core::incident::store::IncidentStore`]). Several Vigie nodes can share one database.
 //!
 //! [`PgStore::open`] parses the URL ([`StoreUrl`]), connects with back-off while the server is
 //! unreachable, refuses a schema newer than this binary and applies the pending migrations,
@@ -19,6 +20,7 @@ mod codec;
 mod conn;
 mod connect;
 mod error;
+mod incidents;
 pub mod load;
 mod registry;
 mod schema;
