@@ -1,5 +1,5 @@
 //! One suite, two stores, for incidents: the core's `IncidentStore` port (incidents, decisions,
-//! notices, and the registry's answers scoping needs), run against the
+//! notices, and the registry's answers scoping needs) and `peer_agents`, run against the
 //! embedded SQLite store and a real PostgreSQL from the same registry, asserting the same
 //! answers. The SQLite store's own incident tests (`vigie-store/tests/incidents.rs`) are here,
 //! with what several nodes sharing one database add: two campaigns started at once.
@@ -18,6 +18,7 @@ use vigie_core::ids::{IncidentId, PersonId, SessionId};
 use vigie_core::incident::notice::{LetterKind, Recipient};
 use vigie_core::incident::store::{Decision, IncidentStore, NewIncident, Notice, NoticeCounts, NoticeState};
 use vigie_core::incident::{Author, Incident, IncidentState, Selector, Window};
+use vigie_core::org::{Agent, OrgKind};
 use vigie_core::person::Sex;
 use vigie_core::ports::{AccountStore, Registry, StoreError};
 use vigie_core::time::Timestamp;
@@ -25,6 +26,7 @@ use vigie_core::time::Timestamp;
 /// What the suite uses of a store: the port, and the stores' own lists.
 trait Store: IncidentStore + Registry + AccountStore + Send + Sync + 'static {
     const NAME: &'static str;
+    fn peers(&self, agent: &Agent, kind: OrgKind, limit: usize) -> Result<Vec<vigie_core::ids::AgentId>, StoreError>;
     fn canary_list(&self) -> Result<Vec<PersonId>, StoreError>;
 }
 
@@ -32,6 +34,14 @@ macro_rules! delegate {
     ($t:ty, $name:literal) => {
         impl Store for $t {
             const NAME: &'static str = $name;
+            fn peers(
+                &self,
+                agent: &Agent,
+                kind: OrgKind,
+                limit: usize,
+            ) -> Result<Vec<vigie_core::ids::AgentId>, StoreError> {
+                self.peer_agents(agent, kind, limit)
+            }
             fn canary_list(&self) -> Result<Vec<PersonId>, StoreError> {
                 self.canaries()
             }
@@ -374,4 +384,22 @@ fn scoping_answers<S: Store>(s: &Arc<S>) {
         "in the order asked, an unknown person left out"
     );
     assert!(s.recipients(&[]).unwrap().is_empty());
+}
+
+both!(peer_agents_are_a_fixed_sample_of_the_same_kind_and_role, peers);
+fn peers<S: Store>(s: &Arc<S>) {
+    let agent = |n| s.agent(a(n)).unwrap().unwrap();
+    let peers =
+        |n, kind, limit| -> Vec<u64> { s.peers(&agent(n), kind, limit).unwrap().iter().map(|a| a.get()).collect() };
+    // small_world: advisors 1, 2, 4, 5 in the agency (org 1), 11 at Cap emploi, 7 and 12 in
+    // training organizations (12's is inactive: the account counts), 3 the agency's manager.
+    assert_eq!(peers(1, OrgKind::Agency, 10), vec![2, 4, 5]);
+    assert_eq!(peers(1, OrgKind::Agency, 2), vec![2, 4], "lowest ids first");
+    assert_eq!(peers(4, OrgKind::Agency, 10), vec![1, 2, 5], "the agent itself excepted");
+    assert_eq!(peers(1, OrgKind::CapEmploi, 10), vec![11], "another kind of organization");
+    assert_eq!(peers(7, OrgKind::TrainingOrg, 10), vec![12]);
+    assert!(peers(3, OrgKind::Agency, 10).is_empty(), "the only manager");
+    assert!(peers(1, OrgKind::Agency, 0).is_empty());
+    s.set_agent_active(a(2), false).unwrap();
+    assert_eq!(peers(1, OrgKind::Agency, 10), vec![4, 5], "a suspended account is no peer");
 }
