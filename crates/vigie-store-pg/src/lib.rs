@@ -9,7 +9,8 @@
 //! then serves every call from a bounded pool (r2d2) of synchronous connections: the ports are
 //! synchronous and called from the server's blocking threads, as the SQLite store's are. A
 //! bulk load ([`load`]) streams a whole registry in with `COPY` into a fresh schema and swaps it
-//! in atomically.
+//! in atomically, replacing the whole previous schema: it refuses to discard incidents unless
+//! told to.
 //!
 //! The access ledger is not here: each node keeps its own, on its own disk.
 
