@@ -75,6 +75,16 @@ impl Conn {
         self.run_prepared(sql, |client, statement| client.query_opt(statement, params))
     }
 
+    /// [`Conn::query_prepared`] of a statement that returns no rows: the number of rows it
+    /// changed.
+    pub(crate) fn execute_prepared(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        self.run_prepared(sql, |client, statement| client.execute(statement, params))
+    }
+
     /// Runs `run` with the statement of `sql`, forgetting the statement if it fails.
     fn run_prepared<R>(
         &mut self,

@@ -1,14 +1,16 @@
 //! Vigie's production store: the registry (persons, relationships, organizations, agents), the
-//! accounts, credentials, passkeys, sessions and the account lifecycle in PostgreSQL, behind
-//! the same ports as the embedded SQLite store ([`vigie_core::ports::Registry`],
-//! [`vigie_core::ports::AccountStore`]). Several Vigie nodes can share one database.
+//! accounts, credentials, passkeys, sessions, the account lifecycle, and incidents with their
+//! notifications in PostgreSQL, behind the same ports as the embedded SQLite store
+//! ([`vigie_core::ports::Registry`], [`vigie_core::ports::AccountStore`],
+//! [`vigie_core::incident::store::IncidentStore`]). Several Vigie nodes can share one database.
 //!
 //! [`PgStore::open`] parses the URL ([`StoreUrl`]), connects with back-off while the server is
 //! unreachable, refuses a schema newer than this binary and applies the pending migrations,
 //! then serves every call from a bounded pool (r2d2) of synchronous connections: the ports are
 //! synchronous and called from the server's blocking threads, as the SQLite store's are. A
 //! bulk load ([`load`]) streams a whole registry in with `COPY` into a fresh schema and swaps it
-//! in atomically.
+//! in atomically, replacing the whole previous schema: it refuses to discard incidents unless
+//! told to.
 //!
 //! The access ledger is not here: each node keeps its own, on its own disk.
 
@@ -19,6 +21,7 @@ mod codec;
 mod conn;
 mod connect;
 mod error;
+mod incidents;
 pub mod load;
 mod registry;
 mod schema;

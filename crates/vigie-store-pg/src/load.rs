@@ -8,6 +8,18 @@
 //! swaps the new schema in with two renames in one transaction under the migrations' advisory
 //! lock: readers see the previous registry or the new one, never a mix.
 //!
+//! The swap replaces the whole schema: besides the registry, the accounts, sessions and
+//! incidents of the previous one go with it (the new schema has them empty). An incident is
+//! the record of a breach and of who was told, and each person's notice and its state are kept
+//! nowhere else (the ledger has the incident's steps and counts, not the notices), while the
+//! new registry may give the same person ids to other people: carrying incidents over would
+//! risk a letter to the wrong person. So a load refuses, at start and again at the swap, to
+//! replace a schema that holds any, unless started with [`PgLoadOptions::discard_incidents`]
+//! ([`PgLoadError::Incidents`]). The swap locks the incidents table against writes while it
+//! counts them, so one opened during the load is seen; one opened after the swap lands in the
+//! new schema. Either way incident ids continue from the previous schema's sequence, never
+//! reused, since ledgers name them.
+//!
 //! An interrupted load (an error, a dropped loader, a killed process) leaves the previous
 //! registry as it was: the partial schema is dropped by the loader if it can, and by the next
 //! load otherwise. Memory is bounded: each stream buffers at most [`CHUNK`] bytes and its
@@ -49,10 +61,25 @@ pub enum PgLoadError {
     Busy { target: String },
     #[error("PostgreSQL at {target} already has a registry: refusing to replace it without --replace")]
     Exists { target: String },
+    #[error(
+        "PostgreSQL at {target} holds {count} incident(s), the record of breaches and of who was notified: \
+         replacing the registry would discard them, which this load was not told to do (discard_incidents)"
+    )]
+    Incidents { target: String, count: u64 },
     #[error("loading into PostgreSQL at {target}: {what}: {detail}")]
     Server { target: String, what: &'static str, detail: String },
     #[error("refusing to publish the load into PostgreSQL at {target}: {detail}")]
     Inconsistent { target: String, detail: String },
+}
+
+/// How to load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PgLoadOptions {
+    /// Replace an existing registry (refused otherwise, so a typo cannot wipe one).
+    pub replace: bool,
+    /// Replace it even if it holds incidents, which are then lost with the rest of the
+    /// previous schema (refused otherwise: they are the record of a breach and its notices).
+    pub discard_incidents: bool,
 }
 
 /// How many rows each table received.
@@ -68,7 +95,7 @@ pub struct LoadCounts {
 pub struct PgLoader {
     url: StoreUrl,
     control: postgres::Client,
-    replace: bool,
+    options: PgLoadOptions,
     small: Small,
     persons: Stream,
     relationships: Stream,
@@ -97,11 +124,18 @@ struct Small {
 }
 
 impl PgLoader {
+    /// [`PgLoader::start_with`] `replace` and nothing else: a registry that holds incidents is
+    /// not replaced.
+    pub fn start(url: &StoreUrl, replace: bool) -> Result<PgLoader, PgLoadError> {
+        PgLoader::start_with(url, &PgLoadOptions { replace, ..PgLoadOptions::default() })
+    }
+
     /// Starts a load: takes the load lock, drops what an interrupted load left, creates the
     /// load schema at the current version without its indexes and foreign keys, and opens the
     /// four streams. Refuses at once (before any row) when a registry exists and `replace` is
-    /// not set.
-    pub fn start(url: &StoreUrl, replace: bool) -> Result<PgLoader, PgLoadError> {
+    /// not set, or when the schema holds incidents and `discard_incidents` is not set.
+    pub fn start_with(url: &StoreUrl, options: &PgLoadOptions) -> Result<PgLoader, PgLoadError> {
+        let replace = options.replace;
         let tls = crate::tls::connector(None)?;
         let mut control = connect::first(url, &tls, std::time::Duration::from_secs(10))?;
         let target = url.to_string();
@@ -129,6 +163,12 @@ impl PgLoader {
                 return Err(PgLoadError::Exists { target });
             }
         }
+        if !options.discard_incidents {
+            let count = live_incidents(&mut control, false).map_err(server("counting the live incidents"))?;
+            if count > 0 {
+                return Err(PgLoadError::Incidents { target, count });
+            }
+        }
         control
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {LOAD_SCHEMA} CASCADE"))
             .map_err(server("dropping an interrupted load"))?;
@@ -137,7 +177,7 @@ impl PgLoader {
         let stream = |table: &'static str, columns: &'static str| Stream::open(url, &tls, table, columns);
         Ok(PgLoader {
             url: url.clone(),
-            replace,
+            options: *options,
             small: Small::default(),
             persons: stream("persons", codec::PERSON_COLUMNS).map_err(server("opening the persons stream"))?,
             relationships: stream("relationships", "kind, person, org, agent, session, valid_from, valid_to")
@@ -326,7 +366,7 @@ impl PgLoader {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).map_err(server("swapping the registry in"))?;
         let live = schema::version_of(&mut tx, "vigie").map_err(server("swapping the registry in"))?;
         if live > 0 {
-            if !self.replace {
+            if !self.options.replace {
                 let persons: bool = tx
                     .query_one("SELECT EXISTS (SELECT 1 FROM vigie.persons)", &[])
                     .map_err(server("reading the live registry"))?
@@ -335,6 +375,16 @@ impl PgLoader {
                     return Err(PgLoadError::Exists { target });
                 }
             }
+            // Counted under a lock that holds off new incidents until the swap commits: none
+            // opened during the load is lost unseen.
+            let incidents = live_incidents(&mut tx, true).map_err(server("counting the live incidents"))?;
+            if incidents > 0 {
+                if !self.options.discard_incidents {
+                    return Err(PgLoadError::Incidents { target, count: incidents });
+                }
+                tracing::warn!(incidents, target = %target, "the load discards the previous schema's incidents, as told");
+            }
+            carry_incident_ids(&mut tx).map_err(server("carrying the incident ids over"))?;
             tx.batch_execute("ALTER SCHEMA vigie RENAME TO vigie_retired")
                 .map_err(server("swapping the registry in"))?;
         }
@@ -378,6 +428,39 @@ impl Drop for PgLoader {
             tracing::warn!(error = %connect::message(&e), "could not drop the interrupted load's schema (the next load will)");
         }
     }
+}
+
+/// The incidents of the live schema (none if it predates them). With `lock`, the table is
+/// locked against writes until the transaction ends.
+fn live_incidents(c: &mut impl postgres::GenericClient, lock: bool) -> Result<u64, postgres::Error> {
+    let exists: bool = c.query_one("SELECT to_regclass('vigie.incidents') IS NOT NULL", &[])?.try_get(0)?;
+    if !exists {
+        return Ok(0);
+    }
+    if lock {
+        c.batch_execute("LOCK TABLE vigie.incidents IN SHARE MODE")?;
+    }
+    let count: i64 = c.query_one("SELECT count(*) FROM vigie.incidents", &[])?.try_get(0)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Starts the load schema's incident ids after the last one the live schema gave.
+fn carry_incident_ids(c: &mut impl postgres::GenericClient) -> Result<(), postgres::Error> {
+    let exists: bool = c.query_one("SELECT to_regclass('vigie.incidents') IS NOT NULL", &[])?.try_get(0)?;
+    if !exists {
+        return Ok(());
+    }
+    let live: Option<String> =
+        c.query_one("SELECT pg_get_serial_sequence('vigie.incidents', 'id')", &[])?.try_get(0)?;
+    let Some(live) = live else { return Ok(()) };
+    // The name comes from the server, quoted as needed.
+    let row = c.query_one(&format!("SELECT last_value, is_called FROM {live}"), &[])?;
+    let (last, called): (i64, bool) = (row.try_get(0)?, row.try_get(1)?);
+    c.execute(
+        &format!("SELECT setval(pg_get_serial_sequence('{LOAD_SCHEMA}.incidents', 'id'), $1, $2)"),
+        &[&last, &called],
+    )?;
+    Ok(())
 }
 
 /// Drops the load schema's secondary indexes and foreign keys, returning the statements that

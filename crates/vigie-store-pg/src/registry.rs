@@ -4,7 +4,7 @@
 
 use vigie_core::ids::{AgentId, FtId, OrgId, PersonId};
 use vigie_core::nir::Nir;
-use vigie_core::org::{Agent, Organization};
+use vigie_core::org::{Agent, OrgKind, Organization};
 use vigie_core::person::{Person, ScopeEntry};
 use vigie_core::ports::{Registry, StoreError};
 use vigie_core::relationship::{Relationship, RelationshipKind};
@@ -39,6 +39,23 @@ impl PgStore {
             .person_ids("SELECT duplicate_of FROM duplicates WHERE person_id = $1", &[&person.as_i64()])?
             .into_iter()
             .next())
+    }
+
+    /// Up to `limit` active accounts of organizations of `kind` with the same role as `agent`
+    /// (its peers, as the detector groups them), `agent` excepted, lowest ids first: a fixed
+    /// sample, so the console's peer line does not move from one drawing to the next. The
+    /// SQLite store's `Store::peer_agents`, row for row.
+    pub fn peer_agents(&self, agent: &Agent, kind: OrgKind, limit: usize) -> Result<Vec<AgentId>, StoreError> {
+        self.with_conn(|c| {
+            c.query_prepared(
+                "SELECT a.id FROM agents a JOIN organizations o ON o.id = a.org \
+                 WHERE o.kind = $1 AND a.role = $2 AND a.active AND a.id <> $3 ORDER BY a.id LIMIT $4",
+                &[&kind.as_str(), &agent.role.as_str(), &agent.id.as_i64(), &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )?
+            .iter()
+            .map(|r| codec::parse(r.try_get(0)?, AgentId::from_i64, "agents.id"))
+            .collect()
+        })
     }
 
     fn person_ids(

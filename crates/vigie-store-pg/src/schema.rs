@@ -9,8 +9,16 @@
 //!
 //! The tables are those of the SQLite store's schema (same names, same columns, same
 //! invariants), in PostgreSQL's types: dates are `date`, flags `boolean`, enumerations checked
-//! text or small integers, blobs `bytea`, times in milliseconds `bigint`. Incidents and
-//! notices are not here: they stay in the data directory of the node that runs the campaign.
+//! text or small integers, blobs `bytea`, times in milliseconds `bigint`. V1 holds the SQLite
+//! schema's versions 1 to 5 (the registry, accounts, sessions, freezes, service accounts and
+//! campaigns); V2 adds its version 6, incidents and their notifications, so that a node on
+//! PostgreSQL runs breach campaigns as one on SQLite does. The governed extracts (SQLite's
+//! versions 7 and 8) are not here yet.
+//!
+//! A bulk load builds its new schema with these same migrations and swaps the whole schema in:
+//! what the live schema holds (accounts, sessions, incidents) is replaced with it. Because an
+//! incident is the record of a breach and of who was told, a load refuses to replace a schema
+//! that holds any unless told to discard them (see [`crate::load`]).
 
 use postgres::Transaction;
 
@@ -21,7 +29,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub(crate) const LOCK_KEY: i64 = 0x5649_4749;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE organizations (
@@ -227,6 +235,67 @@ CREATE TABLE campaigns (
     until_ms          bigint NOT NULL CHECK (until_ms > from_ms)
 );
 CREATE INDEX campaigns_by_end ON campaigns (until_ms);
+"#;
+
+/// Incidents and their notifications: the SQLite schema's version 6.
+///
+/// An incident's life is in each node's ledger (opened, expansions decided, scoped, notified,
+/// closed); these tables hold its current state and each person's notification, so that a
+/// campaign can resume after a stop, on any node, and never write twice to anyone (one row per
+/// incident and person). Incident ids come from an identity sequence, never reused, since
+/// ledgers name them (a bulk load carries it over to the new schema); decisions get an id of
+/// their own to keep the order they were taken in, as SQLite's rowid does.
+const V2: &str = r#"
+CREATE TABLE incidents (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    title           text NOT NULL,
+    opened_at_ms    bigint NOT NULL,
+    -- NULL: the operator (the command line).
+    opened_by       bigint REFERENCES agents (id),
+    awareness_at_ms bigint NOT NULL,
+    window_from_ms  bigint NOT NULL,
+    window_to_ms    bigint NOT NULL CHECK (window_to_ms > window_from_ms),
+    alert           bigint,
+    state           text NOT NULL CHECK (state IN ('open', 'notifying', 'closed')),
+    closed_at_ms    bigint
+);
+-- What an incident holds, in order: its seeds, then accepted expansions.
+CREATE TABLE incident_selectors (
+    incident bigint NOT NULL REFERENCES incidents (id),
+    position bigint NOT NULL,
+    selector text NOT NULL,
+    PRIMARY KEY (incident, position),
+    UNIQUE (incident, selector)
+);
+-- Officers' decisions on proposed expansions, accepted or refused, in the order taken.
+CREATE TABLE incident_decisions (
+    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident bigint NOT NULL REFERENCES incidents (id),
+    target   text NOT NULL,
+    accepted boolean NOT NULL,
+    by_agent bigint REFERENCES agents (id),
+    at_ms    bigint NOT NULL,
+    why      text NOT NULL
+);
+CREATE INDEX incident_decisions_by_incident ON incident_decisions (incident);
+-- One row per incident and person: the campaign's state. No foreign key to persons: a person
+-- removed from the registry later keeps the record that they were written to.
+CREATE TABLE notices (
+    incident   bigint NOT NULL REFERENCES incidents (id),
+    person     bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('nir_ou_sensible', 'coordonnees_ou_identite')),
+    categories smallint NOT NULL CHECK (categories BETWEEN 1 AND 31),
+    first_ms   bigint NOT NULL,
+    last_ms    bigint NOT NULL,
+    email      text,
+    state      text NOT NULL CHECK (state IN ('pending', 'sending', 'in_doubt', 'sent', 'failed', 'no_address')),
+    attempts   bigint NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    message_id text NOT NULL,
+    updated_ms bigint NOT NULL,
+    error      text,
+    PRIMARY KEY (incident, person)
+);
+CREATE INDEX notices_by_state ON notices (incident, state, person);
 "#;
 
 /// The version of the `vigie` schema, 0 if it has none yet.

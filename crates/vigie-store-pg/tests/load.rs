@@ -1,6 +1,7 @@
 //! The `COPY` bulk load against a real server: atomic (a load that fails, is dropped or whose
 //! process dies leaves the previous registry as it was), refused over an existing registry
-//! without `replace`, one at a time, and checked before it is published.
+//! without `replace` and over incidents without `discard_incidents`, one at a time, and checked
+//! before it is published.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -9,7 +10,7 @@ mod common;
 use common::world::*;
 use vigie_core::ports::Registry;
 use vigie_core::relationship::RelationshipKind;
-use vigie_store_pg::load::{PgLoadError, PgLoader};
+use vigie_store_pg::load::{PgLoadError, PgLoadOptions, PgLoader};
 use vigie_store_pg::{PgOptions, PgStore, StoreUrl};
 
 fn url(cluster: &common::Cluster) -> StoreUrl {
@@ -137,4 +138,100 @@ fn rows_that_break_a_rule_are_refused_and_nothing_is_published() {
     let e = l.finish().unwrap_err();
     assert!(e.to_string().contains("persons"), "{e}");
     assert_eq!(persons(&cluster), "23");
+}
+
+fn incident(title: &str) -> vigie_core::incident::store::NewIncident {
+    use vigie_core::incident::{Author, Selector, Window};
+    use vigie_core::time::Timestamp;
+    vigie_core::incident::store::NewIncident {
+        title: title.into(),
+        opened_at: Timestamp(2_000),
+        opened_by: Author::Officer(a(10)),
+        awareness_at: Timestamp(1_900),
+        window: Window::new(Timestamp(0), Timestamp(2_000)).unwrap(),
+        selectors: vec![Selector::Agent(a(1))],
+        alert: None,
+    }
+}
+
+/// A reload replaces the whole schema, incidents included. One that holds incidents (a breach
+/// record, and each person's notice) is refused, whether they were there when the load started
+/// or opened while it ran, and the incidents stay; told to discard them, the load does, and
+/// incident ids go on from where they were (ledgers name them).
+#[test]
+fn a_registry_holding_incidents_is_replaced_only_when_told_to_discard_them() {
+    use vigie_core::category::{CategorySet, DataCategory};
+    use vigie_core::incident::notice::LetterKind;
+    use vigie_core::incident::store::{IncidentStore, Notice, NoticeState};
+    use vigie_core::time::Timestamp;
+
+    let cluster = common::Cluster::start();
+    let url = loaded(&cluster);
+    let keys = tempfile::tempdir().unwrap();
+    let store = PgStore::open(&url, &PgOptions::new(keys.path().join("k"))).unwrap();
+    let incidents = |c: &common::Cluster| c.psql("vigie", "SELECT count(*) FROM vigie.incidents");
+
+    // No incident yet: replaced as before (the unused id sequence carried over as it is).
+    let mut l = PgLoader::start(&url, true).unwrap();
+    fill_small_world(&mut l);
+    l.finish().unwrap();
+
+    // Opened while a load runs: seen at the swap, which is refused; nothing is published.
+    let mut l = PgLoader::start(&url, true).unwrap();
+    fill_small_world(&mut l);
+    l.add_person(&person(100), false, None).unwrap();
+    let id = store.create_incident(&incident("pendant le chargement")).unwrap();
+    assert_eq!(id.get(), 1);
+    let notice = Notice {
+        incident: id,
+        person: p(1),
+        kind: LetterKind::Standard,
+        categories: CategorySet::EMPTY.with(DataCategory::Contact),
+        first: Timestamp(10),
+        last: Timestamp(20),
+        email: Some("p1@example.org".into()),
+        state: NoticeState::Pending,
+        attempts: 0,
+        message_id: "<m1@example.invalid>".into(),
+        updated: Timestamp(30),
+        error: None,
+    };
+    assert!(store.create_notices(std::slice::from_ref(&notice)).unwrap());
+    let e = l.finish().unwrap_err();
+    assert!(matches!(e, PgLoadError::Incidents { count: 1, .. }), "{e}");
+    assert!(e.to_string().contains("1 incident") && e.to_string().contains("discard_incidents"), "{e}");
+    assert_eq!(persons(&cluster), "23", "the previous registry is intact");
+    assert_eq!(schemas(&cluster), "vigie");
+    assert_eq!(store.notice(id, p(1)).unwrap(), Some(notice.clone()), "the incident and its notices stay");
+
+    // There at the start: refused before a row is streamed; told to discard them but not to
+    // replace, the registry is not replaced either.
+    let e = PgLoader::start_with(&url, &PgLoadOptions { replace: true, discard_incidents: false }).unwrap_err();
+    assert!(matches!(e, PgLoadError::Incidents { count: 1, .. }), "{e}");
+    let e = PgLoader::start_with(&url, &PgLoadOptions { replace: false, discard_incidents: true }).unwrap_err();
+    assert!(matches!(e, PgLoadError::Exists { .. }), "discarding incidents does not mean replacing: {e}");
+    assert!(matches!(PgLoader::start(&url, true).unwrap_err(), PgLoadError::Incidents { count: 1, .. }));
+    assert_eq!(schemas(&cluster), "vigie");
+    assert_eq!(incidents(&cluster), "1");
+
+    // Told to discard them: the new registry comes with no incidents, and ids are not reused.
+    let mut l = PgLoader::start_with(&url, &PgLoadOptions { replace: true, discard_incidents: true }).unwrap();
+    fill_small_world(&mut l);
+    l.add_person(&person(100), false, None).unwrap();
+    l.finish().unwrap();
+    assert_eq!(persons(&cluster), "24");
+    assert_eq!(schemas(&cluster), "vigie");
+    assert!(store.incident(id).unwrap().is_none());
+    assert_eq!(store.notice(id, p(1)).unwrap(), None);
+    assert!(store.incidents(10).unwrap().is_empty());
+    let next = store.create_incident(&incident("après")).unwrap();
+    assert_eq!(next.get(), id.get() + 1, "incident ids go on across the reload");
+    assert_eq!(store.incident(next).unwrap().unwrap().title, "après");
+    // With the incident table emptied again (as by an operator), replacing needs no more.
+    cluster.psql("vigie", "DELETE FROM vigie.incident_selectors; DELETE FROM vigie.incidents");
+    let mut l = PgLoader::start(&url, true).unwrap();
+    fill_small_world(&mut l);
+    l.finish().unwrap();
+    assert_eq!(persons(&cluster), "23");
+    assert_eq!(store.create_incident(&incident("encore")).unwrap().get(), next.get() + 1);
 }

@@ -181,3 +181,79 @@ fn calls_and_drops_from_async_tasks_do_not_panic() {
         });
     }
 }
+
+/// The shape of a database's `vigie` schema: columns, constraints and indexes, one per line.
+fn shape(cluster: &common::Cluster, db: &str) -> String {
+    cluster.psql(
+        db,
+        "SELECT string_agg(line, E'\\n' ORDER BY line) FROM ( \
+           SELECT format('column %s.%s %s null=%s default=%s identity=%s', table_name, column_name, data_type, \
+                  is_nullable, column_default, is_identity) AS line \
+             FROM information_schema.columns WHERE table_schema = 'vigie' \
+           UNION ALL SELECT format('constraint %s.%s %s', c.relname, k.conname, pg_get_constraintdef(k.oid)) \
+             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'vigie' \
+           UNION ALL SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = 'vigie') lines",
+    )
+}
+
+/// A database a V1 binary made (the registry, accounts and sessions, no incidents) reaches V2
+/// at the next start: the incident tables appear, exactly as in a database created at V2, and
+/// what it held is kept. A database newer than the binary is still refused.
+#[test]
+fn a_v1_database_gets_the_incident_tables() {
+    use vigie_core::incident::store::{IncidentStore, NewIncident};
+    use vigie_core::incident::{Author, Selector, Window};
+    use vigie_core::time::Timestamp;
+
+    assert_eq!(SCHEMA_VERSION, 2, "this test knows V2's tables; a new migration wants its own test");
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    cluster.psql("postgres", "CREATE DATABASE fresh");
+    drop(open(&cluster.url().replace("/vigie?", "/fresh?"), &keys).unwrap());
+    let fresh = shape(&cluster, "fresh");
+    assert!(fresh.contains("index CREATE INDEX notices_by_state"), "{fresh}");
+
+    // A V1 database: V1's tables, with rows, and only version 1 recorded. (V2 only creates
+    // these four tables, so dropping them from a V2 database leaves what V1 made.)
+    let store = open(&cluster.url(), &keys).unwrap();
+    drop(store);
+    cluster.psql(
+        "vigie",
+        "DROP TABLE vigie.notices, vigie.incident_decisions, vigie.incident_selectors, vigie.incidents; \
+         DELETE FROM vigie.schema_migrations WHERE version > 1; \
+         INSERT INTO vigie.organizations VALUES (1, 'agency', 'O', true); \
+         INSERT INTO vigie.agents (id, login, display_name, email, org, role, active) \
+           VALUES (1, 'a@o', 'A', 'a@example.org', 1, 'security_officer', true)",
+    );
+    assert_ne!(shape(&cluster, "vigie"), fresh);
+    assert_eq!(cluster.psql("vigie", "SELECT to_regclass('vigie.incidents') IS NULL"), "t");
+
+    let store = open(&cluster.url(), &keys).unwrap();
+    assert_eq!(
+        cluster.psql("vigie", "SELECT string_agg(version::text, ',' ORDER BY version) FROM vigie.schema_migrations"),
+        "1,2"
+    );
+    assert_eq!(shape(&cluster, "vigie"), fresh, "migrated from V1 as created at V2");
+    let officer = vigie_core::ids::AgentId::new(1).unwrap();
+    assert_eq!(store.agent(officer).unwrap().map(|a| a.login.to_string()), Some("a@o".to_owned()), "V1's rows kept");
+    let id = store
+        .create_incident(&NewIncident {
+            title: "t".into(),
+            opened_at: Timestamp(2),
+            opened_by: Author::Officer(officer),
+            awareness_at: Timestamp(1),
+            window: Window::new(Timestamp(0), Timestamp(2)).unwrap(),
+            selectors: vec![Selector::Agent(officer)],
+            alert: None,
+        })
+        .unwrap();
+    assert_eq!(store.incident(id).unwrap().unwrap().opened_by, Author::Officer(officer));
+    drop(store);
+
+    cluster.psql("vigie", "INSERT INTO vigie.schema_migrations (version) VALUES (3)");
+    let e = open(&cluster.url(), &keys).unwrap_err();
+    assert!(matches!(e, PgOpenError::NewerSchema { found: 3, supported: 2, .. }), "{e}");
+    let e = vigie_store_pg::load::PgLoader::start(&StoreUrl::parse(&cluster.url()).unwrap(), true).unwrap_err();
+    assert!(e.to_string().contains("newer than the 2"), "a load is refused too: {e}");
+}

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+#[macro_use]
 mod common;
 
 use common::world::*;
@@ -61,51 +62,6 @@ macro_rules! delegate {
 }
 delegate!(vigie_store::Store);
 delegate!(vigie_store_pg::PgStore);
-
-/// What keeps a store alive: its directory, or its cluster and keyring directory.
-#[allow(dead_code)]
-enum Keep {
-    Dir(tempfile::TempDir),
-    Cluster(common::Cluster, tempfile::TempDir),
-}
-
-fn sqlite() -> (Keep, vigie_store::Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut l = vigie_store::Store::bulk_load(dir.path(), &vigie_store::LoadOptions::default()).unwrap();
-    fill_small_world(&mut l);
-    let store = l.finish().unwrap();
-    (Keep::Dir(dir), store)
-}
-
-fn postgres() -> (Keep, vigie_store_pg::PgStore) {
-    let cluster = common::Cluster::start();
-    let url = vigie_store_pg::StoreUrl::parse(&cluster.url()).unwrap();
-    let mut l = vigie_store_pg::load::PgLoader::start(&url, false).unwrap();
-    fill_small_world(&mut l);
-    l.finish().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let store =
-        vigie_store_pg::PgStore::open(&url, &vigie_store_pg::PgOptions::new(keys.path().join("secrets.key"))).unwrap();
-    (Keep::Cluster(cluster, keys), store)
-}
-
-/// Runs `body` against both stores, each from a fresh registry.
-macro_rules! both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[test]
-            fn sqlite() {
-                let (_keep, store) = super::sqlite();
-                super::$body(&std::sync::Arc::new(store));
-            }
-            #[test]
-            fn postgres() {
-                let (_keep, store) = super::postgres();
-                super::$body(&std::sync::Arc::new(store));
-            }
-        }
-    };
-}
 
 both!(a_person_round_trips, person_round_trips);
 fn person_round_trips<S: Store>(s: &std::sync::Arc<S>) {

@@ -5,6 +5,42 @@
 //! No mock: the store's tests talk to a real server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// Runs `$body(&Arc<store>)` against each store (tests `$name::sqlite` and
+/// `$name::postgres`), each from a fresh small world, to which `$more` (a
+/// `fn(&mut dyn Fill)` of the calling module) adds rows if given.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                let (_keep, store) = crate::common::stores::sqlite_with(&|_| {});
+                super::$body(&std::sync::Arc::new(store));
+            }
+            #[test]
+            fn postgres() {
+                let (_keep, store) = crate::common::stores::postgres_with(&|_| {});
+                super::$body(&std::sync::Arc::new(store));
+            }
+        }
+    };
+    ($name:ident, $body:ident, $more:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                let (_keep, store) = crate::common::stores::sqlite_with(&super::$more);
+                super::$body(&std::sync::Arc::new(store));
+            }
+            #[test]
+            fn postgres() {
+                let (_keep, store) = crate::common::stores::postgres_with(&super::$more);
+                super::$body(&std::sync::Arc::new(store));
+            }
+        }
+    };
+}
+
+pub mod stores;
 pub mod world;
 
 use std::path::{Path, PathBuf};

@@ -150,7 +150,7 @@ impl Fill for vigie_store_pg::load::PgLoader {
 
 /// See `vigie-store/tests/common/mod.rs` (`small_world`) for the table of who reaches whom.
 /// P4's name holds a tab and a backslash; P99 is a canary, also marked as placed in scope lists.
-pub fn fill_small_world(l: &mut impl Fill) {
+pub fn fill_small_world(l: &mut (impl Fill + ?Sized)) {
     use OrgKind::*;
     use RelationshipKind::*;
     use Role::*;
