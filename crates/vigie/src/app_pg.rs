@@ -3,9 +3,11 @@
 //! behind the ports. The node's ledger, its keys, the detector's snapshot and the alerts stay in
 //! its own data directory: each node is its own ledger origin.
 //!
-//! Not wired on PostgreSQL yet: breach incidents (their tables and letters are the SQLite
-//! store's; the incident routes answer that they are not available on this node) and the
-//! operator's account commands, which open the SQLite file.
+//! Breach incidents run here too: their tables are in PostgreSQL, their files (scoping
+//! results, drafts, letters) in the data directory of the node that ran the action, and among
+//! several nodes scoping reads every node's ledger (`incidents::ledgers`). Not wired on
+//! PostgreSQL yet: governed extracts (the extract routes answer that they are not available on
+//! this node).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ pub struct PgApp {
     pub state: Arc<AppState>,
     pub store: Arc<PgStore>,
     pub ledger: Arc<Ledger>,
+    pub incidents: Arc<crate::incidents::Incidents>,
     /// Among several nodes (`[cluster]`): this node's view, and its heartbeat (dropped last: a
     /// clean stop leaves the cluster).
     pub cluster: Option<(Arc<crate::cluster::Node>, crate::cluster::Running)>,
@@ -164,6 +167,31 @@ fn assemble(
         AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock.clone(), outbox, settings.http)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.alerts = alerter.map(|a| a.feed.clone());
+    let mut incidents = crate::incidents::Incidents::new(
+        store.clone(),
+        ledger.clone(),
+        Some(ledger.verifier().clone()),
+        clock.clone(),
+        crate::incidents::IncidentSettings {
+            data_dir: data_dir.to_path_buf(),
+            ledger_dir: ledger_dir(data_dir),
+            keys_dir: settings.ledger.seal_keys.clone(),
+            witness_dirs: settings.ledger.witness_dirs(),
+            // Among several nodes, scoping reads every node's ledger, as the cluster lists them.
+            cluster: joined.is_some().then(|| (url.clone(), options.ca_file.clone())),
+            controller: settings.notify.controller.clone(),
+            smtp: settings.notify.smtp.clone(),
+            background: true,
+            threads: 1,
+        },
+    );
+    if let Some(file) = &settings.alert_sinks.jsonl {
+        incidents.alerts_file = file.clone();
+    }
+    let incidents = Arc::new(incidents);
+    state.incidents = Some(incidents.clone());
+    state.ledger_view = Some(incidents.clone());
+    state.incident_files = Some(data_dir.join("incidents"));
     let cluster = match joined {
         None => None,
         Some((node, db, dir, _)) => {
@@ -179,7 +207,7 @@ fn assemble(
             Some((node, crate::cluster::start(heart)?))
         }
     };
-    Ok(PgApp { state: Arc::new(state), store, ledger, cluster })
+    Ok(PgApp { state: Arc::new(state), store, ledger, incidents, cluster })
 }
 
 /// `p` made absolute against the current directory (the other nodes and the tools read it).

@@ -236,7 +236,11 @@ fn serve_postgres(
     let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
     block_on(async {
         app::connect_sso_state(&mut app.state, config).await?;
-        app::serve_state(app.state.clone(), None, config.listen, grace).await
+        // A node on its own resumes the campaigns a stop interrupted. Among several, a node
+        // starting cannot tell a campaign another node is sending from one that stopped: an
+        // officer resumes it (`POST /v1/incidents/{id}/resume`, `vigie incident notify --resume`).
+        let resume = app.cluster.is_none().then(|| app.incidents.clone());
+        app::serve_state(app.state.clone(), resume, config.listen, grace).await
     })?
 }
 

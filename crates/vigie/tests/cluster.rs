@@ -638,6 +638,10 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
     for n in &mut nodes {
         n.stop();
     }
+    // Incident scoping reads every node's ledger in one command (the nodes stopped: the
+    // command writes its own entries to n1's ledger).
+    scope_across_nodes(&nodes, &cluster, as_of, c.agent, &killed, &[&one, &spread, &killed, &first, &second]);
+
     // Every node's ledger at once, as the cluster lists them in PostgreSQL.
     let all = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(["ledger", "verify", "--all-nodes", "--config"])
@@ -684,6 +688,101 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
     let said = String::from_utf8_lossy(&all.stderr);
     assert!(!all.status.success(), "a damaged node's ledger passed");
     assert!(said.contains("1 of 3 nodes' ledgers FAILED verification: n2"), "{said}");
+}
+
+/// `vigie incident` on n1's configuration, against every node's ledger:
+/// - the attacker whose node was killed half-way: its reads sit in two nodes' ledgers, and the
+///   scope is exactly the records ledgered as released to it (every record it was served, and
+///   any whose answer the kill cut off), with an inclusion proof of every entry against its own
+///   node's checkpoint;
+/// - the network every session signed in from (through HAProxy): a sign-in recorded by one node
+///   names sessions whose reads other nodes recorded, and the scope is exactly every record
+///   released in the test.
+fn scope_across_nodes(
+    nodes: &[Node],
+    cluster: &pg::Cluster,
+    as_of: time::Date,
+    killed_agent: AgentId,
+    killed: &Outcome,
+    all: &[&Outcome],
+) {
+    let config = nodes[0].config.to_str().unwrap();
+    let from = as_of.to_string();
+    let to = as_of.next_day().unwrap().to_string();
+    let vigie = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vigie")).arg("incident").args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "vigie incident {args:?}: {text}");
+        text
+    };
+    // The records of an incident's persons.csv (a duplicate's record is listed under its original).
+    let records = |id: &str| -> BTreeSet<PersonId> {
+        let csv = std::fs::read_to_string(nodes[0].dir.join("incidents").join(id).join("persons.csv")).unwrap();
+        csv.lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.split(',').nth(1).unwrap().split(' ').map(|r| r.split(':').next().unwrap().parse().unwrap())
+            })
+            .collect()
+    };
+    let agent = killed_agent.to_string();
+    vigie(&["open", "-c", config, "--title", "Noeud tué", "--from", &from, "--to", &to, "--agent", &agent]);
+    let scoped = vigie(&["scope", "-c", config, "I1", "--proofs"]);
+    let dirs: Vec<PathBuf> = nodes.iter().map(|n| n.dir.clone()).collect();
+    let released: Vec<PersonId> =
+        ledgered(&dirs, killed_agent).into_iter().filter(|(_, ret)| *ret).filter_map(|(p, _)| p).collect();
+    let want: BTreeSet<PersonId> = released.iter().copied().collect();
+    assert!(want.is_superset(&killed.exposed), "a record served without its entry");
+    assert_eq!(records("I1"), want, "the killed node's attacker, scoped over every ledger: {scoped}");
+    let ledgered_on: BTreeSet<String> = ledgered_nodes(nodes, killed_agent);
+    assert_eq!(ledgered_on.len(), 2, "the attacker's reads should sit in two ledgers: {ledgered_on:?}");
+    for n in nodes {
+        assert!(scoped.contains(&format!("localhost/vigie/{}", n.name)), "{}'s checkpoint not cited: {scoped}", n.name);
+    }
+    let dir = nodes[0].dir.join("incidents").join("I1");
+    let proofs = std::fs::read_to_string(dir.join("proofs.jsonl")).unwrap();
+    let entries = std::fs::read_to_string(dir.join("entries.txt")).unwrap();
+    let cited: Vec<&str> = entries.lines().filter(|l| !l.starts_with('#')).collect();
+    let proved: Vec<serde_json::Value> = proofs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("entry").is_some())
+        .collect();
+    assert_eq!(proved.len(), cited.len(), "one proof per entry relied on");
+    assert_eq!(cited.len(), released.len(), "every released entry, once");
+    for node in &ledgered_on {
+        assert!(cited.iter().any(|e| e.starts_with(&format!("{node}:"))), "no entry of {node}: {entries}");
+        assert!(proved.iter().any(|v| v["node"] == node.as_str() && v["proof"].is_array()), "{proofs}");
+    }
+
+    let everyone: BTreeSet<PersonId> = released_to_anyone(&dirs);
+    assert!(all.iter().all(|o| everyone.is_superset(&o.exposed)), "a record served without its entry");
+    vigie(&["open", "-c", config, "--title", "Réseau", "--from", &from, "--to", &to, "--network", "127.0.0.0/24"]);
+    let scoped = vigie(&["scope", "-c", config, "I2"]);
+    assert_eq!(records("I2"), everyone, "the network's sessions, resolved on every ledger: {scoped}");
+    assert_eq!(cluster.psql("vigie", "SELECT count(*) FROM vigie.incidents"), "2");
+}
+
+/// Every record released to anyone, in every node's ledger.
+fn released_to_anyone(dirs: &[PathBuf]) -> BTreeSet<PersonId> {
+    let mut out = BTreeSet::new();
+    for d in dirs {
+        let entries =
+            vigie_ledger::Entries::open_after(&d.join("ledger"), i64::MIN).unwrap().with_keys(&d.join("ledger-keys"));
+        for e in entries {
+            if let Some(h) = vigie_core::event::EventHead::decode(&e.unwrap().body)
+                && !h.returned.is_empty()
+            {
+                out.extend(h.person);
+            }
+        }
+    }
+    out
+}
+
+/// The nodes whose ledger holds access entries of `agent`.
+fn ledgered_nodes(nodes: &[Node], agent: AgentId) -> BTreeSet<String> {
+    nodes.iter().filter(|n| !ledgered(std::slice::from_ref(&n.dir), agent).is_empty()).map(|n| n.name.clone()).collect()
 }
 
 /// A node whose clock is off the database's by more than `max_clock_skew_ms` refuses to start,

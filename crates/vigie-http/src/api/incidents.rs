@@ -35,9 +35,7 @@ fn incident_id(raw: &str) -> Result<IncidentId, Problem> {
 }
 
 fn service(st: &AppState) -> Result<&dyn IncidentService, Problem> {
-    st.incidents.as_deref().ok_or_else(|| {
-        Problem::not_implemented("breach incidents run on the embedded store only: this node (PostgreSQL) has none yet")
-    })
+    st.incidents.as_deref().ok_or_else(|| Problem::not_implemented("breach incidents are not wired on this node"))
 }
 
 fn refused(e: IncidentError) -> Problem {

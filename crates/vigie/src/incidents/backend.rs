@@ -29,3 +29,14 @@ impl IncidentBackend for vigie_store::Store {
         self.extract(id).map(|x| x.is_some_and(|x| x.produced_at.is_some())).map_err(|e| format!("the store: {e}"))
     }
 }
+impl IncidentBackend for vigie_store_pg::PgStore {
+    fn peer_agents(&self, agent: &Agent, kind: OrgKind, limit: usize) -> Result<Vec<AgentId>, StoreError> {
+        vigie_store_pg::PgStore::peer_agents(self, agent, kind, limit)
+    }
+
+    fn extract_produced(&self, id: ExtractId) -> Result<bool, String> {
+        Err(format!(
+            "{id}: governed extracts are not kept on PostgreSQL yet (run extracts on a node with the embedded store)"
+        ))
+    }
+}

@@ -1,6 +1,7 @@
 //! `vigie incident …`: the operator's incident commands on a data directory at rest (the server
 //! stopped, or a copy of its data directory): each opens the store and the ledger itself, acts
-//! as the operator, and ledgers what it does. With the server running, use the API
+//! as the operator, and ledgers what it does. With `--config` naming a PostgreSQL store, the
+//! incidents are the database's, and among several nodes scoping reads every node's ledger. With the server running, use the API
 //! (`/v1/incidents…`), where security officers act with a fresh step-up.
 
 use std::collections::HashSet;
@@ -157,21 +158,36 @@ struct Opened {
 }
 
 fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
-    let (data_dir, options, notify, alerts_file) = match &at.config {
+    let (data_dir, options, notify, alerts_file, config) = match &at.config {
         Some(p) => {
             let c = crate::config::Config::load(Some(p), |k| std::env::var(k).ok())?;
             let o = c.ledger.options(&c.data_dir)?;
             let alerts = c.alerts.jsonl.clone().unwrap_or_else(|| c.data_dir.join("alerts.jsonl"));
-            (c.data_dir.clone(), o, c.notify.clone(), alerts)
+            (c.data_dir.clone(), o, c.notify.clone(), alerts, Some(c))
         }
         None => (
             at.data_dir.clone(),
             crate::app::ledger_options(&at.data_dir),
             crate::config_notify::NotifyConfig::default(),
             at.data_dir.join("alerts.jsonl"),
+            None,
         ),
     };
-    let store = Arc::new(Store::open(&data_dir).context("cannot open the registry")?);
+    // The configuration's store: PostgreSQL (`[store] url`), whose incidents every node shares,
+    // and, among several nodes (`[cluster]`), every node's ledger to scope; else the data
+    // directory's embedded store.
+    let postgres = match &config {
+        Some(c) => c.store.postgres(c.secrets_key())?,
+        None => None,
+    };
+    let (store, cluster): (Arc<dyn super::IncidentBackend>, _) = match postgres {
+        Some((url, pg)) => {
+            let store = vigie_store_pg::PgStore::open(&url, &pg).context("cannot open the registry")?;
+            let cluster = config.as_ref().is_some_and(|c| c.cluster.is_some()).then(|| (url, pg.ca_file.clone()));
+            (Arc::new(store), cluster)
+        }
+        None => (Arc::new(Store::open(&data_dir).context("cannot open the registry")?), None),
+    };
     let ledger_dir = crate::app::ledger_dir(&data_dir);
     let ledger = Arc::new(Ledger::open(&ledger_dir, options.clone()).with_context(|| {
         format!("access ledger {} (is the server running? use the API, or stop it)", ledger_dir.display())
@@ -184,7 +200,7 @@ fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
         ledger_dir,
         keys_dir: options.seal_keys.clone(),
         witness_dirs: options.witness_dirs(),
-        cluster: None,
+        cluster,
         controller: notify.controller(),
         smtp: notify.smtp(std::env::var("VIGIE_SMTP_PASSWORD").ok())?,
         background: false,
