@@ -63,7 +63,7 @@ pub enum PgLoadError {
     Exists { target: String },
     #[error(
         "PostgreSQL at {target} holds {count} incident(s), the record of breaches and of who was notified: \
-         replacing the registry would discard them, which this load was not told to do (discard_incidents)"
+         replacing the registry would discard them, which this load was not told to do (`vigie generate --replace --discard-incidents`)"
     )]
     Incidents { target: String, count: u64 },
     #[error("loading into PostgreSQL at {target}: {what}: {detail}")]

@@ -122,6 +122,24 @@ pub fn generate(
     ))
 }
 
+/// Refuses to replace the registry of `data_dir` while it holds incidents (the record of
+/// breaches and of who was notified), as a PostgreSQL load does: `--discard-incidents` says so.
+pub fn refuse_discarding_incidents(data_dir: &Path) -> anyhow::Result<()> {
+    if !data_dir.join(vigie_store::DB_FILE).exists() {
+        return Ok(());
+    }
+    let store = Store::open(data_dir).context("cannot open the registry to replace")?;
+    let held = vigie_core::incident::store::IncidentStore::incidents(&store, 1).context("reading its incidents")?;
+    if !held.is_empty() {
+        anyhow::bail!(
+            "{} holds incidents, the record of breaches and of who was notified: replacing the registry would \
+             discard them (add --discard-incidents to do so)",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// `vigie generate --store postgres://…`: the same synthetic registry streamed into PostgreSQL
 /// with `COPY` (generation on one thread, four `COPY` streams on theirs), built in a schema of
 /// its own and swapped in atomically at the end, so that an interrupted load leaves the previous
@@ -133,10 +151,22 @@ pub fn generate_postgres(
     replace: bool,
     show_progress: bool,
 ) -> anyhow::Result<GenerateReport> {
+    let options = vigie_store_pg::load::PgLoadOptions { replace, discard_incidents: false };
+    generate_postgres_with(url, params, &options, show_progress)
+}
+
+/// [`generate_postgres`] with every load option (discarding the incidents of the registry
+/// replaced: `vigie generate --replace --discard-incidents`).
+pub fn generate_postgres_with(
+    url: &vigie_store_pg::StoreUrl,
+    params: &GenParams,
+    options: &vigie_store_pg::load::PgLoadOptions,
+    show_progress: bool,
+) -> anyhow::Result<GenerateReport> {
     let started = Instant::now();
     let world = vigie_gen::world(params);
     let mut loader =
-        vigie_store_pg::load::PgLoader::start(url, replace).with_context(|| format!("cannot load into {url}"))?;
+        vigie_store_pg::load::PgLoader::start_with(url, options).with_context(|| format!("cannot load into {url}"))?;
     for o in &world.orgs {
         loader.add_org(o);
     }

@@ -73,6 +73,11 @@ enum Command {
         /// Replace an existing registry in the data directory (or the database).
         #[arg(long)]
         replace: bool,
+        /// With --replace on PostgreSQL: replace a registry that holds incidents, which are lost
+        /// with it (their files stay in the nodes' data directories; the ledgers keep their
+        /// history). Refused without it.
+        #[arg(long, requires = "replace")]
+        discard_incidents: bool,
         /// Load into PostgreSQL instead of the data directory: `postgres://user@host/db` (the
         /// password better in VIGIE_STORE_URL, which this option defaults to).
         #[arg(long, env = "VIGIE_STORE_URL", hide_env_values = true)]
@@ -338,7 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 app::serve(&app, config.listen, grace).await
             })?
         }
-        Command::Generate { data_dir, persons, seed, as_of, replace, store } => {
+        Command::Generate { data_dir, persons, seed, as_of, replace, discard_incidents, store } => {
             if persons == 0 || persons > 100_000_000 {
                 anyhow::bail!("--persons: between 1 and 100000000, got {persons}");
             }
@@ -350,7 +355,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let params = GenParams { seed, persons, as_of };
             if let Some(url) = store {
                 let url = vigie_store_pg::StoreUrl::parse(&url).context("--store (or VIGIE_STORE_URL)")?;
-                let r = generate::generate_postgres(&url, &params, replace, true)?;
+                let options = vigie_store_pg::load::PgLoadOptions { replace, discard_incidents };
+                let r = generate::generate_postgres_with(&url, &params, &options, true)?;
                 println!(
                     "{} persons, {} relationships, {} accounts into {url} in {:.1} s ({:.0} persons/s)",
                     r.persons,
@@ -360,6 +366,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     r.persons as f64 / r.seconds
                 );
                 return Ok(());
+            }
+            if replace && !discard_incidents {
+                generate::refuse_discarding_incidents(&data_dir)?;
             }
             let (_, r) = generate::generate(&data_dir, &params, replace, true)?;
             println!(

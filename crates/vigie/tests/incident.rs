@@ -334,4 +334,15 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
         .count();
     assert_eq!(delivered.len(), with_email, "\n{settled}\n{last}");
     assert!(last.contains(&format!("{with_email} sent, 0 pending, 0 in doubt")), "{last}");
+    drop(store);
+
+    // The registry holding this incident is not replaced by mistake: its incidents would go with it.
+    let d = data.to_str().unwrap();
+    let again = vigie(&["generate", "--data-dir", d, "--persons", "100", "--replace"]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && said.contains("holds incidents"), "{said}");
+    assert!(said.contains("--discard-incidents"), "{said}");
+    assert_eq!(vigie_store::Store::open(&data).unwrap().incidents(10).unwrap().len(), 1, "nothing replaced");
+    ok(vigie(&["generate", "--data-dir", d, "--persons", "100", "--replace", "--discard-incidents"]));
+    assert!(vigie_store::Store::open(&data).unwrap().incidents(10).unwrap().is_empty());
 }
