@@ -127,6 +127,58 @@ impl PgStore {
         &self.url
     }
 
+    /// Re-seals every agent's TOTP secret under a new key and retires the keyring's others
+    /// (`vigie account rotate-secrets-key --store`), as the SQLite store's rotation does. Every
+    /// node must be stopped: a node keeps the keyring it loaded, and would seal a reset under a
+    /// key about to be retired. Refused while a node of a cluster on this database holds a live
+    /// lease. The rows are re-sealed in one transaction holding the table's lock; the table is
+    /// then rewritten (`VACUUM FULL`) so that its files keep no ciphertext under the retired
+    /// key. Older copies in the write-ahead log, in its archive and in backups are the
+    /// database's to expire: a retired key must be kept as long as those backups are.
+    pub fn rotate_secrets_key(&self) -> Result<vigie_store::Rotation, StoreError> {
+        let rotation = self.with_conn(|c| {
+            let live: Vec<String> =
+                if c.query_one("SELECT to_regclass('vigie_cluster.nodes') IS NOT NULL", &[])?.get::<_, bool>(0) {
+                    c.query("SELECT name FROM vigie_cluster.nodes WHERE lease_until > now() ORDER BY name", &[])?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+            if !live.is_empty() {
+                return Err(DbError::Store(format!(
+                    "nodes {} are serving on this database: stop every node before rotating the keyring",
+                    live.join(", ")
+                )));
+            }
+            let mut tx = c.transaction()?;
+            tx.batch_execute("LOCK TABLE vigie.credentials IN EXCLUSIVE MODE")?;
+            let rows = tx
+                .query("SELECT agent, totp_secret, totp_key FROM vigie.credentials", &[])?
+                .iter()
+                .map(|r| {
+                    let agent: i64 = r.get(0);
+                    let id = vigie_core::ids::AgentId::from_i64(agent)
+                        .ok_or_else(|| error::corrupt(format!("credentials.agent {agent}")))?;
+                    Ok((id, r.get::<_, Vec<u8>>(1), r.get::<_, String>(2)))
+                })
+                .collect::<Result<Vec<_>, DbError>>()?;
+            self.secrets.rotate(rows, move |resealed| {
+                for (agent, key, sealed) in resealed {
+                    tx.execute(
+                        "UPDATE vigie.credentials SET totp_secret = $2, totp_key = $3 WHERE agent = $1",
+                        &[&agent.as_i64(), sealed, key],
+                    )?;
+                }
+                tx.commit()?;
+                Ok::<(), DbError>(())
+            })
+        })?;
+        self.with_conn(|c| Ok(c.batch_execute("VACUUM FULL vigie.credentials")?))?;
+        Ok(rotation)
+    }
+
     /// Runs `f` on a pooled connection, turning its failure into the ports' error.
     ///
     /// The synchronous client drives each connection with a runtime of its own, which tokio

@@ -174,15 +174,43 @@ impl Secrets {
     /// Re-seals every row under a new key, then retires the others. Crash-safe: the keyring
     /// holds both keys until every row is re-sealed and committed.
     pub(crate) fn rotate(&self, conn: &Connection) -> Result<Rotation, DbError> {
-        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        let old = guard.clone().unwrap_or_else(|| Keyring { keys: Vec::new() });
-        let both = old.with_new_key();
-        let (new_id, new_key) = both.current().cloned().ok_or_else(|| corrupt("empty keyring"))?;
-        // Every row must open before anything changes.
         let rows: Vec<(i64, Vec<u8>, Option<String>)> = {
             let mut stmt = conn.prepare("SELECT agent, totp_secret, totp_key FROM credentials")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?
         };
+        self.reseal_all(rows, |new_id, resealed| {
+            conn.execute_batch("PRAGMA secure_delete = ON")?;
+            let tx = conn.unchecked_transaction()?;
+            for (agent, sealed) in resealed {
+                tx.execute(
+                    "UPDATE credentials SET totp_secret = ?2, totp_key = ?3 WHERE agent = ?1",
+                    (agent, sealed, new_id.to_string()),
+                )?;
+            }
+            tx.commit()?;
+            // The rows' earlier ciphertexts, under the key being retired, may survive in free
+            // pages (a page split copies cells): rewritten away, so that the retired key opens
+            // nothing in this file, whatever copy of it is kept.
+            conn.execute_batch("VACUUM; PRAGMA secure_delete = OFF")?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+
+    /// The rotation, whatever the store: every row (agent, stored bytes, key id or `None` if
+    /// clear) is opened and re-sealed under a new key before anything changes; the keyring is
+    /// written with both keys; `write` stores the re-sealed rows (all or none, committed when it
+    /// returns); only then are the old keys retired. Crash-safe: until `write` has committed,
+    /// the keyring still holds the keys the rows are under.
+    fn reseal_all<E: From<DbError>>(
+        &self,
+        rows: Vec<(i64, Vec<u8>, Option<String>)>,
+        write: impl FnOnce(KeyId, &[(i64, Vec<u8>)]) -> Result<(), E>,
+    ) -> Result<Rotation, E> {
+        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        let old = guard.clone().unwrap_or_else(|| Keyring { keys: Vec::new() });
+        let both = old.with_new_key();
+        let (new_id, new_key) = both.current().cloned().ok_or_else(|| corrupt("empty keyring"))?;
         let mut resealed = Vec::with_capacity(rows.len());
         for (agent, stored, id) in rows {
             let agent_id = u64::try_from(agent)
@@ -205,20 +233,7 @@ impl Secrets {
         }
         both.store(&self.path).map_err(|e| corrupt(format!("writing the keyring: {e}")))?;
         *guard = Some(both.clone());
-        conn.execute_batch("PRAGMA secure_delete = ON")?;
-        let tx = conn.unchecked_transaction()?;
-        for (agent, sealed) in &resealed {
-            tx.execute(
-                "UPDATE credentials SET totp_secret = ?2, totp_key = ?3 WHERE agent = ?1",
-                (agent, sealed, new_id.to_string()),
-            )?;
-        }
-        tx.commit()?;
-        // The rows' earlier ciphertexts, under the key being retired, may survive in free pages
-        // (a page split copies cells): rewritten away, so that the retired key opens nothing in
-        // this file, whatever copy of it is kept.
-        conn.execute_batch("VACUUM; PRAGMA secure_delete = OFF")?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        write(new_id, &resealed)?;
         let only = both.current_only();
         only.store(&self.path).map_err(|e| corrupt(format!("retiring the old keys from the keyring: {e}")))?;
         *guard = Some(only);
@@ -259,6 +274,39 @@ impl SecretSealer {
     /// there (altered, moved from another row, or a key the keyring lacks).
     pub fn open(&self, agent: AgentId, key_id: &str, sealed: &[u8]) -> Result<Vec<u8>, vigie_core::ports::StoreError> {
         Ok(self.0.open(agent, key_id, sealed)?)
+    }
+
+    /// Re-seals every row under a new key and retires the others, as the SQLite store's
+    /// rotation does: `rows` are (agent, stored bytes, key id); `write` stores the re-sealed
+    /// rows (agent, key id, bytes), all or none, committed when it returns Ok. The keyring holds
+    /// both keys until then.
+    pub fn rotate<E: From<vigie_core::ports::StoreError>>(
+        &self,
+        rows: Vec<(AgentId, Vec<u8>, String)>,
+        write: impl FnOnce(&[(AgentId, String, Vec<u8>)]) -> Result<(), E>,
+    ) -> Result<Rotation, E> {
+        let rows = rows.into_iter().map(|(a, bytes, key)| (a.as_i64(), bytes, Some(key))).collect();
+        let rotated = self.0.reseal_all(rows, |new_id, resealed| {
+            let key = new_id.to_string();
+            let rows: Vec<(AgentId, String, Vec<u8>)> = resealed
+                .iter()
+                .filter_map(|(a, bytes)| Some((AgentId::from_i64(*a)?, key.clone(), bytes.clone())))
+                .collect();
+            write(&rows).map_err(Wrapped)
+        });
+        match rotated {
+            Ok(r) => Ok(r),
+            Err(Wrapped(e)) => Err(e),
+        }
+    }
+}
+
+/// A caller's error carried through [`Secrets::reseal_all`], or one of this module's.
+struct Wrapped<E>(E);
+
+impl<E: From<vigie_core::ports::StoreError>> From<DbError> for Wrapped<E> {
+    fn from(e: DbError) -> Self {
+        Wrapped(E::from(e.into()))
     }
 }
 

@@ -161,17 +161,23 @@ impl OperatorStore {
 /// `vigie account rotate-secrets-key`: re-seals every stored TOTP secret under a new key and
 /// retires the keyring's old keys, then ledgers it (`secrets.key_rotated`). Takes the ledger's
 /// lock first, so it refuses to run beside a server (which would keep the old key in memory and
-/// could not open the re-sealed rows).
-pub fn rotate_secrets_key(data_dir: &std::path::Path, keyring: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+/// could not open the re-sealed rows); on PostgreSQL it also refuses while a cluster's node
+/// holds a live lease (`PgStore::rotate_secrets_key`).
+pub fn rotate_secrets_key(
+    data_dir: &std::path::Path,
+    store_url: Option<&str>,
+    keyring: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     use vigie_core::ports::AccessLedger;
     let ledger_dir = crate::app::ledger_dir(data_dir);
     let ledger = vigie_ledger::Ledger::open(&ledger_dir, crate::app::ledger_options(data_dir))
         .with_context(|| format!("access ledger {} (is the server running? stop it first)", ledger_dir.display()))?;
-    let store = vigie_store::Store::open_with(data_dir, &crate::app::store_options(keyring))
-        .with_context(|| format!("data directory {}", data_dir.display()))?;
-    let rotation = store
-        .rotate_secrets_key()
-        .with_context(|| format!("rotating the keyring {}", store.secrets_key_path().display()))?;
+    let keyring_path = keyring.clone().unwrap_or_else(|| data_dir.join(vigie_store::SECRETS_KEY_FILE));
+    let rotation = match OperatorStore::open(data_dir, store_url, keyring)? {
+        OperatorStore::Sqlite(store) => store.rotate_secrets_key(),
+        OperatorStore::Postgres(store) => store.rotate_secrets_key(),
+    }
+    .with_context(|| format!("rotating the keyring {}", keyring_path.display()))?;
     let retired: Vec<String> = rotation.retired.iter().map(ToString::to_string).collect();
     let now = vigie_core::time::Clock::now(&crate::app::WallClock);
     let event = vigie_core::security::SecurityEvent::new(now, vigie_core::security::SecurityKind::SecretsKeyRotated)
@@ -182,7 +188,7 @@ pub fn rotate_secrets_key(data_dir: &std::path::Path, keyring: Option<std::path:
     ledger.record(&[event]).map_err(|e| anyhow::anyhow!("rotated, but the rotation could not be ledgered: {e}"))?;
     println!(
         "keyring {}: {} TOTP secret(s) re-sealed under key {}; retired: {}",
-        store.secrets_key_path().display(),
+        keyring_path.display(),
         rotation.resealed,
         rotation.key,
         if retired.is_empty() { "none".to_owned() } else { retired.join(", ") }

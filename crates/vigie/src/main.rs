@@ -144,13 +144,18 @@ enum AccountCommand {
         store: Option<String>,
         login: String,
     },
-    /// Re-seal every agent's TOTP secret under a new key and retire the old one (server stopped).
+    /// Re-seal every agent's TOTP secret under a new key and retire the old one (every server
+    /// stopped; the rotation is ledgered in the data directory's ledger).
     RotateSecretsKey {
         #[arg(long, default_value = "./vigie-data")]
         data_dir: PathBuf,
         /// The keyring to rotate (default: <data-dir>/secrets.key).
         #[arg(long, env = "VIGIE_SECRETS_KEY_FILE", value_name = "FILE")]
         secrets_key_file: Option<PathBuf>,
+        /// The accounts are in PostgreSQL: `postgres://user@host/db` (the password better in
+        /// VIGIE_STORE_URL, which this option defaults to); else in the data directory.
+        #[arg(long, env = "VIGIE_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Print a single-use enrolment link (24 h) for LOGIN: how the first administrators
     /// register their passkey. Earlier unused links of the account stop working.
@@ -400,8 +405,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("({} session(s) ended)", ended.len());
             Ok(())
         }
-        Command::Account { command: AccountCommand::RotateSecretsKey { data_dir, secrets_key_file } } => {
-            credentials::rotate_secrets_key(&data_dir, secrets_key_file)
+        Command::Account { command: AccountCommand::RotateSecretsKey { data_dir, secrets_key_file, store } } => {
+            credentials::rotate_secrets_key(&data_dir, store.as_deref(), secrets_key_file)
         }
         Command::Account {
             command: AccountCommand::Enrol { data_dir, public_url, secrets_key_file, store, login },

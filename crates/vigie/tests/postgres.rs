@@ -209,6 +209,20 @@ async fn the_operator_enrols_and_resets_accounts_on_postgres() {
         vigie(&["account", "reset-credentials", "--data-dir", &data, "--store", &store_url, "nobody@example.org"]);
     assert!(!ok && err.contains("no account with login nobody@example.org"), "{err}");
 
+    // The keyring rotated on PostgreSQL: every row re-sealed under one new key, the old one
+    // retired from the file, and the rotation ledgered. The sign-in below opens the re-sealed
+    // secret with the rotated keyring.
+    let keys = || cluster.psql("vigie", "SELECT string_agg(DISTINCT totp_key, ',') FROM vigie.credentials");
+    let before = keys();
+    assert!(!before.is_empty() && !before.contains(','), "{before}");
+    let (ok, said, err) = vigie(&["account", "rotate-secrets-key", "--data-dir", &data, "--store", &store_url]);
+    assert!(ok, "{err}");
+    let after = keys();
+    assert!(!after.contains(',') && after != before, "{before} -> {after}");
+    assert!(said.contains(&format!("re-sealed under key {after}; retired: {before}")), "{said}");
+    let ring = vigie_store::SecretSealer::load(&dir.path().join("secrets.key")).unwrap();
+    assert_eq!(ring.key_ids().iter().map(ToString::to_string).collect::<Vec<_>>(), vec![after.clone()]);
+
     // The node on this data directory and database: the link opens, the credentials sign in.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -232,6 +246,14 @@ async fn the_operator_enrols_and_resets_accounts_on_postgres() {
         .filter(|e| e.kind == vigie_core::security::SecurityKind::EnrolmentSent)
         .count();
     assert_eq!(sent, 1, "the enrolment link was ledgered in the node's ledger");
+    let rotated = node
+        .ledger
+        .entries()
+        .unwrap()
+        .filter_map(|e| vigie_core::security::SecurityEvent::decode(&e.unwrap().body))
+        .filter(|e| e.kind == vigie_core::security::SecurityKind::SecretsKeyRotated)
+        .count();
+    assert_eq!(rotated, 1, "the rotation was ledgered in the node's ledger");
     tokio::spawn(vigie_http::serve(listener, node.state.clone(), std::future::pending()));
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");

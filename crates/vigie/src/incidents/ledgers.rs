@@ -262,24 +262,30 @@ impl Ledgers {
 #[derive(Debug, thiserror::Error)]
 pub enum LedgersError {
     #[error("{0}")]
-    Scope(#[from] ScopeError),
+    Scope(Box<ScopeError>),
     #[error("node {node}: {error}")]
-    Node { node: String, error: ScopeError },
+    Node { node: String, error: Box<ScopeError> },
     /// The cluster's list of nodes, or a node's key, could not be read.
     #[error("{0}")]
     Nodes(String),
 }
 
+impl From<ScopeError> for LedgersError {
+    fn from(e: ScopeError) -> Self {
+        LedgersError::Scope(Box::new(e))
+    }
+}
+
 impl LedgersError {
     /// The window meets no ledger (nothing to find, rather than a failure).
     pub fn outside(&self) -> bool {
-        matches!(self, LedgersError::Scope(ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger))
+        matches!(self, LedgersError::Scope(e) if matches!(**e, ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger))
     }
 }
 
 fn in_node(part: &Part, error: ScopeError) -> LedgersError {
     match &part.node {
-        Some(n) => LedgersError::Node { node: n.clone(), error },
-        None => LedgersError::Scope(error),
+        Some(n) => LedgersError::Node { node: n.clone(), error: Box::new(error) },
+        None => error.into(),
     }
 }
