@@ -205,34 +205,11 @@ fn assemble(
     let simulation = crate::sim_report::ReportDir(settings.simulation_report.clone());
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
-    let mut incidents = crate::incidents::Incidents::new(
-        store.clone(),
-        ledger.clone(),
-        Some(ledger.verifier().clone()),
-        clock.clone(),
-        crate::incidents::IncidentSettings {
-            data_dir: data_dir.to_path_buf(),
-            ledger_dir: ledger_dir(data_dir),
-            keys_dir: settings.ledger.seal_keys.clone(),
-            witness_dirs: settings.ledger.witness_dirs(),
-            cluster: None,
-            controller: settings.notify.controller.clone(),
-            smtp: settings.notify.smtp.clone(),
-            // The server sends in the background, and writes letters on one thread: the
-            // guarded reads keep the other cores.
-            background: true,
-            threads: 1,
-        },
-    );
-    if let Some(file) = &settings.alert_sinks.jsonl {
-        incidents.alerts_file = file.clone();
-    }
-    let incidents = Arc::new(incidents);
-    let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock, outbox, settings.http)
+    let http = settings.http.clone();
+    let mut state = AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock.clone(), outbox, http)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    state.incidents = Some(incidents.clone());
-    state.ledger_view = Some(incidents.clone());
-    state.incident_files = Some(data_dir.join("incidents"));
+    let incidents =
+        crate::incidents::Incidents::serve_in(&mut state, store.clone(), &ledger, clock, data_dir, &settings, None);
     state.extracts = Some(extracts);
     state.reads = Some(counts);
     state.simulation = Some(Arc::new(simulation));

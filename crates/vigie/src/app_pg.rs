@@ -163,35 +163,28 @@ fn assemble(
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
-    let mut state =
-        AppState::new(guard, store.clone(), store.clone(), ledger.clone(), clock.clone(), outbox, settings.http)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    state.alerts = alerter.map(|a| a.feed.clone());
-    let mut incidents = crate::incidents::Incidents::new(
+    let mut state = AppState::new(
+        guard,
+        store.clone(),
         store.clone(),
         ledger.clone(),
-        Some(ledger.verifier().clone()),
         clock.clone(),
-        crate::incidents::IncidentSettings {
-            data_dir: data_dir.to_path_buf(),
-            ledger_dir: ledger_dir(data_dir),
-            keys_dir: settings.ledger.seal_keys.clone(),
-            witness_dirs: settings.ledger.witness_dirs(),
-            // Among several nodes, scoping reads every node's ledger, as the cluster lists them.
-            cluster: joined.is_some().then(|| (url.clone(), options.ca_file.clone())),
-            controller: settings.notify.controller.clone(),
-            smtp: settings.notify.smtp.clone(),
-            background: true,
-            threads: 1,
-        },
+        outbox,
+        settings.http.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.alerts = alerter.map(|a| a.feed.clone());
+    // Among several nodes, scoping reads every node's ledger, as the cluster lists them.
+    let cluster_ledgers = joined.is_some().then(|| (url.clone(), options.ca_file.clone()));
+    let incidents = crate::incidents::Incidents::serve_in(
+        &mut state,
+        store.clone(),
+        &ledger,
+        clock.clone(),
+        data_dir,
+        &settings,
+        cluster_ledgers,
     );
-    if let Some(file) = &settings.alert_sinks.jsonl {
-        incidents.alerts_file = file.clone();
-    }
-    let incidents = Arc::new(incidents);
-    state.incidents = Some(incidents.clone());
-    state.ledger_view = Some(incidents.clone());
-    state.incident_files = Some(data_dir.join("incidents"));
     let cluster = match joined {
         None => None,
         Some((node, db, dir, _)) => {

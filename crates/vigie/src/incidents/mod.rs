@@ -124,6 +124,46 @@ impl Incidents {
         }
     }
 
+    /// The service as a serving node runs it, answering the API and the console's ledger views
+    /// in `state`: e-mails sent in the background, letters written on one thread (the guarded
+    /// reads keep the other cores), files in `<data>/incidents/`. Among several nodes
+    /// (`cluster`: the database and its CA file) scoping reads every node's ledger.
+    pub fn serve_in(
+        state: &mut vigie_http::AppState,
+        store: Arc<dyn IncidentBackend>,
+        ledger: &Arc<vigie_ledger::Ledger>,
+        clock: Arc<dyn Clock>,
+        data_dir: &Path,
+        settings: &crate::app::Settings,
+        cluster: Option<(vigie_store_pg::StoreUrl, Option<PathBuf>)>,
+    ) -> Arc<Incidents> {
+        let mut incidents = Incidents::new(
+            store,
+            ledger.clone(),
+            Some(ledger.verifier().clone()),
+            clock,
+            IncidentSettings {
+                data_dir: data_dir.to_path_buf(),
+                ledger_dir: crate::app::ledger_dir(data_dir),
+                keys_dir: settings.ledger.seal_keys.clone(),
+                witness_dirs: settings.ledger.witness_dirs(),
+                cluster,
+                controller: settings.notify.controller.clone(),
+                smtp: settings.notify.smtp.clone(),
+                background: true,
+                threads: 1,
+            },
+        );
+        if let Some(file) = &settings.alert_sinks.jsonl {
+            incidents.alerts_file = file.clone();
+        }
+        let incidents = Arc::new(incidents);
+        state.incidents = Some(incidents.clone());
+        state.ledger_view = Some(incidents.clone());
+        state.incident_files = Some(data_dir.join("incidents"));
+        incidents
+    }
+
     /// This node's own ledger (the console's ledger page, its verification).
     fn own_source(&self) -> vigie_scope::LedgerSource {
         vigie_scope::LedgerSource {
