@@ -66,8 +66,9 @@ pub fn prepare(store: &Store, today: time::Date) -> anyhow::Result<Vec<DemoAccou
 }
 
 /// A person nobody in `accounts` reaches (the registry's last id is beyond every caseload
-/// often enough; we check against the advisor's relationships to be sure).
-pub fn out_of_scope(store: &Store, advisor: &Agent, today: time::Date, persons: u64) -> Option<PersonId> {
+/// often enough; we check against the advisor's relationships to be sure). Through the
+/// registry port (either store).
+pub fn out_of_scope(store: &dyn Registry, advisor: &Agent, today: time::Date, persons: u64) -> Option<PersonId> {
     (1..=persons.min(10_000)).rev().filter_map(PersonId::new).find(|p| {
         store
             .active_relationships(*p, today)
@@ -143,9 +144,9 @@ pub fn print(
 
 /// The four-eyes pair of the demo: an agency's account administrator (who asks for accounts)
 /// and an agency's security officer (who approves them), each with a fresh enrolment link:
-/// both roles sign in with a passkey only.
-pub fn admins(
-    store: &Store,
+/// both roles sign in with a passkey only. Through the ports (either store).
+pub fn admins<S: Registry + AccountStore + crate::credentials::EnrolmentStore + ?Sized>(
+    store: &S,
     ledger: &dyn vigie_core::ports::AccessLedger,
     now: vigie_core::time::Timestamp,
 ) -> anyhow::Result<Vec<(Agent, String)>> {

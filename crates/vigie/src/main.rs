@@ -299,8 +299,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let public_url = format!("http://localhost:{}", listen.port());
             let app = app::open(&data_dir, None, app::settings(&data_dir, &public_url)?)?;
             let accounts = demo::prepare(&app.store, today())?;
-            let admins = demo::admins(&app.store, app.ledger.as_ref(), vigie_core::time::Clock::now(&app::WallClock))?;
-            let outside = accounts.first().and_then(|a| demo::out_of_scope(&app.store, &a.agent, today(), persons));
+            let admins =
+                demo::admins(app.store.as_ref(), app.ledger.as_ref(), vigie_core::time::Clock::now(&app::WallClock))?;
+            let outside =
+                accounts.first().and_then(|a| demo::out_of_scope(app.store.as_ref(), &a.agent, today(), persons));
             demo::print(&accounts, &admins, listen, &data_dir, outside);
             if no_serve {
                 return Ok(());

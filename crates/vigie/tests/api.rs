@@ -1,5 +1,6 @@
 //! The API test binary: the real app (store, ledger, Cedar policies, axum) on port 0 with a
-//! fresh data directory per test, a fixed clock, and a real HTTP client (see `common`).
+//! fresh data directory per test, a fixed clock, and a real HTTP client, each test once on
+//! SQLite and once on a real PostgreSQL (`sqlite::…`, `postgres::…`; see `common`).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,26 +11,53 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 
-use common::{Setup, TestApp, problem_type};
+use common::{Backend, Setup, TestApp, TestStore, problem_type};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use vigie_core::event::Decision;
 use vigie_core::ids::PersonId;
 use vigie_core::org::{Agent, OrgKind, Role};
-use vigie_core::ports::{AccountStore, Registry};
 use vigie_core::signin::totp::code_at;
 
+// Every test here runs on both stores.
+on_both_stores!(
+    advisor_reads_own_caseload_and_gets_not_found_outside_it,
+    field_selection_returns_only_asked_categories,
+    training_org_never_obtains_a_nir_through_any_endpoint,
+    out_of_scope_lookup_is_indistinguishable_from_a_nonexistent_person,
+    lookups_take_exact_identifiers_only,
+    scope_pages_are_minimal_and_keyset_paginated,
+    sign_in_failures_look_alike_and_codes_are_single_use,
+    repeated_failures_are_throttled_before_hashing,
+    a_burst_of_concurrent_guesses_is_throttled_like_a_sequence,
+    sessions_end_at_logout_and_cookies_work,
+    bad_input_gets_problem_json_naming_the_field,
+    the_ledger_holds_ids_and_categories_never_personal_data,
+    admin_roles_read_nobody,
+    a_token_replayed_from_another_context_ends_the_session,
+    access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idle,
+    at_most_two_sessions_and_any_can_be_listed_and_revoked,
+    the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_session,
+    an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_agent,
+    totp_codes_from_oathtool_are_accepted_once,
+    malformed_or_replayed_webauthn_payloads_are_refused,
+    a_device_bound_session_renews_its_cookie_only_with_the_device_key,
+    cookie_authenticated_writes_must_come_from_our_origin,
+    requests_and_enrolment_links_expire,
+    touching_a_canary_suspends_the_account_at_once,
+    past_the_quota_nothing_more_is_released,
+    a_restart_keeps_sessions_used_codes_suspensions_and_the_ledger,
+);
+
 /// No detection; `X-Forwarded-For` believed from loopback, so that tests play other networks.
-async fn start() -> TestApp {
-    Setup::new().trust_loopback_proxy().start().await
+async fn start(backend: Backend) -> TestApp {
+    Setup::new().store(backend).trust_loopback_proxy().start().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn advisor_reads_own_caseload_and_gets_not_found_outside_it() {
-    let t = start().await;
+async fn advisor_reads_own_caseload_and_gets_not_found_outside_it(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
 
@@ -55,9 +83,8 @@ async fn advisor_reads_own_caseload_and_gets_not_found_outside_it() {
     assert!(heads.iter().all(|h| h.agent == agent.id));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn field_selection_returns_only_asked_categories() {
-    let t = start().await;
+async fn field_selection_returns_only_asked_categories(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     let (status, body) = t.get(&token, &format!("/v1/persons/{in_scope}?fields=contact")).await;
@@ -70,11 +97,10 @@ async fn field_selection_returns_only_asked_categories() {
     assert!(body.contains("\"fields\""), "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn training_org_never_obtains_a_nir_through_any_endpoint() {
-    let t = start().await;
+async fn training_org_never_obtains_a_nir_through_any_endpoint(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, trainee) = t.advisor(OrgKind::TrainingOrg);
-    let person = t.app.store.person(trainee).unwrap().unwrap();
+    let person = t.store.person(trainee).unwrap().unwrap();
     let nir = person.nir.to_string();
     let token = t.login(&agent).await;
     let mut bodies = Vec::new();
@@ -133,12 +159,11 @@ async fn training_org_never_obtains_a_nir_through_any_endpoint() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn out_of_scope_lookup_is_indistinguishable_from_a_nonexistent_person() {
-    let t = start().await;
+async fn out_of_scope_lookup_is_indistinguishable_from_a_nonexistent_person(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
-    let outside = t.app.store.person(t.outside_scope_of(&agent)).unwrap().unwrap();
+    let outside = t.store.person(t.outside_scope_of(&agent)).unwrap().unwrap();
     let birth = vigie_core::time::format_date(outside.birth_date);
 
     let (s1, b1) =
@@ -157,7 +182,7 @@ async fn out_of_scope_lookup_is_indistinguishable_from_a_nonexistent_person() {
     }
 
     // The same lookup of a person in scope finds them.
-    let mine = t.app.store.person(in_scope).unwrap().unwrap();
+    let mine = t.store.person(in_scope).unwrap().unwrap();
     let (s, b) = t
         .post_auth(
             &token,
@@ -174,9 +199,8 @@ async fn out_of_scope_lookup_is_indistinguishable_from_a_nonexistent_person() {
     assert!(heads.iter().any(|h| h.decision == Decision::Deny && h.person == Some(outside.id)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lookups_take_exact_identifiers_only() {
-    let t = start().await;
+async fn lookups_take_exact_identifiers_only(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     for (body, field) in [
@@ -196,9 +220,8 @@ async fn lookups_take_exact_identifiers_only() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scope_pages_are_minimal_and_keyset_paginated() {
-    let t = start().await;
+async fn scope_pages_are_minimal_and_keyset_paginated(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     let (status, body) = t.get(&token, "/v1/scope?limit=3").await;
@@ -223,9 +246,8 @@ async fn scope_pages_are_minimal_and_keyset_paginated() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_failures_look_alike_and_codes_are_single_use() {
-    let t = start().await;
+async fn sign_in_failures_look_alike_and_codes_are_single_use(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::MissionLocale);
     let issued = t.issue(&agent);
     let login = agent.login.as_str();
@@ -262,9 +284,8 @@ async fn sign_in_failures_look_alike_and_codes_are_single_use() {
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED, "a TOTP code is accepted once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failures_are_throttled_before_hashing() {
-    let t = start().await;
+async fn repeated_failures_are_throttled_before_hashing(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Subcontractor);
     let mut last = StatusCode::OK;
     for _ in 0..6 {
@@ -286,9 +307,8 @@ async fn repeated_failures_are_throttled_before_hashing() {
     let _ = t.login(&agent).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_concurrent_guesses_is_throttled_like_a_sequence() {
-    let t = start().await;
+async fn a_burst_of_concurrent_guesses_is_throttled_like_a_sequence(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let _ = t.issue(&agent);
     let attempts = (0..30).map(|i| {
@@ -308,9 +328,8 @@ async fn a_burst_of_concurrent_guesses_is_throttled_like_a_sequence() {
     assert!(checked <= 4, "{checked} guesses were checked; three free and one starting the back-off at most");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_end_at_logout_and_cookies_work() {
-    let t = start().await;
+async fn sessions_end_at_logout_and_cookies_work(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, in_scope) = t.advisor(OrgKind::CapEmploi);
     let token = t.login(&agent).await;
     // The cookie form of the same token works too.
@@ -345,9 +364,8 @@ async fn sessions_end_at_logout_and_cookies_work() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_gets_problem_json_naming_the_field() {
-    let t = start().await;
+async fn bad_input_gets_problem_json_naming_the_field(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     for (path, field) in
@@ -415,12 +433,11 @@ async fn bad_input_gets_problem_json_naming_the_field() {
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ledger_holds_ids_and_categories_never_personal_data() {
-    let t = start().await;
+async fn the_ledger_holds_ids_and_categories_never_personal_data(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
-    let person = t.app.store.person(in_scope).unwrap().unwrap();
+    let person = t.store.person(in_scope).unwrap().unwrap();
     let (status, _) = t.get(&token, &format!("/v1/persons/{in_scope}")).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = t
@@ -450,14 +467,13 @@ async fn the_ledger_holds_ids_and_categories_never_personal_data() {
     assert!(allowed.iter().all(|h| h.person == Some(in_scope) && h.returned.contains(vigie_core::DataCategory::Nir)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_roles_read_nobody() {
-    let t = start().await;
+async fn admin_roles_read_nobody(backend: Backend) {
+    let t = start(backend).await;
     let (advisor, _, in_scope) = t.advisor(OrgKind::Agency);
     // An account admin of the same organization.
     let admin = (1..10_000u64)
         .filter_map(vigie_core::AgentId::new)
-        .map_while(|id| t.app.store.agent(id).unwrap())
+        .map_while(|id| t.store.agent(id).unwrap())
         .find(|a| a.org == advisor.org && a.role == Role::AccountAdmin)
         .expect("every organization has an account admin");
     // Administrators sign in with a passkey only.
@@ -490,9 +506,8 @@ impl vigie_core::ports::Detector for DemandStepUp {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_replayed_from_another_context_ends_the_session() {
-    let t = start().await;
+async fn a_token_replayed_from_another_context_ends_the_session(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, in_scope) = t.advisor(OrgKind::TrainingOrg);
     let token = t.login(&agent).await;
     // Another browser family (an infostealer's replay rarely has the same one).
@@ -540,9 +555,8 @@ async fn a_token_replayed_from_another_context_ends_the_session() {
     assert_eq!(ended.context, "203.0.113.0/24 other", "the event says where the replay came from");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idle() {
-    let t = start().await;
+async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idle(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let issued = t.issue(&agent);
     let login: Value = t
@@ -572,9 +586,8 @@ async fn access_tokens_last_minutes_and_are_refreshed_from_the_session_until_idl
     assert_eq!(t.ended_because("idle"), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_most_two_sessions_and_any_can_be_listed_and_revoked() {
-    let t = start().await;
+async fn at_most_two_sessions_and_any_can_be_listed_and_revoked(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::CapEmploi);
     let first = t.login(&agent).await;
     t.clock().advance_millis(30_000);
@@ -605,9 +618,8 @@ async fn at_most_two_sessions_and_any_can_be_listed_and_revoked() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_session() {
-    let t = Setup::new().trust_loopback_proxy().detector(Arc::new(DemandStepUp)).start().await;
+async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_session(backend: Backend) {
+    let t = Setup::new().store(backend).trust_loopback_proxy().detector(Arc::new(DemandStepUp)).start().await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let path = format!("/v1/persons/{in_scope}");
     // A fresh sign-in does not meet a step-up the detector asks for: a cookie stolen right
@@ -669,7 +681,7 @@ async fn the_guard_demands_a_step_up_and_a_failed_or_ignored_one_ends_the_sessio
 /// An agency's account administrator and an agency's security officer.
 fn admin_pair(t: &TestApp) -> (Agent, Agent) {
     let now = t.now();
-    let pair = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), now).unwrap();
+    let pair = vigie::demo::admins(&*t.store, t.ledger.as_ref(), now).unwrap();
     assert_eq!(pair.len(), 2, "the generator gives agencies an account admin and a security officer");
     (pair[0].0.clone(), pair[1].0.clone())
 }
@@ -686,9 +698,8 @@ fn outbox_files(t: &TestApp) -> Vec<String> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_agent() {
-    let t = start().await;
+async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_agent(backend: Backend) {
+    let t = start(backend).await;
     let (a, b) = admin_pair(&t);
     let ta = t.passkey_session(&a);
     let domain = a.email.rsplit_once('@').unwrap().1.to_owned();
@@ -716,7 +727,7 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     let (status, body) = t.post_auth(&ta, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("your own request"));
-    assert!(t.app.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().is_none(), "nothing created");
+    assert!(t.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().is_none(), "nothing created");
     // The second administrator, not stepped up, cannot either.
     let (_, refresh) = t.passkey_session_full(&b);
     t.clock().advance_millis(16 * 60 * 1000);
@@ -775,8 +786,8 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     assert_eq!(serde_json::from_str::<Value>(&me).unwrap()["probation"], true, "new accounts are on probation");
     let (_, me) = t.get(&t.passkey_session(&a), "/v1/me").await;
     assert_eq!(serde_json::from_str::<Value>(&me).unwrap()["probation"], false);
-    let new_agent = t.app.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().unwrap();
-    let origin = t.app.store.account_origin(new_agent.id).unwrap();
+    let new_agent = t.store.agent_by_login(&"new.advisor".parse().unwrap()).unwrap().unwrap();
+    let origin = t.store.account_origin(new_agent.id).unwrap();
     assert_eq!((origin.created_by, origin.approved_by), (Some(a.id), Some(b.id)));
     assert!(origin.probation_until.unwrap().millis() - t.now().millis() > 13 * 24 * 3600 * 1000);
     let events = t.security_events();
@@ -840,9 +851,8 @@ async fn an_account_needs_a_second_administrator_and_its_link_goes_to_the_new_ag
     assert_eq!(resp.status(), StatusCode::CONFLICT, "an unknown link");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn totp_codes_from_oathtool_are_accepted_once() {
-    let t = start().await;
+async fn totp_codes_from_oathtool_are_accepted_once(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::MissionLocale);
     let issued = t.issue(&agent);
     let now = time::OffsetDateTime::from_unix_timestamp(t.now().seconds()).unwrap();
@@ -861,9 +871,8 @@ async fn totp_codes_from_oathtool_are_accepted_once() {
     assert_eq!(t.post("/v1/login", body).await.status(), StatusCode::UNAUTHORIZED, "replay refused");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_or_replayed_webauthn_payloads_are_refused() {
-    let t = start().await;
+async fn malformed_or_replayed_webauthn_payloads_are_refused(backend: Backend) {
+    let t = start(backend).await;
     let resp = t.post("/v1/login/passkey/finish", json!({})).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.unwrap().contains("ceremony"));
@@ -914,9 +923,8 @@ fn quoted_param(header: &str, name: &str) -> String {
     header[start..].split('"').next().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_bound_session_renews_its_cookie_only_with_the_device_key() {
-    let t = start().await;
+async fn a_device_bound_session_renews_its_cookie_only_with_the_device_key(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let issued = t.issue(&agent);
     let resp = t
@@ -1006,9 +1014,8 @@ async fn a_device_bound_session_renews_its_cookie_only_with_the_device_key() {
     assert!(resp.text().await.unwrap().contains("Secure-Session-Response"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cookie_authenticated_writes_must_come_from_our_origin() {
-    let t = start().await;
+async fn cookie_authenticated_writes_must_come_from_our_origin(backend: Backend) {
+    let t = start(backend).await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let (access, refresh) = t.login_full(&agent).await;
     let cookies = format!("__Host-vigie_access={access}; __Host-vigie_session={refresh}");
@@ -1043,9 +1050,8 @@ async fn cookie_authenticated_writes_must_come_from_our_origin() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_and_enrolment_links_expire() {
-    let t = start().await;
+async fn requests_and_enrolment_links_expire(backend: Backend) {
+    let t = start(backend).await;
     let (a, b) = admin_pair(&t);
     let ask = |login: &str| json!({"login": login, "display_name": "X", "email": format!("{login}@{}", a.email.rsplit_once('@').unwrap().1), "role": "advisor", "justification": "j"});
     // A request left 72 hours is expired: it cannot be approved, and creates nothing.
@@ -1057,7 +1063,7 @@ async fn requests_and_enrolment_links_expire() {
         t.post_auth(&t.passkey_session(&b), &format!("/v1/account-requests/{late}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains("expired"), "{body}");
-    assert!(t.app.store.agent_by_login(&"late.one".parse().unwrap()).unwrap().is_none());
+    assert!(t.store.agent_by_login(&"late.one".parse().unwrap()).unwrap().is_none());
     // An enrolment link unused for 24 hours opens nothing.
     let (_, body) = t.post_auth(&t.passkey_session(&a), "/v1/account-requests", ask("slow.one")).await;
     let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned();
@@ -1076,8 +1082,7 @@ async fn requests_and_enrolment_links_expire() {
 }
 
 /// The exfiltration detector with the registry's canaries and an hourly quota of 3 persons.
-fn low_quotas(dir: &Path) -> Arc<dyn vigie_core::ports::Detector> {
-    let store = vigie_store::Store::open(dir).unwrap();
+fn low_quotas(store: &dyn TestStore) -> Arc<dyn vigie_core::ports::Detector> {
     let mut config = vigie_core::detect::DetectConfig::with_canaries(store.canaries().unwrap());
     for t in config.thresholds.values_mut() {
         t.quota_hour = 3;
@@ -1085,15 +1090,14 @@ fn low_quotas(dir: &Path) -> Arc<dyn vigie_core::ports::Detector> {
     Arc::new(vigie_core::detect::ExfiltrationDetector::new(config))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn touching_a_canary_suspends_the_account_at_once() {
-    let t = Setup::new().trust_loopback_proxy().server_detector().start().await;
+async fn touching_a_canary_suspends_the_account_at_once(backend: Backend) {
+    let t = Setup::new().store(backend).trust_loopback_proxy().server_detector().start().await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
     // Walking ids onto a canary: the refused view of a canary, corroborated by the walk (a
     // lone refused view of one only asks for a step-up; detect::tests has both).
-    let canary = t.app.store.canaries().unwrap()[0];
+    let canary = t.store.canaries().unwrap()[0];
     for before in [canary.get() - 2, canary.get() - 1].map(|id| vigie_core::ids::PersonId::new(id).unwrap()) {
         let (status, body) = t.get(&token, &format!("/v1/persons/{before}")).await;
         assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{status} {body}");
@@ -1101,7 +1105,7 @@ async fn touching_a_canary_suspends_the_account_at_once() {
     let (status, body) = t.get(&token, &format!("/v1/persons/{canary}")).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::UNAUTHORIZED, "urn:vigie:problem:session-ended"));
     assert!(body.contains("account_suspended"), "{body}");
-    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active, "the account is disabled");
+    assert!(!t.store.agent(agent.id).unwrap().unwrap().active, "the account is disabled");
     assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::UNAUTHORIZED);
     // The ledger says why: the canary read, its verdict, the disablement by the detector.
     let heads = t.ledger_heads();
@@ -1135,9 +1139,8 @@ async fn touching_a_canary_suspends_the_account_at_once() {
     assert!(lines.contains("canary="), "{lines}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_quota_nothing_more_is_released() {
-    let t = Setup::new().trust_loopback_proxy().detector_from_data(low_quotas).start().await;
+async fn past_the_quota_nothing_more_is_released(backend: Backend) {
+    let t = Setup::new().store(backend).trust_loopback_proxy().detector_from_data(low_quotas).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     // Stepped up (the quota's step-up rung is met): what is tested is the throttle.
     let (token, _) = t.login_full(&agent).await;
@@ -1167,4 +1170,39 @@ async fn past_the_quota_nothing_more_is_released() {
     t.clock().advance_millis(61 * 60 * 1000);
     let token = t.login(&agent).await;
     assert_eq!(t.get(&token, &format!("/v1/persons/{}", ids[0])).await.0, StatusCode::OK, "an hour later");
+}
+
+/// What the store and the ledger hold outlives the process: a node restarted on the same data
+/// directory (and database) still honours a session, still refuses a code already used, keeps
+/// a suspended account suspended, and appends to the same ledger.
+async fn a_restart_keeps_sessions_used_codes_suspensions_and_the_ledger(backend: Backend) {
+    let t = Setup::new().store(backend).server_detector().start().await;
+    let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
+    let issued = t.issue(&agent);
+    let sign_in = json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": t.code(&issued)});
+    let resp = t.post("/v1/login", sign_in.clone()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let read = format!("/v1/persons/{in_scope}");
+    assert_eq!(t.get(&token, &read).await.0, StatusCode::OK);
+    // Another advisor walks onto a canary and is suspended (as in the test above).
+    let walker = t.agent_where(|a, o| o.kind == OrgKind::Agency && a.role == Role::Advisor && a.id != agent.id);
+    let walking = t.login(&walker).await;
+    let canary = t.store.canaries().unwrap()[0];
+    for id in [canary.get() - 2, canary.get() - 1, canary.get()] {
+        let _ = t.get(&walking, &format!("/v1/persons/P{id}")).await;
+    }
+    assert!(!t.store.agent(walker.id).unwrap().unwrap().active, "suspended before the restart");
+    let before = t.ledger_heads();
+
+    let t = t.restart().await;
+    assert_eq!(t.get(&token, &read).await.0, StatusCode::OK, "the session outlives the restart");
+    assert_eq!(t.post("/v1/login", sign_in).await.status(), StatusCode::UNAUTHORIZED, "a used code stays used");
+    t.clock().advance_millis(30_000);
+    let again = json!({"login": agent.login.as_str(), "password": issued.password.expose(), "totp": t.code(&issued)});
+    assert_eq!(t.post("/v1/login", again).await.status(), StatusCode::OK, "the credentials outlive it too");
+    assert!(!t.store.agent(walker.id).unwrap().unwrap().active, "still suspended");
+    let after = t.ledger_heads();
+    assert_eq!(after[..before.len()], before[..], "the same ledger, appended to");
+    assert_eq!(after.len(), before.len() + 1, "the read after the restart");
 }

@@ -58,7 +58,7 @@ impl TestApp {
 
     /// An agency account administrator (passkey only) and a fresh enrolment link for it.
     fn admin(&self) -> (Agent, String) {
-        let (agent, link) = vigie::demo::admins(&self.app.store, self.app.ledger.as_ref(), now())
+        let (agent, link) = vigie::demo::admins(&*self.store, self.ledger.as_ref(), now())
             .unwrap()
             .into_iter()
             .next()
@@ -397,7 +397,7 @@ async fn advisor_adds_a_passkey_after_a_password_sign_in_and_then_uses_it() {
     let t = TestApp::start().await;
     let tab = Tab::open().await;
     let advisor = t.advisor();
-    let issued = vigie::credentials::issue(t.app.store.as_ref(), advisor.id).unwrap();
+    let issued = vigie::credentials::issue(t.sqlite().store.as_ref(), advisor.id).unwrap();
 
     // Password and code through the sign-in form.
     tab.goto(&t.url("/login")).await;
@@ -571,9 +571,9 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
         .detector(std::sync::Arc::new(detector))
         .open()
         .await;
-    std::sync::Arc::get_mut(&mut opened.app.state).unwrap().alerts = Some(alerter.feed.clone());
+    std::sync::Arc::get_mut(opened.state_mut()).unwrap().alerts = Some(alerter.feed.clone());
     let t = TestApp(opened.serve());
-    let (officer, link) = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), now()).unwrap().pop().unwrap();
+    let (officer, link) = vigie::demo::admins(&*t.store, t.ledger.as_ref(), now()).unwrap().pop().unwrap();
     assert_eq!(officer.role, Role::SecurityOfficer);
 
     // The officer enrols a passkey and signs in with it: the console is where an officer lands.
@@ -622,7 +622,10 @@ async fn an_officer_watches_an_alert_arrive_suspends_the_account_and_scopes_an_i
     tab.click("form[action$=\"/respond/suspend\"] button").await;
     tab.wait_until("location.search === '?done=1' && document.readyState === 'complete'").await;
     assert_eq!(tab.eval("document.querySelector('[data-active]').dataset.active").await, json!("false"));
-    assert!(!vigie_core::ports::Registry::agent(t.app.store.as_ref(), agent.id).unwrap().unwrap().active, "suspended");
+    assert!(
+        !vigie_core::ports::Registry::agent(t.sqlite().store.as_ref(), agent.id).unwrap().unwrap().active,
+        "suspended"
+    );
     let by_officer = t
         .security_events()
         .into_iter()

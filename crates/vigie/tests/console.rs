@@ -72,13 +72,13 @@ fn token_of(html: &str, action: &str) -> String {
 }
 
 fn officer_and_admin(t: &TestApp) -> (Agent, Agent) {
-    let pair = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), t.now()).unwrap();
+    let pair = vigie::demo::admins(&*t.store, t.ledger.as_ref(), t.now()).unwrap();
     (pair[1].0.clone(), pair[0].0.clone())
 }
 
 /// Suspends `agent` by the detector: a walk of ids onto a canary (as in the API tests).
 async fn canary_walk(t: &TestApp, token: &str) {
-    let canary = t.app.store.canaries().unwrap()[0];
+    let canary = t.sqlite().store.canaries().unwrap()[0];
     for id in [canary.get() - 2, canary.get() - 1, canary.get()] {
         t.get(token, &format!("/v1/persons/P{id}")).await;
     }
@@ -107,9 +107,9 @@ async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey() {
     // sign in with one; the console is not shown.
     let other = {
         use vigie_http::actions::sign_in::{Opening, open_session};
-        let org = t.app.store.organization(officer.org).unwrap().unwrap();
+        let org = t.sqlite().store.organization(officer.org).unwrap().unwrap();
         let opening = Opening { method: "sso", mfa: true, credential: None, service: None };
-        let tokens = open_session(&t.app.state, &officer, &org, opening, &t.client()).unwrap();
+        let tokens = open_session(&t.state, &officer, &org, opening, &t.client()).unwrap();
         tokens.access.expose().to_owned()
     };
     for path in ["/console", "/console/alerts"] {
@@ -167,7 +167,7 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     assert_eq!(t.get(&advisor, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
     t.clock().advance_millis(60_000); // the read comes a minute before the walk
     canary_walk(&t, &advisor).await;
-    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active, "the detector suspended it");
+    assert!(!t.sqlite().store.agent(agent.id).unwrap().unwrap().active, "the detector suspended it");
     let (officer_agent, _) = officer_and_admin(&t);
     let officer = t.passkey_session(&officer_agent);
 
@@ -204,12 +204,12 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     let (status, _, body) = post(&t, &officer, reinstate, &t.origin, &[("token", "forged")]).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains("Ce formulaire n&#39;est plus valable"), "{body}");
-    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active);
+    assert!(!t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
 
     // The real click: reinstated, ledgered with its author, the alert handled.
     let (status, location, _) = post(&t, &officer, reinstate, &t.origin, &[("token", &token)]).await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/alerts/1?done=1"));
-    assert!(t.app.store.agent(agent.id).unwrap().unwrap().active);
+    assert!(t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
     let by_officer = |kind: SecurityKind| {
         t.security_events()
             .into_iter()
@@ -260,14 +260,14 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
         body.contains(&format!("/step-up?next=%2Fconsole%2Fagents%2F{}\"", agent.id)),
         "the way on is a step-up, back to the account: {body}"
     );
-    assert!(t.app.store.agent(agent.id).unwrap().unwrap().active, "not suspended without it");
+    assert!(t.sqlite().store.agent(agent.id).unwrap().unwrap().active, "not suspended without it");
 
     // Fresh again: suspended, ledgered with its author.
     let fresh = t.passkey_session(&officer_agent);
     let (_, _, html) = page(&t, Some(&fresh), &account).await;
     let (status, _, _) = post(&t, &fresh, &suspend, &t.origin, &[("token", &token_of(&html, &suspend))]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(!t.app.store.agent(agent.id).unwrap().unwrap().active);
+    assert!(!t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
     assert_eq!(by_officer(SecurityKind::AccountDisabled), 1);
 
     // An incident from the alert, scoped from its page.
@@ -566,7 +566,7 @@ async fn the_overview_counts_reads_by_organization_kind_and_shows_the_last_simul
     // Three records read by a training organization's advisor, one refused: three counted.
     let (agent, _, in_scope) = t.advisor(OrgKind::TrainingOrg);
     let token = t.login(&agent).await;
-    let scope = t.app.store.scope_page(&agent, None, 3, t.as_of).unwrap();
+    let scope = t.sqlite().store.scope_page(&agent, None, 3, t.as_of).unwrap();
     for (e, _) in &scope {
         assert_eq!(t.get(&token, &format!("/v1/persons/{}", e.id)).await.0, StatusCode::OK);
     }
@@ -640,7 +640,7 @@ async fn ending_sessions_and_asking_a_step_up_from_the_console_reach_the_agent_a
     assert_eq!(by_officer(SecurityKind::SessionEnded), 1);
     let (status, _) = t.get(&advisor, &read).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the session is over");
-    assert!(t.app.store.agent(agent.id).unwrap().unwrap().active);
+    assert!(t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
 
     // An incident opened from the account: ledgered with the officer as its author.
     let open = format!("{account}/respond/incident");

@@ -16,15 +16,23 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Setup, problem_type};
+use common::{Backend, Setup, problem_type};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
 use vigie_core::ids::AgentId;
 use vigie_core::org::{OrgKind, Role};
-use vigie_core::ports::{DetectContext, Detector, Registry, RelationshipEvent};
+use vigie_core::ports::{DetectContext, Detector, RelationshipEvent};
 use vigie_core::security::SecurityKind;
 use vigie_core::time::Timestamp;
+
+// Every test here runs on both stores.
+on_both_stores!(
+    a_manager_declares_a_campaign_and_bad_declarations_are_refused,
+    only_the_agents_manager_or_a_security_officer_lifts_its_throttle,
+    a_relationship_is_created_by_key_when_the_detector_allows_it,
+    a_service_account_is_bound_to_a_key_and_signs_in_with_an_assertion_once,
+);
 
 /// Allows reads, answers relationships as told, and records what it was told.
 #[derive(Default)]
@@ -61,10 +69,9 @@ fn invalid_param(s: &str) -> String {
     body(s)["invalid-params"][0]["name"].as_str().unwrap_or_default().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manager_declares_a_campaign_and_bad_declarations_are_refused() {
+async fn a_manager_declares_a_campaign_and_bad_declarations_are_refused(backend: Backend) {
     let rec = Arc::new(Recorder::default());
-    let t = Setup::new().persons(2_000).detector(rec.clone()).start().await;
+    let t = Setup::new().store(backend).persons(2_000).detector(rec.clone()).start().await;
     let manager = t.agent_where(|a, o| a.role == Role::Manager && o.kind == OrgKind::Agency && a.team.is_some());
     let token = t.passkey_session(&manager);
     let ok = json!({"scope": "team", "reason": "campaign", "persons_per_agent": 150, "hours": 72});
@@ -103,10 +110,9 @@ async fn a_manager_declares_a_campaign_and_bad_declarations_are_refused() {
     assert_eq!(*rec.campaigns.lock().unwrap(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_agents_manager_or_a_security_officer_lifts_its_throttle() {
+async fn only_the_agents_manager_or_a_security_officer_lifts_its_throttle(backend: Backend) {
     let rec = Arc::new(Recorder::default());
-    let t = Setup::new().persons(2_000).detector(rec.clone()).start().await;
+    let t = Setup::new().store(backend).persons(2_000).detector(rec.clone()).start().await;
     let manager = t.agent_where(|a, o| a.role == Role::Manager && o.kind == OrgKind::Agency && a.team.is_some());
     let subject = t.agent_where(|a, _| a.role == Role::Advisor && a.team == manager.team);
     let other = t.agent_where(|a, _| a.role == Role::Manager && a.team.is_some() && a.team != manager.team);
@@ -126,14 +132,13 @@ async fn only_the_agents_manager_or_a_security_officer_lifts_its_throttle() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relationship_is_created_by_key_when_the_detector_allows_it() {
+async fn a_relationship_is_created_by_key_when_the_detector_allows_it(backend: Backend) {
     let rec = Arc::new(Recorder::default());
-    let t = Setup::new().persons(2_000).detector(rec.clone()).start().await;
+    let t = Setup::new().store(backend).persons(2_000).detector(rec.clone()).start().await;
     let advisor = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::MissionLocale);
     let token = t.passkey_session(&advisor);
     let person = t.outside_scope_of(&advisor);
-    let record = t.app.store.person(person).unwrap().unwrap();
+    let record = t.store.person(person).unwrap().unwrap();
     let key = json!({"ft_id": record.ft_id.as_str(), "birth_date": vigie_core::time::format_date(record.birth_date)});
     let (status, _) = t.get(&token, &format!("/v1/persons/{person}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "out of scope before");
@@ -186,11 +191,10 @@ fn assertion(key: &p256::ecdsa::SigningKey, login: &str, audience: &str, now: i6
     format!("{input}.{}", b64(&sig.to_bytes()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_account_is_bound_to_a_key_and_signs_in_with_an_assertion_once() {
+async fn a_service_account_is_bound_to_a_key_and_signs_in_with_an_assertion_once(backend: Backend) {
     use base64::Engine;
     let rec = Arc::new(Recorder::default());
-    let t = Setup::new().persons(2_000).detector(rec.clone()).start().await;
+    let t = Setup::new().store(backend).persons(2_000).detector(rec.clone()).start().await;
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
     let service = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
     let token = t.passkey_session(&officer);
@@ -220,10 +224,10 @@ async fn a_service_account_is_bound_to_a_key_and_signs_in_with_an_assertion_once
     // Bound to its key: no other credential opens it any more.
     {
         use vigie_http::actions::sign_in::{Opening, open_session};
-        let org = t.app.store.organization(service.org).unwrap().unwrap();
+        let org = t.store.organization(service.org).unwrap().unwrap();
         for method in ["password_totp", "passkey", "oidc"] {
             let opening = Opening { method, mfa: true, credential: None, service: None };
-            let refused = open_session(&t.app.state, &service, &org, opening, &t.client());
+            let refused = open_session(&t.state, &service, &org, opening, &t.client());
             assert!(refused.is_err(), "{method} opened a service account");
         }
     }
@@ -241,7 +245,7 @@ async fn a_service_account_is_bound_to_a_key_and_signs_in_with_an_assertion_once
     assert!(answer.get("refresh_token").is_none(), "no refresh token for a service: {answer}");
     let access = answer["access_token"].as_str().unwrap().to_owned();
     // Its reads reach the detector with its envelope (never a step-up).
-    let in_scope = t.app.store.scope_page(&service, None, 1, t.as_of).unwrap();
+    let in_scope = t.store.scope_page(&service, None, 1, t.as_of).unwrap();
     let (entry, _) = in_scope.first().expect("the subcontractor's account has someone in scope");
     let (status, text) = t.get(&access, &format!("/v1/persons/{}", entry.id)).await;
     assert_eq!(status, StatusCode::OK, "{text}");

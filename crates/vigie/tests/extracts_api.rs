@@ -229,9 +229,9 @@ async fn an_extract_goes_through_its_life_over_the_api() {
 
     // A canary of the extract looked up later (someone holding the file, or a copy, turning it
     // into identifiers): the account is suspended and the alert names the extract.
-    let (canary, of) = t.app.store.extract_canaries().unwrap()[0];
+    let (canary, of) = t.sqlite().store.extract_canaries().unwrap()[0];
     assert_eq!(of.to_string(), id);
-    let c = vigie_core::ports::Registry::person(t.app.store.as_ref(), canary).unwrap().unwrap();
+    let c = vigie_core::ports::Registry::person(t.sqlite().store.as_ref(), canary).unwrap().unwrap();
     let looker = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Agency);
     let tok_looker = t.login(&looker).await;
     let (status, text) = t

@@ -15,20 +15,25 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Setup, TestApp, problem_type};
+use common::{Backend, Setup, TestApp, problem_type};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
 use vigie_core::org::{Agent, OrgKind, Role};
-use vigie_core::ports::{
-    AccountStore, DetectContext, Detector, LifecycleAction, LifecycleKind, Registry, SignInContext,
-};
+use vigie_core::ports::{DetectContext, Detector, LifecycleAction, LifecycleKind, SignInContext};
 use vigie_core::security::SecurityKind;
 use vigie_core::signin::UaFamily;
 
+// Every test here runs on both stores.
+on_both_stores!(
+    a_suspension_freezes_account_creation_until_a_security_officer_lifts_it,
+    the_lifecycle_hook_can_hold_back_a_request_or_an_approval,
+    the_sign_in_context_of_the_session_reaches_the_detector,
+);
+
 /// 2 000 persons, the test's detector, other networks played through `X-Forwarded-For`.
-async fn start(detector: Arc<dyn Detector>) -> TestApp {
-    Setup::new().persons(2_000).trust_loopback_proxy().detector(detector).start().await
+async fn start(backend: Backend, detector: Arc<dyn Detector>) -> TestApp {
+    Setup::new().store(backend).persons(2_000).trust_loopback_proxy().detector(detector).start().await
 }
 
 /// A new advisor's request, at the requester's own domain.
@@ -48,9 +53,8 @@ impl Detector for SuspendOnRead {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it() {
-    let t = start(Arc::new(SuspendOnRead)).await;
+async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it(backend: Backend) {
+    let t = start(backend, Arc::new(SuspendOnRead)).await;
     let (advisor, org, in_scope) = t.advisor(OrgKind::Agency);
     let admin = t.agent_where(|a, _| a.org == org.id && a.role == Role::AccountAdmin);
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
@@ -70,8 +74,8 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
     let token = t.login_full(&advisor).await.0;
     let (status, body) = t.get(&token, &format!("/v1/persons/{in_scope}")).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::UNAUTHORIZED, "urn:vigie:problem:session-ended"));
-    assert!(!t.app.store.agent(advisor.id).unwrap().unwrap().active, "the account is disabled");
-    let freeze = t.app.store.org_creation_frozen(org.id).unwrap().expect("the organization is frozen");
+    assert!(!t.store.agent(advisor.id).unwrap().unwrap().active, "the account is disabled");
+    let freeze = t.store.org_creation_frozen(org.id).unwrap().expect("the organization is frozen");
     assert_eq!((freeze.agent, freeze.reason.as_str()), (Some(advisor.id), "account_suspended"));
     let frozen_event =
         t.security_events().into_iter().find(|e| e.kind == SecurityKind::OrgCreationFrozen).expect("ledgered");
@@ -87,7 +91,7 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
     let approve = format!("/v1/account-requests/{pending}/approve");
     let (status, body) = t.post_auth(&to, &approve, json!({})).await;
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::LOCKED, "urn:vigie:problem:creation-frozen"));
-    assert!(t.app.store.agent_by_login(&"before.freeze".parse().unwrap()).unwrap().is_none(), "nothing created");
+    assert!(t.store.agent_by_login(&"before.freeze".parse().unwrap()).unwrap().is_none(), "nothing created");
 
     // Its administrators and security officers see the freeze; others do not.
     let (status, body) = t.get(&ta, &freeze_path).await;
@@ -103,11 +107,11 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
     assert_eq!((status, problem_type(&body).as_str()), (StatusCode::FORBIDDEN, "urn:vigie:problem:forbidden"));
     let (status, _) = t.post_auth(&t.passkey_session(&outsider), &unfreeze, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(t.app.store.org_creation_frozen(org.id).unwrap().is_some(), "still frozen");
+    assert!(t.store.org_creation_frozen(org.id).unwrap().is_some(), "still frozen");
     let (status, body) = t.post_auth(&to, &unfreeze, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["frozen"], false);
-    assert!(t.app.store.org_creation_frozen(org.id).unwrap().is_none());
+    assert!(t.store.org_creation_frozen(org.id).unwrap().is_none());
     let lifted =
         t.security_events().into_iter().find(|e| e.kind == SecurityKind::OrgCreationUnfrozen).expect("ledgered");
     assert_eq!(lifted.agent, Some(officer.id));
@@ -120,7 +124,7 @@ async fn a_suspension_freezes_account_creation_until_a_security_officer_lifts_it
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = t.post_auth(&to, &approve, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(t.app.store.agent_by_login(&"before.freeze".parse().unwrap()).unwrap().is_some());
+    assert!(t.store.agent_by_login(&"before.freeze".parse().unwrap()).unwrap().is_some());
 }
 
 /// Throttles the lifecycle actions of the kinds listed, and remembers every action it saw.
@@ -145,10 +149,9 @@ impl Detector for ThrottleLifecycle {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lifecycle_hook_can_hold_back_a_request_or_an_approval() {
+async fn the_lifecycle_hook_can_hold_back_a_request_or_an_approval(backend: Backend) {
     let detector = Arc::new(ThrottleLifecycle::default());
-    let t = start(detector.clone()).await;
+    let t = start(backend, detector.clone()).await;
     let admin = t.agent_where(|a, o| a.role == Role::AccountAdmin && o.kind == OrgKind::Agency);
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
     let ta = t.passkey_session(&admin);
@@ -160,7 +163,7 @@ async fn the_lifecycle_hook_can_hold_back_a_request_or_an_approval() {
         (StatusCode::TOO_MANY_REQUESTS, "urn:vigie:problem:quota-reached")
     );
     assert!(body.contains("account creations"), "{body}");
-    assert!(t.app.store.requests(Some(admin.org), 10).unwrap().is_empty(), "nothing created");
+    assert!(t.store.requests(Some(admin.org), 10).unwrap().is_empty(), "nothing created");
     assert!(!t.security_events().iter().any(|e| e.kind == SecurityKind::AccountRequested));
     let seen = detector.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
@@ -174,8 +177,8 @@ async fn the_lifecycle_hook_can_hold_back_a_request_or_an_approval() {
     let to = t.passkey_session(&officer);
     let (status, body) = t.post_auth(&to, &format!("/v1/account-requests/{id}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert!(t.app.store.agent_by_login(&"held.back".parse().unwrap()).unwrap().is_none(), "no account");
-    let request = t.app.store.request(id.parse().unwrap()).unwrap().unwrap();
+    assert!(t.store.agent_by_login(&"held.back".parse().unwrap()).unwrap().is_none(), "no account");
+    let request = t.store.request(id.parse().unwrap()).unwrap().unwrap();
     assert_eq!(request.state, vigie_core::lifecycle::RequestState::Pending, "still waiting");
     let last = *detector.seen.lock().unwrap().last().unwrap();
     assert_eq!((last.actor, last.org, last.kind), (officer.id, admin.org, LifecycleKind::Approval));
@@ -198,10 +201,9 @@ impl Detector for RecordContext {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sign_in_context_of_the_session_reaches_the_detector() {
+async fn the_sign_in_context_of_the_session_reaches_the_detector(backend: Backend) {
     let detector = Arc::new(RecordContext::default());
-    let t = start(detector.clone()).await;
+    let t = start(backend, detector.clone()).await;
     let (advisor, _, in_scope) = t.advisor(OrgKind::Agency);
 
     let first = t.login_full(&advisor).await.0;

@@ -13,13 +13,21 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use common::Backend;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use vigie_core::event::{AccessEvent, Decision, EventHead, Verdict, VerdictAction};
 use vigie_core::ids::PersonId;
 use vigie_core::org::{Agent, OrgKind};
-use vigie_core::ports::{AccessReason, DetectContext, Detector, Registry};
+use vigie_core::ports::{AccessReason, DetectContext, Detector};
+
+// Every test here runs on both stores.
+on_both_stores!(
+    the_api_withholds_until_a_reason_is_given_and_ledgers_the_withheld_read,
+    a_reason_outside_the_list_is_bad_input_naming_the_header,
+    the_pages_prompt_for_a_reason_and_show_the_record_once_given,
+);
 
 /// Asks for a reason whenever none is given, allows otherwise, and keeps every context it saw.
 #[derive(Default)]
@@ -51,9 +59,9 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
-    async fn start() -> TestApp {
+    async fn start(backend: Backend) -> TestApp {
         let detector = Arc::new(AskWhy::default());
-        let app = common::Setup::new().detector(detector.clone()).start().await;
+        let app = common::Setup::new().store(backend).detector(detector.clone()).start().await;
         TestApp { app, detector }
     }
 
@@ -82,7 +90,6 @@ impl TestApp {
     /// authorization reasons, see `AccessEvent::encode`).
     fn ledger_events(&self) -> Vec<(EventHead, u8)> {
         self.app
-            .app
             .ledger
             .entries()
             .unwrap()
@@ -112,11 +119,10 @@ fn all_reasons() -> Vec<&'static str> {
     AccessReason::ALL.iter().map(|r| r.as_str()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_withholds_until_a_reason_is_given_and_ledgers_the_withheld_read() {
-    let t = TestApp::start().await;
+async fn the_api_withholds_until_a_reason_is_given_and_ledgers_the_withheld_read(backend: Backend) {
+    let t = TestApp::start(backend).await;
     let (agent, in_scope) = t.account();
-    let person = t.app.app.store.person(in_scope).unwrap().unwrap();
+    let person = t.app.store.person(in_scope).unwrap().unwrap();
     let token = t.login(&agent).await;
     let path = format!("/v1/persons/{in_scope}");
 
@@ -177,9 +183,8 @@ async fn the_api_withholds_until_a_reason_is_given_and_ledgers_the_withheld_read
     assert_eq!(t.reasons_seen().last(), Some(&Some(AccessReason::InboundContact)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reason_outside_the_list_is_bad_input_naming_the_header() {
-    let t = TestApp::start().await;
+async fn a_reason_outside_the_list_is_bad_input_naming_the_header(backend: Backend) {
+    let t = TestApp::start(backend).await;
     let (agent, in_scope) = t.account();
     let token = t.login(&agent).await;
     let path = format!("/v1/persons/{in_scope}");
@@ -210,11 +215,10 @@ async fn a_reason_outside_the_list_is_bad_input_naming_the_header() {
     assert_eq!(t.ledger_events().len(), ledgered);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pages_prompt_for_a_reason_and_show_the_record_once_given() {
-    let t = TestApp::start().await;
+async fn the_pages_prompt_for_a_reason_and_show_the_record_once_given(backend: Backend) {
+    let t = TestApp::start(backend).await;
     let (agent, in_scope) = t.account();
-    let person = t.app.app.store.person(in_scope).unwrap().unwrap();
+    let person = t.app.store.person(in_scope).unwrap().unwrap();
     let token = t.login(&agent).await;
     let path = format!("/persons/{in_scope}");
 

@@ -21,13 +21,25 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Setup, TestApp, problem_type};
+use common::{Backend, Setup, TestApp, problem_type};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use vigie_core::event::Decision;
 use vigie_core::org::OrgKind;
-use vigie_core::ports::Registry;
 use vigie_http::shared::limits::ServerLimits;
+
+// Every test here runs on both stores.
+on_both_stores!(
+    slow_and_idle_connections_are_closed_after_their_timeouts,
+    the_servers_own_refusals_are_problem_json,
+    empty_or_untyped_page_forms_get_an_error_page,
+    connections_past_the_cap_get_a_503_problem_and_the_rest_are_served,
+    logout_with_cookies_must_come_from_our_origin,
+    a_refused_token_says_whether_refreshing_helps_and_tells_a_forger_nothing,
+    a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered,
+    one_token_re_reading_the_same_person_is_held_to_its_rate,
+    failures_on_a_login_from_elsewhere_do_not_lock_its_agent_out,
+);
 
 /// Sends `request` on a new connection and reads until the server closes it (at most 30 s):
 /// the status, the head and the body.
@@ -91,9 +103,8 @@ fn quick() -> ServerLimits {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_and_idle_connections_are_closed_after_their_timeouts() {
-    let t = Setup::new().limits(quick()).start().await;
+async fn slow_and_idle_connections_are_closed_after_their_timeouts(backend: Backend) {
+    let t = Setup::new().store(backend).limits(quick()).start().await;
     tokio::task::spawn_blocking(move || {
         // Half a head, then nothing (slowloris): closed once the header timeout runs out.
         let mut s = TcpStream::connect(("127.0.0.1", t.port)).unwrap();
@@ -129,9 +140,8 @@ async fn slow_and_idle_connections_are_closed_after_their_timeouts() {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_servers_own_refusals_are_problem_json() {
-    let t = Setup::new().start().await;
+async fn the_servers_own_refusals_are_problem_json(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     tokio::task::spawn_blocking(move || {
@@ -160,9 +170,8 @@ async fn the_servers_own_refusals_are_problem_json() {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn empty_or_untyped_page_forms_get_an_error_page() {
-    let t = Setup::new().start().await;
+async fn empty_or_untyped_page_forms_get_an_error_page(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let origin = t.base.replace("127.0.0.1", "localhost");
     for path in ["/login", "/accounts/requests", "/step-up"] {
         for content_type in [None, Some("application/x-www-form-urlencoded")] {
@@ -187,15 +196,14 @@ async fn empty_or_untyped_page_forms_get_an_error_page() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_past_the_cap_get_a_503_problem_and_the_rest_are_served() {
+async fn connections_past_the_cap_get_a_503_problem_and_the_rest_are_served(backend: Backend) {
     let limits = ServerLimits {
         max_connections: 4,
         max_connections_per_client: 3,
         header_timeout: Duration::from_secs(120),
         ..ServerLimits::default()
     };
-    let t = Setup::new().limits(limits).start().await;
+    let t = Setup::new().store(backend).limits(limits).start().await;
     tokio::task::spawn_blocking(move || {
         let open = |from: &str| {
             let socket = socket2_connect(from, t.port);
@@ -253,9 +261,8 @@ fn socket2_connect(from: &str, port: u16) -> TcpStream {
     std
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logout_with_cookies_must_come_from_our_origin() {
-    let t = Setup::new().start().await;
+async fn logout_with_cookies_must_come_from_our_origin(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let (access, refresh) = t.login_full(&agent).await;
     let cookies = format!("__Host-vigie_access={access}; __Host-vigie_session={refresh}");
@@ -290,9 +297,8 @@ async fn me_with(t: &TestApp, authorization: Option<&str>) -> (StatusCode, Strin
     (status, challenge, resp.text().await.unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_token_says_whether_refreshing_helps_and_tells_a_forger_nothing() {
-    let t = Setup::new().start().await;
+async fn a_refused_token_says_whether_refreshing_helps_and_tells_a_forger_nothing(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
 
     let (status, challenge, body) = me_with(&t, None).await;
@@ -330,9 +336,8 @@ async fn a_refused_token_says_whether_refreshing_helps_and_tells_a_forger_nothin
     assert_eq!(problem_type(&resp.text().await.unwrap()), "urn:vigie:problem:invalid-token");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered() {
-    let t = Setup::new().start().await;
+async fn a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, trainee) = t.advisor(OrgKind::TrainingOrg);
     let outside = t.outside_scope_of(&agent);
     let token = t.login(&agent).await;
@@ -365,7 +370,6 @@ async fn a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered() {
         assert_eq!(pair[0], pair[1]);
     }
     let last = t
-        .app
         .ledger
         .entries()
         .unwrap()
@@ -377,7 +381,7 @@ async fn a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered() {
     assert!(last.windows(policy.len()).any(|w| w == policy.as_bytes()), "the reason names the policy");
 
     // A lookup naming the field: refused the same way, whether anyone matches or not.
-    let person = t.app.store.person(trainee).unwrap().unwrap();
+    let person = t.store.person(trainee).unwrap().unwrap();
     let birth = vigie_core::time::format_date(person.birth_date);
     let (status, body) = t
         .post_auth(
@@ -406,11 +410,10 @@ async fn a_field_never_permitted_is_refused_by_name_and_the_refusal_ledgered() {
     assert!(body.contains("repeated") && body.contains("\"fields\""), "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_token_re_reading_the_same_person_is_held_to_its_rate() {
+async fn one_token_re_reading_the_same_person_is_held_to_its_rate(backend: Backend) {
     use vigie_http::shared::rates::{Rate, RateSettings};
     let rates = RateSettings { session: Rate { per_second: 1, burst: 3 }, account: Rate { per_second: 1, burst: 5 } };
-    let t = Setup::new().rates(rates).start().await;
+    let t = Setup::new().store(backend).rates(rates).start().await;
     let (agent, _, person) = t.advisor(OrgKind::Agency);
     let (token, _) = t.login_full(&agent).await;
     // A second session of the same account, opened without moving the clock.
@@ -441,9 +444,8 @@ async fn one_token_re_reading_the_same_person_is_held_to_its_rate() {
 /// "Someone keeps me out": an attacker failing on an agent's login, once each time the wait runs
 /// out and from many networks, does not keep the agent out of the office network he signs in
 /// from; the attempt is ledgered as a targeted lockout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_on_a_login_from_elsewhere_do_not_lock_its_agent_out() {
-    let t = Setup::new().trust_loopback_proxy().start().await;
+async fn failures_on_a_login_from_elsewhere_do_not_lock_its_agent_out(backend: Backend) {
+    let t = Setup::new().store(backend).trust_loopback_proxy().start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     t.login_from(&agent, "192.0.2.10", "Mozilla/5.0 Firefox/128.0").await;
     let wrong = json!({"login": agent.login.as_str(), "password": "not the password!", "totp": "000000"});

@@ -66,7 +66,7 @@ async fn a_live_attack_is_scoped_exactly_from_the_ledger() {
         .rates(vigie_http::shared::rates::RateSettings::default())
         .start()
         .await;
-    let (app, dir) = (&t.app, &t.dir);
+    let (app, dir) = (t.sqlite(), &t.dir);
     let scenario = scenario("stolen-session-fast-bulk");
     let cast = live::cast(&app.store, &scenario, 2, today, &[], 5).unwrap();
     let mut opts = LiveOptions::new(t.base.clone());

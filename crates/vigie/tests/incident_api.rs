@@ -99,7 +99,7 @@ fn persons_csv(body: &str) -> BTreeMap<PersonId, CategorySet> {
 async fn accounts_created_by_a_hacked_administrator_are_found_through_the_four_eyes_records_and_scoped_exactly() {
     let t = Setup::new().start().await;
     let now = t.now();
-    let pair = vigie::demo::admins(&t.app.store, t.app.ledger.as_ref(), now).unwrap();
+    let pair = vigie::demo::admins(&*t.store, t.ledger.as_ref(), now).unwrap();
     let (admin, approver) = (pair[0].0.clone(), pair[1].0.clone());
     // The officer who investigates: the agency's security officer (who also approved: the
     // social engineering of the 2025 case).
@@ -165,7 +165,7 @@ async fn accounts_created_by_a_hacked_administrator_are_found_through_the_four_e
         .collect();
     let created: Vec<String> = ["renfort.un", "renfort.deux"]
         .iter()
-        .map(|l| format!("agent:{}", t.app.store.agent_by_login(&l.parse().unwrap()).unwrap().unwrap().id))
+        .map(|l| format!("agent:{}", t.sqlite().store.agent_by_login(&l.parse().unwrap()).unwrap().unwrap().id))
         .collect();
     assert_eq!(targets.iter().collect::<std::collections::BTreeSet<_>>(), created.iter().collect(), "{body}");
     for target in &targets {
@@ -252,7 +252,7 @@ async fn incident_actions_are_refused_with_the_problem_named() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {text}");
         assert!(text.contains(field) && text.contains(why), "{body}: {text}");
     }
-    assert!(t.app.store.incidents(10).unwrap().is_empty(), "nothing half-written");
+    assert!(t.sqlite().store.incidents(10).unwrap().is_empty(), "nothing half-written");
 
     let (status, body) = t.post_auth(&fresh, "/v1/incidents", good.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -28,7 +28,7 @@ async fn play(name: &str) -> LiveOutcome {
     let today = common::today();
     let t = common::Setup::new().seed(11).persons(6_000).on(today).wall_clock().server_detector().start().await;
     let scenario = scenario(name);
-    let cast = live::cast(&t.app.store, &scenario, 2, today, &[], 5).unwrap();
+    let cast = live::cast(&t.sqlite().store, &scenario, 2, today, &[], 5).unwrap();
     let mut opts = LiveOptions::new(t.base.clone());
     opts.warmup = Duration::from_secs(1);
     opts.linger = Duration::from_secs(2);

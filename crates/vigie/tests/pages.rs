@@ -133,7 +133,7 @@ async fn administrators_land_on_the_accounts_page() {
 async fn a_record_shows_labels_and_french_dates_and_error_pages_keep_the_menu() {
     let t = Setup::new().start().await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
-    let person = t.app.store.person(in_scope).unwrap().unwrap();
+    let person = t.sqlite().store.person(in_scope).unwrap().unwrap();
     let token = t.login(&agent).await;
     let (status, _, html) = page(&t, Some(&token), &format!("/persons/{in_scope}"), None).await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -227,7 +227,7 @@ impl Detector for Throttle {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reached_quota_says_until_when_in_paris_time_and_whom_to_contact() {
     let mut opened = Setup::new().detector(Arc::new(Throttle)).open().await;
-    Arc::get_mut(&mut opened.app.state).unwrap().settings.security_contact = Some("rssi@agence.example".into());
+    Arc::get_mut(opened.state_mut()).unwrap().settings.security_contact = Some("rssi@agence.example".into());
     let t = opened.serve();
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
@@ -247,7 +247,7 @@ async fn the_scope_list_counts_and_goes_back_a_page() {
     let t = Setup::new().start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
-    let reach = t.app.store.scope_page(&agent, None, 5000, t.as_of).unwrap().len();
+    let reach = t.sqlite().store.scope_page(&agent, None, 5000, t.as_of).unwrap().len();
     assert!(reach > 100, "an advisor with three pages or more: {reach}");
     let (status, _, first) = page(&t, Some(&token), "/scope", None).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -281,7 +281,7 @@ async fn a_search_finds_within_the_scope_and_never_beyond() {
     let t = Setup::new().start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
-    let scope: Vec<_> = t.app.store.scope_page(&agent, None, 5000, t.as_of).unwrap();
+    let scope: Vec<_> = t.sqlite().store.scope_page(&agent, None, 5000, t.as_of).unwrap();
     let in_scope: std::collections::HashSet<String> = scope.iter().map(|(e, _)| e.id.to_string()).collect();
     let search = |q: &str| {
         format!("/scope?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("q", q).finish())
@@ -300,7 +300,7 @@ async fn a_search_finds_within_the_scope_and_never_beyond() {
 
     // A person outside the scope is never found, by name or by number, though it exists.
     let outside = t.outside_scope_of(&agent);
-    let person = t.app.store.person(outside).unwrap().expect("an existing person");
+    let person = t.sqlite().store.person(outside).unwrap().expect("an existing person");
     let (last, first) = (person.last_name.clone(), person.first_name.clone());
     for q in [format!("{last} {first}"), last.clone(), outside.to_string()] {
         let (status, _, html) = page(&t, Some(&token), &search(&q), None).await;
@@ -335,7 +335,7 @@ async fn removing_a_passkey_asks_first_and_an_enrolment_is_confirmed() {
         created_at: t.now(),
         last_used: None,
     };
-    t.app.store.add_passkey(&stored).unwrap();
+    t.sqlite().store.add_passkey(&stored).unwrap();
     let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&credential);
     let remove = format!("/passkeys/{id}/remove");
     let (status, _, html) = page(&t, Some(&token), "/sessions", None).await;
@@ -348,12 +348,12 @@ async fn removing_a_passkey_asks_first_and_an_enrolment_is_confirmed() {
     assert!(html.contains("Poste du bureau") && html.contains(&format!("action=\"{remove}\"")), "{html}");
     assert!(html.contains("href=\"/sessions\""), "a way back: {html}");
     assert!(has_menu(&html), "{html}");
-    assert_eq!(t.app.store.passkeys_of(agent.id).unwrap().len(), 1, "asking removes nothing");
+    assert_eq!(t.sqlite().store.passkeys_of(agent.id).unwrap().len(), 1, "asking removes nothing");
 
     // Confirmed: removed, back on the sessions page.
     let (status, location, html) = form(&t, Some(&token), &remove, &[]).await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/sessions"), "{html}");
-    assert!(t.app.store.passkeys_of(agent.id).unwrap().is_empty());
+    assert!(t.sqlite().store.passkeys_of(agent.id).unwrap().is_empty());
 
     // After an enrolment with a passkey, the sign-in page says it was registered.
     let (_, _, html) = page(&t, None, "/login?enrolled=1", None).await;
@@ -397,7 +397,7 @@ async fn an_enrolment_with_a_password_ends_on_a_confirmation_and_the_way_to_sign
     let t = Setup::new().start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let link =
-        vigie::credentials::enrolment_link(t.app.store.as_ref(), t.app.ledger.as_ref(), agent.id, t.now()).unwrap();
+        vigie::credentials::enrolment_link(t.sqlite().store.as_ref(), t.ledger.as_ref(), agent.id, t.now()).unwrap();
     let (status, _, html) = page(&t, None, &link, None).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("<html lang=\"fr\">") && html.contains(&format!("action=\"{link}/password\"")), "{html}");

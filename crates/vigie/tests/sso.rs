@@ -17,14 +17,22 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::Backend;
 use reqwest::{StatusCode, Url, header, redirect};
 use serde_json::Value;
 use vigie::app;
 use vigie::config::{Config, OidcConfig};
 use vigie::credentials::{Issued, issue};
 use vigie_core::org::{Agent, Role};
-use vigie_core::ports::AccountStore;
 use vigie_core::signin::totp::code_at;
+
+// Every test here runs on both stores.
+on_both_stores!(
+    mfa_user_gets_a_session_from_the_provider,
+    pwd_user_owes_vigie_second_factor,
+    tampered_state_is_refused,
+    a_callback_from_another_browser_is_refused,
+);
 
 const CLIENT_ID: &str = "vigie-sso-test";
 const CLIENT_SECRET: &str = "a-test-client-secret-that-is-long-enough";
@@ -36,9 +44,8 @@ const SSO: &str = "__Host-vigie_sso";
 // ---------------------------------------------------------------------------------------------
 // The tests
 
-#[tokio::test]
-async fn mfa_user_gets_a_session_from_the_provider() {
-    let env = Env::start().await;
+async fn mfa_user_gets_a_session_from_the_provider(backend: Backend) {
+    let env = Env::start(backend).await;
     let callback = env.sign_in("mfa-user").await;
 
     let resp = env.get(&callback, &[]).await;
@@ -53,9 +60,8 @@ async fn mfa_user_gets_a_session_from_the_provider() {
     env.assert_me(&cookies, &env.mfa_agent).await;
 }
 
-#[tokio::test]
-async fn pwd_user_owes_vigie_second_factor() {
-    let env = Env::start().await;
+async fn pwd_user_owes_vigie_second_factor(backend: Backend) {
+    let env = Env::start(backend).await;
 
     // A wrong code: no session, and the pending login is spent.
     let sso = env.single_factor_login().await;
@@ -88,9 +94,8 @@ async fn pwd_user_owes_vigie_second_factor() {
     env.assert_me(&cookies, &env.pwd_agent).await;
 }
 
-#[tokio::test]
-async fn tampered_state_is_refused() {
-    let env = Env::start().await;
+async fn tampered_state_is_refused(backend: Backend) {
+    let env = Env::start(backend).await;
     let callback = env.sign_in("mfa-user").await;
     let mut url = Url::parse(&format!("{}{callback}", env.base)).unwrap();
     let pairs: Vec<(String, String)> = url
@@ -128,10 +133,10 @@ struct Env {
 }
 
 impl Env {
-    async fn start() -> Env {
+    async fn start(backend: Backend) -> Env {
         // The registry as of the fixed day, the server on the wall clock (the provider's tokens
         // and the TOTP codes are real-time).
-        let mut opened = common::Setup::new().wall_clock().server_detector().open().await;
+        let mut opened = common::Setup::new().store(backend).wall_clock().server_detector().open().await;
         let public = opened.origin.clone();
         let provider = Provider::start(&format!("{public}/auth/oidc/callback"));
         let config = Config {
@@ -144,21 +149,21 @@ impl Env {
             }),
             ..Config::default()
         };
-        app::connect_sso(&mut opened.app, &config).await.unwrap();
+        app::connect_sso_state(opened.state_mut(), &config).await.unwrap();
 
         // An agent has at most one federated identity: one advisor per subject.
-        let store = opened.app.store.clone();
-        let mut advisors = vigie::demo::pick_accounts(&store, common::as_of())
+        let store = opened.store();
+        let mut advisors = vigie::demo::pick_accounts_in(&*store, common::as_of())
             .unwrap()
             .into_iter()
             .map(|(a, _, _)| a)
             .filter(|a| a.role == Role::Advisor);
         let (mfa_agent, pwd_agent) = (advisors.next().expect("an advisor"), advisors.next().expect("two advisors"));
-        let now = opened.app.state.clock.now();
+        let now = opened.state().clock.now();
         for (subject, agent) in [("mfa-user", &mfa_agent), ("pwd-user", &pwd_agent)] {
-            assert!(AccountStore::link_identity(store.as_ref(), &provider.issuer, subject, agent.id, now).unwrap());
+            assert!(store.link_identity(&provider.issuer, subject, agent.id, now).unwrap());
         }
-        let issued = issue(store.as_ref(), pwd_agent.id).unwrap();
+        let issued = issue(&*store, pwd_agent.id).unwrap();
 
         let app = opened.serve();
         let http = reqwest::Client::builder()
@@ -388,9 +393,8 @@ fn install_packages(dir: &Path) {
 
 /// Login CSRF: a callback URL obtained by one browser (the attacker's provider login) opens
 /// nothing in another browser (the victim's), which never started that sign-in.
-#[tokio::test]
-async fn a_callback_from_another_browser_is_refused() {
-    let env = Env::start().await;
+async fn a_callback_from_another_browser_is_refused(backend: Backend) {
+    let env = Env::start(backend).await;
     let callback = env.sign_in("mfa-user").await;
     let victim = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let resp = victim.get(format!("{}{callback}", env.base)).send().await.unwrap();

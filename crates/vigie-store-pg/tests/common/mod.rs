@@ -155,6 +155,33 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Stops the server and removes its directory when this process exits, however it exits,
+    /// for a cluster that is never dropped (one kept in a static for a whole test binary). A
+    /// watchdog shell in a process group of its own (Ctrl-C does not reach it) waits for the end
+    /// of a pipe that only this process holds: the kernel closes it at exit, crash or kill.
+    #[allow(clippy::zombie_processes, reason = "the watchdog outlives this process by design")]
+    pub fn remove_at_exit(&self) {
+        use std::os::unix::process::CommandExt;
+        let stop = self.command("pg_ctl", &["-D", self.data().to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
+        let mut argv = vec![stop.get_program().to_owned()];
+        argv.extend(stop.get_args().map(ToOwned::to_owned));
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"cat >/dev/null; "$@" >/dev/null 2>&1; rm -rf "$VIGIE_PG_DIR""#)
+            .arg("sh")
+            .args(argv)
+            .env("VIGIE_PG_DIR", self.dir.path())
+            .current_dir("/")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("the cluster's watchdog");
+        // Never written to, never closed by us: the exit closes it.
+        std::mem::forget(child.stdin);
+    }
+
     fn command(&self, tool: &str, args: &[&str]) -> Command {
         let exe = self.bin.join(tool);
         let mut c = if self.as_user {

@@ -1,18 +1,28 @@
 //! What every API test binary shares: the real app (store, ledger, Cedar policies, axum) on
-//! port 0 with a fresh data directory copied from one generated registry, a clock (fixed or
-//! the wall's), a detector of the test's choosing, a real HTTP client, and the helpers each
-//! binary used to carry a copy of: picking accounts, issuing credentials and TOTP codes,
-//! signing in (by password, or in process as a passkey would), requests with a bearer token
-//! or the access cookie, reading the ledger back.
+//! port 0 with a fresh data directory, on either store ([`Backend`]): SQLite copied from one
+//! generated registry, or a real PostgreSQL (a throw-away cluster per test binary, a database
+//! per test cloned from one loaded registry); a clock (fixed or the wall's), a detector of the
+//! test's choosing, a real HTTP client, and the helpers each binary used to carry a copy of:
+//! picking accounts, issuing credentials and TOTP codes, signing in (by password, or in process
+//! as a passkey would), requests with a bearer token or the access cookie, reading the ledger
+//! back.
 //!
 //! ```ignore
 //! mod common;
 //! let t = common::Setup::new().start().await;                    // fixed clock, no detection
 //! let t = common::Setup::new().detector(Arc::new(MyDetector)).start().await;
 //! let t = common::Setup::new().wall_clock().on(common::today()).server_detector().start().await;
+//! let t = common::Setup::new().store(Backend::Postgres).start().await;
 //! ```
+//!
+//! A test that runs on both stores is an `async fn(Backend)` named in [`on_both_stores!`], and
+//! reaches the store through [`TestApp::store`] (the ports); [`TestApp::sqlite`] is for the
+//! tests that stay on SQLite.
 
 #![allow(dead_code, reason = "each test binary uses its own part of the shared helpers")]
+
+#[path = "../../../vigie-store-pg/tests/common/mod.rs"]
+mod pg;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,16 +30,72 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use vigie::app::{self, App, WallClock};
-use vigie::credentials::{Issued, issue};
+use vigie::app::{self, App, Settings, WallClock};
+use vigie::app_pg::PgApp;
+use vigie::credentials::{EnrolmentStore, Issued, issue};
 use vigie_core::event::EventHead;
 use vigie_core::ids::{AgentId, PersonId};
 use vigie_core::org::{Agent, OrgKind, Organization, Role};
-use vigie_core::ports::{Detector, NoDetection, Registry};
+use vigie_core::ports::{AccountStore, Detector, NoDetection, Registry, StoreError};
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::signin::totp::code_at;
 use vigie_core::time::{Clock, FixedClock, Timestamp};
 use vigie_gen::GenParams;
+use vigie_http::AppState;
+use vigie_ledger::Ledger;
+use vigie_store_pg::StoreUrl;
+
+/// Generates, for each named `async fn(Backend)`, a test on each store: `sqlite::<name>` and
+/// `postgres::<name>` (so that `cargo test postgres::` runs one side).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// Which store the app runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded store, in the data directory.
+    #[default]
+    Sqlite,
+    /// A database of its own on the test binary's PostgreSQL cluster.
+    Postgres,
+}
+
+/// What tests reach the store through on either backend: the ports, the operator's enrolment
+/// links, and the canaries (read by the server's detector at start, outside the ports).
+pub trait TestStore: Registry + AccountStore + EnrolmentStore {
+    fn canaries(&self) -> Result<Vec<PersonId>, StoreError>;
+}
+
+impl TestStore for vigie_store::Store {
+    fn canaries(&self) -> Result<Vec<PersonId>, StoreError> {
+        vigie_store::Store::canaries(self)
+    }
+}
+
+impl TestStore for vigie_store_pg::PgStore {
+    fn canaries(&self) -> Result<Vec<PersonId>, StoreError> {
+        vigie_store_pg::PgStore::canaries(self)
+    }
+}
 
 /// The access cookie's name (five minutes).
 pub const ACCESS_COOKIE: &str = "__Host-vigie_access";
@@ -53,8 +119,117 @@ pub fn private_dir() -> tempfile::TempDir {
     tempfile::Builder::new().permissions(std::fs::Permissions::from_mode(0o700)).tempdir().unwrap()
 }
 
+/// Which detector the app runs.
+pub enum Detection {
+    /// None: every read is allowed as far as the detector goes.
+    Off,
+    /// The server's own, with its canaries and alert feed (as `vigie serve` runs it).
+    Server,
+    /// The test's.
+    Given(Arc<dyn Detector>),
+    /// The test's, built from the store before the app opens it (canaries).
+    FromData(fn(&dyn TestStore) -> Arc<dyn Detector>),
+}
+
+/// What a generated registry is generated from: (seed, persons, day).
+type RegistryKey = (u64, u64, time::Date);
+
+// ---- PostgreSQL -------------------------------------------------------------------------------
+
+/// The test binary's cluster, started by the first test that wants it and removed when the
+/// binary exits.
+fn cluster() -> &'static pg::Cluster {
+    static CLUSTER: OnceLock<pg::Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let cluster = pg::Cluster::start();
+        cluster.remove_at_exit();
+        cluster
+    })
+}
+
+/// A connection to the cluster as its superuser, for the harness's own statements.
+fn connect_admin() -> postgres::Client {
+    let port = cluster().port;
+    let config = format!("host=127.0.0.1 port={port} user={} password={} dbname=postgres", pg::USER, pg::PASSWORD);
+    postgres::Client::connect(&config, postgres::NoTls).unwrap()
+}
+
+/// The harness's connection, shared (one statement at a time).
+fn admin() -> std::sync::MutexGuard<'static, postgres::Client> {
+    static ADMIN: OnceLock<Mutex<postgres::Client>> = OnceLock::new();
+    ADMIN.get_or_init(|| Mutex::new(connect_admin())).lock().unwrap()
+}
+
+/// A test's database, dropped when the test is done with it: in the background, on a connection
+/// of its own, so that no test waits for it (a database is some 13 MB; the API binary makes
+/// dozens).
+pub struct Database {
+    url: StoreUrl,
+    name: String,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        static DROPPER: OnceLock<std::sync::mpsc::Sender<String>> = OnceLock::new();
+        let dropper = DROPPER.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<String>();
+            std::thread::spawn(move || {
+                let mut client = connect_admin();
+                for name in rx {
+                    // The node may still hold connections (its serving task ends with the
+                    // test's runtime): forced.
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            });
+            tx
+        });
+        let _ = dropper.send(std::mem::take(&mut self.name));
+    }
+}
+
+/// The URL of database `db` on the cluster.
+fn database_url(db: &str) -> StoreUrl {
+    let port = cluster().port;
+    StoreUrl::parse(&format!("postgres://{}:{}@127.0.0.1:{port}/{db}?sslmode=disable", pg::USER, pg::PASSWORD)).unwrap()
+}
+
+/// The database holding the generated registry for these parameters, loaded once per test
+/// binary (as `vigie generate --store` does) and closed to connections: each test clones it.
+fn template(seed: u64, persons: u64, as_of: time::Date) -> String {
+    static TEMPLATES: OnceLock<Mutex<HashMap<RegistryKey, String>>> = OnceLock::new();
+    let mut templates = TEMPLATES.get_or_init(Default::default).lock().unwrap();
+    templates
+        .entry((seed, persons, as_of))
+        .or_insert_with(|| {
+            let name = format!("registry_{seed}_{persons}_{}", as_of.to_julian_day());
+            admin().batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            let params = GenParams { seed, persons, as_of };
+            vigie::generate::generate_postgres(&database_url(&name), &params, false, false).unwrap();
+            admin().batch_execute(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")).unwrap();
+            name
+        })
+        .clone()
+}
+
+/// A fresh database of the registry for these parameters, cloned from its template (a copy of
+/// its files: much cheaper than a load). Blocking.
+fn fresh_database(seed: u64, persons: u64, as_of: time::Date) -> Database {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let template = template(seed, persons, as_of);
+    let name = format!("test_{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    admin().batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).unwrap();
+    Database { url: database_url(&name), name }
+}
+
+/// The PostgreSQL store's options for a test node: its keyring in the data directory.
+fn pg_options(dir: &Path) -> vigie_store_pg::PgOptions {
+    vigie_store_pg::PgOptions { pool_size: 4, ..vigie_store_pg::PgOptions::new(dir.join("secrets.key")) }
+}
+
+// ---- SQLite -----------------------------------------------------------------------------------
+
 /// Generated registries by (seed, persons, day).
-type Registries = Mutex<HashMap<(u64, u64, time::Date), tempfile::TempDir>>;
+type Registries = Mutex<HashMap<RegistryKey, tempfile::TempDir>>;
 
 /// The generated registry for these parameters, once per test binary; each test copies it.
 pub fn registry(seed: u64, persons: u64, as_of: time::Date) -> PathBuf {
@@ -71,21 +246,86 @@ pub fn registry(seed: u64, persons: u64, as_of: time::Date) -> PathBuf {
         .to_owned()
 }
 
-/// Which detector the app runs.
-pub enum Detection {
-    /// None: every read is allowed as far as the detector goes.
-    Off,
-    /// The server's own, with its canaries and alert feed (as `vigie serve` runs it).
-    Server,
-    /// The test's.
-    Given(Arc<dyn Detector>),
-    /// The test's, built from the data directory before the app opens it (canaries).
-    FromData(fn(&Path) -> Arc<dyn Detector>),
+// ---- Nodes ------------------------------------------------------------------------------------
+
+/// A running app on either store.
+pub enum Node {
+    Sqlite(App),
+    Postgres(PgApp),
 }
 
-/// How a test's app is set up; [`Setup::new`] is a fixed clock at noon on [`as_of`], 4 000
-/// persons, no detection.
+impl Node {
+    /// Opens the app on `dir` and, when given, the PostgreSQL database `db` (blocking: the
+    /// PostgreSQL client must not run on the runtime's threads).
+    async fn open(
+        dir: PathBuf,
+        db: Option<StoreUrl>,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        detection: Detection,
+    ) -> anyhow::Result<Node> {
+        tokio::task::spawn_blocking(move || match db {
+            None => {
+                let detector: Arc<dyn Detector> = match detection {
+                    Detection::Off => Arc::new(NoDetection),
+                    Detection::Server => return app::open_with_clock(&dir, None, settings, clock).map(Node::Sqlite),
+                    Detection::Given(d) => d,
+                    Detection::FromData(f) => f(&vigie_store::Store::open(&dir)?),
+                };
+                app::open_with_detector(&dir, None, settings, clock, detector).map(Node::Sqlite)
+            }
+            Some(url) => {
+                let options = pg_options(&dir);
+                let detector: Arc<dyn Detector> = match detection {
+                    Detection::Off => Arc::new(NoDetection),
+                    Detection::Server => {
+                        return vigie::app_pg::open(&dir, None, settings, &url, &options, clock).map(Node::Postgres);
+                    }
+                    Detection::Given(d) => d,
+                    Detection::FromData(f) => f(&vigie_store_pg::PgStore::open(&url, &options)?),
+                };
+                vigie::app_pg::open_with_detector(&dir, None, settings, &url, &options, clock, detector)
+                    .map(Node::Postgres)
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        match self {
+            Node::Sqlite(a) => &a.state,
+            Node::Postgres(a) => &a.state,
+        }
+    }
+
+    /// The state, to wire more before serving (`Arc::get_mut`).
+    pub fn state_mut(&mut self) -> &mut Arc<AppState> {
+        match self {
+            Node::Sqlite(a) => &mut a.state,
+            Node::Postgres(a) => &mut a.state,
+        }
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        match self {
+            Node::Sqlite(a) => &a.ledger,
+            Node::Postgres(a) => &a.ledger,
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn TestStore> {
+        match self {
+            Node::Sqlite(a) => a.store.clone(),
+            Node::Postgres(a) => a.store.clone(),
+        }
+    }
+}
+
+/// How a test's app is set up; [`Setup::new`] is SQLite, a fixed clock at noon on [`as_of`],
+/// 4 000 persons, no detection.
 pub struct Setup {
+    pub backend: Backend,
     pub seed: u64,
     pub persons: u64,
     pub as_of: time::Date,
@@ -95,13 +335,14 @@ pub struct Setup {
     pub trust_loopback_proxy: bool,
     /// The server's connection limits and timeouts, when not the defaults.
     pub limits: Option<vigie_http::shared::limits::ServerLimits>,
-    /// Request rates per session and account; none unless given (see `open`).
+    /// Request rates per session and account; none unless given (see `test_settings`).
     pub rates: Option<vigie_http::shared::rates::RateSettings>,
 }
 
 impl Default for Setup {
     fn default() -> Self {
         Setup {
+            backend: Backend::Sqlite,
             seed: 7,
             persons: 4_000,
             as_of: as_of(),
@@ -117,6 +358,16 @@ impl Default for Setup {
 impl Setup {
     pub fn new() -> Setup {
         Setup::default()
+    }
+
+    /// The store the app runs on.
+    pub fn store(mut self, backend: Backend) -> Setup {
+        self.backend = backend;
+        self
+    }
+
+    pub fn postgres(self) -> Setup {
+        self.store(Backend::Postgres)
     }
 
     pub fn seed(mut self, seed: u64) -> Setup {
@@ -144,7 +395,7 @@ impl Setup {
         self
     }
 
-    pub fn detector_from_data(mut self, f: fn(&Path) -> Arc<dyn Detector>) -> Setup {
+    pub fn detector_from_data(mut self, f: fn(&dyn TestStore) -> Arc<dyn Detector>) -> Setup {
         self.detection = Detection::FromData(f);
         self
     }
@@ -169,49 +420,47 @@ impl Setup {
         self
     }
 
-    /// Copies the registry, binds port 0 and opens the app, not serving yet (to wire more
-    /// first, such as single sign-on).
+    /// Copies the registry (SQLite) or clones its database (PostgreSQL), binds port 0 and opens
+    /// the app, not serving yet (to wire more first, such as single sign-on).
     pub async fn open(self) -> Opened {
         let dir = private_dir();
-        for entry in std::fs::read_dir(registry(self.seed, self.persons, self.as_of)).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        let db = match self.backend {
+            Backend::Sqlite => {
+                for entry in std::fs::read_dir(registry(self.seed, self.persons, self.as_of)).unwrap() {
+                    let entry = entry.unwrap();
+                    if entry.file_type().unwrap().is_file() {
+                        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+                    }
+                }
+                None
             }
-        }
+            Backend::Postgres => {
+                let (seed, persons, as_of) = (self.seed, self.persons, self.as_of);
+                Some(Arc::new(tokio::task::spawn_blocking(move || fresh_database(seed, persons, as_of)).await.unwrap()))
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let origin = format!("http://localhost:{port}");
-        let mut settings = app::settings(dir.path(), &origin).unwrap();
-        // The simulation report the overview reads: in the data directory, not the working one.
-        settings.simulation_report = dir.path().join("simulation-report");
+        let mut settings = test_settings(dir.path(), &origin);
         if self.trust_loopback_proxy {
             settings.http.trusted_proxies = vec![std::net::Ipv4Addr::LOCALHOST.into()];
         }
         if let Some(limits) = self.limits.clone() {
             settings.http.limits = limits;
         }
-        // Tests read in bulk on a fixed clock, whose buckets would never refill; the tests of
-        // the limits themselves set theirs.
-        settings.http.rates = self.rates.unwrap_or_else(vigie_http::shared::rates::RateSettings::dangerous_unlimited);
+        if let Some(rates) = self.rates {
+            settings.http.rates = rates;
+        }
         let fixed = (!self.wall_clock)
             .then(|| Arc::new(FixedClock::at(Timestamp::from_date(self.as_of).plus_millis(12 * 3600 * 1000))));
         let clock: Arc<dyn Clock> = match &fixed {
             Some(f) => f.clone(),
             None => Arc::new(WallClock),
         };
-        let app = match self.detection {
-            Detection::Off => {
-                app::open_with_detector(dir.path(), None, settings, clock.clone(), Arc::new(NoDetection)).unwrap()
-            }
-            Detection::Server => app::open_with_clock(dir.path(), None, settings, clock.clone()).unwrap(),
-            Detection::Given(d) => app::open_with_detector(dir.path(), None, settings, clock.clone(), d).unwrap(),
-            Detection::FromData(f) => {
-                let d = f(dir.path());
-                app::open_with_detector(dir.path(), None, settings, clock.clone(), d).unwrap()
-            }
-        };
-        Opened { listener, port, origin, app, clock, fixed, dir, as_of: self.as_of, persons: self.persons }
+        let url = db.as_ref().map(|d| d.url.clone());
+        let node = Node::open(dir.path().to_owned(), url, settings, clock.clone(), self.detection).await.unwrap();
+        Opened { listener, port, origin, node, clock, fixed, dir, db, as_of: self.as_of, persons: self.persons }
     }
 
     /// Opens the app and serves it.
@@ -220,26 +469,53 @@ impl Setup {
     }
 }
 
+/// The settings of a test's app on `dir`, served at `origin`.
+fn test_settings(dir: &Path, origin: &str) -> Settings {
+    let mut settings = app::settings(dir, origin).unwrap();
+    // The simulation report the overview reads: in the data directory, not the working one.
+    settings.simulation_report = dir.join("simulation-report");
+    // Tests read in bulk on a fixed clock, whose buckets would never refill; the tests of the
+    // limits themselves set theirs.
+    settings.http.rates = vigie_http::shared::rates::RateSettings::dangerous_unlimited();
+    settings
+}
+
 /// An app opened on its port, not serving yet.
 pub struct Opened {
     listener: tokio::net::TcpListener,
     pub port: u16,
     /// `http://localhost:<port>`, the public origin (passkeys are bound to `localhost`).
     pub origin: String,
-    pub app: App,
+    pub node: Node,
     clock: Arc<dyn Clock>,
     fixed: Option<Arc<FixedClock>>,
     dir: tempfile::TempDir,
+    /// The node's database, on PostgreSQL.
+    db: Option<Arc<Database>>,
     as_of: time::Date,
     persons: u64,
 }
 
 impl Opened {
+    /// The state, to wire more before serving (`Arc::get_mut`).
+    pub fn state_mut(&mut self) -> &mut Arc<AppState> {
+        self.node.state_mut()
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        self.node.state()
+    }
+
+    /// The store, through the ports.
+    pub fn store(&self) -> Arc<dyn TestStore> {
+        self.node.store()
+    }
+
     /// Serves the app until the test's runtime ends.
     pub fn serve(self) -> TestApp {
-        let Opened { listener, port, origin, app, clock, fixed, dir, as_of, persons } = self;
+        let Opened { listener, port, origin, node, clock, fixed, dir, db, as_of, persons } = self;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(vigie_http::serve(listener, app.state.clone(), async move {
+        let served = tokio::spawn(vigie_http::serve(listener, node.state().clone(), async move {
             let _ = stopped.await;
         }));
         TestApp {
@@ -250,8 +526,12 @@ impl Opened {
             http: reqwest::Client::new(),
             clock,
             fixed,
-            app,
+            state: node.state().clone(),
+            ledger: node.ledger().clone(),
+            store: node.store(),
+            node,
             dir,
+            db,
             as_of,
             persons,
             issued: Mutex::default(),
@@ -269,8 +549,16 @@ pub struct TestApp {
     pub http: reqwest::Client,
     clock: Arc<dyn Clock>,
     fixed: Option<Arc<FixedClock>>,
-    pub app: App,
+    /// The app's state, as its handlers see it.
+    pub state: Arc<AppState>,
+    /// The node's access ledger.
+    pub ledger: Arc<Ledger>,
+    /// The store, through the ports: the same on both backends.
+    pub store: Arc<dyn TestStore>,
+    node: Node,
     pub dir: tempfile::TempDir,
+    /// The node's database, on PostgreSQL.
+    db: Option<Arc<Database>>,
     pub as_of: time::Date,
     pub persons: u64,
     issued: Mutex<HashMap<AgentId, Issued>>,
@@ -279,42 +567,61 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The store the app runs on.
+    pub fn backend(&self) -> Backend {
+        match self.node {
+            Node::Sqlite(_) => Backend::Sqlite,
+            Node::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The SQLite app, for the tests that use what only it has (incidents, extracts, the SQLite
+    /// store's own methods).
+    pub fn sqlite(&self) -> &App {
+        match &self.node {
+            Node::Sqlite(app) => app,
+            Node::Postgres(_) => panic!("this test runs on SQLite only"),
+        }
+    }
+
     /// Stops serving and closes the app (its ledger, store and alert feed), as a stopped server
-    /// does; returns the data directory.
+    /// does; returns the data directory (on PostgreSQL, the database goes with the app).
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some((stop, served)) = self.stop.take() {
             let _ = stop.send(());
             served.await.unwrap().unwrap();
         }
-        let TestApp { app, dir, http, .. } = self;
-        drop(http);
-        drop(app);
+        let TestApp { node, state, ledger, store, dir, http, .. } = self;
+        drop((http, state, ledger, store));
+        drop(node);
         dir
     }
 
-    /// Stops the app and starts it again on the same data directory, on a new port, with the
-    /// server's detector (as `Setup::server_detector`) and the same clock.
+    /// Stops the app and starts it again on the same data directory (and database), on a new
+    /// port, with the server's detector (as `Setup::server_detector`) and the same clock.
     pub async fn restart(self) -> TestApp {
         let (clock, fixed, as_of, persons) = (self.clock.clone(), self.fixed.clone(), self.as_of, self.persons);
+        let db = self.db.clone();
         let dir = self.stop().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let origin = format!("http://localhost:{port}");
-        let mut settings = app::settings(dir.path(), &origin).unwrap();
-        settings.simulation_report = dir.path().join("simulation-report");
-        settings.http.rates = vigie_http::shared::rates::RateSettings::dangerous_unlimited();
+        let settings = test_settings(dir.path(), &origin);
         // The last connection's task may still hold the old app for a moment (a deadline).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let app = loop {
-            match app::open_with_clock(dir.path(), None, settings.clone(), clock.clone()) {
-                Ok(app) => break app,
+        let node = loop {
+            let url = db.as_ref().map(|d| d.url.clone());
+            let opened =
+                Node::open(dir.path().to_owned(), url, settings.clone(), clock.clone(), Detection::Server).await;
+            match opened {
+                Ok(node) => break node,
                 Err(e) if std::time::Instant::now() < deadline && format!("{e:#}").contains("lock") => {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await
                 }
                 Err(e) => panic!("the app did not open again: {e:#}"),
             }
         };
-        Opened { listener, port, origin, app, clock, fixed, dir, as_of, persons }.serve()
+        Opened { listener, port, origin, node, clock, fixed, dir, db, as_of, persons }.serve()
     }
 
     /// `base` + `path`.
@@ -336,7 +643,7 @@ impl TestApp {
 
     /// The first advisor of this kind with a non-empty scope, and a person in it.
     pub fn advisor(&self, kind: OrgKind) -> (Agent, Organization, PersonId) {
-        vigie::demo::pick_accounts(&self.app.store, self.as_of)
+        vigie::demo::pick_accounts_in(&*self.store, self.as_of)
             .unwrap()
             .into_iter()
             .find(|(a, o, _)| o.kind == kind && a.role == Role::Advisor)
@@ -348,21 +655,21 @@ impl TestApp {
     pub fn agent_where(&self, pick: impl Fn(&Agent, &Organization) -> bool) -> Agent {
         (1..100_000u64)
             .filter_map(AgentId::new)
-            .map_while(|id| self.app.store.agent(id).unwrap())
-            .find(|a| a.active && pick(a, &self.app.store.organization(a.org).unwrap().unwrap()))
+            .map_while(|id| self.store.agent(id).unwrap())
+            .find(|a| a.active && pick(a, &self.store.organization(a.org).unwrap().unwrap()))
             .expect("such an agent")
     }
 
     /// A person with relationships, none of which reach `agent`.
     pub fn outside_scope_of(&self, agent: &Agent) -> PersonId {
-        vigie::demo::out_of_scope(&self.app.store, agent, self.as_of, self.persons).expect("someone out of scope")
+        vigie::demo::out_of_scope(&*self.store, agent, self.as_of, self.persons).expect("someone out of scope")
     }
 
     // ---- Credentials and sign-in --------------------------------------------------------
 
     /// New credentials for `agent` (password and TOTP secret), replacing its old ones.
     pub fn issue(&self, agent: &Agent) -> Issued {
-        issue(self.app.store.as_ref(), agent.id).unwrap()
+        issue(&*self.store, agent.id).unwrap()
     }
 
     /// The TOTP code of `issued` now, by the app's clock.
@@ -445,9 +752,9 @@ impl TestApp {
     /// Same; returns (access, refresh).
     pub fn passkey_session_full(&self, agent: &Agent) -> (String, String) {
         use vigie_http::actions::sign_in::{Opening, open_session};
-        let org = self.app.store.organization(agent.org).unwrap().unwrap();
+        let org = self.store.organization(agent.org).unwrap().unwrap();
         let opening = Opening { method: "passkey", mfa: true, credential: Some(vec![7; 16]), service: None };
-        let tokens = open_session(&self.app.state, agent, &org, opening, &self.client()).unwrap();
+        let tokens = open_session(&self.state, agent, &org, opening, &self.client()).unwrap();
         (tokens.access.expose().to_owned(), tokens.refresh.unwrap().expose().to_owned())
     }
 
@@ -479,7 +786,7 @@ impl TestApp {
 
     /// The security events in the ledger (access events are skipped).
     pub fn security_events(&self) -> Vec<SecurityEvent> {
-        self.app.ledger.entries().unwrap().filter_map(|e| SecurityEvent::decode(&e.unwrap().body)).collect()
+        self.ledger.entries().unwrap().filter_map(|e| SecurityEvent::decode(&e.unwrap().body)).collect()
     }
 
     /// How many sessions ended for `reason`.
@@ -494,8 +801,7 @@ impl TestApp {
 
     /// The heads of the access events in the ledger.
     pub fn ledger_heads(&self) -> Vec<EventHead> {
-        self.app
-            .ledger
+        self.ledger
             .entries()
             .unwrap()
             .map(|e| e.unwrap().body)
