@@ -1,6 +1,7 @@
 //! Incidents through the API, as security officers use them: the 2025 case (a hacked
 //! administrator's account has two accounts created, which read files) scoped exactly after
-//! the four-eyes records expand the incident; and every refusal the issue names.
+//! the four-eyes records expand the incident; and every refusal the issue names. On both
+//! stores: a node on PostgreSQL keeps its incidents and notices there.
 
 #![allow(
     clippy::unwrap_used,
@@ -95,9 +96,15 @@ fn persons_csv(body: &str) -> BTreeMap<PersonId, CategorySet> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_created_by_a_hacked_administrator_are_found_through_the_four_eyes_records_and_scoped_exactly() {
-    let t = Setup::new().start().await;
+on_both_stores!(
+    accounts_created_by_a_hacked_administrator_are_found_through_the_four_eyes_records_and_scoped_exactly,
+    incident_actions_are_refused_with_the_problem_named,
+);
+
+async fn accounts_created_by_a_hacked_administrator_are_found_through_the_four_eyes_records_and_scoped_exactly(
+    backend: Backend,
+) {
+    let t = Setup::new().store(backend).start().await;
     let now = t.now();
     let pair = vigie::demo::admins(&*t.store, t.ledger.as_ref(), now).unwrap();
     let (admin, approver) = (pair[0].0.clone(), pair[1].0.clone());
@@ -165,7 +172,7 @@ async fn accounts_created_by_a_hacked_administrator_are_found_through_the_four_e
         .collect();
     let created: Vec<String> = ["renfort.un", "renfort.deux"]
         .iter()
-        .map(|l| format!("agent:{}", t.sqlite().store.agent_by_login(&l.parse().unwrap()).unwrap().unwrap().id))
+        .map(|l| format!("agent:{}", t.store.agent_by_login(&l.parse().unwrap()).unwrap().unwrap().id))
         .collect();
     assert_eq!(targets.iter().collect::<std::collections::BTreeSet<_>>(), created.iter().collect(), "{body}");
     for target in &targets {
@@ -196,9 +203,8 @@ async fn accounts_created_by_a_hacked_administrator_are_found_through_the_four_e
     assert_eq!(accepted, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incident_actions_are_refused_with_the_problem_named() {
-    let t = Setup::new().start().await;
+async fn incident_actions_are_refused_with_the_problem_named(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
     let (advisor, _, _) = t.advisor(OrgKind::Agency);
     // Something in the ledger to scope.
@@ -252,7 +258,7 @@ async fn incident_actions_are_refused_with_the_problem_named() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {text}");
         assert!(text.contains(field) && text.contains(why), "{body}: {text}");
     }
-    assert!(t.sqlite().store.incidents(10).unwrap().is_empty(), "nothing half-written");
+    assert!(t.store.incidents(10).unwrap().is_empty(), "nothing half-written");
 
     let (status, body) = t.post_auth(&fresh, "/v1/incidents", good.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -79,9 +79,10 @@ pub enum Backend {
     Postgres,
 }
 
-/// What tests reach the store through on either backend: the ports, the operator's enrolment
-/// links, and the canaries (read by the server's detector at start, outside the ports).
-pub trait TestStore: Registry + AccountStore + EnrolmentStore {
+/// What tests reach the store through on either backend: the ports (incidents included), the
+/// operator's enrolment links, and the canaries (read by the server's detector at start,
+/// outside the ports).
+pub trait TestStore: Registry + AccountStore + EnrolmentStore + vigie_core::incident::store::IncidentStore {
     fn canaries(&self) -> Result<Vec<PersonId>, StoreError>;
 }
 
