@@ -1083,7 +1083,7 @@ async fn requests_and_enrolment_links_expire(backend: Backend) {
 
 /// The exfiltration detector with the registry's canaries and an hourly quota of 3 persons.
 fn low_quotas(store: &dyn TestStore) -> Arc<dyn vigie_core::ports::Detector> {
-    let mut config = vigie_core::detect::DetectConfig::with_canaries(store.canaries().unwrap());
+    let mut config = vigie_core::detect::DetectConfig::with_canaries(store.canary_list().unwrap());
     for t in config.thresholds.values_mut() {
         t.quota_hour = 3;
     }
@@ -1097,7 +1097,7 @@ async fn touching_a_canary_suspends_the_account_at_once(backend: Backend) {
     assert_eq!(t.get(&token, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
     // Walking ids onto a canary: the refused view of a canary, corroborated by the walk (a
     // lone refused view of one only asks for a step-up; detect::tests has both).
-    let canary = t.store.canaries().unwrap()[0];
+    let canary = t.store.canary_list().unwrap()[0];
     for before in [canary.get() - 2, canary.get() - 1].map(|id| vigie_core::ids::PersonId::new(id).unwrap()) {
         let (status, body) = t.get(&token, &format!("/v1/persons/{before}")).await;
         assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{status} {body}");
@@ -1188,7 +1188,7 @@ async fn a_restart_keeps_sessions_used_codes_suspensions_and_the_ledger(backend:
     // Another advisor walks onto a canary and is suspended (as in the test above).
     let walker = t.agent_where(|a, o| o.kind == OrgKind::Agency && a.role == Role::Advisor && a.id != agent.id);
     let walking = t.login(&walker).await;
-    let canary = t.store.canaries().unwrap()[0];
+    let canary = t.store.canary_list().unwrap()[0];
     for id in [canary.get() - 2, canary.get() - 1, canary.get()] {
         let _ = t.get(&walking, &format!("/v1/persons/P{id}")).await;
     }

@@ -17,9 +17,7 @@ use std::collections::BTreeMap;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use vigie_core::incident::store::IncidentStore;
 use vigie_core::org::{OrgKind, Role};
-use vigie_core::ports::AccountStore;
 use vigie_core::signin::totp::code_at;
 use vigie_core::{CategorySet, DataCategory, PersonId};
 

@@ -83,17 +83,18 @@ pub enum Backend {
 /// operator's enrolment links, and the canaries (read by the server's detector at start,
 /// outside the ports).
 pub trait TestStore: Registry + AccountStore + EnrolmentStore + vigie_core::incident::store::IncidentStore {
-    fn canaries(&self) -> Result<Vec<PersonId>, StoreError>;
+    /// The canary persons, lowest id first (the port's `canaries` is a set).
+    fn canary_list(&self) -> Result<Vec<PersonId>, StoreError>;
 }
 
 impl TestStore for vigie_store::Store {
-    fn canaries(&self) -> Result<Vec<PersonId>, StoreError> {
+    fn canary_list(&self) -> Result<Vec<PersonId>, StoreError> {
         vigie_store::Store::canaries(self)
     }
 }
 
 impl TestStore for vigie_store_pg::PgStore {
-    fn canaries(&self) -> Result<Vec<PersonId>, StoreError> {
+    fn canary_list(&self) -> Result<Vec<PersonId>, StoreError> {
         vigie_store_pg::PgStore::canaries(self)
     }
 }
