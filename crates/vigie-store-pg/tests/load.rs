@@ -199,7 +199,7 @@ fn a_registry_holding_incidents_is_replaced_only_when_told_to_discard_them() {
     assert!(store.create_notices(std::slice::from_ref(&notice)).unwrap());
     let e = l.finish().unwrap_err();
     assert!(matches!(e, PgLoadError::Incidents { count: 1, .. }), "{e}");
-    assert!(e.to_string().contains("1 incident") && e.to_string().contains("discard_incidents"), "{e}");
+    assert!(e.to_string().contains("1 incident") && e.to_string().contains("--discard-incidents"), "{e}");
     assert_eq!(persons(&cluster), "23", "the previous registry is intact");
     assert_eq!(schemas(&cluster), "vigie");
     assert_eq!(store.notice(id, p(1)).unwrap(), Some(notice.clone()), "the incident and its notices stay");

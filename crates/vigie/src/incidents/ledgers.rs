@@ -264,7 +264,7 @@ pub enum LedgersError {
     #[error("{0}")]
     Scope(#[from] ScopeError),
     #[error("node {node}: {error}")]
-    Node { node: String, error: ScopeError },
+    Node { node: String, error: Box<ScopeError> },
     /// The cluster's list of nodes, or a node's key, could not be read.
     #[error("{0}")]
     Nodes(String),
@@ -279,7 +279,7 @@ impl LedgersError {
 
 fn in_node(part: &Part, error: ScopeError) -> LedgersError {
     match &part.node {
-        Some(n) => LedgersError::Node { node: n.clone(), error },
+        Some(n) => LedgersError::Node { node: n.clone(), error: Box::new(error) },
         None => LedgersError::Scope(error),
     }
 }
