@@ -21,6 +21,8 @@ use crate::org::{Agent, Organization, Role};
 use crate::relationship::RelationshipKind;
 use crate::time::Timestamp;
 
+pub mod store;
+
 /// The longest retention a request may ask for by default (`[extracts] max_retention_days`):
 /// a file handed to a processor for one job should not outlive the job by much.
 pub const DEFAULT_MAX_RETENTION_DAYS: u32 = 90;

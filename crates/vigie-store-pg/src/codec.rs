@@ -4,6 +4,7 @@
 //! and codes are the SQLite store's.
 
 use postgres::Row;
+use postgres::types::Type;
 use vigie_core::ids::{AgentId, FtId, Login, OrgId, PersonId, SessionGroupId, TeamId};
 use vigie_core::nir::Nir;
 use vigie_core::org::{Agent, OrgKind, Organization, Role};
@@ -36,13 +37,37 @@ pub(crate) fn kind_code(k: RelationshipKind) -> i16 {
     }
 }
 
-fn kind_from_code(code: i16) -> Option<RelationshipKind> {
+pub(crate) fn kind_from_code(code: i16) -> Option<RelationshipKind> {
     RelationshipKind::ALL.into_iter().find(|k| kind_code(*k) == code)
 }
 
 pub(crate) const PERSON_COLUMNS: &str = "id, ft_id, nir, last_name, first_name, birth_date, birth_place_code, \
      birth_place_name, sex, email, phone, street, postcode, commune, commune_code, status, registered_on, \
      deregistered_on, youth, rqth";
+
+/// The binary `COPY` types of [`PERSON_COLUMNS`], in order (the V1 column types).
+pub(crate) const PERSON_TYPES: [Type; 20] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::DATE,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT2,
+    Type::DATE,
+    Type::DATE,
+    Type::BOOL,
+    Type::BOOL,
+];
 
 pub(crate) fn person(row: &Row) -> Result<Person, DbError> {
     let id = parse(row.try_get::<_, i64>(0)?, PersonId::from_i64, "persons.id")?;

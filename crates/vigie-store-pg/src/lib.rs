@@ -1,16 +1,17 @@
 //! Vigie's production store: the registry (persons, relationships, organizations, agents), the
-//! accounts, credentials, passkeys, sessions, the account lifecycle, and incidents with their
-//! notifications in PostgreSQL, behind the same ports as the embedded SQLite store
-//! ([`vigie_core::ports::Registry`], [`vigie_core::ports::AccountStore`],
-//! [`vigie_core::incident::store::IncidentStore`]). Several Vigie nodes can share one database.
+//! accounts, credentials, passkeys, sessions, the account lifecycle, incidents with their
+//! notifications, and governed extracts in PostgreSQL, behind the same ports as the embedded
+//! SQLite store ([`vigie_core::ports::Registry`], [`vigie_core::ports::AccountStore`],
+//! [`vigie_core::incident::store::IncidentStore`], [`vigie_core::extract::store::ExtractStore`]).
+//! Several Vigie nodes can share one database.
 //!
 //! [`PgStore::open`] parses the URL ([`StoreUrl`]), connects with back-off while the server is
 //! unreachable, refuses a schema newer than this binary and applies the pending migrations,
 //! then serves every call from a bounded pool (r2d2) of synchronous connections: the ports are
 //! synchronous and called from the server's blocking threads, as the SQLite store's are. A
 //! bulk load ([`load`]) streams a whole registry in with `COPY` into a fresh schema and swaps it
-//! in atomically, replacing the whole previous schema: it refuses to discard incidents unless
-//! told to.
+//! in atomically, replacing the whole previous schema: it refuses to discard incidents or
+//! extracts unless told to.
 //!
 //! The access ledger is not here: each node keeps its own, on its own disk.
 
@@ -21,6 +22,7 @@ mod codec;
 mod conn;
 mod connect;
 mod error;
+mod extracts;
 mod incidents;
 pub mod load;
 mod registry;

@@ -8,8 +8,8 @@
 //! swaps the new schema in with two renames in one transaction under the migrations' advisory
 //! lock: readers see the previous registry or the new one, never a mix.
 //!
-//! The swap replaces the whole schema: besides the registry, the accounts, sessions and
-//! incidents of the previous one go with it (the new schema has them empty). An incident is
+//! The swap replaces the whole schema: besides the registry, the accounts, sessions, incidents
+//! and extracts of the previous one go with it (the new schema has them empty). An incident is
 //! the record of a breach and of who was told, and each person's notice and its state are kept
 //! nowhere else (the ledger has the incident's steps and counts, not the notices), while the
 //! new registry may give the same person ids to other people: carrying incidents over would
@@ -19,6 +19,14 @@
 //! counts them, so one opened during the load is seen; one opened after the swap lands in the
 //! new schema. Either way incident ids continue from the previous schema's sequence, never
 //! reused, since ledgers name them.
+//!
+//! Extracts get the same care ([`PgLoadOptions::discard_extracts`], [`PgLoadError::Extracts`]):
+//! an extract is the record of who holds a file of persons, until when, and whether they
+//! confirmed its deletion; it is what overdue files are raised from and what a recipient's
+//! plugin is refused against. It cannot be carried over either: its canaries are persons of the
+//! old registry, and its pseudonyms open to the old registry's person ids. Its id continues from
+//! the previous schema's sequence: a file's pseudonyms and its sealed stanza carry the extract's
+//! number, so an id given again would attribute an old leaked file to a new recipient.
 //!
 //! An interrupted load (an error, a dropped loader, a killed process) leaves the previous
 //! registry as it was: the partial schema is dropped by the loader if it can, and by the next
@@ -66,6 +74,11 @@ pub enum PgLoadError {
          replacing the registry would discard them, which this load was not told to do (`vigie generate --replace --discard-incidents`)"
     )]
     Incidents { target: String, count: u64 },
+    #[error(
+        "PostgreSQL at {target} holds {count} extract(s), the record of who holds a file of persons: \
+         replacing the registry would discard them, which this load was not told to do (`vigie generate --replace --discard-extracts`)"
+    )]
+    Extracts { target: String, count: u64 },
     #[error("loading into PostgreSQL at {target}: {what}: {detail}")]
     Server { target: String, what: &'static str, detail: String },
     #[error("refusing to publish the load into PostgreSQL at {target}: {detail}")]
@@ -80,6 +93,9 @@ pub struct PgLoadOptions {
     /// Replace it even if it holds incidents, which are then lost with the rest of the
     /// previous schema (refused otherwise: they are the record of a breach and its notices).
     pub discard_incidents: bool,
+    /// Replace it even if it holds extracts, which are then lost with the rest of the previous
+    /// schema (refused otherwise: they record who holds a file of persons, and until when).
+    pub discard_extracts: bool,
 }
 
 /// How many rows each table received.
@@ -133,7 +149,8 @@ impl PgLoader {
     /// Starts a load: takes the load lock, drops what an interrupted load left, creates the
     /// load schema at the current version without its indexes and foreign keys, and opens the
     /// four streams. Refuses at once (before any row) when a registry exists and `replace` is
-    /// not set, or when the schema holds incidents and `discard_incidents` is not set.
+    /// not set, or when the schema holds incidents (extracts) and `discard_incidents`
+    /// (`discard_extracts`) is not set.
     pub fn start_with(url: &StoreUrl, options: &PgLoadOptions) -> Result<PgLoader, PgLoadError> {
         let replace = options.replace;
         let tls = crate::tls::connector(None)?;
@@ -164,9 +181,15 @@ impl PgLoader {
             }
         }
         if !options.discard_incidents {
-            let count = live_incidents(&mut control, false).map_err(server("counting the live incidents"))?;
+            let count = live_rows(&mut control, "incidents", false).map_err(server("counting the live incidents"))?;
             if count > 0 {
                 return Err(PgLoadError::Incidents { target, count });
+            }
+        }
+        if !options.discard_extracts {
+            let count = live_rows(&mut control, "extracts", false).map_err(server("counting the live extracts"))?;
+            if count > 0 {
+                return Err(PgLoadError::Extracts { target, count });
             }
         }
         control
@@ -377,14 +400,23 @@ impl PgLoader {
             }
             // Counted under a lock that holds off new incidents until the swap commits: none
             // opened during the load is lost unseen.
-            let incidents = live_incidents(&mut tx, true).map_err(server("counting the live incidents"))?;
+            let incidents = live_rows(&mut tx, "incidents", true).map_err(server("counting the live incidents"))?;
             if incidents > 0 {
                 if !self.options.discard_incidents {
                     return Err(PgLoadError::Incidents { target, count: incidents });
                 }
                 tracing::warn!(incidents, target = %target, "the load discards the previous schema's incidents, as told");
             }
-            carry_incident_ids(&mut tx).map_err(server("carrying the incident ids over"))?;
+            // The same for extracts: one requested or produced during the load is seen here.
+            let extracts = live_rows(&mut tx, "extracts", true).map_err(server("counting the live extracts"))?;
+            if extracts > 0 {
+                if !self.options.discard_extracts {
+                    return Err(PgLoadError::Extracts { target, count: extracts });
+                }
+                tracing::warn!(extracts, target = %target, "the load discards the previous schema's extracts, as told");
+            }
+            carry_ids(&mut tx, "incidents").map_err(server("carrying the incident ids over"))?;
+            carry_ids(&mut tx, "extracts").map_err(server("carrying the extract ids over"))?;
             tx.batch_execute("ALTER SCHEMA vigie RENAME TO vigie_retired")
                 .map_err(server("swapping the registry in"))?;
         }
@@ -430,34 +462,35 @@ impl Drop for PgLoader {
     }
 }
 
-/// The incidents of the live schema (none if it predates them). With `lock`, the table is
-/// locked against writes until the transaction ends.
-fn live_incidents(c: &mut impl postgres::GenericClient, lock: bool) -> Result<u64, postgres::Error> {
-    let exists: bool = c.query_one("SELECT to_regclass('vigie.incidents') IS NOT NULL", &[])?.try_get(0)?;
+/// The rows of `table` (`incidents` or `extracts`) in the live schema (none if it predates
+/// the table). With `lock`, the table is locked against writes until the transaction ends.
+fn live_rows(c: &mut impl postgres::GenericClient, table: &'static str, lock: bool) -> Result<u64, postgres::Error> {
+    let exists: bool = c.query_one(&format!("SELECT to_regclass('vigie.{table}') IS NOT NULL"), &[])?.try_get(0)?;
     if !exists {
         return Ok(0);
     }
     if lock {
-        c.batch_execute("LOCK TABLE vigie.incidents IN SHARE MODE")?;
+        c.batch_execute(&format!("LOCK TABLE vigie.{table} IN SHARE MODE"))?;
     }
-    let count: i64 = c.query_one("SELECT count(*) FROM vigie.incidents", &[])?.try_get(0)?;
+    let count: i64 = c.query_one(&format!("SELECT count(*) FROM vigie.{table}"), &[])?.try_get(0)?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
-/// Starts the load schema's incident ids after the last one the live schema gave.
-fn carry_incident_ids(c: &mut impl postgres::GenericClient) -> Result<(), postgres::Error> {
-    let exists: bool = c.query_one("SELECT to_regclass('vigie.incidents') IS NOT NULL", &[])?.try_get(0)?;
+/// Starts the load schema's ids of `table` (`incidents` or `extracts`) after the last one the
+/// live schema gave.
+fn carry_ids(c: &mut impl postgres::GenericClient, table: &'static str) -> Result<(), postgres::Error> {
+    let exists: bool = c.query_one(&format!("SELECT to_regclass('vigie.{table}') IS NOT NULL"), &[])?.try_get(0)?;
     if !exists {
         return Ok(());
     }
     let live: Option<String> =
-        c.query_one("SELECT pg_get_serial_sequence('vigie.incidents', 'id')", &[])?.try_get(0)?;
+        c.query_one(&format!("SELECT pg_get_serial_sequence('vigie.{table}', 'id')"), &[])?.try_get(0)?;
     let Some(live) = live else { return Ok(()) };
     // The name comes from the server, quoted as needed.
     let row = c.query_one(&format!("SELECT last_value, is_called FROM {live}"), &[])?;
     let (last, called): (i64, bool) = (row.try_get(0)?, row.try_get(1)?);
     c.execute(
-        &format!("SELECT setval(pg_get_serial_sequence('{LOAD_SCHEMA}.incidents', 'id'), $1, $2)"),
+        &format!("SELECT setval(pg_get_serial_sequence('{LOAD_SCHEMA}.{table}', 'id'), $1, $2)"),
         &[&last, &called],
     )?;
     Ok(())

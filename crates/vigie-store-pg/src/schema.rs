@@ -12,13 +12,14 @@
 //! text or small integers, blobs `bytea`, times in milliseconds `bigint`. V1 holds the SQLite
 //! schema's versions 1 to 5 (the registry, accounts, sessions, freezes, service accounts and
 //! campaigns); V2 adds its version 6, incidents and their notifications, so that a node on
-//! PostgreSQL runs breach campaigns as one on SQLite does. The governed extracts (SQLite's
-//! versions 7 and 8) are not here yet.
+//! PostgreSQL runs breach campaigns as one on SQLite does; V3 adds its versions 7 and 8, the
+//! governed extracts.
 //!
 //! A bulk load builds its new schema with these same migrations and swaps the whole schema in:
-//! what the live schema holds (accounts, sessions, incidents) is replaced with it. Because an
-//! incident is the record of a breach and of who was told, a load refuses to replace a schema
-//! that holds any unless told to discard them (see [`crate::load`]).
+//! what the live schema holds (accounts, sessions, incidents, extracts) is replaced with it.
+//! Because an incident is the record of a breach and of who was told, and an extract the record
+//! of who holds a file of persons, a load refuses to replace a schema that holds any unless
+//! told to discard them (see [`crate::load`]).
 
 use postgres::Transaction;
 
@@ -29,7 +30,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub(crate) const LOCK_KEY: i64 = 0x5649_4749;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE organizations (
@@ -296,6 +297,52 @@ CREATE TABLE notices (
     PRIMARY KEY (incident, person)
 );
 CREATE INDEX notices_by_state ON notices (incident, state, person);
+"#;
+
+/// Governed bulk extracts: the SQLite schema's versions 7 and 8.
+///
+/// The requests and their life, and the canary persons each extract carries (also in `persons`
+/// and `canaries`, so that a lookup or read of one trips the detector), with the contact points
+/// attribution matches. Extract ids come from an identity sequence bounded to 32 bits (the
+/// pseudonyms carry them), never reused: ledgers, pseudonyms and file names name them, and a
+/// bulk load carries the sequence over to the new schema.
+const V3: &str = r#"
+CREATE TABLE extracts (
+    id                bigint GENERATED ALWAYS AS IDENTITY (MAXVALUE 4294967295) PRIMARY KEY
+                      CHECK (id BETWEEN 1 AND 4294967295),
+    org               bigint NOT NULL REFERENCES organizations (id),
+    requested_by      bigint NOT NULL REFERENCES agents (id),
+    purpose           text NOT NULL,
+    description       text NOT NULL,
+    legal_basis       text NOT NULL CHECK (legal_basis IN ('contract', 'legal_obligation', 'public_task')),
+    relationship      smallint NOT NULL CHECK (relationship BETWEEN 1 AND 4),
+    fields            smallint NOT NULL CHECK (fields BETWEEN 1 AND 31),
+    recipient         text NOT NULL,
+    receipt_key       text NOT NULL,
+    expires_at_ms     bigint NOT NULL,
+    created_at_ms     bigint NOT NULL,
+    state             text NOT NULL CHECK (state IN ('requested', 'approved', 'refused', 'produced', 'deleted')),
+    decided_by        bigint REFERENCES agents (id),
+    decided_at_ms     bigint,
+    produced_at_ms    bigint,
+    rows              bigint CHECK (rows >= 0),
+    canaries          bigint CHECK (canaries >= 0),
+    ciphertext_sha256 text,
+    deleted_at_ms     bigint,
+    overdue_noted     boolean NOT NULL DEFAULT false,
+    downloaded_at_ms  bigint
+);
+CREATE INDEX extracts_by_org ON extracts (org, produced_at_ms);
+CREATE TABLE extract_canaries (
+    person_id bigint PRIMARY KEY REFERENCES persons (id),
+    extract   bigint NOT NULL REFERENCES extracts (id),
+    number    bigint NOT NULL CHECK (number BETWEEN 0 AND 4294967295),
+    email     text NOT NULL,
+    phone     text NOT NULL,
+    UNIQUE (extract, number)
+);
+CREATE INDEX extract_canaries_by_email ON extract_canaries (email);
+CREATE INDEX extract_canaries_by_phone ON extract_canaries (phone);
 "#;
 
 /// The version of the `vigie` schema, 0 if it has none yet.

@@ -1,7 +1,7 @@
 //! The `COPY` bulk load against a real server: atomic (a load that fails, is dropped or whose
 //! process dies leaves the previous registry as it was), refused over an existing registry
-//! without `replace` and over incidents without `discard_incidents`, one at a time, and checked
-//! before it is published.
+//! without `replace`, over incidents without `discard_incidents` and over extracts without
+//! `discard_extracts`, one at a time, and checked before it is published.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -199,23 +199,28 @@ fn a_registry_holding_incidents_is_replaced_only_when_told_to_discard_them() {
     assert!(store.create_notices(std::slice::from_ref(&notice)).unwrap());
     let e = l.finish().unwrap_err();
     assert!(matches!(e, PgLoadError::Incidents { count: 1, .. }), "{e}");
-    assert!(e.to_string().contains("1 incident") && e.to_string().contains("discard_incidents"), "{e}");
+    assert!(e.to_string().contains("1 incident") && e.to_string().contains("--discard-incidents"), "{e}");
     assert_eq!(persons(&cluster), "23", "the previous registry is intact");
     assert_eq!(schemas(&cluster), "vigie");
     assert_eq!(store.notice(id, p(1)).unwrap(), Some(notice.clone()), "the incident and its notices stay");
 
     // There at the start: refused before a row is streamed; told to discard them but not to
     // replace, the registry is not replaced either.
-    let e = PgLoader::start_with(&url, &PgLoadOptions { replace: true, discard_incidents: false }).unwrap_err();
+    let e = PgLoader::start_with(&url, &PgLoadOptions { replace: true, ..PgLoadOptions::default() }).unwrap_err();
     assert!(matches!(e, PgLoadError::Incidents { count: 1, .. }), "{e}");
-    let e = PgLoader::start_with(&url, &PgLoadOptions { replace: false, discard_incidents: true }).unwrap_err();
+    let e =
+        PgLoader::start_with(&url, &PgLoadOptions { discard_incidents: true, ..PgLoadOptions::default() }).unwrap_err();
     assert!(matches!(e, PgLoadError::Exists { .. }), "discarding incidents does not mean replacing: {e}");
     assert!(matches!(PgLoader::start(&url, true).unwrap_err(), PgLoadError::Incidents { count: 1, .. }));
     assert_eq!(schemas(&cluster), "vigie");
     assert_eq!(incidents(&cluster), "1");
 
     // Told to discard them: the new registry comes with no incidents, and ids are not reused.
-    let mut l = PgLoader::start_with(&url, &PgLoadOptions { replace: true, discard_incidents: true }).unwrap();
+    let mut l = PgLoader::start_with(
+        &url,
+        &PgLoadOptions { replace: true, discard_incidents: true, ..PgLoadOptions::default() },
+    )
+    .unwrap();
     fill_small_world(&mut l);
     l.add_person(&person(100), false, None).unwrap();
     l.finish().unwrap();
@@ -234,4 +239,82 @@ fn a_registry_holding_incidents_is_replaced_only_when_told_to_discard_them() {
     l.finish().unwrap();
     assert_eq!(persons(&cluster), "23");
     assert_eq!(store.create_incident(&incident("encore")).unwrap().get(), next.get() + 1);
+}
+
+fn extract_request() -> vigie_core::extract::store::NewExtract {
+    use vigie_core::category::{CategorySet, DataCategory};
+    use vigie_core::extract::LegalBasis;
+    use vigie_core::time::Timestamp;
+    vigie_core::extract::store::NewExtract {
+        org: o(5),
+        requested_by: a(8),
+        purpose: "document_processing".into(),
+        description: "Courriers".into(),
+        legal_basis: LegalBasis::PublicTask,
+        relationship: RelationshipKind::Assignment,
+        fields: CategorySet::EMPTY.with(DataCategory::Identity),
+        recipient: "age1vigie1recipient".into(),
+        receipt_key: "cmVjZWlwdC1rZXk=".into(),
+        expires_at: Timestamp(90_000),
+        created_at: Timestamp(1_000),
+    }
+}
+
+/// A reload replaces the whole schema, extracts included: the record of who holds a file of
+/// persons, whose canaries are persons of the old registry. One that holds extracts is refused,
+/// whether they were there when the load started or filed while it ran, and they stay; told to
+/// discard them (which discarding incidents does not say), the load does, and extract numbers
+/// go on from where they were (pseudonyms and sealed files carry them).
+#[test]
+fn a_registry_holding_extracts_is_replaced_only_when_told_to_discard_them() {
+    use vigie_core::extract::ExtractState;
+    use vigie_core::extract::store::{ExtractStore, PlacedCanary, Production};
+    use vigie_core::time::Timestamp;
+
+    let cluster = common::Cluster::start();
+    let url = loaded(&cluster);
+    let keys = tempfile::tempdir().unwrap();
+    let store = PgStore::open(&url, &PgOptions::new(keys.path().join("k"))).unwrap();
+    let extracts = |c: &common::Cluster| c.psql("vigie", "SELECT count(*) FROM vigie.extracts");
+
+    // Filed and produced while a load runs: seen at the swap, which is refused.
+    let mut l = PgLoader::start(&url, true).unwrap();
+    fill_small_world(&mut l);
+    let x = store.create_extract(&extract_request()).unwrap();
+    assert_eq!(x.id.get(), 1);
+    assert!(store.decide_extract(x.id, true, a(10), Timestamp(1_500)).unwrap());
+    let canary =
+        PlacedCanary { number: 1, person: person(500), email: "c@canari.invalid".into(), phone: "33600000001".into() };
+    let production = Production { at: Timestamp(2_000), rows: 7, sha256_hex: "00".repeat(32), canaries: vec![canary] };
+    assert_eq!(store.commit_production(x.id, &production).unwrap(), Some(vec![p(100)]));
+    let e = l.finish().unwrap_err();
+    assert!(matches!(e, PgLoadError::Extracts { count: 1, .. }), "{e}");
+    assert!(e.to_string().contains("1 extract") && e.to_string().contains("--discard-extracts"), "{e}");
+    assert_eq!(persons(&cluster), "24", "the previous registry is intact, its canary included");
+    assert_eq!(schemas(&cluster), "vigie");
+    assert_eq!(store.extract(x.id).unwrap().unwrap().state, ExtractState::Produced, "the extract stays");
+
+    // There at the start: refused before a row is streamed, even when told to discard incidents.
+    for options in [
+        PgLoadOptions { replace: true, ..PgLoadOptions::default() },
+        PgLoadOptions { replace: true, discard_incidents: true, ..PgLoadOptions::default() },
+    ] {
+        let e = PgLoader::start_with(&url, &options).unwrap_err();
+        assert!(matches!(e, PgLoadError::Extracts { count: 1, .. }), "{options:?}: {e}");
+    }
+    let e =
+        PgLoader::start_with(&url, &PgLoadOptions { discard_extracts: true, ..PgLoadOptions::default() }).unwrap_err();
+    assert!(matches!(e, PgLoadError::Exists { .. }), "discarding extracts does not mean replacing: {e}");
+    assert_eq!(extracts(&cluster), "1");
+
+    // Told to discard them: the new registry comes without them, and numbers are not given again.
+    let options = PgLoadOptions { replace: true, discard_extracts: true, ..PgLoadOptions::default() };
+    let mut l = PgLoader::start_with(&url, &options).unwrap();
+    fill_small_world(&mut l);
+    l.finish().unwrap();
+    assert_eq!(persons(&cluster), "23");
+    assert_eq!(store.extract(x.id).unwrap(), None);
+    assert!(store.extract_canaries().unwrap().is_empty());
+    let next = store.create_extract(&extract_request()).unwrap();
+    assert_eq!(next.id.get(), x.id.get() + 1, "extract numbers go on across the reload");
 }

@@ -197,16 +197,21 @@ fn shape(cluster: &common::Cluster, db: &str) -> String {
     )
 }
 
-/// A database a V1 binary made (the registry, accounts and sessions, no incidents) reaches V2
-/// at the next start: the incident tables appear, exactly as in a database created at V2, and
-/// what it held is kept. A database newer than the binary is still refused.
+/// The tables V2 creates, and those V3 creates, in an order they can be dropped in.
+const V2_TABLES: &str = "vigie.notices, vigie.incident_decisions, vigie.incident_selectors, vigie.incidents";
+const V3_TABLES: &str = "vigie.extract_canaries, vigie.extracts";
+
+/// A database a V1 binary made (the registry, accounts and sessions, no incidents) reaches the
+/// current version at the next start: the incident (and extract) tables appear, exactly as in a
+/// database created at this version, and what it held is kept. A database newer than the
+/// binary is still refused.
 #[test]
 fn a_v1_database_gets_the_incident_tables() {
     use vigie_core::incident::store::{IncidentStore, NewIncident};
     use vigie_core::incident::{Author, Selector, Window};
     use vigie_core::time::Timestamp;
 
-    assert_eq!(SCHEMA_VERSION, 2, "this test knows V2's tables; a new migration wants its own test");
+    assert_eq!(SCHEMA_VERSION, 3, "this test knows V2's and V3's tables; a new migration wants its own test");
     let cluster = common::Cluster::start();
     let keys = tempfile::tempdir().unwrap();
     cluster.psql("postgres", "CREATE DATABASE fresh");
@@ -214,17 +219,19 @@ fn a_v1_database_gets_the_incident_tables() {
     let fresh = shape(&cluster, "fresh");
     assert!(fresh.contains("index CREATE INDEX notices_by_state"), "{fresh}");
 
-    // A V1 database: V1's tables, with rows, and only version 1 recorded. (V2 only creates
-    // these four tables, so dropping them from a V2 database leaves what V1 made.)
+    // A V1 database: V1's tables, with rows, and only version 1 recorded. (V2 and V3 only
+    // create these tables, so dropping them from a V3 database leaves what V1 made.)
     let store = open(&cluster.url(), &keys).unwrap();
     drop(store);
     cluster.psql(
         "vigie",
-        "DROP TABLE vigie.notices, vigie.incident_decisions, vigie.incident_selectors, vigie.incidents; \
+        &format!(
+            "DROP TABLE {V3_TABLES}; DROP TABLE {V2_TABLES}; \
          DELETE FROM vigie.schema_migrations WHERE version > 1; \
          INSERT INTO vigie.organizations VALUES (1, 'agency', 'O', true); \
          INSERT INTO vigie.agents (id, login, display_name, email, org, role, active) \
-           VALUES (1, 'a@o', 'A', 'a@example.org', 1, 'security_officer', true)",
+           VALUES (1, 'a@o', 'A', 'a@example.org', 1, 'security_officer', true)"
+        ),
     );
     assert_ne!(shape(&cluster, "vigie"), fresh);
     assert_eq!(cluster.psql("vigie", "SELECT to_regclass('vigie.incidents') IS NULL"), "t");
@@ -232,9 +239,9 @@ fn a_v1_database_gets_the_incident_tables() {
     let store = open(&cluster.url(), &keys).unwrap();
     assert_eq!(
         cluster.psql("vigie", "SELECT string_agg(version::text, ',' ORDER BY version) FROM vigie.schema_migrations"),
-        "1,2"
+        "1,2,3"
     );
-    assert_eq!(shape(&cluster, "vigie"), fresh, "migrated from V1 as created at V2");
+    assert_eq!(shape(&cluster, "vigie"), fresh, "migrated from V1 as created at this version");
     let officer = vigie_core::ids::AgentId::new(1).unwrap();
     assert_eq!(store.agent(officer).unwrap().map(|a| a.login.to_string()), Some("a@o".to_owned()), "V1's rows kept");
     let id = store
@@ -251,9 +258,76 @@ fn a_v1_database_gets_the_incident_tables() {
     assert_eq!(store.incident(id).unwrap().unwrap().opened_by, Author::Officer(officer));
     drop(store);
 
-    cluster.psql("vigie", "INSERT INTO vigie.schema_migrations (version) VALUES (3)");
+    cluster.psql("vigie", "INSERT INTO vigie.schema_migrations (version) VALUES (4)");
     let e = open(&cluster.url(), &keys).unwrap_err();
-    assert!(matches!(e, PgOpenError::NewerSchema { found: 3, supported: 2, .. }), "{e}");
+    assert!(matches!(e, PgOpenError::NewerSchema { found: 4, supported: 3, .. }), "{e}");
     let e = vigie_store_pg::load::PgLoader::start(&StoreUrl::parse(&cluster.url()).unwrap(), true).unwrap_err();
-    assert!(e.to_string().contains("newer than the 2"), "a load is refused too: {e}");
+    assert!(e.to_string().contains("newer than the 3"), "a load is refused too: {e}");
+}
+
+/// A database a V2 binary made (incidents, no extracts) reaches V3 at the next start: the
+/// extract tables appear, exactly as in a database created at V3, the incidents it held are
+/// kept, and extracts are filed from X1.
+#[test]
+fn a_v2_database_gets_the_extract_tables() {
+    use vigie_core::category::{CategorySet, DataCategory};
+    use vigie_core::extract::store::{ExtractStore, NewExtract};
+    use vigie_core::incident::store::{IncidentStore, NewIncident};
+    use vigie_core::incident::{Author, Selector, Window};
+    use vigie_core::time::Timestamp;
+
+    let cluster = common::Cluster::start();
+    let keys = tempfile::tempdir().unwrap();
+    cluster.psql("postgres", "CREATE DATABASE fresh");
+    drop(open(&cluster.url().replace("/vigie?", "/fresh?"), &keys).unwrap());
+    let fresh = shape(&cluster, "fresh");
+    assert!(fresh.contains("index CREATE INDEX extract_canaries_by_phone"), "{fresh}");
+
+    // A V2 database with an incident: V3 only creates the extract tables.
+    let store = open(&cluster.url(), &keys).unwrap();
+    cluster.psql(
+        "vigie",
+        "INSERT INTO vigie.organizations VALUES (1, 'subcontractor', 'O', true); \
+         INSERT INTO vigie.agents (id, login, display_name, email, org, role, active) \
+           VALUES (1, 'a@o', 'A', 'a@example.org', 1, 'advisor', true)",
+    );
+    let agent = vigie_core::ids::AgentId::new(1).unwrap();
+    let incident = store
+        .create_incident(&NewIncident {
+            title: "t".into(),
+            opened_at: Timestamp(2),
+            opened_by: Author::Operator,
+            awareness_at: Timestamp(1),
+            window: Window::new(Timestamp(0), Timestamp(2)).unwrap(),
+            selectors: vec![Selector::Agent(agent)],
+            alert: None,
+        })
+        .unwrap();
+    drop(store);
+    cluster.psql("vigie", &format!("DROP TABLE {V3_TABLES}; DELETE FROM vigie.schema_migrations WHERE version > 2"));
+    assert_eq!(cluster.psql("vigie", "SELECT to_regclass('vigie.extracts') IS NULL"), "t");
+
+    let store = open(&cluster.url(), &keys).unwrap();
+    assert_eq!(
+        cluster.psql("vigie", "SELECT string_agg(version::text, ',' ORDER BY version) FROM vigie.schema_migrations"),
+        "1,2,3"
+    );
+    assert_eq!(shape(&cluster, "vigie"), fresh, "migrated from V2 as created at V3");
+    assert_eq!(store.incident(incident).unwrap().unwrap().title, "t", "V2's rows kept");
+    let x = store
+        .create_extract(&NewExtract {
+            org: vigie_core::ids::OrgId::new(1).unwrap(),
+            requested_by: agent,
+            purpose: "document_processing".into(),
+            description: "d".into(),
+            legal_basis: vigie_core::extract::LegalBasis::PublicTask,
+            relationship: vigie_core::relationship::RelationshipKind::Assignment,
+            fields: CategorySet::EMPTY.with(DataCategory::Identity),
+            recipient: "r".into(),
+            receipt_key: "k".into(),
+            expires_at: Timestamp(10),
+            created_at: Timestamp(2),
+        })
+        .unwrap();
+    assert_eq!(x.id.to_string(), "X1");
 }

@@ -1,8 +1,12 @@
-//! Governed bulk extracts: their requests and life, the persons an extract takes (streamed in
-//! id order), the quota they count against, and the canaries each carries.
+//! Governed bulk extracts on SQLite: the core's [`ExtractStore`] port (their requests and life,
+//! the persons an extract takes, streamed in id order, the quota they count against, and the
+//! canaries each carries), and shortcuts for callers that hold the concrete store.
+
+use std::ops::ControlFlow;
 
 use rusqlite::{OptionalExtension, Row, params};
 use vigie_core::category::CategorySet;
+use vigie_core::extract::store::{ExtractStore, NewExtract, Production};
 use vigie_core::extract::{Extract, ExtractId, ExtractState, LegalBasis};
 use vigie_core::ids::{AgentId, OrgId, PersonId};
 use vigie_core::person::Person;
@@ -48,46 +52,11 @@ fn row(r: &Row<'_>) -> Result<Extract, DbError> {
     })
 }
 
-/// A request as it is filed (the store gives it its id).
-#[derive(Clone, Debug)]
-pub struct NewExtract {
-    pub org: OrgId,
-    pub requested_by: AgentId,
-    pub purpose: String,
-    pub description: String,
-    pub legal_basis: LegalBasis,
-    pub relationship: RelationshipKind,
-    pub fields: CategorySet,
-    pub recipient: String,
-    pub receipt_key: String,
-    pub expires_at: Timestamp,
-    pub created_at: Timestamp,
-}
-
-/// A canary placed in an extract, ready to be added to the registry.
-#[derive(Clone, Debug)]
-pub struct PlacedCanary {
-    pub number: u32,
-    pub person: Person,
-    /// Normalized contact points, as attribution compares them.
-    pub email: String,
-    pub phone: String,
-}
-
-/// What a production leaves in the store, in one transaction.
-#[derive(Clone, Debug)]
-pub struct Production {
-    pub at: Timestamp,
-    pub rows: u64,
-    pub sha256_hex: String,
-    pub canaries: Vec<PlacedCanary>,
-}
-
 const ACTIVE_REL: &str = "FROM relationships r WHERE r.org = ?1 AND r.kind = ?2 AND r.valid_from <= ?3 \
      AND (r.valid_to IS NULL OR r.valid_to >= ?3)";
 
-impl Store {
-    pub fn create_extract(&self, x: &NewExtract) -> Result<Extract, StoreError> {
+impl ExtractStore for Store {
+    fn create_extract(&self, x: &NewExtract) -> Result<Extract, StoreError> {
         self.with_conn(|conn| {
             let tx = conn.unchecked_transaction()?;
             let next: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM extracts", [], |r| r.get(0))?;
@@ -116,7 +85,7 @@ impl Store {
         })
     }
 
-    pub fn extract(&self, id: ExtractId) -> Result<Option<Extract>, StoreError> {
+    fn extract(&self, id: ExtractId) -> Result<Option<Extract>, StoreError> {
         self.with_conn(|conn| {
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM extracts WHERE id = ?1"))?
                 .query_row([i64::from(id.get())], |r| Ok(row(r)))
@@ -126,7 +95,7 @@ impl Store {
     }
 
     /// The newest extracts first.
-    pub fn extracts(&self, limit: usize) -> Result<Vec<Extract>, StoreError> {
+    fn extracts(&self, limit: usize) -> Result<Vec<Extract>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM extracts ORDER BY id DESC LIMIT ?1"))?;
             let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
@@ -139,7 +108,7 @@ impl Store {
     }
 
     /// Approves or refuses a request still pending. `false` if it was not pending any more.
-    pub fn decide_extract(&self, id: ExtractId, approve: bool, by: AgentId, at: Timestamp) -> Result<bool, StoreError> {
+    fn decide_extract(&self, id: ExtractId, approve: bool, by: AgentId, at: Timestamp) -> Result<bool, StoreError> {
         self.with_conn(|conn| {
             Ok(conn.execute(
                 "UPDATE extracts SET state = ?2, decided_by = ?3, decided_at_ms = ?4 WHERE id = ?1 AND state = 'requested'",
@@ -149,7 +118,7 @@ impl Store {
     }
 
     /// Persons the organization's produced extracts held since `since` (the quota's count).
-    pub fn extracted_since(&self, org: OrgId, since: Timestamp) -> Result<u64, StoreError> {
+    fn extracted_since(&self, org: OrgId, since: Timestamp) -> Result<u64, StoreError> {
         self.with_conn(|conn| {
             let n: i64 = conn.query_row(
                 "SELECT coalesce(sum(rows), 0) FROM extracts WHERE org = ?1 AND produced_at_ms >= ?2",
@@ -161,7 +130,7 @@ impl Store {
     }
 
     /// How many distinct persons `org` reaches through active `kind` relationships on `on`.
-    pub fn count_extract_persons(&self, org: OrgId, kind: RelationshipKind, on: time::Date) -> Result<u64, StoreError> {
+    fn count_extract_persons(&self, org: OrgId, kind: RelationshipKind, on: time::Date) -> Result<u64, StoreError> {
         self.with_conn(|conn| {
             let n: i64 = conn.query_row(
                 &format!("SELECT count(DISTINCT r.person) {ACTIVE_REL}"),
@@ -172,34 +141,34 @@ impl Store {
         })
     }
 
-    /// Streams the persons `org` reaches through active `kind` relationships on `on`, in id
-    /// order, each once, to `f` (which may stop the walk with an error of its own).
-    pub fn for_each_extract_person<E: From<StoreError>>(
+    fn for_each_extract_person(
         &self,
         org: OrgId,
         kind: RelationshipKind,
         on: time::Date,
-        mut f: impl FnMut(Person) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let conn = self.pool.get().map_err(|e| E::from(StoreError::from(e)))?;
-        let sql = format!(
-            "SELECT {} FROM persons WHERE id IN (SELECT DISTINCT r.person {ACTIVE_REL}) ORDER BY id",
-            crate::codec::PERSON_COLUMNS
-        );
-        let db = |e: rusqlite::Error| E::from(StoreError::from(DbError::from(e)));
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let mut rows = stmt.query(params![org.as_i64(), kind_code(kind), day(on)]).map_err(db)?;
-        while let Some(r) = rows.next().map_err(db)? {
-            let p = codec::person(r).map_err(|e| E::from(StoreError::from(e)))?;
-            f(p)?;
-        }
-        Ok(())
+        f: &mut (dyn FnMut(Person) -> ControlFlow<()> + Send),
+    ) -> Result<(), StoreError> {
+        // One statement on one connection: the walk reads one snapshot of the registry.
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {} FROM persons WHERE id IN (SELECT DISTINCT r.person {ACTIVE_REL}) ORDER BY id",
+                codec::PERSON_COLUMNS
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = stmt.query(params![org.as_i64(), kind_code(kind), day(on)])?;
+            while let Some(r) = rows.next()? {
+                if f(codec::person(r)?).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Records a production: adds the canaries to the registry (ids after the largest), marks
     /// them canaries of the extract, and the extract produced, in one transaction. `Ok(None)` if
     /// the extract was no longer approved.
-    pub fn commit_production(&self, id: ExtractId, p: &Production) -> Result<Option<Vec<PersonId>>, StoreError> {
+    fn commit_production(&self, id: ExtractId, p: &Production) -> Result<Option<Vec<PersonId>>, StoreError> {
         self.with_conn(|conn| {
             let tx = conn.unchecked_transaction()?;
             let updated = tx.execute(
@@ -254,7 +223,7 @@ impl Store {
     }
 
     /// Records an accepted deletion receipt. `false` if the extract was not produced.
-    pub fn record_extract_deleted(&self, id: ExtractId, at: Timestamp) -> Result<bool, StoreError> {
+    fn record_extract_deleted(&self, id: ExtractId, at: Timestamp) -> Result<bool, StoreError> {
         self.with_conn(|conn| {
             Ok(conn.execute(
                 "UPDATE extracts SET state = 'deleted', deleted_at_ms = ?2 WHERE id = ?1 AND state = 'produced'",
@@ -265,7 +234,7 @@ impl Store {
 
     /// Notes that the ciphertext was handed over at `at`, if it was not before (the first
     /// hand-over is kept; each one is in the ledger).
-    pub fn record_extract_downloaded(&self, id: ExtractId, at: Timestamp) -> Result<(), StoreError> {
+    fn record_extract_downloaded(&self, id: ExtractId, at: Timestamp) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             conn.execute(
                 "UPDATE extracts SET downloaded_at_ms = coalesce(downloaded_at_ms, ?2) WHERE id = ?1",
@@ -277,7 +246,7 @@ impl Store {
 
     /// Produced extracts past their retention without a receipt, and whether each was already
     /// noted (ledgered and alerted once).
-    pub fn overdue_extracts(&self, now: Timestamp) -> Result<Vec<(Extract, bool)>, StoreError> {
+    fn overdue_extracts(&self, now: Timestamp) -> Result<Vec<(Extract, bool)>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS}, overdue_noted FROM extracts WHERE state = 'produced' AND expires_at_ms <= ?1 ORDER BY id"
@@ -291,7 +260,7 @@ impl Store {
         })
     }
 
-    pub fn note_extract_overdue(&self, id: ExtractId) -> Result<(), StoreError> {
+    fn note_extract_overdue(&self, id: ExtractId) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             conn.execute("UPDATE extracts SET overdue_noted = 1 WHERE id = ?1", [i64::from(id.get())])?;
             Ok(())
@@ -299,7 +268,7 @@ impl Store {
     }
 
     /// The extract canaries whose normalized e-mail (or phone) is this: (extract, number).
-    pub fn extract_canaries_by(
+    fn extract_canaries_by(
         &self,
         email: Option<&str>,
         phone: Option<&str>,
@@ -323,7 +292,7 @@ impl Store {
     }
 
     /// Every extract canary: person → extract (the detector names the extract in its alert).
-    pub fn extract_canaries(&self) -> Result<Vec<(PersonId, ExtractId)>, StoreError> {
+    fn extract_canaries(&self) -> Result<Vec<(PersonId, ExtractId)>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached("SELECT person_id, extract FROM extract_canaries ORDER BY person_id")?;
             let mut rows = stmt.query([])?;
@@ -336,6 +305,37 @@ impl Store {
             }
             Ok(out)
         })
+    }
+}
+
+/// Shortcuts for callers that hold the concrete store (benchmarks, tests) without the port in
+/// scope.
+impl Store {
+    pub fn extract(&self, id: ExtractId) -> Result<Option<Extract>, StoreError> {
+        ExtractStore::extract(self, id)
+    }
+
+    pub fn extracted_since(&self, org: OrgId, since: Timestamp) -> Result<u64, StoreError> {
+        ExtractStore::extracted_since(self, org, since)
+    }
+
+    pub fn count_extract_persons(&self, org: OrgId, kind: RelationshipKind, on: time::Date) -> Result<u64, StoreError> {
+        ExtractStore::count_extract_persons(self, org, kind, on)
+    }
+
+    pub fn extract_canaries(&self) -> Result<Vec<(PersonId, ExtractId)>, StoreError> {
+        ExtractStore::extract_canaries(self)
+    }
+
+    /// [`ExtractStore::for_each_extract_person`] with a callback that fails with its own error.
+    pub fn for_each_extract_person<E: From<StoreError> + Send>(
+        &self,
+        org: OrgId,
+        kind: RelationshipKind,
+        on: time::Date,
+        f: impl FnMut(Person) -> Result<(), E> + Send,
+    ) -> Result<(), E> {
+        vigie_core::extract::store::for_each_person(self, org, kind, on, f)
     }
 
     /// Gives `org` a `kind` relationship, valid from `from`, with every person that is not a

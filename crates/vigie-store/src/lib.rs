@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{LoadError, OpenError};
-pub use extracts::{NewExtract, PlacedCanary, Production};
 pub use keyring::{KeyId, KeyringError, SECRETS_KEY_FILE};
 pub use load::{LoadOptions, Loader};
 pub use plan::QueryPlan;
@@ -42,6 +41,7 @@ pub use progress::{LoadPhase, Progress};
 pub use schema::SCHEMA_VERSION;
 pub use scope::Reach;
 pub use sealed::{Rotation, SecretSealer};
+pub use vigie_core::extract::store::{ExtractStore, NewExtract, PlacedCanary, Production};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "vigie.db";

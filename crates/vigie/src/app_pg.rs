@@ -5,9 +5,10 @@
 //!
 //! Breach incidents run here too: their tables are in PostgreSQL, their files (scoping
 //! results, drafts, letters) in the data directory of the node that ran the action, and among
-//! several nodes scoping reads every node's ledger (`incidents::ledgers`). Not wired on
-//! PostgreSQL yet: governed extracts (the extract routes answer that they are not available on
-//! this node).
+//! several nodes scoping reads every node's ledger (`incidents::ledgers`). So do governed
+//! extracts, wired as `app.rs` wires them (told to the detector, overdue ones raised through the
+//! alerter): their records are in PostgreSQL; each file, its manifest and the extract secret
+//! in the data directory of the node that produced it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub struct PgApp {
     pub store: Arc<PgStore>,
     pub ledger: Arc<Ledger>,
     pub incidents: Arc<crate::incidents::Incidents>,
+    pub extracts: Arc<crate::extracts::Extracts>,
     /// Among several nodes (`[cluster]`): this node's view, and its heartbeat (dropped last: a
     /// clean stop leaves the cluster).
     pub cluster: Option<(Arc<crate::cluster::Node>, crate::cluster::Running)>,
@@ -160,6 +162,22 @@ fn assemble(
         None => detector,
     };
     let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.as_deref())?;
+    let mut extracts = crate::extracts::Extracts::new(
+        store.clone(),
+        ledger.clone(),
+        authz.clone(),
+        clock.clone(),
+        data_dir,
+        settings.extracts.clone(),
+    )?
+    .with_detector(detector.clone())?;
+    if let Some(a) = &alerter {
+        extracts = extracts.with_alerter(a.clone());
+    }
+    let extracts = Arc::new(extracts);
+    if alerter.is_some() {
+        crate::extracts::watch_overdue(Arc::downgrade(&extracts));
+    }
     let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
@@ -174,6 +192,7 @@ fn assemble(
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.alerts = alerter.map(|a| a.feed.clone());
+    state.extracts = Some(extracts.clone());
     // Among several nodes, scoping reads every node's ledger, as the cluster lists them.
     let cluster_ledgers = joined.is_some().then(|| (url.clone(), options.ca_file.clone()));
     let incidents = crate::incidents::Incidents::serve_in(
@@ -200,7 +219,7 @@ fn assemble(
             Some((node, crate::cluster::start(heart)?))
         }
     };
-    Ok(PgApp { state: Arc::new(state), store, ledger, incidents, cluster })
+    Ok(PgApp { state: Arc::new(state), store, ledger, incidents, extracts, cluster })
 }
 
 /// `p` made absolute against the current directory (the other nodes and the tools read it).

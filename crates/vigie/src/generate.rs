@@ -140,6 +140,26 @@ pub fn refuse_discarding_incidents(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses to replace the registry of `data_dir` while it holds governed extracts (the record of
+/// who holds a file of persons, until when, and its deletion receipt), as a PostgreSQL load
+/// does: `--discard-extracts` says so. (A new embedded registry numbers extracts from X1 again:
+/// the old files' pseudonyms would then open to the new extracts of the same numbers.)
+pub fn refuse_discarding_extracts(data_dir: &Path) -> anyhow::Result<()> {
+    if !data_dir.join(vigie_store::DB_FILE).exists() {
+        return Ok(());
+    }
+    let store = Store::open(data_dir).context("cannot open the registry to replace")?;
+    let held = vigie_core::extract::store::ExtractStore::extracts(&store, 1).context("reading its extracts")?;
+    if !held.is_empty() {
+        anyhow::bail!(
+            "{} holds governed extracts, the record of who holds a file of persons: replacing the registry would \
+             discard them (add --discard-extracts to do so)",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// `vigie generate --store postgres://…`: the same synthetic registry streamed into PostgreSQL
 /// with `COPY` (generation on one thread, four `COPY` streams on theirs), built in a schema of
 /// its own and swapped in atomically at the end, so that an interrupted load leaves the previous
@@ -151,12 +171,12 @@ pub fn generate_postgres(
     replace: bool,
     show_progress: bool,
 ) -> anyhow::Result<GenerateReport> {
-    let options = vigie_store_pg::load::PgLoadOptions { replace, discard_incidents: false };
+    let options = vigie_store_pg::load::PgLoadOptions { replace, ..Default::default() };
     generate_postgres_with(url, params, &options, show_progress)
 }
 
-/// [`generate_postgres`] with every load option (discarding the incidents of the registry
-/// replaced: `vigie generate --replace --discard-incidents`).
+/// [`generate_postgres`] with every load option (discarding the incidents or extracts of the
+/// registry replaced: `vigie generate --replace --discard-incidents --discard-extracts`).
 pub fn generate_postgres_with(
     url: &vigie_store_pg::StoreUrl,
     params: &GenParams,
@@ -226,4 +246,43 @@ pub fn generate_postgres_with(
         agents: world.agents.len(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An embedded registry holding an extract is replaced only with `--discard-extracts`: the
+    /// new one would number its extracts from X1 again.
+    #[test]
+    fn a_registry_holding_extracts_is_not_replaced_unasked() {
+        use vigie_core::category::{CategorySet, DataCategory};
+        use vigie_core::extract::store::{ExtractStore, NewExtract};
+        use vigie_core::ports::Registry;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        refuse_discarding_extracts(dir.path()).expect("no registry yet: nothing to refuse");
+        let params = GenParams { seed: 1, persons: 200, as_of: time::macros::date!(2026 - 03 - 02) };
+        let (store, _) = generate(dir.path(), &params, false, false).expect("generated");
+        refuse_discarding_extracts(dir.path()).expect("no extract yet");
+        let agent = store.agent(vigie_core::ids::AgentId::new(1).expect("id")).expect("read").expect("agent 1");
+        store
+            .create_extract(&NewExtract {
+                org: agent.org,
+                requested_by: agent.id,
+                purpose: "document_processing".into(),
+                description: "d".into(),
+                legal_basis: vigie_core::extract::LegalBasis::PublicTask,
+                relationship: vigie_core::relationship::RelationshipKind::Assignment,
+                fields: CategorySet::EMPTY.with(DataCategory::Identity),
+                recipient: "r".into(),
+                receipt_key: "k".into(),
+                expires_at: vigie_core::time::Timestamp(10),
+                created_at: vigie_core::time::Timestamp(2),
+            })
+            .expect("filed");
+        drop(store);
+        let e = refuse_discarding_extracts(dir.path()).expect_err("refused");
+        assert!(e.to_string().contains("--discard-extracts"), "{e}");
+    }
 }

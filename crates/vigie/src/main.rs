@@ -78,6 +78,12 @@ enum Command {
         /// history). Refused without it.
         #[arg(long, requires = "replace")]
         discard_incidents: bool,
+        /// With --replace: replace a registry that holds governed extracts, whose records (who
+        /// holds which file, until when, its receipt) are lost with it (their files stay in the
+        /// data directories; the ledgers keep their history; extract numbers are not given
+        /// again on PostgreSQL). Refused without it.
+        #[arg(long, requires = "replace")]
+        discard_extracts: bool,
         /// Load into PostgreSQL instead of the data directory: `postgres://user@host/db` (the
         /// password better in VIGIE_STORE_URL, which this option defaults to).
         #[arg(long, env = "VIGIE_STORE_URL", hide_env_values = true)]
@@ -350,7 +356,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 app::serve(&app, config.listen, grace).await
             })?
         }
-        Command::Generate { data_dir, persons, seed, as_of, replace, discard_incidents, store } => {
+        Command::Generate { data_dir, persons, seed, as_of, replace, discard_incidents, discard_extracts, store } => {
             if persons == 0 || persons > 100_000_000 {
                 anyhow::bail!("--persons: between 1 and 100000000, got {persons}");
             }
@@ -362,7 +368,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let params = GenParams { seed, persons, as_of };
             if let Some(url) = store {
                 let url = vigie_store_pg::StoreUrl::parse(&url).context("--store (or VIGIE_STORE_URL)")?;
-                let options = vigie_store_pg::load::PgLoadOptions { replace, discard_incidents };
+                let options = vigie_store_pg::load::PgLoadOptions { replace, discard_incidents, discard_extracts };
                 let r = generate::generate_postgres_with(&url, &params, &options, true)?;
                 println!(
                     "{} persons, {} relationships, {} accounts into {url} in {:.1} s ({:.0} persons/s)",
@@ -376,6 +382,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if replace && !discard_incidents {
                 generate::refuse_discarding_incidents(&data_dir)?;
+            }
+            if replace && !discard_extracts {
+                generate::refuse_discarding_extracts(&data_dir)?;
             }
             let (_, r) = generate::generate(&data_dir, &params, replace, true)?;
             println!(

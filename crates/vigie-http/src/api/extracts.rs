@@ -37,7 +37,9 @@ fn extract_id(raw: &str) -> Result<ExtractId, Problem> {
 
 fn service(st: &AppState) -> Result<&dyn ExtractService, Problem> {
     st.extracts.as_deref().ok_or_else(|| {
-        Problem::not_implemented("governed extracts run on the embedded store only: this node (PostgreSQL) has none")
+        Problem::not_implemented(
+            "governed extracts are not wired on this node (its application state has no extract service)",
+        )
     })
 }
 

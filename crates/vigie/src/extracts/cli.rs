@@ -1,7 +1,9 @@
 //! `vigie extract …`: governed bulk extracts from the command line, on a data directory at rest
-//! (the server stopped). Who acts is named (`--as LOGIN`) and proves it with a current TOTP
-//! code, which is the fresh second factor an approval needs; the recipient's own steps
-//! (`sign-receipt`, `verify`) need no data directory.
+//! (the server stopped). With `--config` naming a PostgreSQL store, the extracts are that
+//! database's (every node's), and the ledger, files and extract secret the configuration's data
+//! directory's. Who acts is named (`--as LOGIN`) and proves it with a current TOTP code, which
+//! is the fresh second factor an approval needs; the recipient's own steps (`sign-receipt`,
+//! `verify`) need no data directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,13 +14,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vigie_core::extract::ExtractId;
 use vigie_core::ids::Login;
 use vigie_core::org::Agent;
-use vigie_core::ports::AccountStore;
 use vigie_core::signin::TotpCode;
 use vigie_core::time::Clock;
 use vigie_ledger::Ledger;
 use vigie_store::Store;
 
-use super::{Extracts, RequestInput};
+use super::{ExtractBackend, Extracts, RequestInput};
 
 #[derive(Subcommand, Debug)]
 pub enum ExtractCommand {
@@ -164,25 +165,31 @@ pub struct RequestArgs {
 
 struct Opened {
     service: Extracts,
-    store: Arc<Store>,
+    store: Arc<dyn ExtractBackend>,
     _ledger: Arc<Ledger>,
 }
 
 fn open(at: &DataAt) -> anyhow::Result<Opened> {
-    let (data_dir, options, policies, extracts) = match &at.config {
+    let (data_dir, options, policies, extracts, postgres) = match &at.config {
         Some(p) => {
             let c = crate::config::Config::load(Some(p), |k| std::env::var(k).ok())?;
             let o = c.ledger.options(&c.data_dir)?;
-            (c.data_dir.clone(), o, c.policies_dir.clone(), c.extracts.clone())
+            let postgres = c.store.postgres(c.secrets_key())?;
+            (c.data_dir.clone(), o, c.policies_dir.clone(), c.extracts.clone(), postgres)
         }
         None => (
             at.data_dir.clone(),
             crate::app::ledger_options(&at.data_dir),
             None,
             crate::config_extracts::ExtractsConfig::default(),
+            None,
         ),
     };
-    let store = Arc::new(Store::open(&data_dir).context("cannot open the registry")?);
+    // The configuration's store: PostgreSQL (`[store] url`), else the data directory's.
+    let store: Arc<dyn ExtractBackend> = match postgres {
+        Some((url, pg)) => Arc::new(vigie_store_pg::PgStore::open(&url, &pg).context("cannot open the registry")?),
+        None => Arc::new(Store::open(&data_dir).context("cannot open the registry")?),
+    };
     let ledger_dir = crate::app::ledger_dir(&data_dir);
     let ledger =
         Arc::new(Ledger::open(&ledger_dir, options).with_context(|| {
@@ -195,7 +202,7 @@ fn open(at: &DataAt) -> anyhow::Result<Opened> {
 }
 
 /// The account named, after checking its TOTP code now (once: a replayed code is refused).
-fn identify(store: &Store, who: &Who) -> anyhow::Result<Agent> {
+fn identify(store: &dyn ExtractBackend, who: &Who) -> anyhow::Result<Agent> {
     let agent = store.agent_by_login(&who.login)?.with_context(|| format!("no account {}", who.login))?;
     let creds = store.credentials(agent.id)?.with_context(|| format!("{} has no TOTP second factor", who.login))?;
     let now = crate::app::WallClock.now();
@@ -212,7 +219,7 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
     match command {
         ExtractCommand::Request(a) => {
             let o = open(&a.at)?;
-            let agent = identify(&o.store, &a.who)?;
+            let agent = identify(o.store.as_ref(), &a.who)?;
             let x = o.service.request(
                 &agent,
                 &RequestInput {
@@ -229,14 +236,14 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
             println!(
                 "{}\trequested\t{} persons' {} for '{}'; waiting for another person's approval",
                 x.id,
-                count_of(&o.store, &x),
+                count_of(o.store.as_ref(), &x),
                 fields(&x),
                 x.purpose
             );
         }
         ExtractCommand::Approve { at, who, id, refuse } => {
             let o = open(&at)?;
-            let agent = identify(&o.store, &who)?;
+            let agent = identify(o.store.as_ref(), &who)?;
             let x = o.service.decide(id, &agent, true, !refuse)?;
             println!("{}\t{}\tby {}", x.id, x.state.as_str(), agent.login);
         }
@@ -270,7 +277,7 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
         }
         ExtractCommand::Download { at, who, id, to } => {
             let o = open(&at)?;
-            let agent = identify(&o.store, &who)?;
+            let agent = identify(o.store.as_ref(), &who)?;
             for p in o.service.download(id, &agent, &to)? {
                 println!("{}", p.display());
             }
@@ -317,7 +324,7 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<()> {
                 let org_name = org
                     .parse()
                     .ok()
-                    .and_then(|id| vigie_core::ports::Registry::organization(o.store.as_ref(), id).ok().flatten())
+                    .and_then(|id| o.store.organization(id).ok().flatten())
                     .map(|o| o.name)
                     .unwrap_or_default();
                 println!(
@@ -414,7 +421,7 @@ fn fields(x: &vigie_core::extract::Extract) -> String {
     super::field_names(x.fields)
 }
 
-fn count_of(store: &Store, x: &vigie_core::extract::Extract) -> String {
+fn count_of(store: &dyn ExtractBackend, x: &vigie_core::extract::Extract) -> String {
     store
         .count_extract_persons(x.org, x.relationship, x.created_at.date())
         .map(|n| n.to_string())

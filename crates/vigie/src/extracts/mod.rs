@@ -7,7 +7,12 @@
 //! them to be durable before the file is published: no person's data leaves before its entry.
 //! The entries' session is [`extract_session`], so an incident opened on
 //! `--session <that>` scopes exactly "this recipient's server leaked".
+//!
+//! The store is the embedded one or PostgreSQL, behind [`ExtractBackend`]; the files (the
+//! ciphertext, its manifest and signature) and the extract secret are in the data directory of
+//! the node that runs the service.
 
+pub mod backend;
 pub mod cli;
 
 use std::path::{Path, PathBuf};
@@ -16,11 +21,12 @@ use std::sync::Arc;
 use vigie_core::authz::{AuthContext, Authz};
 use vigie_core::category::CategorySet;
 use vigie_core::event::{AccessAction, AccessEvent, Actor as EventActor, Decision, Verdict};
+use vigie_core::extract::store::{NewExtract, PlacedCanary, Production};
 use vigie_core::extract::{self as rules, Extract, ExtractId, LegalBasis, Purpose, Refusal};
 use vigie_core::ids::{RequestId, SessionId};
 use vigie_core::lifecycle::RequesterOrigin;
 use vigie_core::org::{Agent, OrgKind, Organization};
-use vigie_core::ports::{AccessLedger, AccountStore, Durability, Registry};
+use vigie_core::ports::{AccessLedger, Durability};
 use vigie_core::relationship::RelationshipKind;
 use vigie_core::security::{SecurityEvent, SecurityKind};
 use vigie_core::time::{Clock, Timestamp, format_date};
@@ -31,10 +37,10 @@ use vigie_extract::keys::ExtractKeys;
 use vigie_extract::manifest::{MANIFEST_FORMAT, Manifest, OPENS_OFFLINE, OPENS_WITH_PLUGIN};
 use vigie_extract::produce::{self, Producer};
 use vigie_extract::pseudonym::Pseudonyms;
-use vigie_store::{NewExtract, PlacedCanary, Production, Store};
 
 use crate::config_extracts::ExtractsConfig;
 
+pub use backend::ExtractBackend;
 pub use vigie_core::extract::service::{ExtractFailure, OpenInput, RequestInput};
 use vigie_core::extract::service::{ExtractFile, ExtractService, Named, Opened, Produced};
 
@@ -71,7 +77,7 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 /// The extract service over one data directory.
 pub struct Extracts {
-    store: Arc<Store>,
+    store: Arc<dyn ExtractBackend>,
     ledger: Arc<dyn AccessLedger>,
     authz: Arc<Authz>,
     clock: Arc<dyn Clock>,
@@ -126,7 +132,7 @@ pub fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
 
 impl Extracts {
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn ExtractBackend>,
         ledger: Arc<dyn AccessLedger>,
         authz: Arc<Authz>,
         clock: Arc<dyn Clock>,
@@ -528,8 +534,12 @@ impl Extracts {
         };
         let progress = self.progress.clone();
         let mut done = 0u64;
-        let walk =
-            self.store.for_each_extract_person(x.org, x.relationship, now.date(), |p| -> Result<(), ExtractFailure> {
+        let walk = vigie_core::extract::store::for_each_person(
+            self.store.as_ref(),
+            x.org,
+            x.relationship,
+            now.date(),
+            |p| -> Result<(), ExtractFailure> {
                 producer.push(&p).map_err(|e| internal("writing the file")(e.to_string()))?;
                 let mut e = template.clone();
                 e.person = Some(p.id);
@@ -548,7 +558,8 @@ impl Extracts {
                     progress(done, persons);
                 }
                 Ok(())
-            });
+            },
+        );
         if let Err(e) = walk {
             // Wait for what was handed over, then leave only ciphertext behind.
             for d in pending {
@@ -828,7 +839,7 @@ impl Extracts {
 
     /// Names the extract a leaked file came from.
     pub fn attribute(&self, leak: &[u8]) -> Result<Attribution, ExtractFailure> {
-        let known = StoreKnown::new(&self.store).map_err(|e| internal("reading extracts")(e.to_string()))?;
+        let known = StoreKnown::new(self.store.as_ref()).map_err(|e| internal("reading extracts")(e.to_string()))?;
         vigie_extract::attribute::attribute(leak, &self.pseudonyms, &known)
             .map_err(|e| ExtractFailure::Refused(e.to_string()))
     }
@@ -940,12 +951,12 @@ impl ExtractService for Extracts {
 
 /// What attribution knows, read from the store.
 struct StoreKnown<'s> {
-    store: &'s Store,
+    store: &'s dyn ExtractBackend,
     canaries: std::collections::HashMap<ExtractId, u64>,
 }
 
 impl<'s> StoreKnown<'s> {
-    fn new(store: &'s Store) -> Result<Self, vigie_core::ports::StoreError> {
+    fn new(store: &'s dyn ExtractBackend) -> Result<Self, vigie_core::ports::StoreError> {
         let canaries = store.extracts(usize::MAX)?.into_iter().map(|x| (x.id, x.canaries.unwrap_or(0))).collect();
         Ok(StoreKnown { store, canaries })
     }

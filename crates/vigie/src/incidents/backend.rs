@@ -16,7 +16,7 @@ pub trait IncidentBackend: IncidentStore + Registry + AccountStore {
     fn peer_agents(&self, agent: &Agent, kind: OrgKind, limit: usize) -> Result<Vec<AgentId>, StoreError>;
 
     /// Whether extract `id` was produced (its rows are ledgered under a session of their own);
-    /// `Err` naming why when this store keeps no extracts.
+    /// `Err` naming why when the store cannot tell.
     fn extract_produced(&self, id: ExtractId) -> Result<bool, String>;
 }
 
@@ -35,8 +35,8 @@ impl IncidentBackend for vigie_store_pg::PgStore {
     }
 
     fn extract_produced(&self, id: ExtractId) -> Result<bool, String> {
-        Err(format!(
-            "{id}: governed extracts are not kept on PostgreSQL yet (run extracts on a node with the embedded store)"
-        ))
+        vigie_core::extract::store::ExtractStore::extract(self, id)
+            .map(|x| x.is_some_and(|x| x.produced_at.is_some()))
+            .map_err(|e| format!("the store: {e}"))
     }
 }
