@@ -178,7 +178,11 @@ fn assemble(
     if alerter.is_some() {
         crate::extracts::watch_overdue(Arc::downgrade(&extracts));
     }
-    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: ledger.clone() });
+    // The guard's ledger counts what it is handed, for the console's overview (this node's
+    // reads, as on SQLite).
+    let counts = crate::read_counts::Counts::new(clock.now());
+    let counting = crate::read_counts::CountingLedger { inner: ledger.clone(), counts: counts.clone() };
+    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: Arc::new(counting) });
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
     let mut state = AppState::new(
@@ -193,6 +197,8 @@ fn assemble(
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.alerts = alerter.map(|a| a.feed.clone());
     state.extracts = Some(extracts.clone());
+    state.reads = Some(counts);
+    state.simulation = Some(Arc::new(crate::sim_report::ReportDir(settings.simulation_report.clone())));
     // Among several nodes, scoping reads every node's ledger, as the cluster lists them.
     let cluster_ledgers = joined.is_some().then(|| (url.clone(), options.ca_file.clone()));
     let incidents = crate::incidents::Incidents::serve_in(

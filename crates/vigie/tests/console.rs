@@ -4,7 +4,8 @@
 //! its blast radius and the account's timeline from the ledger, and answers it with one-click
 //! responses that are ledgered with their author, refused without a fresh identity check, and
 //! refused when forged or replayed; an incident opened from the alert is scoped from its page;
-//! the ledger is verified from its page. The real app on port 0 (see `common`).
+//! the ledger is verified from its page. The real app on port 0, on each store (see `common`;
+//! the extracts test on SQLite alone).
 
 #![allow(
     clippy::unwrap_used,
@@ -15,11 +16,22 @@
 
 mod common;
 
-use common::{ACCESS_COOKIE, Setup, TestApp};
+use common::{ACCESS_COOKIE, Backend, Setup, TestApp};
 use reqwest::StatusCode;
 use vigie_core::org::{Agent, OrgKind};
-use vigie_core::ports::Registry;
 use vigie_core::security::SecurityKind;
+
+// Every test here runs on both stores but the extracts one (at its definition).
+on_both_stores!(
+    a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey,
+    an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once,
+    the_ledger_is_verified_from_its_page_and_the_run_is_ledgered,
+    approvals_show_what_the_approver_must_see,
+    an_alert_keeps_its_number_across_a_restart_and_the_cli_opens_that_one,
+    the_overview_counts_reads_by_organization_kind_and_shows_the_last_simulation,
+    ending_sessions_and_asking_a_step_up_from_the_console_reach_the_agent_and_are_ledgered,
+    extract_requests_are_decided_on_the_console_and_followed_on_the_extracts_page,
+);
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -78,15 +90,14 @@ fn officer_and_admin(t: &TestApp) -> (Agent, Agent) {
 
 /// Suspends `agent` by the detector: a walk of ids onto a canary (as in the API tests).
 async fn canary_walk(t: &TestApp, token: &str) {
-    let canary = t.sqlite().store.canaries().unwrap()[0];
+    let canary = t.store.canary_list().unwrap()[0];
     for id in [canary.get() - 2, canary.get() - 1, canary.get()] {
         t.get(token, &format!("/v1/persons/P{id}")).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey() {
-    let t = Setup::new().start().await;
+async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let advisor = t.login(&agent).await;
     let (officer, admin) = officer_and_admin(&t);
@@ -107,7 +118,7 @@ async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey() {
     // sign in with one; the console is not shown.
     let other = {
         use vigie_http::actions::sign_in::{Opening, open_session};
-        let org = t.sqlite().store.organization(officer.org).unwrap().unwrap();
+        let org = t.store.organization(officer.org).unwrap().unwrap();
         let opening = Opening { method: "sso", mfa: true, credential: None, service: None };
         let tokens = open_session(&t.state, &officer, &org, opening, &t.client()).unwrap();
         tokens.access.expose().to_owned()
@@ -159,15 +170,14 @@ async fn a_console_address_is_a_404_to_anyone_but_an_officer_with_a_passkey() {
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once() {
-    let t = Setup::new().trust_loopback_proxy().server_detector().start().await;
+async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once(backend: Backend) {
+    let t = Setup::new().store(backend).trust_loopback_proxy().server_detector().start().await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let advisor = t.login(&agent).await;
     assert_eq!(t.get(&advisor, &format!("/v1/persons/{in_scope}")).await.0, StatusCode::OK);
     t.clock().advance_millis(60_000); // the read comes a minute before the walk
     canary_walk(&t, &advisor).await;
-    assert!(!t.sqlite().store.agent(agent.id).unwrap().unwrap().active, "the detector suspended it");
+    assert!(!t.store.agent(agent.id).unwrap().unwrap().active, "the detector suspended it");
     let (officer_agent, _) = officer_and_admin(&t);
     let officer = t.passkey_session(&officer_agent);
 
@@ -204,12 +214,12 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     let (status, _, body) = post(&t, &officer, reinstate, &t.origin, &[("token", "forged")]).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains("Ce formulaire n&#39;est plus valable"), "{body}");
-    assert!(!t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
+    assert!(!t.store.agent(agent.id).unwrap().unwrap().active);
 
     // The real click: reinstated, ledgered with its author, the alert handled.
     let (status, location, _) = post(&t, &officer, reinstate, &t.origin, &[("token", &token)]).await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/console/alerts/1?done=1"));
-    assert!(t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
+    assert!(t.store.agent(agent.id).unwrap().unwrap().active);
     let by_officer = |kind: SecurityKind| {
         t.security_events()
             .into_iter()
@@ -260,14 +270,14 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
         body.contains(&format!("/step-up?next=%2Fconsole%2Fagents%2F{}\"", agent.id)),
         "the way on is a step-up, back to the account: {body}"
     );
-    assert!(t.sqlite().store.agent(agent.id).unwrap().unwrap().active, "not suspended without it");
+    assert!(t.store.agent(agent.id).unwrap().unwrap().active, "not suspended without it");
 
     // Fresh again: suspended, ledgered with its author.
     let fresh = t.passkey_session(&officer_agent);
     let (_, _, html) = page(&t, Some(&fresh), &account).await;
     let (status, _, _) = post(&t, &fresh, &suspend, &t.origin, &[("token", &token_of(&html, &suspend))]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(!t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
+    assert!(!t.store.agent(agent.id).unwrap().unwrap().active);
     assert_eq!(by_officer(SecurityKind::AccountDisabled), 1);
 
     // An incident from the alert, scoped from its page.
@@ -299,9 +309,8 @@ async fn an_officer_reads_the_alert_answers_it_and_every_answer_is_ledgered_once
     assert!(html.contains("<html lang=\"en\">") && html.contains("touched a decoy person"), "{html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ledger_is_verified_from_its_page_and_the_run_is_ledgered() {
-    let t = Setup::new().start().await;
+async fn the_ledger_is_verified_from_its_page_and_the_run_is_ledgered(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (officer_agent, _) = officer_and_admin(&t);
     let officer = t.passkey_session(&officer_agent);
     let (status, _, html) = page(&t, Some(&officer), "/console/ledger").await;
@@ -328,9 +337,8 @@ async fn the_ledger_is_verified_from_its_page_and_the_run_is_ledgered() {
     assert_eq!(runs, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approvals_show_what_the_approver_must_see() {
-    let t = Setup::new().start().await;
+async fn approvals_show_what_the_approver_must_see(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (officer, admin) = officer_and_admin(&t);
     let domain = admin.email.rsplit_once('@').unwrap().1.to_owned();
     let ask = serde_json::json!({
@@ -400,9 +408,8 @@ fn alert_number(html: &str, agent: &Agent) -> u64 {
     before[v..v + before[v..].find('"').unwrap()].parse().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_alert_keeps_its_number_across_a_restart_and_the_cli_opens_that_one() {
-    let t = Setup::new().server_detector().start().await;
+async fn an_alert_keeps_its_number_across_a_restart_and_the_cli_opens_that_one(backend: Backend) {
+    let t = Setup::new().store(backend).server_detector().start().await;
     // Two accounts raise alerts, so that a number names one account and not the other.
     let (first, _, _) = t.advisor(OrgKind::Agency);
     let second = t.agent_where(|a, o| o.kind == OrgKind::Agency && a.id != first.id && a.role == first.role);
@@ -434,9 +441,11 @@ async fn an_alert_keeps_its_number_across_a_restart_and_the_cli_opens_that_one()
     assert!(api["alerts"].as_array().unwrap().iter().any(|a| a["id"] == n && a["agent"] == second.id.to_string()));
 
     // Stopped: `vigie incident open --alert N` opens the account the console showed as N.
-    let dir = t.stop().await;
+    let data = t.stop_keeping_data().await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["incident", "open", "--data-dir", dir.path().to_str().unwrap(), "--title", "Alerte"])
+        .args(["incident", "open"])
+        .args(data.args())
+        .args(["--title", "Alerte"])
         .args(["--from", "2020-01-01", "--to", "2030-01-01", "--alert", &n.to_string()])
         .output()
         .unwrap();
@@ -446,10 +455,9 @@ async fn an_alert_keeps_its_number_across_a_restart_and_the_cli_opens_that_one()
     assert_eq!(holds.split_whitespace().nth(1), Some(format!("agent:{}", second.id).as_str()), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extract_requests_are_decided_on_the_console_and_followed_on_the_extracts_page() {
+async fn extract_requests_are_decided_on_the_console_and_followed_on_the_extracts_page(backend: Backend) {
     use vigie_core::org::Role;
-    let t = Setup::new().server_detector().start().await;
+    let t = Setup::new().store(backend).server_detector().start().await;
     let requester = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
     let (officer, _) = officer_and_admin(&t);
     let tok = t.login(&requester).await;
@@ -548,9 +556,8 @@ async fn extract_state(t: &TestApp, officer: &str, id: &str) -> String {
     v["state"].as_str().unwrap_or_else(|| panic!("{id}: {text}")).to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_overview_counts_reads_by_organization_kind_and_shows_the_last_simulation() {
-    let t = Setup::new().server_detector().start().await;
+async fn the_overview_counts_reads_by_organization_kind_and_shows_the_last_simulation(backend: Backend) {
+    let t = Setup::new().store(backend).server_detector().start().await;
     let (officer, _) = officer_and_admin(&t);
     let officer = t.passkey_session(&officer);
     let reads_of = |html: &str, kind: &str| -> u64 {
@@ -566,7 +573,7 @@ async fn the_overview_counts_reads_by_organization_kind_and_shows_the_last_simul
     // Three records read by a training organization's advisor, one refused: three counted.
     let (agent, _, in_scope) = t.advisor(OrgKind::TrainingOrg);
     let token = t.login(&agent).await;
-    let scope = t.sqlite().store.scope_page(&agent, None, 3, t.as_of).unwrap();
+    let scope = t.store.scope_page(&agent, None, 3, t.as_of).unwrap();
     for (e, _) in &scope {
         assert_eq!(t.get(&token, &format!("/v1/persons/{}", e.id)).await.0, StatusCode::OK);
     }
@@ -603,9 +610,8 @@ async fn the_overview_counts_reads_by_organization_kind_and_shows_the_last_simul
     assert!(html.contains("data-simulation=\"unreadable\""), "{html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ending_sessions_and_asking_a_step_up_from_the_console_reach_the_agent_and_are_ledgered() {
-    let t = Setup::new().start().await;
+async fn ending_sessions_and_asking_a_step_up_from_the_console_reach_the_agent_and_are_ledgered(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let read = format!("/v1/persons/{in_scope}");
     let advisor = t.login(&agent).await;
@@ -640,7 +646,7 @@ async fn ending_sessions_and_asking_a_step_up_from_the_console_reach_the_agent_a
     assert_eq!(by_officer(SecurityKind::SessionEnded), 1);
     let (status, _) = t.get(&advisor, &read).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the session is over");
-    assert!(t.sqlite().store.agent(agent.id).unwrap().unwrap().active);
+    assert!(t.store.agent(agent.id).unwrap().unwrap().active);
 
     // An incident opened from the account: ledgered with the officer as its author.
     let open = format!("{account}/respond/incident");

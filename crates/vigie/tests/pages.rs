@@ -2,7 +2,8 @@
 //! menu and the sign-out button on every page a signed-in agent can reach (error pages too),
 //! a wrong password shown on the form, labels and French dates on a record, a step-up that
 //! says why and goes back to the record asked for, confirmations, administrators landing on
-//! their own work. The real app on port 0 (see `common`), pages fetched as a browser would.
+//! their own work. The real app on port 0, on each store (see `common`), pages fetched as a
+//! browser would.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,11 +16,26 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{ACCESS_COOKIE, Setup, TestApp};
+use common::{ACCESS_COOKIE, Backend, Setup, TestApp};
 use reqwest::StatusCode;
 use vigie_core::event::{AccessEvent, Verdict, VerdictAction};
 use vigie_core::org::{OrgKind, Role};
-use vigie_core::ports::{DetectContext, Detector, Registry};
+use vigie_core::ports::{DetectContext, Detector};
+
+// Every test here runs on both stores.
+on_both_stores!(
+    pages_speak_french_first_and_english_on_request,
+    a_wrong_password_is_shown_on_the_form_and_sign_out_is_confirmed,
+    administrators_land_on_the_accounts_page,
+    a_record_shows_labels_and_french_dates_and_error_pages_keep_the_menu,
+    the_step_up_says_why_and_goes_back_to_the_record_asked_for,
+    a_reached_quota_says_until_when_in_paris_time_and_whom_to_contact,
+    the_scope_list_counts_and_goes_back_a_page,
+    a_search_finds_within_the_scope_and_never_beyond,
+    removing_a_passkey_asks_first_and_an_enrolment_is_confirmed,
+    a_suspension_says_what_happened_and_whether_signing_in_again_helps,
+    an_enrolment_with_a_password_ends_on_a_confirmation_and_the_way_to_sign_in,
+);
 
 /// A page as a browser asks for it: the access cookie, and the language given (`None`: the
 /// browser says nothing). Returns (status, `Location`, HTML).
@@ -60,9 +76,8 @@ fn has_menu(html: &str) -> bool {
     html.contains("<nav") && html.contains("action=\"/logout\"")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_speak_french_first_and_english_on_request() {
-    let t = Setup::new().start().await;
+async fn pages_speak_french_first_and_english_on_request(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (_, _, html) = page(&t, None, "/login", None).await;
     assert!(html.contains("<html lang=\"fr\">"), "{html}");
     assert!(html.contains("Avec mot de passe et code"), "{html}");
@@ -82,9 +97,8 @@ async fn pages_speak_french_first_and_english_on_request() {
     assert_eq!(resp.headers()["location"], "/scope", "never another site");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_is_shown_on_the_form_and_sign_out_is_confirmed() {
-    let t = Setup::new().start().await;
+async fn a_wrong_password_is_shown_on_the_form_and_sign_out_is_confirmed(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let issued = t.issue(&agent);
     let code = t.code(&issued);
@@ -117,9 +131,8 @@ async fn a_wrong_password_is_shown_on_the_form_and_sign_out_is_confirmed() {
     assert!(html.contains("Vous êtes déconnecté"), "{html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn administrators_land_on_the_accounts_page() {
-    let t = Setup::new().start().await;
+async fn administrators_land_on_the_accounts_page(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let admin = t.agent_where(|a, o| a.role == Role::AccountAdmin && o.kind == OrgKind::Agency);
     let token = t.passkey_session(&admin);
     let (status, location, _) = page(&t, Some(&token), "/", None).await;
@@ -129,11 +142,10 @@ async fn administrators_land_on_the_accounts_page() {
     assert!(html.contains("administrateur des comptes"), "the role in words: {html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_shows_labels_and_french_dates_and_error_pages_keep_the_menu() {
-    let t = Setup::new().start().await;
+async fn a_record_shows_labels_and_french_dates_and_error_pages_keep_the_menu(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
-    let person = t.sqlite().store.person(in_scope).unwrap().unwrap();
+    let person = t.store.person(in_scope).unwrap().unwrap();
     let token = t.login(&agent).await;
     let (status, _, html) = page(&t, Some(&token), &format!("/persons/{in_scope}"), None).await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -165,9 +177,8 @@ impl Detector for DemandStepUp {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_step_up_says_why_and_goes_back_to_the_record_asked_for() {
-    let t = Setup::new().detector(Arc::new(DemandStepUp)).start().await;
+async fn the_step_up_says_why_and_goes_back_to_the_record_asked_for(backend: Backend) {
+    let t = Setup::new().store(backend).detector(Arc::new(DemandStepUp)).start().await;
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
     let (token, _) = t.login_full(&agent).await;
     let record = format!("/persons/{in_scope}");
@@ -224,9 +235,8 @@ impl Detector for Throttle {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reached_quota_says_until_when_in_paris_time_and_whom_to_contact() {
-    let mut opened = Setup::new().detector(Arc::new(Throttle)).open().await;
+async fn a_reached_quota_says_until_when_in_paris_time_and_whom_to_contact(backend: Backend) {
+    let mut opened = Setup::new().store(backend).detector(Arc::new(Throttle)).open().await;
     Arc::get_mut(opened.state_mut()).unwrap().settings.security_contact = Some("rssi@agence.example".into());
     let t = opened.serve();
     let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
@@ -242,12 +252,11 @@ async fn a_reached_quota_says_until_when_in_paris_time_and_whom_to_contact() {
     assert!(!html.contains("for now"), "no vague English: {html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scope_list_counts_and_goes_back_a_page() {
-    let t = Setup::new().start().await;
+async fn the_scope_list_counts_and_goes_back_a_page(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
-    let reach = t.sqlite().store.scope_page(&agent, None, 5000, t.as_of).unwrap().len();
+    let reach = t.store.scope_page(&agent, None, 5000, t.as_of).unwrap().len();
     assert!(reach > 100, "an advisor with three pages or more: {reach}");
     let (status, _, first) = page(&t, Some(&token), "/scope", None).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -276,12 +285,11 @@ fn listed(html: &str) -> Vec<String> {
     html.split("<tr><td><a href=\"/persons/").skip(1).map(|s| s[..s.find('"').unwrap()].to_owned()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_search_finds_within_the_scope_and_never_beyond() {
-    let t = Setup::new().start().await;
+async fn a_search_finds_within_the_scope_and_never_beyond(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
-    let scope: Vec<_> = t.sqlite().store.scope_page(&agent, None, 5000, t.as_of).unwrap();
+    let scope: Vec<_> = t.store.scope_page(&agent, None, 5000, t.as_of).unwrap();
     let in_scope: std::collections::HashSet<String> = scope.iter().map(|(e, _)| e.id.to_string()).collect();
     let search = |q: &str| {
         format!("/scope?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("q", q).finish())
@@ -300,7 +308,7 @@ async fn a_search_finds_within_the_scope_and_never_beyond() {
 
     // A person outside the scope is never found, by name or by number, though it exists.
     let outside = t.outside_scope_of(&agent);
-    let person = t.sqlite().store.person(outside).unwrap().expect("an existing person");
+    let person = t.store.person(outside).unwrap().expect("an existing person");
     let (last, first) = (person.last_name.clone(), person.first_name.clone());
     for q in [format!("{last} {first}"), last.clone(), outside.to_string()] {
         let (status, _, html) = page(&t, Some(&token), &search(&q), None).await;
@@ -318,11 +326,10 @@ async fn a_search_finds_within_the_scope_and_never_beyond() {
     assert!(has_menu(&html), "{html}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removing_a_passkey_asks_first_and_an_enrolment_is_confirmed() {
+async fn removing_a_passkey_asks_first_and_an_enrolment_is_confirmed(backend: Backend) {
     use base64::Engine;
-    use vigie_core::ports::{AccountStore, StoredPasskey};
-    let t = Setup::new().start().await;
+    use vigie_core::ports::StoredPasskey;
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
     let token = t.login(&agent).await;
     let credential = vec![9u8; 16];
@@ -335,7 +342,7 @@ async fn removing_a_passkey_asks_first_and_an_enrolment_is_confirmed() {
         created_at: t.now(),
         last_used: None,
     };
-    t.sqlite().store.add_passkey(&stored).unwrap();
+    t.store.add_passkey(&stored).unwrap();
     let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&credential);
     let remove = format!("/passkeys/{id}/remove");
     let (status, _, html) = page(&t, Some(&token), "/sessions", None).await;
@@ -348,12 +355,12 @@ async fn removing_a_passkey_asks_first_and_an_enrolment_is_confirmed() {
     assert!(html.contains("Poste du bureau") && html.contains(&format!("action=\"{remove}\"")), "{html}");
     assert!(html.contains("href=\"/sessions\""), "a way back: {html}");
     assert!(has_menu(&html), "{html}");
-    assert_eq!(t.sqlite().store.passkeys_of(agent.id).unwrap().len(), 1, "asking removes nothing");
+    assert_eq!(t.store.passkeys_of(agent.id).unwrap().len(), 1, "asking removes nothing");
 
     // Confirmed: removed, back on the sessions page.
     let (status, location, html) = form(&t, Some(&token), &remove, &[]).await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/sessions"), "{html}");
-    assert!(t.sqlite().store.passkeys_of(agent.id).unwrap().is_empty());
+    assert!(t.store.passkeys_of(agent.id).unwrap().is_empty());
 
     // After an enrolment with a passkey, the sign-in page says it was registered.
     let (_, _, html) = page(&t, None, "/login?enrolled=1", None).await;
@@ -370,13 +377,12 @@ impl Detector for Always {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_suspension_says_what_happened_and_whether_signing_in_again_helps() {
+async fn a_suspension_says_what_happened_and_whether_signing_in_again_helps(backend: Backend) {
     for (action, headline, next) in [
         (VerdictAction::SuspendSession, "Session fermée par précaution", "Reconnectez-vous pour continuer"),
         (VerdictAction::SuspendAccount, "Votre compte est suspendu", "Vous ne pourrez pas vous reconnecter"),
     ] {
-        let t = Setup::new().detector(Arc::new(Always(action))).start().await;
+        let t = Setup::new().store(backend).detector(Arc::new(Always(action))).start().await;
         let (agent, _, in_scope) = t.advisor(OrgKind::Agency);
         let token = t.login(&agent).await;
         let (status, _, html) = page(&t, Some(&token), &format!("/persons/{in_scope}"), None).await;
@@ -392,12 +398,10 @@ async fn a_suspension_says_what_happened_and_whether_signing_in_again_helps() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_enrolment_with_a_password_ends_on_a_confirmation_and_the_way_to_sign_in() {
-    let t = Setup::new().start().await;
+async fn an_enrolment_with_a_password_ends_on_a_confirmation_and_the_way_to_sign_in(backend: Backend) {
+    let t = Setup::new().store(backend).start().await;
     let (agent, _, _) = t.advisor(OrgKind::Agency);
-    let link =
-        vigie::credentials::enrolment_link(t.sqlite().store.as_ref(), t.ledger.as_ref(), agent.id, t.now()).unwrap();
+    let link = vigie::credentials::enrolment_link(t.store.as_ref(), t.ledger.as_ref(), agent.id, t.now()).unwrap();
     let (status, _, html) = page(&t, None, &link, None).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("<html lang=\"fr\">") && html.contains(&format!("action=\"{link}/password\"")), "{html}");

@@ -191,8 +191,13 @@ impl Drop for Database {
 
 /// The URL of database `db` on the cluster.
 fn database_url(db: &str) -> StoreUrl {
+    StoreUrl::parse(&database_url_text(db)).unwrap()
+}
+
+/// The same, as a configuration file or `--store` gives it (the password in it).
+fn database_url_text(db: &str) -> String {
     let port = cluster().port;
-    StoreUrl::parse(&format!("postgres://{}:{}@127.0.0.1:{port}/{db}?sslmode=disable", pg::USER, pg::PASSWORD)).unwrap()
+    format!("postgres://{}:{}@127.0.0.1:{port}/{db}?sslmode=disable", pg::USER, pg::PASSWORD)
 }
 
 /// The database holding the generated registry for these parameters, loaded once per test
@@ -541,6 +546,28 @@ impl Opened {
     }
 }
 
+/// A stopped node's data: its data directory and, on PostgreSQL, its database (dropped with
+/// this).
+pub struct StoppedData {
+    pub dir: tempfile::TempDir,
+    db: Option<Arc<Database>>,
+}
+
+impl StoppedData {
+    /// The arguments pointing a `vigie` subcommand at this node's data, as an operator would:
+    /// `--data-dir` on SQLite; on PostgreSQL, `--config` naming a configuration file (written
+    /// in the data directory) with the data directory and the database.
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        let dir = self.dir.path();
+        let Some(db) = &self.db else { return vec!["--data-dir".into(), dir.into()] };
+        let config = dir.join("vigie.toml");
+        let url = database_url_text(&db.name);
+        let text = format!("data_dir = {:?}\n\n[store]\nurl = {url:?}\n", dir.to_str().unwrap());
+        std::fs::write(&config, text).unwrap();
+        vec!["--config".into(), config.into()]
+    }
+}
+
 /// A running app and a client for it.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`, where the test connects.
@@ -577,8 +604,8 @@ impl TestApp {
         }
     }
 
-    /// The SQLite app, for the tests that use what only it has (incidents, extracts, the SQLite
-    /// store's own methods).
+    /// The SQLite app, for the tests that use what only it has (extracts, the SQLite store's own
+    /// methods).
     pub fn sqlite(&self) -> &App {
         match &self.node {
             Node::Sqlite(app) => app,
@@ -588,15 +615,21 @@ impl TestApp {
 
     /// Stops serving and closes the app (its ledger, store and alert feed), as a stopped server
     /// does; returns the data directory (on PostgreSQL, the database goes with the app).
-    pub async fn stop(mut self) -> tempfile::TempDir {
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.stop_keeping_data().await.dir
+    }
+
+    /// [`TestApp::stop`], keeping the node's data for the command-line tools: its data
+    /// directory and, on PostgreSQL, its database.
+    pub async fn stop_keeping_data(mut self) -> StoppedData {
         if let Some((stop, served)) = self.stop.take() {
             let _ = stop.send(());
             served.await.unwrap().unwrap();
         }
-        let TestApp { node, state, ledger, store, dir, http, .. } = self;
+        let TestApp { node, state, ledger, store, dir, db, http, .. } = self;
         drop((http, state, ledger, store));
         drop(node);
-        dir
+        StoppedData { dir, db }
     }
 
     /// Stops the app and starts it again on the same data directory (and database), on a new
