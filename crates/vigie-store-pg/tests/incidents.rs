@@ -1,7 +1,7 @@
 //! One suite, two stores, for incidents: the core's `IncidentStore` port (incidents, decisions,
 //! notices, and the registry's answers scoping needs) and `peer_agents`, run against the
 //! embedded SQLite store and a real PostgreSQL from the same registry, asserting the same
-//! answers. The SQLite store's own incident tests (`vigie-store/tests/incidents.rs`) are here,
+//! answers. The SQLite store's incident tests live here only (one body, both stores),
 //! with what several nodes sharing one database add: two campaigns started at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code

@@ -169,21 +169,31 @@ pub(crate) fn check_modes(data_dir: &Path, settings: &Settings) -> anyhow::Resul
     crate::modes::check(data_dir, &paths, settings.insecure_skip_file_mode_check)
 }
 
-/// Opens the store and the ledger and assembles the application around `detector`. A torn tail
-/// cut from the ledger is raised through `alerter` (one is started for it if `None`).
-fn assemble(
+/// What a serving node builds around its store and ledger, whichever the store.
+pub(crate) struct Serving {
+    pub extracts: Arc<crate::extracts::Extracts>,
+    pub guard: Arc<Guard>,
+    /// The reads the guard handed to the ledger, for the console's overview (this node's).
+    pub counts: Arc<crate::read_counts::Counts>,
+}
+
+/// The governed extracts service (told to the detector; overdue ones raised through `alerter`,
+/// watched when there is one) and the guard, whose ledger counts what it is handed for the
+/// console's overview. Shared by the embedded and the PostgreSQL wiring.
+#[allow(clippy::too_many_arguments)] // the parts of a node, each named once
+pub(crate) fn serving(
+    store: Arc<dyn crate::extracts::ExtractBackend>,
+    registry: Arc<dyn vigie_core::ports::Registry>,
+    ledger: &Arc<vigie_ledger::Ledger>,
+    authz: Arc<vigie_core::authz::Authz>,
+    clock: &Arc<dyn Clock>,
     data_dir: &Path,
-    policies_dir: Option<&Path>,
-    settings: Settings,
-    clock: Arc<dyn Clock>,
+    settings: &Settings,
     detector: Arc<dyn vigie_core::ports::Detector>,
     alerter: Option<&Arc<vigie_alerts::Alerter>>,
-) -> anyhow::Result<App> {
-    let authz = Arc::new(load_policies(policies_dir)?);
-    let store = Arc::new(open_store(data_dir, &settings)?);
-    let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.map(|a| a.as_ref()))?;
+) -> anyhow::Result<Serving> {
     let mut extracts = crate::extracts::Extracts::new(
-        store.clone(),
+        store,
         ledger.clone(),
         authz.clone(),
         clock.clone(),
@@ -198,10 +208,27 @@ fn assemble(
     if alerter.is_some() {
         crate::extracts::watch_overdue(Arc::downgrade(&extracts));
     }
-    // The guard's ledger counts what it is handed, for the console's overview.
     let counts = crate::read_counts::Counts::new(clock.now());
     let counting = crate::read_counts::CountingLedger { inner: ledger.clone(), counts: counts.clone() };
-    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: Arc::new(counting) });
+    let guard = Arc::new(Guard { authz, registry, detector, ledger: Arc::new(counting) });
+    Ok(Serving { extracts, guard, counts })
+}
+
+/// Opens the store and the ledger and assembles the application around `detector`. A torn tail
+/// cut from the ledger is raised through `alerter` (one is started for it if `None`).
+fn assemble(
+    data_dir: &Path,
+    policies_dir: Option<&Path>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    detector: Arc<dyn vigie_core::ports::Detector>,
+    alerter: Option<&Arc<vigie_alerts::Alerter>>,
+) -> anyhow::Result<App> {
+    let authz = Arc::new(load_policies(policies_dir)?);
+    let store = Arc::new(open_store(data_dir, &settings)?);
+    let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.map(|a| a.as_ref()))?;
+    let Serving { extracts, guard, counts } =
+        serving(store.clone(), store.clone(), &ledger, authz, &clock, data_dir, &settings, detector, alerter)?;
     let simulation = crate::sim_report::ReportDir(settings.simulation_report.clone());
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });

@@ -14,7 +14,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use vigie_core::guard::Guard;
 use vigie_core::ports::{Detector, NoDetection};
 use vigie_core::time::Clock;
 use vigie_http::AppState;
@@ -162,27 +161,17 @@ fn assemble(
         None => detector,
     };
     let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.as_deref())?;
-    let mut extracts = crate::extracts::Extracts::new(
+    let crate::app::Serving { extracts, guard, counts } = crate::app::serving(
         store.clone(),
-        ledger.clone(),
-        authz.clone(),
-        clock.clone(),
+        store.clone(),
+        &ledger,
+        authz,
+        &clock,
         data_dir,
-        settings.extracts.clone(),
-    )?
-    .with_detector(detector.clone())?;
-    if let Some(a) = &alerter {
-        extracts = extracts.with_alerter(a.clone());
-    }
-    let extracts = Arc::new(extracts);
-    if alerter.is_some() {
-        crate::extracts::watch_overdue(Arc::downgrade(&extracts));
-    }
-    // The guard's ledger counts what it is handed, for the console's overview (this node's
-    // reads, as on SQLite).
-    let counts = crate::read_counts::Counts::new(clock.now());
-    let counting = crate::read_counts::CountingLedger { inner: ledger.clone(), counts: counts.clone() };
-    let guard = Arc::new(Guard { authz, registry: store.clone(), detector, ledger: Arc::new(counting) });
+        &settings,
+        detector,
+        alerter.as_ref(),
+    )?;
     let outbox =
         Arc::new(DirOutbox { dir: settings.outbox_dir.clone(), from: "Vigie <no-reply@vigie.invalid>".into() });
     let mut state = AppState::new(

@@ -122,40 +122,34 @@ pub fn generate(
     ))
 }
 
-/// Refuses to replace the registry of `data_dir` while it holds incidents (the record of
-/// breaches and of who was notified), as a PostgreSQL load does: `--discard-incidents` says so.
-pub fn refuse_discarding_incidents(data_dir: &Path) -> anyhow::Result<()> {
-    if !data_dir.join(vigie_store::DB_FILE).exists() {
+/// Refuses to replace the registry of `data_dir` while it holds records a reload must not drop
+/// silently, as a PostgreSQL load does: incidents (the record of breaches and of who was
+/// notified; `--discard-incidents`) and governed extracts (the record of who holds a file of
+/// persons, until when, and its deletion receipt; `--discard-extracts`; a new embedded registry
+/// numbers extracts from X1 again, and the old files' pseudonyms would open to the new extracts
+/// of the same numbers).
+pub fn refuse_discarding_records(data_dir: &Path, incidents: bool, extracts: bool) -> anyhow::Result<()> {
+    if !data_dir.join(vigie_store::DB_FILE).exists() || (incidents && extracts) {
         return Ok(());
     }
     let store = Store::open(data_dir).context("cannot open the registry to replace")?;
-    let held = vigie_core::incident::store::IncidentStore::incidents(&store, 1).context("reading its incidents")?;
-    if !held.is_empty() {
-        anyhow::bail!(
-            "{} holds incidents, the record of breaches and of who was notified: replacing the registry would \
-             discard them (add --discard-incidents to do so)",
+    let held = |what: &str, flag: &str| {
+        anyhow::anyhow!(
+            "{} holds {what}: replacing the registry would discard them (add {flag} to do so)",
             data_dir.display()
-        );
+        )
+    };
+    if !incidents
+        && !vigie_core::incident::store::IncidentStore::incidents(&store, 1)
+            .context("reading its incidents")?
+            .is_empty()
+    {
+        return Err(held("incidents, the record of breaches and of who was notified", "--discard-incidents"));
     }
-    Ok(())
-}
-
-/// Refuses to replace the registry of `data_dir` while it holds governed extracts (the record of
-/// who holds a file of persons, until when, and its deletion receipt), as a PostgreSQL load
-/// does: `--discard-extracts` says so. (A new embedded registry numbers extracts from X1 again:
-/// the old files' pseudonyms would then open to the new extracts of the same numbers.)
-pub fn refuse_discarding_extracts(data_dir: &Path) -> anyhow::Result<()> {
-    if !data_dir.join(vigie_store::DB_FILE).exists() {
-        return Ok(());
-    }
-    let store = Store::open(data_dir).context("cannot open the registry to replace")?;
-    let held = vigie_core::extract::store::ExtractStore::extracts(&store, 1).context("reading its extracts")?;
-    if !held.is_empty() {
-        anyhow::bail!(
-            "{} holds governed extracts, the record of who holds a file of persons: replacing the registry would \
-             discard them (add --discard-extracts to do so)",
-            data_dir.display()
-        );
+    if !extracts
+        && !vigie_core::extract::store::ExtractStore::extracts(&store, 1).context("reading its extracts")?.is_empty()
+    {
+        return Err(held("governed extracts, the record of who holds a file of persons", "--discard-extracts"));
     }
     Ok(())
 }
@@ -261,10 +255,10 @@ mod tests {
         use vigie_core::ports::Registry;
 
         let dir = tempfile::tempdir().expect("tempdir");
-        refuse_discarding_extracts(dir.path()).expect("no registry yet: nothing to refuse");
+        refuse_discarding_records(dir.path(), false, false).expect("no registry yet: nothing to refuse");
         let params = GenParams { seed: 1, persons: 200, as_of: time::macros::date!(2026 - 03 - 02) };
         let (store, _) = generate(dir.path(), &params, false, false).expect("generated");
-        refuse_discarding_extracts(dir.path()).expect("no extract yet");
+        refuse_discarding_records(dir.path(), false, false).expect("no extract yet");
         let agent = store.agent(vigie_core::ids::AgentId::new(1).expect("id")).expect("read").expect("agent 1");
         store
             .create_extract(&NewExtract {
@@ -282,7 +276,8 @@ mod tests {
             })
             .expect("filed");
         drop(store);
-        let e = refuse_discarding_extracts(dir.path()).expect_err("refused");
+        let e = refuse_discarding_records(dir.path(), true, false).expect_err("refused");
         assert!(e.to_string().contains("--discard-extracts"), "{e}");
+        refuse_discarding_records(dir.path(), false, true).expect("no incident: --discard-extracts is enough");
     }
 }

@@ -380,11 +380,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
-            if replace && !discard_incidents {
-                generate::refuse_discarding_incidents(&data_dir)?;
-            }
-            if replace && !discard_extracts {
-                generate::refuse_discarding_extracts(&data_dir)?;
+            if replace {
+                generate::refuse_discarding_records(&data_dir, discard_incidents, discard_extracts)?;
             }
             let (_, r) = generate::generate(&data_dir, &params, replace, true)?;
             println!(
