@@ -302,7 +302,10 @@ impl IncidentStore for Store {
     fn create_notices(&self, notices: &[Notice]) -> Result<bool, StoreError> {
         self.with_conn(|conn| {
             let Some(first) = notices.first() else { return Ok(true) };
-            let tx = conn.unchecked_transaction()?;
+            // Immediate: a second campaign started at the same moment waits for the first's
+            // write lock (busy timeout), then finds its notices and is refused, rather than
+            // failing to upgrade a read it began beside it.
+            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
             let exists = tx
                 .prepare_cached("SELECT 1 FROM notices WHERE incident = ?1 LIMIT 1")?
                 .query_row([first.incident.as_i64()], |_| Ok(()))

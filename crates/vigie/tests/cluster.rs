@@ -634,6 +634,20 @@ async fn three_nodes_judge_each_agent_once_and_hand_a_killed_nodes_agents_over()
         assert!(started.elapsed() < Duration::from_secs(30), "{owner} did not rejoin:\n{}", nodes[victim].log_text());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The keyring cannot be rotated under serving nodes (each keeps the keys it loaded).
+    let operator = root.join("operator");
+    private_dir(&operator);
+    let rotate = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["account", "rotate-secrets-key", "--store", &cluster.url(), "--data-dir"])
+        .arg(&operator)
+        .arg("--secrets-key-file")
+        .arg(root.join("secrets.key"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&rotate.stderr);
+    assert!(!rotate.status.success() && said.contains("n1, n2, n3 are serving"), "{said}");
+    let keys = cluster.psql("vigie", "SELECT string_agg(DISTINCT totp_key, ',') FROM vigie.credentials");
+    assert!(!keys.contains(','), "nothing re-sealed: {keys}");
     drop(proxy);
     for n in &mut nodes {
         n.stop();
