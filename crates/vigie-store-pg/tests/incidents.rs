@@ -25,15 +25,13 @@ use vigie_core::time::Timestamp;
 
 /// What the suite uses of a store: the port, and the stores' own lists.
 trait Store: IncidentStore + Registry + AccountStore + Send + Sync + 'static {
-    const NAME: &'static str;
     fn peers(&self, agent: &Agent, kind: OrgKind, limit: usize) -> Result<Vec<vigie_core::ids::AgentId>, StoreError>;
     fn canary_list(&self) -> Result<Vec<PersonId>, StoreError>;
 }
 
 macro_rules! delegate {
-    ($t:ty, $name:literal) => {
+    ($t:ty) => {
         impl Store for $t {
-            const NAME: &'static str = $name;
             fn peers(
                 &self,
                 agent: &Agent,
@@ -48,8 +46,8 @@ macro_rules! delegate {
         }
     };
 }
-delegate!(vigie_store::Store, "sqlite");
-delegate!(vigie_store_pg::PgStore, "postgres");
+delegate!(vigie_store::Store);
+delegate!(vigie_store_pg::PgStore);
 
 fn new_incident() -> NewIncident {
     NewIncident {
