@@ -201,6 +201,39 @@ fn the_index_answers_exactly_what_reading_the_whole_log_answers() {
     }
 }
 
+/// Among several nodes each may refresh another node's index at the same moment: the files
+/// written side by side are whole, and the answer is the log's.
+#[test]
+fn refreshes_at_the_same_moment_leave_a_whole_index() {
+    let b = build(3);
+    record_ok(&b.ledger());
+    let start = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                start.wait();
+                refresh(&b.ledger(), Some(&KeyRing::new(&b.keys())), 1, |_, _| {}).unwrap();
+            });
+        }
+    });
+    let window = Window::new(Timestamp(T0), Timestamp(T0 + 7 * DAY)).unwrap();
+    let q = Query {
+        window,
+        selectors: vec![Selector::Agent(AgentId::new(7).unwrap()), Selector::Agent(AgentId::new(12).unwrap())],
+        persons: HashSet::new(),
+        security: false,
+    };
+    let found = run(&b.source(), &q, false).unwrap();
+    assert_eq!(found.stats.tail_entries_read, 0, "everything indexed");
+    assert_eq!(found.rows, brute(&b, &q).0);
+    let leftovers: Vec<_> = std::fs::read_dir(vigie_scope::index::index_dir(&b.ledger()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 #[test]
 fn an_unindexed_tail_is_read_from_the_log_with_the_same_answer() {
     let b = build(2);
