@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS vigie_cluster.org_sketches (
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (org, node)
 );
+-- Each node's ledger public key (note verifier key), published once its ledger is open: what
+-- the other nodes check its checkpoints with (never its signing key file).
+ALTER TABLE vigie_cluster.nodes ADD COLUMN IF NOT EXISTS vkey text;
 "#;
 
 /// Why a node could not join, or a cluster call failed.
@@ -151,6 +154,18 @@ impl ClusterDb {
     /// origin another live node holds, registers this node with a lease, and gives back the
     /// groups a previous incarnation held (their detector state is in its ledger, which the
     /// claimer replays). Returns the connection and the cluster's keys.
+    /// Publishes this node's ledger public key (its note verifier key), for the other nodes'
+    /// scoping and verification.
+    pub fn publish_vkey(&mut self, vkey: &str) -> Result<(), ClusterError> {
+        self.client
+            .execute(
+                "UPDATE vigie_cluster.nodes SET vkey = $3 WHERE name = $1 AND incarnation = $2",
+                &[&self.name, &self.incarnation, &vkey],
+            )
+            .map_err(|e| db_error(&self.target, &e))?;
+        Ok(())
+    }
+
     pub fn join(
         url: &StoreUrl,
         ca_file: Option<&std::path::Path>,
@@ -436,6 +451,8 @@ pub struct NodeRecord {
     pub origin: String,
     pub key_file: String,
     pub witness_dirs: Vec<String>,
+    /// Its ledger's public key, as it published it (`None`: not yet, or an older Vigie).
+    pub vkey: Option<String>,
 }
 
 /// Every node that ever joined the cluster on `url` (live or not: a dead node's ledger is
@@ -451,8 +468,24 @@ pub fn registered_nodes(url: &StoreUrl, ca_file: Option<&std::path::Path>) -> Re
     if !exists {
         return Ok(Vec::new());
     }
+    let has_vkey: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'vigie_cluster' \
+             AND table_name = 'nodes' AND column_name = 'vkey')",
+            &[],
+        )
+        .map_err(|e| db_error(&target, &e))?
+        .get(0);
     let rows = client
-        .query("SELECT name, data_dir, origin, key_file, witness_dirs FROM vigie_cluster.nodes ORDER BY name", &[])
+        .query(
+            if has_vkey {
+                "SELECT name, data_dir, origin, key_file, witness_dirs, vkey FROM vigie_cluster.nodes ORDER BY name"
+            } else {
+                // Formed by an older Vigie that published no keys.
+                "SELECT name, data_dir, origin, key_file, witness_dirs, NULL::text FROM vigie_cluster.nodes ORDER BY name"
+            },
+            &[],
+        )
         .map_err(|e| db_error(&target, &e))?;
     Ok(rows
         .iter()
@@ -462,6 +495,7 @@ pub fn registered_nodes(url: &StoreUrl, ca_file: Option<&std::path::Path>) -> Re
             origin: r.get(2),
             key_file: r.get(3),
             witness_dirs: r.get(4),
+            vkey: r.get(5),
         })
         .collect())
 }

@@ -92,7 +92,7 @@ fn assemble(
     check_modes(data_dir, &settings)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
     let store = Arc::new(PgStore::open(url, options).context("cannot open the registry")?);
-    let joined = match cluster {
+    let mut joined = match cluster {
         None => None,
         Some(c) => {
             let dir =
@@ -161,6 +161,10 @@ fn assemble(
         None => detector,
     };
     let ledger = open_ledger(data_dir, &settings, clock.as_ref(), alerter.as_deref())?;
+    if let Some((_, db, _, _)) = &mut joined {
+        // The other nodes check this ledger with its public key, never with its key file.
+        db.publish_vkey(&ledger.verifier().to_string()).context("publishing the ledger's public key")?;
+    }
     let crate::app::Serving { extracts, guard, counts } = crate::app::serving(
         store.clone(),
         store.clone(),
@@ -189,7 +193,11 @@ fn assemble(
     state.reads = Some(counts);
     state.simulation = Some(Arc::new(crate::sim_report::ReportDir(settings.simulation_report.clone())));
     // Among several nodes, scoping reads every node's ledger, as the cluster lists them.
-    let cluster_ledgers = joined.is_some().then(|| (url.clone(), options.ca_file.clone()));
+    let cluster_ledgers = joined.as_ref().map(|(node, _, _, _)| crate::incidents::ledgers::ClusterLedgers {
+        url: url.clone(),
+        ca_file: options.ca_file.clone(),
+        node: node.settings.node.clone(),
+    });
     let incidents = crate::incidents::Incidents::serve_in(
         &mut state,
         store.clone(),

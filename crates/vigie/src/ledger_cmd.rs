@@ -143,7 +143,8 @@ fn verify(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Every node's ledger, from the cluster's list in PostgreSQL. Each is verified as `verify`
-/// does one (its key from its key file: pin each with the per-node command and `--vkey`).
+/// does one, with the public key the node published (pin each with the per-node command and
+/// `--vkey` to check against a copy kept elsewhere).
 fn verify_all_nodes(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Result<()> {
     let Some(path) = &at.config else { anyhow::bail!("--all-nodes needs --config (the store's URL)") };
     let config = crate::config::Config::load(Some(path), |k| std::env::var(k).ok())?;
@@ -166,9 +167,14 @@ fn verify_all_nodes(at: &LedgerAt, extra_witnesses: Vec<PathBuf>) -> anyhow::Res
             ..LedgerOptions::default()
         };
         let dir = crate::app::ledger_dir(&data_dir);
-        let result = vigie_ledger::verifier_from_key_file(&options.key_path(&dir))
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|verifier| verify_one(&dir, &options, &verifier, extra_witnesses.clone(), false));
+        // The public key the node published; its key file only for a node that published none
+        // (an older Vigie), read as the per-node command reads it.
+        let verifier = match &node.vkey {
+            Some(v) => NoteVerifier::parse(v).map_err(|e| anyhow::anyhow!("its published ledger key: {e}")),
+            None => vigie_ledger::verifier_from_key_file(&options.key_path(&dir)).map_err(|e| anyhow::anyhow!("{e}")),
+        };
+        let result = verifier
+            .and_then(|verifier| verify_one(&dir, &options, &verifier, extra_witnesses.clone(), node.vkey.is_some()));
         if let Err(e) = result {
             eprintln!("node {}: {e:#}", node.name);
             failed.push(node.name.clone());

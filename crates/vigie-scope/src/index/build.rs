@@ -295,18 +295,12 @@ fn write_part(
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
     let io = |what: &str, e: std::io::Error| IndexError::Io(format!("{what} {}: {e}", path.display()));
     vigie_ledger::private::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
-    // A name of this writer's own: among several nodes, each may refresh another node's index
-    // at the same moment; both write the same complete file, and the last rename wins.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("vgix.{}.{n}.tmp", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("creating", e))?;
+    // A name of this writer's own (random: processes on other hosts, or in containers, may share
+    // a pid), created new: two writers of one index (threads, or a tool beside the node) each
+    // write a whole file, and the last rename wins.
+    let tmp = path.with_extension(format!("vgix.{:016x}.tmp", rand::random::<u64>()));
+    let mut f =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(|e| io("creating", e))?;
     f.write_all(bytes).map_err(|e| io("writing", e))?;
     f.sync_data().map_err(|e| io("syncing", e))?;
     drop(f);

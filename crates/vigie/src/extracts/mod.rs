@@ -92,7 +92,35 @@ pub struct Extracts {
     /// Opening requests' nonces seen within the date window: the extract and when the nonce
     /// may be forgotten.
     nonces: std::sync::Mutex<std::collections::HashMap<String, (ExtractId, i64)>>,
+    /// Extracts this process is producing: a second production of one (a retried request) is
+    /// refused while the first runs, so that it cannot replace the first's file under the
+    /// digest the first records.
+    producing: std::sync::Mutex<std::collections::HashSet<ExtractId>>,
     pub progress: Progress,
+}
+
+/// One production under way, until dropped.
+struct Producing<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<ExtractId>>,
+    id: ExtractId,
+}
+
+impl<'a> Producing<'a> {
+    fn claim(
+        set: &'a std::sync::Mutex<std::collections::HashSet<ExtractId>>,
+        id: ExtractId,
+    ) -> Result<Self, ExtractFailure> {
+        if !set.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id) {
+            return Err(ExtractFailure::Refused(format!("{id} is being produced: wait for that production to end")));
+        }
+        Ok(Producing { set, id })
+    }
+}
+
+impl Drop for Producing<'_> {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
+    }
 }
 
 impl std::fmt::Debug for Extracts {
@@ -156,6 +184,7 @@ impl Extracts {
             detector: None,
             alerter: None,
             nonces: std::sync::Mutex::new(std::collections::HashMap::new()),
+            producing: std::sync::Mutex::new(std::collections::HashSet::new()),
             progress: Arc::new(|_, _| {}),
         })
     }
@@ -436,6 +465,7 @@ impl Extracts {
 
     /// Produces an approved extract.
     pub fn produce(&self, id: ExtractId) -> Result<ProductionReport, ExtractFailure> {
+        let _producing = Producing::claim(&self.producing, id)?;
         let x = self.load(id)?;
         let now = self.clock.now();
         rules::may_produce(&x, now)?;
@@ -997,4 +1027,25 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A retried production of one extract is refused while the first runs, and allowed again
+    /// once it has ended (whatever its outcome); another extract is not held back.
+    #[test]
+    fn one_production_of_an_extract_at_a_time() {
+        let set = std::sync::Mutex::new(std::collections::HashSet::new());
+        let x1: ExtractId = "X1".parse().expect("id");
+        let x2: ExtractId = "X2".parse().expect("id");
+        let first = Producing::claim(&set, x1).expect("the first");
+        let again = Producing::claim(&set, x1).err().expect("the retry is refused");
+        assert!(again.to_string().contains("X1 is being produced"), "{again}");
+        let other = Producing::claim(&set, x2).expect("another extract");
+        drop(first);
+        Producing::claim(&set, x1).expect("once the first has ended");
+        drop(other);
+    }
 }

@@ -183,7 +183,11 @@ fn open_service(at: &DataAt, progress: bool) -> anyhow::Result<Opened> {
     let (store, cluster): (Arc<dyn super::IncidentBackend>, _) = match postgres {
         Some((url, pg)) => {
             let store = vigie_store_pg::PgStore::open(&url, &pg).context("cannot open the registry")?;
-            let cluster = config.as_ref().is_some_and(|c| c.cluster.is_some()).then(|| (url, pg.ca_file.clone()));
+            let cluster = config.as_ref().and_then(|c| c.cluster.as_ref()).map(|c| super::ledgers::ClusterLedgers {
+                url,
+                ca_file: pg.ca_file.clone(),
+                node: c.node.clone(),
+            });
             (Arc::new(store), cluster)
         }
         None => (Arc::new(Store::open(&data_dir).context("cannot open the registry")?), None),

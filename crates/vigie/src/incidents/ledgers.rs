@@ -38,7 +38,18 @@ pub enum Ledgers {
     /// This node's own ledger (the embedded store, or a single node on PostgreSQL).
     Own(OwnLedger),
     /// Every node of the cluster on this PostgreSQL database.
-    Cluster { url: StoreUrl, ca_file: Option<PathBuf> },
+    Cluster(ClusterLedgers),
+}
+
+/// A cluster's ledgers: its database, and which node this is.
+#[derive(Clone, Debug)]
+pub struct ClusterLedgers {
+    pub url: StoreUrl,
+    pub ca_file: Option<PathBuf>,
+    /// This node's name: only its own ledger's scoping index is brought up to date here; the
+    /// others' are read as their nodes left them (what they do not cover is read from the log,
+    /// with the same answer), never written to.
+    pub node: String,
 }
 
 /// One ledger, as the service was configured with it.
@@ -55,6 +66,19 @@ pub struct OwnLedger {
 pub struct Part {
     pub node: Option<String>,
     pub source: LedgerSource,
+}
+
+impl Part {
+    /// Whether this process may bring the ledger's scoping index up to date: its own ledger
+    /// only (another node's directory may be mounted read-only here, and is that node's to write).
+    fn refreshes(&self, ledgers: &Ledgers, asked: bool) -> bool {
+        asked
+            && match (ledgers, &self.node) {
+                (Ledgers::Own(_), _) => true,
+                (Ledgers::Cluster(c), Some(n)) => *n == c.node,
+                (Ledgers::Cluster(_), None) => false,
+            }
+    }
 }
 
 /// What one ledger said about itself during a query.
@@ -125,7 +149,7 @@ impl Ledgers {
                     witness_dirs: own.witness_dirs.clone(),
                 },
             }]),
-            Ledgers::Cluster { url, ca_file } => {
+            Ledgers::Cluster(ClusterLedgers { url, ca_file, .. }) => {
                 let nodes = vigie_store_pg::cluster::registered_nodes(url, ca_file.as_deref())
                     .map_err(|e| format!("reading the cluster's nodes: {e}"))?;
                 if nodes.is_empty() {
@@ -137,8 +161,25 @@ impl Ledgers {
                         let data_dir = PathBuf::from(&n.data_dir);
                         let dir = crate::app::ledger_dir(&data_dir);
                         let keys = crate::app::ledger_keys_dir(&data_dir);
-                        let verifier = vigie_ledger::verifier_from_key_file(std::path::Path::new(&n.key_file))
-                            .map_err(|e| format!("node {}: its ledger key {}: {e}", n.name, n.key_file))?;
+                        // Its public key as it published it, never its signing key file (which
+                        // would let this node sign for it); named for its origin.
+                        let vkey = n.vkey.as_deref().ok_or_else(|| {
+                            format!(
+                                "node {}: has published no ledger public key (not started since it joined with this \
+                                 version of Vigie): start it once",
+                                n.name
+                            )
+                        })?;
+                        let verifier = NoteVerifier::parse(vkey)
+                            .map_err(|e| format!("node {}: its published ledger key: {e}", n.name))?;
+                        if verifier.name() != n.origin {
+                            return Err(format!(
+                                "node {}: its published ledger key is for {:?}, not its origin {:?}",
+                                n.name,
+                                verifier.name(),
+                                n.origin
+                            ));
+                        }
                         Ok(Part {
                             node: Some(n.name),
                             source: LedgerSource {
@@ -158,7 +199,7 @@ impl Ledgers {
     pub fn run(&self, query: &Query, refresh_index: bool) -> Result<Merged, LedgersError> {
         let parts = self.parts().map_err(LedgersError::Nodes)?;
         if let [one] = parts.as_slice() {
-            let found = vigie_scope::run(&one.source, query, refresh_index)?;
+            let found = vigie_scope::run(&one.source, query, one.refreshes(self, refresh_index))?;
             let trust = PartTrust { node: None, dir: one.source.dir.clone(), trust: found.trust.clone() };
             return Ok(Merged { found, parts: vec![trust] });
         }
@@ -176,7 +217,7 @@ impl Ledgers {
             };
             let mut sessions = vigie_core::incident::expand::Sessions::new();
             for part in &parts {
-                match vigie_scope::run(&part.source, &probe, refresh_index) {
+                match vigie_scope::run(&part.source, &probe, part.refreshes(self, refresh_index)) {
                     Ok(found) => found.security.iter().for_each(|r| sessions.learn(r)),
                     Err(ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger) => {}
                     Err(e) => return Err(in_node(part, e)),
@@ -198,7 +239,7 @@ impl Ledgers {
         let mut shredded: HashMap<vigie_ledger::seal::Period, u64> = HashMap::new();
         for (position, part) in parts.iter().enumerate() {
             let node = part.node.clone().unwrap_or_default();
-            let found = match vigie_scope::run(&part.source, &query, refresh_index) {
+            let found = match vigie_scope::run(&part.source, &query, part.refreshes(self, refresh_index)) {
                 Ok(found) => found,
                 Err(e @ (ScopeError::OutsideLedger { .. } | ScopeError::EmptyLedger)) => {
                     // Nothing of this node's in the window; it is still checked and cited.

@@ -43,7 +43,7 @@ pub struct IncidentSettings {
     pub keys_dir: Option<PathBuf>,
     pub witness_dirs: Vec<PathBuf>,
     /// Every node's ledger, when this node is one of a cluster's; its own (above) if `None`.
-    pub cluster: Option<(vigie_store_pg::StoreUrl, Option<PathBuf>)>,
+    pub cluster: Option<ledgers::ClusterLedgers>,
     pub controller: Controller,
     /// The mail relay; without it, e-mails are drafted but not sent.
     pub smtp: Option<SmtpSettings>,
@@ -102,7 +102,7 @@ impl Incidents {
         settings: IncidentSettings,
     ) -> Incidents {
         let ledgers = match &settings.cluster {
-            Some((url, ca_file)) => Ledgers::Cluster { url: url.clone(), ca_file: ca_file.clone() },
+            Some(c) => Ledgers::Cluster(c.clone()),
             None => Ledgers::Own(OwnLedger {
                 dir: settings.ledger_dir.clone(),
                 keys_dir: settings.keys_dir.clone(),
@@ -135,7 +135,7 @@ impl Incidents {
         clock: Arc<dyn Clock>,
         data_dir: &Path,
         settings: &crate::app::Settings,
-        cluster: Option<(vigie_store_pg::StoreUrl, Option<PathBuf>)>,
+        cluster: Option<ledgers::ClusterLedgers>,
     ) -> Arc<Incidents> {
         let mut incidents = Incidents::new(
             store,
@@ -306,7 +306,11 @@ impl Incidents {
                 ("contact", c.contact.to_string()),
                 ("identity_only", c.identity_only.to_string()),
                 ("released_entries", c.released_entries.to_string()),
-                ("checkpoint_size", summary.checkpoints.iter().map(|c| c.1.to_string()).collect::<Vec<_>>().join(" ")),
+                // Each ledger's cited checkpoint, by origin and size (one per node among several).
+                (
+                    "checkpoints",
+                    summary.checkpoints.iter().map(|(o, n, _)| format!("{o}:{n}")).collect::<Vec<_>>().join(" "),
+                ),
                 ("persons_sha256", written.digest.clone()),
                 ("verified", found.trust.verified().to_string()),
             ],
