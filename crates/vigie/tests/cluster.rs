@@ -769,12 +769,43 @@ fn scope_across_nodes(
         assert!(proved.iter().any(|v| v["node"] == node.as_str() && v["proof"].is_array()), "{proofs}");
     }
 
+    // What makes this the cross-node case: a session signed in on one node's ledger and read on
+    // another's (HAProxy sends a sign-in anywhere; the reads go to the agent's owner).
+    let crossed = nodes.iter().any(|signed| {
+        let sessions = signed_in_sessions(&signed.dir);
+        nodes
+            .iter()
+            .filter(|n| n.name != signed.name)
+            .any(|n| read_sessions(&n.dir).iter().any(|s| sessions.contains(s)))
+    });
+    assert!(crossed, "no session signed in on one node and read on another: the test would not show the resolution");
     let everyone: BTreeSet<PersonId> = released_to_anyone(&dirs);
     assert!(all.iter().all(|o| everyone.is_superset(&o.exposed)), "a record served without its entry");
     vigie(&["open", "-c", config, "--title", "Réseau", "--from", &from, "--to", &to, "--network", "127.0.0.0/24"]);
     let scoped = vigie(&["scope", "-c", config, "I2"]);
     assert_eq!(records("I2"), everyone, "the network's sessions, resolved on every ledger: {scoped}");
     assert_eq!(cluster.psql("vigie", "SELECT count(*) FROM vigie.incidents"), "2");
+}
+
+/// The sessions whose sign-in a node's ledger holds.
+fn signed_in_sessions(dir: &Path) -> BTreeSet<u64> {
+    vigie_ledger::Entries::open_after(&dir.join("ledger"), i64::MIN)
+        .unwrap()
+        .with_keys(&dir.join("ledger-keys"))
+        .filter_map(|e| vigie_core::security::SecurityEvent::decode(&e.unwrap().body))
+        .filter(|e| e.kind == vigie_core::security::SecurityKind::SignIn)
+        .filter_map(|e| e.session.map(|s| s.0))
+        .collect()
+}
+
+/// The sessions whose reads a node's ledger holds.
+fn read_sessions(dir: &Path) -> BTreeSet<u64> {
+    vigie_ledger::Entries::open_after(&dir.join("ledger"), i64::MIN)
+        .unwrap()
+        .with_keys(&dir.join("ledger-keys"))
+        .filter_map(|e| vigie_core::event::EventHead::decode(&e.unwrap().body))
+        .map(|h| h.session.0)
+        .collect()
 }
 
 /// Every record released to anyone, in every node's ledger.
