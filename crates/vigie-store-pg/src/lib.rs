@@ -27,6 +27,7 @@ mod incidents;
 pub mod load;
 mod registry;
 mod schema;
+mod serving;
 mod sessions;
 mod target;
 mod tls;
@@ -40,6 +41,7 @@ use vigie_store::SecretSealer;
 
 pub use error::PgOpenError;
 pub use schema::SCHEMA_VERSION;
+pub use serving::ServingLock;
 pub use target::StoreUrl;
 
 use crate::conn::{Conn, Manager};
@@ -48,8 +50,9 @@ use crate::error::DbError;
 /// How to open the PostgreSQL store.
 #[derive(Clone, Debug)]
 pub struct PgOptions {
-    /// Connections this node keeps at most (`[store] pool_size`). Every node has its own pool:
-    /// the server's `max_connections` must cover the sum.
+    /// Connections this node keeps at most (`[store] pool_size`). Every node has its own pool,
+    /// and a serving node one more connection for its serving lock: the server's
+    /// `max_connections` must cover the sum.
     pub pool_size: u32,
     /// How long a call waits for a connection (the server gone, or every connection busy)
     /// before failing, and the guarded read denying.
@@ -79,6 +82,8 @@ impl PgOptions {
 /// connection.
 pub struct PgStore {
     url: StoreUrl,
+    /// For the connections outside the pool (the serving lock's).
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     pool: Option<r2d2::Pool<Manager>>,
     secrets: SecretSealer,
 }
@@ -112,7 +117,7 @@ impl PgStore {
         check_keyring(&mut client, &secrets)
             .map_err(|reason| PgOpenError::Secrets { path: options.secrets_key_file.clone(), reason })?;
         drop(client);
-        let manager = Manager(PostgresConnectionManager::new(url.config.clone(), tls));
+        let manager = Manager(PostgresConnectionManager::new(url.config.clone(), tls.clone()));
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
@@ -121,7 +126,7 @@ impl PgStore {
             .connection_timeout(options.checkout_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
-        Ok(PgStore { url: url.clone(), pool: Some(pool), secrets })
+        Ok(PgStore { url: url.clone(), tls, pool: Some(pool), secrets })
     }
 
     /// The server, as errors name it (no password).
@@ -132,16 +137,17 @@ impl PgStore {
     /// Re-seals every agent's TOTP secret under a new key and retires the keyring's others
     /// (`vigie account rotate-secrets-key --store`), as the SQLite store's rotation does. Every
     /// node must be stopped: a node keeps the keyring it loaded, and would seal a reset under a
-    /// key about to be retired. Refused while a node of a cluster on this database holds a live
-    /// lease. The rows are re-sealed in one transaction holding the table's lock; the table is
-    /// then rewritten (`VACUUM FULL`) so that its files keep no ciphertext under the retired
-    /// key. Older copies in the write-ahead log, in its archive and in backups are the
-    /// database's to expire: a retired key must be kept as long as those backups are.
+    /// key about to be retired. So the rows are re-sealed in one transaction that first refuses
+    /// while a node of a cluster on this database holds a live lease (naming them), then takes
+    /// the serving lock exclusively without waiting, refusing while any node, single or in a
+    /// cluster, holds it shared ([`PgStore::hold_serving_lock`]), and holds the table's lock.
+    /// The table's files still hold the old ciphertext until [`PgStore::compact_credentials`].
     pub fn rotate_secrets_key(&self) -> Result<vigie_store::Rotation, StoreError> {
-        let rotation = self.with_conn(|c| {
+        self.with_conn(|c| {
+            let mut tx = c.transaction()?;
             let live: Vec<String> =
-                if c.query_one("SELECT to_regclass('vigie_cluster.nodes') IS NOT NULL", &[])?.get::<_, bool>(0) {
-                    c.query("SELECT name FROM vigie_cluster.nodes WHERE lease_until > now() ORDER BY name", &[])?
+                if tx.query_one("SELECT to_regclass('vigie_cluster.nodes') IS NOT NULL", &[])?.get::<_, bool>(0) {
+                    tx.query("SELECT name FROM vigie_cluster.nodes WHERE lease_until > now() ORDER BY name", &[])?
                         .iter()
                         .map(|r| r.get(0))
                         .collect()
@@ -154,7 +160,15 @@ impl PgStore {
                     live.join(", ")
                 )));
             }
-            let mut tx = c.transaction()?;
+            let free: bool =
+                tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&serving::SERVING_LOCK_KEY])?.get(0);
+            if !free {
+                return Err(DbError::Store(
+                    "a node is serving on this database (it holds the serving lock): stop every node before \
+                     rotating the keyring"
+                        .to_owned(),
+                ));
+            }
             tx.batch_execute("LOCK TABLE vigie.credentials IN EXCLUSIVE MODE")?;
             let rows = tx
                 .query("SELECT agent, totp_secret, totp_key FROM vigie.credentials", &[])?
@@ -176,9 +190,16 @@ impl PgStore {
                 tx.commit()?;
                 Ok::<(), DbError>(())
             })
-        })?;
-        self.with_conn(|c| Ok(c.batch_execute("VACUUM FULL vigie.credentials")?))?;
-        Ok(rotation)
+        })
+    }
+
+    /// Rewrites the credentials table (`VACUUM FULL`) so that its files keep no ciphertext
+    /// under a key a rotation retired: run after [`PgStore::rotate_secrets_key`], apart from it
+    /// because the rotation is done and worth recording even if this fails (it can be run
+    /// again). Older copies in the write-ahead log, in its archive and in backups are the
+    /// database's to expire: a retired key must be kept as long as those backups are.
+    pub fn compact_credentials(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| Ok(c.batch_execute("VACUUM FULL vigie.credentials")?))
     }
 
     /// Runs `f` on a pooled connection, turning its failure into the ports' error.

@@ -34,6 +34,9 @@ pub struct PgApp {
     /// Among several nodes (`[cluster]`): this node's view, and its heartbeat (dropped last: a
     /// clean stop leaves the cluster).
     pub cluster: Option<(Arc<crate::cluster::Node>, crate::cluster::Running)>,
+    /// Held while the node serves, dropped with it: the keyring is not rotated beside it
+    /// (`PgStore::hold_serving_lock`).
+    pub serving: vigie_store_pg::ServingLock,
 }
 
 /// Opens the PostgreSQL store (retrying while it is unreachable), the node's ledger in
@@ -92,6 +95,7 @@ fn assemble(
     check_modes(data_dir, &settings)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
     let store = Arc::new(PgStore::open(url, options).context("cannot open the registry")?);
+    let serving = store.hold_serving_lock().context("cannot open the registry")?;
     let mut joined = match cluster {
         None => None,
         Some(c) => {
@@ -222,7 +226,7 @@ fn assemble(
             Some((node, crate::cluster::start(heart)?))
         }
     };
-    Ok(PgApp { state: Arc::new(state), store, ledger, incidents, extracts, cluster })
+    Ok(PgApp { state: Arc::new(state), store, ledger, incidents, extracts, cluster, serving })
 }
 
 /// `p` made absolute against the current directory (the other nodes and the tools read it).

@@ -161,8 +161,9 @@ impl OperatorStore {
 /// `vigie account rotate-secrets-key`: re-seals every stored TOTP secret under a new key and
 /// retires the keyring's old keys, then ledgers it (`secrets.key_rotated`). Takes the ledger's
 /// lock first, so it refuses to run beside a server (which would keep the old key in memory and
-/// could not open the re-sealed rows); on PostgreSQL it also refuses while a cluster's node
-/// holds a live lease (`PgStore::rotate_secrets_key`).
+/// could not open the re-sealed rows); on PostgreSQL, whose nodes may run elsewhere, it also
+/// refuses while any node serves on the database (`PgStore::rotate_secrets_key`), and rewrites
+/// the credentials table once the rotation is ledgered (a failure there is only a warning).
 pub fn rotate_secrets_key(
     data_dir: &std::path::Path,
     store_url: Option<&str>,
@@ -173,7 +174,8 @@ pub fn rotate_secrets_key(
     let ledger = vigie_ledger::Ledger::open(&ledger_dir, crate::app::ledger_options(data_dir))
         .with_context(|| format!("access ledger {} (is the server running? stop it first)", ledger_dir.display()))?;
     let keyring_path = keyring.clone().unwrap_or_else(|| data_dir.join(vigie_store::SECRETS_KEY_FILE));
-    let rotation = match OperatorStore::open(data_dir, store_url, keyring)? {
+    let store = OperatorStore::open(data_dir, store_url, keyring)?;
+    let rotation = match &store {
         OperatorStore::Sqlite(store) => store.rotate_secrets_key(),
         OperatorStore::Postgres(store) => store.rotate_secrets_key(),
     }
@@ -193,5 +195,14 @@ pub fn rotate_secrets_key(
         rotation.key,
         if retired.is_empty() { "none".to_owned() } else { retired.join(", ") }
     );
+    if let OperatorStore::Postgres(store) = &store {
+        // The table's files still hold the retired key's ciphertext until rewritten.
+        if let Err(e) = store.compact_credentials() {
+            eprintln!(
+                "warning: the rotation is done and ledgered, but rewriting vigie.credentials failed ({e}): \
+                 its files keep ciphertext under the retired key until `VACUUM FULL vigie.credentials` succeeds"
+            );
+        }
+    }
     Ok(())
 }

@@ -88,6 +88,12 @@ pub fn generate(
         Ok(())
     })?;
 
+    if replace {
+        // Before the new registry is published: once it is, its numbers restart at I1 and X1.
+        for moved in set_aside_numbered_files(dir, time::OffsetDateTime::now_utc())? {
+            bar.suspend(|| println!("{moved}"));
+        }
+    }
     let progress = loader.progress();
     bar.set_message("indexing");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -120,6 +126,44 @@ pub fn generate(
             seconds: started.elapsed().as_secs_f64(),
         },
     ))
+}
+
+/// Moves aside the files of `data_dir` named by incident and extract numbers (`incidents/I<n>/`:
+/// scope, persons, letters; `extracts/X<n>.*`: the files and their manifests), to
+/// `incidents.discarded-<UTC time>` and `extracts.discarded-<UTC time>`, for a replaced
+/// registry: the new one numbers its incidents and extracts from 1 again, and would otherwise
+/// show an old breach's scope as its own, or mail-merge an old incident's letters (a campaign
+/// keeps letters already written) to other people. Returns one line per directory moved.
+pub fn set_aside_numbered_files(data_dir: &Path, now: time::OffsetDateTime) -> anyhow::Result<Vec<String>> {
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let mut moved = Vec::new();
+    for (name, what) in [("incidents", "the replaced registry's incident files"), ("extracts", "its extract files")] {
+        let from = data_dir.join(name);
+        let held = match std::fs::read_dir(&from) {
+            Ok(mut entries) => entries.next().is_some(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", from.display())),
+        };
+        if !held {
+            continue;
+        }
+        let to = data_dir.join(format!("{name}.discarded-{stamp}"));
+        // `rename` would replace an empty directory of that name; refuse rather than guess.
+        if to.exists() {
+            anyhow::bail!("{} exists: cannot move {} aside", to.display(), from.display());
+        }
+        std::fs::rename(&from, &to).with_context(|| format!("moving {} aside to {}", from.display(), to.display()))?;
+        moved.push(format!("{what} moved aside to {}", to.display()));
+    }
+    Ok(moved)
 }
 
 /// Refuses to replace the registry of `data_dir` while it holds records a reload must not drop

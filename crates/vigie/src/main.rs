@@ -73,15 +73,17 @@ enum Command {
         /// Replace an existing registry in the data directory (or the database).
         #[arg(long)]
         replace: bool,
-        /// With --replace on PostgreSQL: replace a registry that holds incidents, which are lost
-        /// with it (their files stay in the nodes' data directories; the ledgers keep their
-        /// history). Refused without it.
+        /// With --replace: replace a registry that holds incidents, which are lost with it (the
+        /// ledgers keep their history). In a data directory their files are moved aside to
+        /// incidents.discarded-<time>, as the numbers restart at I1; on PostgreSQL they stay in
+        /// the nodes' data directories. Refused without it.
         #[arg(long, requires = "replace")]
         discard_incidents: bool,
         /// With --replace: replace a registry that holds governed extracts, whose records (who
-        /// holds which file, until when, its receipt) are lost with it (their files stay in the
-        /// data directories; the ledgers keep their history; extract numbers are not given
-        /// again on PostgreSQL). Refused without it.
+        /// holds which file, until when, its receipt) are lost with it (the ledgers keep their
+        /// history). In a data directory their files are moved aside to
+        /// extracts.discarded-<time>, as the numbers restart at X1; on PostgreSQL they stay in
+        /// the data directories and extract numbers are not given again. Refused without it.
         #[arg(long, requires = "replace")]
         discard_extracts: bool,
         /// Load into PostgreSQL instead of the data directory: `postgres://user@host/db` (the

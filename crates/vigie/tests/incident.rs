@@ -343,6 +343,17 @@ fn a_campaign_killed_in_the_middle_sends_each_person_exactly_one_message() {
     assert!(!again.status.success() && said.contains("holds incidents"), "{said}");
     assert!(said.contains("--discard-incidents"), "{said}");
     assert_eq!(vigie_store::Store::open(&data).unwrap().incidents(10).unwrap().len(), 1, "nothing replaced");
-    ok(vigie(&["generate", "--data-dir", d, "--persons", "100", "--replace", "--discard-incidents"]));
+    let replaced = ok(vigie(&["generate", "--data-dir", d, "--persons", "100", "--replace", "--discard-incidents"]));
     assert!(vigie_store::Store::open(&data).unwrap().incidents(10).unwrap().is_empty());
+    // The old incident's files are moved aside, so that the new registry's I1 does not find
+    // the old scope and letters as its own, and the output says where they went.
+    assert!(!data.join("incidents").exists(), "{replaced}");
+    let aside: Vec<std::path::PathBuf> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("incidents.discarded-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0].join("I1").join("persons.csv").is_file(), "{aside:?}");
+    assert!(replaced.contains(&aside[0].display().to_string()), "{replaced}");
 }

@@ -238,6 +238,34 @@ async fn the_operator_enrols_and_resets_accounts_on_postgres() {
         .unwrap()
         .unwrap()
     };
+    // With the node serving (it holds the serving lock, though it is in no cluster), the
+    // rotation is refused, from an operator's own data directory, and nothing is re-sealed.
+    let operator = tempfile::Builder::new().prefix("vigie-operator-").tempdir().unwrap();
+    std::fs::set_permissions(operator.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let (operator_dir, ring_file) =
+        (operator.path().to_str().unwrap().to_owned(), dir.path().join("secrets.key").to_str().unwrap().to_owned());
+    let rotate = || {
+        vigie(&[
+            "account",
+            "rotate-secrets-key",
+            "--data-dir",
+            &operator_dir,
+            "--store",
+            &store_url,
+            "--secrets-key-file",
+            &ring_file,
+        ])
+    };
+    let (ok, _, err) = rotate();
+    assert!(
+        !ok && err.contains(
+            "a node is serving on this database (it holds the serving lock): stop every node before rotating the keyring"
+        ),
+        "{err}"
+    );
+    assert_eq!(keys(), after, "nothing re-sealed beside a serving node");
+    let ring = vigie_store::SecretSealer::load(&dir.path().join("secrets.key")).unwrap();
+    assert_eq!(ring.key_ids().iter().map(ToString::to_string).collect::<Vec<_>>(), vec![after.clone()]);
     let sent = node
         .ledger
         .entries()
@@ -271,4 +299,11 @@ async fn the_operator_enrols_and_resets_accounts_on_postgres() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+
+    // The node gone, its serving lock is released: the rotation goes through.
+    drop(node);
+    let (ok, said, err) = rotate();
+    assert!(ok, "{err}");
+    assert!(said.contains(&format!("retired: {after}")), "{said}");
+    assert_ne!(keys(), after, "re-sealed once no node serves");
 }
