@@ -311,33 +311,6 @@ impl ExtractStore for Store {
 /// Shortcuts for callers that hold the concrete store (benchmarks, tests) without the port in
 /// scope.
 impl Store {
-    pub fn extract(&self, id: ExtractId) -> Result<Option<Extract>, StoreError> {
-        ExtractStore::extract(self, id)
-    }
-
-    pub fn extracted_since(&self, org: OrgId, since: Timestamp) -> Result<u64, StoreError> {
-        ExtractStore::extracted_since(self, org, since)
-    }
-
-    pub fn count_extract_persons(&self, org: OrgId, kind: RelationshipKind, on: time::Date) -> Result<u64, StoreError> {
-        ExtractStore::count_extract_persons(self, org, kind, on)
-    }
-
-    pub fn extract_canaries(&self) -> Result<Vec<(PersonId, ExtractId)>, StoreError> {
-        ExtractStore::extract_canaries(self)
-    }
-
-    /// [`ExtractStore::for_each_extract_person`] with a callback that fails with its own error.
-    pub fn for_each_extract_person<E: From<StoreError> + Send>(
-        &self,
-        org: OrgId,
-        kind: RelationshipKind,
-        on: time::Date,
-        f: impl FnMut(Person) -> Result<(), E> + Send,
-    ) -> Result<(), E> {
-        vigie_core::extract::store::for_each_person(self, org, kind, on, f)
-    }
-
     /// Gives `org` a `kind` relationship, valid from `from`, with every person that is not a
     /// canary and has none with it yet. For benchmarks and tests that need an organization
     /// reaching a large registry (a national subcontractor's 1 000 000 assignments); returns

@@ -19,6 +19,7 @@ use base64::Engine;
 use vigie::config_extracts::ExtractsConfig;
 use vigie::extracts::{ExtractFailure, Extracts, RequestInput};
 use vigie_core::event::AccessAction;
+use vigie_core::extract::store::ExtractStore;
 use vigie_core::extract::{ExtractId, ExtractState};
 use vigie_core::ids::AgentId;
 use vigie_core::org::{Agent, OrgKind, Organization, Role};
@@ -197,12 +198,17 @@ fn a_full_life_cycle_decrypts_with_debian_age_and_ledgers_every_row() {
     assert_eq!(refs.len(), rows.len(), "pseudonyms are unique in the file");
     let mut real = 0;
     let mut seen_persons = HashSet::new();
-    f.store
-        .for_each_extract_person(f.org.id, RelationshipKind::Assignment, f.clock.now().date(), |p| {
+    vigie_core::extract::store::for_each_person(
+        f.store.as_ref(),
+        f.org.id,
+        RelationshipKind::Assignment,
+        f.clock.now().date(),
+        |p| {
             seen_persons.insert((p.last_name.clone(), p.first_name.clone(), format_date(p.birth_date)));
             Ok::<_, vigie_core::ports::StoreError>(())
-        })
-        .unwrap();
+        },
+    )
+    .unwrap();
     for r in &rows {
         if seen_persons.contains(&(
             r[col("last_name")].clone(),

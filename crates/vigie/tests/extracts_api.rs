@@ -48,10 +48,11 @@ async fn bytes(t: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>) {
     (r.status(), r.bytes().await.unwrap().to_vec())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_extract_goes_through_its_life_over_the_api() {
+on_both_stores!(an_extract_goes_through_its_life_over_the_api);
+
+async fn an_extract_goes_through_its_life_over_the_api(backend: Backend) {
     // The wall clock: the plugin dates its requests by it, and Vigie refuses a stale one.
-    let t = Setup::new().on(today()).wall_clock().persons(4_000).server_detector().start().await;
+    let t = Setup::new().store(backend).on(today()).wall_clock().persons(4_000).server_detector().start().await;
     let requester = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Subcontractor);
     let other = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::TrainingOrg);
     let officer = t.agent_where(|a, o| a.role == Role::SecurityOfficer && o.kind == OrgKind::Agency);
@@ -229,9 +230,9 @@ async fn an_extract_goes_through_its_life_over_the_api() {
 
     // A canary of the extract looked up later (someone holding the file, or a copy, turning it
     // into identifiers): the account is suspended and the alert names the extract.
-    let (canary, of) = t.sqlite().store.extract_canaries().unwrap()[0];
+    let (canary, of) = t.store.extract_canaries().unwrap()[0];
     assert_eq!(of.to_string(), id);
-    let c = vigie_core::ports::Registry::person(t.sqlite().store.as_ref(), canary).unwrap().unwrap();
+    let c = t.store.person(canary).unwrap().unwrap();
     let looker = t.agent_where(|a, o| a.role == Role::Advisor && o.kind == OrgKind::Agency);
     let tok_looker = t.login(&looker).await;
     let (status, text) = t

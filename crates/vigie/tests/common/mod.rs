@@ -82,7 +82,13 @@ pub enum Backend {
 /// What tests reach the store through on either backend: the ports (incidents included), the
 /// operator's enrolment links, and the canaries (read by the server's detector at start,
 /// outside the ports).
-pub trait TestStore: Registry + AccountStore + EnrolmentStore + vigie_core::incident::store::IncidentStore {
+pub trait TestStore:
+    Registry
+    + AccountStore
+    + EnrolmentStore
+    + vigie_core::incident::store::IncidentStore
+    + vigie_core::extract::store::ExtractStore
+{
     /// The canary persons, lowest id first (the port's `canaries` is a set).
     fn canary_list(&self) -> Result<Vec<PersonId>, StoreError>;
 }
